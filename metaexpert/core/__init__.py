@@ -1,0 +1,43 @@
+"""The domain: enums, value types, entities and events. Depends on nothing else in MetaExpert."""
+
+from metaexpert.core.account import Account
+from metaexpert.core.enums import (
+    ContractType,
+    Exchange,
+    IntrabarPath,
+    LiquidityRole,
+    MarginMode,
+    MarketType,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionMode,
+    PositionSide,
+    SizeType,
+    TimeInForce,
+    TradeMode,
+)
+from metaexpert.core.errors import (
+    ConfigurationError,
+    DataError,
+    InsufficientHistoryError,
+    InvalidTransitionError,
+    MetaExpertError,
+    OrderRejectedError,
+    PermanentError,
+    RecoverableError,
+)
+from metaexpert.core.events import (
+    AccountEvent,
+    ErrorEvent,
+    OrderEvent,
+    PositionEvent,
+    RiskEvent,
+    TradeEvent,
+)
+from metaexpert.core.market import Bar, MarketSpec, OrderBook, Tick
+from metaexpert.core.order import Order, Trade
+from metaexpert.core.position import Position, PositionLedger
+from metaexpert.core.timeframe import Timeframe
+
+__all__ = [name for name in dir() if not name.startswith("_")]

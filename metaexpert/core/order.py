@@ -1,0 +1,218 @@
+"""Orders, their status state machine, and fills (trades).
+
+The state machine is explicit so that every mode (backtest, paper, live) and the
+persistence layer agree on what an order may become:
+
+    created -> submitted -> partially_filled -> filled
+                        \\-> cancelled | rejected | expired (from submitted or partially_filled)
+    created -> rejected | cancelled (refused or withdrawn before it reached the venue)
+
+Any other transition raises ``InvalidTransitionError``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+
+from metaexpert.core.enums import (
+    LiquidityRole,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    TimeInForce,
+)
+from metaexpert.core.errors import InvalidTransitionError
+
+ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.CREATED: frozenset(
+        {OrderStatus.SUBMITTED, OrderStatus.REJECTED, OrderStatus.CANCELLED}
+    ),
+    OrderStatus.SUBMITTED: frozenset(
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.CANCELLED,
+            OrderStatus.REJECTED,
+            OrderStatus.EXPIRED,
+        }
+    ),
+    OrderStatus.PARTIALLY_FILLED: frozenset(
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.CANCELLED,
+            OrderStatus.EXPIRED,
+        }
+    ),
+    OrderStatus.FILLED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
+    OrderStatus.EXPIRED: frozenset(),
+}
+
+_QUANTITY_EPSILON = 1e-12
+_sequence = itertools.count(1)
+
+
+def new_client_order_id(prefix: str = "me") -> str:
+    """A unique client order id; exchanges accept up to 32-36 characters of [A-Za-z0-9_-]."""
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+@dataclass(slots=True)
+class Trade:
+    """One fill of an order (a transaction)."""
+
+    trade_id: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    quantity: float
+    price: float
+    fee: float
+    fee_currency: str
+    timestamp: int
+    liquidity: LiquidityRole = LiquidityRole.TAKER
+    position_side: PositionSide | None = None
+    realized_pnl: float = 0.0
+
+    @property
+    def notional(self) -> float:
+        return self.quantity * self.price
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    """An order and its lifecycle. Quantities are in base units (contracts for inverse)."""
+
+    symbol: str
+    side: OrderSide
+    order_type: OrderType
+    quantity: float
+    price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    position_side: PositionSide | None = None
+    reduce_only: bool = False
+    client_order_id: str = field(default_factory=new_client_order_id)
+    order_id: str = ""
+    status: OrderStatus = OrderStatus.CREATED
+    created_at: int = 0
+    updated_at: int = 0
+    expire_at: int | None = None
+    filled_quantity: float = 0.0
+    average_price: float = 0.0
+    fee: float = 0.0
+    fee_currency: str = ""
+    cost: float = 0.0
+    triggered: bool = False
+    reject_reason: str = ""
+    tag: str = ""
+    comment: str = ""
+    trades: list[Trade] = field(default_factory=list)
+    status_history: list[tuple[OrderStatus, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.order_id:
+            self.order_id = str(next(_sequence))
+        if self.quantity <= 0:
+            raise ValueError(f"order quantity must be positive, got {self.quantity}")
+        if self.order_type.has_limit_price and (self.price is None or self.price <= 0):
+            raise ValueError(f"{self.order_type} order needs a positive limit price")
+        if self.order_type.is_conditional and (self.stop_price is None or self.stop_price <= 0):
+            raise ValueError(f"{self.order_type} order needs a positive stop price")
+        if self.time_in_force is TimeInForce.GTD and self.expire_at is None:
+            raise ValueError("GTD order needs expire_at")
+        if not self.status_history:
+            self.status_history.append((self.status, self.created_at))
+
+    # ----------------------------------------------------------------- state machine
+    def can_transition(self, new_status: OrderStatus) -> bool:
+        return new_status in ALLOWED_TRANSITIONS[self.status]
+
+    def transition(self, new_status: OrderStatus, timestamp: int) -> None:
+        if new_status not in ALLOWED_TRANSITIONS[self.status]:
+            raise InvalidTransitionError(
+                f"order {self.client_order_id} cannot go from {self.status} to {new_status}"
+            )
+        self.status = new_status
+        self.updated_at = timestamp
+        self.status_history.append((new_status, timestamp))
+
+    def submit(self, timestamp: int) -> None:
+        self.transition(OrderStatus.SUBMITTED, timestamp)
+
+    def reject(self, reason: str, timestamp: int) -> None:
+        self.reject_reason = reason
+        self.transition(OrderStatus.REJECTED, timestamp)
+
+    def cancel(self, timestamp: int) -> None:
+        self.transition(OrderStatus.CANCELLED, timestamp)
+
+    def expire(self, timestamp: int) -> None:
+        self.transition(OrderStatus.EXPIRED, timestamp)
+
+    # ----------------------------------------------------------------------- fills
+    @property
+    def remaining_quantity(self) -> float:
+        return max(self.quantity - self.filled_quantity, 0.0)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    def apply_fill(
+        self,
+        quantity: float,
+        price: float,
+        fee: float,
+        fee_currency: str,
+        timestamp: int,
+        *,
+        liquidity: LiquidityRole = LiquidityRole.TAKER,
+        trade_id: str | None = None,
+    ) -> Trade:
+        """Record a fill: quantities, average price, fee and cost; moves the status on."""
+        if quantity <= 0:
+            raise ValueError(f"fill quantity must be positive, got {quantity}")
+        if quantity > self.remaining_quantity + max(_QUANTITY_EPSILON, self.quantity * 1e-9):
+            raise ValueError(
+                f"fill of {quantity} exceeds the remaining {self.remaining_quantity} "
+                f"of order {self.client_order_id}"
+            )
+        filled_before = self.filled_quantity
+        self.filled_quantity = filled_before + quantity
+        self.average_price = (
+            self.average_price * filled_before + price * quantity
+        ) / self.filled_quantity
+        self.fee += fee
+        self.fee_currency = fee_currency
+        self.cost += quantity * price
+        done = self.remaining_quantity <= max(_QUANTITY_EPSILON, self.quantity * 1e-9)
+        if done:
+            self.filled_quantity = self.quantity
+        self.transition(OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, timestamp)
+        trade = Trade(
+            trade_id=trade_id or f"{self.order_id}-{len(self.trades) + 1}",
+            order_id=self.order_id,
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            fee_currency=fee_currency,
+            timestamp=timestamp,
+            liquidity=liquidity,
+            position_side=self.position_side,
+        )
+        self.trades.append(trade)
+        return trade

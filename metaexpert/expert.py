@@ -1,0 +1,1 @@
+"""The MetaExpert facade (being written)."""
