@@ -1,1 +1,1 @@
-"""flows."""
+"""Prefect flows: compose tasks, no business logic. One module per flow."""

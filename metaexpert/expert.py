@@ -1,1 +1,335 @@
-"""The MetaExpert facade (being written)."""
+"""The MetaExpert facade: the only thing a user's expert file needs.
+
+    expert = MetaExpert(exchange="binance", market_type="spot")
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1h", size_type="percent_equity", size_value=10)
+    def init(ctx): ...
+
+    @expert.on_bar(timeframe="1h")
+    def bar(ctx, bars): ...
+
+    expert.run(trade_mode="backtest", backtest_start="2024-01-01", backtest_end="2024-12-31")
+
+Configuration is validated here, once (pydantic); everything below receives typed settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from metaexpert.backtest.report import print_summary, write_html_report, write_json
+from metaexpert.backtest.result import BacktestResult
+from metaexpert.backtest.runner import BacktestConfig, run_backtest
+from metaexpert.core.clock import parse_date_ms
+from metaexpert.core.enums import ContractType, Exchange, MarginMode, MarketType, PositionMode, TradeMode
+from metaexpert.core.errors import ConfigurationError
+from metaexpert.engine.config import SimulationConfig, StrategyConfig
+from metaexpert.engine.handlers import Handler, HandlerRegistry
+from metaexpert.observability.logging import LoggingConfig, configure_logging
+from metaexpert.observability.masking import register_secret
+from metaexpert.risk import RiskConfig, RiskManager
+
+logger = logging.getLogger("metaexpert.expert")
+
+#: Exchanges that list options (ccxt market type "option").
+OPTIONS_EXCHANGES = frozenset({Exchange.BYBIT, Exchange.OKX, Exchange.BINANCE})
+
+
+class ExpertConfig(BaseModel):
+    """Everything the MetaExpert constructor accepts, validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exchange: Exchange = Exchange.BINANCE
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    api_passphrase: SecretStr | None = None
+    subaccount: str | None = None
+    base_url: str | None = None
+    testnet: bool = False
+    proxy: str | None = None
+    market_type: MarketType = MarketType.SPOT
+    contract_type: ContractType | None = None
+    margin_mode: MarginMode = MarginMode.ISOLATED
+    position_mode: PositionMode = PositionMode.ONEWAY
+    log_level: str = "INFO"
+    log_file: str | None = "expert.log"
+    log_trade_file: str | None = "trades.log"
+    log_error_file: str | None = "errors.log"
+    log_to_file: bool = True
+    log_to_console: bool = True
+    json_logging: bool = False
+    log_dir: str = "logs"
+    rate_limit: int = Field(default=1200, ge=1, description="exchange requests per minute")
+    storage_url: str | None = None
+    display_timezone: str = "UTC"
+
+    @field_validator("display_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'UTC' or 'Europe/Berlin')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExpertConfig:
+        if self.market_type is MarketType.SPOT:
+            if self.contract_type is not None:
+                raise ValueError("contract_type applies to futures and options only; remove it for spot")
+            if self.position_mode is PositionMode.HEDGE:
+                raise ValueError("position_mode='hedge' exists only for futures; spot positions are one-way")
+        elif self.contract_type is None:
+            self.contract_type = ContractType.LINEAR
+        if self.market_type is MarketType.OPTIONS and self.exchange not in OPTIONS_EXCHANGES:
+            raise ValueError(f"{self.exchange} has no options market")
+        return self
+
+    def check_for_mode(self, trade_mode: TradeMode) -> None:
+        """Checks that depend on how the expert runs (keys are needed only live)."""
+        if trade_mode is TradeMode.LIVE:
+            if self.api_key is None or self.api_secret is None:
+                raise ConfigurationError(f"live trading on {self.exchange} needs api_key and api_secret")
+            if self.exchange is Exchange.OKX and self.api_passphrase is None:
+                raise ConfigurationError("live trading on OKX needs api_passphrase (OKX API keys have a passphrase)")
+
+
+def _config_error(error: ValidationError, what: str) -> ConfigurationError:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in issue['loc']) or 'value'}: {issue['msg'].removeprefix('Value error, ')}"
+        for issue in error.errors()
+    )
+    return ConfigurationError(f"invalid {what}: {problems}")
+
+
+_RISK_FIELDS = frozenset(RiskConfig.model_fields)
+_STRATEGY_FIELDS = frozenset({"symbol", "timeframe", "lookback_bars", "warmup_bars", "strategy_id", "strategy_name", "comment"})
+
+
+def default_data_dir() -> Path | None:
+    """``METAEXPERT_DATA_DIR``, else the shared recordings beside the repository, if present."""
+    configured = os.environ.get("METAEXPERT_DATA_DIR")
+    if configured:
+        return Path(configured)
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+class MetaExpert:
+    """A trading expert: configuration, event handlers, and ``run`` in any mode."""
+
+    def __init__(self, **settings: Any) -> None:
+        try:
+            self.config = ExpertConfig(**settings)
+        except ValidationError as error:
+            raise _config_error(error, "MetaExpert configuration") from None
+        for secret in (self.config.api_key, self.config.api_secret, self.config.api_passphrase):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        self.handlers = HandlerRegistry()
+        self._init_options: dict[str, Any] | None = None
+        self.name = "expert"
+
+    def __repr__(self) -> str:
+        return f"MetaExpert(exchange={self.config.exchange}, market_type={self.config.market_type}, name={self.name!r})"
+
+    # ------------------------------------------------------------------ decorators
+    def on_init(self, **options: Any) -> Callable[[Handler], Handler]:
+        """Declare the strategy (symbol, timeframe, sizing, stops, limits, filters, parameters)."""
+        self._init_options = options
+        self.strategy_config(options)  # validate now: errors point at the decorator
+
+        def register(handler: Handler) -> Handler:
+            self.handlers.add("init", handler)
+            if options.get("strategy_name") is None:
+                self.name = handler.__module__.rsplit(".", 1)[-1] if handler.__module__ != "__main__" else "expert"
+            else:
+                self.name = str(options["strategy_name"])
+            return handler
+
+        return register
+
+    def _simple(event: str) -> Callable[[MetaExpert], Callable[[Handler], Handler]]:  # type: ignore[misc]
+        def decorator(self: MetaExpert) -> Callable[[Handler], Handler]:
+            def register(handler: Handler) -> Handler:
+                self.handlers.add(event, handler)
+                return handler
+
+            return register
+
+        decorator.__name__ = f"on_{event}"
+        decorator.__doc__ = f"Register a handler for the {event!r} event."
+        return decorator
+
+    on_deinit = _simple("deinit")
+    on_tick = _simple("tick")
+    on_order = _simple("order")
+    on_position = _simple("position")
+    on_transaction = _simple("transaction")
+    on_book = _simple("book")
+    on_error = _simple("error")
+    on_account = _simple("account")
+    on_risk = _simple("risk")
+    on_backtest_init = _simple("backtest_init")
+    on_backtest = _simple("backtest")
+    on_backtest_pass = _simple("backtest_pass")
+    on_backtest_deinit = _simple("backtest_deinit")
+    del _simple
+
+    def on_bar(self, timeframe: str = "1h") -> Callable[[Handler], Handler]:
+        """Register ``handler(ctx, bars)`` for closed bars of ``timeframe`` (several allowed)."""
+
+        def register(handler: Handler) -> Handler:
+            self.handlers.add_bar(timeframe, handler)
+            return handler
+
+        return register
+
+    def on_timer(self, interval: str = "1m") -> Callable[[Handler], Handler]:
+        """Register ``handler(ctx)`` to fire every ``interval`` of (simulated or real) UTC time."""
+
+        def register(handler: Handler) -> Handler:
+            self.handlers.add_timer(interval, handler)
+            return handler
+
+        return register
+
+    # ------------------------------------------------------------------ configuration
+    def strategy_config(self, options: dict[str, Any]) -> tuple[StrategyConfig, RiskConfig]:
+        options = dict(options)
+        symbol = options.pop("symbol", None)
+        if symbol is None:
+            raise ConfigurationError("on_init needs symbol= (for example symbol='BTCUSDT')")
+        strategy_values = {key: options.pop(key) for key in list(options) if key in _STRATEGY_FIELDS}
+        strategy_values.pop("symbol", None)
+        risk_values = {key: options.pop(key) for key in list(options) if key in _RISK_FIELDS}
+        if self.config.market_type is MarketType.SPOT and risk_values.get("leverage", 1) != 1:
+            raise ConfigurationError("leverage applies to futures; spot trades at 1x")
+        try:
+            strategy = StrategyConfig(symbols=symbol, parameters=options, **strategy_values)
+        except ValidationError as error:
+            raise _config_error(error, "on_init strategy settings") from None
+        try:
+            risk = RiskConfig(**risk_values)
+        except ValidationError as error:
+            raise _config_error(error, "on_init risk settings") from None
+        return strategy, risk
+
+    # ------------------------------------------------------------------ running
+    def run(
+        self,
+        trade_mode: str | TradeMode = TradeMode.BACKTEST,
+        *,
+        backtest_start: str | datetime | None = None,
+        backtest_end: str | datetime | None = None,
+        initial_capital: float = 10_000.0,
+        data_dir: str | Path | None = None,
+        output_dir: str | Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        report: bool = True,
+        simulation: dict[str, Any] | SimulationConfig | None = None,
+        market_specs: dict[str, dict[str, Any]] | None = None,
+        close_at_end: bool = False,
+        stop_on_error: bool = False,
+        configure_logs: bool = True,
+        observers: list[Callable[[Any], None]] | None = None,
+    ) -> BacktestResult:
+        """Run the expert. ``trade_mode`` is "backtest", "paper" or "live".
+
+        In a backtest, ``report`` prints the summary and writes JSON and HTML reports to
+        ``output_dir`` (default ``output/<expert>-<UTC time>``). ``parameters`` override
+        strategy parameters from on_init (an optimiser passes them this way).
+        """
+        try:
+            mode = TradeMode(trade_mode)
+        except ValueError:
+            raise ConfigurationError(f"invalid trade_mode {trade_mode!r}: expected backtest, paper or live") from None
+        self.config.check_for_mode(mode)
+        if self._init_options is None:
+            raise ConfigurationError("the expert has no @expert.on_init(symbol=..., timeframe=...) handler")
+        options = dict(self._init_options)
+        if symbol:
+            options["symbol"] = symbol
+        if timeframe:
+            options["timeframe"] = timeframe
+        if parameters:
+            options.update(parameters)
+        strategy, risk_config = self.strategy_config(options)
+        if mode is not TradeMode.BACKTEST:
+            raise ConfigurationError(
+                f"trade_mode={mode.value!r} runs through the exchange runtime (metaexpert.engine.live); "
+                "this build runs backtests from expert.run(); start paper/live with `metaexpert run`"
+            )
+        if backtest_start is None or backtest_end is None:
+            raise ConfigurationError("a backtest needs backtest_start and backtest_end ('YYYY-MM-DD')")
+        if configure_logs:
+            self._configure_logging()
+        data_path = Path(data_dir) if data_dir is not None else default_data_dir()
+        try:
+            backtest = BacktestConfig(
+                exchange=self.config.exchange,
+                market_type=self.config.market_type,
+                contract_type=self.config.contract_type,
+                margin_mode=self.config.margin_mode,
+                position_mode=self.config.position_mode,
+                leverage=risk_config.leverage,
+                start_ms=parse_date_ms(backtest_start),
+                end_ms=parse_date_ms(backtest_end),
+                initial_capital=initial_capital,
+                simulation=simulation if isinstance(simulation, SimulationConfig) else SimulationConfig(**(simulation or {})),
+                market_specs=market_specs or {},
+                data_dir=data_path,
+                cache_dir=Path(os.environ.get("METAEXPERT_CACHE_DIR", Path.home() / ".metaexpert" / "data")),
+                allow_download=data_path is None,
+                close_at_end=close_at_end,
+                stop_on_error=stop_on_error,
+            )
+        except ValidationError as error:
+            raise _config_error(error, "backtest settings") from None
+        result = run_backtest(
+            handlers=self.handlers,
+            strategy=strategy,
+            config=backtest,
+            risk_factory=lambda: RiskManager(risk_config),
+            progress=progress,
+            expert_name=self.name,
+            observers=observers,
+        )
+        if report:
+            target = Path(output_dir) if output_dir else Path("output") / f"{self.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+            print_summary(result)
+            write_json(result, target / "result.json")
+            html = write_html_report(result, target / "report.html", display_timezone=self.config.display_timezone)
+            logger.info("report written to %s", html)
+            result.parameters["report_path"] = str(html)
+        return result
+
+    def _configure_logging(self) -> None:
+        config = self.config
+        try:
+            logging_config = LoggingConfig(
+                log_level=config.log_level,
+                log_file=config.log_file,
+                log_trade_file=config.log_trade_file,
+                log_error_file=config.log_error_file,
+                log_to_file=config.log_to_file,
+                log_to_console=config.log_to_console,
+                json_logging=config.json_logging,
+                log_dir=Path(config.log_dir),
+                display_timezone=config.display_timezone,
+            )
+        except ValidationError as error:
+            raise _config_error(error, "logging settings") from None
+        configure_logging(logging_config)

@@ -1,1 +1,1 @@
-"""tasks."""
+"""Prefect tasks: thin wrappers over the library that own retry and cache policy."""

@@ -69,6 +69,7 @@ class OrderType(StrEnum):
     STOP_LIMIT = "stop_limit"
     TAKE_PROFIT = "take_profit"
     TAKE_PROFIT_LIMIT = "take_profit_limit"
+    TRAILING_STOP = "trailing_stop"
 
     @property
     def is_conditional(self) -> bool:
@@ -81,7 +82,13 @@ class OrderType(StrEnum):
 
 
 _CONDITIONAL = frozenset(
-    {OrderType.STOP_MARKET, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT}
+    {
+        OrderType.STOP_MARKET,
+        OrderType.STOP_LIMIT,
+        OrderType.TAKE_PROFIT,
+        OrderType.TAKE_PROFIT_LIMIT,
+        OrderType.TRAILING_STOP,
+    }
 )
 _WITH_LIMIT_PRICE = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
 

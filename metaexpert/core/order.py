@@ -110,6 +110,9 @@ class Order:
     fee_currency: str = ""
     cost: float = 0.0
     triggered: bool = False
+    trailing_pct: float | None = None  # trailing stops: callback distance in percent
+    activation_price: float | None = None  # trailing stops: arm only once price reaches this
+    oco_group: str = ""  # orders sharing a group cancel each other when one fills (brackets)
     reject_reason: str = ""
     tag: str = ""
     comment: str = ""
@@ -125,6 +128,8 @@ class Order:
             raise ValueError(f"{self.order_type} order needs a positive limit price")
         if self.order_type.is_conditional and (self.stop_price is None or self.stop_price <= 0):
             raise ValueError(f"{self.order_type} order needs a positive stop price")
+        if self.order_type is OrderType.TRAILING_STOP and not (self.trailing_pct and 0 < self.trailing_pct < 100):
+            raise ValueError("trailing stop order needs trailing_pct between 0 and 100")
         if self.time_in_force is TimeInForce.GTD and self.expire_at is None:
             raise ValueError("GTD order needs expire_at")
         if not self.status_history:

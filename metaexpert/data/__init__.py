@@ -1,1 +1,51 @@
-"""data."""
+"""Candle data: the candle frame, validation, gaps and their repair, the Parquet store,
+download through ccxt and resampling. Importable without Prefect.
+"""
+
+from metaexpert.data.download import download_candles, download_candles_async
+from metaexpert.data.frame import (
+    CANDLE_COLUMNS,
+    CANDLE_DTYPES,
+    concat_candles,
+    empty_candles,
+    rows_to_candle_frame,
+    to_candle_frame,
+)
+from metaexpert.data.gaps import Gap, GapReport, find_gaps, gap_report
+from metaexpert.data.repair import CandleFetcher, RepairResult, repair_gaps
+from metaexpert.data.resample import resample
+from metaexpert.data.store import CandleStore, StoredSeries, normalize_symbol
+from metaexpert.data.validation import (
+    CandleSchema,
+    CandleValidationError,
+    ValidationReport,
+    candle_schema,
+    validate_candles,
+)
+
+__all__ = [
+    "CANDLE_COLUMNS",
+    "CANDLE_DTYPES",
+    "CandleFetcher",
+    "CandleSchema",
+    "CandleStore",
+    "CandleValidationError",
+    "Gap",
+    "GapReport",
+    "RepairResult",
+    "StoredSeries",
+    "ValidationReport",
+    "candle_schema",
+    "concat_candles",
+    "download_candles",
+    "download_candles_async",
+    "empty_candles",
+    "find_gaps",
+    "gap_report",
+    "normalize_symbol",
+    "repair_gaps",
+    "resample",
+    "rows_to_candle_frame",
+    "to_candle_frame",
+    "validate_candles",
+]

@@ -1,1 +1,64 @@
-"""sandbox."""
+"""The local exchange sandbox: a loopback Binance (spot + USD-M futures) that real ccxt trades with.
+
+Exchanges are unreachable from the project's machines and testnets are disappearing, so the
+sandbox speaks Binance's REST and websocket protocol (signed requests, real error codes), replays
+recorded candles and ticks from Parquet, matches orders, and injects faults on demand.
+
+Python API (stable)::
+
+    from metaexpert.sandbox import SandboxConfig, SandboxServer, Fault, make_ccxt_client
+
+    config = SandboxConfig(                      # pydantic; every field has a default
+        timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"],
+        speed=0.0,                               # 0 = step manually (deterministic)
+        accounts=[AccountConfig(api_key="sandbox-key", secret="sandbox-secret",
+                                spot_balances={"USDT": 100_000}, futures_balances={"USDT": 100_000})],
+    )
+    with SandboxServer(config) as sandbox:       # or sandbox = SandboxServer(config).start(); sandbox.stop()
+        sandbox.host, sandbox.port               # bound on 127.0.0.1, port 0 -> a free port
+        sandbox.urls()                           # dict for ccxt exchange.urls['api'] (spot and usdm keys)
+        client = make_ccxt_client("binanceusdm", sandbox, "sandbox-key", "sandbox-secret",
+                                  async_=False)  # "binance" for spot; async_=True -> ccxt.pro client
+        sandbox.advance(5)                       # replay 5 bars: fills, funding, kline/markPrice events
+        sandbox.advance_ticks(1_000)             # replay 1 s of trades/bookTicker/depth recordings
+        sandbox.set_price("BTCUSDT", 60_000.0)   # force a price until the next bar (fills what it crosses)
+        sandbox.price("BTCUSDT"); sandbox.now()  # current price, market time (ms)
+        sandbox.ledger()                         # {"accounts", "orders", "fills", "funding", "prices", "time"}
+        sandbox.inject(Fault(kind="rate_limit", count=2, path="/fapi/v1/order"))
+        sandbox.inject({"kind": "unavailable", "probability": 0.2, "count": None, "seed": 7})
+        sandbox.clear_faults(); sandbox.fault_history()
+        sandbox.drop_websockets()                # cut every websocket now
+
+    run_sandbox(host="127.0.0.1", port=8765, data_dir=None, speed=60.0, **config_fields)  # blocks (CLI)
+
+Fault kinds: rate_limit (429 + Retry-After, code -1003), ip_ban (418), unavailable (503, -1001),
+latency (slow answer), timeout_after_accept (order applied, answer held past the client's timeout),
+drop_after_accept (order applied, connection closed), drop_connection (nothing applied).
+
+Admin HTTP API (same port): GET /sandbox/status, GET /sandbox/ledger, POST /sandbox/advance
+{"bars": n}, POST /sandbox/advance_ticks {"milliseconds": ms}, POST /sandbox/price {"symbol", "price"},
+GET|POST|DELETE /sandbox/faults (POST body = Fault fields), POST /sandbox/drop_websockets.
+
+Market time vs wall time: candles drive the matching price and order/fill timestamps (market time);
+``/time`` and signature timestamps use the wall clock, like Binance. USD-M futures replay the same
+spot candle files (no futures candles are recorded). Tick recordings (2024-08-08) run on their
+own clock: with the default 1m candles (2025) the depth book and the candle price differ; choose
+``timeframe="5m", start_time_ms=1723161000000`` to make them agree.
+"""
+
+from metaexpert.sandbox.client import make_ccxt_client
+from metaexpert.sandbox.config import AccountConfig, SandboxConfig, SymbolConfig
+from metaexpert.sandbox.errors import BinanceError
+from metaexpert.sandbox.faults import Fault
+from metaexpert.sandbox.server import SandboxServer, run_sandbox
+
+__all__ = [
+    "AccountConfig",
+    "BinanceError",
+    "Fault",
+    "SandboxConfig",
+    "SandboxServer",
+    "SymbolConfig",
+    "make_ccxt_client",
+    "run_sandbox",
+]

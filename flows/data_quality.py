@@ -1,0 +1,74 @@
+"""Data-quality flow: a Great Expectations suite over every stored candle file, with HTML docs.
+
+Meant for a nightly schedule: it reads the store, never writes it, and reports pass/fail per
+file plus a link to the data docs in the Prefect UI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from metaexpert.core.errors import ConfigurationError, DataError
+from metaexpert.core.timeframe import Timeframe
+from metaexpert.data import CandleStore, normalize_symbol
+from tasks.quality import check_stored_series, make_quality_context
+
+
+@flow(name="candle-data-quality", validate_parameters=True)
+def data_quality(
+    store_root: str,
+    docs_dir: str,
+    exchange: str | None = None,
+    market_type: str | None = None,
+    symbols: list[str] | None = None,
+    timeframes: list[str] | None = None,
+    min_gap_free_fraction: float = 0.99,
+) -> dict[str, Any]:
+    """Validate the stored candle files (optionally filtered) and write HTML data docs to ``docs_dir``.
+
+    Returns ``{"passed": bool, "files": {key: {...}}, "docs_index": path}`` where each file's
+    entry says whether it passed, its rows and gaps, and which expectations failed.
+    """
+    if not 0.0 <= min_gap_free_fraction <= 1.0:
+        raise ConfigurationError(f"min_gap_free_fraction must be within [0, 1], got {min_gap_free_fraction}")
+    logger = get_run_logger()
+    store = CandleStore(store_root, read_only=True)
+    wanted_symbols = {normalize_symbol(symbol) for symbol in symbols} if symbols else None
+    wanted_timeframes = {str(Timeframe.parse(tf)) for tf in timeframes} if timeframes else None
+    selected = [
+        series for series in store.available(exchange, market_type)
+        if (wanted_symbols is None or series.symbol in wanted_symbols)
+        and (wanted_timeframes is None or series.timeframe in wanted_timeframes)
+    ]
+    if not selected:
+        raise DataError(f"data_quality: no stored candle files in {store_root} match the filters "
+                        f"(exchange={exchange}, market_type={market_type}, symbols={symbols}, timeframes={timeframes})")
+    Path(docs_dir).mkdir(parents=True, exist_ok=True)
+    context = make_quality_context(docs_dir)
+    files: dict[str, Any] = {}
+    for series in selected:
+        outcome = check_stored_series(context, store_root, series, min_gap_free_fraction)
+        files[outcome["key"]] = outcome
+        logger.info("%s: %s (%d rows, %d gaps)", outcome["key"], "passed" if outcome["passed"] else "FAILED",
+                    outcome["rows"], outcome["gaps"])
+    docs_index = str((Path(docs_dir) / "index.html").resolve())
+    summary = {"passed": all(item["passed"] for item in files.values()), "files": files, "docs_index": docs_index}
+    _publish(summary)
+    return summary
+
+
+def _publish(summary: dict[str, Any]) -> None:
+    rows = [{"file": key, "passed": item["passed"], "rows": item["rows"], "gaps": item["gaps"],
+             "failed_expectations": len(item["failed"])} for key, item in summary["files"].items()]
+    create_table_artifact(key="candle-quality", table=rows, description="Candle data quality per stored file")
+    lines = [f"# Candle data quality: {'PASSED' if summary['passed'] else 'FAILED'}", "",
+             f"Data docs: `{summary['docs_index']}`", ""]
+    for key, item in summary["files"].items():
+        lines.append(f"- **{key}**: {'passed' if item['passed'] else 'failed'} ({item['rows']} rows, {item['gaps']} gaps)")
+        lines += [f"  - {failure}" for failure in item["failed"]]
+    create_markdown_artifact(key="candle-quality-report", markdown="\n".join(lines),
+                             description="Great Expectations results for stored candles")

@@ -1,0 +1,165 @@
+"""Ingestion flow: download candles, repair gaps, validate, then store, for many series at once.
+
+All-or-nothing by design: every series is fetched, repaired and validated before anything
+is written, so one corrupted frame rejects the run with its pandera report and leaves the
+store exactly as it was. Gaps the exchange itself cannot fill are reported, not invented.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.tasks import exponential_backoff
+
+from metaexpert.core.clock import parse_date_ms
+from metaexpert.core.errors import ConfigurationError, DataError
+from metaexpert.core.timeframe import Timeframe
+from metaexpert.data import CandleValidationError, normalize_symbol
+from metaexpert.data.frame import format_utc
+from metaexpert.data.validation import ValidationReport
+from tasks.candles import detect_gaps, fetch_candles, repair_gaps, store_candles, validate_candles
+from tasks.exchange_client import ccxt_symbol, make_exchange_client
+
+
+class IngestionRejectedError(CandleValidationError):
+    """At least one downloaded frame failed validation; nothing was written."""
+
+    def __init__(self, reports: list[ValidationReport]) -> None:
+        text = "\n\n".join(str(report) for report in reports)
+        DataError.__init__(self, f"ingestion rejected, nothing written:\n{text}")
+        self.report = reports[0]
+        self.reports = reports
+
+
+def _as_list(value: str | list[str] | tuple[str, ...], name: str) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value)
+    items = [item.strip() for item in items if item and item.strip()]
+    if not items:
+        raise ConfigurationError(f"ingest needs at least one {name}")
+    return items
+
+
+@flow(name="ingest-candles", log_prints=False, validate_parameters=True)
+def ingest(
+    exchange: str,
+    market_type: str,
+    symbols: list[str],
+    timeframes: list[str],
+    start: str | date | datetime | int,
+    end: str | date | datetime | int,
+    store_root: str,
+    url_override: str | None = None,
+    page_limit: int = 1000,
+    retry_backoff_seconds: float = 2.0,
+    client: Any = None,
+) -> dict[str, Any]:
+    """Ingest ``symbols`` x ``timeframes`` for bars opening in ``[start, end)`` into ``store_root``.
+
+    ``url_override`` sends the exchange client to a loopback server (the sandbox); ``client``
+    replaces the client altogether (anything with ccxt's ``fetch_ohlcv``). Returns a summary:
+    rows fetched/added and gaps found/repaired/left per series, plus totals.
+    """
+    logger = get_run_logger()
+    start_ms, end_ms = parse_date_ms(start), parse_date_ms(end)
+    if end_ms <= start_ms:
+        raise ConfigurationError(f"ingest: end {end!r} must be after start {start!r}")
+    symbol_list = [normalize_symbol(symbol) for symbol in _as_list(symbols, "symbol")]
+    timeframe_list = [str(Timeframe.parse(tf)) for tf in _as_list(timeframes, "timeframe")]
+    exchange_client = client or make_exchange_client(exchange, market_type=market_type,
+                                                     url_override=url_override)
+    delays = exponential_backoff(backoff_factor=retry_backoff_seconds)
+    fetch = fetch_candles.with_options(retry_delay_seconds=delays)
+    repair = repair_gaps.with_options(retry_delay_seconds=delays)
+
+    prepared: list[dict[str, Any]] = []
+    rejected: list[ValidationReport] = []
+    for symbol in symbol_list:
+        unified = ccxt_symbol(symbol, market_type)
+        for timeframe in timeframe_list:
+            label = f"{exchange}/{market_type} {symbol} {timeframe}"
+            frame = fetch(exchange_client, unified, timeframe, start_ms, end_ms, page_limit)
+            try:
+                # Validate what the exchange sent before trusting it for gap arithmetic.
+                validate_candles(frame, timeframe, label)
+            except CandleValidationError as error:
+                rejected.append(error.report)
+                continue
+            found = detect_gaps(frame, timeframe, start_ms, end_ms)
+            repaired = repair(frame, exchange_client, unified, timeframe, start_ms, end_ms, page_limit) \
+                if found.gaps else None
+            final = repaired.frame if repaired else frame
+            try:
+                validate_candles(final, timeframe, label)
+            except CandleValidationError as error:
+                rejected.append(error.report)
+                continue
+            left = repaired.gaps_left if repaired else ()
+            prepared.append({
+                "symbol": symbol, "timeframe": timeframe, "frame": final, "rows_fetched": final.height,
+                "gaps_found": len(found.gaps), "bars_missing_found": found.missing_bars,
+                "gaps_repaired": repaired.gaps_repaired if repaired else 0,
+                "gaps_left": len(left), "bars_missing_left": sum(gap.missing for gap in left),
+                "left": [str(gap) for gap in left],
+            })
+            logger.info("%s: %d bars, %d gap(s) found, %d left", label, final.height,
+                        len(found.gaps), len(left))
+
+    if rejected:
+        error = IngestionRejectedError(rejected)
+        create_markdown_artifact(key="ingest-rejected", markdown=_rejection_markdown(rejected),
+                                 description="Candle ingestion rejected: nothing written")
+        logger.error("%s", error)
+        raise error
+
+    series = []
+    for item in prepared:
+        frame = item.pop("frame")
+        item["rows_added"] = store_candles(store_root, exchange, market_type, item["symbol"],
+                                           item["timeframe"], frame)
+        series.append(item)
+
+    summary = {
+        "exchange": exchange, "market_type": market_type, "store_root": str(store_root),
+        "start_ms": start_ms, "end_ms": end_ms, "series": series,
+        "rows_fetched": sum(item["rows_fetched"] for item in series),
+        "rows_added": sum(item["rows_added"] for item in series),
+        "gaps_found": sum(item["gaps_found"] for item in series),
+        "gaps_repaired": sum(item["gaps_repaired"] for item in series),
+        "gaps_left": sum(item["gaps_left"] for item in series),
+    }
+    _publish(summary)
+    return summary
+
+
+def _publish(summary: dict[str, Any]) -> None:
+    columns = ["symbol", "timeframe", "rows_fetched", "rows_added", "gaps_found", "gaps_repaired",
+               "gaps_left", "bars_missing_left"]
+    create_table_artifact(key="ingest-series", table=[{key: item[key] for key in columns} for item in summary["series"]],
+                          description="Candles ingested per symbol and timeframe")
+    lines = [
+        f"# Candle ingestion {summary['exchange']}/{summary['market_type']}",
+        f"{format_utc(summary['start_ms'])} -> {format_utc(summary['end_ms'])} into `{summary['store_root']}`",
+        "",
+        f"**{summary['rows_added']}** new bars of {summary['rows_fetched']} fetched; gaps found "
+        f"{summary['gaps_found']}, repaired {summary['gaps_repaired']}, left {summary['gaps_left']}.",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    lines += ["| " + " | ".join(str(item[key]) for key in columns) + " |" for item in summary["series"]]
+    left = [(item, gap) for item in summary["series"] for gap in item["left"]]
+    if left:
+        lines += ["", "## Gaps the exchange could not fill", ""]
+        lines += [f"- {item['symbol']} {item['timeframe']}: {gap}" for item, gap in left]
+    create_markdown_artifact(key="ingest-summary", markdown="\n".join(lines),
+                             description="Candle ingestion summary")
+
+
+def _rejection_markdown(reports: list[ValidationReport]) -> str:
+    parts = ["# Candle ingestion rejected", "", "Nothing was written to the store.", ""]
+    for report in reports:
+        parts += [f"## {report.label}", "", "```", str(report), "```", ""]
+    return "\n".join(parts)

@@ -1,0 +1,34 @@
+"""The ``metaexpert`` Typer application: one small module per command, registered here.
+
+Later commands (``sandbox``, ``stream``, ``secrets``) plug in the same way: a module with
+a ``*_command`` function and one ``app.command(...)`` line below.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from metaexpert.cli.backtest import backtest_command
+from metaexpert.cli.demo import demo_command
+from metaexpert.cli.new import new_command
+from metaexpert.cli.version import version_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="metaexpert",
+    help="Write a crypto trading expert once; backtest, paper trade or run it live.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("new")(new_command)
+app.command("backtest")(backtest_command)
+app.command("demo")(demo_command)
+app.command("version")(version_command)
+
+
+def main() -> None:
+    """Console-script entry point (``metaexpert = metaexpert.cli.app:main``)."""
+    app()

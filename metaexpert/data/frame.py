@@ -1,0 +1,93 @@
+"""The candle frame: the one in-memory layout every part of MetaExpert shares for OHLCV data.
+
+A candle frame is a polars DataFrame with exactly the columns of ``CANDLE_COLUMNS``:
+``timestamp`` (Int64, bar open time in UTC epoch milliseconds) and ``open``, ``high``,
+``low``, ``close``, ``volume`` (Float64, volume in the base asset). It is the layout of the
+recorded Binance files, so stored data, downloaded data and resampled data are interchangeable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+
+from metaexpert.core.clock import ms_to_datetime
+from metaexpert.core.errors import DataError
+
+CANDLE_COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+CANDLE_DTYPES: dict[str, pl.DataType] = {
+    "timestamp": pl.Int64(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Float64(),
+}
+
+
+def empty_candles() -> pl.DataFrame:
+    """A candle frame with no rows (the neutral element of concatenation)."""
+    return pl.DataFrame(schema=CANDLE_DTYPES)
+
+
+def to_candle_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Select and cast the candle columns, sorted by timestamp.
+
+    Extra columns are dropped; a missing column is an error, not a silently-filled column.
+    Duplicates are kept: de-duplication is a decision for the caller (see ``deduplicate``).
+    """
+    if not isinstance(frame, pl.DataFrame):
+        raise DataError(f"expected a polars DataFrame of candles, got {type(frame).__name__}")
+    missing = [name for name in CANDLE_COLUMNS if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"candle frame is missing column(s) {missing}; expected columns {list(CANDLE_COLUMNS)}, "
+            f"got {frame.columns}"
+        )
+    try:
+        selected = frame.select(
+            [pl.col(name).cast(dtype, strict=True) for name, dtype in CANDLE_DTYPES.items()]
+        )
+    except pl.exceptions.PolarsError as error:
+        raise DataError(f"candle columns cannot be cast to {CANDLE_DTYPES}: {error}") from None
+    return selected.sort("timestamp", maintain_order=True)
+
+
+def rows_to_candle_frame(rows: Sequence[Sequence[float | int | None]]) -> pl.DataFrame:
+    """Build a candle frame from ccxt-style OHLCV rows ``[timestamp, open, high, low, close, volume]``."""
+    if not rows:
+        return empty_candles()
+    widths = {len(row) for row in rows}
+    if widths != {6}:
+        raise DataError(f"OHLCV rows must have 6 fields [timestamp, open, high, low, close, volume], got widths {sorted(widths)}")
+    columns = list(zip(*rows, strict=True))
+    data = {
+        name: pl.Series(name, values, dtype=dtype, strict=False)
+        for name, values, dtype in zip(CANDLE_COLUMNS, columns, CANDLE_DTYPES.values(), strict=True)
+    }
+    return pl.DataFrame(data).sort("timestamp", maintain_order=True)
+
+
+def deduplicate(frame: pl.DataFrame, *, keep: str = "last") -> pl.DataFrame:
+    """Keep one row per timestamp (``keep='last'``: the most recently received wins), sorted."""
+    return frame.unique(subset="timestamp", keep=keep, maintain_order=True).sort("timestamp")
+
+
+def concat_candles(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
+    """Concatenate candle frames, later frames winning on equal timestamps, sorted."""
+    parts = [to_candle_frame(frame) for frame in frames]
+    if not parts:
+        return empty_candles()
+    return deduplicate(pl.concat(parts, how="vertical"), keep="last")
+
+
+def format_utc(timestamp_ms: int | None) -> str:
+    """Readable UTC time for reports: ``2024-01-01 00:00 UTC``."""
+    if timestamp_ms is None:
+        return "-"
+    moment = ms_to_datetime(int(timestamp_ms))
+    if moment.second or moment.microsecond:
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,214 @@
+"""Parquet candle store: ``<root>/<exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet``.
+
+The layout is the one of the recorded Binance data, so that folder is a valid (read-only)
+store. Reads are lazy scans with the time filter pushed down into Parquet; writes are
+idempotent upserts (merge by timestamp, validate, write a temp file, atomic rename) under a
+file lock, so a crashed or concurrent writer never leaves a half-written or mixed file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from metaexpert.core.errors import ConfigurationError, DataError
+from metaexpert.core.timeframe import Timeframe
+from metaexpert.data.frame import CANDLE_DTYPES, concat_candles, empty_candles, format_utc, to_candle_frame
+from metaexpert.data.validation import validate_candles
+
+_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_.]*$")
+_FILE = re.compile(r"^(?P<symbol>[A-Za-z0-9_.]+)-(?P<timeframe>\d+[mhdwM])\.parquet$")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSeries:
+    """One candle file of a store: what it holds and for which period."""
+
+    exchange: str
+    market_type: str
+    symbol: str
+    timeframe: str
+    first_ms: int | None
+    last_ms: int | None
+    rows: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.exchange}/{self.market_type} {self.symbol} {self.timeframe}: {self.rows} rows, "
+            f"{format_utc(self.first_ms)} -> {format_utc(self.last_ms)}"
+        )
+
+
+def normalize_symbol(symbol: str) -> str:
+    """Exchange-native file symbol: ``btc/usdt`` and ``BTC-USDT`` become ``BTCUSDT``.
+
+    Derivative ccxt symbols (``BTC/USDT:USDT``) are ambiguous as file names and rejected.
+    """
+    text = str(symbol).strip().upper()
+    if ":" in text:
+        raise ConfigurationError(
+            f"symbol {symbol!r}: store symbols are exchange-native like 'BTCUSDT'; "
+            "the market type folder already says spot or futures"
+        )
+    text = text.replace("/", "").replace("-", "")
+    if not _SYMBOL.match(text):
+        raise ConfigurationError(f"invalid symbol {symbol!r}: expected letters and digits, e.g. 'BTCUSDT'")
+    return text
+
+
+def _segment(kind: str, value: str) -> str:
+    text = str(value).strip().lower()
+    if not _SEGMENT.match(text):
+        raise ConfigurationError(f"invalid {kind} {value!r}: expected lowercase letters, digits, '_', '-' or '.'")
+    return text
+
+
+class CandleStore:
+    """Candle files under ``root``; ``read_only=True`` guards shared reference data."""
+
+    def __init__(self, root: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        self.root = Path(root)
+        self.read_only = read_only
+
+    def __repr__(self) -> str:
+        return f"CandleStore({str(self.root)!r}, read_only={self.read_only})"
+
+    def path(self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe) -> Path:
+        """Where the series lives (whether or not it exists yet)."""
+        parsed = Timeframe.parse(timeframe)
+        return (
+            self.root / _segment("exchange", exchange) / _segment("market type", market_type)
+            / f"{normalize_symbol(symbol)}-{parsed}.parquet"
+        )
+
+    def exists(self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe) -> bool:
+        return self.path(exchange, market_type, symbol, timeframe).is_file()
+
+    def read(
+        self,
+        exchange: str,
+        market_type: str,
+        symbol: str,
+        timeframe: str | Timeframe,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> pl.DataFrame:
+        """Candles with ``start_ms <= timestamp < end_ms`` (either bound optional), sorted."""
+        path = self.path(exchange, market_type, symbol, timeframe)
+        if not path.is_file():
+            raise DataError(self._missing_message(exchange, market_type, symbol, timeframe))
+        scan = pl.scan_parquet(path)
+        if start_ms is not None:
+            scan = scan.filter(pl.col("timestamp") >= start_ms)
+        if end_ms is not None:
+            scan = scan.filter(pl.col("timestamp") < end_ms)
+        try:
+            frame = scan.collect()
+        except pl.exceptions.PolarsError as error:
+            raise DataError(f"cannot read candle file {path}: {error}") from None
+        return to_candle_frame(frame)
+
+    def write(
+        self,
+        exchange: str,
+        market_type: str,
+        symbol: str,
+        timeframe: str | Timeframe,
+        frame: pl.DataFrame,
+    ) -> int:
+        """Upsert ``frame`` into the series; returns the number of new timestamps.
+
+        Rows with a timestamp already stored replace the stored row (the exchange's latest
+        word wins). The merged series is validated before anything touches the disk, so a
+        bad frame raises ``CandleValidationError`` and leaves the file as it was. Writing the
+        same frame twice changes nothing and returns 0 the second time.
+        """
+        if self.read_only:
+            raise DataError(f"{self!r} is read-only; refusing to write {symbol} {timeframe}")
+        parsed = Timeframe.parse(timeframe)
+        path = self.path(exchange, market_type, symbol, parsed)
+        incoming = to_candle_frame(frame)
+        label = f"{exchange}/{market_type} {normalize_symbol(symbol)} {parsed}"
+        validate_candles(incoming, parsed, label=f"{label} (incoming)")
+        if incoming.is_empty():
+            return 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path):
+            existing = to_candle_frame(pl.read_parquet(path)) if path.is_file() else empty_candles()
+            merged = concat_candles([existing, incoming])
+            added = merged.height - existing.height
+            if added == 0 and merged.equals(existing):
+                return 0
+            validate_candles(merged, parsed, label=label)
+            _atomic_write(merged, path)
+        return added
+
+    def available(self, exchange: str | None = None, market_type: str | None = None) -> list[StoredSeries]:
+        """Every candle series in the store (optionally for one exchange / market type), sorted."""
+        result: list[StoredSeries] = []
+        for path in sorted(self.root.glob("*/*/*.parquet")):
+            match = _FILE.match(path.name)
+            if not match:
+                continue
+            series_exchange, series_market = path.parent.parent.name, path.parent.name
+            if exchange is not None and series_exchange != exchange.lower():
+                continue
+            if market_type is not None and series_market != market_type.lower():
+                continue
+            try:
+                Timeframe.parse(match["timeframe"])
+                stats = pl.scan_parquet(path).select(
+                    pl.col("timestamp").min().alias("first"),
+                    pl.col("timestamp").max().alias("last"),
+                    pl.len().alias("rows"),
+                ).collect().row(0, named=True)
+            except (ConfigurationError, pl.exceptions.PolarsError):
+                continue  # not a candle file (e.g. a long-format multi-symbol file)
+            result.append(
+                StoredSeries(series_exchange, series_market, match["symbol"], match["timeframe"],
+                             stats["first"], stats["last"], int(stats["rows"]))
+            )
+        return result
+
+    def _missing_message(self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe) -> str:
+        held = self.available(exchange, market_type)
+        wanted = f"{exchange}/{market_type} {normalize_symbol(symbol)} {Timeframe.parse(timeframe)}"
+        if not held:
+            markets = sorted({f"{s.exchange}/{s.market_type}" for s in self.available()})
+            return (
+                f"no candles for {wanted} in {self.root}: the store has nothing for "
+                f"{exchange}/{market_type} (it has: {', '.join(markets) or 'nothing at all'})"
+            )
+        listing = ", ".join(f"{s.symbol}-{s.timeframe}" for s in held)
+        return f"no candles for {wanted} in {self.root}; it has for {exchange}/{market_type}: {listing}"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _atomic_write(frame: pl.DataFrame, path: Path) -> None:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".parquet.tmp", dir=path.parent)
+    os.close(descriptor)
+    try:
+        frame.select(list(CANDLE_DTYPES)).write_parquet(temporary, compression="zstd", statistics=True)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,375 @@
+"""The simulated broker: matches orders against bars and ticks (backtest and paper mode).
+
+Validation mirrors what an exchange refuses (unknown symbol, filters, insufficient
+balance or margin, reduce-only that would not reduce, spot short sales). Matching follows
+``metaexpert.engine.intrabar``. Market orders placed while a bar is being handled fill at
+the next bar's open (``fill_market_on="next_open"``, the default) or at once at the last
+price (``"close"``); on ticks they fill at the next tick. Brackets are OCO groups: when
+one member fills, the others are cancelled, so a stop and a target never both fire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from metaexpert.core.enums import IntrabarPath, LiquidityRole, OrderSide, OrderType, PositionMode, TimeInForce
+from metaexpert.core.order import Order
+from metaexpert.core.position import Position, liquidation_price_cross
+from metaexpert.engine.broker import Broker, BrokerListener
+from metaexpert.engine.intrabar import bar_path, first_touch, price_at, trailing_touch
+from metaexpert.engine.portfolio import Portfolio
+from metaexpert.engine.slippage import NoSlippage, SlippageModel
+
+_EPSILON = 1e-12
+
+
+@dataclass(slots=True)
+class _Event:
+    position: float
+    price: float
+    liquidity: LiquidityRole
+    order: Order | None = None
+    liquidated: Position | None = None
+    trigger_only: bool = False
+    water: float | None = None
+
+
+class SimulatedBroker(Broker):
+    def __init__(
+        self,
+        portfolio: Portfolio,
+        listener: BrokerListener,
+        *,
+        intrabar_path: IntrabarPath = IntrabarPath.OPEN_NEAREST_FIRST,
+        fill_market_on: str = "next_open",
+        slippage: SlippageModel | None = None,
+        max_volume_participation: float | None = None,
+        liquidation: bool = True,
+    ) -> None:
+        if fill_market_on not in ("next_open", "close"):
+            raise ValueError(f"fill_market_on must be 'next_open' or 'close', got {fill_market_on!r}")
+        self.portfolio = portfolio
+        self.listener = listener
+        self.intrabar_path = intrabar_path
+        self.fill_market_on = fill_market_on
+        self.slippage = slippage or NoSlippage()
+        self.participation = max_volume_participation
+        self.liquidation = liquidation
+        self._open: dict[str, list[Order]] = {}
+        self._fresh: set[str] = set()
+        self._created_at: dict[str, float] = {}
+        self._water: dict[str, float] = {}
+        self._matching_symbol: str | None = None
+        self._cursor = 0.0
+        self._bar_volume = 0.0
+        self._filled_this_bar: set[str] = set()
+        self._open_count = 0
+        self.on_reject: Callable[[Order, str], None] | None = None
+
+    # ------------------------------------------------------------------ interface
+    @property
+    def has_work(self) -> bool:
+        return self._open_count > 0
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        if symbol is not None:
+            return [o for o in self._open.get(symbol, ()) if o.status.is_open]
+        return [o for orders in self._open.values() for o in orders if o.status.is_open]
+
+    def submit(self, order: Order) -> None:
+        now = self.portfolio.now_ms
+        order.created_at = order.created_at or now
+        reason = self._validate(order)
+        if reason:
+            order.reject(reason, now)
+            self.listener.on_order_update(order, reason)
+            return
+        order.submit(now)
+        self._open.setdefault(order.symbol, []).append(order)
+        self._open_count += 1
+        self.portfolio.orders[order.client_order_id] = order
+        self._fresh.add(order.client_order_id)
+        if self._matching_symbol == order.symbol:
+            self._created_at[order.client_order_id] = self._cursor
+        self.listener.on_order_update(order)
+        if (
+            order.order_type is OrderType.MARKET
+            and self.fill_market_on == "close"
+            and self._matching_symbol != order.symbol
+        ):
+            price = self.portfolio.last_price(order.symbol)
+            self._execute(order, order.remaining_quantity, self._taker_price(order, price), LiquidityRole.TAKER)
+
+    def cancel(self, order: Order, reason: str = "cancelled") -> None:
+        if not order.status.is_open and order.status.value != "created":
+            return
+        order.cancel(self.portfolio.now_ms)
+        self._forget(order)
+        self.listener.on_order_update(order, reason)
+
+    def modify(
+        self,
+        order: Order,
+        *,
+        quantity: float | None = None,
+        price: float | None = None,
+        stop_price: float | None = None,
+    ) -> None:
+        if not order.status.is_open:
+            raise ValueError(f"order {order.client_order_id} is {order.status}, it cannot be modified")
+        if quantity is not None:
+            if quantity <= order.filled_quantity:
+                raise ValueError(
+                    f"new quantity {quantity} must exceed the filled {order.filled_quantity}"
+                )
+            order.quantity = quantity
+        if price is not None:
+            order.price = price
+        if stop_price is not None:
+            order.stop_price = stop_price
+            self._water.pop(order.client_order_id, None)
+        order.updated_at = self.portfolio.now_ms
+        self.listener.on_order_update(order, "modified")
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self, order: Order) -> str:
+        portfolio = self.portfolio
+        spec = portfolio.markets.get(order.symbol)
+        if spec is None:
+            return f"unknown symbol {order.symbol}"
+        price = order.price or order.stop_price or portfolio.last_price(order.symbol)
+        if order.quantity < spec.min_amount - _EPSILON:
+            return f"quantity {order.quantity} is below the minimum {spec.min_amount} for {order.symbol}"
+        if order.quantity > spec.max_amount:
+            return f"quantity {order.quantity} is above the maximum {spec.max_amount} for {order.symbol}"
+        ledger = portfolio.ledger
+        if ledger.position_mode is PositionMode.HEDGE and spec.is_derivative and order.position_side is None:
+            return "hedge mode needs a position side (long or short) on every order"
+        closable = ledger.closable_quantity(order.symbol, order.side, order.position_side)
+        if order.reduce_only and closable <= _EPSILON:
+            return "reduce-only order would not reduce a position"
+        if not spec.is_derivative and order.side is OrderSide.SELL and order.quantity > closable + _EPSILON:
+            return (
+                f"insufficient {spec.base} balance: selling {order.quantity} but holding {closable} "
+                "(spot positions cannot be shorted)"
+            )
+        opening = 0.0 if order.reduce_only else max(order.quantity - closable, 0.0)
+        if opening > _EPSILON:
+            if price <= 0:
+                return f"no price known yet for {order.symbol}"
+            if spec.notional(opening, price) < spec.min_notional - _EPSILON:
+                return f"order value {spec.notional(opening, price):.8g} is below the minimum notional {spec.min_notional}"
+            needed = portfolio.required_margin(spec, opening, price)
+            reserved = sum(
+                portfolio.required_margin(spec, o.remaining_quantity, o.price or price)
+                for o in self.open_orders()
+                if not o.reduce_only and not o.order_type.is_conditional
+            )
+            available = portfolio.available_for_orders() - reserved
+            if needed > available * (1 + 1e-9) + _EPSILON:
+                what = "margin" if spec.is_derivative else f"{spec.quote} balance"
+                return f"insufficient {what}: the order needs {needed:.8g}, {max(available, 0.0):.8g} available"
+        return ""
+
+    # ------------------------------------------------------------------ matching
+    def process_bar(
+        self, symbol: str, timestamp: int, open_: float, high: float, low: float, close: float, volume: float
+    ) -> None:
+        """Match open orders and liquidations of ``symbol`` against one bar."""
+        self._match(symbol, timestamp, bar_path(open_, high, low, close, self.intrabar_path), volume)
+
+    def process_tick(self, symbol: str, timestamp: int, price: float) -> None:
+        self._match(symbol, timestamp, (price,), 0.0)
+
+    def _match(self, symbol: str, timestamp: int, path: tuple[float, ...], volume: float) -> None:
+        orders = self._open.get(symbol)
+        liquidatable = self._liquidatable(symbol)
+        if not orders and not liquidatable:
+            return
+        self._matching_symbol = symbol
+        self._bar_volume = volume
+        self._cursor = 0.0
+        self._filled_this_bar.clear()
+        try:
+            if orders:
+                self._expire(orders, timestamp)
+            while True:
+                event = self._earliest(symbol, path)
+                if event is None:
+                    break
+                self._cursor = event.position
+                self._apply(event, timestamp)
+            for order in self._open.get(symbol, ()):
+                if order.order_type is OrderType.TRAILING_STOP and order.status.is_open:
+                    self._commit_trailing(order, path)
+        finally:
+            self._matching_symbol = None
+            self._created_at.clear()
+            for order in self._open.get(symbol, ()):
+                self._fresh.discard(order.client_order_id)
+
+    def _expire(self, orders: list[Order], timestamp: int) -> None:
+        for order in list(orders):
+            if order.expire_at is not None and order.expire_at <= timestamp and order.status.is_open:
+                order.expire(timestamp)
+                self._forget(order)
+                self.listener.on_order_update(order, "expired (GTD)")
+
+    def _liquidatable(self, symbol: str) -> list[Position]:
+        if not self.liquidation:
+            return []
+        spec = self.portfolio.markets.get(symbol)
+        if spec is None or not spec.is_derivative:
+            return []
+        return self.portfolio.ledger.open_positions(symbol)
+
+    def _earliest(self, symbol: str, path: tuple[float, ...]) -> _Event | None:
+        best: _Event | None = None
+        for order in self._open.get(symbol, ()):
+            if not order.status.is_open or order.client_order_id in self._filled_this_bar:
+                continue
+            event = self._order_event(order, path)
+            if event is not None and (best is None or event.position < best.position):
+                best = event
+        for position in self._liquidatable(symbol):
+            level = self._liquidation_price(position)
+            if level is None:
+                continue
+            touch = first_touch(path, self._cursor, level, upward=position.side.value == "short")
+            if touch is not None and (best is None or touch[0] < best.position):
+                best = _Event(touch[0], level, LiquidityRole.TAKER, liquidated=position)
+        return best
+
+    def _liquidation_price(self, position: Position) -> float | None:
+        portfolio = self.portfolio
+        if position.margin_mode.value == "cross" and not position.inverse:
+            others = [p for p in portfolio.ledger.open_positions() if p is not position]
+            other_pnl = sum(p.unrealized_pnl for p in others)
+            other_mm = sum(p.maintenance_margin() for p in others)
+            return liquidation_price_cross(position, portfolio.account.balance, other_pnl, other_mm)
+        return position.liquidation_price
+
+    def _order_event(self, order: Order, path: tuple[float, ...]) -> _Event | None:
+        start = max(self._created_at.get(order.client_order_id, 0.0), self._cursor)
+        kind = order.order_type
+        buy = order.side is OrderSide.BUY
+        if kind is OrderType.MARKET:
+            return _Event(start, price_at(path, start), LiquidityRole.TAKER, order)
+        if kind is OrderType.LIMIT or (order.triggered and kind.has_limit_price):
+            return self._limit_event(order, path, start, buy)
+        if kind is OrderType.TRAILING_STOP:
+            touch, water = trailing_touch(
+                path,
+                start,
+                self._water.get(order.client_order_id),
+                (order.trailing_pct or 0.0) / 100.0,
+                order.activation_price,
+                protects_long=not buy,
+            )
+            if touch is None:
+                return None
+            return _Event(touch[0], touch[1], LiquidityRole.TAKER, order, water=water)
+        upward = buy if kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT) else not buy
+        touch = first_touch(path, start, order.stop_price, upward)  # type: ignore[arg-type]
+        if touch is None:
+            return None
+        position, price, through = touch
+        if kind.has_limit_price:
+            return _Event(position, price, LiquidityRole.TAKER, order, trigger_only=True)
+        return _Event(position, price if through else order.stop_price, LiquidityRole.TAKER, order)  # type: ignore[arg-type]
+
+    def _limit_event(self, order: Order, path: tuple[float, ...], start: float, buy: bool) -> _Event | None:
+        limit = order.price
+        touch = first_touch(path, start, limit, upward=not buy)  # type: ignore[arg-type]
+        fresh = order.client_order_id in self._fresh or order.client_order_id in self._created_at
+        if touch is None:
+            if fresh and order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+                return _Event(start, 0.0, LiquidityRole.TAKER, order)  # nothing at the limit: cancel
+            return None
+        position, price, through = touch
+        if through and fresh and position == start:
+            return _Event(position, price, LiquidityRole.TAKER, order)
+        if fresh and order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            return _Event(start, 0.0, LiquidityRole.TAKER, order)
+        return _Event(position, limit, LiquidityRole.MAKER, order)  # type: ignore[arg-type]
+
+    def _apply(self, event: _Event, timestamp: int) -> None:
+        if event.liquidated is not None:
+            self._cancel_symbol_orders(event.liquidated.symbol, event.liquidated.side, "position liquidated")
+            self.listener.on_liquidation(event.liquidated, event.price, timestamp)
+            return
+        order = event.order
+        assert order is not None
+        if event.price == 0.0 and order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
+            self.cancel(order, f"{order.time_in_force}: not fillable at the limit price")
+            return
+        if event.trigger_only:
+            order.triggered = True
+            self._created_at[order.client_order_id] = event.position
+            self._fresh.add(order.client_order_id)
+            self.listener.on_order_update(order, "triggered")
+            return
+        quantity = order.remaining_quantity
+        if order.reduce_only:
+            closable = self.portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side)
+            if closable <= _EPSILON:
+                self.cancel(order, "reduce-only order has no position left to reduce")
+                return
+            quantity = min(quantity, closable)
+        if event.liquidity is LiquidityRole.MAKER and self.participation and self._bar_volume > 0:
+            quantity = min(quantity, self.participation * self._bar_volume)
+        if order.time_in_force is TimeInForce.FOK and quantity < order.remaining_quantity - _EPSILON:
+            self.cancel(order, "FOK: could not fill the whole quantity")
+            return
+        price = event.price
+        if event.liquidity is LiquidityRole.TAKER:
+            price = self._taker_price(order, price, quantity)
+        self._filled_this_bar.add(order.client_order_id)
+        self._execute(order, quantity, price, event.liquidity)
+        if order.status.is_open and order.reduce_only and quantity < order.remaining_quantity:
+            # The position is gone: a reduce-only remainder can never fill.
+            self.cancel(order, "reduce-only remainder exceeds the position")
+        if order.status.is_open and order.time_in_force is TimeInForce.IOC:
+            self.cancel(order, "IOC: remainder cancelled")
+
+    def _taker_price(self, order: Order, price: float, quantity: float | None = None) -> float:
+        return self.slippage.adjust(order.side, price, quantity or order.remaining_quantity, self._bar_volume)
+
+    def _execute(self, order: Order, quantity: float, price: float, liquidity: LiquidityRole) -> None:
+        self.listener.on_execution(order, quantity, price, self.portfolio.now_ms, liquidity)
+        if order.status.is_terminal:
+            self._forget(order)
+            if order.oco_group:
+                for sibling in list(self._open.get(order.symbol, ())):
+                    if sibling.oco_group == order.oco_group and sibling.status.is_open:
+                        self.cancel(sibling, f"OCO: {order.order_type} {order.client_order_id} filled")
+
+    def _commit_trailing(self, order: Order, path: tuple[float, ...]) -> None:
+        start = self._created_at.get(order.client_order_id, 0.0)
+        _, water = trailing_touch(
+            path,
+            start,
+            self._water.get(order.client_order_id),
+            (order.trailing_pct or 0.0) / 100.0,
+            order.activation_price,
+            protects_long=order.side is OrderSide.SELL,
+        )
+        if water is not None:
+            self._water[order.client_order_id] = water
+            fraction = (order.trailing_pct or 0.0) / 100.0
+            order.stop_price = water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
+
+    def _cancel_symbol_orders(self, symbol: str, side: object, reason: str) -> None:
+        for order in list(self._open.get(symbol, ())):
+            if order.reduce_only and order.status.is_open:
+                self.cancel(order, reason)
+
+    def _forget(self, order: Order) -> None:
+        orders = self._open.get(order.symbol)
+        if orders and order in orders:
+            orders.remove(order)
+            self._open_count -= 1
+        self.portfolio.orders.pop(order.client_order_id, None)
+        self._water.pop(order.client_order_id, None)
+        self._fresh.discard(order.client_order_id)

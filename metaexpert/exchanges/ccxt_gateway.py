@@ -1,0 +1,830 @@
+"""``CcxtGateway``: the exchange gateway over ccxt's async REST and ccxt.pro websockets.
+
+Every request goes through the same path: the priority rate limiter (orders first), the
+exchange's circuit breaker, the ccxt call, and on failure ``translate_error`` (classified,
+cause named, secrets scrubbed). Reads are retried with backoff; order submission has its
+own loop because a failed submission may have succeeded: before resubmitting, the order
+is looked up by its client order id. When the venue stays down the operation goes to the
+durable ``OrderQueue`` and ``replay_queue`` sends it later, with the same guarantee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import ccxt
+import ccxt.pro
+
+from metaexpert.core.account import Account
+from metaexpert.core.clock import now_ms
+from metaexpert.core.enums import ContractType, MarginMode, MarketType, OrderStatus, PositionSide
+from metaexpert.core.errors import (
+    ConfigurationError,
+    MetaExpertError,
+    PermanentError,
+    RecoverableError,
+)
+from metaexpert.core.market import Bar, MarketSpec, OrderBook, Tick
+from metaexpert.core.order import Order
+from metaexpert.core.position import Position
+from metaexpert.exchanges import mapping
+from metaexpert.exchanges.circuit import CircuitBreaker, StateChangeCallback
+from metaexpert.exchanges.config import ExchangeConfig
+from metaexpert.exchanges.errors import (
+    CircuitOpenError,
+    ErrorClass,
+    ExchangeOrderRejectedError,
+    ExchangePermanentError,
+    OrderNotFoundError,
+    OrderOutcomeUnknownError,
+    OrderQueuedError,
+    RequestShed,
+    UnknownSymbolError,
+    classify_error,
+    translate_error,
+)
+from metaexpert.exchanges.gateway import ExchangeGateway
+from metaexpert.exchanges.order_queue import OperationKind, OrderQueue, order_from_payload
+from metaexpert.exchanges.rate_limit import PriorityRateLimiter, RequestPriority
+from metaexpert.exchanges.redaction import RedactingFilter, redact, register_secrets
+from metaexpert.exchanges.retry import RetryPolicy, retrying
+from metaexpert.exchanges.streams import StreamStateChange, StreamSupervisor
+from metaexpert.exchanges.venues import venue_for
+
+T = TypeVar("T")
+_logger = logging.getLogger(__name__)
+_redacting_filter = RedactingFilter()
+
+
+# ------------------------------------------------------------------ ccxt subclass
+def _parse_retry_after(headers: Any) -> float | None:
+    if not isinstance(headers, dict):
+        return None
+    value = None
+    for key, item in headers.items():
+        if str(key).lower() == "retry-after":
+            value = item
+            break
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(moment.timestamp() - time.time(), 0.0)
+
+
+class _RetryAfterMixin:
+    """Attach the venue's ``Retry-After`` (seconds) to the ccxt exception it raises.
+
+    ``handle_errors`` is ccxt's documented per-exchange hook; the generic HTTP status
+    check that ccxt runs after it is run here too, so 429/5xx errors carry the header.
+    """
+
+    def handle_errors(self, *args: Any) -> Any:
+        code, reason, url, method, headers, body = args[:6]
+        try:
+            result = super().handle_errors(*args)  # type: ignore[misc]
+            if isinstance(code, int) and code >= 400:
+                self.handle_http_status_code(code, reason, url, method, body)  # type: ignore[attr-defined]
+        except ccxt.BaseError as exc:
+            exc.retry_after_seconds = _parse_retry_after(headers)  # type: ignore[attr-defined]
+            raise
+        return result
+
+
+_CLASS_CACHE: dict[str, type] = {}
+
+
+def _client_class(name: str) -> type:
+    if name not in _CLASS_CACHE:
+        base = getattr(ccxt.pro, name, None)
+        if base is None:
+            raise ConfigurationError(f"ccxt.pro has no exchange class {name!r}")
+        _CLASS_CACHE[name] = type(f"MetaExpert_{name}", (_RetryAfterMixin, base), {})
+    return _CLASS_CACHE[name]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    """What ``replay_queue`` did with one journalled operation."""
+
+    operation_id: int
+    kind: OperationKind
+    client_order_id: str
+    result: str  # submitted | already_at_venue | cancelled | failed | retry_later
+    order: Order | None = None
+    error: str = ""
+
+
+def _not_shed_or_open(exc: BaseException) -> bool:
+    return not isinstance(exc, (RequestShed, CircuitOpenError))
+
+
+class CcxtGateway(ExchangeGateway):
+    """The gateway for one exchange account and market type.
+
+    ``order_queue_path``: SQLite journal for order operations that could not be sent
+    (None disables the queue: such failures are raised instead).
+    """
+
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        order_retry_policy: RetryPolicy | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        on_circuit_state_change: StateChangeCallback | None = None,
+        rate_limiter: PriorityRateLimiter | None = None,
+        order_queue_path: str | Path | None = None,
+        on_stream_state_change: Callable[[StreamStateChange], Any] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.venue = venue_for(config.exchange)
+        register_secrets(config.secret_values())
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.order_retry_policy = order_retry_policy or self.retry_policy
+        self.circuit = circuit_breaker or CircuitBreaker(
+            str(config.exchange), on_state_change=on_circuit_state_change
+        )
+        self.rate_limiter = rate_limiter or PriorityRateLimiter(config.rate_limit_per_minute)
+        self.order_queue = OrderQueue(order_queue_path) if order_queue_path is not None else None
+        self._sleep = sleep
+        self._on_stream_state_change = on_stream_state_change
+        self.client = self._build_client(client_options or {})
+        self._symbols: dict[str, str] = {}  # user symbol -> ccxt symbol
+        self._user_symbols: dict[str, str] = {}  # ccxt symbol -> user symbol
+        self._orders: dict[str, Order] = {}  # client order id -> the order we track
+        self._streams: list[tuple[StreamSupervisor[Any], asyncio.Task[None]]] = []
+        self._markets_loaded = False
+
+    # ------------------------------------------------------------------ building
+    def _build_client(self, extra_options: dict[str, Any]) -> Any:
+        config = self.config
+        options = dict(self.venue.client_options(config))
+        options.update(extra_options)
+        settings: dict[str, Any] = {
+            "enableRateLimit": True,
+            "timeout": config.timeout_ms,
+            "options": options,
+        }
+        if config.api_key is not None and config.api_secret is not None:
+            settings["apiKey"] = config.api_key.get_secret_value()
+            settings["secret"] = config.api_secret.get_secret_value()
+        client = _client_class(self.venue.client_class_name(config))(settings)
+        self.venue.configure_client(client, config)
+        logger = getattr(client, "logger", None)
+        if isinstance(logger, logging.Logger) and _redacting_filter not in logger.filters:
+            logger.addFilter(_redacting_filter)
+        return client
+
+    @property
+    def exchange_name(self) -> str:
+        return str(self.config.exchange)
+
+    # ------------------------------------------------------------- request path
+    async def _request(
+        self,
+        operation: str,
+        priority: RequestPriority,
+        call: Callable[[], Awaitable[T]],
+        *,
+        symbol: str | None = None,
+        order_submission: bool = False,
+        client_order_id: str | None = None,
+    ) -> T:
+        """One attempt: budget, circuit, ccxt call, error translation."""
+        await self.rate_limiter.acquire(priority)
+        self.circuit.before_call()
+        error: MetaExpertError | None = None
+        nonce_problem = False
+        try:
+            result = await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is classified below
+            nonce_problem = isinstance(exc, ccxt.InvalidNonce)
+            error = translate_error(
+                exc,
+                exchange=self.exchange_name,
+                operation=operation,
+                symbol=symbol,
+                order_submission=order_submission,
+                client_order_id=client_order_id,
+            )
+        if error is None:
+            self.circuit.record_success()
+            return result
+        if classify_error(error) is ErrorClass.PERMANENT:
+            self.circuit.record_success()  # the venue answered: it is up
+        else:
+            self.circuit.record_failure()
+        if nonce_problem and hasattr(self.client, "load_time_difference"):
+            try:
+                await self.client.load_time_difference()
+            except Exception:  # noqa: BLE001 - best effort; the retry will tell
+                _logger.debug("could not resynchronise the clock with %s", self.exchange_name)
+        raise error
+
+    async def _retried(
+        self,
+        operation: str,
+        priority: RequestPriority,
+        call: Callable[[], Awaitable[T]],
+        *,
+        symbol: str | None = None,
+    ) -> T:
+        """``_request`` with backoff for recoverable failures (not for shed or open-circuit)."""
+        async for attempt in retrying(
+            self.retry_policy,
+            sleep=self._sleep,
+            retry_on=lambda exc: classify_error(exc) is ErrorClass.RECOVERABLE and _not_shed_or_open(exc),
+        ):
+            with attempt:
+                return await self._request(operation, priority, call, symbol=symbol)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------ reference data
+    async def load_markets(self, *, reload: bool = False) -> None:
+        if self._markets_loaded and not reload:
+            return
+        await self._retried(
+            "load_markets", RequestPriority.ACCOUNT, lambda: self.client.load_markets(reload)
+        )
+        self._markets_loaded = True
+        if reload:
+            self._symbols.clear()
+
+    def _matches_configuration(self, market: dict[str, Any]) -> bool:
+        config = self.config
+        if config.market_type is MarketType.SPOT:
+            return bool(market.get("spot"))
+        if config.market_type is MarketType.OPTIONS:
+            return bool(market.get("option"))
+        if not (market.get("swap") or market.get("future")):
+            return False
+        if config.contract_type is ContractType.INVERSE:
+            return bool(market.get("inverse"))
+        return bool(market.get("linear"))
+
+    def ccxt_symbol(self, symbol: str) -> str:
+        """The ccxt symbol for a user symbol, checked against the loaded markets."""
+        cached = self._symbols.get(symbol)
+        if cached is not None:
+            return cached
+        if not self._markets_loaded or not self.client.markets:
+            raise ConfigurationError(
+                f"markets of {self.exchange_name} are not loaded: await gateway.load_markets() first"
+            )
+        markets: dict[str, Any] = self.client.markets
+        found: str | None = None
+        if symbol in markets and self._matches_configuration(markets[symbol]):
+            found = symbol
+        if found is None:
+            by_id = getattr(self.client, "markets_by_id", None) or {}
+            for candidate in by_id.get(symbol.upper(), []) or by_id.get(symbol, []) or []:
+                if self._matches_configuration(candidate):
+                    found = candidate["symbol"]
+                    break
+        tried = ""
+        if found is None:
+            try:
+                tried = self.venue.ccxt_symbol(symbol, self.config.market_type, self.config.contract_type)
+            except ConfigurationError as exc:
+                raise UnknownSymbolError(
+                    f"unknown symbol {symbol!r} on {self.exchange_name}: {exc}",
+                    exchange=self.exchange_name, operation="resolve_symbol", cause="BadSymbol",
+                ) from None
+            if tried in markets and self._matches_configuration(markets[tried]):
+                found = tried
+        if found is None:
+            kind = str(self.config.market_type)
+            if self.config.market_type is not MarketType.SPOT:
+                kind = f"{self.config.contract_type} {kind}"
+            raise UnknownSymbolError(
+                f"unknown symbol {symbol!r} on {self.exchange_name} {kind}: not among its "
+                f"{sum(1 for m in markets.values() if self._matches_configuration(m))} markets"
+                + (f" (looked for {tried})" if tried else ""),
+                exchange=self.exchange_name,
+                operation="resolve_symbol",
+                cause="BadSymbol",
+            )
+        self._symbols[symbol] = found
+        self._user_symbols.setdefault(found, symbol)
+        return found
+
+    def user_symbol(self, ccxt_symbol: str) -> str:
+        known = self._user_symbols.get(ccxt_symbol)
+        if known is not None:
+            return known
+        market = (self.client.markets or {}).get(ccxt_symbol)
+        return str(market["id"]) if market else ccxt_symbol
+
+    def market_spec(self, symbol: str) -> MarketSpec:
+        ccxt_symbol = self.ccxt_symbol(symbol)
+        return mapping.market_spec_from_ccxt(
+            self.client.markets[ccxt_symbol],
+            symbol,
+            precision_mode=self.client.precisionMode,
+            default_max_leverage=self.venue.DEFAULT_MAX_LEVERAGE,
+        )
+
+    # --------------------------------------------------------------- market data
+    async def fetch_ohlcv(self, symbol: str, timeframe: str, *, since: int | None = None,
+                          limit: int | None = None, until: int | None = None) -> list[Bar]:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        params = {"until": until} if until is not None else {}
+        rows = await self._retried(
+            "fetch_ohlcv", RequestPriority.MARKET_DATA,
+            lambda: self.client.fetch_ohlcv(market_symbol, timeframe, since, limit, params),
+            symbol=symbol,
+        )
+        return [mapping.bar_from_ccxt(row, symbol, timeframe) for row in rows]
+
+    async def fetch_ticker(self, symbol: str) -> Tick:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        ticker = await self._retried(
+            "fetch_ticker", RequestPriority.MARKET_DATA,
+            lambda: self.client.fetch_ticker(market_symbol), symbol=symbol,
+        )
+        return mapping.tick_from_ticker(ticker, symbol)
+
+    async def fetch_order_book(self, symbol: str, *, limit: int | None = None) -> OrderBook:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        book = await self._retried(
+            "fetch_order_book", RequestPriority.MARKET_DATA,
+            lambda: self.client.fetch_order_book(market_symbol, limit), symbol=symbol,
+        )
+        return mapping.order_book_from_ccxt(book, symbol)
+
+    # ------------------------------------------------------------------ account
+    async def fetch_balance(self, currency: str | None = None) -> Account:
+        await self.load_markets()
+        if currency is None:
+            if self.config.contract_type is ContractType.INVERSE:
+                raise ConfigurationError(
+                    "fetch_balance on inverse contracts needs the coin, e.g. currency='BTC'"
+                )
+            currency = "USDC" if (self.config.exchange == "bybit" and
+                                  self.config.market_type is MarketType.OPTIONS) else "USDT"
+        balance = await self._retried(
+            "fetch_balance", RequestPriority.ACCOUNT, lambda: self.client.fetch_balance()
+        )
+        return mapping.account_from_balance(balance, currency.upper())
+
+    async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[Position]:
+        if self.config.market_type is MarketType.SPOT:
+            return []
+        await self.load_markets()
+        market_symbols = [self.ccxt_symbol(symbol) for symbol in symbols] if symbols else None
+        raw_positions = await self._retried(
+            "fetch_positions", RequestPriority.ACCOUNT,
+            lambda: self.client.fetch_positions(market_symbols),
+        )
+        positions = []
+        for raw in raw_positions:
+            position = mapping.position_from_ccxt(raw, self.user_symbol(str(raw.get("symbol"))))
+            if position is not None:
+                positions.append(position)
+        return positions
+
+    def _track(self, snapshot: dict[str, Any], fallback_symbol: str | None = None) -> Order:
+        client_order_id = snapshot.get("clientOrderId")
+        symbol = self.user_symbol(str(snapshot.get("symbol"))) if snapshot.get("symbol") else fallback_symbol
+        if client_order_id and client_order_id in self._orders:
+            return mapping.apply_order_snapshot(self._orders[client_order_id], snapshot)
+        order = mapping.order_from_snapshot(snapshot, symbol or "")
+        self._orders[order.client_order_id] = order
+        return order
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol) if symbol else None
+        snapshots = await self._retried(
+            "fetch_open_orders", RequestPriority.ACCOUNT,
+            lambda: self.client.fetch_open_orders(market_symbol), symbol=symbol,
+        )
+        return [self._track(snapshot, symbol) for snapshot in snapshots]
+
+    async def fetch_order(self, symbol: str, *, order_id: str | None = None,
+                          client_order_id: str | None = None) -> Order:
+        if not order_id and not client_order_id:
+            raise ConfigurationError("fetch_order needs order_id or client_order_id")
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        params = self.venue.client_order_id_params(client_order_id) if client_order_id and not order_id else {}
+        snapshot = await self._retried(
+            "fetch_order", RequestPriority.ACCOUNT,
+            lambda: self.client.fetch_order(order_id, market_symbol, params), symbol=symbol,
+        )
+        return self._track(snapshot, symbol)
+
+    async def _lookup_by_client_id(self, order: Order, market_symbol: str) -> dict[str, Any] | None:
+        """The venue's record of ``order`` by client order id, or None if it has none."""
+        params = self.venue.client_order_id_params(order.client_order_id)
+        try:
+            snapshot = await self._request(
+                "fetch_order", RequestPriority.ORDER,
+                lambda: self.client.fetch_order(None, market_symbol, params),
+                symbol=order.symbol,
+            )
+        except OrderNotFoundError:
+            return None
+        except ExchangePermanentError as exc:
+            # Some venues answer an unknown client id with a generic error; only a real
+            # "not found" is proof of absence, so anything else propagates.
+            if "not exist" in str(exc).lower() or "not found" in str(exc).lower():
+                return None
+            raise
+        if snapshot and snapshot.get("clientOrderId") not in (None, "", order.client_order_id):
+            return None
+        return snapshot or None
+
+    # ------------------------------------------------------------------- orders
+    def _order_arguments(self, order: Order) -> tuple[str, str, float, float | None, dict[str, Any]]:
+        order_type, side, amount, price, params = mapping.ccxt_order_arguments(order)
+        params.update(self.venue.order_params(order, self.config))
+        return order_type, side, amount, price, params
+
+    async def _submit(self, order: Order, market_symbol: str, *, maybe_accepted: bool) -> dict[str, Any]:
+        """Create ``order`` at the venue exactly once, however the attempts fail."""
+        order_type, side, amount, price, params = self._order_arguments(order)
+        state = {"maybe_accepted": maybe_accepted}
+
+        def retryable(exc: BaseException) -> bool:
+            kind = classify_error(exc)
+            return kind in (ErrorClass.RECOVERABLE, ErrorClass.UNKNOWN_OUTCOME) and _not_shed_or_open(exc)
+
+        async for attempt in retrying(self.order_retry_policy, sleep=self._sleep, retry_on=retryable):
+            with attempt:
+                if state["maybe_accepted"]:
+                    existing = await self._lookup_by_client_id(order, market_symbol)
+                    if existing is not None:
+                        return existing
+                try:
+                    return await self._request(
+                        "create_order", RequestPriority.ORDER,
+                        lambda: self.client.create_order(market_symbol, order_type, side, amount, price, dict(params)),
+                        symbol=order.symbol, order_submission=True,
+                        client_order_id=order.client_order_id,
+                    )
+                except OrderOutcomeUnknownError:
+                    state["maybe_accepted"] = True
+                    raise
+                except ExchangeOrderRejectedError as exc:
+                    if self.venue.is_duplicate_client_order_id(exc):
+                        existing = await self._lookup_by_client_id(order, market_symbol)
+                        if existing is not None:
+                            return existing
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def create_order(self, order: Order) -> Order:
+        if order.status is not OrderStatus.CREATED:
+            raise ConfigurationError(
+                f"order {order.client_order_id} is {order.status}: only a created order can be submitted"
+            )
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(order.symbol)
+        self._orders[order.client_order_id] = order
+        try:
+            snapshot = await self._submit(order, market_symbol, maybe_accepted=False)
+        except ExchangeOrderRejectedError as exc:
+            if order.can_transition(OrderStatus.REJECTED):
+                order.reject(str(exc), now_ms())
+            raise
+        except RecoverableError as exc:
+            if self.order_queue is None or isinstance(exc, RequestShed):
+                raise
+            queue_id = self.order_queue.enqueue_create(order, error=redact(str(exc))[:500])
+            raise OrderQueuedError(
+                f"{self.exchange_name} create_order {order.symbol}: venue unavailable ({exc}); "
+                f"order {order.client_order_id} journalled as operation {queue_id} for replay",
+                client_order_id=order.client_order_id,
+                queue_id=queue_id,
+            ) from None
+        return mapping.apply_order_snapshot(order, snapshot)
+
+    async def cancel_order(self, order: Order) -> Order:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(order.symbol)
+        if order.is_terminal:
+            return order
+        params = {} if order.order_id and order.status is not OrderStatus.CREATED else \
+            self.venue.client_order_id_params(order.client_order_id)
+        exchange_id = order.order_id if not params else None
+        try:
+            snapshot = await self._retried(
+                "cancel_order", RequestPriority.CANCEL,
+                lambda: self.client.cancel_order(exchange_id, market_symbol, params),
+                symbol=order.symbol,
+            )
+        except OrderNotFoundError:
+            # Gone already (filled or cancelled meanwhile): report what the venue knows.
+            existing = await self._lookup_by_client_id(order, market_symbol)
+            if existing is None:
+                raise
+            return mapping.apply_order_snapshot(order, existing)
+        except RecoverableError as exc:
+            if self.order_queue is None or isinstance(exc, RequestShed):
+                raise
+            queue_id = self.order_queue.enqueue_cancel(order.client_order_id, order.symbol, order.order_id,
+                                                       error=redact(str(exc))[:500])
+            raise OrderQueuedError(
+                f"{self.exchange_name} cancel_order {order.symbol}: venue unavailable ({exc}); "
+                f"cancel of {order.client_order_id} journalled as operation {queue_id}",
+                client_order_id=order.client_order_id, queue_id=queue_id,
+            ) from None
+        if not snapshot or not snapshot.get("status"):
+            snapshot = dict(snapshot or {})
+            snapshot["status"] = "canceled"
+            snapshot.setdefault("filled", order.filled_quantity)
+        return mapping.apply_order_snapshot(order, snapshot)
+
+    async def modify_order(self, order: Order, *, quantity: float | None = None,
+                           price: float | None = None, stop_price: float | None = None) -> Order:
+        if not order.is_open:
+            raise ConfigurationError(f"order {order.client_order_id} is {order.status}: only open orders can be modified")
+        if quantity is not None and quantity <= 0:
+            raise ConfigurationError(f"modified quantity must be positive, got {quantity}")
+        if price is not None and price <= 0:
+            raise ConfigurationError(f"modified price must be positive, got {price}")
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(order.symbol)
+        order_type, side, _, _, params = self._order_arguments(order)
+        params.pop("newClientOrderId", None)
+        params.pop("orderLinkId", None)
+        params.pop("clOrdId", None)
+        if stop_price is not None:
+            key = "takeProfitPrice" if "takeProfitPrice" in params else "stopLossPrice"
+            params[key] = stop_price
+        new_quantity = quantity if quantity is not None else order.quantity
+        new_price = price if price is not None else order.price
+        snapshot = await self._retried(
+            "modify_order", RequestPriority.ORDER,
+            lambda: self.client.edit_order(order.order_id, market_symbol, order_type, side,
+                                           new_quantity, new_price, params),
+            symbol=order.symbol,
+        )
+        order.quantity = new_quantity
+        if price is not None:
+            order.price = price
+        if stop_price is not None:
+            order.stop_price = stop_price
+        new_client_id = snapshot.get("clientOrderId")
+        if new_client_id and new_client_id != order.client_order_id:
+            # Binance spot modifies by cancel-replace: a new order with its own client id.
+            self._orders.pop(order.client_order_id, None)
+            order.client_order_id = str(new_client_id)
+            self._orders[order.client_order_id] = order
+        return mapping.apply_order_snapshot(order, snapshot)
+
+    # ----------------------------------------------------------- durable queue
+    async def replay_queue(self) -> list[ReplayOutcome]:
+        """Send journalled operations whose time has come; idempotent by client order id."""
+        if self.order_queue is None:
+            return []
+        await self.load_markets()
+        outcomes: list[ReplayOutcome] = []
+        for operation in self.order_queue.pending(due_at=now_ms()):
+            if operation.kind is OperationKind.CREATE:
+                outcomes.append(await self._replay_create(operation))
+            else:
+                outcomes.append(await self._replay_cancel(operation))
+            if outcomes[-1].result == "retry_later" and self.circuit.state != "closed":
+                break  # the venue is still down: keep the rest for the next round
+        return outcomes
+
+    def _reschedule(self, operation: Any, error: MetaExpertError) -> ReplayOutcome:
+        delay = min(self.retry_policy.initial_delay * 2 ** operation.attempts, self.retry_policy.maximum_delay)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after:
+            delay = max(delay, float(retry_after))
+        assert self.order_queue is not None
+        self.order_queue.reschedule(operation.id, redact(str(error))[:500], now_ms() + int(delay * 1000))
+        return ReplayOutcome(operation.id, operation.kind, operation.client_order_id, "retry_later",
+                             error=redact(str(error)))
+
+    async def _replay_create(self, operation: Any) -> ReplayOutcome:
+        assert self.order_queue is not None
+        tracked = self._orders.get(operation.client_order_id)
+        order = tracked if tracked is not None and tracked.status is OrderStatus.CREATED else order_from_payload(operation.payload)
+        try:
+            market_symbol = self.ccxt_symbol(order.symbol)
+            existing = await self._lookup_by_client_id(order, market_symbol)
+            if existing is not None:
+                mapping.apply_order_snapshot(order, existing)
+                self._orders[order.client_order_id] = order
+                self.order_queue.mark_done(operation.id)
+                return ReplayOutcome(operation.id, operation.kind, order.client_order_id, "already_at_venue", order)
+            snapshot = await self._submit(order, market_symbol, maybe_accepted=True)
+        except PermanentError as exc:
+            if order.can_transition(OrderStatus.REJECTED):
+                order.reject(str(exc), now_ms())
+            self.order_queue.mark_failed(operation.id, redact(str(exc))[:500])
+            return ReplayOutcome(operation.id, operation.kind, order.client_order_id, "failed", order, redact(str(exc)))
+        except MetaExpertError as exc:
+            return self._reschedule(operation, exc)
+        mapping.apply_order_snapshot(order, snapshot)
+        self._orders[order.client_order_id] = order
+        self.order_queue.mark_done(operation.id)
+        return ReplayOutcome(operation.id, operation.kind, order.client_order_id, "submitted", order)
+
+    async def _replay_cancel(self, operation: Any) -> ReplayOutcome:
+        assert self.order_queue is not None
+        payload = operation.payload
+        market_symbol = self.ccxt_symbol(payload["symbol"])
+        params = self.venue.client_order_id_params(operation.client_order_id)
+        try:
+            await self._request(
+                "cancel_order", RequestPriority.CANCEL,
+                lambda: self.client.cancel_order(None, market_symbol, params), symbol=payload["symbol"],
+            )
+        except OrderNotFoundError:
+            pass  # already gone: the cancel's purpose is met
+        except PermanentError as exc:
+            self.order_queue.mark_failed(operation.id, redact(str(exc))[:500])
+            return ReplayOutcome(operation.id, operation.kind, operation.client_order_id, "failed", error=redact(str(exc)))
+        except MetaExpertError as exc:
+            return self._reschedule(operation, exc)
+        self.order_queue.mark_done(operation.id)
+        tracked = self._orders.get(operation.client_order_id)
+        if tracked is not None and not tracked.is_terminal and tracked.can_transition(OrderStatus.CANCELLED):
+            tracked.cancel(now_ms())
+        return ReplayOutcome(operation.id, operation.kind, operation.client_order_id, "cancelled", tracked)
+
+    # ----------------------------------------------------------------- settings
+    def _require_derivatives(self, what: str) -> None:
+        if self.config.market_type is MarketType.SPOT:
+            raise ConfigurationError(f"{what} applies to futures and options, not to spot markets")
+
+    def _already_set(self, exc: MetaExpertError) -> bool:
+        cause = getattr(exc, "cause", "")
+        return cause in {"MarginModeAlreadySet", "NoChange"} or self.venue.is_already_set(exc)
+
+    async def _setting(self, operation: str, call: Callable[[], Awaitable[Any]], symbol: str | None) -> bool:
+        try:
+            await self._retried(operation, RequestPriority.ACCOUNT, call, symbol=symbol)
+        except (ExchangePermanentError, ExchangeOrderRejectedError) as exc:
+            if self._already_set(exc):
+                return False
+            raise
+        return True
+
+    async def set_leverage(self, symbol: str, leverage: float) -> bool:
+        self._require_derivatives("leverage")
+        await self.load_markets()
+        spec = self.market_spec(symbol)
+        if leverage < 1:
+            raise ConfigurationError(f"leverage must be at least 1, got {leverage}")
+        if leverage > spec.max_leverage:
+            raise ConfigurationError(
+                f"leverage {leverage:g} is above the maximum {spec.max_leverage:g} of {symbol} "
+                f"on {self.exchange_name}"
+            )
+        market_symbol = self.ccxt_symbol(symbol)
+        sides: list[PositionSide | None] = [None]
+        if self.config.hedged and self.venue.leverage_params(self.config, PositionSide.LONG) != \
+                self.venue.leverage_params(self.config, None):
+            sides = [PositionSide.LONG, PositionSide.SHORT]
+        changed = False
+        for side in sides:
+            params = self.venue.leverage_params(self.config, side)
+            changed |= await self._setting(
+                "set_leverage",
+                lambda params=params: self.client.set_leverage(int(leverage), market_symbol, params),
+                symbol,
+            )
+        return changed
+
+    async def set_margin_mode(self, symbol: str, margin_mode: MarginMode | None = None, *,
+                              leverage: float | None = None) -> bool:
+        self._require_derivatives("margin mode")
+        await self.load_markets()
+        mode = MarginMode(margin_mode or self.config.margin_mode or MarginMode.ISOLATED)
+        market_symbol = self.ccxt_symbol(symbol)
+        params = self.venue.margin_mode_params(self.config, leverage)
+        return await self._setting(
+            "set_margin_mode", lambda: self.client.set_margin_mode(mode.value, market_symbol, params), symbol
+        )
+
+    async def set_position_mode(self, hedged: bool | None = None, symbol: str | None = None) -> bool:
+        self._require_derivatives("position mode")
+        await self.load_markets()
+        wanted = self.config.hedged if hedged is None else hedged
+        market_symbol = self.ccxt_symbol(symbol) if symbol else None
+        params = self.venue.position_mode_params(self.config)
+        return await self._setting(
+            "set_position_mode", lambda: self.client.set_position_mode(wanted, market_symbol, params), symbol
+        )
+
+    # ------------------------------------------------------------------ streams
+    async def _stream(self, operation: str, call: Callable[[], Awaitable[T]], symbol: str | None) -> T:
+        try:
+            return await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated below
+            error = translate_error(exc, exchange=self.exchange_name, operation=operation, symbol=symbol)
+        raise error
+
+    async def watch_ticker(self, symbol: str) -> Tick:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        ticker = await self._stream("watch_ticker", lambda: self.client.watch_ticker(market_symbol), symbol)
+        return mapping.tick_from_ticker(ticker, symbol)
+
+    async def watch_trades(self, symbol: str) -> list[Tick]:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        trades = await self._stream("watch_trades", lambda: self.client.watch_trades(market_symbol), symbol)
+        return [mapping.tick_from_trade(trade, symbol) for trade in trades]
+
+    async def watch_order_book(self, symbol: str, *, limit: int | None = None) -> OrderBook:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        book = await self._stream(
+            "watch_order_book", lambda: self.client.watch_order_book(market_symbol, limit), symbol
+        )
+        return mapping.order_book_from_ccxt(book, symbol)
+
+    async def watch_ohlcv(self, symbol: str, timeframe: str) -> list[Bar]:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        rows = await self._stream(
+            "watch_ohlcv", lambda: self.client.watch_ohlcv(market_symbol, timeframe), symbol
+        )
+        return [mapping.bar_from_ccxt(row, symbol, timeframe) for row in rows]
+
+    async def watch_orders(self, symbol: str | None = None) -> list[Order]:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol) if symbol else None
+        snapshots = await self._stream("watch_orders", lambda: self.client.watch_orders(market_symbol), symbol)
+        return [self._track(snapshot, symbol) for snapshot in snapshots]
+
+    def start_stream(
+        self,
+        name: str,
+        watch: Callable[[], Awaitable[T]],
+        on_update: Callable[[T], Any],
+        **supervisor_options: Any,
+    ) -> StreamSupervisor[T]:
+        """Supervise ``watch`` in a background task (reconnect with backoff, degraded flag)."""
+        supervisor: StreamSupervisor[T] = StreamSupervisor(
+            name, watch, on_update, on_state_change=self._on_stream_state_change,
+            sleep=self._sleep, **supervisor_options,
+        )
+        task = asyncio.get_running_loop().create_task(supervisor.run(), name=f"stream:{name}")
+        self._streams.append((supervisor, task))
+        return supervisor
+
+    def start_order_book_stream(self, symbol: str, on_book: Callable[[OrderBook], Any],
+                                *, limit: int | None = None, **supervisor_options: Any) -> StreamSupervisor[OrderBook]:
+        """Keep ``symbol``'s order book flowing to ``on_book``; see ``stream_degraded``."""
+        return self.start_stream(
+            f"{self.exchange_name}:{symbol}:order_book",
+            lambda: self.watch_order_book(symbol, limit=limit),
+            on_book,
+            **supervisor_options,
+        )
+
+    @property
+    def stream_degraded(self) -> bool:
+        return any(supervisor.degraded or task.done() for supervisor, task in self._streams)
+
+    @property
+    def streams(self) -> list[StreamSupervisor[Any]]:
+        return [supervisor for supervisor, _ in self._streams]
+
+    async def close(self) -> None:
+        for _, task in self._streams:
+            task.cancel()
+        for _, task in self._streams:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
+                pass
+        self._streams.clear()
+        try:
+            await self.client.close()
+        finally:
+            if self.order_queue is not None:
+                self.order_queue.close()

@@ -1,0 +1,110 @@
+"""OKX (v5) through ccxt.
+
+Differences handled here:
+* every order names its trade mode ``tdMode``: ``cash`` on spot, ``isolated`` or ``cross``
+  on derivatives;
+* hedge (long/short) mode needs ``posSide`` long/short, and OKX refuses ``reduceOnly``
+  there (the side says it); one-way (net) mode uses ``posSide=net`` and may reduce-only;
+* the client order id is ``clOrdId``; duplicates answer 51016 "Duplicated clOrdId";
+* leverage is set per margin mode (and per side for isolated hedge positions); a margin
+  mode switch is a leverage call and needs the leverage;
+* the API passphrase is ccxt's ``password``; there is no demo mode, testnet is the
+  simulated-trading header (``set_sandbox_mode``); the REST URL contains ``{hostname}``.
+OKX options are coin-margined (``BTC-USD-261225-100000-C`` -> ``BTC/USD:BTC-...``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSide
+from metaexpert.core.order import Order
+from metaexpert.exchanges.venues.base import (
+    apply_common_settings,
+    message_contains,
+    parse_user_symbol,
+    unified_symbol,
+)
+
+EXCHANGE = Exchange.OKX
+DEFAULT_MAX_LEVERAGE = 125.0
+
+
+def client_class_name(config: Any) -> str:
+    return "okx"
+
+
+def client_options(config: Any) -> dict[str, Any]:
+    if config.market_type is MarketType.SPOT:
+        default_type, types = "spot", ["spot"]
+    elif config.market_type is MarketType.OPTIONS:
+        default_type, types = "option", ["option"]
+    else:
+        default_type, types = "swap", ["swap", "future"]
+    return {"defaultType": default_type, "fetchMarkets": {"types": types}}
+
+
+def ccxt_symbol(symbol: str, market_type: MarketType, contract_type: ContractType | None) -> str:
+    """``BTC-USDT`` -> ``BTC/USDT`` | ``BTC/USDT:USDT``; ``BTC-USD-SWAP`` inverse ->
+    ``BTC/USD:BTC``; ``BTC-USD-261225-100000-C`` -> ``BTC/USD:BTC-261225-100000-C``."""
+    parsed = parse_user_symbol(symbol, default_option_quote="USD")
+    return unified_symbol(parsed, market_type, contract_type)
+
+
+def _trade_mode(config: Any) -> str:
+    if config.market_type is MarketType.SPOT:
+        return "cash"
+    return str(config.margin_mode.value)
+
+
+def _position_side(order: Order) -> PositionSide:
+    if order.position_side is not None:
+        return order.position_side
+    opening_long = order.side.value == "buy"
+    return PositionSide.LONG if opening_long != order.reduce_only else PositionSide.SHORT
+
+
+def order_params(order: Order, config: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {"clOrdId": order.client_order_id, "tdMode": _trade_mode(config)}
+    if config.market_type is MarketType.SPOT:
+        return params
+    if config.hedged:
+        params["posSide"] = _position_side(order).value
+    else:
+        params["posSide"] = "net"
+        if order.reduce_only:
+            params["reduceOnly"] = True
+    return params
+
+
+def client_order_id_params(client_order_id: str) -> dict[str, Any]:
+    return {"clOrdId": client_order_id}
+
+
+def leverage_params(config: Any, position_side: PositionSide | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"marginMode": str(config.margin_mode.value)}
+    if config.hedged and config.margin_mode.value == "isolated" and position_side is not None:
+        params["posSide"] = position_side.value
+    return params
+
+
+def margin_mode_params(config: Any, leverage: float | None) -> dict[str, Any]:
+    return {"lever": int(leverage)} if leverage else {}
+
+
+def position_mode_params(config: Any) -> dict[str, Any]:
+    return {}
+
+
+def is_already_set(exc: BaseException) -> bool:
+    return message_contains(exc, "already", "not modified", "No need to change")
+
+
+def is_duplicate_client_order_id(exc: BaseException) -> bool:
+    return message_contains(exc, "51016", "Duplicated clOrdId")
+
+
+def configure_client(client: Any, config: Any) -> None:
+    apply_common_settings(client, config)
+    if config.api_passphrase is not None:
+        client.password = config.api_passphrase.get_secret_value()

@@ -1,0 +1,1 @@
+"""Tests of backtest metrics and reports."""

@@ -1,0 +1,86 @@
+"""Shared Prefect fixtures for pipeline tests.
+
+One ``prefect_test_harness`` per session (starting it costs 10-15 s), with result storage in
+a temporary folder (the harness does not isolate it), server telemetry off, and the flow
+heartbeat switched off (it costs about 1 s per flow run). Later flows (evaluate, backtest,
+optimize, compliance, archive) reuse ``prefect_harness``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    storage = tmp_path_factory.mktemp("prefect-results")
+    previous = os.environ.get("PREFECT_SERVER_ANALYTICS_ENABLED")
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    try:
+        with temporary_settings(updates={PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(storage)}):
+            with prefect_test_harness(server_startup_timeout=60):
+                with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                    yield
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_SERVER_ANALYTICS_ENABLED", None)
+        else:
+            os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = previous
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "binance" / "spot").is_dir():
+        pytest.skip(f"recorded market data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def btc_1h(shared_data: Path) -> pl.DataFrame:
+    return pl.read_parquet(shared_data / "binance" / "spot" / "BTCUSDT-1h.parquet")
+
+
+class RecordedExchange:
+    """A duck-typed ccxt client answering ``fetch_ohlcv`` from recorded candles.
+
+    ``failures`` is a list of exceptions raised by the first calls, in order, to exercise the
+    retry policy; ``corrupt`` transforms every page before it is returned.
+    """
+
+    def __init__(self, candles: dict[str, pl.DataFrame], *, failures: list[Exception] | None = None,
+                 corrupt=None) -> None:
+        self.candles = candles
+        self.failures = list(failures or [])
+        self.corrupt = corrupt
+        self.calls = 0
+
+    def fetch_ohlcv(self, symbol, timeframe, since=None, limit=None, params=None):
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        rows = self.candles[f"{symbol} {timeframe}"].filter(pl.col("timestamp") >= since)
+        rows = rows.filter(pl.col("timestamp") <= params["until"]).head(limit)
+        if self.corrupt is not None:
+            rows = self.corrupt(rows)
+        return [list(row) for row in rows.iter_rows()]
+
+
+@pytest.fixture
+def recorded_exchange(btc_1h: pl.DataFrame):
+    def build(**options) -> RecordedExchange:
+        return RecordedExchange({"BTC/USDT 1h": btc_1h}, **options)
+    return build

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.data_quality import data_quality
+from metaexpert.core.errors import DataError
+from metaexpert.data import CandleStore
+
+
+def test_data_quality_with_real_store_passes_and_writes_html_docs(prefect_harness, shared_data, tmp_path):
+    docs = tmp_path / "docs"
+    result = data_quality(str(shared_data), str(docs), symbols=["BTCUSDT"], timeframes=["1h", "1m"])
+    assert result["passed"] is True
+    assert set(result["files"]) == {"binance/spot/BTCUSDT-1h", "binance/spot/BTCUSDT-1m"}
+    assert result["files"]["binance/spot/BTCUSDT-1h"]["gaps"] == 28
+    assert result["files"]["binance/spot/BTCUSDT-1h"]["evaluated"] >= 15
+    assert Path(result["docs_index"]).is_file()
+    pages = list((docs / "validations").rglob("*.html"))
+    assert len(pages) == 2
+    assert "BTCUSDT-1h" in Path(result["docs_index"]).read_text()
+
+
+def test_data_quality_with_gappy_file_fails_that_file_only(prefect_harness, btc_1h, tmp_path):
+    store = CandleStore(tmp_path / "store")
+    store.write("binance", "spot", "BTCUSDT", "1h", btc_1h.head(1000))
+    holed = btc_1h.slice(20_000, 200).filter(pl.int_range(pl.len()) % 10 != 0)  # 10% of bars missing
+    store.write("binance", "spot", "ETHUSDT", "1h", holed)
+    result = data_quality(str(store.root), str(tmp_path / "docs"), min_gap_free_fraction=0.99)
+    assert result["passed"] is False
+    assert result["files"]["binance/spot/BTCUSDT-1h"]["passed"] is True
+    eth = result["files"]["binance/spot/ETHUSDT-1h"]
+    assert eth["passed"] is False and eth["gaps"] == 19
+    assert any("step_bars" in failure for failure in eth["failed"])
+
+
+def test_data_quality_with_no_matching_files_raises_data_error(prefect_harness, tmp_path):
+    with pytest.raises(DataError, match="no stored candle files"):
+        data_quality(str(tmp_path / "empty"), str(tmp_path / "docs"))

@@ -1,0 +1,1 @@
+"""Tests of metaexpert.storage (run against SQLite and PostgreSQL)."""

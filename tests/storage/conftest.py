@@ -1,0 +1,113 @@
+"""Fixtures: every storage test runs against a SQLite file and against PostgreSQL.
+
+PostgreSQL tests use one fresh database per test session (dropped at the end) and a
+fresh schema per test (selected through the connection's ``search_path``). When the
+server at 127.0.0.1:5432 is not reachable they are skipped with the reason, except
+when ``METAEXPERT_REQUIRE_POSTGRES=1`` (CI): then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from metaexpert.storage import Database, StateStore, StorageSettings
+
+POSTGRES_SERVER = os.environ.get("METAEXPERT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def fast_settings(url: str, **overrides: object) -> StorageSettings:
+    """Settings for tests: few, short retries so that fault tests finish quickly."""
+    values: dict[str, object] = {
+        "database_url": url,
+        "retry_attempts": 3,
+        "retry_initial_wait_seconds": 0.01,
+        "retry_max_wait_seconds": 0.1,
+        "connect_timeout_seconds": 2,
+        "sqlite_busy_timeout_ms": 2_000,
+    }
+    values.update(overrides)
+    return StorageSettings(**values)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session; yields its psycopg conninfo URL base."""
+    name = f"metaexpert_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        reason = f"PostgreSQL at {POSTGRES_SERVER} is not reachable ({str(error).strip().splitlines()[0]})"
+        if os.environ.get("METAEXPERT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} and METAEXPERT_REQUIRE_POSTGRES=1", pytrace=False)
+        pytest.skip(reason)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_SERVER.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _postgres_schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    server = request.getfixturevalue("postgres_database")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    url = server.replace("postgresql://", "postgresql+psycopg://", 1) + f"?options=-csearch_path%3D{schema}"
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database (no schema) of the parametrised backend."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.sqlite'}"
+    else:
+        yield from _postgres_schema_url(request)
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[Database]:
+    database = Database(settings=fast_settings(database_url))
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def database(empty_database: Database) -> Database:
+    """A database migrated to head."""
+    empty_database.upgrade()
+    return empty_database
+
+
+@pytest.fixture
+def store(database: Database) -> StateStore:
+    return StateStore(database)
+
+
+@pytest.fixture
+def expert_id(store: StateStore) -> int:
+    return store.experts.register("trend", trade_mode="paper", exchange="binance", market_type="futures")
