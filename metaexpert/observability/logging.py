@@ -20,6 +20,7 @@ Why it is shaped like this:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import logging
@@ -406,6 +407,15 @@ class LoggingHandle:
 
 _configure_lock = threading.RLock()
 _active_handle: LoggingHandle | None = None
+_exit_hook_registered = False
+
+
+def _stop_active_at_exit() -> None:
+    # The listener thread is a daemon: without this, records still queued when the
+    # interpreter exits (the last fills, the final error) would be lost.
+    handle = _active_handle
+    if handle is not None:
+        handle.stop()
 
 
 def active_logging_handle() -> LoggingHandle | None:
@@ -421,9 +431,12 @@ def configure_logging(config: LoggingConfig | None = None, *,
     files closed first), so handlers are never duplicated. ``console_stream`` defaults to
     ``sys.stderr``; pass a stream to capture console output.
     """
-    global _active_handle
+    global _active_handle, _exit_hook_registered
     config = config or LoggingConfig()
     with _configure_lock:
+        if not _exit_hook_registered:
+            atexit.register(_stop_active_at_exit)
+            _exit_hook_registered = True
         if _active_handle is not None:
             _active_handle.stop()
         logger = logging.getLogger(LOGGER_NAMESPACE)

@@ -77,7 +77,7 @@ class SandboxApp:
                     directory = find_tick_directory(config.data_dir, market, symbol)
                     if directory is not None:
                         self.recordings[(market, symbol)] = TickRecording(symbol, directory)
-        starts = [recording.stamps[0] for recording in self.recordings.values() if recording.stamps]
+        starts = [recording.first_ns for recording in self.recordings.values() if len(recording)]
         self.tick_clock_ns = min(starts) if starts else 0
         self.synthetic_update_id = 1
         self._replay_task: asyncio.Task[None] | None = None
@@ -982,7 +982,7 @@ class SandboxApp:
             "speed": self.config.speed,
             "prices": {symbol: self.exchange.price(symbol) for symbol in self.exchange.series},
             "tick_clock_ns": self.tick_clock_ns,
-            "recordings": {f"{market}:{symbol}": {"cursor": rec.cursor, "events": len(rec.events),
+            "recordings": {f"{market}:{symbol}": {"cursor": rec.cursor, "events": len(rec),
                                                   "last_update_id": rec.book.last_update_id}
                            for (market, symbol), rec in self.recordings.items()},
             "websockets": len(self.hub.connections),

@@ -8,7 +8,6 @@ can build a local order book exactly as it would against the real exchange.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,88 +258,124 @@ class TickEvent:
     payload: object
 
 
+_TRADE, _BOOK_TICKER, _DEPTH = 0, 1, 2
+_KIND_NAMES = ("trade", "bookTicker", "depth")
+
+
 class TickRecording:
     """The tick recordings of one symbol on one market, replayed in receiver-clock order.
 
     The order book starts from the recorded REST snapshot; diffs that end at or before the
     snapshot's ``lastUpdateId`` are dropped, as Binance documents for a local book, so the book
-    served by the REST depth endpoint and the diffs sent on the stream always agree.
+    served by the REST depth endpoint and the diffs sent on the stream always agree. Columns are
+    kept as numpy arrays and events are built only when replayed: loading stays well under a second.
     """
 
     def __init__(self, symbol: str, directory: Path) -> None:
         self.symbol = symbol
         snapshot = pl.read_parquet(directory / f"{symbol}-depth-snapshot.parquet")
         last_id = int(snapshot["last_update_id"][0])
+        self.snapshot_update_id = last_id
         self.book = LocalBook(last_update_id=last_id)
         for side, price, quantity in snapshot.select("side", "price", "qty").iter_rows():
             (self.book.bids if side == "bid" else self.book.asks)[float(price)] = float(quantity)
-        events: list[TickEvent] = []
         trades = pl.read_parquet(directory / f"{symbol}-trades.parquet").sort("local_ts_ns")
-        for row in trades.iter_rows(named=True):
-            events.append(TickEvent(int(row["local_ts_ns"]), "trade", row))
+        self.trades = {name: trades[name].to_numpy() for name in trades.columns}
         tickers = pl.read_parquet(directory / f"{symbol}-bookticker.parquet").sort("local_ts_ns")
-        for row in tickers.iter_rows(named=True):
-            events.append(TickEvent(int(row["local_ts_ns"]), "bookTicker", row))
-        events.extend(self._depth_events(directory, last_id))
-        events.sort(key=lambda event: event.local_ns)
-        self.events = events
-        self.stamps = [event.local_ns for event in events]
+        self.tickers = {name: tickers[name].to_numpy() for name in tickers.columns}
+        diffs = pl.read_parquet(directory / f"{symbol}-depth-diff.parquet")
+        diffs = diffs.filter(pl.col("last_update_id") > last_id).sort(
+            "first_update_id", "local_ts_ns", maintain_order=True
+        )
+        self.diffs = {name: diffs[name].to_numpy() for name in diffs.columns if name != "side"}
+        self.diff_is_bid = (diffs["side"] == "bid").to_numpy()
+        first_ids = self.diffs["first_update_id"]
+        if len(first_ids):
+            change = np.flatnonzero(np.diff(first_ids) != 0) + 1
+            self.group_starts = np.concatenate(([0], change)).astype(np.int64)
+        else:
+            self.group_starts = np.zeros(0, dtype=np.int64)
+        self.group_ends = np.concatenate((self.group_starts[1:], [len(first_ids)])).astype(np.int64)
+        group_stamps = self.diffs["local_ts_ns"][self.group_starts] if len(first_ids) else np.zeros(0, np.int64)
+        stamps = np.concatenate((self.trades["local_ts_ns"], self.tickers["local_ts_ns"], group_stamps))
+        kinds = np.concatenate((
+            np.full(len(self.trades["local_ts_ns"]), _TRADE, dtype=np.int8),
+            np.full(len(self.tickers["local_ts_ns"]), _BOOK_TICKER, dtype=np.int8),
+            np.full(len(group_stamps), _DEPTH, dtype=np.int8),
+        ))
+        indices = np.concatenate((
+            np.arange(len(self.trades["local_ts_ns"])),
+            np.arange(len(self.tickers["local_ts_ns"])),
+            np.arange(len(group_stamps)),
+        ))
+        order = np.argsort(stamps, kind="stable")
+        self.stamps = stamps[order].astype(np.int64)
+        self.kinds = kinds[order]
+        self.indices = indices[order]
         self.cursor = 0
+        self.trades_replayed = 0
+        self.previous_depth_id = last_id
         self.last_trade: dict[str, object] | None = None
         self.last_book_ticker: dict[str, object] | None = None
 
-    def _depth_events(self, directory: Path, snapshot_id: int) -> list[TickEvent]:
-        diffs = pl.read_parquet(directory / f"{self.symbol}-depth-diff.parquet")
-        diffs = diffs.filter(pl.col("last_update_id") > snapshot_id).sort(
-            "first_update_id", "local_ts_ns", maintain_order=True
-        )
-        grouped = diffs.group_by(
-            "local_ts_ns", "event_time_ms", "first_update_id", "last_update_id", maintain_order=True
-        ).agg(pl.col("side"), pl.col("price"), pl.col("qty"))
-        result: list[TickEvent] = []
-        previous = snapshot_id
-        for row in grouped.iter_rows(named=True):
-            bids = [(p, q) for s, p, q in zip(row["side"], row["price"], row["qty"], strict=True) if s == "bid"]
-            asks = [(p, q) for s, p, q in zip(row["side"], row["price"], row["qty"], strict=True) if s != "bid"]
-            event = DepthEvent(
-                event_time=int(row["event_time_ms"]),
-                first_update_id=int(row["first_update_id"]),
-                last_update_id=int(row["last_update_id"]),
-                previous_update_id=previous,
-                bids=bids,
-                asks=asks,
-            )
-            previous = event.last_update_id
-            result.append(TickEvent(int(row["local_ts_ns"]), "depth", event))
-        return result
+    def __len__(self) -> int:
+        return len(self.stamps)
 
     @property
     def exhausted(self) -> bool:
-        return self.cursor >= len(self.events)
+        return self.cursor >= len(self.stamps)
 
     @property
-    def current_ns(self) -> int:
-        if not self.events:
-            return 0
-        return self.stamps[min(self.cursor, len(self.stamps) - 1)]
+    def first_ns(self) -> int:
+        return int(self.stamps[0]) if len(self.stamps) else 0
+
+    def trade_row(self, index: int) -> dict[str, object]:
+        return {name: column[index].item() for name, column in self.trades.items()}
+
+    def _ticker_row(self, index: int) -> dict[str, object]:
+        return {name: column[index].item() for name, column in self.tickers.items()}
+
+    def _depth_event(self, group: int) -> DepthEvent:
+        start, end = int(self.group_starts[group]), int(self.group_ends[group])
+        prices = self.diffs["price"][start:end].tolist()
+        quantities = self.diffs["qty"][start:end].tolist()
+        is_bid = self.diff_is_bid[start:end].tolist()
+        event = DepthEvent(
+            event_time=int(self.diffs["event_time_ms"][start]),
+            first_update_id=int(self.diffs["first_update_id"][start]),
+            last_update_id=int(self.diffs["last_update_id"][start]),
+            previous_update_id=self.previous_depth_id,
+            bids=[(p, q) for p, q, b in zip(prices, quantities, is_bid, strict=True) if b],
+            asks=[(p, q) for p, q, b in zip(prices, quantities, is_bid, strict=True) if not b],
+        )
+        self.previous_depth_id = event.last_update_id
+        return event
 
     def take_until(self, local_ns: int) -> list[TickEvent]:
         """Advance past every event at or before ``local_ns``, applying depth to the book."""
-        end = bisect.bisect_right(self.stamps, local_ns, lo=self.cursor)
+        end = int(np.searchsorted(self.stamps, local_ns, side="right"))
         return self.take(end - self.cursor)
 
     def take(self, count: int) -> list[TickEvent]:
-        end = min(self.cursor + max(count, 0), len(self.events))
-        batch = self.events[self.cursor:end]
-        self.cursor = end
-        for event in batch:
-            if event.kind == "depth":
-                assert isinstance(event.payload, DepthEvent)
-                self.book.apply(event.payload)
-            elif event.kind == "trade":
-                self.last_trade = event.payload  # type: ignore[assignment]
+        end = min(self.cursor + max(count, 0), len(self.stamps))
+        batch: list[TickEvent] = []
+        for position in range(self.cursor, end):
+            kind, index = int(self.kinds[position]), int(self.indices[position])
+            stamp = int(self.stamps[position])
+            if kind == _DEPTH:
+                depth = self._depth_event(index)
+                self.book.apply(depth)
+                batch.append(TickEvent(stamp, "depth", depth))
+            elif kind == _TRADE:
+                row = self.trade_row(index)
+                self.last_trade = row
+                self.trades_replayed = index + 1
+                batch.append(TickEvent(stamp, "trade", row))
             else:
-                self.last_book_ticker = event.payload  # type: ignore[assignment]
+                row = self._ticker_row(index)
+                self.last_book_ticker = row
+                batch.append(TickEvent(stamp, "bookTicker", row))
+        self.cursor = end
         return batch
 
 

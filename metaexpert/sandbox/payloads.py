@@ -288,10 +288,10 @@ def book_ticker_event(market: str, symbol: str, row: dict[str, object], local_ns
 def recent_trades(recording: TickRecording | None, market: str, limit: int) -> list[dict[str, object]]:
     if recording is None:
         return []
-    rows = [event.payload for event in recording.events[: recording.cursor] if event.kind == "trade"][-limit:]
+    end = recording.trades_replayed
     result = []
-    for row in rows:
-        assert isinstance(row, dict)
+    for index in range(max(0, end - limit), end):
+        row = recording.trade_row(index)
         item: dict[str, object] = {
             "id": int(row["trade_id"]), "price": fmt(float(row["price"])), "qty": fmt(float(row["qty"])),
             "quoteQty": fmt(float(row["price"]) * float(row["qty"])), "time": int(row["trade_time_ms"]),

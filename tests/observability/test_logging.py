@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import logging
 import threading
 import time
@@ -308,3 +310,19 @@ def test_bound_logger_with_call_extra_merges_fields(tmp_path):
     assert record["logger"] == "metaexpert.risk"
     assert (record["expert"], record["symbol"], record["rule"]) == ("bot", "ETHUSDT",
                                                                     "max_drawdown")
+
+
+def test_process_exit_with_queued_records_writes_them(tmp_path):
+    script = (
+        "from pathlib import Path\n"
+        "from metaexpert.observability.logging import LoggingConfig, configure_logging, get_logger\n"
+        f"configure_logging(LoggingConfig(log_dir=Path({str(tmp_path)!r}), log_to_console=False))\n"
+        "log = get_logger()\n"
+        "for i in range(2000):\n"
+        "    log.info('record %d', i)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+    lines = _lines(tmp_path / "expert.log")
+    assert len(lines) == 2000 and lines[-1].endswith("record 1999")
