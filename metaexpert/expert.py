@@ -245,10 +245,15 @@ class MetaExpert:
         stop_on_error: bool = False,
         configure_logs: bool = True,
         observers: list[Callable[[Any], None]] | None = None,
-    ) -> BacktestResult:
+        max_steps: int | None = None,
+        duration_seconds: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> Any:
         """Run the expert. ``trade_mode`` is "backtest", "paper" or "live".
 
-        In a backtest, ``report`` prints the summary and writes JSON and HTML reports to
+        Paper and live mode run until ``max_steps`` polls, ``duration_seconds``, or
+        ``ctx.stop()``, and return the engine (positions, orders, fills). In a backtest,
+        the result is a ``BacktestResult``; ``report`` prints the summary and writes JSON and HTML reports to
         ``output_dir`` (default ``output/<expert>-<UTC time>``). ``parameters`` override
         strategy parameters from on_init (an optimiser passes them this way).
         """
@@ -268,10 +273,12 @@ class MetaExpert:
             options.update(parameters)
         strategy, risk_config = self.strategy_config(options)
         if mode is not TradeMode.BACKTEST:
-            raise ConfigurationError(
-                f"trade_mode={mode.value!r} runs through the exchange runtime (metaexpert.engine.live); "
-                "this build runs backtests from expert.run(); start paper/live with `metaexpert run`"
-            )
+            if configure_logs:
+                self._configure_logging()
+            return self._run_trading(mode, strategy, risk_config, initial_capital=initial_capital,
+                                     simulation=simulation, observers=observers, stop_on_error=stop_on_error,
+                                     max_steps=max_steps, duration_seconds=duration_seconds,
+                                     poll_interval=poll_interval)
         if backtest_start is None or backtest_end is None:
             raise ConfigurationError("a backtest needs backtest_start and backtest_end ('YYYY-MM-DD')")
         if configure_logs:
@@ -315,6 +322,47 @@ class MetaExpert:
             logger.info("report written to %s", html)
             result.parameters["report_path"] = str(html)
         return result
+
+    def exchange_config(self, mode: TradeMode) -> Any:
+        """The gateway settings for paper/live mode (validated by the exchanges feature)."""
+        from metaexpert.exchanges import ExchangeConfig
+
+        config = self.config
+        try:
+            return ExchangeConfig(
+                exchange=config.exchange, market_type=config.market_type, contract_type=config.contract_type,
+                margin_mode=config.margin_mode if config.market_type is not MarketType.SPOT else None,
+                position_mode=config.position_mode, api_key=config.api_key, api_secret=config.api_secret,
+                api_passphrase=config.api_passphrase, subaccount=config.subaccount, base_url=config.base_url,
+                testnet=config.testnet, proxy=config.proxy, rate_limit_per_minute=config.rate_limit, trade_mode=mode,
+            )
+        except ValidationError as error:
+            raise _config_error(error, "exchange settings") from None
+
+    def _run_trading(self, mode: TradeMode, strategy: StrategyConfig, risk_config: RiskConfig, *,
+                     initial_capital: float, simulation: Any, observers: Any, stop_on_error: bool,
+                     max_steps: int | None, duration_seconds: float | None, poll_interval: float) -> Any:
+        import asyncio
+
+        from metaexpert.engine.runtime import TradingRuntime
+        from metaexpert.exchanges import CcxtGateway
+
+        async def trade() -> Any:
+            gateway = CcxtGateway(self.exchange_config(mode))
+            try:
+                runtime = TradingRuntime(
+                    handlers=self.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
+                    risk=RiskManager(risk_config), initial_capital=initial_capital, leverage=risk_config.leverage,
+                    margin_mode=self.config.margin_mode if self.config.market_type is not MarketType.SPOT else None,
+                    position_mode=self.config.position_mode, market_type=self.config.market_type,
+                    simulation=simulation if isinstance(simulation, SimulationConfig) else SimulationConfig(**(simulation or {})),
+                    observers=observers, poll_interval=poll_interval, stop_on_error=stop_on_error,
+                )
+                return await runtime.run(max_steps=max_steps, duration_seconds=duration_seconds)
+            finally:
+                await gateway.close()
+
+        return asyncio.run(trade())
 
     def _configure_logging(self) -> None:
         config = self.config

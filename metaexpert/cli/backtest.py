@@ -137,8 +137,8 @@ def _progress_bar(console: Console) -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=False,
-        redirect_stdout=False,
-        redirect_stderr=False,
+        redirect_stdout=True,
+        redirect_stderr=True,
     )
 
 

@@ -188,6 +188,13 @@ class Order:
         """Record a fill: quantities, average price, fee and cost; moves the status on."""
         if quantity <= 0:
             raise ValueError(f"fill quantity must be positive, got {quantity}")
+        if not self.status.is_open:
+            # Checked before anything changes: a refused fill must not leave the order's
+            # quantities, average price and fee half-updated.
+            raise InvalidTransitionError(
+                f"order {self.client_order_id} is {self.status}; only submitted or partially "
+                "filled orders can be filled"
+            )
         if quantity > self.remaining_quantity + max(_QUANTITY_EPSILON, self.quantity * 1e-9):
             raise ValueError(
                 f"fill of {quantity} exceeds the remaining {self.remaining_quantity} "

@@ -446,7 +446,9 @@ class Engine:
     def on_liquidation(self, position: Position, price: float, timestamp: int) -> None:
         """Close ``position`` at its liquidation price; the remaining margin is lost."""
         margin_before = position.initial_margin
+        maintenance = position.maintenance_margin(price)  # measured before the close empties it
         isolated = position.margin_mode.value == "isolated"
+        fees_before = self.portfolio.account.fees_paid
         order = Order(
             position.symbol,
             position.side.closing_side,
@@ -462,7 +464,11 @@ class Engine:
         realized_before = self.portfolio.realized_pnl
         self.on_execution(order, position.quantity, price, timestamp, LiquidityRole.TAKER)
         realized = self.portfolio.realized_pnl - realized_before
-        remaining = margin_before + realized if isolated else position.maintenance_margin(price)
+        fee = self.portfolio.account.fees_paid - fees_before
+        # What is left of the margin (isolated: the position's margin; cross: its maintenance
+        # margin) pays the liquidation fee and the rest goes to the insurance fund, so an
+        # isolated liquidation loses exactly the margin and a lone cross position the wallet.
+        remaining = (margin_before + realized if isolated else maintenance) - fee
         if remaining > 0:
             self.portfolio.charge(remaining)
         self._record_risk(RiskEvent(rule="liquidation", action="forced_exit", timestamp=timestamp, symbol=position.symbol,

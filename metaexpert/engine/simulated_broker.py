@@ -58,6 +58,7 @@ class SimulatedBroker(Broker):
         self.liquidation = liquidation
         self._open: dict[str, list[Order]] = {}
         self._fresh: set[str] = set()
+        self._passive: set[str] = set()  # limit orders not marketable at the price they were placed at
         self._created_at: dict[str, float] = {}
         self._water: dict[str, float] = {}
         self._matching_symbol: str | None = None
@@ -92,6 +93,10 @@ class SimulatedBroker(Broker):
         self._fresh.add(order.client_order_id)
         if self._matching_symbol == order.symbol:
             self._created_at[order.client_order_id] = self._cursor
+        elif order.order_type is OrderType.LIMIT and not self._marketable(order, self.portfolio.last_price(order.symbol)):
+            # Placed between bars at a price it does not cross: it rests in the book, so a
+            # gap through it at the next open still fills at the limit (maker).
+            self._passive.add(order.client_order_id)
         self.listener.on_order_update(order)
         if (
             order.order_type is OrderType.MARKET
@@ -161,16 +166,33 @@ class SimulatedBroker(Broker):
             if spec.notional(opening, price) < spec.min_notional - _EPSILON:
                 return f"order value {spec.notional(opening, price):.8g} is below the minimum notional {spec.min_notional}"
             needed = portfolio.required_margin(spec, opening, price)
-            reserved = sum(
-                portfolio.required_margin(spec, o.remaining_quantity, o.price or price)
-                for o in self.open_orders()
-                if not o.reduce_only and not o.order_type.is_conditional
-            )
+            reserved = self._reserved_by_open_orders()
             available = portfolio.available_for_orders() - reserved
             if needed > available * (1 + 1e-9) + _EPSILON:
                 what = "margin" if spec.is_derivative else f"{spec.quote} balance"
                 return f"insufficient {what}: the order needs {needed:.8g}, {max(available, 0.0):.8g} available"
         return ""
+
+    def _reserved_by_open_orders(self) -> float:
+        """Cash or margin that resting opening orders will need (their closing part needs none)."""
+        portfolio = self.portfolio
+        reserved = 0.0
+        for order in self.open_orders():
+            if order.reduce_only or order.order_type.is_conditional:
+                continue
+            closable = portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side)
+            opening = order.remaining_quantity - closable
+            if opening <= _EPSILON:
+                continue
+            price = order.price or portfolio.last_price(order.symbol)
+            reserved += portfolio.required_margin(portfolio.markets[order.symbol], opening, price)
+        return reserved
+
+    @staticmethod
+    def _marketable(order: Order, price: float) -> bool:
+        if price <= 0 or order.price is None:
+            return True
+        return order.price >= price if order.side is OrderSide.BUY else order.price <= price
 
     # ------------------------------------------------------------------ matching
     def process_bar(
@@ -208,6 +230,7 @@ class SimulatedBroker(Broker):
             self._created_at.clear()
             for order in self._open.get(symbol, ()):
                 self._fresh.discard(order.client_order_id)
+                self._passive.discard(order.client_order_id)
 
     def _expire(self, orders: list[Order], timestamp: int) -> None:
         for order in list(orders):
@@ -262,7 +285,7 @@ class SimulatedBroker(Broker):
             touch, water = trailing_touch(
                 path,
                 start,
-                self._water.get(order.client_order_id),
+                self._trailing_water(order),
                 (order.trailing_pct or 0.0) / 100.0,
                 order.activation_price,
                 protects_long=not buy,
@@ -289,6 +312,9 @@ class SimulatedBroker(Broker):
             return None
         position, price, through = touch
         if through and fresh and position == start:
+            passive = order.client_order_id in self._passive
+            if passive and order.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK):
+                return _Event(position, limit, LiquidityRole.MAKER, order)  # type: ignore[arg-type]
             return _Event(position, price, LiquidityRole.TAKER, order)
         if fresh and order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             return _Event(start, 0.0, LiquidityRole.TAKER, order)
@@ -350,7 +376,7 @@ class SimulatedBroker(Broker):
         _, water = trailing_touch(
             path,
             start,
-            self._water.get(order.client_order_id),
+            self._trailing_water(order),
             (order.trailing_pct or 0.0) / 100.0,
             order.activation_price,
             protects_long=order.side is OrderSide.SELL,
@@ -359,6 +385,19 @@ class SimulatedBroker(Broker):
             self._water[order.client_order_id] = water
             fraction = (order.trailing_pct or 0.0) / 100.0
             order.stop_price = water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
+
+    def _trailing_water(self, order: Order) -> float | None:
+        """The trailing stop's water mark; before the first bar it is implied by the initial stop.
+
+        Without this a trailing stop placed at 100 with a 10% callback (stop 90) would start
+        trailing from the next bar's open: a gap down to 85 would move the stop to 76.5
+        instead of filling at the open as any stop that is gapped through does.
+        """
+        water = self._water.get(order.client_order_id)
+        if water is None and order.activation_price is None and order.stop_price:
+            fraction = (order.trailing_pct or 0.0) / 100.0
+            water = order.stop_price / (1 - fraction) if order.side is OrderSide.SELL else order.stop_price / (1 + fraction)
+        return water
 
     def _cancel_symbol_orders(self, symbol: str, side: object, reason: str) -> None:
         for order in list(self._open.get(symbol, ())):
@@ -373,3 +412,4 @@ class SimulatedBroker(Broker):
         self.portfolio.orders.pop(order.client_order_id, None)
         self._water.pop(order.client_order_id, None)
         self._fresh.discard(order.client_order_id)
+        self._passive.discard(order.client_order_id)

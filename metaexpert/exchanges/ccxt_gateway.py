@@ -689,6 +689,12 @@ class CcxtGateway(ExchangeGateway):
             raise
         return True
 
+    def _setting_sides(self, margin_mode: MarginMode | None) -> list[PositionSide | None]:
+        """Venues with per-side isolated settings (OKX hedge mode) need one call per side."""
+        if self.venue.SIDED_SETTINGS and self.config.hedged and margin_mode is MarginMode.ISOLATED:
+            return [PositionSide.LONG, PositionSide.SHORT]
+        return [None]
+
     async def set_leverage(self, symbol: str, leverage: float) -> bool:
         self._require_derivatives("leverage")
         await self.load_markets()
@@ -701,10 +707,7 @@ class CcxtGateway(ExchangeGateway):
                 f"on {self.exchange_name}"
             )
         market_symbol = self.ccxt_symbol(symbol)
-        sides: list[PositionSide | None] = [None]
-        if self.config.hedged and self.venue.leverage_params(self.config, PositionSide.LONG) != \
-                self.venue.leverage_params(self.config, None):
-            sides = [PositionSide.LONG, PositionSide.SHORT]
+        sides = self._setting_sides(self.config.margin_mode)
         changed = False
         for side in sides:
             params = self.venue.leverage_params(self.config, side)
@@ -721,10 +724,15 @@ class CcxtGateway(ExchangeGateway):
         await self.load_markets()
         mode = MarginMode(margin_mode or self.config.margin_mode or MarginMode.ISOLATED)
         market_symbol = self.ccxt_symbol(symbol)
-        params = self.venue.margin_mode_params(self.config, leverage)
-        return await self._setting(
-            "set_margin_mode", lambda: self.client.set_margin_mode(mode.value, market_symbol, params), symbol
-        )
+        changed = False
+        for side in self._setting_sides(mode):
+            params = self.venue.margin_mode_params(self.config, mode, leverage, side)
+            changed |= await self._setting(
+                "set_margin_mode",
+                lambda params=params: self.client.set_margin_mode(mode.value, market_symbol, params),
+                symbol,
+            )
+        return changed
 
     async def set_position_mode(self, hedged: bool | None = None, symbol: str | None = None) -> bool:
         self._require_derivatives("position mode")

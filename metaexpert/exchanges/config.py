@@ -77,7 +77,10 @@ class ExchangeConfig(BaseModel):
     api_passphrase: SecretStr | None = None
     subaccount: str | None = None
     base_url: str | None = Field(default=None, description="REST base URL override (local sandbox)")
-    websocket_url: str | None = Field(default=None, description="websocket base URL override")
+    websocket_urls: dict[str, Any] | None = Field(
+        default=None,
+        description="entries merged into ccxt's urls['api']['ws'] (a local sandbox's websocket URLs)",
+    )
     testnet: bool = False
     demo: bool = False
     proxy: str | None = None
@@ -96,7 +99,21 @@ class ExchangeConfig(BaseModel):
             return normalised
         return value
 
-    @field_validator("base_url", "websocket_url", "proxy")
+    @field_validator("websocket_urls")
+    @classmethod
+    def _websocket_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        def check(item: Any, where: str) -> None:
+            if isinstance(item, dict):
+                for key, inner in item.items():
+                    check(inner, f"{where}.{key}")
+            elif not (isinstance(item, str) and item.startswith(("ws://", "wss://"))):
+                raise ValueError(f"websocket_urls{where} = {item!r} is not a ws:// or wss:// URL")
+
+        if value:
+            check(value, "")
+        return value or None
+
+    @field_validator("base_url", "proxy")
     @classmethod
     def _url_shape(cls, value: str | None) -> str | None:
         if value is None or value == "":

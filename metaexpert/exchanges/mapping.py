@@ -1,5 +1,11 @@
 """Translate ccxt's unified structures into MetaExpert's core types.
 
+Quantities stay in the venue's unit, ccxt's ``amount``: base units on spot, contracts on
+derivatives, with ``MarketSpec.contract_size`` saying what one contract is worth (1 BTC
+per contract on Binance and Bybit linear, 0.01 BTC on OKX ``BTC-USDT-SWAP``, 100 USD on
+inverse). Core's notional and PnL arithmetic multiplies by ``contract_size``, so the two
+agree on every venue.
+
 ccxt reports an order as a snapshot (cumulative ``filled``, ``average``, ``fee``); the core
 ``Order`` is a state machine fed with individual fills. ``apply_order_snapshot`` bridges the
 two: it walks the order through ``submitted`` and applies the *increment* since the last
@@ -287,19 +293,18 @@ def position_from_ccxt(raw: dict[str, Any], user_symbol: str) -> Position | None
     side_text = str(raw.get("side") or "").lower()
     if side_text not in {"long", "short"}:
         return None
-    inverse = not raw.get("linear", True) if raw.get("linear") is not None else False
+    inverse = raw.get("linear") is False or raw.get("inverse") is True
     contract_size = _float(raw.get("contractSize"), 1.0) or 1.0
-    quantity = contracts if inverse else contracts * contract_size
     margin_text = str(raw.get("marginMode") or "isolated").lower()
     return Position(
         symbol=user_symbol,
         side=PositionSide(side_text),
-        quantity=quantity,
+        quantity=contracts,
         entry_price=_float(raw.get("entryPrice")),
         leverage=_float(raw.get("leverage"), 1.0) or 1.0,
         margin_mode=MarginMode.CROSS if margin_text == "cross" else MarginMode.ISOLATED,
         inverse=inverse,
-        contract_size=contract_size if inverse else 1.0,
+        contract_size=contract_size,
         maintenance_margin_rate=_float(raw.get("maintenanceMarginPercentage"), 0.005) or 0.005,
         mark_price=_float(raw.get("markPrice")),
         updated_at=int(raw.get("timestamp") or now_ms()),

@@ -489,20 +489,21 @@ def configure_logging(config: LoggingConfig | None = None, *,
 
 
 def _console_handler(config: LoggingConfig, stream: TextIO | None) -> logging.Handler:
-    stream = stream if stream is not None else sys.stderr
     if config.rich_console:
         from rich.console import Console
         from rich.logging import RichHandler
 
-        console = Console(file=stream, soft_wrap=True,
-                          force_terminal=None if stream is sys.stderr else False)
+        # Without an explicit stream the console looks up sys.stderr at every write, so a
+        # progress display that redirects stderr keeps log lines above its bar.
+        console = (Console(stderr=True, soft_wrap=True) if stream is None
+                   else Console(file=stream, soft_wrap=True, force_terminal=False))
         handler: logging.Handler = RichHandler(
             console=console, show_time=False, show_path=False, markup=False,
             rich_tracebacks=False, highlighter=None,
         )
         handler.setFormatter(DisplayTimeFormatter(config.display_timezone, with_level=False))
     else:
-        handler = logging.StreamHandler(stream)
+        handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         handler.setFormatter(DisplayTimeFormatter(config.display_timezone))
     handler.setLevel(config.level_number)
     return handler

@@ -773,7 +773,8 @@ class SandboxApp:
     async def _stream_socket(self, request: web.Request, market: str, *, combined: bool) -> web.WebSocketResponse:
         initial: list[str] = []
         if "streams" in request.match_info and request.match_info["streams"]:
-            initial = request.match_info["streams"].split("/")
+            # ccxt appends a connection index (``/ws/0``); it names no stream.
+            initial = [s for s in request.match_info["streams"].split("/") if s and not s.isdigit()]
         if combined:
             initial = [s for s in request.query.get("streams", "").split("/") if s]
         listen_key = request.query.get("listenKey")

@@ -192,13 +192,17 @@ class SandboxExchange:
         return produced
 
     def set_price(self, symbol: str, price: float) -> None:
-        """Force the current price of ``symbol`` (until the next bar) and fill what it crosses."""
+        """Move the current price of ``symbol`` (until the next bar) and fill what the move crosses."""
         if symbol not in self.series:
             raise err.invalid_symbol()
         if not math.isfinite(price) or price <= 0:
             raise ValueError(f"price must be a positive number, got {price}")
+        previous = self.price(symbol)
         self.price_override[symbol] = float(price)
-        self._match_symbol(symbol, BarPrices(price, price, price, price, self.now))
+        # The price travels from where it was to the new value: orders in between fill at their
+        # own prices, as they would on a continuous move.
+        path = BarPrices(previous, max(previous, price), min(previous, price), float(price), self.now)
+        self._match_symbol(symbol, path)
 
     def _match_symbol(self, symbol: str, bar: BarPrices) -> None:
         for market in (SPOT, USDM):

@@ -178,8 +178,8 @@ class Archiver:
             inserted = 0
             for start in range(0, len(rows), _DELETE_CHUNK):
                 chunk = rows[start : start + _DELETE_CHUNK]
-                result = session.execute(insert_for(session, model).values(chunk).on_conflict_do_nothing())
-                inserted += max(result.rowcount, 0)
+                statement = insert_for(session, model).values(chunk).on_conflict_do_nothing().returning(model.id)
+                inserted += len(session.execute(statement).all())
             return inserted
 
         return self.database.write(unit, what=f"restore {table}")

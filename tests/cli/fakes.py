@@ -54,13 +54,13 @@ class FakeExpert:
             backtest_end: str | None = None, initial_capital: float = 10_000,
             data_dir: str | None = None, progress: Any = None, output_dir: str | None = None,
             symbol: str | None = None, timeframe: str | None = None,
-            parameters: dict[str, Any] | None = None) -> BacktestResult:
+            parameters: dict[str, Any] | None = None, report: bool = True) -> BacktestResult:
         self.calls.append({
             "trade_mode": trade_mode, "backtest_start": backtest_start,
             "backtest_end": backtest_end, "initial_capital": initial_capital,
             "data_dir": data_dir, "output_dir": output_dir, "symbol": symbol,
             "timeframe": timeframe, "parameters": parameters,
-            "progress_is_callable": callable(progress),
+            "progress_is_callable": callable(progress), "report": report,
         })
         if self.fail_with is not None:
             raise self.fail_with

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -21,6 +22,7 @@ def test_backtest_with_fake_expert_writes_json_and_html(runner, fake_expert_type
     calls = []
     original_run = fake_expert_type.run
 
+    @functools.wraps(original_run)
     def recording_run(self, *args, **kwargs):
         result = original_run(self, *args, **kwargs)
         calls.append((self.calls[-1], list(self.progress_seen)))
@@ -37,6 +39,7 @@ def test_backtest_with_fake_expert_writes_json_and_html(runner, fake_expert_type
     assert result.exit_code == 0, result.output
     (call, progress), = calls
     assert call["trade_mode"] == "backtest"
+    assert call["report"] is False  # the CLI writes the reports, not the facade
     assert call["backtest_start"] == "2024-01-01" and call["backtest_end"] == "2024-01-03"
     assert call["initial_capital"] == 2500.0
     assert call["data_dir"] == str(data.resolve())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import metaexpert
 from metaexpert.cli import demo
 from metaexpert.cli.app import app
@@ -19,6 +21,7 @@ def test_demo_with_fake_example_backtests_2024_and_prints_report(
     calls = []
     original_run = fake_expert_type.run
 
+    @functools.wraps(original_run)
     def recording_run(self, *args, **kwargs):
         result = original_run(self, *args, **kwargs)
         calls.append(self.calls[-1])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
-import logging
 import threading
 import time
 from pathlib import Path

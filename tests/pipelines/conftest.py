@@ -84,3 +84,32 @@ def recorded_exchange(btc_1h: pl.DataFrame):
     def build(**options) -> RecordedExchange:
         return RecordedExchange({"BTC/USDT 1h": btc_1h}, **options)
     return build
+
+
+FEBRUARY_2018_END_MS = 1_519_862_400_000  # 2018-03-01 00:00 UTC
+
+
+@pytest.fixture(scope="module")
+def sandbox_1h(shared_data: Path):
+    """A loopback Binance replaying the recorded 1h candles, its clock at 2018-03-01 00:00 UTC."""
+    from metaexpert.sandbox import SandboxConfig, SandboxServer
+
+    config = SandboxConfig(data_dir=shared_data, timeframe="1h", spot_symbols=["BTCUSDT", "ETHUSDT"],
+                           futures_symbols=["BTCUSDT"], start_time_ms=FEBRUARY_2018_END_MS, tick_replay=False)
+    with SandboxServer(config) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def sandbox_1m(shared_data: Path):
+    """A loopback Binance replaying the recorded 1m candles, its clock at 2025-06-04 00:00 UTC."""
+    from metaexpert.sandbox import SandboxConfig, SandboxServer
+
+    config = SandboxConfig(data_dir=shared_data, timeframe="1m", spot_symbols=["BTCUSDT", "ETHUSDT"],
+                           futures_symbols=["BTCUSDT"], start_time_ms=1_748_995_200_000, tick_replay=False)
+    with SandboxServer(config) as server:
+        yield server
+
+
+def sandbox_url(server) -> str:
+    return f"http://{server.host}:{server.port}"

@@ -74,10 +74,10 @@ def test_read_archive_with_time_window_returns_only_rows_inside(store: StateStor
 
 def test_archive_with_no_old_rows_writes_nothing_and_deletes_nothing(store: StateStore, expert_id: int, tmp_path: Path) -> None:
     _fill_audit(store, expert_id, days=1)
-    result = Archiver(store.database, tmp_path).archive("audit_events", START - 1)
+    result = Archiver(store.database, tmp_path / "archive").archive("audit_events", START - 1)
     assert (result.row_count, result.files, result.batch_uid) == (0, [], None)
     assert len(_audit_rows(store)) == 4
-    assert not any(tmp_path.iterdir())
+    assert not (tmp_path / "archive").exists()
 
 
 def test_archive_with_corrupted_file_check_deletes_nothing_and_removes_files(

@@ -27,6 +27,7 @@ class VenueModule(Protocol):
 
     EXCHANGE: Exchange
     DEFAULT_MAX_LEVERAGE: float
+    SIDED_SETTINGS: bool
 
     def client_class_name(self, config: Any) -> str: ...
     def client_options(self, config: Any) -> dict[str, Any]: ...
@@ -34,7 +35,8 @@ class VenueModule(Protocol):
     def order_params(self, order: Order, config: Any) -> dict[str, Any]: ...
     def client_order_id_params(self, client_order_id: str) -> dict[str, Any]: ...
     def leverage_params(self, config: Any, position_side: PositionSide | None) -> dict[str, Any]: ...
-    def margin_mode_params(self, config: Any, leverage: float | None) -> dict[str, Any]: ...
+    def margin_mode_params(self, config: Any, margin_mode: Any, leverage: float | None,
+                           position_side: PositionSide | None) -> dict[str, Any]: ...
     def position_mode_params(self, config: Any) -> dict[str, Any]: ...
     def is_already_set(self, exc: BaseException) -> bool: ...
     def is_duplicate_client_order_id(self, exc: BaseException) -> bool: ...
@@ -145,14 +147,15 @@ def override_rest_urls(api_urls: dict[str, Any], base_url: str) -> dict[str, Any
     return result
 
 
-def override_websocket_urls(value: Any, websocket_url: str) -> Any:
-    """Point every websocket URL in a (nested) ``urls['api']['ws']`` entry at ``websocket_url``."""
-    if isinstance(value, dict):
-        return {key: override_websocket_urls(item, websocket_url) for key, item in value.items()}
-    if isinstance(value, str) and value.startswith(("ws://", "wss://")):
-        path = urlsplit(value.replace("{hostname}", "placeholder.invalid")).path
-        return websocket_url + path
-    return value
+def merge_websocket_urls(current: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` into ccxt's ``urls['api']['ws']`` (nested per market type)."""
+    merged: dict[str, Any] = dict(current) if isinstance(current, dict) else {}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_websocket_urls(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def apply_common_settings(client: Any, config: Any) -> None:
@@ -165,8 +168,8 @@ def apply_common_settings(client: Any, config: Any) -> None:
     if config.base_url and isinstance(api, dict):
         client.urls["api"] = override_rest_urls(api, config.base_url)
         api = client.urls["api"]
-    if config.websocket_url and isinstance(api, dict) and "ws" in api:
-        api["ws"] = override_websocket_urls(api["ws"], config.websocket_url)
+    if config.websocket_urls and isinstance(api, dict):
+        api["ws"] = merge_websocket_urls(api.get("ws"), config.websocket_urls)
     if config.proxy:
         if config.proxy.startswith("socks"):
             client.socksProxy = config.proxy

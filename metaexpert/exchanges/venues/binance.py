@@ -25,6 +25,7 @@ from metaexpert.exchanges.venues.base import (
 )
 
 EXCHANGE = Exchange.BINANCE
+SIDED_SETTINGS = False
 DEFAULT_MAX_LEVERAGE = 125.0
 
 
@@ -91,7 +92,8 @@ def leverage_params(config: Any, position_side: PositionSide | None) -> dict[str
     return {}
 
 
-def margin_mode_params(config: Any, leverage: float | None) -> dict[str, Any]:
+def margin_mode_params(config: Any, margin_mode: Any, leverage: float | None,
+                       position_side: PositionSide | None) -> dict[str, Any]:
     return {}
 
 

@@ -27,6 +27,7 @@ from metaexpert.exchanges.venues.base import (
 )
 
 EXCHANGE = Exchange.BYBIT
+SIDED_SETTINGS = False
 DEFAULT_MAX_LEVERAGE = 100.0
 
 
@@ -89,7 +90,8 @@ def leverage_params(config: Any, position_side: PositionSide | None) -> dict[str
     return {}
 
 
-def margin_mode_params(config: Any, leverage: float | None) -> dict[str, Any]:
+def margin_mode_params(config: Any, margin_mode: Any, leverage: float | None,
+                       position_side: PositionSide | None) -> dict[str, Any]:
     return {"leverage": leverage} if leverage else {}
 
 

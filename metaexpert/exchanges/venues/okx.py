@@ -28,6 +28,8 @@ from metaexpert.exchanges.venues.base import (
 
 EXCHANGE = Exchange.OKX
 DEFAULT_MAX_LEVERAGE = 125.0
+# Isolated leverage (and so the margin-mode switch) is set per position side in hedge mode.
+SIDED_SETTINGS = True
 
 
 def client_class_name(config: Any) -> str:
@@ -88,8 +90,12 @@ def leverage_params(config: Any, position_side: PositionSide | None) -> dict[str
     return params
 
 
-def margin_mode_params(config: Any, leverage: float | None) -> dict[str, Any]:
-    return {"lever": int(leverage)} if leverage else {}
+def margin_mode_params(config: Any, margin_mode: Any, leverage: float | None,
+                       position_side: PositionSide | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"lever": int(leverage)} if leverage else {}
+    if config.hedged and str(margin_mode) == "isolated" and position_side is not None:
+        params["posSide"] = position_side.value
+    return params
 
 
 def position_mode_params(config: Any) -> dict[str, Any]:

@@ -1,0 +1,223 @@
+"""Paper and live trading: the same engine, driven by an exchange gateway.
+
+Each step polls the venue's clock (ticker), feeds ticks to the engine, appends newly
+closed bars of every subscribed timeframe (a bar is closed once the venue's time has
+passed its close), fires timers, and (live) refreshes the state of open orders.
+
+- paper: market data from the venue, fills from the engine's simulated broker (no keys,
+  no private endpoints). Market orders fill at the next tick's price.
+- live: orders go to the venue through ``LiveBroker``; on start the runtime sets
+  leverage, margin mode and position mode, loads the balance and the venue's open
+  positions, and reports open orders it did not place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from metaexpert.core.enums import MarketType, PositionMode, TradeMode
+from metaexpert.core.events import RiskEvent
+from metaexpert.core.series import BarSeries
+from metaexpert.core.timeframe import Timeframe
+from metaexpert.engine.config import SimulationConfig, StrategyConfig
+from metaexpert.engine.context import Context
+from metaexpert.engine.engine import Engine, StopRun
+from metaexpert.engine.handlers import HandlerRegistry
+from metaexpert.engine.live_broker import LiveBroker
+from metaexpert.engine.portfolio import Portfolio
+from metaexpert.engine.simulated_broker import SimulatedBroker
+from metaexpert.engine.slippage import slippage_from_settings
+
+logger = logging.getLogger("metaexpert.runtime")
+
+
+class TradingRuntime:
+    def __init__(
+        self,
+        *,
+        handlers: HandlerRegistry,
+        strategy: StrategyConfig,
+        gateway: Any,
+        trade_mode: TradeMode,
+        risk: Any | None = None,
+        initial_capital: float = 10_000.0,
+        leverage: float = 1.0,
+        margin_mode: Any = None,
+        position_mode: PositionMode = PositionMode.ONEWAY,
+        market_type: MarketType = MarketType.SPOT,
+        simulation: SimulationConfig | None = None,
+        observers: list[Callable[[Any], None]] | None = None,
+        state: dict[str, Any] | None = None,
+        poll_interval: float = 1.0,
+        stop_on_error: bool = False,
+    ) -> None:
+        if trade_mode is TradeMode.BACKTEST:
+            raise ValueError("TradingRuntime runs paper or live mode; backtests use metaexpert.backtest")
+        self.handlers = handlers
+        self.strategy = strategy
+        self.gateway = gateway
+        self.trade_mode = trade_mode
+        self.risk = risk
+        self.initial_capital = initial_capital
+        self.leverage = leverage
+        self.margin_mode = margin_mode
+        self.position_mode = position_mode if market_type is not MarketType.SPOT else PositionMode.ONEWAY
+        self.market_type = market_type
+        self.simulation = simulation or SimulationConfig()
+        self.observers = observers or []
+        self.state = state
+        self.poll_interval = poll_interval
+        self.stop_on_error = stop_on_error
+        self.engine: Engine | None = None
+        self.broker: SimulatedBroker | LiveBroker | None = None
+        self.unknown_orders: list[Any] = []
+        self._next_close: dict[tuple[str, str], int] = {}
+        self._timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {Timeframe.parse(strategy.timeframe)},
+                                  key=lambda t: t.milliseconds)
+        self.steps = 0
+
+    # ------------------------------------------------------------------ start
+    async def start(self) -> Engine:
+        gateway = self.gateway
+        await gateway.load_markets()
+        markets = {symbol: gateway.market_spec(symbol) for symbol in self.strategy.symbols}
+        currency = markets[self.strategy.symbol].settlement_currency
+        live = self.trade_mode is TradeMode.LIVE
+        capital = self.initial_capital
+        if live:
+            account = await gateway.fetch_balance(currency)
+            capital = account.balance
+        portfolio = Portfolio(currency=currency, initial_capital=capital, markets=markets,
+                              position_mode=self.position_mode, trade_mode=self.trade_mode, leverage=self.leverage,
+                              **({"margin_mode": self.margin_mode} if self.margin_mode is not None else {}))
+        portfolio.base_timeframe = str(self._timeframes[0])
+        engine = Engine(strategy=self.strategy, portfolio=portfolio, handlers=self.handlers, risk=self.risk,
+                        stop_on_error=self.stop_on_error)
+        if live:
+            broker: SimulatedBroker | LiveBroker = LiveBroker(gateway, portfolio, engine, on_error=self._broker_error)
+            await self._prepare_venue(portfolio)
+        else:
+            simulation = self.simulation
+            broker = SimulatedBroker(
+                portfolio, engine, intrabar_path=simulation.intrabar_path, fill_market_on="next_open",
+                slippage=slippage_from_settings(simulation.slippage, simulation.slippage_pct,
+                                                simulation.slippage_impact_pct, simulation.slippage_max_pct),
+                liquidation=simulation.liquidation,
+            )
+        engine.attach(broker, Context(engine, trade_mode=self.trade_mode, state=self.state))
+        for observer in self.observers:
+            engine.subscribe(observer)
+        self.engine, self.broker = engine, broker
+        await self._load_history(portfolio)
+        engine.call(self.handlers.get("init"), name="on_init")
+        return engine
+
+    async def _prepare_venue(self, portfolio: Portfolio) -> None:
+        gateway = self.gateway
+        if self.market_type is not MarketType.SPOT:
+            await gateway.set_position_mode(self.position_mode is PositionMode.HEDGE)
+            for symbol in self.strategy.symbols:
+                if self.margin_mode is not None:
+                    await gateway.set_margin_mode(symbol, self.margin_mode)
+                await gateway.set_leverage(symbol, self.leverage)
+            for position in await gateway.fetch_positions(list(self.strategy.symbols)):
+                if position.quantity > 0:
+                    portfolio.ledger.positions[(position.symbol, position.side)] = position
+                    logger.info("restored %s %s position of %s at %s from the venue",
+                                position.symbol, position.side, position.quantity, position.entry_price)
+        for symbol in self.strategy.symbols:
+            for order in await gateway.fetch_open_orders(symbol):
+                self.unknown_orders.append(order)
+                logger.warning("open order %s (%s) at the venue was not placed by this run",
+                               order.client_order_id, order.symbol)
+        portfolio.revalue()
+
+    async def _load_history(self, portfolio: Portfolio) -> None:
+        for symbol in self.strategy.symbols:
+            ticker = await self.gateway.fetch_ticker(symbol)
+            now = ticker.timestamp
+            portfolio.set_time(now)
+            portfolio.mark(symbol, ticker.price)
+            for timeframe in self._timeframes:
+                series = BarSeries(symbol, str(timeframe))
+                portfolio.series[(symbol, str(timeframe))] = series
+                bars = await self.gateway.fetch_ohlcv(symbol, str(timeframe), limit=self.strategy.lookback_bars + 2)
+                for bar in bars:
+                    if timeframe.close_time(bar.timestamp) <= now:
+                        series.append(bar)
+                last = series._timestamps[len(series) - 1] if len(series) else timeframe.floor(now) - timeframe.milliseconds
+                self._next_close[(symbol, str(timeframe))] = timeframe.close_time(int(last) + timeframe.milliseconds)
+
+    # ------------------------------------------------------------------ steps
+    async def step(self) -> None:
+        engine, portfolio, broker = self.engine, self.engine.portfolio, self.broker  # type: ignore[union-attr]
+        assert engine is not None and broker is not None
+        now = portfolio.now_ms
+        for symbol in self.strategy.symbols:
+            tick = await self.gateway.fetch_ticker(symbol)
+            now = max(now, tick.timestamp)
+            portfolio.set_time(now)
+            if isinstance(broker, SimulatedBroker):
+                broker.process_tick(symbol, now, tick.price)
+            engine.on_tick(tick)
+        for timeframe in self._timeframes:
+            for symbol in self.strategy.symbols:
+                key = (symbol, str(timeframe))
+                if now < self._next_close[key]:
+                    continue
+                series = portfolio.series[key]
+                since = int(series._timestamps[len(series) - 1]) + 1 if len(series) else None
+                for bar in await self.gateway.fetch_ohlcv(symbol, str(timeframe), since=since, limit=10):
+                    if timeframe.close_time(bar.timestamp) <= now and (not len(series) or bar.timestamp > series._timestamps[len(series) - 1]):
+                        series.append(bar)
+                        engine.on_bar_closed(bar)
+                last = int(series._timestamps[len(series) - 1]) if len(series) else timeframe.floor(now)
+                self._next_close[key] = timeframe.close_time(last + timeframe.milliseconds)
+        engine.fire_timers(now)
+        if isinstance(broker, LiveBroker):
+            await broker.settle()
+            await broker.poll()
+            await broker.settle()
+        self.steps += 1
+
+    async def run(self, *, max_steps: int | None = None, duration_seconds: float | None = None,
+                  stop_event: asyncio.Event | None = None) -> Engine:
+        if self.engine is None:
+            await self.start()
+        engine = self.engine
+        assert engine is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + duration_seconds if duration_seconds is not None else None
+        reason = "stopped"
+        try:
+            while not engine.stopped:
+                if max_steps is not None and self.steps >= max_steps:
+                    reason = f"{max_steps} steps done"
+                    break
+                if deadline is not None and loop.time() >= deadline:
+                    reason = "duration elapsed"
+                    break
+                if stop_event is not None and stop_event.is_set():
+                    reason = "stop requested"
+                    break
+                try:
+                    await self.step()
+                except StopRun:
+                    break
+                except Exception as error:  # noqa: BLE001 - a failed poll must not end trading
+                    engine.handle_error(error, source="runtime")
+                await asyncio.sleep(self.poll_interval)
+        finally:
+            if isinstance(self.broker, LiveBroker):
+                await self.broker.settle()
+            engine.call(self.handlers.get("deinit"), engine.stop_reason or reason, name="on_deinit")
+        return engine
+
+    def _broker_error(self, error: BaseException, operation: str) -> None:
+        assert self.engine is not None
+        self.engine.handle_error(error, source="broker", handler=operation)
+        self.engine._record_risk(RiskEvent(rule="exchange", action="error", timestamp=self.engine.portfolio.now_ms,
+                                           reason=f"{operation}: {error}"))

@@ -1,0 +1,72 @@
+"""Per-venue symbol mapping and order parameters (pure functions, no network)."""
+
+from __future__ import annotations
+
+import pytest
+
+from metaexpert.core.enums import ContractType, MarketType, OrderSide, OrderType, PositionSide
+from metaexpert.core.errors import ConfigurationError
+from metaexpert.core.order import Order
+from metaexpert.exchanges import ExchangeConfig
+from metaexpert.exchanges.venues import binance, bybit, okx, venue_for
+
+SPOT, FUTURES, OPTIONS = MarketType.SPOT, MarketType.FUTURES, MarketType.OPTIONS
+LINEAR, INVERSE = ContractType.LINEAR, ContractType.INVERSE
+
+
+@pytest.mark.parametrize(
+    ("venue", "symbol", "market_type", "contract_type", "expected"),
+    [
+        (binance, "BTCUSDT", SPOT, None, "BTC/USDT"),
+        (binance, "BTCUSDT", FUTURES, LINEAR, "BTC/USDT:USDT"),
+        (binance, "BTCUSD_PERP", FUTURES, INVERSE, "BTC/USD:BTC"),
+        (binance, "BTCUSDT", FUTURES, INVERSE, "BTC/USD:BTC"),
+        (binance, "BTCUSDT_261225", FUTURES, LINEAR, "BTC/USDT:USDT-261225"),
+        (binance, "BTCUSD_261225", FUTURES, INVERSE, "BTC/USD:BTC-261225"),
+        (binance, "BTC-261225-100000-C", OPTIONS, LINEAR, "BTC/USDT:USDT-261225-100000-C"),
+        (bybit, "ETHUSDT", FUTURES, LINEAR, "ETH/USDT:USDT"),
+        (bybit, "BTCUSD", FUTURES, INVERSE, "BTC/USD:BTC"),
+        (bybit, "BTC-26DEC25-100000-P", OPTIONS, LINEAR, "BTC/USDC:USDC-251226-100000-P"),
+        (okx, "BTC-USDT", SPOT, None, "BTC/USDT"),
+        (okx, "BTC-USDT-SWAP", FUTURES, LINEAR, "BTC/USDT:USDT"),
+        (okx, "BTC-USD-SWAP", FUTURES, INVERSE, "BTC/USD:BTC"),
+        (okx, "BTC-USD-261225", FUTURES, INVERSE, "BTC/USD:BTC-261225"),
+        (okx, "BTC-USD-261225-100000-C", OPTIONS, INVERSE, "BTC/USD:BTC-261225-100000-C"),
+    ],
+)
+def test_ccxt_symbol_with_user_symbol_maps_to_unified(venue, symbol, market_type, contract_type, expected) -> None:
+    assert venue.ccxt_symbol(symbol, market_type, contract_type) == expected
+
+
+def test_ccxt_symbol_with_unreadable_symbol_raises_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="cannot read symbol 'XYZ'"):
+        binance.ccxt_symbol("XYZ", SPOT, None)
+    with pytest.raises(ConfigurationError, match="not an option symbol"):
+        okx.ccxt_symbol("BTC-USD", OPTIONS, INVERSE)
+
+
+def _order(**overrides) -> Order:
+    values = dict(symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=1.0,
+                  client_order_id="me-test-1")
+    values.update(overrides)
+    return Order(**values)
+
+
+def test_binance_order_params_with_hedge_mode_send_position_side_without_reduce_only() -> None:
+    config = ExchangeConfig.parse(exchange="binance", market_type="futures", position_mode="hedge")
+    params = binance.order_params(_order(side=OrderSide.SELL, reduce_only=True,
+                                         position_side=PositionSide.LONG), config)
+    assert params == {"newClientOrderId": "me-test-1", "positionSide": "LONG"}
+    inferred = binance.order_params(_order(side=OrderSide.BUY, reduce_only=True), config)
+    assert inferred["positionSide"] == "SHORT"
+
+
+def test_binance_order_params_with_oneway_mode_send_reduce_only() -> None:
+    config = ExchangeConfig.parse(exchange="binance", market_type="futures")
+    assert binance.order_params(_order(reduce_only=True), config) == {
+        "newClientOrderId": "me-test-1", "reduceOnly": True}
+
+
+def test_venue_for_with_unknown_exchange_raises() -> None:
+    with pytest.raises(ValueError, match="unknown exchange 'kraken'"):
+        venue_for("kraken")
