@@ -71,6 +71,8 @@ class ExpertConfig(BaseModel):
     rate_limit: int = Field(default=1200, ge=1, description="exchange requests per minute")
     storage_url: str | None = None
     display_timezone: str = "UTC"
+    notification_urls: list[str] = Field(default_factory=list, description="Apprise URLs for alerts")
+    notification_config: str | None = Field(default=None, description="Apprise config file (URLs with tags)")
 
     @field_validator("display_timezone")
     @classmethod
@@ -347,12 +349,14 @@ class MetaExpert:
         from metaexpert.engine.runtime import TradingRuntime
         from metaexpert.exchanges import CcxtGateway
 
+        notifier = self.notifier()
+
         async def trade() -> Any:
             gateway = CcxtGateway(self.exchange_config(mode))
             try:
                 runtime = TradingRuntime(
                     handlers=self.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
-                    risk=RiskManager(risk_config), initial_capital=initial_capital, leverage=risk_config.leverage,
+                    risk=RiskManager(risk_config, notifier=notifier), notifier=notifier, initial_capital=initial_capital, leverage=risk_config.leverage,
                     margin_mode=self.config.margin_mode if self.config.market_type is not MarketType.SPOT else None,
                     position_mode=self.config.position_mode, market_type=self.config.market_type,
                     simulation=simulation if isinstance(simulation, SimulationConfig) else SimulationConfig(**(simulation or {})),
@@ -363,6 +367,20 @@ class MetaExpert:
                 await gateway.close()
 
         return asyncio.run(trade())
+
+    def notifier(self) -> Any | None:
+        """The Apprise notifier for this expert's alerts, or None when none is configured."""
+        if not self.config.notification_urls and not self.config.notification_config:
+            return None
+        from metaexpert.notify import AppriseNotifier, NotificationConfig
+
+        try:
+            config = NotificationConfig(urls=self.config.notification_urls,
+                                        config_file=self.config.notification_config,
+                                        title_prefix=f"MetaExpert {self.name}")
+            return AppriseNotifier(config)
+        except (ValidationError, ValueError) as error:
+            raise ConfigurationError(f"invalid notification settings: {error}") from None
 
     def _configure_logging(self) -> None:
         config = self.config

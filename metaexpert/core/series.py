@@ -157,8 +157,8 @@ class BarSeries:
         ``compute`` receives a series whose arrays cover every bar the engine knows (in a
         backtest: the whole replay), so it must be causal. The result is cached per ``key``.
         """
-        cached = self._cache.get(key)
-        if cached is None or self._cache_known != self._known:
+        cached = self._cache.get(key) if self._cache_known == self._known else None
+        if cached is None:
             if self._cache_known != self._known:
                 self._cache.clear()
                 self._cache_known = self._known
@@ -179,13 +179,24 @@ class BarSeries:
         values = self._cache[key]
         return values[: self.visible]
 
+    def _cached(self, key: Any) -> float | None:
+        """The fast path: an already computed indicator at the last closed bar."""
+        if self._cache_known == self._known:
+            values = self._cache.get(key)
+            if values is not None:
+                return values[self.visible - 1]
+        return None
+
     def sma(self, period: int) -> float:
-        cache = self._cache.get(("sma", period))
-        if cache is not None and self._cache_known == self._known:
-            return cache[self.visible - 1]
+        value = self._cached(("sma", period))
+        if value is not None:
+            return value
         return self.indicator(("sma", period), lambda s: indicators.sma(s.close, period))
 
     def ema(self, period: int) -> float:
+        value = self._cached(("ema", period))
+        if value is not None:
+            return value
         return self.indicator(("ema", period), lambda s: indicators.ema(s.close, period))
 
     def rsi(self, period: int = 14) -> float:

@@ -63,13 +63,14 @@ class Engine:
         handlers: HandlerRegistry,
         risk: Any | None = None,
         stop_on_error: bool = False,
-        protective: Any | None = None,
+        notifier: Any | None = None,
     ) -> None:
         self.strategy = strategy
         self.portfolio = portfolio
         self.handlers = handlers
         self.risk = risk
         self.stop_on_error = stop_on_error
+        self.notifier = notifier
         self.broker: Broker | None = None
         self.observers: list[Observer] = []
         self.closed_trades: list[ClosedTrade] = []
@@ -142,6 +143,11 @@ class Engine:
                 self._in_error_handler = False
         if self.stop_on_error:
             raise StopRun(f"stopped after an error in {handler or source}: {error}") from error
+
+    def alert(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> None:
+        """Send an alert when a notifier is configured (paper and live mode)."""
+        if self.notifier is not None:
+            self.notifier.notify(title, body, level=level, tags=tags)
 
     def stop(self, reason: str) -> None:
         self.stopped = True
@@ -339,6 +345,8 @@ class Engine:
         event = OrderEvent(order=order, timestamp=self.portfolio.now_ms, reason=reason)
         if order.status is OrderStatus.REJECTED:
             logger.warning("order %s rejected: %s", order.client_order_id, reason or order.reject_reason)
+            self.alert("Order rejected", f"{order.side} {order.quantity} {order.symbol} ({order.order_type}): "
+                       f"{reason or order.reject_reason}", level="warning", tags=("orders",))
         if self.observers:
             self._publish(event)
         if self._order_handlers:
@@ -473,6 +481,8 @@ class Engine:
             self.portfolio.charge(remaining)
         self._record_risk(RiskEvent(rule="liquidation", action="forced_exit", timestamp=timestamp, symbol=position.symbol,
                                     reason=f"{position.side} position liquidated at {price:.8g}"))
+        self.alert("Position liquidated", f"{position.symbol} {position.side} liquidated at {price:.8g}",
+                   level="failure", tags=("risk",))
 
     # ================================================================== protective exits
     def _after_fill(self, order: Order, changes: list[PositionChange]) -> None:

@@ -53,6 +53,7 @@ class TradingRuntime:
         state: dict[str, Any] | None = None,
         poll_interval: float = 1.0,
         stop_on_error: bool = False,
+        notifier: Any | None = None,
     ) -> None:
         if trade_mode is TradeMode.BACKTEST:
             raise ValueError("TradingRuntime runs paper or live mode; backtests use metaexpert.backtest")
@@ -71,6 +72,7 @@ class TradingRuntime:
         self.state = state
         self.poll_interval = poll_interval
         self.stop_on_error = stop_on_error
+        self.notifier = notifier
         self.engine: Engine | None = None
         self.broker: SimulatedBroker | LiveBroker | None = None
         self.unknown_orders: list[Any] = []
@@ -95,7 +97,7 @@ class TradingRuntime:
                               **({"margin_mode": self.margin_mode} if self.margin_mode is not None else {}))
         portfolio.base_timeframe = str(self._timeframes[0])
         engine = Engine(strategy=self.strategy, portfolio=portfolio, handlers=self.handlers, risk=self.risk,
-                        stop_on_error=self.stop_on_error)
+                        stop_on_error=self.stop_on_error, notifier=self.notifier)
         if live:
             broker: SimulatedBroker | LiveBroker = LiveBroker(gateway, portfolio, engine, on_error=self._broker_error)
             await self._prepare_venue(portfolio)

@@ -163,6 +163,7 @@ class LoggingConfig(BaseModel):
     """Validated logging options; build it once at the edge (the facade or the CLI).
 
     File names are relative to ``log_dir`` unless absolute; ``None`` disables that file.
+    ``capture_loggers`` names third-party loggers routed into the same (masked) outputs.
     ``json_logging`` switches the files to JSON lines; the console stays human-readable.
     """
 
@@ -182,6 +183,10 @@ class LoggingConfig(BaseModel):
     rich_console: bool = True
     queue_size: int = Field(default=100_000, ge=1)
     propagate: bool = False
+    # Third-party loggers whose records (at their own effective level, WARNING unless
+    # configured) also go through the masked queue into these files: ccxt errors quote
+    # request URLs and headers.
+    capture_loggers: tuple[str, ...] = ("ccxt",)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -395,6 +400,8 @@ class LoggingHandle:
                 return
             self._stopped = True
             self.logger.removeHandler(self.queue_handler)
+            for name in self.config.capture_loggers:
+                logging.getLogger(name).removeHandler(self.queue_handler)
             self.listener.stop()
             for handler in self.handlers:
                 with contextlib.suppress(Exception):
@@ -440,9 +447,11 @@ def configure_logging(config: LoggingConfig | None = None, *,
         if _active_handle is not None:
             _active_handle.stop()
         logger = logging.getLogger(LOGGER_NAMESPACE)
-        for existing in list(logger.handlers):
-            if isinstance(existing, NonBlockingQueueHandler):
-                logger.removeHandler(existing)
+        for name in (LOGGER_NAMESPACE, *config.capture_loggers):
+            target = logging.getLogger(name)
+            for existing in list(target.handlers):
+                if isinstance(existing, NonBlockingQueueHandler):
+                    target.removeHandler(existing)
 
         handlers: list[logging.Handler] = []
         files: dict[str, Path] = {}
@@ -483,6 +492,9 @@ def configure_logging(config: LoggingConfig | None = None, *,
         logger.setLevel(config.level_number)
         logger.propagate = config.propagate
         logger.addHandler(queue_handler)
+        for name in config.capture_loggers:
+            if name != LOGGER_NAMESPACE and not name.startswith(LOGGER_NAMESPACE + "."):
+                logging.getLogger(name).addHandler(queue_handler)
         listener.start()
         _active_handle = LoggingHandle(config, logger, queue_handler, listener, handlers, files)
         return _active_handle

@@ -14,7 +14,8 @@ psycopg 3 with ``postgresql+psycopg://``. Typical use::
     recovery = store.load_recovery(expert_id)                         # after a restart
 """
 
-from metaexpert.storage.archive import ARCHIVABLE_TABLES, ArchiveResult, Archiver
+from typing import TYPE_CHECKING, Any
+
 from metaexpert.storage.batch_writer import BatchWriter, DatabaseDownPolicy, WriterState, WriterStatistics
 from metaexpert.storage.database import Database
 from metaexpert.storage.errors import (
@@ -50,6 +51,20 @@ from metaexpert.storage.redaction import sanitize_configuration, scrub_text
 from metaexpert.storage.settings import StorageSettings
 from metaexpert.storage.state_store import RecoveryState, StateStore
 from metaexpert.storage.urls import DEFAULT_DATABASE_URL, redact_url
+
+if TYPE_CHECKING:
+    from metaexpert.storage.archive import ARCHIVABLE_TABLES, ArchiveResult, Archiver
+
+_ARCHIVE_NAMES = frozenset({"ARCHIVABLE_TABLES", "ArchiveResult", "Archiver"})
+
+
+def __getattr__(name: str) -> Any:
+    """Archival (and its polars import) loads on first use, keeping the trading start fast."""
+    if name in _ARCHIVE_NAMES:
+        from metaexpert.storage import archive
+
+        return getattr(archive, name)
+    raise AttributeError(f"module 'metaexpert.storage' has no attribute {name!r}")
 
 __all__ = [
     "ARCHIVABLE_TABLES",

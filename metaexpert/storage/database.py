@@ -18,12 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
@@ -33,6 +29,9 @@ from metaexpert.storage.errors import SchemaOutOfDateError
 from metaexpert.storage.retry import call_with_retries
 from metaexpert.storage.settings import StorageSettings
 from metaexpert.storage.urls import is_sqlite, parse_database_url, redact_url, sqlite_file
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 T = TypeVar("T")
 
@@ -44,6 +43,8 @@ class Database:
     """A connection pool to the MetaExpert database plus its schema management."""
 
     def __init__(self, url: str | URL | None = None, *, settings: StorageSettings | None = None) -> None:
+        if url is not None:
+            parse_database_url(url)  # a clear ConfigurationError before pydantic wraps it
         if settings is None:
             settings = StorageSettings() if url is None else StorageSettings(database_url=str(_as_text(url)))
         elif url is not None:
@@ -128,17 +129,23 @@ class Database:
 
     # ------------------------------------------------------------------ schema
     def _alembic_config(self) -> Config:
+        from alembic.config import Config  # imported on use: alembic is slow to import
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIRECTORY))
         return config
 
     def head_revision(self) -> str:
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
         assert head is not None, "the shipped migrations have no head revision"
         return head
 
     def current_revision(self) -> str | None:
         """The revision the database is at, or None for an empty database."""
+
+        from alembic.runtime.migration import MigrationContext
 
         def query() -> str | None:
             with self.engine.connect() as connection:
@@ -148,10 +155,14 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate the schema up to ``revision`` (the only way the schema is created)."""
+        from alembic import command
+
         self._run_migration(lambda config: command.upgrade(config, revision), what=f"upgrade to {revision}")
 
     def downgrade(self, revision: str = "-1") -> None:
         """Migrate the schema down (one step by default)."""
+        from alembic import command
+
         self._run_migration(lambda config: command.downgrade(config, revision), what=f"downgrade to {revision}")
 
     def _run_migration(self, action: Callable[[Config], None], *, what: str) -> None:

@@ -23,7 +23,10 @@ class StorageSettings(BaseSettings):
     jitter before ``StorageUnavailableError`` is raised.
     """
 
-    model_config = SettingsConfigDict(env_prefix="METAEXPERT_", extra="forbid", frozen=True)
+    # hide_input_in_errors: a rejected URL may carry a password; errors must not echo it.
+    model_config = SettingsConfigDict(
+        env_prefix="METAEXPERT_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL)
     retry_attempts: int = Field(default=5, ge=1, le=100)

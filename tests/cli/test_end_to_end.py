@@ -99,3 +99,23 @@ def test_demo_with_shared_data_backtests_the_example_year(runner, tmp_path, monk
     assert report["initial_capital"] == 10_000
     assert report["run"]["bars_processed"] > 8_000
     assert "open the report:" in result.stdout
+
+
+@pytest.mark.parametrize("exchange", ["binance", "bybit", "okx"])
+@pytest.mark.parametrize("market_type", ["spot", "futures"])
+def test_generated_expert_with_real_facade_imports_and_registers_handlers(tmp_path, exchange,
+                                                                         market_type):
+    from metaexpert.cli.loader import load_expert
+    from metaexpert.engine.handlers import EVENTS
+
+    path = write_expert(f"gen_{exchange}_{market_type}", tmp_path, exchange=exchange,
+                        market_type=market_type)
+    expert = load_expert(path).expert
+    assert str(expert.config.exchange) == exchange
+    assert str(expert.config.market_type) == market_type
+    registered = set(expert.handlers.handlers)
+    if expert.handlers.bar_handlers:
+        registered.add("bar")
+    if expert.handlers.timers:
+        registered.add("timer")
+    assert registered == set(EVENTS)

@@ -120,6 +120,7 @@ def okx_routes() -> dict[str, Any]:
     return {
         "/api/v5/public/instruments": okx_instruments,
         "/api/v5/trade/order": okx_create_order,
+        "/api/v5/trade/batch-orders": okx_create_order,
         "/api/v5/public/time": okx_ok([{"ts": str(_now())}]),
         "/api/v5/account/set-leverage": okx_ok([{"lever": "5", "mgnMode": "isolated", "instId": "BTC-USDT-SWAP", "posSide": "long"}]),
         "/api/v5/account/set-position-mode": okx_ok([{"posMode": "long_short_mode"}]),

@@ -326,3 +326,16 @@ def test_process_exit_with_queued_records_writes_them(tmp_path):
     assert completed.returncode == 0, completed.stderr
     lines = _lines(tmp_path / "expert.log")
     assert len(lines) == 2000 and lines[-1].endswith("record 1999")
+
+
+def test_captured_third_party_logger_with_secret_reaches_files_masked(tmp_path):
+    register_secret("ccxt-leaky-api-key-55")
+    handle = configure_logging(_config(tmp_path))
+    third_party = logging.getLogger("ccxt.base.exchange")
+    third_party.warning("binance POST https://api.binance.com/order?signature=abc123def "
+                        "headers {'X-MBX-APIKEY': 'ccxt-leaky-api-key-55'}")
+    handle.stop()
+    assert third_party.handlers == [] and logging.getLogger("ccxt").handlers == []
+    text = (tmp_path / "expert.log").read_text()
+    assert "ccxt.base.exchange" in text
+    assert "ccxt-leaky-api-key-55" not in text and "abc123def" not in text

@@ -11,7 +11,7 @@ from metaexpert.storage import StateStore
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PROCESSES = 4
-INSERTS_PER_PROCESS = 150
+INSERTS_PER_PROCESS = 100
 
 
 @pytest.mark.slow
