@@ -54,12 +54,15 @@ def ingest(
     url_override: str | None = None,
     page_limit: int = 1000,
     retry_backoff_seconds: float = 2.0,
+    download_concurrency: int = 1,
     client: Any = None,
 ) -> dict[str, Any]:
     """Ingest ``symbols`` x ``timeframes`` for bars opening in ``[start, end)`` into ``store_root``.
 
     ``url_override`` sends the exchange client to a loopback server (the sandbox); ``client``
-    replaces the client altogether (anything with ccxt's ``fetch_ohlcv``). Returns a summary:
+    replaces the client altogether (anything with ccxt's ``fetch_ohlcv``).
+    ``download_concurrency`` > 1 downloads each series in that many parallel chunks (for a
+    local mirror or the sandbox; keep 1 against a real exchange's rate limits). Returns a summary:
     rows fetched/added and gaps found/repaired/left per series, plus totals.
     """
     logger = get_run_logger()
@@ -80,7 +83,8 @@ def ingest(
         unified = ccxt_symbol(symbol, market_type)
         for timeframe in timeframe_list:
             label = f"{exchange}/{market_type} {symbol} {timeframe}"
-            frame = fetch(exchange_client, unified, timeframe, start_ms, end_ms, page_limit)
+            frame = fetch(exchange_client, unified, timeframe, start_ms, end_ms, page_limit,
+                          download_concurrency)
             try:
                 # Validate what the exchange sent before trusting it for gap arithmetic.
                 validate_candles(frame, timeframe, label)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from metaexpert.backtest.runner import BacktestConfig, run_backtest
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.enums import ContractType, Exchange, MarginMode, MarketType, PositionMode, TradeMode
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.core.timeframe import DAY_MS
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
 from metaexpert.engine.handlers import Handler, HandlerRegistry
 from metaexpert.observability.logging import LoggingConfig, configure_logging
@@ -115,6 +117,14 @@ def _config_error(error: ValidationError, what: str) -> ConfigurationError:
 
 _RISK_FIELDS = frozenset(RiskConfig.model_fields)
 _STRATEGY_FIELDS = frozenset({"symbol", "timeframe", "lookback_bars", "warmup_bars", "strategy_id", "strategy_name", "comment"})
+
+
+def inclusive_end_ms(value: str | datetime) -> int:
+    """A date-only end ('2024-12-31') includes that whole day; a datetime is exclusive."""
+    end = parse_date_ms(value)
+    if isinstance(value, str) and len(value.strip()) == 10:
+        end += DAY_MS
+    return end
 
 
 def default_data_dir() -> Path | None:
@@ -295,7 +305,7 @@ class MetaExpert:
                 position_mode=self.config.position_mode,
                 leverage=risk_config.leverage,
                 start_ms=parse_date_ms(backtest_start),
-                end_ms=parse_date_ms(backtest_end),
+                end_ms=inclusive_end_ms(backtest_end),
                 initial_capital=initial_capital,
                 simulation=simulation if isinstance(simulation, SimulationConfig) else SimulationConfig(**(simulation or {})),
                 market_specs=market_specs or {},
@@ -317,7 +327,8 @@ class MetaExpert:
             observers=observers,
         )
         if report:
-            target = Path(output_dir) if output_dir else Path("output") / f"{self.name}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+            safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("_") or "expert"
+            target = Path(output_dir) if output_dir else Path("output") / f"{safe_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
             print_summary(result)
             write_json(result, target / "result.json")
             html = write_html_report(result, target / "report.html", display_timezone=self.config.display_timezone)

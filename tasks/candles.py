@@ -36,10 +36,12 @@ _NO_RESULTS = {"cache_policy": NO_CACHE, "persist_result": False}
     **_NO_RESULTS,
 )
 def fetch_candles(
-    client: Any, ccxt_symbol: str, timeframe: str, start_ms: int, end_ms: int, page_limit: int = 1000
+    client: Any, ccxt_symbol: str, timeframe: str, start_ms: int, end_ms: int, page_limit: int = 1000,
+    concurrency: int = 1,
 ) -> pl.DataFrame:
     """Download candles opening in ``[start_ms, end_ms)``; recoverable exchange errors are retried."""
-    return download_candles(client, ccxt_symbol, timeframe, start_ms, end_ms, page_limit=page_limit)
+    return download_candles(client, ccxt_symbol, timeframe, start_ms, end_ms, page_limit=page_limit,
+                            concurrency=concurrency)
 
 
 @task(name="detect-gaps", task_run_name="gaps {timeframe}", **_NO_RESULTS)

@@ -229,7 +229,7 @@ def run_backtest(
     equity = np.empty(total, dtype=np.float64)
     exposure = np.zeros(total, dtype=bool)
     engine.call(handlers.get("backtest_init"), name="on_backtest_init")
-    engine.call(handlers.get("init"), name="on_init")
+    engine.initialize()
     processed = _loop(engine, broker, portfolio, feeds, timeline, equity, exposure, tf_ms,
                       strategy.warmup_bars, progress)
     stop_reason = engine.stop_reason or "backtest finished"

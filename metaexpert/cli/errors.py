@@ -42,12 +42,13 @@ def reported_errors(*, debug: bool = False) -> Iterator[None]:
     """Show expected failures as ``error: ...`` and exit non-zero; ``debug`` keeps tracebacks.
 
     Expected failures are the project's own errors (configuration, data, insufficient
-    history, a broken expert file) and configuration validation errors. Anything else is
-    a bug and keeps its traceback. Messages pass through secret masking.
+    history, a broken expert file), configuration validation errors and operating-system
+    errors (a folder that cannot be written). Anything else is a bug and keeps its
+    traceback. Messages pass through secret masking.
     """
     try:
         yield
-    except (MetaExpertError, ValidationError) as error:
+    except (MetaExpertError, ValidationError, OSError) as error:
         if debug:
             raise
         kind = type(error).__name__

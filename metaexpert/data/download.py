@@ -7,8 +7,10 @@ raised by ccxt propagate unchanged: classifying them (retry or fail) is the call
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -68,24 +70,42 @@ def download_candles(
     params: dict[str, Any] | None = None,
     complete_only: bool = True,
     clock_ms: Callable[[], int] | None = None,
+    concurrency: int = 1,
 ) -> pl.DataFrame:
     """Candles opening in ``[start_ms, end_ms)`` from a synchronous ccxt client.
 
     ``params`` are passed to every ``fetch_ohlcv`` call (for example ``{"price": "mark"}``).
     With ``complete_only`` the bar still forming at ``clock_ms()`` (default: wall clock) is
     dropped. The result is sorted and de-duplicated by timestamp.
+
+    ``concurrency > 1`` splits the range into that many contiguous chunks downloaded by as
+    many threads sharing ``client``, so waiting on one page overlaps parsing another. ccxt's
+    sync rate limiter is not thread-safe: keep 1 against a real exchange's rate limits, use
+    more against a local mirror or the sandbox.
     """
     parsed = Timeframe.parse(timeframe)
     _check_range(parsed, start_ms, end_ms, page_limit)
-    pages: list[pl.DataFrame] = []
-    since: int | None = start_ms
-    for _ in range(MAX_PAGES):
-        if since is None or since >= end_ms:
-            break
-        rows = client.fetch_ohlcv(ccxt_symbol, str(parsed), since=since, limit=page_limit,
-                                  params=_page_params(end_ms, params))
-        pages.append(_to_frame(rows, ccxt_symbol))
-        since = _next_since(rows, since, parsed)
+    if concurrency < 1:
+        raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
+    chunks = _chunks(parsed, start_ms, end_ms, page_limit, concurrency)
+
+    def one_chunk(bounds: tuple[int, int]) -> list[pl.DataFrame]:
+        pages: list[pl.DataFrame] = []
+        since: int | None = bounds[0]
+        for _ in range(MAX_PAGES):
+            if since is None or since >= bounds[1]:
+                break
+            rows = client.fetch_ohlcv(ccxt_symbol, str(parsed), since=since, limit=page_limit,
+                                      params=_page_params(bounds[1], params))
+            pages.append(_to_frame(rows, ccxt_symbol))
+            since = _next_since(rows, since, parsed)
+        return pages
+
+    if len(chunks) == 1:
+        pages = one_chunk(chunks[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="download-candles") as pool:
+            pages = [page for chunk_pages in pool.map(one_chunk, chunks) for page in chunk_pages]
     now = (clock_ms or _wall_clock_ms)() if complete_only else None
     return _finish(pages, start_ms, end_ms, parsed, now)
 
@@ -101,21 +121,46 @@ async def download_candles_async(
     params: dict[str, Any] | None = None,
     complete_only: bool = True,
     clock_ms: Callable[[], int] | None = None,
+    concurrency: int = 1,
 ) -> pl.DataFrame:
-    """``download_candles`` for an ``ccxt.async_support`` client."""
+    """``download_candles`` for a ``ccxt.async_support`` client (chunks run as concurrent tasks)."""
     parsed = Timeframe.parse(timeframe)
     _check_range(parsed, start_ms, end_ms, page_limit)
-    pages: list[pl.DataFrame] = []
-    since: int | None = start_ms
-    for _ in range(MAX_PAGES):
-        if since is None or since >= end_ms:
-            break
-        rows = await client.fetch_ohlcv(ccxt_symbol, str(parsed), since=since, limit=page_limit,
-                                        params=_page_params(end_ms, params))
-        pages.append(_to_frame(rows, ccxt_symbol))
-        since = _next_since(rows, since, parsed)
+    if concurrency < 1:
+        raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
+
+    async def one_chunk(bounds: tuple[int, int]) -> list[pl.DataFrame]:
+        pages: list[pl.DataFrame] = []
+        since: int | None = bounds[0]
+        for _ in range(MAX_PAGES):
+            if since is None or since >= bounds[1]:
+                break
+            rows = await client.fetch_ohlcv(ccxt_symbol, str(parsed), since=since, limit=page_limit,
+                                            params=_page_params(bounds[1], params))
+            pages.append(_to_frame(rows, ccxt_symbol))
+            since = _next_since(rows, since, parsed)
+        return pages
+
+    chunk_pages = await asyncio.gather(*(one_chunk(bounds) for bounds in
+                                         _chunks(parsed, start_ms, end_ms, page_limit, concurrency)))
     now = (clock_ms or _wall_clock_ms)() if complete_only else None
-    return _finish(pages, start_ms, end_ms, parsed, now)
+    return _finish([page for pages in chunk_pages for page in pages], start_ms, end_ms, parsed, now)
+
+
+def _chunks(timeframe: Timeframe, start_ms: int, end_ms: int, page_limit: int,
+            concurrency: int) -> list[tuple[int, int]]:
+    """Split ``[start_ms, end_ms)`` into up to ``concurrency`` contiguous ranges of whole pages."""
+    page_ms = page_limit * timeframe.milliseconds
+    pages = -(-(end_ms - start_ms) // page_ms)
+    count = max(1, min(concurrency, pages))
+    per_chunk = -(-pages // count) * page_ms
+    bounds = []
+    lower = start_ms
+    while lower < end_ms:
+        upper = min(end_ms, lower + per_chunk)
+        bounds.append((lower, upper))
+        lower = upper
+    return bounds
 
 
 def _to_frame(rows: Any, symbol: str) -> pl.DataFrame:

@@ -143,11 +143,14 @@ class CandleStore:
             return 0
         path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(path):
-            existing = to_candle_frame(pl.read_parquet(path)) if path.is_file() else empty_candles()
+            if not path.is_file():
+                _atomic_write(incoming, path)  # already validated above; nothing to merge with
+                return incoming.height
+            existing = to_candle_frame(pl.read_parquet(path))
+            if _already_stored(existing, incoming):
+                return 0
             merged = concat_candles([existing, incoming])
             added = merged.height - existing.height
-            if added == 0 and merged.equals(existing):
-                return 0
             validate_candles(merged, parsed, label=label)
             _atomic_write(merged, path)
         return added
@@ -190,6 +193,13 @@ class CandleStore:
             )
         listing = ", ".join(f"{s.symbol}-{s.timeframe}" for s in held)
         return f"no candles for {wanted} in {self.root}; it has for {exchange}/{market_type}: {listing}"
+
+
+def _already_stored(existing: pl.DataFrame, incoming: pl.DataFrame) -> bool:
+    """True when every incoming row is stored with identical values (a re-run of the same data)."""
+    first, last = incoming["timestamp"][0], incoming["timestamp"][-1]
+    stored = existing.filter(pl.col("timestamp").is_between(first, last))
+    return stored.height == incoming.height and stored.equals(incoming)
 
 
 @contextmanager

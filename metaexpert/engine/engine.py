@@ -50,6 +50,10 @@ Observer = Callable[[Any], None]
 _EPSILON = 1e-12
 
 
+class InitializationError(MetaExpertError):
+    """The expert's on_init raised: the run does not start."""
+
+
 class StopRun(MetaExpertError):
     """Raised inside the engine to end a run (``ctx.stop()`` or a fatal handler error)."""
 
@@ -123,6 +127,18 @@ class Engine:
                 self.handle_error(error, source="handler", handler=name or getattr(handler, "__name__", "?"))
         return result
 
+    def initialize(self) -> None:
+        """Run the expert's on_init handlers. A failing on_init ends the run (like a
+        MetaTrader EA whose OnInit fails): trading without its setup would be unsafe."""
+        for handler in self.handlers.get("init"):
+            try:
+                handler(self.context)
+            except StopRun:
+                raise
+            except Exception as error:
+                self.handle_error(error, source="handler", handler="on_init")
+                raise InitializationError(f"on_init failed: {type(error).__name__}: {error}") from error
+
     def handle_error(self, error: BaseException, *, source: str, handler: str = "") -> None:
         now = self.portfolio.now_ms
         self.errors.append(f"{source}:{handler}: {type(error).__name__}: {error}")
@@ -142,7 +158,9 @@ class Engine:
             finally:
                 self._in_error_handler = False
         if self.stop_on_error:
-            raise StopRun(f"stopped after an error in {handler or source}: {error}") from error
+            reason = f"stopped after an error in {handler or source}: {error}"
+            self.stop(reason)  # so on_deinit and the result name why the run ended
+            raise StopRun(reason) from error
 
     def alert(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> None:
         """Send an alert when a notifier is configured (paper and live mode)."""

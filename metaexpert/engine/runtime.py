@@ -114,7 +114,7 @@ class TradingRuntime:
             engine.subscribe(observer)
         self.engine, self.broker = engine, broker
         await self._load_history(portfolio)
-        engine.call(self.handlers.get("init"), name="on_init")
+        engine.initialize()
         return engine
 
     async def _prepare_venue(self, portfolio: Portfolio) -> None:

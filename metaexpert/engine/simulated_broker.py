@@ -154,12 +154,20 @@ class SimulatedBroker(Broker):
         closable = ledger.closable_quantity(order.symbol, order.side, order.position_side)
         if order.reduce_only and closable <= _EPSILON:
             return "reduce-only order would not reduce a position"
+        if self._closes_hedge_leg(order) and order.quantity > closable * (1 + 1e-9) + _EPSILON:
+            # A hedge-mode order on the closing side of a leg can only close it (as on the
+            # exchanges); it must not open the other side or close more than the leg holds.
+            leg = order.position_side.value  # type: ignore[union-attr]
+            return (
+                f"hedge mode: a {order.side} on the {leg} side closes the {leg} position, "
+                f"which holds {closable:.8g}; {order.quantity:.8g} cannot be closed"
+            )
         if not spec.is_derivative and order.side is OrderSide.SELL and order.quantity > closable + _EPSILON:
             return (
                 f"insufficient {spec.base} balance: selling {order.quantity} but holding {closable} "
                 "(spot positions cannot be shorted)"
             )
-        opening = 0.0 if order.reduce_only else max(order.quantity - closable, 0.0)
+        opening = 0.0 if order.reduce_only or self._closes_hedge_leg(order) else max(order.quantity - closable, 0.0)
         if opening > _EPSILON:
             if price <= 0:
                 return f"no price known yet for {order.symbol}"
@@ -187,6 +195,14 @@ class SimulatedBroker(Broker):
             price = order.price or portfolio.last_price(order.symbol)
             reserved += portfolio.required_margin(portfolio.markets[order.symbol], opening, price)
         return reserved
+
+    def _closes_hedge_leg(self, order: Order) -> bool:
+        """True for a hedge-mode order on the closing side of its leg (a sell of the long leg)."""
+        return (
+            order.position_side is not None
+            and self.portfolio.ledger.position_mode is PositionMode.HEDGE
+            and order.side is order.position_side.closing_side
+        )
 
     @staticmethod
     def _marketable(order: Order, price: float) -> bool:
@@ -337,7 +353,7 @@ class SimulatedBroker(Broker):
             self.listener.on_order_update(order, "triggered")
             return
         quantity = order.remaining_quantity
-        if order.reduce_only:
+        if order.reduce_only or self._closes_hedge_leg(order):
             closable = self.portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side)
             if closable <= _EPSILON:
                 self.cancel(order, "reduce-only order has no position left to reduce")
@@ -353,8 +369,13 @@ class SimulatedBroker(Broker):
             price = self._taker_price(order, price, quantity)
         self._filled_this_bar.add(order.client_order_id)
         self._execute(order, quantity, price, event.liquidity)
-        if order.status.is_open and order.reduce_only and quantity < order.remaining_quantity:
-            # The position is gone: a reduce-only remainder can never fill.
+        if (
+            order.status.is_open
+            and (order.reduce_only or self._closes_hedge_leg(order))
+            and self.portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side) <= _EPSILON
+        ):
+            # The position is gone: a reduce-only remainder can never fill. (A remainder left
+            # by volume participation while the position is still open keeps resting.)
             self.cancel(order, "reduce-only remainder exceeds the position")
         if order.status.is_open and order.time_in_force is TimeInForce.IOC:
             self.cancel(order, "IOC: remainder cancelled")

@@ -51,7 +51,12 @@ from metaexpert.exchanges.errors import (
     translate_error,
 )
 from metaexpert.exchanges.gateway import ExchangeGateway
-from metaexpert.exchanges.order_queue import OperationKind, OrderQueue, order_from_payload
+from metaexpert.exchanges.order_queue import (
+    OperationKind,
+    OrderQueue,
+    order_from_payload,
+    order_to_payload,
+)
 from metaexpert.exchanges.rate_limit import PriorityRateLimiter, RequestPriority
 from metaexpert.exchanges.redaction import RedactingFilter, redact, register_secrets
 from metaexpert.exchanges.retry import RetryPolicy, retrying
@@ -115,6 +120,21 @@ def _client_class(name: str) -> type:
             raise ConfigurationError(f"ccxt.pro has no exchange class {name!r}")
         _CLASS_CACHE[name] = type(f"MetaExpert_{name}", (_RetryAfterMixin, base), {})
     return _CLASS_CACHE[name]
+
+
+def _install_redaction(client: Any) -> None:
+    """Scrub ccxt's own debug logging (it dumps request headers with the API key).
+
+    A logger's filters only see records logged to that very logger, so the filter goes on
+    the client's logger and on every ``ccxt.*`` logger that exists.
+    """
+    loggers = [getattr(client, "logger", None)]
+    loggers += [
+        logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("ccxt")
+    ]
+    for logger in loggers:
+        if isinstance(logger, logging.Logger) and _redacting_filter not in logger.filters:
+            logger.addFilter(_redacting_filter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,9 +208,7 @@ class CcxtGateway(ExchangeGateway):
             settings["secret"] = config.api_secret.get_secret_value()
         client = _client_class(self.venue.client_class_name(config))(settings)
         self.venue.configure_client(client, config)
-        logger = getattr(client, "logger", None)
-        if isinstance(logger, logging.Logger) and _redacting_filter not in logger.filters:
-            logger.addFilter(_redacting_filter)
+        _install_redaction(client)
         return client
 
     @property
@@ -441,7 +459,7 @@ class CcxtGateway(ExchangeGateway):
         """The venue's record of ``order`` by client order id, or None if it has none."""
         params = self.venue.client_order_id_params(order.client_order_id)
         try:
-            snapshot = await self._request(
+            snapshot = await self._retried(
                 "fetch_order", RequestPriority.ORDER,
                 lambda: self.client.fetch_order(None, market_symbol, params),
                 symbol=order.symbol,
@@ -464,10 +482,23 @@ class CcxtGateway(ExchangeGateway):
         params.update(self.venue.order_params(order, self.config))
         return order_type, side, amount, price, params
 
-    async def _submit(self, order: Order, market_symbol: str, *, maybe_accepted: bool) -> dict[str, Any]:
-        """Create ``order`` at the venue exactly once, however the attempts fail."""
+    def acceptance_window(self) -> float:
+        """Seconds after sending within which the venue may still accept a timed-out order."""
+        window = self.venue.acceptance_window_ms(self.client)
+        return max(float(window or 0) / 1000.0, 0.0)
+
+    async def _submit(self, order: Order, market_symbol: str, *, maybe_accepted: bool,
+                      sent_at: float | None = None) -> dict[str, Any]:
+        """Create ``order`` at the venue exactly once, however the attempts fail.
+
+        After an unknown outcome the order is looked up by client order id. If the venue
+        does not know it, the lookup is repeated once the acceptance window of the lost
+        request has passed (a delayed request can no longer land after that); only then is
+        the order resubmitted, with the same client order id.
+        """
         order_type, side, amount, price, params = self._order_arguments(order)
-        state = {"maybe_accepted": maybe_accepted}
+        state: dict[str, Any] = {"maybe_accepted": maybe_accepted,
+                                 "sent_at": sent_at if sent_at is not None else time.monotonic()}
 
         def retryable(exc: BaseException) -> bool:
             kind = classify_error(exc)
@@ -477,9 +508,16 @@ class CcxtGateway(ExchangeGateway):
             with attempt:
                 if state["maybe_accepted"]:
                     existing = await self._lookup_by_client_id(order, market_symbol)
+                    if existing is None:
+                        settle = state["sent_at"] + self.acceptance_window() - time.monotonic()
+                        if settle > 0:
+                            await self._sleep(settle)
+                            existing = await self._lookup_by_client_id(order, market_symbol)
                     if existing is not None:
                         return existing
+                    state["maybe_accepted"] = False
                 try:
+                    state["sent_at"] = time.monotonic()
                     return await self._request(
                         "create_order", RequestPriority.ORDER,
                         lambda: self.client.create_order(market_symbol, order_type, side, amount, price, dict(params)),
@@ -514,7 +552,11 @@ class CcxtGateway(ExchangeGateway):
         except RecoverableError as exc:
             if self.order_queue is None or isinstance(exc, RequestShed):
                 raise
-            queue_id = self.order_queue.enqueue_create(order, error=redact(str(exc))[:500])
+            queue_id = self.order_queue.enqueue(
+                OperationKind.CREATE, order.client_order_id, order.symbol, order_to_payload(order),
+                error=redact(str(exc))[:500],
+                next_attempt_at=now_ms() + int(self.acceptance_window() * 1000),
+            )
             raise OrderQueuedError(
                 f"{self.exchange_name} create_order {order.symbol}: venue unavailable ({exc}); "
                 f"order {order.client_order_id} journalled as operation {queue_id} for replay",
@@ -531,18 +573,21 @@ class CcxtGateway(ExchangeGateway):
         params = {} if order.order_id and order.status is not OrderStatus.CREATED else \
             self.venue.client_order_id_params(order.client_order_id)
         exchange_id = order.order_id if not params else None
+        snapshot: dict[str, Any] | None = None
         try:
-            snapshot = await self._retried(
-                "cancel_order", RequestPriority.CANCEL,
-                lambda: self.client.cancel_order(exchange_id, market_symbol, params),
-                symbol=order.symbol,
-            )
-        except OrderNotFoundError:
-            # Gone already (filled or cancelled meanwhile): report what the venue knows.
-            existing = await self._lookup_by_client_id(order, market_symbol)
-            if existing is None:
-                raise
-            return mapping.apply_order_snapshot(order, existing)
+            try:
+                snapshot = await self._retried(
+                    "cancel_order", RequestPriority.CANCEL,
+                    lambda: self.client.cancel_order(exchange_id, market_symbol, params),
+                    symbol=order.symbol,
+                )
+            except OrderNotFoundError as not_found:
+                # Gone already (filled, or cancelled by an earlier attempt whose answer was
+                # lost): report what the venue knows about it.
+                existing = await self._lookup_by_client_id(order, market_symbol)
+                if existing is None:
+                    raise not_found
+                return mapping.apply_order_snapshot(order, existing)
         except RecoverableError as exc:
             if self.order_queue is None or isinstance(exc, RequestShed):
                 raise
@@ -635,7 +680,8 @@ class CcxtGateway(ExchangeGateway):
                 self._orders[order.client_order_id] = order
                 self.order_queue.mark_done(operation.id)
                 return ReplayOutcome(operation.id, operation.kind, order.client_order_id, "already_at_venue", order)
-            snapshot = await self._submit(order, market_symbol, maybe_accepted=True)
+            # Just looked up, and the queue held the operation past the acceptance window.
+            snapshot = await self._submit(order, market_symbol, maybe_accepted=False)
         except PermanentError as exc:
             if order.can_transition(OrderStatus.REJECTED):
                 order.reject(str(exc), now_ms())

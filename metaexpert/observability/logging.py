@@ -349,13 +349,16 @@ class LoggingHandle:
     def __init__(self, config: LoggingConfig, logger: logging.Logger,
                  queue_handler: NonBlockingQueueHandler,
                  listener: logging.handlers.QueueListener,
-                 handlers: list[logging.Handler], files: dict[str, Path]) -> None:
+                 handlers: list[logging.Handler], files: dict[str, Path],
+                 previous_level: int, previous_propagate: bool) -> None:
         self.config = config
         self.logger = logger
         self.queue_handler = queue_handler
         self.listener = listener
         self.handlers = handlers
         self.files = files
+        self._previous_level = previous_level
+        self._previous_propagate = previous_propagate
         self._stopped = False
         self._lock = threading.Lock()
 
@@ -391,8 +394,8 @@ class LoggingHandle:
     def stop(self) -> None:
         """Detach from the logger, write what is queued, stop the thread, close files.
 
-        Idempotent. After ``stop()`` records on ``metaexpert`` go nowhere (until the next
-        ``configure_logging``), rather than to a closed file.
+        Idempotent. The ``metaexpert`` logger gets back the level and propagation it had
+        before ``configure_logging``, so records flow to the root handlers again.
         """
         global _active_handle
         with self._lock:
@@ -400,6 +403,8 @@ class LoggingHandle:
                 return
             self._stopped = True
             self.logger.removeHandler(self.queue_handler)
+            self.logger.setLevel(self._previous_level)
+            self.logger.propagate = self._previous_propagate
             for name in self.config.capture_loggers:
                 logging.getLogger(name).removeHandler(self.queue_handler)
             self.listener.stop()
@@ -489,6 +494,7 @@ def configure_logging(config: LoggingConfig | None = None, *,
         queue_handler.addFilter(ContextFilter())
         queue_handler.addFilter(masker)
         listener = _DrainingQueueListener(log_queue, *handlers, respect_handler_level=True)
+        previous_level, previous_propagate = logger.level, logger.propagate
         logger.setLevel(config.level_number)
         logger.propagate = config.propagate
         logger.addHandler(queue_handler)
@@ -496,7 +502,8 @@ def configure_logging(config: LoggingConfig | None = None, *,
             if name != LOGGER_NAMESPACE and not name.startswith(LOGGER_NAMESPACE + "."):
                 logging.getLogger(name).addHandler(queue_handler)
         listener.start()
-        _active_handle = LoggingHandle(config, logger, queue_handler, listener, handlers, files)
+        _active_handle = LoggingHandle(config, logger, queue_handler, listener, handlers, files,
+                                       previous_level, previous_propagate)
         return _active_handle
 
 

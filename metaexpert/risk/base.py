@@ -128,17 +128,23 @@ def is_finite_positive(value: float) -> bool:
 
 
 def order_leg(order: Order) -> PositionSide:
-    return order.position_side or (PositionSide.LONG if order.side is OrderSide.BUY else PositionSide.SHORT)
+    return order.position_side or (
+        PositionSide.LONG if order.side is OrderSide.BUY else PositionSide.SHORT
+    )
 
 
-def resting_entry_orders(view: PortfolioView, symbol: str | None = None) -> list[Order]:
+def resting_entry_orders(
+    view: PortfolioView, symbol: str | None = None, *, include_flips: bool = False
+) -> list[Order]:
     """Open orders that can still add exposure.
 
     Reduce-only orders (stops, targets, closes) and hedge-mode closes of a leg are left
-    out; in one-way mode an order against the symbol's open position is a close (or a
-    flip, which replaces that position), not an extra position.
+    out. In one-way mode an order against the symbol's open position closes (or flips,
+    replacing) that position, so it is no extra position: it is left out unless
+    ``include_flips``. Value limits include it, because the position it faces may be
+    closed by another order first and then the whole order opens the other side.
     """
-    oneway = view.position_mode is PositionMode.ONEWAY
+    oneway = view.position_mode is PositionMode.ONEWAY and not include_flips
     entries: list[Order] = []
     for order in view.open_orders(symbol):
         if order.reduce_only:
@@ -154,17 +160,26 @@ def resting_entry_orders(view: PortfolioView, symbol: str | None = None) -> list
     return entries
 
 
-def resting_entry_legs(view: PortfolioView, symbol: str | None = None) -> list[tuple[str, PositionSide]]:
+def resting_entry_legs(
+    view: PortfolioView, symbol: str | None = None
+) -> list[tuple[str, PositionSide]]:
     """(symbol, leg) of every resting entry order."""
     return [(order.symbol, order_leg(order)) for order in resting_entry_orders(view, symbol)]
 
 
 def is_market_like(order_type: OrderType) -> bool:
     """Orders that take liquidity at once (and can therefore slip)."""
-    return order_type in (OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT)
+    return order_type in _MARKET_LIKE
 
 
-def volatility_pct(view: PortfolioView, symbol: str, measure: str, period: int, timeframe: str | None) -> float:
+_MARKET_LIKE = frozenset(
+    {OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT, OrderType.TRAILING_STOP}
+)
+
+
+def volatility_pct(
+    view: PortfolioView, symbol: str, measure: str, period: int, timeframe: str | None
+) -> float:
     """Volatility as a percent of price at the last closed bar: ATR / close or realised vol.
 
     Uses the BarSeries' cached causal indicators, so repeated calls within a bar are
@@ -181,17 +196,24 @@ def volatility_pct(view: PortfolioView, symbol: str, measure: str, period: int, 
     return series.volatility(period) * 100.0
 
 
-def leg_entry_value(view: PortfolioView, symbol: str, leg: PositionSide, market: MarketSpec, price: float) -> float:
+def leg_entry_value(
+    view: PortfolioView, symbol: str, leg: PositionSide, market: MarketSpec, price: float
+) -> float:
     """Quote value committed to ``leg`` at entry prices: held quantity at its average entry
     price plus resting entry orders at their own prices (``price`` for orders without one).
+    In one-way mode a position on the other side is not netted against it: that position
+    may be closed separately, and then every order of this side opens this leg.
 
     Valuing at entry prices makes ``max_position_size_quote`` a firm bound on what is put
     into a position, whatever the market does afterwards and in whatever order fills come.
     """
-    held = sum(market.notional(position.quantity, position.entry_price)
-               for position in view.positions(symbol) if position.side is leg)
+    held = sum(
+        market.notional(position.quantity, position.entry_price)
+        for position in view.positions(symbol)
+        if position.side is leg
+    )
     pending = 0.0
-    for order in resting_entry_orders(view, symbol):
+    for order in resting_entry_orders(view, symbol, include_flips=True):
         if order.symbol == symbol and order_leg(order) is leg:
             order_price = order.price if order.order_type.has_limit_price else order.stop_price
             pending += market.notional(order.remaining_quantity, order_price or price)

@@ -189,7 +189,10 @@ class RiskConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RiskConfig:
-        if self.size_type in (SizeType.PERCENT_EQUITY, SizeType.RISK_BASED) and self.size_value > 100:
+        if (
+            self.size_type in (SizeType.PERCENT_EQUITY, SizeType.RISK_BASED)
+            and self.size_value > 100
+        ):
             raise ValueError(
                 f"size_value {self.size_value} is a percentage for size_type={self.size_type.value}: "
                 "it must be in (0, 100]"
@@ -202,13 +205,17 @@ class RiskConfig(_Strict):
 
     # ------------------------------------------------------------------ helpers
     @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None = None, /, **keywords: Any) -> RiskConfig:
+    def from_options(
+        cls, options: Mapping[str, Any] | None = None, /, **keywords: Any
+    ) -> RiskConfig:
         """Build from keyword arguments; raises ``ConfigurationError`` with one line per problem."""
         merged = {**(options or {}), **keywords}
         try:
             return cls.model_validate(merged)
         except ValidationError as error:
-            raise ConfigurationError(describe_validation_error(error, "risk configuration")) from None
+            raise ConfigurationError(
+                describe_validation_error(error, "risk configuration")
+            ) from None
 
     @classmethod
     def split_options(cls, options: Mapping[str, Any]) -> tuple[RiskConfig, dict[str, Any]]:
@@ -236,7 +243,9 @@ def parse_trade_hours(text: str) -> tuple[int, int]:
     """``"08:00-20:00"`` -> (480, 1200) minutes of the UTC day. End may be ``24:00``; may wrap midnight."""
     match = _HOURS_PATTERN.match(text)
     if not match:
-        raise ValueError(f"trade_hours {text!r} must look like 'HH:MM-HH:MM' (UTC), e.g. '08:00-20:00'")
+        raise ValueError(
+            f"trade_hours {text!r} must look like 'HH:MM-HH:MM' (UTC), e.g. '08:00-20:00'"
+        )
     start_hour, start_minute, end_hour, end_minute = (int(group) for group in match.groups())
     for hour, minute in ((start_hour, start_minute), (end_hour, end_minute)):
         if minute > 59 or hour > 24 or (hour == 24 and minute != 0):

@@ -55,13 +55,24 @@ class MaxDrawdownHalt(RiskRule):
         )
         now = view.now_ms
         journal.record(
-            self.name, "halted", now, reason=self._reason, alert=True,
-            drawdown_pct=self.drawdown_pct, peak_equity=peak, equity=equity,
+            self.name,
+            "halted",
+            now,
+            reason=self._reason,
+            alert=True,
+            drawdown_pct=self.drawdown_pct,
+            peak_equity=peak,
+            equity=equity,
         )
         journal.act(RiskAction("cancel_entries", self.name, self._reason))
         if self.flatten:
             journal.act(RiskAction("flatten_all", self.name, self._reason))
-            journal.record(self.name, "forced_exit", now, reason="flatten_on_max_drawdown: closing every position")
+            journal.record(
+                self.name,
+                "forced_exit",
+                now,
+                reason="flatten_on_max_drawdown: closing every position",
+            )
 
     def check(self, intent: OrderIntent, quantity: float, view: PortfolioView) -> Verdict | None:
         if self._halted:
@@ -95,7 +106,9 @@ class DailyLossHalt(RiskRule):
         day = now // DAY_MS
         if self.halted_day is not None and day != self.halted_day:
             self.halted_day = None
-            journal.record(self.name, "resumed", now, reason="new UTC day: daily loss limit reset", alert=True)
+            journal.record(
+                self.name, "resumed", now, reason="new UTC day: daily loss limit reset", alert=True
+            )
         self.loss = view.day_start_equity - view.account.equity
         if self.halted_day is None and self.loss >= self.limit:
             self.halted_day = day
@@ -104,8 +117,13 @@ class DailyLossHalt(RiskRule):
                 "new entries halted until 00:00 UTC"
             )
             journal.record(
-                self.name, "halted", now, reason=self._reason, alert=True,
-                loss=self.loss, day_start_equity=view.day_start_equity,
+                self.name,
+                "halted",
+                now,
+                reason=self._reason,
+                alert=True,
+                loss=self.loss,
+                day_start_equity=view.day_start_equity,
             )
             journal.act(RiskAction("cancel_entries", self.name, self._reason))
 

@@ -78,12 +78,16 @@ class LeverageLimit(RiskRule):
 
 
 def _open_legs(view: PortfolioView, symbol: str | None) -> set[tuple[str, PositionSide]]:
-    legs = {(position.symbol, position.side) for position in view.positions(symbol) if position.is_open}
+    legs = {
+        (position.symbol, position.side) for position in view.positions(symbol) if position.is_open
+    }
     legs.update(resting_entry_legs(view, symbol))
     return legs
 
 
-def _adds_leg(intent: OrderIntent, view: PortfolioView, legs: set[tuple[str, PositionSide]]) -> bool:
+def _adds_leg(
+    intent: OrderIntent, view: PortfolioView, legs: set[tuple[str, PositionSide]]
+) -> bool:
     leg = intent_leg(intent)
     if (intent.symbol, leg) in legs:
         return False
@@ -113,7 +117,8 @@ class MaxOpenPositions(RiskRule):
         if len(legs) >= self.limit and _adds_leg(intent, view, legs):
             return Verdict.block(
                 f"{len(legs)} positions open or pending, max_open_positions is {self.limit}",
-                open_positions=len(legs), limit=self.limit,
+                open_positions=len(legs),
+                limit=self.limit,
             )
         return None
 
@@ -139,7 +144,8 @@ class MaxPositionsPerSymbol(RiskRule):
             return Verdict.block(
                 f"{len(legs)} positions open or pending on {intent.symbol}, "
                 f"max_positions_per_symbol is {self.limit}",
-                open_positions=len(legs), limit=self.limit,
+                open_positions=len(legs),
+                limit=self.limit,
             )
         return None
 
@@ -175,11 +181,14 @@ class MaxPositionSize(RiskRule):
         if room <= 0:
             return Verdict.block(
                 f"{intent.symbol} {intent_leg(intent).value} already commits {committed:.10g} "
-                f"of max_position_size_quote {self.cap:g}", **details,
+                f"of max_position_size_quote {self.cap:g}",
+                **details,
             )
         fitted = finalize(room, market, price)
         if fitted.quantity <= 0:
-            return Verdict.block(f"room left under max_position_size_quote {self.cap:g}: {fitted.reason}", **details)
+            return Verdict.block(
+                f"room left under max_position_size_quote {self.cap:g}: {fitted.reason}", **details
+            )
         return Verdict.resize(
             fitted.quantity,
             f"cut from {quantity:.10g} to {fitted.quantity:.10g} by max_position_size_quote {self.cap:g}",

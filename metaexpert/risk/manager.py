@@ -37,10 +37,13 @@ def _overrides(rule: RiskRule, method: str) -> bool:
 class RiskManager:
     """Sizing, entry rules, halts and protective levels for one expert.
 
-    ``emit`` receives every RiskEvent as it happens. Actions (close, flatten, move a
-    stop, cancel entries) are returned by ``on_bar`` / ``on_tick``; one raised while
-    judging an order inside ``check`` is returned by the next ``on_bar`` / ``on_tick``
-    (or ``take_actions``).
+    ``emit`` receives every RiskEvent as it happens. Events raised while judging an
+    order are also in the returned ``RiskDecision.events``; events raised by ``on_bar``
+    / ``on_tick`` are also kept for ``drain_events()``, so an engine can use either the
+    callback or the pull style without seeing an event twice within one style.
+    Actions (close, flatten, move a stop, cancel entries) are returned by ``on_bar`` /
+    ``on_tick``; one raised inside ``check`` (a halt noticed while judging an order) is
+    returned by the next ``on_bar`` / ``on_tick`` or ``take_actions``.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class RiskManager:
         self._counts: Counter[str] = Counter()
         self._pending_actions: list[RiskAction] = []
         self._recent_events: list[RiskEvent] = []
+        self._undrained: list[RiskEvent] = []
 
     # ------------------------------------------------------------------ journal (for rules)
     def record(
@@ -77,7 +81,14 @@ class RiskManager:
         alert: bool = False,
         **details: Any,
     ) -> None:
-        event = RiskEvent(rule=rule, action=action, timestamp=timestamp, symbol=symbol, reason=reason, details=details)
+        event = RiskEvent(
+            rule=rule,
+            action=action,
+            timestamp=timestamp,
+            symbol=symbol,
+            reason=reason,
+            details=details,
+        )
         self._publish(event)
         if alert:
             self._alert(event)
@@ -96,8 +107,10 @@ class RiskManager:
         subject = f" {event.symbol}" if event.symbol else ""
         title = f"MetaExpert risk: {event.rule} {event.action}{subject}"
         try:
-            delivered = self.notifier.notify(title, event.reason, level="warning", tags=("risk", event.rule))
-        except Exception as error:  # an alert channel must never stop trading
+            delivered = self.notifier.notify(
+                title, event.reason, level="warning", tags=("risk", event.rule)
+            )
+        except Exception as error:  # noqa: BLE001  (an alert channel must never stop trading)
             logger.warning("risk alert %r could not be sent: %s", title, type(error).__name__)
             return
         if not delivered:
@@ -108,6 +121,11 @@ class RiskManager:
     def counts(self) -> dict[str, int]:
         """Blocked decisions per rule name (for the backtest report)."""
         return dict(self._counts)
+
+    @property
+    def needs_bars(self) -> bool:
+        """False when no active rule watches bars, so the engine may skip ``on_bar`` entirely."""
+        return bool(self._bar_rules or self._observers)
 
     @property
     def halted(self) -> bool:
@@ -132,10 +150,12 @@ class RiskManager:
 
     def check(self, intent: OrderIntent, view: PortfolioView) -> RiskDecision:
         """Judge an intent: allowed (maybe resized) or blocked by the first objecting rule."""
-        self._recent_events = []
+        self._keep_for_drain()  # anything left by an interrupted call stays deliverable
         self._observe(view)
         if not intent.opens_exposure or intent.reduce_only:
-            quantity = intent.quantity if intent.quantity is not None else self._closable(intent, view)
+            quantity = (
+                intent.quantity if intent.quantity is not None else self._closable(intent, view)
+            )
             return RiskDecision(True, quantity, events=self._take_events())
 
         if intent.quantity is None:
@@ -145,16 +165,23 @@ class RiskManager:
         else:
             requested = intent.quantity
             if not requested > 0:
-                return self._block(SIZING_RULE, f"order quantity must be positive, got {requested!r}", intent, {})
+                return self._block(
+                    SIZING_RULE, self._why_not_positive(intent, view, requested), intent, {}
+                )
             market = view.market(intent.symbol)
             fitted = finalize(requested, market, execution_price(intent))
             if fitted.quantity <= 0:
                 return self._block(SIZING_RULE, fitted.reason, intent, fitted.details or {})
             quantity = fitted.quantity
             if quantity < requested * (1 - 1e-12):
-                self._resized(SIZING_RULE, intent, requested, quantity,
-                              f"rounded down from {requested:.10g} to {quantity:.10g} by the market's step "
-                              "and maximum amount")
+                self._resized(
+                    SIZING_RULE,
+                    intent,
+                    requested,
+                    quantity,
+                    f"rounded down from {requested:.10g} to {quantity:.10g} by the market's step "
+                    "and maximum amount",
+                )
 
         for rule in self._entry_rules:
             verdict = rule.check(intent, quantity, view)
@@ -163,7 +190,9 @@ class RiskManager:
             if verdict.blocked:
                 return self._block(rule.name, verdict.reason, intent, verdict.details)
             if verdict.quantity < quantity:
-                self._resized(rule.name, intent, quantity, verdict.quantity, verdict.reason, **verdict.details)
+                self._resized(
+                    rule.name, intent, quantity, verdict.quantity, verdict.reason, **verdict.details
+                )
                 quantity = verdict.quantity
         decision = RiskDecision(True, quantity, events=self._take_events())
         return decision
@@ -172,22 +201,26 @@ class RiskManager:
         self, symbol: str, position_side: PositionSide, entry_price: float, view: PortfolioView
     ) -> ProtectiveLevels:
         """Stop, target and trailing settings for a position opened at ``entry_price``."""
-        return compute_levels(self.config, view.market(symbol), PositionSide(position_side), entry_price)
+        return compute_levels(
+            self.config, view.market(symbol), PositionSide(position_side), entry_price
+        )
 
     def on_bar(self, bar: Bar, view: PortfolioView) -> list[RiskAction]:
         """Update monitors after a closed bar; returns what the engine must do now."""
-        self._recent_events = []
+        self._keep_for_drain()  # anything left by an interrupted call stays deliverable
         self._observe(view)
         for rule in self._bar_rules:
             rule.on_bar(bar, view, self)
+        self._keep_for_drain()
         return self.take_actions()
 
     def on_tick(self, tick: Tick, view: PortfolioView) -> list[RiskAction]:
         """Update monitors on a tick (paper/live); returns what the engine must do now."""
-        self._recent_events = []
+        self._keep_for_drain()  # anything left by an interrupted call stays deliverable
         self._observe(view)
         for rule in self._tick_rules:
             rule.on_tick(tick, view, self)
+        self._keep_for_drain()
         return self.take_actions()
 
     def take_actions(self) -> list[RiskAction]:
@@ -195,7 +228,28 @@ class RiskManager:
         actions, self._pending_actions = self._pending_actions, []
         return actions
 
+    def drain_events(self) -> list[RiskEvent]:
+        """Events raised by ``on_bar`` / ``on_tick`` since the last call (decision events excluded)."""
+        events, self._undrained = self._undrained, []
+        return events
+
     # ------------------------------------------------------------------ internals
+    def _why_not_positive(self, intent: OrderIntent, view: PortfolioView, requested: float) -> str:
+        """Explain a zero quantity: usually ``size()`` gave 0.0 and its reason is the useful one."""
+        if requested == 0.0:
+            try:
+                quantity, reason, _ = self._size(intent, view)
+            except (ValueError, ArithmeticError):
+                quantity, reason = 1.0, ""
+            if quantity <= 0 and reason:
+                return f"order size is zero: {reason}"
+        return f"order quantity must be positive, got {requested!r}"
+
+    def _keep_for_drain(self) -> None:
+        if self._recent_events:
+            self._undrained.extend(self._recent_events)
+            self._recent_events = []
+
     def _observe(self, view: PortfolioView) -> None:
         for rule in self._observers:
             rule.observe(view, self)
@@ -204,17 +258,40 @@ class RiskManager:
         events, self._recent_events = self._recent_events, []
         return events
 
-    def _block(self, rule: str, reason: str, intent: OrderIntent, details: dict[str, Any]) -> RiskDecision:
+    def _block(
+        self, rule: str, reason: str, intent: OrderIntent, details: dict[str, Any]
+    ) -> RiskDecision:
         self._counts[rule] += 1
-        event = RiskEvent(rule=rule, action="blocked", timestamp=intent.timestamp, symbol=intent.symbol,
-                          reason=reason, details=dict(details))
+        event = RiskEvent(
+            rule=rule,
+            action="blocked",
+            timestamp=intent.timestamp,
+            symbol=intent.symbol,
+            reason=reason,
+            details=dict(details),
+        )
         self._publish(event)
         return RiskDecision(False, 0.0, rule, reason, self._take_events())
 
-    def _resized(self, rule: str, intent: OrderIntent, before: float, after: float, reason: str,
-                 **details: Any) -> None:
-        self._publish(RiskEvent(rule=rule, action="resized", timestamp=intent.timestamp, symbol=intent.symbol,
-                                reason=reason, details={**details, "requested": before, "quantity": after}))
+    def _resized(
+        self,
+        rule: str,
+        intent: OrderIntent,
+        before: float,
+        after: float,
+        reason: str,
+        **details: Any,
+    ) -> None:
+        self._publish(
+            RiskEvent(
+                rule=rule,
+                action="resized",
+                timestamp=intent.timestamp,
+                symbol=intent.symbol,
+                reason=reason,
+                details={**details, "requested": before, "quantity": after},
+            )
+        )
 
     @staticmethod
     def _closable(intent: OrderIntent, view: PortfolioView) -> float:
@@ -223,7 +300,15 @@ class RiskManager:
         if view.position_mode is PositionMode.HEDGE:
             leg = intent.position_side
             if leg is None:
-                leg = PositionSide.LONG if intent.side is PositionSide.LONG.closing_side else PositionSide.SHORT
+                leg = (
+                    PositionSide.LONG
+                    if intent.side is PositionSide.LONG.closing_side
+                    else PositionSide.SHORT
+                )
             return sum(position.quantity for position in positions if position.side is leg)
-        closing_leg = PositionSide.LONG if intent.side is PositionSide.LONG.closing_side else PositionSide.SHORT
+        closing_leg = (
+            PositionSide.LONG
+            if intent.side is PositionSide.LONG.closing_side
+            else PositionSide.SHORT
+        )
         return sum(position.quantity for position in positions if position.side is closing_leg)

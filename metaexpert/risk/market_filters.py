@@ -51,7 +51,7 @@ def average_fill_price(book: OrderBook, side: OrderSide, quantity: float) -> flo
     remaining = quantity
     cost = 0.0
     for price, size in levels:
-        take = size if size < remaining else remaining
+        take = min(remaining, size)
         cost += take * price
         remaining -= take
         if remaining <= quantity * 1e-12:
@@ -82,13 +82,16 @@ class MaxSlippageFilter(RiskRule):
             return None
         fill = average_fill_price(book, intent.side, quantity)
         if fill is None:
-            return Verdict.block(f"order book of {intent.symbol} is too thin to fill {quantity:.10g}")
+            return Verdict.block(
+                f"order book of {intent.symbol} is too thin to fill {quantity:.10g}"
+            )
         reference = intent.reference_price
         slippage = (fill - reference) / reference * 100.0 * intent.side.sign
         if slippage > self.limit_pct:
             return Verdict.block(
                 f"expected slippage {slippage:.4f}% on {intent.symbol} exceeds max_slippage_pct {self.limit_pct:g}",
-                slippage_pct=slippage, expected_price=fill,
+                slippage_pct=slippage,
+                expected_price=fill,
             )
         return None
 

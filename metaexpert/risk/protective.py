@@ -36,21 +36,29 @@ class ProtectiveLevels:
         return self.stop_loss is None and self.take_profit is None and self.trailing_pct is None
 
 
-def _offset(market: MarketSpec, entry: float, side: PositionSide, pct: float | None, direction: int) -> float | None:
+def _offset(
+    market: MarketSpec, entry: float, side: PositionSide, pct: float | None, direction: int
+) -> float | None:
     """Price ``pct`` % away from entry: direction +1 in the position's favour, -1 against it."""
     if pct is None:
         return None
     return market.round_price(entry * (1.0 + direction * side.sign * pct / 100.0))
 
 
-def compute_levels(config: RiskConfig, market: MarketSpec, side: PositionSide, entry_price: float) -> ProtectiveLevels:
+def compute_levels(
+    config: RiskConfig, market: MarketSpec, side: PositionSide, entry_price: float
+) -> ProtectiveLevels:
     if not entry_price > 0:
-        raise ValueError(f"entry price must be positive to place protective exits, got {entry_price!r}")
+        raise ValueError(
+            f"entry price must be positive to place protective exits, got {entry_price!r}"
+        )
     return ProtectiveLevels(
         stop_loss=_offset(market, entry_price, side, config.stop_loss_pct, -1),
         take_profit=_offset(market, entry_price, side, config.take_profit_pct, +1),
         trailing_pct=config.trailing_stop_pct,
-        trailing_activation_price=_offset(market, entry_price, side, config.trailing_activation_pct, +1),
+        trailing_activation_price=_offset(
+            market, entry_price, side, config.trailing_activation_pct, +1
+        ),
     )
 
 
@@ -77,7 +85,9 @@ class BreakevenStop(RiskRule):
         positions = view.positions(symbol)
         moved = self._moved.get(symbol)
         if moved:
-            live = {(position.side, position.opened_at) for position in positions if position.is_open}
+            live = {
+                (position.side, position.opened_at) for position in positions if position.is_open
+            }
             moved &= live
         if not positions:
             return
@@ -102,10 +112,26 @@ class BreakevenStop(RiskRule):
                 f"{symbol} {position.side.value} is {profit_pct:.2f}% in profit (breakeven_pct "
                 f"{self.trigger_pct:g}): stop moved to entry {stop:.10g}"
             )
-            journal.act(RiskAction("move_stop", self.name, reason, symbol=symbol,
-                                   position_side=position.side, stop_price=stop))
-            journal.record(self.name, "move_stop", view.now_ms, symbol=symbol, reason=reason,
-                           position_side=position.side.value, stop_price=stop, profit_pct=profit_pct)
+            journal.act(
+                RiskAction(
+                    "move_stop",
+                    self.name,
+                    reason,
+                    symbol=symbol,
+                    position_side=position.side,
+                    stop_price=stop,
+                )
+            )
+            journal.record(
+                self.name,
+                "move_stop",
+                view.now_ms,
+                symbol=symbol,
+                reason=reason,
+                position_side=position.side.value,
+                stop_price=stop,
+                profit_pct=profit_pct,
+            )
 
     def on_bar(self, bar: Bar, view: PortfolioView, journal: RiskJournal) -> None:
         self._watch(bar.symbol, bar.close, view, journal)

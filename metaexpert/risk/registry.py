@@ -24,7 +24,9 @@ def register_rule(rule: RuleType) -> RuleType:
         raise TypeError(f"risk rule {rule.__qualname__} needs a class attribute 'name'")
     existing = _RULES.get(name)
     if existing is not None and existing is not rule:
-        raise ValueError(f"a risk rule named {name!r} is already registered ({existing.__qualname__})")
+        raise ValueError(
+            f"a risk rule named {name!r} is already registered ({existing.__qualname__})"
+        )
     _RULES[name] = rule
     return rule
 

@@ -52,7 +52,8 @@ class TradeHoursFilter(RiskRule):
         if within_hours(minute, self.start, self.end):
             return None
         return Verdict.block(
-            f"{minute // 60:02d}:{minute % 60:02d} UTC is outside trade_hours {self.hours}", minute_of_day=minute
+            f"{minute // 60:02d}:{minute % 60:02d} UTC is outside trade_hours {self.hours}",
+            minute_of_day=minute,
         )
 
 
@@ -75,4 +76,7 @@ class AllowedDaysFilter(RiskRule):
         day = weekday(view.now_ms)
         if day in self.allowed:
             return None
-        return Verdict.block(f"{DAY_NAMES[day]} (UTC) is not in allowed_days {', '.join(self.days)}", weekday=DAY_NAMES[day])
+        return Verdict.block(
+            f"{DAY_NAMES[day]} (UTC) is not in allowed_days {', '.join(self.days)}",
+            weekday=DAY_NAMES[day],
+        )

@@ -17,7 +17,13 @@ from metaexpert.core.enums import PositionSide, SizeType
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.market import MarketSpec
 from metaexpert.core.portfolio import OrderIntent, PortfolioView
-from metaexpert.risk.base import execution_price, intent_leg, leg_entry_value, unit_notional_quote, volatility_pct
+from metaexpert.risk.base import (
+    execution_price,
+    intent_leg,
+    leg_entry_value,
+    unit_notional_quote,
+    volatility_pct,
+)
 from metaexpert.risk.config import RiskConfig
 
 
@@ -44,10 +50,15 @@ def equity_in_quote(view: PortfolioView, market: MarketSpec, price: float) -> fl
     return equity * price if market.is_inverse else equity
 
 
-def raw_size(config: RiskConfig, intent: OrderIntent, view: PortfolioView, leverage: float) -> float:
-    """The quantity the size type asks for, before scaling, caps and rounding."""
-    market = view.market(intent.symbol)
-    price = execution_price(intent)
+def raw_size(
+    config: RiskConfig,
+    intent: OrderIntent,
+    view: PortfolioView,
+    leverage: float,
+    market: MarketSpec,
+    price: float,
+) -> float:
+    """The quantity the size type asks for (at ``price`` on ``market``), before scaling, caps and rounding."""
     if not price > 0:
         raise ValueError(f"cannot size an order on {intent.symbol}: price {price} is not positive")
     unit_value = unit_notional_quote(market, price)
@@ -96,7 +107,9 @@ def volatility_scale(config: RiskConfig, symbol: str, view: PortfolioView) -> fl
     return min(max(settings.target_pct / measured, settings.min_scale), settings.max_scale)
 
 
-def position_room(config: RiskConfig, intent: OrderIntent, view: PortfolioView, market: MarketSpec, price: float) -> float:
+def position_room(
+    config: RiskConfig, intent: OrderIntent, view: PortfolioView, market: MarketSpec, price: float
+) -> float:
     """How many more units the leg may take under ``max_position_size_quote`` (inf without a cap)."""
     cap = config.max_position_size_quote
     if cap is None:
@@ -112,28 +125,39 @@ def finalize(quantity: float, market: MarketSpec, price: float) -> SizeResult:
     quantity = min(quantity, market.max_amount)
     rounded = market.round_amount(quantity)
     if rounded <= 0:
-        return SizeResult(0.0, f"size {quantity:.10g} rounds down to zero at step {market.amount_step:g}")
+        return SizeResult(
+            0.0, f"size {quantity:.10g} rounds down to zero at step {market.amount_step:g}"
+        )
     if rounded < market.min_amount:
         return SizeResult(
-            0.0, f"size {rounded:.10g} is below the minimum amount {market.min_amount:g}",
+            0.0,
+            f"size {rounded:.10g} is below the minimum amount {market.min_amount:g}",
             {"quantity": rounded, "min_amount": market.min_amount},
         )
     notional = market.notional(rounded, price)
     if notional < market.min_notional:
         return SizeResult(
-            0.0, f"order value {notional:.10g} is below the minimum notional {market.min_notional:g}",
+            0.0,
+            f"order value {notional:.10g} is below the minimum notional {market.min_notional:g}",
             {"quantity": rounded, "notional": notional, "min_notional": market.min_notional},
         )
     return SizeResult(rounded)
 
 
-def compute_size(config: RiskConfig, intent: OrderIntent, view: PortfolioView, leverage: float) -> SizeResult:
+def compute_size(
+    config: RiskConfig, intent: OrderIntent, view: PortfolioView, leverage: float
+) -> SizeResult:
     """Full sizing: size type, volatility scaling, position cap, market limits, rounding."""
     market = view.market(intent.symbol)
     price = execution_price(intent)
-    quantity = raw_size(config, intent, view, leverage) * volatility_scale(config, intent.symbol, view)
+    quantity = raw_size(config, intent, view, leverage, market, price)
+    if config.volatility_sizing is not None:
+        quantity *= volatility_scale(config, intent.symbol, view)
     room = position_room(config, intent, view, market, price)
     if room <= 0:
-        return SizeResult(0.0, f"position on {intent.symbol} already at max_position_size_quote "
-                          f"{config.max_position_size_quote:g}")
+        return SizeResult(
+            0.0,
+            f"position on {intent.symbol} already at max_position_size_quote "
+            f"{config.max_position_size_quote:g}",
+        )
     return finalize(min(quantity, room), market, price)

@@ -24,6 +24,8 @@ class TrendFilter(RiskRule):
 
     def __init__(self, settings: TrendFilterConfig) -> None:
         self.settings = settings
+        self.label = f"{settings.indicator.upper()}({settings.period})"
+        self.use_ema = settings.indicator == "ema"
 
     @classmethod
     def from_config(cls, config: RiskConfig) -> TrendFilter | None:
@@ -32,7 +34,7 @@ class TrendFilter(RiskRule):
     def check(self, intent: OrderIntent, quantity: float, view: PortfolioView) -> Verdict | None:
         settings = self.settings
         leg = intent_leg(intent)
-        label = f"{settings.indicator.upper()}({settings.period})"
+        label = self.label
         if leg is PositionSide.LONG and not settings.allow_long:
             return Verdict.block("trend_filter allows no long entries")
         if leg is PositionSide.SHORT and not settings.allow_short:
@@ -40,12 +42,18 @@ class TrendFilter(RiskRule):
         series = view.bars(intent.symbol, settings.timeframe)
         if len(series) == 0:
             return Verdict.block(f"{label} of {intent.symbol} not known yet (no closed bar)")
-        average = series.ema(settings.period) if settings.indicator == "ema" else series.sma(settings.period)
+        average = series.ema(settings.period) if self.use_ema else series.sma(settings.period)
         if math.isnan(average):
-            return Verdict.block(f"{label} of {intent.symbol} not known yet (needs {settings.period} closed bars)")
+            return Verdict.block(
+                f"{label} of {intent.symbol} not known yet (needs {settings.period} closed bars)"
+            )
         price = intent.reference_price
         if leg is PositionSide.LONG and price <= average:
-            return Verdict.block(f"long entry at {price:.10g} is not above {label} {average:.10g}", average=average)
+            return Verdict.block(
+                f"long entry at {price:.10g} is not above {label} {average:.10g}", average=average
+            )
         if leg is PositionSide.SHORT and price >= average:
-            return Verdict.block(f"short entry at {price:.10g} is not below {label} {average:.10g}", average=average)
+            return Verdict.block(
+                f"short entry at {price:.10g} is not below {label} {average:.10g}", average=average
+            )
         return None

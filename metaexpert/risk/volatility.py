@@ -46,8 +46,10 @@ class VolatilityFilter(RiskRule):
         return volatility_pct(view, symbol, settings.measure, settings.period, settings.timeframe)
 
     def describe_band(self) -> str:
-        return f"[{self.settings.min_pct if self.settings.min_pct is not None else 0:g}, " \
-               f"{self.settings.max_pct if self.settings.max_pct is not None else math.inf:g}]%"
+        return (
+            f"[{self.settings.min_pct if self.settings.min_pct is not None else 0:g}, "
+            f"{self.settings.max_pct if self.settings.max_pct is not None else math.inf:g}]%"
+        )
 
     def check(self, intent: OrderIntent, quantity: float, view: PortfolioView) -> Verdict | None:
         value = self.measure(intent.symbol, view)
@@ -77,7 +79,11 @@ class VolatilityFilter(RiskRule):
         action = "volatility_alert" if outside else "volatility_normal"
         where = "left" if outside else "returned to"
         journal.record(
-            self.name, action, view.now_ms, symbol=bar.symbol, alert=True,
+            self.name,
+            action,
+            view.now_ms,
+            symbol=bar.symbol,
+            alert=True,
             reason=f"{self.settings.measure} volatility {value:.4f}% of {bar.symbol} {where} {self.describe_band()}",
             volatility_pct=value,
         )
@@ -147,11 +153,17 @@ class CircuitBreaker(RiskRule):
             if now >= until:
                 del self.open_until[symbol]
                 journal.record(
-                    self.name, "breaker_closed", now, symbol=symbol, alert=True,
+                    self.name,
+                    "breaker_closed",
+                    now,
+                    symbol=symbol,
+                    alert=True,
                     reason=f"circuit breaker on {symbol} closed after {self.settings.cooldown_minutes:g} min cool-down",
                 )
 
-    def _feed(self, symbol: str, timestamp: int, high: float, low: float, now: int, journal: RiskJournal) -> None:
+    def _feed(
+        self, symbol: str, timestamp: int, high: float, low: float, now: int, journal: RiskJournal
+    ) -> None:
         window = self._windows.get(symbol)
         if window is None:
             window = self._windows[symbol] = _Window()
@@ -169,8 +181,14 @@ class CircuitBreaker(RiskRule):
         )
         self._reasons[symbol] = reason
         journal.record(
-            self.name, "breaker_extended" if reopened else "breaker_opened", now, symbol=symbol,
-            reason=reason, alert=True, move_pct=move, open_until=self.open_until[symbol],
+            self.name,
+            "breaker_extended" if reopened else "breaker_opened",
+            now,
+            symbol=symbol,
+            reason=reason,
+            alert=True,
+            move_pct=move,
+            open_until=self.open_until[symbol],
         )
         if not reopened:
             journal.act(RiskAction("cancel_entries", self.name, reason, symbol=symbol))
@@ -180,7 +198,14 @@ class CircuitBreaker(RiskRule):
         self._feed(bar.symbol, close_time, bar.high, bar.low, max(view.now_ms, close_time), journal)
 
     def on_tick(self, tick: Tick, view: PortfolioView, journal: RiskJournal) -> None:
-        self._feed(tick.symbol, tick.timestamp, tick.price, tick.price, max(view.now_ms, tick.timestamp), journal)
+        self._feed(
+            tick.symbol,
+            tick.timestamp,
+            tick.price,
+            tick.price,
+            max(view.now_ms, tick.timestamp),
+            journal,
+        )
 
     def check(self, intent: OrderIntent, quantity: float, view: PortfolioView) -> Verdict | None:
         until = self.open_until.get(intent.symbol)

@@ -28,7 +28,7 @@ from metaexpert.sandbox.config import SandboxConfig
 from metaexpert.sandbox.engine import SandboxExchange
 from metaexpert.sandbox.errors import BinanceError, internal_error, missing_parameter
 from metaexpert.sandbox.faults import Fault, FaultInjector
-from metaexpert.sandbox.market_data import TickRecording, find_tick_directory
+from metaexpert.sandbox.market_data import TickEvent, TickRecording, find_tick_directory
 from metaexpert.sandbox.orders import SPOT, USDM, SandboxOrder
 from metaexpert.sandbox.streams import Connection, StreamHub
 
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SPOT_DEPTH_LIMITS = range(1, 5001)
 FUTURES_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+ALL_MARKET_STREAMS = {"!ticker@arr", "!miniTicker@arr", "!markPrice@arr", "!markPrice@arr@1s"}
 
 
 class Params(dict[str, str]):
@@ -47,7 +48,9 @@ class Params(dict[str, str]):
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(text=json.dumps(body), status=status, content_type="application/json", headers=headers)
+    return web.Response(
+        text=json.dumps(body), status=status, content_type="application/json", headers=headers
+    )
 
 
 def _int(params: dict[str, str], name: str, default: int | None = None) -> int | None:
@@ -57,7 +60,9 @@ def _int(params: dict[str, str], name: str, default: int | None = None) -> int |
     try:
         return int(value)
     except ValueError as exc:
-        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]+$'.") from exc
+        raise BinanceError(
+            -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]+$'."
+        ) from exc
 
 
 class SandboxApp:
@@ -89,6 +94,7 @@ class SandboxApp:
         route = app.router.add_route
         for method, path, handler in self._routes():
             route(method, path, handler)
+        route("*", "/{tail:.*}", self.not_served)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         return app
@@ -106,6 +112,7 @@ class SandboxApp:
             ("GET", f"{spot}/ticker/bookTicker", self.spot_book_ticker),
             ("GET", f"{spot}/depth", self.spot_depth),
             ("GET", f"{spot}/trades", self.spot_trades),
+            ("GET", f"{spot}/aggTrades", self.spot_agg_trades),
             ("GET", f"{spot}/avgPrice", self.spot_avg_price),
             ("POST", f"{spot}/order", self.spot_new_order),
             ("POST", f"{spot}/order/test", self.spot_test_order),
@@ -132,6 +139,7 @@ class SandboxApp:
             ("GET", f"{fut}/ticker/bookTicker", self.futures_book_ticker),
             ("GET", f"{fut}/depth", self.futures_depth),
             ("GET", f"{fut}/trades", self.futures_trades),
+            ("GET", f"{fut}/aggTrades", self.futures_agg_trades),
             ("GET", f"{fut}/premiumIndex", self.futures_premium_index),
             ("GET", f"{fut}/fundingRate", self.futures_funding_history),
             ("POST", f"{fut}/order", self.futures_new_order),
@@ -146,6 +154,7 @@ class SandboxApp:
             ("GET", f"{fut}/algoOrder", self.futures_get_algo_order),
             ("DELETE", f"{fut}/algoOrder", self.futures_cancel_algo_order),
             ("GET", f"{fut}/openAlgoOrders", self.futures_open_algo_orders),
+            ("DELETE", f"{fut}/algoOpenOrders", self.futures_cancel_all_algo),
             ("GET", f"{fut}/allAlgoOrders", self.futures_all_algo_orders),
             ("GET", f"{fut}/userTrades", self.futures_user_trades),
             ("POST", f"{fut}/leverage", self.futures_leverage),
@@ -213,13 +222,18 @@ class SandboxApp:
             raise
         except Exception:  # a bug in the sandbox must still answer like Binance does
             logger.exception("sandbox handler failed on %s %s", request.method, request.path)
-            return _json({"code": -1000, "msg": "An unknown error occurred while processing the request."},
-                         status=500)
+            return _json(
+                {"code": -1000, "msg": "An unknown error occurred while processing the request."},
+                status=500,
+            )
 
     @web.middleware
     async def _fault_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith("/sandbox"):
-            if self.config.admin_token and request.headers.get("X-Sandbox-Token") != self.config.admin_token:
+            if (
+                self.config.admin_token
+                and request.headers.get("X-Sandbox-Token") != self.config.admin_token
+            ):
                 return _json({"error": "missing or wrong X-Sandbox-Token"}, status=403)
             return await handler(request)
         fault = self.faults.match(request.method, request.path)
@@ -227,16 +241,31 @@ class SandboxApp:
             return await handler(request)
         return await self._apply_fault(fault, request, handler)
 
-    async def _apply_fault(self, fault: Fault, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _apply_fault(
+        self, fault: Fault, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
         retry = {"Retry-After": str(fault.retry_after_seconds)}
         if fault.kind == "rate_limit":
-            return _json({"code": -1003, "msg": "Too many requests; current limit of IP is 6000 requests per "
-                          "minute. Please use WebSocket Streams for live updates to avoid polling the API."},
-                         status=429, headers=retry)
+            return _json(
+                {
+                    "code": -1003,
+                    "msg": "Too many requests; current limit of IP is 6000 requests per "
+                    "minute. Please use WebSocket Streams for live updates to avoid polling the API.",
+                },
+                status=429,
+                headers=retry,
+            )
         if fault.kind == "ip_ban":
             until = server_time_ms() + fault.retry_after_seconds * 1000
-            return _json({"code": -1003, "msg": f"Way too many requests; IP(127.0.0.1) banned until {until}. "
-                          "Please use the websocket for live updates to avoid bans."}, status=418, headers=retry)
+            return _json(
+                {
+                    "code": -1003,
+                    "msg": f"Way too many requests; IP(127.0.0.1) banned until {until}. "
+                    "Please use the websocket for live updates to avoid bans.",
+                },
+                status=418,
+                headers=retry,
+            )
         if fault.kind == "unavailable":
             error = internal_error()
             return _json(error.body(), status=error.status)
@@ -295,15 +324,30 @@ class SandboxApp:
             try:
                 names = json.loads(params["symbols"])
             except json.JSONDecodeError as exc:
-                raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'.") from exc
+                raise BinanceError(
+                    -1100, "Illegal characters found in parameter 'symbols'."
+                ) from exc
             return [self.exchange.check_symbol(market, str(name)) for name in names]
         return list(self.exchange.symbols[market])
 
-    def _one_or_all(self, market: str, params: dict[str, str], build: Callable[[str], object]) -> web.Response:
+    def _one_or_all(
+        self, market: str, params: dict[str, str], build: Callable[[str], object]
+    ) -> web.Response:
         symbols = self._symbols_param(market, params)
         if "symbol" in params:
             return _json(build(symbols[0]))
         return _json([build(symbol) for symbol in symbols])
+
+    async def not_served(self, request: web.Request) -> web.Response:
+        """Anything else (sapi, dapi, papi...): a clear permanent error rather than a hang."""
+        return _json(
+            {
+                "code": -5000,
+                "msg": f"The MetaExpert sandbox does not serve {request.method} {request.path}; "
+                "it speaks the Binance spot (/api/v3) and USD-M futures (/fapi) endpoints only.",
+            },
+            status=404,
+        )
 
     # ------------------------------------------------------------------ public endpoints
     async def ping(self, request: web.Request) -> web.Response:
@@ -339,11 +383,15 @@ class SandboxApp:
 
     async def spot_price(self, request: web.Request) -> web.Response:
         params = await self._params(request)
-        return self._one_or_all(SPOT, params, lambda s: payloads.price_ticker(self.exchange, SPOT, s))
+        return self._one_or_all(
+            SPOT, params, lambda s: payloads.price_ticker(self.exchange, SPOT, s)
+        )
 
     async def futures_price(self, request: web.Request) -> web.Response:
         params = await self._params(request)
-        return self._one_or_all(USDM, params, lambda s: payloads.price_ticker(self.exchange, USDM, s))
+        return self._one_or_all(
+            USDM, params, lambda s: payloads.price_ticker(self.exchange, USDM, s)
+        )
 
     async def spot_ticker(self, request: web.Request) -> web.Response:
         params = await self._params(request)
@@ -355,16 +403,26 @@ class SandboxApp:
 
     async def spot_book_ticker(self, request: web.Request) -> web.Response:
         params = await self._params(request)
-        return self._one_or_all(SPOT, params, lambda s: payloads.book_ticker(self.exchange, SPOT, s))
+        return self._one_or_all(
+            SPOT, params, lambda s: payloads.book_ticker(self.exchange, SPOT, s)
+        )
 
     async def futures_book_ticker(self, request: web.Request) -> web.Response:
         params = await self._params(request)
-        return self._one_or_all(USDM, params, lambda s: payloads.book_ticker(self.exchange, USDM, s))
+        return self._one_or_all(
+            USDM, params, lambda s: payloads.book_ticker(self.exchange, USDM, s)
+        )
 
     async def spot_avg_price(self, request: web.Request) -> web.Response:
         params = await self._params(request)
         symbol = self.exchange.check_symbol(SPOT, params.get("symbol"))
-        return _json({"mins": 5, "price": payloads.fmt(self.exchange.price(symbol)), "closeTime": self.exchange.now})
+        return _json(
+            {
+                "mins": 5,
+                "price": payloads.fmt(self.exchange.price(symbol)),
+                "closeTime": self.exchange.now,
+            }
+        )
 
     async def _depth(self, request: web.Request, market: str) -> web.Response:
         params = await self._params(request)
@@ -374,7 +432,11 @@ class SandboxApp:
         if limit not in allowed:
             raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
         recording = self.recordings.get((market, symbol))
-        return _json(payloads.depth_body(recording, self.exchange, market, symbol, limit, self.synthetic_update_id))
+        return _json(
+            payloads.depth_body(
+                recording, self.exchange, market, symbol, limit, self.synthetic_update_id
+            )
+        )
 
     async def spot_depth(self, request: web.Request) -> web.Response:
         return await self._depth(request, SPOT)
@@ -387,6 +449,33 @@ class SandboxApp:
         symbol = self.exchange.check_symbol(market, params.get("symbol"))
         limit = _int(params, "limit", 500) or 500
         return _json(payloads.recent_trades(self.recordings.get((market, symbol)), market, limit))
+
+    async def _agg_trades(self, request: web.Request, market: str) -> web.Response:
+        params = await self._params(request)
+        symbol = self.exchange.check_symbol(market, params.get("symbol"))
+        limit = _int(params, "limit", 500) or 500
+        rows = payloads.recent_trades(self.recordings.get((market, symbol)), market, limit)
+        return _json(
+            [
+                {
+                    "a": row["id"],
+                    "p": row["price"],
+                    "q": row["qty"],
+                    "f": row["id"],
+                    "l": row["id"],
+                    "T": row["time"],
+                    "m": row["isBuyerMaker"],
+                    "M": True,
+                }
+                for row in rows
+            ]
+        )
+
+    async def spot_agg_trades(self, request: web.Request) -> web.Response:
+        return await self._agg_trades(request, SPOT)
+
+    async def futures_agg_trades(self, request: web.Request) -> web.Response:
+        return await self._agg_trades(request, USDM)
 
     async def spot_trades(self, request: web.Request) -> web.Response:
         return await self._trades(request, SPOT)
@@ -405,9 +494,12 @@ class SandboxApp:
         for record in self.exchange.funding:
             if record["symbol"] in symbols:
                 key = (str(record["symbol"]), int(record["time"]))  # type: ignore[arg-type]
-                seen[key] = {"symbol": record["symbol"], "fundingTime": record["time"],
-                             "fundingRate": payloads.fmt(float(record["rate"])),  # type: ignore[arg-type]
-                             "markPrice": payloads.fmt(self.exchange.price(key[0]))}
+                seen[key] = {
+                    "symbol": record["symbol"],
+                    "fundingTime": record["time"],
+                    "fundingRate": payloads.fmt(float(record["rate"])),  # type: ignore[arg-type]
+                    "markPrice": payloads.fmt(self.exchange.price(key[0])),
+                }
         return _json(list(seen.values()))
 
     # ------------------------------------------------------------------ spot private
@@ -420,38 +512,55 @@ class SandboxApp:
     def _spot_order_response(order: SandboxOrder, response_type: str) -> dict[str, object]:
         full = order.to_spot_ack()
         if response_type.upper() == "ACK":
-            return {key: full[key] for key in ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")}
+            return {
+                key: full[key]
+                for key in ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")
+            }
         if response_type.upper() == "RESULT":
             full.pop("fills")
         return full
 
     async def spot_test_order(self, request: web.Request) -> web.Response:
-        api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(SPOT, params.get("symbol"))
+        _api_key, params = await self._signed(request)
+        self.exchange.check_symbol(SPOT, params.get("symbol"))
         for name in ("side", "type"):
             if not params.get(name):
                 raise missing_parameter(name)
-        del symbol
         return _json({})
 
     async def spot_get_order(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         symbol = self.exchange.check_symbol(SPOT, params.get("symbol"))
-        order = self.exchange.find_order(SPOT, api_key, symbol, params.get("orderId"), params.get("origClientOrderId"))
+        order = self.exchange.find_order(
+            SPOT, api_key, symbol, params.get("orderId"), params.get("origClientOrderId")
+        )
         return _json(order.to_spot())
 
     async def spot_cancel_order(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         symbol = self.exchange.check_symbol(SPOT, params.get("symbol"))
-        order = self.exchange.find_order(SPOT, api_key, symbol, params.get("orderId"),
-                                         params.get("origClientOrderId"), on_cancel=True)
+        order = self.exchange.find_order(
+            SPOT,
+            api_key,
+            symbol,
+            params.get("orderId"),
+            params.get("origClientOrderId"),
+            on_cancel=True,
+        )
         self.exchange.cancel(order)
         return _json(self._spot_cancel_body(order, params))
 
     @staticmethod
     def _spot_cancel_body(order: SandboxOrder, params: dict[str, str]) -> dict[str, object]:
         body = order.to_spot()
-        for key in ("time", "updateTime", "isWorking", "icebergQty", "workingTime", "origQuoteOrderQty"):
+        for key in (
+            "time",
+            "updateTime",
+            "isWorking",
+            "icebergQty",
+            "workingTime",
+            "origQuoteOrderQty",
+        ):
             body.pop(key, None)
         body["origClientOrderId"] = order.client_order_id
         body["clientOrderId"] = params.get("newClientOrderId") or secrets.token_hex(11)
@@ -467,25 +576,47 @@ class SandboxApp:
         cancel_id = params.get("cancelOrderId")
         cancel_client_id = params.get("cancelOrigClientOrderId")
         try:
-            old = self.exchange.find_order(SPOT, api_key, symbol, cancel_id, cancel_client_id, on_cancel=True)
+            old = self.exchange.find_order(
+                SPOT, api_key, symbol, cancel_id, cancel_client_id, on_cancel=True
+            )
             self.exchange.cancel(old)
         except BinanceError as error:
-            body = {"code": -2022 if mode == "STOP_ON_FAILURE" else -2021,
-                    "msg": "Order cancel-replace failed.",
-                    "data": {"cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
-                             "cancelResponse": error.body(), "newOrderResponse": None}}
+            body = {
+                "code": -2022 if mode == "STOP_ON_FAILURE" else -2021,
+                "msg": "Order cancel-replace failed.",
+                "data": {
+                    "cancelResult": "FAILURE",
+                    "newOrderResult": "NOT_ATTEMPTED",
+                    "cancelResponse": error.body(),
+                    "newOrderResponse": None,
+                },
+            }
             return _json(body, status=400)
-        new_params = {key: value for key, value in params.items()
-                      if key not in ("cancelReplaceMode", "cancelOrderId", "cancelOrigClientOrderId")}
+        new_params = {
+            key: value
+            for key, value in params.items()
+            if key not in ("cancelReplaceMode", "cancelOrderId", "cancelOrigClientOrderId")
+        }
         new = self.exchange.place_spot_order(api_key, new_params)
-        return _json({"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
-                      "cancelResponse": self._spot_cancel_body(old, {}),
-                      "newOrderResponse": self._spot_order_response(new, params.get("newOrderRespType", "FULL"))})
+        return _json(
+            {
+                "cancelResult": "SUCCESS",
+                "newOrderResult": "SUCCESS",
+                "cancelResponse": self._spot_cancel_body(old, {}),
+                "newOrderResponse": self._spot_order_response(
+                    new, params.get("newOrderRespType", "FULL")
+                ),
+            }
+        )
 
     async def spot_open_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(SPOT, params["symbol"]) if params.get("symbol") else None
-        return _json([order.to_spot() for order in self.exchange.open_orders(SPOT, api_key, symbol)])
+        symbol = (
+            self.exchange.check_symbol(SPOT, params["symbol"]) if params.get("symbol") else None
+        )
+        return _json(
+            [order.to_spot() for order in self.exchange.open_orders(SPOT, api_key, symbol)]
+        )
 
     async def spot_cancel_all(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
@@ -499,8 +630,13 @@ class SandboxApp:
     async def spot_all_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         symbol = self.exchange.check_symbol(SPOT, params.get("symbol"))
-        orders = _window(self.exchange.all_orders(SPOT, api_key, symbol), params, lambda o: o.time,
-                         lambda o: o.order_id, "orderId")
+        orders = _window(
+            self.exchange.all_orders(SPOT, api_key, symbol),
+            params,
+            lambda o: o.time,
+            lambda o: o.order_id,
+            "orderId",
+        )
         return _json([order.to_spot() for order in orders])
 
     async def spot_my_trades(self, request: web.Request) -> web.Response:
@@ -519,16 +655,31 @@ class SandboxApp:
         if params.get("omitZeroBalances", "false").lower() == "true":
             balances = [row for row in balances if float(row["free"]) or float(row["locked"])]
         can_trade = self.exchange.can_trade[api_key]
-        return _json({
-            "makerCommission": int(self.config.spot_maker_fee * 10_000),
-            "takerCommission": int(self.config.spot_taker_fee * 10_000),
-            "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": {"maker": payloads.fmt(self.config.spot_maker_fee),
-                                "taker": payloads.fmt(self.config.spot_taker_fee), "buyer": "0", "seller": "0"},
-            "canTrade": can_trade, "canWithdraw": True, "canDeposit": True, "brokered": False,
-            "requireSelfTradePrevention": False, "preventSor": False, "updateTime": self.exchange.now,
-            "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"], "uid": 1,
-        })
+        return _json(
+            {
+                "makerCommission": int(self.config.spot_maker_fee * 10_000),
+                "takerCommission": int(self.config.spot_taker_fee * 10_000),
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "commissionRates": {
+                    "maker": payloads.fmt(self.config.spot_maker_fee),
+                    "taker": payloads.fmt(self.config.spot_taker_fee),
+                    "buyer": "0",
+                    "seller": "0",
+                },
+                "canTrade": can_trade,
+                "canWithdraw": True,
+                "canDeposit": True,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
+                "updateTime": self.exchange.now,
+                "accountType": "SPOT",
+                "balances": balances,
+                "permissions": ["SPOT"],
+                "uid": 1,
+            }
+        )
 
     # ------------------------------------------------------------------ futures private
     async def futures_new_order(self, request: web.Request) -> web.Response:
@@ -544,7 +695,9 @@ class SandboxApp:
     async def futures_get_order(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
-        order = self.exchange.find_order(USDM, api_key, symbol, params.get("orderId"), params.get("origClientOrderId"))
+        order = self.exchange.find_order(
+            USDM, api_key, symbol, params.get("orderId"), params.get("origClientOrderId")
+        )
         if request.path.endswith("openOrder") and not order.is_open:
             raise BinanceError(-2013, "Order does not exist.")
         return _json(order.to_futures())
@@ -552,15 +705,25 @@ class SandboxApp:
     async def futures_cancel_order(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
-        order = self.exchange.find_order(USDM, api_key, symbol, params.get("orderId"),
-                                         params.get("origClientOrderId"), on_cancel=True)
+        order = self.exchange.find_order(
+            USDM,
+            api_key,
+            symbol,
+            params.get("orderId"),
+            params.get("origClientOrderId"),
+            on_cancel=True,
+        )
         self.exchange.cancel(order)
         return _json(order.to_futures())
 
     async def futures_open_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(USDM, params["symbol"]) if params.get("symbol") else None
-        return _json([order.to_futures() for order in self.exchange.open_orders(USDM, api_key, symbol)])
+        symbol = (
+            self.exchange.check_symbol(USDM, params["symbol"]) if params.get("symbol") else None
+        )
+        return _json(
+            [order.to_futures() for order in self.exchange.open_orders(USDM, api_key, symbol)]
+        )
 
     async def futures_cancel_all(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
@@ -572,8 +735,13 @@ class SandboxApp:
     async def futures_all_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
-        orders = _window(self.exchange.all_orders(USDM, api_key, symbol), params, lambda o: o.time,
-                         lambda o: o.order_id, "orderId")
+        orders = _window(
+            self.exchange.all_orders(USDM, api_key, symbol),
+            params,
+            lambda o: o.time,
+            lambda o: o.order_id,
+            "orderId",
+        )
         return _json([order.to_futures() for order in orders])
 
     async def futures_new_algo_order(self, request: web.Request) -> web.Response:
@@ -591,32 +759,63 @@ class SandboxApp:
         symbol = params.get("symbol")
         if symbol is None:
             for order in self.exchange.orders[USDM].values():
-                if order.is_algo and (str(order.order_id) == algo_id or order.client_order_id == client_id):
+                if order.is_algo and (
+                    str(order.order_id) == algo_id or order.client_order_id == client_id
+                ):
                     symbol = order.symbol
                     break
             else:
-                raise BinanceError(-2011 if on_cancel else -2013,
-                                   "Unknown order sent." if on_cancel else "Order does not exist.")
+                raise BinanceError(
+                    -2011 if on_cancel else -2013,
+                    "Unknown order sent." if on_cancel else "Order does not exist.",
+                )
         symbol = self.exchange.check_symbol(USDM, symbol)
-        return self.exchange.find_order(USDM, api_key, symbol, algo_id, client_id, algo=True, on_cancel=on_cancel)
+        return self.exchange.find_order(
+            USDM, api_key, symbol, algo_id, client_id, algo=True, on_cancel=on_cancel
+        )
 
     async def futures_cancel_algo_order(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         order = self._find_algo(api_key, params, on_cancel=True)
         self.exchange.cancel(order)
-        return _json({"algoId": order.order_id, "clientAlgoId": order.client_order_id, "code": "200",
-                      "msg": "success"})
+        return _json(
+            {
+                "algoId": order.order_id,
+                "clientAlgoId": order.client_order_id,
+                "code": "200",
+                "msg": "success",
+            }
+        )
 
     async def futures_open_algo_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(USDM, params["symbol"]) if params.get("symbol") else None
-        return _json([order.to_algo() for order in self.exchange.open_orders(USDM, api_key, symbol, algo=True)])
+        symbol = (
+            self.exchange.check_symbol(USDM, params["symbol"]) if params.get("symbol") else None
+        )
+        return _json(
+            [
+                order.to_algo()
+                for order in self.exchange.open_orders(USDM, api_key, symbol, algo=True)
+            ]
+        )
+
+    async def futures_cancel_all_algo(self, request: web.Request) -> web.Response:
+        api_key, params = await self._signed(request)
+        symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
+        for order in self.exchange.open_orders(USDM, api_key, symbol, algo=True):
+            self.exchange.cancel(order)
+        return _json({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     async def futures_all_algo_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
         symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
-        orders = _window(self.exchange.all_orders(USDM, api_key, symbol, algo=True), params, lambda o: o.time,
-                         lambda o: o.order_id, "algoId")
+        orders = _window(
+            self.exchange.all_orders(USDM, api_key, symbol, algo=True),
+            params,
+            lambda o: o.time,
+            lambda o: o.order_id,
+            "algoId",
+        )
         return _json([order.to_algo() for order in orders])
 
     async def futures_user_trades(self, request: web.Request) -> web.Response:
@@ -659,12 +858,25 @@ class SandboxApp:
         return _json({"code": 200, "msg": "success"})
 
     async def futures_leverage_bracket(self, request: web.Request) -> web.Response:
-        api_key, params = await self._signed(request)
+        _api_key, params = await self._signed(request)
         symbols = self._symbols_param(USDM, params)
         mmr = self.config.maintenance_margin_rate
-        rows = [{"symbol": symbol, "brackets": [{
-            "bracket": 1, "initialLeverage": self.config.max_leverage, "notionalCap": 1_000_000_000,
-            "notionalFloor": 0, "maintMarginRatio": mmr, "cum": 0.0}]} for symbol in symbols]
+        rows = [
+            {
+                "symbol": symbol,
+                "brackets": [
+                    {
+                        "bracket": 1,
+                        "initialLeverage": self.config.max_leverage,
+                        "notionalCap": 1_000_000_000,
+                        "notionalFloor": 0,
+                        "maintMarginRatio": mmr,
+                        "cum": 0.0,
+                    }
+                ],
+            }
+            for symbol in symbols
+        ]
         return _json(rows[0] if "symbol" in params else rows)
 
     async def futures_symbol_config(self, request: web.Request) -> web.Response:
@@ -673,26 +885,45 @@ class SandboxApp:
         rows = []
         for symbol in self._symbols_param(USDM, params):
             margin_type = account.margin_type.get(symbol, "CROSSED")
-            rows.append({"symbol": symbol, "marginType": "ISOLATED" if margin_type == "ISOLATED" else "CROSSED",
-                         "isAutoAddMargin": "false",
-                         "leverage": account.leverage.get(symbol, self.config.default_leverage),
-                         "maxNotionalValue": "1000000000"})
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "marginType": "ISOLATED" if margin_type == "ISOLATED" else "CROSSED",
+                    "isAutoAddMargin": "false",
+                    "leverage": account.leverage.get(symbol, self.config.default_leverage),
+                    "maxNotionalValue": "1000000000",
+                }
+            )
         return _json(rows)
 
     async def futures_commission_rate(self, request: web.Request) -> web.Response:
-        api_key, params = await self._signed(request)
+        _api_key, params = await self._signed(request)
         symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
-        return _json({"symbol": symbol, "makerCommissionRate": payloads.fmt(self.config.futures_maker_fee),
-                      "takerCommissionRate": payloads.fmt(self.config.futures_taker_fee)})
+        return _json(
+            {
+                "symbol": symbol,
+                "makerCommissionRate": payloads.fmt(self.config.futures_maker_fee),
+                "takerCommissionRate": payloads.fmt(self.config.futures_taker_fee),
+            }
+        )
 
     async def futures_balance(self, request: web.Request) -> web.Response:
         api_key, _ = await self._signed(request)
         view = self.exchange.futures_account_view(api_key)
-        rows = [{"accountAlias": "SandboxAlias", "asset": asset["asset"], "balance": asset["walletBalance"],
-                 "crossWalletBalance": asset["crossWalletBalance"], "crossUnPnl": asset["crossUnPnl"],
-                 "availableBalance": asset["availableBalance"], "maxWithdrawAmount": asset["maxWithdrawAmount"],
-                 "marginAvailable": True, "updateTime": asset["updateTime"]}
-                for asset in view["assets"]]  # type: ignore[union-attr]
+        rows = [
+            {
+                "accountAlias": "SandboxAlias",
+                "asset": asset["asset"],
+                "balance": asset["walletBalance"],
+                "crossWalletBalance": asset["crossWalletBalance"],
+                "crossUnPnl": asset["crossUnPnl"],
+                "availableBalance": asset["availableBalance"],
+                "maxWithdrawAmount": asset["maxWithdrawAmount"],
+                "marginAvailable": True,
+                "updateTime": asset["updateTime"],
+            }
+            for asset in view["assets"]
+        ]  # type: ignore[union-attr]
         return _json(rows)
 
     async def futures_account(self, request: web.Request) -> web.Response:
@@ -701,7 +932,9 @@ class SandboxApp:
 
     async def futures_position_risk(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(USDM, params["symbol"]) if params.get("symbol") else None
+        symbol = (
+            self.exchange.check_symbol(USDM, params["symbol"]) if params.get("symbol") else None
+        )
         include_empty = request.path.startswith("/fapi/v2")
         return _json(self.exchange.position_rows(api_key, symbol, include_empty=include_empty))
 
@@ -738,8 +971,11 @@ class SandboxApp:
         params = await self._params(request)
         key = params.get("listenKey")
         market = USDM if request.path.startswith("/fapi") else SPOT
-        doomed = [k for k, owner in self.listen_keys.items()
-                  if owner == (market, api_key) and (key is None or k == key)]
+        doomed = [
+            k
+            for k, owner in self.listen_keys.items()
+            if owner == (market, api_key) and (key is None or k == key)
+        ]
         if key is not None and not doomed:
             raise BinanceError(-1125, "This listenKey does not exist.")
         for candidate in doomed:
@@ -765,14 +1001,19 @@ class SandboxApp:
                 raise ValueError(f"listenKey belongs to the other market: {stream}")
             connection.listen_keys.add(stream)
             return
+        if stream in ALL_MARKET_STREAMS:
+            connection.streams.add(stream)
+            return
         symbol = stream.split("@", 1)[0].upper()
         if "@" not in stream or symbol not in self.exchange.symbols[connection.market]:
             raise ValueError(f"Invalid request: unknown stream {stream}")
         connection.streams.add(stream)
 
-    async def _stream_socket(self, request: web.Request, market: str, *, combined: bool) -> web.WebSocketResponse:
+    async def _stream_socket(
+        self, request: web.Request, market: str, *, combined: bool
+    ) -> web.WebSocketResponse:
         initial: list[str] = []
-        if "streams" in request.match_info and request.match_info["streams"]:
+        if request.match_info.get("streams"):
             # ccxt appends a connection index (``/ws/0``); it names no stream.
             initial = [s for s in request.match_info["streams"].split("/") if s and not s.isdigit()]
         if combined:
@@ -811,7 +1052,11 @@ class SandboxApp:
             method = message.get("method")
             params = message.get("params", [])
         except (json.JSONDecodeError, AttributeError):
-            connection.push(json.dumps({"error": {"code": 3, "msg": "Invalid JSON: expected value"}, "id": None}))
+            connection.push(
+                json.dumps(
+                    {"error": {"code": 3, "msg": "Invalid JSON: expected value"}, "id": None}
+                )
+            )
             return
         try:
             if method == "SUBSCRIBE":
@@ -872,7 +1117,9 @@ class SandboxApp:
             elif method == "time":
                 result = {"serverTime": server_time_ms()}
             elif method == "userDataStream.subscribe.signature":
-                api_key = verify_ws_api_params(params, self.exchange.secrets, self.config.recv_window_max_ms)
+                api_key = verify_ws_api_params(
+                    params, self.exchange.secrets, self.config.recv_window_max_ms
+                )
                 subscription_id = self.hub.next_subscription_id()
                 connection.user_subscriptions[subscription_id] = api_key
                 result = {"subscriptionId": subscription_id}
@@ -883,7 +1130,9 @@ class SandboxApp:
                         del connection.user_subscriptions[subscription_id]
                 result = {}
             else:
-                raise BinanceError(-1100, f"Unsupported websocket API method in the sandbox: {method}")
+                raise BinanceError(
+                    -1100, f"Unsupported websocket API method in the sandbox: {method}"
+                )
         except BinanceError as error:
             return {**base, "status": error.status, "error": error.body()}
         return {**base, "status": 200, "result": result}
@@ -904,6 +1153,9 @@ class SandboxApp:
         self.synthetic_update_id += len(produced)
         now = self.exchange.now
         by_symbol: dict[str, list[object]] = {}
+        tickers: dict[str, list[dict[str, object]]] = {}
+        minis: dict[str, list[dict[str, object]]] = {}
+        marks: list[dict[str, object]] = []
         for symbol, kline in produced:
             by_symbol.setdefault(symbol, []).append(kline)
         for market in (SPOT, USDM):
@@ -918,20 +1170,44 @@ class SandboxApp:
                         if latest:
                             kline = latest[-1]
                             closed = kline.close_time + 1 <= now
-                            self.hub.publish(market, stream, payloads.kline_event(symbol, interval, kline, closed, now))
+                            self.hub.publish(
+                                market,
+                                stream,
+                                payloads.kline_event(symbol, interval, kline, closed, now),
+                            )
                 if market == USDM:
                     event = payloads.mark_price_event(self.exchange, symbol)
                     for stream in (f"{lower}@markPrice", f"{lower}@markPrice@1s"):
                         self.hub.publish(market, stream, event)
-                if self.hub.subscribed(market, f"{lower}@ticker"):
-                    ticker = payloads.ticker_24h(self.exchange, market, symbol)
-                    self.hub.publish(market, f"{lower}@ticker", _ticker_event(symbol, ticker, now))
+                ticker = payloads.ticker_24h(self.exchange, market, symbol)
+                full, mini = _ticker_event(symbol, ticker, now), _mini_ticker_event(symbol, ticker, now)
+                self.hub.publish(market, f"{lower}@ticker", full)
+                self.hub.publish(market, f"{lower}@miniTicker", mini)
+                tickers.setdefault(market, []).append(full)
+                minis.setdefault(market, []).append(mini)
+                if market == USDM:
+                    marks.append(event)
                 if (market, symbol) not in self.recordings:
                     bid, ask = self.exchange.bid_ask(symbol)
-                    row = {"update_id": self.synthetic_update_id, "bid": bid, "bid_qty": 1.0, "ask": ask,
-                           "ask_qty": 1.0}
-                    self.hub.publish(market, f"{lower}@bookTicker",
-                                     payloads.book_ticker_event(market, symbol, row, now * 1_000_000))
+                    row = {
+                        "update_id": self.synthetic_update_id,
+                        "bid": bid,
+                        "bid_qty": 1.0,
+                        "ask": ask,
+                        "ask_qty": 1.0,
+                    }
+                    self.hub.publish(
+                        market,
+                        f"{lower}@bookTicker",
+                        payloads.book_ticker_event(market, symbol, row, now * 1_000_000),
+                    )
+        for market, rows in tickers.items():
+            self.hub.publish(market, "!ticker@arr", rows)
+        for market, rows in minis.items():
+            self.hub.publish(market, "!miniTicker@arr", rows)
+        if marks:
+            self.hub.publish(USDM, "!markPrice@arr", marks)
+            self.hub.publish(USDM, "!markPrice@arr@1s", marks)
         return len(produced)
 
     def advance_ticks(self, milliseconds: float) -> int:
@@ -941,22 +1217,54 @@ class SandboxApp:
         self.tick_clock_ns += int(milliseconds * 1_000_000)
         published = 0
         for (market, symbol), recording in self.recordings.items():
-            lower = symbol.lower()
-            for event in recording.take_until(self.tick_clock_ns):
-                published += 1
-                if event.kind == "depth":
-                    payload = payloads.depth_event(market, symbol, event.payload)  # type: ignore[arg-type]
-                    for stream in (f"{lower}@depth", f"{lower}@depth@100ms", f"{lower}@depth@250ms",
-                                   f"{lower}@depth@500ms", f"{lower}@depth@0ms"):
-                        self.hub.publish(market, stream, payload)
-                elif event.kind == "trade":
-                    row = event.payload
-                    self.hub.publish(market, f"{lower}@trade", payloads.trade_event(market, symbol, row, False))  # type: ignore[arg-type]
-                    self.hub.publish(market, f"{lower}@aggTrade", payloads.trade_event(market, symbol, row, True))  # type: ignore[arg-type]
-                else:
-                    self.hub.publish(market, f"{lower}@bookTicker",
-                                     payloads.book_ticker_event(market, symbol, event.payload, event.local_ns))  # type: ignore[arg-type]
+            events = recording.take_until(self.tick_clock_ns)
+            published += len(events)
+            if events:
+                self._publish_ticks(market, symbol, recording, events)
         return published
+
+    def _publish_ticks(
+        self, market: str, symbol: str, recording: TickRecording, events: list[TickEvent]
+    ) -> None:
+        lower = symbol.lower()
+        depth_streams = [
+            stream
+            for stream in (
+                f"{lower}@depth",
+                f"{lower}@depth@100ms",
+                f"{lower}@depth@250ms",
+                f"{lower}@depth@500ms",
+                f"{lower}@depth@0ms",
+            )
+            if self.hub.subscribed(market, stream)
+        ]
+        trade = self.hub.subscribed(market, f"{lower}@trade")
+        aggregated = self.hub.subscribed(market, f"{lower}@aggTrade")
+        book_ticker = self.hub.subscribed(market, f"{lower}@bookTicker")
+        if not (depth_streams or trade or aggregated or book_ticker):
+            return
+        for event in events:
+            if event.kind == "depth" and depth_streams:
+                payload = payloads.depth_event(market, symbol, recording.depth_event(event.index))
+                for stream in depth_streams:
+                    self.hub.publish(market, stream, payload)
+            elif event.kind == "trade" and (trade or aggregated):
+                row = recording.trade_row(event.index)
+                if trade:
+                    self.hub.publish(
+                        market, f"{lower}@trade", payloads.trade_event(market, symbol, row, False)
+                    )
+                if aggregated:
+                    self.hub.publish(
+                        market, f"{lower}@aggTrade", payloads.trade_event(market, symbol, row, True)
+                    )
+            elif event.kind == "bookTicker" and book_ticker:
+                row = recording.ticker_row(event.index)
+                self.hub.publish(
+                    market,
+                    f"{lower}@bookTicker",
+                    payloads.book_ticker_event(market, symbol, row, event.local_ns),
+                )
 
     async def _replay_forever(self) -> None:
         """Real-time replay at ``speed``: bars by market time, ticks by recorded receiver time."""
@@ -983,9 +1291,14 @@ class SandboxApp:
             "speed": self.config.speed,
             "prices": {symbol: self.exchange.price(symbol) for symbol in self.exchange.series},
             "tick_clock_ns": self.tick_clock_ns,
-            "recordings": {f"{market}:{symbol}": {"cursor": rec.cursor, "events": len(rec),
-                                                  "last_update_id": rec.book.last_update_id}
-                           for (market, symbol), rec in self.recordings.items()},
+            "recordings": {
+                f"{market}:{symbol}": {
+                    "cursor": rec.cursor,
+                    "events": len(rec),
+                    "last_update_id": rec.book.last_update_id,
+                }
+                for (market, symbol), rec in self.recordings.items()
+            },
             "websockets": len(self.hub.connections),
             "faults": self.faults.active(),
         }
@@ -1027,7 +1340,9 @@ class SandboxApp:
     async def admin_price(self, request: web.Request) -> web.Response:
         body = await self._admin_body(request)
         try:
-            self.exchange.set_price(str(body.get("symbol", "")).upper(), float(body.get("price", 0)))
+            self.exchange.set_price(
+                str(body.get("symbol", "")).upper(), float(body.get("price", 0))
+            )
         except (ValueError, TypeError, BinanceError) as error:
             return _json({"error": str(error)}, status=400)
         return _json(self.status())
@@ -1050,26 +1365,65 @@ class SandboxApp:
 
     async def admin_drop_websockets(self, request: web.Request) -> web.Response:
         body = await self._admin_body(request)
-        dropped = await self.hub.drop_all(path=body.get("path"), abort=bool(body.get("abort", True)))
+        dropped = await self.hub.drop_all(
+            path=body.get("path"), abort=bool(body.get("abort", True))
+        )
         return _json({"dropped": dropped})
 
 
 def _ticker_event(symbol: str, ticker: dict[str, object], now: int) -> dict[str, object]:
-    return {"e": "24hrTicker", "E": now, "s": symbol, "p": ticker["priceChange"], "P": ticker["priceChangePercent"],
-            "w": ticker["weightedAvgPrice"], "c": ticker["lastPrice"], "Q": "0", "o": ticker["openPrice"],
-            "h": ticker["highPrice"], "l": ticker["lowPrice"], "v": ticker["volume"], "q": ticker["quoteVolume"],
-            "O": ticker["openTime"], "C": ticker["closeTime"], "F": 0, "L": 0, "n": 0}
+    return {
+        "e": "24hrTicker",
+        "E": now,
+        "s": symbol,
+        "p": ticker["priceChange"],
+        "P": ticker["priceChangePercent"],
+        "w": ticker["weightedAvgPrice"],
+        "c": ticker["lastPrice"],
+        "Q": "0",
+        "o": ticker["openPrice"],
+        "h": ticker["highPrice"],
+        "l": ticker["lowPrice"],
+        "v": ticker["volume"],
+        "q": ticker["quoteVolume"],
+        "O": ticker["openTime"],
+        "C": ticker["closeTime"],
+        "F": 0,
+        "L": 0,
+        "n": 0,
+    }
 
 
-def _window(items: list[Any], params: dict[str, str], time_of: Callable[[Any], int],
-            id_of: Callable[[Any], int], id_param: str) -> list[Any]:
+def _mini_ticker_event(symbol: str, ticker: dict[str, object], now: int) -> dict[str, object]:
+    return {
+        "e": "24hrMiniTicker",
+        "E": now,
+        "s": symbol,
+        "c": ticker["lastPrice"],
+        "o": ticker["openPrice"],
+        "h": ticker["highPrice"],
+        "l": ticker["lowPrice"],
+        "v": ticker["volume"],
+        "q": ticker["quoteVolume"],
+    }
+
+
+def _window(
+    items: list[Any],
+    params: dict[str, str],
+    time_of: Callable[[Any], int],
+    id_of: Callable[[Any], int],
+    id_param: str,
+) -> list[Any]:
     """startTime/endTime/fromId/limit filtering shared by the history endpoints."""
     start, end = _int(params, "startTime"), _int(params, "endTime")
     from_id = _int(params, id_param)
     limit = _int(params, "limit", 500) or 500
     result = [
-        item for item in items
-        if (start is None or time_of(item) >= start) and (end is None or time_of(item) <= end)
+        item
+        for item in items
+        if (start is None or time_of(item) >= start)
+        and (end is None or time_of(item) <= end)
         and (from_id is None or id_of(item) >= from_id)
     ]
     return result[:limit] if (start is not None or from_id is not None) else result[-limit:]

@@ -29,7 +29,7 @@ def strip_signature(raw: str) -> tuple[str, str | None]:
     signature: str | None = None
     for piece in raw.split("&"):
         if piece.startswith("signature="):
-            signature = piece[len("signature="):]
+            signature = piece[len("signature=") :]
         else:
             kept.append(piece)
     return "&".join(kept), signature
@@ -86,7 +86,9 @@ def verify_signed_request(
     return key
 
 
-def verify_ws_api_params(params: Mapping[str, object], secrets: Mapping[str, str], recv_window_max_ms: int) -> str:
+def verify_ws_api_params(
+    params: Mapping[str, object], secrets: Mapping[str, str], recv_window_max_ms: int
+) -> str:
     """Check a websocket-API request: parameters sorted by name, joined, HMAC-signed."""
     api_key = params.get("apiKey")
     key = check_api_key(str(api_key) if api_key is not None else None, secrets)

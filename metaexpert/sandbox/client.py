@@ -31,7 +31,9 @@ def make_ccxt_client(
     client.close()``. ``config`` is passed to the ccxt constructor (``timeout`` in ms, ...).
     """
     if exchange_id not in SUPPORTED:
-        raise ValueError(f"the sandbox speaks Binance only: use one of {sorted(SUPPORTED)}, got {exchange_id!r}")
+        raise ValueError(
+            f"the sandbox speaks Binance only: use one of {sorted(SUPPORTED)}, got {exchange_id!r}"
+        )
     if async_:
         import ccxt.pro as ccxt_module
     else:
@@ -51,8 +53,10 @@ def make_ccxt_client(
         client.urls["api"]["ws"].update(
             {key: value for key, value in websocket_urls.items() if key != "ws-api"}
         )
-        client.urls["api"]["ws"]["ws-api"] = {**client.urls["api"]["ws"].get("ws-api", {}),
-                                              **websocket_urls["ws-api"]}
+        client.urls["api"]["ws"]["ws-api"] = {
+            **client.urls["api"]["ws"].get("ws-api", {}),
+            **websocket_urls["ws-api"],
+        }
     client.options["fetchMarkets"] = {"types": [market_type]}
     client.options["fetchCurrencies"] = False
     client.options["fetchMargins"] = False

@@ -40,10 +40,30 @@ QUOTE_ASSETS = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "BNB")
 FUNDING_INTERVAL_MS = 8 * HOUR_MS
 
 KNOWN_RULES: dict[tuple[str, str], dict[str, float]] = {
-    (SPOT, "BTCUSDT"): {"tick_size": 0.01, "step_size": 0.00001, "min_quantity": 0.00001, "min_notional": 5.0},
-    (SPOT, "ETHUSDT"): {"tick_size": 0.01, "step_size": 0.0001, "min_quantity": 0.0001, "min_notional": 5.0},
-    (USDM, "BTCUSDT"): {"tick_size": 0.10, "step_size": 0.001, "min_quantity": 0.001, "min_notional": 100.0},
-    (USDM, "ETHUSDT"): {"tick_size": 0.01, "step_size": 0.001, "min_quantity": 0.001, "min_notional": 20.0},
+    (SPOT, "BTCUSDT"): {
+        "tick_size": 0.01,
+        "step_size": 0.00001,
+        "min_quantity": 0.00001,
+        "min_notional": 5.0,
+    },
+    (SPOT, "ETHUSDT"): {
+        "tick_size": 0.01,
+        "step_size": 0.0001,
+        "min_quantity": 0.0001,
+        "min_notional": 5.0,
+    },
+    (USDM, "BTCUSDT"): {
+        "tick_size": 0.10,
+        "step_size": 0.001,
+        "min_quantity": 0.001,
+        "min_notional": 100.0,
+    },
+    (USDM, "ETHUSDT"): {
+        "tick_size": 0.01,
+        "step_size": 0.001,
+        "min_quantity": 0.001,
+        "min_notional": 20.0,
+    },
 }
 
 # (market, api_key or None for public, event payload)
@@ -74,7 +94,8 @@ def rules_for(market: str, symbol: str, configured: list[SymbolConfig]) -> Symbo
             return rule
     base, quote = split_symbol(symbol)
     values = KNOWN_RULES.get(
-        (market, symbol), {"tick_size": 0.01, "step_size": 0.001, "min_quantity": 0.001, "min_notional": 5.0}
+        (market, symbol),
+        {"tick_size": 0.01, "step_size": 0.001, "min_quantity": 0.001, "min_notional": 5.0},
     )
     return SymbolConfig(symbol=symbol, base_asset=base, quote_asset=quote, **values)
 
@@ -113,7 +134,8 @@ class SandboxExchange:
             USDM: {s: rules_for(USDM, s, config.symbol_rules) for s in config.futures_symbols},
         }
         self.spot_accounts = {
-            account.api_key: SpotAccount(account.api_key, dict(account.spot_balances)) for account in config.accounts
+            account.api_key: SpotAccount(account.api_key, dict(account.spot_balances))
+            for account in config.accounts
         }
         self.futures_accounts = {
             account.api_key: FuturesAccount(account.api_key, dict(account.futures_balances))
@@ -185,7 +207,9 @@ class SandboxExchange:
                 self.price_override.pop(symbol, None)
                 bar = series.bar(series.cursor)
                 produced.append((symbol, bar))
-                self._match_symbol(symbol, BarPrices(bar.open, bar.high, bar.low, bar.close, series.current_time))
+                self._match_symbol(
+                    symbol, BarPrices(bar.open, bar.high, bar.low, bar.close, series.current_time)
+                )
             if not moved:
                 break
             self._apply_funding(before, self.now)
@@ -201,13 +225,19 @@ class SandboxExchange:
         self.price_override[symbol] = float(price)
         # The price travels from where it was to the new value: orders in between fill at their
         # own prices, as they would on a continuous move.
-        path = BarPrices(previous, max(previous, price), min(previous, price), float(price), self.now)
+        path = BarPrices(
+            previous, max(previous, price), min(previous, price), float(price), self.now
+        )
         self._match_symbol(symbol, path)
 
     def _match_symbol(self, symbol: str, bar: BarPrices) -> None:
+        if symbol in self.symbols[USDM]:
+            self._liquidate(symbol, bar)
         for market in (SPOT, USDM):
             candidates = [
-                order for order in self.orders[market].values() if order.symbol == symbol and order.is_open
+                order
+                for order in self.orders[market].values()
+                if order.symbol == symbol and order.is_open
             ]
             for order in sorted(candidates, key=lambda item: item.order_id):
                 if order.is_open:
@@ -222,15 +252,57 @@ class SandboxExchange:
                 return
             if order.is_algo:
                 return
-        if order.type in ("STOP_LOSS", "TAKE_PROFIT", "STOP_MARKET", "TAKE_PROFIT_MARKET", "MARKET"):
+        if order.type in (
+            "STOP_LOSS",
+            "TAKE_PROFIT",
+            "STOP_MARKET",
+            "TAKE_PROFIT_MARKET",
+            "MARKET",
+        ):
             fill_price = _trigger_fill_price(order, bar)
-            self._execute(order, self._with_spread(order.side, fill_price), bar.time, is_maker=False)
+            self._execute(
+                order, self._with_spread(order.side, fill_price), bar.time, is_maker=False
+            )
             return
         limit = order.price
         if order.side == "BUY" and bar.low <= limit:
             self._execute(order, min(limit, bar.open), bar.time, is_maker=True)
         elif order.side == "SELL" and bar.high >= limit:
             self._execute(order, max(limit, bar.open), bar.time, is_maker=True)
+
+    def _liquidate(self, symbol: str, bar: BarPrices) -> None:
+        """Close positions whose liquidation price the bar reached, at that price (Binance's
+        insurance-fund details are not modelled: the trader loses the margin down to that price)."""
+        for account in self.futures_accounts.values():
+            for position in list(account.open_positions()):
+                if position.symbol != symbol:
+                    continue
+                price = self.liquidation_price(account, position)
+                long = position.signed_amount > 0
+                if price <= 0 or (long and bar.low > price) or (not long and bar.high < price):
+                    continue
+                fill_price = min(price, bar.open) if long else max(price, bar.open)
+                order = SandboxOrder(
+                    market=USDM,
+                    api_key=account.api_key,
+                    order_id=next(self._order_ids),
+                    client_order_id=f"autoclose-{bar.time}",
+                    symbol=symbol,
+                    side="SELL" if long else "BUY",
+                    type="MARKET",
+                    quantity=abs(position.amount),
+                    price=0.0,
+                    stop_price=0.0,
+                    time_in_force="IOC",
+                    time=bar.time,
+                    position_side=position.position_side,
+                    reduce_only=True,
+                )
+                self.orders[USDM][order.order_id] = order
+                self._execute(order, fill_price, bar.time, is_maker=False)
+                for pending in self.open_orders(USDM, account.api_key, symbol):
+                    if pending.position_side == position.position_side and pending.reduce_only:
+                        self._finish(pending, "EXPIRED", bar.time)
 
     def _trigger(self, order: SandboxOrder, bar: BarPrices) -> None:
         order.triggered = True
@@ -258,7 +330,9 @@ class SandboxExchange:
             close_position=order.close_position,
         )
         if order.close_position:
-            position = self.futures_accounts[order.api_key].position(order.symbol, order.position_side)
+            position = self.futures_accounts[order.api_key].position(
+                order.symbol, order.position_side
+            )
             child.quantity = abs(position.amount)
         order.algo_status = "FINISHED"
         order.actual_order_id = child.order_id
@@ -271,7 +345,9 @@ class SandboxExchange:
         self._emit_order(child, "NEW")
         if child_type == "MARKET":
             fill_price = _trigger_fill_price(order, bar)
-            self._execute(child, self._with_spread(order.side, fill_price), bar.time, is_maker=False)
+            self._execute(
+                child, self._with_spread(order.side, fill_price), bar.time, is_maker=False
+            )
         else:
             self._try_fill(child, bar)
 
@@ -301,14 +377,23 @@ class SandboxExchange:
                 self._emit_account(account, reason="FUNDING_FEE", time=boundary)
 
     # ------------------------------------------------------------------ validation
-    def _validate_filters(self, market: str, rule: SymbolConfig, quantity: Decimal, price: Decimal | None,
-                          reference_price: float, reduce_only: bool = False) -> None:
+    def _validate_filters(
+        self,
+        market: str,
+        rule: SymbolConfig,
+        quantity: Decimal,
+        price: Decimal | None,
+        reference_price: float,
+        reduce_only: bool = False,
+    ) -> None:
         if price is not None:
             if price < Decimal(repr(rule.min_price)) or price > Decimal(repr(rule.max_price)):
                 raise err.filter_failure("PRICE_FILTER")
             if not _is_multiple(price, rule.tick_size):
                 raise err.filter_failure("PRICE_FILTER")
-        if quantity < Decimal(repr(rule.min_quantity)) or quantity > Decimal(repr(rule.max_quantity)):
+        if quantity < Decimal(repr(rule.min_quantity)) or quantity > Decimal(
+            repr(rule.max_quantity)
+        ):
             raise err.filter_failure("LOT_SIZE")
         if not _is_multiple(quantity, rule.step_size):
             raise err.filter_failure("LOT_SIZE")
@@ -323,7 +408,11 @@ class SandboxExchange:
 
     def _check_client_id(self, market: str, api_key: str, client_order_id: str) -> None:
         for order in self.orders[market].values():
-            if order.api_key == api_key and order.client_order_id == client_order_id and order.is_open:
+            if (
+                order.api_key == api_key
+                and order.client_order_id == client_order_id
+                and order.is_open
+            ):
                 if market == SPOT:
                     raise err.duplicate_spot_client_id()
                 raise err.duplicate_futures_client_id()
@@ -347,9 +436,9 @@ class SandboxExchange:
         self._check_client_id(SPOT, api_key, client_order_id)
         bid, ask = self.bid_ask(symbol)
         reference = ask if side == "BUY" else bid
-        price = _decimal(params["price"], "price") if order_type in LIMIT_TYPES else None
-        if order_type in LIMIT_TYPES and "price" not in params:
+        if order_type in LIMIT_TYPES and not params.get("price"):
             raise err.missing_parameter("price")
+        price = _decimal(params["price"], "price") if order_type in LIMIT_TYPES else None
         stop_price = 0.0
         if order_type in ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"):
             stop_price = float(_decimal(_required(params, "stopPrice"), "stopPrice"))
@@ -361,9 +450,13 @@ class SandboxExchange:
         else:
             quantity = _decimal(_required(params, "quantity"), "quantity")
         self._validate_filters(SPOT, rule, quantity, price, reference)
-        time_in_force = params.get("timeInForce", "GTC" if order_type in LIMIT_TYPES else "GTC").upper()
-        if order_type in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and "timeInForce" not in params:
+        if order_type in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT") and not params.get(
+            "timeInForce"
+        ):
             raise err.missing_parameter("timeInForce")
+        time_in_force = params.get("timeInForce", "GTC").upper()
+        if time_in_force not in ("GTC", "IOC", "FOK"):
+            raise BinanceError(-1115, "Invalid timeInForce.")
         order = SandboxOrder(
             market=SPOT,
             api_key=api_key,
@@ -392,13 +485,14 @@ class SandboxExchange:
         self.orders[SPOT][order.order_id] = order
         self._emit_order(order, "NEW")
         if marketable:
-            fill_price = reference if order_type == "MARKET" else reference
-            self._execute(order, fill_price, self.now, is_maker=False)
+            self._execute(order, reference, self.now, is_maker=False)
         elif time_in_force in ("IOC", "FOK") and order_type == "LIMIT":
             self._finish(order, "EXPIRED")
         return order
 
-    def _lock_spot(self, account: SpotAccount, order: SandboxOrder, rule: SymbolConfig, reference: float) -> None:
+    def _lock_spot(
+        self, account: SpotAccount, order: SandboxOrder, rule: SymbolConfig, reference: float
+    ) -> None:
         if order.side == "BUY":
             unit_price = order.price or order.stop_price or reference
             amount = order.quantity * unit_price
@@ -413,7 +507,9 @@ class SandboxExchange:
         order.locked_amount = amount
 
     # ------------------------------------------------------------------ futures orders
-    def place_futures_order(self, api_key: str, params: dict[str, str], *, algo: bool = False) -> SandboxOrder:
+    def place_futures_order(
+        self, api_key: str, params: dict[str, str], *, algo: bool = False
+    ) -> SandboxOrder:
         self._check_trading(api_key)
         symbol = self.check_symbol(USDM, params.get("symbol"))
         rule = self.symbols[USDM][symbol]
@@ -430,7 +526,8 @@ class SandboxExchange:
                 raise BinanceError(-1116, "Invalid orderType.")
         elif order_type in FUTURES_ALGO_TYPES:
             raise BinanceError(
-                -4120, "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+                -4120,
+                "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
             )
         elif order_type not in FUTURES_PLAIN_TYPES:
             raise BinanceError(-1116, "Invalid orderType.")
@@ -449,12 +546,16 @@ class SandboxExchange:
         bid, ask = self.bid_ask(symbol)
         reference = ask if side == "BUY" else bid
         needs_price = order_type in ("LIMIT", "STOP", "TAKE_PROFIT")
-        if needs_price and "price" not in params:
+        if needs_price and not params.get("price"):
             raise err.missing_parameter("price")
+        if order_type == "LIMIT" and not params.get("timeInForce"):
+            raise err.missing_parameter("timeInForce")
         price = _decimal(params["price"], "price") if needs_price else None
         stop_price = 0.0
         if order_type in FUTURES_ALGO_TYPES:
-            stop_price = float(_decimal(_required(params, "triggerPrice" if algo else "stopPrice"), "triggerPrice"))
+            stop_price = float(
+                _decimal(_required(params, "triggerPrice" if algo else "stopPrice"), "triggerPrice")
+            )
         if close_position:
             quantity = Decimal(0)
         else:
@@ -465,6 +566,8 @@ class SandboxExchange:
         elif price is not None and not _is_multiple(price, rule.tick_size):
             raise err.filter_failure("PRICE_FILTER")
         time_in_force = params.get("timeInForce", "GTC").upper()
+        if time_in_force not in ("GTC", "IOC", "FOK", "GTX", "GTD"):
+            raise BinanceError(-1115, "Invalid timeInForce.")
         order = SandboxOrder(
             market=USDM,
             api_key=api_key,
@@ -491,7 +594,8 @@ class SandboxExchange:
         )
         if order_type == "LIMIT" and time_in_force == "GTX" and marketable:
             raise BinanceError(
-                -5022, "Due to the order could not be executed as maker, the Post Only order will be rejected."
+                -5022,
+                "Due to the order could not be executed as maker, the Post Only order will be rejected.",
             )
         if not algo:
             self._check_futures_capacity(account, order, reference)
@@ -506,18 +610,26 @@ class SandboxExchange:
             self._finish(order, "EXPIRED")
         return order
 
-    def _check_futures_capacity(self, account: FuturesAccount, order: SandboxOrder, reference: float) -> None:
+    def _check_futures_capacity(
+        self, account: FuturesAccount, order: SandboxOrder, reference: float
+    ) -> None:
         position = account.position(order.symbol, order.position_side)
-        opening, closing = _split_quantity(order.side, order.position_side, order.quantity, position)
+        opening, closing = _split_quantity(
+            order.side, order.position_side, order.quantity, position
+        )
         if order.reduce_only or _is_closing_leg(order.side, order.position_side):
-            if closing <= 0 or (_is_closing_leg(order.side, order.position_side) and opening > 1e-12):
+            if closing <= 0 or (
+                _is_closing_leg(order.side, order.position_side) and opening > 1e-12
+            ):
                 raise BinanceError(-2022, "ReduceOnly Order is rejected.")
             return
         if opening <= 0:
             return
         leverage = account.leverage.get(order.symbol, self.config.default_leverage)
         unit_price = order.price or reference
-        required = opening * unit_price / leverage + opening * unit_price * self.config.futures_taker_fee
+        required = (
+            opening * unit_price / leverage + opening * unit_price * self.config.futures_taker_fee
+        )
         if required > self.available_balance(account) + 1e-9:
             raise err.insufficient_margin()
 
@@ -551,17 +663,25 @@ class SandboxExchange:
             commission, commission_asset = cost * fee_rate, rule.quote_asset
             account.credit(rule.base_asset, -quantity)
             account.credit(rule.quote_asset, cost - commission)
-        fill = self._record_fill(order, price, quantity, commission, commission_asset, time, is_maker, 0.0)
+        fill = self._record_fill(
+            order, price, quantity, commission, commission_asset, time, is_maker, 0.0
+        )
         self._emit_order(order, "TRADE", fill)
         self._emit_spot_balance(account, time)
 
-    def _execute_futures(self, order: SandboxOrder, price: float, time: int, is_maker: bool) -> None:
+    def _execute_futures(
+        self, order: SandboxOrder, price: float, time: int, is_maker: bool
+    ) -> None:
         account = self.futures_accounts[order.api_key]
         rule = self.symbols[USDM][order.symbol]
         position = account.position(order.symbol, order.position_side)
         quantity = order.quantity - order.executed_quantity
         opening, closing = _split_quantity(order.side, order.position_side, quantity, position)
-        if order.reduce_only or order.close_position or _is_closing_leg(order.side, order.position_side):
+        if (
+            order.reduce_only
+            or order.close_position
+            or _is_closing_leg(order.side, order.position_side)
+        ):
             opening = 0.0
             if closing <= 0:
                 self._finish(order, "EXPIRED", time)
@@ -582,7 +702,9 @@ class SandboxExchange:
             position.realized_pnl += realized
         if opening > 0:
             size = abs(position.amount)
-            position.entry_price = (position.entry_price * size + price * opening) / (size + opening)
+            position.entry_price = (position.entry_price * size + price * opening) / (
+                size + opening
+            )
             if position.position_side == "BOTH":
                 position.amount += direction * opening
             else:
@@ -592,12 +714,23 @@ class SandboxExchange:
         commission = quantity * price * fee_rate
         quote = rule.quote_asset
         account.wallet[quote] = account.wallet.get(quote, 0.0) + realized - commission
-        fill = self._record_fill(order, price, quantity, commission, quote, time, is_maker, realized)
+        fill = self._record_fill(
+            order, price, quantity, commission, quote, time, is_maker, realized
+        )
         self._emit_order(order, "TRADE", fill)
         self._emit_account(account, reason="ORDER", time=time)
 
-    def _record_fill(self, order: SandboxOrder, price: float, quantity: float, commission: float,
-                     commission_asset: str, time: int, is_maker: bool, realized: float) -> Fill:
+    def _record_fill(
+        self,
+        order: SandboxOrder,
+        price: float,
+        quantity: float,
+        commission: float,
+        commission_asset: str,
+        time: int,
+        is_maker: bool,
+        realized: float,
+    ) -> Fill:
         fill = Fill(
             market=order.market,
             api_key=order.api_key,
@@ -617,7 +750,9 @@ class SandboxExchange:
         order.fills.append(fill)
         order.executed_quantity += quantity
         order.cumulative_quote += quantity * price
-        order.status = "FILLED" if order.executed_quantity >= order.quantity - 1e-12 else "PARTIALLY_FILLED"
+        order.status = (
+            "FILLED" if order.executed_quantity >= order.quantity - 1e-12 else "PARTIALLY_FILLED"
+        )
         if order.close_position:
             order.status = "FILLED"
         order.update_time = time
@@ -638,18 +773,34 @@ class SandboxExchange:
         self._emit_order(order, status if status != "CANCELED" else "CANCELED")
 
     # ------------------------------------------------------------------ queries and cancel
-    def find_order(self, market: str, api_key: str, symbol: str, order_id: str | None,
-                   client_order_id: str | None, *, algo: bool = False, on_cancel: bool = False) -> SandboxOrder:
+    def find_order(
+        self,
+        market: str,
+        api_key: str,
+        symbol: str,
+        order_id: str | None,
+        client_order_id: str | None,
+        *,
+        algo: bool = False,
+        on_cancel: bool = False,
+    ) -> SandboxOrder:
         if order_id is None and client_order_id is None:
             name = "algoId" if algo else "orderId"
-            raise BinanceError(-1102, f"Param '{name}' or 'origClientOrderId' must be sent, but both were empty/null!")
+            raise BinanceError(
+                -1102,
+                f"Param '{name}' or 'origClientOrderId' must be sent, but both were empty/null!",
+            )
         match: SandboxOrder | None = None
         if order_id is not None:
             try:
                 candidate = self.orders[market].get(int(order_id))
             except ValueError as exc:
                 raise err.bad_parameter("orderId") from exc
-            if candidate is not None and candidate.api_key == api_key and candidate.symbol == symbol:
+            if (
+                candidate is not None
+                and candidate.api_key == api_key
+                and candidate.symbol == symbol
+            ):
                 match = candidate
         else:
             for candidate in reversed(list(self.orders[market].values())):
@@ -675,7 +826,9 @@ class SandboxExchange:
     def modify_futures_order(self, api_key: str, params: dict[str, str]) -> SandboxOrder:
         """PUT /fapi/v1/order: change price and quantity of an open LIMIT order in place."""
         symbol = self.check_symbol(USDM, params.get("symbol"))
-        order = self.find_order(USDM, api_key, symbol, params.get("orderId"), params.get("origClientOrderId"))
+        order = self.find_order(
+            USDM, api_key, symbol, params.get("orderId"), params.get("origClientOrderId")
+        )
         if not order.is_open:
             raise BinanceError(-2013, "Order does not exist.")
         if order.type != "LIMIT":
@@ -686,7 +839,9 @@ class SandboxExchange:
         quantity = _decimal(_required(params, "quantity"), "quantity")
         price = _decimal(_required(params, "price"), "price")
         rule = self.symbols[USDM][symbol]
-        self._validate_filters(USDM, rule, quantity, price, float(price), reduce_only=order.reduce_only)
+        self._validate_filters(
+            USDM, rule, quantity, price, float(price), reduce_only=order.reduce_only
+        )
         if float(quantity) < order.executed_quantity:
             raise BinanceError(-4160, "Quantity less than filled quantity.")
         order.quantity = float(quantity)
@@ -694,19 +849,27 @@ class SandboxExchange:
         order.update_time = self.now
         self._emit_order(order, "AMENDMENT")
         bid, ask = self.bid_ask(symbol)
-        if (order.side == "BUY" and order.price >= ask) or (order.side == "SELL" and order.price <= bid):
+        if (order.side == "BUY" and order.price >= ask) or (
+            order.side == "SELL" and order.price <= bid
+        ):
             self._execute(order, ask if order.side == "BUY" else bid, self.now, is_maker=False)
         return order
 
-    def open_orders(self, market: str, api_key: str, symbol: str | None, *, algo: bool = False) -> list[SandboxOrder]:
+    def open_orders(
+        self, market: str, api_key: str, symbol: str | None, *, algo: bool = False
+    ) -> list[SandboxOrder]:
         return [
             order
             for order in self.orders[market].values()
-            if order.api_key == api_key and order.is_open and order.is_algo == algo
+            if order.api_key == api_key
+            and order.is_open
+            and order.is_algo == algo
             and (symbol is None or order.symbol == symbol)
         ]
 
-    def all_orders(self, market: str, api_key: str, symbol: str, *, algo: bool = False) -> list[SandboxOrder]:
+    def all_orders(
+        self, market: str, api_key: str, symbol: str, *, algo: bool = False
+    ) -> list[SandboxOrder]:
         return [
             order
             for order in self.orders[market].values()
@@ -714,7 +877,9 @@ class SandboxExchange:
         ]
 
     def trades(self, market: str, api_key: str, symbol: str) -> list[Fill]:
-        return [fill for fill in self.fills[market] if fill.api_key == api_key and fill.symbol == symbol]
+        return [
+            fill for fill in self.fills[market] if fill.api_key == api_key and fill.symbol == symbol
+        ]
 
     # ------------------------------------------------------------------ futures account
     def unrealized(self, position: FuturesPosition) -> float:
@@ -732,7 +897,11 @@ class SandboxExchange:
             if order.reduce_only or _is_closing_leg(order.side, order.position_side):
                 continue
             leverage = account.leverage.get(order.symbol, self.config.default_leverage)
-            total += (order.quantity - order.executed_quantity) * (order.price or self.price(order.symbol)) / leverage
+            total += (
+                (order.quantity - order.executed_quantity)
+                * (order.price or self.price(order.symbol))
+                / leverage
+            )
         return total
 
     def available_balance(self, account: FuturesAccount) -> float:
@@ -768,12 +937,18 @@ class SandboxExchange:
             raise BinanceError(-4059, "No need to change position side.")
         if account.open_positions():
             raise BinanceError(-4068, "Position side cannot be changed if there exists position.")
-        if self.open_orders(USDM, api_key, None) or self.open_orders(USDM, api_key, None, algo=True):
-            raise BinanceError(-4067, "Position side cannot be changed if there exists open orders.")
+        if self.open_orders(USDM, api_key, None) or self.open_orders(
+            USDM, api_key, None, algo=True
+        ):
+            raise BinanceError(
+                -4067, "Position side cannot be changed if there exists open orders."
+            )
         account.dual_side = dual
         account.positions.clear()
 
-    def position_rows(self, api_key: str, symbol: str | None, *, include_empty: bool) -> list[dict[str, object]]:
+    def position_rows(
+        self, api_key: str, symbol: str | None, *, include_empty: bool
+    ) -> list[dict[str, object]]:
         account = self.futures_accounts[api_key]
         sides = ("LONG", "SHORT") if account.dual_side else ("BOTH",)
         rows = []
@@ -787,7 +962,9 @@ class SandboxExchange:
                 rows.append(self._position_row(account, position))
         return rows
 
-    def _position_row(self, account: FuturesAccount, position: FuturesPosition) -> dict[str, object]:
+    def _position_row(
+        self, account: FuturesAccount, position: FuturesPosition
+    ) -> dict[str, object]:
         mark = self.price(position.symbol)
         leverage = account.leverage.get(position.symbol, self.config.default_leverage)
         isolated = account.margin_type.get(position.symbol, "CROSSED") == "ISOLATED"
@@ -836,7 +1013,12 @@ class SandboxExchange:
         if account.margin_type.get(position.symbol, "CROSSED") == "ISOLATED":
             margin = self.position_margin(account, position)
         else:
-            margin = self.available_balance(account) + self.position_margin(account, position)
+            # cross: the wallet and the other positions' results back this position, not its own PnL
+            margin = (
+                self.available_balance(account)
+                + self.position_margin(account, position)
+                - self.unrealized(position)
+            )
         if position.signed_amount > 0:
             price = (position.entry_price * size - margin) / (size * (1.0 - mmr))
         else:
@@ -854,22 +1036,24 @@ class SandboxExchange:
         assets = []
         for asset, balance in sorted(account.wallet.items()):
             is_main = asset == "USDT"
-            assets.append({
-                "asset": asset,
-                "walletBalance": fmt(balance),
-                "unrealizedProfit": fmt(unrealized if is_main else 0.0),
-                "marginBalance": fmt(balance + (unrealized if is_main else 0.0)),
-                "maintMargin": "0",
-                "initialMargin": fmt(position_margin + order_margin if is_main else 0.0),
-                "positionInitialMargin": fmt(position_margin if is_main else 0.0),
-                "openOrderInitialMargin": fmt(order_margin if is_main else 0.0),
-                "crossWalletBalance": fmt(balance),
-                "crossUnPnl": fmt(unrealized if is_main else 0.0),
-                "availableBalance": fmt(available if is_main else balance),
-                "maxWithdrawAmount": fmt(max(available, 0.0) if is_main else balance),
-                "marginAvailable": True,
-                "updateTime": self.now,
-            })
+            assets.append(
+                {
+                    "asset": asset,
+                    "walletBalance": fmt(balance),
+                    "unrealizedProfit": fmt(unrealized if is_main else 0.0),
+                    "marginBalance": fmt(balance + (unrealized if is_main else 0.0)),
+                    "maintMargin": "0",
+                    "initialMargin": fmt(position_margin + order_margin if is_main else 0.0),
+                    "positionInitialMargin": fmt(position_margin if is_main else 0.0),
+                    "openOrderInitialMargin": fmt(order_margin if is_main else 0.0),
+                    "crossWalletBalance": fmt(balance),
+                    "crossUnPnl": fmt(unrealized if is_main else 0.0),
+                    "availableBalance": fmt(available if is_main else balance),
+                    "maxWithdrawAmount": fmt(max(available, 0.0) if is_main else balance),
+                    "marginAvailable": True,
+                    "updateTime": self.now,
+                }
+            )
         return {
             "feeTier": 0,
             "canTrade": self.can_trade.get(api_key, False),
@@ -879,8 +1063,10 @@ class SandboxExchange:
             "tradeGroupId": -1,
             "updateTime": self.now,
             "totalInitialMargin": fmt(position_margin + order_margin),
-            "totalMaintMargin": fmt(sum(abs(p.amount) * self.price(p.symbol) for p in positions)
-                                    * self.config.maintenance_margin_rate),
+            "totalMaintMargin": fmt(
+                sum(abs(p.amount) * self.price(p.symbol) for p in positions)
+                * self.config.maintenance_margin_rate
+            ),
             "totalWalletBalance": fmt(wallet_total),
             "totalUnrealizedProfit": fmt(unrealized),
             "totalMarginBalance": fmt(wallet_total + unrealized),
@@ -903,7 +1089,10 @@ class SandboxExchange:
             futures = self.futures_accounts[api_key]
             accounts[api_key] = {
                 "spot_balances": {
-                    asset: {"free": spot.free.get(asset, 0.0), "locked": spot.locked.get(asset, 0.0)}
+                    asset: {
+                        "free": spot.free.get(asset, 0.0),
+                        "locked": spot.locked.get(asset, 0.0),
+                    }
                     for asset in sorted(set(spot.free) | set(spot.locked))
                 },
                 "futures_wallet": dict(futures.wallet),
@@ -928,7 +1117,11 @@ class SandboxExchange:
             "time": self.now,
             "prices": {symbol: self.price(symbol) for symbol in self.series},
             "accounts": accounts,
-            "orders": [order.to_ledger() for market in (SPOT, USDM) for order in self.orders[market].values()],
+            "orders": [
+                order.to_ledger()
+                for market in (SPOT, USDM)
+                for order in self.orders[market].values()
+            ],
             "fills": [fill.to_ledger() for market in (SPOT, USDM) for fill in self.fills[market]],
             "funding": list(self.funding),
         }
@@ -938,34 +1131,82 @@ class SandboxExchange:
         time = order.update_time or order.time
         if order.market == SPOT:
             payload: dict[str, object] = {
-                "e": "executionReport", "E": time, "s": order.symbol, "c": order.client_order_id,
-                "S": order.side, "o": order.type, "f": order.time_in_force, "q": fmt(order.quantity),
-                "p": fmt(order.price), "P": fmt(order.stop_price), "F": "0", "g": -1, "C": "",
-                "x": execution, "X": order.status, "r": "NONE", "i": order.order_id,
-                "l": fmt(fill.quantity) if fill else "0", "z": fmt(order.executed_quantity),
-                "L": fmt(fill.price) if fill else "0", "n": fmt(fill.commission) if fill else "0",
-                "N": fill.commission_asset if fill else None, "T": time, "t": fill.trade_id if fill else -1,
-                "I": 0, "w": order.is_open, "m": fill.is_maker if fill else False, "M": False,
-                "O": order.time, "Z": fmt(order.cumulative_quote),
-                "Y": fmt(fill.quote_quantity) if fill else "0", "Q": fmt(order.quote_order_quantity),
-                "W": order.time, "V": "EXPIRE_MAKER",
+                "e": "executionReport",
+                "E": time,
+                "s": order.symbol,
+                "c": order.client_order_id,
+                "S": order.side,
+                "o": order.type,
+                "f": order.time_in_force,
+                "q": fmt(order.quantity),
+                "p": fmt(order.price),
+                "P": fmt(order.stop_price),
+                "F": "0",
+                "g": -1,
+                "C": "",
+                "x": execution,
+                "X": order.status,
+                "r": "NONE",
+                "i": order.order_id,
+                "l": fmt(fill.quantity) if fill else "0",
+                "z": fmt(order.executed_quantity),
+                "L": fmt(fill.price) if fill else "0",
+                "n": fmt(fill.commission) if fill else "0",
+                "N": fill.commission_asset if fill else None,
+                "T": time,
+                "t": fill.trade_id if fill else -1,
+                "I": 0,
+                "w": order.is_open,
+                "m": fill.is_maker if fill else False,
+                "M": False,
+                "O": order.time,
+                "Z": fmt(order.cumulative_quote),
+                "Y": fmt(fill.quote_quantity) if fill else "0",
+                "Q": fmt(order.quote_order_quantity),
+                "W": order.time,
+                "V": "EXPIRE_MAKER",
             }
             self.listener(SPOT, order.api_key, payload)
             return
         payload = {
-            "e": "ORDER_TRADE_UPDATE", "E": time, "T": time,
+            "e": "ORDER_TRADE_UPDATE",
+            "E": time,
+            "T": time,
             "o": {
-                "s": order.symbol, "c": order.client_order_id, "S": order.side, "o": order.type,
-                "f": order.time_in_force, "q": fmt(order.quantity), "p": fmt(order.price),
-                "ap": fmt(order.average_price), "sp": fmt(order.stop_price), "x": execution,
-                "X": order.status, "i": order.order_id, "l": fmt(fill.quantity) if fill else "0",
-                "z": fmt(order.executed_quantity), "L": fmt(fill.price) if fill else "0",
-                "N": fill.commission_asset if fill else "USDT", "n": fmt(fill.commission) if fill else "0",
-                "T": time, "t": fill.trade_id if fill else 0, "b": "0", "a": "0",
-                "m": fill.is_maker if fill else False, "R": order.reduce_only, "wt": "CONTRACT_PRICE",
-                "ot": order.type, "ps": order.position_side, "cp": order.close_position,
-                "rp": fmt(fill.realized_pnl) if fill else "0", "pP": False, "si": 0, "ss": 0,
-                "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0,
+                "s": order.symbol,
+                "c": order.client_order_id,
+                "S": order.side,
+                "o": order.type,
+                "f": order.time_in_force,
+                "q": fmt(order.quantity),
+                "p": fmt(order.price),
+                "ap": fmt(order.average_price),
+                "sp": fmt(order.stop_price),
+                "x": execution,
+                "X": order.status,
+                "i": order.order_id,
+                "l": fmt(fill.quantity) if fill else "0",
+                "z": fmt(order.executed_quantity),
+                "L": fmt(fill.price) if fill else "0",
+                "N": fill.commission_asset if fill else "USDT",
+                "n": fmt(fill.commission) if fill else "0",
+                "T": time,
+                "t": fill.trade_id if fill else 0,
+                "b": "0",
+                "a": "0",
+                "m": fill.is_maker if fill else False,
+                "R": order.reduce_only,
+                "wt": "CONTRACT_PRICE",
+                "ot": order.type,
+                "ps": order.position_side,
+                "cp": order.close_position,
+                "rp": fmt(fill.realized_pnl) if fill else "0",
+                "pP": False,
+                "si": 0,
+                "ss": 0,
+                "V": "EXPIRE_MAKER",
+                "pm": "NONE",
+                "gtd": 0,
             },
         }
         self.listener(USDM, order.api_key, payload)
@@ -973,42 +1214,78 @@ class SandboxExchange:
     def _emit_algo(self, order: SandboxOrder) -> None:
         time = order.update_time or order.time
         payload = {
-            "e": "ALGO_UPDATE", "T": time, "E": time,
+            "e": "ALGO_UPDATE",
+            "T": time,
+            "E": time,
             "o": {
-                "caid": order.client_order_id, "aid": order.order_id, "at": "CONDITIONAL",
-                "o": order.type, "s": order.symbol, "S": order.side, "ps": order.position_side,
-                "f": order.time_in_force, "q": fmt(order.quantity), "X": order.algo_status,
+                "caid": order.client_order_id,
+                "aid": order.order_id,
+                "at": "CONDITIONAL",
+                "o": order.type,
+                "s": order.symbol,
+                "S": order.side,
+                "ps": order.position_side,
+                "f": order.time_in_force,
+                "q": fmt(order.quantity),
+                "X": order.algo_status,
                 "ai": "" if order.actual_order_id is None else str(order.actual_order_id),
-                "ap": "0", "aq": "0", "act": "0", "tp": fmt(order.stop_price), "p": fmt(order.price),
-                "V": "EXPIRE_MAKER", "wt": "CONTRACT_PRICE", "pm": "NONE", "cp": order.close_position,
-                "pP": False, "R": order.reduce_only, "tt": time if order.triggered else 0, "gtd": 0,
+                "ap": "0",
+                "aq": "0",
+                "act": "0",
+                "tp": fmt(order.stop_price),
+                "p": fmt(order.price),
+                "V": "EXPIRE_MAKER",
+                "wt": "CONTRACT_PRICE",
+                "pm": "NONE",
+                "cp": order.close_position,
+                "pP": False,
+                "R": order.reduce_only,
+                "tt": time if order.triggered else 0,
+                "gtd": 0,
             },
         }
         self.listener(USDM, order.api_key, payload)
 
     def _emit_spot_balance(self, account: SpotAccount, time: int) -> None:
         payload = {
-            "e": "outboundAccountPosition", "E": time, "u": time,
-            "B": [{"a": row["asset"], "f": row["free"], "l": row["locked"]} for row in account.balances()],
+            "e": "outboundAccountPosition",
+            "E": time,
+            "u": time,
+            "B": [
+                {"a": row["asset"], "f": row["free"], "l": row["locked"]}
+                for row in account.balances()
+            ],
         }
         self.listener(SPOT, account.api_key, payload)
 
     def _emit_account(self, account: FuturesAccount, *, reason: str, time: int) -> None:
         positions = []
         for position in account.positions.values():
-            positions.append({
-                "s": position.symbol, "pa": fmt(position.signed_amount), "ep": fmt(position.entry_price),
-                "bep": fmt(position.entry_price), "cr": fmt(position.realized_pnl),
-                "up": fmt(self.unrealized(position)),
-                "mt": account.margin_type.get(position.symbol, "CROSSED").lower().replace("crossed", "cross"),
-                "iw": "0", "ps": position.position_side,
-            })
+            positions.append(
+                {
+                    "s": position.symbol,
+                    "pa": fmt(position.signed_amount),
+                    "ep": fmt(position.entry_price),
+                    "bep": fmt(position.entry_price),
+                    "cr": fmt(position.realized_pnl),
+                    "up": fmt(self.unrealized(position)),
+                    "mt": account.margin_type.get(position.symbol, "CROSSED")
+                    .lower()
+                    .replace("crossed", "cross"),
+                    "iw": "0",
+                    "ps": position.position_side,
+                }
+            )
         payload = {
-            "e": "ACCOUNT_UPDATE", "E": time, "T": time,
+            "e": "ACCOUNT_UPDATE",
+            "E": time,
+            "T": time,
             "a": {
                 "m": reason,
-                "B": [{"a": asset, "wb": fmt(balance), "cw": fmt(balance), "bc": "0"}
-                      for asset, balance in account.wallet.items()],
+                "B": [
+                    {"a": asset, "wb": fmt(balance), "cw": fmt(balance), "bc": "0"}
+                    for asset, balance in account.wallet.items()
+                ],
                 "P": positions,
             },
         }
@@ -1023,10 +1300,14 @@ def _required(params: dict[str, str], name: str) -> str:
 
 
 def _is_closing_leg(side: str, position_side: str) -> bool:
-    return (position_side == "LONG" and side == "SELL") or (position_side == "SHORT" and side == "BUY")
+    return (position_side == "LONG" and side == "SELL") or (
+        position_side == "SHORT" and side == "BUY"
+    )
 
 
-def _split_quantity(side: str, position_side: str, quantity: float, position: FuturesPosition) -> tuple[float, float]:
+def _split_quantity(
+    side: str, position_side: str, quantity: float, position: FuturesPosition
+) -> tuple[float, float]:
     """How much of an order opens exposure and how much closes the existing position."""
     if position_side in ("LONG", "SHORT"):
         if _is_closing_leg(side, position_side):

@@ -10,7 +10,9 @@ from __future__ import annotations
 class BinanceError(Exception):
     """An error the server answers with ``{"code": code, "msg": message}`` and ``status``."""
 
-    def __init__(self, code: int, message: str, status: int = 400, headers: dict[str, str] | None = None):
+    def __init__(
+        self, code: int, message: str, status: int = 400, headers: dict[str, str] | None = None
+    ):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
@@ -30,11 +32,15 @@ def invalid_interval() -> BinanceError:
 
 
 def missing_parameter(name: str) -> BinanceError:
-    return BinanceError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    return BinanceError(
+        -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
 
 
 def bad_parameter(name: str) -> BinanceError:
-    return BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9.]+$'.")
+    return BinanceError(
+        -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9.]+$'."
+    )
 
 
 def unknown_order_on_cancel() -> BinanceError:

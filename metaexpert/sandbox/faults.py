@@ -74,9 +74,15 @@ class FaultInjector:
         self.history: list[dict[str, object]] = []
 
     def add(self, fault: Fault) -> None:
-        seed = fault.seed if fault.seed is not None else self._seed + len(self.history) + len(self._rules)
+        seed = (
+            fault.seed
+            if fault.seed is not None
+            else self._seed + len(self.history) + len(self._rules)
+        )
         with self._lock:
-            self._rules.append(_ActiveRule(fault=fault, remaining=fault.count, rng=random.Random(seed)))
+            self._rules.append(
+                _ActiveRule(fault=fault, remaining=fault.count, rng=random.Random(seed))
+            )
 
     def clear(self) -> None:
         with self._lock:

@@ -8,7 +8,9 @@ can build a local order book exactly as it would against the real exchange.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,20 @@ from metaexpert.core.timeframe import Timeframe
 from metaexpert.sandbox.errors import BinanceError, invalid_interval
 
 BINANCE_INTERVALS = (
-    "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w",
+    "1m",
+    "3m",
+    "5m",
+    "15m",
+    "30m",
+    "1h",
+    "2h",
+    "4h",
+    "6h",
+    "8h",
+    "12h",
+    "1d",
+    "3d",
+    "1w",
 )
 
 
@@ -53,7 +68,22 @@ class Kline:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.8f}".rstrip("0").rstrip(".") if value == value else "0"
+    return f"{value:.8f}".rstrip("0").rstrip(".") if math.isfinite(value) else "0"
+
+
+@lru_cache(maxsize=32)
+def _load_candles(path_name: str) -> tuple[np.ndarray, ...]:
+    """Read-only candle columns, loaded once per process and shared by every replay."""
+    frame = pl.read_parquet(
+        path_name, columns=["timestamp", "open", "high", "low", "close", "volume"]
+    )
+    frame = frame.sort("timestamp")
+    columns = [frame["timestamp"].cast(pl.Int64).to_numpy()]
+    columns += [
+        frame[name].cast(pl.Float64).to_numpy()
+        for name in ("open", "high", "low", "close", "volume")
+    ]
+    return tuple(_read_only(column) for column in columns)
 
 
 class CandleSeries:
@@ -66,17 +96,11 @@ class CandleSeries:
     def __init__(self, symbol: str, path: Path, timeframe: Timeframe) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"no candle file for {symbol}: {path}")
-        frame = pl.read_parquet(path, columns=["timestamp", "open", "high", "low", "close", "volume"])
-        frame = frame.sort("timestamp")
         self.symbol = symbol
         self.path = path
         self.timeframe = timeframe
-        self.timestamps = frame["timestamp"].cast(pl.Int64).to_numpy()
-        self.opens = frame["open"].cast(pl.Float64).to_numpy()
-        self.highs = frame["high"].cast(pl.Float64).to_numpy()
-        self.lows = frame["low"].cast(pl.Float64).to_numpy()
-        self.closes = frame["close"].cast(pl.Float64).to_numpy()
-        self.volumes = frame["volume"].cast(pl.Float64).to_numpy()
+        columns = _load_candles(str(path))
+        self.timestamps, self.opens, self.highs, self.lows, self.closes, self.volumes = columns
         if len(self.timestamps) == 0:
             raise ValueError(f"candle file {path} is empty")
         self.cursor = 0
@@ -251,15 +275,101 @@ class LocalBook:
 
 @dataclass(slots=True)
 class TickEvent:
-    """A recorded event at receiver time ``local_ns``: kind is trade, bookTicker or depth."""
+    """A recorded event at receiver time ``local_ns``: kind is trade, bookTicker or depth.
+
+    ``index`` points into the recording (trade row, book-ticker row or depth group); payloads are
+    built only for events someone is subscribed to, which keeps fast replays cheap.
+    """
 
     local_ns: int
     kind: str
-    payload: object
+    index: int
 
 
 _TRADE, _BOOK_TICKER, _DEPTH = 0, 1, 2
 _KIND_NAMES = ("trade", "bookTicker", "depth")
+
+
+@dataclass(frozen=True)
+class _RecordingArrays:
+    """Read-only columns of one recording, shared by every replay of it (loaded once per process)."""
+
+    snapshot_update_id: int
+    snapshot_bids: tuple[tuple[float, float], ...]
+    snapshot_asks: tuple[tuple[float, float], ...]
+    trades: dict[str, np.ndarray]
+    tickers: dict[str, np.ndarray]
+    diffs: dict[str, np.ndarray]
+    diff_is_bid: np.ndarray
+    group_starts: np.ndarray
+    group_ends: np.ndarray
+    stamps: np.ndarray
+    kinds: np.ndarray
+    indices: np.ndarray
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+@lru_cache(maxsize=16)
+def _load_recording(directory_name: str, symbol: str) -> _RecordingArrays:
+    directory = Path(directory_name)
+    snapshot = pl.read_parquet(directory / f"{symbol}-depth-snapshot.parquet")
+    last_id = int(snapshot["last_update_id"][0])
+    levels = snapshot.select("side", "price", "qty").rows()
+    trades_frame = pl.read_parquet(directory / f"{symbol}-trades.parquet").sort("local_ts_ns")
+    trades = {name: _read_only(trades_frame[name].to_numpy()) for name in trades_frame.columns}
+    tickers_frame = pl.read_parquet(directory / f"{symbol}-bookticker.parquet").sort("local_ts_ns")
+    tickers = {name: _read_only(tickers_frame[name].to_numpy()) for name in tickers_frame.columns}
+    diffs_frame = pl.read_parquet(directory / f"{symbol}-depth-diff.parquet")
+    diffs_frame = diffs_frame.filter(pl.col("last_update_id") > last_id).sort(
+        "first_update_id", "local_ts_ns", maintain_order=True
+    )
+    diffs = {
+        name: _read_only(diffs_frame[name].to_numpy())
+        for name in diffs_frame.columns
+        if name != "side"
+    }
+    first_ids = diffs["first_update_id"]
+    if len(first_ids):
+        change = np.flatnonzero(np.diff(first_ids) != 0) + 1
+        group_starts = np.concatenate(([0], change)).astype(np.int64)
+    else:
+        group_starts = np.zeros(0, dtype=np.int64)
+    group_ends = np.concatenate((group_starts[1:], [len(first_ids)])).astype(np.int64)
+    group_stamps = diffs["local_ts_ns"][group_starts] if len(first_ids) else np.zeros(0, np.int64)
+    stamps = np.concatenate((trades["local_ts_ns"], tickers["local_ts_ns"], group_stamps))
+    kinds = np.concatenate(
+        (
+            np.full(len(trades["local_ts_ns"]), _TRADE, dtype=np.int8),
+            np.full(len(tickers["local_ts_ns"]), _BOOK_TICKER, dtype=np.int8),
+            np.full(len(group_stamps), _DEPTH, dtype=np.int8),
+        )
+    )
+    indices = np.concatenate(
+        (
+            np.arange(len(trades["local_ts_ns"])),
+            np.arange(len(tickers["local_ts_ns"])),
+            np.arange(len(group_stamps)),
+        )
+    )
+    order = np.argsort(stamps, kind="stable")
+    return _RecordingArrays(
+        snapshot_update_id=last_id,
+        snapshot_bids=tuple((float(p), float(q)) for side, p, q in levels if side == "bid"),
+        snapshot_asks=tuple((float(p), float(q)) for side, p, q in levels if side != "bid"),
+        trades=trades,
+        tickers=tickers,
+        diffs=diffs,
+        diff_is_bid=_read_only((diffs_frame["side"] == "bid").to_numpy()),
+        group_starts=_read_only(group_starts),
+        group_ends=_read_only(group_ends),
+        stamps=_read_only(stamps[order].astype(np.int64)),
+        kinds=_read_only(kinds[order]),
+        indices=_read_only(indices[order]),
+    )
 
 
 class TickRecording:
@@ -273,50 +383,24 @@ class TickRecording:
 
     def __init__(self, symbol: str, directory: Path) -> None:
         self.symbol = symbol
-        snapshot = pl.read_parquet(directory / f"{symbol}-depth-snapshot.parquet")
-        last_id = int(snapshot["last_update_id"][0])
-        self.snapshot_update_id = last_id
-        self.book = LocalBook(last_update_id=last_id)
-        for side, price, quantity in snapshot.select("side", "price", "qty").iter_rows():
-            (self.book.bids if side == "bid" else self.book.asks)[float(price)] = float(quantity)
-        trades = pl.read_parquet(directory / f"{symbol}-trades.parquet").sort("local_ts_ns")
-        self.trades = {name: trades[name].to_numpy() for name in trades.columns}
-        tickers = pl.read_parquet(directory / f"{symbol}-bookticker.parquet").sort("local_ts_ns")
-        self.tickers = {name: tickers[name].to_numpy() for name in tickers.columns}
-        diffs = pl.read_parquet(directory / f"{symbol}-depth-diff.parquet")
-        diffs = diffs.filter(pl.col("last_update_id") > last_id).sort(
-            "first_update_id", "local_ts_ns", maintain_order=True
+        arrays = _load_recording(str(directory), symbol)
+        self.snapshot_update_id = arrays.snapshot_update_id
+        self.book = LocalBook(
+            last_update_id=arrays.snapshot_update_id,
+            bids=dict(arrays.snapshot_bids),
+            asks=dict(arrays.snapshot_asks),
         )
-        self.diffs = {name: diffs[name].to_numpy() for name in diffs.columns if name != "side"}
-        self.diff_is_bid = (diffs["side"] == "bid").to_numpy()
-        first_ids = self.diffs["first_update_id"]
-        if len(first_ids):
-            change = np.flatnonzero(np.diff(first_ids) != 0) + 1
-            self.group_starts = np.concatenate(([0], change)).astype(np.int64)
-        else:
-            self.group_starts = np.zeros(0, dtype=np.int64)
-        self.group_ends = np.concatenate((self.group_starts[1:], [len(first_ids)])).astype(np.int64)
-        group_stamps = self.diffs["local_ts_ns"][self.group_starts] if len(first_ids) else np.zeros(0, np.int64)
-        stamps = np.concatenate((self.trades["local_ts_ns"], self.tickers["local_ts_ns"], group_stamps))
-        kinds = np.concatenate((
-            np.full(len(self.trades["local_ts_ns"]), _TRADE, dtype=np.int8),
-            np.full(len(self.tickers["local_ts_ns"]), _BOOK_TICKER, dtype=np.int8),
-            np.full(len(group_stamps), _DEPTH, dtype=np.int8),
-        ))
-        indices = np.concatenate((
-            np.arange(len(self.trades["local_ts_ns"])),
-            np.arange(len(self.tickers["local_ts_ns"])),
-            np.arange(len(group_stamps)),
-        ))
-        order = np.argsort(stamps, kind="stable")
-        self.stamps = stamps[order].astype(np.int64)
-        self.kinds = kinds[order]
-        self.indices = indices[order]
+        self.trades = arrays.trades
+        self.tickers = arrays.tickers
+        self.diffs = arrays.diffs
+        self.diff_is_bid = arrays.diff_is_bid
+        self.group_starts = arrays.group_starts
+        self.group_ends = arrays.group_ends
+        self.stamps = arrays.stamps
+        self.kinds = arrays.kinds
+        self.indices = arrays.indices
         self.cursor = 0
         self.trades_replayed = 0
-        self.previous_depth_id = last_id
-        self.last_trade: dict[str, object] | None = None
-        self.last_book_ticker: dict[str, object] | None = None
 
     def __len__(self) -> int:
         return len(self.stamps)
@@ -332,24 +416,26 @@ class TickRecording:
     def trade_row(self, index: int) -> dict[str, object]:
         return {name: column[index].item() for name, column in self.trades.items()}
 
-    def _ticker_row(self, index: int) -> dict[str, object]:
-        return {name: column[index].item() for name, column in self.tickers.items()}
-
-    def _depth_event(self, group: int) -> DepthEvent:
+    def depth_event(self, group: int) -> DepthEvent:
         start, end = int(self.group_starts[group]), int(self.group_ends[group])
         prices = self.diffs["price"][start:end].tolist()
         quantities = self.diffs["qty"][start:end].tolist()
         is_bid = self.diff_is_bid[start:end].tolist()
-        event = DepthEvent(
+        if group == 0:
+            previous = self.snapshot_update_id
+        else:
+            previous = int(self.diffs["last_update_id"][self.group_starts[group - 1]])
+        return DepthEvent(
             event_time=int(self.diffs["event_time_ms"][start]),
             first_update_id=int(self.diffs["first_update_id"][start]),
             last_update_id=int(self.diffs["last_update_id"][start]),
-            previous_update_id=self.previous_depth_id,
+            previous_update_id=previous,
             bids=[(p, q) for p, q, b in zip(prices, quantities, is_bid, strict=True) if b],
             asks=[(p, q) for p, q, b in zip(prices, quantities, is_bid, strict=True) if not b],
         )
-        self.previous_depth_id = event.last_update_id
-        return event
+
+    def ticker_row(self, index: int) -> dict[str, object]:
+        return {name: column[index].item() for name, column in self.tickers.items()}
 
     def take_until(self, local_ns: int) -> list[TickEvent]:
         """Advance past every event at or before ``local_ns``, applying depth to the book."""
@@ -358,25 +444,36 @@ class TickRecording:
 
     def take(self, count: int) -> list[TickEvent]:
         end = min(self.cursor + max(count, 0), len(self.stamps))
-        batch: list[TickEvent] = []
-        for position in range(self.cursor, end):
-            kind, index = int(self.kinds[position]), int(self.indices[position])
-            stamp = int(self.stamps[position])
-            if kind == _DEPTH:
-                depth = self._depth_event(index)
-                self.book.apply(depth)
-                batch.append(TickEvent(stamp, "depth", depth))
-            elif kind == _TRADE:
-                row = self.trade_row(index)
-                self.last_trade = row
-                self.trades_replayed = index + 1
-                batch.append(TickEvent(stamp, "trade", row))
-            else:
-                row = self._ticker_row(index)
-                self.last_book_ticker = row
-                batch.append(TickEvent(stamp, "bookTicker", row))
+        kinds = self.kinds[self.cursor : end].tolist()
+        indices = self.indices[self.cursor : end].tolist()
+        stamps = self.stamps[self.cursor : end].tolist()
+        batch = [
+            TickEvent(stamp, _KIND_NAMES[kind], index)
+            for stamp, kind, index in zip(stamps, kinds, indices, strict=True)
+        ]
+        groups = [index for kind, index in zip(kinds, indices, strict=True) if kind == _DEPTH]
+        if groups:
+            self._apply_groups(groups[0], groups[-1] + 1)
+        trades = [index for kind, index in zip(kinds, indices, strict=True) if kind == _TRADE]
+        if trades:
+            self.trades_replayed = trades[-1] + 1
         self.cursor = end
         return batch
+
+    def _apply_groups(self, first: int, last: int) -> None:
+        """Apply depth groups ``first..last-1`` (contiguous, in update-id order) to the book."""
+        start, end = int(self.group_starts[first]), int(self.group_ends[last - 1])
+        prices = self.diffs["price"][start:end].tolist()
+        quantities = self.diffs["qty"][start:end].tolist()
+        is_bid = self.diff_is_bid[start:end].tolist()
+        bids, asks = self.book.bids, self.book.asks
+        for price, quantity, bid in zip(prices, quantities, is_bid, strict=True):
+            side = bids if bid else asks
+            if quantity == 0.0:
+                side.pop(price, None)
+            else:
+                side[price] = quantity
+        self.book.last_update_id = int(self.diffs["last_update_id"][self.group_starts[last - 1]])
 
 
 def find_tick_directory(data_dir: Path, market: str, symbol: str) -> Path | None:

@@ -14,9 +14,22 @@ from decimal import Decimal
 SPOT = "spot"
 USDM = "usdm"
 
-LIMIT_TYPES = {"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "STOP", "TAKE_PROFIT"}
+LIMIT_TYPES = {
+    "LIMIT",
+    "LIMIT_MAKER",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT_LIMIT",
+    "STOP",
+    "TAKE_PROFIT",
+}
 SPOT_TYPES = {
-    "LIMIT", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "LIMIT_MAKER",
+    "LIMIT",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_LIMIT",
+    "LIMIT_MAKER",
 }
 FUTURES_PLAIN_TYPES = {"LIMIT", "MARKET"}
 FUTURES_ALGO_TYPES = {"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"}
@@ -309,7 +322,11 @@ class SpotAccount:
     def balances(self) -> list[dict[str, str]]:
         assets = sorted(set(self.free) | set(self.locked))
         return [
-            {"asset": asset, "free": fmt(self.free.get(asset, 0.0)), "locked": fmt(self.locked.get(asset, 0.0))}
+            {
+                "asset": asset,
+                "free": fmt(self.free.get(asset, 0.0)),
+                "locked": fmt(self.locked.get(asset, 0.0)),
+            }
             for asset in assets
         ]
 

@@ -36,7 +36,13 @@ def spot_symbol_info(rule: SymbolConfig) -> dict[str, object]:
         "baseCommissionPrecision": 8,
         "quoteCommissionPrecision": 8,
         "orderTypes": [
-            "LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
+            "LIMIT",
+            "LIMIT_MAKER",
+            "MARKET",
+            "STOP_LOSS",
+            "STOP_LOSS_LIMIT",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_LIMIT",
         ],
         "icebergAllowed": True,
         "ocoAllowed": False,
@@ -47,13 +53,32 @@ def spot_symbol_info(rule: SymbolConfig) -> dict[str, object]:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": fmt(rule.min_price), "maxPrice": fmt(rule.max_price),
-             "tickSize": fmt(rule.tick_size)},
-            {"filterType": "LOT_SIZE", "minQty": fmt(rule.min_quantity), "maxQty": fmt(rule.max_quantity),
-             "stepSize": fmt(rule.step_size)},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0", "maxQty": fmt(rule.max_quantity), "stepSize": "0"},
-            {"filterType": "NOTIONAL", "minNotional": fmt(rule.min_notional), "applyMinToMarket": True,
-             "maxNotional": "9000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": fmt(rule.min_price),
+                "maxPrice": fmt(rule.max_price),
+                "tickSize": fmt(rule.tick_size),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": fmt(rule.min_quantity),
+                "maxQty": fmt(rule.max_quantity),
+                "stepSize": fmt(rule.step_size),
+            },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": "0",
+                "maxQty": fmt(rule.max_quantity),
+                "stepSize": "0",
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": fmt(rule.min_notional),
+                "applyMinToMarket": True,
+                "maxNotional": "9000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
         ],
         "permissions": [],
@@ -87,19 +112,42 @@ def futures_symbol_info(rule: SymbolConfig) -> dict[str, object]:
         "marketTakeBound": "0.05",
         "maxMoveOrderLimit": 10000,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": fmt(rule.min_price), "maxPrice": fmt(rule.max_price),
-             "tickSize": fmt(rule.tick_size)},
-            {"filterType": "LOT_SIZE", "minQty": fmt(rule.min_quantity), "maxQty": fmt(rule.max_quantity),
-             "stepSize": fmt(rule.step_size)},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": fmt(rule.min_quantity), "maxQty": fmt(rule.max_quantity),
-             "stepSize": fmt(rule.step_size)},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": fmt(rule.min_price),
+                "maxPrice": fmt(rule.max_price),
+                "tickSize": fmt(rule.tick_size),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": fmt(rule.min_quantity),
+                "maxQty": fmt(rule.max_quantity),
+                "stepSize": fmt(rule.step_size),
+            },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": fmt(rule.min_quantity),
+                "maxQty": fmt(rule.max_quantity),
+                "stepSize": fmt(rule.step_size),
+            },
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
             {"filterType": "MIN_NOTIONAL", "notional": fmt(rule.min_notional)},
-            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
-             "multiplierDecimal": "4"},
+            {
+                "filterType": "PERCENT_PRICE",
+                "multiplierUp": "1.0500",
+                "multiplierDown": "0.9500",
+                "multiplierDecimal": "4",
+            },
         ],
-        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"],
+        "orderTypes": [
+            "LIMIT",
+            "MARKET",
+            "STOP",
+            "STOP_MARKET",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_MARKET",
+        ],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         "permissionSets": ["GRID", "COPY"],
     }
@@ -109,8 +157,13 @@ def exchange_info(exchange: SandboxExchange, market: str, server_time: int) -> d
     rules = exchange.symbols[market].values()
     if market == SPOT:
         symbols = [spot_symbol_info(rule) for rule in rules]
-        return {"timezone": "UTC", "serverTime": server_time, "rateLimits": RATE_LIMITS,
-                "exchangeFilters": [], "symbols": symbols}
+        return {
+            "timezone": "UTC",
+            "serverTime": server_time,
+            "rateLimits": RATE_LIMITS,
+            "exchangeFilters": [],
+            "symbols": symbols,
+        }
     assets = sorted({rule.quote_asset for rule in rules})
     return {
         "timezone": "UTC",
@@ -118,7 +171,10 @@ def exchange_info(exchange: SandboxExchange, market: str, server_time: int) -> d
         "futuresType": "U_MARGINED",
         "rateLimits": RATE_LIMITS,
         "exchangeFilters": [],
-        "assets": [{"asset": asset, "marginAvailable": True, "autoAssetExchange": "-10000"} for asset in assets],
+        "assets": [
+            {"asset": asset, "marginAvailable": True, "autoAssetExchange": "-10000"}
+            for asset in assets
+        ],
         "symbols": [futures_symbol_info(rule) for rule in rules],
     }
 
@@ -149,15 +205,27 @@ def ticker_24h(exchange: SandboxExchange, market: str, symbol: str) -> dict[str,
     }
     if market == SPOT:
         bid, ask = exchange.bid_ask(symbol)
-        result.update({"prevClosePrice": fmt(open_), "bidPrice": fmt(bid), "bidQty": "1", "askPrice": fmt(ask),
-                       "askQty": "1"})
+        result.update(
+            {
+                "prevClosePrice": fmt(open_),
+                "bidPrice": fmt(bid),
+                "bidQty": "1",
+                "askPrice": fmt(ask),
+                "askQty": "1",
+            }
+        )
     return result
 
 
 def book_ticker(exchange: SandboxExchange, market: str, symbol: str) -> dict[str, object]:
     bid, ask = exchange.bid_ask(symbol)
-    result: dict[str, object] = {"symbol": symbol, "bidPrice": fmt(bid), "bidQty": "1", "askPrice": fmt(ask),
-                                 "askQty": "1"}
+    result: dict[str, object] = {
+        "symbol": symbol,
+        "bidPrice": fmt(bid),
+        "bidQty": "1",
+        "askPrice": fmt(ask),
+        "askQty": "1",
+    }
     if market == USDM:
         result["time"] = exchange.now
     return result
@@ -187,27 +255,56 @@ def premium_index(exchange: SandboxExchange, symbol: str) -> dict[str, object]:
 
 def mark_price_event(exchange: SandboxExchange, symbol: str) -> dict[str, object]:
     index = premium_index(exchange, symbol)
-    return {"e": "markPriceUpdate", "E": exchange.now, "s": symbol, "p": index["markPrice"],
-            "i": index["indexPrice"], "P": index["estimatedSettlePrice"], "r": index["lastFundingRate"],
-            "T": index["nextFundingTime"]}
+    return {
+        "e": "markPriceUpdate",
+        "E": exchange.now,
+        "s": symbol,
+        "p": index["markPrice"],
+        "i": index["indexPrice"],
+        "P": index["estimatedSettlePrice"],
+        "r": index["lastFundingRate"],
+        "T": index["nextFundingTime"],
+    }
 
 
-def kline_event(symbol: str, interval: str, kline: Kline, closed: bool, event_time: int) -> dict[str, object]:
+def kline_event(
+    symbol: str, interval: str, kline: Kline, closed: bool, event_time: int
+) -> dict[str, object]:
     row = kline.to_binance()
     return {
         "e": "kline",
         "E": event_time,
         "s": symbol,
         "k": {
-            "t": kline.open_time, "T": kline.close_time, "s": symbol, "i": interval, "f": 0, "L": 0,
-            "o": row[1], "c": row[4], "h": row[2], "l": row[3], "v": row[5], "n": 0, "x": closed,
-            "q": row[7], "V": "0", "Q": "0", "B": "0",
+            "t": kline.open_time,
+            "T": kline.close_time,
+            "s": symbol,
+            "i": interval,
+            "f": 0,
+            "L": 0,
+            "o": row[1],
+            "c": row[4],
+            "h": row[2],
+            "l": row[3],
+            "v": row[5],
+            "n": 0,
+            "x": closed,
+            "q": row[7],
+            "V": "0",
+            "Q": "0",
+            "B": "0",
         },
     }
 
 
-def depth_body(recording: TickRecording | None, exchange: SandboxExchange, market: str, symbol: str,
-               limit: int, synthetic_update_id: int) -> dict[str, object]:
+def depth_body(
+    recording: TickRecording | None,
+    exchange: SandboxExchange,
+    market: str,
+    symbol: str,
+    limit: int,
+    synthetic_update_id: int,
+) -> dict[str, object]:
     if recording is not None:
         bids, asks = recording.book.top(limit)
         last_id = recording.book.last_update_id
@@ -220,21 +317,31 @@ def depth_body(recording: TickRecording | None, exchange: SandboxExchange, marke
         "asks": [[fmt(price), fmt(quantity)] for price, quantity in asks],
     }
     if market == USDM:
-        body = {"lastUpdateId": last_id, "E": exchange.now, "T": exchange.now, "bids": body["bids"],
-                "asks": body["asks"]}
+        body = {
+            "lastUpdateId": last_id,
+            "E": exchange.now,
+            "T": exchange.now,
+            "bids": body["bids"],
+            "asks": body["asks"],
+        }
     return body
 
 
-def synthetic_book(exchange: SandboxExchange, market: str, symbol: str,
-                   limit: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+def synthetic_book(
+    exchange: SandboxExchange, market: str, symbol: str, limit: int
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """A plain ladder around the replay price, for symbols without a depth recording."""
     tick = exchange.symbols[market][symbol].tick_size
     bid, ask = exchange.bid_ask(symbol)
     best_bid = (bid // tick) * tick
     best_ask = max(-((-ask) // tick) * tick, best_bid + tick)
     depth = min(limit, 100)
-    bids = [(round(best_bid - index * tick, 8), round(1.0 + index * 0.5, 8)) for index in range(depth)]
-    asks = [(round(best_ask + index * tick, 8), round(1.0 + index * 0.5, 8)) for index in range(depth)]
+    bids = [
+        (round(best_bid - index * tick, 8), round(1.0 + index * 0.5, 8)) for index in range(depth)
+    ]
+    asks = [
+        (round(best_ask + index * tick, 8), round(1.0 + index * 0.5, 8)) for index in range(depth)
+    ]
     return bids, asks
 
 
@@ -254,18 +361,37 @@ def depth_event(market: str, symbol: str, event: DepthEvent) -> dict[str, object
     return payload
 
 
-def trade_event(market: str, symbol: str, row: dict[str, object], aggregated: bool) -> dict[str, object]:
+def trade_event(
+    market: str, symbol: str, row: dict[str, object], aggregated: bool
+) -> dict[str, object]:
     price, quantity = fmt(float(row["price"])), fmt(float(row["qty"]))
     trade_id = int(row["trade_id"])
     if aggregated:
-        payload: dict[str, object] = {"e": "aggTrade", "E": int(row["event_time_ms"]), "s": symbol, "a": trade_id,
-                                      "p": price, "q": quantity, "f": trade_id, "l": trade_id,
-                                      "T": int(row["trade_time_ms"]), "m": bool(row["is_buyer_maker"])}
+        payload: dict[str, object] = {
+            "e": "aggTrade",
+            "E": int(row["event_time_ms"]),
+            "s": symbol,
+            "a": trade_id,
+            "p": price,
+            "q": quantity,
+            "f": trade_id,
+            "l": trade_id,
+            "T": int(row["trade_time_ms"]),
+            "m": bool(row["is_buyer_maker"]),
+        }
         if market == SPOT:
             payload["M"] = True
         return payload
-    payload = {"e": "trade", "E": int(row["event_time_ms"]), "s": symbol, "t": trade_id, "p": price, "q": quantity,
-               "T": int(row["trade_time_ms"]), "m": bool(row["is_buyer_maker"])}
+    payload = {
+        "e": "trade",
+        "E": int(row["event_time_ms"]),
+        "s": symbol,
+        "t": trade_id,
+        "p": price,
+        "q": quantity,
+        "T": int(row["trade_time_ms"]),
+        "m": bool(row["is_buyer_maker"]),
+    }
     if market == SPOT:
         payload["M"] = True
     else:
@@ -273,19 +399,36 @@ def trade_event(market: str, symbol: str, row: dict[str, object], aggregated: bo
     return payload
 
 
-def book_ticker_event(market: str, symbol: str, row: dict[str, object], local_ns: int) -> dict[str, object]:
+def book_ticker_event(
+    market: str, symbol: str, row: dict[str, object], local_ns: int
+) -> dict[str, object]:
     payload: dict[str, object] = {
-        "u": int(row["update_id"]), "s": symbol, "b": fmt(float(row["bid"])), "B": fmt(float(row["bid_qty"])),
-        "a": fmt(float(row["ask"])), "A": fmt(float(row["ask_qty"])),
+        "u": int(row["update_id"]),
+        "s": symbol,
+        "b": fmt(float(row["bid"])),
+        "B": fmt(float(row["bid_qty"])),
+        "a": fmt(float(row["ask"])),
+        "A": fmt(float(row["ask_qty"])),
     }
     if market == USDM:
         event_ms = local_ns // 1_000_000
-        payload = {"e": "bookTicker", "u": payload["u"], "E": event_ms, "T": event_ms, "s": symbol,
-                   "b": payload["b"], "B": payload["B"], "a": payload["a"], "A": payload["A"]}
+        payload = {
+            "e": "bookTicker",
+            "u": payload["u"],
+            "E": event_ms,
+            "T": event_ms,
+            "s": symbol,
+            "b": payload["b"],
+            "B": payload["B"],
+            "a": payload["a"],
+            "A": payload["A"],
+        }
     return payload
 
 
-def recent_trades(recording: TickRecording | None, market: str, limit: int) -> list[dict[str, object]]:
+def recent_trades(
+    recording: TickRecording | None, market: str, limit: int
+) -> list[dict[str, object]]:
     if recording is None:
         return []
     end = recording.trades_replayed
@@ -293,8 +436,11 @@ def recent_trades(recording: TickRecording | None, market: str, limit: int) -> l
     for index in range(max(0, end - limit), end):
         row = recording.trade_row(index)
         item: dict[str, object] = {
-            "id": int(row["trade_id"]), "price": fmt(float(row["price"])), "qty": fmt(float(row["qty"])),
-            "quoteQty": fmt(float(row["price"]) * float(row["qty"])), "time": int(row["trade_time_ms"]),
+            "id": int(row["trade_id"]),
+            "price": fmt(float(row["price"])),
+            "qty": fmt(float(row["qty"])),
+            "quoteQty": fmt(float(row["price"]) * float(row["qty"])),
+            "time": int(row["trade_time_ms"]),
             "isBuyerMaker": bool(row["is_buyer_maker"]),
         }
         if market == SPOT:

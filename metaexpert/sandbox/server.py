@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
@@ -51,7 +51,9 @@ class SandboxServer:
             raise RuntimeError("this SandboxServer is already started")
         self._state = SandboxApp(self.config)
         ready: Future[tuple[str, int]] = Future()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name="metaexpert-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name="metaexpert-sandbox", daemon=True
+        )
         self._thread.start()
         self.host, self.port = ready.result(timeout=60)
         return self
@@ -67,10 +69,10 @@ class SandboxServer:
             site = web.TCPSite(runner, self.config.host, self.config.port)
             loop.run_until_complete(site.start())
             self._runner = runner
-            sockets = site._server.sockets  # type: ignore[union-attr]  # noqa: SLF001
+            sockets = site._server.sockets  # type: ignore[union-attr]
             host, port = sockets[0].getsockname()[:2]
             ready.set_result((host, port))
-        except BaseException as error:  # report bind failures to the starting thread
+        except BaseException as error:  # noqa: BLE001 - handed to the starting thread by the future
             ready.set_exception(error)
             loop.close()
             return
@@ -91,7 +93,7 @@ class SandboxServer:
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=15)
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         if self._thread is None:
             self.start()
         return self
@@ -128,6 +130,19 @@ class SandboxServer:
             "fapiPrivateV2": f"{http}/fapi/v2",
             "fapiPrivateV3": f"{http}/fapi/v3",
             "fapiData": f"{http}/futures/data",
+            # not served: pointed here so a stray call fails fast with a clear -5000 error
+            "sapi": f"{http}/sapi/v1",
+            "sapiV2": f"{http}/sapi/v2",
+            "sapiV3": f"{http}/sapi/v3",
+            "sapiV4": f"{http}/sapi/v4",
+            "dapiPublic": f"{http}/dapi/v1",
+            "dapiPrivate": f"{http}/dapi/v1",
+            "dapiPrivateV2": f"{http}/dapi/v2",
+            "dapiData": f"{http}/futures/data",
+            "eapiPublic": f"{http}/eapi/v1",
+            "eapiPrivate": f"{http}/eapi/v1",
+            "papi": f"{http}/papi/v1",
+            "papiV2": f"{http}/papi/v2",
             "ws": {
                 "spot": f"{ws}/stream/ws",
                 "margin": f"{ws}/stream/ws",

@@ -93,7 +93,9 @@ class StreamHub:
             delivered += 1
         return delivered
 
-    def publish_user(self, market: str, api_key: str, payload: dict[str, object], listen_keys: set[str]) -> int:
+    def publish_user(
+        self, market: str, api_key: str, payload: dict[str, object], listen_keys: set[str]
+    ) -> int:
         """Send a user-data event to the listenKey streams and ws-api subscriptions of ``api_key``."""
         delivered = 0
         for connection in self.connections:
@@ -107,7 +109,9 @@ class StreamHub:
                 delivered += 1
             for subscription_id, owner in connection.user_subscriptions.items():
                 if owner == api_key:
-                    connection.push(json.dumps({"subscriptionId": subscription_id, "event": payload}))
+                    connection.push(
+                        json.dumps({"subscriptionId": subscription_id, "event": payload})
+                    )
                     delivered += 1
         return delivered
 
@@ -117,7 +121,7 @@ class StreamHub:
         for connection in victims:
             self.remove(connection)
             if abort:
-                transport = connection.ws._req.transport if connection.ws._req is not None else None  # noqa: SLF001
+                transport = connection.ws._req.transport if connection.ws._req is not None else None
                 if transport is not None:
                     transport.abort()
                     continue

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,14 +33,12 @@ from metaexpert.storage.models import (
 )
 from metaexpert.storage.records import RecordKind, StorageRecord
 
-_ROWS_PER_STATEMENT = 500  # well under SQLite's 32766 and PostgreSQL's 65535 bound parameters
-
 _ORDER_COLUMNS = tuple(
     column.key for column in OrderRow.__table__.columns if column.key not in ("id", "expert_id", "client_order_id")
 )
 
 
-def insert_for(session: Session, model: type[Base]) -> Any:
+def insert_for(session: Session, model: type[Base] | Table) -> Any:
     """A dialect-specific INSERT that supports ON CONFLICT."""
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
@@ -51,7 +49,7 @@ def apply_records(session: Session, records: Sequence[StorageRecord]) -> None:
     """Write ``records`` in order inside the caller's transaction.
 
     Consecutive append-only records of the same kind go to the database as one
-    multi-row INSERT ... ON CONFLICT DO NOTHING.
+    executemany of INSERT ... ON CONFLICT DO NOTHING.
     """
     index = 0
     while index < len(records):
@@ -63,9 +61,9 @@ def apply_records(session: Session, records: Sequence[StorageRecord]) -> None:
             while end < len(records) and records[end].kind is record.kind:
                 end += 1
             rows = [to_row(item) for item in records[index:end]]
-            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-                chunk = rows[start : start + _ROWS_PER_STATEMENT]
-                session.execute(insert_for(session, model).values(chunk).on_conflict_do_nothing())
+            # Core executemany: one cached statement, batched by the driver ("insertmanyvalues").
+            statement = insert_for(session, model.__table__).on_conflict_do_nothing()
+            session.connection().execute(statement, rows)
             index = end
             continue
         _UPSERTERS[record.kind](session, record)

@@ -25,7 +25,7 @@ class StorageSettings(BaseSettings):
 
     # hide_input_in_errors: a rejected URL may carry a password; errors must not echo it.
     model_config = SettingsConfigDict(
-        env_prefix="METAEXPERT_", extra="ignore", frozen=True, hide_input_in_errors=True
+        env_prefix="METAEXPERT_", extra="forbid", frozen=True, hide_input_in_errors=True
     )
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL)

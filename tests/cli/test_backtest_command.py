@@ -157,3 +157,13 @@ def test_backtest_with_missing_file_exits_one(runner, fake_expert_type, tmp_path
     result = _invoke(runner, tmp_path / "nope.py")
     assert result.exit_code == 1
     assert "expert file not found" in result.stderr
+
+
+def test_backtest_with_unwritable_output_exits_one_with_message(runner, fake_expert_type,
+                                                                write_expert_file, tmp_path):
+    path = write_expert_file("expert = FakeExpert()\n")
+    blocker = tmp_path / "occupied"
+    blocker.write_text("a file where the output folder should go")
+    result = _invoke(runner, path, "--no-progress", "--output", str(blocker / "sub"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and "occupied" in result.stderr

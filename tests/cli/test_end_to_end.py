@@ -45,7 +45,7 @@ def test_backtest_with_generated_expert_on_real_candles_writes_reports(runner,
     report = json.loads((output / "result.json").read_text())
     assert report["symbols"] == ["BTCUSDT"] and report["timeframe"] == "1h"
     assert report["initial_capital"] == 5000
-    assert report["run"]["bars_processed"] == 21 * 24
+    assert report["run"]["bars_processed"] == 22 * 24  # the end date is inclusive
     assert report["parameters"]["fast_period"] == 5
     assert report["closed_trades"], "an EMA 5/20 cross trades within three weeks of 2024"
     html = (output / "report.html").read_text()

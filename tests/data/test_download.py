@@ -99,3 +99,21 @@ def test_download_candles_async_with_pages_matches_sync_result(year_2022):
     result = asyncio.run(download_candles_async(AsyncRecordedExchange(year_2022), "BTC/USDT", "1h",
                                                 start, end, page_limit=500))
     assert result.equals(sync) and result.height == 1234
+
+
+@pytest.mark.parametrize("concurrency", [2, 3, 50])
+def test_download_candles_with_concurrency_returns_same_frame_as_sequential(year_2022, concurrency):
+    start, end = year_2022["timestamp"][7], year_2022["timestamp"][2999]
+    sequential = download_candles(RecordedExchange(year_2022), "BTC/USDT", "1h", start, end, page_limit=400)
+    exchange = RecordedExchange(year_2022)
+    parallel = download_candles(exchange, "BTC/USDT", "1h", start, end, page_limit=400, concurrency=concurrency)
+    assert parallel.equals(sequential) and parallel.height == 2992
+    assert all(call["params"]["until"] <= end - 1 for call in exchange.calls)
+    assert len(exchange.calls) <= 8 + min(concurrency, 8)  # one extra empty page per chunk at most
+
+
+def test_download_candles_async_with_concurrency_matches_sync_result(year_2022):
+    start, end = year_2022["timestamp"][0], year_2022["timestamp"][3000]
+    result = asyncio.run(download_candles_async(AsyncRecordedExchange(year_2022), "BTC/USDT", "1h",
+                                                start, end, page_limit=500, concurrency=3))
+    assert result.equals(year_2022.head(3000))

@@ -16,9 +16,8 @@ FAST_RETRY = RetryPolicy(attempts=6, initial_delay=0.01, maximum_delay=0.05, jit
                          maximum_retry_after=0.05)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    config = SandboxConfig(
+def _sandbox_config(**overrides: Any) -> SandboxConfig:
+    values: dict[str, Any] = dict(
         spot_symbols=["BTCUSDT"],
         futures_symbols=["BTCUSDT"],
         warmup_bars=50,
@@ -27,8 +26,27 @@ def sandbox() -> Iterator[SandboxServer]:
                                 spot_balances={"USDT": 10_000_000.0, "BTC": 100.0},
                                 futures_balances={"USDT": 10_000_000.0})],
     )
-    with SandboxServer(config) as server:
+    values.update(overrides)
+    return SandboxConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    """One sandbox per test module (start-up costs about half a second)."""
+    with SandboxServer(_sandbox_config()) as server:
         yield server
+
+
+@pytest.fixture
+def fresh_sandbox() -> Iterator[SandboxServer]:
+    """A sandbox of its own, for tests that need a clean account (position mode changes)."""
+    with SandboxServer(_sandbox_config()) as server:
+        yield server
+
+
+def ledger_orders(sandbox: SandboxServer, client_order_id: str) -> list[dict[str, Any]]:
+    """The sandbox's own record of orders with this client order id (the source of truth)."""
+    return [order for order in sandbox.ledger()["orders"] if order["client_order_id"] == client_order_id]
 
 
 def sandbox_config(sandbox: SandboxServer, market: str = "spot", **overrides: Any) -> ExchangeConfig:

@@ -35,6 +35,9 @@ async def venue(exchange: str, routes: dict[str, Any] | None = None, **config: A
         values["api_passphrase"] = OKX_PASSPHRASE
     values.update(config)
     gateway = CcxtGateway(ExchangeConfig.parse(**values))
+    # ccxt paces requests by the venue's weights (100 ms for some Bybit calls); a local
+    # capture server needs no pacing, and the tests stay fast.
+    gateway.client.enableRateLimit = False
     try:
         await gateway.load_markets()
         yield gateway, server

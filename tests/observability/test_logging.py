@@ -339,3 +339,12 @@ def test_captured_third_party_logger_with_secret_reaches_files_masked(tmp_path):
     text = (tmp_path / "expert.log").read_text()
     assert "ccxt.base.exchange" in text
     assert "ccxt-leaky-api-key-55" not in text and "abc123def" not in text
+
+
+def test_stop_with_reconfiguration_restores_logger_level_and_propagation(tmp_path):
+    logger = logging.getLogger(LOGGER_NAMESPACE)
+    before = (logger.level, logger.propagate)
+    first = configure_logging(_config(tmp_path, log_level="ERROR"))
+    configure_logging(_config(tmp_path, log_level="DEBUG")).stop()
+    assert first.stopped
+    assert (logger.level, logger.propagate) == before

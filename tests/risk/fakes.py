@@ -40,16 +40,25 @@ def spot_market(symbol: str = "BTCUSDT", **overrides: float) -> MarketSpec:
 
 
 def linear_market(symbol: str = "BTCUSDT", **overrides: float) -> MarketSpec:
-    values = {"amount_step": 0.001, "min_amount": 0.001, "min_notional": 5.0, "max_amount": 1_000.0,
-              "max_leverage": 20.0}
+    values = {
+        "amount_step": 0.001,
+        "min_amount": 0.001,
+        "min_notional": 5.0,
+        "max_amount": 1_000.0,
+        "max_leverage": 20.0,
+    }
     values.update(overrides)
-    return MarketSpec(symbol, symbol[:-4], "USDT", MarketType.FUTURES, ContractType.LINEAR, **values)
+    return MarketSpec(
+        symbol, symbol[:-4], "USDT", MarketType.FUTURES, ContractType.LINEAR, **values
+    )
 
 
 def inverse_market(symbol: str = "BTCUSD", **overrides: float) -> MarketSpec:
     values = {"amount_step": 1.0, "min_amount": 1.0, "contract_size": 100.0, "max_leverage": 20.0}
     values.update(overrides)
-    return MarketSpec(symbol, "BTC", "USD", MarketType.FUTURES, ContractType.INVERSE, settle="BTC", **values)
+    return MarketSpec(
+        symbol, "BTC", "USD", MarketType.FUTURES, ContractType.INVERSE, settle="BTC", **values
+    )
 
 
 @dataclass
@@ -133,30 +142,66 @@ class FakePortfolio:
         self.account.equity = self.account.balance + unrealized
         self.peak = max(self.peak, self.account.equity)
 
-    def fill(self, symbol: str, side: OrderSide, quantity: float, price: float,
-             position_side: PositionSide | None = None) -> None:
+    def fill(
+        self,
+        symbol: str,
+        side: OrderSide,
+        quantity: float,
+        price: float,
+        position_side: PositionSide | None = None,
+    ) -> None:
         """Book a fill (futures-style accounting: realised PnL goes to the wallet)."""
         market = self.markets[symbol]
-        template = Position(symbol, PositionSide.LONG, inverse=market.is_inverse, contract_size=market.contract_size)
+        template = Position(
+            symbol, PositionSide.LONG, inverse=market.is_inverse, contract_size=market.contract_size
+        )
         if self.mode is PositionMode.HEDGE and position_side is None:
             position_side = PositionSide.LONG if side is OrderSide.BUY else PositionSide.SHORT
-        changes = self.ledger.apply_fill(symbol, side, quantity, price, self.clock_ms,
-                                         position_side=position_side if self.mode is PositionMode.HEDGE else None,
-                                         template=template)
+        changes = self.ledger.apply_fill(
+            symbol,
+            side,
+            quantity,
+            price,
+            self.clock_ms,
+            position_side=position_side if self.mode is PositionMode.HEDGE else None,
+            template=template,
+        )
         self.account.balance += sum(change.realized_pnl for change in changes)
         self.prices.setdefault(symbol, price)
         self.revalue()
 
-    def rest(self, symbol: str, side: OrderSide, quantity: float, price: float,
-             position_side: PositionSide | None = None, reduce_only: bool = False) -> Order:
-        order = Order(symbol, side, OrderType.LIMIT, quantity, price=price, position_side=position_side,
-                      reduce_only=reduce_only)
+    def rest(
+        self,
+        symbol: str,
+        side: OrderSide,
+        quantity: float,
+        price: float,
+        position_side: PositionSide | None = None,
+        reduce_only: bool = False,
+    ) -> Order:
+        order = Order(
+            symbol,
+            side,
+            OrderType.LIMIT,
+            quantity,
+            price=price,
+            position_side=position_side,
+            reduce_only=reduce_only,
+        )
         order.submit(self.clock_ms)
         self.orders.append(order)
         return order
 
-    def add_bar(self, symbol: str, open_: float, high: float, low: float, close: float, volume: float = 100.0,
-                timeframe: str | None = None) -> Bar:
+    def add_bar(
+        self,
+        symbol: str,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float = 100.0,
+        timeframe: str | None = None,
+    ) -> Bar:
         series = self.bars(symbol, timeframe)
         length = len(series)
         timestamp = (int(series.timestamps[-1]) + HOUR_MS) if length else self.clock_ms - HOUR_MS
@@ -167,8 +212,13 @@ class FakePortfolio:
         return bar
 
 
-def series_from_closes(symbol: str, closes: list[float] | np.ndarray, timeframe: str = "1h",
-                       spread: float = 0.002, start_ms: int = START_MS) -> BarSeries:
+def series_from_closes(
+    symbol: str,
+    closes: list[float] | np.ndarray,
+    timeframe: str = "1h",
+    spread: float = 0.002,
+    start_ms: int = START_MS,
+) -> BarSeries:
     """A BarSeries whose bars close at ``closes`` with highs/lows ``spread`` around them."""
     closes = np.asarray(closes, dtype=np.float64)
     opens = np.concatenate(([closes[0]], closes[:-1]))
@@ -176,21 +226,46 @@ def series_from_closes(symbol: str, closes: list[float] | np.ndarray, timeframe:
     lows = np.minimum(opens, closes) * (1 - spread)
     timestamps = start_ms + np.arange(closes.shape[0], dtype=np.int64) * HOUR_MS
     volume = np.full(closes.shape[0], 100.0)
-    return BarSeries(symbol, timeframe, timestamps, opens, highs, lows, closes, volume, visible=closes.shape[0])
+    return BarSeries(
+        symbol, timeframe, timestamps, opens, highs, lows, closes, volume, visible=closes.shape[0]
+    )
 
 
-def entry(symbol: str = "BTCUSDT", side: OrderSide = OrderSide.BUY, quantity: float | None = None,
-          price: float = 100.0, timestamp: int = START_MS, **extra: object) -> OrderIntent:
+def entry(
+    symbol: str = "BTCUSDT",
+    side: OrderSide = OrderSide.BUY,
+    quantity: float | None = None,
+    price: float = 100.0,
+    timestamp: int = START_MS,
+    **extra: object,
+) -> OrderIntent:
     return OrderIntent(symbol, side, OrderType.MARKET, quantity, price, timestamp, **extra)
 
 
-def exit_intent(symbol: str = "BTCUSDT", side: OrderSide = OrderSide.SELL, quantity: float | None = None,
-                price: float = 100.0, timestamp: int = START_MS, **extra: object) -> OrderIntent:
-    return OrderIntent(symbol, side, OrderType.MARKET, quantity, price, timestamp, reduce_only=True,
-                       opens_exposure=False, **extra)
+def exit_intent(
+    symbol: str = "BTCUSDT",
+    side: OrderSide = OrderSide.SELL,
+    quantity: float | None = None,
+    price: float = 100.0,
+    timestamp: int = START_MS,
+    **extra: object,
+) -> OrderIntent:
+    return OrderIntent(
+        symbol,
+        side,
+        OrderType.MARKET,
+        quantity,
+        price,
+        timestamp,
+        reduce_only=True,
+        opens_exposure=False,
+        **extra,
+    )
 
 
-def book(symbol: str, bid: float, ask: float, depth: float = 10.0, levels: int = 5, step: float = 0.1) -> OrderBook:
+def book(
+    symbol: str, bid: float, ask: float, depth: float = 10.0, levels: int = 5, step: float = 0.1
+) -> OrderBook:
     bids = [(bid - i * step, depth) for i in range(levels)]
     asks = [(ask + i * step, depth) for i in range(levels)]
     return OrderBook(symbol, START_MS, bids, asks)
@@ -203,7 +278,9 @@ class RecordingNotifier:
         self.sent: list[tuple[str, str, str, tuple[str, ...]]] = []
         self.fail = fail
 
-    def notify(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> bool:
+    def notify(
+        self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()
+    ) -> bool:
         if self.fail:
             raise ConnectionError("alert endpoint down")
         self.sent.append((title, body, level, tags))

@@ -20,7 +20,9 @@ def test_config_with_defaults_sizes_ten_percent_of_equity() -> None:
 
 def test_config_with_nested_dicts_builds_nested_models() -> None:
     config = RiskConfig(
-        size_type="risk_based", size_value=1.0, stop_loss_pct=2.0,
+        size_type="risk_based",
+        size_value=1.0,
+        stop_loss_pct=2.0,
         volatility_filter={"measure": "realized", "period": 20, "max_pct": 5.0},
         trend_filter={"indicator": "sma", "period": 50},
         circuit_breaker={"move_pct": 5, "window_minutes": 60, "cooldown_minutes": 120},
@@ -56,7 +58,9 @@ def test_config_with_nested_dicts_builds_nested_models() -> None:
         ({"stop_loss": 2.0}, "stop_loss"),
     ],
 )
-def test_config_with_bad_value_raises_configuration_error_naming_it(options: dict, fragment: str) -> None:
+def test_config_with_bad_value_raises_configuration_error_naming_it(
+    options: dict, fragment: str
+) -> None:
     with pytest.raises(ConfigurationError) as caught:
         RiskConfig.from_options(options)
     assert fragment in str(caught.value)
@@ -73,7 +77,9 @@ def test_config_with_day_names_normalises_and_deduplicates() -> None:
 
 
 def test_config_split_options_with_mixed_keywords_separates_risk_settings() -> None:
-    config, rest = RiskConfig.split_options({"symbol": "BTCUSDT", "timeframe": "1h", "stop_loss_pct": 2.0})
+    config, rest = RiskConfig.split_options(
+        {"symbol": "BTCUSDT", "timeframe": "1h", "stop_loss_pct": 2.0}
+    )
     assert config.stop_loss_pct == 2.0
     assert rest == {"symbol": "BTCUSDT", "timeframe": "1h"}
 

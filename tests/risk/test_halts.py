@@ -5,7 +5,14 @@ from __future__ import annotations
 from metaexpert.core.enums import OrderSide
 from metaexpert.core.timeframe import DAY_MS, HOUR_MS
 from metaexpert.risk import RiskConfig, RiskManager
-from tests.risk.fakes import START_MS, FakePortfolio, RecordingNotifier, entry, exit_intent, linear_market
+from tests.risk.fakes import (
+    START_MS,
+    FakePortfolio,
+    RecordingNotifier,
+    entry,
+    exit_intent,
+    linear_market,
+)
 
 
 def test_max_drawdown_with_loss_beyond_limit_halts_entries_and_alerts() -> None:
@@ -14,7 +21,7 @@ def test_max_drawdown_with_loss_beyond_limit_halts_entries_and_alerts() -> None:
     risk = RiskManager(RiskConfig(max_drawdown_pct=10), emit=events.append, notifier=notifier)
     view.fill("BTCUSDT", OrderSide.BUY, 100.0, 100.0)
     view.mark("BTCUSDT", 110.0)  # equity 11 000: new peak
-    view.mark("BTCUSDT", 99.0)   # equity 9 900: 10% below the peak
+    view.mark("BTCUSDT", 99.0)  # equity 9 900: 10% below the peak
     bar = view.add_bar("BTCUSDT", 100, 100, 99, 99)
     actions = risk.on_bar(bar, view)
     assert risk.halted
@@ -39,7 +46,9 @@ def test_max_drawdown_with_equity_recovering_stays_halted() -> None:
 def test_max_drawdown_with_flatten_configured_asks_to_flatten_all() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()}, capital=10_000)
     events = []
-    risk = RiskManager(RiskConfig(max_drawdown_pct=5, flatten_on_max_drawdown=True), emit=events.append)
+    risk = RiskManager(
+        RiskConfig(max_drawdown_pct=5, flatten_on_max_drawdown=True), emit=events.append
+    )
     view.fill("BTCUSDT", OrderSide.BUY, 100.0, 100.0)
     view.mark("BTCUSDT", 90.0)
     actions = risk.on_bar(view.add_bar("BTCUSDT", 100, 100, 90, 90), view)

@@ -8,15 +8,44 @@ import pytest
 
 from metaexpert.core.enums import OrderSide, PositionMode, PositionSide
 from metaexpert.core.portfolio import OrderIntent, PortfolioView
-from metaexpert.risk import RiskConfig, RiskManager, RiskRule, Verdict, build_rules, register_rule, registered_rules
-from tests.risk.fakes import START_MS, FakePortfolio, RecordingNotifier, entry, exit_intent, linear_market
+from metaexpert.risk import (
+    RiskConfig,
+    RiskManager,
+    RiskRule,
+    Verdict,
+    build_rules,
+    register_rule,
+    registered_rules,
+)
+from tests.risk.fakes import (
+    START_MS,
+    FakePortfolio,
+    RecordingNotifier,
+    entry,
+    exit_intent,
+    linear_market,
+)
 
 
 def test_registry_with_builtin_rules_lists_every_family_in_check_order() -> None:
     names = list(registered_rules())
-    for expected in ("leverage", "max_drawdown", "daily_loss_limit", "circuit_breaker", "trade_hours",
-                     "allowed_days", "max_open_positions", "max_positions_per_symbol", "max_position_size",
-                     "max_spread", "max_slippage", "min_volume", "volatility_filter", "trend_filter", "breakeven"):
+    for expected in (
+        "leverage",
+        "max_drawdown",
+        "daily_loss_limit",
+        "circuit_breaker",
+        "trade_hours",
+        "allowed_days",
+        "max_open_positions",
+        "max_positions_per_symbol",
+        "max_position_size",
+        "max_spread",
+        "max_slippage",
+        "min_volume",
+        "volatility_filter",
+        "trend_filter",
+        "breakeven",
+    ):
         assert expected in names
     assert names.index("max_drawdown") < names.index("trade_hours") < names.index("trend_filter")
 
@@ -27,6 +56,7 @@ def test_registry_with_unconfigured_rules_builds_only_leverage() -> None:
 
 def test_registry_with_duplicate_name_raises() -> None:
     with pytest.raises(ValueError, match="already registered"):
+
         @register_rule
         class Impostor(RiskRule):
             name = "trade_hours"
@@ -46,7 +76,9 @@ def test_registry_with_custom_rule_runs_it_in_check() -> None:
         def from_config(cls, config: RiskConfig) -> RiskRule | None:
             return cls()
 
-        def check(self, intent: OrderIntent, quantity: float, view: PortfolioView) -> Verdict | None:
+        def check(
+            self, intent: OrderIntent, quantity: float, view: PortfolioView
+        ) -> Verdict | None:
             return Verdict.block("no doge") if intent.symbol.startswith("DOGE") else None
 
     try:
@@ -56,6 +88,7 @@ def test_registry_with_custom_rule_runs_it_in_check() -> None:
         assert risk.check(entry("BTCUSDT", quantity=1.0), view).allowed
     finally:
         from metaexpert.risk import registry
+
         registry._RULES.pop("test_no_doge")
 
 
@@ -65,7 +98,9 @@ def test_manager_with_wrong_config_type_raises_type_error() -> None:
 
 
 def test_manager_with_several_blocking_rules_reports_the_first_in_order() -> None:
-    view = FakePortfolio({"BTCUSDT": linear_market()}, clock_ms=START_MS + 5 * 86_400_000)  # Saturday 00:00
+    view = FakePortfolio(
+        {"BTCUSDT": linear_market()}, clock_ms=START_MS + 5 * 86_400_000
+    )  # Saturday 00:00
     risk = RiskManager(RiskConfig(trade_hours="08:00-20:00", allowed_days=["mon"], min_volume=1.0))
     decision = risk.check(entry(quantity=1.0), view)
     assert decision.rule == "trade_hours"
@@ -103,11 +138,15 @@ def test_manager_with_non_positive_quantity_blocks_with_sizing_rule() -> None:
 def test_manager_with_allowed_entry_and_no_changes_emits_nothing() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
     events = []
-    decision = RiskManager(RiskConfig(max_open_positions=5), emit=events.append).check(entry(quantity=1.0), view)
+    decision = RiskManager(RiskConfig(max_open_positions=5), emit=events.append).check(
+        entry(quantity=1.0), view
+    )
     assert decision.allowed and decision.quantity == 1.0 and decision.events == [] and events == []
 
 
-def test_manager_with_failing_notifier_keeps_trading_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+def test_manager_with_failing_notifier_keeps_trading_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()}, capital=10_000)
     risk = RiskManager(RiskConfig(max_drawdown_pct=5), notifier=RecordingNotifier(fail=True))
     view.fill("BTCUSDT", OrderSide.BUY, 100.0, 100.0)
@@ -124,4 +163,37 @@ def test_manager_with_blocked_event_carries_intent_time_and_symbol() -> None:
     risk = RiskManager(RiskConfig(trade_hours="08:00-09:00"), emit=events.append)
     risk.check(entry(quantity=1.0, timestamp=START_MS + 123), view)
     assert (events[0].rule, events[0].action, events[0].timestamp, events[0].symbol) == (
-        "trade_hours", "blocked", START_MS + 123, "BTCUSDT")
+        "trade_hours",
+        "blocked",
+        START_MS + 123,
+        "BTCUSDT",
+    )
+
+
+def test_manager_with_events_from_bars_hands_them_to_drain_once() -> None:
+    view = FakePortfolio({"BTCUSDT": linear_market()}, capital=10_000)
+    risk = RiskManager(RiskConfig(max_drawdown_pct=5, trade_hours="08:00-09:00"))
+    view.fill("BTCUSDT", OrderSide.BUY, 100.0, 100.0)
+    view.mark("BTCUSDT", 90.0)
+    risk.on_bar(view.add_bar("BTCUSDT", 100, 100, 90, 90), view)
+    decision = risk.check(entry(quantity=1.0), view)
+    assert [event.action for event in decision.events] == ["blocked"]
+    assert [(event.rule, event.action) for event in risk.drain_events()] == [
+        ("max_drawdown", "halted")
+    ]
+    assert risk.drain_events() == []
+
+
+def test_manager_with_only_order_rules_needs_no_bars() -> None:
+    assert not RiskManager(RiskConfig(max_open_positions=2, trade_hours="08:00-20:00")).needs_bars
+    assert RiskManager(RiskConfig(breakeven_pct=1.0)).needs_bars
+    assert RiskManager(RiskConfig(daily_loss_limit=100.0)).needs_bars
+
+
+def test_manager_with_zero_quantity_from_size_explains_the_sizing_reason() -> None:
+    view = FakePortfolio({"BTCUSDT": linear_market(min_notional=100.0)})
+    risk = RiskManager(RiskConfig(size_type="fixed_quote", size_value=50.0))
+    intent = entry(price=100.0)
+    intent.quantity = risk.size(intent, view)
+    decision = risk.check(intent, view)
+    assert not decision.allowed and decision.reason.startswith("order size is zero: order value 50")

@@ -27,13 +27,17 @@ def test_max_spread_with_tight_book_allows_entry() -> None:
 
 
 def test_max_spread_with_no_book_lets_entry_pass() -> None:
-    assert RiskManager(RiskConfig(max_spread_pct=0.5)).check(entry(quantity=1.0), make_view()).allowed
+    assert (
+        RiskManager(RiskConfig(max_spread_pct=0.5)).check(entry(quantity=1.0), make_view()).allowed
+    )
 
 
 def test_max_spread_with_wide_book_never_blocks_exit() -> None:
     view = make_view()
     view.books["BTCUSDT"] = book("BTCUSDT", 90.0, 110.0)
-    assert RiskManager(RiskConfig(max_spread_pct=0.5)).check(exit_intent(quantity=1.0), view).allowed
+    assert (
+        RiskManager(RiskConfig(max_spread_pct=0.5)).check(exit_intent(quantity=1.0), view).allowed
+    )
 
 
 def test_max_slippage_with_order_eating_many_levels_blocks() -> None:
@@ -49,7 +53,11 @@ def test_max_slippage_with_order_eating_many_levels_blocks() -> None:
 def test_max_slippage_with_small_order_allows() -> None:
     view = make_view()
     view.books["BTCUSDT"] = book("BTCUSDT", 99.9, 100.0, depth=1.0, levels=20, step=0.5)
-    assert RiskManager(RiskConfig(max_slippage_pct=1.0)).check(entry(quantity=2.0, price=100.0), view).allowed
+    assert (
+        RiskManager(RiskConfig(max_slippage_pct=1.0))
+        .check(entry(quantity=2.0, price=100.0), view)
+        .allowed
+    )
 
 
 def test_max_slippage_with_sell_walks_the_bids() -> None:
@@ -70,7 +78,9 @@ def test_max_slippage_with_book_too_thin_blocks() -> None:
 def test_max_slippage_with_limit_order_does_not_apply() -> None:
     view = make_view()
     view.books["BTCUSDT"] = book("BTCUSDT", 99.9, 100.0, depth=1.0, levels=3)
-    intent = OrderIntent("BTCUSDT", OrderSide.BUY, OrderType.LIMIT, 10.0, 100.0, START_MS, price=99.0)
+    intent = OrderIntent(
+        "BTCUSDT", OrderSide.BUY, OrderType.LIMIT, 10.0, 100.0, START_MS, price=99.0
+    )
     assert RiskManager(RiskConfig(max_slippage_pct=0.1)).check(intent, view).allowed
 
 

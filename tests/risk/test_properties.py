@@ -8,7 +8,8 @@ day-start equity like the engine. After every step the invariants are checked:
 
 - no leg's entry value ever exceeds max_position_size_quote;
 - the number of open positions never exceeds max_open_positions / max_positions_per_symbol;
-- no entry passes a blocking filter (trade_hours) or a halt (drawdown, daily loss);
+- no entry passes a blocking filter (trade_hours, min_volume, trend_filter) or a halt
+  (drawdown, daily loss);
 - every allowed quantity respects the market's step, minimum amount, minimum notional
   and maximum amount;
 - exits are never blocked.
@@ -19,9 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from metaexpert.core import indicators
 from metaexpert.core.enums import OrderSide, OrderType, PositionMode, PositionSide
 from metaexpert.core.market import Bar
 from metaexpert.core.portfolio import OrderIntent
@@ -37,9 +39,15 @@ MAX_EXAMPLES = 150
 
 def make_markets() -> dict:
     return {
-        "BTCUSDT": linear_market("BTCUSDT", amount_step=0.001, min_amount=0.001, min_notional=5.0, max_amount=50.0),
-        "ETHUSDT": linear_market("ETHUSDT", amount_step=0.01, min_amount=0.01, min_notional=5.0, max_amount=500.0),
-        "SOLUSDT": linear_market("SOLUSDT", amount_step=0.1, min_amount=0.1, min_notional=10.0, max_amount=5_000.0),
+        "BTCUSDT": linear_market(
+            "BTCUSDT", amount_step=0.001, min_amount=0.001, min_notional=5.0, max_amount=50.0
+        ),
+        "ETHUSDT": linear_market(
+            "ETHUSDT", amount_step=0.01, min_amount=0.01, min_notional=5.0, max_amount=500.0
+        ),
+        "SOLUSDT": linear_market(
+            "SOLUSDT", amount_step=0.1, min_amount=0.1, min_notional=10.0, max_amount=5_000.0
+        ),
     }
 
 
@@ -49,40 +57,37 @@ configs = st.fixed_dictionaries(
         "max_open_positions": st.integers(1, 4),
         "max_positions_per_symbol": st.integers(1, 2),
         "max_position_size_quote": st.floats(50.0, 5_000.0),
-        "max_drawdown_pct": st.floats(1.0, 30.0),
-        "daily_loss_limit": st.floats(20.0, 1_000.0),
+        "max_drawdown_pct": st.floats(0.5, 10.0),
+        "daily_loss_limit": st.floats(10.0, 300.0),
         "trade_hours": st.sampled_from(["08:00-20:00", "22:00-04:00", "00:00-12:00"]),
         "size_type": st.sampled_from(["fixed_base", "fixed_quote", "percent_equity", "risk_based"]),
         "size_value": st.floats(0.5, 40.0),
         "leverage": st.sampled_from([1.0, 3.0, 10.0]),
         "stop_loss_pct": st.floats(0.5, 10.0),
+        "min_volume": st.floats(1.0, 20.0),
+        "trend_filter": st.fixed_dictionaries({"period": st.integers(2, 10)}),
     },
 )
 
 
-@st.composite
-def steps(draw: st.DrawFn) -> list[dict]:
-    count = draw(st.integers(5, 40))
-    result = []
-    for _ in range(count):
-        result.append(
-            {
-                "minutes": draw(st.integers(1, 300)),
-                "returns": draw(st.lists(st.floats(-0.08, 0.08), min_size=3, max_size=3)),
-                "actions": draw(
-                    st.lists(
-                        st.tuples(
-                            st.sampled_from(["entry", "entry", "limit", "exit"]),
-                            st.integers(0, 2),
-                            st.sampled_from([OrderSide.BUY, OrderSide.SELL]),
-                            st.one_of(st.none(), st.floats(0.0001, 100.0)),
-                        ),
-                        max_size=4,
-                    )
-                ),
-            }
-        )
-    return result
+actions = st.lists(
+    st.tuples(
+        st.sampled_from(["entry", "entry", "limit", "exit"]),
+        st.integers(0, 2),
+        st.sampled_from([OrderSide.BUY, OrderSide.SELL]),
+        st.one_of(st.none(), st.floats(0.0001, 100.0)),
+    ),
+    max_size=4,
+)
+step = st.fixed_dictionaries(
+    {
+        "minutes": st.integers(1, 300),
+        "returns": st.lists(st.floats(-0.08, 0.08), min_size=3, max_size=3),
+        "volume": st.floats(0.0, 30.0),
+        "actions": actions,
+    }
+)
+paths = st.lists(step, min_size=5, max_size=40)
 
 
 @dataclass
@@ -134,26 +139,39 @@ def fill_resting_orders(scenario: Scenario) -> None:
 
 
 def apply_actions(scenario: Scenario, actions: list) -> None:
-    view, risk = scenario.view, scenario.risk
+    view = scenario.view
     for action in actions:
         if action.kind == "flatten_all":
             for position in list(view.positions()):
-                view.fill(position.symbol, position.side.closing_side, position.quantity,
-                          view.prices[position.symbol], position.side)
+                view.fill(
+                    position.symbol,
+                    position.side.closing_side,
+                    position.quantity,
+                    view.prices[position.symbol],
+                    position.side,
+                )
         elif action.kind == "cancel_entries":
             for order in view.open_orders(action.symbol):
                 if not order.reduce_only:
                     order.cancel(view.now_ms)
 
 
-def try_entry(scenario: Scenario, kind: str, symbol: str, side: OrderSide, quantity: float | None) -> None:
+def try_entry(
+    scenario: Scenario, kind: str, symbol: str, side: OrderSide, quantity: float | None
+) -> None:
     config, view, risk = scenario.config, scenario.view, scenario.risk
     price = view.prices[symbol]
     limit = kind == "limit"
     limit_price = round(price * (0.99 if side is OrderSide.BUY else 1.01), 2) if limit else None
     intent = OrderIntent(
-        symbol, side, OrderType.LIMIT if limit else OrderType.MARKET, quantity, price, view.now_ms,
-        price=limit_price, position_side=scenario.position_side(side),
+        symbol,
+        side,
+        OrderType.LIMIT if limit else OrderType.MARKET,
+        quantity,
+        price,
+        view.now_ms,
+        price=limit_price,
+        position_side=scenario.position_side(side),
     )
     drawdown_pct = (view.peak - view.account.equity) / view.peak * 100.0
     daily_loss = view.day_start - view.account.equity
@@ -163,8 +181,11 @@ def try_entry(scenario: Scenario, kind: str, symbol: str, side: OrderSide, quant
         decision = risk.check(intent, view)
     except ValueError:
         # risk_based sizing without any stop is refused loudly; only that is acceptable here
-        assert config.size_type == "risk_based" and config.stop_loss_pct is None and quantity is None
+        assert (
+            config.size_type == "risk_based" and config.stop_loss_pct is None and quantity is None
+        )
         return
+    event(f"entry {decision.rule or 'allowed'}")
     if not decision.allowed:
         assert decision.quantity == 0.0 and decision.rule
         return
@@ -173,7 +194,19 @@ def try_entry(scenario: Scenario, kind: str, symbol: str, side: OrderSide, quant
         assert daily_loss < config.daily_loss_limit, "entry allowed beyond the daily loss limit"
     if config.trade_hours is not None:
         start, end = (int(part[:2]) * 60 + int(part[3:]) for part in config.trade_hours.split("-"))
-        assert within_hours(minute_of_day(view.now_ms), start, end), "entry allowed outside trade_hours"
+        assert within_hours(minute_of_day(view.now_ms), start, end), (
+            "entry allowed outside trade_hours"
+        )
+    series = view.bars(symbol)
+    if config.min_volume is not None:
+        assert float(series.volume[-1]) >= config.min_volume, "entry allowed below min_volume"
+    if config.trend_filter is not None:
+        average = float(indicators.ema(series.close, config.trend_filter.period)[-1])
+        assert not math.isnan(average), "entry allowed before the trend is known"
+        if scenario.leg_of(side) is PositionSide.LONG:
+            assert price > average, "long entry allowed below the trend average"
+        else:
+            assert price < average, "short entry allowed above the trend average"
     execution = limit_price if limit else price
     assert_valid_quantity(decision.quantity, symbol, execution, view)
     if quantity is not None:
@@ -189,9 +222,15 @@ def try_exit(scenario: Scenario, symbol: str) -> None:
     view, risk = scenario.view, scenario.risk
     for position in view.positions(symbol):
         intent = OrderIntent(
-            symbol, position.side.closing_side, OrderType.MARKET, None, view.prices[symbol], view.now_ms,
+            symbol,
+            position.side.closing_side,
+            OrderType.MARKET,
+            None,
+            view.prices[symbol],
+            view.now_ms,
             position_side=position.side if view.mode is PositionMode.HEDGE else None,
-            reduce_only=True, opens_exposure=False,
+            reduce_only=True,
+            opens_exposure=False,
         )
         decision = risk.check(intent, view)
         assert decision.allowed, "an exit was blocked"
@@ -201,12 +240,18 @@ def try_exit(scenario: Scenario, symbol: str) -> None:
 
 
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(options=configs, hedge=st.booleans(), path=steps())
-def test_risk_manager_with_random_paths_and_actions_never_breaks_a_limit(options: dict, hedge: bool, path: list) -> None:
+@given(options=configs, hedge=st.booleans(), path=paths)
+def test_risk_manager_with_random_paths_and_actions_never_breaks_a_limit(
+    options: dict, hedge: bool, path: list
+) -> None:
     """150 generated scenarios (settings(max_examples=150)), each 5-40 steps of 0-4 actions on 3 symbols."""
     config = RiskConfig(**options)
-    view = FakePortfolio(make_markets(), capital=10_000.0,
-                         mode=PositionMode.HEDGE if hedge else PositionMode.ONEWAY, clock_ms=START_MS)
+    view = FakePortfolio(
+        make_markets(),
+        capital=10_000.0,
+        mode=PositionMode.HEDGE if hedge else PositionMode.ONEWAY,
+        clock_ms=START_MS,
+    )
     scenario = Scenario(config, view, RiskManager(config))
     prices = {"BTCUSDT": 40_000.0, "ETHUSDT": 2_500.0, "SOLUSDT": 100.0}
     for symbol, price in prices.items():
@@ -217,8 +262,17 @@ def test_risk_manager_with_random_paths_and_actions_never_breaks_a_limit(options
             previous = prices[symbol]
             prices[symbol] = max(previous * (1 + change), 0.01)
             view.mark(symbol, prices[symbol])
-            bar = Bar(symbol, "1h", view.now_ms - 3_600_000, previous, max(previous, prices[symbol]),
-                      min(previous, prices[symbol]), prices[symbol], 10.0)
+            bar = Bar(
+                symbol,
+                "1h",
+                view.now_ms - 1,
+                previous,
+                max(previous, prices[symbol]),
+                min(previous, prices[symbol]),
+                prices[symbol],
+                step["volume"],
+            )
+            view.bars(symbol).append(bar)
             apply_actions(scenario, scenario.risk.on_bar(bar, view))
         fill_resting_orders(scenario)
         for kind, index, side, quantity in step["actions"]:
@@ -244,17 +298,36 @@ def test_risk_manager_with_random_paths_and_actions_never_breaks_a_limit(options
     stop_pct=st.floats(0.1, 50.0),
 )
 def test_sizing_with_random_markets_respects_caps_and_market_limits(
-    size_type: str, size_value: float, price: float, equity: float, leverage: float, step: float,
-    min_notional: float, max_amount: float, cap: float | None, stop_pct: float,
+    size_type: str,
+    size_value: float,
+    price: float,
+    equity: float,
+    leverage: float,
+    step: float,
+    min_notional: float,
+    max_amount: float,
+    cap: float | None,
+    stop_pct: float,
 ) -> None:
     """150 generated sizing cases (settings(max_examples=150)): the result is 0 or a valid, capped amount."""
-    market = linear_market(amount_step=step, min_amount=step, min_notional=min_notional, max_amount=max_amount,
-                           max_leverage=125.0)
+    market = linear_market(
+        amount_step=step,
+        min_amount=step,
+        min_notional=min_notional,
+        max_amount=max_amount,
+        max_leverage=125.0,
+    )
     view = FakePortfolio({"BTCUSDT": market}, capital=equity)
-    config = RiskConfig(size_type=size_type, size_value=size_value, leverage=leverage, stop_loss_pct=stop_pct,
-                        max_position_size_quote=cap)
+    config = RiskConfig(
+        size_type=size_type,
+        size_value=size_value,
+        leverage=leverage,
+        stop_loss_pct=stop_pct,
+        max_position_size_quote=cap,
+    )
     quantity = RiskManager(config).size(
-        OrderIntent("BTCUSDT", OrderSide.BUY, OrderType.MARKET, None, price, START_MS), view)
+        OrderIntent("BTCUSDT", OrderSide.BUY, OrderType.MARKET, None, price, START_MS), view
+    )
     assert quantity >= 0.0 and math.isfinite(quantity)
     if quantity == 0.0:
         return

@@ -12,9 +12,15 @@ from tests.risk.fakes import FakePortfolio, linear_market
 
 def test_protective_levels_with_long_put_stop_below_and_target_above() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market(price_step=0.01)})
-    risk = RiskManager(RiskConfig(stop_loss_pct=2, take_profit_pct=4, trailing_stop_pct=1.5, trailing_activation_pct=1))
+    risk = RiskManager(
+        RiskConfig(
+            stop_loss_pct=2, take_profit_pct=4, trailing_stop_pct=1.5, trailing_activation_pct=1
+        )
+    )
     levels = risk.protective_levels("BTCUSDT", PositionSide.LONG, 100.0, view)
-    assert levels == ProtectiveLevels(stop_loss=98.0, take_profit=104.0, trailing_pct=1.5, trailing_activation_price=101.0)
+    assert levels == ProtectiveLevels(
+        stop_loss=98.0, take_profit=104.0, trailing_pct=1.5, trailing_activation_price=101.0
+    )
 
 
 def test_protective_levels_with_short_mirror_the_long_levels() -> None:
@@ -26,19 +32,27 @@ def test_protective_levels_with_short_mirror_the_long_levels() -> None:
 
 def test_protective_levels_with_nothing_configured_are_empty() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
-    assert RiskManager(RiskConfig()).protective_levels("BTCUSDT", PositionSide.LONG, 100.0, view).is_empty
+    assert (
+        RiskManager(RiskConfig())
+        .protective_levels("BTCUSDT", PositionSide.LONG, 100.0, view)
+        .is_empty
+    )
 
 
 def test_protective_levels_with_price_step_round_to_the_tick() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market(price_step=0.1)})
-    levels = RiskManager(RiskConfig(stop_loss_pct=1.234)).protective_levels("BTCUSDT", PositionSide.LONG, 100.0, view)
+    levels = RiskManager(RiskConfig(stop_loss_pct=1.234)).protective_levels(
+        "BTCUSDT", PositionSide.LONG, 100.0, view
+    )
     assert levels.stop_loss == 98.8
 
 
 def test_protective_levels_with_bad_entry_price_raises() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
     with pytest.raises(ValueError, match="entry price must be positive"):
-        RiskManager(RiskConfig(stop_loss_pct=1)).protective_levels("BTCUSDT", PositionSide.LONG, 0.0, view)
+        RiskManager(RiskConfig(stop_loss_pct=1)).protective_levels(
+            "BTCUSDT", PositionSide.LONG, 0.0, view
+        )
 
 
 def test_breakeven_with_profit_reached_moves_stop_to_entry_once() -> None:

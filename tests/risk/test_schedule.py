@@ -14,16 +14,26 @@ def view_at(timestamp: int) -> FakePortfolio:
     return FakePortfolio({"BTCUSDT": linear_market()}, clock_ms=timestamp)
 
 
-@pytest.mark.parametrize(("hour", "minute", "allowed"), [(7, 59, False), (8, 0, True), (19, 59, True), (20, 0, False)])
-def test_trade_hours_with_day_window_allows_only_inside(hour: int, minute: int, allowed: bool) -> None:
+@pytest.mark.parametrize(
+    ("hour", "minute", "allowed"), [(7, 59, False), (8, 0, True), (19, 59, True), (20, 0, False)]
+)
+def test_trade_hours_with_day_window_allows_only_inside(
+    hour: int, minute: int, allowed: bool
+) -> None:
     risk = RiskManager(RiskConfig(trade_hours="08:00-20:00"))
-    decision = risk.check(entry(quantity=1.0), view_at(START_MS + hour * HOUR_MS + minute * MINUTE_MS))
+    decision = risk.check(
+        entry(quantity=1.0), view_at(START_MS + hour * HOUR_MS + minute * MINUTE_MS)
+    )
     assert decision.allowed is allowed
     if not allowed:
-        assert decision.rule == "trade_hours" and "outside trade_hours 08:00-20:00" in decision.reason
+        assert (
+            decision.rule == "trade_hours" and "outside trade_hours 08:00-20:00" in decision.reason
+        )
 
 
-@pytest.mark.parametrize(("hour", "allowed"), [(21, False), (22, True), (23, True), (0, True), (1, True), (2, False)])
+@pytest.mark.parametrize(
+    ("hour", "allowed"), [(21, False), (22, True), (23, True), (0, True), (1, True), (2, False)]
+)
 def test_trade_hours_with_window_across_midnight_wraps(hour: int, allowed: bool) -> None:
     risk = RiskManager(RiskConfig(trade_hours="22:00-02:00"))
     assert risk.check(entry(quantity=1.0), view_at(START_MS + hour * HOUR_MS)).allowed is allowed

@@ -78,7 +78,9 @@ def test_sizing_with_risk_based_and_no_stop_raises_clear_error() -> None:
 def test_sizing_with_stop_on_wrong_side_raises_clear_error() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
     with pytest.raises(ValueError, match="wrong side"):
-        manager(size_type="risk_based", size_value=1.0).size(entry(price=100.0, stop_loss_price=101.0), view)
+        manager(size_type="risk_based", size_value=1.0).size(
+            entry(price=100.0, stop_loss_price=101.0), view
+        )
 
 
 def test_sizing_with_inverse_contract_counts_contracts_of_usd() -> None:
@@ -112,7 +114,9 @@ def test_sizing_with_result_below_min_notional_returns_zero_and_check_blocks() -
     risk = manager(size_type="fixed_quote", size_value=9.0)
     assert risk.size(entry(price=100.0), view) == 0.0
     decision = risk.check(entry(price=100.0), view)
-    assert not decision.allowed and decision.rule == "sizing" and "minimum notional" in decision.reason
+    assert (
+        not decision.allowed and decision.rule == "sizing" and "minimum notional" in decision.reason
+    )
     assert risk.counts == {"sizing": 1}
 
 
@@ -130,7 +134,9 @@ def test_sizing_with_position_cap_limits_to_the_remaining_room() -> None:
 
 def test_sizing_with_limit_order_uses_the_limit_price() -> None:
     view = FakePortfolio({"BTCUSDT": spot_market()})
-    intent = OrderIntent("BTCUSDT", OrderSide.BUY, OrderType.LIMIT, None, 100.0, START_MS, price=50.0)
+    intent = OrderIntent(
+        "BTCUSDT", OrderSide.BUY, OrderType.LIMIT, None, 100.0, START_MS, price=50.0
+    )
     assert manager(size_type="fixed_quote", size_value=100).size(intent, view) == 2.0
 
 
@@ -142,8 +148,11 @@ def test_sizing_with_zero_equity_returns_zero() -> None:
 def test_volatility_sizing_with_calm_market_scales_up_to_the_cap() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()}, capital=10_000)
     view.series[("BTCUSDT", "1h")] = series_from_closes("BTCUSDT", np.full(40, 100.0), spread=0.001)
-    risk = manager(size_type="fixed_base", size_value=1.0,
-                   volatility_sizing={"target_pct": 2.0, "period": 14, "max_scale": 3.0})
+    risk = manager(
+        size_type="fixed_base",
+        size_value=1.0,
+        volatility_sizing={"target_pct": 2.0, "period": 14, "max_scale": 3.0},
+    )
     # ATR is 0.2% of price: 2 / 0.2 = 10, clipped to 3
     assert risk.size(entry(price=100.0), view) == 3.0
 
@@ -152,8 +161,11 @@ def test_volatility_sizing_with_wild_market_scales_down() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()}, capital=10_000)
     closes = 100.0 * np.where(np.arange(60) % 2 == 0, 1.0, 1.04)
     view.series[("BTCUSDT", "1h")] = series_from_closes("BTCUSDT", closes, spread=0.0)
-    risk = manager(size_type="fixed_base", size_value=1.0,
-                   volatility_sizing={"target_pct": 1.0, "period": 14, "min_scale": 0.1})
+    risk = manager(
+        size_type="fixed_base",
+        size_value=1.0,
+        volatility_sizing={"target_pct": 1.0, "period": 14, "min_scale": 0.1},
+    )
     quantity = risk.size(entry(price=100.0), view)
     assert 0.2 < quantity < 0.3  # ATR ~ 4 on a price of 100-104
 

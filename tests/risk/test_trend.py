@@ -18,9 +18,18 @@ def uptrend_view() -> FakePortfolio:
 def test_trend_filter_with_price_above_ema_allows_long_and_blocks_short() -> None:
     view = uptrend_view()
     risk = RiskManager(RiskConfig(trend_filter={"period": 20}))
-    assert risk.check(entry(quantity=1.0, price=120.0, position_side=PositionSide.LONG), view).allowed
-    decision = risk.check(entry(side=OrderSide.SELL, quantity=1.0, price=120.0, position_side=PositionSide.SHORT), view)
-    assert not decision.allowed and decision.rule == "trend_filter" and "not below EMA(20)" in decision.reason
+    assert risk.check(
+        entry(quantity=1.0, price=120.0, position_side=PositionSide.LONG), view
+    ).allowed
+    decision = risk.check(
+        entry(side=OrderSide.SELL, quantity=1.0, price=120.0, position_side=PositionSide.SHORT),
+        view,
+    )
+    assert (
+        not decision.allowed
+        and decision.rule == "trend_filter"
+        and "not below EMA(20)" in decision.reason
+    )
 
 
 def test_trend_filter_with_price_below_sma_blocks_long() -> None:
@@ -32,7 +41,9 @@ def test_trend_filter_with_price_below_sma_blocks_long() -> None:
 
 def test_trend_filter_with_short_history_blocks_entry() -> None:
     view = uptrend_view()
-    decision = RiskManager(RiskConfig(trend_filter={"period": 200})).check(entry(quantity=1.0, price=120.0), view)
+    decision = RiskManager(RiskConfig(trend_filter={"period": 200})).check(
+        entry(quantity=1.0, price=120.0), view
+    )
     assert not decision.allowed and "needs 200 closed bars" in decision.reason
 
 
@@ -46,5 +57,7 @@ def test_trend_filter_with_shorts_disallowed_blocks_every_short() -> None:
 def test_trend_filter_with_price_against_trend_never_blocks_exit() -> None:
     view = uptrend_view()
     risk = RiskManager(RiskConfig(trend_filter={"period": 20}))
-    intent = exit_intent(side=OrderSide.BUY, quantity=1.0, price=120.0, position_side=PositionSide.SHORT)
+    intent = exit_intent(
+        side=OrderSide.BUY, quantity=1.0, price=120.0, position_side=PositionSide.SHORT
+    )
     assert risk.check(intent, view).allowed

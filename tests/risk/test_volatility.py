@@ -12,9 +12,24 @@ from metaexpert.core.enums import OrderSide
 from metaexpert.core.market import Bar, Tick
 from metaexpert.core.timeframe import HOUR_MS, MINUTE_MS
 from metaexpert.risk import RiskConfig, RiskManager
-from tests.risk.fakes import START_MS, FakePortfolio, RecordingNotifier, entry, exit_intent, linear_market, series_from_closes
+from tests.risk.fakes import (
+    START_MS,
+    FakePortfolio,
+    RecordingNotifier,
+    entry,
+    exit_intent,
+    linear_market,
+    series_from_closes,
+)
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "binance" / "spot" / "BTCUSDT-1h.parquet"
+DATA = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "data"
+    / "binance"
+    / "spot"
+    / "BTCUSDT-1h.parquet"
+)
 
 
 def calm_then_wild() -> np.ndarray:
@@ -28,26 +43,40 @@ def test_volatility_filter_with_atr_above_max_blocks_entry() -> None:
     view.series[("BTCUSDT", "1h")] = series_from_closes("BTCUSDT", calm_then_wild(), spread=0.0)
     risk = RiskManager(RiskConfig(volatility_filter={"max_pct": 3.0}))
     decision = risk.check(entry(quantity=1.0), view)
-    assert not decision.allowed and decision.rule == "volatility_filter" and "outside" in decision.reason
+    assert (
+        not decision.allowed
+        and decision.rule == "volatility_filter"
+        and "outside" in decision.reason
+    )
 
 
 def test_volatility_filter_with_atr_inside_band_allows_entry() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
     view.series[("BTCUSDT", "1h")] = series_from_closes("BTCUSDT", np.full(40, 100.0), spread=0.005)
-    assert RiskManager(RiskConfig(volatility_filter={"min_pct": 0.5, "max_pct": 3.0})).check(entry(quantity=1.0), view).allowed
+    assert (
+        RiskManager(RiskConfig(volatility_filter={"min_pct": 0.5, "max_pct": 3.0}))
+        .check(entry(quantity=1.0), view)
+        .allowed
+    )
 
 
 def test_volatility_filter_with_dead_market_below_min_blocks_entry() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
-    view.series[("BTCUSDT", "1h")] = series_from_closes("BTCUSDT", np.full(40, 100.0), spread=0.0001)
-    decision = RiskManager(RiskConfig(volatility_filter={"min_pct": 0.5})).check(entry(quantity=1.0), view)
+    view.series[("BTCUSDT", "1h")] = series_from_closes(
+        "BTCUSDT", np.full(40, 100.0), spread=0.0001
+    )
+    decision = RiskManager(RiskConfig(volatility_filter={"min_pct": 0.5})).check(
+        entry(quantity=1.0), view
+    )
     assert not decision.allowed
 
 
 def test_volatility_filter_with_realized_measure_and_short_history_blocks_entry() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
     view.series[("BTCUSDT", "1h")] = series_from_closes("BTCUSDT", np.full(10, 100.0))
-    risk = RiskManager(RiskConfig(volatility_filter={"measure": "realized", "period": 20, "max_pct": 5}))
+    risk = RiskManager(
+        RiskConfig(volatility_filter={"measure": "realized", "period": 20, "max_pct": 5})
+    )
     decision = risk.check(entry(quantity=1.0), view)
     assert not decision.allowed and "not known yet" in decision.reason
 
@@ -55,14 +84,28 @@ def test_volatility_filter_with_realized_measure_and_short_history_blocks_entry(
 def test_volatility_filter_with_wild_market_never_blocks_exit() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
     view.series[("BTCUSDT", "1h")] = series_from_closes("BTCUSDT", calm_then_wild(), spread=0.0)
-    assert RiskManager(RiskConfig(volatility_filter={"max_pct": 3.0})).check(exit_intent(quantity=1.0), view).allowed
+    assert (
+        RiskManager(RiskConfig(volatility_filter={"max_pct": 3.0}))
+        .check(exit_intent(quantity=1.0), view)
+        .allowed
+    )
 
 
 def test_volatility_filter_with_band_crossings_alerts_once_each_way() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
     notifier, events = RecordingNotifier(), []
-    risk = RiskManager(RiskConfig(volatility_filter={"max_pct": 3.0, "period": 5}), notifier=notifier, emit=events.append)
-    closes = np.concatenate((np.full(10, 100.0), 100.0 * np.where(np.arange(10) % 2 == 0, 1.0, 1.06), np.full(20, 100.0)))
+    risk = RiskManager(
+        RiskConfig(volatility_filter={"max_pct": 3.0, "period": 5}),
+        notifier=notifier,
+        emit=events.append,
+    )
+    closes = np.concatenate(
+        (
+            np.full(10, 100.0),
+            100.0 * np.where(np.arange(10) % 2 == 0, 1.0, 1.06),
+            np.full(20, 100.0),
+        )
+    )
     previous = closes[0]
     for close in closes:
         bar = view.add_bar("BTCUSDT", previous, max(previous, close), min(previous, close), close)
@@ -75,8 +118,11 @@ def test_volatility_filter_with_band_crossings_alerts_once_each_way() -> None:
 def test_circuit_breaker_with_fast_move_pauses_entries_then_resumes_after_cooldown() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
     events, notifier = [], RecordingNotifier()
-    risk = RiskManager(RiskConfig(circuit_breaker={"move_pct": 5, "window_minutes": 10, "cooldown_minutes": 30}),
-                       emit=events.append, notifier=notifier)
+    risk = RiskManager(
+        RiskConfig(circuit_breaker={"move_pct": 5, "window_minutes": 10, "cooldown_minutes": 30}),
+        emit=events.append,
+        notifier=notifier,
+    )
     for minute, price in enumerate([100.0, 99.0, 98.0, 94.0]):
         view.set_time(START_MS + minute * MINUTE_MS)
         risk.on_tick(Tick("BTCUSDT", view.now_ms, price), view)
@@ -94,7 +140,9 @@ def test_circuit_breaker_with_fast_move_pauses_entries_then_resumes_after_cooldo
 
 def test_circuit_breaker_with_opening_trip_asks_to_cancel_entries_for_the_symbol() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
-    risk = RiskManager(RiskConfig(circuit_breaker={"move_pct": 5, "window_minutes": 10, "cooldown_minutes": 30}))
+    risk = RiskManager(
+        RiskConfig(circuit_breaker={"move_pct": 5, "window_minutes": 10, "cooldown_minutes": 30})
+    )
     risk.on_tick(Tick("BTCUSDT", START_MS, 100.0), view)
     actions = risk.on_tick(Tick("BTCUSDT", START_MS + MINUTE_MS, 106.0), view)
     assert [(action.kind, action.symbol) for action in actions] == [("cancel_entries", "BTCUSDT")]
@@ -102,7 +150,9 @@ def test_circuit_breaker_with_opening_trip_asks_to_cancel_entries_for_the_symbol
 
 def test_circuit_breaker_with_slow_drift_outside_window_stays_closed() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market()})
-    risk = RiskManager(RiskConfig(circuit_breaker={"move_pct": 5, "window_minutes": 10, "cooldown_minutes": 30}))
+    risk = RiskManager(
+        RiskConfig(circuit_breaker={"move_pct": 5, "window_minutes": 10, "cooldown_minutes": 30})
+    )
     price = 100.0
     for minute in range(120):  # -0.1% a minute: 11% in total, never 5% within 10 minutes
         view.set_time(START_MS + minute * MINUTE_MS)
@@ -113,7 +163,9 @@ def test_circuit_breaker_with_slow_drift_outside_window_stays_closed() -> None:
 
 def test_circuit_breaker_with_trip_on_one_symbol_leaves_others_tradable() -> None:
     view = FakePortfolio({"BTCUSDT": linear_market(), "ETHUSDT": linear_market("ETHUSDT")})
-    risk = RiskManager(RiskConfig(circuit_breaker={"move_pct": 5, "window_minutes": 60, "cooldown_minutes": 60}))
+    risk = RiskManager(
+        RiskConfig(circuit_breaker={"move_pct": 5, "window_minutes": 60, "cooldown_minutes": 60})
+    )
     bar = Bar("BTCUSDT", "1h", START_MS, 100.0, 108.0, 99.0, 107.0, 10.0)
     view.set_time(START_MS + HOUR_MS)
     risk.on_bar(bar, view)
@@ -128,14 +180,33 @@ def test_circuit_breaker_with_real_may_2021_btc_crash_trips_on_the_crash_days() 
 
     start = int(datetime(2021, 5, 1, tzinfo=UTC).timestamp() * 1000)
     end = int(datetime(2021, 5, 20, tzinfo=UTC).timestamp() * 1000)
-    frame = pl.read_parquet(DATA).filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
+    frame = pl.read_parquet(DATA).filter(
+        (pl.col("timestamp") >= start) & (pl.col("timestamp") < end)
+    )
     view = FakePortfolio({"BTCUSDT": linear_market()})
     events = []
-    risk = RiskManager(RiskConfig(circuit_breaker={"move_pct": 15, "window_minutes": 360, "cooldown_minutes": 240}),
-                       emit=events.append)
+    risk = RiskManager(
+        RiskConfig(
+            circuit_breaker={"move_pct": 15, "window_minutes": 360, "cooldown_minutes": 240}
+        ),
+        emit=events.append,
+    )
     for row in frame.iter_rows(named=True):
-        bar = Bar("BTCUSDT", "1h", row["timestamp"], row["open"], row["high"], row["low"], row["close"], row["volume"])
+        bar = Bar(
+            "BTCUSDT",
+            "1h",
+            row["timestamp"],
+            row["open"],
+            row["high"],
+            row["low"],
+            row["close"],
+            row["volume"],
+        )
         view.set_time(row["timestamp"] + HOUR_MS)
         risk.on_bar(bar, view)
-    opened = {datetime.fromtimestamp(e.timestamp / 1000, UTC).date().isoformat() for e in events if e.action == "breaker_opened"}
+    opened = {
+        datetime.fromtimestamp(e.timestamp / 1000, UTC).date().isoformat()
+        for e in events
+        if e.action == "breaker_opened"
+    }
     assert opened == {"2021-05-13", "2021-05-19"}

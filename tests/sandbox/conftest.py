@@ -18,11 +18,18 @@ def _config(**overrides: object) -> SandboxConfig:
     values: dict[str, object] = {
         "tick_replay": False,
         "accounts": [
-            AccountConfig(api_key=API_KEY, secret=SECRET,
-                          spot_balances={"USDT": 100_000.0, "BTC": 1.0},
-                          futures_balances={"USDT": 100_000.0}),
-            AccountConfig(api_key=POOR_KEY, secret=POOR_SECRET,
-                          spot_balances={"USDT": 10.0}, futures_balances={"USDT": 10.0}),
+            AccountConfig(
+                api_key=API_KEY,
+                secret=SECRET,
+                spot_balances={"USDT": 100_000.0, "BTC": 1.0},
+                futures_balances={"USDT": 100_000.0},
+            ),
+            AccountConfig(
+                api_key=POOR_KEY,
+                secret=POOR_SECRET,
+                spot_balances={"USDT": 10.0},
+                futures_balances={"USDT": 10.0},
+            ),
         ],
     }
     values.update(overrides)
@@ -42,14 +49,14 @@ def tick_sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def spot(sandbox: SandboxServer):  # noqa: ANN201 - a ccxt client
+def spot(sandbox: SandboxServer):
     client = make_ccxt_client("binance", sandbox, API_KEY, SECRET, timeout=5_000)
     client.load_markets()
     return client
 
 
 @pytest.fixture
-def usdm(sandbox: SandboxServer):  # noqa: ANN201 - a ccxt client
+def usdm(sandbox: SandboxServer):
     client = make_ccxt_client("binanceusdm", sandbox, API_KEY, SECRET, timeout=5_000)
     client.load_markets()
     return client

@@ -47,7 +47,9 @@ def _get(url: str, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
-def test_signed_request_with_missing_key_header_returns_2014_and_401(sandbox: SandboxServer) -> None:
+def test_signed_request_with_missing_key_header_returns_2014_and_401(
+    sandbox: SandboxServer,
+) -> None:
     status, body = _get(f"{sandbox.base_url}/api/v3/account?timestamp=1&signature=00", {})
     assert (status, body["code"]) == (401, -2014)
 
@@ -55,12 +57,16 @@ def test_signed_request_with_missing_key_header_returns_2014_and_401(sandbox: Sa
 def test_signed_request_with_handmade_signature_is_accepted(sandbox: SandboxServer) -> None:
     query = f"timestamp={int(time.time() * 1000)}&recvWindow=5000"
     signature = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
-    status, body = _get(f"{sandbox.base_url}/api/v3/account?{query}&signature={signature}",
-                        {"X-MBX-APIKEY": API_KEY})
+    status, body = _get(
+        f"{sandbox.base_url}/api/v3/account?{query}&signature={signature}",
+        {"X-MBX-APIKEY": API_KEY},
+    )
     assert status == 200
     assert {"asset": "BTC", "free": "1", "locked": "0"} in body["balances"]
 
 
 def test_signed_request_without_timestamp_returns_1102(sandbox: SandboxServer) -> None:
-    status, body = _get(f"{sandbox.base_url}/fapi/v2/account?signature=ab", {"X-MBX-APIKEY": API_KEY})
+    status, body = _get(
+        f"{sandbox.base_url}/fapi/v2/account?signature=ab", {"X-MBX-APIKEY": API_KEY}
+    )
     assert (status, body["code"]) == (400, -1102)

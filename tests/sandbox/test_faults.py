@@ -26,7 +26,9 @@ def test_rate_limit_fault_with_429_raises_ddos_protection_then_recovers(
     assert usdm.fetch_ticker(BTC)["last"] > 0
 
 
-def test_ip_ban_fault_with_418_raises_ddos_protection(spot: ccxt.binance, sandbox: SandboxServer) -> None:
+def test_ip_ban_fault_with_418_raises_ddos_protection(
+    spot: ccxt.binance, sandbox: SandboxServer
+) -> None:
     sandbox.inject({"kind": "ip_ban", "path": "/api/v3/account"})
     with pytest.raises(ccxt.DDoSProtection, match="418"):
         spot.fetch_balance()
@@ -62,7 +64,9 @@ def test_drop_after_accept_fault_raises_network_error_and_keeps_order(
     sandbox.inject(Fault(kind="drop_after_accept", path="/api/v3/order", method="POST"))
     with pytest.raises(ccxt.NetworkError):
         spot.create_order("BTC/USDT", "market", "buy", 0.001, params={"clientOrderId": "dropped-1"})
-    assert spot.fetch_order(None, "BTC/USDT", params={"clientOrderId": "dropped-1"})["filled"] == 0.001
+    assert (
+        spot.fetch_order(None, "BTC/USDT", params={"clientOrderId": "dropped-1"})["filled"] == 0.001
+    )
 
 
 def test_drop_connection_fault_raises_network_error_without_applying(
@@ -74,7 +78,9 @@ def test_drop_connection_fault_raises_network_error_without_applying(
     assert sandbox.ledger()["orders"] == []
 
 
-def test_latency_fault_with_delay_slows_answer_but_succeeds(spot: ccxt.binance, sandbox: SandboxServer) -> None:
+def test_latency_fault_with_delay_slows_answer_but_succeeds(
+    spot: ccxt.binance, sandbox: SandboxServer
+) -> None:
     sandbox.inject(Fault(kind="latency", path="/api/v3/ticker", latency_seconds=0.3))
     started = time.monotonic()
     assert spot.fetch_ticker("BTC/USDT")["last"] > 0
@@ -83,7 +89,9 @@ def test_latency_fault_with_delay_slows_answer_but_succeeds(spot: ccxt.binance, 
 
 def _chaos_outcomes(sandbox: SandboxServer, spot: ccxt.binance) -> list[bool]:
     sandbox.clear_faults()
-    sandbox.inject(Fault(kind="unavailable", path="/api/v3/ticker", probability=0.3, count=None, seed=42))
+    sandbox.inject(
+        Fault(kind="unavailable", path="/api/v3/ticker", probability=0.3, count=None, seed=42)
+    )
     outcomes = []
     for _ in range(30):
         try:
@@ -94,7 +102,9 @@ def _chaos_outcomes(sandbox: SandboxServer, spot: ccxt.binance) -> list[bool]:
     return outcomes
 
 
-def test_probability_fault_with_seed_is_reproducible(spot: ccxt.binance, sandbox: SandboxServer) -> None:
+def test_probability_fault_with_seed_is_reproducible(
+    spot: ccxt.binance, sandbox: SandboxServer
+) -> None:
     first = _chaos_outcomes(sandbox, spot)
     second = _chaos_outcomes(sandbox, spot)
     assert first == second
@@ -103,13 +113,21 @@ def test_probability_fault_with_seed_is_reproducible(spot: ccxt.binance, sandbox
 
 def test_admin_api_with_fault_post_injects_and_lists_rule(sandbox: SandboxServer) -> None:
     body = json.dumps({"kind": "rate_limit", "count": 3, "path": "/api/v3/time"}).encode()
-    request = urllib.request.Request(f"{sandbox.base_url}/sandbox/faults", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{sandbox.base_url}/sandbox/faults",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         active = json.loads(response.read())["active"]
     assert active[0]["kind"] == "rate_limit" and active[0]["remaining"] == 3
-    bad = urllib.request.Request(f"{sandbox.base_url}/sandbox/faults", data=b'{"kind": "meteor"}', method="POST",
-                                 headers={"Content-Type": "application/json"})
+    bad = urllib.request.Request(
+        f"{sandbox.base_url}/sandbox/faults",
+        data=b'{"kind": "meteor"}',
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(bad, timeout=5)
     assert caught.value.code == 400

@@ -35,7 +35,9 @@ def test_market_long_with_price_rise_shows_unrealised_then_realised_pnl(
     assert usdm.fetch_balance()["USDT"]["total"] == pytest.approx(100_000 + 100.0 - fees)
 
 
-def test_hedge_mode_with_long_and_short_keeps_both_legs(usdm: ccxt.binanceusdm, sandbox: SandboxServer) -> None:
+def test_hedge_mode_with_long_and_short_keeps_both_legs(
+    usdm: ccxt.binanceusdm, sandbox: SandboxServer
+) -> None:
     usdm.set_position_mode(True)
     assert usdm.fetch_position_mode(BTC)["hedged"] is True
     usdm.create_order(BTC, "market", "buy", 0.02, params={"positionSide": "LONG"})
@@ -50,7 +52,9 @@ def test_hedge_mode_with_long_and_short_keeps_both_legs(usdm: ccxt.binanceusdm, 
     assert [(p["position_side"], p["amount"]) for p in ledger["positions"]] == [("LONG", 0.02)]
 
 
-def test_hedge_mode_with_closing_more_than_held_raises_invalid_order(usdm: ccxt.binanceusdm) -> None:
+def test_hedge_mode_with_closing_more_than_held_raises_invalid_order(
+    usdm: ccxt.binanceusdm,
+) -> None:
     usdm.set_position_mode(True)
     usdm.create_order(BTC, "market", "buy", 0.01, params={"positionSide": "LONG"})
     with pytest.raises(ccxt.ExchangeError, match="-2022"):
@@ -62,7 +66,9 @@ def test_one_way_mode_with_long_position_side_is_rejected(usdm: ccxt.binanceusdm
         usdm.create_order(BTC, "market", "buy", 0.01, params={"positionSide": "LONG"})
 
 
-def test_set_position_mode_with_mode_already_set_raises_operation_rejected(usdm: ccxt.binanceusdm) -> None:
+def test_set_position_mode_with_mode_already_set_raises_operation_rejected(
+    usdm: ccxt.binanceusdm,
+) -> None:
     with pytest.raises(ccxt.OperationRejected, match="-4059"):
         usdm.set_position_mode(False)
 
@@ -73,7 +79,9 @@ def test_set_position_mode_with_open_position_is_rejected(usdm: ccxt.binanceusdm
         usdm.set_position_mode(True)
 
 
-def test_set_margin_mode_with_mode_already_set_raises_margin_mode_already_set(usdm: ccxt.binanceusdm) -> None:
+def test_set_margin_mode_with_mode_already_set_raises_margin_mode_already_set(
+    usdm: ccxt.binanceusdm,
+) -> None:
     usdm.set_margin_mode("isolated", BTC)
     with pytest.raises(ccxt.MarginModeAlreadySet):
         usdm.set_margin_mode("isolated", BTC)
@@ -83,13 +91,17 @@ def test_set_margin_mode_with_mode_already_set_raises_margin_mode_already_set(us
         usdm.set_margin_mode("cross", BTC)
 
 
-def test_set_leverage_with_new_value_changes_initial_margin(usdm: ccxt.binanceusdm, sandbox: SandboxServer) -> None:
+def test_set_leverage_with_new_value_changes_initial_margin(
+    usdm: ccxt.binanceusdm, sandbox: SandboxServer
+) -> None:
     assert usdm.set_leverage(5, BTC)["leverage"] == 5
     usdm.create_order(BTC, "market", "buy", 0.1)
     position = _position(usdm)
     assert position["leverage"] == 5
     assert position["initialMargin"] == pytest.approx(0.1 * sandbox.price("BTCUSDT") / 5)
-    with pytest.raises(ccxt.BadRequest, match="-4028"):  # ccxt checks 1..125 itself; ask the server directly
+    with pytest.raises(
+        ccxt.BadRequest, match="-4028"
+    ):  # ccxt checks 1..125 itself; ask the server directly
         usdm.fapiPrivatePostLeverage({"symbol": "BTCUSDT", "leverage": 0})
 
 
@@ -111,14 +123,18 @@ def test_stop_market_with_price_drop_closes_long_via_algo_order(
     price = sandbox.price("BTCUSDT")
     usdm.create_order(BTC, "market", "buy", 0.05)
     trigger = round(price * 0.98, 1)
-    stop = usdm.create_order(BTC, "market", "sell", 0.05, params={"stopLossPrice": trigger, "reduceOnly": True})
+    stop = usdm.create_order(
+        BTC, "market", "sell", 0.05, params={"stopLossPrice": trigger, "reduceOnly": True}
+    )
     assert stop["status"] == "open" and stop["triggerPrice"] == trigger
     assert [o["id"] for o in usdm.fetch_open_orders(BTC, params={"trigger": True})] == [stop["id"]]
     sandbox.set_price("BTCUSDT", round(price * 0.97, 1))
     assert usdm.fetch_positions([BTC]) == []
     assert usdm.fetch_order(stop["id"], BTC, params={"trigger": True})["status"] == "closed"
     fill = sandbox.ledger()["fills"][-1]
-    assert fill["price"] == pytest.approx(trigger)  # a continuous move fills the stop at its trigger
+    assert fill["price"] == pytest.approx(
+        trigger
+    )  # a continuous move fills the stop at its trigger
 
 
 def test_take_profit_with_trigger_already_crossed_is_rejected_with_2021(
@@ -127,31 +143,55 @@ def test_take_profit_with_trigger_already_crossed_is_rejected_with_2021(
     price = sandbox.price("BTCUSDT")
     # ccxt maps -2021 to OrderImmediatelyFillable only for fapi.binance.com URLs; the code is what matters
     with pytest.raises(ccxt.ExchangeError, match="-2021"):
-        usdm.create_order(BTC, "market", "sell", 0.05, params={"takeProfitPrice": round(price * 0.9, 1)})
+        usdm.create_order(
+            BTC, "market", "sell", 0.05, params={"takeProfitPrice": round(price * 0.9, 1)}
+        )
 
 
-def test_cancel_algo_order_with_trigger_flag_cancels_it(usdm: ccxt.binanceusdm, sandbox: SandboxServer) -> None:
+def test_cancel_algo_order_with_trigger_flag_cancels_it(
+    usdm: ccxt.binanceusdm, sandbox: SandboxServer
+) -> None:
     price = sandbox.price("BTCUSDT")
-    order = usdm.create_order(BTC, "market", "buy", 0.05, params={"takeProfitPrice": round(price * 0.9, 1),
-                                                                   "clientOrderId": "tp-1"})
+    order = usdm.create_order(
+        BTC,
+        "market",
+        "buy",
+        0.05,
+        params={"takeProfitPrice": round(price * 0.9, 1), "clientOrderId": "tp-1"},
+    )
     canceled = usdm.cancel_order(order["id"], BTC, params={"trigger": True})
     assert canceled["id"] == order["id"]
     assert usdm.fetch_open_orders(BTC, params={"trigger": True}) == []
 
 
-def test_legacy_stop_market_on_order_endpoint_is_rejected_like_binance(usdm: ccxt.binanceusdm) -> None:
+def test_legacy_stop_market_on_order_endpoint_is_rejected_like_binance(
+    usdm: ccxt.binanceusdm,
+) -> None:
     with pytest.raises(ccxt.ExchangeError, match="-4120"):
-        usdm.fapiPrivatePostOrder({"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET",
-                                   "quantity": "0.01", "stopPrice": "1000"})
+        usdm.fapiPrivatePostOrder(
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_MARKET",
+                "quantity": "0.01",
+                "stopPrice": "1000",
+            }
+        )
 
 
-def test_edit_order_with_new_price_modifies_in_place(usdm: ccxt.binanceusdm, sandbox: SandboxServer) -> None:
+def test_edit_order_with_new_price_modifies_in_place(
+    usdm: ccxt.binanceusdm, sandbox: SandboxServer
+) -> None:
     limit = round(sandbox.price("BTCUSDT") * 0.8, 1)
     order = usdm.create_order(BTC, "limit", "buy", 0.01, limit, {"clientOrderId": "edit-me"})
     edited = usdm.edit_order(order["id"], BTC, "limit", "buy", 0.02, round(limit + 10, 1))
     assert edited["id"] == order["id"]
     fetched = usdm.fetch_order(order["id"], BTC)
-    assert (fetched["amount"], fetched["price"], fetched["clientOrderId"]) == (0.02, round(limit + 10, 1), "edit-me")
+    assert (fetched["amount"], fetched["price"], fetched["clientOrderId"]) == (
+        0.02,
+        round(limit + 10, 1),
+        "edit-me",
+    )
 
 
 def test_limit_order_with_advance_crossing_fills_and_duplicate_id_rejected(
@@ -164,7 +204,9 @@ def test_limit_order_with_advance_crossing_fills_and_duplicate_id_rejected(
     assert len(usdm.fetch_open_orders("ETH/USDT:USDT")) == 1
 
 
-def test_advance_with_funding_boundary_charges_long_positions(usdm: ccxt.binanceusdm, sandbox: SandboxServer) -> None:
+def test_advance_with_funding_boundary_charges_long_positions(
+    usdm: ccxt.binanceusdm, sandbox: SandboxServer
+) -> None:
     usdm.create_order(BTC, "market", "buy", 0.1)
     minutes_to_funding = (8 * 3_600_000 - sandbox.now() % (8 * 3_600_000)) // 60_000
     sandbox.advance(int(minutes_to_funding) + 1)

@@ -32,8 +32,12 @@ def _run(coroutine_factory: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(coroutine_factory(), 30))
 
 
-@pytest.mark.parametrize(("exchange_id", "symbol"), [("binance", "BTC/USDT"), ("binanceusdm", "BTC/USDT:USDT")])
-def test_watch_ohlcv_with_advance_streams_replayed_bar(sandbox: SandboxServer, exchange_id: str, symbol: str) -> None:
+@pytest.mark.parametrize(
+    ("exchange_id", "symbol"), [("binance", "BTC/USDT"), ("binanceusdm", "BTC/USDT:USDT")]
+)
+def test_watch_ohlcv_with_advance_streams_replayed_bar(
+    sandbox: SandboxServer, exchange_id: str, symbol: str
+) -> None:
     async def scenario() -> None:
         client = make_ccxt_client(exchange_id, sandbox, async_=True)
         try:
@@ -48,7 +52,9 @@ def test_watch_ohlcv_with_advance_streams_replayed_bar(sandbox: SandboxServer, e
     _run(scenario)
 
 
-def test_watch_order_book_with_tick_replay_matches_locally_built_book(tick_sandbox: SandboxServer) -> None:
+def test_watch_order_book_with_tick_replay_matches_locally_built_book(
+    tick_sandbox: SandboxServer,
+) -> None:
     async def scenario() -> None:
         client = make_ccxt_client("binance", tick_sandbox, async_=True)
         try:
@@ -70,16 +76,20 @@ def test_watch_order_book_with_tick_replay_matches_locally_built_book(tick_sandb
     _run(scenario)
 
 
-def _book_from_recording(market: str, symbol: str, until_id: int) -> tuple[list[list[float]], list[list[float]]]:
+def _book_from_recording(
+    market: str, symbol: str, until_id: int
+) -> tuple[list[list[float]], list[list[float]]]:
     """Binance's documented local-book algorithm, run independently on the Parquet files."""
     snapshot = pl.read_parquet(f"{TICKS}/{market}/ticks/{symbol}-depth-snapshot.parquet")
     last_id = int(snapshot["last_update_id"][0])
     sides: dict[str, dict[float, float]] = {"bid": {}, "ask": {}}
     for side, price, qty in snapshot.select("side", "price", "qty").iter_rows():
         sides[side][price] = qty
-    diffs = pl.read_parquet(f"{TICKS}/{market}/ticks/{symbol}-depth-diff.parquet").filter(
-        (pl.col("last_update_id") > last_id) & (pl.col("last_update_id") <= until_id)
-    ).sort("first_update_id", maintain_order=True)
+    diffs = (
+        pl.read_parquet(f"{TICKS}/{market}/ticks/{symbol}-depth-diff.parquet")
+        .filter((pl.col("last_update_id") > last_id) & (pl.col("last_update_id") <= until_id))
+        .sort("first_update_id", maintain_order=True)
+    )
     for side, price, qty in diffs.select("side", "price", "qty").iter_rows():
         if qty == 0:
             sides[side].pop(price, None)
@@ -115,7 +125,9 @@ def test_watch_trades_with_tick_replay_streams_recorded_trades(tick_sandbox: San
             await client.load_markets()
             task = asyncio.ensure_future(client.watch_trades("ETH/USDT"))
             trades = await _until(task, lambda: tick_sandbox.advance_ticks(1_000))
-            recorded = pl.read_parquet(f"{TICKS}/spot/ticks/ETHUSDT-trades.parquet").sort("local_ts_ns")
+            recorded = pl.read_parquet(f"{TICKS}/spot/ticks/ETHUSDT-trades.parquet").sort(
+                "local_ts_ns"
+            )
             assert int(trades[0]["id"]) in set(recorded["trade_id"].to_list()[:200])
             row = recorded.filter(pl.col("trade_id") == int(trades[0]["id"]))
             assert trades[0]["price"] == row["price"][0]
@@ -153,7 +165,9 @@ def test_watch_orders_with_usdm_listen_key_sees_stop_trigger(sandbox: SandboxSer
             task = asyncio.ensure_future(client.watch_orders("BTC/USDT:USDT"))
             await asyncio.sleep(0.3)
             price = sandbox.price("BTCUSDT")
-            await client.create_order("BTC/USDT:USDT", "limit", "sell", 0.01, round(price * 1.01, 1))
+            await client.create_order(
+                "BTC/USDT:USDT", "limit", "sell", 0.01, round(price * 1.01, 1)
+            )
             seen = await asyncio.wait_for(task, 5)
             assert seen[-1]["status"] == "open"
             sandbox.set_price("BTCUSDT", round(price * 1.02, 1))
@@ -177,7 +191,9 @@ def test_drop_websockets_with_pending_watch_raises_network_error(sandbox: Sandbo
             assert sandbox.drop_websockets() == 1
             with pytest.raises(ccxt.NetworkError):
                 await asyncio.wait_for(task, 5)
-            again = asyncio.ensure_future(client.watch_ohlcv("ETH/USDT", "1m"))  # a client reconnects
+            again = asyncio.ensure_future(
+                client.watch_ohlcv("ETH/USDT", "1m")
+            )  # a client reconnects
             candles = await _until(again, lambda: sandbox.advance(1))
             assert candles
         finally:
@@ -186,17 +202,22 @@ def test_drop_websockets_with_pending_watch_raises_network_error(sandbox: Sandbo
     _run(scenario)
 
 
-def test_raw_combined_stream_with_listen_key_delivers_account_update(sandbox: SandboxServer) -> None:
+def test_raw_combined_stream_with_listen_key_delivers_account_update(
+    sandbox: SandboxServer,
+) -> None:
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:
             headers = {"X-MBX-APIKEY": API_KEY}
-            async with session.post(f"{sandbox.base_url}/fapi/v1/listenKey", headers=headers) as response:
+            async with session.post(
+                f"{sandbox.base_url}/fapi/v1/listenKey", headers=headers
+            ) as response:
                 key = (await response.json())["listenKey"]
             url = f"{sandbox.ws_url}/fstream/stream?streams={key}/btcusdt@markPrice"
             async with session.ws_connect(url) as ws:
                 client = make_ccxt_client("binanceusdm", sandbox, API_KEY, SECRET)
                 await asyncio.get_running_loop().run_in_executor(
-                    None, lambda: client.create_order("BTC/USDT:USDT", "market", "buy", 0.01))
+                    None, lambda: client.create_order("BTC/USDT:USDT", "market", "buy", 0.01)
+                )
                 events = []
                 while not any(e["data"].get("e") == "ACCOUNT_UPDATE" for e in events):
                     events.append(json.loads((await asyncio.wait_for(ws.receive(), 5)).data))
@@ -205,6 +226,27 @@ def test_raw_combined_stream_with_listen_key_delivers_account_update(sandbox: Sa
                 assert update["a"]["P"][0]["pa"] == "0.01"
                 sandbox.advance(1)
                 mark = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
-                assert mark["stream"] == "btcusdt@markPrice" and mark["data"]["e"] == "markPriceUpdate"
+                assert (
+                    mark["stream"] == "btcusdt@markPrice" and mark["data"]["e"] == "markPriceUpdate"
+                )
+
+    _run(scenario)
+
+
+def test_watch_ticker_and_balance_with_spot_client_follow_replay_and_fills(sandbox: SandboxServer) -> None:
+    async def scenario() -> None:
+        client = make_ccxt_client("binance", sandbox, API_KEY, SECRET, async_=True)
+        try:
+            await client.load_markets()
+            task = asyncio.ensure_future(client.watch_ticker("ETH/USDT"))
+            ticker = await _until(task, lambda: sandbox.advance(1))
+            assert ticker["last"] == sandbox.price("ETHUSDT")
+            task = asyncio.ensure_future(client.watch_balance())
+            await asyncio.sleep(0.3)
+            await client.create_order("BTC/USDT", "market", "sell", 0.5)
+            balance = await asyncio.wait_for(task, 5)
+            assert balance["BTC"]["free"] == pytest.approx(0.5)
+        finally:
+            await client.close()
 
     _run(scenario)

@@ -9,6 +9,7 @@ when ``METAEXPERT_REQUIRE_POSTGRES=1`` (CI): then they fail.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 
 from metaexpert.storage import Database, StateStore, StorageSettings
+from metaexpert.storage.models import Base
 
 POSTGRES_SERVER = os.environ.get("METAEXPERT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = [
@@ -97,10 +99,65 @@ def empty_database(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def database(empty_database: Database) -> Database:
-    """A database migrated to head."""
+def fresh_database(empty_database: Database) -> Database:
+    """A database of its own, migrated to head: for tests that change the schema."""
     empty_database.upgrade()
     return empty_database
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; tests get copies (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    template = Database(f"sqlite:///{path}")
+    template.upgrade()
+    template.dispose()  # the last connection checkpoints the WAL into the main file
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_shared_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A schema migrated once per session; each test starts with its tables emptied."""
+    server = request.getfixturevalue("postgres_database")
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute('CREATE SCHEMA "shared"')
+    url = server.replace("postgresql://", "postgresql+psycopg://", 1) + "?options=-csearch_path%3Dshared"
+    template = Database(url)
+    template.upgrade()
+    template.dispose()
+    yield url
+
+
+def _empty_postgres_tables(url: str) -> None:
+    server, _, _ = url.replace("postgresql+psycopg://", "postgresql://", 1).partition("?")
+    with psycopg.connect(server) as connection:
+        # Replica mode skips the audit trail's guard (and foreign key triggers): test cleanup only.
+        # DELETE beats TRUNCATE here: the tables hold a handful of rows.
+        connection.execute("SET LOCAL session_replication_role = replica")
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(f'DELETE FROM shared."{table.name}"')
+
+
+@pytest.fixture
+def database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database at head with empty tables (a copy of the template, or the emptied shared schema)."""
+    if backend == "sqlite":
+        path = tmp_path / "state.sqlite"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_shared_url")
+        _empty_postgres_tables(url)
+    database = Database(settings=fast_settings(url))
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def plain_url(database: Database) -> str:
+    """The database's URL with its password, for child processes in tests."""
+    return database.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

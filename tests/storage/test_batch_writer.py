@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import multiprocessing
+import os
 import signal
 import sqlite3
-import subprocess
-import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,9 +23,9 @@ from metaexpert.storage import (
     trade_record,
 )
 from metaexpert.storage.database import Database
-from tests.storage.conftest import fast_settings
-
-REPOSITORY = Path(__file__).resolve().parents[2]
+from tests.storage.conftest import fast_settings, plain_url
+from tests.storage.tcp_proxy import TcpProxy
+from tests.storage.writer_process import submit_until_killed
 
 
 def _events(count: int, expert_id: int, start: int = 0):  # type: ignore[no-untyped-def]
@@ -95,27 +96,25 @@ def test_batch_writer_with_record_the_database_refuses_sets_it_aside_and_continu
     assert len(errors) == 1
 
 
+@pytest.mark.slow
 def test_batch_writer_killed_with_sigkill_mid_stream_keeps_every_acknowledged_record(
-    store: StateStore, expert_id: int, database_url: str, tmp_path: Path
+    store: StateStore, expert_id: int, tmp_path: Path
 ) -> None:
     journal = tmp_path / "journal"
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.storage.writer_process", "journal", database_url, str(expert_id), "100000",
-         str(journal), "always"],
-        cwd=REPOSITORY,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=submit_until_killed, args=(plain_url(store.database), expert_id, str(journal), "always", sender)
     )
+    child.start()
+    sender.close()
     acknowledged: list[int] = []
-    assert child.stdout is not None
-    for line in child.stdout:
-        acknowledged.append(int(line))
-        if len(acknowledged) >= 450:
-            break
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
+    while len(acknowledged) < 450:
+        assert receiver.poll(30), "the writer process stopped acknowledging"
+        acknowledged.append(receiver.recv())
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(timeout=30)
+    assert child.exitcode == -signal.SIGKILL
     committed_before_restart = store.audit.count()
     assert committed_before_restart < len(acknowledged)  # some acknowledged records were only in the journal
 
@@ -212,6 +211,58 @@ def _sqlite(tmp_path: Path) -> Database:
 
 
 def _lock(tmp_path: Path) -> sqlite3.Connection:
-    blocker = sqlite3.connect(tmp_path / "locked.sqlite", isolation_level=None)
+    blocker = sqlite3.connect(tmp_path / "locked.sqlite", isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN EXCLUSIVE")
     return blocker
+
+
+def test_batch_writer_with_postgresql_down_buffers_then_flushes_when_it_returns(backend: str, database_url: str, tmp_path: Path) -> None:
+    if backend != "postgresql":
+        pytest.skip("the SQLite variant is the locked-file test above")
+    proxy = TcpProxy("127.0.0.1", 5432)
+    proxy.start()
+    proxied = database_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
+    database = Database(settings=fast_settings(proxied))
+    database.upgrade()
+    store = StateStore(database)
+    expert = store.experts.register("outage", trade_mode="live")
+    writer = BatchWriter(store, tmp_path / "journal", flush_interval_ms=10, retry_max_wait_seconds=0.2)
+    writer.start()
+    try:
+        proxy.stop()
+        writer.submit(_events(30, expert))
+        _wait_for(lambda: writer.state is WriterState.BUFFERING)
+        assert "is unavailable" in writer.statistics().last_error
+        assert "127.0.0.1" in writer.statistics().last_error
+        proxy.start()  # same port: the server is back
+        writer.flush(timeout=30)
+        assert writer.state is WriterState.RUNNING
+    finally:
+        writer.close()
+        proxy.stop()
+    direct = Database(settings=fast_settings(database_url))
+    assert StateStore(direct).audit.count() == 30
+    direct.dispose()
+    database.dispose()
+
+
+def test_write_with_sqlite_lock_released_during_retries_succeeds(tmp_path: Path) -> None:
+    database = Database(settings=fast_settings(f"sqlite:///{tmp_path / 'locked.sqlite'}", sqlite_busy_timeout_ms=20,
+                                               retry_attempts=30, retry_initial_wait_seconds=0.02,
+                                               retry_max_wait_seconds=0.1))
+    database.upgrade()
+    store = StateStore(database)
+    expert = store.experts.register("x", trade_mode="paper")
+    blocker = _lock(tmp_path)
+
+    def release() -> None:
+        time.sleep(0.3)
+        blocker.rollback()
+        blocker.close()
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    store.audit.append(expert, "order_intent", {}, timestamp_ms=1)  # retried with backoff until the lock goes
+    releaser.join()
+    assert store.audit.count() == 1
+    database.dispose()

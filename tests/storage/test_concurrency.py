@@ -1,34 +1,31 @@
 from __future__ import annotations
 
-import subprocess
-import sys
+import multiprocessing
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from metaexpert.storage import StateStore
+from tests.storage.conftest import plain_url
+from tests.storage.writer_process import insert_events
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 PROCESSES = 4
 INSERTS_PER_PROCESS = 100
 
 
 @pytest.mark.slow
-def test_four_processes_with_concurrent_inserts_lose_no_rows(store: StateStore, expert_id: int, database_url: str) -> None:
+def test_four_processes_with_concurrent_inserts_lose_no_rows(store: StateStore, expert_id: int) -> None:
+    context = multiprocessing.get_context("fork")
+    url = plain_url(store.database)
     children = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.storage.writer_process", "insert", database_url, str(expert_id),
-             str(INSERTS_PER_PROCESS), f"p{number}"],
-            cwd=REPOSITORY,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        context.Process(target=insert_events, args=(url, expert_id, INSERTS_PER_PROCESS, f"p{number}"))
         for number in range(PROCESSES)
     ]
     for child in children:
-        _, errors = child.communicate(timeout=90)
-        assert child.returncode == 0, errors
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+        assert child.exitcode == 0
     events = store.audit.list(expert_id)
     assert len(events) == PROCESSES * INSERTS_PER_PROCESS
     counts = Counter((event.payload["tag"], event.payload["i"]) for event in events)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -30,20 +31,20 @@ def test_migrated_schema_with_models_has_no_differences(database: Database) -> N
     assert differences == []
 
 
-def test_downgrade_one_step_with_head_schema_removes_bar_cursors(database: Database) -> None:
-    database.downgrade()
-    assert database.current_revision() == "0001_initial_schema"
-    assert "bar_cursors" not in _tables(database)
-    indexes = {index["name"] for index in inspect(database.engine).get_indexes("trades")}
+def test_downgrade_one_step_with_head_schema_removes_bar_cursors(fresh_database: Database) -> None:
+    fresh_database.downgrade()
+    assert fresh_database.current_revision() == "0001_initial_schema"
+    assert "bar_cursors" not in _tables(fresh_database)
+    indexes = {index["name"] for index in inspect(fresh_database.engine).get_indexes("trades")}
     assert "ix_trades_expert_id_timestamp_ms" not in indexes
-    database.upgrade()
-    assert "bar_cursors" in _tables(database)
+    fresh_database.upgrade()
+    assert "bar_cursors" in _tables(fresh_database)
 
 
-def test_downgrade_to_base_with_head_schema_leaves_no_tables(database: Database) -> None:
-    database.downgrade("base")
-    assert database.current_revision() is None
-    assert _tables(database) == set()
+def test_downgrade_to_base_with_head_schema_leaves_no_tables(fresh_database: Database) -> None:
+    fresh_database.downgrade("base")
+    assert fresh_database.current_revision() is None
+    assert _tables(fresh_database) == set()
 
 
 def test_check_schema_with_empty_database_names_the_upgrade_command(empty_database: Database) -> None:
@@ -54,18 +55,20 @@ def test_check_schema_with_empty_database_names_the_upgrade_command(empty_databa
     assert "is empty" in message
 
 
-def test_check_schema_with_older_revision_names_both_revisions(database: Database) -> None:
-    database.downgrade()
+def test_check_schema_with_older_revision_names_both_revisions(fresh_database: Database) -> None:
+    fresh_database.downgrade()
     with pytest.raises(SchemaOutOfDateError, match="0001_initial_schema.*0002_bar_cursors"):
-        database.check_schema()
+        fresh_database.check_schema()
 
 
-def test_upgrade_twice_with_head_schema_changes_nothing(database: Database) -> None:
-    database.upgrade()
-    database.check_schema()
+def test_upgrade_twice_with_head_schema_changes_nothing(fresh_database: Database) -> None:
+    fresh_database.upgrade()
+    fresh_database.check_schema()
 
 
-def test_command_line_upgrade_with_url_reaches_head(database_url: str) -> None:
+@pytest.mark.slow
+def test_command_line_upgrade_with_url_reaches_head(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     result = subprocess.run(
         [sys.executable, "-m", "metaexpert.storage", "upgrade", "--url", database_url],
         capture_output=True,

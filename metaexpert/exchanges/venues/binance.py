@@ -109,5 +109,11 @@ def is_duplicate_client_order_id(exc: BaseException) -> bool:
     return message_contains(exc, "Duplicate order sent", "ClientOrderId is duplicated", "-4116")
 
 
+def acceptance_window_ms(client: Any) -> int | None:
+    """Binance rejects a signed request that reaches the engine after ``recvWindow``: once it
+    has passed, a request that timed out can no longer create an order."""
+    return int(client.options.get("recvWindow", 10_000))
+
+
 def configure_client(client: Any, config: Any) -> None:
     apply_common_settings(client, config)

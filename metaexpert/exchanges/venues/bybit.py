@@ -107,5 +107,10 @@ def is_duplicate_client_order_id(exc: BaseException) -> bool:
     return message_contains(exc, "110072", "OrderLinkedID is duplicate", "orderLinkId is duplicate")
 
 
+def acceptance_window_ms(client: Any) -> int | None:
+    """Bybit rejects requests older than ``recv_window`` (ccxt option ``recvWindow``)."""
+    return int(client.options.get("recvWindow", 5_000))
+
+
 def configure_client(client: Any, config: Any) -> None:
     apply_common_settings(client, config)

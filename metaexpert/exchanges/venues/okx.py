@@ -110,6 +110,12 @@ def is_duplicate_client_order_id(exc: BaseException) -> bool:
     return message_contains(exc, "51016", "Duplicated clOrdId")
 
 
+def acceptance_window_ms(client: Any) -> int | None:
+    """OKX drops a request after its ``expTime`` header only when one is sent; ccxt sends
+    none by default, so a short settling pause is all that can be offered."""
+    return 2_000
+
+
 def configure_client(client: Any, config: Any) -> None:
     apply_common_settings(client, config)
     if config.api_passphrase is not None:

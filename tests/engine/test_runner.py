@@ -1,0 +1,192 @@
+"""The backtest runner through the public facade: timers, warmup, lookback, errors, events.
+
+Candles are tiny hand-made frames in a temporary ``CandleStore``; runs use
+``report=False, configure_logs=False`` so nothing is written outside the temporary folder.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from metaexpert import MetaExpert
+from metaexpert.core.clock import parse_date_ms
+from metaexpert.core.enums import OrderStatus
+from metaexpert.core.errors import InsufficientHistoryError
+
+HOUR = 3_600_000
+START = parse_date_ms("2024-01-01")
+
+
+def _rows(first_ms: int, count: int, price: float = 100.0):
+    """``count`` hourly bars from ``first_ms``: a gentle zig-zag so every bar is well formed."""
+    rows = []
+    for index in range(count):
+        open_ = price + (index % 5)
+        close = price + ((index + 1) % 5)
+        rows.append((first_ms + index * HOUR, open_, max(open_, close) + 0.5, min(open_, close) - 0.5, close, 10.0))
+    return rows
+
+
+def _expert(**init_options) -> MetaExpert:
+    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    options = dict(symbol="BTCUSDT", timeframe="1h", lookback_bars=0)
+    options.update(init_options)
+
+    @expert.on_init(**options)
+    def init(ctx):
+        ctx.state["started"] = True
+
+    return expert
+
+
+def _run(expert: MetaExpert, root, end: str = "2024-01-03", **options):
+    return expert.run("backtest", backtest_start="2024-01-01", backtest_end=end, report=False,
+                      configure_logs=False, data_dir=root, **options)
+
+
+def test_timer_with_4h_interval_fires_on_simulated_utc_boundaries(candle_store):
+    root = candle_store(_rows(START, 48))
+    expert = _expert()
+    fired: list[tuple[str, int]] = []
+
+    @expert.on_timer("4h")
+    def every_four_hours(ctx):
+        fired.append(("4h", ctx.now_ms))
+
+    @expert.on_timer("1d")
+    def daily(ctx):
+        fired.append(("1d", ctx.now_ms))
+
+    result = _run(expert, root)
+    assert result.bars_processed == 48
+    assert [t for kind, t in fired if kind == "4h"] == [START + hours * HOUR for hours in range(4, 49, 4)]
+    assert [t for kind, t in fired if kind == "1d"] == [START + 24 * HOUR, START + 48 * HOUR]
+
+
+def test_warmup_bars_with_five_skips_handlers_and_timers_for_first_five_bars(candle_store):
+    root = candle_store(_rows(START, 24))
+    expert = _expert(warmup_bars=5)
+    seen: list[tuple[int, int, int]] = []
+    timers: list[int] = []
+
+    @expert.on_bar("1h")
+    def bar(ctx, bars):
+        seen.append((ctx.now_ms, bars.last.timestamp, len(bars)))
+
+    @expert.on_timer("1h")
+    def timer(ctx):
+        timers.append(ctx.now_ms)
+
+    _run(expert, root, end="2024-01-02")
+    assert seen[0] == (START + 6 * HOUR, START + 5 * HOUR, 6)  # the warm-up bars are visible history
+    assert len(seen) == 24 - 5
+    assert timers[0] == START + 6 * HOUR and len(timers) == 19
+
+
+def test_lookback_with_too_little_history_raises_naming_missing_bars(candle_store):
+    root = candle_store(_rows(START - 10 * HOUR, 34))
+    expert = _expert(lookback_bars=50)
+    with pytest.raises(InsufficientHistoryError, match=r"lookback_bars=50 .* the data has 10; 40 bars are missing"):
+        _run(expert, root, end="2024-01-02")
+
+
+def test_lookback_with_enough_history_makes_it_visible_at_first_bar(candle_store):
+    root = candle_store(_rows(START - 10 * HOUR, 34))
+    expert = _expert(lookback_bars=10)
+    lengths: list[int] = []
+
+    @expert.on_bar("1h")
+    def bar(ctx, bars):
+        lengths.append(len(bars))
+
+    result = _run(expert, root, end="2024-01-02")
+    assert result.bars_processed == 24
+    assert lengths[0] == 11 and lengths[-1] == 34
+
+
+def test_handler_exception_with_default_settings_reaches_on_error_and_run_continues(candle_store):
+    root = candle_store(_rows(START, 24))
+    expert = _expert()
+    errors: list[tuple[str, str, int]] = []
+    calls: list[int] = []
+
+    @expert.on_bar("1h")
+    def bar(ctx, bars):
+        calls.append(ctx.now_ms)
+        if len(calls) in (3, 7):
+            raise ValueError(f"boom {len(calls)}")
+
+    @expert.on_error()
+    def on_error(ctx, event):
+        errors.append((type(event.error).__name__, str(event.error), event.timestamp))
+
+    result = _run(expert, root, end="2024-01-02")
+    assert result.bars_processed == 24 and len(calls) == 24
+    assert errors == [("ValueError", "boom 3", START + 3 * HOUR), ("ValueError", "boom 7", START + 7 * HOUR)]
+    assert sum("boom" in line for line in result.errors) == 2
+
+
+def test_handler_exception_with_stop_on_error_stops_the_run_after_on_error(candle_store):
+    root = candle_store(_rows(START, 24))
+    expert = _expert()
+    errors: list[str] = []
+    reasons: list[str] = []
+
+    @expert.on_bar("1h")
+    def bar(ctx, bars):
+        if len(bars) == 4:
+            raise RuntimeError("fatal")
+
+    @expert.on_error()
+    def on_error(ctx, event):
+        errors.append(str(event.error))
+
+    @expert.on_deinit()
+    def deinit(ctx, reason):
+        reasons.append(reason)
+
+    result = _run(expert, root, end="2024-01-02", stop_on_error=True)
+    assert errors == ["fatal"]
+    assert result.bars_processed == 4
+    assert len(reasons) == 1 and reasons[0].startswith("stopped after an error in on_bar")
+    assert reasons[0].endswith(": fatal")
+    assert result.parameters["stop_reason"] == reasons[0]
+
+
+def test_fill_events_through_facade_arrive_in_exchange_order(candle_store):
+    root = candle_store(_rows(START, 6))
+    expert = _expert()
+    events: list[tuple[str, str]] = []
+
+    @expert.on_bar("1h")
+    def bar(ctx, bars):
+        if len(bars) == 1:
+            order = ctx.buy(1.0)
+            assert order.status is OrderStatus.SUBMITTED
+
+    @expert.on_order()
+    def order(ctx, event):
+        events.append(("order", event.order.status.value))
+
+    @expert.on_transaction()
+    def transaction(ctx, event):
+        events.append(("transaction", f"{event.trade.quantity}@{event.trade.price}"))
+
+    @expert.on_position()
+    def position(ctx, event):
+        events.append(("position", event.action))
+
+    @expert.on_account()
+    def account(ctx, event):
+        events.append(("account", f"{event.account.balance:.3f}"))
+
+    result = _run(expert, root, end="2024-01-02")
+    second_open = _rows(START, 2)[1][1]
+    assert events == [
+        ("order", "submitted"),
+        ("order", "filled"),
+        ("transaction", f"1.0@{second_open}"),
+        ("position", "opened"),
+        ("account", f"{10_000 - second_open * 1.001:.3f}"),
+    ]
+    assert result.fills[0].timestamp == START + HOUR

@@ -1,0 +1,98 @@
+"""Stream supervision: a dead order-book stream raises the degraded flag, then reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from metaexpert.core.errors import PermanentError
+from metaexpert.exchanges import ExchangeUnavailableError, StreamStateChange, StreamSupervisor
+from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+from tests.exchanges.conftest import SANDBOX_KEY, SANDBOX_SECRET, sandbox_gateway
+
+
+def test_stream_supervisor_with_failures_marks_degraded_and_recovers() -> None:
+    script = [1, ExchangeUnavailableError("socket closed"), ExchangeUnavailableError("refused"), 2, 3]
+    received: list[int] = []
+    changes: list[StreamStateChange] = []
+    sleeps: list[float] = []
+
+    async def watch() -> int:
+        if not script:
+            raise asyncio.CancelledError
+        item = script.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    supervisor = StreamSupervisor("book", watch, received.append, on_state_change=changes.append,
+                                  initial_delay=1.0, maximum_delay=4.0, sleep=fake_sleep)
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(supervisor.run())
+    assert received == [1, 2, 3]
+    assert [change.degraded for change in changes] == [True, False]
+    assert "socket closed" in changes[0].reason
+    assert supervisor.reconnects == 2 and not supervisor.degraded
+    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # exponential with jitter
+
+
+def test_stream_supervisor_with_permanent_error_stops_degraded() -> None:
+    async def watch() -> int:
+        raise PermanentError("binance watch_order_book: unknown symbol")
+
+    supervisor = StreamSupervisor("book", watch, print)
+    with pytest.raises(PermanentError):
+        asyncio.run(supervisor.run())
+    assert supervisor.degraded
+
+
+@pytest.fixture(scope="module")
+def tick_sandbox() -> Iterator[SandboxServer]:
+    config = SandboxConfig(spot_symbols=["BTCUSDT"], futures_symbols=[], timeframe="5m",
+                           start_time_ms=1723161000000, warmup_bars=20, tick_replay=True,
+                           accounts=[AccountConfig(api_key=SANDBOX_KEY, secret=SANDBOX_SECRET)])
+    with SandboxServer(config) as server:
+        yield server
+
+
+@pytest.mark.asyncio
+@pytest.mark.network
+async def test_order_book_stream_with_dropped_websocket_degrades_then_reconnects(tick_sandbox) -> None:
+    changes: list[StreamStateChange] = []
+    gateway = sandbox_gateway(tick_sandbox, "spot", on_stream_state_change=changes.append)
+    books = []
+
+    async def pump(rounds: int) -> None:
+        for _ in range(rounds):
+            await asyncio.to_thread(tick_sandbox.advance_ticks, 200)
+            await asyncio.sleep(0.02)
+
+    try:
+        await gateway.load_markets()
+        supervisor = gateway.start_order_book_stream("BTCUSDT", books.append, initial_delay=0.05, maximum_delay=0.2)
+        await pump(15)
+        assert books and books[-1].best_bid is not None and books[-1].best_bid < books[-1].best_ask
+        assert not gateway.stream_degraded
+        assert await asyncio.to_thread(tick_sandbox.drop_websockets) >= 1
+        for _ in range(50):
+            await pump(1)
+            if changes:
+                break
+        assert changes and changes[0].degraded
+        seen = len(books)
+        for _ in range(100):
+            await pump(1)
+            if not gateway.stream_degraded and len(books) > seen:
+                break
+        assert not gateway.stream_degraded
+        assert [change.degraded for change in changes] == [True, False]
+        assert supervisor.reconnects >= 1 and len(books) > seen
+        # Trading on bars goes on while the book is down: REST still answers.
+        assert (await gateway.fetch_ticker("BTCUSDT")).price > 0
+    finally:
+        await gateway.close()

@@ -1,0 +1,200 @@
+"""The matching engine without a server: fill prices, triggers, margin, liquidation, funding."""
+
+from __future__ import annotations
+
+import pytest
+
+from metaexpert.sandbox import AccountConfig, BinanceError, SandboxConfig
+from metaexpert.sandbox.engine import BarPrices, SandboxExchange
+
+KEY = "engine-key-01"
+
+
+@pytest.fixture
+def exchange() -> SandboxExchange:
+    config = SandboxConfig(
+        tick_replay=False,
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=["BTCUSDT"],
+        accounts=[
+            AccountConfig(
+                api_key=KEY,
+                secret="engine-secret",
+                spot_balances={"USDT": 50_000.0},
+                futures_balances={"USDT": 10_000.0},
+            )
+        ],
+    )
+    events: list[tuple[str, dict]] = []
+    engine = SandboxExchange(
+        config, listener=lambda market, key, payload: events.append((market, payload))
+    )
+    engine.events = events  # type: ignore[attr-defined]
+    return engine
+
+
+def _spot_limit(exchange: SandboxExchange, side: str, price: float, quantity: str = "0.01") -> int:
+    order = exchange.place_spot_order(
+        KEY,
+        {
+            "symbol": "BTCUSDT",
+            "side": side,
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": quantity,
+            "price": f"{price:.2f}",
+        },
+    )
+    return order.order_id
+
+
+def test_limit_buy_with_bar_gapping_below_fills_at_open(exchange: SandboxExchange) -> None:
+    price = exchange.price("BTCUSDT")
+    order_id = _spot_limit(exchange, "BUY", round(price - 100, 2))
+    exchange._match_symbol(
+        "BTCUSDT", BarPrices(price - 300, price - 250, price - 400, price - 350, exchange.now)
+    )
+    order = exchange.orders["spot"][order_id]
+    assert order.status == "FILLED"
+    assert order.fills[0].price == pytest.approx(
+        price - 300
+    )  # gap: the open was better than the limit
+
+
+def test_limit_sell_with_bar_not_reaching_price_stays_open(exchange: SandboxExchange) -> None:
+    exchange.spot_accounts[KEY].credit("BTC", 1.0)
+    price = exchange.price("BTCUSDT")
+    order_id = _spot_limit(exchange, "SELL", round(price + 500, 2))
+    exchange._match_symbol(
+        "BTCUSDT", BarPrices(price, price + 499, price - 10, price + 5, exchange.now)
+    )
+    assert exchange.orders["spot"][order_id].status == "NEW"
+    assert exchange.spot_accounts[KEY].locked["BTC"] == pytest.approx(0.01)
+
+
+def test_advance_with_many_bars_moves_market_time_and_emits_fills(
+    exchange: SandboxExchange,
+) -> None:
+    start = exchange.now
+    price = exchange.price("BTCUSDT")
+    _spot_limit(exchange, "BUY", round(price * 0.999, 2))
+    produced = exchange.advance(240)
+    assert exchange.now == start + 240 * 60_000
+    assert len(produced) == 240
+    low = min(bar.low for _, bar in produced)
+    filled = [
+        p for m, p in exchange.events if p.get("e") == "executionReport" and p["X"] == "FILLED"
+    ]
+    assert bool(filled) == (low <= round(price * 0.999, 2))
+
+
+def test_futures_order_with_zero_quantity_raises_lot_size_filter(exchange: SandboxExchange) -> None:
+    with pytest.raises(BinanceError) as caught:
+        exchange.place_futures_order(
+            KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0"}
+        )
+    assert caught.value.code == -1013 and "LOT_SIZE" in caught.value.message
+
+
+def test_futures_order_with_missing_side_names_the_parameter(exchange: SandboxExchange) -> None:
+    with pytest.raises(BinanceError, match="'side'"):
+        exchange.place_futures_order(
+            KEY, {"symbol": "BTCUSDT", "type": "MARKET", "quantity": "0.01"}
+        )
+
+
+def test_isolated_long_with_price_crash_is_liquidated_near_computed_price(
+    exchange: SandboxExchange,
+) -> None:
+    exchange.set_margin_type(KEY, "BTCUSDT", "ISOLATED")
+    exchange.set_leverage(KEY, "BTCUSDT", 10)
+    exchange.place_futures_order(
+        KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1"}
+    )
+    account = exchange.futures_accounts[KEY]
+    position = account.position("BTCUSDT", "BOTH")
+    entry = position.entry_price
+    liquidation = exchange.liquidation_price(account, position)
+    assert liquidation == pytest.approx(entry * 0.9 / 0.996, rel=1e-9)
+    exchange.set_price("BTCUSDT", round(liquidation + 50, 2))
+    assert position.amount == pytest.approx(0.1)
+    exchange.set_price("BTCUSDT", round(liquidation - 50, 2))
+    assert position.amount == 0.0
+    fill = exchange.fills["usdm"][-1]
+    assert fill.price == pytest.approx(liquidation)
+    assert fill.realized_pnl == pytest.approx((liquidation - entry) * 0.1)
+    assert exchange.orders["usdm"][fill.order_id].client_order_id.startswith("autoclose-")
+
+
+def test_cross_position_with_large_wallet_has_no_reachable_liquidation(
+    exchange: SandboxExchange,
+) -> None:
+    exchange.place_futures_order(
+        KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    )
+    account = exchange.futures_accounts[KEY]
+    assert exchange.liquidation_price(account, account.position("BTCUSDT", "BOTH")) == 0.0
+
+
+def test_short_with_funding_boundary_receives_positive_rate(exchange: SandboxExchange) -> None:
+    exchange.place_futures_order(
+        KEY, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.01"}
+    )
+    wallet = exchange.futures_accounts[KEY].wallet["USDT"]
+    bars = (8 * 3_600_000 - exchange.now % (8 * 3_600_000)) // 60_000
+    exchange.advance(int(bars))
+    payment = exchange.funding[0]["payment"]
+    assert payment > 0
+    assert exchange.futures_accounts[KEY].wallet["USDT"] == pytest.approx(wallet + payment)
+    assert payment == pytest.approx(0.01 * exchange.price("BTCUSDT") * 0.0001)
+
+
+def test_set_price_with_non_positive_value_is_rejected(exchange: SandboxExchange) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        exchange.set_price("BTCUSDT", -1.0)
+    with pytest.raises(BinanceError):
+        exchange.set_price("DOGEUSDT", 1.0)
+
+
+def test_config_with_duplicate_api_keys_is_rejected() -> None:
+    account = AccountConfig(api_key="same-key-1", secret="secret-01")
+    with pytest.raises(ValueError, match="share the same api_key"):
+        SandboxConfig(accounts=[account, account])
+
+
+def test_config_with_missing_candle_file_names_the_path() -> None:
+    config = SandboxConfig(spot_symbols=["XRPUSDT"], futures_symbols=[], tick_replay=False)
+    with pytest.raises(FileNotFoundError, match="XRPUSDT-1m.parquet"):
+        SandboxExchange(config)
+
+
+def test_spot_limit_with_missing_price_names_the_parameter(exchange: SandboxExchange) -> None:
+    with pytest.raises(BinanceError, match="'price'") as caught:
+        exchange.place_spot_order(
+            KEY,
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.01",
+            },
+        )
+    assert caught.value.code == -1102
+
+
+def test_spot_ioc_limit_with_price_away_from_market_expires(exchange: SandboxExchange) -> None:
+    price = exchange.price("BTCUSDT")
+    order = exchange.place_spot_order(
+        KEY,
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "IOC",
+            "quantity": "0.01",
+            "price": f"{price * 0.9:.2f}",
+        },
+    )
+    assert order.status == "EXPIRED"
+    assert exchange.spot_accounts[KEY].locked.get("USDT", 0.0) == pytest.approx(0.0)

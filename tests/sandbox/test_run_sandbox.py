@@ -1,0 +1,71 @@
+"""The blocking entry point the CLI calls, and real-time replay at a speed multiple."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from metaexpert.sandbox import SandboxConfig, SandboxServer
+
+SCRIPT = """
+from metaexpert.sandbox import run_sandbox
+run_sandbox(host="127.0.0.1", port=0, speed=1200.0, tick_replay=True,
+            on_ready=lambda server: print(server.port, flush=True))
+"""
+
+
+def _status(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/status", timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.slow
+def test_run_sandbox_with_speed_replays_in_real_time_and_stops_on_sigterm() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        assert line.strip().isdigit(), process.stderr.read() if process.stderr else line
+        port = int(line)
+        first = _status(port)
+        time.sleep(1.0)
+        second = _status(port)
+        bars = (second["time"] - first["time"]) / 60_000
+        assert 5 <= bars <= 40  # speed 1200: 20 one-minute bars per second, give or take scheduling
+        assert second["tick_clock_ns"] > first["tick_clock_ns"]
+        assert any(rec["cursor"] > 0 for rec in second["recordings"].values())
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def test_server_with_admin_token_rejects_admin_calls_without_it() -> None:
+    config = SandboxConfig(tick_replay=False, admin_token="let-me-in")
+    with SandboxServer(config) as sandbox:
+        request = urllib.request.Request(f"{sandbox.base_url}/sandbox/ledger")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=5)
+        assert caught.value.code == 403
+        request.add_header("X-Sandbox-Token", "let-me-in")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert "accounts" in json.loads(response.read())
+        assert sandbox.advance(2) == 4  # two symbols, two bars each
+
+
+def test_server_with_stop_twice_and_calls_after_stop_fails_clearly() -> None:
+    sandbox = SandboxServer(SandboxConfig(tick_replay=False)).start()
+    sandbox.stop()
+    sandbox.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        sandbox.advance(1)
