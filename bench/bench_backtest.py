@@ -18,8 +18,10 @@ number of satoshis, because its own fractional ``size=0.95`` sizes at the fill p
 Timing covers the backtest itself: MetaExpert's ``result.wall_seconds`` (it includes
 reading the Parquet file and computing metrics) and the ``expert.run`` call; for
 backtesting.py the ``Backtest(...)`` construction plus ``run()`` (which includes its
-statistics). Peak memory is the peak resident set size (``resource.ru_maxrss``) of a
-fresh child process per side, and its rise over the RSS just before the run.
+statistics). Process CPU time of the same calls is printed too, and the verdicts use it:
+on a shared machine wall time measures the neighbours as much as the code. Peak memory is
+the peak resident set size (``resource.ru_maxrss``) of a fresh child process per side,
+and its rise over the RSS just before the run (libraries already imported).
 
 A second MetaExpert run adds a 2 % stop loss, a 1 % trailing stop and two entry filters
 (``trade_hours`` and ``min_volume``); its time is reported as a ratio to the plain run
@@ -407,6 +409,7 @@ class CaseReport:
     risk: SideResult | None
     comparison: TradeComparison | None
     equity_gap: float | None
+    repeat: int = 1
 
     @property
     def speed_ratio(self) -> float | None:
@@ -465,7 +468,7 @@ def run_case(title: str, candle_file: Path, data_dir: Path, frame: pl.DataFrame,
     if theirs is not None:
         comparison = compare_trades(mine.trades, theirs.trades, names=(mine.name, theirs.name))
         gap = equity_difference(mine.equity, theirs.equity)
-    return CaseReport(title, bars, mine, theirs, risk, comparison, gap)
+    return CaseReport(title, bars, mine, theirs, risk, comparison, gap, repeat)
 
 
 def _fastest(results: list[SideResult]) -> SideResult:
@@ -473,8 +476,6 @@ def _fastest(results: list[SideResult]) -> SideResult:
     first.backtest_seconds = min(r.backtest_seconds for r in results)
     first.total_seconds = min(r.total_seconds for r in results)
     first.cpu_seconds = min(r.cpu_seconds for r in results)
-    if len(results) > 1:
-        first.notes.append(f"best of {len(results)} runs")
     return first
 
 
@@ -494,14 +495,15 @@ def format_report(report: CaseReport) -> str:
                      _number(side.peak_rss_mb, ".0f"), _number(side.rss_rise_mb, ".0f"), f"{len(side.trades)}",
                      f"{side.final_equity:,.4f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [f"== {report.title}: {report.bars:,} bars"]
+    best = f", times are the best of {report.repeat} runs" if report.repeat > 1 else ""
+    lines = [f"== {report.title}: {report.bars:,} bars{best}"]
     for row in rows:
         lines.append("  " + "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
     if report.backtesting is not None and report.comparison is not None:
         ratio, cpu_ratio = report.speed_ratio or 0.0, report.cpu_ratio or 0.0
-        verdict = "meets" if ratio >= SPEED_TARGET else "MISSES"
+        verdict = "meets" if cpu_ratio >= SPEED_TARGET else "MISSES"
         lines.append(f"  speed ratio (backtesting.py / MetaExpert): {ratio:.2f}x wall, {cpu_ratio:.2f}x cpu "
-                     f"({verdict} the {SPEED_TARGET:g}x target)")
+                     f"({verdict} the {SPEED_TARGET:g}x target in cpu time)")
         comparison = report.comparison
         lines.append(f"  trades equal: {'yes' if comparison.equal else 'NO'} "
                      f"({comparison.matching} matching in a row of {comparison.left_count} / {comparison.right_count}; "
@@ -517,9 +519,9 @@ def format_report(report: CaseReport) -> str:
                      f"equity curves max relative difference {_number(report.equity_gap, '.2e')}")
     if report.risk is not None:
         ratio, cpu_ratio = report.risk_ratio or 0.0, report.risk_cpu_ratio or 0.0
-        verdict = "meets" if ratio <= RISK_OVERHEAD_TARGET else "MISSES"
+        verdict = "meets" if cpu_ratio <= RISK_OVERHEAD_TARGET else "MISSES"
         lines.append(f"  with stop 2%, trailing 1%, trade_hours, min_volume: {ratio:.2f}x wall, {cpu_ratio:.2f}x cpu of the plain run "
-                     f"({verdict} the {RISK_OVERHEAD_TARGET:g}x target)")
+                     f"({verdict} the {RISK_OVERHEAD_TARGET:g}x target in cpu time)")
     for side in (report.metaexpert, report.backtesting, report.risk):
         for note in side.notes if side is not None else ():
             lines.append(f"  note ({side.name}): {note}")

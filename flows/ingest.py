@@ -46,8 +46,8 @@ def _as_list(value: str | list[str] | tuple[str, ...], name: str) -> list[str]:
 def ingest(
     exchange: str,
     market_type: str,
-    symbols: list[str],
-    timeframes: list[str],
+    symbols: list[str] | str,
+    timeframes: list[str] | str,
     start: str | date | datetime | int,
     end: str | date | datetime | int,
     store_root: str,
@@ -65,12 +65,12 @@ def ingest(
     local mirror or the sandbox; keep 1 against a real exchange's rate limits). Returns a summary:
     rows fetched/added and gaps found/repaired/left per series, plus totals.
     """
-    logger = get_run_logger()
     start_ms, end_ms = parse_date_ms(start), parse_date_ms(end)
     if end_ms <= start_ms:
         raise ConfigurationError(f"ingest: end {end!r} must be after start {start!r}")
     symbol_list = [normalize_symbol(symbol) for symbol in _as_list(symbols, "symbol")]
     timeframe_list = [str(Timeframe.parse(tf)) for tf in _as_list(timeframes, "timeframe")]
+    logger = get_run_logger()
     exchange_client = client or make_exchange_client(exchange, market_type=market_type,
                                                      url_override=url_override)
     delays = exponential_backoff(backoff_factor=retry_backoff_seconds)
@@ -95,11 +95,12 @@ def ingest(
             repaired = repair(frame, exchange_client, unified, timeframe, start_ms, end_ms, page_limit) \
                 if found.gaps else None
             final = repaired.frame if repaired else frame
-            try:
-                validate_candles(final, timeframe, label)
-            except CandleValidationError as error:
-                rejected.append(error.report)
-                continue
+            if repaired is not None and repaired.bars_recovered:
+                try:  # the repaired bars came from the exchange too: check them before storing
+                    validate_candles(final, timeframe, label)
+                except CandleValidationError as error:
+                    rejected.append(error.report)
+                    continue
             left = repaired.gaps_left if repaired else ()
             prepared.append({
                 "symbol": symbol, "timeframe": timeframe, "frame": final, "rows_fetched": final.height,
@@ -147,8 +148,8 @@ def _publish(summary: dict[str, Any]) -> None:
         f"# Candle ingestion {summary['exchange']}/{summary['market_type']}",
         f"{format_utc(summary['start_ms'])} -> {format_utc(summary['end_ms'])} into `{summary['store_root']}`",
         "",
-        f"**{summary['rows_added']}** new bars of {summary['rows_fetched']} fetched; gaps found "
-        f"{summary['gaps_found']}, repaired {summary['gaps_repaired']}, left {summary['gaps_left']}.",
+        (f"**{summary['rows_added']}** new bars of {summary['rows_fetched']} fetched; gaps found "
+         f"{summary['gaps_found']}, repaired {summary['gaps_repaired']}, left {summary['gaps_left']}."),
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from metaexpert.backtest.report import print_summary, write_html_report, write_json
 from metaexpert.backtest.result import BacktestResult
 from metaexpert.backtest.runner import BacktestConfig, run_backtest
+from metaexpert.compliance import ComplianceConfig, ComplianceGate
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.enums import ContractType, Exchange, MarginMode, MarketType, PositionMode, TradeMode
 from metaexpert.core.errors import ConfigurationError
@@ -75,6 +76,8 @@ class ExpertConfig(BaseModel):
     display_timezone: str = "UTC"
     notification_urls: list[str] = Field(default_factory=list, description="Apprise URLs for alerts")
     notification_config: str | None = Field(default=None, description="Apprise config file (URLs with tags)")
+    compliance_config: ComplianceConfig | None = Field(default=None, description="jurisdiction rule sets, verifier")
+    jurisdiction: str | None = Field(default=None, description="active jurisdiction in compliance_config")
 
     @field_validator("display_timezone")
     @classmethod
@@ -96,6 +99,11 @@ class ExpertConfig(BaseModel):
             self.contract_type = ContractType.LINEAR
         if self.market_type is MarketType.OPTIONS and self.exchange not in OPTIONS_EXCHANGES:
             raise ValueError(f"{self.exchange} has no options market")
+        if self.jurisdiction is not None:
+            if self.compliance_config is None:
+                raise ValueError("jurisdiction needs compliance_config with that jurisdiction's rule set")
+            self.compliance_config = ComplianceConfig.model_validate(
+                {**self.compliance_config.model_dump(), "jurisdiction": self.jurisdiction})
         return self
 
     def check_for_mode(self, trade_mode: TradeMode) -> None:
@@ -260,6 +268,7 @@ class MetaExpert:
         max_steps: int | None = None,
         duration_seconds: float | None = None,
         poll_interval: float = 1.0,
+        candle_source: Any | None = None,
     ) -> Any:
         """Run the expert. ``trade_mode`` is "backtest", "paper" or "live".
 
@@ -267,7 +276,8 @@ class MetaExpert:
         ``ctx.stop()``, and return the engine (positions, orders, fills). In a backtest,
         the result is a ``BacktestResult``; ``report`` prints the summary and writes JSON and HTML reports to
         ``output_dir`` (default ``output/<expert>-<UTC time>``). ``parameters`` override
-        strategy parameters from on_init (an optimiser passes them this way).
+        strategy parameters from on_init (an optimiser passes them this way), and
+        ``candle_source`` (a ``CandleSource``) lets it reuse candles already in memory.
         """
         try:
             mode = TradeMode(trade_mode)
@@ -322,9 +332,11 @@ class MetaExpert:
             strategy=strategy,
             config=backtest,
             risk_factory=lambda: RiskManager(risk_config),
+            compliance_factory=self.compliance_gate,
             progress=progress,
             expert_name=self.name,
             observers=observers,
+            candle_source=candle_source,
         )
         if report:
             safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("_") or "expert"
@@ -372,12 +384,20 @@ class MetaExpert:
                     position_mode=self.config.position_mode, market_type=self.config.market_type,
                     simulation=simulation if isinstance(simulation, SimulationConfig) else SimulationConfig(**(simulation or {})),
                     observers=observers, poll_interval=poll_interval, stop_on_error=stop_on_error,
+                    compliance=self.compliance_gate(),
                 )
                 return await runtime.run(max_steps=max_steps, duration_seconds=duration_seconds)
             finally:
                 await gateway.close()
 
         return asyncio.run(trade())
+
+    def compliance_gate(self) -> Any | None:
+        """The compliance gate bound to this expert's venue, or None without compliance_config."""
+        if self.config.compliance_config is None:
+            return None
+        gate = ComplianceGate(self.config.compliance_config)
+        return gate.bind(exchange=self.config.exchange, market_type=self.config.market_type)
 
     def notifier(self) -> Any | None:
         """The Apprise notifier for this expert's alerts, or None when none is configured."""

@@ -29,7 +29,11 @@ def make_quality_context(docs_dir: str | Path) -> Any:
     """An ephemeral Great Expectations context whose data docs site is ``docs_dir``."""
     import great_expectations as gx
 
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    # Progress bars go to stderr and clutter flow logs; the flow reports per file instead.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.add_data_docs_site(
         site_name=DOCS_SITE,
         site_config={
@@ -73,8 +77,8 @@ def quality_frame(frame: pl.DataFrame, timeframe: str) -> Any:
     if parsed.is_calendar:
         offset = pl.when(on_grid("timestamp", parsed)).then(0).otherwise(1)
     else:
-        offset = pl.col("timestamp") - parsed.floor(0) - (
-            (pl.col("timestamp") - parsed.floor(0)) // parsed.milliseconds * parsed.milliseconds)
+        # floor(0) is a bar open at or before the epoch (a Monday for weeks): the grid's origin.
+        offset = (pl.col("timestamp") - parsed.floor(0)) % parsed.milliseconds
     return frame.with_columns(
         offset.cast(pl.Int64).alias("grid_offset_ms"),
         bar_number("timestamp", parsed).diff().alias("step_bars"),

@@ -125,11 +125,18 @@ def run_backtest(
     strategy: StrategyConfig,
     config: BacktestConfig,
     risk_factory: Callable[[], Any] | None = None,
+    compliance_factory: Callable[[], Any] | None = None,
     progress: Progress | None = None,
     expert_name: str = "expert",
     observers: list[Callable[[Any], None]] | None = None,
     state: dict[str, Any] | None = None,
+    candle_source: CandleSource | None = None,
 ) -> BacktestResult:
+    """Replay the candles of ``config``'s period through the engine and measure the result.
+
+    ``candle_source`` replaces the default store lookup; an optimiser passes one that keeps
+    the candles in memory so that many passes over one period read the files once.
+    """
     wall_start = time.perf_counter()
     base_tf = Timeframe.parse(strategy.timeframe)
     bar_timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {base_tf}, key=lambda t: t.milliseconds)
@@ -139,7 +146,7 @@ def run_backtest(
         if not timeframe.is_multiple_of(base_tf):
             raise ConfigurationError(f"on_bar timeframe {timeframe} is not a whole multiple of the base timeframe {base_tf}")
     tf_ms = base_tf.milliseconds
-    source = CandleSource(config.data_dir, cache_dir=config.cache_dir, allow_download=config.allow_download)
+    source = candle_source or CandleSource(config.data_dir, cache_dir=config.cache_dir, allow_download=config.allow_download)
     markets = {symbol: default_market_spec(symbol, config) for symbol in strategy.symbols}
     inverse = config.contract_type is ContractType.INVERSE and config.market_type is not MarketType.SPOT
     currency = markets[strategy.symbol].settlement_currency
@@ -205,7 +212,9 @@ def run_backtest(
             portfolio.last_prices[symbol] = float(close[first - 1])
 
     risk = risk_factory() if risk_factory is not None else None
-    engine = Engine(strategy=strategy, portfolio=portfolio, handlers=handlers, risk=risk, stop_on_error=config.stop_on_error)
+    compliance = compliance_factory() if compliance_factory is not None else None  # check(intent, view)
+    engine = Engine(strategy=strategy, portfolio=portfolio, handlers=handlers, risk=risk, stop_on_error=config.stop_on_error,
+                    compliance=compliance)
     simulation = config.simulation
     broker = SimulatedBroker(
         portfolio,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import typer
 
+from metaexpert.cli.audit import audit_report_command
 from metaexpert.cli.backtest import backtest_command
 from metaexpert.cli.demo import demo_command
 from metaexpert.cli.new import new_command
+from metaexpert.cli.secrets import secrets_app
+from metaexpert.cli.supervise import supervise_command
 from metaexpert.cli.version import version_command
 
 __all__ = ["app", "main"]
@@ -27,6 +30,9 @@ app.command("new")(new_command)
 app.command("backtest")(backtest_command)
 app.command("demo")(demo_command)
 app.command("version")(version_command)
+app.command("audit-report")(audit_report_command)
+app.add_typer(secrets_app, name="secrets")
+app.command("supervise")(supervise_command)
 
 
 def main() -> None:

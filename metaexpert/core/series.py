@@ -184,7 +184,9 @@ class BarSeries:
         if self._cache_known == self._known:
             values = self._cache.get(key)
             if values is not None:
-                return values[self.visible - 1]
+                # A Python float, as on the slow path: a numpy scalar would make comparisons
+                # return numpy bools, and ``state.get("above") is False`` would never match.
+                return float(values[self.visible - 1])
         return None
 
     def sma(self, period: int) -> float:

@@ -1,5 +1,14 @@
 """Candle data: the candle frame, validation, gaps and their repair, the Parquet store,
 download through ccxt and resampling. Importable without Prefect.
+
+    store = CandleStore("../shared/data", read_only=True)          # or any writable folder
+    bars = store.read("binance", "spot", "BTCUSDT", "1h", start_ms, end_ms)
+    validate_candles(bars, "1h")                                   # CandleValidationError with a report
+    gaps = find_gaps(bars, "1h")                                   # [Gap(start_ms, end_ms, missing)]
+    four_hours = resample(bars, "1h", "4h")                        # complete bars only
+    fresh = download_candles(client, "BTC/USDT", "1h", start_ms, end_ms)
+    result = repair_gaps(bars, "1h", fetch, symbol="BTC/USDT")     # re-fetch, never invent
+    added = CandleStore("data/candles").write("binance", "spot", "BTCUSDT", "1h", result.frame)
 """
 
 from metaexpert.data.download import download_candles, download_candles_async

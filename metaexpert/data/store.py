@@ -21,7 +21,12 @@ import polars as pl
 
 from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
-from metaexpert.data.frame import CANDLE_DTYPES, concat_candles, empty_candles, format_utc, to_candle_frame
+from metaexpert.data.frame import (
+    CANDLE_DTYPES,
+    concat_candles,
+    format_utc,
+    to_candle_frame,
+)
 from metaexpert.data.validation import validate_candles
 
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")

@@ -68,6 +68,8 @@ class Engine:
         risk: Any | None = None,
         stop_on_error: bool = False,
         notifier: Any | None = None,
+        compliance: Any | None = None,
+        metrics: Any | None = None,
     ) -> None:
         self.strategy = strategy
         self.portfolio = portfolio
@@ -75,8 +77,13 @@ class Engine:
         self.risk = risk
         self.stop_on_error = stop_on_error
         self.notifier = notifier
+        self.compliance = compliance  # ``check(intent, view) -> RiskDecision`` after risk allowed
+        self.metrics = metrics  # None in backtests: handler timing costs nothing then
         self.broker: Broker | None = None
         self.observers: list[Observer] = []
+        if metrics is not None:  # timed calls and metric events only when asked for
+            self.observers.append(metrics.observe)
+            self.call = self._timed_call  # type: ignore[method-assign]
         self.closed_trades: list[ClosedTrade] = []
         self.fills: list = []
         self.orders: list[Order] = []
@@ -115,6 +122,10 @@ class Engine:
                 logger.exception("observer %r failed on %s", observer, type(event).__name__)
 
     # ================================================================== handlers
+    def _timed_call(self, handlers: list[Handler], *args: Any, name: str = "") -> Any:
+        with self.metrics.time_handler(name or "handler"):  # type: ignore[union-attr]
+            return Engine.call(self, handlers, *args, name=name)
+
     def call(self, handlers: list[Handler], *args: Any, name: str = "") -> Any:
         result = None
         context = self.context
@@ -290,6 +301,9 @@ class Engine:
             self._collect_risk_events(decision.events)
             if decision.allowed:
                 intent.quantity = decision.quantity
+        if self.compliance is not None and not bypass_risk and (decision is None or decision.allowed):
+            decision = self.compliance.check(intent, portfolio)
+            self._collect_risk_events(decision.events)
         final_quantity = spec.round_amount(intent.quantity or 0.0)
         order_kwargs: dict[str, Any] = dict(
             price=price,
@@ -324,6 +338,8 @@ class Engine:
             self._order_brackets[order.client_order_id] = {"stop_loss": stop_loss, "take_profit": take_profit}
         self.orders.append(order)
         assert self.broker is not None, "engine has no broker attached"
+        if self.metrics is not None:
+            self.metrics.order_submitted(order.client_order_id)
         self.broker.submit(order)
         return order
 

@@ -54,6 +54,8 @@ class TradingRuntime:
         poll_interval: float = 1.0,
         stop_on_error: bool = False,
         notifier: Any | None = None,
+        compliance: Any | None = None,
+        metrics: Any | None = None,
     ) -> None:
         if trade_mode is TradeMode.BACKTEST:
             raise ValueError("TradingRuntime runs paper or live mode; backtests use metaexpert.backtest")
@@ -73,6 +75,8 @@ class TradingRuntime:
         self.poll_interval = poll_interval
         self.stop_on_error = stop_on_error
         self.notifier = notifier
+        self.compliance = compliance  # check(intent, view) -> RiskDecision, e.g. a bound ComplianceGate
+        self.metrics = metrics
         self.engine: Engine | None = None
         self.broker: SimulatedBroker | LiveBroker | None = None
         self.unknown_orders: list[Any] = []
@@ -97,7 +101,8 @@ class TradingRuntime:
                               **({"margin_mode": self.margin_mode} if self.margin_mode is not None else {}))
         portfolio.base_timeframe = str(self._timeframes[0])
         engine = Engine(strategy=self.strategy, portfolio=portfolio, handlers=self.handlers, risk=self.risk,
-                        stop_on_error=self.stop_on_error, notifier=self.notifier)
+                        stop_on_error=self.stop_on_error, notifier=self.notifier, compliance=self.compliance,
+                        metrics=self.metrics)
         if live:
             broker: SimulatedBroker | LiveBroker = LiveBroker(gateway, portfolio, engine, on_error=self._broker_error)
             await self._prepare_venue(portfolio)
@@ -160,6 +165,8 @@ class TradingRuntime:
         now = portfolio.now_ms
         for symbol in self.strategy.symbols:
             tick = await self.gateway.fetch_ticker(symbol)
+            if self.metrics is not None:
+                self.metrics.data_received(symbol, tick.timestamp)
             now = max(now, tick.timestamp)
             portfolio.set_time(now)
             if isinstance(broker, SimulatedBroker):
@@ -183,6 +190,8 @@ class TradingRuntime:
             await broker.settle()
             await broker.poll()
             await broker.settle()
+        if self.metrics is not None:
+            self.metrics.set_equity(portfolio.account.equity)  # marked to the latest prices every step
         self.steps += 1
 
     async def run(self, *, max_steps: int | None = None, duration_seconds: float | None = None,

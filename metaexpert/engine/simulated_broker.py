@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from metaexpert.core.enums import IntrabarPath, LiquidityRole, OrderSide, OrderType, PositionMode, TimeInForce
+from metaexpert.core.enums import (
+    IntrabarPath,
+    LiquidityRole,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionMode,
+    TimeInForce,
+)
 from metaexpert.core.order import Order
 from metaexpert.core.position import Position, liquidation_price_cross
 from metaexpert.engine.broker import Broker, BrokerListener
@@ -367,6 +375,10 @@ class SimulatedBroker(Broker):
         price = event.price
         if event.liquidity is LiquidityRole.TAKER:
             price = self._taker_price(order, price, quantity)
+        shortfall = self._spot_cash_shortfall(order, quantity, price, event.liquidity)
+        if shortfall:
+            self._refuse(order, shortfall)
+            return
         self._filled_this_bar.add(order.client_order_id)
         self._execute(order, quantity, price, event.liquidity)
         if (
@@ -379,6 +391,36 @@ class SimulatedBroker(Broker):
             self.cancel(order, "reduce-only remainder exceeds the position")
         if order.status.is_open and order.time_in_force is TimeInForce.IOC:
             self.cancel(order, "IOC: remainder cancelled")
+
+    def _spot_cash_shortfall(self, order: Order, quantity: float, price: float, liquidity: LiquidityRole) -> str:
+        """Why a spot buy cannot be paid for at its execution price ("" when it can).
+
+        Orders are checked against the last price when placed, but a market order placed at
+        a bar's close fills at the next open: after a gap up it may cost more than the cash
+        held. An exchange checks the balance when the order executes, so the simulation does
+        too, instead of letting spot cash go negative.
+        """
+        spec = self.portfolio.markets[order.symbol]
+        if spec.is_derivative or order.side is not OrderSide.BUY:
+            return ""
+        fee, _ = self.portfolio.fee_for(spec, quantity, price, liquidity is LiquidityRole.MAKER)
+        cost = spec.notional(quantity, price) + fee
+        cash = self.portfolio.account.balance
+        if cost <= cash * (1 + 1e-9) + _EPSILON:
+            return ""
+        return (
+            f"insufficient {spec.quote} balance at execution: the fill needs {cost:.8g} "
+            f"at {price:.8g}, {max(cash, 0.0):.8g} available"
+        )
+
+    def _refuse(self, order: Order, reason: str) -> None:
+        """Reject an order the venue would refuse at execution (cancel what is left of a partly filled one)."""
+        if order.can_transition(OrderStatus.REJECTED):
+            order.reject(reason, self.portfolio.now_ms)
+            self._forget(order)
+            self.listener.on_order_update(order, reason)
+        else:
+            self.cancel(order, reason)
 
     def _taker_price(self, order: Order, price: float, quantity: float | None = None) -> float:
         return self.slippage.adjust(order.side, price, quantity or order.remaining_quantity, self._bar_volume)
@@ -421,7 +463,11 @@ class SimulatedBroker(Broker):
         return water
 
     def _cancel_symbol_orders(self, symbol: str, side: object, reason: str) -> None:
+        """Cancel the reduce-only orders that closed the liquidated position (in hedge mode
+        only those of its leg: the other leg keeps its stop and target)."""
         for order in list(self._open.get(symbol, ())):
+            if order.position_side is not None and order.position_side is not side:
+                continue
             if order.reduce_only and order.status.is_open:
                 self.cancel(order, reason)
 

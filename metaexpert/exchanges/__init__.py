@@ -18,6 +18,7 @@ from metaexpert.exchanges.circuit import CircuitBreaker, CircuitState
 from metaexpert.exchanges.config import ExchangeConfig
 from metaexpert.exchanges.credentials import (
     Credentials,
+    config_with_credentials,
     encrypt_credentials,
     load_credentials,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "UnsupportedOperationError",
     "call_with_retry",
     "classify_error",
+    "config_with_credentials",
     "encrypt_credentials",
     "load_credentials",
     "redact",

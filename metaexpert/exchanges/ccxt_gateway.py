@@ -66,6 +66,7 @@ from metaexpert.exchanges.venues import venue_for
 T = TypeVar("T")
 _logger = logging.getLogger(__name__)
 _redacting_filter = RedactingFilter()
+_TRACKED_ORDERS_LIMIT = 5_000
 
 
 # ------------------------------------------------------------------ ccxt subclass
@@ -80,12 +81,10 @@ def _parse_retry_after(headers: Any) -> float | None:
     if value is None:
         return None
     text = str(value).strip()
+    if text.replace(".", "", 1).isdigit():
+        return float(text)  # delay-seconds form
     try:
-        return max(float(text), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(text)
+        moment = email.utils.parsedate_to_datetime(text)  # HTTP-date form
     except (TypeError, ValueError):
         return None
     return max(moment.timestamp() - time.time(), 0.0)
@@ -130,7 +129,9 @@ def _install_redaction(client: Any) -> None:
     """
     loggers = [getattr(client, "logger", None)]
     loggers += [
-        logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("ccxt")
+        logging.getLogger(name)
+        for name in list(logging.root.manager.loggerDict)
+        if name.startswith("ccxt")
     ]
     for logger in loggers:
         if isinstance(logger, logging.Logger) and _redacting_filter not in logger.filters:
@@ -144,7 +145,7 @@ class ReplayOutcome:
     operation_id: int
     kind: OperationKind
     client_order_id: str
-    result: str  # submitted | already_at_venue | cancelled | failed | retry_later
+    result: str  # submitted | already_at_venue | cancelled | already_gone | failed | retry_later
     order: Order | None = None
     error: str = ""
 
@@ -271,7 +272,9 @@ class CcxtGateway(ExchangeGateway):
         async for attempt in retrying(
             self.retry_policy,
             sleep=self._sleep,
-            retry_on=lambda exc: classify_error(exc) is ErrorClass.RECOVERABLE and _not_shed_or_open(exc),
+            retry_on=lambda exc: (
+                classify_error(exc) is ErrorClass.RECOVERABLE and _not_shed_or_open(exc)
+            ),
         ):
             with attempt:
                 return await self._request(operation, priority, call, symbol=symbol)
@@ -322,11 +325,15 @@ class CcxtGateway(ExchangeGateway):
         tried = ""
         if found is None:
             try:
-                tried = self.venue.ccxt_symbol(symbol, self.config.market_type, self.config.contract_type)
+                tried = self.venue.ccxt_symbol(
+                    symbol, self.config.market_type, self.config.contract_type
+                )
             except ConfigurationError as exc:
                 raise UnknownSymbolError(
                     f"unknown symbol {symbol!r} on {self.exchange_name}: {exc}",
-                    exchange=self.exchange_name, operation="resolve_symbol", cause="BadSymbol",
+                    exchange=self.exchange_name,
+                    operation="resolve_symbol",
+                    cause="BadSymbol",
                 ) from None
             if tried in markets and self._matches_configuration(markets[tried]):
                 found = tried
@@ -363,13 +370,21 @@ class CcxtGateway(ExchangeGateway):
         )
 
     # --------------------------------------------------------------- market data
-    async def fetch_ohlcv(self, symbol: str, timeframe: str, *, since: int | None = None,
-                          limit: int | None = None, until: int | None = None) -> list[Bar]:
+    async def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str,
+        *,
+        since: int | None = None,
+        limit: int | None = None,
+        until: int | None = None,
+    ) -> list[Bar]:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
         params = {"until": until} if until is not None else {}
         rows = await self._retried(
-            "fetch_ohlcv", RequestPriority.MARKET_DATA,
+            "fetch_ohlcv",
+            RequestPriority.MARKET_DATA,
             lambda: self.client.fetch_ohlcv(market_symbol, timeframe, since, limit, params),
             symbol=symbol,
         )
@@ -379,8 +394,10 @@ class CcxtGateway(ExchangeGateway):
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
         ticker = await self._retried(
-            "fetch_ticker", RequestPriority.MARKET_DATA,
-            lambda: self.client.fetch_ticker(market_symbol), symbol=symbol,
+            "fetch_ticker",
+            RequestPriority.MARKET_DATA,
+            lambda: self.client.fetch_ticker(market_symbol),
+            symbol=symbol,
         )
         return mapping.tick_from_ticker(ticker, symbol)
 
@@ -388,8 +405,10 @@ class CcxtGateway(ExchangeGateway):
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
         book = await self._retried(
-            "fetch_order_book", RequestPriority.MARKET_DATA,
-            lambda: self.client.fetch_order_book(market_symbol, limit), symbol=symbol,
+            "fetch_order_book",
+            RequestPriority.MARKET_DATA,
+            lambda: self.client.fetch_order_book(market_symbol, limit),
+            symbol=symbol,
         )
         return mapping.order_book_from_ccxt(book, symbol)
 
@@ -401,8 +420,14 @@ class CcxtGateway(ExchangeGateway):
                 raise ConfigurationError(
                     "fetch_balance on inverse contracts needs the coin, e.g. currency='BTC'"
                 )
-            currency = "USDC" if (self.config.exchange == "bybit" and
-                                  self.config.market_type is MarketType.OPTIONS) else "USDT"
+            currency = (
+                "USDC"
+                if (
+                    self.config.exchange == "bybit"
+                    and self.config.market_type is MarketType.OPTIONS
+                )
+                else "USDT"
+            )
         balance = await self._retried(
             "fetch_balance", RequestPriority.ACCOUNT, lambda: self.client.fetch_balance()
         )
@@ -414,7 +439,8 @@ class CcxtGateway(ExchangeGateway):
         await self.load_markets()
         market_symbols = [self.ccxt_symbol(symbol) for symbol in symbols] if symbols else None
         raw_positions = await self._retried(
-            "fetch_positions", RequestPriority.ACCOUNT,
+            "fetch_positions",
+            RequestPriority.ACCOUNT,
             lambda: self.client.fetch_positions(market_symbols),
         )
         positions = []
@@ -424,34 +450,56 @@ class CcxtGateway(ExchangeGateway):
                 positions.append(position)
         return positions
 
+    def _remember(self, order: Order) -> None:
+        """Track ``order`` by client id; finished orders are forgotten once the map grows large."""
+        self._orders[order.client_order_id] = order
+        if len(self._orders) > _TRACKED_ORDERS_LIMIT:
+            for client_order_id in [
+                cid for cid, tracked in self._orders.items() if tracked.is_terminal
+            ]:
+                del self._orders[client_order_id]
+
     def _track(self, snapshot: dict[str, Any], fallback_symbol: str | None = None) -> Order:
         client_order_id = snapshot.get("clientOrderId")
-        symbol = self.user_symbol(str(snapshot.get("symbol"))) if snapshot.get("symbol") else fallback_symbol
+        symbol = (
+            self.user_symbol(str(snapshot.get("symbol")))
+            if snapshot.get("symbol")
+            else fallback_symbol
+        )
         if client_order_id and client_order_id in self._orders:
             return mapping.apply_order_snapshot(self._orders[client_order_id], snapshot)
         order = mapping.order_from_snapshot(snapshot, symbol or "")
-        self._orders[order.client_order_id] = order
+        self._remember(order)
         return order
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol) if symbol else None
         snapshots = await self._retried(
-            "fetch_open_orders", RequestPriority.ACCOUNT,
-            lambda: self.client.fetch_open_orders(market_symbol), symbol=symbol,
+            "fetch_open_orders",
+            RequestPriority.ACCOUNT,
+            lambda: self.client.fetch_open_orders(market_symbol),
+            symbol=symbol,
         )
         return [self._track(snapshot, symbol) for snapshot in snapshots]
 
-    async def fetch_order(self, symbol: str, *, order_id: str | None = None,
-                          client_order_id: str | None = None) -> Order:
+    async def fetch_order(
+        self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
+    ) -> Order:
         if not order_id and not client_order_id:
             raise ConfigurationError("fetch_order needs order_id or client_order_id")
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
-        params = self.venue.client_order_id_params(client_order_id) if client_order_id and not order_id else {}
+        params = (
+            self.venue.client_order_id_params(client_order_id)
+            if client_order_id and not order_id
+            else {}
+        )
         snapshot = await self._retried(
-            "fetch_order", RequestPriority.ACCOUNT,
-            lambda: self.client.fetch_order(order_id, market_symbol, params), symbol=symbol,
+            "fetch_order",
+            RequestPriority.ACCOUNT,
+            lambda: self.client.fetch_order(order_id, market_symbol, params),
+            symbol=symbol,
         )
         return self._track(snapshot, symbol)
 
@@ -460,7 +508,8 @@ class CcxtGateway(ExchangeGateway):
         params = self.venue.client_order_id_params(order.client_order_id)
         try:
             snapshot = await self._retried(
-                "fetch_order", RequestPriority.ORDER,
+                "fetch_order",
+                RequestPriority.ORDER,
                 lambda: self.client.fetch_order(None, market_symbol, params),
                 symbol=order.symbol,
             )
@@ -477,7 +526,9 @@ class CcxtGateway(ExchangeGateway):
         return snapshot or None
 
     # ------------------------------------------------------------------- orders
-    def _order_arguments(self, order: Order) -> tuple[str, str, float, float | None, dict[str, Any]]:
+    def _order_arguments(
+        self, order: Order
+    ) -> tuple[str, str, float, float | None, dict[str, Any]]:
         order_type, side, amount, price, params = mapping.ccxt_order_arguments(order)
         params.update(self.venue.order_params(order, self.config))
         return order_type, side, amount, price, params
@@ -487,8 +538,14 @@ class CcxtGateway(ExchangeGateway):
         window = self.venue.acceptance_window_ms(self.client)
         return max(float(window or 0) / 1000.0, 0.0)
 
-    async def _submit(self, order: Order, market_symbol: str, *, maybe_accepted: bool,
-                      sent_at: float | None = None) -> dict[str, Any]:
+    async def _submit(
+        self,
+        order: Order,
+        market_symbol: str,
+        *,
+        maybe_accepted: bool,
+        sent_at: float | None = None,
+    ) -> dict[str, Any]:
         """Create ``order`` at the venue exactly once, however the attempts fail.
 
         After an unknown outcome the order is looked up by client order id. If the venue
@@ -497,14 +554,21 @@ class CcxtGateway(ExchangeGateway):
         the order resubmitted, with the same client order id.
         """
         order_type, side, amount, price, params = self._order_arguments(order)
-        state: dict[str, Any] = {"maybe_accepted": maybe_accepted,
-                                 "sent_at": sent_at if sent_at is not None else time.monotonic()}
+        state: dict[str, Any] = {
+            "maybe_accepted": maybe_accepted,
+            "sent_at": sent_at if sent_at is not None else time.monotonic(),
+        }
 
         def retryable(exc: BaseException) -> bool:
             kind = classify_error(exc)
-            return kind in (ErrorClass.RECOVERABLE, ErrorClass.UNKNOWN_OUTCOME) and _not_shed_or_open(exc)
+            return kind in (
+                ErrorClass.RECOVERABLE,
+                ErrorClass.UNKNOWN_OUTCOME,
+            ) and _not_shed_or_open(exc)
 
-        async for attempt in retrying(self.order_retry_policy, sleep=self._sleep, retry_on=retryable):
+        async for attempt in retrying(
+            self.order_retry_policy, sleep=self._sleep, retry_on=retryable
+        ):
             with attempt:
                 if state["maybe_accepted"]:
                     existing = await self._lookup_by_client_id(order, market_symbol)
@@ -519,9 +583,13 @@ class CcxtGateway(ExchangeGateway):
                 try:
                     state["sent_at"] = time.monotonic()
                     return await self._request(
-                        "create_order", RequestPriority.ORDER,
-                        lambda: self.client.create_order(market_symbol, order_type, side, amount, price, dict(params)),
-                        symbol=order.symbol, order_submission=True,
+                        "create_order",
+                        RequestPriority.ORDER,
+                        lambda: self.client.create_order(
+                            market_symbol, order_type, side, amount, price, dict(params)
+                        ),
+                        symbol=order.symbol,
+                        order_submission=True,
                         client_order_id=order.client_order_id,
                     )
                 except OrderOutcomeUnknownError:
@@ -542,7 +610,7 @@ class CcxtGateway(ExchangeGateway):
             )
         await self.load_markets()
         market_symbol = self.ccxt_symbol(order.symbol)
-        self._orders[order.client_order_id] = order
+        self._remember(order)
         try:
             snapshot = await self._submit(order, market_symbol, maybe_accepted=False)
         except ExchangeOrderRejectedError as exc:
@@ -553,7 +621,10 @@ class CcxtGateway(ExchangeGateway):
             if self.order_queue is None or isinstance(exc, RequestShed):
                 raise
             queue_id = self.order_queue.enqueue(
-                OperationKind.CREATE, order.client_order_id, order.symbol, order_to_payload(order),
+                OperationKind.CREATE,
+                order.client_order_id,
+                order.symbol,
+                order_to_payload(order),
                 error=redact(str(exc))[:500],
                 next_attempt_at=now_ms() + int(self.acceptance_window() * 1000),
             )
@@ -570,33 +641,39 @@ class CcxtGateway(ExchangeGateway):
         market_symbol = self.ccxt_symbol(order.symbol)
         if order.is_terminal:
             return order
-        params = {} if order.order_id and order.status is not OrderStatus.CREATED else \
-            self.venue.client_order_id_params(order.client_order_id)
+        params = (
+            {}
+            if order.order_id and order.status is not OrderStatus.CREATED
+            else self.venue.client_order_id_params(order.client_order_id)
+        )
         exchange_id = order.order_id if not params else None
         snapshot: dict[str, Any] | None = None
         try:
             try:
                 snapshot = await self._retried(
-                    "cancel_order", RequestPriority.CANCEL,
+                    "cancel_order",
+                    RequestPriority.CANCEL,
                     lambda: self.client.cancel_order(exchange_id, market_symbol, params),
                     symbol=order.symbol,
                 )
-            except OrderNotFoundError as not_found:
+            except OrderNotFoundError:
                 # Gone already (filled, or cancelled by an earlier attempt whose answer was
                 # lost): report what the venue knows about it.
                 existing = await self._lookup_by_client_id(order, market_symbol)
                 if existing is None:
-                    raise not_found
+                    raise
                 return mapping.apply_order_snapshot(order, existing)
         except RecoverableError as exc:
             if self.order_queue is None or isinstance(exc, RequestShed):
                 raise
-            queue_id = self.order_queue.enqueue_cancel(order.client_order_id, order.symbol, order.order_id,
-                                                       error=redact(str(exc))[:500])
+            queue_id = self.order_queue.enqueue_cancel(
+                order.client_order_id, order.symbol, order.order_id, error=redact(str(exc))[:500]
+            )
             raise OrderQueuedError(
                 f"{self.exchange_name} cancel_order {order.symbol}: venue unavailable ({exc}); "
                 f"cancel of {order.client_order_id} journalled as operation {queue_id}",
-                client_order_id=order.client_order_id, queue_id=queue_id,
+                client_order_id=order.client_order_id,
+                queue_id=queue_id,
             ) from None
         if not snapshot or not snapshot.get("status"):
             snapshot = dict(snapshot or {})
@@ -604,10 +681,18 @@ class CcxtGateway(ExchangeGateway):
             snapshot.setdefault("filled", order.filled_quantity)
         return mapping.apply_order_snapshot(order, snapshot)
 
-    async def modify_order(self, order: Order, *, quantity: float | None = None,
-                           price: float | None = None, stop_price: float | None = None) -> Order:
+    async def modify_order(
+        self,
+        order: Order,
+        *,
+        quantity: float | None = None,
+        price: float | None = None,
+        stop_price: float | None = None,
+    ) -> Order:
         if not order.is_open:
-            raise ConfigurationError(f"order {order.client_order_id} is {order.status}: only open orders can be modified")
+            raise ConfigurationError(
+                f"order {order.client_order_id} is {order.status}: only open orders can be modified"
+            )
         if quantity is not None and quantity <= 0:
             raise ConfigurationError(f"modified quantity must be positive, got {quantity}")
         if price is not None and price <= 0:
@@ -624,9 +709,11 @@ class CcxtGateway(ExchangeGateway):
         new_quantity = quantity if quantity is not None else order.quantity
         new_price = price if price is not None else order.price
         snapshot = await self._retried(
-            "modify_order", RequestPriority.ORDER,
-            lambda: self.client.edit_order(order.order_id, market_symbol, order_type, side,
-                                           new_quantity, new_price, params),
+            "modify_order",
+            RequestPriority.ORDER,
+            lambda: self.client.edit_order(
+                order.order_id, market_symbol, order_type, side, new_quantity, new_price, params
+            ),
             symbol=order.symbol,
         )
         order.quantity = new_quantity
@@ -659,63 +746,112 @@ class CcxtGateway(ExchangeGateway):
         return outcomes
 
     def _reschedule(self, operation: Any, error: MetaExpertError) -> ReplayOutcome:
-        delay = min(self.retry_policy.initial_delay * 2 ** operation.attempts, self.retry_policy.maximum_delay)
+        delay = min(
+            self.retry_policy.initial_delay * 2**operation.attempts, self.retry_policy.maximum_delay
+        )
         retry_after = getattr(error, "retry_after", None)
         if retry_after:
             delay = max(delay, float(retry_after))
         assert self.order_queue is not None
-        self.order_queue.reschedule(operation.id, redact(str(error))[:500], now_ms() + int(delay * 1000))
-        return ReplayOutcome(operation.id, operation.kind, operation.client_order_id, "retry_later",
-                             error=redact(str(error)))
+        self.order_queue.reschedule(
+            operation.id, redact(str(error))[:500], now_ms() + int(delay * 1000)
+        )
+        return ReplayOutcome(
+            operation.id,
+            operation.kind,
+            operation.client_order_id,
+            "retry_later",
+            error=redact(str(error)),
+        )
 
     async def _replay_create(self, operation: Any) -> ReplayOutcome:
         assert self.order_queue is not None
         tracked = self._orders.get(operation.client_order_id)
-        order = tracked if tracked is not None and tracked.status is OrderStatus.CREATED else order_from_payload(operation.payload)
+        order = (
+            tracked
+            if tracked is not None and tracked.status is OrderStatus.CREATED
+            else order_from_payload(operation.payload)
+        )
         try:
             market_symbol = self.ccxt_symbol(order.symbol)
             existing = await self._lookup_by_client_id(order, market_symbol)
             if existing is not None:
                 mapping.apply_order_snapshot(order, existing)
-                self._orders[order.client_order_id] = order
+                self._remember(order)
                 self.order_queue.mark_done(operation.id)
-                return ReplayOutcome(operation.id, operation.kind, order.client_order_id, "already_at_venue", order)
+                return ReplayOutcome(
+                    operation.id, operation.kind, order.client_order_id, "already_at_venue", order
+                )
             # Just looked up, and the queue held the operation past the acceptance window.
             snapshot = await self._submit(order, market_symbol, maybe_accepted=False)
         except PermanentError as exc:
             if order.can_transition(OrderStatus.REJECTED):
                 order.reject(str(exc), now_ms())
             self.order_queue.mark_failed(operation.id, redact(str(exc))[:500])
-            return ReplayOutcome(operation.id, operation.kind, order.client_order_id, "failed", order, redact(str(exc)))
+            return ReplayOutcome(
+                operation.id,
+                operation.kind,
+                order.client_order_id,
+                "failed",
+                order,
+                redact(str(exc)),
+            )
         except MetaExpertError as exc:
             return self._reschedule(operation, exc)
         mapping.apply_order_snapshot(order, snapshot)
-        self._orders[order.client_order_id] = order
+        self._remember(order)
         self.order_queue.mark_done(operation.id)
-        return ReplayOutcome(operation.id, operation.kind, order.client_order_id, "submitted", order)
+        return ReplayOutcome(
+            operation.id, operation.kind, order.client_order_id, "submitted", order
+        )
 
     async def _replay_cancel(self, operation: Any) -> ReplayOutcome:
         assert self.order_queue is not None
         payload = operation.payload
         market_symbol = self.ccxt_symbol(payload["symbol"])
         params = self.venue.client_order_id_params(operation.client_order_id)
+        tracked = self._orders.get(operation.client_order_id)
+        result = "cancelled"
         try:
-            await self._request(
-                "cancel_order", RequestPriority.CANCEL,
-                lambda: self.client.cancel_order(None, market_symbol, params), symbol=payload["symbol"],
-            )
+            try:
+                snapshot = await self._request(
+                    "cancel_order",
+                    RequestPriority.CANCEL,
+                    lambda: self.client.cancel_order(None, market_symbol, params),
+                    symbol=payload["symbol"],
+                )
+            except OrderNotFoundError:
+                # Gone already (filled, or the first cancel did land): take the venue's word.
+                result = "already_gone"
+                snapshot = await self._retried(
+                    "fetch_order",
+                    RequestPriority.CANCEL,
+                    lambda: self.client.fetch_order(None, market_symbol, params),
+                    symbol=payload["symbol"],
+                )
         except OrderNotFoundError:
-            pass  # already gone: the cancel's purpose is met
+            snapshot = None  # the venue never had it: nothing left to cancel
         except PermanentError as exc:
             self.order_queue.mark_failed(operation.id, redact(str(exc))[:500])
-            return ReplayOutcome(operation.id, operation.kind, operation.client_order_id, "failed", error=redact(str(exc)))
+            return ReplayOutcome(
+                operation.id,
+                operation.kind,
+                operation.client_order_id,
+                "failed",
+                tracked,
+                redact(str(exc)),
+            )
         except MetaExpertError as exc:
             return self._reschedule(operation, exc)
         self.order_queue.mark_done(operation.id)
-        tracked = self._orders.get(operation.client_order_id)
-        if tracked is not None and not tracked.is_terminal and tracked.can_transition(OrderStatus.CANCELLED):
-            tracked.cancel(now_ms())
-        return ReplayOutcome(operation.id, operation.kind, operation.client_order_id, "cancelled", tracked)
+        if tracked is not None:
+            update = dict(snapshot or {})
+            update.setdefault("status", "canceled")
+            update.setdefault("filled", tracked.filled_quantity)
+            mapping.apply_order_snapshot(tracked, update)
+        return ReplayOutcome(
+            operation.id, operation.kind, operation.client_order_id, result, tracked
+        )
 
     # ----------------------------------------------------------------- settings
     def _require_derivatives(self, what: str) -> None:
@@ -726,7 +862,9 @@ class CcxtGateway(ExchangeGateway):
         cause = getattr(exc, "cause", "")
         return cause in {"MarginModeAlreadySet", "NoChange"} or self.venue.is_already_set(exc)
 
-    async def _setting(self, operation: str, call: Callable[[], Awaitable[Any]], symbol: str | None) -> bool:
+    async def _setting(
+        self, operation: str, call: Callable[[], Awaitable[Any]], symbol: str | None
+    ) -> bool:
         try:
             await self._retried(operation, RequestPriority.ACCOUNT, call, symbol=symbol)
         except (ExchangePermanentError, ExchangeOrderRejectedError) as exc:
@@ -759,13 +897,16 @@ class CcxtGateway(ExchangeGateway):
             params = self.venue.leverage_params(self.config, side)
             changed |= await self._setting(
                 "set_leverage",
-                lambda params=params: self.client.set_leverage(int(leverage), market_symbol, params),
+                lambda params=params: self.client.set_leverage(
+                    int(leverage), market_symbol, params
+                ),
                 symbol,
             )
         return changed
 
-    async def set_margin_mode(self, symbol: str, margin_mode: MarginMode | None = None, *,
-                              leverage: float | None = None) -> bool:
+    async def set_margin_mode(
+        self, symbol: str, margin_mode: MarginMode | None = None, *, leverage: float | None = None
+    ) -> bool:
         self._require_derivatives("margin mode")
         await self.load_markets()
         mode = MarginMode(margin_mode or self.config.margin_mode or MarginMode.ISOLATED)
@@ -775,41 +916,55 @@ class CcxtGateway(ExchangeGateway):
             params = self.venue.margin_mode_params(self.config, mode, leverage, side)
             changed |= await self._setting(
                 "set_margin_mode",
-                lambda params=params: self.client.set_margin_mode(mode.value, market_symbol, params),
+                lambda params=params: self.client.set_margin_mode(
+                    mode.value, market_symbol, params
+                ),
                 symbol,
             )
         return changed
 
-    async def set_position_mode(self, hedged: bool | None = None, symbol: str | None = None) -> bool:
+    async def set_position_mode(
+        self, hedged: bool | None = None, symbol: str | None = None
+    ) -> bool:
         self._require_derivatives("position mode")
         await self.load_markets()
         wanted = self.config.hedged if hedged is None else hedged
         market_symbol = self.ccxt_symbol(symbol) if symbol else None
         params = self.venue.position_mode_params(self.config)
         return await self._setting(
-            "set_position_mode", lambda: self.client.set_position_mode(wanted, market_symbol, params), symbol
+            "set_position_mode",
+            lambda: self.client.set_position_mode(wanted, market_symbol, params),
+            symbol,
         )
 
     # ------------------------------------------------------------------ streams
-    async def _stream(self, operation: str, call: Callable[[], Awaitable[T]], symbol: str | None) -> T:
+    async def _stream(
+        self, operation: str, call: Callable[[], Awaitable[T]], symbol: str | None
+    ) -> T:
         try:
             return await call()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - translated below
-            error = translate_error(exc, exchange=self.exchange_name, operation=operation, symbol=symbol)
+            error = translate_error(
+                exc, exchange=self.exchange_name, operation=operation, symbol=symbol
+            )
         raise error
 
     async def watch_ticker(self, symbol: str) -> Tick:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
-        ticker = await self._stream("watch_ticker", lambda: self.client.watch_ticker(market_symbol), symbol)
+        ticker = await self._stream(
+            "watch_ticker", lambda: self.client.watch_ticker(market_symbol), symbol
+        )
         return mapping.tick_from_ticker(ticker, symbol)
 
     async def watch_trades(self, symbol: str) -> list[Tick]:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
-        trades = await self._stream("watch_trades", lambda: self.client.watch_trades(market_symbol), symbol)
+        trades = await self._stream(
+            "watch_trades", lambda: self.client.watch_trades(market_symbol), symbol
+        )
         return [mapping.tick_from_trade(trade, symbol) for trade in trades]
 
     async def watch_order_book(self, symbol: str, *, limit: int | None = None) -> OrderBook:
@@ -831,7 +986,9 @@ class CcxtGateway(ExchangeGateway):
     async def watch_orders(self, symbol: str | None = None) -> list[Order]:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol) if symbol else None
-        snapshots = await self._stream("watch_orders", lambda: self.client.watch_orders(market_symbol), symbol)
+        snapshots = await self._stream(
+            "watch_orders", lambda: self.client.watch_orders(market_symbol), symbol
+        )
         return [self._track(snapshot, symbol) for snapshot in snapshots]
 
     def start_stream(
@@ -843,15 +1000,25 @@ class CcxtGateway(ExchangeGateway):
     ) -> StreamSupervisor[T]:
         """Supervise ``watch`` in a background task (reconnect with backoff, degraded flag)."""
         supervisor: StreamSupervisor[T] = StreamSupervisor(
-            name, watch, on_update, on_state_change=self._on_stream_state_change,
-            sleep=self._sleep, **supervisor_options,
+            name,
+            watch,
+            on_update,
+            on_state_change=self._on_stream_state_change,
+            sleep=self._sleep,
+            **supervisor_options,
         )
         task = asyncio.get_running_loop().create_task(supervisor.run(), name=f"stream:{name}")
         self._streams.append((supervisor, task))
         return supervisor
 
-    def start_order_book_stream(self, symbol: str, on_book: Callable[[OrderBook], Any],
-                                *, limit: int | None = None, **supervisor_options: Any) -> StreamSupervisor[OrderBook]:
+    def start_order_book_stream(
+        self,
+        symbol: str,
+        on_book: Callable[[OrderBook], Any],
+        *,
+        limit: int | None = None,
+        **supervisor_options: Any,
+    ) -> StreamSupervisor[OrderBook]:
         """Keep ``symbol``'s order book flowing to ``on_book``; see ``stream_degraded``."""
         return self.start_stream(
             f"{self.exchange_name}:{symbol}:order_book",
@@ -874,8 +1041,10 @@ class CcxtGateway(ExchangeGateway):
         for _, task in self._streams:
             try:
                 await task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing anyway
-                pass
+            except asyncio.CancelledError:
+                continue
+            except Exception as exc:  # noqa: BLE001 - closing anyway, but say why it had ended
+                _logger.info("stream task ended with %s", redact(f"{type(exc).__name__}: {exc}"))
         self._streams.clear()
         try:
             await self.client.close()

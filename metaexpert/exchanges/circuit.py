@@ -51,7 +51,10 @@ class CircuitBreaker:
 
     @property
     def state(self) -> CircuitState:
-        if self._state is CircuitState.OPEN and self._clock() - self._opened_at >= self.reset_timeout:
+        if (
+            self._state is CircuitState.OPEN
+            and self._clock() - self._opened_at >= self.reset_timeout
+        ):
             self._change(CircuitState.HALF_OPEN)
         return self._state
 
@@ -84,9 +87,12 @@ class CircuitBreaker:
         self._consecutive_failures += 1
         was_probe = self._probe_in_flight
         self._probe_in_flight = False
-        if self._state is CircuitState.HALF_OPEN or was_probe:
-            self._open()
-        elif self._state is CircuitState.CLOSED and self._consecutive_failures >= self.failure_threshold:
+        probe_failed = self._state is CircuitState.HALF_OPEN or was_probe
+        threshold_reached = (
+            self._state is CircuitState.CLOSED
+            and self._consecutive_failures >= self.failure_threshold
+        )
+        if probe_failed or threshold_reached:
             self._open()
 
     def reset(self) -> None:

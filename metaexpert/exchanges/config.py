@@ -132,7 +132,9 @@ class ExchangeConfig(BaseModel):
                     "remove it or set market_type='futures'"
                 )
             if self.position_mode is PositionMode.HEDGE:
-                raise ValueError("position_mode='hedge' needs market_type='futures' (spot has no positions)")
+                raise ValueError(
+                    "position_mode='hedge' needs market_type='futures' (spot has no positions)"
+                )
             if self.margin_mode is not None:
                 raise ValueError("margin_mode applies to futures and options, not to spot")
         else:
@@ -153,11 +155,17 @@ class ExchangeConfig(BaseModel):
             if self.margin_mode is None:
                 object.__setattr__(self, "margin_mode", MarginMode.ISOLATED)
         if self.testnet and self.demo:
-            raise ValueError("testnet and demo cannot be combined: ccxt switches to one or the other")
+            raise ValueError(
+                "testnet and demo cannot be combined: ccxt switches to one or the other"
+            )
         if self.demo and venue not in DEMO_TRADING_VENUES:
-            raise ValueError(f"{venue} has no demo trading mode; use testnet=True (simulated trading)")
+            raise ValueError(
+                f"{venue} has no demo trading mode; use testnet=True (simulated trading)"
+            )
         if self.trade_mode is TradeMode.BACKTEST:
-            raise ValueError("trade_mode='backtest' needs no exchange gateway: use 'paper' or 'live'")
+            raise ValueError(
+                "trade_mode='backtest' needs no exchange gateway: use 'paper' or 'live'"
+            )
         if self.trade_mode is TradeMode.LIVE:
             missing = [
                 name
@@ -188,7 +196,9 @@ class ExchangeConfig(BaseModel):
                 location = ".".join(str(part) for part in error["loc"]) or "config"
                 message = str(error["msg"]).removeprefix("Value error, ")
                 problems.append(f"{location}: {message}")
-            raise ConfigurationError("invalid exchange configuration: " + "; ".join(problems)) from None
+            raise ConfigurationError(
+                "invalid exchange configuration: " + "; ".join(problems)
+            ) from None
 
     @property
     def has_credentials(self) -> bool:
@@ -206,6 +216,10 @@ class ExchangeConfig(BaseModel):
         """The raw credential strings, for registration with the redactor (never for logging)."""
         return [
             text
-            for text in (_secret(self.api_key), _secret(self.api_secret), _secret(self.api_passphrase))
+            for text in (
+                _secret(self.api_key),
+                _secret(self.api_secret),
+                _secret(self.api_passphrase),
+            )
             if text
         ]

@@ -20,12 +20,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
 from metaexpert.core.enums import Exchange
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.exchanges.config import ExchangeConfig
 
 SECRETS_KEY_VARIABLE = "METAEXPERT_SECRETS_KEY"
 CREDENTIALS_FILE_VARIABLE = "METAEXPERT_CREDENTIALS_FILE"
@@ -87,7 +89,9 @@ def credentials_from_environment(
             continue
         if not key or not secret:
             missing = prefix + ("API_KEY" if not key else "API_SECRET")
-            raise ConfigurationError(f"{missing} is not set although its pair is: set both or neither")
+            raise ConfigurationError(
+                f"{missing} is not set although its pair is: set both or neither"
+            )
         passphrase = env.get(prefix + "API_PASSPHRASE", "").strip()
         return Credentials(
             api_key=SecretStr(key),
@@ -128,7 +132,9 @@ def _read_file(path: Path, fernet: Fernet) -> dict[str, dict[str, str]]:
     try:
         data = json.loads(plain)
     except json.JSONDecodeError:
-        raise ConfigurationError(f"credentials file {path} decrypted but is not valid JSON") from None
+        raise ConfigurationError(
+            f"credentials file {path} decrypted but is not valid JSON"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"credentials file {path} must hold a JSON object")
     return data
@@ -210,3 +216,17 @@ def load_credentials(
     if found is not None:
         return found
     return credentials_from_file(exchange, path, subaccount=subaccount)
+
+
+def config_with_credentials(
+    credentials_path: str | Path | None = None, **values: Any
+) -> ExchangeConfig:
+    """``ExchangeConfig.parse(**values)``, with the keys filled in from the environment or the
+    encrypted file when ``values`` carries none: the one call the CLI and the engine need."""
+    if not values.get("api_key") and values.get("exchange"):
+        found = load_credentials(
+            values["exchange"], credentials_path, subaccount=values.get("subaccount")
+        )
+        if found is not None:
+            values = {**values, **found.as_config_values()}
+    return ExchangeConfig.parse(**values)

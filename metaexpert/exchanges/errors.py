@@ -44,8 +44,15 @@ class ErrorClass(StrEnum):
 class ExchangeRecoverableError(RecoverableError):
     """A transient exchange failure; ``retry_after`` (seconds) when the venue asked for a pause."""
 
-    def __init__(self, message: str, *, exchange: str = "", operation: str = "",
-                 cause: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        exchange: str = "",
+        operation: str = "",
+        cause: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.exchange = exchange
         self.operation = operation
@@ -98,8 +105,9 @@ class OrderQueuedError(RecoverableError):
 class ExchangePermanentError(PermanentError):
     """A failure that retrying cannot fix."""
 
-    def __init__(self, message: str, *, exchange: str = "", operation: str = "",
-                 cause: str = "") -> None:
+    def __init__(
+        self, message: str, *, exchange: str = "", operation: str = "", cause: str = ""
+    ) -> None:
         super().__init__(message)
         self.exchange = exchange
         self.operation = operation
@@ -156,7 +164,7 @@ def classify_error(exc: BaseException, *, order_submission: bool = False) -> Err
     if isinstance(exc, MetaExpertError):
         return ErrorClass.PERMANENT
     if isinstance(exc, ccxt.BaseError):
-        if isinstance(exc, _RATE_LIMIT) or isinstance(exc, ccxt.InvalidNonce):
+        if isinstance(exc, (*_RATE_LIMIT, ccxt.InvalidNonce)):
             return ErrorClass.RECOVERABLE
         if isinstance(exc, ccxt.ExchangeClosedByUser):
             return ErrorClass.PERMANENT
@@ -225,7 +233,11 @@ def translate_error(
     detail = redact(str(exc))
     if len(detail) > _MESSAGE_LIMIT:
         detail = detail[:_MESSAGE_LIMIT] + "..."
-    message = f"{where}: {cause} ({type(exc).__name__}: {detail})" if detail else f"{where}: {cause} ({type(exc).__name__})"
+    message = (
+        f"{where}: {cause} ({type(exc).__name__}: {detail})"
+        if detail
+        else f"{where}: {cause} ({type(exc).__name__})"
+    )
     retry_after = getattr(exc, "retry_after_seconds", None)
     common = {"exchange": exchange, "operation": operation, "cause": type(exc).__name__}
     if kind is ErrorClass.UNKNOWN_OUTCOME:
@@ -243,7 +255,9 @@ def translate_error(
         return AuthenticationFailedError(message, **common)
     if isinstance(exc, ccxt.InsufficientFunds):
         if order_submission:
-            return ExchangeOrderRejectedError(message, client_order_id=client_order_id, cause=common["cause"])
+            return ExchangeOrderRejectedError(
+                message, client_order_id=client_order_id, cause=common["cause"]
+            )
         return InsufficientFundsError(message, **common)
     if isinstance(exc, ccxt.BadSymbol):
         return UnknownSymbolError(message, **common)
@@ -252,5 +266,7 @@ def translate_error(
     if isinstance(exc, ccxt.NotSupported):
         return UnsupportedOperationError(message, **common)
     if order_submission and isinstance(exc, ccxt.ExchangeError):
-        return ExchangeOrderRejectedError(message, client_order_id=client_order_id, cause=common["cause"])
+        return ExchangeOrderRejectedError(
+            message, client_order_id=client_order_id, cause=common["cause"]
+        )
     return ExchangePermanentError(message, **common)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import Self
 
 from metaexpert.core.account import Account
 from metaexpert.core.enums import MarginMode
@@ -33,8 +34,15 @@ class ExchangeGateway(abc.ABC):
 
     # --------------------------------------------------------------- market data
     @abc.abstractmethod
-    async def fetch_ohlcv(self, symbol: str, timeframe: str, *, since: int | None = None,
-                          limit: int | None = None, until: int | None = None) -> list[Bar]: ...
+    async def fetch_ohlcv(
+        self,
+        symbol: str,
+        timeframe: str,
+        *,
+        since: int | None = None,
+        limit: int | None = None,
+        until: int | None = None,
+    ) -> list[Bar]: ...
 
     @abc.abstractmethod
     async def fetch_ticker(self, symbol: str) -> Tick: ...
@@ -53,8 +61,9 @@ class ExchangeGateway(abc.ABC):
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]: ...
 
     @abc.abstractmethod
-    async def fetch_order(self, symbol: str, *, order_id: str | None = None,
-                          client_order_id: str | None = None) -> Order: ...
+    async def fetch_order(
+        self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
+    ) -> Order: ...
 
     # ------------------------------------------------------------------- orders
     @abc.abstractmethod
@@ -65,8 +74,14 @@ class ExchangeGateway(abc.ABC):
     async def cancel_order(self, order: Order) -> Order: ...
 
     @abc.abstractmethod
-    async def modify_order(self, order: Order, *, quantity: float | None = None,
-                           price: float | None = None, stop_price: float | None = None) -> Order: ...
+    async def modify_order(
+        self,
+        order: Order,
+        *,
+        quantity: float | None = None,
+        price: float | None = None,
+        stop_price: float | None = None,
+    ) -> Order: ...
 
     # ----------------------------------------------------------------- settings
     @abc.abstractmethod
@@ -74,11 +89,14 @@ class ExchangeGateway(abc.ABC):
         """Returns False when the venue said the leverage was already set."""
 
     @abc.abstractmethod
-    async def set_margin_mode(self, symbol: str, margin_mode: MarginMode | None = None, *,
-                              leverage: float | None = None) -> bool: ...
+    async def set_margin_mode(
+        self, symbol: str, margin_mode: MarginMode | None = None, *, leverage: float | None = None
+    ) -> bool: ...
 
     @abc.abstractmethod
-    async def set_position_mode(self, hedged: bool | None = None, symbol: str | None = None) -> bool: ...
+    async def set_position_mode(
+        self, hedged: bool | None = None, symbol: str | None = None
+    ) -> bool: ...
 
     # ------------------------------------------------------------------ streams
     @abc.abstractmethod
@@ -104,7 +122,7 @@ class ExchangeGateway(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
-    async def __aenter__(self) -> ExchangeGateway:
+    async def __aenter__(self) -> Self:
         await self.load_markets()
         return self
 

@@ -150,14 +150,17 @@ def apply_order_snapshot(order: Order, snapshot: dict[str, Any]) -> Order:
     status = _STATUS.get(str(snapshot.get("status") or "open").lower(), OrderStatus.SUBMITTED)
     if order.status is OrderStatus.CREATED:
         if status is OrderStatus.REJECTED:
-            order.reject(str(snapshot.get("info", {}).get("msg", "rejected by the exchange"))
-                         if isinstance(snapshot.get("info"), dict) else "rejected by the exchange", timestamp)
+            info = snapshot.get("info")
+            reason = str(info.get("msg")) if isinstance(info, dict) and info.get("msg") else ""
+            order.reject(reason or "rejected by the exchange", timestamp)
             return order
         order.submit(timestamp)
     filled = _float(snapshot.get("filled"))
     increment = filled - order.filled_quantity
     if increment > max(_EPSILON, order.quantity * 1e-9):
-        average = _float(snapshot.get("average")) or _float(snapshot.get("price")) or order.price or 0.0
+        average = (
+            _float(snapshot.get("average")) or _float(snapshot.get("price")) or order.price or 0.0
+        )
         previous_value = order.average_price * order.filled_quantity
         fill_price = (average * filled - previous_value) / increment if average else 0.0
         if fill_price <= 0:
@@ -223,9 +226,17 @@ def order_from_snapshot(snapshot: dict[str, Any], user_symbol: str) -> Order:
 def _order_type_from_ccxt(snapshot: dict[str, Any]) -> OrderType:
     kind = str(snapshot.get("type") or "market").lower()
     if "take_profit" in kind or "takeprofit" in kind:
-        return OrderType.TAKE_PROFIT_LIMIT if "limit" in kind or kind == "take_profit" else OrderType.TAKE_PROFIT
+        return (
+            OrderType.TAKE_PROFIT_LIMIT
+            if "limit" in kind or kind == "take_profit"
+            else OrderType.TAKE_PROFIT
+        )
     if "stop" in kind:
-        return OrderType.STOP_LIMIT if kind in {"stop", "stop_limit", "stop_loss_limit"} else OrderType.STOP_MARKET
+        return (
+            OrderType.STOP_LIMIT
+            if kind in {"stop", "stop_limit", "stop_loss_limit"}
+            else OrderType.STOP_MARKET
+        )
     if kind == "limit" or kind == "limit_maker":
         return OrderType.LIMIT
     return OrderType.MARKET
@@ -245,8 +256,16 @@ def _position_side_of(snapshot: dict[str, Any]) -> PositionSide | None:
 
 def bar_from_ccxt(row: list[Any], symbol: str, timeframe: str) -> Bar:
     timestamp, open_, high, low, close, volume = row[:6]
-    return Bar(symbol, timeframe, int(timestamp), float(open_), float(high), float(low),
-               float(close), float(volume or 0.0))
+    return Bar(
+        symbol,
+        timeframe,
+        int(timestamp),
+        float(open_),
+        float(high),
+        float(low),
+        float(close),
+        float(volume or 0.0),
+    )
 
 
 def tick_from_ticker(ticker: dict[str, Any], symbol: str) -> Tick:

@@ -98,7 +98,9 @@ def order_from_payload(payload: dict[str, Any]) -> Order:
         price=payload.get("price"),
         stop_price=payload.get("stop_price"),
         time_in_force=TimeInForce(payload.get("time_in_force") or "GTC"),
-        position_side=PositionSide(payload["position_side"]) if payload.get("position_side") else None,
+        position_side=PositionSide(payload["position_side"])
+        if payload.get("position_side")
+        else None,
         reduce_only=bool(payload.get("reduce_only")),
         client_order_id=payload["client_order_id"],
         expire_at=payload.get("expire_at"),
@@ -148,19 +150,38 @@ class OrderQueue:
             cursor = self._connection.execute(
                 "INSERT INTO order_operations (kind, client_order_id, symbol, payload, last_error, "
                 "created_at, updated_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind.value, client_order_id, symbol, json.dumps(payload), error, now, now,
-                 next_attempt_at if next_attempt_at is not None else now),
+                (
+                    kind.value,
+                    client_order_id,
+                    symbol,
+                    json.dumps(payload),
+                    error,
+                    now,
+                    now,
+                    next_attempt_at if next_attempt_at is not None else now,
+                ),
             )
             return int(cursor.lastrowid or 0)
 
     def enqueue_create(self, order: Order, *, error: str = "") -> int:
-        return self.enqueue(OperationKind.CREATE, order.client_order_id, order.symbol,
-                            order_to_payload(order), error=error)
+        return self.enqueue(
+            OperationKind.CREATE,
+            order.client_order_id,
+            order.symbol,
+            order_to_payload(order),
+            error=error,
+        )
 
-    def enqueue_cancel(self, client_order_id: str, symbol: str, order_id: str = "", *, error: str = "") -> int:
-        return self.enqueue(OperationKind.CANCEL, client_order_id, symbol,
-                            {"order_id": order_id, "client_order_id": client_order_id, "symbol": symbol},
-                            error=error)
+    def enqueue_cancel(
+        self, client_order_id: str, symbol: str, order_id: str = "", *, error: str = ""
+    ) -> int:
+        return self.enqueue(
+            OperationKind.CANCEL,
+            client_order_id,
+            symbol,
+            {"order_id": order_id, "client_order_id": client_order_id, "symbol": symbol},
+            error=error,
+        )
 
     def mark_done(self, operation_id: int) -> None:
         self._set_state(operation_id, OperationState.DONE, "")

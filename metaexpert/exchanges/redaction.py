@@ -85,7 +85,7 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # a malformed record must not break logging
+        except (TypeError, ValueError):  # a malformed record must not break logging
             message = str(record.msg)
         record.msg = redact(message)
         record.args = None

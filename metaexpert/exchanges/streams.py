@@ -75,9 +75,12 @@ class StreamSupervisor(Generic[T]):
             except PermanentError as exc:
                 self._mark_degraded(exc)
                 raise
-            except Exception as exc:  # noqa: BLE001 - any stream failure degrades, never kills
+            except Exception as exc:  # any stream failure degrades, never kills
                 self._mark_degraded(exc)
-                if self._max_failures is not None and self.consecutive_failures >= self._max_failures:
+                if (
+                    self._max_failures is not None
+                    and self.consecutive_failures >= self._max_failures
+                ):
                     raise
                 await self._sleep(self.backoff(self.consecutive_failures))
                 self.reconnects += 1

@@ -39,10 +39,15 @@ class ProtectiveLevels:
 def _offset(
     market: MarketSpec, entry: float, side: PositionSide, pct: float | None, direction: int
 ) -> float | None:
-    """Price ``pct`` % away from entry: direction +1 in the position's favour, -1 against it."""
+    """Price ``pct`` % away from entry: direction +1 in the position's favour, -1 against it.
+
+    None when that price would not be positive (a short's target of 100 % or more can
+    never be reached), so the engine places no order that could never trigger.
+    """
     if pct is None:
         return None
-    return market.round_price(entry * (1.0 + direction * side.sign * pct / 100.0))
+    price = market.round_price(entry * (1.0 + direction * side.sign * pct / 100.0))
+    return price if price > 0 else None
 
 
 def compute_levels(

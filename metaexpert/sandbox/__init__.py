@@ -39,6 +39,29 @@ Admin HTTP API (same port): GET /sandbox/status, GET /sandbox/ledger, POST /sand
 {"bars": n}, POST /sandbox/advance_ticks {"milliseconds": ms}, POST /sandbox/price {"symbol", "price"},
 GET|POST|DELETE /sandbox/faults (POST body = Fault fields), POST /sandbox/drop_websockets.
 
+Websocket paths (one port): spot ``/ws``, ``/ws/<streams>``, ``/stream?streams=`` (ccxt uses
+``/stream/ws``); futures the same under ``/fstream`` (ccxt uses ``/fstream/{public,market,private}/ws``);
+websocket API ``/ws-api/v3`` (spot user data via ``userDataStream.subscribe.signature``) and
+``/ws-fapi/v1``. Streams: ``<sym>@kline_<iv>``, ``@trade``, ``@aggTrade``, ``@bookTicker``,
+``@depth[@100ms]`` (U/u, futures also pu), ``@ticker``, ``@miniTicker``, ``@markPrice[@1s]``,
+``!ticker@arr``, ``!miniTicker@arr``, ``!markPrice@arr``, and listenKeys (executionReport,
+outboundAccountPosition, ORDER_TRADE_UPDATE, ALGO_UPDATE, ACCOUNT_UPDATE).
+
+Errors follow Binance (codes, messages, HTTP statuses). Note that with overridden URLs ccxt applies
+only its market-agnostic error table: -2019, -2021, -2022, -4116, -4120, -4164 reach the caller as a
+plain ``ccxt.ExchangeError`` whose message carries the code (on fapi.binance.com some would be
+InsufficientFunds / InvalidOrder). Futures conditional orders (stop-market, take-profit) go through
+the algo-order API (``/fapi/v1/algoOrder``) as on Binance since late 2025; ``STOP_MARKET`` on
+``/fapi/v1/order`` is rejected with -4120. Endpoints the sandbox does not serve (sapi, dapi, papi...)
+answer 404 with code -5000 at once instead of timing out.
+
+Matching: ``price_source="candles"`` (default) fills against each replayed bar (limit at its price,
+or the open on a gap; stops/take-profits at the trigger, or the open on a gap; market orders at the
+current price +/- half ``spread_bps``; no partial fills, no volume limit). ``price_source="trades"``
+additionally lets every replayed recorded trade move its market's price and fill resting orders.
+Futures: one-way and hedge positions, leverage, cross/isolated margin, entry price, unrealised and
+realised PnL, fees, funding every 8 h of market time, liquidation at the computed price.
+
 Market time vs wall time: candles drive the matching price and order/fill timestamps (market time);
 ``/time`` and signature timestamps use the wall clock, like Binance. USD-M futures replay the same
 spot candle files (no futures candles are recorded). Tick recordings (2024-08-08) run on their

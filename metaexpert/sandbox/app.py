@@ -1180,7 +1180,10 @@ class SandboxApp:
                     for stream in (f"{lower}@markPrice", f"{lower}@markPrice@1s"):
                         self.hub.publish(market, stream, event)
                 ticker = payloads.ticker_24h(self.exchange, market, symbol)
-                full, mini = _ticker_event(symbol, ticker, now), _mini_ticker_event(symbol, ticker, now)
+                full, mini = (
+                    _ticker_event(symbol, ticker, now),
+                    _mini_ticker_event(symbol, ticker, now),
+                )
                 self.hub.publish(market, f"{lower}@ticker", full)
                 self.hub.publish(market, f"{lower}@miniTicker", mini)
                 tickers.setdefault(market, []).append(full)
@@ -1221,6 +1224,13 @@ class SandboxApp:
             published += len(events)
             if events:
                 self._publish_ticks(market, symbol, recording, events)
+                if self.config.price_source == "trades":
+                    prices, times = recording.trades["price"], recording.trades["trade_time_ms"]
+                    for event in events:
+                        if event.kind == "trade":
+                            self.exchange.apply_trade(
+                                market, symbol, float(prices[event.index]), int(times[event.index])
+                            )
         return published
 
     def _publish_ticks(

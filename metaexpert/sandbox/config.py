@@ -69,6 +69,10 @@ class SandboxConfig(BaseModel):
     ``speed``: 0 replays only when told (``advance``), deterministic for tests; a positive value
     replays candles and ticks at that multiple of real time (1.0 = real time, 60.0 = one 1m bar
     per second).
+
+    ``price_source``: "candles" (default) matches orders against the replayed bars; "trades" also
+    lets every replayed recorded trade move its market's price and fill what it crosses (needs
+    ``tick_replay``; spot orders follow spot trades, futures orders USD-M trades).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -83,6 +87,7 @@ class SandboxConfig(BaseModel):
     warmup_bars: int = Field(default=1_000, ge=1)
     speed: float = Field(default=0.0, ge=0.0)
     tick_replay: bool = True
+    price_source: Literal["candles", "trades"] = "candles"
     spread_bps: float = Field(default=0.0, ge=0.0, le=1_000.0)
     spot_maker_fee: float = Field(default=0.001, ge=0.0, le=0.1)
     spot_taker_fee: float = Field(default=0.001, ge=0.0, le=0.1)
@@ -123,6 +128,8 @@ class SandboxConfig(BaseModel):
             raise ValueError("two accounts share the same api_key")
         if not self.spot_symbols and not self.futures_symbols:
             raise ValueError("configure at least one spot or futures symbol")
+        if self.price_source == "trades" and not self.tick_replay:
+            raise ValueError("price_source='trades' needs tick_replay=True")
         if not self.data_dir.is_dir():
             raise ValueError(f"data_dir {self.data_dir} is not a directory")
         return self

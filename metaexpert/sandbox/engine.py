@@ -144,9 +144,12 @@ class SandboxExchange:
         self.secrets = {account.api_key: account.secret for account in config.accounts}
         self.can_trade = {account.api_key: account.can_trade for account in config.accounts}
         self.orders: dict[str, dict[int, SandboxOrder]] = {SPOT: {}, USDM: {}}
+        # symbol -> orders that may still fill; pruned lazily so a long replay stays O(open orders)
+        self._resting: dict[str, dict[int, SandboxOrder]] = {}
         self.fills: dict[str, list[Fill]] = {SPOT: [], USDM: []}
         self.funding: list[dict[str, object]] = []
         self.price_override: dict[str, float] = {}
+        self.trade_price: dict[tuple[str, str], float] = {}
         self._order_ids = itertools.count(1_000_001)
         self._trade_ids = itertools.count(5_000_001)
 
@@ -175,14 +178,18 @@ class SandboxExchange:
             raise err.invalid_symbol()
         return symbol
 
-    def price(self, symbol: str) -> float:
+    def price(self, symbol: str, market: str | None = None) -> float:
+        """Current price: a forced price, else the last replayed trade of ``market`` (trade
+        matching), else the close of the latest replayed candle."""
         if symbol in self.price_override:
             return self.price_override[symbol]
+        if market is not None and (market, symbol) in self.trade_price:
+            return self.trade_price[(market, symbol)]
         series = self.series[symbol]
         return float(series.closes[series.cursor])
 
-    def bid_ask(self, symbol: str) -> tuple[float, float]:
-        price = self.price(symbol)
+    def bid_ask(self, symbol: str, market: str | None = None) -> tuple[float, float]:
+        price = self.price(symbol, market)
         half = price * self.config.spread_bps / 20_000.0
         return price - half, price + half
 
@@ -223,6 +230,9 @@ class SandboxExchange:
             raise ValueError(f"price must be a positive number, got {price}")
         previous = self.price(symbol)
         self.price_override[symbol] = float(price)
+        self.trade_price = {
+            key: value for key, value in self.trade_price.items() if key[1] != symbol
+        }
         # The price travels from where it was to the new value: orders in between fill at their
         # own prices, as they would on a continuous move.
         path = BarPrices(
@@ -230,18 +240,29 @@ class SandboxExchange:
         )
         self._match_symbol(symbol, path)
 
-    def _match_symbol(self, symbol: str, bar: BarPrices) -> None:
-        if symbol in self.symbols[USDM]:
+    def apply_trade(self, market: str, symbol: str, price: float, time: int) -> None:
+        """A replayed trade moves ``market``'s price of ``symbol`` and fills what it crosses."""
+        if symbol not in self.symbols[market] or symbol in self.price_override:
+            return
+        previous = self.price(symbol, market)
+        self.trade_price[(market, symbol)] = price
+        path = BarPrices(previous, max(previous, price), min(previous, price), price, time)
+        self._match_symbol(symbol, path, market=market)
+
+    def _match_symbol(self, symbol: str, bar: BarPrices, market: str | None = None) -> None:
+        if symbol in self.symbols[USDM] and market in (None, USDM):
             self._liquidate(symbol, bar)
-        for market in (SPOT, USDM):
-            candidates = [
-                order
-                for order in self.orders[market].values()
-                if order.symbol == symbol and order.is_open
-            ]
-            for order in sorted(candidates, key=lambda item: item.order_id):
-                if order.is_open:
-                    self._try_fill(order, bar)
+        resting = self._resting.get(symbol, {})
+        for order_id in sorted(resting):
+            order = resting[order_id]
+            if order.is_open and (market is None or order.market == market):
+                self._try_fill(order, bar)
+        for order_id in [order_id for order_id, order in resting.items() if not order.is_open]:
+            del resting[order_id]
+
+    def _register(self, order: SandboxOrder) -> None:
+        self.orders[order.market][order.order_id] = order
+        self._resting.setdefault(order.symbol, {})[order.order_id] = order
 
     def _try_fill(self, order: SandboxOrder, bar: BarPrices) -> None:
         if order.is_conditional and not order.triggered:
@@ -298,7 +319,7 @@ class SandboxExchange:
                     position_side=position.position_side,
                     reduce_only=True,
                 )
-                self.orders[USDM][order.order_id] = order
+                self._register(order)
                 self._execute(order, fill_price, bar.time, is_maker=False)
                 for pending in self.open_orders(USDM, account.api_key, symbol):
                     if pending.position_side == position.position_side and pending.reduce_only:
@@ -341,7 +362,7 @@ class SandboxExchange:
             order.algo_status = "CANCELED"
             self._emit_algo(order)
             return
-        self.orders[USDM][child.order_id] = child
+        self._register(child)
         self._emit_order(child, "NEW")
         if child_type == "MARKET":
             fill_price = _trigger_fill_price(order, bar)
@@ -361,7 +382,7 @@ class SandboxExchange:
             return
         for account in self.futures_accounts.values():
             for position in account.open_positions():
-                mark = self.price(position.symbol)
+                mark = self.price(position.symbol, USDM)
                 payment = -position.signed_amount * mark * self.config.funding_rate
                 quote = self.symbols[USDM][position.symbol].quote_asset
                 account.wallet[quote] = account.wallet.get(quote, 0.0) + payment
@@ -434,7 +455,7 @@ class SandboxExchange:
             raise BinanceError(-1116, "Invalid orderType.")
         client_order_id = params.get("newClientOrderId") or f"sandbox-{next(self._order_ids)}"
         self._check_client_id(SPOT, api_key, client_order_id)
-        bid, ask = self.bid_ask(symbol)
+        bid, ask = self.bid_ask(symbol, SPOT)
         reference = ask if side == "BUY" else bid
         if order_type in LIMIT_TYPES and not params.get("price"):
             raise err.missing_parameter("price")
@@ -472,7 +493,7 @@ class SandboxExchange:
             time=self.now,
             quote_order_quantity=quote_quantity,
         )
-        if order.is_conditional and _would_trigger(order, self.price(symbol)):
+        if order.is_conditional and _would_trigger(order, self.price(symbol, SPOT)):
             raise BinanceError(-2010, "Stop price would trigger immediately.")
         marketable = order_type == "MARKET" or (
             order_type in ("LIMIT", "LIMIT_MAKER")
@@ -482,7 +503,7 @@ class SandboxExchange:
             raise BinanceError(-2010, "Order would immediately match and take.")
         account = self.spot_accounts[api_key]
         self._lock_spot(account, order, rule, reference)
-        self.orders[SPOT][order.order_id] = order
+        self._register(order)
         self._emit_order(order, "NEW")
         if marketable:
             self._execute(order, reference, self.now, is_maker=False)
@@ -543,7 +564,7 @@ class SandboxExchange:
         client_key = "clientAlgoId" if algo else "newClientOrderId"
         client_order_id = params.get(client_key) or f"sandbox-{next(self._order_ids)}"
         self._check_client_id(USDM, api_key, client_order_id)
-        bid, ask = self.bid_ask(symbol)
+        bid, ask = self.bid_ask(symbol, USDM)
         reference = ask if side == "BUY" else bid
         needs_price = order_type in ("LIMIT", "STOP", "TAKE_PROFIT")
         if needs_price and not params.get("price"):
@@ -586,7 +607,7 @@ class SandboxExchange:
             close_position=close_position,
             is_algo=algo,
         )
-        if order.is_conditional and _would_trigger(order, self.price(symbol)):
+        if order.is_conditional and _would_trigger(order, self.price(symbol, USDM)):
             raise BinanceError(-2021, "Order would immediately trigger.")
         marketable = order_type == "MARKET" or (
             order_type == "LIMIT"
@@ -599,7 +620,7 @@ class SandboxExchange:
             )
         if not algo:
             self._check_futures_capacity(account, order, reference)
-        self.orders[USDM][order.order_id] = order
+        self._register(order)
         if algo:
             self._emit_algo(order)
             return order
@@ -717,6 +738,9 @@ class SandboxExchange:
         fill = self._record_fill(
             order, price, quantity, commission, quote, time, is_maker, realized
         )
+        if order.type == "MARKET" and order.status == "PARTIALLY_FILLED":
+            # a reduce-only market order larger than the position closes it and is done
+            order.status = "FILLED"
         self._emit_order(order, "TRADE", fill)
         self._emit_account(account, reason="ORDER", time=time)
 
@@ -848,7 +872,7 @@ class SandboxExchange:
         order.price = float(price)
         order.update_time = self.now
         self._emit_order(order, "AMENDMENT")
-        bid, ask = self.bid_ask(symbol)
+        bid, ask = self.bid_ask(symbol, USDM)
         if (order.side == "BUY" and order.price >= ask) or (
             order.side == "SELL" and order.price <= bid
         ):
@@ -885,7 +909,7 @@ class SandboxExchange:
     def unrealized(self, position: FuturesPosition) -> float:
         if position.amount == 0.0:
             return 0.0
-        return position.signed_amount * (self.price(position.symbol) - position.entry_price)
+        return position.signed_amount * (self.price(position.symbol, USDM) - position.entry_price)
 
     def position_margin(self, account: FuturesAccount, position: FuturesPosition) -> float:
         leverage = account.leverage.get(position.symbol, self.config.default_leverage)
@@ -899,7 +923,7 @@ class SandboxExchange:
             leverage = account.leverage.get(order.symbol, self.config.default_leverage)
             total += (
                 (order.quantity - order.executed_quantity)
-                * (order.price or self.price(order.symbol))
+                * (order.price or self.price(order.symbol, USDM))
                 / leverage
             )
         return total
@@ -965,7 +989,7 @@ class SandboxExchange:
     def _position_row(
         self, account: FuturesAccount, position: FuturesPosition
     ) -> dict[str, object]:
-        mark = self.price(position.symbol)
+        mark = self.price(position.symbol, USDM)
         leverage = account.leverage.get(position.symbol, self.config.default_leverage)
         isolated = account.margin_type.get(position.symbol, "CROSSED") == "ISOLATED"
         notional = position.signed_amount * mark
@@ -1064,7 +1088,7 @@ class SandboxExchange:
             "updateTime": self.now,
             "totalInitialMargin": fmt(position_margin + order_margin),
             "totalMaintMargin": fmt(
-                sum(abs(p.amount) * self.price(p.symbol) for p in positions)
+                sum(abs(p.amount) * self.price(p.symbol, USDM) for p in positions)
                 * self.config.maintenance_margin_rate
             ),
             "totalWalletBalance": fmt(wallet_total),

@@ -182,7 +182,7 @@ def exchange_info(exchange: SandboxExchange, market: str, server_time: int) -> d
 def ticker_24h(exchange: SandboxExchange, market: str, symbol: str) -> dict[str, object]:
     series = exchange.series[symbol]
     open_, high, low, _close, volume, open_time = series.window(DAY_MS)
-    last = exchange.price(symbol)
+    last = exchange.price(symbol, market)
     high, low = max(high, last), min(low, last)
     change = last - open_
     result: dict[str, object] = {
@@ -204,7 +204,7 @@ def ticker_24h(exchange: SandboxExchange, market: str, symbol: str) -> dict[str,
         "count": 0,
     }
     if market == SPOT:
-        bid, ask = exchange.bid_ask(symbol)
+        bid, ask = exchange.bid_ask(symbol, market)
         result.update(
             {
                 "prevClosePrice": fmt(open_),
@@ -218,7 +218,7 @@ def ticker_24h(exchange: SandboxExchange, market: str, symbol: str) -> dict[str,
 
 
 def book_ticker(exchange: SandboxExchange, market: str, symbol: str) -> dict[str, object]:
-    bid, ask = exchange.bid_ask(symbol)
+    bid, ask = exchange.bid_ask(symbol, market)
     result: dict[str, object] = {
         "symbol": symbol,
         "bidPrice": fmt(bid),
@@ -232,7 +232,7 @@ def book_ticker(exchange: SandboxExchange, market: str, symbol: str) -> dict[str
 
 
 def price_ticker(exchange: SandboxExchange, market: str, symbol: str) -> dict[str, object]:
-    result: dict[str, object] = {"symbol": symbol, "price": fmt(exchange.price(symbol))}
+    result: dict[str, object] = {"symbol": symbol, "price": fmt(exchange.price(symbol, market))}
     if market == USDM:
         result["time"] = exchange.now
     return result
@@ -240,7 +240,7 @@ def price_ticker(exchange: SandboxExchange, market: str, symbol: str) -> dict[st
 
 def premium_index(exchange: SandboxExchange, symbol: str) -> dict[str, object]:
     now = exchange.now
-    mark = exchange.price(symbol)
+    mark = exchange.price(symbol, USDM)
     return {
         "symbol": symbol,
         "markPrice": fmt(mark),
@@ -332,7 +332,7 @@ def synthetic_book(
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """A plain ladder around the replay price, for symbols without a depth recording."""
     tick = exchange.symbols[market][symbol].tick_size
-    bid, ask = exchange.bid_ask(symbol)
+    bid, ask = exchange.bid_ask(symbol, market)
     best_bid = (bid // tick) * tick
     best_ask = max(-((-ask) // tick) * tick, best_bid + tick)
     depth = min(limit, 100)

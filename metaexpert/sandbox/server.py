@@ -211,6 +211,22 @@ class SandboxServer:
     def fault_history(self) -> list[dict[str, object]]:
         return list(self.app.faults.history)
 
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Open websocket connections and what each listens to (to wait for a subscription)."""
+
+        def collect() -> list[dict[str, Any]]:
+            return [
+                {
+                    "path": connection.path,
+                    "market": connection.market,
+                    "streams": sorted(connection.streams),
+                    "user_data": bool(connection.listen_keys or connection.user_subscriptions),
+                }
+                for connection in self.app.hub.connections
+            ]
+
+        return self._run(collect)
+
     def drop_websockets(self, path: str | None = None, *, abort: bool = True) -> int:
         """Cut websocket connections now (abort = no close frame, like a network failure)."""
         return self._run_coroutine(lambda: self.app.hub.drop_all(path=path, abort=abort))

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+MAX_QUEUED_MESSAGES = 50_000
+
 
 @dataclass(eq=False)
 class Connection:
@@ -30,7 +32,18 @@ class Connection:
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     sent: int = 0
 
+    overflowed: bool = False
+
     def push(self, text: str) -> None:
+        """Queue a message; a client that falls too far behind is disconnected, as Binance does."""
+        if self.overflowed:
+            return
+        if self.queue.qsize() >= MAX_QUEUED_MESSAGES:
+            self.overflowed = True
+            asyncio.get_running_loop().create_task(
+                self.ws.close(code=1008, message=b"slow consumer")
+            )
+            return
         self.queue.put_nowait(text)
 
     async def writer(self) -> None:

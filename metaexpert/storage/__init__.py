@@ -16,7 +16,12 @@ psycopg 3 with ``postgresql+psycopg://``. Typical use::
 
 from typing import TYPE_CHECKING, Any
 
-from metaexpert.storage.batch_writer import BatchWriter, DatabaseDownPolicy, WriterState, WriterStatistics
+from metaexpert.storage.batch_writer import (
+    BatchWriter,
+    DatabaseDownPolicy,
+    WriterState,
+    WriterStatistics,
+)
 from metaexpert.storage.database import Database
 from metaexpert.storage.errors import (
     ArchiveVerificationError,
@@ -27,6 +32,7 @@ from metaexpert.storage.errors import (
     StorageUnavailableError,
     WriterStoppedError,
 )
+from metaexpert.storage.expert_state import ExpertState
 from metaexpert.storage.journal import FsyncPolicy, WriteAheadJournal
 from metaexpert.storage.records import (
     AuditKind,
@@ -53,7 +59,7 @@ from metaexpert.storage.state_store import RecoveryState, StateStore
 from metaexpert.storage.urls import DEFAULT_DATABASE_URL, redact_url
 
 if TYPE_CHECKING:
-    from metaexpert.storage.archive import ARCHIVABLE_TABLES, ArchiveResult, Archiver
+    from metaexpert.storage.archive import ARCHIVABLE_TABLES, Archiver, ArchiveResult
 
 _ARCHIVE_NAMES = frozenset({"ARCHIVABLE_TABLES", "ArchiveResult", "Archiver"})
 
@@ -66,9 +72,11 @@ def __getattr__(name: str) -> Any:
         return getattr(archive, name)
     raise AttributeError(f"module 'metaexpert.storage' has no attribute {name!r}")
 
+
 __all__ = [
     "ARCHIVABLE_TABLES",
     "DEFAULT_DATABASE_URL",
+    "ArchiveBatch",
     "ArchiveResult",
     "ArchiveVerificationError",
     "Archiver",
@@ -78,6 +86,7 @@ __all__ = [
     "Database",
     "DatabaseDownPolicy",
     "DecisionDomain",
+    "ExpertState",
     "FsyncPolicy",
     "JournalError",
     "RecordKind",

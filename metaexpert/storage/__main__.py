@@ -16,8 +16,14 @@ from metaexpert.storage.database import Database
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m metaexpert.storage", description=__doc__)
     parser.add_argument("command", choices=["upgrade", "downgrade", "current", "check"])
-    parser.add_argument("--url", default=None, help="database URL (default: METAEXPERT_DATABASE_URL or the SQLite file)")
-    parser.add_argument("--revision", default=None, help="target revision (upgrade: head, downgrade: -1)")
+    parser.add_argument(
+        "--url",
+        default=None,
+        help="database URL (default: METAEXPERT_DATABASE_URL or the SQLite file)",
+    )
+    parser.add_argument(
+        "--revision", default=None, help="target revision (upgrade: head, downgrade: -1)"
+    )
     arguments = parser.parse_args(argv)
     try:
         database = Database(arguments.url)
@@ -27,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
             database.downgrade(arguments.revision or "-1")
         elif arguments.command == "check":
             database.check_schema()
-        print(f"{database.redacted_url}: revision {database.current_revision() or '(empty)'}, head {database.head_revision()}")
+        print(
+            f"{database.redacted_url}: revision {database.current_revision() or '(empty)'}, head {database.head_revision()}"
+        )
         database.dispose()
     except MetaExpertError as error:
         print(f"error: {error}", file=sys.stderr)

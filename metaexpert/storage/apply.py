@@ -34,7 +34,9 @@ from metaexpert.storage.models import (
 from metaexpert.storage.records import RecordKind, StorageRecord
 
 _ORDER_COLUMNS = tuple(
-    column.key for column in OrderRow.__table__.columns if column.key not in ("id", "expert_id", "client_order_id")
+    column.key
+    for column in OrderRow.__table__.columns
+    if column.key not in ("id", "expert_id", "client_order_id")
 )
 
 
@@ -92,7 +94,7 @@ def _owned_uid_row(record: StorageRecord) -> dict[str, Any]:
 
 def _audit_row(record: StorageRecord) -> dict[str, Any]:
     row = _uid_row(record)
-    row["recorded_at"] = datetime.fromtimestamp(row["timestamp_ms"] / 1000, tz=UTC)
+    row["recorded_at"] = datetime.fromtimestamp(row.pop("recorded_at_ms") / 1000, tz=UTC)
     return row
 
 
@@ -114,18 +116,27 @@ def _upsert_order(session: Session, record: StorageRecord) -> None:
     history: list[list[Any]] = payload.pop("status_history")
     client_order_id = payload["client_order_id"]
     order_id = session.scalar(
-        select(OrderRow.id).where(OrderRow.expert_id == expert_id, OrderRow.client_order_id == client_order_id)
+        select(OrderRow.id).where(
+            OrderRow.expert_id == expert_id, OrderRow.client_order_id == client_order_id
+        )
     )
     if order_id is None:
         inserted = session.execute(
-            insert_for(session, OrderRow).values(expert_id=expert_id, **payload).returning(OrderRow.id)
+            insert_for(session, OrderRow)
+            .values(expert_id=expert_id, **payload)
+            .returning(OrderRow.id)
         )
         order_id = inserted.scalar_one()
         known = 0
     else:
-        known = session.scalar(
-            select(func.count()).select_from(OrderStatusHistoryRow).where(OrderStatusHistoryRow.order_id == order_id)
-        ) or 0
+        known = (
+            session.scalar(
+                select(func.count())
+                .select_from(OrderStatusHistoryRow)
+                .where(OrderStatusHistoryRow.order_id == order_id)
+            )
+            or 0
+        )
         if len(history) < known:
             return  # a stale snapshot (replayed after a newer one): keep the newer state
         session.execute(
@@ -134,19 +145,29 @@ def _upsert_order(session: Session, record: StorageRecord) -> None:
             .values({key: payload[key] for key in _ORDER_COLUMNS if key in payload})
         )
     new_entries = [
-        {"order_id": order_id, "sequence": sequence, "status": status, "timestamp_ms": int(timestamp)}
+        {
+            "order_id": order_id,
+            "sequence": sequence,
+            "status": status,
+            "timestamp_ms": int(timestamp),
+        }
         for sequence, (status, timestamp) in enumerate(history)
         if sequence >= known
     ]
     if new_entries:
-        session.execute(insert_for(session, OrderStatusHistoryRow).values(new_entries).on_conflict_do_nothing())
+        session.execute(
+            insert_for(session, OrderStatusHistoryRow).values(new_entries).on_conflict_do_nothing()
+        )
 
 
 def _set_state(session: Session, record: StorageRecord) -> None:
     expert_id = _require_expert(record)
     payload = record.payload
     statement = insert_for(session, ExpertStateRow).values(
-        expert_id=expert_id, key=payload["key"], value=payload["value"], updated_at_ms=payload["timestamp_ms"]
+        expert_id=expert_id,
+        key=payload["key"],
+        value=payload["value"],
+        updated_at_ms=payload["timestamp_ms"],
     )
     statement = statement.on_conflict_do_update(
         index_elements=[ExpertStateRow.expert_id, ExpertStateRow.key],
@@ -158,7 +179,9 @@ def _set_state(session: Session, record: StorageRecord) -> None:
 def _delete_state(session: Session, record: StorageRecord) -> None:
     expert_id = _require_expert(record)
     session.execute(
-        delete(ExpertStateRow).where(ExpertStateRow.expert_id == expert_id, ExpertStateRow.key == record.payload["key"])
+        delete(ExpertStateRow).where(
+            ExpertStateRow.expert_id == expert_id, ExpertStateRow.key == record.payload["key"]
+        )
     )
 
 
@@ -174,7 +197,10 @@ def _move_bar_cursor(session: Session, record: StorageRecord) -> None:
     )
     statement = statement.on_conflict_do_update(
         index_elements=[BarCursorRow.expert_id, BarCursorRow.stream],
-        set_={"last_bar_ms": statement.excluded.last_bar_ms, "updated_at_ms": statement.excluded.updated_at_ms},
+        set_={
+            "last_bar_ms": statement.excluded.last_bar_ms,
+            "updated_at_ms": statement.excluded.updated_at_ms,
+        },
         where=BarCursorRow.last_bar_ms < statement.excluded.last_bar_ms,
     )
     session.execute(statement)

@@ -13,8 +13,9 @@ makes it). ``Archiver(database, directory).archive(table, older_than_ms)``:
    row count, checksum) and deletes the rows.
 
 If any check fails the files are removed and nothing is deleted. The audit trail's
-triggers refuse every DELETE except of rows older than the cutoff of a recorded
-manifest, so audit rows can leave the database only through this verified path.
+triggers refuse every DELETE except of rows inside a recorded manifest's batch (id
+range and cutoff), so audit rows can leave the database only through this verified
+path, and only the rows that were verified.
 The latest position snapshot per (expert, symbol, side) and the latest account
 snapshot per expert are never archived: restart recovery needs them.
 """
@@ -30,10 +31,23 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Table, Text, delete, func, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from metaexpert.storage.apply import insert_for
+from metaexpert.storage.column_types import UTCDateTime
 from metaexpert.storage.database import Database
 from metaexpert.storage.errors import ArchiveVerificationError
 from metaexpert.storage.models import (
@@ -60,13 +74,28 @@ _DELETE_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
-class ArchiveResult:
-    table: str
-    cutoff_ms: int
+class ArchiveBatch:
+    """One verified unit of archival: its rows left the database together, in one transaction."""
+
+    batch_uid: str
     row_count: int
     rows_checksum: str
     files: list[dict[str, Any]]
-    batch_uid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveResult:
+    table: str
+    cutoff_ms: int
+    batches: list[ArchiveBatch]
+
+    @property
+    def row_count(self) -> int:
+        return sum(batch.row_count for batch in self.batches)
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        return [entry for batch in self.batches for entry in batch.files]
 
 
 class Archiver:
@@ -75,14 +104,39 @@ class Archiver:
         self.directory = Path(directory)
 
     # ------------------------------------------------------------------ archive
-    def archive(self, table: str, older_than_ms: int) -> ArchiveResult:
-        """Move rows of ``table`` with a timestamp before ``older_than_ms`` into Parquet files."""
+    def archive(self, table: str, older_than_ms: int, *, batch_rows: int = 50_000) -> ArchiveResult:
+        """Move rows of ``table`` with a timestamp before ``older_than_ms`` into Parquet files.
+
+        Rows go in batches of at most ``batch_rows`` (oldest ids first) so memory stays
+        bounded; each batch is written, verified and deleted on its own. If a batch fails
+        verification, the batches before it stay archived and the error is raised.
+        """
         model = _model(table)
-        if not isinstance(older_than_ms, int) or isinstance(older_than_ms, bool) or older_than_ms <= 0:
-            raise ValueError(f"older_than_ms must be a positive UTC epoch milliseconds integer, got {older_than_ms!r}")
-        rows = self.database.read(lambda session: _select_rows(session, model, older_than_ms), what=f"select {table} to archive")
+        if (
+            not isinstance(older_than_ms, int)
+            or isinstance(older_than_ms, bool)
+            or older_than_ms <= 0
+        ):
+            raise ValueError(
+                f"older_than_ms must be a positive UTC epoch milliseconds integer, got {older_than_ms!r}"
+            )
+        if batch_rows <= 0:
+            raise ValueError(f"batch_rows must be positive, got {batch_rows}")
+        batches: list[ArchiveBatch] = []
+        while True:
+            batch = self._archive_batch(model, older_than_ms, batch_rows)
+            if batch is None:
+                return ArchiveResult(table, older_than_ms, batches)
+            batches.append(batch)
+
+    def _archive_batch(self, model: type[Base], cutoff_ms: int, limit: int) -> ArchiveBatch | None:
+        table = model.__tablename__
+        rows = self.database.read(
+            lambda session: _select_rows(session, model, cutoff_ms, limit),
+            what=f"select {table} to archive",
+        )
         if not rows:
-            return ArchiveResult(table, older_than_ms, 0, _checksum([], model.__table__), [], None)
+            return None
         checksum = _checksum(rows, model.__table__)
         batch_uid = new_uid()
         files = self._write_files(model, rows, batch_uid)
@@ -90,16 +144,20 @@ class Archiver:
             self._verify_files(model, files, len(rows), checksum)
             ids = [row["id"] for row in rows]
             self.database.write(
-                lambda session: _delete_verified(session, model, older_than_ms, ids, checksum, batch_uid, files),
+                lambda session: _delete_verified(
+                    session, model, cutoff_ms, limit, ids, checksum, batch_uid, files
+                ),
                 what=f"archive {table}",
             )
         except BaseException:
             for entry in files:
                 (self.directory / entry["path"]).unlink(missing_ok=True)
             raise
-        return ArchiveResult(table, older_than_ms, len(rows), checksum, files, batch_uid)
+        return ArchiveBatch(batch_uid, len(rows), checksum, files)
 
-    def _write_files(self, model: type[Base], rows: list[dict[str, Any]], batch_uid: str) -> list[dict[str, Any]]:
+    def _write_files(
+        self, model: type[Base], rows: list[dict[str, Any]], batch_uid: str
+    ) -> list[dict[str, Any]]:
         table = model.__table__
         time_column = _time_column(model)
         by_date: dict[date, list[dict[str, Any]]] = {}
@@ -109,16 +167,33 @@ class Archiver:
         files: list[dict[str, Any]] = []
         for day in sorted(by_date):
             frame = _to_frame(table, by_date[day])
-            relative = Path(f"table={table.name}") / f"date={day.isoformat()}" / f"part-{batch_uid}.parquet"
+            relative = (
+                Path(f"table={table.name}")
+                / f"date={day.isoformat()}"
+                / f"part-{batch_uid}.parquet"
+            )
             target = self.directory / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_suffix(".parquet.tmp")
             frame.write_parquet(temporary)
             temporary.replace(target)
-            files.append({"path": relative.as_posix(), "rows": frame.height, "sha256": _file_sha256(target), "date": day.isoformat()})
+            files.append(
+                {
+                    "path": relative.as_posix(),
+                    "rows": frame.height,
+                    "sha256": _file_sha256(target),
+                    "date": day.isoformat(),
+                }
+            )
         return files
 
-    def _verify_files(self, model: type[Base], files: list[dict[str, Any]], expected_rows: int, expected_checksum: str) -> None:
+    def _verify_files(
+        self,
+        model: type[Base],
+        files: list[dict[str, Any]],
+        expected_rows: int,
+        expected_checksum: str,
+    ) -> None:
         table = model.__table__
         read_back: list[dict[str, Any]] = []
         for entry in files:
@@ -139,7 +214,9 @@ class Archiver:
             )
 
     # ------------------------------------------------------------------- read back
-    def archive_files(self, table: str, *, start_date: date | None = None, end_date: date | None = None) -> list[Path]:
+    def archive_files(
+        self, table: str, *, start_date: date | None = None, end_date: date | None = None
+    ) -> list[Path]:
         """Parquet files of ``table`` whose partition date is within [start_date, end_date]."""
         _model(table)
         root = self.directory / f"table={table}"
@@ -150,11 +227,15 @@ class Archiver:
                 result.append(path)
         return result
 
-    def read_archive(self, table: str, *, start_ms: int | None = None, end_ms: int | None = None) -> pl.DataFrame:
+    def read_archive(
+        self, table: str, *, start_ms: int | None = None, end_ms: int | None = None
+    ) -> pl.DataFrame:
         """Archived rows of ``table`` (JSON columns as text), optionally within [start_ms, end_ms)."""
         model = _model(table)
         time_column = _time_column(model)
-        start_date = None if start_ms is None else datetime.fromtimestamp(start_ms / 1000, tz=UTC).date()
+        start_date = (
+            None if start_ms is None else datetime.fromtimestamp(start_ms / 1000, tz=UTC).date()
+        )
         end_date = None if end_ms is None else datetime.fromtimestamp(end_ms / 1000, tz=UTC).date()
         files = self.archive_files(table, start_date=start_date, end_date=end_date)
         if not files:
@@ -178,7 +259,12 @@ class Archiver:
             inserted = 0
             for start in range(0, len(rows), _DELETE_CHUNK):
                 chunk = rows[start : start + _DELETE_CHUNK]
-                statement = insert_for(session, model).values(chunk).on_conflict_do_nothing().returning(model.id)
+                statement = (
+                    insert_for(session, model)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .returning(model.id)
+                )
                 inserted += len(session.execute(statement).all())
             return inserted
 
@@ -200,7 +286,9 @@ class Archiver:
                 if not path.exists():
                     problems.append(f"{path}: missing (archive batch {manifest.batch_uid})")
                 elif _file_sha256(path) != entry["sha256"]:
-                    problems.append(f"{path}: SHA-256 differs from the manifest (archive batch {manifest.batch_uid})")
+                    problems.append(
+                        f"{path}: SHA-256 differs from the manifest (archive batch {manifest.batch_uid})"
+                    )
         return problems
 
 
@@ -230,9 +318,14 @@ def _condition(session: Session, model: Any, cutoff_ms: int) -> list[Any]:
     return conditions
 
 
-def _select_rows(session: Session, model: Any, cutoff_ms: int) -> list[dict[str, Any]]:
+def _select_rows(session: Session, model: Any, cutoff_ms: int, limit: int) -> list[dict[str, Any]]:
     table = model.__table__
-    statement = select(table).where(*_condition(session, model, cutoff_ms)).order_by(table.c.id)
+    statement = (
+        select(table)
+        .where(*_condition(session, model, cutoff_ms))
+        .order_by(table.c.id)
+        .limit(limit)
+    )
     return [dict(row) for row in session.execute(statement).mappings()]
 
 
@@ -240,12 +333,13 @@ def _delete_verified(
     session: Session,
     model: Any,
     cutoff_ms: int,
+    limit: int,
     ids: list[int],
     checksum: str,
     batch_uid: str,
     files: list[dict[str, Any]],
 ) -> None:
-    current = _select_rows(session, model, cutoff_ms)
+    current = _select_rows(session, model, cutoff_ms, limit)
     if [row["id"] for row in current] != ids or _checksum(current, model.__table__) != checksum:
         raise ArchiveVerificationError(
             f"rows of {model.__tablename__} older than {cutoff_ms} changed while archiving; nothing deleted, retry"
@@ -256,6 +350,8 @@ def _delete_verified(
             table_name=model.__tablename__,
             cutoff_ms=cutoff_ms,
             row_count=len(ids),
+            first_id=ids[0],
+            last_id=ids[-1],
             rows_checksum=checksum,
             files=files,
             archived_at=datetime.now(tz=UTC),
@@ -267,19 +363,17 @@ def _delete_verified(
         chunk = ids[start : start + _DELETE_CHUNK]
         deleted += session.execute(delete(model).where(model.id.in_(chunk))).rowcount
     if deleted != len(ids):
-        raise ArchiveVerificationError(f"deleted {deleted} rows of {model.__tablename__}, expected {len(ids)}; rolled back")
+        raise ArchiveVerificationError(
+            f"deleted {deleted} rows of {model.__tablename__}, expected {len(ids)}; rolled back"
+        )
 
 
 def _kind(column: Any) -> str:
+    """How a column travels through Parquet (JSON documents as canonical text)."""
     column_type = column.type
-    if isinstance(column_type, JSON) or getattr(column_type, "impl", None) is not None and isinstance(column_type.impl, JSON):
+    if isinstance(column_type, JSON):
         return "json"
-    if "JSON" in type(column_type).__name__.upper():
-        return "json"
-    variants = getattr(column_type, "_variant_mapping", {})
-    if variants and any("JSON" in type(v).__name__.upper() for v in variants.values()):
-        return "json"
-    if isinstance(column_type, DateTime) or isinstance(getattr(column_type, "impl", None), DateTime):
+    if isinstance(column_type, (UTCDateTime, DateTime)):
         return "datetime"
     if isinstance(column_type, Boolean):
         return "boolean"
@@ -343,7 +437,10 @@ def _to_frame(table: Table, rows: list[dict[str, Any]]) -> pl.DataFrame:
         if kind == "json":
             values = [_canonical("json", value) for value in values]
         elif kind == "datetime":
-            values = [None if v is None else (v if v.tzinfo else v.replace(tzinfo=UTC)).astimezone(UTC) for v in values]
+            values = [
+                None if v is None else (v if v.tzinfo else v.replace(tzinfo=UTC)).astimezone(UTC)
+                for v in values
+            ]
         data[column.name] = values
     return pl.DataFrame(data, schema=schema)
 

@@ -59,7 +59,10 @@ class BacktestRunRepository:
         }
 
         def unit(session: Session) -> None:
-            if session.scalar(select(BacktestRunRow.id).where(BacktestRunRow.run_uid == uid)) is None:
+            if (
+                session.scalar(select(BacktestRunRow.id).where(BacktestRunRow.run_uid == uid))
+                is None
+            ):
                 session.add(BacktestRunRow(**row))
 
         self.database.write(unit, what="start backtest run")
@@ -67,16 +70,30 @@ class BacktestRunRepository:
 
     def finish(self, run_uid: str, metrics: dict[str, Any]) -> None:
         """Store the metrics (non-finite numbers kept as 'Infinity'/'NaN' text)."""
-        values = {"status": FINISHED, "finished_at_ms": now_ms(), "metrics": to_json_compatible(metrics)}
+        values = {
+            "status": FINISHED,
+            "finished_at_ms": now_ms(),
+            "metrics": to_json_compatible(metrics),
+        }
         self._update(run_uid, values, "finish backtest run")
 
     def fail(self, run_uid: str, error: BaseException | str) -> None:
-        message = scrub_text(str(error) if not isinstance(error, BaseException) else f"{type(error).__name__}: {error}")
-        self._update(run_uid, {"status": FAILED, "finished_at_ms": now_ms(), "error": message}, "fail backtest run")
+        message = scrub_text(
+            str(error)
+            if not isinstance(error, BaseException)
+            else f"{type(error).__name__}: {error}"
+        )
+        self._update(
+            run_uid,
+            {"status": FAILED, "finished_at_ms": now_ms(), "error": message},
+            "fail backtest run",
+        )
 
     def _update(self, run_uid: str, values: dict[str, Any], what: str) -> None:
         def unit(session: Session) -> None:
-            result = session.execute(update(BacktestRunRow).where(BacktestRunRow.run_uid == run_uid).values(values))
+            result = session.execute(
+                update(BacktestRunRow).where(BacktestRunRow.run_uid == run_uid).values(values)
+            )
             if result.rowcount != 1:
                 raise KeyError(f"no backtest run with uid {run_uid!r}")
 
@@ -84,7 +101,9 @@ class BacktestRunRepository:
 
     def get(self, run_uid: str) -> BacktestRunInfo | None:
         row = self.database.read(
-            lambda session: session.scalar(select(BacktestRunRow).where(BacktestRunRow.run_uid == run_uid)),
+            lambda session: session.scalar(
+                select(BacktestRunRow).where(BacktestRunRow.run_uid == run_uid)
+            ),
             what="read backtest run",
         )
         return None if row is None else _info(row)
@@ -101,6 +120,14 @@ class BacktestRunRepository:
 
 def _info(row: BacktestRunRow) -> BacktestRunInfo:
     return BacktestRunInfo(
-        row.run_uid, row.expert_name, row.status, row.started_at_ms, row.finished_at_ms,
-        row.data_start_ms, row.data_end_ms, row.parameters, row.metrics, row.error,
+        row.run_uid,
+        row.expert_name,
+        row.status,
+        row.started_at_ms,
+        row.finished_at_ms,
+        row.data_start_ms,
+        row.data_end_ms,
+        row.parameters,
+        row.metrics,
+        row.error,
     )

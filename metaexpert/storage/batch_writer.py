@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Self
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -96,7 +97,9 @@ class BatchWriter:
         try:
             self.on_database_down = DatabaseDownPolicy(on_database_down)
         except ValueError:
-            raise ValueError(f"on_database_down must be 'buffer' or 'stop', got {on_database_down!r}") from None
+            raise ValueError(
+                f"on_database_down must be 'buffer' or 'stop', got {on_database_down!r}"
+            ) from None
         self.store = store
         self.flush_interval = flush_interval_ms / 1000
         self.max_batch_rows = max_batch_rows
@@ -104,7 +107,9 @@ class BatchWriter:
         self.retry_initial_wait = retry_initial_wait_seconds
         self.retry_max_wait = retry_max_wait_seconds
         self.on_error = on_error
-        self.journal = None if journal_directory is None else WriteAheadJournal(journal_directory, fsync=fsync)
+        self.journal = (
+            None if journal_directory is None else WriteAheadJournal(journal_directory, fsync=fsync)
+        )
         self._pending: deque[tuple[int, StorageRecord]] = deque()
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -114,7 +119,9 @@ class BatchWriter:
         self._committed = 0
         self._flush_requested = False
         self._stop_requested = False
-        self._submitted = self._replayed = self._rejected = self._batches = self._committed_count = 0
+        self._submitted = self._replayed = self._rejected = self._batches = (
+            self._committed_count
+        ) = 0
         self._last_error = ""
 
     # ----------------------------------------------------------------- lifecycle
@@ -133,7 +140,9 @@ class BatchWriter:
             if not replay:
                 self._committed = self._last_submitted
             self._state = WriterState.RUNNING
-            self._thread = threading.Thread(target=self._run, name="metaexpert-batch-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="metaexpert-batch-writer", daemon=True
+            )
             self._thread.start()
             return len(replay)
 
@@ -153,7 +162,7 @@ class BatchWriter:
         if self.journal is not None:
             self.journal.close()
 
-    def __enter__(self) -> BatchWriter:
+    def __enter__(self) -> Self:
         if self._state is WriterState.NEW:
             self.start()
         return self
@@ -208,9 +217,13 @@ class BatchWriter:
             self._condition.notify_all()
             while self._committed < target:
                 if self._state is WriterState.STOPPED:
-                    raise WriterStoppedError(f"BatchWriter stopped before flushing: {self._last_error}")
+                    raise WriterStoppedError(
+                        f"BatchWriter stopped before flushing: {self._last_error}"
+                    )
                 if self._state is WriterState.CLOSED or self._state is WriterState.NEW:
-                    raise WriterStoppedError(f"BatchWriter is {self._state}; nothing can be flushed")
+                    raise WriterStoppedError(
+                        f"BatchWriter is {self._state}; nothing can be flushed"
+                    )
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise StorageUnavailableError(
@@ -268,7 +281,10 @@ class BatchWriter:
                     if self._stop_requested:
                         return
                     continue
-                batch = [self._pending[index] for index in range(min(self.max_batch_rows, len(self._pending)))]
+                batch = [
+                    self._pending[index]
+                    for index in range(min(self.max_batch_rows, len(self._pending)))
+                ]
             if self.journal is not None:
                 self.journal.sync()
             try:
@@ -278,8 +294,10 @@ class BatchWriter:
                 failures += 1
                 if not self._database_down(error, failures):
                     return
-            except Exception as error:  # a record the database refuses for good
-                logger.error("batch of %d record(s) refused: %s", len(batch), scrub_text(str(error)))
+            except Exception as error:  # noqa: BLE001 - a record the database refuses for good
+                logger.error(
+                    "batch of %d record(s) refused: %s", len(batch), scrub_text(str(error))
+                )
                 self._commit_one_by_one(batch)
 
     def _commit(self, batch: list[tuple[int, StorageRecord]]) -> None:
@@ -299,7 +317,9 @@ class BatchWriter:
                 self._batches += 1
             if self._state is WriterState.BUFFERING:
                 self._state = WriterState.RUNNING
-                logger.warning("database %s is back; BatchWriter resumed", self.store.database.redacted_url)
+                logger.warning(
+                    "database %s is back; BatchWriter resumed", self.store.database.redacted_url
+                )
             self._condition.notify_all()
 
     def _database_down(self, error: StorageUnavailableError, failures: int) -> bool:
@@ -319,7 +339,12 @@ class BatchWriter:
             logger.error("BatchWriter stopped: %s", message)
             return False
         wait = min(self.retry_max_wait, self.retry_initial_wait * (2 ** min(failures - 1, 30)))
-        logger.warning("database down, buffering %d record(s); retry in %.2f s: %s", len(self._pending), wait, message)
+        logger.warning(
+            "database down, buffering %d record(s); retry in %.2f s: %s",
+            len(self._pending),
+            wait,
+            message,
+        )
         with self._condition:
             if self._stop_requested:
                 return False  # closing while the database is down: the journal keeps the records
@@ -340,7 +365,9 @@ class BatchWriter:
         text = scrub_text(f"{type(error).__name__}: {error}".splitlines()[0])
         if self.journal is not None:
             path = self.journal.directory / "rejected.jsonl"
-            line = json.dumps({"sequence": sequence, "error": text, "record": json.loads(record.to_json())})
+            line = json.dumps(
+                {"sequence": sequence, "error": text, "record": json.loads(record.to_json())}
+            )
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
                 handle.flush()

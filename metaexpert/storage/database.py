@@ -42,11 +42,17 @@ _READ_ONLY = "metaexpert_read_only"
 class Database:
     """A connection pool to the MetaExpert database plus its schema management."""
 
-    def __init__(self, url: str | URL | None = None, *, settings: StorageSettings | None = None) -> None:
+    def __init__(
+        self, url: str | URL | None = None, *, settings: StorageSettings | None = None
+    ) -> None:
         if url is not None:
             parse_database_url(url)  # a clear ConfigurationError before pydantic wraps it
         if settings is None:
-            settings = StorageSettings() if url is None else StorageSettings(database_url=str(_as_text(url)))
+            settings = (
+                StorageSettings()
+                if url is None
+                else StorageSettings(database_url=str(_as_text(url)))
+            )
         elif url is not None:
             settings = settings.model_copy(update={"database_url": _as_text(url)})
         self.settings = settings
@@ -112,7 +118,9 @@ class Database:
             with self.session() as session:
                 return unit_of_work(session)
 
-        return call_with_retries(attempt, settings=self.settings, redacted_url=self.redacted_url, what=what)
+        return call_with_retries(
+            attempt, settings=self.settings, redacted_url=self.redacted_url, what=what
+        )
 
     def read(self, query: Callable[[Session], T], *, what: str = "read") -> T:
         """Run ``query(session)`` in a read transaction, retried on transient failures."""
@@ -121,7 +129,9 @@ class Database:
             with self.session(read_only=True) as session:
                 return query(session)
 
-        return call_with_retries(attempt, settings=self.settings, redacted_url=self.redacted_url, what=what)
+        return call_with_retries(
+            attempt, settings=self.settings, redacted_url=self.redacted_url, what=what
+        )
 
     def ping(self) -> None:
         """Raise ``StorageUnavailableError`` unless the database answers ``SELECT 1``."""
@@ -151,19 +161,28 @@ class Database:
             with self.engine.connect() as connection:
                 return MigrationContext.configure(connection).get_current_revision()
 
-        return call_with_retries(query, settings=self.settings, redacted_url=self.redacted_url, what="read schema revision")
+        return call_with_retries(
+            query,
+            settings=self.settings,
+            redacted_url=self.redacted_url,
+            what="read schema revision",
+        )
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate the schema up to ``revision`` (the only way the schema is created)."""
         from alembic import command
 
-        self._run_migration(lambda config: command.upgrade(config, revision), what=f"upgrade to {revision}")
+        self._run_migration(
+            lambda config: command.upgrade(config, revision), what=f"upgrade to {revision}"
+        )
 
     def downgrade(self, revision: str = "-1") -> None:
         """Migrate the schema down (one step by default)."""
         from alembic import command
 
-        self._run_migration(lambda config: command.downgrade(config, revision), what=f"downgrade to {revision}")
+        self._run_migration(
+            lambda config: command.downgrade(config, revision), what=f"downgrade to {revision}"
+        )
 
     def _run_migration(self, action: Callable[[Config], None], *, what: str) -> None:
         def attempt() -> None:
@@ -172,7 +191,9 @@ class Database:
                 config.attributes["connection"] = connection
                 action(config)
 
-        call_with_retries(attempt, settings=self.settings, redacted_url=self.redacted_url, what=what)
+        call_with_retries(
+            attempt, settings=self.settings, redacted_url=self.redacted_url, what=what
+        )
 
     def check_schema(self) -> None:
         """Raise ``SchemaOutOfDateError`` unless the schema is at the head revision."""
@@ -180,7 +201,9 @@ class Database:
         head = self.head_revision()
         if current == head:
             return
-        state = "is empty (no MetaExpert schema)" if current is None else f"is at revision {current}"
+        state = (
+            "is empty (no MetaExpert schema)" if current is None else f"is at revision {current}"
+        )
         raise SchemaOutOfDateError(
             f"database {self.redacted_url} {state}; this version of MetaExpert needs revision "
             f"{head}. Run: python -m metaexpert.storage upgrade --url '{self.redacted_url}' "
@@ -192,7 +215,9 @@ def _as_text(url: str | URL) -> str:
     return url if isinstance(url, str) else url.render_as_string(hide_password=False)
 
 
-def _install_sqlite_behaviour(engine: Engine, settings: StorageSettings, *, in_memory: bool) -> None:
+def _install_sqlite_behaviour(
+    engine: Engine, settings: StorageSettings, *, in_memory: bool
+) -> None:
     """Pragmas on every new connection, and explicit BEGIN so writers take the lock up front."""
 
     @event.listens_for(engine, "connect")

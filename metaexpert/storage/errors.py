@@ -7,7 +7,12 @@ database by its URL with the password masked, never the raw URL.
 
 from __future__ import annotations
 
-from metaexpert.core.errors import ConfigurationError, MetaExpertError, PermanentError, RecoverableError
+from metaexpert.core.errors import (
+    ConfigurationError,
+    MetaExpertError,
+    PermanentError,
+    RecoverableError,
+)
 
 
 class StorageError(MetaExpertError):

@@ -52,7 +52,9 @@ class WriteAheadJournal:
         try:
             self.fsync = FsyncPolicy(fsync)
         except ValueError:
-            raise ValueError(f"fsync policy must be one of {[p.value for p in FsyncPolicy]}, got {fsync!r}") from None
+            raise ValueError(
+                f"fsync policy must be one of {[p.value for p in FsyncPolicy]}, got {fsync!r}"
+            ) from None
         if max_segment_bytes < 1024:
             raise ValueError(f"max_segment_bytes must be at least 1024, got {max_segment_bytes}")
         self.directory = Path(directory)
@@ -87,7 +89,9 @@ class WriteAheadJournal:
         self._last_sequence = last_sequence
         self._committed = committed
         old_segments = self._segments()
-        lines = [f'{{"c":{committed}}}'] + [f'{{"s":{sequence},"r":{line}}}' for sequence, line in pending]
+        lines = [f'{{"c":{committed}}}'] + [
+            f'{{"s":{sequence},"r":{line}}}' for sequence, line in pending
+        ]
         self._start_segment(last_sequence + 1, lines)
         for segment in old_segments:
             if segment != self._segment:
@@ -137,7 +141,10 @@ class WriteAheadJournal:
             _write_all(descriptor, line)
             self._segment_bytes += len(line)
             self._committed = sequence
-            if self._committed == self._last_sequence and self._segment_bytes >= self.max_segment_bytes:
+            if (
+                self._committed == self._last_sequence
+                and self._segment_bytes >= self.max_segment_bytes
+            ):
                 previous = self._segment
                 os.close(descriptor)
                 self._descriptor = None
@@ -177,7 +184,7 @@ class WriteAheadJournal:
         self._segment_bytes = len(data)
 
     def _read_segments(self) -> tuple[list[tuple[int, str]], int, int]:
-        records: list[tuple[int, str]] = []
+        records: dict[int, str] = {}  # by sequence: a crash during open() can leave a record twice
         last_sequence = 0
         committed = 0
         segments = self._segments()
@@ -199,8 +206,10 @@ class WriteAheadJournal:
                 elif "s" in entry:
                     sequence = int(entry["s"])
                     last_sequence = max(last_sequence, sequence)
-                    records.append((sequence, json.dumps(entry["r"], separators=(",", ":"))))
-        pending = [(sequence, line) for sequence, line in records if sequence > committed]
+                    records[sequence] = json.dumps(entry["r"], separators=(",", ":"))
+        pending = [
+            (sequence, records[sequence]) for sequence in sorted(records) if sequence > committed
+        ]
         return pending, max(last_sequence, committed), committed
 
 

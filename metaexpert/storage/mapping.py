@@ -76,8 +76,12 @@ def order_from_row(
         reject_reason=row.reject_reason,
         tag=row.tag,
         comment=row.comment,
-        trades=[trade_from_row(trade) for trade in sorted(trades, key=lambda t: (t.timestamp_ms, t.id))],
-        status_history=[(OrderStatus(entry.status), entry.timestamp_ms) for entry in ordered_history],
+        trades=[
+            trade_from_row(trade) for trade in sorted(trades, key=lambda t: (t.timestamp_ms, t.id))
+        ],
+        status_history=[
+            (OrderStatus(entry.status), entry.timestamp_ms) for entry in ordered_history
+        ],
     )
 
 

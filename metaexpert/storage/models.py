@@ -47,6 +47,11 @@ NAMING_CONVENTION = {
 
 UID_LENGTH = 64
 
+#: SQLite reuses the highest rowid after rows are deleted (archived); AUTOINCREMENT
+#: makes ids unique for the table's lifetime, as PostgreSQL sequences are. Archive
+#: manifests and restores rely on it.
+_NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -56,7 +61,7 @@ class ExpertRow(Base):
     """An expert as run in one trade mode; paper and live state never mix."""
 
     __tablename__ = "experts"
-    __table_args__ = (UniqueConstraint("name", "trade_mode"),)
+    __table_args__ = (UniqueConstraint("name", "trade_mode"), _NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -75,6 +80,7 @@ class OrderRow(Base):
     __table_args__ = (
         UniqueConstraint("expert_id", "client_order_id"),
         Index("ix_orders_expert_id_status", "expert_id", "status"),
+        _NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
@@ -112,7 +118,7 @@ class OrderStatusHistoryRow(Base):
     """Every status an order went through, numbered, with its time."""
 
     __tablename__ = "order_status_history"
-    __table_args__ = (UniqueConstraint("order_id", "sequence"),)
+    __table_args__ = (UniqueConstraint("order_id", "sequence"), _NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -129,6 +135,7 @@ class TradeRow(Base):
         UniqueConstraint("expert_id", "trade_id"),
         Index("ix_trades_expert_id_client_order_id", "expert_id", "client_order_id"),
         Index("ix_trades_expert_id_timestamp_ms", "expert_id", "timestamp_ms"),  # revision 0002
+        _NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
@@ -152,7 +159,10 @@ class PositionSnapshotRow(Base):
     """A position as it was after a change; the latest per (symbol, side) is the current one."""
 
     __tablename__ = "position_snapshots"
-    __table_args__ = (Index("ix_position_snapshots_expert_id_symbol_side", "expert_id", "symbol", "side"),)
+    __table_args__ = (
+        Index("ix_position_snapshots_expert_id_symbol_side", "expert_id", "symbol", "side"),
+        _NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
     record_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
@@ -180,7 +190,10 @@ class PositionSnapshotRow(Base):
 
 class AccountSnapshotRow(Base):
     __tablename__ = "account_snapshots"
-    __table_args__ = (Index("ix_account_snapshots_expert_id_timestamp_ms", "expert_id", "timestamp_ms"),)
+    __table_args__ = (
+        Index("ix_account_snapshots_expert_id_timestamp_ms", "expert_id", "timestamp_ms"),
+        _NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
     record_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
@@ -199,7 +212,9 @@ class ExpertStateRow(Base):
 
     __tablename__ = "expert_state"
 
-    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
+    expert_id: Mapped[int] = mapped_column(
+        ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True
+    )
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)
@@ -209,11 +224,16 @@ class DecisionRow(Base):
     """A risk or compliance rule's decision (blocked, resized, forced exit, halt, resume)."""
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_expert_id_timestamp_ms", "expert_id", "timestamp_ms"),)
+    __table_args__ = (
+        Index("ix_decisions_expert_id_timestamp_ms", "expert_id", "timestamp_ms"),
+        _NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
     record_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
-    expert_id: Mapped[int | None] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), nullable=True)
+    expert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experts.id", ondelete="CASCADE"), nullable=True
+    )
     timestamp_ms: Mapped[int] = mapped_column(BigInteger)
     domain: Mapped[str] = mapped_column(String(16))  # risk | compliance
     rule: Mapped[str] = mapped_column(String(200))
@@ -225,11 +245,16 @@ class DecisionRow(Base):
 
 class ErrorRow(Base):
     __tablename__ = "errors"
-    __table_args__ = (Index("ix_errors_expert_id_timestamp_ms", "expert_id", "timestamp_ms"),)
+    __table_args__ = (
+        Index("ix_errors_expert_id_timestamp_ms", "expert_id", "timestamp_ms"),
+        _NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
     record_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
-    expert_id: Mapped[int | None] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), nullable=True)
+    expert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("experts.id", ondelete="CASCADE"), nullable=True
+    )
     timestamp_ms: Mapped[int] = mapped_column(BigInteger)
     error_type: Mapped[str] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text, default="")
@@ -240,6 +265,7 @@ class ErrorRow(Base):
 
 class BacktestRunRow(Base):
     __tablename__ = "backtest_runs"
+    __table_args__ = (_NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
     run_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
@@ -257,14 +283,15 @@ class BacktestRunRow(Base):
 class AuditEventRow(Base):
     """Append-only trail of order intents, exchange responses and risk decisions.
 
-    Database triggers refuse every UPDATE, and every DELETE except of rows older than
-    the cutoff of a recorded, verified archive (see ``archive_manifests``).
+    Database triggers refuse every UPDATE, and every DELETE except of rows that belong
+    to a recorded, verified archive batch (see ``archive_manifests``).
     """
 
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_expert_id_timestamp_ms", "expert_id", "timestamp_ms"),
         Index("ix_audit_events_timestamp_ms", "timestamp_ms"),
+        _NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
@@ -281,13 +308,18 @@ class ArchiveManifestRow(Base):
     """One verified archival: which rows left the hot database, to which files, with which checksum."""
 
     __tablename__ = "archive_manifests"
-    __table_args__ = (Index("ix_archive_manifests_table_name_cutoff_ms", "table_name", "cutoff_ms"),)
+    __table_args__ = (
+        Index("ix_archive_manifests_table_name_cutoff_ms", "table_name", "cutoff_ms"),
+        _NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(Identifier, primary_key=True)
     batch_uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
     table_name: Mapped[str] = mapped_column(String(64))
     cutoff_ms: Mapped[int] = mapped_column(BigInteger)
     row_count: Mapped[int] = mapped_column(Integer)
+    first_id: Mapped[int] = mapped_column(BigInteger)  # the batch: ids in [first_id, last_id]
+    last_id: Mapped[int] = mapped_column(BigInteger)  # with a timestamp before cutoff_ms
     rows_checksum: Mapped[str] = mapped_column(String(64))
     files: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
     archived_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -298,7 +330,9 @@ class BarCursorRow(Base):
 
     __tablename__ = "bar_cursors"
 
-    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
+    expert_id: Mapped[int] = mapped_column(
+        ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True
+    )
     stream: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_bar_ms: Mapped[int] = mapped_column(BigInteger)
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)

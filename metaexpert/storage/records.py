@@ -74,7 +74,12 @@ class StorageRecord:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"uid": self.uid, "kind": self.kind.value, "expert_id": self.expert_id, "payload": self.payload},
+            {
+                "uid": self.uid,
+                "kind": self.kind.value,
+                "expert_id": self.expert_id,
+                "payload": self.payload,
+            },
             separators=(",", ":"),
             allow_nan=False,
         )
@@ -82,7 +87,12 @@ class StorageRecord:
     @classmethod
     def from_json(cls, text: str) -> StorageRecord:
         data = json.loads(text)
-        return cls(kind=RecordKind(data["kind"]), expert_id=data["expert_id"], payload=data["payload"], uid=data["uid"])
+        return cls(
+            kind=RecordKind(data["kind"]),
+            expert_id=data["expert_id"],
+            payload=data["payload"],
+            uid=data["uid"],
+        )
 
 
 # --------------------------------------------------------------------------- payloads
@@ -115,7 +125,9 @@ def order_payload(order: Order) -> dict[str, Any]:
         "reject_reason": scrub_text(order.reject_reason),
         "tag": order.tag,
         "comment": order.comment,
-        "status_history": [[status.value, int(timestamp)] for status, timestamp in order.status_history],
+        "status_history": [
+            [status.value, int(timestamp)] for status, timestamp in order.status_history
+        ],
     }
 
 
@@ -190,12 +202,22 @@ def trade_record(expert_id: int, trade: Trade) -> StorageRecord:
     return StorageRecord(RecordKind.TRADE, expert_id, trade_payload(trade))
 
 
-def position_record(expert_id: int, position: Position, *, timestamp_ms: int, action: str = "") -> StorageRecord:
-    return StorageRecord(RecordKind.POSITION, expert_id, position_payload(position, timestamp_ms=timestamp_ms, action=action))
+def position_record(
+    expert_id: int, position: Position, *, timestamp_ms: int, action: str = ""
+) -> StorageRecord:
+    return StorageRecord(
+        RecordKind.POSITION,
+        expert_id,
+        position_payload(position, timestamp_ms=timestamp_ms, action=action),
+    )
 
 
-def account_record(expert_id: int, account: Account, *, timestamp_ms: int | None = None) -> StorageRecord:
-    return StorageRecord(RecordKind.ACCOUNT, expert_id, account_payload(account, timestamp_ms=timestamp_ms))
+def account_record(
+    expert_id: int, account: Account, *, timestamp_ms: int | None = None
+) -> StorageRecord:
+    return StorageRecord(
+        RecordKind.ACCOUNT, expert_id, account_payload(account, timestamp_ms=timestamp_ms)
+    )
 
 
 def decision_record(
@@ -258,7 +280,11 @@ def audit_record(
     timestamp_ms: int,
     client_order_id: str | None = None,
 ) -> StorageRecord:
-    """An audit event; ``payload`` loses secret-named keys and must be JSON-compatible."""
+    """An audit event; ``payload`` loses secret-named keys and must be JSON-compatible.
+
+    ``timestamp_ms`` is the event's time (simulated time in a backtest); the wall-clock
+    time at which the record was made is kept too, as the row's ``recorded_at``.
+    """
     if not str(kind).strip():
         raise ValueError("audit event kind must not be empty")
     return StorageRecord(
@@ -267,18 +293,27 @@ def audit_record(
         {
             "kind": str(kind.value if isinstance(kind, AuditKind) else kind),
             "timestamp_ms": timestamp_ms,
+            "recorded_at_ms": now_ms(),
             "client_order_id": client_order_id,
             "payload": sanitize_configuration(_require_json(payload, "audit payload")),
         },
     )
 
 
-def order_intent_record(expert_id: int, order: Order, *, timestamp_ms: int, reason: str = "") -> StorageRecord:
+def order_intent_record(
+    expert_id: int, order: Order, *, timestamp_ms: int, reason: str = ""
+) -> StorageRecord:
     """Audit: the expert (or a rule) decided to place this order, before it reaches any venue."""
     payload = order_payload(order)
     payload.pop("status_history")
     payload["reason"] = reason
-    return audit_record(expert_id, AuditKind.ORDER_INTENT, payload, timestamp_ms=timestamp_ms, client_order_id=order.client_order_id)
+    return audit_record(
+        expert_id,
+        AuditKind.ORDER_INTENT,
+        payload,
+        timestamp_ms=timestamp_ms,
+        client_order_id=order.client_order_id,
+    )
 
 
 def exchange_response_record(
@@ -286,11 +321,17 @@ def exchange_response_record(
 ) -> StorageRecord:
     """Audit: what the venue (or simulated broker) answered, as received."""
     return audit_record(
-        expert_id, AuditKind.EXCHANGE_RESPONSE, response, timestamp_ms=timestamp_ms, client_order_id=client_order_id
+        expert_id,
+        AuditKind.EXCHANGE_RESPONSE,
+        response,
+        timestamp_ms=timestamp_ms,
+        client_order_id=client_order_id,
     )
 
 
-def state_set_record(expert_id: int, key: str, value: Any, *, timestamp_ms: int | None = None) -> StorageRecord:
+def state_set_record(
+    expert_id: int, key: str, value: Any, *, timestamp_ms: int | None = None
+) -> StorageRecord:
     _check_state_key(key)
     return StorageRecord(
         RecordKind.STATE_SET,
@@ -308,19 +349,27 @@ def state_delete_record(expert_id: int, key: str) -> StorageRecord:
     return StorageRecord(RecordKind.STATE_DELETE, expert_id, {"key": key})
 
 
-def bar_cursor_record(expert_id: int, stream: str, last_bar_ms: int, *, timestamp_ms: int | None = None) -> StorageRecord:
+def bar_cursor_record(
+    expert_id: int, stream: str, last_bar_ms: int, *, timestamp_ms: int | None = None
+) -> StorageRecord:
     if not stream:
         raise ValueError("bar cursor stream must not be empty (e.g. 'BTCUSDT:1h')")
     return StorageRecord(
         RecordKind.BAR_CURSOR,
         expert_id,
-        {"stream": stream, "last_bar_ms": int(last_bar_ms), "timestamp_ms": now_ms() if timestamp_ms is None else timestamp_ms},
+        {
+            "stream": stream,
+            "last_bar_ms": int(last_bar_ms),
+            "timestamp_ms": now_ms() if timestamp_ms is None else timestamp_ms,
+        },
     )
 
 
 def _check_state_key(key: str) -> None:
     if not isinstance(key, str) or not key or len(key) > 200:
-        raise ValueError(f"expert state key must be non-empty text of at most 200 characters, got {key!r}")
+        raise ValueError(
+            f"expert state key must be non-empty text of at most 200 characters, got {key!r}"
+        )
 
 
 def records_for_event(expert_id: int, event: object) -> list[StorageRecord]:
@@ -347,10 +396,20 @@ def records_for_event(expert_id: int, event: object) -> list[StorageRecord]:
         trade = event.trade
         return [
             trade_record(expert_id, trade),
-            audit_record(expert_id, AuditKind.FILL, trade_payload(trade), timestamp_ms=event.timestamp, client_order_id=trade.client_order_id),
+            audit_record(
+                expert_id,
+                AuditKind.FILL,
+                trade_payload(trade),
+                timestamp_ms=event.timestamp,
+                client_order_id=trade.client_order_id,
+            ),
         ]
     if isinstance(event, PositionEvent):
-        return [position_record(expert_id, event.position, timestamp_ms=event.timestamp, action=event.action)]
+        return [
+            position_record(
+                expert_id, event.position, timestamp_ms=event.timestamp, action=event.action
+            )
+        ]
     if isinstance(event, AccountEvent):
         return [account_record(expert_id, event.account, timestamp_ms=event.timestamp)]
     if isinstance(event, RiskEvent):
@@ -364,8 +423,18 @@ def records_for_event(expert_id: int, event: object) -> list[StorageRecord]:
             reason=event.reason,
             details=event.details,
         )
-        audit = audit_record(expert_id, AuditKind.RISK_DECISION, dict(decision.payload), timestamp_ms=event.timestamp)
+        audit = audit_record(
+            expert_id, AuditKind.RISK_DECISION, dict(decision.payload), timestamp_ms=event.timestamp
+        )
         return [decision, audit]
     if isinstance(event, ErrorEvent):
-        return [error_record(expert_id, event.error, timestamp_ms=event.timestamp, source=event.source, handler=event.handler)]
+        return [
+            error_record(
+                expert_id,
+                event.error,
+                timestamp_ms=event.timestamp,
+                source=event.source,
+                handler=event.handler,
+            )
+        ]
     raise TypeError(f"no storage mapping for event type {type(event).__name__}")

@@ -97,7 +97,9 @@ def to_json_compatible(value: Any) -> Any:
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [to_json_compatible(item) for item in items]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_json_compatible({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+        return to_json_compatible(
+            {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        )
     item_method = getattr(value, "item", None)  # numpy scalars
     if callable(item_method) and type(value).__module__.startswith("numpy"):
         return to_json_compatible(item_method())

@@ -23,7 +23,12 @@ from metaexpert.core.order import Order, Trade
 from metaexpert.core.position import Position
 from metaexpert.storage.apply import apply_records, insert_for
 from metaexpert.storage.database import Database
-from metaexpert.storage.mapping import account_from_row, order_from_row, position_from_row, trade_from_row
+from metaexpert.storage.mapping import (
+    account_from_row,
+    order_from_row,
+    position_from_row,
+    trade_from_row,
+)
 from metaexpert.storage.models import (
     AccountSnapshotRow,
     AuditEventRow,
@@ -121,13 +126,17 @@ class ExpertRepository(_Repository):
         return self.database.write(unit, what=f"register expert {name!r}")
 
     def get(self, expert_id: int) -> ExpertInfo | None:
-        row = self.database.read(lambda session: session.get(ExpertRow, expert_id), what="read expert")
+        row = self.database.read(
+            lambda session: session.get(ExpertRow, expert_id), what="read expert"
+        )
         return None if row is None else _expert_info(row)
 
     def find(self, name: str, *, trade_mode: str) -> ExpertInfo | None:
         row = self.database.read(
             lambda session: session.scalar(
-                select(ExpertRow).where(ExpertRow.name == name, ExpertRow.trade_mode == str(trade_mode))
+                select(ExpertRow).where(
+                    ExpertRow.name == name, ExpertRow.trade_mode == str(trade_mode)
+                )
             ),
             what="find expert",
         )
@@ -155,9 +164,7 @@ class OrderRepository(_Repository):
 
     def get(self, expert_id: int, client_order_id: str) -> Order | None:
         def query(session: Session) -> Order | None:
-            orders = _load_orders(
-                session, expert_id, OrderRow.client_order_id == client_order_id
-            )
+            orders = _load_orders(session, expert_id, OrderRow.client_order_id == client_order_id)
             return orders[0] if orders else None
 
         return self.database.read(query, what="read order")
@@ -184,18 +191,24 @@ class OrderRepository(_Repository):
 
 def _load_orders(session: Session, expert_id: int, condition: Any) -> list[Order]:
     rows = session.scalars(
-        select(OrderRow).where(OrderRow.expert_id == expert_id, condition).order_by(OrderRow.created_at_ms, OrderRow.id)
+        select(OrderRow)
+        .where(OrderRow.expert_id == expert_id, condition)
+        .order_by(OrderRow.created_at_ms, OrderRow.id)
     ).all()
     if not rows:
         return []
     ids = [row.id for row in rows]
     history: dict[int, list[OrderStatusHistoryRow]] = {order_id: [] for order_id in ids}
-    for entry in session.scalars(select(OrderStatusHistoryRow).where(OrderStatusHistoryRow.order_id.in_(ids))):
+    for entry in session.scalars(
+        select(OrderStatusHistoryRow).where(OrderStatusHistoryRow.order_id.in_(ids))
+    ):
         history[entry.order_id].append(entry)
     client_ids = [row.client_order_id for row in rows]
     fills: dict[str, list[TradeRow]] = {client_id: [] for client_id in client_ids}
     for trade in session.scalars(
-        select(TradeRow).where(TradeRow.expert_id == expert_id, TradeRow.client_order_id.in_(client_ids))
+        select(TradeRow).where(
+            TradeRow.expert_id == expert_id, TradeRow.client_order_id.in_(client_ids)
+        )
     ):
         fills[trade.client_order_id].append(trade)
     return [order_from_row(row, history[row.id], fills[row.client_order_id]) for row in rows]
@@ -208,7 +221,12 @@ class TradeRepository(_Repository):
         self._apply([trade_record(expert_id, trade)], "save trade")
 
     def list(
-        self, expert_id: int, *, start_ms: int | None = None, end_ms: int | None = None, symbol: str | None = None
+        self,
+        expert_id: int,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        symbol: str | None = None,
     ) -> list[Trade]:
         def query(session: Session) -> list[Trade]:
             statement = select(TradeRow).where(TradeRow.expert_id == expert_id)
@@ -218,7 +236,10 @@ class TradeRepository(_Repository):
                 statement = statement.where(TradeRow.timestamp_ms < end_ms)
             if symbol is not None:
                 statement = statement.where(TradeRow.symbol == symbol)
-            return [trade_from_row(row) for row in session.scalars(statement.order_by(TradeRow.timestamp_ms, TradeRow.id))]
+            return [
+                trade_from_row(row)
+                for row in session.scalars(statement.order_by(TradeRow.timestamp_ms, TradeRow.id))
+            ]
 
         return self.database.read(query, what="read trades")
 
@@ -226,8 +247,13 @@ class TradeRepository(_Repository):
 class PositionRepository(_Repository):
     """Position snapshots; the latest per (symbol, side) is the position now."""
 
-    def save_snapshot(self, expert_id: int, position: Position, *, timestamp_ms: int, action: str = "") -> None:
-        self._apply([position_record(expert_id, position, timestamp_ms=timestamp_ms, action=action)], "save position")
+    def save_snapshot(
+        self, expert_id: int, position: Position, *, timestamp_ms: int, action: str = ""
+    ) -> None:
+        self._apply(
+            [position_record(expert_id, position, timestamp_ms=timestamp_ms, action=action)],
+            "save position",
+        )
 
     def current(self, expert_id: int, *, include_closed: bool = False) -> list[Position]:
         def query(session: Session) -> list[Position]:
@@ -242,13 +268,19 @@ class PositionRepository(_Repository):
                 .order_by(PositionSnapshotRow.symbol, PositionSnapshotRow.side)
             )
             positions = [position_from_row(row) for row in rows]
-            return positions if include_closed else [position for position in positions if position.is_open]
+            return (
+                positions
+                if include_closed
+                else [position for position in positions if position.is_open]
+            )
 
         return self.database.read(query, what="read positions")
 
 
 class AccountRepository(_Repository):
-    def save_snapshot(self, expert_id: int, account: Account, *, timestamp_ms: int | None = None) -> None:
+    def save_snapshot(
+        self, expert_id: int, account: Account, *, timestamp_ms: int | None = None
+    ) -> None:
         self._apply([account_record(expert_id, account, timestamp_ms=timestamp_ms)], "save account")
 
     def latest(self, expert_id: int) -> Account | None:
@@ -282,7 +314,9 @@ class ExpertStateRepository(_Repository):
 
     def items(self, expert_id: int) -> dict[str, Any]:
         def query(session: Session) -> dict[str, Any]:
-            rows = session.scalars(select(ExpertStateRow).where(ExpertStateRow.expert_id == expert_id))
+            rows = session.scalars(
+                select(ExpertStateRow).where(ExpertStateRow.expert_id == expert_id)
+            )
             return {row.key: row.value for row in rows}
 
         return self.database.read(query, what="read state")
@@ -329,14 +363,28 @@ class DecisionRepository(_Repository):
         details: dict[str, Any] | None = None,
     ) -> None:
         decision = decision_record(
-            expert_id, domain=domain, rule=rule, action=action, timestamp_ms=timestamp_ms,
-            symbol=symbol, reason=reason, details=details,
+            expert_id,
+            domain=domain,
+            rule=rule,
+            action=action,
+            timestamp_ms=timestamp_ms,
+            symbol=symbol,
+            reason=reason,
+            details=details,
         )
-        audit_kind = AuditKind.RISK_DECISION if decision.payload["domain"] == "risk" else AuditKind.COMPLIANCE_DECISION
-        audit = audit_record(expert_id, audit_kind, dict(decision.payload), timestamp_ms=timestamp_ms)
+        audit_kind = (
+            AuditKind.RISK_DECISION
+            if decision.payload["domain"] == "risk"
+            else AuditKind.COMPLIANCE_DECISION
+        )
+        audit = audit_record(
+            expert_id, audit_kind, dict(decision.payload), timestamp_ms=timestamp_ms
+        )
         self._apply([decision, audit], "record decision")
 
-    def list(self, expert_id: int | None = None, *, domain: DecisionDomain | str | None = None) -> list[DecisionInfo]:
+    def list(
+        self, expert_id: int | None = None, *, domain: DecisionDomain | str | None = None
+    ) -> list[DecisionInfo]:
         def query(session: Session) -> list[DecisionInfo]:
             statement = select(DecisionRow)
             if expert_id is not None:
@@ -344,8 +392,18 @@ class DecisionRepository(_Repository):
             if domain is not None:
                 statement = statement.where(DecisionRow.domain == DecisionDomain(domain).value)
             return [
-                DecisionInfo(row.domain, row.rule, row.action, row.timestamp_ms, row.symbol, row.reason, row.details)
-                for row in session.scalars(statement.order_by(DecisionRow.timestamp_ms, DecisionRow.id))
+                DecisionInfo(
+                    row.domain,
+                    row.rule,
+                    row.action,
+                    row.timestamp_ms,
+                    row.symbol,
+                    row.reason,
+                    row.details,
+                )
+                for row in session.scalars(
+                    statement.order_by(DecisionRow.timestamp_ms, DecisionRow.id)
+                )
             ]
 
         return self.database.read(query, what="read decisions")
@@ -363,9 +421,22 @@ class ErrorInfo:
 
 class ErrorRepository(_Repository):
     def record(
-        self, expert_id: int | None, error: BaseException, *, timestamp_ms: int, source: str = "", handler: str = ""
+        self,
+        expert_id: int | None,
+        error: BaseException,
+        *,
+        timestamp_ms: int,
+        source: str = "",
+        handler: str = "",
     ) -> None:
-        self._apply([error_record(expert_id, error, timestamp_ms=timestamp_ms, source=source, handler=handler)], "record error")
+        self._apply(
+            [
+                error_record(
+                    expert_id, error, timestamp_ms=timestamp_ms, source=source, handler=handler
+                )
+            ],
+            "record error",
+        )
 
     def list(self, expert_id: int | None = None) -> list[ErrorInfo]:
         def query(session: Session) -> list[ErrorInfo]:
@@ -373,7 +444,14 @@ class ErrorRepository(_Repository):
             if expert_id is not None:
                 statement = statement.where(ErrorRow.expert_id == expert_id)
             return [
-                ErrorInfo(row.timestamp_ms, row.error_type, row.message, row.source, row.handler, row.traceback)
+                ErrorInfo(
+                    row.timestamp_ms,
+                    row.error_type,
+                    row.message,
+                    row.source,
+                    row.handler,
+                    row.traceback,
+                )
                 for row in session.scalars(statement.order_by(ErrorRow.timestamp_ms, ErrorRow.id))
             ]
 
@@ -403,7 +481,9 @@ class AuditRepository(_Repository):
         client_order_id: str | None = None,
     ) -> str:
         """Append one event; returns its record uid."""
-        record = audit_record(expert_id, kind, payload, timestamp_ms=timestamp_ms, client_order_id=client_order_id)
+        record = audit_record(
+            expert_id, kind, payload, timestamp_ms=timestamp_ms, client_order_id=client_order_id
+        )
         self._apply([record], "append audit event")
         return record.uid
 
@@ -429,7 +509,14 @@ class AuditRepository(_Repository):
             if end_ms is not None:
                 statement = statement.where(AuditEventRow.timestamp_ms < end_ms)
             return [
-                AuditEventInfo(row.record_uid, row.expert_id, row.timestamp_ms, row.kind, row.client_order_id, row.payload)
+                AuditEventInfo(
+                    row.record_uid,
+                    row.expert_id,
+                    row.timestamp_ms,
+                    row.kind,
+                    row.client_order_id,
+                    row.payload,
+                )
                 for row in session.scalars(statement.order_by(AuditEventRow.id))
             ]
 
@@ -437,5 +524,6 @@ class AuditRepository(_Repository):
 
     def count(self) -> int:
         return self.database.read(
-            lambda session: session.scalar(select(func.count()).select_from(AuditEventRow)) or 0, what="count audit events"
+            lambda session: session.scalar(select(func.count()).select_from(AuditEventRow)) or 0,
+            what="count audit events",
         )

@@ -19,7 +19,11 @@ from metaexpert.storage.settings import StorageSettings
 
 T = TypeVar("T")
 
-_TRANSIENT_SQLITE_MESSAGES = ("database is locked", "database table is locked", "unable to open database")
+_TRANSIENT_SQLITE_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "unable to open database",
+)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -43,11 +47,15 @@ def is_transient(error: BaseException) -> bool:
 def describe(error: BaseException) -> str:
     """The driver's own message, first line only, with any credentials masked."""
     original = getattr(error, "orig", None) or error
-    first_line = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    first_line = (
+        str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    )
     return scrub_text(first_line)
 
 
-def call_with_retries(function: Callable[[], T], *, settings: StorageSettings, redacted_url: str, what: str) -> T:
+def call_with_retries(
+    function: Callable[[], T], *, settings: StorageSettings, redacted_url: str, what: str
+) -> T:
     """Run ``function``; retry transient failures; give up with ``StorageUnavailableError``.
 
     ``function`` must be a whole unit of work (it opens and commits its own

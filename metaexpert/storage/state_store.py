@@ -68,7 +68,9 @@ class StateStore:
     def apply(self, records: Sequence[StorageRecord]) -> None:
         """Write ``records`` in one short transaction (idempotent: safe to repeat)."""
         if records:
-            self.database.write(lambda session: _apply(session, records), what=f"write {len(records)} record(s)")
+            self.database.write(
+                lambda session: _apply(session, records), what=f"write {len(records)} record(s)"
+            )
 
     def record_event(self, expert_id: int, event: object) -> None:
         """Persist one core event (OrderEvent, TradeEvent, PositionEvent, AccountEvent, RiskEvent, ErrorEvent)."""

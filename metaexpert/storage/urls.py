@@ -13,7 +13,9 @@ from metaexpert.core.errors import ConfigurationError
 DEFAULT_DATABASE_URL = "sqlite:///var/metaexpert.sqlite"
 SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
 
-_CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@")
+_CREDENTIALS_IN_URL = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@"
+)
 
 
 def parse_database_url(url: str | URL) -> URL:
@@ -26,7 +28,11 @@ def parse_database_url(url: str | URL) -> URL:
             "'sqlite:///var/metaexpert.sqlite' or 'postgresql+psycopg://user:password@host:5432/db'"
         ) from None
     driver = parsed.drivername
-    if driver == "postgresql" or driver.startswith("postgresql+") and driver != "postgresql+psycopg":
+    if (
+        driver == "postgresql"
+        or driver.startswith("postgresql+")
+        and driver != "postgresql+psycopg"
+    ):
         raise ConfigurationError(
             f"database URL {redact_url(parsed)!r} uses driver {driver!r}; "
             "MetaExpert talks to PostgreSQL through psycopg 3: use 'postgresql+psycopg://...'"

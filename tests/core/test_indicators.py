@@ -67,3 +67,15 @@ def test_bar_series_indicator_with_hidden_future_bars_equals_visible_only_comput
         assert len(series.close) == visible and series.last.timestamp == stamps[visible - 1]
     with pytest.raises(IndexError, match="120 closed bars"):
         series[120]
+
+
+@pytest.mark.parametrize("name", ["sma", "ema", "rsi", "atr", "volatility"])
+def test_bar_series_indicator_with_cached_value_returns_python_float(name):
+    stamps = np.arange(120, dtype=np.int64) * 3_600_000
+    series = BarSeries("BTCUSDT", "1h", stamps, _CLOSE, _HIGH, _LOW, _CLOSE, np.ones(120), visible=60)
+    method = getattr(series, name)
+    first = method(10)
+    series.visible = 61
+    second = method(10)  # served from the cache
+    assert type(first) is float and type(second) is float
+    assert type(first > second) is bool  # so `state.get("above") is False` works in experts

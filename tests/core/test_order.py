@@ -29,7 +29,7 @@ _LEGAL = [(source, target) for source, targets in ALLOWED_TRANSITIONS.items() fo
 
 
 def _order(**overrides) -> Order:
-    values = dict(symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.LIMIT, quantity=2.0, price=100.0)
+    values = {"symbol": "BTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 2.0, "price": 100.0}
     values.update(overrides)
     return Order(**values)
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -16,7 +18,7 @@ T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC (a Monday)
 def loop_gaps(timestamps: list[int], step: int) -> list[tuple[int, int, int]]:
     """Independent reference: walk the timestamps one by one."""
     result = []
-    for previous, current in zip(timestamps, timestamps[1:]):
+    for previous, current in itertools.pairwise(timestamps):
         if current - previous != step:
             result.append((previous + step, current, (current - previous) // step - 1))
     return result

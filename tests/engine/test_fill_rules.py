@@ -343,3 +343,41 @@ def test_hedge_closing_orders_with_more_than_the_leg_fill_only_what_is_held():
     assert first.status is OrderStatus.FILLED and first.filled_quantity == 2.0
     assert second.status is OrderStatus.CANCELLED and second.filled_quantity == 0.0
     assert harness.portfolio.positions() == []
+
+
+def _tick(harness, price: float, offset_ms: int) -> None:
+    harness.portfolio.set_time(START_MS + offset_ms)
+    harness.broker.process_tick("BTCUSDT", START_MS + offset_ms, price)
+    harness.portfolio.mark("BTCUSDT", price)
+
+
+def test_orders_on_ticks_with_paper_feed_fill_at_next_tick_and_limit_price():
+    harness = make_harness()
+    market = harness.place("buy", 1.0)
+    limit = harness.place("buy", 1.0, price=95.0)
+    stop = harness.place("buy", 1.0, stop_price=103.0)
+    _tick(harness, 100.5, 1_000)
+    assert (market.status, market.average_price, market.trades[0].timestamp) == (OrderStatus.FILLED, 100.5, START_MS + 1_000)
+    assert limit.status is OrderStatus.SUBMITTED and stop.status is OrderStatus.SUBMITTED
+    _tick(harness, 94.0, 2_000)  # trades through the resting limit: filled at its price
+    assert (limit.average_price, limit.trades[0].liquidity) == (95.0, LiquidityRole.MAKER)
+    _tick(harness, 104.0, 3_000)  # the stop is gapped through between ticks: fills at the tick
+    assert stop.average_price == 104.0
+
+
+def test_spot_market_buy_with_gap_up_beyond_cash_is_rejected_at_execution():
+    harness = make_harness(capital=1_000.0)
+    order = harness.place("buy", 9.9)  # 990 + 1.98 fee fits at the last price 100
+    assert order.status is OrderStatus.SUBMITTED
+    harness.bar(103.0, 104.0, 102.0, 103.0)  # 1019.7 + 2.04 fee does not fit at the open
+    assert order.status is OrderStatus.REJECTED and order.filled_quantity == 0
+    assert order.reject_reason == "insufficient USDT balance at execution: the fill needs 1021.7394 at 103, 1000 available"
+    assert harness.account.balance == 1_000.0 and harness.portfolio.positions() == []
+
+
+def test_spot_market_buy_with_small_gap_up_still_affordable_fills():
+    harness = make_harness(capital=1_000.0)
+    order = harness.place("buy", 9.0)
+    harness.bar(105.0, 106.0, 104.0, 105.0)  # 945 + 1.89 fee
+    assert order.status is OrderStatus.FILLED
+    assert harness.account.balance == pytest.approx(1_000 - 945 - 1.89)

@@ -14,7 +14,7 @@ from tests.engine.harness import make_harness
 
 
 def _futures(**options):
-    values = dict(market_type="futures", contract_type="linear", leverage=10, maker_fee=0.0002, taker_fee=0.0005)
+    values = {"market_type": "futures", "contract_type": "linear", "leverage": 10, "maker_fee": 0.0002, "taker_fee": 0.0005}
     values.update(options)
     return make_harness(**values)
 

@@ -1,7 +1,7 @@
 """Multi-timeframe replay over real Binance BTCUSDT 1h candles, without look-ahead.
 
-An expert with on_bar 1h and on_bar 4h runs 2024-01-01 .. 2024-01-11 (240 base bars,
-no gaps in that range) from the shared recordings. Every handler call is checked against
+An expert with on_bar 1h and on_bar 4h runs 2024-01-01 .. 2024-01-10 inclusive (240 base
+bars, no gaps in that range) from the shared recordings. Every handler call is checked against
 an independent reading of the Parquet file: no bar closes after ``ctx.now_ms``, 4h bars
 equal the 1h candles aggregated by hand, and indicators equal the indicator computed on
 the history visible at that moment only.
@@ -20,7 +20,7 @@ from metaexpert.core.clock import parse_date_ms
 HOUR = 3_600_000
 FOUR_HOURS = 4 * HOUR
 START = parse_date_ms("2024-01-01")
-END = parse_date_ms("2024-01-11")
+END = parse_date_ms("2024-01-11")  # exclusive: the run's end date 2024-01-10 is inclusive
 LOOKBACK = 48
 
 
@@ -28,7 +28,7 @@ LOOKBACK = 48
 def hourly(shared_data):
     frame = (
         pl.scan_parquet(shared_data / "binance" / "spot" / "BTCUSDT-1h.parquet")
-        .filter(pl.col("timestamp").is_between(START - LOOKBACK * HOUR, END - HOUR))
+        .filter(pl.col("timestamp").is_between(START - LOOKBACK * HOUR, END + 2 * 24 * HOUR))
         .sort("timestamp")
         .collect()
     )
@@ -99,7 +99,7 @@ def test_multi_timeframe_expert_with_real_data_never_sees_the_future(shared_data
         check_visible(now, bars, FOUR_HOURS, expected_4h)
         check_visible(now, ctx.bars(timeframe="1h"), HOUR, hourly)
 
-    result = expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-11", report=False,
+    result = expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-10", report=False,
                         configure_logs=False, data_dir=shared_data, stop_on_error=True)
     assert result.errors == []  # a failed check inside a handler lands here (and stops the run)
     assert result.bars_processed == 240

@@ -29,7 +29,7 @@ def _rows(first_ms: int, count: int, price: float = 100.0):
 
 def _expert(**init_options) -> MetaExpert:
     expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
-    options = dict(symbol="BTCUSDT", timeframe="1h", lookback_bars=0)
+    options = {"symbol": "BTCUSDT", "timeframe": "1h", "lookback_bars": 0}
     options.update(init_options)
 
     @expert.on_init(**options)

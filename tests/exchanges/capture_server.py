@@ -73,15 +73,21 @@ class CaptureServer:
             headers=dict(request.headers),
         )
         self.requests.append(captured)
-        answer = self.routes.get(f"{request.method} {request.path}", self.routes.get(request.path, self.default))
+        answer = self.routes.get(
+            f"{request.method} {request.path}", self.routes.get(request.path, self.default)
+        )
         if callable(answer):
             answer = answer(captured)
         return web.json_response(answer)
 
     def find(self, path: str, method: str | None = None) -> list[CapturedRequest]:
-        return [r for r in self.requests if r.path == path and (method is None or r.method == method)]
+        return [
+            r for r in self.requests if r.path == path and (method is None or r.method == method)
+        ]
 
     def last(self, path: str, method: str | None = None) -> CapturedRequest:
         found = self.find(path, method)
-        assert found, f"no request to {path}; saw {[r.method + ' ' + r.path for r in self.requests]}"
+        assert found, (
+            f"no request to {path}; saw {[r.method + ' ' + r.path for r in self.requests]}"
+        )
         return found[-1]

@@ -12,20 +12,26 @@ from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
 
 SANDBOX_KEY = "sandbox-key-0123456789abcdef"
 SANDBOX_SECRET = "sandbox-secret-fedcba9876543210"
-FAST_RETRY = RetryPolicy(attempts=6, initial_delay=0.01, maximum_delay=0.05, jitter=0.01,
-                         maximum_retry_after=0.05)
+FAST_RETRY = RetryPolicy(
+    attempts=6, initial_delay=0.01, maximum_delay=0.05, jitter=0.01, maximum_retry_after=0.05
+)
 
 
 def _sandbox_config(**overrides: Any) -> SandboxConfig:
-    values: dict[str, Any] = dict(
-        spot_symbols=["BTCUSDT"],
-        futures_symbols=["BTCUSDT"],
-        warmup_bars=50,
-        tick_replay=False,
-        accounts=[AccountConfig(api_key=SANDBOX_KEY, secret=SANDBOX_SECRET,
-                                spot_balances={"USDT": 10_000_000.0, "BTC": 100.0},
-                                futures_balances={"USDT": 10_000_000.0})],
-    )
+    values: dict[str, Any] = {
+        "spot_symbols": ["BTCUSDT"],
+        "futures_symbols": ["BTCUSDT"],
+        "warmup_bars": 50,
+        "tick_replay": False,
+        "accounts": [
+            AccountConfig(
+                api_key=SANDBOX_KEY,
+                secret=SANDBOX_SECRET,
+                spot_balances={"USDT": 10_000_000.0, "BTC": 100.0},
+                futures_balances={"USDT": 10_000_000.0},
+            )
+        ],
+    }
     values.update(overrides)
     return SandboxConfig(**values)
 
@@ -46,10 +52,14 @@ def fresh_sandbox() -> Iterator[SandboxServer]:
 
 def ledger_orders(sandbox: SandboxServer, client_order_id: str) -> list[dict[str, Any]]:
     """The sandbox's own record of orders with this client order id (the source of truth)."""
-    return [order for order in sandbox.ledger()["orders"] if order["client_order_id"] == client_order_id]
+    return [
+        order for order in sandbox.ledger()["orders"] if order["client_order_id"] == client_order_id
+    ]
 
 
-def sandbox_config(sandbox: SandboxServer, market: str = "spot", **overrides: Any) -> ExchangeConfig:
+def sandbox_config(
+    sandbox: SandboxServer, market: str = "spot", **overrides: Any
+) -> ExchangeConfig:
     """An ExchangeConfig for the sandbox: ``market`` is ``spot`` or ``usdm``."""
     urls = sandbox.urls("usdm")
     websocket_urls = urls.pop("ws")
@@ -69,7 +79,14 @@ def sandbox_config(sandbox: SandboxServer, market: str = "spot", **overrides: An
     return ExchangeConfig.parse(**values)
 
 
-def sandbox_gateway(sandbox: SandboxServer, market: str = "spot", *,
-                    config_overrides: dict[str, Any] | None = None, **gateway_options: Any) -> CcxtGateway:
+def sandbox_gateway(
+    sandbox: SandboxServer,
+    market: str = "spot",
+    *,
+    config_overrides: dict[str, Any] | None = None,
+    **gateway_options: Any,
+) -> CcxtGateway:
     gateway_options.setdefault("retry_policy", FAST_RETRY)
-    return CcxtGateway(sandbox_config(sandbox, market, **(config_overrides or {})), **gateway_options)
+    return CcxtGateway(
+        sandbox_config(sandbox, market, **(config_overrides or {})), **gateway_options
+    )

@@ -22,7 +22,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METAEXPERT_SECRETS_KEY", Fernet.generate_key().decode())
 
 
-def test_load_credentials_with_environment_prefers_it_over_file(tmp_path: Path, monkeypatch) -> None:
+def test_load_credentials_with_environment_prefers_it_over_file(
+    tmp_path: Path, monkeypatch
+) -> None:
     path = tmp_path / "credentials.enc"
     encrypt_credentials(path, "binance", "file-key-000000", "file-secret-0000")
     monkeypatch.setenv("METAEXPERT_BINANCE_API_KEY", KEY)
@@ -35,7 +37,9 @@ def test_load_credentials_with_environment_prefers_it_over_file(tmp_path: Path, 
 def test_load_credentials_with_encrypted_file_reads_each_exchange(tmp_path: Path) -> None:
     path = tmp_path / "credentials.enc"
     encrypt_credentials(path, "okx", KEY, SECRET, "okx-passphrase")
-    encrypt_credentials(path, "bybit", "bybit-key-123456", "bybit-secret-123456", subaccount="grid-bot")
+    encrypt_credentials(
+        path, "bybit", "bybit-key-123456", "bybit-secret-123456", subaccount="grid-bot"
+    )
     assert KEY.encode() not in path.read_bytes()
     okx = load_credentials("okx", path)
     assert okx is not None and okx.api_passphrase is not None
@@ -61,7 +65,9 @@ def test_load_credentials_with_half_pair_in_environment_names_missing_variable(m
         load_credentials("bybit", "/nonexistent/credentials.enc")
 
 
-def test_encrypt_credentials_with_okx_without_passphrase_or_unknown_exchange_raises(tmp_path: Path) -> None:
+def test_encrypt_credentials_with_okx_without_passphrase_or_unknown_exchange_raises(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(ConfigurationError, match="okx credentials need the API passphrase"):
         encrypt_credentials(tmp_path / "c.enc", "okx", KEY, SECRET)
     with pytest.raises(ConfigurationError, match="unknown exchange 'ftx'"):
@@ -74,3 +80,15 @@ def test_load_credentials_with_missing_secrets_key_explains(tmp_path: Path, monk
     monkeypatch.delenv("METAEXPERT_SECRETS_KEY")
     with pytest.raises(ConfigurationError, match="METAEXPERT_SECRETS_KEY is not set"):
         load_credentials("binance", path)
+
+
+def test_config_with_credentials_with_live_mode_fills_keys_from_file(tmp_path: Path) -> None:
+    from metaexpert.exchanges import config_with_credentials
+
+    path = tmp_path / "credentials.enc"
+    encrypt_credentials(path, "okx", KEY, SECRET, "okx-passphrase")
+    config = config_with_credentials(path, exchange="okx", market_type="futures", trade_mode="live")
+    assert config.api_key is not None and config.api_key.get_secret_value() == KEY
+    assert config.api_passphrase is not None
+    with pytest.raises(ConfigurationError, match="live trading on bybit needs api_key"):
+        config_with_credentials(path, exchange="bybit", trade_mode="live")

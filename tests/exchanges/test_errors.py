@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import ccxt
 import pytest
 
@@ -40,7 +38,7 @@ from metaexpert.exchanges.redaction import redact, register_secret
         (ccxt.AuthenticationError("-1022"), False, ErrorClass.PERMANENT),
         (ccxt.InvalidOrder("LOT_SIZE"), True, ErrorClass.PERMANENT),
         (ccxt.ExchangeError("unknown"), False, ErrorClass.PERMANENT),
-        (asyncio.TimeoutError(), True, ErrorClass.UNKNOWN_OUTCOME),
+        (TimeoutError(), True, ErrorClass.UNKNOWN_OUTCOME),
         (ValueError("bug"), False, ErrorClass.PERMANENT),
     ],
 )
@@ -61,15 +59,38 @@ def test_classify_error_with_503_operation_failed_is_not_network_error_yet_recov
     ("exception", "submission", "error_type", "cause_text"),
     [
         (ccxt.DDoSProtection("binance 429"), False, RateLimitedError, "rate limited"),
-        (ccxt.RequestTimeout("binance POST"), True, OrderOutcomeUnknownError, "may have been accepted"),
-        (ccxt.AuthenticationError('{"code":-1022}'), False, AuthenticationFailedError, "signature rejected"),
-        (ccxt.BadSymbol("-1121 Invalid symbol."), False, UnknownSymbolError, "unknown or unsupported symbol"),
+        (
+            ccxt.RequestTimeout("binance POST"),
+            True,
+            OrderOutcomeUnknownError,
+            "may have been accepted",
+        ),
+        (
+            ccxt.AuthenticationError('{"code":-1022}'),
+            False,
+            AuthenticationFailedError,
+            "signature rejected",
+        ),
+        (
+            ccxt.BadSymbol("-1121 Invalid symbol."),
+            False,
+            UnknownSymbolError,
+            "unknown or unsupported symbol",
+        ),
         (ccxt.InsufficientFunds("-2010"), True, ExchangeOrderRejectedError, "insufficient funds"),
     ],
 )
-def test_translate_error_with_ccxt_exception_names_cause(exception, submission, error_type, cause_text) -> None:
-    translated = translate_error(exception, exchange="binance", operation="create_order",
-                                 symbol="BTCUSDT", order_submission=submission, client_order_id="me-1")
+def test_translate_error_with_ccxt_exception_names_cause(
+    exception, submission, error_type, cause_text
+) -> None:
+    translated = translate_error(
+        exception,
+        exchange="binance",
+        operation="create_order",
+        symbol="BTCUSDT",
+        order_submission=submission,
+        client_order_id="me-1",
+    )
     assert isinstance(translated, error_type)
     assert cause_text in str(translated)
     assert "binance create_order BTCUSDT" in str(translated)
@@ -80,14 +101,32 @@ def test_translate_error_with_retry_after_carries_it() -> None:
     exception.retry_after_seconds = 7.0
     translated = translate_error(exception, exchange="binance", operation="fetch_ticker")
     assert translated.retry_after == 7.0
-    assert isinstance(translate_error(ccxt.BadRequest("x"), exchange="b", operation="o"), PermanentError)
+    assert isinstance(
+        translate_error(ccxt.BadRequest("x"), exchange="b", operation="o"), PermanentError
+    )
 
 
 def test_redact_with_signed_url_and_registered_secret_masks_both() -> None:
     register_secret("my-very-secret-api-secret-123")
-    text = ("binance GET http://127.0.0.1/api/v3/order?symbol=BTCUSDT&timestamp=1&signature=abcdef0123 "
-            "{'X-MBX-APIKEY': 'key-in-header-456'} my-very-secret-api-secret-123")
+    text = (
+        "binance GET http://127.0.0.1/api/v3/order?symbol=BTCUSDT&timestamp=1&signature=abcdef0123 "
+        "{'X-MBX-APIKEY': 'key-in-header-456'} my-very-secret-api-secret-123"
+    )
     cleaned = redact(text)
     for leaked in ("abcdef0123", "key-in-header-456", "my-very-secret-api-secret-123"):
         assert leaked not in cleaned
     assert "symbol=BTCUSDT" in cleaned
+
+
+def test_parse_retry_after_with_seconds_and_http_date_returns_seconds() -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from metaexpert.exchanges.ccxt_gateway import _parse_retry_after
+
+    assert _parse_retry_after({"Retry-After": "3"}) == 3.0
+    assert _parse_retry_after({"retry-after": "1.5"}) == 1.5
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= _parse_retry_after({"Retry-After": later}) <= 31
+    assert _parse_retry_after({"Retry-After": "soon"}) is None
+    assert _parse_retry_after({}) is None

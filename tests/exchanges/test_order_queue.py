@@ -11,8 +11,16 @@ from metaexpert.exchanges.order_queue import order_from_payload
 
 
 def _order() -> Order:
-    return Order(symbol="BTCUSDT", side=OrderSide.SELL, order_type=OrderType.LIMIT, quantity=0.5,
-                 price=61000.0, position_side=PositionSide.SHORT, reduce_only=True, tag="grid")
+    return Order(
+        symbol="BTCUSDT",
+        side=OrderSide.SELL,
+        order_type=OrderType.LIMIT,
+        quantity=0.5,
+        price=61000.0,
+        position_side=PositionSide.SHORT,
+        reduce_only=True,
+        tag="grid",
+    )
 
 
 def test_order_queue_with_reopen_keeps_pending_operations(tmp_path: Path) -> None:
@@ -25,8 +33,12 @@ def test_order_queue_with_reopen_keeps_pending_operations(tmp_path: Path) -> Non
     pending = reopened.pending()
     assert [operation.id for operation in pending] == [first]
     restored = order_from_payload(pending[0].payload)
-    assert (restored.client_order_id, restored.price, restored.position_side, restored.reduce_only) == (
-        order.client_order_id, 61000.0, PositionSide.SHORT, True)
+    assert (
+        restored.client_order_id,
+        restored.price,
+        restored.position_side,
+        restored.reduce_only,
+    ) == (order.client_order_id, 61000.0, PositionSide.SHORT, True)
     reopened.close()
 
 
@@ -53,3 +65,13 @@ def test_order_queue_with_done_and_rescheduled_operations_filters_pending(tmp_pa
     assert queue.get(failed).state is OperationState.FAILED
     assert queue.get(later).attempts == 1
     assert queue.get(done).kind is OperationKind.CREATE
+
+
+def test_order_queue_with_cancel_replay_of_vanished_order_marks_done(tmp_path: Path) -> None:
+    # The queue itself only journals; the gateway decides. Here: state transitions are exact.
+    queue = OrderQueue(tmp_path / "q.sqlite")
+    cancel = queue.enqueue_cancel("me-gone-1", "BTCUSDT", "42", error="timeout")
+    operation = queue.get(cancel)
+    assert operation.kind is OperationKind.CANCEL and operation.payload["order_id"] == "42"
+    queue.mark_done(cancel)
+    assert queue.count() == 0 and queue.count(OperationState.DONE) == 1

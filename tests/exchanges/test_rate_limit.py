@@ -41,7 +41,9 @@ def test_rate_limiter_with_starved_budget_serves_all_orders_and_sheds_market_dat
         return data_served, data_shed, orders_served, 40
 
     data_served, data_shed, orders_served, orders_sent = asyncio.run(scenario())
-    print(f"market data served={data_served} shed={data_shed}; orders served {orders_served}/{orders_sent}")
+    print(
+        f"market data served={data_served} shed={data_shed}; orders served {orders_served}/{orders_sent}"
+    )
     assert orders_served == orders_sent
     assert data_shed > 300
     assert data_served < 70
@@ -50,8 +52,9 @@ def test_rate_limiter_with_starved_budget_serves_all_orders_and_sheds_market_dat
 
 def test_rate_limiter_with_wait_mode_delays_market_data_instead_of_shedding() -> None:
     time = FakeTime()
-    limiter = PriorityRateLimiter(60, reserved_fraction=0.5, shed_market_data=False,
-                                  clock=time.clock, sleep=time.sleep)
+    limiter = PriorityRateLimiter(
+        60, reserved_fraction=0.5, shed_market_data=False, clock=time.clock, sleep=time.sleep
+    )
 
     async def scenario() -> None:
         for _ in range(31):
@@ -74,7 +77,9 @@ def test_rate_limiter_with_account_requests_keeps_half_the_reserve() -> None:
 
 def test_rate_limiter_with_orders_beyond_debt_limit_waits_not_fails() -> None:
     time = FakeTime()
-    limiter = PriorityRateLimiter(60, reserved_fraction=0.0, borrow_limit=2, clock=time.clock, sleep=time.sleep)
+    limiter = PriorityRateLimiter(
+        60, reserved_fraction=0.0, borrow_limit=2, clock=time.clock, sleep=time.sleep
+    )
 
     async def scenario() -> None:
         for _ in range(63):

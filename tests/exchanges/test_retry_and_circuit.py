@@ -89,8 +89,13 @@ def test_call_with_retry_with_attempts_exhausted_reraises_last_error() -> None:
 def test_circuit_breaker_with_consecutive_failures_opens_half_opens_and_closes() -> None:
     time = FakeTime()
     changes = []
-    breaker = CircuitBreaker("binance", failure_threshold=3, reset_timeout=10.0, clock=time.clock,
-                             on_state_change=lambda name, old, new: changes.append((name, old, new)))
+    breaker = CircuitBreaker(
+        "binance",
+        failure_threshold=3,
+        reset_timeout=10.0,
+        clock=time.clock,
+        on_state_change=lambda name, old, new: changes.append((name, old, new)),
+    )
     for _ in range(3):
         breaker.before_call()
         breaker.record_failure()
@@ -104,7 +109,11 @@ def test_circuit_breaker_with_consecutive_failures_opens_half_opens_and_closes()
         breaker.before_call()  # a second caller during the probe is refused
     breaker.record_success()
     assert breaker.state is CircuitState.CLOSED
-    assert [new for _, _, new in changes] == [CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.CLOSED]
+    assert [new for _, _, new in changes] == [
+        CircuitState.OPEN,
+        CircuitState.HALF_OPEN,
+        CircuitState.CLOSED,
+    ]
 
 
 def test_circuit_breaker_with_failed_probe_reopens_for_another_cooldown() -> None:

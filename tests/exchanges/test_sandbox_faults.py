@@ -28,7 +28,9 @@ SHORT_RECV_WINDOW = {"recvWindow": 1200}
 
 
 def market_order(quantity: float = 0.001) -> Order:
-    return Order(symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=quantity)
+    return Order(
+        symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=quantity
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,8 +43,12 @@ def market_order(quantity: float = 0.001) -> Order:
         ("drop_connection", ExchangeUnavailableError, {}),
     ],
 )
-async def test_read_with_each_fault_kind_is_classified_recoverable(sandbox, kind, expected, extra) -> None:
-    gateway = sandbox_gateway(sandbox, "spot", retry_policy=ONE_ATTEMPT, config_overrides={"timeout_ms": 500})
+async def test_read_with_each_fault_kind_is_classified_recoverable(
+    sandbox, kind, expected, extra
+) -> None:
+    gateway = sandbox_gateway(
+        sandbox, "spot", retry_policy=ONE_ATTEMPT, config_overrides={"timeout_ms": 500}
+    )
     try:
         await gateway.load_markets()
         # aiohttp silently retries an idempotent GET once on a dropped keep-alive connection.
@@ -59,18 +65,37 @@ async def test_read_with_each_fault_kind_is_classified_recoverable(sandbox, kind
         await gateway.close()
 
 
-@pytest.mark.parametrize("kind", ["rate_limit", "ip_ban", "unavailable", "drop_connection",
-                                  "latency", "timeout_after_accept", "drop_after_accept"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "rate_limit",
+        "ip_ban",
+        "unavailable",
+        "drop_connection",
+        "latency",
+        "timeout_after_accept",
+        "drop_after_accept",
+    ],
+)
 async def test_create_order_with_each_fault_kind_yields_exactly_one_order(sandbox, kind) -> None:
-    gateway = sandbox_gateway(sandbox, "spot", client_options=SHORT_RECV_WINDOW,
-                              config_overrides={"timeout_ms": 500})
+    gateway = sandbox_gateway(
+        sandbox, "spot", client_options=SHORT_RECV_WINDOW, config_overrides={"timeout_ms": 500}
+    )
     try:
         await gateway.load_markets()
         # latency: the request lands after the client gave up (0.9 s > 0.5 s) but inside
         # recvWindow (1.2 s), the race a naive resubmit would turn into a second order.
         extra = {"latency_seconds": 0.9} if kind in ("latency", "timeout_after_accept") else {}
-        sandbox.inject(Fault(kind=kind, count=1, path="/api/v3/order", method="POST",
-                             retry_after_seconds=0, **extra))
+        sandbox.inject(
+            Fault(
+                kind=kind,
+                count=1,
+                path="/api/v3/order",
+                method="POST",
+                retry_after_seconds=0,
+                **extra,
+            )
+        )
         order = await gateway.create_order(market_order())
         assert order.status is OrderStatus.FILLED
         assert sandbox.fault_history()[-1]["kind"] == kind
@@ -82,12 +107,22 @@ async def test_create_order_with_each_fault_kind_yields_exactly_one_order(sandbo
         await gateway.close()
 
 
-async def test_create_order_with_timeout_after_accept_and_no_retries_reports_unknown_outcome(sandbox) -> None:
-    gateway = sandbox_gateway(sandbox, "usdm", order_retry_policy=ONE_ATTEMPT,
-                              config_overrides={"timeout_ms": 600})
+async def test_create_order_with_timeout_after_accept_and_no_retries_reports_unknown_outcome(
+    sandbox,
+) -> None:
+    gateway = sandbox_gateway(
+        sandbox, "usdm", order_retry_policy=ONE_ATTEMPT, config_overrides={"timeout_ms": 600}
+    )
     try:
         await gateway.load_markets()
-        sandbox.inject(Fault(kind="timeout_after_accept", path="/fapi/v1/order", method="POST", latency_seconds=1.2))
+        sandbox.inject(
+            Fault(
+                kind="timeout_after_accept",
+                path="/fapi/v1/order",
+                method="POST",
+                latency_seconds=1.2,
+            )
+        )
         order = market_order(0.002)
         with pytest.raises(OrderOutcomeUnknownError, match="may have been accepted"):
             await gateway.create_order(order)
@@ -97,12 +132,27 @@ async def test_create_order_with_timeout_after_accept_and_no_retries_reports_unk
         await gateway.close()
 
 
-async def test_queue_with_timeout_after_accept_replays_into_exactly_one_order(sandbox, tmp_path) -> None:
-    gateway = sandbox_gateway(sandbox, "usdm", order_retry_policy=ONE_ATTEMPT, client_options={"recvWindow": 1000},
-                              order_queue_path=tmp_path / "orders.sqlite", config_overrides={"timeout_ms": 600})
+async def test_queue_with_timeout_after_accept_replays_into_exactly_one_order(
+    sandbox, tmp_path
+) -> None:
+    gateway = sandbox_gateway(
+        sandbox,
+        "usdm",
+        order_retry_policy=ONE_ATTEMPT,
+        client_options={"recvWindow": 1000},
+        order_queue_path=tmp_path / "orders.sqlite",
+        config_overrides={"timeout_ms": 600},
+    )
     try:
         await gateway.load_markets()
-        sandbox.inject(Fault(kind="timeout_after_accept", path="/fapi/v1/order", method="POST", latency_seconds=1.2))
+        sandbox.inject(
+            Fault(
+                kind="timeout_after_accept",
+                path="/fapi/v1/order",
+                method="POST",
+                latency_seconds=1.2,
+            )
+        )
         order = market_order(0.002)
         with pytest.raises(OrderQueuedError) as caught:
             await gateway.create_order(order)
@@ -110,6 +160,7 @@ async def test_queue_with_timeout_after_accept_replays_into_exactly_one_order(sa
         assert gateway.order_queue.count() == 1
         assert await gateway.replay_queue() == []  # not due before the acceptance window passed
         import asyncio
+
         await asyncio.sleep(1.1)
         outcomes = await gateway.replay_queue()
         assert [outcome.result for outcome in outcomes] == ["already_at_venue"]
@@ -123,14 +174,25 @@ async def test_queue_with_timeout_after_accept_replays_into_exactly_one_order(sa
 
 async def test_queue_with_venue_down_journals_then_submits_once_back(sandbox, tmp_path) -> None:
     changes = []
-    breaker = CircuitBreaker("binance", failure_threshold=3, reset_timeout=0.3,
-                             on_state_change=lambda name, old, new: changes.append(new))
-    gateway = sandbox_gateway(sandbox, "spot", client_options={"recvWindow": 1000}, circuit_breaker=breaker,
-                              order_queue_path=tmp_path / "orders.sqlite",
-                              order_retry_policy=RetryPolicy(attempts=2, initial_delay=0.01, jitter=0.0))
+    breaker = CircuitBreaker(
+        "binance",
+        failure_threshold=3,
+        reset_timeout=0.3,
+        on_state_change=lambda name, old, new: changes.append(new),
+    )
+    gateway = sandbox_gateway(
+        sandbox,
+        "spot",
+        client_options={"recvWindow": 1000},
+        circuit_breaker=breaker,
+        order_queue_path=tmp_path / "orders.sqlite",
+        order_retry_policy=RetryPolicy(attempts=2, initial_delay=0.01, jitter=0.0),
+    )
     try:
         await gateway.load_markets()
-        sandbox.inject(Fault(kind="rate_limit", count=None, path="/api/v3/order", retry_after_seconds=0))
+        sandbox.inject(
+            Fault(kind="rate_limit", count=None, path="/api/v3/order", retry_after_seconds=0)
+        )
         first, second = market_order(), market_order()
         with pytest.raises(OrderQueuedError):
             await gateway.create_order(first)
@@ -141,12 +203,45 @@ async def test_queue_with_venue_down_journals_then_submits_once_back(sandbox, tm
             await gateway.fetch_ticker("BTCUSDT")
         sandbox.clear_faults()
         import asyncio
+
         await asyncio.sleep(1.05)
         outcomes = await gateway.replay_queue()
         assert sorted(outcome.result for outcome in outcomes) == ["submitted", "submitted"]
         assert breaker.state is CircuitState.CLOSED
         for order in (first, second):
             assert len(ledger_orders(sandbox, order.client_order_id)) == 1
+    finally:
+        sandbox.clear_faults()
+        await gateway.close()
+
+
+async def test_queue_with_cancel_during_outage_cancels_once_back(sandbox, tmp_path) -> None:
+    gateway = sandbox_gateway(
+        sandbox,
+        "spot",
+        order_queue_path=tmp_path / "orders.sqlite",
+        retry_policy=RetryPolicy(attempts=2, initial_delay=0.01, jitter=0.0),
+    )
+    try:
+        await gateway.load_markets()
+        resting = await gateway.create_order(
+            Order(
+                symbol="BTCUSDT",
+                side=OrderSide.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=0.001,
+                price=round(sandbox.price("BTCUSDT") * 0.5, 2),
+            )
+        )
+        sandbox.inject(Fault(kind="unavailable", count=None, path="/api/v3/order", method="DELETE"))
+        with pytest.raises(OrderQueuedError):
+            await gateway.cancel_order(resting)
+        assert resting.status is OrderStatus.SUBMITTED
+        sandbox.clear_faults()
+        outcomes = await gateway.replay_queue()
+        assert [outcome.result for outcome in outcomes] == ["cancelled"]
+        assert resting.status is OrderStatus.CANCELLED
+        assert ledger_orders(sandbox, resting.client_order_id)[0]["status"] == "CANCELED"
     finally:
         sandbox.clear_faults()
         await gateway.close()

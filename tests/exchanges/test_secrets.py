@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 
@@ -24,20 +25,37 @@ def _texts(error: BaseException) -> str:
 
 @pytest.mark.asyncio
 @pytest.mark.network
-async def test_gateway_with_failures_and_debug_logging_leaks_no_key_or_secret(caplog, tmp_path) -> None:
-    config = SandboxConfig(spot_symbols=["BTCUSDT"], futures_symbols=[], warmup_bars=20, tick_replay=False,
-                           accounts=[AccountConfig(api_key=REAL_KEY, secret=REAL_SECRET)])
+async def test_gateway_with_failures_and_debug_logging_leaks_no_key_or_secret(
+    caplog, tmp_path
+) -> None:
+    config = SandboxConfig(
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=[],
+        warmup_bars=20,
+        tick_replay=False,
+        accounts=[AccountConfig(api_key=REAL_KEY, secret=REAL_SECRET)],
+    )
     caplog.set_level(logging.DEBUG)
     captured: list[str] = []
     with SandboxServer(config) as sandbox:
-        good = CcxtGateway(sandbox_config(sandbox, "spot", api_key=REAL_KEY, api_secret=REAL_SECRET),
-                           retry_policy=RetryPolicy(attempts=2, initial_delay=0.01, jitter=0.0),
-                           order_queue_path=tmp_path / "q.sqlite")
-        wrong = CcxtGateway(sandbox_config(sandbox, "spot", api_key=REAL_KEY, api_secret=REAL_SECRET[::-1]))
+        good = CcxtGateway(
+            sandbox_config(sandbox, "spot", api_key=REAL_KEY, api_secret=REAL_SECRET),
+            retry_policy=RetryPolicy(attempts=2, initial_delay=0.01, jitter=0.0),
+            order_queue_path=tmp_path / "q.sqlite",
+        )
+        wrong = CcxtGateway(
+            sandbox_config(sandbox, "spot", api_key=REAL_KEY, api_secret=REAL_SECRET[::-1])
+        )
         try:
             await good.fetch_balance()
-            await good.create_order(Order(symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET,
-                                          quantity=0.001))
+            await good.create_order(
+                Order(
+                    symbol="BTCUSDT",
+                    side=OrderSide.BUY,
+                    order_type=OrderType.MARKET,
+                    quantity=0.001,
+                )
+            )
             failures = []
             try:
                 await wrong.fetch_balance()
@@ -45,14 +63,26 @@ async def test_gateway_with_failures_and_debug_logging_leaks_no_key_or_secret(ca
                 failures.append(error)
             sandbox.inject(Fault(kind="unavailable", count=None, path="/api/v3/order"))
             try:
-                await good.create_order(Order(symbol="BTCUSDT", side=OrderSide.BUY,
-                                              order_type=OrderType.MARKET, quantity=0.001))
+                await good.create_order(
+                    Order(
+                        symbol="BTCUSDT",
+                        side=OrderSide.BUY,
+                        order_type=OrderType.MARKET,
+                        quantity=0.001,
+                    )
+                )
             except Exception as error:  # noqa: BLE001
                 failures.append(error)
             sandbox.clear_faults()
             try:
-                await good.create_order(Order(symbol="BTCUSDT", side=OrderSide.SELL,
-                                              order_type=OrderType.MARKET, quantity=10_000))
+                await good.create_order(
+                    Order(
+                        symbol="BTCUSDT",
+                        side=OrderSide.SELL,
+                        order_type=OrderType.MARKET,
+                        quantity=10_000,
+                    )
+                )
             except Exception as error:  # noqa: BLE001
                 failures.append(error)
             assert len(failures) == 3
@@ -71,8 +101,14 @@ async def test_gateway_with_failures_and_debug_logging_leaks_no_key_or_secret(ca
 
 
 def test_config_and_errors_with_real_looking_keys_never_show_them() -> None:
-    config = ExchangeConfig.parse(exchange="okx", trade_mode="live", api_key=REAL_KEY,
-                                  api_secret=REAL_SECRET, api_passphrase="Passphrase-2026!")
+    config = ExchangeConfig.parse(
+        exchange="okx",
+        trade_mode="live",
+        api_key=REAL_KEY,
+        api_secret=REAL_SECRET,
+        api_passphrase="Passphrase-2026!",
+    )
     gateway = CcxtGateway(config)
     text = repr(config) + str(config.model_dump()) + repr(gateway.config)
     assert REAL_KEY not in text and REAL_SECRET not in text and "Passphrase-2026!" not in text
+    asyncio.run(gateway.close())

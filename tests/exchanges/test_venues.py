@@ -34,7 +34,9 @@ LINEAR, INVERSE = ContractType.LINEAR, ContractType.INVERSE
         (okx, "BTC-USD-261225-100000-C", OPTIONS, INVERSE, "BTC/USD:BTC-261225-100000-C"),
     ],
 )
-def test_ccxt_symbol_with_user_symbol_maps_to_unified(venue, symbol, market_type, contract_type, expected) -> None:
+def test_ccxt_symbol_with_user_symbol_maps_to_unified(
+    venue, symbol, market_type, contract_type, expected
+) -> None:
     assert venue.ccxt_symbol(symbol, market_type, contract_type) == expected
 
 
@@ -46,16 +48,22 @@ def test_ccxt_symbol_with_unreadable_symbol_raises_configuration_error() -> None
 
 
 def _order(**overrides) -> Order:
-    values = dict(symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=1.0,
-                  client_order_id="me-test-1")
+    values = {
+        "symbol": "BTCUSDT",
+        "side": OrderSide.BUY,
+        "order_type": OrderType.MARKET,
+        "quantity": 1.0,
+        "client_order_id": "me-test-1",
+    }
     values.update(overrides)
     return Order(**values)
 
 
 def test_binance_order_params_with_hedge_mode_send_position_side_without_reduce_only() -> None:
     config = ExchangeConfig.parse(exchange="binance", market_type="futures", position_mode="hedge")
-    params = binance.order_params(_order(side=OrderSide.SELL, reduce_only=True,
-                                         position_side=PositionSide.LONG), config)
+    params = binance.order_params(
+        _order(side=OrderSide.SELL, reduce_only=True, position_side=PositionSide.LONG), config
+    )
     assert params == {"newClientOrderId": "me-test-1", "positionSide": "LONG"}
     inferred = binance.order_params(_order(side=OrderSide.BUY, reduce_only=True), config)
     assert inferred["positionSide"] == "SHORT"
@@ -64,7 +72,9 @@ def test_binance_order_params_with_hedge_mode_send_position_side_without_reduce_
 def test_binance_order_params_with_oneway_mode_send_reduce_only() -> None:
     config = ExchangeConfig.parse(exchange="binance", market_type="futures")
     assert binance.order_params(_order(reduce_only=True), config) == {
-        "newClientOrderId": "me-test-1", "reduceOnly": True}
+        "newClientOrderId": "me-test-1",
+        "reduceOnly": True,
+    }
 
 
 def test_venue_for_with_unknown_exchange_raises() -> None:

@@ -22,6 +22,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
         PREFECT_RESULTS_LOCAL_STORAGE_PATH,
         temporary_settings,
     )
@@ -31,10 +32,14 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     previous = os.environ.get("PREFECT_SERVER_ANALYTICS_ENABLED")
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     try:
-        with temporary_settings(updates={PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(storage)}):
-            with prefect_test_harness(server_startup_timeout=60):
-                with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-                    yield
+        with (
+            temporary_settings(updates={PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(storage)}),
+            prefect_test_harness(server_startup_timeout=120),
+            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                                        # tasks called on their own (retry tests) log outside a flow
+                                        PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}),
+        ):
+            yield
     finally:
         if previous is None:
             os.environ.pop("PREFECT_SERVER_ANALYTICS_ENABLED", None)
@@ -62,10 +67,11 @@ class RecordedExchange:
     """
 
     def __init__(self, candles: dict[str, pl.DataFrame], *, failures: list[Exception] | None = None,
-                 corrupt=None) -> None:
+                 corrupt=None, hide_once: set[int] | None = None) -> None:
         self.candles = candles
         self.failures = list(failures or [])
         self.corrupt = corrupt
+        self.hide_once = set(hide_once or ())  # bars missing from the first answer only
         self.calls = 0
 
     def fetch_ohlcv(self, symbol, timeframe, since=None, limit=None, params=None):
@@ -76,6 +82,10 @@ class RecordedExchange:
         rows = rows.filter(pl.col("timestamp") <= params["until"]).head(limit)
         if self.corrupt is not None:
             rows = self.corrupt(rows)
+        hidden = self.hide_once & set(rows["timestamp"].to_list())
+        if hidden:
+            self.hide_once -= hidden
+            rows = rows.filter(~pl.col("timestamp").is_in(list(hidden)))
         return [list(row) for row in rows.iter_rows()]
 
 

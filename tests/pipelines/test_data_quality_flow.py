@@ -28,12 +28,21 @@ def test_data_quality_with_gappy_file_fails_that_file_only(prefect_harness, btc_
     store.write("binance", "spot", "BTCUSDT", "1h", btc_1h.head(1000))
     holed = btc_1h.slice(20_000, 200).filter(pl.int_range(pl.len()) % 10 != 0)  # 10% of bars missing
     store.write("binance", "spot", "ETHUSDT", "1h", holed)
+    # A file written behind the store's back (another tool): a high below its low, one bar off the grid.
+    corrupted = btc_1h.slice(30_000, 100).with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(pl.col("low") - 1).otherwise(pl.col("high")).alias("high"),
+        pl.when(pl.int_range(pl.len()) == 99).then(pl.col("timestamp") + 1).otherwise(pl.col("timestamp"))
+        .alias("timestamp"))
+    corrupted.write_parquet(store.path("binance", "spot", "XRPUSDT", "1h"))
     result = data_quality(str(store.root), str(tmp_path / "docs"), min_gap_free_fraction=0.99)
     assert result["passed"] is False
     assert result["files"]["binance/spot/BTCUSDT-1h"]["passed"] is True
     eth = result["files"]["binance/spot/ETHUSDT-1h"]
     assert eth["passed"] is False and eth["gaps"] == 19
-    assert any("step_bars" in failure for failure in eth["failed"])
+    assert [failure.split("(")[0] for failure in eth["failed"]] == ["expect_column_values_to_be_between"]
+    assert "step_bars" in eth["failed"][0]
+    xrp = " ".join(result["files"]["binance/spot/XRPUSDT-1h"]["failed"])
+    assert "expect_column_pair_values_a_to_be_greater_than_b" in xrp and "grid_offset_ms" in xrp
 
 
 def test_data_quality_with_no_matching_files_raises_data_error(prefect_harness, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from prefect.tasks import exponential_backoff
 
 from flows.ingest import IngestionRejectedError, ingest
+from metaexpert.core.errors import ConfigurationError
 from metaexpert.data import CandleStore, CandleValidationError
 from tasks.candles import fetch_candles
 
@@ -34,6 +35,17 @@ def test_ingest_with_recorded_exchange_stores_the_range_and_reports_the_real_gap
     # Running again changes nothing: ingestion is idempotent.
     again = ingest("binance", "spot", ["BTCUSDT"], ["1h"], *FEB_2018, store_root, client=recorded_exchange())
     assert again["rows_added"] == 0
+
+
+def test_ingest_with_transient_hole_in_first_answer_repairs_it_from_the_exchange(
+        prefect_harness, recorded_exchange, btc_1h, store_root):
+    hidden = {START_MS + 5 * 3_600_000, START_MS + 6 * 3_600_000, START_MS + 300 * 3_600_000}
+    summary = ingest("binance", "spot", ["BTCUSDT"], ["1h"], *FEB_2018, store_root,
+                     client=recorded_exchange(hide_once=hidden))
+    (series,) = summary["series"]
+    assert (series["gaps_found"], series["gaps_repaired"], series["gaps_left"]) == (3, 2, 1)  # the real outage stays
+    stored = CandleStore(store_root).read("binance", "spot", "BTCUSDT", "1h")
+    assert stored.equals(btc_1h.filter(pl.col("timestamp").is_between(START_MS, END_MS - 1)))
 
 
 def test_ingest_with_corrupted_frame_rejects_with_pandera_report_and_writes_nothing(
@@ -69,6 +81,12 @@ def test_fetch_candles_task_with_bad_symbol_fails_fast_without_retry(prefect_har
     assert exchange.calls == 1
 
 
-def test_ingest_with_end_before_start_raises_configuration_error(prefect_harness, store_root):
-    with pytest.raises(ValueError, match="must be after start"):
-        ingest("binance", "spot", ["BTCUSDT"], ["1h"], "2024-02-01", "2024-01-01", store_root)
+@pytest.mark.parametrize(("arguments", "message"), [
+    ((["BTCUSDT"], ["1h"], "2024-02-01", "2024-01-01"), "must be after start"),
+    (([], ["1h"], "2024-01-01", "2024-02-01"), "at least one symbol"),
+    ((["BTCUSDT"], ["1x"], "2024-01-01", "2024-02-01"), "invalid timeframe"),
+    ((["BTCUSDT"], ["1h"], "yesterday", "2024-02-01"), "invalid date"),
+])
+def test_ingest_with_bad_parameters_raises_configuration_error_before_any_request(arguments, message, store_root):
+    with pytest.raises(ConfigurationError, match=message):
+        ingest.fn("binance", "spot", *arguments, store_root)

@@ -57,7 +57,7 @@ def test_ingest_with_sandbox_futures_market_uses_usdm_endpoints(prefect_harness,
     assert CandleStore(tmp_path).available()[0].market_type == "futures"
 
 
-@pytest.mark.parametrize("kind", ["unavailable", "rate_limit", "ip_ban"])
+@pytest.mark.parametrize("kind", ["unavailable", "rate_limit"])  # 503/-1001 (OperationFailed), 429
 def test_ingest_with_sandbox_transient_faults_retries_and_completes(
         prefect_harness, sandbox_1h, tmp_path, kind):
     sandbox_1h.clear_faults()
@@ -76,3 +76,26 @@ def test_ingest_with_sandbox_unknown_symbol_fails_fast_and_writes_nothing(prefec
                url_override=sandbox_url(sandbox_1h), retry_backoff_seconds=5)
     assert time.monotonic() - started < 5  # a single retry would have waited 5 s
     assert CandleStore(tmp_path).available() == []
+
+
+def test_download_candles_async_with_async_ccxt_client_matches_recorded(sandbox_1h, shared_data):
+    import asyncio
+
+    import ccxt.async_support as ccxt_async
+
+    from metaexpert.data import download_candles_async
+    from tasks.exchange_client import redirect_client
+
+    async def run() -> pl.DataFrame:
+        client = ccxt_async.binance({"enableRateLimit": False, "options": {
+            "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}})
+        redirect_client(client, sandbox_url(sandbox_1h))
+        try:
+            return await download_candles_async(client, "BTC/USDT", "1h", 1_519_171_200_000, 1_519_862_400_000,
+                                                page_limit=50, concurrency=2)
+        finally:
+            await client.close()
+
+    frame = asyncio.run(run())
+    assert frame.height == 8 * 24
+    assert frame.equals(recorded(shared_data, "BTCUSDT", "1h", 1_519_171_200_000, 1_519_862_400_000))

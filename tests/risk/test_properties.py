@@ -8,7 +8,8 @@ day-start equity like the engine. After every step the invariants are checked:
 
 - no leg's entry value ever exceeds max_position_size_quote;
 - the number of open positions never exceeds max_open_positions / max_positions_per_symbol;
-- no entry passes a blocking filter (trade_hours, min_volume, trend_filter) or a halt
+- no entry passes a blocking filter (trade_hours, min_volume, trend_filter,
+  volatility_filter) or a halt
   (drawdown, daily loss);
 - every allowed quantity respects the market's step, minimum amount, minimum notional
   and maximum amount;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -29,7 +31,6 @@ from metaexpert.core.market import Bar
 from metaexpert.core.portfolio import OrderIntent
 from metaexpert.core.timeframe import MINUTE_MS
 from metaexpert.risk import RiskConfig, RiskManager
-from metaexpert.risk.schedule import minute_of_day, within_hours
 from tests.risk.fakes import START_MS, FakePortfolio, linear_market
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -66,6 +67,9 @@ configs = st.fixed_dictionaries(
         "stop_loss_pct": st.floats(0.5, 10.0),
         "min_volume": st.floats(1.0, 20.0),
         "trend_filter": st.fixed_dictionaries({"period": st.integers(2, 10)}),
+        "volatility_filter": st.fixed_dictionaries(
+            {"period": st.integers(2, 6), "max_pct": st.floats(1.0, 6.0)}
+        ),
     },
 )
 
@@ -193,10 +197,11 @@ def try_entry(
     if config.daily_loss_limit is not None:
         assert daily_loss < config.daily_loss_limit, "entry allowed beyond the daily loss limit"
     if config.trade_hours is not None:
-        start, end = (int(part[:2]) * 60 + int(part[3:]) for part in config.trade_hours.split("-"))
-        assert within_hours(minute_of_day(view.now_ms), start, end), (
-            "entry allowed outside trade_hours"
-        )
+        # independent of the rule's arithmetic: calendar time of day via datetime
+        first, last = (time.fromisoformat(part) for part in config.trade_hours.split("-"))
+        now = datetime.fromtimestamp(view.now_ms / 1000, UTC).time()
+        inside = first <= now < last if first < last else (now >= first or now < last)
+        assert inside, "entry allowed outside trade_hours"
     series = view.bars(symbol)
     if config.min_volume is not None:
         assert float(series.volume[-1]) >= config.min_volume, "entry allowed below min_volume"
@@ -207,6 +212,13 @@ def try_entry(
             assert price > average, "long entry allowed below the trend average"
         else:
             assert price < average, "short entry allowed above the trend average"
+    if config.volatility_filter is not None:
+        period = config.volatility_filter.period
+        atr = indicators.atr(series.high, series.low, series.close, period)[-1]
+        atr_pct = float(atr) / float(series.close[-1]) * 100.0
+        assert atr_pct <= config.volatility_filter.max_pct, (
+            "entry allowed above the volatility band"
+        )
     execution = limit_price if limit else price
     assert_valid_quantity(decision.quantity, symbol, execution, view)
     if quantity is not None:

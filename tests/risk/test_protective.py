@@ -97,3 +97,11 @@ def test_breakeven_with_stop_already_above_entry_does_nothing() -> None:
     view.fill("BTCUSDT", OrderSide.BUY, 1.0, 100.0)
     view.positions("BTCUSDT")[0].stop_loss = 100.5
     assert risk.on_tick(Tick("BTCUSDT", view.now_ms, 105.0), view) == []
+
+
+def test_protective_levels_with_short_target_of_100_percent_leave_it_out() -> None:
+    view = FakePortfolio({"BTCUSDT": linear_market()})
+    risk = RiskManager(RiskConfig(stop_loss_pct=5, take_profit_pct=150))
+    levels = risk.protective_levels("BTCUSDT", PositionSide.SHORT, 100.0, view)
+    assert levels.take_profit is None and levels.stop_loss == 105.0
+    assert risk.protective_levels("BTCUSDT", PositionSide.LONG, 100.0, view).take_profit == 250.0

@@ -198,3 +198,68 @@ def test_spot_ioc_limit_with_price_away_from_market_expires(exchange: SandboxExc
     )
     assert order.status == "EXPIRED"
     assert exchange.spot_accounts[KEY].locked.get("USDT", 0.0) == pytest.approx(0.0)
+
+
+def test_trade_price_source_with_replayed_trades_fills_spot_limit_at_limit() -> None:
+    from metaexpert.sandbox import SandboxServer, make_ccxt_client
+
+    config = SandboxConfig(
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=["BTCUSDT"],
+        price_source="trades",
+        accounts=[AccountConfig(api_key=KEY, secret="engine-secret")],
+    )
+    with SandboxServer(config) as sandbox:
+        client = make_ccxt_client("binance", sandbox, KEY, "engine-secret")
+        client.load_markets()
+        sandbox.advance_ticks(2_000)
+        first = client.fetch_ticker("BTC/USDT")["last"]
+        recorded = client.fetch_trades("BTC/USDT", limit=1)[-1]["price"]
+        assert first == recorded  # the recorded trade is now the spot price
+        futures = make_ccxt_client("binanceusdm", sandbox)
+        futures.load_markets()
+        assert (
+            futures.fetch_ticker("BTC/USDT:USDT")["last"] != first
+        )  # futures follow their own trades
+        order = client.create_order("BTC/USDT", "limit", "buy", 0.001, round(first - 5, 2))
+        for _ in range(120):
+            sandbox.advance_ticks(5_000)
+            if client.fetch_order(order["id"], "BTC/USDT")["status"] == "closed":
+                break
+        filled = client.fetch_order(order["id"], "BTC/USDT")
+        assert filled["status"] == "closed" and filled["average"] == round(first - 5, 2)
+
+
+def test_reduce_only_market_with_quantity_above_position_closes_and_fills(
+    exchange: SandboxExchange,
+) -> None:
+    exchange.place_futures_order(
+        KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    )
+    order = exchange.place_futures_order(
+        KEY,
+        {
+            "symbol": "BTCUSDT",
+            "side": "SELL",
+            "type": "MARKET",
+            "quantity": "0.05",
+            "reduceOnly": "true",
+        },
+    )
+    assert order.status == "FILLED" and order.executed_quantity == pytest.approx(0.01)
+    assert exchange.futures_accounts[KEY].open_positions() == []
+
+
+def test_one_way_sell_with_quantity_above_long_flips_to_short_at_fill_price(
+    exchange: SandboxExchange,
+) -> None:
+    exchange.place_futures_order(
+        KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    )
+    exchange.set_price("BTCUSDT", 50_000.0)
+    exchange.place_futures_order(
+        KEY, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.03"}
+    )
+    position = exchange.futures_accounts[KEY].position("BTCUSDT", "BOTH")
+    assert position.amount == pytest.approx(-0.02)
+    assert position.entry_price == 50_000.0

@@ -136,3 +136,31 @@ def test_admin_api_with_fault_post_injects_and_lists_rule(sandbox: SandboxServer
 def test_fault_model_with_latency_kind_and_no_delay_is_invalid() -> None:
     with pytest.raises(ValueError, match="latency_seconds"):
         Fault(kind="timeout_after_accept")
+
+
+def _admin(sandbox: SandboxServer, method: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{sandbox.base_url}/sandbox/{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_admin_api_with_advance_and_price_moves_replay_and_ledger(
+    spot: ccxt.binance, sandbox: SandboxServer
+) -> None:
+    before = _admin(sandbox, "GET", "status")["time"]
+    assert _admin(sandbox, "POST", "advance", {"bars": 3})["time"] == before + 3 * 60_000
+    _admin(sandbox, "POST", "price", {"symbol": "ETHUSDT", "price": 1234.5})
+    assert spot.fetch_ticker("ETH/USDT")["last"] == 1234.5
+    spot.create_order("ETH/USDT", "market", "buy", 0.01)
+    ledger = _admin(sandbox, "GET", "ledger")
+    assert ledger["fills"][0]["price"] == 1234.5
+    assert ledger["accounts"]["test-api-key-0001"]["spot_balances"]["ETH"]["free"] == pytest.approx(
+        0.01 * 0.999
+    )
+    assert _admin(sandbox, "POST", "drop_websockets", {})["dropped"] == 0

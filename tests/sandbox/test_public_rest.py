@@ -125,7 +125,11 @@ def test_klines_with_interval_below_replay_timeframe_raises_bad_request(
         usdm.fapiPublicGetKlines({"symbol": "BTCUSDT", "interval": "7m"})
 
 
-def test_unserved_endpoint_with_sapi_call_fails_fast_with_exchange_error(spot: ccxt.binance) -> None:
+def test_unserved_endpoint_with_sapi_call_fails_fast_with_exchange_error(
+    spot: ccxt.binance,
+) -> None:
     with pytest.raises(ccxt.ExchangeError, match="-5000") as caught:
-        spot.fetch_trading_fee("BTC/USDT")  # spot fees come from /sapi, which the sandbox does not serve
+        spot.fetch_trading_fee(
+            "BTC/USDT"
+        )  # spot fees come from /sapi, which the sandbox does not serve
     assert not isinstance(caught.value, ccxt.NetworkError)

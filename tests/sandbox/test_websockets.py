@@ -28,6 +28,19 @@ async def _until(task: asyncio.Future[Any], step: Callable[[], object], attempts
     return await asyncio.wait_for(task, 5)
 
 
+async def _subscribed(sandbox: SandboxServer, predicate: Callable[[dict[str, Any]], bool]) -> None:
+    """Wait until the server holds a websocket matching ``predicate`` (no fixed sleeps)."""
+    for _ in range(100):
+        if any(predicate(item) for item in sandbox.subscriptions()):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no matching subscription: {sandbox.subscriptions()}")
+
+
+def _user_data(item: dict[str, Any]) -> bool:
+    return bool(item["user_data"])
+
+
 def _run(coroutine_factory: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(coroutine_factory(), 30))
 
@@ -64,9 +77,10 @@ def test_watch_order_book_with_tick_replay_matches_locally_built_book(
             for _ in range(10):
                 tick_sandbox.advance_ticks(500)
                 book = await asyncio.wait_for(client.watch_order_book("BTC/USDT"), 5)
-            status = tick_sandbox.status()["recordings"]["spot:BTCUSDT"]
-            await asyncio.sleep(0.2)
-            assert book["nonce"] == status["last_update_id"]
+            target = tick_sandbox.status()["recordings"]["spot:BTCUSDT"]["last_update_id"]
+            while book["nonce"] < target:  # the rest of the last step's diffs are on their way
+                book = await asyncio.wait_for(client.watch_order_book("BTC/USDT"), 5)
+            assert book["nonce"] == target
             expected = _book_from_recording("spot", "BTCUSDT", book["nonce"])
             assert book["bids"][:20] == expected[0][:20]
             assert book["asks"][:20] == expected[1][:20]
@@ -144,7 +158,7 @@ def test_watch_orders_with_spot_ws_api_subscription_sees_fill(sandbox: SandboxSe
         try:
             await client.load_markets()
             task = asyncio.ensure_future(client.watch_orders("BTC/USDT"))
-            await asyncio.sleep(0.3)
+            await _subscribed(sandbox, _user_data)
             order = await client.create_order("BTC/USDT", "market", "buy", 0.001)
             seen = await asyncio.wait_for(task, 5)
             while seen[-1]["status"] != "closed":
@@ -163,7 +177,7 @@ def test_watch_orders_with_usdm_listen_key_sees_stop_trigger(sandbox: SandboxSer
             await client.load_markets()
             await client.create_order("BTC/USDT:USDT", "market", "buy", 0.01)
             task = asyncio.ensure_future(client.watch_orders("BTC/USDT:USDT"))
-            await asyncio.sleep(0.3)
+            await _subscribed(sandbox, _user_data)
             price = sandbox.price("BTCUSDT")
             await client.create_order(
                 "BTC/USDT:USDT", "limit", "sell", 0.01, round(price * 1.01, 1)
@@ -187,7 +201,7 @@ def test_drop_websockets_with_pending_watch_raises_network_error(sandbox: Sandbo
         try:
             await client.load_markets()
             task = asyncio.ensure_future(client.watch_ohlcv("ETH/USDT", "1m"))
-            await asyncio.sleep(0.3)
+            await _subscribed(sandbox, lambda item: "ethusdt@kline_1m" in item["streams"])
             assert sandbox.drop_websockets() == 1
             with pytest.raises(ccxt.NetworkError):
                 await asyncio.wait_for(task, 5)
@@ -233,7 +247,9 @@ def test_raw_combined_stream_with_listen_key_delivers_account_update(
     _run(scenario)
 
 
-def test_watch_ticker_and_balance_with_spot_client_follow_replay_and_fills(sandbox: SandboxServer) -> None:
+def test_watch_ticker_and_balance_with_spot_client_follow_replay_and_fills(
+    sandbox: SandboxServer,
+) -> None:
     async def scenario() -> None:
         client = make_ccxt_client("binance", sandbox, API_KEY, SECRET, async_=True)
         try:
@@ -242,7 +258,7 @@ def test_watch_ticker_and_balance_with_spot_client_follow_replay_and_fills(sandb
             ticker = await _until(task, lambda: sandbox.advance(1))
             assert ticker["last"] == sandbox.price("ETHUSDT")
             task = asyncio.ensure_future(client.watch_balance())
-            await asyncio.sleep(0.3)
+            await _subscribed(sandbox, _user_data)
             await client.create_order("BTC/USDT", "market", "sell", 0.5)
             balance = await asyncio.wait_for(task, 5)
             assert balance["BTC"]["free"] == pytest.approx(0.5)

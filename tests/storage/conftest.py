@@ -17,10 +17,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from metaexpert.storage import Database, StateStore, StorageSettings
+from metaexpert.storage import Database, StateStore, StorageSettings, redact_url
 from metaexpert.storage.models import Base
 
-POSTGRES_SERVER = os.environ.get("METAEXPERT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_SERVER = os.environ.get(
+    "METAEXPERT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+# Tests kill processes, never the server: PostgreSQL commits need not wait for the disk.
+NO_DISK_WAIT = "%20-csynchronous_commit%3Doff"
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
@@ -36,6 +40,8 @@ def fast_settings(url: str, **overrides: object) -> StorageSettings:
         "retry_max_wait_seconds": 0.1,
         "connect_timeout_seconds": 2,
         "sqlite_busy_timeout_ms": 2_000,
+        # Tests kill processes, never the machine: commits need not wait for the disk.
+        "sqlite_synchronous": "NORMAL",
     }
     values.update(overrides)
     return StorageSettings(**values)
@@ -48,7 +54,7 @@ def postgres_database() -> Iterator[str]:
     try:
         admin = psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
-        reason = f"PostgreSQL at {POSTGRES_SERVER} is not reachable ({str(error).strip().splitlines()[0]})"
+        reason = f"PostgreSQL at {redact_url(POSTGRES_SERVER)} is not reachable ({str(error).strip().splitlines()[0]})"
         if os.environ.get("METAEXPERT_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"{reason} and METAEXPERT_REQUIRE_POSTGRES=1", pytrace=False)
         pytest.skip(reason)
@@ -67,7 +73,10 @@ def _postgres_schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
-    url = server.replace("postgresql://", "postgresql+psycopg://", 1) + f"?options=-csearch_path%3D{schema}"
+    url = (
+        server.replace("postgresql://", "postgresql+psycopg://", 1)
+        + f"?options=-csearch_path%3D{schema}{NO_DISK_WAIT}"
+    )
     try:
         yield url
     finally:
@@ -87,6 +96,12 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         yield f"sqlite:///{tmp_path / 'state.sqlite'}"
     else:
         yield from _postgres_schema_url(request)
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL to an empty, fresh PostgreSQL schema (for PostgreSQL-only tests)."""
+    yield from _postgres_schema_url(request)
 
 
 @pytest.fixture
@@ -121,7 +136,11 @@ def postgres_shared_url(request: pytest.FixtureRequest) -> Iterator[str]:
     server = request.getfixturevalue("postgres_database")
     with psycopg.connect(server, autocommit=True) as connection:
         connection.execute('CREATE SCHEMA "shared"')
-    url = server.replace("postgresql://", "postgresql+psycopg://", 1) + "?options=-csearch_path%3Dshared"
+    url = (
+        server.replace("postgresql://", "postgresql+psycopg://", 1)
+        + "?options=-csearch_path%3Dshared"
+        + NO_DISK_WAIT
+    )
     template = Database(url)
     template.upgrade()
     template.dispose()
@@ -167,4 +186,6 @@ def store(database: Database) -> StateStore:
 
 @pytest.fixture
 def expert_id(store: StateStore) -> int:
-    return store.experts.register("trend", trade_mode="paper", exchange="binance", market_type="futures")
+    return store.experts.register(
+        "trend", trade_mode="paper", exchange="binance", market_type="futures"
+    )

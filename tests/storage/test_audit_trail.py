@@ -14,45 +14,60 @@ def test_audit_repository_with_public_api_exposes_no_update_or_delete() -> None:
     assert public == {"append", "list", "count"}
 
 
-def test_audit_append_with_intent_and_response_records_utc_time_in_order(store: StateStore, expert_id: int) -> None:
+def test_audit_append_with_intent_and_response_records_utc_time_in_order(
+    store: StateStore, expert_id: int
+) -> None:
     order = Order(symbol="BTCUSDT", side=OrderSide.SELL, order_type=OrderType.MARKET, quantity=1.5)
-    store.apply([
-        order_intent_record(expert_id, order, timestamp_ms=1_700_000_000_000, reason="signal"),
-        exchange_response_record(expert_id, order.client_order_id,
-                                 {"id": "991", "status": "NEW", "apiKey": "leak"}, timestamp_ms=1_700_000_000_050),
-    ])
+    store.apply(
+        [
+            order_intent_record(expert_id, order, timestamp_ms=1_700_000_000_000, reason="signal"),
+            exchange_response_record(
+                expert_id,
+                order.client_order_id,
+                {"id": "991", "status": "NEW", "apiKey": "leak"},
+                timestamp_ms=1_700_000_000_050,
+            ),
+        ]
+    )
     events = store.audit.list(expert_id, client_order_id=order.client_order_id)
     assert [event.kind for event in events] == [AuditKind.ORDER_INTENT, AuditKind.EXCHANGE_RESPONSE]
     assert events[0].payload["reason"] == "signal" and events[0].payload["quantity"] == 1.5
     assert events[1].payload == {"id": "991", "status": "NEW"}
     with store.database.session(read_only=True) as session:
-        recorded = session.execute(text("SELECT recorded_at FROM audit_events ORDER BY id")).scalars().all()
+        recorded = (
+            session.execute(text("SELECT recorded_at FROM audit_events ORDER BY id"))
+            .scalars()
+            .all()
+        )
     assert len(recorded) == 2
 
 
-def test_update_of_audit_row_with_raw_sql_is_refused_by_trigger(store: StateStore, expert_id: int) -> None:
+def test_update_of_audit_row_with_raw_sql_is_refused_by_trigger(
+    store: StateStore, expert_id: int
+) -> None:
     store.audit.append(expert_id, "order_intent", {"x": 1}, timestamp_ms=5)
-    with pytest.raises(DBAPIError, match="append-only"):
-        with store.database.session() as session:
-            session.execute(text("UPDATE audit_events SET kind = 'forged'"))
+    with pytest.raises(DBAPIError, match="append-only"), store.database.session() as session:
+        session.execute(text("UPDATE audit_events SET kind = 'forged'"))
     assert store.audit.list(expert_id)[0].kind == "order_intent"
 
 
-def test_delete_of_audit_row_without_archive_is_refused_by_trigger(store: StateStore, expert_id: int) -> None:
+def test_delete_of_audit_row_without_archive_is_refused_by_trigger(
+    store: StateStore, expert_id: int
+) -> None:
     store.audit.append(expert_id, "order_intent", {"x": 1}, timestamp_ms=5)
-    with pytest.raises(DBAPIError, match="append-only"):
-        with store.database.session() as session:
-            session.execute(text("DELETE FROM audit_events"))
+    with pytest.raises(DBAPIError, match="append-only"), store.database.session() as session:
+        session.execute(text("DELETE FROM audit_events"))
     assert store.audit.count() == 1
 
 
-def test_truncate_of_audit_table_on_postgresql_is_refused(store: StateStore, expert_id: int, backend: str) -> None:
+def test_truncate_of_audit_table_on_postgresql_is_refused(
+    store: StateStore, expert_id: int, backend: str
+) -> None:
     if backend != "postgresql":
         pytest.skip("SQLite has no TRUNCATE statement")
     store.audit.append(expert_id, "order_intent", {"x": 1}, timestamp_ms=5)
-    with pytest.raises(DBAPIError, match="append-only"):
-        with store.database.session() as session:
-            session.execute(text("TRUNCATE audit_events"))
+    with pytest.raises(DBAPIError, match="append-only"), store.database.session() as session:
+        session.execute(text("TRUNCATE audit_events"))
     assert store.audit.count() == 1
 
 

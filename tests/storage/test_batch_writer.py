@@ -29,7 +29,10 @@ from tests.storage.writer_process import submit_until_killed
 
 
 def _events(count: int, expert_id: int, start: int = 0):  # type: ignore[no-untyped-def]
-    return [audit_record(expert_id, "order_intent", {"i": index}, timestamp_ms=1_000 + index) for index in range(start, start + count)]
+    return [
+        audit_record(expert_id, "order_intent", {"i": index}, timestamp_ms=1_000 + index)
+        for index in range(start, start + count)
+    ]
 
 
 def _wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -40,10 +43,16 @@ def _wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-unty
         time.sleep(0.02)
 
 
-def test_batch_writer_with_many_records_commits_all_in_batches(store: StateStore, expert_id: int, tmp_path: Path) -> None:
-    with BatchWriter(store, tmp_path / "journal", flush_interval_ms=20, max_batch_rows=64) as writer:
+def test_batch_writer_with_many_records_commits_all_in_batches(
+    store: StateStore, expert_id: int, tmp_path: Path
+) -> None:
+    with BatchWriter(
+        store, tmp_path / "journal", flush_interval_ms=20, max_batch_rows=64
+    ) as writer:
         writer.submit(_events(300, expert_id))
-        order = Order(symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=1.0)
+        order = Order(
+            symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=1.0
+        )
         order.submit(5)
         writer.submit_event(expert_id, OrderEvent(order, 5))
         writer.flush(timeout=30)
@@ -85,7 +94,9 @@ def test_batch_writer_with_record_the_database_refuses_sets_it_aside_and_continu
     store: StateStore, expert_id: int, tmp_path: Path
 ) -> None:
     errors: list[BaseException] = []
-    bad = audit_record(99_999, "order_intent", {}, timestamp_ms=1)  # no such expert: foreign key refuses it
+    bad = audit_record(
+        99_999, "order_intent", {}, timestamp_ms=1
+    )  # no such expert: foreign key refuses it
     with BatchWriter(store, tmp_path / "journal", on_error=errors.append) as writer:
         writer.submit(_events(5, expert_id) + [bad] + _events(5, expert_id, start=5))
         writer.flush(timeout=10)
@@ -104,19 +115,24 @@ def test_batch_writer_killed_with_sigkill_mid_stream_keeps_every_acknowledged_re
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=submit_until_killed, args=(plain_url(store.database), expert_id, str(journal), "always", sender)
+        target=submit_until_killed,
+        args=(plain_url(store.database), expert_id, str(journal), "always", sender),
     )
     child.start()
     sender.close()
     acknowledged: list[int] = []
-    while len(acknowledged) < 450:
-        assert receiver.poll(30), "the writer process stopped acknowledging"
-        acknowledged.append(receiver.recv())
-    os.kill(child.pid, signal.SIGKILL)
-    child.join(timeout=30)
+    try:
+        while len(acknowledged) < 450:
+            assert receiver.poll(30), "the writer process stopped acknowledging"
+            acknowledged.append(receiver.recv())
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(timeout=30)
     assert child.exitcode == -signal.SIGKILL
     committed_before_restart = store.audit.count()
-    assert committed_before_restart < len(acknowledged)  # some acknowledged records were only in the journal
+    assert committed_before_restart < len(
+        acknowledged
+    )  # some acknowledged records were only in the journal
 
     with BatchWriter(store, journal) as writer:
         assert writer.statistics().replayed >= len(acknowledged) - committed_before_restart
@@ -131,7 +147,9 @@ def test_batch_writer_with_locked_sqlite_buffers_then_flushes_when_unlocked(tmp_
     store = StateStore(database)
     expert = store.experts.register("locked", trade_mode="paper")
     blocker = _lock(tmp_path)
-    writer = BatchWriter(store, tmp_path / "journal", flush_interval_ms=10, retry_max_wait_seconds=0.1)
+    writer = BatchWriter(
+        store, tmp_path / "journal", flush_interval_ms=10, retry_max_wait_seconds=0.1
+    )
     writer.start()
     writer.submit(_events(50, expert))
     _wait_for(lambda: writer.state is WriterState.BUFFERING)
@@ -145,13 +163,21 @@ def test_batch_writer_with_locked_sqlite_buffers_then_flushes_when_unlocked(tmp_
     database.dispose()
 
 
-def test_batch_writer_with_stop_policy_and_locked_sqlite_stops_and_replays_on_restart(tmp_path: Path) -> None:
+def test_batch_writer_with_stop_policy_and_locked_sqlite_stops_and_replays_on_restart(
+    tmp_path: Path,
+) -> None:
     database = _sqlite(tmp_path)
     store = StateStore(database)
     expert = store.experts.register("locked", trade_mode="paper")
     blocker = _lock(tmp_path)
     errors: list[BaseException] = []
-    writer = BatchWriter(store, tmp_path / "journal", flush_interval_ms=10, on_database_down="stop", on_error=errors.append)
+    writer = BatchWriter(
+        store,
+        tmp_path / "journal",
+        flush_interval_ms=10,
+        on_database_down="stop",
+        on_error=errors.append,
+    )
     writer.start()
     writer.submit(_events(20, expert))
     _wait_for(lambda: writer.state is WriterState.STOPPED)
@@ -175,7 +201,9 @@ def test_batch_writer_with_full_buffer_raises_buffer_full_error(tmp_path: Path) 
     store = StateStore(database)
     expert = store.experts.register("locked", trade_mode="paper")
     blocker = _lock(tmp_path)
-    writer = BatchWriter(store, None, flush_interval_ms=10, max_batch_rows=10, max_buffered_records=30)
+    writer = BatchWriter(
+        store, None, flush_interval_ms=10, max_batch_rows=10, max_buffered_records=30
+    )
     writer.start()
     writer.submit(_events(30, expert))
     with pytest.raises(BufferFullError, match="buffer full"):
@@ -204,21 +232,28 @@ def _trade():  # type: ignore[no-untyped-def]
 
 
 def _sqlite(tmp_path: Path) -> Database:
-    database = Database(settings=fast_settings(f"sqlite:///{tmp_path / 'locked.sqlite'}", sqlite_busy_timeout_ms=50,
-                                               retry_attempts=2))
+    database = Database(
+        settings=fast_settings(
+            f"sqlite:///{tmp_path / 'locked.sqlite'}", sqlite_busy_timeout_ms=50, retry_attempts=2
+        )
+    )
     database.upgrade()
     return database
 
 
 def _lock(tmp_path: Path) -> sqlite3.Connection:
-    blocker = sqlite3.connect(tmp_path / "locked.sqlite", isolation_level=None, check_same_thread=False)
+    blocker = sqlite3.connect(
+        tmp_path / "locked.sqlite", isolation_level=None, check_same_thread=False
+    )
     blocker.execute("BEGIN EXCLUSIVE")
     return blocker
 
 
-def test_batch_writer_with_postgresql_down_buffers_then_flushes_when_it_returns(backend: str, database_url: str, tmp_path: Path) -> None:
-    if backend != "postgresql":
-        pytest.skip("the SQLite variant is the locked-file test above")
+@pytest.mark.postgres
+def test_batch_writer_with_postgresql_down_buffers_then_flushes_when_it_returns(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    database_url = postgres_url
     proxy = TcpProxy("127.0.0.1", 5432)
     proxy.start()
     proxied = database_url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")
@@ -226,7 +261,9 @@ def test_batch_writer_with_postgresql_down_buffers_then_flushes_when_it_returns(
     database.upgrade()
     store = StateStore(database)
     expert = store.experts.register("outage", trade_mode="live")
-    writer = BatchWriter(store, tmp_path / "journal", flush_interval_ms=10, retry_max_wait_seconds=0.2)
+    writer = BatchWriter(
+        store, tmp_path / "journal", flush_interval_ms=10, retry_max_wait_seconds=0.2
+    )
     writer.start()
     try:
         proxy.stop()
@@ -247,9 +284,15 @@ def test_batch_writer_with_postgresql_down_buffers_then_flushes_when_it_returns(
 
 
 def test_write_with_sqlite_lock_released_during_retries_succeeds(tmp_path: Path) -> None:
-    database = Database(settings=fast_settings(f"sqlite:///{tmp_path / 'locked.sqlite'}", sqlite_busy_timeout_ms=20,
-                                               retry_attempts=30, retry_initial_wait_seconds=0.02,
-                                               retry_max_wait_seconds=0.1))
+    database = Database(
+        settings=fast_settings(
+            f"sqlite:///{tmp_path / 'locked.sqlite'}",
+            sqlite_busy_timeout_ms=20,
+            retry_attempts=30,
+            retry_initial_wait_seconds=0.02,
+            retry_max_wait_seconds=0.1,
+        )
+    )
     database.upgrade()
     store = StateStore(database)
     expert = store.experts.register("x", trade_mode="paper")
@@ -262,7 +305,9 @@ def test_write_with_sqlite_lock_released_during_retries_succeeds(tmp_path: Path)
 
     releaser = threading.Thread(target=release)
     releaser.start()
-    store.audit.append(expert, "order_intent", {}, timestamp_ms=1)  # retried with backoff until the lock goes
+    store.audit.append(
+        expert, "order_intent", {}, timestamp_ms=1
+    )  # retried with backoff until the lock goes
     releaser.join()
     assert store.audit.count() == 1
     database.dispose()

@@ -14,11 +14,15 @@ INSERTS_PER_PROCESS = 100
 
 
 @pytest.mark.slow
-def test_four_processes_with_concurrent_inserts_lose_no_rows(store: StateStore, expert_id: int) -> None:
+def test_four_processes_with_concurrent_inserts_lose_no_rows(
+    store: StateStore, expert_id: int
+) -> None:
     context = multiprocessing.get_context("fork")
     url = plain_url(store.database)
     children = [
-        context.Process(target=insert_events, args=(url, expert_id, INSERTS_PER_PROCESS, f"p{number}"))
+        context.Process(
+            target=insert_events, args=(url, expert_id, INSERTS_PER_PROCESS, f"p{number}")
+        )
         for number in range(PROCESSES)
     ]
     for child in children:

@@ -12,7 +12,9 @@ def _record(index: int):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("policy", list(FsyncPolicy))
-def test_journal_with_uncommitted_records_returns_them_on_reopen(tmp_path: Path, policy: FsyncPolicy) -> None:
+def test_journal_with_uncommitted_records_returns_them_on_reopen(
+    tmp_path: Path, policy: FsyncPolicy
+) -> None:
     journal = WriteAheadJournal(tmp_path, fsync=policy)
     assert journal.open() == []
     records = [_record(index) for index in range(5)]
@@ -77,3 +79,18 @@ def test_journal_with_everything_committed_rotates_to_small_segment(tmp_path: Pa
 def test_journal_with_unknown_fsync_policy_raises_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fsync policy must be one of"):
         WriteAheadJournal(tmp_path, fsync="sometimes")
+
+
+def test_journal_with_segment_left_over_from_interrupted_open_replays_each_record_once(
+    tmp_path: Path,
+) -> None:
+    journal = WriteAheadJournal(tmp_path)
+    journal.open()
+    journal.append(_record(1))
+    journal.append(_record(2))
+    journal.close()
+    (segment,) = tmp_path.glob("journal-*.jsonl")
+    copy = tmp_path / "journal-00000000000000000099.jsonl"  # a crash between rewrite and cleanup
+    copy.write_bytes(segment.read_bytes())
+    pending = WriteAheadJournal(tmp_path).open()
+    assert [sequence for sequence, _ in pending] == [1, 2]

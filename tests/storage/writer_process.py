@@ -21,11 +21,15 @@ def insert_events(url: str, expert_id: int, count: int, tag: str) -> None:
     """``count`` audit events, one short transaction each."""
     store = _store(url)
     for index in range(count):
-        store.audit.append(expert_id, "order_intent", {"tag": tag, "i": index}, timestamp_ms=1_000 + index)
+        store.audit.append(
+            expert_id, "order_intent", {"tag": tag, "i": index}, timestamp_ms=1_000 + index
+        )
     store.database.dispose()
 
 
-def submit_until_killed(url: str, expert_id: int, journal: str, fsync: str, acknowledgements: Connection) -> None:
+def submit_until_killed(
+    url: str, expert_id: int, journal: str, fsync: str, acknowledgements: Connection
+) -> None:
     """Submit events through a BatchWriter forever, reporting each index once ``submit`` returned.
 
     A long flush interval and batches of 100 leave records journaled but not yet
@@ -36,6 +40,8 @@ def submit_until_killed(url: str, expert_id: int, journal: str, fsync: str, ackn
     writer.start()
     index = 0
     while True:
-        writer.submit(audit_record(expert_id, "order_intent", {"i": index}, timestamp_ms=1_000 + index))
+        writer.submit(
+            audit_record(expert_id, "order_intent", {"i": index}, timestamp_ms=1_000 + index)
+        )
         acknowledgements.send(index)
         index += 1

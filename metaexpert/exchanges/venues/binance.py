@@ -92,8 +92,9 @@ def leverage_params(config: Any, position_side: PositionSide | None) -> dict[str
     return {}
 
 
-def margin_mode_params(config: Any, margin_mode: Any, leverage: float | None,
-                       position_side: PositionSide | None) -> dict[str, Any]:
+def margin_mode_params(
+    config: Any, margin_mode: Any, leverage: float | None, position_side: PositionSide | None
+) -> dict[str, Any]:
     return {}
 
 

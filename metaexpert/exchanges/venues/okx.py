@@ -90,8 +90,9 @@ def leverage_params(config: Any, position_side: PositionSide | None) -> dict[str
     return params
 
 
-def margin_mode_params(config: Any, margin_mode: Any, leverage: float | None,
-                       position_side: PositionSide | None) -> dict[str, Any]:
+def margin_mode_params(
+    config: Any, margin_mode: Any, leverage: float | None, position_side: PositionSide | None
+) -> dict[str, Any]:
     params: dict[str, Any] = {"lever": int(leverage)} if leverage else {}
     if config.hedged and str(margin_mode) == "isolated" and position_side is not None:
         params["posSide"] = position_side.value

@@ -24,8 +24,8 @@ UID = sa.String(64)
 
 _APPEND_ONLY = "audit_events is append-only"
 _DELETE_REFUSED = (
-    f"{_APPEND_ONLY}: DELETE refused (only rows older than the cutoff of a verified "
-    "archive in archive_manifests may be removed, by metaexpert.storage.Archiver)"
+    f"{_APPEND_ONLY}: DELETE refused (only rows of a verified archive batch recorded "
+    "in archive_manifests may be removed, by metaexpert.storage.Archiver)"
 )
 
 
@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
         sa.Column("updated_at_ms", sa.BigInteger(), nullable=False),
         sa.UniqueConstraint("name", "trade_mode", name="uq_experts_name_trade_mode"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "orders",
@@ -86,17 +87,25 @@ def upgrade() -> None:
         sa.Column("reject_reason", sa.Text(), nullable=False),
         sa.Column("tag", sa.String(200), nullable=False),
         sa.Column("comment", sa.Text(), nullable=False),
-        sa.UniqueConstraint("expert_id", "client_order_id", name="uq_orders_expert_id_client_order_id"),
+        sa.UniqueConstraint(
+            "expert_id", "client_order_id", name="uq_orders_expert_id_client_order_id"
+        ),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_orders_expert_id_status", "orders", ["expert_id", "status"])
     op.create_table(
         "order_status_history",
         _id(),
-        sa.Column("order_id", IDENTIFIER, sa.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "order_id", IDENTIFIER, sa.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("sequence", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("timestamp_ms", sa.BigInteger(), nullable=False),
-        sa.UniqueConstraint("order_id", "sequence", name="uq_order_status_history_order_id_sequence"),
+        sa.UniqueConstraint(
+            "order_id", "sequence", name="uq_order_status_history_order_id_sequence"
+        ),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "trades",
@@ -116,8 +125,11 @@ def upgrade() -> None:
         sa.Column("position_side", sa.String(8), nullable=True),
         sa.Column("realized_pnl", sa.Float(), nullable=False),
         sa.UniqueConstraint("expert_id", "trade_id", name="uq_trades_expert_id_trade_id"),
+        sqlite_autoincrement=True,
     )
-    op.create_index("ix_trades_expert_id_client_order_id", "trades", ["expert_id", "client_order_id"])
+    op.create_index(
+        "ix_trades_expert_id_client_order_id", "trades", ["expert_id", "client_order_id"]
+    )
     op.create_table(
         "position_snapshots",
         _id(),
@@ -143,9 +155,12 @@ def upgrade() -> None:
         sa.Column("stop_loss", sa.Float(), nullable=True),
         sa.Column("take_profit", sa.Float(), nullable=True),
         sa.UniqueConstraint("record_uid", name="uq_position_snapshots_record_uid"),
+        sqlite_autoincrement=True,
     )
     op.create_index(
-        "ix_position_snapshots_expert_id_symbol_side", "position_snapshots", ["expert_id", "symbol", "side"]
+        "ix_position_snapshots_expert_id_symbol_side",
+        "position_snapshots",
+        ["expert_id", "symbol", "side"],
     )
     op.create_table(
         "account_snapshots",
@@ -160,14 +175,20 @@ def upgrade() -> None:
         sa.Column("unrealized_pnl", sa.Float(), nullable=False),
         sa.Column("fees_paid", sa.Float(), nullable=False),
         sa.UniqueConstraint("record_uid", name="uq_account_snapshots_record_uid"),
+        sqlite_autoincrement=True,
     )
     op.create_index(
-        "ix_account_snapshots_expert_id_timestamp_ms", "account_snapshots", ["expert_id", "timestamp_ms"]
+        "ix_account_snapshots_expert_id_timestamp_ms",
+        "account_snapshots",
+        ["expert_id", "timestamp_ms"],
     )
     op.create_table(
         "expert_state",
         sa.Column(
-            "expert_id", IDENTIFIER, sa.ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True
+            "expert_id",
+            IDENTIFIER,
+            sa.ForeignKey("experts.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("key", sa.String(200), primary_key=True),
         sa.Column("value", JSON_DOCUMENT, nullable=True),
@@ -186,8 +207,11 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("details", JSON_DOCUMENT, nullable=False),
         sa.UniqueConstraint("record_uid", name="uq_decisions_record_uid"),
+        sqlite_autoincrement=True,
     )
-    op.create_index("ix_decisions_expert_id_timestamp_ms", "decisions", ["expert_id", "timestamp_ms"])
+    op.create_index(
+        "ix_decisions_expert_id_timestamp_ms", "decisions", ["expert_id", "timestamp_ms"]
+    )
     op.create_table(
         "errors",
         _id(),
@@ -200,6 +224,7 @@ def upgrade() -> None:
         sa.Column("handler", sa.String(200), nullable=False),
         sa.Column("traceback", sa.Text(), nullable=False),
         sa.UniqueConstraint("record_uid", name="uq_errors_record_uid"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_errors_expert_id_timestamp_ms", "errors", ["expert_id", "timestamp_ms"])
     op.create_table(
@@ -216,6 +241,7 @@ def upgrade() -> None:
         sa.Column("metrics", JSON_DOCUMENT, nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.UniqueConstraint("run_uid", name="uq_backtest_runs_run_uid"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "archive_manifests",
@@ -224,13 +250,18 @@ def upgrade() -> None:
         sa.Column("table_name", sa.String(64), nullable=False),
         sa.Column("cutoff_ms", sa.BigInteger(), nullable=False),
         sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.Column("first_id", sa.BigInteger(), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=False),
         sa.Column("rows_checksum", sa.String(64), nullable=False),
         sa.Column("files", JSON_DOCUMENT, nullable=False),
         sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("batch_uid", name="uq_archive_manifests_batch_uid"),
+        sqlite_autoincrement=True,
     )
     op.create_index(
-        "ix_archive_manifests_table_name_cutoff_ms", "archive_manifests", ["table_name", "cutoff_ms"]
+        "ix_archive_manifests_table_name_cutoff_ms",
+        "archive_manifests",
+        ["table_name", "cutoff_ms"],
     )
     op.create_table(
         "audit_events",
@@ -243,8 +274,11 @@ def upgrade() -> None:
         sa.Column("client_order_id", sa.String(64), nullable=True),
         sa.Column("payload", JSON_DOCUMENT, nullable=False),
         sa.UniqueConstraint("record_uid", name="uq_audit_events_record_uid"),
+        sqlite_autoincrement=True,
     )
-    op.create_index("ix_audit_events_expert_id_timestamp_ms", "audit_events", ["expert_id", "timestamp_ms"])
+    op.create_index(
+        "ix_audit_events_expert_id_timestamp_ms", "audit_events", ["expert_id", "timestamp_ms"]
+    )
     op.create_index("ix_audit_events_timestamp_ms", "audit_events", ["timestamp_ms"])
     _create_audit_guard()
 
@@ -257,7 +291,7 @@ def _create_audit_guard() -> None:
             BEGIN
                 IF TG_OP = 'DELETE' AND EXISTS (
                     SELECT 1 FROM archive_manifests m
-                    WHERE m.table_name = 'audit_events' AND m.cutoff_ms > OLD.timestamp_ms
+                    WHERE m.table_name = 'audit_events' AND m.cutoff_ms > OLD.timestamp_ms AND OLD.id BETWEEN m.first_id AND m.last_id
                 ) THEN
                     RETURN OLD;
                 END IF;
@@ -285,7 +319,7 @@ def _create_audit_guard() -> None:
         op.execute(
             "CREATE TRIGGER audit_events_refuse_delete BEFORE DELETE ON audit_events "
             "WHEN NOT EXISTS (SELECT 1 FROM archive_manifests m "
-            "WHERE m.table_name = 'audit_events' AND m.cutoff_ms > OLD.timestamp_ms) "
+            "WHERE m.table_name = 'audit_events' AND m.cutoff_ms > OLD.timestamp_ms AND OLD.id BETWEEN m.first_id AND m.last_id) "
             f"BEGIN SELECT RAISE(ABORT, '{_DELETE_REFUSED}'); END"
         )
 

@@ -23,7 +23,10 @@ def upgrade() -> None:
     op.create_table(
         "bar_cursors",
         sa.Column(
-            "expert_id", IDENTIFIER, sa.ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True
+            "expert_id",
+            IDENTIFIER,
+            sa.ForeignKey("experts.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("stream", sa.String(128), primary_key=True),
         sa.Column("last_bar_ms", sa.BigInteger(), nullable=False),
