@@ -28,7 +28,6 @@ DERIVED_COLUMNS = ("grid_offset_ms", "step_bars")
 def make_quality_context(docs_dir: str | Path) -> Any:
     """An ephemeral Great Expectations context whose data docs site is ``docs_dir``."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")

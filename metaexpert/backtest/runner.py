@@ -371,13 +371,17 @@ def _loop(
                 account.used_margin = 0.0
             active = index >= warmup_bars
             for feed in closed_feeds:
+                # Higher-timeframe bars that closed now are visible to the base handlers,
+                # and their own handlers run after the base ones (as a venue would deliver them).
+                newly_closed = _advance_higher(feed, close_time) if any_higher else None
                 if active:
                     if risk_on_bar:
                         engine.on_bar_closed(feed.series.last)
                     elif base_handlers:
                         call(base_handlers, feed.series, name="on_bar")
-                if any_higher:
-                    _advance_higher(engine, feed, close_time, active)
+                    if newly_closed:
+                        for bar in newly_closed:
+                            engine.on_bar_closed(bar)
             if active and timers and close_time >= next_timer:
                 engine.fire_timers(close_time)
                 next_timer = min(t.next_fire_ms for t in timers)
@@ -396,13 +400,14 @@ def _loop(
     return total
 
 
-def _advance_higher(engine: Engine, feed: _Feed, close_time: int, active: bool) -> None:
-    """Make every higher-timeframe bar that closed by ``close_time`` visible, then handle it."""
+def _advance_higher(feed: _Feed, close_time: int) -> list[Bar]:
+    """Make every higher-timeframe bar that closed by ``close_time`` visible; return them."""
+    closed: list[Bar] = []
     for slot, (series, closes) in enumerate(feed.higher):
         position = feed.higher_next[slot]
         while position < closes.shape[0] and closes[position] <= close_time:
             position += 1
             series.visible = position
             feed.higher_next[slot] = position
-            if active:
-                engine.on_bar_closed(series.last)
+            closed.append(series.last)
+    return closed

@@ -85,10 +85,8 @@ def test_multi_timeframe_expert_with_real_data_never_sees_the_future(shared_data
         now = ctx.now_ms
         assert now % HOUR == 0
         check_visible(now, bars, HOUR, hourly)
-        # The runner makes a 4h bar visible after the 1h handlers of the hour it closes in
-        # (see the xfail test below): at a 4h boundary the 1h handler still sees the previous one.
-        lag = 1 if now % FOUR_HOURS == 0 else 0
-        check_visible(now, ctx.bars(timeframe="4h"), FOUR_HOURS, expected_4h, lag)
+        # A 4h bar that closes at this hour is already visible to the 1h handler.
+        check_visible(now, ctx.bars(timeframe="4h"), FOUR_HOURS, expected_4h, 0)
 
     @expert.on_bar("4h")
     def four_hour_bar(ctx, bars):
@@ -106,7 +104,6 @@ def test_multi_timeframe_expert_with_real_data_never_sees_the_future(shared_data
     assert calls == {"1h": 240, "4h": 60}
 
 
-@pytest.mark.xfail(strict=True, reason="runner shows a 4h bar to 1h handlers one hour after it closed")
 def test_higher_timeframe_bar_with_close_at_now_is_visible_to_base_handler(shared_data):
     expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
     seen: list[tuple[int, int]] = []

@@ -18,14 +18,19 @@ from tests.sandbox.conftest import API_KEY, SECRET
 TICKS = "/work/shared/data/binance"
 
 
-async def _until(task: asyncio.Future[Any], step: Callable[[], object], attempts: int = 40) -> Any:
-    """Keep stepping the replay until the watch resolves (or fail after ``attempts``)."""
-    for _ in range(attempts):
-        await asyncio.sleep(0.05)
-        if task.done():
-            break
+async def _until(
+    task: asyncio.Future[Any], step: Callable[[], object], seconds: float = 15.0
+) -> Any:
+    """Keep stepping the replay until the watch resolves; fail after ``seconds``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not task.done():
+        if loop.time() > deadline:
+            task.cancel()
+            raise AssertionError("the watch never resolved while the replay was stepped")
         step()
-    return await asyncio.wait_for(task, 5)
+        await asyncio.wait({task}, timeout=0.1)
+    return task.result()
 
 
 async def _subscribed(sandbox: SandboxServer, predicate: Callable[[dict[str, Any]], bool]) -> None:
@@ -42,7 +47,7 @@ def _user_data(item: dict[str, Any]) -> bool:
 
 
 def _run(coroutine_factory: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(coroutine_factory(), 30))
+    asyncio.run(asyncio.wait_for(coroutine_factory(), 45))
 
 
 @pytest.mark.parametrize(
