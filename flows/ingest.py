@@ -33,6 +33,9 @@ class IngestionRejectedError(CandleValidationError):
         self.report = reports[0]
         self.reports = reports
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.reports,))
+
 
 def _as_list(value: str | list[str] | tuple[str, ...], name: str) -> list[str]:
     items = [value] if isinstance(value, str) else list(value)

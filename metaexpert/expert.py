@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -72,7 +72,12 @@ class ExpertConfig(BaseModel):
     json_logging: bool = False
     log_dir: str = "logs"
     rate_limit: int = Field(default=1200, ge=1, description="exchange requests per minute")
-    storage_url: str | None = None
+    storage_url: str | None = Field(default=None, description="database for trading state; None: "
+                                    "sqlite:///var/metaexpert.sqlite in paper/live, nothing in backtests")
+    on_database_down: Literal["buffer", "stop"] = Field(
+        default="buffer", description="database unreachable: keep trading and buffer, or stop safely")
+    upgrade_schema: bool = Field(default=True, description="False: only check the schema and name the upgrade command")
+    journal_dir: str | None = Field(default=None, description="write-ahead journal; default var/journal/<expert>-<mode>")
     display_timezone: str = "UTC"
     notification_urls: list[str] = Field(default_factory=list, description="Apprise URLs for alerts")
     notification_config: str | None = Field(default=None, description="Apprise config file (URLs with tags)")
@@ -158,6 +163,7 @@ class MetaExpert:
         self.handlers = HandlerRegistry()
         self._init_options: dict[str, Any] | None = None
         self.name = "expert"
+        self.declared_parameter_space: Any | None = None
 
     def __repr__(self) -> str:
         return f"MetaExpert(exchange={self.config.exchange}, market_type={self.config.market_type}, name={self.name!r})"
@@ -222,6 +228,26 @@ class MetaExpert:
             return handler
 
         return register
+
+    def parameter_space(self, constraints: list[Any] | tuple[Any, ...] = (), **ranges: Any) -> Any:
+        """Declare what an optimiser may vary, next to the strategy (validated now).
+
+            expert.parameter_space(fast=IntegerRange(low=5, high=50, step=5),
+                                   slow=IntegerRange(low=20, high=200, step=10),
+                                   constraints=["fast < slow"])
+
+        Ranges: ``IntegerRange``, ``FloatRange`` (step, log), ``Choice`` or a list of choices,
+        from ``metaexpert.backtest.optimization``. Every name must be an on_init parameter.
+        """
+        from metaexpert.backtest.optimization.spaces import ParameterSpace
+
+        space = ParameterSpace(ranges, list(constraints))
+        if self._init_options is not None:
+            unknown = set(space.names) - set(self._init_options)
+            if unknown:
+                raise ConfigurationError(f"parameter_space names {sorted(unknown)}, which on_init does not declare")
+        self.declared_parameter_space = space
+        return space
 
     # ------------------------------------------------------------------ configuration
     def strategy_config(self, options: dict[str, Any]) -> tuple[StrategyConfig, RiskConfig]:
@@ -327,17 +353,35 @@ class MetaExpert:
             )
         except ValidationError as error:
             raise _config_error(error, "backtest settings") from None
-        result = run_backtest(
-            handlers=self.handlers,
-            strategy=strategy,
-            config=backtest,
-            risk_factory=lambda: RiskManager(risk_config),
-            compliance_factory=self.compliance_gate,
-            progress=progress,
-            expert_name=self.name,
-            observers=observers,
-            candle_source=candle_source,
-        )
+        recorder = self.open_recorder(TradeMode.BACKTEST, strategy)  # only with an explicit storage_url
+        run_uid = None
+        if recorder is not None:
+            observers = [*(observers or []), recorder.observe]
+            run_uid = recorder.store.backtest_runs.start(
+                self.name, parameters={"strategy": strategy.model_dump(mode="json"), "initial_capital": initial_capital},
+                data_start_ms=backtest.start_ms, data_end_ms=backtest.end_ms)
+        try:
+            result = run_backtest(
+                handlers=self.handlers,
+                strategy=strategy,
+                config=backtest,
+                risk_factory=lambda: RiskManager(risk_config),
+                compliance_factory=self.compliance_gate,
+                progress=progress,
+                expert_name=self.name,
+                observers=observers,
+                candle_source=candle_source,
+            )
+            if recorder is not None and run_uid is not None:
+                recorder.flush()
+                recorder.store.backtest_runs.finish(run_uid, dict(result.metrics))
+        except BaseException as error:
+            if recorder is not None and run_uid is not None:
+                recorder.store.backtest_runs.fail(run_uid, error)
+            raise
+        finally:
+            if recorder is not None:
+                recorder.close()
         if report:
             safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("_") or "expert"
             target = Path(output_dir) if output_dir else Path("output") / f"{safe_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
@@ -373,6 +417,7 @@ class MetaExpert:
         from metaexpert.exchanges import CcxtGateway
 
         notifier = self.notifier()
+        recorder = self.open_recorder(mode, strategy)
 
         async def trade() -> Any:
             gateway = CcxtGateway(self.exchange_config(mode))
@@ -384,13 +429,46 @@ class MetaExpert:
                     position_mode=self.config.position_mode, market_type=self.config.market_type,
                     simulation=simulation if isinstance(simulation, SimulationConfig) else SimulationConfig(**(simulation or {})),
                     observers=observers, poll_interval=poll_interval, stop_on_error=stop_on_error,
-                    compliance=self.compliance_gate(),
+                    compliance=self.compliance_gate(), persistence=recorder,
                 )
                 return await runtime.run(max_steps=max_steps, duration_seconds=duration_seconds)
             finally:
                 await gateway.close()
 
-        return asyncio.run(trade())
+        try:
+            return asyncio.run(trade())
+        finally:
+            if recorder is not None:
+                recorder.close()
+
+    def open_recorder(self, mode: TradeMode, strategy: StrategyConfig | None = None) -> Any | None:
+        """The ``ExpertRecorder`` that persists a run: always in paper/live mode (default
+        SQLite file ``var/metaexpert.sqlite``), in a backtest only with an explicit storage_url.
+        Upgrades the schema first, or with ``upgrade_schema=False`` checks it and raises
+        ``SchemaOutOfDateError`` naming the exact upgrade command."""
+        from metaexpert.engine.persistence import ExpertRecorder, PersistenceConfig
+        from metaexpert.storage import DEFAULT_DATABASE_URL
+
+        config = self.config
+        if mode is TradeMode.BACKTEST and config.storage_url is None:
+            return None
+        try:
+            persistence = PersistenceConfig(
+                storage_url=config.storage_url or DEFAULT_DATABASE_URL, on_database_down=config.on_database_down,
+                upgrade_schema=config.upgrade_schema,
+                journal_directory=Path(config.journal_dir) if config.journal_dir else None)
+        except ValidationError as error:
+            raise _config_error(error, "storage settings") from None
+        configuration = config.model_dump(mode="json", exclude={"api_key", "api_secret", "api_passphrase"})
+        if strategy is not None:
+            configuration["strategy"] = strategy.model_dump(mode="json")
+
+        def on_storage_error(error: BaseException) -> None:
+            logger.error("storage: %s", error)
+
+        return ExpertRecorder.open(persistence, expert_name=self.name, trade_mode=mode,
+                                   exchange=str(config.exchange), market_type=str(config.market_type),
+                                   configuration=configuration, on_error=on_storage_error)
 
     def compliance_gate(self) -> Any | None:
         """The compliance gate bound to this expert's venue, or None without compliance_config."""

@@ -4,7 +4,12 @@ The gate runs before every order in every mode (backtest, paper, live) right aft
 risk check; a block becomes a REJECTED order and a decision in the audit trail.
 """
 
-from metaexpert.compliance.audit import AuditReport, AuditRow, audit_entries_from_events, build_audit_report
+from metaexpert.compliance.audit import (
+    AuditReport,
+    AuditRow,
+    audit_entries_from_events,
+    build_audit_report,
+)
 from metaexpert.compliance.config import ComplianceConfig, JurisdictionRules, VerifierConfig
 from metaexpert.compliance.gate import RULE_PREFIX, BoundComplianceGate, ComplianceGate
 from metaexpert.compliance.rules import (
@@ -18,7 +23,12 @@ from metaexpert.compliance.rules import (
     TradingHoursRule,
     rules_for,
 )
-from metaexpert.compliance.verifier import ExternalVerificationRule, ExternalVerifier, Verdict, intent_payload
+from metaexpert.compliance.verifier import (
+    ExternalVerificationRule,
+    ExternalVerifier,
+    Verdict,
+    intent_payload,
+)
 
 __all__ = [
     "RULE_PREFIX",

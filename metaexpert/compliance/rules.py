@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from metaexpert.compliance.config import JurisdictionRules, parse_trading_hours
 from metaexpert.core.enums import Exchange, MarketType
 from metaexpert.core.portfolio import OrderIntent, PortfolioView
-from metaexpert.compliance.config import JurisdictionRules, parse_trading_hours
 
 
 @dataclass(frozen=True, slots=True)

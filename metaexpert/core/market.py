@@ -125,7 +125,10 @@ class MarketSpec:
         """Round an amount down to the market's step (never up: never more than asked)."""
         if self.amount_step <= 0:
             return amount
-        steps = math.floor(amount / self.amount_step + 1e-9)
+        ratio = amount / self.amount_step
+        # A relative tolerance: 2.24767351 / 1e-8 is 224767350.99999997 in floating point,
+        # which must stay 224767351 steps, or every rounding loses a step (and leaves dust).
+        steps = math.floor(ratio + max(1e-9, abs(ratio) * 1e-12))
         return round(steps * self.amount_step, 12)
 
     def round_price(self, price: float) -> float:

@@ -13,6 +13,7 @@ Any other transition raises ``InvalidTransitionError``.
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -55,10 +56,56 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 _QUANTITY_EPSILON = 1e-12
 _sequence = itertools.count(1)
+_next_order_number = 1  # the next value ``_sequence`` yields (kept to move it forward only)
+_client_id_prefix: str | None = None  # set: sequential client ids "<prefix><n>" (persistent runs)
+_client_sequence = itertools.count(1)
+_next_client_number = 1
+
+
+def _next_local_order_id() -> str:
+    global _next_order_number
+    value = next(_sequence)
+    _next_order_number = value + 1
+    return str(value)
+
+
+def reserve_order_ids(next_order_number: int) -> None:
+    """Make local order ids continue at ``next_order_number`` or above.
+
+    A restarted expert recovers orders whose local ids (and the fill ids derived from
+    them, ``<order id>-<n>``) came from an earlier process; new ids must not reuse them,
+    or a new fill would be taken for an already stored one. The sequence never moves back.
+    """
+    global _sequence, _next_order_number
+    if next_order_number > _next_order_number:
+        _sequence = itertools.count(next_order_number)
+        _next_order_number = next_order_number
+
+
+def use_sequential_client_order_ids(prefix: str | None, next_number: int = 1) -> None:
+    """Give new orders client ids ``<prefix><n>`` counting from ``next_number`` (None: random ids).
+
+    Sequential ids make a persisted run reproducible and let a restarted expert continue
+    its own numbering, so an id is never sent to the venue twice. ``prefix`` plus the
+    number must stay within the venues' 32-36 characters of [A-Za-z0-9_-].
+    """
+    global _client_id_prefix, _client_sequence, _next_client_number
+    if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", prefix):
+        raise ValueError(f"client order id prefix must be 1-20 characters of [A-Za-z0-9_-], got {prefix!r}")
+    if next_number < 1:
+        raise ValueError(f"next_number must be at least 1, got {next_number}")
+    _client_id_prefix = prefix
+    _client_sequence = itertools.count(next_number)
+    _next_client_number = next_number
 
 
 def new_client_order_id(prefix: str = "me") -> str:
     """A unique client order id; exchanges accept up to 32-36 characters of [A-Za-z0-9_-]."""
+    global _next_client_number
+    if _client_id_prefix is not None:
+        number = next(_client_sequence)
+        _next_client_number = number + 1
+        return f"{_client_id_prefix}{number}"
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
@@ -121,7 +168,7 @@ class Order:
 
     def __post_init__(self) -> None:
         if not self.order_id:
-            self.order_id = str(next(_sequence))
+            self.order_id = _next_local_order_id()
         if self.quantity <= 0:
             raise ValueError(f"order quantity must be positive, got {self.quantity}")
         if self.order_type.has_limit_price and (self.price is None or self.price <= 0):

@@ -32,6 +32,7 @@ class BarSeries:
         "visible",
         "_cache",
         "_cache_known",
+        "_scalars",
     )
 
     def __init__(
@@ -59,6 +60,9 @@ class BarSeries:
         self._known = self._timestamps.shape[0]
         self.visible = visible
         self._cache: dict[Any, Any] = {}
+        # Single-array indicators again as lists of Python floats: the per-bar read
+        # ``bars.sma(20)`` is then a list index, not a numpy scalar conversion.
+        self._scalars: dict[Any, list[float]] = {}
         self._cache_known = self._known
 
     # --------------------------------------------------------------- growth (live)
@@ -161,6 +165,7 @@ class BarSeries:
         if cached is None:
             if self._cache_known != self._known:
                 self._cache.clear()
+                self._scalars.clear()
                 self._cache_known = self._known
             visible = self.visible
             self.visible = self._known
@@ -180,16 +185,24 @@ class BarSeries:
         return values[: self.visible]
 
     def _cached(self, key: Any) -> float | None:
-        """The fast path: an already computed indicator at the last closed bar."""
+        """The fast path: an already computed indicator at the last closed bar, as a Python
+        float (a numpy scalar would make comparisons return numpy bools, and
+        ``state.get("above") is False`` would never match)."""
         if self._cache_known == self._known:
-            values = self._cache.get(key)
+            values = self._scalars.get(key)
             if values is not None:
-                # A Python float, as on the slow path: a numpy scalar would make comparisons
-                # return numpy bools, and ``state.get("above") is False`` would never match.
-                return float(values[self.visible - 1])
+                return values[self.visible - 1]
+            array = self._cache.get(key)
+            if array is not None and not isinstance(array, tuple):
+                values = self._scalars[key] = array.tolist()
+                return values[self.visible - 1]
         return None
 
     def sma(self, period: int) -> float:
+        if self._cache_known == self._known:  # inlined fast path: called once per bar per SMA
+            values = self._scalars.get(("sma", period))
+            if values is not None:
+                return values[self.visible - 1]
         value = self._cached(("sma", period))
         if value is not None:
             return value

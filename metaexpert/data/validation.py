@@ -127,6 +127,10 @@ class CandleValidationError(DataError):
         super().__init__(str(report))
         self.report = report
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickled with its report (Prefect and process pools move exceptions across processes).
+        return (type(self), (self.report,))
+
 
 def validate_candles(
     frame: pl.DataFrame, timeframe: str | Timeframe, *, label: str | None = None

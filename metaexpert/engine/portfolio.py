@@ -39,6 +39,7 @@ class Portfolio:
         self.account = Account(currency=currency, balance=float(initial_capital))
         self.initial_capital = float(initial_capital)
         self.markets = markets
+        self._derivative = {symbol: spec.is_derivative for symbol, spec in markets.items()}
         self.ledger = PositionLedger(position_mode=position_mode)
         self.margin_mode = margin_mode
         self._trade_mode = trade_mode
@@ -116,27 +117,34 @@ class Portfolio:
         return self.revalue()
 
     def revalue(self) -> float:
+        """Mark every open position at its last price; returns the new equity.
+
+        Called on every bar while a position is open, so it avoids per-call property
+        lookups: spot holdings are valued inline, derivatives through their PnL.
+        """
         account = self.account
-        holdings = 0.0
-        unrealized = 0.0
-        margin = 0.0
+        holdings = unrealized = margin = 0.0
+        last_prices = self.last_prices
+        derivative = self._derivative
         for position in self.ledger.positions.values():
-            if position.quantity <= 0:
+            quantity = position.quantity
+            if quantity <= 0:
                 continue
-            price = self.last_prices.get(position.symbol, position.entry_price)
+            symbol = position.symbol
+            price = last_prices.get(symbol, position.entry_price)
             position.mark_price = price
-            spec = self.markets.get(position.symbol)
-            if spec is not None and spec.is_derivative:
+            if derivative.get(symbol, False):
                 unrealized += position.pnl_at(price)
                 margin += position.initial_margin
             else:
-                holdings += position.quantity * price
+                holdings += quantity * price
         account.unrealized_pnl = unrealized
         account.used_margin = margin
-        account.equity = account.balance + holdings + unrealized
-        if account.equity > self._peak_equity:
-            self._peak_equity = account.equity
-        return account.equity
+        equity = account.balance + holdings + unrealized
+        account.equity = equity
+        if equity > self._peak_equity:
+            self._peak_equity = equity
+        return equity
 
     # ---------------------------------------------------------------- fills
     def fee_for(self, spec: MarketSpec, quantity: float, price: float, maker: bool) -> tuple[float, str]:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from metaexpert.core.enums import MarketType, PositionMode, TradeMode
+from metaexpert.core.errors import PermanentError
 from metaexpert.core.events import RiskEvent
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import Timeframe
@@ -56,6 +57,7 @@ class TradingRuntime:
         notifier: Any | None = None,
         compliance: Any | None = None,
         metrics: Any | None = None,
+        persistence: Any | None = None,
     ) -> None:
         if trade_mode is TradeMode.BACKTEST:
             raise ValueError("TradingRuntime runs paper or live mode; backtests use metaexpert.backtest")
@@ -77,6 +79,7 @@ class TradingRuntime:
         self.notifier = notifier
         self.compliance = compliance  # check(intent, view) -> RiskDecision, e.g. a bound ComplianceGate
         self.metrics = metrics
+        self.persistence = persistence  # an ExpertRecorder (engine.persistence): record + restore
         self.engine: Engine | None = None
         self.broker: SimulatedBroker | LiveBroker | None = None
         self.unknown_orders: list[Any] = []
@@ -114,12 +117,24 @@ class TradingRuntime:
                                                 simulation.slippage_impact_pct, simulation.slippage_max_pct),
                 liquidation=simulation.liquidation,
             )
-        engine.attach(broker, Context(engine, trade_mode=self.trade_mode, state=self.state))
+        persistence = self.persistence
+        state = persistence.state if persistence is not None and self.state is None else self.state
+        engine.attach(broker, Context(engine, trade_mode=self.trade_mode, state=state))
         for observer in self.observers:
             engine.subscribe(observer)
+        if persistence is not None:
+            persistence.attach(engine)
         self.engine, self.broker = engine, broker
         await self._load_history(portfolio)
+        if persistence is not None:
+            persistence.restore(engine, broker, live=live)
+            for order in self.unknown_orders:
+                persistence.report_unknown_order(engine, order)
         engine.initialize()
+        if persistence is not None:
+            if live:
+                await persistence.reconcile(self.gateway, engine, broker)
+            persistence.commit_step()
         return engine
 
     async def _prepare_venue(self, portfolio: Portfolio) -> None:
@@ -128,15 +143,22 @@ class TradingRuntime:
             await gateway.set_position_mode(self.position_mode is PositionMode.HEDGE)
             for symbol in self.strategy.symbols:
                 if self.margin_mode is not None:
-                    await gateway.set_margin_mode(symbol, self.margin_mode)
+                    try:
+                        await gateway.set_margin_mode(symbol, self.margin_mode)
+                    except PermanentError as error:
+                        # e.g. Binance -4047: open orders (ours, after a restart) pin the margin mode.
+                        logger.warning("margin mode of %s left as the venue has it: %s", symbol, error)
                 await gateway.set_leverage(symbol, self.leverage)
             for position in await gateway.fetch_positions(list(self.strategy.symbols)):
                 if position.quantity > 0:
                     portfolio.ledger.positions[(position.symbol, position.side)] = position
                     logger.info("restored %s %s position of %s at %s from the venue",
                                 position.symbol, position.side, position.quantity, position.entry_price)
+        known = self.persistence.known_client_ids() if self.persistence is not None else set()
         for symbol in self.strategy.symbols:
             for order in await gateway.fetch_open_orders(symbol):
+                if order.client_order_id in known:
+                    continue  # ours, placed before a restart: reconciled after start
                 self.unknown_orders.append(order)
                 logger.warning("open order %s (%s) at the venue was not placed by this run",
                                order.client_order_id, order.symbol)
@@ -152,8 +174,10 @@ class TradingRuntime:
                 series = BarSeries(symbol, str(timeframe))
                 portfolio.series[(symbol, str(timeframe))] = series
                 bars = await self.gateway.fetch_ohlcv(symbol, str(timeframe), limit=self.strategy.lookback_bars + 2)
+                # After a restart, bars after the last processed one are handed to the expert by step().
+                cursor = self.persistence.cursor(symbol, str(timeframe)) if self.persistence is not None else None
                 for bar in bars:
-                    if timeframe.close_time(bar.timestamp) <= now:
+                    if timeframe.close_time(bar.timestamp) <= now and (cursor is None or bar.timestamp <= cursor):
                         series.append(bar)
                 last = series._timestamps[len(series) - 1] if len(series) else timeframe.floor(now) - timeframe.milliseconds
                 self._next_close[(symbol, str(timeframe))] = timeframe.close_time(int(last) + timeframe.milliseconds)
@@ -183,6 +207,8 @@ class TradingRuntime:
                     if timeframe.close_time(bar.timestamp) <= now and (not len(series) or bar.timestamp > series._timestamps[len(series) - 1]):
                         series.append(bar)
                         engine.on_bar_closed(bar)
+                        if self.persistence is not None:
+                            self.persistence.bar_processed(bar)
                 last = int(series._timestamps[len(series) - 1]) if len(series) else timeframe.floor(now)
                 self._next_close[key] = timeframe.close_time(last + timeframe.milliseconds)
         engine.fire_timers(now)
@@ -192,6 +218,8 @@ class TradingRuntime:
             await broker.settle()
         if self.metrics is not None:
             self.metrics.set_equity(portfolio.account.equity)  # marked to the latest prices every step
+        if self.persistence is not None:
+            self.persistence.commit_step()  # the step's records reach the journal together
         self.steps += 1
 
     async def run(self, *, max_steps: int | None = None, duration_seconds: float | None = None,
@@ -225,6 +253,8 @@ class TradingRuntime:
             if isinstance(self.broker, LiveBroker):
                 await self.broker.settle()
             engine.call(self.handlers.get("deinit"), engine.stop_reason or reason, name="on_deinit")
+            if self.persistence is not None:
+                self.persistence.commit_step_quietly()
         return engine
 
     def _broker_error(self, error: BaseException, operation: str) -> None:

@@ -240,6 +240,8 @@ class SimulatedBroker(Broker):
         try:
             if orders:
                 self._expire(orders, timestamp)
+            if self._quiet_bar(symbol, min(path), max(path)):
+                return
             while True:
                 event = self._earliest(symbol, path)
                 if event is None:
@@ -255,6 +257,53 @@ class SimulatedBroker(Broker):
             for order in self._open.get(symbol, ()):
                 self._fresh.discard(order.client_order_id)
                 self._passive.discard(order.client_order_id)
+
+    def _quiet_bar(self, symbol: str, low: float, high: float) -> bool:
+        """True when nothing can happen within [low, high]: no trigger, limit or liquidation
+        is reachable. Then the only work is moving trailing water marks to the bar's extreme,
+        which is what walking the whole path would do. This is the common case for resting
+        brackets, and it keeps protective exits cheap in long backtests."""
+        trailing: list[tuple[Order, float]] = []
+        for order in self._open.get(symbol, ()):
+            if not order.status.is_open:
+                continue
+            kind = order.order_type
+            buy = order.side is OrderSide.BUY
+            if kind is OrderType.MARKET or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+                return False
+            if kind is OrderType.LIMIT or (order.triggered and kind.has_limit_price):
+                if (low <= order.price) if buy else (high >= order.price):  # type: ignore[operator]
+                    return False
+            elif kind is OrderType.TRAILING_STOP:
+                water = self._trailing_water(order)
+                fraction = (order.trailing_pct or 0.0) / 100.0
+                if water is None:
+                    activation = order.activation_price
+                    if activation is None or ((high >= activation) if not buy else (low <= activation)):
+                        return False
+                    continue
+                if buy:
+                    water = min(water, low)
+                    if high >= water * (1 + fraction):
+                        return False
+                else:
+                    water = max(water, high)
+                    if low <= water * (1 - fraction):
+                        return False
+                trailing.append((order, water))
+            else:
+                upward = buy if kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT) else not buy
+                if (high >= order.stop_price) if upward else (low <= order.stop_price):  # type: ignore[operator]
+                    return False
+        for position in self._liquidatable(symbol):
+            level = self._liquidation_price(position)
+            if level is not None and ((high >= level) if position.side.value == "short" else (low <= level)):
+                return False
+        for order, water in trailing:
+            fraction = (order.trailing_pct or 0.0) / 100.0
+            self._water[order.client_order_id] = water
+            order.stop_price = water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
+        return True
 
     def _expire(self, orders: list[Order], timestamp: int) -> None:
         for order in list(orders):

@@ -68,7 +68,7 @@ class AlertEvaluator:
                     body += f" (errors in the last {rule.window_seconds:g} s)"
                 try:
                     self.notifier.notify(title, body, level=rule.level, tags=self.tags)
-                except Exception:  # noqa: BLE001 - a failed delivery must not stop the checks
+                except Exception:
                     logger.exception("alert %s could not be delivered", rule.name)
                 sent.append(rule.name)
             else:
@@ -89,7 +89,7 @@ class AlertEvaluator:
         while not self._stop.wait(interval):
             try:
                 self.evaluate()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 logger.exception("alert evaluation failed")
 
     def stop(self) -> None:

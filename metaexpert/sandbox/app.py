@@ -1237,6 +1237,7 @@ class SandboxApp:
         self, market: str, symbol: str, recording: TickRecording, events: list[TickEvent]
     ) -> None:
         lower = symbol.lower()
+        self._publish_partial_depth(market, symbol, recording)
         depth_streams = [
             stream
             for stream in (
@@ -1275,6 +1276,30 @@ class SandboxApp:
                     f"{lower}@bookTicker",
                     payloads.book_ticker_event(market, symbol, row, event.local_ns),
                 )
+
+    def _publish_partial_depth(self, market: str, symbol: str, recording: TickRecording) -> None:
+        """``<symbol>@depth<5|10|20>[@<speed>]``: the top of the replayed book after each step."""
+        prefix = f"{symbol.lower()}@depth"
+        for stream in self.hub.subscribed_streams(market, prefix):
+            levels = stream[len(prefix) :].split("@", 1)[0]
+            if levels not in ("5", "10", "20"):
+                continue
+            bids, asks = recording.book.top(int(levels))
+            book = {
+                "bids": [[payloads.fmt(p), payloads.fmt(q)] for p, q in bids],
+                "asks": [[payloads.fmt(p), payloads.fmt(q)] for p, q in asks],
+            }
+            last_id = recording.book.last_update_id
+            if market == SPOT:
+                payload: dict[str, object] = {"lastUpdateId": last_id, **book}
+            else:
+                event_ms = self.tick_clock_ns // 1_000_000
+                payload = {
+                    "e": "depthUpdate", "E": event_ms, "T": event_ms, "s": symbol,
+                    "U": last_id, "u": last_id, "pu": last_id,
+                    "b": book["bids"], "a": book["asks"],
+                }  # fmt: skip
+            self.hub.publish(market, stream, payload)
 
     async def _replay_forever(self) -> None:
         """Real-time replay at ``speed``: bars by market time, ticks by recorded receiver time."""

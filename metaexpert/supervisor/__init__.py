@@ -4,7 +4,13 @@ See ``metaexpert.supervisor.supervisor`` for the priority and locking rules.
 """
 
 from metaexpert.supervisor.config import ExpertProcessConfig, SupervisorConfig
-from metaexpert.supervisor.supervisor import ExpertProcess, Supervisor, SupervisorReport, describe_exit, supervise
+from metaexpert.supervisor.supervisor import (
+    ExpertProcess,
+    Supervisor,
+    SupervisorReport,
+    describe_exit,
+    supervise,
+)
 
 __all__ = [
     "ExpertProcess",

@@ -270,7 +270,7 @@ class Supervisor:
             # No tags: Apprise sends tagged alerts only to URLs carrying that tag, and a
             # death must reach every configured target.
             self.notifier.notify(f"Expert {expert.name} stopped: {reason}", body, level="failure")
-        except Exception:  # noqa: BLE001 - an alert failure must not stop supervision
+        except Exception:
             logger.exception("alert for expert %s could not be sent", expert.name)
 
     def _set_up(self, expert: ExpertProcess, up: bool) -> None:

@@ -30,7 +30,7 @@ def verifier_service():
     service = VerifierService()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             service.requests.append(json.loads(self.rfile.read(length) or b"{}"))
             if service.mode == "slow":

@@ -124,3 +124,17 @@ def test_audit_report_with_unknown_timezone_raises():
 def test_audit_report_with_empty_period_raises():
     with pytest.raises(ConfigurationError, match="audit period is empty"):
         build_audit_report([], 10, 10)
+
+
+def test_audit_report_with_configuration_change_lists_it_in_both_zones():
+    moment = int(datetime(2024, 7, 1, 22, 30, tzinfo=UTC).timestamp() * 1000)
+    entries = [{"timestamp_ms": moment, "kind": "configuration_change", "client_order_id": None,
+                "payload": {"changes": {"max_leverage": [3, 2]}}},
+               {"timestamp_ms": moment + 1, "kind": "risk_decision", "client_order_id": None,
+                "payload": {"domain": "risk", "rule": "max_drawdown", "action": "blocked", "reason": "halted"}}]
+    report = build_audit_report(entries, moment - 1, moment + DAY_MS, "Asia/Tokyo")
+    change, decision = report.rows
+    assert change.category == "configuration_change" and '"max_leverage": [3, 2]' in change.detail
+    assert change.time_utc.startswith("2024-07-01T22:30") and change.time_local.startswith("2024-07-02T07:30")
+    assert decision.category == "risk_decision" and decision.rule == "max_drawdown"
+    assert report.summary()["blocked_by_rule"] == {"max_drawdown": 1}

@@ -115,3 +115,11 @@ def test_validate_candles_with_monthly_grid_accepts_month_starts_only():
     validate_candles(frame, "1M")
     shifted = frame.with_columns(pl.col("timestamp") + 86_400_000)
     assert [f.check for f in failure(shifted, "1M").report.failures] == ["timestamps_on_1M_grid"]
+
+
+def test_candle_validation_error_with_pickle_round_trip_keeps_report():
+    import pickle
+
+    error = failure(good().with_columns(pl.lit(-1.0).alias("volume")))
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error) and copy.report == error.report

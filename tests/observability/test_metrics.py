@@ -19,7 +19,12 @@ from metaexpert.engine.runtime import TradingRuntime
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.notify import AppriseNotifier, NotificationConfig
 from metaexpert.observability.alerts import AlertEvaluator, AlertRule
-from metaexpert.observability.metrics import ExpertMetrics, MetricsServer, SupervisorMetrics, rejection_reason
+from metaexpert.observability.metrics import (
+    ExpertMetrics,
+    MetricsServer,
+    SupervisorMetrics,
+    rejection_reason,
+)
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
 
@@ -129,7 +134,7 @@ def alert_inbox():
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"))
             self.send_response(200)
             self.end_headers()

@@ -90,3 +90,14 @@ def test_fetch_candles_task_with_bad_symbol_fails_fast_without_retry(prefect_har
 def test_ingest_with_bad_parameters_raises_configuration_error_before_any_request(arguments, message, store_root):
     with pytest.raises(ConfigurationError, match=message):
         ingest.fn("binance", "spot", *arguments, store_root)
+
+
+def test_ingestion_rejected_error_with_pickle_round_trip_keeps_every_report():
+    import pickle
+
+    from metaexpert.data.validation import CheckFailure, ValidationReport
+
+    reports = [ValidationReport("binance/spot BTCUSDT 1h", 10, (CheckFailure("high_at_least_open_and_close", None, 1),)),
+               ValidationReport("binance/spot ETHUSDT 1h", 10, (CheckFailure("greater_than(0)", "low", 2),))]
+    copy = pickle.loads(pickle.dumps(IngestionRejectedError(reports)))
+    assert copy.reports == reports and "ETHUSDT" in str(copy)

@@ -27,6 +27,7 @@ def _status(port: int) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(90)
 def test_run_sandbox_with_speed_replays_in_real_time_and_stops_on_sigterm() -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -271,3 +271,25 @@ def test_watch_ticker_and_balance_with_spot_client_follow_replay_and_fills(
             await client.close()
 
     _run(scenario)
+
+
+def test_partial_depth_stream_with_tick_replay_sends_top_levels(
+    tick_sandbox: SandboxServer,
+) -> None:
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{tick_sandbox.ws_url}/ws/ethusdt@depth5@100ms") as ws:
+                tick_sandbox.advance_ticks(1_000)
+                payload = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+                book = await asyncio.get_running_loop().run_in_executor(
+                    None,
+                    lambda: make_ccxt_client("binance", tick_sandbox).fetch_order_book(
+                        "ETH/USDT", limit=5
+                    ),
+                )
+                assert payload["lastUpdateId"] == book["nonce"]
+                assert [float(level[0]) for level in payload["bids"]] == [
+                    level[0] for level in book["bids"]
+                ]
+
+    _run(scenario)

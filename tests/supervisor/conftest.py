@@ -82,7 +82,7 @@ def alert_inbox():
     inbox = AlertInbox()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             inbox.received.append(json.loads(self.rfile.read(length) or b"{}"))
             inbox.arrived.set()
@@ -101,3 +101,29 @@ def alert_inbox():
     finally:
         server.shutdown()
         server.server_close()
+
+
+SPINNING_EXPERT = '''
+from metaexpert import MetaExpert
+
+expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+
+
+@expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+def init(ctx):
+    pass
+
+
+@expert.on_bar(timeframe="1h")
+def bar(ctx, bars):
+    while True:  # a runaway loop: only the CPU-time limit ends it
+        pass
+'''
+
+
+@pytest.fixture
+def spinning_expert(tmp_path: Path) -> Path:
+    path = tmp_path / "experts" / "spin_expert.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(SPINNING_EXPERT), encoding="utf-8")
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -99,3 +100,33 @@ def test_config_from_yaml_with_missing_file_raises_naming_it(tmp_path):
     path.write_text("experts:\n  - name: a\n    file: missing.py\n")
     with pytest.raises(ConfigurationError, match="missing.py does not exist"):
         SupervisorConfig.from_yaml(path)
+
+
+@pytest.mark.slow
+def test_supervisor_with_runaway_loop_stops_it_at_cpu_limit(spinning_expert, tmp_path):
+    config = SupervisorConfig(experts=[{"name": "spin", "file": str(spinning_expert), "cpu_seconds": 2,
+                                        "run": {"backtest_start": "2024-01-01", "backtest_end": "2024-01-03"}}],
+                              run_dir=tmp_path / "run")
+    report = supervise(config, timeout_seconds=60)
+    entry = report.experts["spin"]
+    assert entry["status"] == "failed" and entry["reason"] == "CPU time limit exceeded (SIGXCPU)"
+    assert entry["restarts"] == 0
+
+
+def test_worker_with_request_budget_sets_facade_rate_limit(expert_files, monkeypatch, tmp_path):
+    from metaexpert import MetaExpert
+    from metaexpert.supervisor import worker
+
+    seen = {}
+
+    def fake_run(self, trade_mode, **options):
+        seen.update(rate_limit=self.config.rate_limit, trade_mode=trade_mode, options=options)
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(MetaExpert, "run", fake_run)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"file": str(expert_files["trend"]), "trade_mode": "paper", "requests_per_minute": 300,
+                                "run": {"max_steps": 3}, "result_path": str(tmp_path / "result.json")}))
+    assert worker.main([str(spec)]) == worker.EXIT_MEMORY
+    assert seen["rate_limit"] == 300 and seen["trade_mode"] == "paper"
+    assert seen["options"]["max_steps"] == 3 and seen["options"]["report"] is False
