@@ -51,6 +51,7 @@ from metaexpert.storage import (
     StorageError,
     StorageRecord,
     StorageSettings,
+    WriterState,
     WriterStoppedError,
     bar_cursor_record,
     exchange_response_record,
@@ -272,6 +273,10 @@ class ExpertRecorder:
         try:
             self.writer.submit(records)
         except (WriterStoppedError, StorageError) as error:
+            journal = self.writer.journal
+            if journal is not None and self.writer.state is not WriterState.CLOSED:
+                for record in records:  # what this step did must survive: replayed on the next start
+                    journal.append(record)
             reason = f"persistence stopped: {error}"
             logger.error("%s; stopping the expert safely", reason)
             if self._engine is not None:

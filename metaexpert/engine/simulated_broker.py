@@ -30,6 +30,7 @@ from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.slippage import NoSlippage, SlippageModel
 
 _EPSILON = 1e-12
+_OPEN_STATUSES = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
 
 
 @dataclass(slots=True)
@@ -223,6 +224,14 @@ class SimulatedBroker(Broker):
         self, symbol: str, timestamp: int, open_: float, high: float, low: float, close: float, volume: float
     ) -> None:
         """Match open orders and liquidations of ``symbol`` against one bar."""
+        orders = self._open.get(symbol)
+        if orders and self._quiet_bar(symbol, low, high):
+            # Nothing reachable in this bar: only the first-bar marks of new orders expire.
+            if self._fresh or self._passive:
+                for order in orders:
+                    self._fresh.discard(order.client_order_id)
+                    self._passive.discard(order.client_order_id)
+            return
         self._match(symbol, timestamp, bar_path(open_, high, low, close, self.intrabar_path), volume)
 
     def process_tick(self, symbol: str, timestamp: int, price: float) -> None:
@@ -240,7 +249,7 @@ class SimulatedBroker(Broker):
         try:
             if orders:
                 self._expire(orders, timestamp)
-            if self._quiet_bar(symbol, min(path), max(path)):
+            if len(path) == 1 and self._quiet_bar(symbol, path[0], path[0]):
                 return
             while True:
                 event = self._earliest(symbol, path)
@@ -265,11 +274,11 @@ class SimulatedBroker(Broker):
         brackets, and it keeps protective exits cheap in long backtests."""
         trailing: list[tuple[Order, float]] = []
         for order in self._open.get(symbol, ()):
-            if not order.status.is_open:
+            if order.status not in _OPEN_STATUSES:
                 continue
             kind = order.order_type
             buy = order.side is OrderSide.BUY
-            if kind is OrderType.MARKET or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            if kind is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC or order.expire_at is not None:
                 return False
             if kind is OrderType.LIMIT or (order.triggered and kind.has_limit_price):
                 if (low <= order.price) if buy else (high >= order.price):  # type: ignore[operator]
@@ -313,10 +322,7 @@ class SimulatedBroker(Broker):
                 self.listener.on_order_update(order, "expired (GTD)")
 
     def _liquidatable(self, symbol: str) -> list[Position]:
-        if not self.liquidation:
-            return []
-        spec = self.portfolio.markets.get(symbol)
-        if spec is None or not spec.is_derivative:
+        if not self.liquidation or not self.portfolio._derivative.get(symbol, False):
             return []
         return self.portfolio.ledger.open_positions(symbol)
 

@@ -1025,12 +1025,18 @@ class SandboxApp:
             if stream not in self.listen_keys and "@" not in stream:
                 raise BinanceError(-1125, "This listenKey does not exist.")
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
-        await ws.prepare(request)
         connection = Connection(ws=ws, market=market, combined=combined, path=request.path)
         for stream in initial:
             with contextlib.suppress(ValueError):
                 self._add_stream(connection, stream)
+        # Registered before the handshake completes: nothing published after the client sees
+        # "101 Switching Protocols" can be missed (it waits in the queue for the writer).
         self.hub.add(connection)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self.hub.remove(connection)
+            raise
         writer = asyncio.get_running_loop().create_task(connection.writer())
         try:
             async for message in ws:
@@ -1087,8 +1093,8 @@ class SandboxApp:
 
     async def _api_socket(self, request: web.Request, market: str) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=None)
-        await ws.prepare(request)
         connection = Connection(ws=ws, market=market, combined=False, path=request.path)
+        await ws.prepare(request)
         self.hub.add(connection)
         writer = asyncio.get_running_loop().create_task(connection.writer())
         try:

@@ -19,7 +19,7 @@ from metaexpert.engine.runtime import TradingRuntime
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
-from tests.storage.conftest import postgres_database  # noqa: F401 - re-exported fixture
+from tests.storage.conftest import postgres_database, postgres_url  # noqa: F401 - re-exported fixtures
 
 KEY, SECRET = "persist-key-" + "c" * 52, "persist-secret-" + "d" * 49
 

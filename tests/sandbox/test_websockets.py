@@ -277,19 +277,18 @@ def test_partial_depth_stream_with_tick_replay_sends_top_levels(
     tick_sandbox: SandboxServer,
 ) -> None:
     async def scenario() -> None:
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(f"{tick_sandbox.ws_url}/ws/ethusdt@depth5@100ms") as ws:
-                tick_sandbox.advance_ticks(1_000)
-                payload = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
-                book = await asyncio.get_running_loop().run_in_executor(
-                    None,
-                    lambda: make_ccxt_client("binance", tick_sandbox).fetch_order_book(
-                        "ETH/USDT", limit=5
-                    ),
-                )
-                assert payload["lastUpdateId"] == book["nonce"]
-                assert [float(level[0]) for level in payload["bids"]] == [
-                    level[0] for level in book["bids"]
-                ]
+        url = f"{tick_sandbox.ws_url}/ws/ethusdt@depth5@100ms"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            tick_sandbox.advance_ticks(1_000)
+            payload = json.loads((await asyncio.wait_for(ws.receive(), 5)).data)
+            client = make_ccxt_client("binance", tick_sandbox)
+            loop = asyncio.get_running_loop()
+            book = await loop.run_in_executor(
+                None, lambda: client.fetch_order_book("ETH/USDT", limit=5)
+            )
+            assert payload["lastUpdateId"] == book["nonce"]
+            assert [float(level[0]) for level in payload["bids"]] == [
+                level[0] for level in book["bids"]
+            ]
 
     _run(scenario)

@@ -7,8 +7,8 @@ sliced in memory for every later pass, whatever its period.
 
 A worker process cannot receive a user's expert object (its handlers live in a module
 that only exists in the parent), so workers load the expert *file* themselves:
-``ExpertReference(path, variable)``. Workers start with the ``spawn`` method on purpose:
-forking a process after polars started its thread pool can deadlock.
+``ExpertReference(path, variable)``. Workers start from a ``forkserver`` (or ``spawn``), never
+a plain ``fork`` of this process: forking after polars started its thread pool can deadlock.
 """
 
 from __future__ import annotations
@@ -256,6 +256,16 @@ def _quiet(enabled: bool) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------- local pool
+def _worker_context() -> Any:
+    """``forkserver`` where available: a clean server process imports the library once and
+    forks workers from it (cheap, and no polars thread pool is ever forked); else ``spawn``."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["metaexpert.expert", "metaexpert.backtest.optimization.execution"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 _WORKER_EVALUATOR: PassEvaluator | None = None
 
 
@@ -311,7 +321,7 @@ class LocalExecutor:
             return [self.evaluator.evaluate(request) for request in requests]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                max_workers=self.workers, mp_context=_worker_context(),
                 initializer=_install_worker,
                 initargs=(self.reference, self.evaluator.settings, self.evaluator.candles.span),
             )

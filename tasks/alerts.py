@@ -1,0 +1,127 @@
+"""Alert delivery for the pipelines: settings, a retried send task, and Prefect state hooks.
+
+Where alerts go is read once from the environment (``METAEXPERT_ALERT_URLS``: Apprise URLs
+separated by commas or whitespace; ``METAEXPERT_ALERT_CONFIG``: an Apprise YAML/text config
+file) or passed explicitly. No destination configured means no alert and no error: the
+pipelines stay usable on a laptop without any chat service.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from metaexpert.notify import AppriseNotifier, NotificationConfig
+
+logger = logging.getLogger("metaexpert.pipelines.alerts")
+
+URLS_VARIABLE = "METAEXPERT_ALERT_URLS"
+CONFIG_VARIABLE = "METAEXPERT_ALERT_CONFIG"
+
+
+class AlertSettings(BaseModel):
+    """Alert destinations for flows; ``urls`` are Apprise URLs (``json://127.0.0.1:8000/hook``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urls: tuple[str, ...] = ()
+    config_file: Path | None = None
+    title_prefix: str = Field(default="MetaExpert pipelines", max_length=80)
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return tuple(part for part in re.split(r"[\s,]+", value) if part)
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _schemes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            if "://" not in url:
+                raise ValueError(f"alert URL without a scheme ({url.split('@')[-1][:40]!r}); "
+                                 "expected an Apprise URL such as json://host/path or tgram://token/chat")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.urls) or self.config_file is not None
+
+    @classmethod
+    def from_environment(cls, urls: str | list[str] | None = None, config_file: str | None = None) -> AlertSettings:
+        """Explicit values win over ``METAEXPERT_ALERT_URLS`` / ``METAEXPERT_ALERT_CONFIG``."""
+        chosen_urls = urls if urls else os.environ.get(URLS_VARIABLE, "")
+        chosen_file = config_file or os.environ.get(CONFIG_VARIABLE) or None
+        return cls(urls=chosen_urls, config_file=chosen_file)
+
+    def notifier(self) -> AppriseNotifier | None:
+        """The Apprise notifier for these settings, or None when nothing is configured."""
+        if not self.configured:
+            return None
+        return AppriseNotifier(NotificationConfig(urls=list(self.urls), config_file=self.config_file,
+                                                  title_prefix=self.title_prefix))
+
+
+def deliver(settings: AlertSettings, title: str, body: str, *, level: str = "warning",
+            tags: tuple[str, ...] = ()) -> bool:
+    """Send one alert now; False when nothing is configured or no target took it."""
+    notifier = settings.notifier()
+    if notifier is None:
+        return False
+    return notifier.notify(title, body, level=level, tags=tags)
+
+
+class AlertNotDeliveredError(RuntimeError):
+    """Every configured alert target refused the alert (retried by ``send_alert``)."""
+
+
+@task(name="send-alert", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE, persist_result=False,
+      task_run_name="alert {title}")
+def send_alert(title: str, body: str, level: str = "warning", urls: list[str] | None = None,
+               config_file: str | None = None) -> bool:
+    """Deliver an alert; retried when configured targets all fail, a no-op when none is set."""
+    settings = AlertSettings.from_environment(urls, config_file)
+    if not settings.configured:
+        return False
+    if not deliver(settings, title, body, level=level):
+        raise AlertNotDeliveredError(f"alert {title!r} was not delivered to any configured target")
+    return True
+
+
+def _describe_failure(flow: Any, flow_run: Any, state: Any) -> tuple[str, str]:
+    name = getattr(flow, "name", "flow")
+    run_name = getattr(flow_run, "name", "?")
+    kind = "crashed" if getattr(state, "is_crashed", lambda: False)() else "failed"
+    message = str(getattr(state, "message", "") or "no message")[:1500]
+    parameters = getattr(flow_run, "parameters", {}) or {}
+    shown = ", ".join(f"{key}={value!r}" for key, value in parameters.items()
+                      if not re.search(r"key|secret|password|token|passphrase", key, re.IGNORECASE))
+    return f"flow {name} {kind}", f"run {run_name} {kind}: {message}\nparameters: {shown[:500]}"
+
+
+def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect ``on_failure`` / ``on_crashed`` hook: one failure alert per failed flow run.
+
+    Hooks must never raise (Prefect would log the hook error instead of the flow's), so
+    delivery problems are logged and swallowed."""
+    try:
+        title, body = _describe_failure(flow, flow_run, state)
+        settings = AlertSettings.from_environment()
+        if settings.configured and not deliver(settings, title, body, level="failure", tags=()):
+            logger.warning("failure alert for %s was not delivered", title)
+    except Exception as error:  # noqa: BLE001 - a broken alert channel must not mask the flow's failure
+        logger.warning("failure alert could not be sent: %s", type(error).__name__)
+
+
+FAILURE_HOOKS: dict[str, list[Any]] = {"on_failure": [alert_on_flow_failure],
+                                       "on_crashed": [alert_on_flow_failure]}
