@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from metaexpert.core import order as order_module
-from metaexpert.core.enums import LiquidityRole, OrderStatus, TradeMode
+from metaexpert.core.enums import LiquidityRole, OrderSide, OrderStatus, OrderType, PositionSide, TradeMode
 from metaexpert.core.errors import ConfigurationError, PermanentError, RecoverableError
 from metaexpert.core.events import OrderEvent, RiskEvent
 from metaexpert.core.market import Bar
@@ -63,6 +63,7 @@ from metaexpert.storage.models import OrderRow
 logger = logging.getLogger("metaexpert.persistence")
 
 _EPSILON = 1e-12
+_BRACKET_TAGS = frozenset({"stop_loss", "take_profit", "trailing_stop"})
 
 
 class PersistenceConfig(BaseModel):
@@ -132,6 +133,7 @@ class ExpertRecorder:
         self.recovery: RecoveryState = RecoveryState(expert_id=expert_id)
         self.state = ExpertState(store, expert_id, writer=self._state_sink())  # type: ignore[arg-type]
         self.cursors: dict[str, int] = {}
+        self._highest_bracket = 0
         self.reconciled_fills = 0
         self.unknown_orders: list[Order] = []
         self.closed = False
@@ -187,27 +189,30 @@ class ExpertRecorder:
         """Load the recovery state and move the order id sequences above everything stored."""
         self.recovery = self.store.load_recovery(self.expert_id)
         self.cursors = dict(self.recovery.last_bar_ms)
-        highest_local, highest_client = self._highest_ids()
+        highest_local, highest_client, self._highest_bracket = self._highest_ids()
         order_module.reserve_order_ids(highest_local + 1)
         if self.client_id_prefix is not None:
             order_module.use_sequential_client_order_ids(self.client_id_prefix, highest_client + 1)
         return self.recovery
 
-    def _highest_ids(self) -> tuple[int, int]:
+    def _highest_ids(self) -> tuple[int, int, int]:
+        """Highest local order number, sequential client number and bracket group number stored."""
         from sqlalchemy import select
 
         prefix = self.client_id_prefix or ""
 
-        def query(session: Any) -> tuple[int, int]:
-            local = client = 0
-            rows = session.execute(select(OrderRow.exchange_order_id, OrderRow.client_order_id)
+        def query(session: Any) -> tuple[int, int, int]:
+            local = client = bracket = 0
+            rows = session.execute(select(OrderRow.exchange_order_id, OrderRow.client_order_id, OrderRow.oco_group)
                                    .where(OrderRow.expert_id == self.expert_id))
-            for order_id, client_id in rows:
+            for order_id, client_id, group in rows:
                 if order_id and str(order_id).isdigit():
                     local = max(local, int(order_id))
                 if prefix and client_id.startswith(prefix) and client_id[len(prefix):].isdigit():
                     client = max(client, int(client_id[len(prefix):]))
-            return local, client
+                if group and group.startswith("bracket-") and group[8:].isdigit():
+                    bracket = max(bracket, int(group[8:]))
+            return local, client, bracket
 
         return self.store.database.read(query, what="read highest order ids")
 
@@ -321,10 +326,21 @@ class ExpertRecorder:
         if not live:
             for order in recovery.open_orders:
                 self._rest_in_simulated_broker(engine, broker, order)
+        self._restore_brackets(engine, recovery.open_orders)
         portfolio.revalue()
         if self.has_history:
             logger.info("restored %d position(s), %d open order(s), %d state key(s) of expert %d",
                         len(recovery.positions), len(recovery.open_orders), len(self.state), self.expert_id)
+
+    def _restore_brackets(self, engine: Engine, orders: list[Order]) -> None:
+        """Protective exits of recovered positions are the engine's brackets again (so they
+        are cancelled when the position closes) and new groups are numbered above them."""
+        engine._bracket_sequence = max(engine._bracket_sequence, self._highest_bracket)
+        for order in orders:
+            if not (order.reduce_only and order.oco_group and order.tag in _BRACKET_TAGS):
+                continue
+            side = order.position_side or (PositionSide.LONG if order.side is OrderSide.SELL else PositionSide.SHORT)
+            engine._brackets.setdefault((order.symbol, side), []).append(order)
 
     def _rest_in_simulated_broker(self, engine: Engine, broker: Any, order: Order) -> None:
         if order.symbol not in engine.portfolio.markets:
@@ -337,6 +353,13 @@ class ExpertRecorder:
         broker._open.setdefault(order.symbol, []).append(order)
         broker._open_count += 1
         broker.portfolio.orders[order.client_order_id] = order
+        if order.created_at >= engine.portfolio.now_ms:
+            # Placed in the last step before the stop: its first match is still to come,
+            # with the same first-touch rules as if the process had never stopped.
+            broker._fresh.add(order.client_order_id)
+            if order.order_type is OrderType.LIMIT and not broker._marketable(
+                    order, engine.portfolio.last_price(order.symbol)):
+                broker._passive.add(order.client_order_id)
         engine.orders.append(order)
 
     async def reconcile(self, gateway: Any, engine: Engine, broker: Any) -> None:

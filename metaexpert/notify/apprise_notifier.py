@@ -1,5 +1,9 @@
 """Alerts through Apprise: one notifier behind the core ``Notifier`` protocol.
 
+Routing: the plain ``urls`` receive every alert; targets from the Apprise config file
+receive the alerts whose tags they carry (``tags=("orders",)``), or every alert when the
+alert has no tags.
+
 Delivery failures never raise into trading code: ``notify`` returns False, logs the
 failure (with secrets masked by the logging setup) and counts it, so a dead chat service
 cannot stop an expert. Every alert is also kept in ``history`` for reports and tests.
@@ -40,14 +44,15 @@ class SentAlert:
 class AppriseNotifier:
     def __init__(self, config: NotificationConfig | None = None, *, history_size: int = 1000) -> None:
         self.config = config or NotificationConfig()
-        self._apprise = apprise.Apprise()
+        self._everything = apprise.Apprise()
         for url in self.config.urls:
-            if not self._apprise.add(url):
+            if not self._everything.add(url):
                 raise ValueError(f"Apprise does not understand the notification URL scheme of {url.split('://')[0]!r}://...")
+        self._routed = apprise.Apprise()
         if self.config.config_file is not None:
             source = apprise.AppriseConfig()
             source.add(str(self.config.config_file))
-            self._apprise.add(source)
+            self._routed.add(source)
         self._minimum = LEVELS.index(self.config.min_level)
         self._lock = threading.Lock()
         self.history: deque[SentAlert] = deque(maxlen=history_size)
@@ -55,7 +60,7 @@ class AppriseNotifier:
 
     @property
     def configured(self) -> bool:
-        return len(self._apprise) > 0
+        return len(self._everything) > 0 or len(self._routed) > 0
 
     def notify(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> bool:
         """Send an alert to every configured target; False if none took it."""
@@ -65,10 +70,14 @@ class AppriseNotifier:
         full_title = f"{self.config.title_prefix}: {title}" if self.config.title_prefix else title
         delivered = False
         if self.configured:
+            kind = _TYPES[level]
             with self._lock:
-                result = self._apprise.notify(body=body, title=full_title, notify_type=_TYPES[level],
-                                              tag=list(tags) if tags else apprise.common.MATCH_ALL_TAG)
-            delivered = bool(result)
+                if len(self._everything):
+                    delivered = bool(self._everything.notify(body=body, title=full_title, notify_type=kind))
+                if len(self._routed):
+                    routed = self._routed.notify(body=body, title=full_title, notify_type=kind,
+                                                 tag=list(tags) if tags else apprise.common.MATCH_ALL_TAG)
+                    delivered = bool(routed) or delivered
             if not delivered:
                 self.failures += 1
                 logger.warning("alert %r could not be delivered", title)

@@ -57,3 +57,10 @@ def test_notification_config_with_bad_values_names_the_problem(tmp_path):
 
 def test_apprise_notifier_satisfies_core_notifier_protocol():
     assert isinstance(AppriseNotifier(), Notifier)
+
+
+def test_notifier_with_plain_url_and_tagged_alert_still_delivers(alert_inbox):
+    notifier = AppriseNotifier(NotificationConfig(urls=[alert_inbox.url]))
+
+    assert notifier.notify("Order rejected", "insufficient margin", level="warning", tags=("orders",)) is True
+    assert [p["title"] for p in alert_inbox.received] == ["MetaExpert: Order rejected"]

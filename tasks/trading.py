@@ -1,0 +1,182 @@
+"""One evaluation of a paper/live expert per flow run: restore, sync bars, decide, execute, persist.
+
+A scheduled (cron) evaluation is a short process, not a loop: load the expert file, open its
+recorder (the storage database restores positions, open orders, ``ctx.state`` and the bar
+cursor), start ``TradingRuntime``, run ONE ``step()`` (newest closed bars -> on_bar, due
+timers -> on_timer, risk checks, orders through the broker; live orders carry client order
+ids and the gateway looks them up before any resubmission, so a retry never fills twice),
+commit the step and stop.
+
+Timers: the cron tick IS the timer tick. Each interval's last fired tick is kept in the
+expert's persisted state, so a timer fires once per interval even when a run is retried or
+triggered by hand, and fires in the run scheduled on its boundary even though that run
+starts a little after the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from metaexpert.core.enums import MarketType, OrderStatus, TradeMode
+from metaexpert.core.errors import ConfigurationError
+from metaexpert.core.events import OrderEvent, RiskEvent
+
+TIMER_MARKS_KEY = "_metaexpert_timer_marks"
+LOCK_DIRECTORY_VARIABLE = "METAEXPERT_LOCK_DIR"
+
+
+class EvaluationBusyError(RuntimeError):
+    """Another evaluation of the same expert holds its lock: this run must not trade."""
+
+
+@contextmanager
+def expert_lock(expert_key: str, directory: str | Path | None = None) -> Iterator[Path]:
+    """An exclusive, non-blocking lock per expert on this host (``flock``; freed if the process dies).
+
+    Across hosts the deployment's ``concurrency_limit: 1`` (prefect.yaml) does the same job."""
+    folder = Path(directory or os.environ.get(LOCK_DIRECTORY_VARIABLE) or Path("var") / "locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", expert_key) + ".lock")
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EvaluationBusyError(f"another evaluation of {expert_key} is running (lock {path})") from None
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load_expert_file(expert_file: str, overrides: dict[str, Any] | None = None) -> Any:
+    """Execute the expert file and apply configuration overrides (validated like the constructor)."""
+    from pydantic import ValidationError
+
+    from metaexpert.cli.loader import load_expert
+    from metaexpert.expert import ExpertConfig
+
+    expert = load_expert(expert_file).expert
+    if overrides:
+        unknown = set(overrides) - set(ExpertConfig.model_fields)
+        if unknown:
+            raise ConfigurationError(f"unknown expert setting(s) {sorted(unknown)} in overrides")
+        values = {**expert.config.model_dump(), **overrides}
+        try:
+            expert.config = ExpertConfig.model_validate(values)
+        except ValidationError as error:
+            raise ConfigurationError(f"invalid expert overrides: {error.errors()[0]['msg']}") from None
+    return expert
+
+
+def _arm_timers(handlers: Any, state: Any, now_ms: int) -> None:
+    """Make each timer due exactly once per interval tick (see module docstring)."""
+    marks = dict(state.get(TIMER_MARKS_KEY) or {})
+    for timer in handlers.timers:
+        tick = timer.interval.floor(now_ms)
+        fired = int(marks.get(str(timer.interval), -1))
+        timer.next_fire_ms = tick if fired < tick else timer.interval.next_open(now_ms)
+
+
+def _mark_timers(handlers: Any, state: Any, before: dict[int, int]) -> None:
+    marks = dict(state.get(TIMER_MARKS_KEY) or {})
+    changed = False
+    for timer in handlers.timers:
+        if timer.next_fire_ms != before[id(timer)]:  # fire_timers moved it: the handler ran
+            marks[str(timer.interval)] = before[id(timer)]
+            changed = True
+    if changed:
+        state[TIMER_MARKS_KEY] = marks
+
+
+async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: float = 10_000.0,
+                        notifier: Any | None = None, on_circuit_state_change: Any | None = None) -> dict[str, Any]:
+    """Start the runtime with persistence, run one step, commit, stop; return what happened."""
+    from metaexpert.engine.config import SimulationConfig
+    from metaexpert.engine.runtime import TradingRuntime
+    from metaexpert.exchanges import CcxtGateway
+    from metaexpert.risk import RiskManager
+
+    if trade_mode is TradeMode.BACKTEST:
+        raise ConfigurationError("evaluate runs paper or live mode; use the backtest flow for backtests")
+    expert.config.check_for_mode(trade_mode)
+    if expert._init_options is None:
+        raise ConfigurationError("the expert has no @expert.on_init(symbol=..., timeframe=...) handler")
+    strategy, risk_config = expert.strategy_config(expert._init_options)
+    notifier = notifier if notifier is not None else expert.notifier()
+    recorder = expert.open_recorder(trade_mode, strategy)
+    events: list[Any] = []
+    started = time.perf_counter()
+    gateway = CcxtGateway(expert.exchange_config(trade_mode), on_circuit_state_change=on_circuit_state_change)
+    config = expert.config
+    try:
+        runtime = TradingRuntime(
+            handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=trade_mode,
+            risk=RiskManager(risk_config, notifier=notifier), notifier=notifier, initial_capital=initial_capital,
+            leverage=risk_config.leverage,
+            margin_mode=config.margin_mode if config.market_type is not MarketType.SPOT else None,
+            position_mode=config.position_mode, market_type=config.market_type, simulation=SimulationConfig(),
+            observers=[events.append], compliance=expert.compliance_gate(), persistence=recorder)
+        engine = await runtime.start()
+        known = {order.client_order_id for order in engine.orders}
+        for (symbol, timeframe), series in engine.portfolio.series.items():
+            # First run of this expert: the loaded history counts as seen, so the next run's
+            # newly closed bars reach on_bar (instead of being loaded again as history).
+            if len(series) and recorder.cursor(symbol, timeframe) is None:
+                recorder.bar_processed(series.last)
+        recorder.commit_step()
+        _arm_timers(expert.handlers, recorder.state, engine.portfolio.now_ms)
+        before = {id(timer): timer.next_fire_ms for timer in expert.handlers.timers}
+        await runtime.step()
+        _mark_timers(expert.handlers, recorder.state, before)
+        recorder.commit_step()
+        # No on_deinit: the expert lives on across runs (the next cron tick resumes it).
+        recorder.flush()
+        new_orders = [order for order in engine.orders if order.client_order_id not in known]
+        return {
+            "expert": expert.name,
+            "trade_mode": trade_mode.value,
+            "market_time_ms": engine.portfolio.now_ms,
+            "orders": [_order_summary(order) for order in new_orders],
+            "rejected": [order.client_order_id for order in new_orders if order.status is OrderStatus.REJECTED],
+            "risk_events": [f"{event.rule}:{event.action}" for event in events if isinstance(event, RiskEvent)],
+            "order_events": sum(isinstance(event, OrderEvent) for event in events),
+            "equity": engine.portfolio.account.equity,
+            "seconds": round(time.perf_counter() - started, 4),
+        }
+    finally:
+        await gateway.close()
+        if recorder is not None:
+            recorder.close()
+
+
+def _order_summary(order: Any) -> dict[str, Any]:
+    return {"client_order_id": order.client_order_id, "symbol": order.symbol, "side": str(order.side),
+            "type": str(order.order_type), "quantity": order.quantity, "price": order.price,
+            "status": str(order.status), "average_price": order.average_price}
+
+
+@task(name="evaluate-expert", cache_policy=NO_CACHE, persist_result=False,
+      task_run_name="evaluate {expert_file}")
+def evaluate_expert(expert_file: str, trade_mode: str = "paper", overrides: dict[str, Any] | None = None,
+                    initial_capital: float = 10_000.0, notifier: Any | None = None,
+                    on_circuit_state_change: Any | None = None) -> dict[str, Any]:
+    """One evaluation step of ``expert_file`` (no task-level retry: exchange calls retry inside
+    the gateway, and a half-done step is redone from the persisted cursor on the next tick)."""
+    try:
+        mode = TradeMode(trade_mode)
+    except ValueError:
+        raise ConfigurationError(f"invalid trade_mode {trade_mode!r}: expected paper or live") from None
+    expert = load_expert_file(expert_file, overrides)
+    return asyncio.run(evaluate_once(expert, mode, initial_capital=initial_capital, notifier=notifier,
+                                     on_circuit_state_change=on_circuit_state_change))
