@@ -12,7 +12,11 @@ window, draws the stitched out-of-sample equity and rates robustness.
 import argparse
 
 from metaexpert import MetaExpert
-from metaexpert.backtest.optimization import IntegerRange, optimize_walk_forward, write_walk_forward_report
+from metaexpert.backtest.optimization import (
+    IntegerRange,
+    optimize_walk_forward,
+    write_walk_forward_report,
+)
 
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_level="WARNING")
 

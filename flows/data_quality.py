@@ -15,10 +15,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
 from metaexpert.data import CandleStore, normalize_symbol
+from tasks.alerts import FAILURE_HOOKS
 from tasks.quality import check_stored_series, make_quality_context
 
 
-@flow(name="candle-data-quality", validate_parameters=True)
+@flow(name="candle-data-quality", validate_parameters=True, **FAILURE_HOOKS)
 def data_quality(
     store_root: str,
     docs_dir: str,

@@ -20,6 +20,7 @@ from metaexpert.core.timeframe import Timeframe
 from metaexpert.data import CandleValidationError, normalize_symbol
 from metaexpert.data.frame import format_utc
 from metaexpert.data.validation import ValidationReport
+from tasks.alerts import FAILURE_HOOKS, send_alert
 from tasks.candles import detect_gaps, fetch_candles, repair_gaps, store_candles, validate_candles
 from tasks.exchange_client import ccxt_symbol, make_exchange_client
 
@@ -45,7 +46,7 @@ def _as_list(value: str | list[str] | tuple[str, ...], name: str) -> list[str]:
     return items
 
 
-@flow(name="ingest-candles", log_prints=False, validate_parameters=True)
+@flow(name="ingest-candles", log_prints=False, validate_parameters=True, **FAILURE_HOOKS)
 def ingest(
     exchange: str,
     market_type: str,
@@ -59,11 +60,13 @@ def ingest(
     retry_backoff_seconds: float = 2.0,
     download_concurrency: int = 1,
     client: Any = None,
+    alert_urls: list[str] | None = None,
 ) -> dict[str, Any]:
     """Ingest ``symbols`` x ``timeframes`` for bars opening in ``[start, end)`` into ``store_root``.
 
     ``url_override`` sends the exchange client to a loopback server (the sandbox); ``client``
-    replaces the client altogether (anything with ccxt's ``fetch_ohlcv``).
+    replaces the client altogether (anything with ccxt's ``fetch_ohlcv``). Gaps the exchange
+    could not fill raise an alert to ``alert_urls`` (or ``METAEXPERT_ALERT_URLS``).
     ``download_concurrency`` > 1 downloads each series in that many parallel chunks (for a
     local mirror or the sandbox; keep 1 against a real exchange's rate limits). Returns a summary:
     rows fetched/added and gaps found/repaired/left per series, plus totals.
@@ -139,6 +142,10 @@ def ingest(
         "gaps_left": sum(item["gaps_left"] for item in series),
     }
     _publish(summary)
+    left = [f"{item['symbol']} {item['timeframe']}: {gap}" for item in series for gap in item["left"]]
+    if left:
+        send_alert(f"{len(left)} candle gap(s) left unrepaired ({exchange}/{market_type})",
+                   "\n".join(left[:50]), "warning", alert_urls)
     return summary
 
 

@@ -176,6 +176,16 @@ def run_backtest(
         timestamps, open_, high, low, close, volume = _arrays(frame)
         first = int(np.searchsorted(timestamps, config.start_ms))
         if first < lookback:
+            # gaps in the history window (exchange downtime): reach further back for the missing bars
+            wider = source.load(config.exchange.value, config.market_type.value, symbol, str(base_tf),
+                                history_start - 4 * (lookback - first) * tf_ms - DAY_MS, config.end_ms)
+            wider_stamps = wider.frame.get_column("timestamp").to_numpy()
+            wider_first = int(np.searchsorted(wider_stamps, config.start_ms))
+            if wider_first >= lookback:
+                frame = wider.frame.slice(wider_first - lookback)
+                timestamps, open_, high, low, close, volume = _arrays(frame)
+                first = lookback
+        if first < lookback:
             missing = lookback - first
             raise InsufficientHistoryError(
                 f"{symbol} {base_tf}: lookback_bars={lookback} needs {lookback} bars before "

@@ -12,6 +12,8 @@ from metaexpert.cli.audit import audit_report_command
 from metaexpert.cli.backtest import backtest_command
 from metaexpert.cli.demo import demo_command
 from metaexpert.cli.new import new_command
+from metaexpert.cli.optimize import optimize_command
+from metaexpert.cli.package import export_command, import_command
 from metaexpert.cli.secrets import secrets_app
 from metaexpert.cli.supervise import supervise_command
 from metaexpert.cli.version import version_command
@@ -33,6 +35,9 @@ app.command("version")(version_command)
 app.command("audit-report")(audit_report_command)
 app.add_typer(secrets_app, name="secrets")
 app.command("supervise")(supervise_command)
+app.command("optimize")(optimize_command)
+app.command("export")(export_command)
+app.command("import")(import_command)
 
 
 def main() -> None:

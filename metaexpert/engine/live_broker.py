@@ -5,6 +5,13 @@ venue answers. This broker compares shadow and engine order after every exchange
 or poll and reports the difference to the engine as status changes and executions, so
 fills are booked through the one path every mode shares (``Engine.on_execution``).
 
+Protective orders the venue path cannot place natively (trailing stops: ccxt has no
+unified trailing order, and venues differ) are engine-managed: the broker keeps them
+locally, moves them on every price it is shown (``on_price``) with the same arithmetic as
+the simulator, and on trigger sends ONE reduce-only market order whose fills are booked
+on the protective order itself. An order is either at the venue or engine-managed, never
+both, so a protective exit cannot fire twice.
+
 Orders carry client order ids; when the venue is unreachable the gateway journals the
 operation and replays it later, checking the venue by client order id first, so an
 order is never placed twice. Such an order stays CREATED here until the venue knows it.
@@ -18,10 +25,11 @@ import logging
 from typing import Any
 
 from metaexpert.core.clock import now_ms
-from metaexpert.core.enums import OrderStatus
+from metaexpert.core.enums import OrderSide, OrderStatus, OrderType
 from metaexpert.core.errors import PermanentError, RecoverableError
 from metaexpert.core.order import Order
 from metaexpert.engine.broker import Broker, BrokerListener
+from metaexpert.engine.intrabar import trailing_touch
 from metaexpert.engine.portfolio import Portfolio
 
 logger = logging.getLogger("metaexpert.engine.live")
@@ -33,9 +41,13 @@ def shadow_of(order: Order) -> Order:
                                fee=0.0, cost=0.0, status=OrderStatus.CREATED)
 
 
+#: Order types the engine manages itself in live mode (see the module docstring).
+ENGINE_MANAGED = frozenset({OrderType.TRAILING_STOP})
+
+
 class LiveBroker(Broker):
     def __init__(self, gateway: Any, portfolio: Portfolio, listener: BrokerListener, *,
-                 on_error: Any | None = None) -> None:
+                 on_error: Any | None = None, engine_managed: frozenset[OrderType] = ENGINE_MANAGED) -> None:
         self.gateway = gateway
         self.portfolio = portfolio
         self.listener = listener
@@ -43,6 +55,9 @@ class LiveBroker(Broker):
         self.orders: dict[str, Order] = {}
         self.shadows: dict[str, Order] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.engine_managed = engine_managed
+        self.local: dict[str, Order] = {}
+        self._water: dict[str, float] = {}
 
     @property
     def has_work(self) -> bool:
@@ -50,6 +65,12 @@ class LiveBroker(Broker):
 
     # ------------------------------------------------------------------ Broker
     def submit(self, order: Order) -> None:
+        if order.order_type in self.engine_managed:
+            self.local[order.client_order_id] = order
+            self.portfolio.orders[order.client_order_id] = order
+            order.submit(self.portfolio.now_ms)
+            self.listener.on_order_update(order, "engine-managed: evaluated on every price, not sent to the venue")
+            return
         shadow = shadow_of(order)
         self.orders[order.client_order_id] = order
         self.shadows[order.client_order_id] = shadow
@@ -57,6 +78,11 @@ class LiveBroker(Broker):
         self._spawn(self._create(order, shadow))
 
     def cancel(self, order: Order, reason: str = "cancelled") -> None:
+        if self.local.pop(order.client_order_id, None) is not None:
+            order.cancel(self.portfolio.now_ms)
+            self._forget(order)
+            self.listener.on_order_update(order, reason)
+            return
         shadow = self.shadows.get(order.client_order_id)
         if shadow is None:
             return
@@ -64,8 +90,49 @@ class LiveBroker(Broker):
 
     def modify(self, order: Order, *, quantity: float | None = None, price: float | None = None,
                stop_price: float | None = None) -> None:
+        if order.client_order_id in self.local:
+            if quantity is not None:
+                order.quantity = quantity
+            if stop_price is not None:
+                order.stop_price = stop_price
+                self._water.pop(order.client_order_id, None)
+            self.listener.on_order_update(order, "modified")
+            return
         shadow = self.shadows[order.client_order_id]
         self._spawn(self._modify(order, shadow, quantity, price, stop_price))
+
+    # ------------------------------------------------------------------ engine-managed
+    def on_price(self, symbol: str, price: float, timestamp: int) -> None:
+        """Move engine-managed trailing stops of ``symbol`` and trigger those breached."""
+        for client_id, order in list(self.local.items()):
+            if order.symbol != symbol or not order.status.is_open:
+                continue
+            fraction = (order.trailing_pct or 0.0) / 100.0
+            protects_long = order.side is OrderSide.SELL
+            water = self._water.get(client_id)
+            if water is None and order.activation_price is None and order.stop_price:
+                water = order.stop_price / (1 - fraction) if protects_long else order.stop_price / (1 + fraction)
+            touch, water = trailing_touch((price,), 0.0, water, fraction, order.activation_price, protects_long)
+            if water is not None:
+                self._water[client_id] = water
+                order.stop_price = water * (1 - fraction) if protects_long else water * (1 + fraction)
+            if touch is not None:
+                self._trigger(order)
+
+    def _trigger(self, order: Order) -> None:
+        """Send the one reduce-only market order that executes a triggered engine-managed stop."""
+        client_id = order.client_order_id
+        self.local.pop(client_id, None)
+        self._water.pop(client_id, None)
+        order.triggered = True
+        execution = dataclasses.replace(
+            shadow_of(order), order_type=OrderType.MARKET, price=None, stop_price=None, trailing_pct=None,
+            activation_price=None, oco_group="", reduce_only=True, client_order_id=f"{client_id[:32]}-t", order_id="",
+        )
+        self.orders[client_id] = order
+        self.shadows[client_id] = execution
+        self.listener.on_order_update(order, "triggered: reduce-only market order sent to the venue")
+        self._spawn(self._create(order, execution))
 
     # ------------------------------------------------------------------ async work
     def _spawn(self, coroutine: Any) -> None:
@@ -118,8 +185,11 @@ class LiveBroker(Broker):
             if order.status.is_terminal:
                 self.orders.pop(client_id, None)
                 continue
+            shadow = self.shadows.get(client_id)
+            if shadow is None:
+                continue
             try:
-                await self.gateway.fetch_order(order.symbol, client_order_id=client_id)
+                await self.gateway.fetch_order(order.symbol, client_order_id=shadow.client_order_id)
             except (PermanentError, RecoverableError) as error:
                 if order.status is OrderStatus.CREATED:
                     continue  # the venue may not know it yet (journalled)

@@ -195,6 +195,8 @@ class TradingRuntime:
             portfolio.set_time(now)
             if isinstance(broker, SimulatedBroker):
                 broker.process_tick(symbol, now, tick.price)
+            else:
+                broker.on_price(symbol, tick.price, now)
             engine.on_tick(tick)
         for timeframe in self._timeframes:
             for symbol in self.strategy.symbols:

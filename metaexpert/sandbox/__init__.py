@@ -28,6 +28,7 @@ Python API (stable)::
         sandbox.inject({"kind": "unavailable", "probability": 0.2, "count": None, "seed": 7})
         sandbox.clear_faults(); sandbox.fault_history()
         sandbox.drop_websockets()                # cut every websocket now
+        sandbox.subscriptions()                  # open websockets and their streams (wait on them)
 
     run_sandbox(host="127.0.0.1", port=8765, data_dir=None, speed=60.0, **config_fields)  # blocks (CLI)
 

@@ -37,8 +37,9 @@ def test_memory_candle_source_slices_with_exclusive_end(synthetic_data_dir):
 
 
 def test_parallel_search_with_two_workers_equals_serial_search(cycle_expert_file, synthetic_data_dir):
-    options = dict(start=START_MS, end=END_MS, method="random", trials=6, seed=5,
-                   fitness={"name": "total_return", "min_trades": 1}, backtest={"data_dir": str(synthetic_data_dir)})
+    options = {"start": START_MS, "end": END_MS, "method": "random", "trials": 6, "seed": 5,
+               "fitness": {"name": "total_return", "min_trades": 1},
+               "backtest": {"data_dir": str(synthetic_data_dir)}}
     serial = optimize(cycle_expert_file, workers=1, **options)
     parallel = optimize(cycle_expert_file, workers=2, **options)
     assert [(p.parameters, p.score) for p in serial.passes] == [(p.parameters, p.score) for p in parallel.passes]
@@ -77,3 +78,24 @@ def test_local_executor_with_zero_workers_raises_configuration_error(cycle_exper
 def test_load_expert_file_with_missing_file_raises_configuration_error(tmp_path):
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_expert_file(tmp_path / "nope.py")
+
+
+def test_pass_with_data_gap_inside_lookback_reaches_further_back(tmp_path):
+    """Real recordings have gaps; a window start just after one still gets its full lookback."""
+    import polars as pl
+
+    from metaexpert.data import CandleStore
+
+    from .conftest import sine_candles
+
+    candles = sine_candles(PERIOD * 10)
+    gap = [START_MS + (PERIOD * 5 - k) * HOUR_MS for k in range(1, 4)]  # 3 bars missing before the start
+    CandleStore(tmp_path).write("binance", "spot", "BTCUSDT", "1h", candles.filter(~pl.col("timestamp").is_in(gap)))
+    from pathlib import Path
+
+    expert = load_expert_file(Path(__file__).parent / "experts" / "bar_recorder.py")  # lookback_bars=24
+    evaluator = PassEvaluator(expert, BacktestSettings(data_dir=str(tmp_path)))
+    start = START_MS + PERIOD * 5 * HOUR_MS
+    outcome = evaluator.evaluate(PassRequest({"phase": 12, "hold": 12}, start, start + PERIOD * 2 * HOUR_MS))
+    assert outcome.error is None
+    assert outcome.metrics["bars"] == PERIOD * 2

@@ -2,7 +2,12 @@
 
 import pytest
 
-from metaexpert.backtest.optimization import optimize, optimize_walk_forward, write_search_report, write_walk_forward_report
+from metaexpert.backtest.optimization import (
+    optimize,
+    optimize_walk_forward,
+    write_search_report,
+    write_walk_forward_report,
+)
 
 from .conftest import HOUR_MS, PERIOD, START_MS
 

@@ -65,7 +65,7 @@ def test_walk_forward_in_sample_passes_with_recording_expert_never_see_out_of_sa
         starts_in = [r for r in in_sample_ranges if r[0] == seen["first"]]
         starts_out = [r for r in out_ranges if r[0] == seen["first"]]
         assert len(starts_in) + len(starts_out) == 1, "in-sample and out-of-sample starts differ in this layout"
-        start, end = (starts_in or starts_out)[0]
+        _, end = (starts_in or starts_out)[0]
         assert seen["newest_visible"] < end, "a pass saw a bar at or after its period's end"
         assert seen["last"] == end - HOUR_MS, "the pass ran to its period's last bar"
         in_sample_passes += bool(starts_in)

@@ -18,6 +18,7 @@ from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
 
 KEY, SECRET = "runtime-key-" + "a" * 52, "runtime-secret-" + "b" * 49
+ONEWAY_KEY, ONEWAY_SECRET = "runtime-oneway-" + "c" * 49, "runtime-oneway-secret-" + "d" * 42
 
 pytestmark = pytest.mark.network
 
@@ -27,7 +28,8 @@ def sandbox():
     config = SandboxConfig(
         timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"], speed=0.0,
         accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000},
-                                futures_balances={"USDT": 100_000})],
+                                futures_balances={"USDT": 100_000}),
+                  AccountConfig(api_key=ONEWAY_KEY, secret=ONEWAY_SECRET, futures_balances={"USDT": 100_000})],
     )
     with SandboxServer(config) as server:
         yield server
@@ -124,3 +126,54 @@ def test_live_mode_with_hedge_futures_expert_matches_sandbox_ledger(sandbox):
     assert resting.status is OrderStatus.CANCELLED
     assert (resting.client_order_id, "cancelled") in events
     assert engine.errors == []
+
+
+def test_live_mode_with_trailing_stop_manages_it_in_engine_and_exits_once_at_venue(sandbox):
+    expert = _expert(sandbox, market_type="futures", contract_type="linear", position_mode="oneway",
+                     margin_mode="isolated", api_key=ONEWAY_KEY, api_secret=ONEWAY_SECRET)
+    state = {}
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01,
+                    trailing_stop_pct=1.0)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, bars):
+        if not state:
+            state["entry"] = ctx.buy()
+
+    async def scenario():
+        strategy, risk = expert.strategy_config(expert._init_options)
+        gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE))
+        runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway,
+                                 trade_mode=TradeMode.LIVE, risk=RiskManager(risk), market_type=expert.config.market_type,
+                                 margin_mode=expert.config.margin_mode)
+        try:
+            await runtime.start()
+            sandbox.advance(1)
+            await runtime.step()  # the bar closes: entry sent and filled
+            await runtime.step()
+            entry = runtime.engine.portfolio.positions("BTCUSDT")[0].entry_price
+            for factor in (1.02, 1.03, 1.025):  # up 3%: the stop trails to 1% below the high
+                sandbox.set_price("BTCUSDT", round(entry * factor, 1))
+                await runtime.step()
+            sandbox.set_price("BTCUSDT", round(entry * 1.015, 1))  # down 1.5% from the high: breached
+            await runtime.step()
+            await runtime.step()
+        finally:
+            await gateway.close()
+        return runtime, entry
+
+    fills_before = len(sandbox.ledger()["fills"])
+    runtime, entry = asyncio.run(scenario())
+    engine = runtime.engine
+    trailing = [o for o in engine.orders if o.tag == "trailing_stop"]
+    assert len(trailing) == 1 and trailing[0].status is OrderStatus.FILLED
+    assert trailing[0].average_price > entry * 1.01, "the trailing stop locked in the move up"
+    assert engine.portfolio.positions() == []
+    account = sandbox.ledger()["accounts"][ONEWAY_KEY]
+    assert not [p for p in account["positions"] if p["symbol"] == "BTCUSDT" and p["amount"]]
+    new_fills = sandbox.ledger()["fills"][fills_before:]
+    assert len(new_fills) == 2, "one entry and exactly one protective exit at the venue"
+    assert engine.closed_trades[-1].exit_reason == "trailing_stop"

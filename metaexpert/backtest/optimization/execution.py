@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import re
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -241,18 +242,29 @@ def _default_data_dir() -> Path | None:
     return shared if shared.is_dir() else None
 
 
+_QUIET_LOCK = threading.Lock()
+_QUIET_STATE = {"depth": 0, "level": logging.NOTSET}
+
+
 @contextmanager
 def _quiet(enabled: bool) -> Iterator[None]:
+    """Raise the library's log level during passes; counted, so concurrent passes (threads) nest safely."""
     if not enabled:
         yield
         return
     root = logging.getLogger("metaexpert")
-    previous = root.level
-    root.setLevel(logging.ERROR)
+    with _QUIET_LOCK:
+        if _QUIET_STATE["depth"] == 0:
+            _QUIET_STATE["level"] = root.level
+            root.setLevel(logging.ERROR)
+        _QUIET_STATE["depth"] += 1
     try:
         yield
     finally:
-        root.setLevel(previous)
+        with _QUIET_LOCK:
+            _QUIET_STATE["depth"] -= 1
+            if _QUIET_STATE["depth"] == 0:
+                root.setLevel(_QUIET_STATE["level"])
 
 
 # ---------------------------------------------------------------------------- local pool
@@ -303,10 +315,10 @@ class LocalExecutor:
                 reference = ExpertReference(path)
             self.reference = reference
 
-    def __enter__(self) -> LocalExecutor:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
     def close(self) -> None:

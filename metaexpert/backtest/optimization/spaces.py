@@ -97,7 +97,7 @@ class FloatRange(BaseModel):
         if self.step is None:
             raise ConfigurationError(
                 f"a grid needs discrete values: give FloatRange({self.low}, {self.high}) a step= or use random/tpe search")
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return [round(self.low + index * self.step, 12) for index in range(count)]
 
     def sample(self, random: np.random.Generator) -> float:

@@ -31,7 +31,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from metaexpert.backtest.metrics import drawdown_pct
 from metaexpert.backtest.optimization.execution import PassOutcome, PassRequest
 from metaexpert.backtest.optimization.fitness import Fitness
-from metaexpert.backtest.optimization.search import BatchEvaluator, ScoredPass, SearchResult, SearchSettings, search
+from metaexpert.backtest.optimization.search import (
+    BatchEvaluator,
+    ScoredPass,
+    SearchResult,
+    SearchSettings,
+    search,
+)
 from metaexpert.backtest.optimization.spaces import ParameterSpace
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.errors import ConfigurationError

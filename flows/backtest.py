@@ -1,0 +1,69 @@
+"""On-demand backtests of an expert file, published in the Prefect UI.
+
+``prefect deployment run 'backtest/backtest' --param expert_file=examples/x.py --param start=2024-01-01 ...``
+runs the library backtest and publishes its metrics (table + markdown artifacts) and the path
+of the HTML report (link artifact), so the result is one click away from the flow run.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+from tasks.alerts import FAILURE_HOOKS
+from tasks.reports import run_backtest
+
+HEADLINE_METRICS = ("total_return_pct", "sharpe_ratio", "max_drawdown_pct", "win_rate_pct", "total_trades",
+                    "profit_factor")
+
+
+def artifact_key(expert: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return "backtest-" + (re.sub(r"[^a-z0-9-]+", "-", expert.lower()).strip("-") or "expert")
+
+
+@flow(name="backtest", flow_run_name="backtest {expert_file} {start}..{end}", **FAILURE_HOOKS)
+def backtest(
+    expert_file: str,
+    start: str,
+    end: str,
+    symbols: list[str] | None = None,
+    capital: float = 10_000.0,
+    parameters: dict[str, Any] | None = None,
+    timeframe: str | None = None,
+    data_dir: str | None = None,
+    output_dir: str | None = None,
+) -> dict[str, Any]:
+    """Backtest ``expert_file`` from ``start`` to ``end`` (YYYY-MM-DD, end included).
+
+    ``symbols``/``timeframe``/``parameters`` override the expert's on_init settings; ``data_dir``
+    is a candle store (default: the library's default); reports go to ``output_dir``
+    (default ``output/<expert>-<UTC time>``)."""
+    logger = get_run_logger()
+    target = output_dir or str(Path("output") / f"{Path(expert_file).stem}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    outcome = run_backtest(expert_file, symbols, start, end, capital, parameters, target, data_dir, timeframe)
+    metrics = outcome["metrics"]
+    key = artifact_key(outcome["expert"])
+    create_table_artifact(key=key, table=[{"metric": name, "value": value} for name, value in metrics.items()],
+                          description=f"Backtest metrics of {outcome['expert']} {start}..{end}")
+    headline = [name for name in HEADLINE_METRICS if name in metrics] or list(metrics)[:6]
+    report = Path(outcome["report_path"]).resolve() if outcome["report_path"] else None
+    lines = [f"# Backtest {outcome['expert']}", "",
+             f"{', '.join(outcome['symbols'])} {outcome['timeframe']}, {start} -> {end}, capital "
+             f"{outcome['initial_capital']:,.2f} -> final equity {outcome['final_equity']:,.2f} "
+             f"({outcome['trades']} closed trades)", "",
+             "| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {metrics[name]} |" for name in headline]
+    lines += ["", f"HTML report: `{report}`" if report else "No HTML report was written."]
+    create_markdown_artifact(key=f"{key}-summary", markdown="\n".join(lines), description="Backtest summary")
+    if report is not None:
+        create_link_artifact(key=f"{key}-report", link=report.as_uri(), link_text="HTML report",
+                             description="Backtest HTML report")
+    logger.info("backtest of %s done: final equity %s, report %s", outcome["expert"], outcome["final_equity"],
+                report)
+    return outcome

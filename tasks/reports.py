@@ -1,0 +1,85 @@
+"""Backtests, audit reports and archival as Prefect tasks: thin calls into the library.
+
+The flows publish what these return as artifacts (Prefect UI), so every task returns plain,
+JSON-friendly dictionaries instead of library objects.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from metaexpert.core.errors import ConfigurationError
+
+_NO_RESULTS = {"cache_policy": NO_CACHE, "persist_result": False}
+
+
+def _plain(value: Any) -> Any:
+    """Metric values as JSON numbers (NaN/inf become None: artifacts and JSON reject them)."""
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if math.isfinite(number) else None
+
+
+@task(name="run-backtest", task_run_name="backtest {expert_file}", **_NO_RESULTS)
+def run_backtest(expert_file: str, symbols: list[str] | None, start: str, end: str, capital: float,
+                 parameters: dict[str, Any] | None, output_dir: str, data_dir: str | None = None,
+                 timeframe: str | None = None) -> dict[str, Any]:
+    """Run the expert's backtest, write the JSON and HTML reports; return metrics and paths."""
+    from metaexpert.cli.loader import load_expert
+
+    if capital <= 0:
+        raise ConfigurationError(f"capital must be positive, got {capital}")
+    expert = load_expert(expert_file).expert
+    result = expert.run("backtest", backtest_start=start, backtest_end=end, initial_capital=capital,
+                        data_dir=data_dir, output_dir=output_dir, symbol=list(symbols) if symbols else None,
+                        timeframe=timeframe, parameters=parameters or None, configure_logs=False)
+    metrics = {key: _plain(value) for key, value in dict(result.metrics).items()}
+    return {"expert": result.expert_name, "symbols": list(result.symbols), "timeframe": result.timeframe,
+            "start_ms": result.start_ms, "end_ms": result.end_ms, "initial_capital": result.initial_capital,
+            "final_equity": _plain(result.final_equity), "trades": len(result.closed_trades),
+            "metrics": metrics, "report_path": str(result.parameters.get("report_path", "")),
+            "json_path": str(Path(output_dir) / "result.json")}
+
+
+@task(name="build-audit-report", task_run_name="audit {start_ms}", **_NO_RESULTS)
+def build_audit_report(database_url: str, start_ms: int, end_ms: int, output_dir: str,
+                       display_timezone: str = "UTC", expert: str | None = None,
+                       trade_mode: str = "paper") -> dict[str, Any]:
+    """The compliance package's audit report over the storage audit trail, as CSV + Markdown."""
+    from metaexpert.cli.audit import load_audit_report
+
+    report = load_audit_report(database_url, start_ms, end_ms, display_timezone, expert=expert,
+                               trade_mode=trade_mode)
+    day = datetime.fromtimestamp(start_ms / 1000, UTC).strftime("%Y-%m-%d")
+    stem = f"audit-{re.sub(r'[^A-Za-z0-9_.-]+', '_', expert or 'all')}-{day}"
+    folder = Path(output_dir)
+    csv_path = report.write_csv(folder / f"{stem}.csv")
+    markdown_path = report.write_markdown(folder / f"{stem}.md")
+    return {"summary": report.summary(), "csv_path": str(csv_path), "markdown_path": str(markdown_path),
+            "markdown": Path(markdown_path).read_text()}
+
+
+@task(name="archive-table", task_run_name="archive {table}", retries=2, retry_delay_seconds=[5, 30],
+      **_NO_RESULTS)
+def archive_table(database_url: str, directory: str, table: str, older_than_ms: int) -> dict[str, Any]:
+    """Move ``table``'s rows older than the cutoff to verified Parquet files (``Archiver``)."""
+    from metaexpert.storage import Archiver, Database
+
+    database = Database(database_url)
+    try:
+        database.check_schema()
+        result = Archiver(database, directory).archive(table, older_than_ms)
+        return {"table": table, "rows": result.row_count, "files": result.files}
+    finally:
+        database.dispose()

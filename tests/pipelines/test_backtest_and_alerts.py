@@ -1,0 +1,81 @@
+"""The backtest flow publishes its artifacts; alerts reach a local json:// endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from flows.backtest import artifact_key, backtest
+from flows.ingest import ingest
+from tests.notify.conftest import alert_inbox  # noqa: F401 - the loopback json:// endpoint fixture
+from tests.pipelines.experts import BAR_EXPERT, write_expert
+
+
+def read_artifact(key: str):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def fetch():
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+
+    return asyncio.run(fetch())
+
+
+def test_backtest_flow_with_recorded_candles_publishes_metrics_and_report_link(
+        prefect_harness, shared_data, tmp_path):
+    expert_file = write_expert(tmp_path, "sma_follower", BAR_EXPERT)
+    outcome = backtest(expert_file, "2024-01-01", "2024-01-31", capital=5_000.0, data_dir=str(shared_data),
+                       output_dir=str(tmp_path / "report"), parameters={"size_value": 0.02})
+    assert Path(outcome["report_path"]).is_file()
+    assert outcome["initial_capital"] == 5_000.0 and outcome["trades"] > 0
+    key = artifact_key(outcome["expert"])
+    (table,) = read_artifact(key)
+    assert table.type == "table"
+    assert "total_return_pct" in str(table.data)
+    (summary,) = read_artifact(f"{key}-summary")
+    assert outcome["report_path"].split("/")[-1] in summary.data
+    (link,) = read_artifact(f"{key}-report")
+    assert Path(outcome["report_path"]).resolve().as_uri() in str(link.data)
+
+
+def test_flow_failure_with_alert_urls_delivers_failure_alert(prefect_harness, alert_inbox, monkeypatch, tmp_path):
+    monkeypatch.setenv("METAEXPERT_ALERT_URLS", alert_inbox.url)
+    with pytest.raises(Exception, match="not found"):
+        backtest(str(tmp_path / "missing_expert.py"), "2024-01-01", "2024-01-02")
+    assert alert_inbox.arrived.wait(10)
+    (alert,) = alert_inbox.received
+    assert "flow backtest failed" in alert["title"]
+    assert "missing_expert.py" in alert["message"]
+    assert alert["type"] == "failure"
+
+
+def test_ingest_with_gap_left_unrepaired_sends_gap_alert(prefect_harness, alert_inbox, recorded_exchange, tmp_path):
+    summary = ingest("binance", "spot", ["BTCUSDT"], ["1h"], "2018-02-01", "2018-03-01", str(tmp_path),
+                     client=recorded_exchange(), alert_urls=[alert_inbox.url])
+    assert summary["gaps_left"] == 1
+    assert alert_inbox.arrived.wait(10)
+    (alert,) = alert_inbox.received
+    assert "1 candle gap(s) left unrepaired" in alert["title"]
+    assert "2018-02-08 01:00 UTC -> 2018-02-09 10:00 UTC" in alert["message"]
+
+
+def test_ingest_without_alert_settings_sends_nothing_and_succeeds(prefect_harness, alert_inbox, recorded_exchange,
+                                                                  monkeypatch, tmp_path):
+    monkeypatch.delenv("METAEXPERT_ALERT_URLS", raising=False)
+    summary = ingest("binance", "spot", ["BTCUSDT"], ["1h"], "2018-02-01", "2018-03-01", str(tmp_path),
+                     client=recorded_exchange())
+    assert summary["gaps_left"] == 1
+    assert alert_inbox.received == []
+
+
+def test_alert_settings_with_url_lacking_scheme_raises_clear_error():
+    from pydantic import ValidationError
+
+    from tasks.alerts import AlertSettings
+
+    with pytest.raises(ValidationError, match="without a scheme"):
+        AlertSettings(urls="127.0.0.1:9/alerts")
+    assert AlertSettings(urls="json://a/b, json://c/d").urls == ("json://a/b", "json://c/d")

@@ -1,0 +1,101 @@
+"""The evaluate flow run for real under Prefect: one runtime step per cron tick against the sandbox,
+then the nightly compliance report and archival over the state database it wrote."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flows.archive import archive
+from flows.compliance_report import compliance_report
+from flows.evaluate import evaluate
+from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+from tasks.trading import expert_lock
+from tests.pipelines.conftest import sandbox_url
+from tests.pipelines.experts import TIMER_EXPERT, write_expert
+
+pytestmark = pytest.mark.network
+
+KEY, SECRET = "evaluate-key-" + "c" * 51, "evaluate-secret-" + "d" * 48
+START_MS = 1_748_995_200_000  # 2025-06-04 00:00 UTC, a 5-minute boundary
+
+
+@pytest.fixture(scope="module")
+def live_sandbox(shared_data):
+    config = SandboxConfig(data_dir=shared_data, timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=[],
+                           speed=0.0, start_time_ms=START_MS, tick_replay=False,
+                           accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000})])
+    with SandboxServer(config) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def evaluated(prefect_harness, live_sandbox, tmp_path_factory):
+    """Seven cron ticks one market minute apart (``*/1``), the timer expert trading live."""
+    folder = tmp_path_factory.mktemp("evaluate")
+    previous = {name: os.environ.get(name) for name in ("SANDBOX_KEY", "SANDBOX_SECRET")}
+    os.environ.update(SANDBOX_KEY=KEY, SANDBOX_SECRET=SECRET)
+    source = "import os\n" + TIMER_EXPERT.replace(
+        'log_to_console=False)',
+        'log_to_console=False,\n    api_key=os.environ["SANDBOX_KEY"], api_secret=os.environ["SANDBOX_SECRET"])')
+    expert_file = write_expert(folder, "timer_buyer", source)
+    database_url = f"sqlite:///{folder / 'state.sqlite'}"
+    orders_before = len(live_sandbox.ledger()["orders"])
+    summaries = []
+    try:
+        for _ in range(7):
+            summaries.append(evaluate(expert_file, trade_mode="live", storage_url=database_url,
+                                      base_url=sandbox_url(live_sandbox), lock_directory=str(folder / "locks"),
+                                      settings={"journal_dir": str(folder / "journal")}))
+            live_sandbox.advance(1)
+    finally:
+        for name, value in previous.items():
+            os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
+    return {"folder": folder, "database_url": database_url, "summaries": summaries,
+            "venue_orders": live_sandbox.ledger()["orders"][orders_before:]}
+
+
+def test_evaluate_with_timer_expert_places_one_order_at_the_second_five_minute_tick(evaluated):
+    summaries = evaluated["summaries"]
+    times = [summary["market_time_ms"] for summary in summaries]
+    placed = [[order["status"] for order in summary["orders"]] for summary in summaries]
+    assert times == [START_MS + minute * 60_000 + 59_999 for minute in range(7)]
+    assert [index for index, statuses in enumerate(placed) if statuses] == [5], placed
+    assert placed[5] == ["filled"]  # the run of the 00:05 tick, once; 00:06 does not repeat it
+    assert len(evaluated["venue_orders"]) == 1
+    assert evaluated["venue_orders"][0]["client_order_id"] == summaries[5]["orders"][0]["client_order_id"]
+
+
+def test_compliance_report_with_evaluated_day_lists_the_order_and_its_fill(evaluated, tmp_path):
+    outcome = compliance_report(database_url=evaluated["database_url"], output_dir=str(tmp_path),
+                                day="2025-06-04", expert="timer_buyer", trade_mode="live")
+    assert outcome["summary"]["orders"] == 1
+    assert outcome["summary"]["by_category"].get("fill", 0) >= 1
+    csv_text = Path(outcome["csv_path"]).read_text()
+    assert evaluated["summaries"][5]["orders"][0]["client_order_id"] in csv_text
+    assert Path(outcome["markdown_path"]).is_file()
+
+
+def test_archive_with_two_day_old_rows_moves_them_to_parquet(evaluated, tmp_path):
+    outcome = archive(database_url=evaluated["database_url"], directory=str(tmp_path / "archive"),
+                      retention_days=1, tables=["audit_events"], now=START_MS + 2 * 86_400_000)
+    assert outcome["rows"] > 0
+    assert list((tmp_path / "archive").rglob("*.parquet"))
+    again = compliance_report(database_url=evaluated["database_url"], output_dir=str(tmp_path),
+                              day="2025-06-04", expert="timer_buyer", trade_mode="live")
+    assert again["summary"]["rows"] == 0  # the audit rows left the hot database
+
+
+def test_evaluate_with_expert_locked_skips_without_trading(prefect_harness, live_sandbox, tmp_path):
+    expert_file = write_expert(tmp_path, "busy", TIMER_EXPERT)
+    with expert_lock(f"{Path(expert_file).resolve()}-paper", tmp_path / "locks"):
+        summary = evaluate(expert_file, trade_mode="paper", storage_url=f"sqlite:///{tmp_path / 's.sqlite'}",
+                           base_url=sandbox_url(live_sandbox), lock_directory=str(tmp_path / "locks"))
+    assert "another evaluation" in summary["skipped"]
+
+
+def test_evaluate_with_secret_in_settings_fails_before_trading(prefect_harness, tmp_path):
+    with pytest.raises(ValueError, match="must not be flow parameters"):
+        evaluate(str(tmp_path / "x.py"), settings={"api_secret": "s"})
