@@ -7,6 +7,7 @@ store exactly as it was. Gaps the exchange itself cannot fill are reported, not 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.tasks import exponential_backoff
 
-from metaexpert.core.clock import parse_date_ms
+from metaexpert.core.clock import now_ms, parse_date_ms
 from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
 from metaexpert.data import CandleValidationError, normalize_symbol
@@ -36,6 +37,20 @@ class IngestionRejectedError(CandleValidationError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.reports,))
+
+
+_RELATIVE_DAY = re.compile(r"^today(?:-(\d+)d)?$")
+
+
+def _date_ms(value: str | date | datetime | int) -> int:
+    """``parse_date_ms`` plus ``today`` / ``today-<n>d`` (UTC midnight), for scheduled runs whose
+    default parameters cannot name a fixed date."""
+    if isinstance(value, str):
+        match = _RELATIVE_DAY.match(value.strip().lower())
+        if match:
+            midnight = Timeframe.parse("1d").floor(now_ms())
+            return midnight - int(match.group(1) or 0) * 86_400_000
+    return parse_date_ms(value)
 
 
 def _as_list(value: str | list[str] | tuple[str, ...], name: str) -> list[str]:
@@ -64,6 +79,8 @@ def ingest(
 ) -> dict[str, Any]:
     """Ingest ``symbols`` x ``timeframes`` for bars opening in ``[start, end)`` into ``store_root``.
 
+    ``start``/``end`` are dates, epoch ms, or ``today`` / ``today-<n>d`` (UTC midnight).
+
     ``url_override`` sends the exchange client to a loopback server (the sandbox); ``client``
     replaces the client altogether (anything with ccxt's ``fetch_ohlcv``). Gaps the exchange
     could not fill raise an alert to ``alert_urls`` (or ``METAEXPERT_ALERT_URLS``).
@@ -71,7 +88,7 @@ def ingest(
     local mirror or the sandbox; keep 1 against a real exchange's rate limits). Returns a summary:
     rows fetched/added and gaps found/repaired/left per series, plus totals.
     """
-    start_ms, end_ms = parse_date_ms(start), parse_date_ms(end)
+    start_ms, end_ms = _date_ms(start), _date_ms(end)
     if end_ms <= start_ms:
         raise ConfigurationError(f"ingest: end {end!r} must be after start {start!r}")
     symbol_list = [normalize_symbol(symbol) for symbol in _as_list(symbols, "symbol")]

@@ -14,6 +14,7 @@ from metaexpert.cli.demo import demo_command
 from metaexpert.cli.new import new_command
 from metaexpert.cli.optimize import optimize_command
 from metaexpert.cli.package import export_command, import_command
+from metaexpert.cli.run import run_command
 from metaexpert.cli.secrets import secrets_app
 from metaexpert.cli.supervise import supervise_command
 from metaexpert.cli.version import version_command
@@ -30,6 +31,7 @@ app = typer.Typer(
 
 app.command("new")(new_command)
 app.command("backtest")(backtest_command)
+app.command("run")(run_command)
 app.command("demo")(demo_command)
 app.command("version")(version_command)
 app.command("audit-report")(audit_report_command)

@@ -1,0 +1,49 @@
+"""``metaexpert run FILE --mode paper|live``: trade an expert file against its exchange.
+
+The same file backtests with ``metaexpert backtest``; only the mode changes. Paper mode
+needs no keys (market data from the venue, fills simulated by the engine); live mode
+takes keys from the expert file or the environment (``metaexpert secrets``). ``--base-url``
+points the expert at the local sandbox (``metaexpert sandbox``) for offline development.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from metaexpert.cli.errors import reported_errors
+from metaexpert.cli.loader import load_expert
+
+__all__ = ["run_command"]
+
+
+def run_command(
+    file: Annotated[Path, typer.Argument(help="The expert file.")],
+    mode: Annotated[str, typer.Option("--mode", help="paper or live.")] = "paper",
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many polls.")] = None,
+    duration: Annotated[float | None, typer.Option("--duration", min=1, help="Stop after this many seconds.")] = None,
+    poll_interval: Annotated[float, typer.Option("--poll-interval", min=0.05, help="Seconds between polls.")] = 1.0,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="REST base URL override (the local sandbox).")] = None,
+    capital: Annotated[float, typer.Option("--capital", min=0.01, help="Paper-mode starting capital.")] = 10_000.0,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Run FILE in paper or live mode until --steps, --duration, Ctrl-C or ctx.stop()."""
+    if mode not in ("paper", "live"):
+        raise typer.BadParameter("expected paper or live (backtests: metaexpert backtest)", param_hint="--mode")
+    with reported_errors(debug=debug):
+        loaded = load_expert(file)
+        expert = loaded.expert
+        if base_url:
+            expert.config = expert.config.model_copy(update={"base_url": base_url})
+        engine = expert.run(trade_mode=mode, initial_capital=capital, max_steps=steps, duration_seconds=duration,
+                            poll_interval=poll_interval)
+    console = Console(highlight=False)
+    account = engine.portfolio.account
+    console.print(f"{escape(loaded.name)} ({mode}): {len(engine.orders)} orders, {len(engine.fills)} fills, "
+                  f"equity {account.equity:,.2f} {account.currency}")
+    for position in engine.portfolio.positions():
+        console.print(f"  open {position.side} {position.quantity:g} {position.symbol} at {position.entry_price:,.2f}")
