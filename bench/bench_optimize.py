@@ -61,6 +61,30 @@ def run_warm(workers: int, trials: int, start: str, end: str) -> float:
         return time.perf_counter() - started
 
 
+def _spin(count: int) -> int:
+    total = 0
+    for index in range(count):
+        total += index * index
+    return total
+
+
+def reference_scaling() -> float:
+    """How well 2 processes of plain Python scale right now: the ceiling for pass scaling."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    work = [2_000_000] * 8
+    started = time.perf_counter()
+    for count in work:
+        _spin(count)
+    serial = time.perf_counter() - started
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, [1, 1]))
+        started = time.perf_counter()
+        list(pool.map(_spin, work))
+        parallel = time.perf_counter() - started
+    return serial / parallel
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20 parameter sets instead of 100")
@@ -69,7 +93,7 @@ def main() -> None:
     arguments = parser.parse_args()
     trials = 20 if arguments.quick else 100
     print(f"optimisation bench: {trials} EMA-cross parameter sets, BTCUSDT 1h {arguments.start} to {arguments.end}, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work on the machine skews scaling)")
     results = {}
     for workers in (1, 2):
         elapsed, passes = run(workers, trials, arguments.start, arguments.end)
@@ -81,7 +105,8 @@ def main() -> None:
     for workers, elapsed in warm.items():
         print(f"  warm pool, {workers} worker{'s' if workers > 1 else ' '}: {elapsed:6.2f} s  "
               f"{trials / elapsed:6.1f} passes/s  (workers already started)")
-    print(f"  warm scaling 1 -> 2 workers: {warm[1] / warm[2]:.2f}x")
+    print(f"  warm scaling 1 -> 2 workers: {warm[1] / warm[2]:.2f}x "
+          f"(plain-Python reference on this machine right now: {reference_scaling():.2f}x)")
     one, two = results[1][0], results[2][0]
     same = [(p.parameters, p.score) for p in results[1][1]] == [(p.parameters, p.score) for p in results[2][1]]
     print(f"  cold scaling 1 -> 2 workers: {one / two:.2f}x speed-up ({one / two / 2 * 100:.0f}% parallel efficiency)")

@@ -15,7 +15,9 @@ from metaexpert.cli.new import new_command
 from metaexpert.cli.optimize import optimize_command
 from metaexpert.cli.package import export_command, import_command
 from metaexpert.cli.run import run_command
+from metaexpert.cli.sandbox import sandbox_command
 from metaexpert.cli.secrets import secrets_app
+from metaexpert.cli.stream import stream_command
 from metaexpert.cli.supervise import supervise_command
 from metaexpert.cli.version import version_command
 
@@ -37,6 +39,8 @@ app.command("version")(version_command)
 app.command("audit-report")(audit_report_command)
 app.add_typer(secrets_app, name="secrets")
 app.command("supervise")(supervise_command)
+app.command("stream")(stream_command)
+app.command("sandbox")(sandbox_command)
 app.command("optimize")(optimize_command)
 app.command("export")(export_command)
 app.command("import")(import_command)

@@ -53,6 +53,7 @@ from metaexpert.storage import (
     StorageSettings,
     WriterState,
     WriterStoppedError,
+    WriteAheadJournal,
     bar_cursor_record,
     exchange_response_record,
     order_intent_record,
@@ -81,6 +82,39 @@ class PersistenceConfig(BaseModel):
     max_buffered_records: int = Field(default=100_000, ge=1_000)
     sequential_client_ids: bool = Field(default=True, description="client ids <prefix><n>, continued on restart")
     storage_settings: dict[str, Any] = Field(default_factory=dict, description="StorageSettings overrides")
+
+
+COMMIT_STREAM = "__step_commit__"  # a bar-cursor stream used as the end marker of each step's records
+
+
+def drop_torn_group(store: StateStore, directory: Path, *, fsync: str = "batch") -> int:
+    """Before replay: commit the whole steps left in the journal and drop a torn last one.
+
+    The records of one step are journaled one ``write()`` each, the group's end marker
+    last. A SIGKILL inside that loop leaves a step half journaled; replaying it would
+    restore half a step (say a fill without the protective orders placed with it) and
+    the redone step could not repair it. The database itself never holds half a step
+    (the writer takes batches under the lock ``submit`` holds for the whole group), so
+    dropping the torn tail from the journal is enough. Returns the records dropped."""
+    journal = WriteAheadJournal(directory, fsync=fsync)
+    pending = journal.open()
+    try:
+        if not pending:
+            return 0
+        last_marker = -1
+        for index, (_, record) in enumerate(pending):
+            if record.kind is RecordKind.BAR_CURSOR and record.payload.get("stream") == COMMIT_STREAM:
+                last_marker = index
+        whole, torn = pending[: last_marker + 1], pending[last_marker + 1:]
+        if whole:
+            store.apply([record for _, record in whole])
+        journal.mark_committed(pending[-1][0])
+        if torn:
+            logger.warning("dropped %d journaled record(s) of a step cut short by a crash; the step is redone",
+                           len(torn))
+        return len(torn)
+    finally:
+        journal.close()
 
 
 def stream_key(symbol: str, timeframe: str) -> str:
@@ -134,6 +168,7 @@ class ExpertRecorder:
         self.state = ExpertState(store, expert_id, writer=self._state_sink())  # type: ignore[arg-type]
         self.cursors: dict[str, int] = {}
         self._highest_bracket = 0
+        self._groups = 0
         self.reconciled_fills = 0
         self.unknown_orders: list[Order] = []
         self.closed = False
@@ -171,6 +206,8 @@ class ExpertRecorder:
                 writer = BatchWriter(store, None, flush_interval_ms=config.flush_interval_ms,
                                      on_database_down=config.on_database_down,
                                      max_buffered_records=config.max_buffered_records, on_error=on_error)
+            if mode is not TradeMode.BACKTEST and writer.journal is not None:
+                drop_torn_group(store, writer.journal.directory, fsync=config.fsync)
             replayed = writer.start()
             if replayed:
                 logger.info("replayed %d journaled record(s) of %s", replayed, expert_name)
@@ -189,6 +226,7 @@ class ExpertRecorder:
         """Load the recovery state and move the order id sequences above everything stored."""
         self.recovery = self.store.load_recovery(self.expert_id)
         self.cursors = dict(self.recovery.last_bar_ms)
+        self._groups = self.cursors.pop(COMMIT_STREAM, 0)
         highest_local, highest_client, self._highest_bracket = self._highest_ids()
         order_module.reserve_order_ids(highest_local + 1)
         if self.client_id_prefix is not None:
@@ -274,6 +312,8 @@ class ExpertRecorder:
         if buffer is None or not buffer.records or self.writer is None:
             return
         records = sorted(buffer.records, key=lambda record: record.kind is RecordKind.BAR_CURSOR)
+        self._groups += 1
+        records.append(bar_cursor_record(self.expert_id, COMMIT_STREAM, self._groups))  # the group is whole
         buffer.records = []
         try:
             self.writer.submit(records)

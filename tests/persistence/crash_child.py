@@ -96,7 +96,7 @@ def build_handlers() -> HandlerRegistry:
     return handlers
 
 
-def run(url: str, journal: str, steps: int, pause_seconds: float) -> None:
+def run(url: str, journal: str, steps: int, pause_seconds: float, marker: str = "") -> None:
     """Run (or resume) the expert until ``steps`` bars after the lookback are processed."""
     bars = load_bars(LOOKBACK + steps + 2)
     start_now = bars[LOOKBACK].timestamp
@@ -117,6 +117,8 @@ def run(url: str, journal: str, steps: int, pause_seconds: float) -> None:
 
     async def trade() -> None:
         await runtime.start()
+        if marker:
+            Path(marker).touch()  # recovered and trading: the parent may now aim its kill at the steps
         while gateway.now < end_now:
             gateway.now += STEP_MS
             await runtime.step()
@@ -127,10 +129,10 @@ def run(url: str, journal: str, steps: int, pause_seconds: float) -> None:
     recorder.close()
 
 
-def main(url: str, journal: str, steps: int, pause_seconds: float) -> None:
+def main(url: str, journal: str, steps: int, pause_seconds: float, marker: str = "") -> None:
     """Entry point of a forked child: exit code 0 means the run completed."""
     try:
-        run(url, journal, steps, pause_seconds)
+        run(url, journal, steps, pause_seconds, marker)
     except BaseException as error:  # noqa: BLE001 - report and fail the child visibly
         print(f"crash child failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         os._exit(3)

@@ -26,7 +26,7 @@ from tests.persistence import crash_child
 
 pytestmark = pytest.mark.slow
 
-STEPS = 240
+STEPS = 300
 MINIMUM_KILLS = 20
 MAXIMUM_CYCLES = 60
 SEED = 20261125
@@ -39,10 +39,19 @@ def _context() -> Any:
     return context
 
 
-def _run_child(context: Any, url: str, journal: Path, *, kill_after: float | None) -> bool:
-    """Run the child; kill it with SIGKILL after ``kill_after`` seconds. True if it completed."""
-    process = context.Process(target=crash_child.main, args=(url, str(journal), STEPS, PAUSE_SECONDS), daemon=True)
+def _run_child(context: Any, url: str, journal: Path, *, kill_after: float | None,
+               after_recovery: bool = False) -> bool:
+    """Run the child; kill it with SIGKILL ``kill_after`` seconds after it started (or, with
+    ``after_recovery``, after it recovered and began trading). True if it completed."""
+    marker = journal.parent / f"{journal.name}.trading"
+    marker.unlink(missing_ok=True)
+    process = context.Process(target=crash_child.main, daemon=True,
+                              args=(url, str(journal), STEPS, PAUSE_SECONDS, str(marker) if after_recovery else ""))
     process.start()
+    if after_recovery:
+        deadline = time.monotonic() + 60
+        while process.is_alive() and not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
     process.join(kill_after if kill_after is not None else 120)
     if process.is_alive():
         if kill_after is None:
@@ -116,8 +125,12 @@ def _crash_and_compare(tmp_path: Path, reference_url: str, crashed_url: str,
     while not completed:
         cycles += 1
         assert cycles <= MAXIMUM_CYCLES, f"no completion after {MAXIMUM_CYCLES} restarts"
-        kill_after = schedule.uniform(*kill_window) if kills < MINIMUM_KILLS else None
-        completed = _run_child(context, crashed_url, journal, kill_after=kill_after)
+        # Even cycles: a kill anywhere from the start (migration, journal replay, recovery,
+        # trading); odd cycles: a kill during trading, after recovery finished.
+        after_recovery = cycles % 2 == 0
+        window = (0.0, 0.25) if after_recovery else kill_window
+        kill_after = schedule.uniform(*window) if kills < MINIMUM_KILLS else None
+        completed = _run_child(context, crashed_url, journal, kill_after=kill_after, after_recovery=after_recovery)
         if not completed:
             kills += 1
             progress.add(_bars_done(crashed_url))
@@ -129,9 +142,13 @@ def _crash_and_compare(tmp_path: Path, reference_url: str, crashed_url: str,
     assert kills >= MINIMUM_KILLS
     inside = {bars for bars in progress if 0 < bars < STEPS}
     print(f"crash test: kills landed after {sorted(progress)} committed bars")
-    assert len(inside) >= MINIMUM_KILLS // 4, f"kills must land all through the run, not only at its ends: {progress}"
+    assert len(inside) >= 3, f"kills must land all through the run, not only at its ends: {progress}"
     for part in ("orders", "fills", "positions", "position_snapshots"):
-        assert crashed[part] == reference[part], f"{part} differ after {kills} kills"
+        missing = sorted(set(reference[part]) - set(crashed[part]))
+        extra = sorted(set(crashed[part]) - set(reference[part]))
+        assert crashed[part] == reference[part], (
+            f"{part} differ after {kills} kills: only in the uninterrupted run {missing[:6]}, "
+            f"only in the crashed run {extra[:6]}")
     print("crash test: orders, fills and positions identical to the uninterrupted run")
 
 

@@ -58,7 +58,7 @@ def test_recorder_with_paper_session_stores_every_order_fill_and_position(sandbo
     assert {a.client_order_id for a in intents} == {o.client_order_id for o in engine.orders}
     responses = store.audit.list(expert_id=eid, kind=AuditKind.EXCHANGE_RESPONSE)
     assert {a.client_order_id for a in responses} == {o.client_order_id for o in engine.orders}
-    assert store.bar_cursors.all(eid) == {"BTCUSDT:1m": log[-1]}
+    assert store.bar_cursors.all(eid)["BTCUSDT:1m"] == log[-1]
     assert store.state.get(eid, "bars_seen") == len(log)
     recorder.close()
 

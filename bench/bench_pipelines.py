@@ -1,0 +1,91 @@
+"""Pipeline latencies: ``python -m bench.bench_pipelines [--quick]``.
+
+1. Streaming worker: tick receive (websocket update handed to the worker) -> on_tick return,
+   p50/p99 over the sandbox's replay of the real Binance BTCUSDT trade recording (target p99 < 1 ms).
+2. Evaluate flow: schedule fire -> order accepted at the venue, measured as the wall time from
+   the flow-run call to its return with the order filled at the sandbox (live mode, real
+   Prefect run, local server; the server start is excluded). A served deployment adds the
+   scheduler's polling delay on top (target < 2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+
+def bench_streaming(replay_ms: int) -> dict[str, float]:
+    from tests.streaming.test_streaming_worker import ALIGNED_START_MS, make_expert, stream_while_replaying
+
+    from metaexpert.engine.streaming import StreamingConfig
+    from metaexpert.sandbox import SandboxConfig, SandboxServer
+
+    config = SandboxConfig(data_dir=DATA, timeframe="5m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0,
+                           start_time_ms=ALIGNED_START_MS, tick_replay=True)
+    with SandboxServer(config) as sandbox:
+        expert, _ = make_expert(sandbox)
+        worker = asyncio.run(stream_while_replaying(
+            sandbox, expert, replay_ms, config=StreamingConfig(max_event_delay_ms=None, max_silence_ms=600_000)))
+    return worker.latency_percentiles()
+
+
+def bench_evaluate(runs: int) -> list[float]:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+    from tests.pipelines.experts import TIMER_EXPERT, write_expert
+
+    from flows.evaluate import evaluate
+    from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+
+    key, secret = "bench-key-" + "e" * 54, "bench-secret-" + "f" * 51
+    os.environ.update(SANDBOX_KEY=key, SANDBOX_SECRET=secret, PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    buyer = TIMER_EXPERT.replace("if fired == 2:", "if True:").replace(
+        'log_to_console=False)', 'log_to_console=False,\n    api_key=os.environ["SANDBOX_KEY"], '
+        'api_secret=os.environ["SANDBOX_SECRET"])')
+    durations = []
+    config = SandboxConfig(data_dir=DATA, timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0,
+                           start_time_ms=1_748_995_200_000, tick_replay=False,
+                           accounts=[AccountConfig(api_key=key, secret=secret, spot_balances={"USDT": 1_000_000})])
+    with tempfile.TemporaryDirectory() as folder, SandboxServer(config) as sandbox, \
+            prefect_test_harness(server_startup_timeout=120), \
+            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        expert_file = write_expert(Path(folder), "bench_buyer", "import os\n" + buyer)
+        for _ in range(runs):
+            sandbox.advance(5)  # a new 5-minute tick: the timer fires and buys
+            started = time.perf_counter()
+            summary = evaluate(expert_file, trade_mode="live", storage_url=f"sqlite:///{folder}/state.sqlite",
+                               base_url=f"http://{sandbox.host}:{sandbox.port}", lock_directory=f"{folder}/locks",
+                               settings={"journal_dir": f"{folder}/journal"})
+            durations.append(time.perf_counter() - started)
+            if not summary["orders"] or summary["orders"][0]["status"] != "filled":
+                raise RuntimeError(f"the benchmark run placed no filled order: {summary}")
+    return durations
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter replay and fewer flow runs")
+    arguments = parser.parse_args(argv)
+    latency = bench_streaming(30_000 if arguments.quick else 300_000)
+    print(f"streaming tick->on_tick: {latency['count']} ticks, p50 {latency['p50_us']:.1f} us, "
+          f"p99 {latency['p99_us']:.1f} us, max {latency['max_us']:.1f} us "
+          f"({'OK' if latency['p99_us'] < 1000 else 'ABOVE'} target p99 < 1000 us)")
+    durations = bench_evaluate(3 if arguments.quick else 8)
+    warm = durations[1:] or durations
+    print(f"evaluate flow fire->order filled: runs {len(durations)}, first {durations[0]:.3f} s, "
+          f"median (warm) {statistics.median(warm):.3f} s, max (warm) {max(warm):.3f} s "
+          f"({'OK' if max(warm) < 2.0 else 'ABOVE'} target < 2 s)")
+
+
+if __name__ == "__main__":
+    main()
