@@ -25,10 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def bench_streaming(replay_ms: int) -> dict[str, float]:
-    from tests.streaming.test_streaming_worker import ALIGNED_START_MS, make_expert, stream_while_replaying
-
     from metaexpert.engine.streaming import StreamingConfig
     from metaexpert.sandbox import SandboxConfig, SandboxServer
+    from tests.streaming.test_streaming_worker import (
+        ALIGNED_START_MS,
+        make_expert,
+        stream_while_replaying,
+    )
 
     config = SandboxConfig(data_dir=DATA, timeframe="5m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0,
                            start_time_ms=ALIGNED_START_MS, tick_replay=True)
@@ -42,10 +45,10 @@ def bench_streaming(replay_ms: int) -> dict[str, float]:
 def bench_evaluate(runs: int) -> list[float]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
-    from tests.pipelines.experts import TIMER_EXPERT, write_expert
 
     from flows.evaluate import evaluate
     from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+    from tests.pipelines.experts import TIMER_EXPERT, write_expert
 
     key, secret = "bench-key-" + "e" * 54, "bench-secret-" + "f" * 51
     os.environ.update(SANDBOX_KEY=key, SANDBOX_SECRET=secret, PREFECT_SERVER_ANALYTICS_ENABLED="false")

@@ -53,10 +53,10 @@ def backtest(
                           description=f"Backtest metrics of {outcome['expert']} {start}..{end}")
     headline = [name for name in HEADLINE_METRICS if name in metrics] or list(metrics)[:6]
     report = Path(outcome["report_path"]).resolve() if outcome["report_path"] else None
-    lines = [f"# Backtest {outcome['expert']}", "",
-             f"{', '.join(outcome['symbols'])} {outcome['timeframe']}, {start} -> {end}, capital "
-             f"{outcome['initial_capital']:,.2f} -> final equity {outcome['final_equity']:,.2f} "
-             f"({outcome['trades']} closed trades)", "",
+    period = (f"{', '.join(outcome['symbols'])} {outcome['timeframe']}, {start} -> {end}, capital "
+              f"{outcome['initial_capital']:,.2f} -> final equity {outcome['final_equity']:,.2f} "
+              f"({outcome['trades']} closed trades)")
+    lines = [f"# Backtest {outcome['expert']}", "", period, "",
              "| metric | value |", "|---|---|"]
     lines += [f"| {name} | {metrics[name]} |" for name in headline]
     lines += ["", f"HTML report: `{report}`" if report else "No HTML report was written."]

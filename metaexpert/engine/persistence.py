@@ -15,11 +15,21 @@
   are booked once, through the engine's normal execution path).
 
 Steps are atomic units: the runtime calls ``commit_step()`` after each step and the
-records of one step (events, state changes, bar cursor) are handed to the writer
-together, the cursor last. A process killed in the middle of a step therefore resumes
-from the end of the previous step and redoes the step, instead of resuming from a
-half-recorded one. (The journal writes each record with its own ``write()``; a kill
-landing inside that microsecond-long loop is the one window left, see the report.)
+records of one step (events, state changes, bar cursor) are handed to the writer in one
+call, followed by an end-of-step marker (the ``__step_commit__`` bar-cursor stream). A
+process killed in the middle of a step resumes from the end of the previous step and
+redoes it; a kill inside the journal writes of a step leaves a torn group, which
+``drop_torn_group`` removes before the journal is replayed. ``tests/persistence/
+test_crash_recovery.py`` kills a paper run 20 times and compares it with an
+uninterrupted one.
+
+Typical use (the facade does this; ``TradingRuntime(persistence=recorder)`` does the rest)::
+
+    recorder = ExpertRecorder.open(PersistenceConfig(storage_url=url), expert_name="trend",
+                                   trade_mode="paper", exchange="binance")
+    runtime = TradingRuntime(..., persistence=recorder)
+    await runtime.run(...)
+    recorder.close()
 """
 
 from __future__ import annotations
@@ -29,12 +39,19 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from metaexpert.core import order as order_module
-from metaexpert.core.enums import LiquidityRole, OrderSide, OrderStatus, OrderType, PositionSide, TradeMode
+from metaexpert.core.enums import (
+    LiquidityRole,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    TradeMode,
+)
 from metaexpert.core.errors import ConfigurationError, PermanentError, RecoverableError
 from metaexpert.core.events import OrderEvent, RiskEvent
 from metaexpert.core.market import Bar
@@ -51,9 +68,9 @@ from metaexpert.storage import (
     StorageError,
     StorageRecord,
     StorageSettings,
+    WriteAheadJournal,
     WriterState,
     WriterStoppedError,
-    WriteAheadJournal,
     bar_cursor_record,
     exchange_response_record,
     order_intent_record,
@@ -525,7 +542,7 @@ class ExpertRecorder:
             if self._owns_database:
                 self.store.database.dispose()
 
-    def __enter__(self) -> ExpertRecorder:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -128,7 +128,7 @@ def _crash_and_compare(tmp_path: Path, reference_url: str, crashed_url: str,
         # Even cycles: a kill anywhere from the start (migration, journal replay, recovery,
         # trading); odd cycles: a kill during trading, after recovery finished.
         after_recovery = cycles % 2 == 0
-        window = (0.0, 0.25) if after_recovery else kill_window
+        window = (0.0, 0.2) if after_recovery else kill_window
         kill_after = schedule.uniform(*window) if kills < MINIMUM_KILLS else None
         completed = _run_child(context, crashed_url, journal, kill_after=kill_after, after_recovery=after_recovery)
         if not completed:
@@ -164,8 +164,7 @@ def test_paper_run_with_random_sigkills_ends_like_uninterrupted_run_on_postgresq
     reference = _postgres_schema_url(request)
     crashed = _postgres_schema_url(request)
     try:
-        # A restart on PostgreSQL (migration check, journal replay over the network) is slower.
-        _crash_and_compare(tmp_path, next(reference), next(crashed), kill_window=(0.5, 1.6))
+        _crash_and_compare(tmp_path, next(reference), next(crashed), kill_window=(0.2, 0.9))
     finally:
         for generator in (reference, crashed):
             generator.close()  # drops the schema

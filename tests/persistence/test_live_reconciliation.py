@@ -94,3 +94,36 @@ def test_live_restart_with_unknown_venue_order_reports_it(sandbox, tmp_path, sec
     venue = [o for o in sandbox.ledger()["orders"] if o.get("client_order_id") == "foreign-order-1"]
     assert venue and venue[0]["status"].upper() == "NEW"
     recorder.close()
+
+
+def test_live_restart_with_order_still_open_adopts_it_and_books_later_fill_once(sandbox, tmp_path, secret_values):
+    secret_values.update({KEY, SECRET})
+    url = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    recorder = open_recorder(url, tmp_path, TradeMode.LIVE)
+    first = asyncio.run(drive(make_runtime(_futures_expert(sandbox), TradeMode.LIVE, recorder), sandbox, 1))
+    resting_id, limit = first.engine.context.state["resting"], first.engine.context.state["limit"]
+    recorder.close()
+
+    recorder = open_recorder(url, tmp_path, TradeMode.LIVE)
+    runtime = make_runtime(_futures_expert(sandbox), TradeMode.LIVE, recorder)
+
+    async def scenario():
+        try:
+            await runtime.start()
+            assert recorder.unknown_orders == [], "our own resting order is not 'unknown'"
+            assert resting_id in runtime.broker.orders, "the live broker polls the recovered order"
+            await runtime.step()
+            sandbox.set_price("BTCUSDT", round(limit * 0.98, 1))  # fills now, while we run
+            for _ in range(2):
+                await runtime.step()
+        finally:
+            await runtime.gateway.close()
+
+    asyncio.run(scenario())
+    recorder.flush()
+    engine = runtime.engine
+    assert [t.client_order_id for t in engine.fills].count(resting_id) == 1
+    assert next(o for o in engine.orders if o.client_order_id == resting_id).status is OrderStatus.FILLED
+    assert {(p.side.value, round(p.quantity, 8)) for p in engine.portfolio.positions()} == _venue_positions(sandbox)
+    assert len([t for t in recorder.store.trades.list(recorder.expert_id) if t.client_order_id == resting_id]) == 1
+    recorder.close()

@@ -15,6 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.notify.conftest import alert_inbox  # noqa: F401 - the loopback json:// endpoint, shared
+
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 

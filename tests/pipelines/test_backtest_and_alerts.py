@@ -9,7 +9,6 @@ import pytest
 
 from flows.backtest import artifact_key, backtest
 from flows.ingest import ingest
-from tests.notify.conftest import alert_inbox  # noqa: F401 - the loopback json:// endpoint fixture
 from tests.pipelines.experts import BAR_EXPERT, write_expert
 
 

@@ -74,7 +74,7 @@ def test_prefect_deploy_all_with_local_server_registers_every_deployment_with_sc
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     prefect = Path(sys.executable).with_name("prefect")
     completed = subprocess.run([str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)],
-                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     registered = asyncio.run(_deployments())
     assert EXPECTED <= set(registered)

@@ -17,7 +17,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 def _compose_available() -> bool:
     if shutil.which("docker") is None:
         return False
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=20)
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=20, check=False)
     return probe.returncode == 0
 
 
@@ -36,5 +36,5 @@ def test_docker_compose_file_with_required_services_uses_asyncpg_and_environment
 def test_docker_compose_config_with_password_in_environment_parses():
     environment = {**os.environ, "POSTGRES_PASSWORD": "compose-check-only"}
     completed = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT,
-                               env=environment, capture_output=True, text=True, timeout=60)
+                               env=environment, capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 0, completed.stderr

@@ -19,6 +19,7 @@ from tests.pipelines.experts import TIMER_EXPERT, write_expert
 pytestmark = pytest.mark.network
 
 KEY, SECRET = "evaluate-key-" + "c" * 51, "evaluate-secret-" + "d" * 48
+POOR_KEY, POOR_SECRET = "evaluate-poor-key-" + "g" * 46, "evaluate-poor-secret-" + "h" * 43
 START_MS = 1_748_995_200_000  # 2025-06-04 00:00 UTC, a 5-minute boundary
 
 
@@ -26,14 +27,15 @@ START_MS = 1_748_995_200_000  # 2025-06-04 00:00 UTC, a 5-minute boundary
 def live_sandbox(shared_data):
     config = SandboxConfig(data_dir=shared_data, timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=[],
                            speed=0.0, start_time_ms=START_MS, tick_replay=False,
-                           accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000})])
+                           accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000}),
+                                     AccountConfig(api_key=POOR_KEY, secret=POOR_SECRET, spot_balances={"USDT": 1})])
     with SandboxServer(config) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def evaluated(prefect_harness, live_sandbox, tmp_path_factory):
-    """Seven cron ticks one market minute apart (``*/1``), the timer expert trading live."""
+    """Cron ticks at market minutes 0, 4, 5 and 6 (``* * * * *``), the timer expert trading live."""
     folder = tmp_path_factory.mktemp("evaluate")
     previous = {name: os.environ.get(name) for name in ("SANDBOX_KEY", "SANDBOX_SECRET")}
     os.environ.update(SANDBOX_KEY=KEY, SANDBOX_SECRET=SECRET)
@@ -45,11 +47,11 @@ def evaluated(prefect_harness, live_sandbox, tmp_path_factory):
     orders_before = len(live_sandbox.ledger()["orders"])
     summaries = []
     try:
-        for _ in range(7):
+        for advance in (4, 1, 1, 1):
             summaries.append(evaluate(expert_file, trade_mode="live", storage_url=database_url,
                                       base_url=sandbox_url(live_sandbox), lock_directory=str(folder / "locks"),
                                       settings={"journal_dir": str(folder / "journal")}))
-            live_sandbox.advance(1)
+            live_sandbox.advance(advance)
     finally:
         for name, value in previous.items():
             os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
@@ -61,11 +63,11 @@ def test_evaluate_with_timer_expert_places_one_order_at_the_second_five_minute_t
     summaries = evaluated["summaries"]
     times = [summary["market_time_ms"] for summary in summaries]
     placed = [[order["status"] for order in summary["orders"]] for summary in summaries]
-    assert times == [START_MS + minute * 60_000 + 59_999 for minute in range(7)]
-    assert [index for index, statuses in enumerate(placed) if statuses] == [5], placed
-    assert placed[5] == ["filled"]  # the run of the 00:05 tick, once; 00:06 does not repeat it
+    assert times == [START_MS + minute * 60_000 + 59_999 for minute in (0, 4, 5, 6)]
+    # 00:00 fires the timer (no order yet), 00:04 is inside that interval, 00:05 buys, 00:06 does not repeat it
+    assert placed == [[], [], ["filled"], []], placed
     assert len(evaluated["venue_orders"]) == 1
-    assert evaluated["venue_orders"][0]["client_order_id"] == summaries[5]["orders"][0]["client_order_id"]
+    assert evaluated["venue_orders"][0]["client_order_id"] == summaries[2]["orders"][0]["client_order_id"]
 
 
 def test_compliance_report_with_evaluated_day_lists_the_order_and_its_fill(evaluated, tmp_path):
@@ -74,7 +76,7 @@ def test_compliance_report_with_evaluated_day_lists_the_order_and_its_fill(evalu
     assert outcome["summary"]["orders"] == 1
     assert outcome["summary"]["by_category"].get("fill", 0) >= 1
     csv_text = Path(outcome["csv_path"]).read_text()
-    assert evaluated["summaries"][5]["orders"][0]["client_order_id"] in csv_text
+    assert evaluated["summaries"][2]["orders"][0]["client_order_id"] in csv_text
     assert Path(outcome["markdown_path"]).is_file()
 
 
@@ -99,3 +101,21 @@ def test_evaluate_with_expert_locked_skips_without_trading(prefect_harness, live
 def test_evaluate_with_secret_in_settings_fails_before_trading(prefect_harness, tmp_path):
     with pytest.raises(ValueError, match="must not be flow parameters"):
         evaluate(str(tmp_path / "x.py"), settings={"api_secret": "s"})
+
+
+def test_evaluate_with_order_rejected_by_venue_delivers_rejection_alert(
+        prefect_harness, live_sandbox, alert_inbox, monkeypatch, tmp_path):
+    monkeypatch.setenv("SANDBOX_KEY", POOR_KEY)
+    monkeypatch.setenv("SANDBOX_SECRET", POOR_SECRET)
+    source = "import os\n" + TIMER_EXPERT.replace("if fired == 2:", "if fired == 1:").replace(
+        'log_to_console=False)',
+        'log_to_console=False,\n    api_key=os.environ["SANDBOX_KEY"], api_secret=os.environ["SANDBOX_SECRET"])')
+    expert_file = write_expert(tmp_path, "poor_buyer", source)
+    summary = evaluate(expert_file, trade_mode="live", storage_url=f"sqlite:///{tmp_path / 'state.sqlite'}",
+                       base_url=sandbox_url(live_sandbox), lock_directory=str(tmp_path / "locks"),
+                       alert_urls=[alert_inbox.url], settings={"journal_dir": str(tmp_path / "journal")})
+    assert [order["status"] for order in summary["orders"]] == ["rejected"]
+    assert summary["rejected"] == [summary["orders"][0]["client_order_id"]]
+    assert alert_inbox.arrived.wait(10)
+    titles = [alert["title"] for alert in alert_inbox.received]
+    assert any("Order rejected" in title for title in titles), titles

@@ -1,0 +1,57 @@
+"""``metaexpert stream`` and ``metaexpert sandbox`` from the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from metaexpert.cli.app import app
+from tests.pipelines.experts import TIMER_EXPERT, write_expert
+from tests.streaming.test_streaming_worker import DATA, tick_sandbox  # noqa: F401 - shared fixture
+
+pytestmark = pytest.mark.network
+
+
+def test_stream_command_with_sandbox_and_duration_prints_latency_summary(tick_sandbox, tmp_path):  # noqa: F811
+    expert_file = write_expert(tmp_path, "streamer", TIMER_EXPERT.replace('timeframe="1m"', 'timeframe="5m"'))
+    result = CliRunner().invoke(app, ["stream", expert_file, "--duration", "1.5", "--sandbox-url",
+                                      f"http://{tick_sandbox.host}:{tick_sandbox.port}"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"ticks \d+, books \d+, stale events \d+, reconnects \d+; tick->on_tick p50", result.output)
+
+
+def test_stream_command_with_bad_mode_exits_with_clear_message(tmp_path):
+    expert_file = write_expert(tmp_path, "streamer", TIMER_EXPERT)
+    result = CliRunner().invoke(app, ["stream", expert_file, "--mode", "backtest"])
+    assert result.exit_code != 0
+    assert "paper or live" in result.output
+
+
+def test_sandbox_command_with_free_port_serves_status_until_terminated():
+    if not (DATA / "binance" / "spot").is_dir():
+        pytest.skip("recorded market data not found")
+    command = [str(Path(sys.executable).with_name("metaexpert")), "sandbox", "--port", "0", "--data-dir", str(DATA),
+               "--timeframe", "1h", "--symbol", "BTCUSDT", "--speed", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        for _ in range(50):
+            line = process.stdout.readline()
+            if "listening on" in line or not line:
+                break
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/sandbox/status", timeout=10) as answer:
+            status = json.loads(answer.read())
+        assert status
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert process.returncode == 0
