@@ -30,7 +30,9 @@ STEPS = 300
 MINIMUM_KILLS = 20
 MAXIMUM_CYCLES = 60
 SEED = 20261125
-PAUSE_SECONDS = 0.01  # a poll interval: paper mode sleeps between polls, letting the writer commit
+PAUSE_SECONDS = 0.03  # a poll interval: paper mode sleeps between polls, letting the writer commit.
+# With at most 0.9 s per kill cycle a cycle advances at most ~30 bars, so the 20 kills land
+# before the 300-bar run can finish however fast the machine is.
 
 
 def _context() -> Any:
