@@ -565,6 +565,19 @@ class Engine:
                                      activation_price=activation, order_type=OrderType.TRAILING_STOP, tag="trailing_stop", **common))
         self._brackets[key] = [o for o in placed if o.status.is_open]
 
+    def restore_position(self, position: Position) -> None:
+        """Put a position recovered after a restart back in the books (its fees count as entry fees)."""
+        self.portfolio.ledger.positions[(position.symbol, position.side)] = position
+        self._entry_fees[(position.symbol, position.side)] = position.fees
+
+    def restore_bracket(self, order: Order, position_side: PositionSide) -> None:
+        """Adopt a recovered protective order as a bracket again (cancelled when its position closes)."""
+        self._brackets.setdefault((order.symbol, position_side), []).append(order)
+
+    def reserve_bracket_numbers(self, highest_used: int) -> None:
+        """Number new bracket (OCO) groups above those a previous run used."""
+        self._bracket_sequence = max(self._bracket_sequence, highest_used)
+
     def brackets(self, symbol: str, side: PositionSide) -> list[Order]:
         return [o for o in self._brackets.get((symbol, side), []) if o.status.is_open]
 

@@ -378,8 +378,7 @@ class ExpertRecorder:
             if position.symbol not in portfolio.markets:
                 logger.warning("recovered %s position is not traded by this expert any more; ignored", position.symbol)
                 continue
-            portfolio.ledger.positions[(position.symbol, position.side)] = position
-            engine._entry_fees[(position.symbol, position.side)] = position.fees
+            engine.restore_position(position)
         if not live:
             for order in recovery.open_orders:
                 self._rest_in_simulated_broker(engine, broker, order)
@@ -392,12 +391,12 @@ class ExpertRecorder:
     def _restore_brackets(self, engine: Engine, orders: list[Order]) -> None:
         """Protective exits of recovered positions are the engine's brackets again (so they
         are cancelled when the position closes) and new groups are numbered above them."""
-        engine._bracket_sequence = max(engine._bracket_sequence, self._highest_bracket)
+        engine.reserve_bracket_numbers(self._highest_bracket)
         for order in orders:
             if not (order.reduce_only and order.oco_group and order.tag in _BRACKET_TAGS):
                 continue
             side = order.position_side or (PositionSide.LONG if order.side is OrderSide.SELL else PositionSide.SHORT)
-            engine._brackets.setdefault((order.symbol, side), []).append(order)
+            engine.restore_bracket(order, side)
 
     def _rest_in_simulated_broker(self, engine: Engine, broker: Any, order: Order) -> None:
         if order.symbol not in engine.portfolio.markets:
@@ -406,17 +405,7 @@ class ExpertRecorder:
             broker.submit(order)  # never reached the simulated book: submit it now
             engine.orders.append(order)
             return
-        # Already accepted before the restart: it rests in the book again, as it was.
-        broker._open.setdefault(order.symbol, []).append(order)
-        broker._open_count += 1
-        broker.portfolio.orders[order.client_order_id] = order
-        if order.created_at >= engine.portfolio.now_ms:
-            # Placed in the last step before the stop: its first match is still to come,
-            # with the same first-touch rules as if the process had never stopped.
-            broker._fresh.add(order.client_order_id)
-            if order.order_type is OrderType.LIMIT and not broker._marketable(
-                    order, engine.portfolio.last_price(order.symbol)):
-                broker._passive.add(order.client_order_id)
+        broker.restore(order)  # accepted before the restart: it rests in the book again, as it was
         engine.orders.append(order)
 
     async def reconcile(self, gateway: Any, engine: Engine, broker: Any) -> None:

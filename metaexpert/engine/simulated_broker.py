@@ -115,6 +115,21 @@ class SimulatedBroker(Broker):
             price = self.portfolio.last_price(order.symbol)
             self._execute(order, order.remaining_quantity, self._taker_price(order, price), LiquidityRole.TAKER)
 
+    def restore(self, order: Order) -> None:
+        """Rest an order that was accepted before a restart in the book again, as it was.
+
+        An order placed in the last step before the stop has not had its first match yet:
+        it keeps the same first-touch rules as if the process had never stopped.
+        """
+        self._open.setdefault(order.symbol, []).append(order)
+        self._open_count += 1
+        self.portfolio.orders[order.client_order_id] = order
+        if order.created_at >= self.portfolio.now_ms:
+            self._fresh.add(order.client_order_id)
+            if order.order_type is OrderType.LIMIT and not self._marketable(
+                    order, self.portfolio.last_price(order.symbol)):
+                self._passive.add(order.client_order_id)
+
     def cancel(self, order: Order, reason: str = "cancelled") -> None:
         if not order.status.is_open and order.status.value != "created":
             return
