@@ -42,10 +42,6 @@ from metaexpert.risk import RiskConfig, RiskManager
 
 logger = logging.getLogger("metaexpert.expert")
 
-#: Exchanges that list options (ccxt market type "option").
-OPTIONS_EXCHANGES = frozenset({Exchange.BYBIT, Exchange.OKX, Exchange.BINANCE})
-
-
 class ExpertConfig(BaseModel):
     """Everything the MetaExpert constructor accepts, validated."""
 
@@ -102,8 +98,6 @@ class ExpertConfig(BaseModel):
                 raise ValueError("position_mode='hedge' exists only for futures; spot positions are one-way")
         elif self.contract_type is None:
             self.contract_type = ContractType.LINEAR
-        if self.market_type is MarketType.OPTIONS and self.exchange not in OPTIONS_EXCHANGES:
-            raise ValueError(f"{self.exchange} has no options market")
         if self.jurisdiction is not None:
             if self.compliance_config is None:
                 raise ValueError("jurisdiction needs compliance_config with that jurisdiction's rule set")
@@ -160,6 +154,9 @@ class MetaExpert:
         for secret in (self.config.api_key, self.config.api_secret, self.config.api_passphrase):
             if secret is not None:
                 register_secret(secret.get_secret_value())
+        # The exchange rules (which market and contract types each venue lists, options
+        # included) live with the gateway; check them now, so a backtest fails the same way.
+        self.exchange_config(TradeMode.PAPER)
         self.handlers = HandlerRegistry()
         self._init_options: dict[str, Any] | None = None
         self.name = "expert"
