@@ -473,9 +473,15 @@ class ExpertRecorder:
         broker.portfolio.orders[order.client_order_id] = order
 
     def _verify_positions(self, engine: Engine) -> None:
+        """Compare recovered derivative positions with the venue's (the venue wins).
+
+        Spot holdings are balances, not venue positions: they are kept as recovered.
+        """
         venue: dict[Any, Position] = getattr(self, "_venue_positions", {})
         ledger = engine.portfolio.ledger.positions
+        derivative = engine.portfolio._derivative
         keys = {key for key, p in venue.items() if p.quantity > _EPSILON} | {key for key, p in ledger.items() if p.quantity > _EPSILON}
+        keys = {key for key in keys if derivative.get(key[0], False)}
         for key in sorted(keys, key=str):
             ours = ledger.get(key)
             theirs = venue.get(key)
