@@ -279,7 +279,8 @@ def run_backtest(
         fills=engine.fills,
         orders=engine.orders,
         fees_paid=portfolio.account.fees_paid,
-        prices={s: PriceSeries(p.timestamps[:processed], p.open[:processed], p.high[:processed], p.low[:processed], p.close[:processed]) for s, p in prices.items()},
+        prices={symbol: _until(series, int(timestamps[-1]) if processed else config.start_ms - 1)
+                for symbol, series in prices.items()},
         risk_counts=dict(sorted(({**engine.risk_counts, **(getattr(risk, "counts", {}) or {})}).items())),
         parameters={**strategy.parameters, "data_source": sources, "stop_reason": stop_reason},
         bars_processed=processed,
@@ -297,6 +298,12 @@ def run_backtest(
     engine.call(handlers.get("backtest_pass"), result, name="on_backtest_pass")
     engine.call(handlers.get("backtest_deinit"), name="on_backtest_deinit")
     return result
+
+
+def _until(series: PriceSeries, last_ms: int) -> PriceSeries:
+    """The candles of ``series`` up to and including the bar opened at ``last_ms``."""
+    end = int(np.searchsorted(series.timestamps, last_ms, side="right"))
+    return PriceSeries(series.timestamps[:end], series.open[:end], series.high[:end], series.low[:end], series.close[:end])
 
 
 def resample_frame(frame: pl.DataFrame, source: Timeframe, target: Timeframe) -> pl.DataFrame:

@@ -190,3 +190,28 @@ def test_fill_events_through_facade_arrive_in_exchange_order(candle_store):
         ("account", f"{10_000 - second_open * 1.001:.3f}"),
     ]
     assert result.fills[0].timestamp == START + HOUR
+
+
+def test_backtest_with_two_symbols_delivers_each_its_bars_and_trades_both(shared_data):
+    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    seen: dict[str, list[int]] = {"BTCUSDT": [], "ETHUSDT": []}
+
+    @expert.on_init(symbol=["BTCUSDT", "ETHUSDT"], timeframe="1h", lookback_bars=10, size_type="fixed_quote",
+                    size_value=100)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1h")
+    def bar(ctx, bars):
+        seen[bars.symbol].append(bars.last.timestamp)
+        assert bars.last.timestamp + 3_600_000 == ctx.now_ms  # each symbol's own bar, closed now
+        if len(seen[bars.symbol]) == 24 and ctx.position(bars.symbol) is None:
+            ctx.buy(symbol=bars.symbol)
+
+    result = expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-07", data_dir=shared_data,
+                        report=False, configure_logs=False)
+
+    assert len(seen["BTCUSDT"]) == len(seen["ETHUSDT"]) == 7 * 24
+    assert sorted({fill.symbol for fill in result.fills}) == ["BTCUSDT", "ETHUSDT"]
+    assert {symbol: len(series.timestamps) for symbol, series in result.prices.items()} == {"BTCUSDT": 168, "ETHUSDT": 168}
+    assert result.equity.shape == (168,)
