@@ -14,11 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 
 
-def _compose_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=20, check=False)
-    return probe.returncode == 0
+def _compose_command() -> list[str] | None:
+    """``docker compose`` (the plugin) or the standalone ``docker-compose``, whichever exists."""
+    if shutil.which("docker") is not None:
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=20,
+                               check=False)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose") is not None:
+        return ["docker-compose"]
+    return None
 
 
 def test_docker_compose_file_with_required_services_uses_asyncpg_and_environment_secrets():
@@ -32,9 +37,9 @@ def test_docker_compose_file_with_required_services_uses_asyncpg_and_environment
     assert "metaexpert stream" in config["services"]["stream"]["command"]
 
 
-@pytest.mark.skipif(not _compose_available(), reason="the docker compose client is not installed")
+@pytest.mark.skipif(_compose_command() is None, reason="neither docker compose nor docker-compose is installed")
 def test_docker_compose_config_with_password_in_environment_parses():
     environment = {**os.environ, "POSTGRES_PASSWORD": "compose-check-only"}
-    completed = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT,
+    completed = subprocess.run([*_compose_command(), "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT,
                                env=environment, capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 0, completed.stderr
