@@ -21,14 +21,19 @@ def _check_period(period: int) -> None:
         raise ValueError(f"indicator period must be a positive integer, got {period!r}")
 
 
-def sma(values: np.ndarray, period: int) -> np.ndarray:
-    """Simple moving average (window mean, exact per window: no running-sum drift)."""
+def _rolling(values: np.ndarray, period: int, reduce: str) -> np.ndarray:
+    """``reduce`` ("mean", "std", "max", "min") over each window of ``period`` values ending at i."""
     _check_period(period)
     data = _as_float_array(values)
     out = np.full(data.shape[0], np.nan)
     if data.shape[0] >= period:
-        out[period - 1 :] = sliding_window_view(data, period).mean(axis=1)
+        out[period - 1 :] = getattr(sliding_window_view(data, period), reduce)(axis=1)
     return out
+
+
+def sma(values: np.ndarray, period: int) -> np.ndarray:
+    """Simple moving average (window mean, exact per window: no running-sum drift)."""
+    return _rolling(values, period, "mean")
 
 
 def ema(values: np.ndarray, period: int) -> np.ndarray:
@@ -97,12 +102,7 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = 14) 
 
 def stddev(values: np.ndarray, period: int) -> np.ndarray:
     """Population standard deviation over a rolling window."""
-    _check_period(period)
-    data = _as_float_array(values)
-    out = np.full(data.shape[0], np.nan)
-    if data.shape[0] >= period:
-        out[period - 1 :] = sliding_window_view(data, period).std(axis=1)
-    return out
+    return _rolling(values, period, "std")
 
 
 def bollinger(values: np.ndarray, period: int = 20, width: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,21 +125,11 @@ def macd(
 
 
 def highest(values: np.ndarray, period: int) -> np.ndarray:
-    _check_period(period)
-    data = _as_float_array(values)
-    out = np.full(data.shape[0], np.nan)
-    if data.shape[0] >= period:
-        out[period - 1 :] = sliding_window_view(data, period).max(axis=1)
-    return out
+    return _rolling(values, period, "max")
 
 
 def lowest(values: np.ndarray, period: int) -> np.ndarray:
-    _check_period(period)
-    data = _as_float_array(values)
-    out = np.full(data.shape[0], np.nan)
-    if data.shape[0] >= period:
-        out[period - 1 :] = sliding_window_view(data, period).min(axis=1)
-    return out
+    return _rolling(values, period, "min")
 
 
 def log_returns(values: np.ndarray) -> np.ndarray:
