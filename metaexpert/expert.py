@@ -24,14 +24,28 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from metaexpert.backtest.report import print_summary, write_html_report, write_json
-from metaexpert.backtest.result import BacktestResult
 from metaexpert.backtest.runner import BacktestConfig, run_backtest
 from metaexpert.compliance import ComplianceConfig, ComplianceGate
 from metaexpert.core.clock import parse_date_ms
-from metaexpert.core.enums import ContractType, Exchange, MarginMode, MarketType, PositionMode, TradeMode
+from metaexpert.core.enums import (
+    ContractType,
+    Exchange,
+    MarginMode,
+    MarketType,
+    PositionMode,
+    TradeMode,
+)
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
@@ -157,6 +171,11 @@ class MetaExpert:
         # The exchange rules (which market and contract types each venue lists, options
         # included) live with the gateway; check them now, so a backtest fails the same way.
         self.exchange_config(TradeMode.PAPER)
+        # The logging settings are the constructor's log_* keywords: validated here, once.
+        try:
+            self.logging_config = LoggingConfig(**self.config.model_dump(include=set(LoggingConfig.model_fields)))
+        except ValidationError as error:
+            raise _config_error(error, "logging settings") from None
         self.handlers = HandlerRegistry()
         self._init_options: dict[str, Any] | None = None
         self.name = "expert"
@@ -489,19 +508,4 @@ class MetaExpert:
             raise ConfigurationError(f"invalid notification settings: {error}") from None
 
     def _configure_logging(self) -> None:
-        config = self.config
-        try:
-            logging_config = LoggingConfig(
-                log_level=config.log_level,
-                log_file=config.log_file,
-                log_trade_file=config.log_trade_file,
-                log_error_file=config.log_error_file,
-                log_to_file=config.log_to_file,
-                log_to_console=config.log_to_console,
-                json_logging=config.json_logging,
-                log_dir=Path(config.log_dir),
-                display_timezone=config.display_timezone,
-            )
-        except ValidationError as error:
-            raise _config_error(error, "logging settings") from None
-        configure_logging(logging_config)
+        configure_logging(self.logging_config)

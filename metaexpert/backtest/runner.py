@@ -24,7 +24,14 @@ from metaexpert.backtest.data_source import CandleSource
 from metaexpert.backtest.metrics import compute_metrics
 from metaexpert.backtest.result import BacktestResult, PriceSeries
 from metaexpert.core.clock import ms_to_datetime
-from metaexpert.core.enums import ContractType, Exchange, MarginMode, MarketType, PositionMode, TradeMode
+from metaexpert.core.enums import (
+    ContractType,
+    Exchange,
+    MarginMode,
+    MarketType,
+    PositionMode,
+    TradeMode,
+)
 from metaexpert.core.errors import ConfigurationError, DataError, InsufficientHistoryError
 from metaexpert.core.market import Bar, MarketSpec, split_symbol
 from metaexpert.core.series import BarSeries

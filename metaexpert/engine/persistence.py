@@ -48,7 +48,6 @@ from metaexpert.core.enums import (
     LiquidityRole,
     OrderSide,
     OrderStatus,
-    OrderType,
     PositionSide,
     TradeMode,
 )
