@@ -462,12 +462,12 @@ class MetaExpert:
         SQLite file ``var/metaexpert.sqlite``), in a backtest only with an explicit storage_url.
         Upgrades the schema first, or with ``upgrade_schema=False`` checks it and raises
         ``SchemaOutOfDateError`` naming the exact upgrade command."""
+        config = self.config
+        if mode is TradeMode.BACKTEST and config.storage_url is None:
+            return None  # before the imports: a plain backtest loads no database layer
         from metaexpert.engine.persistence import ExpertRecorder, PersistenceConfig
         from metaexpert.storage import DEFAULT_DATABASE_URL
 
-        config = self.config
-        if mode is TradeMode.BACKTEST and config.storage_url is None:
-            return None
         try:
             persistence = PersistenceConfig(
                 storage_url=config.storage_url or DEFAULT_DATABASE_URL, on_database_down=config.on_database_down,

@@ -9,9 +9,11 @@ and record equity. Handlers only ever see closed bars.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,8 +260,9 @@ def run_backtest(
     engine.initialize()
     single = len(feeds) == 1 and not feeds[0].higher and not engine._risk_on_bar
     replay = _loop_single if single else _loop
-    processed = replay(engine, broker, portfolio, feeds, timeline, equity, exposure, tf_ms,
-                       strategy.warmup_bars, progress)
+    with _frozen_heap():
+        processed = replay(engine, broker, portfolio, feeds, timeline, equity, exposure, tf_ms,
+                           strategy.warmup_bars, progress)
     stop_reason = engine.stop_reason or "backtest finished"
     if config.close_at_end and portfolio.positions() and processed:
         broker.fill_market_on = "close"  # fill at the last close, now
@@ -305,6 +308,27 @@ def run_backtest(
     engine.call(handlers.get("backtest_pass"), result, name="on_backtest_pass")
     engine.call(handlers.get("backtest_deinit"), name="on_backtest_deinit")
     return result
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the objects that exist before the replay out of the garbage collector's scans.
+
+    A replay allocates orders, fills and events that live until the end, so the cyclic
+    collector runs full collections during it, and each one walks every object the process
+    holds: the imported libraries (ccxt, polars, pydantic...) make that millions of objects
+    and a large part of a long backtest's time. ``gc.freeze`` moves what exists now to the
+    permanent generation (nothing is copied) and ``gc.unfreeze`` gives it back afterwards.
+    A caller that froze objects itself keeps managing them: then nothing is changed.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _until(series: PriceSeries, last_ms: int) -> PriceSeries:
@@ -354,7 +378,8 @@ def _loop_single(
     timers = engine.handlers.timers
     next_timer = min((t.next_fire_ms for t in timers), default=0)
     derivative = portfolio.markets[symbol].is_derivative
-    positions = portfolio.ledger.positions
+    ledger = portfolio.ledger
+    positions = ledger.positions
     account = portfolio.account
     last_prices = portfolio.last_prices
     handlers = engine.handlers.bar_handlers.get(portfolio.base_timeframe) or []
@@ -369,39 +394,42 @@ def _loop_single(
     record_exposure = exposure_values.append
     step = max(total // 200, 1)
     next_day = (timestamps[0] // DAY_MS + 1) * DAY_MS if total else 0
+    held = None
     holding = False
+    seen_revision = -1  # positions are re-read only after a fill changed them
     index = -1
     try:
-        for index in range(total):
-            moment = timestamps[index]
-            portfolio._now_ms = moment
+        for index, moment, price in zip(range(total), timestamps, closes):
             if moment >= next_day:
                 portfolio.set_time(moment)
                 next_day = (moment // DAY_MS + 1) * DAY_MS
             if broker._open_count or (derivative and holding):
+                portfolio._now_ms = moment
                 bar = first + index
                 broker.process_bar(symbol, moment, float(opens[bar]), float(highs[bar]), float(lows[bar]),
-                                   closes[index], float(volumes[bar]))
-            last_prices[symbol] = closes[index]
+                                   price, float(volumes[bar]))
+            last_prices[symbol] = price
             series.visible = first + index + 1
             portfolio._now_ms = close_time = moment + tf_ms
-            held = None
-            for position in positions.values():
-                if position.quantity > 0:
-                    held = position
-                    break
-            holding = held is not None
-            if not holding:
-                account.equity = account.balance
-                account.unrealized_pnl = account.used_margin = 0.0
-            elif derivative:
-                revalue()
-            else:  # one spot holding: Portfolio.revalue inlined
-                price = closes[index]
-                held.mark_price = price
-                value = account.equity = account.balance + held.quantity * price
-                if value > portfolio._peak_equity:
-                    portfolio._peak_equity = value
+            if ledger.revision != seen_revision:
+                seen_revision = ledger.revision
+                held = None
+                for position in positions.values():
+                    if position.quantity > 0:
+                        held = position
+                        break
+                holding = held is not None
+                if not holding:  # flat: equity is the balance until the next fill changes it
+                    account.equity = account.balance
+                    account.unrealized_pnl = account.used_margin = 0.0
+            if holding:
+                if derivative:
+                    revalue()
+                else:  # one spot holding: Portfolio.revalue inlined
+                    held.mark_price = price  # type: ignore[union-attr]
+                    value = account.equity = account.balance + held.quantity * price  # type: ignore[union-attr]
+                    if value > portfolio._peak_equity:
+                        portfolio._peak_equity = value
             if index >= warmup_bars:
                 if handler is not None:
                     try:

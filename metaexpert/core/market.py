@@ -7,6 +7,12 @@ from dataclasses import dataclass, field
 
 from metaexpert.core.enums import ContractType, MarketType
 
+# Steps that are a power of ten (1e-8, 0.001, 1) mapped to their exact reciprocal: for them
+# ``steps / reciprocal`` is the float nearest to the decimal ``steps * 10**-k``, which is
+# what ``round(steps * step, 12)`` aims at, exactly (round leaves noise past 17 digits) and
+# without a decimal conversion per call.
+_DECIMAL_STEP_RECIPROCALS = {float(f"1e-{k}"): float(10**k) for k in range(13)}
+
 
 @dataclass(slots=True)
 class Bar:
@@ -126,9 +132,13 @@ class MarketSpec:
         if self.amount_step <= 0:
             return amount
         ratio = amount / self.amount_step
-        # A relative tolerance: 2.24767351 / 1e-8 is 224767350.99999997 in floating point,
-        # which must stay 224767351 steps, or every rounding loses a step (and leaves dust).
-        steps = math.floor(ratio + max(1e-9, abs(ratio) * 1e-12))
+        # A tolerance of a few float ulps: 2.24767351 / 1e-8 is 224767350.99999997 in floating
+        # point, which must stay 224767351 steps, or every rounding loses a step (and leaves
+        # dust). Capped well below a step, so a huge amount is never rounded up to the next one.
+        steps = math.floor(ratio + min(max(1e-9, abs(ratio) * 1e-15), 1e-3))
+        reciprocal = _DECIMAL_STEP_RECIPROCALS.get(self.amount_step)
+        if reciprocal is not None:
+            return steps / reciprocal
         return round(steps * self.amount_step, 12)
 
     def round_price(self, price: float) -> float:

@@ -160,6 +160,8 @@ class PositionLedger:
 
     position_mode: PositionMode = PositionMode.ONEWAY
     positions: dict[tuple[str, PositionSide], Position] = field(default_factory=dict)
+    #: Counts the fills applied, so that a replay loop re-reads the positions only after one.
+    revision: int = 0
 
     def get(self, symbol: str, side: PositionSide) -> Position | None:
         position = self.positions.get((symbol, side))
@@ -169,11 +171,16 @@ class PositionLedger:
         return [
             position
             for (key_symbol, _), position in self.positions.items()
-            if position.is_open and (symbol is None or key_symbol == symbol)
+            if position.quantity > _EPSILON and (symbol is None or key_symbol == symbol)
         ]
 
     def net_quantity(self, symbol: str) -> float:
-        return sum(p.signed_quantity for p in self.open_positions(symbol))
+        long = self.positions.get((symbol, PositionSide.LONG))
+        short = self.positions.get((symbol, PositionSide.SHORT))
+        held = long.quantity if long is not None and long.quantity > _EPSILON else 0.0
+        if short is not None and short.quantity > _EPSILON:
+            held -= short.quantity
+        return held
 
     def closable_quantity(self, symbol: str, side: OrderSide, position_side: PositionSide | None) -> float:
         """How much an order of ``side`` can reduce (reduce-only checks)."""
@@ -182,12 +189,15 @@ class PositionLedger:
                 return 0.0
             position = self.get(symbol, position_side)
             return position.quantity if position else 0.0
-        held = self.net_quantity(symbol)
-        if side is OrderSide.SELL and held > 0:
-            return held
-        if side is OrderSide.BUY and held < 0:
-            return -held
-        return 0.0
+        # One-way: the leg an order of ``side`` reduces (a sell reduces the long leg).
+        leg = self.positions.get((symbol, PositionSide.LONG if side is OrderSide.SELL else PositionSide.SHORT))
+        if leg is None or leg.quantity <= _EPSILON:
+            return 0.0
+        opposite = self.positions.get((symbol, PositionSide.SHORT if side is OrderSide.SELL else PositionSide.LONG))
+        if opposite is not None and opposite.quantity > _EPSILON:  # both legs open: net them
+            net = leg.quantity - opposite.quantity
+            return net if net > 0 else 0.0
+        return leg.quantity
 
     def _leg(self, symbol: str, side: PositionSide, template: Position) -> Position:
         position = self.positions.get((symbol, side))
@@ -219,6 +229,7 @@ class PositionLedger:
         template: Position,
     ) -> list[PositionChange]:
         """Apply a fill; ``template`` carries leverage, margin mode and contract facts."""
+        self.revision += 1
         changes: list[PositionChange] = []
         if self.position_mode is PositionMode.HEDGE:
             if position_side is None:

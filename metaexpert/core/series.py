@@ -32,7 +32,8 @@ class BarSeries:
         "visible",
         "_cache",
         "_cache_known",
-        "_scalars",
+        "_sma",
+        "_ema",
     )
 
     def __init__(
@@ -60,9 +61,11 @@ class BarSeries:
         self._known = self._timestamps.shape[0]
         self.visible = visible
         self._cache: dict[Any, Any] = {}
-        # Single-array indicators again as lists of Python floats: the per-bar read
-        # ``bars.sma(20)`` is then a list index, not a numpy scalar conversion.
-        self._scalars: dict[Any, list[float]] = {}
+        # SMA and EMA again as lists of Python floats by period: the per-bar read
+        # ``bars.sma(20)`` is then one dict lookup and a list index (no key tuple, no numpy
+        # scalar). Emptied whenever the bars change.
+        self._sma: dict[int, list[float]] = {}
+        self._ema: dict[int, list[float]] = {}
         self._cache_known = self._known
 
     # --------------------------------------------------------------- growth (live)
@@ -86,6 +89,10 @@ class BarSeries:
         self._close[index] = bar.close
         self._volume[index] = bar.volume
         self.visible = self._known
+        # A new bar, or the last one replaced (same time, newer values): recompute lazily.
+        self._cache_known = -1
+        self._sma.clear()
+        self._ema.clear()
 
     def _grow(self, capacity: int) -> None:
         def resized(array: np.ndarray) -> np.ndarray:
@@ -165,7 +172,6 @@ class BarSeries:
         if cached is None:
             if self._cache_known != self._known:
                 self._cache.clear()
-                self._scalars.clear()
                 self._cache_known = self._known
             visible = self.visible
             self.visible = self._known
@@ -184,35 +190,26 @@ class BarSeries:
         values = self._cache[key]
         return values[: self.visible]
 
-    def _cached(self, key: Any) -> float | None:
-        """The fast path: an already computed indicator at the last closed bar, as a Python
-        float (a numpy scalar would make comparisons return numpy bools, and
+    def _as_floats(self, table: dict[int, list[float]], kind: str, period: int,
+                   compute: Callable[[BarSeries], np.ndarray]) -> float:
+        """First read of an SMA/EMA: compute it, keep it as Python floats for the next reads
+        (a numpy scalar would make comparisons return numpy bools, and
         ``state.get("above") is False`` would never match)."""
-        if self._cache_known == self._known:
-            values = self._scalars.get(key)
-            if values is not None:
-                return values[self.visible - 1]
-            array = self._cache.get(key)
-            if array is not None and not isinstance(array, tuple):
-                values = self._scalars[key] = array.tolist()
-                return values[self.visible - 1]
-        return None
+        value = self.indicator((kind, period), compute)
+        table[period] = self._cache[(kind, period)].tolist()
+        return value
 
     def sma(self, period: int) -> float:
-        if self._cache_known == self._known:  # inlined fast path: called once per bar per SMA
-            values = self._scalars.get(("sma", period))
-            if values is not None:
-                return values[self.visible - 1]
-        value = self._cached(("sma", period))
-        if value is not None:
-            return value
-        return self.indicator(("sma", period), lambda s: indicators.sma(s.close, period))
+        values = self._sma.get(period)  # the per-bar fast path
+        if values is not None:
+            return values[self.visible - 1]
+        return self._as_floats(self._sma, "sma", period, lambda s: indicators.sma(s.close, period))
 
     def ema(self, period: int) -> float:
-        value = self._cached(("ema", period))
-        if value is not None:
-            return value
-        return self.indicator(("ema", period), lambda s: indicators.ema(s.close, period))
+        values = self._ema.get(period)
+        if values is not None:
+            return values[self.visible - 1]
+        return self._as_floats(self._ema, "ema", period, lambda s: indicators.ema(s.close, period))
 
     def rsi(self, period: int = 14) -> float:
         return self.indicator(("rsi", period), lambda s: indicators.rsi(s.close, period))

@@ -113,6 +113,8 @@ class Context:
         return self._order(OrderSide.SELL, quantity, options)
 
     def _order(self, side: OrderSide, quantity: float | None, options: dict[str, Any]) -> Order:
+        if not options:  # ctx.buy() / ctx.sell(quantity): nothing to translate
+            return self._engine.place(self.symbol, side, quantity)
         symbol = options.pop("symbol", None) or self.symbol
         reference = options.get("price") or self._portfolio.last_price(symbol)
         stop_loss_pct = options.pop("stop_loss_pct", None)

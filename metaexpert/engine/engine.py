@@ -34,7 +34,7 @@ from metaexpert.core.events import (
     TradeEvent,
 )
 from metaexpert.core.market import Bar, OrderBook, Tick
-from metaexpert.core.order import Order
+from metaexpert.core.order import Order, new_client_order_id
 from metaexpert.core.portfolio import OrderIntent, RiskAction, RiskDecision
 from metaexpert.core.position import Position, PositionChange
 from metaexpert.core.round_trip import ClosedTrade
@@ -305,12 +305,19 @@ class Engine:
             decision = self.compliance.check(intent, portfolio)
             self._collect_risk_events(decision.events)
         final_quantity = spec.round_amount(intent.quantity or 0.0)
-        order_kwargs: dict[str, Any] = dict(
+        blocked = decision is not None and not decision.allowed
+        refused = blocked or final_quantity <= _EPSILON
+        order = Order(
+            symbol,
+            side,
+            order_type,
+            max(final_quantity, spec.amount_step or 1e-9) if refused else final_quantity,
             price=price,
             stop_price=stop_price,
             time_in_force=time_in_force,
             position_side=position_side,
             reduce_only=reduce_only,
+            client_order_id=client_order_id or new_client_order_id(),
             expire_at=expire_at,
             trailing_pct=trailing_pct,
             activation_price=activation_price,
@@ -319,21 +326,16 @@ class Engine:
             oco_group=oco_group,
             created_at=portfolio.now_ms,
         )
-        if client_order_id:
-            order_kwargs["client_order_id"] = client_order_id
-        blocked = decision is not None and not decision.allowed
-        if blocked or final_quantity <= _EPSILON:
+        if refused:
             reason = (
                 f"risk rule {decision.rule}: {decision.reason}"  # type: ignore[union-attr]
                 if blocked
                 else f"quantity rounds to zero for {symbol} (step {spec.amount_step})"
             )
-            order = Order(symbol, side, order_type, max(final_quantity, spec.amount_step or 1e-9), **order_kwargs)
             order.reject(reason, portfolio.now_ms)
             self.orders.append(order)
             self._dispatch_order(order, reason)
             return order
-        order = Order(symbol, side, order_type, final_quantity, **order_kwargs)
         if opens and (stop_loss is not None or take_profit is not None):
             self._order_brackets[order.client_order_id] = {"stop_loss": stop_loss, "take_profit": take_profit}
         self.orders.append(order)
@@ -376,11 +378,13 @@ class Engine:
         self._dispatch_order(order, reason)
 
     def _dispatch_order(self, order: Order, reason: str) -> None:
-        event = OrderEvent(order=order, timestamp=self.portfolio.now_ms, reason=reason)
         if order.status is OrderStatus.REJECTED:
             logger.warning("order %s rejected: %s", order.client_order_id, reason or order.reject_reason)
             self.alert("Order rejected", f"{order.side} {order.quantity} {order.symbol} ({order.order_type}): "
                        f"{reason or order.reject_reason}", level="warning", tags=("orders",))
+        if not self.observers and not self._order_handlers:
+            return  # a backtest without listeners builds no event objects
+        event = OrderEvent(order=order, timestamp=self.portfolio.now_ms, reason=reason)
         if self.observers:
             self._publish(event)
         if self._order_handlers:
@@ -405,17 +409,17 @@ class Engine:
         trade = order.apply_fill(
             quantity, price, fee, fee_currency or spec.settlement_currency, timestamp, liquidity=liquidity, trade_id=trade_id
         )
-        before = {key: p.quantity for key, p in portfolio.ledger.positions.items() if key[0] == order.symbol}
         changes = portfolio.apply_trade(trade, order.position_side)
         self.fills.append(trade)
         self._dispatch_order(order, "")
-        event = TradeEvent(trade=trade, timestamp=timestamp)
-        if self.observers:
-            self._publish(event)
-        if self._transaction_handlers:
-            self.call(self._transaction_handlers, event, name="on_transaction")
+        if self.observers or self._transaction_handlers:
+            event = TradeEvent(trade=trade, timestamp=timestamp)
+            if self.observers:
+                self._publish(event)
+            if self._transaction_handlers:
+                self.call(self._transaction_handlers, event, name="on_transaction")
         for change in changes:
-            self._book_change(change, trade.fee, quantity, order, before, timestamp)
+            self._book_change(change, trade.fee, quantity, order, timestamp)
         self._dispatch_account(timestamp)
         self._after_fill(order, changes)
 
@@ -425,14 +429,14 @@ class Engine:
         fee: float,
         fill_quantity: float,
         order: Order,
-        before: dict[tuple[str, PositionSide], float],
         timestamp: int,
     ) -> None:
         position = change.position
         key = (position.symbol, position.side)
         if change.opened > 0:
             self._entry_fees[key] = self._entry_fees.get(key, 0.0) + fee * change.opened / fill_quantity
-            action = "opened" if before.get(key, 0.0) <= _EPSILON else "increased"
+            # The leg held ``quantity - opened`` before this fill (zero when the fill opened it).
+            action = "opened" if position.quantity - change.opened <= _EPSILON else "increased"
             self._dispatch_position(position, timestamp, action, 0.0, change.opened, order.average_price)
         if change.closed > 0:
             held_before = position.quantity + change.closed
@@ -470,6 +474,8 @@ class Engine:
             self._dispatch_position(position, timestamp, action, change.realized_pnl, change.closed, exit_price)
 
     def _dispatch_position(self, position: Position, timestamp: int, action: str, pnl: float, quantity: float, price: float) -> None:
+        if not self.observers and not self._position_handlers:
+            return
         event = PositionEvent(position=position, timestamp=timestamp, action=action, realized_pnl=pnl, quantity=quantity, price=price)
         if self.observers:
             self._publish(event)
@@ -567,7 +573,9 @@ class Engine:
 
     def restore_position(self, position: Position) -> None:
         """Put a position recovered after a restart back in the books (its fees count as entry fees)."""
-        self.portfolio.ledger.positions[(position.symbol, position.side)] = position
+        ledger = self.portfolio.ledger
+        ledger.positions[(position.symbol, position.side)] = position
+        ledger.revision += 1
         self._entry_fees[(position.symbol, position.side)] = position.fees
 
     def restore_bracket(self, order: Order, position_side: PositionSide) -> None:

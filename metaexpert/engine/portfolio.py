@@ -40,6 +40,8 @@ class Portfolio:
         self.initial_capital = float(initial_capital)
         self.markets = markets
         self._derivative = {symbol: spec.is_derivative for symbol, spec in markets.items()}
+        self._any_derivative = any(self._derivative.values())
+        self._templates: dict[tuple[str, float, MarginMode], Position] = {}
         self.ledger = PositionLedger(position_mode=position_mode)
         self.margin_mode = margin_mode
         self._trade_mode = trade_mode
@@ -154,16 +156,22 @@ class Portfolio:
         return quantity * price * spec.contract_size * rate, spec.settlement_currency
 
     def template(self, symbol: str) -> Position:
-        spec = self.markets[symbol]
-        return Position(
-            symbol=symbol,
-            side=PositionSide.LONG,
-            leverage=self.leverage.get(symbol, 1.0) if spec.is_derivative else 1.0,
-            margin_mode=self.margin_mode,
-            inverse=spec.is_inverse,
-            contract_size=spec.contract_size,
-            maintenance_margin_rate=spec.maintenance_margin_rate if spec.is_derivative else 0.0,
-        )
+        """The facts a new leg of ``symbol`` starts with (read-only; cached per leverage and margin mode)."""
+        leverage = self.leverage.get(symbol, 1.0)
+        key = (symbol, leverage, self.margin_mode)
+        template = self._templates.get(key)
+        if template is None:
+            spec = self.markets[symbol]
+            template = self._templates[key] = Position(
+                symbol=symbol,
+                side=PositionSide.LONG,
+                leverage=leverage if spec.is_derivative else 1.0,
+                margin_mode=self.margin_mode,
+                inverse=spec.is_inverse,
+                contract_size=spec.contract_size,
+                maintenance_margin_rate=spec.maintenance_margin_rate if spec.is_derivative else 0.0,
+            )
+        return template
 
     def apply_trade(self, trade: Trade, position_side: PositionSide | None) -> list[PositionChange]:
         """Book a fill: cash or wallet, fees, positions. Returns the position changes."""
@@ -178,8 +186,10 @@ class Portfolio:
             position_side=position_side,
             template=self.template(trade.symbol),
         )
-        realized = sum(change.realized_pnl for change in changes)
-        if spec.is_derivative:
+        realized = 0.0
+        for change in changes:
+            realized += change.realized_pnl
+        if self._derivative[trade.symbol]:
             account.balance += realized - trade.fee
         else:
             value = trade.quantity * trade.price * spec.contract_size
@@ -215,7 +225,7 @@ class Portfolio:
     def available_for_orders(self) -> float:
         """What new opening orders may still use: free cash (spot) or free margin (futures)."""
         account = self.account
-        if any(spec.is_derivative for spec in self.markets.values()):
+        if self._any_derivative:
             if self.margin_mode is MarginMode.CROSS:
                 return account.equity - account.used_margin
             return account.balance - account.used_margin + min(account.unrealized_pnl, 0.0)

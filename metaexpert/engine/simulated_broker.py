@@ -178,7 +178,8 @@ class SimulatedBroker(Broker):
         closable = ledger.closable_quantity(order.symbol, order.side, order.position_side)
         if order.reduce_only and closable <= _EPSILON:
             return "reduce-only order would not reduce a position"
-        if self._closes_hedge_leg(order) and order.quantity > closable * (1 + 1e-9) + _EPSILON:
+        closes_leg = self._closes_hedge_leg(order)
+        if closes_leg and order.quantity > closable * (1 + 1e-9) + _EPSILON:
             # A hedge-mode order on the closing side of a leg can only close it (as on the
             # exchanges); it must not open the other side or close more than the leg holds.
             leg = order.position_side.value  # type: ignore[union-attr]
@@ -191,7 +192,7 @@ class SimulatedBroker(Broker):
                 f"insufficient {spec.base} balance: selling {order.quantity} but holding {closable} "
                 "(spot positions cannot be shorted)"
             )
-        opening = 0.0 if order.reduce_only or self._closes_hedge_leg(order) else max(order.quantity - closable, 0.0)
+        opening = 0.0 if order.reduce_only or closes_leg else max(order.quantity - closable, 0.0)
         if opening > _EPSILON:
             if price <= 0:
                 return f"no price known yet for {order.symbol}"
@@ -207,6 +208,8 @@ class SimulatedBroker(Broker):
 
     def _reserved_by_open_orders(self) -> float:
         """Cash or margin that resting opening orders will need (their closing part needs none)."""
+        if not self._open_count:
+            return 0.0
         portfolio = self.portfolio
         reserved = 0.0
         for order in self.open_orders():
@@ -295,11 +298,17 @@ class SimulatedBroker(Broker):
             buy = order.side is OrderSide.BUY
             if kind is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC or order.expire_at is not None:
                 return False
-            if kind is OrderType.LIMIT or (order.triggered and kind.has_limit_price):
+            if kind is OrderType.STOP_MARKET or kind is OrderType.TAKE_PROFIT:  # resting brackets, first
+                upward = buy if kind is OrderType.STOP_MARKET else not buy
+                if (high >= order.stop_price) if upward else (low <= order.stop_price):  # type: ignore[operator]
+                    return False
+            elif kind is OrderType.LIMIT or (order.triggered and kind.has_limit_price):
                 if (low <= order.price) if buy else (high >= order.price):  # type: ignore[operator]
                     return False
             elif kind is OrderType.TRAILING_STOP:
-                water = self._trailing_water(order)
+                water = self._water.get(order.client_order_id)
+                if water is None:
+                    water = self._trailing_water(order)
                 fraction = (order.trailing_pct or 0.0) / 100.0
                 if water is None:
                     activation = order.activation_price
@@ -319,17 +328,23 @@ class SimulatedBroker(Broker):
                 upward = buy if kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT) else not buy
                 if (high >= order.stop_price) if upward else (low <= order.stop_price):  # type: ignore[operator]
                     return False
-        for position in self._liquidatable(symbol):
-            level = self._liquidation_price(position)
-            if level is not None and ((high >= level) if position.side.value == "short" else (low <= level)):
-                return False
+        if self.liquidation and self.portfolio._derivative.get(symbol, False):
+            for position in self.portfolio.ledger.open_positions(symbol):
+                level = self._liquidation_price(position)
+                if level is not None and ((high >= level) if position.side.value == "short" else (low <= level)):
+                    return False
+        water_marks = self._water
         for order, water in trailing:
+            if water_marks.get(order.client_order_id) == water:
+                continue  # the bar set no new extreme: the stop stays where it is
             fraction = (order.trailing_pct or 0.0) / 100.0
-            self._water[order.client_order_id] = water
+            water_marks[order.client_order_id] = water
             order.stop_price = water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
         return True
 
     def _expire(self, orders: list[Order], timestamp: int) -> None:
+        if all(order.expire_at is None for order in orders):
+            return
         for order in list(orders):
             if order.expire_at is not None and order.expire_at <= timestamp and order.status.is_open:
                 order.expire(timestamp)
@@ -431,7 +446,8 @@ class SimulatedBroker(Broker):
             self.listener.on_order_update(order, "triggered")
             return
         quantity = order.remaining_quantity
-        if order.reduce_only or self._closes_hedge_leg(order):
+        reducing = order.reduce_only or self._closes_hedge_leg(order)
+        if reducing:
             closable = self.portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side)
             if closable <= _EPSILON:
                 self.cancel(order, "reduce-only order has no position left to reduce")
@@ -451,11 +467,9 @@ class SimulatedBroker(Broker):
             return
         self._filled_this_bar.add(order.client_order_id)
         self._execute(order, quantity, price, event.liquidity)
-        if (
-            order.status.is_open
-            and (order.reduce_only or self._closes_hedge_leg(order))
-            and self.portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side) <= _EPSILON
-        ):
+        if order.status not in _OPEN_STATUSES:
+            return
+        if reducing and self.portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side) <= _EPSILON:
             # The position is gone: a reduce-only remainder can never fill. (A remainder left
             # by volume participation while the position is still open keeps resting.)
             self.cancel(order, "reduce-only remainder exceeds the position")

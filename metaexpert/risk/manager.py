@@ -28,6 +28,8 @@ from metaexpert.risk.sizing import compute_size, finalize
 logger = logging.getLogger(__name__)
 
 SIZING_RULE = "sizing"
+_NO_EXITS = ProtectiveLevels()
+_NOTHING_SIZED: tuple[None, float] = (None, 0.0)
 
 
 def _overrides(rule: RiskRule, method: str) -> bool:
@@ -64,10 +66,15 @@ class RiskManager:
         self._bar_rules = [rule for rule in self.rules if _overrides(rule, "on_bar")]
         self._tick_rules = [rule for rule in self.rules if _overrides(rule, "on_tick")]
         self._halting = [rule for rule in self.rules if _overrides(rule, "halted")]
+        self._places_exits = any(
+            value is not None
+            for value in (config.stop_loss_pct, config.take_profit_pct, config.trailing_stop_pct)
+        )
         self._counts: Counter[str] = Counter()
         self._pending_actions: list[RiskAction] = []
         self._recent_events: list[RiskEvent] = []
         self._undrained: list[RiskEvent] = []
+        self._last_sized: tuple[OrderIntent | None, float] = _NOTHING_SIZED
 
     # ------------------------------------------------------------------ journal (for rules)
     def record(
@@ -138,7 +145,9 @@ class RiskManager:
 
     def size(self, intent: OrderIntent, view: PortfolioView) -> float:
         """Quantity for an intent without one (0.0 when below the market minimums or caps)."""
-        return self._size(intent, view)[0]
+        quantity = self._size(intent, view)[0]
+        self._last_sized = (intent, quantity)
+        return quantity
 
     def _size(self, intent: OrderIntent, view: PortfolioView) -> tuple[float, str, dict[str, Any]]:
         market = view.market(intent.symbol)
@@ -168,11 +177,16 @@ class RiskManager:
                 return self._block(
                     SIZING_RULE, self._why_not_positive(intent, view, requested), intent, {}
                 )
-            market = view.market(intent.symbol)
-            fitted = finalize(requested, market, execution_price(intent))
-            if fitted.quantity <= 0:
-                return self._block(SIZING_RULE, fitted.reason, intent, fitted.details or {})
-            quantity = fitted.quantity
+            sized_intent, sized = self._last_sized
+            self._last_sized = _NOTHING_SIZED
+            if sized_intent is intent and sized == requested:
+                quantity = requested  # ``size`` fitted it to the market a moment ago
+            else:
+                market = view.market(intent.symbol)
+                fitted = finalize(requested, market, execution_price(intent))
+                if fitted.quantity <= 0:
+                    return self._block(SIZING_RULE, fitted.reason, intent, fitted.details or {})
+                quantity = fitted.quantity
             if quantity < requested * (1 - 1e-12):
                 self._resized(
                     SIZING_RULE,
@@ -201,6 +215,8 @@ class RiskManager:
         self, symbol: str, position_side: PositionSide, entry_price: float, view: PortfolioView
     ) -> ProtectiveLevels:
         """Stop, target and trailing settings for a position opened at ``entry_price``."""
+        if not self._places_exits:  # asked after every entry fill: answer without arithmetic
+            return _NO_EXITS
         return compute_levels(
             self.config, view.market(symbol), PositionSide(position_side), entry_price
         )

@@ -137,3 +137,14 @@ def test_order_with_default_ids_gets_unique_order_and_client_ids():
     assert len({o.order_id for o in orders}) == 50
     assert len({o.client_order_id for o in orders}) == 50
     assert all(len(o.client_order_id) <= 32 for o in orders)
+
+
+def test_client_order_id_with_seeded_global_random_does_not_repeat():
+    import random
+
+    from metaexpert.core.order import new_client_order_id
+
+    random.seed(7)
+    first = new_client_order_id()
+    random.seed(7)
+    assert new_client_order_id() != first
