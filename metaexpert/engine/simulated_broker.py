@@ -10,6 +10,7 @@ one member fills, the others are cancelled, so a stop and a target never both fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from metaexpert.engine.slippage import NoSlippage, SlippageModel
 
 _EPSILON = 1e-12
 _OPEN_STATUSES = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
+_NO_BAND = (math.inf, -math.inf)  # no bar is inside it: always take the full test
 
 
 @dataclass(slots=True)
@@ -75,6 +77,9 @@ class SimulatedBroker(Broker):
         self._bar_volume = 0.0
         self._filled_this_bar: set[str] = set()
         self._open_count = 0
+        # Per symbol, the open interval (low, high) a bar must stay strictly inside for no
+        # resting order to trigger and no trailing mark to move; dropped whenever the book changes.
+        self._bands: dict[str, tuple[float, float]] = {}
         self.on_reject: Callable[[Order, str], None] | None = None
 
     # ------------------------------------------------------------------ interface
@@ -98,6 +103,7 @@ class SimulatedBroker(Broker):
         order.submit(now)
         self._open.setdefault(order.symbol, []).append(order)
         self._open_count += 1
+        self._bands.pop(order.symbol, None)
         self.portfolio.orders[order.client_order_id] = order
         self._fresh.add(order.client_order_id)
         if self._matching_symbol == order.symbol:
@@ -123,6 +129,7 @@ class SimulatedBroker(Broker):
         """
         self._open.setdefault(order.symbol, []).append(order)
         self._open_count += 1
+        self._bands.pop(order.symbol, None)
         self.portfolio.orders[order.client_order_id] = order
         if order.created_at >= self.portfolio.now_ms:
             self._fresh.add(order.client_order_id)
@@ -159,6 +166,7 @@ class SimulatedBroker(Broker):
             order.stop_price = stop_price
             self._water.pop(order.client_order_id, None)
         order.updated_at = self.portfolio.now_ms
+        self._bands.pop(order.symbol, None)
         self.listener.on_order_update(order, "modified")
 
     # ------------------------------------------------------------------ validation
@@ -243,7 +251,17 @@ class SimulatedBroker(Broker):
     ) -> None:
         """Match open orders and liquidations of ``symbol`` against one bar."""
         orders = self._open.get(symbol)
-        if orders and self._quiet_bar(symbol, low, high):
+        if orders:
+            band = self._bands.get(symbol)
+            if band is None:
+                band = self._bands[symbol] = self._quiet_band(symbol)
+            if low > band[0] and high < band[1]:
+                quiet = True  # inside the band: the full test would find nothing either
+            else:
+                quiet = self._quiet_bar(symbol, low, high)
+        else:
+            quiet = False
+        if quiet:
             # Nothing reachable in this bar: only the first-bar marks of new orders expire.
             if self._fresh or self._passive:
                 for order in orders:
@@ -261,6 +279,7 @@ class SimulatedBroker(Broker):
         if not orders and not liquidatable:
             return
         self._matching_symbol = symbol
+        self._bands.pop(symbol, None)  # fills, triggers and trailing marks may change the book
         self._bar_volume = volume
         self._cursor = 0.0
         self._filled_this_bar.clear()
@@ -284,6 +303,45 @@ class SimulatedBroker(Broker):
             for order in self._open.get(symbol, ()):
                 self._fresh.discard(order.client_order_id)
                 self._passive.discard(order.client_order_id)
+
+    def _quiet_band(self, symbol: str) -> tuple[float, float]:
+        """The prices a bar must stay strictly between for ``_quiet_bar`` to be True with no
+        trailing mark moving: above every level a fall would touch, below every level a rise
+        would touch. ``_NO_BAND`` when an order or a liquidation makes that bar-dependent."""
+        if self.liquidation and self.portfolio._derivative.get(symbol, False):
+            return _NO_BAND  # liquidation levels move with the account
+        floor, ceiling = -math.inf, math.inf
+        for order in self._open.get(symbol, ()):
+            if order.status not in _OPEN_STATUSES:
+                continue
+            kind = order.order_type
+            buy = order.side is OrderSide.BUY
+            if kind is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC or order.expire_at is not None:
+                return _NO_BAND
+            if kind is OrderType.LIMIT or (order.triggered and kind.has_limit_price):
+                level, rising = order.price, not buy
+            elif kind is OrderType.TRAILING_STOP:
+                water = self._trailing_water(order)
+                if water is None:
+                    return _NO_BAND  # not armed yet: activation is checked bar by bar
+                fraction = (order.trailing_pct or 0.0) / 100.0
+                if buy:  # protects a short: the mark follows lows, the stop sits above it
+                    floor = max(floor, water)
+                    ceiling = min(ceiling, water * (1 + fraction))
+                else:
+                    ceiling = min(ceiling, water)
+                    floor = max(floor, water * (1 - fraction))
+                continue
+            else:
+                level = order.stop_price
+                rising = buy if kind in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT) else not buy
+            if level is None:
+                return _NO_BAND
+            if rising:
+                ceiling = min(ceiling, level)
+            else:
+                floor = max(floor, level)
+        return (floor, ceiling)
 
     def _quiet_bar(self, symbol: str, low: float, high: float) -> bool:
         """True when nothing can happen within [low, high]: no trigger, limit or liquidation
@@ -337,6 +395,7 @@ class SimulatedBroker(Broker):
         for order, water in trailing:
             if water_marks.get(order.client_order_id) == water:
                 continue  # the bar set no new extreme: the stop stays where it is
+            self._bands.pop(symbol, None)
             fraction = (order.trailing_pct or 0.0) / 100.0
             water_marks[order.client_order_id] = water
             order.stop_price = water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
@@ -556,6 +615,7 @@ class SimulatedBroker(Broker):
                 self.cancel(order, reason)
 
     def _forget(self, order: Order) -> None:
+        self._bands.pop(order.symbol, None)
         orders = self._open.get(order.symbol)
         if orders and order in orders:
             orders.remove(order)

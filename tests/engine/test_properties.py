@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metaexpert.core.enums import OrderStatus, PositionMode, PositionSide
+from metaexpert.engine.simulated_broker import _NO_BAND
 from tests.engine.harness import SYMBOL, make_harness
 
 PATHS = ("open_nearest_first", "open_high_low_close", "open_low_high_close")
@@ -254,3 +255,49 @@ def test_trailing_stop_with_random_bars_triggers_where_the_high_water_rule_says(
         assert trailing.status is OrderStatus.FILLED
         assert trailing.average_price == pytest.approx(expected[1], rel=1e-12)
         assert trailing.trades[0].timestamp == harness.portfolio.now_ms - 3_600_000
+
+
+def _replay(market, path, replay, plan, *, band: bool):
+    harness = make_harness(capital=1_000.0, intrabar_path=path, record_events=False, liquidation=False, **market)
+    if not band:  # every bar through the full quiet-bar test and matching
+        harness.broker._quiet_band = lambda symbol: _NO_BAND
+    for bar, step in zip(replay, plan, strict=False):
+        for action in step:
+            _act(harness, *action)
+        harness.bar(*bar)
+    fills = [(t.order_id, t.side, t.quantity, t.price, t.timestamp)
+             for t in harness.engine.fills]
+    orders = [(o.order_id, o.status, o.stop_price, o.filled_quantity) for o in harness.engine.orders]
+    return fills, orders, harness.account.balance
+
+
+@settings(max_examples=150, **_SETTINGS)
+@given(market=st.sampled_from(MARKETS), path=st.sampled_from(PATHS), replay=bars(count=(5, 25), start=100.0),
+       plan=st.lists(actions, min_size=25, max_size=25))
+def test_quiet_band_with_random_resting_orders_changes_no_fill(market, path, replay, plan):
+    """150 scenarios: the cached quiet band only skips work; fills, stops and cash are identical without it."""
+    with_band = _replay(market, path, replay, plan, band=True)
+    without_band = _replay(market, path, replay, plan, band=False)
+    first_ids = [order[0] for order in with_band[1]]
+    second_ids = [order[0] for order in without_band[1]]
+    # order ids are process-wide counters: compare by position in the run
+    rename = dict(zip(second_ids, first_ids, strict=True))
+    renamed = [(rename[f[0]], *f[1:]) for f in without_band[0]]
+    assert with_band[0] == renamed
+    assert [o[1:] for o in with_band[1]] == [o[1:] for o in without_band[1]]
+    assert with_band[2] == without_band[2]
+
+
+def test_quiet_band_with_a_new_high_still_moves_the_trailing_stop():
+    harness = make_harness(capital=1_000.0, liquidation=False)
+    harness.bar(100.0, 100.0, 100.0, 100.0)
+    harness.place("buy", 1.0)
+    harness.bar(100.0, 100.0, 100.0, 100.0)  # the buy fills at 100
+    trailing = harness.place("sell", 1.0, stop_price=90.0, trailing_pct=10.0, reduce_only=True)
+    harness.bar(100.0, 100.0, 99.0, 100.0)  # no new high: the stop stays at 90
+    assert trailing.stop_price == pytest.approx(90.0)
+    harness.bar(100.0, 100.5, 99.0, 100.0)  # a new high inside any loose band moves it
+    assert trailing.stop_price == pytest.approx(100.5 * 0.9)
+    harness.bar(100.0, 100.0, 90.0, 91.0)  # through the raised stop: filled there
+    assert trailing.status is OrderStatus.FILLED
+    assert harness.engine.fills[-1].price == pytest.approx(100.5 * 0.9)
