@@ -35,6 +35,11 @@ _OPEN_STATUSES = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED}
 _NO_BAND = (math.inf, -math.inf)  # no bar is inside it: always take the full test
 
 
+def _matched_every_bar(order: Order) -> bool:
+    """Market orders fill and IOC/FOK/GTD orders expire: never quiet while one is open."""
+    return order.order_type is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC or order.expire_at is not None
+
+
 @dataclass(slots=True)
 class _Event:
     position: float
@@ -311,13 +316,12 @@ class SimulatedBroker(Broker):
         if self.liquidation and self.portfolio._derivative.get(symbol, False):
             return _NO_BAND  # liquidation levels move with the account
         floor, ceiling = -math.inf, math.inf
-        for order in self._open.get(symbol, ()):
-            if order.status not in _OPEN_STATUSES:
-                continue
+        resting = [order for order in self._open.get(symbol, ()) if order.status.is_open]
+        if any(_matched_every_bar(order) for order in resting):
+            return _NO_BAND
+        for order in resting:
             kind = order.order_type
             buy = order.side is OrderSide.BUY
-            if kind is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC or order.expire_at is not None:
-                return _NO_BAND
             if kind is OrderType.LIMIT or (order.triggered and kind.has_limit_price):
                 level, rising = order.price, not buy
             elif kind is OrderType.TRAILING_STOP:
