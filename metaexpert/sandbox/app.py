@@ -627,26 +627,28 @@ class SandboxApp:
             result.append(self._spot_cancel_body(order, {}))
         return _json(result)
 
+    def _order_history(self, market: str, api_key: str, params: dict[str, str], *, algo: bool = False,
+                       cursor: str = "orderId") -> list[Any]:
+        """allOrders / allAlgoOrders: one symbol's orders in the requested time or id window."""
+        symbol = self.exchange.check_symbol(market, params.get("symbol"))
+        orders = self.exchange.all_orders(market, api_key, symbol, algo=algo)
+        return _window(orders, params, lambda o: o.time, lambda o: o.order_id, cursor)
+
+    def _fill_history(self, market: str, api_key: str, params: dict[str, str]) -> list[Any]:
+        """myTrades / userTrades: one symbol's fills, optionally of one order, in the requested window."""
+        symbol = self.exchange.check_symbol(market, params.get("symbol"))
+        fills = self.exchange.trades(market, api_key, symbol)
+        if params.get("orderId"):
+            fills = [fill for fill in fills if str(fill.order_id) == params["orderId"]]
+        return _window(fills, params, lambda f: f.time, lambda f: f.trade_id, "fromId")
+
     async def spot_all_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(SPOT, params.get("symbol"))
-        orders = _window(
-            self.exchange.all_orders(SPOT, api_key, symbol),
-            params,
-            lambda o: o.time,
-            lambda o: o.order_id,
-            "orderId",
-        )
-        return _json([order.to_spot() for order in orders])
+        return _json([order.to_spot() for order in self._order_history(SPOT, api_key, params)])
 
     async def spot_my_trades(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(SPOT, params.get("symbol"))
-        fills = self.exchange.trades(SPOT, api_key, symbol)
-        if params.get("orderId"):
-            fills = [fill for fill in fills if str(fill.order_id) == params["orderId"]]
-        fills = _window(fills, params, lambda f: f.time, lambda f: f.trade_id, "fromId")
-        return _json([fill.to_spot() for fill in fills])
+        return _json([fill.to_spot() for fill in self._fill_history(SPOT, api_key, params)])
 
     async def spot_account(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
@@ -734,15 +736,7 @@ class SandboxApp:
 
     async def futures_all_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
-        orders = _window(
-            self.exchange.all_orders(USDM, api_key, symbol),
-            params,
-            lambda o: o.time,
-            lambda o: o.order_id,
-            "orderId",
-        )
-        return _json([order.to_futures() for order in orders])
+        return _json([order.to_futures() for order in self._order_history(USDM, api_key, params)])
 
     async def futures_new_algo_order(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
@@ -808,24 +802,12 @@ class SandboxApp:
 
     async def futures_all_algo_orders(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
-        orders = _window(
-            self.exchange.all_orders(USDM, api_key, symbol, algo=True),
-            params,
-            lambda o: o.time,
-            lambda o: o.order_id,
-            "algoId",
-        )
+        orders = self._order_history(USDM, api_key, params, algo=True, cursor="algoId")
         return _json([order.to_algo() for order in orders])
 
     async def futures_user_trades(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
-        symbol = self.exchange.check_symbol(USDM, params.get("symbol"))
-        fills = self.exchange.trades(USDM, api_key, symbol)
-        if params.get("orderId"):
-            fills = [fill for fill in fills if str(fill.order_id) == params["orderId"]]
-        fills = _window(fills, params, lambda f: f.time, lambda f: f.trade_id, "fromId")
-        return _json([fill.to_futures() for fill in fills])
+        return _json([fill.to_futures() for fill in self._fill_history(USDM, api_key, params)])
 
     async def futures_leverage(self, request: web.Request) -> web.Response:
         api_key, params = await self._signed(request)
