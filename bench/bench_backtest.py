@@ -549,6 +549,18 @@ def _write_store(root: Path, frame: pl.DataFrame) -> Path:
     return store.path("binance", "spot", SYMBOL, "1m")
 
 
+def engine_build() -> str:
+    """Which MetaExpert is measured: the mypyc-compiled engine or the pure-Python one."""
+    from metaexpert._compiled import COMPILED_MODULES, compiled_modules, stale_modules
+
+    compiled = compiled_modules()
+    if not compiled:
+        return "MetaExpert engine: pure Python (no compiled modules; `make build` compiles them)"
+    stale = stale_modules()
+    note = f"; STALE, older than their sources: {', '.join(stale)}" if stale else ""
+    return f"MetaExpert engine: {len(compiled)} of {len(COMPILED_MODULES)} hot modules compiled with mypyc{note}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_backtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (100,000 generated bars, 30,000 real bars)")
@@ -569,6 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if real_bars is not None and real_bars < SLOW + 2:
         parser.error(f"--real-bars must be at least {SLOW + 2}")
 
+    print(engine_build())
     with tempfile.TemporaryDirectory(prefix="metaexpert-bench-") as folder:
         root = Path(folder)
         started = time.perf_counter()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from metaexpert._compiled import stale_modules
 from metaexpert.observability import masking
 
 #: Shorter values would match ordinary text by accident; real credentials are longer.
@@ -25,6 +26,16 @@ MAXIMUM_FILE_BYTES = 50 * 1024 * 1024
 
 _secrets: set[str] = set()
 _state: dict[str, object] = {"started": time.time(), "basetemp": None}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test compiled modules that are older than their sources (they would hide the edit)."""
+    stale = stale_modules()
+    if stale:
+        raise pytest.UsageError(
+            "these modules changed after they were compiled, so Python would run the old code: "
+            + ", ".join(stale) + "; run `make build` (or reinstall with METAEXPERT_COMPILE=0)"
+        )
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ class BarSeries:
         return float(self._close[self.visible - 1])
 
     # --------------------------------------------------------------- indicators
-    def indicator(self, key: Any, compute: Callable[[BarSeries], np.ndarray]) -> float:
+    def indicator(self, key: Any, compute: Callable[[BarSeries], Any]) -> float:
         """Value at the last closed bar of an indicator computed by ``compute`` over all known bars.
 
         ``compute`` receives a series whose arrays cover every bar the engine knows (in a
@@ -184,7 +184,7 @@ class BarSeries:
             return tuple(float(part[self.visible - 1]) for part in cached)  # type: ignore[return-value]
         return float(cached[self.visible - 1])
 
-    def indicator_series(self, key: Any, compute: Callable[[BarSeries], np.ndarray]) -> np.ndarray:
+    def indicator_series(self, key: Any, compute: Callable[[BarSeries], Any]) -> np.ndarray:
         """The indicator's values up to the last closed bar (a view, no look-ahead)."""
         self.indicator(key, compute)
         values = self._cache[key]

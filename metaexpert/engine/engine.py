@@ -83,7 +83,6 @@ class Engine:
         self.observers: list[Observer] = []
         if metrics is not None:  # timed calls and metric events only when asked for
             self.observers.append(metrics.observe)
-            self.call = self._timed_call  # type: ignore[method-assign]
         self.closed_trades: list[ClosedTrade] = []
         self.fills: list = []
         self.orders: list[Order] = []
@@ -122,11 +121,14 @@ class Engine:
                 logger.exception("observer %r failed on %s", observer, type(event).__name__)
 
     # ================================================================== handlers
-    def _timed_call(self, handlers: list[Handler], *args: Any, name: str = "") -> Any:
-        with self.metrics.time_handler(name or "handler"):  # type: ignore[union-attr]
-            return Engine.call(self, handlers, *args, name=name)
-
     def call(self, handlers: list[Handler], *args: Any, name: str = "") -> Any:
+        """Run ``handlers`` in order; timed when a metrics collector is attached (paper, live)."""
+        if self.metrics is not None:
+            with self.metrics.time_handler(name or "handler"):
+                return self._call_untimed(handlers, *args, name=name)
+        return self._call_untimed(handlers, *args, name=name)
+
+    def _call_untimed(self, handlers: list[Handler], *args: Any, name: str = "") -> Any:
         result = None
         context = self.context
         for handler in handlers:
@@ -185,7 +187,7 @@ class Engine:
     # ================================================================== market events
     def on_bar_closed(self, bar: Bar) -> None:
         """Risk monitors then the expert's on_bar handlers for ``bar``'s timeframe."""
-        if self._risk_on_bar:
+        if self._risk_on_bar and self.risk is not None:
             self.apply_risk_actions(self.risk.on_bar(bar, self.portfolio))
             self._collect_risk_events()
         handlers = self.handlers.bar_handlers.get(bar.timeframe)
@@ -557,18 +559,22 @@ class Engine:
         group = f"bracket-{self._bracket_sequence}"
         closing = position.side.closing_side
         placed: list[Order] = []
-        common = dict(position_side=position.side, reduce_only=True, oco_group=group, bypass_risk=True)
+
+        def protect(order_type: OrderType, stop_price: float, tag: str, trailing_pct: float | None = None,
+                    activation_price: float | None = None) -> None:
+            placed.append(self.place(position.symbol, closing, position.quantity, stop_price=stop_price,
+                                     order_type=order_type, position_side=position.side, reduce_only=True,
+                                     trailing_pct=trailing_pct, activation_price=activation_price, tag=tag,
+                                     oco_group=group, bypass_risk=True))
+
         if stop_loss is not None:
-            placed.append(self.place(position.symbol, closing, position.quantity, stop_price=stop_loss,
-                                     order_type=OrderType.STOP_MARKET, tag="stop_loss", **common))
+            protect(OrderType.STOP_MARKET, stop_loss, "stop_loss")
         if take_profit is not None:
-            placed.append(self.place(position.symbol, closing, position.quantity, stop_price=take_profit,
-                                     order_type=OrderType.TAKE_PROFIT, tag="take_profit", **common))
+            protect(OrderType.TAKE_PROFIT, take_profit, "take_profit")
         if trailing is not None:
             reference = position.entry_price
             initial = reference * (1 - trailing / 100) if position.side is PositionSide.LONG else reference * (1 + trailing / 100)
-            placed.append(self.place(position.symbol, closing, position.quantity, stop_price=initial, trailing_pct=trailing,
-                                     activation_price=activation, order_type=OrderType.TRAILING_STOP, tag="trailing_stop", **common))
+            protect(OrderType.TRAILING_STOP, initial, "trailing_stop", trailing, activation)
         self._brackets[key] = [o for o in placed if o.status.is_open]
 
     def restore_position(self, position: Position) -> None:
@@ -607,20 +613,23 @@ class Engine:
                         self.cancel(order)
 
     def _move_stop(self, action: RiskAction) -> None:
+        symbol, stop_price = action.symbol, action.stop_price
+        if symbol is None or stop_price is None:
+            return
         side = action.position_side or PositionSide.LONG
-        key = (action.symbol, side)
-        stops = [o for o in self._brackets.get(key, []) if o.status.is_open and o.order_type is OrderType.STOP_MARKET]  # type: ignore[index]
+        key = (symbol, side)
+        stops = [o for o in self._brackets.get(key, []) if o.status.is_open and o.order_type is OrderType.STOP_MARKET]
         if stops:
             for stop in stops:
-                self.modify(stop, stop_price=action.stop_price)
+                self.modify(stop, stop_price=stop_price)
             return
-        position = self.portfolio.ledger.get(action.symbol, side)  # type: ignore[arg-type]
+        position = self.portfolio.ledger.get(symbol, side)
         if position is None:
             return
-        order = self.place(action.symbol, side.closing_side, position.quantity, stop_price=action.stop_price,  # type: ignore[arg-type]
+        order = self.place(symbol, side.closing_side, position.quantity, stop_price=stop_price,
                            order_type=OrderType.STOP_MARKET, position_side=side, reduce_only=True, tag="stop_loss", bypass_risk=True)
         if order.status.is_open:
-            self._brackets.setdefault(key, []).append(order)  # type: ignore[arg-type]
+            self._brackets.setdefault(key, []).append(order)
 
     def _collect_risk_events(self, events: list[RiskEvent] | None = None) -> None:
         if events is None:

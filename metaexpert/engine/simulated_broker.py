@@ -268,7 +268,7 @@ class SimulatedBroker(Broker):
             quiet = False
         if quiet:
             # Nothing reachable in this bar: only the first-bar marks of new orders expire.
-            if self._fresh or self._passive:
+            if orders and (self._fresh or self._passive):
                 for order in orders:
                     self._fresh.discard(order.client_order_id)
                     self._passive.discard(order.client_order_id)

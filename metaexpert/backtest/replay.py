@@ -1,0 +1,287 @@
+"""The bar replay loop of a backtest: the hot path, kept apart from configuration and results.
+
+``run_backtest`` (runner.py) validates the run, loads the candles and builds the engine;
+this module only feeds bars through it. It holds no pydantic models, so it can be
+compiled with mypyc together with the engine (see ``setup.py``); the pure-Python module
+behaves the same.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from metaexpert.core.market import Bar
+from metaexpert.core.series import BarSeries
+from metaexpert.core.timeframe import DAY_MS
+from metaexpert.engine.engine import Engine, StopRun
+from metaexpert.engine.portfolio import Portfolio
+from metaexpert.engine.simulated_broker import SimulatedBroker
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class Feed:
+    """One symbol's base bars plus its higher-timeframe series."""
+
+    symbol: str
+    series: BarSeries
+    first: int  # index of the first bar inside the run
+    higher: list[tuple[BarSeries, np.ndarray]] = field(default_factory=list)  # (series, close times)
+    higher_next: list[int] = field(default_factory=list)
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the objects that exist before the replay out of the garbage collector's scans.
+
+    A replay allocates orders, fills and events that live until the end, so the cyclic
+    collector runs full collections during it, and each one walks every object the process
+    holds: the imported libraries (ccxt, polars, pydantic...) make that millions of objects
+    and a large part of a long backtest's time. ``gc.freeze`` moves what exists now to the
+    permanent generation (nothing is copied) and ``gc.unfreeze`` gives it back afterwards.
+    A caller that froze objects itself keeps managing them: then nothing is changed.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def timeline_of(feeds: list[Feed]) -> np.ndarray:
+    if len(feeds) == 1:
+        feed = feeds[0]
+        return feed.series._timestamps[feed.first :]
+    stamps = np.unique(np.concatenate([feed.series._timestamps[feed.first :] for feed in feeds]))
+    return stamps
+
+
+def replay_single(
+    engine: Engine,
+    broker: SimulatedBroker,
+    portfolio: Portfolio,
+    feeds: list[Feed],
+    timeline: np.ndarray,
+    equity: np.ndarray,
+    exposure: np.ndarray,
+    tf_ms: int,
+    warmup_bars: int,
+    progress: Progress | None,
+) -> int:
+    """``_loop`` for the common case: one symbol, one timeframe, no per-bar risk monitor.
+
+    Same event order, fewer lookups per bar: this loop is most of a long backtest's time.
+    """
+    feed = feeds[0]
+    series = feed.series
+    symbol = feed.symbol
+    first = feed.first
+    timestamps = series._timestamps[first:].tolist()
+    closes = series._close[first:].tolist()
+    opens, highs, lows, volumes = series._open, series._high, series._low, series._volume
+    total = len(timestamps)
+    timers = engine.handlers.timers
+    next_timer = min((t.next_fire_ms for t in timers), default=0)
+    derivative = portfolio.markets[symbol].is_derivative
+    ledger = portfolio.ledger
+    positions = ledger.positions
+    account = portfolio.account
+    last_prices = portfolio.last_prices
+    handlers = engine.handlers.bar_handlers.get(portfolio.base_timeframe) or []
+    handler = handlers[0] if len(handlers) == 1 else None
+    context = engine.context
+    call = engine.call
+    handle_error = engine.handle_error
+    revalue = portfolio.revalue
+    equity_values: list[float] = []
+    exposure_values: list[bool] = []
+    record_equity = equity_values.append
+    record_exposure = exposure_values.append
+    step = max(total // 200, 1)
+    next_day = (timestamps[0] // DAY_MS + 1) * DAY_MS if total else 0
+    held = None
+    holding = False
+    seen_revision = -1  # positions are re-read only after a fill changed them
+    index = -1
+    try:
+        for index, moment, price in zip(range(total), timestamps, closes):
+            if moment >= next_day:
+                portfolio.set_time(moment)
+                next_day = (moment // DAY_MS + 1) * DAY_MS
+            if broker._open_count or (derivative and holding):
+                portfolio._now_ms = moment
+                bar = first + index
+                broker.process_bar(symbol, moment, float(opens[bar]), float(highs[bar]), float(lows[bar]),
+                                   price, float(volumes[bar]))
+            last_prices[symbol] = price
+            series.visible = first + index + 1
+            portfolio._now_ms = close_time = moment + tf_ms
+            if ledger.revision != seen_revision:
+                seen_revision = ledger.revision
+                held = None
+                for position in positions.values():
+                    if position.quantity > 0:
+                        held = position
+                        break
+                holding = held is not None
+                if not holding:  # flat: equity is the balance until the next fill changes it
+                    account.equity = account.balance
+                    account.unrealized_pnl = account.used_margin = 0.0
+            if holding:
+                if derivative:
+                    revalue()
+                else:  # one spot holding: Portfolio.revalue inlined
+                    held.mark_price = price  # type: ignore[union-attr]
+                    value = account.equity = account.balance + held.quantity * price  # type: ignore[union-attr]
+                    if value > portfolio._peak_equity:
+                        portfolio._peak_equity = value
+            if index >= warmup_bars:
+                if handler is not None:
+                    try:
+                        handler(context, series)
+                    except StopRun:
+                        raise
+                    except Exception as error:  # noqa: BLE001 - handler errors go to on_error
+                        handle_error(error, source="handler", handler="on_bar")
+                elif handlers:
+                    call(handlers, series, name="on_bar")
+                if timers and close_time >= next_timer:
+                    engine.fire_timers(close_time)
+                    next_timer = min(t.next_fire_ms for t in timers)
+            record_equity(account.equity)
+            record_exposure(holding)
+            if engine.stopped:
+                break
+            if progress is not None and index % step == 0:
+                progress(index, total)
+        else:
+            if progress is not None:
+                progress(total, total)
+    except StopRun:
+        record_equity(account.equity)
+        record_exposure(holding)
+    done = len(equity_values)
+    equity[:done] = equity_values
+    exposure[:done] = exposure_values
+    return done
+
+
+def replay(
+    engine: Engine,
+    broker: SimulatedBroker,
+    portfolio: Portfolio,
+    feeds: list[Feed],
+    timeline: np.ndarray,
+    equity: np.ndarray,
+    exposure: np.ndarray,
+    tf_ms: int,
+    warmup_bars: int,
+    progress: Progress | None,
+) -> int:
+    """Replay ``timeline``; returns how many bars were processed (fewer if the expert stopped)."""
+    total = timeline.shape[0]
+    cursors = [feed.first for feed in feeds]
+    # Python lists index faster than numpy arrays and yield floats, not numpy scalars.
+    arrays = [tuple(a.tolist() for a in (f.series._timestamps, f.series._open, f.series._high, f.series._low,
+                                          f.series._close, f.series._volume)) for f in feeds]
+    moments = timeline.tolist()
+    lengths = [len(a[0]) for a in arrays]
+    feed_range = range(len(feeds))
+    timers = engine.handlers.timers
+    derivative = any(spec.is_derivative for spec in portfolio.markets.values())
+    ledger_positions = portfolio.ledger.positions
+    account = portfolio.account
+    last_prices = portfolio.last_prices
+    step = max(total // 200, 1)
+    next_day = (int(timeline[0]) // DAY_MS + 1) * DAY_MS if total else 0
+    risk_on_bar = engine._risk_on_bar
+    call = engine.call
+    base_handlers = engine.handlers.bar_handlers.get(portfolio.base_timeframe)
+    any_higher = any(feed.higher for feed in feeds)
+    next_timer = min((t.next_fire_ms for t in timers), default=0)
+    holding = False
+    index = -1
+    try:
+        for index in range(total):
+            moment = moments[index]
+            portfolio._now_ms = moment
+            if moment >= next_day:
+                portfolio.set_time(moment)
+                next_day = (moment // DAY_MS + 1) * DAY_MS
+            closed_feeds = []
+            for feed_index in feed_range:
+                cursor = cursors[feed_index]
+                ts, op, hi, lo, cl, vo = arrays[feed_index]
+                if cursor >= lengths[feed_index] or ts[cursor] != moment:
+                    continue
+                feed = feeds[feed_index]
+                if broker._open_count or (derivative and holding):
+                    broker.process_bar(feed.symbol, moment, op[cursor], hi[cursor], lo[cursor], cl[cursor], vo[cursor])
+                last_prices[feed.symbol] = cl[cursor]
+                cursors[feed_index] = cursor + 1
+                feed.series.visible = cursor + 1
+                closed_feeds.append(feed)
+            close_time = moment + tf_ms
+            portfolio._now_ms = close_time
+            holding = False
+            for position in ledger_positions.values():
+                if position.quantity > 0:
+                    holding = True
+                    break
+            if holding:
+                portfolio.revalue()
+            else:
+                account.equity = account.balance
+                account.unrealized_pnl = 0.0
+                account.used_margin = 0.0
+            active = index >= warmup_bars
+            for feed in closed_feeds:
+                # Higher-timeframe bars that closed now are visible to the base handlers,
+                # and their own handlers run after the base ones (as a venue would deliver them).
+                newly_closed = _advance_higher(feed, close_time) if any_higher else None
+                if active:
+                    if risk_on_bar:
+                        engine.on_bar_closed(feed.series.last)
+                    elif base_handlers:
+                        call(base_handlers, feed.series, name="on_bar")
+                    if newly_closed:
+                        for bar in newly_closed:
+                            engine.on_bar_closed(bar)
+            if active and timers and close_time >= next_timer:
+                engine.fire_timers(close_time)
+                next_timer = min(t.next_fire_ms for t in timers)
+            equity[index] = account.equity
+            exposure[index] = holding
+            if engine.stopped:
+                return index + 1
+            if progress is not None and index % step == 0:
+                progress(index, total)
+    except StopRun:
+        equity[index] = account.equity
+        exposure[index] = holding
+        return index + 1
+    if progress is not None:
+        progress(total, total)
+    return total
+
+
+def _advance_higher(feed: Feed, close_time: int) -> list[Bar]:
+    """Make every higher-timeframe bar that closed by ``close_time`` visible; return them."""
+    closed: list[Bar] = []
+    for slot, (series, closes) in enumerate(feed.higher):
+        position = feed.higher_next[slot]
+        while position < closes.shape[0] and closes[position] <= close_time:
+            position += 1
+            series.visible = position
+            feed.higher_next[slot] = position
+            closed.append(series.last)
+    return closed

@@ -1,0 +1,28 @@
+"""Build hook: compile the engine's hot modules with mypyc (see metaexpert/_compiled.py).
+
+Everything else about the package is in pyproject.toml. Set ``METAEXPERT_COMPILE=0`` to
+install the pure-Python package (same behaviour, a slower backtest).
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).resolve().parent
+
+
+def compiled_extensions() -> list:
+    if os.environ.get("METAEXPERT_COMPILE", "1") == "0":
+        return []
+    from mypyc.build import mypycify
+
+    modules = runpy.run_path(str(ROOT / "metaexpert" / "_compiled.py"))["COMPILED_MODULES"]
+    paths = [str(Path(*module.split(".")).with_suffix(".py")) for module in modules]
+    return mypycify(paths, opt_level="3")
+
+
+setup(ext_modules=compiled_extensions())
