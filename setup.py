@@ -22,7 +22,9 @@ def compiled_extensions() -> list:
 
     modules = runpy.run_path(str(ROOT / "metaexpert" / "_compiled.py"))["COMPILED_MODULES"]
     paths = [str(Path(*module.split(".")).with_suffix(".py")) for module in modules]
-    return mypycify(paths, opt_level="3")
+    # One shared library inside the package (not a top-level module beside it), so that
+    # every process that can import metaexpert finds it, whatever its working directory.
+    return mypycify(paths, opt_level="3", group_name="metaexpert._engine")
 
 
 setup(ext_modules=compiled_extensions())

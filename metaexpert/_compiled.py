@@ -22,6 +22,8 @@ from pathlib import Path
 #: pydantic models, runtime-checkable protocols or classes that tests monkeypatch.
 COMPILED_MODULES: tuple[str, ...] = (
     "metaexpert.core.account",
+    "metaexpert.core.enums",
+    "metaexpert.core.intent",
     "metaexpert.core.market",
     "metaexpert.core.order",
     "metaexpert.core.position",

@@ -17,7 +17,8 @@ from metaexpert.compliance.rules import ComplianceRule, OrderContext, rules_for
 from metaexpert.compliance.verifier import ExternalVerificationRule, ExternalVerifier
 from metaexpert.core.enums import Exchange, MarketType
 from metaexpert.core.events import RiskEvent
-from metaexpert.core.portfolio import OrderIntent, PortfolioView, RiskDecision
+from metaexpert.core.intent import OrderIntent, RiskDecision
+from metaexpert.core.portfolio import PortfolioView
 
 RULE_PREFIX = "compliance:"
 

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 
 from metaexpert.compliance.config import JurisdictionRules, parse_trading_hours
 from metaexpert.core.enums import Exchange, MarketType
-from metaexpert.core.portfolio import OrderIntent, PortfolioView
+from metaexpert.core.intent import OrderIntent
+from metaexpert.core.portfolio import PortfolioView
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 
 from metaexpert.compliance.config import VerifierConfig
 from metaexpert.compliance.rules import ComplianceRule, OrderContext
-from metaexpert.core.portfolio import OrderIntent, PortfolioView
+from metaexpert.core.intent import OrderIntent
+from metaexpert.core.portfolio import PortfolioView
 
 if TYPE_CHECKING:
     import httpx

@@ -33,9 +33,9 @@ from metaexpert.core.events import (
     RiskEvent,
     TradeEvent,
 )
+from metaexpert.core.intent import OrderIntent, RiskAction, RiskDecision
 from metaexpert.core.market import Bar, OrderBook, Tick
 from metaexpert.core.order import Order, new_client_order_id
-from metaexpert.core.portfolio import OrderIntent, RiskAction, RiskDecision
 from metaexpert.core.position import Position, PositionChange
 from metaexpert.core.round_trip import ClosedTrade
 from metaexpert.core.timeframe import Timeframe

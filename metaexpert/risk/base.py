@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from metaexpert.core.enums import OrderSide, OrderType, PositionMode, PositionSide
+from metaexpert.core.intent import OrderIntent, RiskAction
 from metaexpert.core.market import Bar, MarketSpec, Tick
 from metaexpert.core.order import Order
-from metaexpert.core.portfolio import OrderIntent, PortfolioView, RiskAction
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.risk.config import RiskConfig
 
 

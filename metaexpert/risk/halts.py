@@ -9,7 +9,8 @@ daily loss halt lifts at the next UTC midnight.
 
 from __future__ import annotations
 
-from metaexpert.core.portfolio import OrderIntent, PortfolioView, RiskAction
+from metaexpert.core.intent import OrderIntent, RiskAction
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.core.timeframe import DAY_MS
 from metaexpert.risk.base import RiskJournal, RiskRule, Verdict
 from metaexpert.risk.config import RiskConfig

@@ -11,8 +11,9 @@ import math
 
 from metaexpert.core.enums import PositionMode, PositionSide
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.core.intent import OrderIntent
 from metaexpert.core.market import MarketSpec
-from metaexpert.core.portfolio import OrderIntent, PortfolioView
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.risk.base import (
     RiskRule,
     Verdict,

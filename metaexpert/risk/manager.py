@@ -16,8 +16,9 @@ from typing import Any
 
 from metaexpert.core.enums import PositionMode, PositionSide
 from metaexpert.core.events import RiskEvent
+from metaexpert.core.intent import OrderIntent, RiskAction, RiskDecision
 from metaexpert.core.market import Bar, MarketSpec, Tick
-from metaexpert.core.portfolio import Notifier, OrderIntent, PortfolioView, RiskAction, RiskDecision
+from metaexpert.core.portfolio import Notifier, PortfolioView
 from metaexpert.risk.base import RiskRule, execution_price
 from metaexpert.risk.config import RiskConfig
 from metaexpert.risk.limits import effective_leverage, validate_leverage

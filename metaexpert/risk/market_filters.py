@@ -9,8 +9,9 @@ exactly like a live book.
 from __future__ import annotations
 
 from metaexpert.core.enums import OrderSide
+from metaexpert.core.intent import OrderIntent
 from metaexpert.core.market import OrderBook
-from metaexpert.core.portfolio import OrderIntent, PortfolioView
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.risk.base import RiskRule, Verdict, is_market_like
 from metaexpert.risk.config import RiskConfig
 from metaexpert.risk.registry import register_rule

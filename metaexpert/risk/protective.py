@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metaexpert.core.enums import PositionSide
+from metaexpert.core.intent import RiskAction
 from metaexpert.core.market import Bar, MarketSpec, Tick
-from metaexpert.core.portfolio import PortfolioView, RiskAction
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.risk.base import RiskJournal, RiskRule
 from metaexpert.risk.config import RiskConfig
 from metaexpert.risk.registry import register_rule

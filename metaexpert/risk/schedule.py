@@ -6,7 +6,8 @@ clock in paper and live mode, so the same expert keeps the same schedule everywh
 
 from __future__ import annotations
 
-from metaexpert.core.portfolio import OrderIntent, PortfolioView
+from metaexpert.core.intent import OrderIntent
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.core.timeframe import DAY_MS, MINUTE_MS
 from metaexpert.risk.base import RiskRule, Verdict
 from metaexpert.risk.config import DAY_NAMES, RiskConfig, parse_trade_hours

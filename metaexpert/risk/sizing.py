@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from metaexpert.core.enums import PositionSide, SizeType
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.core.intent import OrderIntent
 from metaexpert.core.market import MarketSpec
-from metaexpert.core.portfolio import OrderIntent, PortfolioView
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.risk.base import (
     execution_price,
     intent_leg,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from metaexpert.core.enums import PositionSide
-from metaexpert.core.portfolio import OrderIntent, PortfolioView
+from metaexpert.core.intent import OrderIntent
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.risk.base import RiskRule, Verdict, intent_leg
 from metaexpert.risk.config import RiskConfig, TrendFilterConfig
 from metaexpert.risk.registry import register_rule

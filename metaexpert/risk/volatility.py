@@ -12,8 +12,9 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from metaexpert.core.intent import OrderIntent, RiskAction
 from metaexpert.core.market import Bar, Tick
-from metaexpert.core.portfolio import OrderIntent, PortfolioView, RiskAction
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.core.timeframe import MINUTE_MS, Timeframe
 from metaexpert.risk.base import RiskJournal, RiskRule, Verdict, volatility_pct
 from metaexpert.risk.config import CircuitBreakerConfig, RiskConfig, VolatilityFilterConfig

@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from metaexpert.compliance import ComplianceConfig, ComplianceGate, JurisdictionRules
 from metaexpert.core.enums import OrderSide, OrderType
+from metaexpert.core.intent import OrderIntent
 from metaexpert.core.market import MarketSpec
-from metaexpert.core.portfolio import OrderIntent
 
 NOON = int(datetime(2024, 3, 5, 12, 0, tzinfo=UTC).timestamp() * 1000)
 EVENING = int(datetime(2024, 3, 5, 21, 0, tzinfo=UTC).timestamp() * 1000)

@@ -21,8 +21,8 @@ from pathlib import Path
 import polars as pl
 
 from metaexpert.core.enums import OrderSide, OrderType, PositionSide
+from metaexpert.core.intent import OrderIntent
 from metaexpert.core.market import Bar
-from metaexpert.core.portfolio import OrderIntent
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import HOUR_MS
 from metaexpert.risk import RiskConfig, RiskManager

@@ -23,9 +23,9 @@ from metaexpert.core.enums import (
     PositionSide,
     TradeMode,
 )
+from metaexpert.core.intent import OrderIntent
 from metaexpert.core.market import Bar, MarketSpec, OrderBook
 from metaexpert.core.order import Order
-from metaexpert.core.portfolio import OrderIntent
 from metaexpert.core.position import Position, PositionLedger
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import DAY_MS, HOUR_MS

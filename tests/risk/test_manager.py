@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from metaexpert.core.enums import OrderSide, PositionMode, PositionSide
-from metaexpert.core.portfolio import OrderIntent, PortfolioView
+from metaexpert.core.intent import OrderIntent
+from metaexpert.core.portfolio import PortfolioView
 from metaexpert.risk import (
     RiskConfig,
     RiskManager,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from metaexpert.core.enums import OrderSide, OrderType
-from metaexpert.core.portfolio import OrderIntent
+from metaexpert.core.intent import OrderIntent
 from metaexpert.risk import RiskConfig, RiskManager
 from tests.risk.fakes import START_MS, FakePortfolio, book, entry, exit_intent, linear_market
 

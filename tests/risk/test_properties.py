@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from metaexpert.core import indicators
 from metaexpert.core.enums import OrderSide, OrderType, PositionMode, PositionSide
+from metaexpert.core.intent import OrderIntent
 from metaexpert.core.market import Bar
-from metaexpert.core.portfolio import OrderIntent
 from metaexpert.core.timeframe import MINUTE_MS
 from metaexpert.risk import RiskConfig, RiskManager
 from tests.risk.fakes import START_MS, FakePortfolio, linear_market

@@ -9,7 +9,7 @@ import pytest
 
 from metaexpert.core.enums import OrderSide, OrderType, PositionSide
 from metaexpert.core.errors import ConfigurationError
-from metaexpert.core.portfolio import OrderIntent
+from metaexpert.core.intent import OrderIntent
 from metaexpert.risk import RiskConfig, RiskManager
 from tests.risk.fakes import (
     START_MS,
