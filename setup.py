@@ -20,11 +20,12 @@ def compiled_extensions() -> list:
         return []
     from mypyc.build import mypycify
 
-    modules = runpy.run_path(str(ROOT / "metaexpert" / "_compiled.py"))["COMPILED_MODULES"]
+    listing = runpy.run_path(str(ROOT / "metaexpert" / "_compiled.py"))
+    modules = listing["COMPILED_MODULES"]
     paths = [str(Path(*module.split(".")).with_suffix(".py")) for module in modules]
     # One shared library inside the package (not a top-level module beside it), so that
     # every process that can import metaexpert finds it, whatever its working directory.
-    return mypycify(paths, opt_level="3", group_name="metaexpert._engine")
+    return mypycify(paths, opt_level="3", group_name=listing["GROUP_NAME"])
 
 
 setup(ext_modules=compiled_extensions())

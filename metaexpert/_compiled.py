@@ -39,6 +39,10 @@ COMPILED_MODULES: tuple[str, ...] = (
     "metaexpert.backtest.replay",
 )
 
+#: The shared library that holds the compiled code; each module's own extension is only a
+#: shim that loads it (and is not rebuilt when just the code changes).
+GROUP_NAME = "metaexpert._engine"
+
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -68,10 +72,12 @@ def compiled_modules() -> list[str]:
 
 
 def stale_modules() -> list[str]:
-    """Compiled modules whose source changed after the extension was built."""
+    """Compiled modules whose source changed after the compiled code was built."""
+    library = extension_path(GROUP_NAME + "__mypyc")
+    built = library.stat().st_mtime if library is not None else 0.0
     stale = []
     for module in COMPILED_MODULES:
         extension = extension_path(module)
-        if extension is not None and source_path(module).stat().st_mtime > extension.stat().st_mtime:
+        if extension is not None and source_path(module).stat().st_mtime > max(built, extension.stat().st_mtime):
             stale.append(module)
     return stale

@@ -34,7 +34,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if stale:
         raise pytest.UsageError(
             "these modules changed after they were compiled, so Python would run the old code: "
-            + ", ".join(stale) + "; run `make build` (or reinstall with METAEXPERT_COMPILE=0)"
+            + ", ".join(stale) + "; run `make build`"
         )
 
 

@@ -43,6 +43,45 @@ class OrderIntent:
     client_order_id: str | None = None
     tag: str = ""
 
+    # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
+    def __init__(
+        self,
+        symbol: str,
+        side: OrderSide,
+        order_type: OrderType,
+        quantity: float | None,
+        reference_price: float,
+        timestamp: int,
+        price: float | None = None,
+        stop_price: float | None = None,
+        position_side: PositionSide | None = None,
+        reduce_only: bool = False,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        opens_exposure: bool = True,
+        stop_loss_price: float | None = None,
+        take_profit_price: float | None = None,
+        leverage: float = 1.0,
+        client_order_id: str | None = None,
+        tag: str = "",
+    ) -> None:
+        self.symbol = symbol
+        self.side = side
+        self.order_type = order_type
+        self.quantity = quantity
+        self.reference_price = reference_price
+        self.timestamp = timestamp
+        self.price = price
+        self.stop_price = stop_price
+        self.position_side = position_side
+        self.reduce_only = reduce_only
+        self.time_in_force = time_in_force
+        self.opens_exposure = opens_exposure
+        self.stop_loss_price = stop_loss_price
+        self.take_profit_price = take_profit_price
+        self.leverage = leverage
+        self.client_order_id = client_order_id
+        self.tag = tag
+
     @property
     def notional(self) -> float:
         quantity = self.quantity or 0.0

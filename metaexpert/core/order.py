@@ -175,6 +175,72 @@ class Order:
     trades: list[Trade] = field(default_factory=list)
     status_history: list[tuple[OrderStatus, int]] = field(default_factory=list)
 
+    # Written out (dataclass keeps an __init__ the class defines) so that mypyc compiles it:
+    # the generated one runs interpreted and cost more than the rest of placing an order.
+    # Same parameters and defaults as the fields above.
+    def __init__(
+        self,
+        symbol: str,
+        side: OrderSide,
+        order_type: OrderType,
+        quantity: float,
+        price: float | None = None,
+        stop_price: float | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        position_side: PositionSide | None = None,
+        reduce_only: bool = False,
+        client_order_id: str | None = None,
+        order_id: str = "",
+        status: OrderStatus = OrderStatus.CREATED,
+        created_at: int = 0,
+        updated_at: int = 0,
+        expire_at: int | None = None,
+        filled_quantity: float = 0.0,
+        average_price: float = 0.0,
+        fee: float = 0.0,
+        fee_currency: str = "",
+        cost: float = 0.0,
+        triggered: bool = False,
+        trailing_pct: float | None = None,
+        activation_price: float | None = None,
+        oco_group: str = "",
+        reject_reason: str = "",
+        tag: str = "",
+        comment: str = "",
+        trades: list[Trade] | None = None,
+        status_history: list[tuple[OrderStatus, int]] | None = None,
+    ) -> None:
+        self.symbol = symbol
+        self.side = side
+        self.order_type = order_type
+        self.quantity = quantity
+        self.price = price
+        self.stop_price = stop_price
+        self.time_in_force = time_in_force
+        self.position_side = position_side
+        self.reduce_only = reduce_only
+        self.client_order_id = new_client_order_id() if client_order_id is None else client_order_id
+        self.order_id = order_id
+        self.status = status
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.expire_at = expire_at
+        self.filled_quantity = filled_quantity
+        self.average_price = average_price
+        self.fee = fee
+        self.fee_currency = fee_currency
+        self.cost = cost
+        self.triggered = triggered
+        self.trailing_pct = trailing_pct
+        self.activation_price = activation_price
+        self.oco_group = oco_group
+        self.reject_reason = reject_reason
+        self.tag = tag
+        self.comment = comment
+        self.trades = [] if trades is None else trades
+        self.status_history = [] if status_history is None else status_history
+        self.__post_init__()
+
     def __post_init__(self) -> None:
         if not self.order_id:
             self.order_id = _next_local_order_id()
