@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -49,8 +50,8 @@ async def _stream_in_real_time(sandbox, expert, milliseconds: int, chunk_ms: int
     return worker
 
 
-def bench_streaming_real_time(replay_ms: int) -> dict[str, float]:
-    """The same recording delivered at its recorded pace, as a live feed arrives."""
+def _stream_recording(stream: Any, replay_ms: int) -> Any:
+    """Run ``stream(sandbox, expert, replay_ms, config=...)`` on a tick-replaying sandbox; the worker."""
     from metaexpert.engine.streaming import StreamingConfig
     from metaexpert.sandbox import SandboxConfig, SandboxServer
     from tests.streaming.test_streaming_worker import ALIGNED_START_MS, make_expert
@@ -59,26 +60,19 @@ def bench_streaming_real_time(replay_ms: int) -> dict[str, float]:
                            start_time_ms=ALIGNED_START_MS, tick_replay=True)
     with SandboxServer(config) as sandbox:
         expert, _ = make_expert(sandbox)
-        worker = asyncio.run(_stream_in_real_time(
-            sandbox, expert, replay_ms, config=StreamingConfig(max_event_delay_ms=None, max_silence_ms=600_000)))
-    return worker.latency_percentiles()
+        return asyncio.run(stream(sandbox, expert, replay_ms,
+                                  config=StreamingConfig(max_event_delay_ms=None, max_silence_ms=600_000)))
+
+
+def bench_streaming_real_time(replay_ms: int) -> dict[str, float]:
+    """The same recording delivered at its recorded pace, as a live feed arrives."""
+    return _stream_recording(_stream_in_real_time, replay_ms).latency_percentiles()
 
 
 def bench_streaming(replay_ms: int) -> dict[str, float]:
-    from metaexpert.engine.streaming import StreamingConfig
-    from metaexpert.sandbox import SandboxConfig, SandboxServer
-    from tests.streaming.test_streaming_worker import (
-        ALIGNED_START_MS,
-        make_expert,
-        stream_while_replaying,
-    )
+    from tests.streaming.test_streaming_worker import stream_while_replaying
 
-    config = SandboxConfig(data_dir=DATA, timeframe="5m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0,
-                           start_time_ms=ALIGNED_START_MS, tick_replay=True)
-    with SandboxServer(config) as sandbox:
-        expert, _ = make_expert(sandbox)
-        worker = asyncio.run(stream_while_replaying(
-            sandbox, expert, replay_ms, config=StreamingConfig(max_event_delay_ms=None, max_silence_ms=600_000)))
+    worker = _stream_recording(stream_while_replaying, replay_ms)
     return {**worker.latency_percentiles(),
             **{f"tick_{key}": value for key, value in worker.latency_percentiles(per_tick=True).items()}}
 

@@ -286,6 +286,15 @@ class MetaExpert:
             raise _config_error(error, "on_init risk settings") from None
         return strategy, risk
 
+    def settings_for(self, trade_mode: TradeMode,
+                     overrides: dict[str, Any] | None = None) -> tuple[StrategyConfig, RiskConfig]:
+        """The strategy and risk settings a ``trade_mode`` run uses: the mode is checked against
+        the configuration and on_init's options (with ``overrides`` on top) are validated."""
+        self.config.check_for_mode(trade_mode)
+        if self._init_options is None:
+            raise ConfigurationError("the expert has no @expert.on_init(symbol=..., timeframe=...) handler")
+        return self.strategy_config({**self._init_options, **(overrides or {})})
+
     # ------------------------------------------------------------------ running
     def run(
         self,
@@ -325,17 +334,12 @@ class MetaExpert:
             mode = TradeMode(trade_mode)
         except ValueError:
             raise ConfigurationError(f"invalid trade_mode {trade_mode!r}: expected backtest, paper or live") from None
-        self.config.check_for_mode(mode)
-        if self._init_options is None:
-            raise ConfigurationError("the expert has no @expert.on_init(symbol=..., timeframe=...) handler")
-        options = dict(self._init_options)
+        overrides: dict[str, Any] = {}
         if symbol:
-            options["symbol"] = symbol
+            overrides["symbol"] = symbol
         if timeframe:
-            options["timeframe"] = timeframe
-        if parameters:
-            options.update(parameters)
-        strategy, risk_config = self.strategy_config(options)
+            overrides["timeframe"] = timeframe
+        strategy, risk_config = self.settings_for(mode, {**overrides, **(parameters or {})})
         if mode is not TradeMode.BACKTEST:
             if configure_logs:
                 self._configure_logging()

@@ -109,10 +109,7 @@ async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: 
 
     if trade_mode is TradeMode.BACKTEST:
         raise ConfigurationError("evaluate runs paper or live mode; use the backtest flow for backtests")
-    expert.config.check_for_mode(trade_mode)
-    if expert._init_options is None:
-        raise ConfigurationError("the expert has no @expert.on_init(symbol=..., timeframe=...) handler")
-    strategy, risk_config = expert.strategy_config(expert._init_options)
+    strategy, risk_config = expert.settings_for(trade_mode)
     notifier = notifier if notifier is not None else expert.notifier()
     recorder = expert.open_recorder(trade_mode, strategy)
     events: list[Any] = []

@@ -48,10 +48,7 @@ async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
 
     if trade_mode is TradeMode.BACKTEST:
         raise ConfigurationError("the streaming worker runs paper or live mode")
-    expert.config.check_for_mode(trade_mode)
-    if expert._init_options is None:
-        raise ConfigurationError("the expert has no @expert.on_init(symbol=..., timeframe=...) handler")
-    strategy, risk_config = expert.strategy_config(expert._init_options)
+    strategy, risk_config = expert.settings_for(trade_mode)
     exchange = expert.exchange_config(trade_mode)
     if exchange_overrides:
         exchange = ExchangeConfig.model_validate({**exchange.model_dump(), **exchange_overrides})
