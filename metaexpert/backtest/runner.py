@@ -24,7 +24,6 @@ from metaexpert.backtest.metrics import compute_metrics
 from metaexpert.backtest.replay import (
     Feed,
     Progress,
-    frozen_heap,
     replay,
     replay_single,
     timeline_of,
@@ -255,9 +254,8 @@ def run_backtest(
     engine.initialize()
     single = len(feeds) == 1 and not feeds[0].higher and not engine._risk_on_bar
     loop = replay_single if single else replay
-    with frozen_heap():
-        processed = loop(engine, broker, portfolio, feeds, timeline, equity, exposure, tf_ms,
-                           strategy.warmup_bars, progress)
+    processed = loop(engine, broker, portfolio, feeds, timeline, equity, exposure, tf_ms, strategy.warmup_bars,
+                     progress)
     stop_reason = engine.stop_reason or "backtest finished"
     if config.close_at_end and portfolio.positions() and processed:
         broker.fill_market_on = "close"  # fill at the last close, now

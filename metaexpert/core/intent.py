@@ -98,6 +98,15 @@ class RiskDecision:
     reason: str = ""
     events: list[RiskEvent] = field(default_factory=list)
 
+    # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
+    def __init__(self, allowed: bool, quantity: float, rule: str = "", reason: str = "",
+                 events: list[RiskEvent] | None = None) -> None:
+        self.allowed = allowed
+        self.quantity = quantity
+        self.rule = rule
+        self.reason = reason
+        self.events = [] if events is None else events
+
     @staticmethod
     def allow(quantity: float) -> RiskDecision:
         return RiskDecision(True, quantity)

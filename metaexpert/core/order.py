@@ -136,6 +136,37 @@ class Trade:
     position_side: PositionSide | None = None
     realized_pnl: float = 0.0
 
+    # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
+    def __init__(
+        self,
+        trade_id: str,
+        order_id: str,
+        client_order_id: str,
+        symbol: str,
+        side: OrderSide,
+        quantity: float,
+        price: float,
+        fee: float,
+        fee_currency: str,
+        timestamp: int,
+        liquidity: LiquidityRole = LiquidityRole.TAKER,
+        position_side: PositionSide | None = None,
+        realized_pnl: float = 0.0,
+    ) -> None:
+        self.trade_id = trade_id
+        self.order_id = order_id
+        self.client_order_id = client_order_id
+        self.symbol = symbol
+        self.side = side
+        self.quantity = quantity
+        self.price = price
+        self.fee = fee
+        self.fee_currency = fee_currency
+        self.timestamp = timestamp
+        self.liquidity = liquidity
+        self.position_side = position_side
+        self.realized_pnl = realized_pnl
+
     @property
     def notional(self) -> float:
         return self.quantity * self.price

@@ -148,6 +148,15 @@ class PositionChange:
     realized_pnl: float = 0.0
     closed_entry_price: float = 0.0
 
+    # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
+    def __init__(self, position: Position, opened: float = 0.0, closed: float = 0.0, realized_pnl: float = 0.0,
+                 closed_entry_price: float = 0.0) -> None:
+        self.position = position
+        self.opened = opened
+        self.closed = closed
+        self.realized_pnl = realized_pnl
+        self.closed_entry_price = closed_entry_price
+
 
 @dataclass(slots=True)
 class PositionLedger:

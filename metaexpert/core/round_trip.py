@@ -27,3 +27,32 @@ class ClosedTrade:
     return_pct: float
     bars_held: int = 0
     exit_reason: str = ""
+
+    # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
+    def __init__(
+        self,
+        symbol: str,
+        side: PositionSide,
+        quantity: float,
+        entry_time: int,
+        exit_time: int,
+        entry_price: float,
+        exit_price: float,
+        pnl: float,
+        fees: float,
+        return_pct: float,
+        bars_held: int = 0,
+        exit_reason: str = "",
+    ) -> None:
+        self.symbol = symbol
+        self.side = side
+        self.quantity = quantity
+        self.entry_time = entry_time
+        self.exit_time = exit_time
+        self.entry_price = entry_price
+        self.exit_price = exit_price
+        self.pnl = pnl
+        self.fees = fees
+        self.return_pct = return_pct
+        self.bars_held = bars_held
+        self.exit_reason = exit_reason

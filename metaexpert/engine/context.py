@@ -18,31 +18,7 @@ from metaexpert.core.order import Order
 from metaexpert.core.position import Position
 from metaexpert.core.series import BarSeries
 from metaexpert.engine.engine import Engine, StopRun
-
-
-class Parameters(dict):
-    """Strategy parameters from on_init; readable as ``ctx.params.fast`` or ``ctx.params["fast"]``.
-
-    Values are also stored as instance attributes so that ``ctx.params.fast`` in a handler
-    called half a million times costs a plain attribute read.
-    """
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        super().__init__(values)
-        for key, value in values.items():
-            if key.isidentifier() and not hasattr(dict, key):
-                object.__setattr__(self, key, value)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        if isinstance(key, str) and key.isidentifier() and not hasattr(dict, key):
-            object.__setattr__(self, key, value)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"no strategy parameter {name!r}; have: {', '.join(self) or 'none'}") from None
+from metaexpert.engine.parameters import Parameters
 
 
 class Context:

@@ -42,6 +42,7 @@ from metaexpert.core.timeframe import Timeframe
 from metaexpert.engine.broker import Broker
 from metaexpert.engine.config import StrategyConfig
 from metaexpert.engine.handlers import Handler, HandlerRegistry
+from metaexpert.engine.parameters import missing_parameter_message
 from metaexpert.engine.portfolio import Portfolio
 
 logger = logging.getLogger("metaexpert.engine")
@@ -154,8 +155,9 @@ class Engine:
 
     def handle_error(self, error: BaseException, *, source: str, handler: str = "") -> None:
         now = self.portfolio.now_ms
-        self.errors.append(f"{source}:{handler}: {type(error).__name__}: {error}")
-        logger.error("error in %s %s: %s", source, handler, error, exc_info=error)
+        message = missing_parameter_message(error) or str(error)
+        self.errors.append(f"{source}:{handler}: {type(error).__name__}: {message}")
+        logger.error("error in %s %s: %s", source, handler, message, exc_info=error)
         event = ErrorEvent(error=error, timestamp=now, source=source, handler=handler)
         self._publish(event)
         if not self._in_error_handler and self.handlers.has("error"):
@@ -171,7 +173,7 @@ class Engine:
             finally:
                 self._in_error_handler = False
         if self.stop_on_error:
-            reason = f"stopped after an error in {handler or source}: {error}"
+            reason = f"stopped after an error in {handler or source}: {message}"
             self.stop(reason)  # so on_deinit and the result name why the run ended
             raise StopRun(reason) from error
 

@@ -50,6 +50,17 @@ class _Event:
     trigger_only: bool = False
     water: float | None = None
 
+    # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
+    def __init__(self, position: float, price: float, liquidity: LiquidityRole, order: Order | None = None,
+                 liquidated: Position | None = None, trigger_only: bool = False, water: float | None = None) -> None:
+        self.position = position
+        self.price = price
+        self.liquidity = liquidity
+        self.order = order
+        self.liquidated = liquidated
+        self.trigger_only = trigger_only
+        self.water = water
+
 
 class SimulatedBroker(Broker):
     def __init__(

@@ -36,6 +36,12 @@ class SizeResult:
     reason: str = ""
     details: dict | None = None
 
+    # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
+    def __init__(self, quantity: float, reason: str = "", details: dict | None = None) -> None:
+        self.quantity = quantity
+        self.reason = reason
+        self.details = details
+
 
 def loss_per_unit(market: MarketSpec, side: PositionSide, entry: float, stop: float) -> float:
     """Loss in the settlement currency of one unit if a position at ``entry`` is stopped at ``stop``."""

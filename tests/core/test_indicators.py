@@ -46,6 +46,16 @@ def test_sma_with_known_values_matches_hand_computation():
     np.testing.assert_allclose(values, [np.nan, np.nan, 2.0, 3.0, 4.0], equal_nan=True)
 
 
+@pytest.mark.parametrize("period", [1, 2, 10, 128, 129, 200, 359, 360, 361])
+def test_sma_with_short_and_long_periods_equals_each_window_mean(period):
+    close = np.concatenate([_CLOSE, _HIGH, _LOW])  # 360 bars: long enough for both summation paths
+    values = indicators.sma(close, period)
+    expected = np.full(close.shape[0], np.nan)
+    for end in range(period, close.shape[0] + 1):
+        expected[end - 1] = np.mean(close[end - period : end])
+    np.testing.assert_allclose(values, expected, rtol=1e-14, equal_nan=True)
+
+
 def test_ema_with_constant_series_stays_constant_after_seed():
     values = indicators.ema(np.full(30, 7.0), 5)
     assert np.isnan(values[3]) and np.allclose(values[4:], 7.0)

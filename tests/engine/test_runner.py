@@ -153,6 +153,31 @@ def test_handler_exception_with_stop_on_error_stops_the_run_after_on_error(candl
     assert result.parameters["stop_reason"] == reasons[0]
 
 
+def test_handler_reading_undeclared_parameter_with_stop_on_error_names_the_declared_ones(candle_store):
+    root = candle_store(_rows(START, 6))
+    expert = _expert(fast=5, slow=20)
+
+    @expert.on_bar("1h")
+    def bar(ctx, bars):
+        assert ctx.params.fast == ctx.params["fast"] == 5
+        return ctx.params.fats
+
+    result = _run(expert, root, end="2024-01-02", stop_on_error=True)
+    assert result.bars_processed == 1
+    assert result.errors == ["handler:on_bar: AttributeError: no strategy parameter 'fats'; have: fast, slow"]
+    assert result.parameters["stop_reason"].endswith("no strategy parameter 'fats'; have: fast, slow")
+
+
+def test_parameters_with_item_assignment_mirror_identifier_keys_as_attributes():
+    from metaexpert.engine.parameters import Parameters
+
+    params = Parameters({"fast": 5, "not an identifier": 1, "items": 2})
+    params["slow"] = 20
+    assert (params.fast, params.slow) == (5, 20)
+    assert callable(params.items) and params["items"] == 2  # dict methods are never shadowed
+    assert not hasattr(params, "not an identifier")
+
+
 def test_fill_events_through_facade_arrive_in_exchange_order(candle_store):
     root = candle_store(_rows(START, 6))
     expert = _expert()
