@@ -52,6 +52,8 @@ def to_candle_frame(frame: pl.DataFrame) -> pl.DataFrame:
         )
     except pl.exceptions.PolarsError as error:
         raise DataError(f"candle columns cannot be cast to {CANDLE_DTYPES}: {error}") from None
+    if selected.get_column("timestamp").is_sorted():  # the usual case (a stored file): a check, not a sort
+        return selected.rechunk()
     return selected.sort("timestamp", maintain_order=True)
 
 

@@ -178,6 +178,24 @@ def test_parameters_with_item_assignment_mirror_identifier_keys_as_attributes():
     assert not hasattr(params, "not an identifier")
 
 
+def test_replay_with_default_collector_freezes_the_heap_and_restores_the_collector_after(candle_store):
+    import gc
+
+    root = candle_store(_rows(START, 6))
+    expert = _expert()
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    @expert.on_bar("1h")
+    def bar(ctx, bars):
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+
+    before = gc.get_threshold()
+    _run(expert, root, end="2024-01-02")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    (young, middle, old), frozen = seen[0]
+    assert frozen > 0 and (young, old) == (before[0], before[2]) and middle >= 1000
+
+
 def test_fill_events_through_facade_arrive_in_exchange_order(candle_store):
     root = candle_store(_rows(START, 6))
     expert = _expert()
