@@ -12,6 +12,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Feed:
 
 
 #: The middle generation's collection threshold during a replay (CPython's default is 10).
-REPLAY_MIDDLE_GENERATION_THRESHOLD = 1000
+REPLAY_MIDDLE_GENERATION_THRESHOLD: Final = 1000
 
 
 @contextmanager

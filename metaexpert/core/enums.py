@@ -7,6 +7,7 @@ directly and serialise to the same strings in logs, the database and reports.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class Exchange(StrEnum):
@@ -81,7 +82,7 @@ class OrderType(StrEnum):
         return self in _WITH_LIMIT_PRICE
 
 
-_CONDITIONAL = frozenset(
+_CONDITIONAL: Final = frozenset(
     {
         OrderType.STOP_MARKET,
         OrderType.STOP_LIMIT,
@@ -90,7 +91,7 @@ _CONDITIONAL = frozenset(
         OrderType.TRAILING_STOP,
     }
 )
-_WITH_LIMIT_PRICE = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+_WITH_LIMIT_PRICE: Final = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
 
 
 class TimeInForce(StrEnum):
@@ -118,10 +119,10 @@ class OrderStatus(StrEnum):
         return self in _OPEN
 
 
-_TERMINAL = frozenset(
+_TERMINAL: Final = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
 )
-_OPEN = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
+_OPEN: Final = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
 
 
 class PositionSide(StrEnum):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
 
 from metaexpert.core.enums import ContractType, MarketType
 
@@ -11,7 +12,7 @@ from metaexpert.core.enums import ContractType, MarketType
 # ``steps / reciprocal`` is the float nearest to the decimal ``steps * 10**-k``, which is
 # what ``round(steps * step, 12)`` aims at, exactly (round leaves noise past 17 digits) and
 # without a decimal conversion per call.
-_DECIMAL_STEP_RECIPROCALS = {float(f"1e-{k}"): float(10**k) for k in range(13)}
+_DECIMAL_STEP_RECIPROCALS: Final = {float(f"1e-{k}"): float(10**k) for k in range(13)}
 
 
 @dataclass(slots=True)
@@ -138,7 +139,14 @@ class MarketSpec:
         steps = math.floor(ratio + min(max(1e-9, abs(ratio) * 1e-15), 1e-3))
         reciprocal = _DECIMAL_STEP_RECIPROCALS.get(self.amount_step)
         if reciprocal is not None:
+            # Past about 1e12 steps a float ulp of the ratio exceeds the tolerance's cap:
+            # 262144.56099816 / 1e-8 is 26214456099815.996. The next step is taken when its
+            # amount still does not exceed ``amount``.
+            if (steps + 1) / reciprocal <= amount:
+                steps += 1
             return steps / reciprocal
+        if round((steps + 1) * self.amount_step, 12) <= amount:
+            steps += 1
         return round(steps * self.amount_step, 12)
 
     def round_price(self, price: float) -> float:

@@ -17,6 +17,7 @@ import os
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
 from metaexpert.core.enums import (
     LiquidityRole,
@@ -28,7 +29,7 @@ from metaexpert.core.enums import (
 )
 from metaexpert.core.errors import InvalidTransitionError
 
-ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+ALLOWED_TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
     OrderStatus.CREATED: frozenset(
         {OrderStatus.SUBMITTED, OrderStatus.REJECTED, OrderStatus.CANCELLED}
     ),
@@ -55,7 +56,7 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.EXPIRED: frozenset(),
 }
 
-_QUANTITY_EPSILON = 1e-12
+_QUANTITY_EPSILON: Final = 1e-12
 _sequence = itertools.count(1)
 _next_order_number = 1  # the next value ``_sequence`` yields (kept to move it forward only)
 _client_id_prefix: str | None = None  # set: sequential client ids "<prefix><n>" (persistent runs)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
 
 from metaexpert.core.enums import MarginMode, OrderSide, PositionMode, PositionSide
 
-_EPSILON = 1e-12
+_EPSILON: Final = 1e-12
 
 
 @dataclass(slots=True, eq=False)

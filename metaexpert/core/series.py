@@ -61,11 +61,11 @@ class BarSeries:
         self._known = self._timestamps.shape[0]
         self.visible = visible
         self._cache: dict[Any, Any] = {}
-        # SMA and EMA again as lists of Python floats by period: the per-bar read
-        # ``bars.sma(20)`` is then one dict lookup and a list index (no key tuple, no numpy
-        # scalar). Emptied whenever the bars change.
-        self._sma: dict[int, list[float]] = {}
-        self._ema: dict[int, list[float]] = {}
+        # SMA and EMA again as lists of Python floats, in tables indexed by period: the
+        # per-bar read ``bars.sma(20)`` is then two list indexes (no dict lookup with its
+        # integer hash, no key tuple, no numpy scalar). Emptied whenever the bars change.
+        self._sma: list[list[float] | None] = []
+        self._ema: list[list[float] | None] = []
         self._cache_known = self._known
 
     # --------------------------------------------------------------- growth (live)
@@ -190,25 +190,29 @@ class BarSeries:
         values = self._cache[key]
         return values[: self.visible]
 
-    def _as_floats(self, table: dict[int, list[float]], kind: str, period: int,
+    def _as_floats(self, table: list[list[float] | None], kind: str, period: int,
                    compute: Callable[[BarSeries], np.ndarray]) -> float:
         """First read of an SMA/EMA: compute it, keep it as Python floats for the next reads
         (a numpy scalar would make comparisons return numpy bools, and
         ``state.get("above") is False`` would never match)."""
-        value = self.indicator((kind, period), compute)
+        value = self.indicator((kind, period), compute)  # rejects a period that is not positive
+        if period >= len(table):
+            table.extend([None] * (period + 1 - len(table)))
         table[period] = self._cache[(kind, period)].tolist()
         return value
 
     def sma(self, period: int) -> float:
-        values = self._sma.get(period)  # the per-bar fast path
-        if values is not None:
-            return values[self.visible - 1]
+        if 0 < period < len(self._sma):  # the per-bar fast path
+            values = self._sma[period]
+            if values is not None:
+                return values[self.visible - 1]
         return self._as_floats(self._sma, "sma", period, lambda s: indicators.sma(s.close, period))
 
     def ema(self, period: int) -> float:
-        values = self._ema.get(period)
-        if values is not None:
-            return values[self.visible - 1]
+        if 0 < period < len(self._ema):
+            values = self._ema[period]
+            if values is not None:
+                return values[self.visible - 1]
         return self._as_floats(self._ema, "ema", period, lambda s: indicators.ema(s.close, period))
 
     def rsi(self, period: int = 14) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from metaexpert.core.enums import (
     LiquidityRole,
@@ -48,7 +48,7 @@ from metaexpert.engine.portfolio import Portfolio
 logger = logging.getLogger("metaexpert.engine")
 
 Observer = Callable[[Any], None]
-_EPSILON = 1e-12
+_EPSILON: Final = 1e-12
 
 
 class InitializationError(MetaExpertError):
@@ -650,4 +650,4 @@ class Engine:
             self.call(self._risk_handlers, event, name="on_risk")
 
 
-_BRACKET_TAGS = frozenset({"stop_loss", "take_profit", "trailing_stop", "liquidation"})
+_BRACKET_TAGS: Final = frozenset({"stop_loss", "take_profit", "trailing_stop", "liquidation"})

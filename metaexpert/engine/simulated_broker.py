@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from metaexpert.core.enums import (
     IntrabarPath,
@@ -30,8 +31,8 @@ from metaexpert.engine.intrabar import bar_path, first_touch, price_at, trailing
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.slippage import NoSlippage, SlippageModel
 
-_EPSILON = 1e-12
-_OPEN_STATUSES = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
+_EPSILON: Final = 1e-12
+_OPEN_STATUSES: Final = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
 _NO_BAND = (math.inf, -math.inf)  # no bar is inside it: always take the full test
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from metaexpert.core.enums import PositionMode, PositionSide
 from metaexpert.core.events import RiskEvent
@@ -28,9 +28,9 @@ from metaexpert.risk.sizing import compute_size, finalize
 
 logger = logging.getLogger(__name__)
 
-SIZING_RULE = "sizing"
-_NO_EXITS = ProtectiveLevels()
-_NOTHING_SIZED: tuple[None, float] = (None, 0.0)
+SIZING_RULE: Final = "sizing"
+_NO_EXITS: Final = ProtectiveLevels()
+_NOTHING_SIZED: Final[tuple[None, float]] = (None, 0.0)
 
 
 def _overrides(rule: RiskRule, method: str) -> bool:
