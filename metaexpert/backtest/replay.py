@@ -52,8 +52,8 @@ def frozen_heap() -> Iterator[None]:
 
     What the replay allocates (orders, fills, trades, the per-indicator lists of one float
     per bar) mostly lives until the result is built, so collecting the middle generation
-    walks all of it again without freeing anything: with CPython's default thresholds that
-    was a twentieth of a backtest of 130k bars. The middle generation's threshold is raised
+    walks all of it again without freeing anything (3 ms of a 115 ms backtest of 130k bars
+    with CPython's default thresholds). The middle generation's threshold is raised
     for the replay; the young generation is still collected as usual, so short-lived
     reference cycles are freed as they are made. Both settings are restored afterwards.
     A caller that froze objects itself keeps managing the collector: then nothing changes.

@@ -10,9 +10,9 @@ class Parameters(dict):
 
     Values are also stored as instance attributes, and the class deliberately has no
     ``__getattr__``: with one, CPython routes every attribute read through it and cannot
-    specialise ``ctx.params.fast``, which made that read, done on every bar, cost as much
-    as a third of the engine's own work per bar. A missing parameter is named by
-    ``missing_parameter_message`` where handler errors are reported instead.
+    specialise ``ctx.params.fast``: about 340 instructions per read instead of a handful,
+    and 7 % of a 130k-bar SMA-cross backtest that reads two parameters per bar. A missing
+    parameter is named by ``missing_parameter_message`` where handler errors are reported.
     """
 
     def __init__(self, values: dict[str, Any]) -> None:

@@ -33,6 +33,8 @@ from metaexpert.engine.slippage import NoSlippage, SlippageModel
 
 _EPSILON: Final = 1e-12
 _OPEN_STATUSES: Final = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
+# Not Final: mypyc (2.4.1) leaves a Final tuple of infinities unset ("value for final name
+# was not set" at the first use).
 _NO_BAND = (math.inf, -math.inf)  # no bar is inside it: always take the full test
 
 
