@@ -137,16 +137,18 @@ class MarketSpec:
         # point, which must stay 224767351 steps, or every rounding loses a step (and leaves
         # dust). Capped well below a step, so a huge amount is never rounded up to the next one.
         steps = math.floor(ratio + min(max(1e-9, abs(ratio) * 1e-15), 1e-3))
+        # Past about 1e12 steps a float ulp of the ratio exceeds the tolerance's cap:
+        # 262144.56099816 / 1e-8 is 26214456099815.996. The next step is taken when its
+        # amount still does not exceed ``amount``.
+        if self._amount_of(steps + 1) <= amount:
+            steps += 1
+        return self._amount_of(steps)
+
+    def _amount_of(self, steps: int) -> float:
+        """``steps`` amount steps as the float nearest to the decimal amount they make."""
         reciprocal = _DECIMAL_STEP_RECIPROCALS.get(self.amount_step)
         if reciprocal is not None:
-            # Past about 1e12 steps a float ulp of the ratio exceeds the tolerance's cap:
-            # 262144.56099816 / 1e-8 is 26214456099815.996. The next step is taken when its
-            # amount still does not exceed ``amount``.
-            if (steps + 1) / reciprocal <= amount:
-                steps += 1
             return steps / reciprocal
-        if round((steps + 1) * self.amount_step, 12) <= amount:
-            steps += 1
         return round(steps * self.amount_step, 12)
 
     def round_price(self, price: float) -> float:
