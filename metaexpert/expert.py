@@ -36,7 +36,7 @@ from pydantic import (
 
 from metaexpert.backtest.report import print_summary, write_html_report, write_json
 from metaexpert.backtest.runner import BacktestConfig, run_backtest
-from metaexpert.compliance import ComplianceConfig, ComplianceGate
+from metaexpert.compliance import ComplianceConfig
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.enums import (
     ContractType,
@@ -48,11 +48,26 @@ from metaexpert.core.enums import (
 )
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS
-from metaexpert.engine.config import SimulationConfig, StrategyConfig
+from metaexpert.engine.assembly import (
+    RecorderIdentity,
+    RunBuilder,
+    RunPlan,
+    VenueSettings,
+    make_compliance_gate,
+    make_notifier,
+    open_recorder,
+)
+from metaexpert.engine.config import StrategyConfig
 from metaexpert.engine.handlers import Handler, HandlerRegistry
+from metaexpert.engine.run_settings import (
+    BacktestRunSettings,
+    RunSettings,
+    TradingRunSettings,
+    run_settings_for,
+)
 from metaexpert.observability.logging import LoggingConfig, configure_logging
 from metaexpert.observability.masking import register_secret
-from metaexpert.risk import RiskConfig, RiskManager
+from metaexpert.risk import RiskConfig
 
 logger = logging.getLogger("metaexpert.expert")
 
@@ -146,6 +161,13 @@ def inclusive_end_ms(value: str | datetime) -> int:
     if isinstance(value, str) and len(value.strip()) == 10:
         end += DAY_MS
     return end
+
+
+def _trade_mode(value: str | TradeMode) -> TradeMode:
+    try:
+        return TradeMode(value)
+    except ValueError:
+        raise ConfigurationError(f"invalid trade_mode {value!r}: expected backtest, paper or live") from None
 
 
 def default_data_dir() -> Path | None:
@@ -296,32 +318,14 @@ class MetaExpert:
         return self.strategy_config({**self._init_options, **(overrides or {})})
 
     # ------------------------------------------------------------------ running
-    def run(
-        self,
-        trade_mode: str | TradeMode = TradeMode.BACKTEST,
-        *,
-        backtest_start: str | datetime | None = None,
-        backtest_end: str | datetime | None = None,
-        initial_capital: float = 10_000.0,
-        data_dir: str | Path | None = None,
-        output_dir: str | Path | None = None,
-        progress: Callable[[int, int], None] | None = None,
-        symbol: str | None = None,
-        timeframe: str | None = None,
-        parameters: dict[str, Any] | None = None,
-        report: bool = True,
-        simulation: dict[str, Any] | SimulationConfig | None = None,
-        market_specs: dict[str, dict[str, Any]] | None = None,
-        close_at_end: bool = False,
-        stop_on_error: bool = False,
-        configure_logs: bool = True,
-        observers: list[Callable[[Any], None]] | None = None,
-        max_steps: int | None = None,
-        duration_seconds: float | None = None,
-        poll_interval: float = 1.0,
-        candle_source: Any | None = None,
-    ) -> Any:
+    def run(self, trade_mode: str | TradeMode = TradeMode.BACKTEST, settings: RunSettings | None = None,
+            **options: Any) -> Any:
         """Run the expert. ``trade_mode`` is "backtest", "paper" or "live".
+
+        The mode's settings are a ``BacktestRunSettings`` or a ``TradingRunSettings``
+        (``metaexpert.engine.run_settings``), or the same names as keywords:
+        ``expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-12-31",
+        initial_capital=10_000)``, ``expert.run("paper", max_steps=20)``.
 
         Paper and live mode run until ``max_steps`` polls, ``duration_seconds``, or
         ``ctx.stop()``, and return the engine (positions, orders, fills). In a backtest,
@@ -330,68 +334,93 @@ class MetaExpert:
         strategy parameters from on_init (an optimiser passes them this way), and
         ``candle_source`` (a ``CandleSource``) lets it reuse candles already in memory.
         """
-        try:
-            mode = TradeMode(trade_mode)
-        except ValueError:
-            raise ConfigurationError(f"invalid trade_mode {trade_mode!r}: expected backtest, paper or live") from None
-        overrides: dict[str, Any] = {}
-        if symbol:
-            overrides["symbol"] = symbol
-        if timeframe:
-            overrides["timeframe"] = timeframe
-        strategy, risk_config = self.settings_for(mode, {**overrides, **(parameters or {})})
-        if mode is not TradeMode.BACKTEST:
-            if configure_logs:
-                self._configure_logging()
-            return self._run_trading(mode, strategy, risk_config, initial_capital=initial_capital,
-                                     simulation=simulation, observers=observers, stop_on_error=stop_on_error,
-                                     max_steps=max_steps, duration_seconds=duration_seconds,
-                                     poll_interval=poll_interval)
-        if backtest_start is None or backtest_end is None:
-            raise ConfigurationError("a backtest needs backtest_start and backtest_end ('YYYY-MM-DD')")
-        if configure_logs:
+        mode = _trade_mode(trade_mode)
+        chosen = run_settings_for(mode, settings, options)
+        plan = self.plan(mode, chosen)
+        if isinstance(chosen, BacktestRunSettings):
+            return self._run_backtest(plan, chosen)
+        assert isinstance(chosen, TradingRunSettings)
+        if chosen.configure_logs:
             self._configure_logging()
-        data_path = Path(data_dir) if data_dir is not None else default_data_dir()
+        return self._run_trading(plan, chosen)
+
+    def plan(self, trade_mode: str | TradeMode, settings: RunSettings | None = None) -> RunPlan:
+        """What a ``trade_mode`` run of this expert is made of, validated (``RunBuilder(plan)`` builds it)."""
+        mode = _trade_mode(trade_mode)
+        settings = settings if settings is not None else run_settings_for(mode, None, {})
+        strategy, risk_config = self.settings_for(mode, settings.overrides())
+        config = self.config
+        derivative = config.market_type is not MarketType.SPOT
+        venue = VenueSettings(exchange=config.exchange, market_type=config.market_type,
+                              contract_type=config.contract_type,
+                              margin_mode=config.margin_mode if derivative else None,
+                              position_mode=config.position_mode if derivative else PositionMode.ONEWAY)
+        trading = mode is not TradeMode.BACKTEST
+        return RunPlan(
+            expert_name=self.name, trade_mode=mode, handlers=self.handlers, strategy=strategy, risk=risk_config,
+            venue=venue, simulation=settings.simulation,
+            exchange=self.exchange_config(mode) if trading else None,
+            persistence=self._persistence_config(mode), recorder_identity=self._recorder_identity(strategy),
+            compliance=config.compliance_config, notification=self._notification_config() if trading else None,
+            initial_capital=settings.initial_capital, stop_on_error=settings.stop_on_error,
+            observers=list(settings.observers),
+        )
+
+    def builder(self, trade_mode: str | TradeMode, settings: RunSettings | None = None) -> RunBuilder:
+        """The ``RunBuilder`` of a ``trade_mode`` run (used by the CLI, the Prefect tasks, the supervisor)."""
+        return RunBuilder(self.plan(trade_mode, settings))
+
+    def reconfigure(self, **overrides: Any) -> None:
+        """Change constructor settings after loading (``base_url`` for a sandbox, a rate limit...),
+        validated like the constructor; an unknown name is a ``ConfigurationError`` naming it."""
+        if not overrides:
+            return
+        unknown = set(overrides) - set(ExpertConfig.model_fields)
+        if unknown:
+            raise ConfigurationError(f"unknown expert setting(s) {sorted(unknown)}; "
+                                     f"known: {', '.join(sorted(ExpertConfig.model_fields))}")
+        values = {**self.config.model_dump(exclude_unset=True), **overrides}  # secrets stay SecretStr
+        try:
+            config = ExpertConfig(**values)
+        except ValidationError as error:
+            raise _config_error(error, "MetaExpert configuration") from None
+        for secret in (config.api_key, config.api_secret, config.api_passphrase):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+        self.config = config
+
+    def _run_backtest(self, plan: RunPlan, settings: BacktestRunSettings) -> Any:
+        if settings.backtest_start is None or settings.backtest_end is None:
+            raise ConfigurationError("a backtest needs backtest_start and backtest_end ('YYYY-MM-DD')")
+        if settings.configure_logs:
+            self._configure_logging()
+        data_path = Path(settings.data_dir) if settings.data_dir is not None else default_data_dir()
+        venue = plan.venue
         try:
             backtest = BacktestConfig(
-                exchange=self.config.exchange,
-                market_type=self.config.market_type,
-                contract_type=self.config.contract_type,
-                margin_mode=self.config.margin_mode,
-                position_mode=self.config.position_mode,
-                leverage=risk_config.leverage,
-                start_ms=parse_date_ms(backtest_start),
-                end_ms=inclusive_end_ms(backtest_end),
-                initial_capital=initial_capital,
-                simulation=simulation if isinstance(simulation, SimulationConfig) else SimulationConfig(**(simulation or {})),
-                market_specs=market_specs or {},
-                data_dir=data_path,
+                exchange=venue.exchange, market_type=venue.market_type, contract_type=venue.contract_type,
+                margin_mode=venue.margin_mode or self.config.margin_mode, position_mode=venue.position_mode,
+                leverage=plan.risk.leverage, start_ms=parse_date_ms(settings.backtest_start),
+                end_ms=inclusive_end_ms(settings.backtest_end), initial_capital=plan.initial_capital,
+                simulation=plan.simulation, market_specs=settings.market_specs, data_dir=data_path,
                 cache_dir=Path(os.environ.get("METAEXPERT_CACHE_DIR", Path.home() / ".metaexpert" / "data")),
-                allow_download=data_path is None,
-                close_at_end=close_at_end,
-                stop_on_error=stop_on_error,
+                allow_download=data_path is None, close_at_end=settings.close_at_end,
+                stop_on_error=plan.stop_on_error,
             )
         except ValidationError as error:
             raise _config_error(error, "backtest settings") from None
-        recorder = self.open_recorder(TradeMode.BACKTEST, strategy)  # only with an explicit storage_url
+        builder = RunBuilder(plan)
+        recorder = builder.open_recorder()  # only with an explicit storage_url
         run_uid = None
         if recorder is not None:
-            observers = [*(observers or []), recorder.observe]
             run_uid = recorder.store.backtest_runs.start(
-                self.name, parameters={"strategy": strategy.model_dump(mode="json"), "initial_capital": initial_capital},
+                self.name, parameters={"strategy": plan.strategy.model_dump(mode="json"),
+                                       "initial_capital": plan.initial_capital},
                 data_start_ms=backtest.start_ms, data_end_ms=backtest.end_ms)
         try:
-            result = run_backtest(
-                handlers=self.handlers,
-                strategy=strategy,
-                config=backtest,
-                risk_factory=lambda: RiskManager(risk_config),
-                compliance_factory=self.compliance_gate,
-                progress=progress,
-                expert_name=self.name,
-                observers=observers,
-                candle_source=candle_source,
-            )
+            result = run_backtest(handlers=plan.handlers, strategy=plan.strategy, config=backtest,
+                                  parts=builder.parts(recorder), progress=settings.progress, expert_name=self.name,
+                                  candle_source=settings.candle_source)
             if recorder is not None and run_uid is not None:
                 recorder.flush()
                 recorder.store.backtest_runs.finish(run_uid, dict(result.metrics))
@@ -402,15 +431,27 @@ class MetaExpert:
         finally:
             if recorder is not None:
                 recorder.close()
-        if report:
+        if settings.report:
             safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("_") or "expert"
-            target = Path(output_dir) if output_dir else Path("output") / f"{safe_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+            target = (Path(settings.output_dir) if settings.output_dir
+                      else Path("output") / f"{safe_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
             print_summary(result)
             write_json(result, target / "result.json")
             html = write_html_report(result, target / "report.html", display_timezone=self.config.display_timezone)
             logger.info("report written to %s", html)
             result.parameters["report_path"] = str(html)
         return result
+
+    def _run_trading(self, plan: RunPlan, settings: TradingRunSettings) -> Any:
+        import asyncio
+
+        builder = RunBuilder(plan)
+
+        async def trade() -> Any:
+            async with builder.trading(poll_interval=settings.poll_interval) as runtime:
+                return await runtime.run(max_steps=settings.max_steps, duration_seconds=settings.duration_seconds)
+
+        return asyncio.run(trade())
 
     def exchange_config(self, mode: TradeMode) -> Any:
         """The gateway settings for paper/live mode (validated by the exchanges feature)."""
@@ -428,88 +469,60 @@ class MetaExpert:
         except ValidationError as error:
             raise _config_error(error, "exchange settings") from None
 
-    def _run_trading(self, mode: TradeMode, strategy: StrategyConfig, risk_config: RiskConfig, *,
-                     initial_capital: float, simulation: Any, observers: Any, stop_on_error: bool,
-                     max_steps: int | None, duration_seconds: float | None, poll_interval: float) -> Any:
-        import asyncio
-
-        from metaexpert.engine.runtime import TradingRuntime
-        from metaexpert.exchanges import CcxtGateway
-
-        notifier = self.notifier()
-        recorder = self.open_recorder(mode, strategy)
-
-        async def trade() -> Any:
-            gateway = CcxtGateway(self.exchange_config(mode))
-            try:
-                runtime = TradingRuntime(
-                    handlers=self.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
-                    risk=RiskManager(risk_config, notifier=notifier), notifier=notifier, initial_capital=initial_capital, leverage=risk_config.leverage,
-                    margin_mode=self.config.margin_mode if self.config.market_type is not MarketType.SPOT else None,
-                    position_mode=self.config.position_mode, market_type=self.config.market_type,
-                    simulation=simulation if isinstance(simulation, SimulationConfig) else SimulationConfig(**(simulation or {})),
-                    observers=observers, poll_interval=poll_interval, stop_on_error=stop_on_error,
-                    compliance=self.compliance_gate(), persistence=recorder,
-                )
-                return await runtime.run(max_steps=max_steps, duration_seconds=duration_seconds)
-            finally:
-                await gateway.close()
+    def _persistence_config(self, mode: TradeMode) -> Any | None:
+        """Storage settings: always in paper/live mode (default SQLite file ``var/metaexpert.sqlite``),
+        in a backtest only with an explicit storage_url (then no database layer is even imported)."""
+        config = self.config
+        if mode is TradeMode.BACKTEST and config.storage_url is None:
+            return None
+        from metaexpert.engine.persistence import PersistenceConfig
+        from metaexpert.storage import DEFAULT_DATABASE_URL
 
         try:
-            return asyncio.run(trade())
-        finally:
-            if recorder is not None:
-                recorder.close()
+            return PersistenceConfig(
+                storage_url=config.storage_url or DEFAULT_DATABASE_URL, on_database_down=config.on_database_down,
+                upgrade_schema=config.upgrade_schema,
+                journal_directory=Path(config.journal_dir) if config.journal_dir else None)
+        except ValidationError as error:
+            raise _config_error(error, "storage settings") from None
+
+    def _recorder_identity(self, strategy: StrategyConfig | None) -> RecorderIdentity:
+        config = self.config
+        configuration = config.model_dump(mode="json", exclude={"api_key", "api_secret", "api_passphrase"})
+        if strategy is not None:
+            configuration["strategy"] = strategy.model_dump(mode="json")
+        return RecorderIdentity(exchange=str(config.exchange), market_type=str(config.market_type),
+                                configuration=configuration)
+
+    def _notification_config(self) -> Any | None:
+        if not self.config.notification_urls and not self.config.notification_config:
+            return None
+        from metaexpert.notify import NotificationConfig
+
+        try:
+            return NotificationConfig(urls=self.config.notification_urls, config_file=self.config.notification_config,
+                                      title_prefix=f"MetaExpert {self.name}")
+        except (ValidationError, ValueError) as error:
+            raise ConfigurationError(f"invalid notification settings: {error}") from None
 
     def open_recorder(self, mode: TradeMode, strategy: StrategyConfig | None = None) -> Any | None:
         """The ``ExpertRecorder`` that persists a run: always in paper/live mode (default
         SQLite file ``var/metaexpert.sqlite``), in a backtest only with an explicit storage_url.
         Upgrades the schema first, or with ``upgrade_schema=False`` checks it and raises
         ``SchemaOutOfDateError`` naming the exact upgrade command."""
-        config = self.config
-        if mode is TradeMode.BACKTEST and config.storage_url is None:
-            return None  # before the imports: a plain backtest loads no database layer
-        from metaexpert.engine.persistence import ExpertRecorder, PersistenceConfig
-        from metaexpert.storage import DEFAULT_DATABASE_URL
-
-        try:
-            persistence = PersistenceConfig(
-                storage_url=config.storage_url or DEFAULT_DATABASE_URL, on_database_down=config.on_database_down,
-                upgrade_schema=config.upgrade_schema,
-                journal_directory=Path(config.journal_dir) if config.journal_dir else None)
-        except ValidationError as error:
-            raise _config_error(error, "storage settings") from None
-        configuration = config.model_dump(mode="json", exclude={"api_key", "api_secret", "api_passphrase"})
-        if strategy is not None:
-            configuration["strategy"] = strategy.model_dump(mode="json")
-
-        def on_storage_error(error: BaseException) -> None:
-            logger.error("storage: %s", error)
-
-        return ExpertRecorder.open(persistence, expert_name=self.name, trade_mode=mode,
-                                   exchange=str(config.exchange), market_type=str(config.market_type),
-                                   configuration=configuration, on_error=on_storage_error)
+        return open_recorder(self._persistence_config(mode), expert_name=self.name, trade_mode=mode,
+                             identity=self._recorder_identity(strategy))
 
     def compliance_gate(self) -> Any | None:
         """The compliance gate bound to this expert's venue, or None without compliance_config."""
-        if self.config.compliance_config is None:
-            return None
-        gate = ComplianceGate(self.config.compliance_config)
-        return gate.bind(exchange=self.config.exchange, market_type=self.config.market_type)
+        config = self.config
+        return make_compliance_gate(config.compliance_config, VenueSettings(
+            exchange=config.exchange, market_type=config.market_type, contract_type=config.contract_type,
+            margin_mode=None, position_mode=config.position_mode))
 
     def notifier(self) -> Any | None:
         """The Apprise notifier for this expert's alerts, or None when none is configured."""
-        if not self.config.notification_urls and not self.config.notification_config:
-            return None
-        from metaexpert.notify import AppriseNotifier, NotificationConfig
-
-        try:
-            config = NotificationConfig(urls=self.config.notification_urls,
-                                        config_file=self.config.notification_config,
-                                        title_prefix=f"MetaExpert {self.name}")
-            return AppriseNotifier(config)
-        except (ValidationError, ValueError) as error:
-            raise ConfigurationError(f"invalid notification settings: {error}") from None
+        return make_notifier(self._notification_config())
 
     def _configure_logging(self) -> None:
         configure_logging(self.logging_config)

@@ -9,9 +9,9 @@ and record equity. Handlers only ever see closed bars.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,10 @@ from metaexpert.core.market import MarketSpec, split_symbol
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import DAY_MS, Timeframe
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
-from metaexpert.engine.context import Context
-from metaexpert.engine.engine import Engine
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
-from metaexpert.engine.slippage import slippage_from_settings
+from metaexpert.engine.wiring import RunParts, simulated_broker, wire_engine
 
 logger = logging.getLogger("metaexpert.backtest")
 
@@ -127,18 +125,17 @@ def run_backtest(
     handlers: HandlerRegistry,
     strategy: StrategyConfig,
     config: BacktestConfig,
-    risk_factory: Callable[[], Any] | None = None,
-    compliance_factory: Callable[[], Any] | None = None,
+    parts: RunParts | None = None,
     progress: Progress | None = None,
     expert_name: str = "expert",
-    observers: list[Callable[[Any], None]] | None = None,
     state: dict[str, Any] | None = None,
     candle_source: CandleSource | None = None,
 ) -> BacktestResult:
     """Replay the candles of ``config``'s period through the engine and measure the result.
 
-    ``candle_source`` replaces the default store lookup; an optimiser passes one that keeps
-    the candles in memory so that many passes over one period read the files once.
+    ``parts`` are what the engine gets in every mode (risk manager, compliance gate, recorder,
+    observers; ``metaexpert.engine.wiring``). ``candle_source`` replaces the default store
+    lookup; an optimiser passes one that keeps the candles in memory so that many passes over one period read the files once.
     """
     wall_start = time.perf_counter()
     base_tf = Timeframe.parse(strategy.timeframe)
@@ -224,25 +221,15 @@ def run_backtest(
         if first > 0:
             portfolio.last_prices[symbol] = float(close[first - 1])
 
-    risk = risk_factory() if risk_factory is not None else None
-    compliance = compliance_factory() if compliance_factory is not None else None  # check(intent, view)
-    engine = Engine(strategy=strategy, portfolio=portfolio, handlers=handlers, risk=risk, stop_on_error=config.stop_on_error,
-                    compliance=compliance)
-    simulation = config.simulation
-    broker = SimulatedBroker(
-        portfolio,
-        engine,
-        intrabar_path=simulation.intrabar_path,
-        fill_market_on=simulation.fill_market_on,
-        slippage=slippage_from_settings(simulation.slippage, simulation.slippage_pct,
-                                        simulation.slippage_impact_pct, simulation.slippage_max_pct),
-        max_volume_participation=simulation.max_volume_participation,
-        liquidation=simulation.liquidation,
-    )
-    context = Context(engine, trade_mode=TradeMode.BACKTEST, state=state)
-    engine.attach(broker, context)
-    for observer in observers or ():
-        engine.subscribe(observer)
+    parts = parts or RunParts()
+    if config.stop_on_error and not parts.stop_on_error:
+        parts = dataclasses.replace(parts, stop_on_error=True)
+    risk = parts.risk
+    engine, broker = wire_engine(strategy=strategy, portfolio=portfolio, handlers=handlers, parts=parts,
+                                 trade_mode=TradeMode.BACKTEST, atomic_steps=False, state=state,
+                                 broker=lambda engine: simulated_broker(portfolio, engine, config.simulation))
+    assert isinstance(broker, SimulatedBroker)
+    context = engine.context
     portfolio.set_time(config.start_ms)
     portfolio.revalue()
 

@@ -10,15 +10,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from metaexpert.core.errors import ConfigurationError, MetaExpertError
+from metaexpert.core.errors import MetaExpertError
+from metaexpert.engine.loader import ExpertLoadError
 from metaexpert.observability.masking import mask_text
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
-
-class ExpertLoadError(ConfigurationError):
-    """The expert file cannot be used: missing, not Python, fails to import, no expert in it."""
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "ExpertLoadError", "error_console", "reported_errors"]
 
 
 def error_console() -> Console:

@@ -24,13 +24,12 @@ from metaexpert.core.events import RiskEvent
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import Timeframe
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
-from metaexpert.engine.context import Context
 from metaexpert.engine.engine import Engine, StopRun
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.live_broker import LiveBroker
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
-from metaexpert.engine.slippage import slippage_from_settings
+from metaexpert.engine.wiring import RunParts, simulated_broker, wire_engine
 
 logger = logging.getLogger("metaexpert.runtime")
 
@@ -103,27 +102,20 @@ class TradingRuntime:
                               position_mode=self.position_mode, trade_mode=self.trade_mode, leverage=self.leverage,
                               **({"margin_mode": self.margin_mode} if self.margin_mode is not None else {}))
         portfolio.base_timeframe = str(self._timeframes[0])
-        engine = Engine(strategy=self.strategy, portfolio=portfolio, handlers=self.handlers, risk=self.risk,
-                        stop_on_error=self.stop_on_error, notifier=self.notifier, compliance=self.compliance,
-                        metrics=self.metrics)
-        if live:
-            broker: SimulatedBroker | LiveBroker = LiveBroker(gateway, portfolio, engine, on_error=self._broker_error)
-            await self._prepare_venue(portfolio)
-        else:
-            simulation = self.simulation
-            broker = SimulatedBroker(
-                portfolio, engine, intrabar_path=simulation.intrabar_path, fill_market_on="next_open",
-                slippage=slippage_from_settings(simulation.slippage, simulation.slippage_pct,
-                                                simulation.slippage_impact_pct, simulation.slippage_max_pct),
-                liquidation=simulation.liquidation,
-            )
+        parts = RunParts(risk=self.risk, compliance=self.compliance, recorder=self.persistence, notifier=self.notifier,
+                         metrics=self.metrics, observers=list(self.observers), stop_on_error=self.stop_on_error)
+
+        def broker_for(engine: Engine) -> SimulatedBroker | LiveBroker:
+            if live:
+                return LiveBroker(gateway, portfolio, engine, on_error=self._broker_error)
+            return simulated_broker(portfolio, engine, self.simulation)
+
+        engine, made = wire_engine(strategy=self.strategy, portfolio=portfolio, handlers=self.handlers, parts=parts,
+                                   trade_mode=self.trade_mode, broker=broker_for, state=self.state)
+        broker: SimulatedBroker | LiveBroker = made  # type: ignore[assignment]
         persistence = self.persistence
-        state = persistence.state if persistence is not None and self.state is None else self.state
-        engine.attach(broker, Context(engine, trade_mode=self.trade_mode, state=state))
-        for observer in self.observers:
-            engine.subscribe(observer)
-        if persistence is not None:
-            persistence.attach(engine)
+        if live:
+            await self._prepare_venue(portfolio)
         self.engine, self.broker = engine, broker
         await self._load_history(portfolio)
         if persistence is not None:

@@ -76,7 +76,7 @@ def test_local_executor_with_zero_workers_raises_configuration_error(cycle_exper
 
 
 def test_load_expert_file_with_missing_file_raises_configuration_error(tmp_path):
-    with pytest.raises(ConfigurationError, match="does not exist"):
+    with pytest.raises(ConfigurationError, match="expert file not found"):
         load_expert_file(tmp_path / "nope.py")
 
 

@@ -13,12 +13,8 @@ a plain ``fork`` of this process: forking after polars started its thread pool c
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import logging
 import multiprocessing
-import re
-import sys
 import threading
 import time
 import traceback
@@ -35,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from metaexpert.backtest.data_source import CandleSource, LoadedCandles
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.engine.loader import load_expert
 
 logger = logging.getLogger("metaexpert.optimization")
 
@@ -95,47 +92,12 @@ _LOADED: dict[tuple[str, str | None], Any] = {}
 
 
 def load_expert_file(path: str | Path, variable: str | None = None) -> Any:
-    """Import an expert file under a private module name (its ``__main__`` block stays dormant).
-
-    The expert is the object named ``variable``, else the only module-level object with
-    ``run`` and ``handlers`` attributes (a MetaExpert). Loaded once per process.
-    """
-    file = Path(path).expanduser().resolve()
-    key = (str(file), variable)
-    if key in _LOADED:
-        return _LOADED[key]
-    if not file.is_file():
-        raise ConfigurationError(f"expert file {file} does not exist")
-    name = "metaexpert_optimized_" + re.sub(r"\W", "_", file.stem) + "_" + hashlib.sha1(str(file).encode()).hexdigest()[:8]
-    spec = importlib.util.spec_from_file_location(name, file)
-    if spec is None or spec.loader is None:
-        raise ConfigurationError(f"cannot import {file} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    if str(file.parent) not in sys.path:
-        sys.path.insert(0, str(file.parent))
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:
-        sys.modules.pop(name, None)
-        raise ConfigurationError(f"importing expert file {file} failed: {type(error).__name__}: {error}") from error
-    if variable is not None:
-        if not hasattr(module, variable):
-            raise ConfigurationError(f"expert file {file} has no variable {variable!r}")
-        expert = getattr(module, variable)
-    else:
-        found = [value for value in vars(module).values() if _looks_like_expert(value)]
-        if len(found) != 1:
-            raise ConfigurationError(
-                f"expert file {file} defines {len(found)} MetaExpert objects; name the one to use with variable=")
-        expert = found[0]
-    _LOADED[key] = expert
-    return expert
-
-
-def _looks_like_expert(value: Any) -> bool:
-    return not isinstance(value, type) and callable(getattr(value, "run", None)) and hasattr(value, "handlers") \
-        and hasattr(value, "strategy_config")
+    """The expert of an expert file (``metaexpert.engine.loader``: the project's one loader and
+    its errors), loaded once per process: every pass of a worker reuses it."""
+    key = (str(Path(path).expanduser().resolve()), variable)
+    if key not in _LOADED:
+        _LOADED[key] = load_expert(path, variable=variable).expert
+    return _LOADED[key]
 
 
 def expert_source_file(expert: Any) -> str | None:
