@@ -28,9 +28,10 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from metaexpert.core.enums import MarketType, OrderStatus, TradeMode
+from metaexpert.core.enums import OrderStatus, TradeMode
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.events import OrderEvent, RiskEvent
+from metaexpert.engine.assembly import RunBuilder
 
 TIMER_MARKS_KEY = "_metaexpert_timer_marks"
 LOCK_DIRECTORY_VARIABLE = "METAEXPERT_LOCK_DIR"
@@ -60,23 +61,11 @@ def expert_lock(expert_key: str, directory: str | Path | None = None) -> Iterato
 
 
 def load_expert_file(expert_file: str, overrides: dict[str, Any] | None = None) -> Any:
-    """Execute the expert file and apply configuration overrides (validated like the constructor)."""
-    from pydantic import ValidationError
-
+    """The expert of ``expert_file`` (the library's one loader) with configuration overrides,
+    validated like the constructor; every error is a ``ConfigurationError`` naming the problem."""
     from metaexpert.cli.loader import load_expert
-    from metaexpert.expert import ExpertConfig
 
-    expert = load_expert(expert_file).expert
-    if overrides:
-        unknown = set(overrides) - set(ExpertConfig.model_fields)
-        if unknown:
-            raise ConfigurationError(f"unknown expert setting(s) {sorted(unknown)} in overrides")
-        values = {**expert.config.model_dump(), **overrides}
-        try:
-            expert.config = ExpertConfig.model_validate(values)
-        except ValidationError as error:
-            raise ConfigurationError(f"invalid expert overrides: {error.errors()[0]['msg']}") from None
-    return expert
+    return load_expert(expert_file, overrides=overrides).expert
 
 
 def _arm_timers(handlers: Any, state: Any, now_ms: int) -> None:
@@ -102,28 +91,17 @@ def _mark_timers(handlers: Any, state: Any, before: dict[int, int]) -> None:
 async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: float = 10_000.0,
                         notifier: Any | None = None, on_circuit_state_change: Any | None = None) -> dict[str, Any]:
     """Start the runtime with persistence, run one step, commit, stop; return what happened."""
-    from metaexpert.engine.config import SimulationConfig
-    from metaexpert.engine.runtime import TradingRuntime
-    from metaexpert.exchanges import CcxtGateway
-    from metaexpert.risk import RiskManager
+    from metaexpert.engine.run_settings import TradingRunSettings
 
     if trade_mode is TradeMode.BACKTEST:
         raise ConfigurationError("evaluate runs paper or live mode; use the backtest flow for backtests")
-    strategy, risk_config = expert.settings_for(trade_mode)
-    notifier = notifier if notifier is not None else expert.notifier()
-    recorder = expert.open_recorder(trade_mode, strategy)
     events: list[Any] = []
+    builder = expert.builder(trade_mode, TradingRunSettings(initial_capital=initial_capital, observers=[events.append]))
+    if notifier is not None:
+        builder = RunBuilder(builder.plan, notifier=notifier)
     started = time.perf_counter()
-    gateway = CcxtGateway(expert.exchange_config(trade_mode), on_circuit_state_change=on_circuit_state_change)
-    config = expert.config
-    try:
-        runtime = TradingRuntime(
-            handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=trade_mode,
-            risk=RiskManager(risk_config, notifier=notifier), notifier=notifier, initial_capital=initial_capital,
-            leverage=risk_config.leverage,
-            margin_mode=config.margin_mode if config.market_type is not MarketType.SPOT else None,
-            position_mode=config.position_mode, market_type=config.market_type, simulation=SimulationConfig(),
-            observers=[events.append], compliance=expert.compliance_gate(), persistence=recorder)
+    async with builder.trading(gateway_options={"on_circuit_state_change": on_circuit_state_change}) as runtime:
+        recorder = runtime.persistence
         engine = await runtime.start()
         known = {order.client_order_id for order in engine.orders}
         for (symbol, timeframe), series in engine.portfolio.series.items():
@@ -151,10 +129,6 @@ async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: 
             "equity": engine.portfolio.account.equity,
             "seconds": round(time.perf_counter() - started, 4),
         }
-    finally:
-        await gateway.close()
-        if recorder is not None:
-            recorder.close()
 
 
 def _order_summary(order: Any) -> dict[str, Any]:

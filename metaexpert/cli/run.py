@@ -3,7 +3,8 @@
 The same file backtests with ``metaexpert backtest``; only the mode changes. Paper mode
 needs no keys (market data from the venue, fills simulated by the engine); live mode
 takes keys from the expert file or the environment (``metaexpert secrets``). ``--base-url``
-points the expert at the local sandbox (``metaexpert sandbox``) for offline development.
+points the expert at the local sandbox (``metaexpert sandbox``) for offline development, as
+it does for ``metaexpert stream`` (``--sandbox-url`` is accepted as another name).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.markup import escape
 
 from metaexpert.cli.errors import reported_errors
 from metaexpert.cli.loader import load_expert
+from metaexpert.cli.stream import one_base_url, sandbox_exchange_overrides
 
 __all__ = ["run_command"]
 
@@ -27,7 +29,10 @@ def run_command(
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many polls.")] = None,
     duration: Annotated[float | None, typer.Option("--duration", min=1, help="Stop after this many seconds.")] = None,
     poll_interval: Annotated[float, typer.Option("--poll-interval", min=0.05, help="Seconds between polls.")] = 1.0,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="REST base URL override (the local sandbox).")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.")] = None,
+    sandbox_url: Annotated[str | None, typer.Option("--sandbox-url", hidden=True,
+                                                    help="Another name of --base-url.")] = None,
     capital: Annotated[float, typer.Option("--capital", min=0.01, help="Paper-mode starting capital.")] = 10_000.0,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
@@ -35,10 +40,10 @@ def run_command(
     if mode not in ("paper", "live"):
         raise typer.BadParameter("expected paper or live (backtests: metaexpert backtest)", param_hint="--mode")
     with reported_errors(debug=debug):
-        loaded = load_expert(file)
+        url = one_base_url(base_url, sandbox_url)
+        # Polling needs the REST URL only; the same check and form as stream's (no trailing slash).
+        loaded = load_expert(file, overrides={"base_url": sandbox_exchange_overrides(url)["base_url"]} if url else None)
         expert = loaded.expert
-        if base_url:
-            expert.config = expert.config.model_copy(update={"base_url": base_url})
         engine = expert.run(trade_mode=mode, initial_capital=capital, max_steps=steps, duration_seconds=duration,
                             poll_interval=poll_interval)
     console = Console(highlight=False)

@@ -3,7 +3,8 @@
 A long-running process next to the cron-driven evaluations: it starts the expert in paper
 (default) or live mode, then keeps websocket subscriptions through the gateway until
 interrupted or ``--duration`` elapses, and prints tick-to-handler latency at the end.
-``--sandbox-url`` points REST and websockets at a local ``metaexpert sandbox``.
+``--base-url`` points REST and websockets at a local ``metaexpert sandbox``, as it does for
+``metaexpert run`` (``--sandbox-url`` is its old name, still accepted).
 """
 
 from __future__ import annotations
@@ -18,17 +19,25 @@ import typer
 from rich.console import Console
 
 from metaexpert.cli.errors import reported_errors
-from metaexpert.core.enums import MarketType, TradeMode
+from metaexpert.core.enums import TradeMode
 from metaexpert.core.errors import ConfigurationError
 
-__all__ = ["run_stream", "sandbox_exchange_overrides", "stream_command"]
+__all__ = ["one_base_url", "run_stream", "sandbox_exchange_overrides", "stream_command"]
+
+
+def one_base_url(base_url: str | None, old_name_value: str | None) -> str | None:
+    """``--base-url``, or its old name ``--sandbox-url`` (kept, hidden); both at once must agree."""
+    if base_url and old_name_value and base_url != old_name_value:
+        raise ConfigurationError(f"--base-url {base_url} and --sandbox-url {old_name_value} differ; "
+                                 "give --base-url only")
+    return base_url or old_name_value
 
 
 def sandbox_exchange_overrides(sandbox_url: str) -> dict[str, Any]:
     """REST base and websocket URLs of a local sandbox (its Binance path layout)."""
     base = sandbox_url.rstrip("/")
     if not base.startswith(("http://", "https://")):
-        raise ConfigurationError(f"--sandbox-url must be http(s)://host:port, got {sandbox_url!r}")
+        raise ConfigurationError(f"--base-url must be http(s)://host:port, got {sandbox_url!r}")
     ws = "ws" + base[len("http"):]
     return {"base_url": base, "websocket_urls": {
         "spot": f"{ws}/stream/ws", "margin": f"{ws}/stream/ws", "linear": f"{ws}/fstream/ws",
@@ -40,39 +49,30 @@ async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
                      duration_seconds: float | None = None, stop_event: asyncio.Event | None = None,
                      clock: Callable[[], int] | None = None, on_stale: Callable[[Any], Any] | None = None,
                      on_started: Callable[[Any], Any] | None = None, initial_capital: float = 10_000.0) -> Any:
-    """Start ``expert`` (``TradingRuntime.start``) and stream until stopped; returns the worker."""
-    from metaexpert.engine.runtime import TradingRuntime
+    """Start ``expert`` (built by its ``RunBuilder``: the risk manager, compliance gate and recorder
+    of every mode) and stream until stopped; returns the worker."""
+    from metaexpert.engine.run_settings import TradingRunSettings
     from metaexpert.engine.streaming import StreamingWorker
-    from metaexpert.exchanges import CcxtGateway, ExchangeConfig
-    from metaexpert.risk import RiskManager
 
     if trade_mode is TradeMode.BACKTEST:
         raise ConfigurationError("the streaming worker runs paper or live mode")
-    strategy, risk_config = expert.settings_for(trade_mode)
-    exchange = expert.exchange_config(trade_mode)
+    builder = expert.builder(trade_mode, TradingRunSettings(initial_capital=initial_capital))
     if exchange_overrides:
-        exchange = ExchangeConfig.model_validate({**exchange.model_dump(), **exchange_overrides})
-    notifier = expert.notifier()
-    gateway = CcxtGateway(exchange)
-    try:
-        runtime = TradingRuntime(
-            handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=trade_mode,
-            risk=RiskManager(risk_config, notifier=notifier), notifier=notifier, initial_capital=initial_capital,
-            leverage=risk_config.leverage, market_type=expert.config.market_type,
-            position_mode=expert.config.position_mode,
-            margin_mode=expert.config.margin_mode if expert.config.market_type is not MarketType.SPOT else None)
+        exchange = builder.plan.exchange
+        builder.plan.exchange = type(exchange).model_validate({**exchange.model_dump(), **exchange_overrides})
+    async with builder.trading() as runtime:
         engine = await runtime.start()
-        options: dict[str, Any] = {"config": config, "on_stale": on_stale}
+        options: dict[str, Any] = {"config": config, "on_stale": on_stale, "persistence": runtime.persistence}
         if clock is not None:
             options["clock"] = clock
-        worker = StreamingWorker(engine, runtime.broker, gateway, list(strategy.symbols), **options)
+        worker = StreamingWorker(engine, runtime.broker, runtime.gateway, list(runtime.strategy.symbols), **options)
         if on_started is not None:
             on_started(worker)
         await worker.run(duration_seconds=duration_seconds, stop_event=stop_event)
         engine.call(expert.handlers.get("deinit"), engine.stop_reason or "stream stopped", name="on_deinit")
+        if runtime.persistence is not None:
+            runtime.persistence.commit_step_quietly()
         return worker
-    finally:
-        await gateway.close()
 
 
 def stream_command(
@@ -81,7 +81,10 @@ def stream_command(
     duration: Annotated[float | None, typer.Option("--duration", min=0.1, help="Stop after this many seconds.")] = None,
     max_delay_ms: Annotated[int, typer.Option("--max-delay-ms", min=1, help="Flag updates older than this.")] = 2_000,
     max_silence_ms: Annotated[int, typer.Option("--max-silence-ms", min=1, help="Flag streams silent this long.")] = 10_000,
-    sandbox_url: Annotated[str | None, typer.Option("--sandbox-url", help="Local sandbox, e.g. http://127.0.0.1:8765.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.")] = None,
+    sandbox_url: Annotated[str | None, typer.Option("--sandbox-url", hidden=True,
+                                                    help="Old name of --base-url.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Stream trades and order books to the expert's on_tick / on_book until interrupted."""
@@ -96,7 +99,8 @@ def stream_command(
             raise ConfigurationError(f"--mode must be paper or live, got {mode!r}") from None
         expert = load_expert(file).expert
         config = StreamingConfig(max_event_delay_ms=max_delay_ms, max_silence_ms=max_silence_ms)
-        overrides = sandbox_exchange_overrides(sandbox_url) if sandbox_url else None
+        url = one_base_url(base_url, sandbox_url)
+        overrides = sandbox_exchange_overrides(url) if url else None
 
         def stale(change: Any) -> None:
             console.print(f"{change.stream}: {'STALE' if change.stale else 'fresh'} ({change.reason})")

@@ -79,12 +79,13 @@ class StreamStatistics:
 class StreamingWorker:
     """Feeds an attached engine from the gateway's websocket streams (see module docstring).
 
-    ``engine``/``broker`` come from a started ``TradingRuntime``; ``clock`` returns UTC ms
+    ``engine``/``broker`` come from a started ``TradingRuntime`` (``persistence`` is its recorder,
+    committed after every update); ``clock`` returns UTC ms
     (injectable so a replay with its own clock can be judged for staleness)."""
 
     def __init__(self, engine: Engine, broker: Any, gateway: Any, symbols: list[str], *,
                  config: StreamingConfig | None = None, clock: Callable[[], int] = now_ms,
-                 on_stale: Callable[[StaleChange], Any] | None = None) -> None:
+                 on_stale: Callable[[StaleChange], Any] | None = None, persistence: Any | None = None) -> None:
         if not symbols:
             raise ValueError("the streaming worker needs at least one symbol")
         self.engine = engine
@@ -94,6 +95,7 @@ class StreamingWorker:
         self.config = config or StreamingConfig()
         self.clock = clock
         self.on_stale = on_stale
+        self.persistence = persistence  # the run's ExpertRecorder: each update's records are one step
         self.statistics = StreamStatistics(latencies_ns=deque(maxlen=self.config.latency_samples),
                                            handler_ns=deque(maxlen=self.config.latency_samples))
         self.stale: dict[str, bool] = {}
@@ -183,6 +185,8 @@ class StreamingWorker:
                 self.engine.handle_error(error, source="streaming")
             if isinstance(self.broker, LiveBroker):
                 await self.broker.settle()  # orders placed by on_tick/on_book reach the venue now
+            if self.persistence is not None:
+                self.persistence.commit_step()  # what this update did reaches the journal together
 
         return run
 

@@ -9,7 +9,6 @@ process ended (see ``EXIT_*``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import resource
 import sys
@@ -39,22 +38,6 @@ def apply_limits(memory_limit_mb: int | None, cpu_seconds: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
 
 
-def load_expert(path: Path) -> Any:
-    """Import the expert file under a private name (its ``__main__`` block stays dormant)."""
-    from metaexpert.expert import MetaExpert
-
-    sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(f"_supervised_{path.stem}", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    experts = [value for value in vars(module).values() if isinstance(value, MetaExpert)]
-    if len(experts) != 1:
-        raise LookupError(f"{path} must define exactly one MetaExpert instance, found {len(experts)}")
-    return experts[0]
-
-
 def _memory_guard(event: Any) -> None:
     if isinstance(getattr(event, "error", None), MemoryError):
         raise MemoryLimitExceeded(f"MemoryError in {getattr(event, 'handler', '') or getattr(event, 'source', '?')}")
@@ -71,11 +54,15 @@ def summarise(result: Any) -> dict[str, Any]:
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    expert = load_expert(Path(spec["file"]))
-    if spec.get("requests_per_minute"):
-        expert.config = expert.config.model_copy(update={"rate_limit": int(spec["requests_per_minute"])})
-    result = expert.run(spec["trade_mode"], report=False, configure_logs=False, observers=[_memory_guard],
-                        **spec.get("run", {}))
+    """Load the spec's expert file (the project's one loader) and run it through the facade."""
+    from metaexpert.cli.loader import load_expert
+
+    overrides = {"rate_limit": int(spec["requests_per_minute"])} if spec.get("requests_per_minute") else None
+    expert = load_expert(Path(spec["file"]), overrides=overrides).expert
+    options: dict[str, Any] = {"configure_logs": False, "observers": [_memory_guard]}
+    if str(spec["trade_mode"]) == "backtest":
+        options["report"] = False  # the supervisor reports; a backtest writes no files of its own
+    result = expert.run(spec["trade_mode"], **options, **spec.get("run", {}))
     return summarise(result)
 
 
@@ -94,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MemoryError, MemoryLimitExceeded) as error:
         print(f"memory limit of {spec.get('memory_limit_mb')} MiB exceeded: {error}", file=sys.stderr)
         return EXIT_MEMORY
-    except (MetaExpertError, LookupError, ImportError, SyntaxError) as error:
+    except MetaExpertError as error:  # configuration, a broken expert file (ExpertLoadError) ...
         from metaexpert.observability.masking import mask_text
 
         print(f"configuration error: {type(error).__name__}: {mask_text(str(error))}", file=sys.stderr)

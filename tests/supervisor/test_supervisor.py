@@ -10,7 +10,8 @@ import pytest
 
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.supervisor import SupervisorConfig, describe_exit, supervise
-from metaexpert.supervisor.worker import load_expert, summarise
+from metaexpert.cli.loader import load_expert
+from metaexpert.supervisor.worker import summarise
 
 WINDOWS = [("2024-01-01", "2024-01-10"), ("2024-02-01", "2024-02-10"), ("2024-03-01", "2024-03-10"),
            ("2024-04-01", "2024-04-10")]
@@ -40,7 +41,7 @@ def test_supervisor_with_memory_hog_stops_it_and_others_finish_correctly(expert_
     assert "other experts keep running" in alert["message"]
     assert len(alert_inbox.received) == 1, "only the hog died"
 
-    expert = load_expert(expert_files["trend"])
+    expert = load_expert(expert_files["trend"]).expert
     for index, (start, end) in enumerate(WINDOWS):
         entry = report.experts[f"trend-{index}"]
         assert entry["status"] == "finished", entry
@@ -129,4 +130,4 @@ def test_worker_with_request_budget_sets_facade_rate_limit(expert_files, monkeyp
                                 "run": {"max_steps": 3}, "result_path": str(tmp_path / "result.json")}))
     assert worker.main([str(spec)]) == worker.EXIT_MEMORY
     assert seen["rate_limit"] == 300 and seen["trade_mode"] == "paper"
-    assert seen["options"]["max_steps"] == 3 and seen["options"]["report"] is False
+    assert seen["options"]["max_steps"] == 3 and "report" not in seen["options"], "report is a backtest setting"
