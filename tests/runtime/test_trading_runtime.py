@@ -177,3 +177,38 @@ def test_live_mode_with_trailing_stop_manages_it_in_engine_and_exits_once_at_ven
     new_fills = sandbox.ledger()["fills"][fills_before:]
     assert len(new_fills) == 2, "one entry and exactly one protective exit at the venue"
     assert engine.closed_trades[-1].exit_reason == "trailing_stop"
+
+
+def test_paper_mode_with_fill_on_close_and_participation_uses_both_simulation_settings(sandbox):
+    from metaexpert.engine.config import SimulationConfig
+
+    expert = _expert(sandbox, market_type="spot")
+    fills_at_placement = []
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, bars):
+        if not fills_at_placement:
+            order = ctx.buy()
+            fills_at_placement.append(order.filled_quantity)
+
+    async def drive() -> TradingRuntime:
+        strategy, risk = expert.strategy_config(expert._init_options)
+        gateway = CcxtGateway(expert.exchange_config(TradeMode.PAPER))
+        runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway,
+                                 trade_mode=TradeMode.PAPER, risk=RiskManager(risk),
+                                 simulation=SimulationConfig(fill_market_on="close", max_volume_participation=0.25))
+        try:
+            await runtime.start()
+            sandbox.advance(1)
+            await runtime.step()
+        finally:
+            await gateway.close()
+        return runtime
+
+    runtime = asyncio.run(drive())
+    assert fills_at_placement == [pytest.approx(0.01)], "fill_market_on='close' fills a market order at once"
+    assert runtime.broker.participation == 0.25
