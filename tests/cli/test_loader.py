@@ -83,3 +83,56 @@ def test_load_with_sibling_helper_module_imports_it(write_expert_file, tmp_path)
         expert.period = PERIOD
     """)
     assert load_expert(path, expert_type=FakeExpert).expert.period == 21
+
+
+# ---------------------------------------------------------------- one loader for every entry point
+def _cli(path):
+    return load_expert(path).expert
+
+
+def _optimizer(path):
+    from metaexpert.backtest.optimization import load_expert_file
+
+    return load_expert_file(path)
+
+
+def _supervisor(path):
+    from metaexpert.supervisor import worker
+
+    return worker.run({"file": str(path), "trade_mode": "backtest", "run": {}})
+
+
+def _prefect_task(path):
+    from tasks.trading import load_expert_file
+
+    return load_expert_file(str(path))
+
+
+ENTRY_POINTS = {"cli": _cli, "optimizer": _optimizer, "supervisor": _supervisor, "prefect": _prefect_task}
+BROKEN = {
+    "syntax": ("from metaexpert import MetaExpert\nexpert = MetaExpert(\n", r"broken_\w+\.py line \d+: syntax error"),
+    "two": ("from metaexpert import MetaExpert\na = MetaExpert()\nb = MetaExpert()\n",
+            r"broken_\w+\.py defines 2 MetaExpert instances \(a, b\)"),
+    "none": ("x = 1\n", r"broken_\w+\.py defines no MetaExpert instance"),
+    "raises": ("raise KeyError('oops')\n", r"importing broken_\w+\.py failed at line 1: KeyError"),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("problem", sorted(BROKEN))
+def test_load_with_broken_file_from_every_entry_point_raises_same_configuration_error(entry, problem, tmp_path):
+    from metaexpert.core.errors import ConfigurationError
+
+    source, message = BROKEN[problem]
+    path = tmp_path / f"broken_{problem}_{entry}.py"
+    path.write_text(source)
+    with pytest.raises(ConfigurationError, match=message):
+        ENTRY_POINTS[entry](path)
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+def test_load_with_missing_file_from_every_entry_point_names_the_file(entry, tmp_path):
+    from metaexpert.core.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"expert file not found: .*absent_expert\.py"):
+        ENTRY_POINTS[entry](tmp_path / "absent_expert.py")
