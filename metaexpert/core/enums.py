@@ -147,6 +147,15 @@ class LiquidityRole(StrEnum):
     TAKER = "taker"
 
 
+class RiskActionKind(StrEnum):
+    """What a risk rule asks the engine to do now (``core.intent.RiskAction``)."""
+
+    CLOSE_POSITION = "close_position"  # symbol + position_side
+    FLATTEN_ALL = "flatten_all"
+    MOVE_STOP = "move_stop"  # symbol + position_side + stop_price
+    CANCEL_ENTRIES = "cancel_entries"  # resting orders that add exposure
+
+
 class IntrabarPath(StrEnum):
     """Order in which a simulated bar visits its prices.
 

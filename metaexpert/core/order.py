@@ -29,6 +29,22 @@ from metaexpert.core.enums import (
 )
 from metaexpert.core.errors import InvalidTransitionError
 
+
+def position_leg(side: OrderSide, reduce_only: bool, position_side: PositionSide | None = None) -> PositionSide:
+    """The position leg an order touches: ``position_side`` when given, else the leg a buy
+    opens (long) or a reduce-only buy closes (short), and the mirror for sells.
+
+    The one statement of this rule: the engine (hedge-mode orders without a side), the venue
+    modules (Binance ``positionSide``, Bybit ``positionIdx``, OKX ``posSide``) and recovery
+    of protective orders all ask here."""
+    if position_side is not None:
+        return position_side
+    opens_long = side is OrderSide.BUY
+    if reduce_only:
+        opens_long = not opens_long
+    return PositionSide.LONG if opens_long else PositionSide.SHORT
+
+
 ALLOWED_TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
     OrderStatus.CREATED: frozenset(
         {OrderStatus.SUBMITTED, OrderStatus.REJECTED, OrderStatus.CANCELLED}

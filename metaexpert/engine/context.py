@@ -14,11 +14,16 @@ from typing import Any
 from metaexpert.core.account import Account
 from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.enums import OrderSide, OrderType, PositionSide, TimeInForce, TradeMode
+from metaexpert.core.errors import ConfigurationError
+from metaexpert.core.intent import ORDER_REQUEST_OPTIONS, OrderRequest
 from metaexpert.core.order import Order
 from metaexpert.core.position import Position
 from metaexpert.core.series import BarSeries
 from metaexpert.engine.engine import Engine, StopRun
 from metaexpert.engine.parameters import Parameters
+
+#: What ``ctx.buy``/``ctx.sell`` accept: the request's fields, the symbol, and percent stops.
+_ORDER_OPTIONS = ORDER_REQUEST_OPTIONS | {"symbol", "stop_loss_pct", "take_profit_pct"}
 
 
 class Context:
@@ -90,7 +95,11 @@ class Context:
 
     def _order(self, side: OrderSide, quantity: float | None, options: dict[str, Any]) -> Order:
         if not options:  # ctx.buy() / ctx.sell(quantity): nothing to translate
-            return self._engine.place(self.symbol, side, quantity)
+            return self._engine.execute(OrderRequest(self.symbol, side, quantity))
+        unknown = set(options) - _ORDER_OPTIONS
+        if unknown:
+            raise ConfigurationError(f"ctx.{side.value}() got unknown option(s) {sorted(unknown)}; "
+                                     f"known: {', '.join(sorted(_ORDER_OPTIONS))}")
         symbol = options.pop("symbol", None) or self.symbol
         reference = options.get("price") or self._portfolio.last_price(symbol)
         stop_loss_pct = options.pop("stop_loss_pct", None)
@@ -103,7 +112,7 @@ class Context:
         for key, enum in (("order_type", OrderType), ("position_side", PositionSide), ("time_in_force", TimeInForce)):
             if isinstance(options.get(key), str):
                 options[key] = enum(options[key])
-        return self._engine.place(symbol, side, quantity, **options)
+        return self._engine.execute(OrderRequest(symbol, side, quantity, **options))
 
     def close(self, symbol: str | None = None, side: PositionSide | str | None = None, quantity: float | None = None,
               tag: str = "close") -> list[Order]:

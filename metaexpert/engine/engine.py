@@ -17,12 +17,13 @@ from typing import Any, Final
 
 from metaexpert.core.enums import (
     LiquidityRole,
+    MarginMode,
     OrderSide,
     OrderStatus,
     OrderType,
     PositionMode,
     PositionSide,
-    TimeInForce,
+    RiskActionKind,
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
 from metaexpert.core.events import (
@@ -33,9 +34,9 @@ from metaexpert.core.events import (
     RiskEvent,
     TradeEvent,
 )
-from metaexpert.core.intent import OrderIntent, RiskAction, RiskDecision
+from metaexpert.core.intent import OrderIntent, OrderRequest, RiskAction, RiskDecision
 from metaexpert.core.market import Bar, OrderBook, Tick
-from metaexpert.core.order import Order, new_client_order_id
+from metaexpert.core.order import Order, new_client_order_id, position_leg
 from metaexpert.core.position import Position, PositionChange
 from metaexpert.core.round_trip import ClosedTrade
 from metaexpert.core.timeframe import Timeframe
@@ -220,79 +221,62 @@ class Engine:
                 self.call([timer.handler], name=f"on_timer[{timer.interval}]")
 
     # ================================================================== orders
-    def place(
-        self,
-        symbol: str,
-        side: OrderSide,
-        quantity: float | None = None,
-        *,
-        price: float | None = None,
-        stop_price: float | None = None,
-        order_type: OrderType | None = None,
-        position_side: PositionSide | None = None,
-        reduce_only: bool = False,
-        time_in_force: TimeInForce = TimeInForce.GTC,
-        expire_at: int | None = None,
-        stop_loss: float | None = None,
-        take_profit: float | None = None,
-        trailing_pct: float | None = None,
-        activation_price: float | None = None,
-        client_order_id: str | None = None,
-        tag: str = "",
-        comment: str = "",
-        oco_group: str = "",
-        bypass_risk: bool = False,
-    ) -> Order:
-        """Turn an intent into an order: size it, ask risk, submit it. Returns the order
-        (status REJECTED with ``reject_reason`` when risk or the broker refused it)."""
+    def place(self, symbol: str, side: OrderSide, quantity: float | None = None, **options: Any) -> Order:
+        """``execute(OrderRequest(symbol, side, quantity, **options))``: the keyword form
+        (options are the fields of ``OrderRequest``: price, stop_price, order_type, ...)."""
+        return self.execute(OrderRequest(symbol, side, quantity, **options))
+
+    def execute(self, request: OrderRequest) -> Order:
+        """Turn a request into an order: make the intent (type, position leg, size), ask risk
+        and compliance, then submit the order or reject it. Returns the order (status REJECTED
+        with ``reject_reason`` when risk, compliance or the broker refused it)."""
+        spec = self.portfolio.market(request.symbol)
+        intent = self._intent_for(request, spec.is_derivative)
+        decision = self._decide(intent, request.bypass_risk)
+        quantity = spec.round_amount(intent.quantity or 0.0)
+        if decision is not None and not decision.allowed:
+            return self._reject(request, intent, max(quantity, spec.amount_step or 1e-9),
+                                f"risk rule {decision.rule}: {decision.reason}")
+        if quantity <= _EPSILON:
+            return self._reject(request, intent, spec.amount_step or 1e-9,
+                                f"quantity rounds to zero for {request.symbol} (step {spec.amount_step})")
+        return self._submit(self._order_for(request, intent, quantity), request, intent.opens_exposure)
+
+    def _intent_for(self, request: OrderRequest, derivative: bool) -> OrderIntent:
+        """The order as risk and compliance see it: its type, the leg it touches, whether it
+        opens exposure, and its quantity (sized when the request gives none)."""
         portfolio = self.portfolio
-        spec = portfolio.market(symbol)
-        if order_type is None:
-            if trailing_pct is not None:
-                order_type = OrderType.TRAILING_STOP
-            elif price is not None and stop_price is not None:
-                order_type = OrderType.STOP_LIMIT
-            elif price is not None:
-                order_type = OrderType.LIMIT
-            elif stop_price is not None:
-                order_type = OrderType.STOP_MARKET
-            else:
-                order_type = OrderType.MARKET
+        symbol, side, quantity = request.symbol, request.side, request.quantity
         ledger = portfolio.ledger
-        hedge = ledger.position_mode is PositionMode.HEDGE and spec.is_derivative
-        if hedge and position_side is None:
-            if reduce_only:
-                position_side = PositionSide.LONG if side is OrderSide.SELL else PositionSide.SHORT
-            else:
-                position_side = PositionSide.LONG if side is OrderSide.BUY else PositionSide.SHORT
-        if not hedge:
-            position_side = None
+        hedge = ledger.position_mode is PositionMode.HEDGE and derivative
+        # One-way positions have no legs to name; hedge-mode orders always touch one.
+        position_side = position_leg(side, request.reduce_only, request.position_side) if hedge else None
         closable = ledger.closable_quantity(symbol, side, position_side)
-        if hedge:
-            opens = not reduce_only and side is position_side.opening_side  # type: ignore[union-attr]
-        else:
-            opens = not reduce_only and (quantity is None and closable <= _EPSILON or (quantity or 0.0) > closable + _EPSILON)
-        reference = price or stop_price or portfolio.last_price(symbol)
+        if request.reduce_only:
+            opens = False
+        elif position_side is not None:
+            opens = side is position_side.opening_side
+        else:  # one-way: it opens what it does not close
+            opens = closable <= _EPSILON if quantity is None else quantity > closable + _EPSILON
         intent = OrderIntent(
             symbol=symbol,
             side=side,
-            order_type=order_type,
+            order_type=request.resolved_type(),
             quantity=quantity,
-            reference_price=reference,
+            reference_price=request.price or request.stop_price or portfolio.last_price(symbol),
             timestamp=portfolio.now_ms,
-            price=price,
-            stop_price=stop_price,
+            price=request.price,
+            stop_price=request.stop_price,
             position_side=position_side,
-            reduce_only=reduce_only,
-            time_in_force=time_in_force,
+            reduce_only=request.reduce_only,
+            time_in_force=request.time_in_force,
             opens_exposure=opens,
-            stop_loss_price=stop_loss,
-            take_profit_price=take_profit,
+            stop_loss_price=request.stop_loss,
+            take_profit_price=request.take_profit,
             leverage=portfolio.leverage.get(symbol, 1.0),
-            client_order_id=client_order_id,
-            tag=tag,
+            client_order_id=request.client_order_id,
+            tag=request.tag,
         )
-        decision: RiskDecision | None = None
         if quantity is None:
             if not opens:
                 intent.quantity = closable
@@ -300,48 +284,58 @@ class Engine:
                 intent.quantity = self.risk.size(intent, portfolio)
             else:
                 raise ConfigurationError("an order without a quantity needs a sizing rule (size_type/size_value)")
-        if self.risk is not None and not bypass_risk:
-            decision = self.risk.check(intent, portfolio)
+        return intent
+
+    def _decide(self, intent: OrderIntent, bypass_risk: bool) -> RiskDecision | None:
+        """Risk first (it may resize the intent), then compliance on what risk allowed; None
+        when neither is asked (no rules, or the engine's own protective orders)."""
+        if bypass_risk:
+            return None
+        decision: RiskDecision | None = None
+        if self.risk is not None:
+            decision = self.risk.check(intent, self.portfolio)
             self._collect_risk_events(decision.events)
-            if decision.allowed:
-                intent.quantity = decision.quantity
-        if self.compliance is not None and not bypass_risk and (decision is None or decision.allowed):
-            decision = self.compliance.check(intent, portfolio)
+            if not decision.allowed:
+                return decision
+            intent.quantity = decision.quantity
+        if self.compliance is not None:
+            decision = self.compliance.check(intent, self.portfolio)
             self._collect_risk_events(decision.events)
-        final_quantity = spec.round_amount(intent.quantity or 0.0)
-        blocked = decision is not None and not decision.allowed
-        refused = blocked or final_quantity <= _EPSILON
-        order = Order(
-            symbol,
-            side,
-            order_type,
-            max(final_quantity, spec.amount_step or 1e-9) if refused else final_quantity,
-            price=price,
-            stop_price=stop_price,
-            time_in_force=time_in_force,
-            position_side=position_side,
-            reduce_only=reduce_only,
-            client_order_id=client_order_id or new_client_order_id(),
-            expire_at=expire_at,
-            trailing_pct=trailing_pct,
-            activation_price=activation_price,
-            tag=tag,
-            comment=comment,
-            oco_group=oco_group,
-            created_at=portfolio.now_ms,
+        return decision
+
+    def _order_for(self, request: OrderRequest, intent: OrderIntent, quantity: float) -> Order:
+        return Order(
+            request.symbol,
+            request.side,
+            intent.order_type,
+            quantity,
+            price=request.price,
+            stop_price=request.stop_price,
+            time_in_force=request.time_in_force,
+            position_side=intent.position_side,
+            reduce_only=request.reduce_only,
+            client_order_id=request.client_order_id or new_client_order_id(),
+            expire_at=request.expire_at,
+            trailing_pct=request.trailing_pct,
+            activation_price=request.activation_price,
+            tag=request.tag,
+            comment=request.comment,
+            oco_group=request.oco_group,
+            created_at=self.portfolio.now_ms,
         )
-        if refused:
-            reason = (
-                f"risk rule {decision.rule}: {decision.reason}"  # type: ignore[union-attr]
-                if blocked
-                else f"quantity rounds to zero for {symbol} (step {spec.amount_step})"
-            )
-            order.reject(reason, portfolio.now_ms)
-            self.orders.append(order)
-            self._dispatch_order(order, reason)
-            return order
-        if opens and (stop_loss is not None or take_profit is not None):
-            self._order_brackets[order.client_order_id] = {"stop_loss": stop_loss, "take_profit": take_profit}
+
+    def _reject(self, request: OrderRequest, intent: OrderIntent, quantity: float, reason: str) -> Order:
+        """A refused request still becomes an order (REJECTED), so handlers and the audit see it."""
+        order = self._order_for(request, intent, quantity)
+        order.reject(reason, self.portfolio.now_ms)
+        self.orders.append(order)
+        self._dispatch_order(order, reason)
+        return order
+
+    def _submit(self, order: Order, request: OrderRequest, opens: bool) -> Order:
+        if opens and (request.stop_loss is not None or request.take_profit is not None):
+            self._order_brackets[order.client_order_id] = {"stop_loss": request.stop_loss,
+                                                           "take_profit": request.take_profit}
         self.orders.append(order)
         assert self.broker is not None, "engine has no broker attached"
         if self.metrics is not None:
@@ -365,16 +359,8 @@ class Engine:
             if position_side is not None and position.side is not position_side:
                 continue
             size = position.quantity if quantity is None else min(quantity, position.quantity)
-            orders.append(
-                self.place(
-                    symbol,
-                    position.side.closing_side,
-                    size,
-                    position_side=position.side,
-                    reduce_only=True,
-                    tag=tag,
-                )
-            )
+            orders.append(self.execute(OrderRequest(symbol, position.side.closing_side, size,
+                                                    position_side=position.side, reduce_only=True, tag=tag)))
         return orders
 
     # ================================================================== broker listener
@@ -499,7 +485,7 @@ class Engine:
         """Close ``position`` at its liquidation price; the remaining margin is lost."""
         margin_before = position.initial_margin
         maintenance = position.maintenance_margin(price)  # measured before the close empties it
-        isolated = position.margin_mode.value == "isolated"
+        isolated = position.margin_mode is MarginMode.ISOLATED
         fees_before = self.portfolio.account.fees_paid
         order = Order(
             position.symbol,
@@ -564,10 +550,10 @@ class Engine:
 
         def protect(order_type: OrderType, stop_price: float, tag: str, trailing_pct: float | None = None,
                     activation_price: float | None = None) -> None:
-            placed.append(self.place(position.symbol, closing, position.quantity, stop_price=stop_price,
-                                     order_type=order_type, position_side=position.side, reduce_only=True,
-                                     trailing_pct=trailing_pct, activation_price=activation_price, tag=tag,
-                                     oco_group=group, bypass_risk=True))
+            placed.append(self.execute(OrderRequest(
+                position.symbol, closing, position.quantity, stop_price=stop_price, order_type=order_type,
+                position_side=position.side, reduce_only=True, trailing_pct=trailing_pct,
+                activation_price=activation_price, tag=tag, oco_group=group, bypass_risk=True)))
 
         if stop_loss is not None:
             protect(OrderType.STOP_MARKET, stop_loss, "stop_loss")
@@ -602,14 +588,15 @@ class Engine:
         if not actions:
             return
         for action in actions:
-            if action.kind == "flatten_all":
+            kind = action.kind
+            if kind is RiskActionKind.FLATTEN_ALL:
                 for position in list(self.portfolio.positions()):
                     self.close_position(position.symbol, position.side, tag=f"risk:{action.rule}")
-            elif action.kind == "close_position" and action.symbol:
+            elif kind is RiskActionKind.CLOSE_POSITION and action.symbol:
                 self.close_position(action.symbol, action.position_side, tag=f"risk:{action.rule}")
-            elif action.kind == "move_stop" and action.symbol and action.stop_price:
+            elif kind is RiskActionKind.MOVE_STOP and action.symbol and action.stop_price:
                 self._move_stop(action)
-            elif action.kind == "cancel_entries":
+            elif kind is RiskActionKind.CANCEL_ENTRIES:
                 for order in self.portfolio.open_orders(action.symbol):
                     if not order.reduce_only:
                         self.cancel(order)
@@ -628,8 +615,9 @@ class Engine:
         position = self.portfolio.ledger.get(symbol, side)
         if position is None:
             return
-        order = self.place(symbol, side.closing_side, position.quantity, stop_price=stop_price,
-                           order_type=OrderType.STOP_MARKET, position_side=side, reduce_only=True, tag="stop_loss", bypass_risk=True)
+        order = self.execute(OrderRequest(symbol, side.closing_side, position.quantity, stop_price=stop_price,
+                                          order_type=OrderType.STOP_MARKET, position_side=side, reduce_only=True,
+                                          tag="stop_loss", bypass_risk=True))
         if order.status.is_open:
             self._brackets.setdefault(key, []).append(order)
 

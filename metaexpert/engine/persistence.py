@@ -46,15 +46,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from metaexpert.core import order as order_module
 from metaexpert.core.enums import (
     LiquidityRole,
-    OrderSide,
     OrderStatus,
-    PositionSide,
     TradeMode,
 )
 from metaexpert.core.errors import ConfigurationError, PermanentError, RecoverableError
 from metaexpert.core.events import OrderEvent, RiskEvent
 from metaexpert.core.market import Bar
-from metaexpert.core.order import Order
+from metaexpert.core.order import Order, position_leg
 from metaexpert.core.position import Position
 from metaexpert.engine.engine import Engine, StopRun
 from metaexpert.storage import (
@@ -394,8 +392,7 @@ class ExpertRecorder:
         for order in orders:
             if not (order.reduce_only and order.oco_group and order.tag in _BRACKET_TAGS):
                 continue
-            side = order.position_side or (PositionSide.LONG if order.side is OrderSide.SELL else PositionSide.SHORT)
-            engine.restore_bracket(order, side)
+            engine.restore_bracket(order, position_leg(order.side, order.reduce_only, order.position_side))
 
     def _rest_in_simulated_broker(self, engine: Engine, broker: Any, order: Order) -> None:
         if order.symbol not in engine.portfolio.markets:

@@ -18,10 +18,12 @@ from typing import Final
 from metaexpert.core.enums import (
     IntrabarPath,
     LiquidityRole,
+    MarginMode,
     OrderSide,
     OrderStatus,
     OrderType,
     PositionMode,
+    PositionSide,
     TimeInForce,
 )
 from metaexpert.core.order import Order
@@ -407,7 +409,7 @@ class SimulatedBroker(Broker):
         if self.liquidation and self.portfolio._derivative.get(symbol, False):
             for position in self.portfolio.ledger.open_positions(symbol):
                 level = self._liquidation_price(position)
-                if level is not None and ((high >= level) if position.side.value == "short" else (low <= level)):
+                if level is not None and ((high >= level) if position.side is PositionSide.SHORT else (low <= level)):
                     return False
         water_marks = self._water
         for order, water in trailing:
@@ -445,14 +447,14 @@ class SimulatedBroker(Broker):
             level = self._liquidation_price(position)
             if level is None:
                 continue
-            touch = first_touch(path, self._cursor, level, upward=position.side.value == "short")
+            touch = first_touch(path, self._cursor, level, upward=position.side is PositionSide.SHORT)
             if touch is not None and (best is None or touch[0] < best.position):
                 best = _Event(touch[0], level, LiquidityRole.TAKER, liquidated=position)
         return best
 
     def _liquidation_price(self, position: Position) -> float | None:
         portfolio = self.portfolio
-        if position.margin_mode.value == "cross" and not position.inverse:
+        if position.margin_mode is MarginMode.CROSS and not position.inverse:
             others = [p for p in portfolio.ledger.open_positions() if p is not position]
             other_pnl = sum(p.unrealized_pnl for p in others)
             other_mm = sum(p.maintenance_margin() for p in others)

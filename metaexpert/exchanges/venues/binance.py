@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSide
-from metaexpert.core.order import Order
+from metaexpert.core.order import Order, position_leg
 from metaexpert.exchanges.venues.base import (
     apply_common_settings,
     message_contains,
@@ -63,22 +63,12 @@ def ccxt_symbol(symbol: str, market_type: MarketType, contract_type: ContractTyp
     return unified_symbol(parsed, market_type, contract_type)
 
 
-def _position_side(order: Order) -> PositionSide:
-    if order.position_side is not None:
-        return order.position_side
-    # Without an explicit side, a buy opens a long and a reduce-only buy closes a short.
-    opening = PositionSide.LONG if order.side.value == "buy" else PositionSide.SHORT
-    if order.reduce_only:
-        return PositionSide.SHORT if opening is PositionSide.LONG else PositionSide.LONG
-    return opening
-
-
 def order_params(order: Order, config: Any) -> dict[str, Any]:
     params: dict[str, Any] = {"newClientOrderId": order.client_order_id}
     if config.market_type is MarketType.SPOT:
         return params
     if config.hedged:
-        params["positionSide"] = _position_side(order).value.upper()
+        params["positionSide"] = position_leg(order.side, order.reduce_only, order.position_side).value.upper()
     elif order.reduce_only:
         params["reduceOnly"] = True
     return params

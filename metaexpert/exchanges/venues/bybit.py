@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSide
-from metaexpert.core.order import Order
+from metaexpert.core.order import Order, position_leg
 from metaexpert.exchanges.venues.base import (
     apply_common_settings,
     message_contains,
@@ -65,11 +65,8 @@ def ccxt_symbol(symbol: str, market_type: MarketType, contract_type: ContractTyp
 
 
 def _position_index(order: Order) -> int:
-    side = order.position_side
-    if side is None:
-        opening_long = order.side.value == "buy"
-        side = PositionSide.LONG if opening_long != order.reduce_only else PositionSide.SHORT
-    return 1 if side is PositionSide.LONG else 2
+    """Bybit's hedge-mode ``positionIdx``: 1 for the long leg, 2 for the short leg."""
+    return 1 if position_leg(order.side, order.reduce_only, order.position_side) is PositionSide.LONG else 2
 
 
 def order_params(order: Order, config: Any) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSide
-from metaexpert.core.order import Order
+from metaexpert.core.enums import ContractType, Exchange, MarginMode, MarketType, PositionSide
+from metaexpert.core.order import Order, position_leg
 from metaexpert.exchanges.venues.base import (
     apply_common_settings,
     message_contains,
@@ -59,19 +59,12 @@ def _trade_mode(config: Any) -> str:
     return str(config.margin_mode.value)
 
 
-def _position_side(order: Order) -> PositionSide:
-    if order.position_side is not None:
-        return order.position_side
-    opening_long = order.side.value == "buy"
-    return PositionSide.LONG if opening_long != order.reduce_only else PositionSide.SHORT
-
-
 def order_params(order: Order, config: Any) -> dict[str, Any]:
     params: dict[str, Any] = {"clOrdId": order.client_order_id, "tdMode": _trade_mode(config)}
     if config.market_type is MarketType.SPOT:
         return params
     if config.hedged:
-        params["posSide"] = _position_side(order).value
+        params["posSide"] = position_leg(order.side, order.reduce_only, order.position_side).value
     else:
         params["posSide"] = "net"
         if order.reduce_only:
@@ -85,7 +78,7 @@ def client_order_id_params(client_order_id: str) -> dict[str, Any]:
 
 def leverage_params(config: Any, position_side: PositionSide | None) -> dict[str, Any]:
     params: dict[str, Any] = {"marginMode": str(config.margin_mode.value)}
-    if config.hedged and config.margin_mode.value == "isolated" and position_side is not None:
+    if config.hedged and config.margin_mode is MarginMode.ISOLATED and position_side is not None:
         params["posSide"] = position_side.value
     return params
 
@@ -94,7 +87,8 @@ def margin_mode_params(
     config: Any, margin_mode: Any, leverage: float | None, position_side: PositionSide | None
 ) -> dict[str, Any]:
     params: dict[str, Any] = {"lever": int(leverage)} if leverage else {}
-    if config.hedged and str(margin_mode) == "isolated" and position_side is not None:
+    isolated = margin_mode is not None and MarginMode(margin_mode) is MarginMode.ISOLATED
+    if config.hedged and isolated and position_side is not None:
         params["posSide"] = position_side.value
     return params
 
