@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -58,7 +58,7 @@ EXPERT = textwrap.dedent('''
 
 
 class RecordingContext(Context):
-    built: list[tuple[TradeMode, Any]] = []
+    built: ClassVar[list[tuple[TradeMode, Any]]] = []
 
     def __init__(self, engine: Any, *, trade_mode: TradeMode, **options: Any) -> None:
         super().__init__(engine, trade_mode=trade_mode, **options)
