@@ -40,13 +40,14 @@ def _expert(sandbox, **settings) -> MetaExpert:
                       log_to_file=False, log_to_console=False, **settings)
 
 
-async def _drive(expert: MetaExpert, sandbox, mode: TradeMode, steps: int) -> TradingRuntime:
+async def _drive(expert: MetaExpert, sandbox, mode: TradeMode, steps: int, simulation=None) -> TradingRuntime:
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(mode))
     runtime = TradingRuntime(
         handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode, risk=RiskManager(risk),
         leverage=risk.leverage, market_type=expert.config.market_type, position_mode=expert.config.position_mode,
         margin_mode=expert.config.margin_mode if expert.config.market_type.value != "spot" else None,
+        simulation=simulation,
     )
     try:
         await runtime.start()
@@ -195,20 +196,7 @@ def test_paper_mode_with_fill_on_close_and_participation_uses_both_simulation_se
             order = ctx.buy()
             fills_at_placement.append(order.filled_quantity)
 
-    async def drive() -> TradingRuntime:
-        strategy, risk = expert.strategy_config(expert._init_options)
-        gateway = CcxtGateway(expert.exchange_config(TradeMode.PAPER))
-        runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway,
-                                 trade_mode=TradeMode.PAPER, risk=RiskManager(risk),
-                                 simulation=SimulationConfig(fill_market_on="close", max_volume_participation=0.25))
-        try:
-            await runtime.start()
-            sandbox.advance(1)
-            await runtime.step()
-        finally:
-            await gateway.close()
-        return runtime
-
-    runtime = asyncio.run(drive())
+    simulation = SimulationConfig(fill_market_on="close", max_volume_participation=0.25)
+    runtime = asyncio.run(_drive(expert, sandbox, TradeMode.PAPER, steps=1, simulation=simulation))
     assert fills_at_placement == [pytest.approx(0.01)], "fill_market_on='close' fills a market order at once"
     assert runtime.broker.participation == 0.25
