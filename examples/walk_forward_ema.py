@@ -74,7 +74,8 @@ def main() -> None:
         best = window.best
         print(f"window {window.window.index:2d}: best {best.parameters if best else None} "
               f"IS {window.in_sample_metrics.get('total_return_pct') or 0:7.1f}%  "
-              f"OOS {window.out_of_sample_metrics.get('total_return_pct') or 0:7.1f}%", flush=True)
+              f"OOS {window.out_of_sample_metrics.get('total_return_pct') or 0:7.1f}% "
+              f"in {window.out_of_sample_metrics.get('number_of_trades') or 0} trades", flush=True)
 
     result = optimize_walk_forward(
         expert, start=arguments.start, end=arguments.end,
@@ -84,6 +85,8 @@ def main() -> None:
         on_window=progress,
     )
     summary = result.summary
+    trades = sum(int(window.out_of_sample_metrics.get("number_of_trades") or 0) for window in result.windows)
+    print(f"out-of-sample trades: {trades} in {summary['windows_tested']} windows")
     print(f"walk-forward efficiency: {summary['walk_forward_efficiency']}")
     print(f"stitched out-of-sample return: {summary['out_of_sample_total_return_pct']:.1f}% "
           f"(max drawdown {summary['out_of_sample_max_drawdown_pct']:.1f}%), "

@@ -162,12 +162,12 @@ class BarSeries:
         return float(self._close[self.visible - 1])
 
     # --------------------------------------------------------------- indicators
-    def indicator(self, key: Any, compute: Callable[[BarSeries], Any]) -> float:
-        """Value at the last closed bar of an indicator computed by ``compute`` over all known bars.
-
-        ``compute`` receives a series whose arrays cover every bar the engine knows (in a
-        backtest: the whole replay), so it must be causal. The result is cached per ``key``.
-        """
+    # A compiled build (mypyc) checks every declared return type at run time, so a value
+    # and a band (a tuple of values) come from two typed readers, ``_value`` and ``_bands``;
+    # one reader declared ``-> float`` and returning a tuple passed in the pure build and
+    # raised ``TypeError: float object expected`` in the compiled one.
+    def _computed(self, key: Any, compute: Callable[[BarSeries], Any]) -> Any:
+        """The arrays of an indicator over all known bars, computed once per ``key`` and cached."""
         cached = self._cache.get(key) if self._cache_known == self._known else None
         if cached is None:
             if self._cache_known != self._known:
@@ -180,22 +180,45 @@ class BarSeries:
             finally:
                 self.visible = visible
             self._cache[key] = cached
-        if isinstance(cached, tuple):
-            return tuple(float(part[self.visible - 1]) for part in cached)  # type: ignore[return-value]
-        return float(cached[self.visible - 1])
+        return cached
 
-    def indicator_series(self, key: Any, compute: Callable[[BarSeries], Any]) -> np.ndarray:
-        """The indicator's values up to the last closed bar (a view, no look-ahead)."""
-        self.indicator(key, compute)
-        values = self._cache[key]
-        return values[: self.visible]
+    def _value(self, key: Any, compute: Callable[[BarSeries], np.ndarray]) -> float:
+        return float(self._computed(key, compute)[self.visible - 1])
+
+    def _bands(self, key: Any, compute: Callable[[BarSeries], Any]) -> tuple[float, float, float]:
+        first, second, third = self._computed(key, compute)
+        index = self.visible - 1
+        return float(first[index]), float(second[index]), float(third[index])
+
+    def indicator(self, key: Any, compute: Callable[[BarSeries], Any]) -> Any:
+        """Value at the last closed bar of an indicator computed by ``compute`` over all known bars.
+
+        ``compute`` receives a series whose arrays cover every bar the engine knows (in a
+        backtest: the whole replay), so it must be causal. It returns one array (the result
+        is a float) or a tuple of arrays (the result is a tuple of floats, like ``macd``).
+        The arrays are cached per ``key``.
+        """
+        computed = self._computed(key, compute)
+        index = self.visible - 1
+        if isinstance(computed, tuple):
+            return tuple([float(part[index]) for part in computed])
+        return float(computed[index])
+
+    def indicator_series(self, key: Any, compute: Callable[[BarSeries], Any]) -> Any:
+        """The indicator's values up to the last closed bar (a view, no look-ahead); a tuple
+        of views when ``compute`` returns a tuple of arrays."""
+        computed = self._computed(key, compute)
+        visible = self.visible
+        if isinstance(computed, tuple):
+            return tuple([part[:visible] for part in computed])
+        return computed[:visible]
 
     def _as_floats(self, table: list[list[float] | None], kind: str, period: int,
                    compute: Callable[[BarSeries], np.ndarray]) -> float:
         """First read of an SMA/EMA: compute it, keep it as Python floats for the next reads
         (a numpy scalar would make comparisons return numpy bools, and
         ``state.get("above") is False`` would never match)."""
-        value = self.indicator((kind, period), compute)  # rejects a period that is not positive
+        value = self._value((kind, period), compute)  # rejects a period that is not positive
         if period >= len(table):
             table.extend([None] * (period + 1 - len(table)))
         table[period] = self._cache[(kind, period)].tolist()
@@ -216,17 +239,19 @@ class BarSeries:
         return self._as_floats(self._ema, "ema", period, lambda s: indicators.ema(s.close, period))
 
     def rsi(self, period: int = 14) -> float:
-        return self.indicator(("rsi", period), lambda s: indicators.rsi(s.close, period))
+        return self._value(("rsi", period), lambda s: indicators.rsi(s.close, period))
 
     def atr(self, period: int = 14) -> float:
-        return self.indicator(("atr", period), lambda s: indicators.atr(s.high, s.low, s.close, period))
+        return self._value(("atr", period), lambda s: indicators.atr(s.high, s.low, s.close, period))
 
     def macd(self, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[float, float, float]:
-        return self.indicator(("macd", fast, slow, signal), lambda s: indicators.macd(s.close, fast, slow, signal))  # type: ignore[return-value]
+        """(MACD line, signal line, histogram) at the last closed bar."""
+        return self._bands(("macd", fast, slow, signal), lambda s: indicators.macd(s.close, fast, slow, signal))
 
     def bollinger(self, period: int = 20, width: float = 2.0) -> tuple[float, float, float]:
-        return self.indicator(("bollinger", period, width), lambda s: indicators.bollinger(s.close, period, width))  # type: ignore[return-value]
+        """(lower, middle, upper) Bollinger bands at the last closed bar."""
+        return self._bands(("bollinger", period, width), lambda s: indicators.bollinger(s.close, period, width))
 
     def volatility(self, period: int = 20) -> float:
         """Realised volatility (std of log returns per bar) over ``period`` bars."""
-        return self.indicator(("volatility", period), lambda s: indicators.realized_volatility(s.close, period))
+        return self._value(("volatility", period), lambda s: indicators.realized_volatility(s.close, period))
