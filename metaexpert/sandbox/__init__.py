@@ -72,9 +72,9 @@ own clock: with the default 1m candles (2025) the depth book and the candle pric
 
 from metaexpert.sandbox.client import make_ccxt_client
 from metaexpert.sandbox.config import AccountConfig, SandboxConfig, SymbolConfig
-from metaexpert.sandbox.errors import BinanceError
-from metaexpert.sandbox.faults import Fault
+from metaexpert.sandbox.core.faults import Fault
 from metaexpert.sandbox.server import SandboxServer, run_sandbox
+from metaexpert.sandbox.venues.binance.errors import BinanceError
 
 __all__ = [
     "AccountConfig",

@@ -21,8 +21,9 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data
 class AccountConfig(BaseModel):
     """One API key pair and the balances it starts with.
 
-    ``spot_balances`` are per asset (free amounts); ``futures_balances`` are USD-M wallet
-    balances per margin asset (normally just USDT).
+    ``spot_balances`` are per asset (free amounts); ``futures_balances`` are linear (USD-M)
+    wallet balances per margin asset (normally just USDT); ``coin_balances`` the wallets of the
+    inverse (coin-margined) markets per coin.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -31,9 +32,10 @@ class AccountConfig(BaseModel):
     secret: str = Field(min_length=8, repr=False)
     spot_balances: dict[str, float] = Field(default_factory=lambda: {"USDT": 100_000.0})
     futures_balances: dict[str, float] = Field(default_factory=lambda: {"USDT": 100_000.0})
+    coin_balances: dict[str, float] = Field(default_factory=lambda: {"BTC": 10.0, "ETH": 100.0})
     can_trade: bool = True
 
-    @field_validator("spot_balances", "futures_balances")
+    @field_validator("spot_balances", "futures_balances", "coin_balances")
     @classmethod
     def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
         for asset, amount in value.items():
@@ -70,6 +72,12 @@ class SandboxConfig(BaseModel):
     replays candles and ticks at that multiple of real time (1.0 = real time, 60.0 = one 1m bar
     per second).
 
+    ``fill_volume_fraction``: None (default) fills any size at once; a fraction lets one replayed
+    bar fill at most that share of its recorded volume per order, so large orders fill partially.
+
+    ``inverse_symbols``: coin-margined perpetuals by their candle symbol (``BTCUSDT`` replays as
+    Binance COIN-M ``BTCUSD_PERP``, contract size 100 USD; 10 USD for other coins).
+
     ``price_source``: "candles" (default) matches orders against the replayed bars; "trades" also
     lets every replayed recorded trade move its market's price and fill what it crosses (needs
     ``tick_replay``; spot orders follow spot trades, futures orders USD-M trades).
@@ -77,6 +85,7 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    venue: Literal["binance"] = "binance"
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65_535)
     data_dir: Path = DEFAULT_DATA_DIR
@@ -104,6 +113,8 @@ class SandboxConfig(BaseModel):
     symbol_rules: list[SymbolConfig] = Field(default_factory=list)
     admin_token: str | None = Field(default=None, repr=False)
     seed: int = 0
+    fill_volume_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
+    inverse_symbols: list[str] = Field(default_factory=list)
 
     @field_validator("timeframe")
     @classmethod
@@ -113,7 +124,7 @@ class SandboxConfig(BaseModel):
             raise ValueError("the replay timeframe must have a fixed length (not months)")
         return str(parsed)
 
-    @field_validator("spot_symbols", "futures_symbols")
+    @field_validator("spot_symbols", "futures_symbols", "inverse_symbols")
     @classmethod
     def _upper_symbols(cls, value: list[str]) -> list[str]:
         cleaned = [symbol.replace("/", "").upper() for symbol in value]

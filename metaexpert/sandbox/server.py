@@ -18,17 +18,17 @@ from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
-from metaexpert.sandbox.app import SandboxApp
 from metaexpert.sandbox.config import SandboxConfig
-from metaexpert.sandbox.faults import Fault
-from metaexpert.sandbox.orders import USDM
+from metaexpert.sandbox.core.faults import Fault
+from metaexpert.sandbox.core.service import VenueApp
+from metaexpert.sandbox.venues import venue_app
 
 T = TypeVar("T")
 CALL_TIMEOUT_SECONDS = 30.0
 
 
 class SandboxServer:
-    """A loopback Binance (spot + USD-M) for tests, paper/live mode development and demos.
+    """A loopback venue (``SandboxConfig.venue``) for tests, paper/live development and demos.
 
     >>> with SandboxServer(SandboxConfig()) as sandbox:
     ...     exchange = make_ccxt_client("binanceusdm", sandbox, "sandbox-key", "sandbox-secret")
@@ -36,7 +36,7 @@ class SandboxServer:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
-        self._state: SandboxApp | None = None
+        self._state: VenueApp | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -49,7 +49,7 @@ class SandboxServer:
         """Load the data, bind the port (0 = a free one) and serve in a daemon thread."""
         if self._thread is not None:
             raise RuntimeError("this SandboxServer is already started")
-        self._state = SandboxApp(self.config)
+        self._state = venue_app(self.config)
         ready: Future[tuple[str, int]] = Future()
         self._thread = threading.Thread(
             target=self._serve, args=(ready,), name="metaexpert-sandbox", daemon=True
@@ -111,45 +111,14 @@ class SandboxServer:
         return f"ws://{self.host}:{self.port}"
 
     def urls(self, market: str = "spot") -> dict[str, Any]:
-        """The dict to merge into a ccxt binance / binanceusdm ``exchange.urls['api']``.
+        """The dict to merge into the ccxt client's ``exchange.urls['api']`` for this venue.
 
-        Same keys for both markets (the spot and futures paths do not collide), so one dict
-        serves both; ``market`` is accepted for readability ("spot" or "usdm").
+        Binance: the same keys serve spot and futures (the paths do not collide), so ``market``
+        is accepted for readability only ("spot", "usdm", "coinm").
         """
-        if market not in ("spot", USDM, "futures", "linear", "swap"):
-            raise ValueError(f"market must be 'spot' or 'usdm', got {market!r}")
-        http, ws = self.base_url, self.ws_url
-        return {
-            "public": f"{http}/api/v3",
-            "private": f"{http}/api/v3",
-            "v1": f"{http}/api/v1",
-            "fapiPublic": f"{http}/fapi/v1",
-            "fapiPublicV2": f"{http}/fapi/v2",
-            "fapiPublicV3": f"{http}/fapi/v3",
-            "fapiPrivate": f"{http}/fapi/v1",
-            "fapiPrivateV2": f"{http}/fapi/v2",
-            "fapiPrivateV3": f"{http}/fapi/v3",
-            "fapiData": f"{http}/futures/data",
-            # not served: pointed here so a stray call fails fast with a clear -5000 error
-            "sapi": f"{http}/sapi/v1",
-            "sapiV2": f"{http}/sapi/v2",
-            "sapiV3": f"{http}/sapi/v3",
-            "sapiV4": f"{http}/sapi/v4",
-            "dapiPublic": f"{http}/dapi/v1",
-            "dapiPrivate": f"{http}/dapi/v1",
-            "dapiPrivateV2": f"{http}/dapi/v2",
-            "dapiData": f"{http}/futures/data",
-            "eapiPublic": f"{http}/eapi/v1",
-            "eapiPrivate": f"{http}/eapi/v1",
-            "papi": f"{http}/papi/v1",
-            "papiV2": f"{http}/papi/v2",
-            "ws": {
-                "spot": f"{ws}/stream/ws",
-                "margin": f"{ws}/stream/ws",
-                "linear": f"{ws}/fstream/ws",
-                "ws-api": {"spot": f"{ws}/ws-api/v3", "linear": f"{ws}/ws-fapi/v1"},
-            },
-        }
+        if market not in ("spot", "usdm", "coinm", "futures", "linear", "inverse", "swap"):
+            raise ValueError(f"market must be 'spot', 'usdm' or 'coinm', got {market!r}")
+        return self.app.urls(self.base_url, self.ws_url)
 
     # ------------------------------------------------------------------ control (thread-safe)
     def _run(self, function: Callable[[], T]) -> T:
@@ -167,7 +136,7 @@ class SandboxServer:
         return asyncio.run_coroutine_threadsafe(factory(), self._loop).result(CALL_TIMEOUT_SECONDS)
 
     @property
-    def app(self) -> SandboxApp:
+    def app(self) -> Any:
         if self._state is None:
             raise RuntimeError("the sandbox is not started")
         return self._state

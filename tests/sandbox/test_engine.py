@@ -1,11 +1,22 @@
-"""The matching engine without a server: fill prices, triggers, margin, liquidation, funding."""
+"""The matching core without a server: fill prices, triggers, margin, liquidation, funding.
+
+Orders are parsed by the Binance venue's request parser and refusals rendered by its error
+mapping, exactly as the server does, so codes can be asserted without HTTP.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from metaexpert.sandbox import AccountConfig, BinanceError, SandboxConfig
-from metaexpert.sandbox.engine import BarPrices, SandboxExchange
+from metaexpert.sandbox.core.events import OrderEvent
+from metaexpert.sandbox.core.exchange import SandboxExchange
+from metaexpert.sandbox.core.matching import BarPrices
+from metaexpert.sandbox.core.model import SandboxOrder
+from metaexpert.sandbox.core.rejects import Reject
+from metaexpert.sandbox.venues.binance.errors import from_reject
+from metaexpert.sandbox.venues.binance.markets import binance_markets
+from metaexpert.sandbox.venues.binance.orders import parse_futures_order, parse_spot_order
 
 KEY = "engine-key-01"
 
@@ -25,17 +36,29 @@ def exchange() -> SandboxExchange:
             )
         ],
     )
-    events: list[tuple[str, dict]] = []
-    engine = SandboxExchange(
-        config, listener=lambda market, key, payload: events.append((market, payload))
-    )
+    events: list[object] = []
+    engine = SandboxExchange(config, binance_markets(config), listener=events.append)
     engine.events = events  # type: ignore[attr-defined]
     return engine
 
 
+def place_spot(exchange: SandboxExchange, params: dict[str, str]) -> SandboxOrder:
+    try:
+        return exchange.place_order(parse_spot_order("spot", KEY, params))
+    except Reject as reject:
+        raise from_reject(reject) from reject
+
+
+def place_futures(exchange: SandboxExchange, params: dict[str, str]) -> SandboxOrder:
+    try:
+        return exchange.place_order(parse_futures_order("usdm", KEY, params, algo=False))
+    except Reject as reject:
+        raise from_reject(reject) from reject
+
+
 def _spot_limit(exchange: SandboxExchange, side: str, price: float, quantity: str = "0.01") -> int:
-    order = exchange.place_spot_order(
-        KEY,
+    order = place_spot(
+        exchange,
         {
             "symbol": "BTCUSDT",
             "side": side,
@@ -83,38 +106,36 @@ def test_advance_with_many_bars_moves_market_time_and_emits_fills(
     assert len(produced) == 240
     low = min(bar.low for _, bar in produced)
     filled = [
-        p for m, p in exchange.events if p.get("e") == "executionReport" and p["X"] == "FILLED"
+        e for e in exchange.events if isinstance(e, OrderEvent) and e.order.status == "FILLED"
     ]
     assert bool(filled) == (low <= round(price * 0.999, 2))
 
 
 def test_futures_order_with_zero_quantity_raises_lot_size_filter(exchange: SandboxExchange) -> None:
     with pytest.raises(BinanceError) as caught:
-        exchange.place_futures_order(
-            KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0"}
+        place_futures(
+            exchange, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0"}
         )
     assert caught.value.code == -1013 and "LOT_SIZE" in caught.value.message
 
 
 def test_futures_order_with_missing_side_names_the_parameter(exchange: SandboxExchange) -> None:
     with pytest.raises(BinanceError, match="'side'"):
-        exchange.place_futures_order(
-            KEY, {"symbol": "BTCUSDT", "type": "MARKET", "quantity": "0.01"}
-        )
+        place_futures(exchange, {"symbol": "BTCUSDT", "type": "MARKET", "quantity": "0.01"})
 
 
 def test_isolated_long_with_price_crash_is_liquidated_near_computed_price(
     exchange: SandboxExchange,
 ) -> None:
-    exchange.set_margin_type(KEY, "BTCUSDT", "ISOLATED")
-    exchange.set_leverage(KEY, "BTCUSDT", 10)
-    exchange.place_futures_order(
-        KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1"}
+    exchange.margin.set_margin_type("usdm", KEY, "BTCUSDT", "ISOLATED")
+    exchange.margin.set_leverage("usdm", KEY, "BTCUSDT", 10)
+    place_futures(
+        exchange, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1"}
     )
     account = exchange.futures_accounts[KEY]
     position = account.position("BTCUSDT", "BOTH")
     entry = position.entry_price
-    liquidation = exchange.liquidation_price(account, position)
+    liquidation = exchange.margin.liquidation_price(account, position)
     assert liquidation == pytest.approx(entry * 0.9 / 0.996, rel=1e-9)
     exchange.set_price("BTCUSDT", round(liquidation + 50, 2))
     assert position.amount == pytest.approx(0.1)
@@ -129,16 +150,16 @@ def test_isolated_long_with_price_crash_is_liquidated_near_computed_price(
 def test_cross_position_with_large_wallet_has_no_reachable_liquidation(
     exchange: SandboxExchange,
 ) -> None:
-    exchange.place_futures_order(
-        KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    place_futures(
+        exchange, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
     )
     account = exchange.futures_accounts[KEY]
-    assert exchange.liquidation_price(account, account.position("BTCUSDT", "BOTH")) == 0.0
+    assert exchange.margin.liquidation_price(account, account.position("BTCUSDT", "BOTH")) == 0.0
 
 
 def test_short_with_funding_boundary_receives_positive_rate(exchange: SandboxExchange) -> None:
-    exchange.place_futures_order(
-        KEY, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.01"}
+    place_futures(
+        exchange, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.01"}
     )
     wallet = exchange.futures_accounts[KEY].wallet["USDT"]
     bars = (8 * 3_600_000 - exchange.now % (8 * 3_600_000)) // 60_000
@@ -152,7 +173,7 @@ def test_short_with_funding_boundary_receives_positive_rate(exchange: SandboxExc
 def test_set_price_with_non_positive_value_is_rejected(exchange: SandboxExchange) -> None:
     with pytest.raises(ValueError, match="positive"):
         exchange.set_price("BTCUSDT", -1.0)
-    with pytest.raises(BinanceError):
+    with pytest.raises(Reject):
         exchange.set_price("DOGEUSDT", 1.0)
 
 
@@ -165,13 +186,13 @@ def test_config_with_duplicate_api_keys_is_rejected() -> None:
 def test_config_with_missing_candle_file_names_the_path() -> None:
     config = SandboxConfig(spot_symbols=["XRPUSDT"], futures_symbols=[], tick_replay=False)
     with pytest.raises(FileNotFoundError, match="XRPUSDT-1m.parquet"):
-        SandboxExchange(config)
+        SandboxExchange(config, binance_markets(config))
 
 
 def test_spot_limit_with_missing_price_names_the_parameter(exchange: SandboxExchange) -> None:
     with pytest.raises(BinanceError, match="'price'") as caught:
-        exchange.place_spot_order(
-            KEY,
+        place_spot(
+            exchange,
             {
                 "symbol": "BTCUSDT",
                 "side": "BUY",
@@ -185,8 +206,8 @@ def test_spot_limit_with_missing_price_names_the_parameter(exchange: SandboxExch
 
 def test_spot_ioc_limit_with_price_away_from_market_expires(exchange: SandboxExchange) -> None:
     price = exchange.price("BTCUSDT")
-    order = exchange.place_spot_order(
-        KEY,
+    order = place_spot(
+        exchange,
         {
             "symbol": "BTCUSDT",
             "side": "BUY",
@@ -233,11 +254,11 @@ def test_trade_price_source_with_replayed_trades_fills_spot_limit_at_limit() -> 
 def test_reduce_only_market_with_quantity_above_position_closes_and_fills(
     exchange: SandboxExchange,
 ) -> None:
-    exchange.place_futures_order(
-        KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    place_futures(
+        exchange, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
     )
-    order = exchange.place_futures_order(
-        KEY,
+    order = place_futures(
+        exchange,
         {
             "symbol": "BTCUSDT",
             "side": "SELL",
@@ -253,12 +274,12 @@ def test_reduce_only_market_with_quantity_above_position_closes_and_fills(
 def test_one_way_sell_with_quantity_above_long_flips_to_short_at_fill_price(
     exchange: SandboxExchange,
 ) -> None:
-    exchange.place_futures_order(
-        KEY, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    place_futures(
+        exchange, {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
     )
     exchange.set_price("BTCUSDT", 50_000.0)
-    exchange.place_futures_order(
-        KEY, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.03"}
+    place_futures(
+        exchange, {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.03"}
     )
     position = exchange.futures_accounts[KEY].position("BTCUSDT", "BOTH")
     assert position.amount == pytest.approx(-0.02)

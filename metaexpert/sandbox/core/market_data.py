@@ -8,7 +8,6 @@ can build a local order book exactly as it would against the real exchange.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -17,24 +16,7 @@ import numpy as np
 import polars as pl
 
 from metaexpert.core.timeframe import Timeframe
-from metaexpert.sandbox.errors import BinanceError, invalid_interval
-
-BINANCE_INTERVALS = (
-    "1m",
-    "3m",
-    "5m",
-    "15m",
-    "30m",
-    "1h",
-    "2h",
-    "4h",
-    "6h",
-    "8h",
-    "12h",
-    "1d",
-    "3d",
-    "1w",
-)
+from metaexpert.sandbox.core.rejects import Reject, RejectReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,27 +30,6 @@ class Kline:
     close: float
     volume: float
     close_time: int
-
-    def to_binance(self) -> list[object]:
-        quote_volume = self.volume * (self.open + self.close) / 2.0
-        return [
-            self.open_time,
-            _fmt(self.open),
-            _fmt(self.high),
-            _fmt(self.low),
-            _fmt(self.close),
-            _fmt(self.volume),
-            self.close_time,
-            _fmt(quote_volume),
-            0,
-            "0",
-            "0",
-            "0",
-        ]
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.8f}".rstrip("0").rstrip(".") if math.isfinite(value) else "0"
 
 
 @lru_cache(maxsize=32)
@@ -140,13 +101,22 @@ class CandleSeries:
 
     def klines(
         self,
-        interval: str,
+        target: Timeframe,
         start_time: int | None,
         end_time: int | None,
         limit: int,
     ) -> list[Kline]:
-        """Klines as Binance serves them: startTime forward, endTime backward, else the latest."""
-        target = _interval(interval, self.timeframe)
+        """Klines of ``target`` (a multiple of the replayed timeframe): from ``start_time``
+        forward, back from ``end_time``, else the latest (how the venues serve them)."""
+        if (
+            target.milliseconds < self.timeframe.milliseconds
+            or target.milliseconds % self.timeframe.milliseconds
+        ):
+            raise Reject(
+                RejectReason.INVALID_INTERVAL,
+                detail=f"the sandbox replays {self.timeframe} candles "
+                "and can serve only multiples of it",
+            )
         visible_end = self.cursor + 1
         stamps = self.timestamps[:visible_end]
         if start_time is not None:
@@ -219,18 +189,6 @@ class CandleSeries:
             float(self.volumes[first:end].sum()),
             int(self.timestamps[first]),
         )
-
-
-def _interval(interval: str, base: Timeframe) -> Timeframe:
-    if interval not in BINANCE_INTERVALS:
-        raise invalid_interval()
-    target = Timeframe.parse(interval)
-    if target.milliseconds < base.milliseconds or target.milliseconds % base.milliseconds:
-        raise BinanceError(
-            -1120,
-            f"Invalid interval: the sandbox replays {base} candles and can serve only multiples of it.",
-        )
-    return target
 
 
 def find_candle_file(data_dir: Path, symbol: str, timeframe: Timeframe) -> Path:

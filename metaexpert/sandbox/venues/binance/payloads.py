@@ -6,11 +6,15 @@ not drift between the two.
 
 from __future__ import annotations
 
+import math
+
 from metaexpert.core.timeframe import DAY_MS
 from metaexpert.sandbox.config import SymbolConfig
-from metaexpert.sandbox.engine import FUNDING_INTERVAL_MS, SandboxExchange
-from metaexpert.sandbox.market_data import DepthEvent, Kline, TickRecording
-from metaexpert.sandbox.orders import SPOT, USDM, fmt
+from metaexpert.sandbox.core.exchange import SandboxExchange
+from metaexpert.sandbox.core.margin import FUNDING_INTERVAL_MS
+from metaexpert.sandbox.core.market_data import DepthEvent, Kline, TickRecording
+from metaexpert.sandbox.core.model import fmt
+from metaexpert.sandbox.venues.binance.markets import SPOT, USDM
 
 RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
@@ -180,7 +184,7 @@ def exchange_info(exchange: SandboxExchange, market: str, server_time: int) -> d
 
 
 def ticker_24h(exchange: SandboxExchange, market: str, symbol: str) -> dict[str, object]:
-    series = exchange.series[symbol]
+    series = exchange.series_of(symbol)
     open_, high, low, _close, volume, open_time = series.window(DAY_MS)
     last = exchange.price(symbol, market)
     high, low = max(high, last), min(low, last)
@@ -226,21 +230,21 @@ def book_ticker(exchange: SandboxExchange, market: str, symbol: str) -> dict[str
         "askPrice": fmt(ask),
         "askQty": "1",
     }
-    if market == USDM:
+    if market != SPOT:
         result["time"] = exchange.now
     return result
 
 
 def price_ticker(exchange: SandboxExchange, market: str, symbol: str) -> dict[str, object]:
     result: dict[str, object] = {"symbol": symbol, "price": fmt(exchange.price(symbol, market))}
-    if market == USDM:
+    if market != SPOT:
         result["time"] = exchange.now
     return result
 
 
-def premium_index(exchange: SandboxExchange, symbol: str) -> dict[str, object]:
+def premium_index(exchange: SandboxExchange, symbol: str, market: str = USDM) -> dict[str, object]:
     now = exchange.now
-    mark = exchange.price(symbol, USDM)
+    mark = exchange.price(symbol, market)
     return {
         "symbol": symbol,
         "markPrice": fmt(mark),
@@ -253,8 +257,10 @@ def premium_index(exchange: SandboxExchange, symbol: str) -> dict[str, object]:
     }
 
 
-def mark_price_event(exchange: SandboxExchange, symbol: str) -> dict[str, object]:
-    index = premium_index(exchange, symbol)
+def mark_price_event(
+    exchange: SandboxExchange, symbol: str, market: str = USDM
+) -> dict[str, object]:
+    index = premium_index(exchange, symbol, market)
     return {
         "e": "markPriceUpdate",
         "E": exchange.now,
@@ -270,7 +276,7 @@ def mark_price_event(exchange: SandboxExchange, symbol: str) -> dict[str, object
 def kline_event(
     symbol: str, interval: str, kline: Kline, closed: bool, event_time: int
 ) -> dict[str, object]:
-    row = kline.to_binance()
+    row = kline_row(kline)
     return {
         "e": "kline",
         "E": event_time,
@@ -316,7 +322,7 @@ def depth_body(
         "bids": [[fmt(price), fmt(quantity)] for price, quantity in bids],
         "asks": [[fmt(price), fmt(quantity)] for price, quantity in asks],
     }
-    if market == USDM:
+    if market != SPOT:
         body = {
             "lastUpdateId": last_id,
             "E": exchange.now,
@@ -355,7 +361,7 @@ def depth_event(market: str, symbol: str, event: DepthEvent) -> dict[str, object
         "b": [[fmt(price), fmt(quantity)] for price, quantity in event.bids],
         "a": [[fmt(price), fmt(quantity)] for price, quantity in event.asks],
     }
-    if market == USDM:
+    if market != SPOT:
         payload["T"] = event.event_time
         payload["pu"] = event.previous_update_id
     return payload
@@ -410,7 +416,7 @@ def book_ticker_event(
         "a": fmt(float(row["ask"])),
         "A": fmt(float(row["ask_qty"])),
     }
-    if market == USDM:
+    if market != SPOT:
         event_ms = local_ns // 1_000_000
         payload = {
             "e": "bookTicker",
@@ -447,3 +453,26 @@ def recent_trades(
             item["isBestMatch"] = True
         result.append(item)
     return result
+
+
+def _fmt8(value: float) -> str:
+    return f"{value:.8f}".rstrip("0").rstrip(".") if math.isfinite(value) else "0"
+
+
+def kline_row(kline: Kline) -> list[object]:
+    """One kline as /klines serves it (quote volume estimated from the bar's mid price)."""
+    quote_volume = kline.volume * (kline.open + kline.close) / 2.0
+    return [
+        kline.open_time,
+        _fmt8(kline.open),
+        _fmt8(kline.high),
+        _fmt8(kline.low),
+        _fmt8(kline.close),
+        _fmt8(kline.volume),
+        kline.close_time,
+        _fmt8(quote_volume),
+        0,
+        "0",
+        "0",
+        "0",
+    ]

@@ -1,0 +1,1 @@
+"""The Binance venue: spot, USD-M and COIN-M (see ``routes.py``)."""
