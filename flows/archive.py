@@ -1,4 +1,8 @@
-"""Nightly archival: old trading-state rows move to verified Parquet files (``Archiver``)."""
+"""Nightly archival: old trading-state rows move to verified Parquet files (``Archiver``).
+
+Retention counts in market time: each expert's cutoff is its newest row minus the retention
+(a sandbox or replayed expert trades months behind the wall clock, and its orders of a few
+market minutes ago must stay). ``now`` pins one clock for every expert instead."""
 
 from __future__ import annotations
 
@@ -7,11 +11,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from metaexpert.core.clock import now_ms
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS
 from tasks.alerts import FAILURE_HOOKS
-from tasks.reports import archive_table
+from tasks.reports import archive_table, read_market_clocks
 
 
 @flow(name="archive", flow_run_name="archive older than {retention_days} days", **FAILURE_HOOKS)
@@ -24,7 +27,8 @@ def archive(
 ) -> dict[str, Any]:
     """Archive rows older than ``retention_days`` from ``tables`` (default: every archivable one).
 
-    ``now`` (UTC ms) pins the clock for reproducible runs; the cutoff is ``now - retention``."""
+    ``now`` (UTC ms) pins the clock for every expert; by default each expert's cutoff is its own
+    market time (newest row) minus the retention."""
     from metaexpert.storage import ARCHIVABLE_TABLES
 
     if retention_days <= 0:
@@ -33,8 +37,19 @@ def archive(
     unknown = sorted(set(chosen) - set(ARCHIVABLE_TABLES))
     if unknown:
         raise ConfigurationError(f"not archivable: {unknown}; expected some of {sorted(ARCHIVABLE_TABLES)}")
-    cutoff = int((now if now is not None else now_ms()) - retention_days * DAY_MS)
-    results = [archive_table(database_url, directory, table, cutoff) for table in chosen]
+    retention = int(retention_days * DAY_MS)
+    cutoffs: list[tuple[int, list[int | None] | None]] = [(int(now) - retention, None)] if now is not None else []
+    if now is None:
+        by_cutoff: dict[int, list[int | None]] = {}
+        for expert_id, clock in read_market_clocks(database_url).items():
+            by_cutoff.setdefault(clock - retention, []).append(expert_id)
+        cutoffs = list(by_cutoff.items())
+    results = []
+    for table in chosen:
+        parts = [archive_table(database_url, directory, table, cutoff, experts) for cutoff, experts in cutoffs]
+        results.append({"table": table, "rows": sum(part["rows"] for part in parts),
+                        "files": [entry for part in parts for entry in part["files"]]})
+    cutoff = min(cutoff for cutoff, _ in cutoffs) if cutoffs else None
     create_table_artifact(key="archive", table=[{"table": item["table"], "rows": item["rows"],
                                                  "files": len(item["files"])} for item in results],
                           description="Rows archived per table")

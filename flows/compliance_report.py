@@ -1,7 +1,11 @@
 """Nightly compliance report: the day's orders, fills, risk and compliance decisions.
 
 Reads the storage audit trail through the compliance package's report builder (via the CLI
-adapter ``load_audit_report``) and writes CSV and Markdown files, published as artifacts.
+adapter ``load_audit_report``) and the rows archival moved to ``archive_dir``, and writes CSV and
+Markdown files, published as artifacts. The default day is the expert's last complete market
+day (its orders carry market time: a sandbox or replay runs far behind the wall clock); with no
+rows at all it is yesterday by the wall clock. A re-run never replaces a report with one that
+lacks some of its rows (``AuditReport.write_csv`` refuses).
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS
 from tasks.alerts import FAILURE_HOOKS, send_alert
-from tasks.reports import build_audit_report
+from tasks.reports import build_audit_report, market_day_before
 
 
-def report_day(day: str | None) -> date:
-    """The UTC day to report: ``day`` (YYYY-MM-DD) or yesterday (the nightly run's default)."""
+def report_day(day: str | None, market_day_ms: int | None = None) -> date:
+    """The UTC day to report: ``day`` (YYYY-MM-DD), else the last complete market day, else
+    yesterday by the wall clock (the nightly run's default)."""
     if day is None:
+        if market_day_ms is not None:
+            return datetime.fromtimestamp(market_day_ms / 1000, UTC).date()
         return (datetime.now(UTC) - timedelta(days=1)).date()
     try:
         return date.fromisoformat(day)
@@ -37,13 +44,15 @@ def compliance_report(
     expert: str | None = None,
     trade_mode: str = "paper",
     alert_urls: list[str] | None = None,
+    archive_dir: str | None = "var/archive",
 ) -> dict[str, Any]:
-    """Write the audit report of one UTC day (default: yesterday) as CSV + Markdown and send
-    the daily summary alert (to ``alert_urls`` or ``METAEXPERT_ALERT_URLS``)."""
-    chosen = report_day(day)
+    """Write the audit report of one UTC day (default: the last complete market day) as CSV +
+    Markdown, archived rows included, and send the daily summary alert (to ``alert_urls`` or
+    ``METAEXPERT_ALERT_URLS``)."""
+    chosen = report_day(day, market_day_before(database_url, expert, trade_mode) if day is None else None)
     start_ms = int(datetime(chosen.year, chosen.month, chosen.day, tzinfo=UTC).timestamp() * 1000)
     outcome = build_audit_report(database_url, start_ms, start_ms + DAY_MS, output_dir, display_timezone,
-                                 expert, trade_mode)
+                                 expert, trade_mode, archive_dir)
     summary = outcome["summary"]
     create_table_artifact(key="compliance-report", table=[{"item": key, "value": str(value)}
                                                           for key, value in summary.items()],
@@ -57,4 +66,4 @@ def compliance_report(
                "info", alert_urls)
     get_run_logger().info("audit report %s: %d rows, %d orders -> %s", chosen, summary["rows"], summary["orders"],
                           outcome["csv_path"])
-    return {key: value for key, value in outcome.items() if key != "markdown"}
+    return {"day": chosen.isoformat(), **{key: value for key, value in outcome.items() if key != "markdown"}}

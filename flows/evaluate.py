@@ -65,6 +65,11 @@ def evaluate(
                 len(summary["rejected"]), summary["risk_events"] or "quiet")
     lines = [f"# Evaluation of {summary['expert']} ({summary['trade_mode']})", "",
              f"equity {summary['equity']:.2f}, step took {summary['seconds']} s", ""]
+    for gap in summary.get("skipped_bars", ()):
+        message = (f"{gap['symbol']} {gap['timeframe']}: skipped {gap['bars']} bar(s) opened from {gap['first_ms']} "
+                   f"to {gap['last_ms']} (ms UTC): {gap['reason']}")
+        logger.warning("%s", message)
+        lines += [f"**Skipped** {message}", ""]
     if summary["orders"]:
         lines += ["| client order id | symbol | side | type | quantity | status |", "|---|---|---|---|---|---|"]
         lines += [f"| {o['client_order_id']} | {o['symbol']} | {o['side']} | {o['type']} | {o['quantity']} | "

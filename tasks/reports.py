@@ -16,6 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.core.timeframe import DAY_MS
 
 _NO_RESULTS = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -52,15 +53,73 @@ def run_backtest(expert_file: str, symbols: list[str] | None, start: str, end: s
             "json_path": str(Path(output_dir) / "result.json")}
 
 
-@task(name="build-audit-report", task_run_name="audit {start_ms}", **_NO_RESULTS)
+def _archived_report(database_url: str, archive_dir: str, start_ms: int, end_ms: int, display_timezone: str,
+                     expert: str | None, trade_mode: str) -> Any:
+    """The audit report of the rows archival moved out of the hot database (``Archiver`` files)."""
+    import json
+
+    from metaexpert.compliance import build_audit_report as report_of
+    from metaexpert.storage import Archiver, Database, StateStore
+
+    database = Database(database_url)
+    try:
+        store = StateStore(database)
+        frame = Archiver(database, archive_dir).read_archive("audit_events", start_ms=start_ms, end_ms=end_ms)
+        if expert is not None:
+            info = store.experts.find(expert, trade_mode=trade_mode)
+            frame = frame.filter(frame["expert_id"] == (info.expert_id if info is not None else -1))
+        entries, orders = [], {}
+        for row in frame.iter_rows(named=True):
+            entries.append({"timestamp_ms": row["timestamp_ms"], "kind": row["kind"],
+                            "client_order_id": row["client_order_id"],
+                            "payload": json.loads(row["payload"]) if row["payload"] else {}})
+            coid = row["client_order_id"]
+            if coid and coid not in orders and row["expert_id"] is not None:
+                order = store.orders.get(row["expert_id"], coid)
+                if order is not None:
+                    orders[coid] = order
+        return report_of(entries, start_ms, end_ms, display_timezone, orders=orders)
+    finally:
+        database.dispose()
+
+
+@task(name="find-market-day", **_NO_RESULTS)
+def market_day_before(database_url: str, expert: str | None = None, trade_mode: str = "paper") -> int | None:
+    """Start (UTC ms) of the last complete market day: the day before the expert's newest row.
+
+    Sandbox and replayed experts trade in market time, months behind the wall clock, so the
+    nightly report's "yesterday" is theirs. None when the database holds no rows yet."""
+    from metaexpert.storage import Archiver, Database, StateStore
+
+    database = Database(database_url)
+    try:
+        database.check_schema()
+        clocks = Archiver(database, ".").market_clocks()
+        if expert is not None:
+            info = StateStore(database).experts.find(expert, trade_mode=trade_mode)
+            clocks = {key: value for key, value in clocks.items() if info is not None and key == info.expert_id}
+    finally:
+        database.dispose()
+    if not clocks:
+        return None
+    newest = max(clocks.values())
+    return newest - newest % DAY_MS - DAY_MS
+
+
+@task(name="build-audit-report", task_run_name="audit {expert} {start_ms}", **_NO_RESULTS)
 def build_audit_report(database_url: str, start_ms: int, end_ms: int, output_dir: str,
                        display_timezone: str = "UTC", expert: str | None = None,
-                       trade_mode: str = "paper") -> dict[str, Any]:
-    """The compliance package's audit report over the storage audit trail, as CSV + Markdown."""
+                       trade_mode: str = "paper", archive_dir: str | None = None) -> dict[str, Any]:
+    """The compliance package's audit report over the storage audit trail (the hot database
+    plus, with ``archive_dir``, the rows archived from it), as CSV + Markdown."""
     from metaexpert.cli.audit import load_audit_report
+    from metaexpert.compliance.audit import merge_reports
 
     report = load_audit_report(database_url, start_ms, end_ms, display_timezone, expert=expert,
                                trade_mode=trade_mode)
+    if archive_dir is not None and Path(archive_dir).is_dir():
+        report = merge_reports(report, _archived_report(database_url, archive_dir, start_ms, end_ms,
+                                                        display_timezone, expert, trade_mode))
     day = datetime.fromtimestamp(start_ms / 1000, UTC).strftime("%Y-%m-%d")
     stem = f"audit-{re.sub(r'[^A-Za-z0-9_.-]+', '_', expert or 'all')}-{day}"
     folder = Path(output_dir)
@@ -70,16 +129,32 @@ def build_audit_report(database_url: str, start_ms: int, end_ms: int, output_dir
             "markdown": Path(markdown_path).read_text()}
 
 
-@task(name="archive-table", task_run_name="archive {table}", retries=2, retry_delay_seconds=[5, 30],
-      **_NO_RESULTS)
-def archive_table(database_url: str, directory: str, table: str, older_than_ms: int) -> dict[str, Any]:
-    """Move ``table``'s rows older than the cutoff to verified Parquet files (``Archiver``)."""
+@task(name="read-market-clocks", **_NO_RESULTS)
+def read_market_clocks(database_url: str) -> dict[int | None, int]:
+    """Each expert's market time (newest row), for retention counted in the orders' own time."""
     from metaexpert.storage import Archiver, Database
 
     database = Database(database_url)
     try:
         database.check_schema()
-        result = Archiver(database, directory).archive(table, older_than_ms)
+        return Archiver(database, ".").market_clocks()
+    finally:
+        database.dispose()
+
+
+@task(name="archive-table", task_run_name="archive {table} before {older_than_ms}", retries=2, retry_delay_seconds=[5, 30],
+      **_NO_RESULTS)
+def archive_table(database_url: str, directory: str, table: str, older_than_ms: int,
+                  experts: list[int | None] | None = None) -> dict[str, Any]:
+    """Move ``table``'s rows older than the cutoff (of ``experts`` only, if given) to verified
+    Parquet files (``Archiver``)."""
+    from metaexpert.storage import Archiver, Database
+
+    database = Database(database_url)
+    try:
+        database.check_schema()
+        result = Archiver(database, directory).archive(
+            table, older_than_ms, experts=tuple(experts) if experts is not None else None)
         return {"table": table, "rows": result.row_count, "files": result.files}
     finally:
         database.dispose()

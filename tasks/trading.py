@@ -126,6 +126,7 @@ async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: 
             "rejected": [order.client_order_id for order in new_orders if order.status is OrderStatus.REJECTED],
             "risk_events": [f"{event.rule}:{event.action}" for event in events if isinstance(event, RiskEvent)],
             "order_events": sum(isinstance(event, OrderEvent) for event in events),
+            "skipped_bars": list(runtime.skipped_bars),  # missed bars a long pause kept from on_bar
             "equity": engine.portfolio.account.equity,
             "seconds": round(time.perf_counter() - started, 4),
         }

@@ -6,6 +6,11 @@ Input is plain records, duck-typed: anything with ``timestamp_ms``, ``kind``,
 package's ``AuditRepository.list`` returns; ``audit_entries_from_events`` makes the same
 shape from the engine's events when no database is used. Compliance never imports
 storage: the CLI (``metaexpert audit-report``) reads the rows and hands them over.
+
+Rows archived out of the hot database come back through ``merge_reports`` (hot report +
+report of the archived rows). ``write_csv`` never overwrites a report with one that lacks
+some of its rows (a re-run after archival without the archive would otherwise replace a
+12-row CSV with a header-only file): it raises ``DataError`` naming the file instead.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from metaexpert.core.errors import ConfigurationError
+from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.events import OrderEvent, RiskEvent, TradeEvent
 
 COMPLIANCE_PREFIX = "compliance:"
@@ -91,12 +96,37 @@ class AuditReport:
     # ------------------------------------------------------------------ writers
     def write_csv(self, path: str | Path) -> Path:
         target = _prepare(path)
+        lost = self._rows_missing_from(target)
+        if lost:
+            raise DataError(
+                f"{target} holds {len(lost)} audit row(s) this report lacks (first at {lost[0]['time_utc']}, "
+                f"{lost[0]['category']} {lost[0]['client_order_id']}); not overwritten: were the rows archived? "
+                "read the archive too (archive_dir), or write the report elsewhere")
         with target.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             for row in self.rows:
-                writer.writerow({key: "" if value is None else value for key, value in asdict(row).items()})
+                writer.writerow({key: _csv_cell(value) for key, value in asdict(row).items()})
         return target
+
+    def _rows_missing_from(self, target: Path) -> list[dict[str, str]]:
+        """Rows of an existing CSV report at ``target`` (same period, same columns) not in this one."""
+        if not target.is_file():
+            return []
+        with target.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if tuple(reader.fieldnames or ()) != COLUMNS:
+                return []
+            existing = list(reader)
+        present = Counter(tuple(_csv_cell(value) for value in asdict(row).values()) for row in self.rows)
+        lost = []
+        for line in existing:
+            key = tuple(line[column] for column in COLUMNS)
+            if present[key] > 0:
+                present[key] -= 1
+            else:
+                lost.append(line)
+        return lost
 
     def write_json(self, path: str | Path) -> Path:
         target = _prepare(path)
@@ -162,6 +192,21 @@ def build_audit_report(
     return AuditReport(start_ms, end_ms, display_timezone, [row for _, _, row in rows])
 
 
+def merge_reports(first: AuditReport, *others: AuditReport) -> AuditReport:
+    """One report over the same period from several (hot database + archive): rows in time
+    order; a row present in two sources (restored from the archive, say) is not doubled, while
+    identical rows within one source (an intent and its status, say) all stay."""
+    for other in others:
+        if (other.start_ms, other.end_ms) != (first.start_ms, first.end_ms):
+            raise ConfigurationError(f"cannot merge audit reports of different periods: {_utc(first.start_ms)} "
+                                     f"and {_utc(other.start_ms)}")
+    counts: Counter[AuditRow] = Counter()
+    for report in (first, *others):
+        counts |= Counter(report.rows)  # a row's count is its largest in any one source
+    rows = sorted(counts.elements(), key=lambda row: row.timestamp_ms)
+    return AuditReport(first.start_ms, first.end_ms, first.display_timezone, rows)
+
+
 def audit_entries_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
     """The engine's events as audit entries (the storage layout), for runs without a database."""
     entries: list[dict[str, Any]] = []
@@ -202,6 +247,10 @@ def _prepare(path: str | Path) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     return target
+
+
+def _csv_cell(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _text(value: Any) -> str:

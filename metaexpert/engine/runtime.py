@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from metaexpert.core.enums import MarketType, PositionMode, TradeMode
-from metaexpert.core.errors import PermanentError
+from metaexpert.core.errors import InsufficientHistoryError, PermanentError
+from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.events import RiskEvent
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import Timeframe
@@ -82,6 +83,7 @@ class TradingRuntime:
         self.engine: Engine | None = None
         self.broker: SimulatedBroker | LiveBroker | None = None
         self.unknown_orders: list[Any] = []
+        self.skipped_bars: list[dict[str, Any]] = []  # missed bars a long pause kept from on_bar
         self._next_close: dict[tuple[str, str], int] = {}
         self._timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {Timeframe.parse(strategy.timeframe)},
                                   key=lambda t: t.milliseconds)
@@ -157,22 +159,61 @@ class TradingRuntime:
         portfolio.revalue()
 
     async def _load_history(self, portfolio: Portfolio) -> None:
+        """Fill each series with the closed bars before the first one ``step()`` hands to the expert.
+
+        Without a cursor (first run) the newest ``lookback_bars + 2`` closed bars are history.
+        After a restart the bars after the cursor are missed bars: when the pause fits in that
+        window, the history is loaded up to the cursor and ``step()`` hands every missed bar to
+        the expert, oldest first. A longer pause cannot be replayed from that window (and trading
+        on bars that old would act on stale prices): the window becomes history, only its newest
+        bar reaches the expert, and the bars in between are listed in ``skipped_bars`` and logged.
+        Fewer closed bars than ``lookback_bars`` for the strategy's timeframe is an
+        ``InsufficientHistoryError`` before the first order, as in backtests."""
+        lookback = self.strategy.lookback_bars
         for symbol in self.strategy.symbols:
             ticker = await self.gateway.fetch_ticker(symbol)
             now = ticker.timestamp
             portfolio.set_time(now)
             portfolio.mark(symbol, ticker.price)
             for timeframe in self._timeframes:
-                series = BarSeries(symbol, str(timeframe))
-                portfolio.series[(symbol, str(timeframe))] = series
-                bars = await self.gateway.fetch_ohlcv(symbol, str(timeframe), limit=self.strategy.lookback_bars + 2)
-                # After a restart, bars after the last processed one are handed to the expert by step().
-                cursor = self.persistence.cursor(symbol, str(timeframe)) if self.persistence is not None else None
-                for bar in bars:
-                    if timeframe.close_time(bar.timestamp) <= now and (cursor is None or bar.timestamp <= cursor):
-                        series.append(bar)
-                last = series._timestamps[len(series) - 1] if len(series) else timeframe.floor(now) - timeframe.milliseconds
-                self._next_close[(symbol, str(timeframe))] = timeframe.close_time(int(last) + timeframe.milliseconds)
+                name, span = str(timeframe), timeframe.milliseconds
+                series = BarSeries(symbol, name)
+                portfolio.series[(symbol, name)] = series
+                window = [bar for bar in await self.gateway.fetch_ohlcv(symbol, name, limit=lookback + 2)
+                          if timeframe.close_time(bar.timestamp) <= now]
+                cursor = self.persistence.cursor(symbol, name) if self.persistence is not None else None
+                if cursor is None or not window or window[-1].timestamp <= cursor:
+                    history = [bar for bar in window if cursor is None or bar.timestamp <= cursor]
+                elif window[0].timestamp <= cursor + span:
+                    # Short pause: history up to the cursor; step() replays the missed bars in order.
+                    older = await self.gateway.fetch_ohlcv(symbol, name, since=cursor - lookback * span,
+                                                           limit=lookback + 1)
+                    history = [bar for bar in older if bar.timestamp <= cursor]
+                else:
+                    history = window[:-1]
+                    self._skip(symbol, timeframe, cursor + span, window[-2].timestamp if len(window) > 1 else None,
+                               lookback)
+                for bar in history:
+                    series.append(bar)
+                if timeframe == Timeframe.parse(self.strategy.timeframe) and len(series) < lookback:
+                    raise InsufficientHistoryError(
+                        f"{symbol} {name}: lookback_bars={lookback} needs {lookback} bars before "
+                        f"{ms_to_datetime(now):%Y-%m-%d %H:%M} UTC but the exchange returned {len(series)} closed "
+                        f"bars (lower lookback_bars, or start once the symbol has more history); no order was placed")
+                last = series._timestamps[len(series) - 1] if len(series) else timeframe.floor(now) - span
+                self._next_close[(symbol, name)] = timeframe.close_time(int(last) + span)
+
+    def _skip(self, symbol: str, timeframe: Timeframe, first_ms: int, last_ms: int | None, lookback: int) -> None:
+        if last_ms is None or last_ms < first_ms:
+            return
+        bars = (last_ms - first_ms) // timeframe.milliseconds + 1
+        reason = (f"the pause outlasted the lookback window ({lookback} + 2 bars): these bars were loaded as history "
+                  f"without on_bar, only the newest closed bar is handed to the expert")
+        self.skipped_bars.append({"symbol": symbol, "timeframe": str(timeframe), "first_ms": first_ms,
+                                  "last_ms": last_ms, "bars": bars, "reason": reason})
+        logger.warning("%s %s: skipped %d bar(s) from %s to %s UTC: %s", symbol, timeframe, bars,
+                       f"{ms_to_datetime(first_ms):%Y-%m-%d %H:%M}", f"{ms_to_datetime(last_ms):%Y-%m-%d %H:%M}",
+                       reason)
 
     # ------------------------------------------------------------------ steps
     async def step(self) -> None:
@@ -197,7 +238,8 @@ class TradingRuntime:
                     continue
                 series = portfolio.series[key]
                 since = int(series._timestamps[len(series) - 1]) + 1 if len(series) else None
-                for bar in await self.gateway.fetch_ohlcv(symbol, str(timeframe), since=since, limit=10):
+                for bar in await self.gateway.fetch_ohlcv(symbol, str(timeframe), since=since,
+                                                           limit=max(10, self.strategy.lookback_bars + 3)):
                     if timeframe.close_time(bar.timestamp) <= now and (not len(series) or bar.timestamp > series._timestamps[len(series) - 1]):
                         series.append(bar)
                         engine.on_bar_closed(bar)

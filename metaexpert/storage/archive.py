@@ -18,6 +18,12 @@ range and cutoff), so audit rows can leave the database only through this verifi
 path, and only the rows that were verified.
 The latest position snapshot per (expert, symbol, side) and the latest account
 snapshot per expert are never archived: restart recovery needs them.
+
+Market time: row timestamps are the time of the market the expert traded in (a sandbox or a
+replay runs months behind the wall clock), so retention is counted per expert from its own
+newest row (``market_clocks``), not from the wall clock: "older than 90 days" of an expert
+replaying June 2025 means older than 90 days before its latest June 2025 row. ``archive(...,
+experts=(id,))`` limits a run to the rows of those experts (``None`` = rows without one).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from sqlalchemy import (
     Text,
     delete,
     func,
+    or_,
     select,
 )
 from sqlalchemy.orm import Session
@@ -104,12 +111,15 @@ class Archiver:
         self.directory = Path(directory)
 
     # ------------------------------------------------------------------ archive
-    def archive(self, table: str, older_than_ms: int, *, batch_rows: int = 50_000) -> ArchiveResult:
+    def archive(self, table: str, older_than_ms: int, *, batch_rows: int = 50_000,
+                experts: tuple[int | None, ...] | None = None) -> ArchiveResult:
         """Move rows of ``table`` with a timestamp before ``older_than_ms`` into Parquet files.
 
         Rows go in batches of at most ``batch_rows`` (oldest ids first) so memory stays
         bounded; each batch is written, verified and deleted on its own. If a batch fails
         verification, the batches before it stay archived and the error is raised.
+        ``experts`` limits the run to rows of those expert ids (``None`` in it: rows without
+        an expert); by default every expert's rows older than the cutoff go.
         """
         model = _model(table)
         if (
@@ -124,15 +134,16 @@ class Archiver:
             raise ValueError(f"batch_rows must be positive, got {batch_rows}")
         batches: list[ArchiveBatch] = []
         while True:
-            batch = self._archive_batch(model, older_than_ms, batch_rows)
+            batch = self._archive_batch(model, older_than_ms, batch_rows, experts)
             if batch is None:
                 return ArchiveResult(table, older_than_ms, batches)
             batches.append(batch)
 
-    def _archive_batch(self, model: type[Base], cutoff_ms: int, limit: int) -> ArchiveBatch | None:
+    def _archive_batch(self, model: type[Base], cutoff_ms: int, limit: int,
+                       experts: tuple[int | None, ...] | None = None) -> ArchiveBatch | None:
         table = model.__tablename__
         rows = self.database.read(
-            lambda session: _select_rows(session, model, cutoff_ms, limit),
+            lambda session: _select_rows(session, model, cutoff_ms, limit, experts),
             what=f"select {table} to archive",
         )
         if not rows:
@@ -145,7 +156,7 @@ class Archiver:
             ids = [row["id"] for row in rows]
             self.database.write(
                 lambda session: _delete_verified(
-                    session, model, cutoff_ms, limit, ids, checksum, batch_uid, files
+                    session, model, cutoff_ms, limit, ids, checksum, batch_uid, files, experts
                 ),
                 what=f"archive {table}",
             )
@@ -212,6 +223,23 @@ class Archiver:
                 f"archive of {table.name}: checksum of the files ({actual}) differs from the selected rows "
                 f"({expected_checksum}); nothing deleted"
             )
+
+    def market_clocks(self) -> dict[int | None, int]:
+        """Each expert's market time: its newest row timestamp over the archivable tables.
+
+        Rows without an expert (``None``) get the newest of those rows. Empty when no rows."""
+
+        def query(session: Session) -> dict[int | None, int]:
+            clocks: dict[int | None, int] = {}
+            for model in ARCHIVABLE_TABLES.values():
+                column: Any = model
+                statement = select(column.expert_id, func.max(column.timestamp_ms)).group_by(column.expert_id)
+                for expert_id, newest in session.execute(statement):
+                    if newest is not None:
+                        clocks[expert_id] = max(int(newest), clocks.get(expert_id, int(newest)))
+            return clocks
+
+        return self.database.read(query, what="read market clocks")
 
     # ------------------------------------------------------------------- read back
     def archive_files(
@@ -307,8 +335,15 @@ def _time_column(model: type[Base]) -> str:
     return "timestamp_ms"
 
 
-def _condition(session: Session, model: Any, cutoff_ms: int) -> list[Any]:
+def _condition(session: Session, model: Any, cutoff_ms: int,
+               experts: tuple[int | None, ...] | None = None) -> list[Any]:
     conditions = [model.timestamp_ms < cutoff_ms]
+    if experts is not None:
+        ids = [expert_id for expert_id in experts if expert_id is not None]
+        chosen = [model.expert_id.in_(ids)] if ids else []
+        if None in experts:
+            chosen.append(model.expert_id.is_(None))
+        conditions.append(or_(*chosen) if chosen else model.id < 0)
     if model is PositionSnapshotRow:
         latest = select(func.max(model.id)).group_by(model.expert_id, model.symbol, model.side)
         conditions.append(model.id.not_in(latest))
@@ -318,11 +353,12 @@ def _condition(session: Session, model: Any, cutoff_ms: int) -> list[Any]:
     return conditions
 
 
-def _select_rows(session: Session, model: Any, cutoff_ms: int, limit: int) -> list[dict[str, Any]]:
+def _select_rows(session: Session, model: Any, cutoff_ms: int, limit: int,
+                 experts: tuple[int | None, ...] | None = None) -> list[dict[str, Any]]:
     table = model.__table__
     statement = (
         select(table)
-        .where(*_condition(session, model, cutoff_ms))
+        .where(*_condition(session, model, cutoff_ms, experts))
         .order_by(table.c.id)
         .limit(limit)
     )
@@ -338,8 +374,9 @@ def _delete_verified(
     checksum: str,
     batch_uid: str,
     files: list[dict[str, Any]],
+    experts: tuple[int | None, ...] | None = None,
 ) -> None:
-    current = _select_rows(session, model, cutoff_ms, limit)
+    current = _select_rows(session, model, cutoff_ms, limit, experts)
     if [row["id"] for row in current] != ids or _checksum(current, model.__table__) != checksum:
         raise ArchiveVerificationError(
             f"rows of {model.__tablename__} older than {cutoff_ms} changed while archiving; nothing deleted, retry"

@@ -80,14 +80,41 @@ def test_compliance_report_with_evaluated_day_lists_the_order_and_its_fill(evalu
     assert Path(outcome["markdown_path"]).is_file()
 
 
-def test_archive_with_two_day_old_rows_moves_them_to_parquet(evaluated, tmp_path):
+def test_compliance_report_with_no_day_reports_the_last_complete_market_day(evaluated, tmp_path):
+    outcome = compliance_report(database_url=evaluated["database_url"], output_dir=str(tmp_path),
+                                expert="timer_buyer", trade_mode="live", archive_dir=None)
+    # the expert's newest row is at 2025-06-04 00:06 market time: "yesterday" is 2025-06-03, not the wall clock's
+    assert outcome["day"] == "2025-06-03"
+    assert outcome["summary"]["period_start_utc"].startswith("2025-06-03T00:00")
+
+
+def test_archive_with_market_time_keeps_orders_placed_minutes_before(evaluated, tmp_path):
     outcome = archive(database_url=evaluated["database_url"], directory=str(tmp_path / "archive"),
+                      retention_days=1, tables=["audit_events"])
+    assert outcome["rows"] == 0  # the rows are minutes old in the expert's market time
+    assert not list((tmp_path / "archive").rglob("*.parquet"))
+
+
+def test_archive_with_two_day_old_rows_moves_them_and_the_report_reads_them_back(evaluated, tmp_path):
+    from metaexpert.core.errors import DataError
+
+    reports, archived = tmp_path / "reports", tmp_path / "archive"
+    first = compliance_report(database_url=evaluated["database_url"], output_dir=str(reports),
+                              day="2025-06-04", expert="timer_buyer", trade_mode="live", archive_dir=str(archived))
+    csv_before = Path(first["csv_path"]).read_text()
+    outcome = archive(database_url=evaluated["database_url"], directory=str(archived),
                       retention_days=1, tables=["audit_events"], now=START_MS + 2 * 86_400_000)
     assert outcome["rows"] > 0
-    assert list((tmp_path / "archive").rglob("*.parquet"))
-    again = compliance_report(database_url=evaluated["database_url"], output_dir=str(tmp_path),
-                              day="2025-06-04", expert="timer_buyer", trade_mode="live")
-    assert again["summary"]["rows"] == 0  # the audit rows left the hot database
+    assert list(archived.rglob("*.parquet"))
+    again = compliance_report(database_url=evaluated["database_url"], output_dir=str(reports),
+                              day="2025-06-04", expert="timer_buyer", trade_mode="live", archive_dir=str(archived))
+    assert again["summary"] == first["summary"] and first["summary"]["rows"] > 0
+    assert Path(again["csv_path"]).read_text() == csv_before
+    # without the archive the report would lack every row: it refuses to overwrite the full one
+    with pytest.raises(DataError, match=r"holds \d+ audit row\(s\) this report lacks"):
+        compliance_report(database_url=evaluated["database_url"], output_dir=str(reports), day="2025-06-04",
+                          expert="timer_buyer", trade_mode="live", archive_dir=None)
+    assert Path(first["csv_path"]).read_text() == csv_before
 
 
 def test_evaluate_with_expert_locked_skips_without_trading(prefect_harness, live_sandbox, tmp_path):
