@@ -41,6 +41,7 @@ from metaexpert.core.round_trip import ClosedTrade
 from metaexpert.core.timeframe import Timeframe
 from metaexpert.engine.broker import Broker
 from metaexpert.engine.config import StrategyConfig
+from metaexpert.engine.failures import FailureLog
 from metaexpert.engine.handlers import Handler, HandlerRegistry
 from metaexpert.engine.parameters import missing_parameter_message
 from metaexpert.engine.portfolio import Portfolio
@@ -87,11 +88,15 @@ class Engine:
         self.closed_trades: list[ClosedTrade] = []
         self.fills: list = []
         self.orders: list[Order] = []
-        self.errors: list[str] = []
+        #: every failure reported to ``handle_error``: distinct ones with counts (see ``failures.py``)
+        self.failures = FailureLog(logger)
+        self.max_consecutive_errors: int = strategy.max_consecutive_errors or 0
         self.risk_counts: dict[str, int] = {}
         self.context: Any = None
         self.stopped = False
         self.stop_reason = ""
+        #: True when the run was stopped by an error (``stop_on_error`` or ``max_consecutive_errors``)
+        self.stopped_by_error = False
         self._entry_fees: dict[tuple[str, PositionSide], float] = {}
         self._brackets: dict[tuple[str, PositionSide], list[Order]] = {}
         self._order_brackets: dict[str, dict[str, float | None]] = {}
@@ -132,6 +137,7 @@ class Engine:
     def _call_untimed(self, handlers: list[Handler], *args: Any, name: str = "") -> Any:
         result = None
         context = self.context
+        failing = self.failures.failing
         for handler in handlers:
             try:
                 result = handler(context, *args)
@@ -139,7 +145,15 @@ class Engine:
                 raise
             except Exception as error:  # noqa: BLE001 - every handler error goes to on_error
                 self.handle_error(error, source="handler", handler=name or getattr(handler, "__name__", "?"))
+            else:
+                if failing:  # a handler that failed before works again: its consecutive count restarts
+                    self.failures.succeeded(name or getattr(handler, "__name__", "?"))
         return result
+
+    @property
+    def errors(self) -> list[str]:
+        """One line per distinct error of the run, with its count when it repeated."""
+        return self.failures.lines()
 
     def initialize(self) -> None:
         """Run the expert's on_init handlers. A failing on_init ends the run (like a
@@ -154,10 +168,16 @@ class Engine:
                 raise InitializationError(f"on_init failed: {type(error).__name__}: {error}") from error
 
     def handle_error(self, error: BaseException, *, source: str, handler: str = "") -> None:
+        """Count and report ``error``, call on_error, and stop the run when it must stop.
+
+        The first error of a run is logged with its traceback, each further distinct one on
+        one line, repeats only counted (``FailureLog``). ``stop_on_error`` stops at the first
+        error; ``max_consecutive_errors`` (on_init, default 5) stops a handler that fails
+        that many times in a row: a strategy that raises on every bar cannot trade.
+        """
         now = self.portfolio.now_ms
         message = missing_parameter_message(error) or str(error)
-        self.errors.append(f"{source}:{handler}: {type(error).__name__}: {message}")
-        logger.error("error in %s %s: %s", source, handler, message, exc_info=error)
+        consecutive = self.failures.record(error, source=source, handler=handler, message=message)
         event = ErrorEvent(error=error, timestamp=now, source=source, handler=handler)
         self._publish(event)
         if not self._in_error_handler and self.handlers.has("error"):
@@ -168,13 +188,21 @@ class Engine:
                         error_handler(self.context, event)
                     except StopRun:
                         raise
-                    except Exception:
-                        logger.exception("on_error handler failed")
+                    except Exception as handler_error:  # noqa: BLE001 - counted like any handler error
+                        self.failures.record(handler_error, source="handler", handler="on_error",
+                                             message=str(handler_error))
             finally:
                 self._in_error_handler = False
+        reason = ""
         if self.stop_on_error:
             reason = f"stopped after an error in {handler or source}: {message}"
+        elif source == "handler" and 0 < self.max_consecutive_errors <= consecutive:
+            reason = (f"stopped after {consecutive} consecutive errors in {handler}: {type(error).__name__}: "
+                      f"{message} (max_consecutive_errors={self.max_consecutive_errors})")
+        if reason:
+            self.stopped_by_error = True
             self.stop(reason)  # so on_deinit and the result name why the run ended
+            logger.error("%s", reason)
             raise StopRun(reason) from error
 
     def alert(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> None:
