@@ -250,6 +250,11 @@ def run_backtest(
     total = int(timeline.shape[0])
     equity = np.empty(total, dtype=np.float64)
     exposure = np.zeros(total, dtype=bool)
+    if total and strategy.warmup_bars >= total:
+        raise ConfigurationError(
+            f"warmup_bars={strategy.warmup_bars} skips every one of the {total} bars between "
+            f"{ms_to_datetime(config.start_ms):%Y-%m-%d} and {ms_to_datetime(config.end_ms):%Y-%m-%d}: the handlers "
+            "would never run; lower warmup_bars (or use lookback_bars for history before the start)")
     engine.call(handlers.get("backtest_init"), name="on_backtest_init")
     engine.initialize()
     single = len(feeds) == 1 and not feeds[0].higher and not engine._risk_on_bar
@@ -289,6 +294,8 @@ def run_backtest(
         bars_processed=processed,
         wall_seconds=time.perf_counter() - wall_start,
         errors=warnings + engine.errors,
+        error_count=engine.failures.handler_errors,
+        stopped_by_error=engine.stopped_by_error,
     )
     compute_metrics(result)
     fitness = None

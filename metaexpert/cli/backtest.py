@@ -28,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from metaexpert.cli.errors import error_console, reported_errors
+from metaexpert.cli.errors import error_console, exit_if_run_failed, reported_errors
 from metaexpert.cli.loader import LoadedExpert, load_expert
 from metaexpert.cli.options import (
     check_date_range,
@@ -61,6 +61,7 @@ class BacktestRequest:
     html: bool = True
     display_timezone: str | None = None
     show_progress: bool = True
+    stop_on_error: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ def run_arguments(run: Callable[..., Any], request: BacktestRequest,
         ("symbol", "--symbol", request.symbol),
         ("timeframe", "--timeframe", request.timeframe),
         ("parameters", "--param", request.parameters or None),
+        ("stop_on_error", "--stop-on-error", True if request.stop_on_error else None),
     )
     for name, option, value in overrides:
         if value is None:
@@ -232,6 +234,8 @@ def backtest_command(
         show_default=False)] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress",
                                               help="Hide the progress bar.")] = False,
+    stop_on_error: Annotated[bool, typer.Option(
+        "--stop-on-error", help="Stop at the first handler error (the exit code is 1 either way).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
     """Backtest an expert file over recorded candles and write JSON + HTML reports."""
@@ -256,6 +260,12 @@ def backtest_command(
         html=not no_html,
         display_timezone=timezone,
         show_progress=not no_progress,
+        stop_on_error=stop_on_error,
     )
     with reported_errors(debug=debug):
-        run_backtest(request)
+        outcome = run_backtest(request)
+    result = outcome.result
+    exit_if_run_failed(error_count=int(getattr(result, "error_count", 0) or 0),
+                       stopped_by_error=bool(getattr(result, "stopped_by_error", False)),
+                       stop_reason=str(getattr(result, "parameters", {}).get("stop_reason", "")),
+                       errors=list(getattr(result, "errors", []) or []))

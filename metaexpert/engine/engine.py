@@ -144,10 +144,10 @@ class Engine:
             except StopRun:
                 raise
             except Exception as error:  # noqa: BLE001 - every handler error goes to on_error
-                self.handle_error(error, source="handler", handler=name or getattr(handler, "__name__", "?"))
+                self.handle_error(error, source="handler", handler=_handler_label(handlers, handler, name))
             else:
                 if failing:  # a handler that failed before works again: its consecutive count restarts
-                    self.failures.succeeded(name or getattr(handler, "__name__", "?"))
+                    self.failures.succeeded(_handler_label(handlers, handler, name))
         return result
 
     @property
@@ -676,6 +676,14 @@ class Engine:
             self._publish(event)
         if self._risk_handlers:
             self.call(self._risk_handlers, event, name="on_risk")
+
+
+def _handler_label(handlers: list[Handler], handler: Handler, name: str) -> str:
+    """``on_bar[1h]``, or ``on_bar[1h] broken`` when several handlers share the event."""
+    function = getattr(handler, "__name__", "?")
+    if not name:
+        return str(function)
+    return f"{name} {function}" if len(handlers) > 1 else name
 
 
 _BRACKET_TAGS: Final = frozenset({"stop_loss", "take_profit", "trailing_stop", "liquidation"})

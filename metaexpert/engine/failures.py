@@ -61,6 +61,9 @@ class FailureLog:
         self._logger = logger
         self._failures: dict[tuple[str, str, str, str], Failure] = {}
         self.total = 0
+        #: failures of the expert's own handlers (``total`` also counts polls and broker calls
+        #: of paper/live runs, which are retried)
+        self.handler_errors = 0
         #: consecutive failures per handler name; emptied as soon as the handler succeeds
         self.failing: dict[str, int] = {}
 
@@ -78,6 +81,8 @@ class FailureLog:
             self._log_first(failure, error)
         failure.count += 1
         self.total += 1
+        if source == "handler":
+            self.handler_errors += 1
         place = handler or source
         consecutive = self.failing.get(place, 0) + 1
         self.failing[place] = consecutive
