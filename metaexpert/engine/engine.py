@@ -156,8 +156,11 @@ class Engine:
         return self.failures.lines()
 
     def initialize(self) -> None:
-        """Run the expert's on_init handlers. A failing on_init ends the run (like a
-        MetaTrader EA whose OnInit fails): trading without its setup would be unsafe."""
+        """Check the leverage against the venue, log the start-up line, then run the expert's
+        on_init handlers. A failing on_init ends the run (like a MetaTrader EA whose OnInit
+        fails): trading without its setup would be unsafe."""
+        self.check_leverage()
+        logger.info("%s", self.startup_line())
         for handler in self.handlers.get("init"):
             try:
                 handler(self.context)
@@ -166,6 +169,56 @@ class Engine:
             except Exception as error:
                 self.handle_error(error, source="handler", handler="on_init")
                 raise InitializationError(f"on_init failed: {type(error).__name__}: {error}") from error
+
+    def check_leverage(self) -> None:
+        """Refuse, before the first bar, a leverage above a symbol's venue limit.
+
+        ``leverage=1000`` used to be accepted and then every entry was blocked by the risk
+        rule at run time (1,299 log lines, 0 trades, exit 0). The limit is the market spec's
+        (the runner's in a backtest, the markets ccxt loaded in paper and live mode);
+        ``leverage_policy='clamp'`` lowers it to the limit instead, with a warning.
+        """
+        validate = getattr(self.risk, "validate_leverage", None) if self.risk is not None else None
+        portfolio = self.portfolio
+        for symbol, market in portfolio.markets.items():
+            leverage = portfolio.leverage.get(symbol, 1.0)
+            if leverage == 1.0:
+                continue
+            if not market.is_derivative:
+                raise ConfigurationError(f"leverage {leverage:g} on spot market {symbol}: spot trades at 1x")
+            if validate is not None:
+                allowed = float(validate(leverage, market))  # raises ConfigurationError naming the limit
+            elif leverage > market.max_leverage:
+                raise ConfigurationError(f"leverage {leverage:g} exceeds the maximum {market.max_leverage:g} "
+                                         f"of {symbol}")
+            else:
+                allowed = leverage
+            if allowed != leverage:
+                logger.warning("leverage %gx of %s lowered to its venue maximum %gx (leverage_policy='clamp')",
+                               leverage, symbol, allowed)
+                portfolio.leverage[symbol] = allowed
+
+    def startup_line(self) -> str:
+        """What this run trades with, defaults included: market and contract type, margin mode,
+        leverage against the venue's limit, position mode (futures without contract_type mean
+        linear, without leverage 1x, without margin mode isolated: now said, not silent)."""
+        portfolio = self.portfolio
+        markets = []
+        derivative = False
+        for symbol, market in portfolio.markets.items():
+            if market.is_derivative:
+                derivative = True
+                contract = market.contract_type.value if market.contract_type is not None else "linear"
+                markets.append(f"{symbol} {market.market_type.value} {contract} at "
+                               f"{portfolio.leverage.get(symbol, 1.0):g}x leverage (venue maximum "
+                               f"{market.max_leverage:g}x)")
+            else:
+                markets.append(f"{symbol} spot")
+        line = (f"starting {portfolio.trade_mode.value} run of {self.strategy.strategy_name} on "
+                f"{self.strategy.timeframe} bars: {', '.join(markets)}")
+        if derivative:
+            line += f"; margin mode {portfolio.margin_mode.value}, position mode {portfolio.position_mode.value}"
+        return line
 
     def handle_error(self, error: BaseException, *, source: str, handler: str = "") -> None:
         """Count and report ``error``, call on_error, and stop the run when it must stop.
