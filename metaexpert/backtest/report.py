@@ -34,6 +34,7 @@ from metaexpert.backtest.metrics import (
 )
 from metaexpert.backtest.result import BacktestResult, ClosedTrade, PriceSeries
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.observability.logging import flush_logs
 from metaexpert.core.timeframe import DAY_MS, MINUTE_MS, WEEK_MS
 
 JSON_EQUITY_POINTS: Final = 5_000
@@ -206,6 +207,7 @@ def error_headline(result: BacktestResult) -> str | None:
 def print_summary(result: BacktestResult, console: Console | None = None) -> None:
     """Print the summary table to ``console`` or standard output: a run's errors (and warnings)
     first, so that a failed run never reads like a normal one."""
+    flush_logs()  # the run's log lines are written before the summary, not after it
     console = console or Console()
     headline = error_headline(result)
     if headline is not None:

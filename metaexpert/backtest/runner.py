@@ -268,6 +268,7 @@ def run_backtest(
             engine.close_position(position.symbol, position.side, tag="end_of_backtest")
         equity[processed - 1] = portfolio.revalue()
     engine.call(handlers.get("deinit"), stop_reason, name="on_deinit")
+    engine.log_run_summary()
     equity = equity[:processed]
     exposure = exposure[:processed]
     timestamps = timeline[:processed]

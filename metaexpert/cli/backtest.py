@@ -39,6 +39,7 @@ from metaexpert.cli.options import (
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
 from metaexpert.core.timeframe import Timeframe
+from metaexpert.observability.logging import console_logs_to, flush_logs
 
 __all__ = ["BacktestOutcome", "BacktestRequest", "backtest_command", "run_backtest"]
 
@@ -160,7 +161,7 @@ def run_backtest(request: BacktestRequest, *, console: Console | None = None,
 
     started = time.perf_counter()
     if request.show_progress:
-        with _progress_bar(error_console()) as bar:
+        with _progress_bar(error_console()) as bar, console_logs_to(bar.console):  # log lines above the bar
             task = bar.add_task("backtest", total=None)
 
             def report_progress(done_bars: int, total_bars: int) -> None:
@@ -170,6 +171,7 @@ def run_backtest(request: BacktestRequest, *, console: Console | None = None,
                                                        report_progress, output_dir))
     else:
         result = loaded.expert.run(**run_arguments(loaded.expert.run, request, None, output_dir))
+    flush_logs()  # what the run logged is printed before its summary
     seconds = time.perf_counter() - started
     if result is None:
         raise MetaExpertError(f"{loaded.path.name}: expert.run() returned no backtest result")

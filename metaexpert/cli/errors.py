@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
+from metaexpert.observability.logging import log_fatal
 from metaexpert.observability.masking import mask_text
 
 EXIT_FAILURE = 1
@@ -49,6 +50,7 @@ def reported_errors(*, debug: bool = False) -> Iterator[None]:
     try:
         yield
     except (MetaExpertError, ValidationError, OSError) as error:
+        log_fatal(error)  # the error log gets it too, not only the terminal
         if debug:
             raise
         kind = type(error).__name__
@@ -60,6 +62,9 @@ def reported_errors(*, debug: bool = False) -> Iterator[None]:
             raise
         error_console().print("[yellow]interrupted[/]", markup=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as error:  # a bug: keeps its traceback on the terminal, and reaches the error log
+        log_fatal(error, what="unexpected error")
+        raise
 
 
 def exit_if_run_failed(*, error_count: int, stopped_by_error: bool, stop_reason: str = "",

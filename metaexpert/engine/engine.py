@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
+from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.enums import (
     LiquidityRole,
     OrderSide,
@@ -23,6 +24,7 @@ from metaexpert.core.enums import (
     PositionMode,
     PositionSide,
     TimeInForce,
+    TradeMode,
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
 from metaexpert.core.events import (
@@ -45,8 +47,11 @@ from metaexpert.engine.failures import FailureLog
 from metaexpert.engine.handlers import Handler, HandlerRegistry
 from metaexpert.engine.parameters import missing_parameter_message
 from metaexpert.engine.portfolio import Portfolio
+from metaexpert.observability.logging import FILES_ONLY, TRADE
 
 logger = logging.getLogger("metaexpert.engine")
+#: Every fill and every round trip, at the TRADE level: the trades log receives exactly these.
+trade_logger = logging.getLogger("metaexpert.trades")
 
 Observer = Callable[[Any], None]
 _EPSILON: Final = 1e-12
@@ -92,6 +97,10 @@ class Engine:
         self.failures = FailureLog(logger)
         self.max_consecutive_errors: int = strategy.max_consecutive_errors or 0
         self.risk_counts: dict[str, int] = {}
+        #: how often each repeated notice (a risk rule's blocks, an order rejection) was seen;
+        #: only the first is logged, ``log_run_summary`` gives the counts
+        self.repeats: dict[str, int] = {}
+        self._trade_extra: dict[str, Any] = {FILES_ONLY: portfolio.trade_mode is TradeMode.BACKTEST}
         self.context: Any = None
         self.stopped = False
         self.stop_reason = ""
@@ -464,7 +473,12 @@ class Engine:
 
     def _dispatch_order(self, order: Order, reason: str) -> None:
         if order.status is OrderStatus.REJECTED:
-            logger.warning("order %s rejected: %s", order.client_order_id, reason or order.reject_reason)
+            why = reason or order.reject_reason
+            if why.startswith("risk rule "):  # _record_risk logged (and counts) the block itself
+                logger.debug("order %s rejected: %s", order.client_order_id, why)
+            elif self._first_time(f"order rejected: {why}"):
+                logger.warning("order %s rejected: %s (repeats are counted at the end of the run)",
+                               order.client_order_id, why)
             self.alert("Order rejected", f"{order.side} {order.quantity} {order.symbol} ({order.order_type}): "
                        f"{reason or order.reject_reason}", level="warning", tags=("orders",))
         if not self.observers and not self._order_handlers:
@@ -496,6 +510,8 @@ class Engine:
         )
         changes = portfolio.apply_trade(trade, order.position_side)
         self.fills.append(trade)
+        if trade_logger.isEnabledFor(TRADE):
+            self._log_fill(trade, order)
         self._dispatch_order(order, "")
         if self.observers or self._transaction_handlers:
             event = TradeEvent(trade=trade, timestamp=timestamp)
@@ -535,22 +551,23 @@ class Engine:
                 else change.closed * position.contract_size * change.closed_entry_price
             )
             exit_price = order.trades[-1].price if order.trades else order.average_price
-            self.closed_trades.append(
-                ClosedTrade(
-                    symbol=position.symbol,
-                    side=position.side,
-                    quantity=change.closed,
-                    entry_time=position.opened_at,
-                    exit_time=timestamp,
-                    entry_price=change.closed_entry_price,
-                    exit_price=exit_price,
-                    pnl=pnl,
-                    fees=entry_fee + exit_fee,
-                    return_pct=pnl / entry_notional * 100.0 if entry_notional else 0.0,
-                    bars_held=int((timestamp - position.opened_at) // self._timeframe_ms),
-                    exit_reason=order.tag or "signal",
-                )
+            closed = ClosedTrade(
+                symbol=position.symbol,
+                side=position.side,
+                quantity=change.closed,
+                entry_time=position.opened_at,
+                exit_time=timestamp,
+                entry_price=change.closed_entry_price,
+                exit_price=exit_price,
+                pnl=pnl,
+                fees=entry_fee + exit_fee,
+                return_pct=pnl / entry_notional * 100.0 if entry_notional else 0.0,
+                bars_held=int((timestamp - position.opened_at) // self._timeframe_ms),
+                exit_reason=order.tag or "signal",
             )
+            self.closed_trades.append(closed)
+            if trade_logger.isEnabledFor(TRADE):
+                self._log_round_trip(closed)
             if not position.is_open:
                 self._entry_fees.pop(key, None)
             action = "closed" if not position.is_open else "reduced"
@@ -724,11 +741,44 @@ class Engine:
     def _record_risk(self, event: RiskEvent) -> None:
         if event.action == "blocked":
             self.risk_counts[event.rule] = self.risk_counts.get(event.rule, 0) + 1
-        logger.info("risk %s %s %s: %s", event.rule, event.action, event.symbol or "", event.reason)
+        if event.action != "blocked":
+            logger.info("risk %s %s %s: %s", event.rule, event.action, event.symbol or "", event.reason)
+        elif self._first_time(f"risk {event.rule} blocked an entry"):  # one line per rule, not per bar
+            logger.info("risk %s blocked %s: %s (repeats are counted at the end of the run)",
+                        event.rule, event.symbol or "", event.reason)
         if self.observers:
             self._publish(event)
         if self._risk_handlers:
             self.call(self._risk_handlers, event, name="on_risk")
+
+
+    def _first_time(self, key: str) -> bool:
+        count = self.repeats.get(key, 0) + 1
+        self.repeats[key] = count
+        return count == 1
+
+    def log_run_summary(self) -> None:
+        """At the end of a run: one line per repeated notice with its count, one line with the
+        handler errors. Called before the summary is printed, so that nothing follows it."""
+        for key, count in self.repeats.items():
+            if count > 1:
+                logger.info("%s: %d times in this run", key, count)
+        self.failures.log_summary()
+
+    def _log_fill(self, trade: Any, order: Order) -> None:
+        trade_logger.log(
+            TRADE, "fill %s %g %s at %s, fee %g %s (%s), order %s%s; %s UTC", trade.side.value, trade.quantity,
+            trade.symbol, f"{trade.price:,.8g}", trade.fee, trade.fee_currency, trade.liquidity.value,
+            order.client_order_id, f" [{order.tag}]" if order.tag else "",
+            f"{ms_to_datetime(trade.timestamp):%Y-%m-%d %H:%M:%S}", extra=self._trade_extra)
+
+    def _log_round_trip(self, closed: ClosedTrade) -> None:
+        trade_logger.log(
+            TRADE, "round trip %s %g %s: %s -> %s, pnl %+.2f %s (%+.2f%%), %d bars, exit %s; %s to %s UTC",
+            closed.side.value, closed.quantity, closed.symbol, f"{closed.entry_price:,.8g}",
+            f"{closed.exit_price:,.8g}", closed.pnl, self.portfolio.account.currency, closed.return_pct,
+            closed.bars_held, closed.exit_reason, f"{ms_to_datetime(closed.entry_time):%Y-%m-%d %H:%M}",
+            f"{ms_to_datetime(closed.exit_time):%Y-%m-%d %H:%M}", extra=self._trade_extra)
 
 
 def _handler_label(handlers: list[Handler], handler: Handler, name: str) -> str:

@@ -53,8 +53,11 @@ def test_handler_failing_every_bar_with_stop_disabled_logs_one_traceback_and_one
         result = _run(expert, root)
     assert result.bars_processed == 24
     records = _error_records(caplog)
-    assert len(records) == 1, [r.getMessage() for r in records]
+    assert len(records) == 2, [r.getMessage() for r in records]  # the first error, the summary at the end
     assert records[0].exc_info is not None and "ZeroDivisionError" in records[0].getMessage()
+    assert records[1].exc_info is None
+    assert records[1].getMessage() == ("24 handler errors in this run (1 distinct): "
+                                       "handler:on_bar: ZeroDivisionError: division by zero (24 times)")
     assert "test_handler_failures.py" in records[0].getMessage()  # where it was raised
     assert result.errors == ["handler:on_bar: ZeroDivisionError: division by zero (24 times)"]
     assert result.error_count == 24 and result.had_errors and not result.stopped_by_error
@@ -110,7 +113,8 @@ def test_handlers_with_distinct_errors_log_each_once_and_count_them(candle_store
     with caplog.at_level(logging.ERROR, logger="metaexpert"):
         result = _run(expert, root)
     records = _error_records(caplog)
-    assert [bool(r.exc_info) for r in records] == [True, False, False]  # only the first has a traceback
+    assert [bool(r.exc_info) for r in records] == [True, False, False, False]  # only the first has a traceback
+    assert records[-1].getMessage().startswith("36 handler errors in this run (3 distinct)")
     assert result.errors == ["handler:on_bar: ValueError: low (9 times)",
                              "handler:on_timer[2h]: RuntimeError: timer down (12 times)",
                              "handler:on_bar: ValueError: high (15 times)"]
