@@ -105,6 +105,13 @@ class ExpertConfig(BaseModel):
     compliance_config: ComplianceConfig | None = Field(default=None, description="jurisdiction rule sets, verifier")
     jurisdiction: StrictStr | None = Field(default=None, description="active jurisdiction in compliance_config")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bytes(cls, value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            raise ValueError(f"must be text, not bytes ({bytes(value)[:20]!r}): write it without the b prefix")
+        return value
+
     @field_validator("api_key", "api_secret", "api_passphrase", mode="before")
     @classmethod
     def _credential(cls, value: Any) -> Any:

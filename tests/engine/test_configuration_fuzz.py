@@ -38,6 +38,10 @@ _ANY_VALUE = st.one_of(
     st.binary(max_size=8),
     st.lists(st.one_of(st.integers(), st.text(max_size=5)), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.dictionaries(st.sampled_from(["jurisdiction", "rule_sets", "verifier", "period", "target_pct", "move_pct",
+                                     "window_minutes", "cooldown_minutes", "min_pct", "max_pct", "timeframe"]),
+                    st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=4), st.lists(st.integers())),
+                    max_size=3),
     st.sampled_from([object(), {"target_pct": 1.0}, {"move_pct": 5, "window_minutes": 60, "cooldown_minutes": 60},
                      {"min_pct": 1.0}, {"period": 50}, ["mon", 5], ("BTCUSDT", "ETHUSDT")]),
 )
