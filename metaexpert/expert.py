@@ -29,6 +29,9 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -59,6 +62,7 @@ from metaexpert.engine.assembly import (
 )
 from metaexpert.engine.config import StrategyConfig
 from metaexpert.engine.handlers import Handler, HandlerRegistry
+from metaexpert.engine.parameters import coerce_parameter
 from metaexpert.engine.run_settings import (
     BacktestRunSettings,
     RunSettings,
@@ -66,13 +70,17 @@ from metaexpert.engine.run_settings import (
     run_settings_for,
 )
 from metaexpert.observability.logging import LoggingConfig, configure_logging
-from metaexpert.observability.masking import register_secret
+from metaexpert.observability.masking import MINIMUM_SECRET_LENGTH, register_secret
 from metaexpert.risk import RiskConfig
 
 logger = logging.getLogger("metaexpert.expert")
 
 class ExpertConfig(BaseModel):
-    """Everything the MetaExpert constructor accepts, validated."""
+    """Everything the MetaExpert constructor accepts, validated.
+
+    Text, flags and counts are strict (``b"binance"``, ``"yes"`` or ``1.5`` are refused,
+    not converted); a wrong value names the field in a ``ConfigurationError``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -80,34 +88,64 @@ class ExpertConfig(BaseModel):
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     api_passphrase: SecretStr | None = None
-    subaccount: str | None = None
-    base_url: str | None = None
-    testnet: bool = False
-    proxy: str | None = None
+    subaccount: StrictStr | None = None
+    base_url: StrictStr | None = None
+    testnet: StrictBool = False
+    proxy: StrictStr | None = None
     market_type: MarketType = MarketType.SPOT
     contract_type: ContractType | None = None
     margin_mode: MarginMode = MarginMode.ISOLATED
     position_mode: PositionMode = PositionMode.ONEWAY
-    log_level: str = "INFO"
-    log_file: str | None = "expert.log"
-    log_trade_file: str | None = "trades.log"
-    log_error_file: str | None = "errors.log"
-    log_to_file: bool = True
-    log_to_console: bool = True
-    json_logging: bool = False
-    log_dir: str = "logs"
-    rate_limit: int = Field(default=1200, ge=1, description="exchange requests per minute")
-    storage_url: str | None = Field(default=None, description="database for trading state; None: "
-                                    "sqlite:///var/metaexpert.sqlite in paper/live, nothing in backtests")
+    log_level: StrictStr = "INFO"
+    log_file: StrictStr | None = "expert.log"
+    log_trade_file: StrictStr | None = "trades.log"
+    log_error_file: StrictStr | None = "errors.log"
+    log_to_file: StrictBool = True
+    log_to_console: StrictBool = True
+    json_logging: StrictBool = False
+    log_dir: StrictStr = "logs"
+    rate_limit: StrictInt = Field(default=1200, ge=1, le=100_000, description="exchange requests per minute")
+    storage_url: StrictStr | None = Field(default=None, description="database for trading state; None: "
+                                          "sqlite:///var/metaexpert.sqlite in paper/live, nothing in backtests")
     on_database_down: Literal["buffer", "stop"] = Field(
         default="buffer", description="database unreachable: keep trading and buffer, or stop safely")
-    upgrade_schema: bool = Field(default=True, description="False: only check the schema and name the upgrade command")
-    journal_dir: str | None = Field(default=None, description="write-ahead journal; default var/journal/<expert>-<mode>")
-    display_timezone: str = "UTC"
-    notification_urls: list[str] = Field(default_factory=list, description="Apprise URLs for alerts")
-    notification_config: str | None = Field(default=None, description="Apprise config file (URLs with tags)")
+    upgrade_schema: StrictBool = Field(default=True,
+                                       description="False: only check the schema and name the upgrade command")
+    journal_dir: StrictStr | None = Field(default=None,
+                                          description="write-ahead journal; default var/journal/<expert>-<mode>")
+    display_timezone: StrictStr = "UTC"
+    notification_urls: list[StrictStr] = Field(default_factory=list, description="Apprise URLs for alerts")
+    notification_config: StrictStr | None = Field(default=None,
+                                                  description="Apprise config file (URLs with tags)")
     compliance_config: ComplianceConfig | None = Field(default=None, description="jurisdiction rule sets, verifier")
-    jurisdiction: str | None = Field(default=None, description="active jurisdiction in compliance_config")
+    jurisdiction: StrictStr | None = Field(default=None, description="active jurisdiction in compliance_config")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bytes(cls, value: Any) -> Any:
+        if isinstance(value, (bytes, bytearray)):
+            raise ValueError(f"must be text, not bytes ({bytes(value)[:20]!r}): write it without the b prefix")
+        return value
+
+    @field_validator("api_key", "api_secret", "api_passphrase", mode="before")
+    @classmethod
+    def _credential(cls, value: Any) -> Any:
+        if value is None or isinstance(value, SecretStr):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"must be text (the key the exchange shows), not {type(value).__name__}")
+        text = value.strip()
+        if len(text) < MINIMUM_SECRET_LENGTH or any(ord(char) < 32 for char in text):
+            raise ValueError(f"is not an exchange credential: it needs at least {MINIMUM_SECRET_LENGTH} "
+                             "printable characters (leave it out for paper trading)")
+        return text
+
+    @field_validator("log_dir", "log_file", "log_trade_file", "log_error_file", "journal_dir", "notification_config")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("a file name cannot contain a NUL character")
+        return value
 
     @field_validator("display_timezone")
     @classmethod
@@ -143,16 +181,43 @@ class ExpertConfig(BaseModel):
                 raise ConfigurationError("live trading on OKX needs api_passphrase (OKX API keys have a passphrase)")
 
 
-def _config_error(error: ValidationError, what: str) -> ConfigurationError:
+def _config_error(error: ValidationError, what: str, names: dict[str, str] | None = None) -> ConfigurationError:
+    """One line naming each field the user wrote (``names`` maps model fields to keyword names)."""
+    def field(location: tuple[Any, ...]) -> str:
+        parts = [str(part) for part in location]
+        if parts and names:
+            parts[0] = names.get(parts[0], parts[0])
+        return ".".join(parts) or "value"
+
     problems = "; ".join(
-        f"{'.'.join(str(p) for p in issue['loc']) or 'value'}: {issue['msg'].removeprefix('Value error, ')}"
-        for issue in error.errors()
+        f"{field(issue['loc'])}: {issue['msg'].removeprefix('Value error, ')}"
+        for issue in error.errors(include_url=False, include_input=False)
     )
     return ConfigurationError(f"invalid {what}: {problems}")
 
 
+def _check_handler(decorator: str, handler: Any) -> None:
+    if not callable(handler):
+        raise ConfigurationError(f"@expert.{decorator} decorates a function, got {type(handler).__name__} "
+                                 f"{handler!r:.60}")
+
+
+def _check_interval(decorator: str, field: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"@expert.{decorator}: {field} must be a timeframe such as '1h', "
+                                 f"not {type(value).__name__} {value!r:.40}")
+
+
 _RISK_FIELDS = frozenset(RiskConfig.model_fields)
-_STRATEGY_FIELDS = frozenset({"symbol", "timeframe", "lookback_bars", "warmup_bars", "strategy_id", "strategy_name", "comment"})
+_STRATEGY_FIELDS = frozenset(StrategyConfig.model_fields) - {"symbols", "parameters"}
+
+#: The candle timeframes each venue serves (ccxt's ``exchange.timeframes``, checked on this
+#: machine with ccxt 4): a backtest's base timeframe must be one of them, or there is no data.
+VENUE_TIMEFRAMES: dict[str, tuple[str, ...]] = {
+    "binance": ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"),
+    "bybit": ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w", "1M"),
+    "okx": ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w", "1M", "3M"),
+}
 
 
 def inclusive_end_ms(value: str | datetime) -> int:
@@ -207,12 +272,15 @@ class MetaExpert:
         return f"MetaExpert(exchange={self.config.exchange}, market_type={self.config.market_type}, name={self.name!r})"
 
     # ------------------------------------------------------------------ decorators
-    def on_init(self, **options: Any) -> Callable[[Handler], Handler]:
+    # Every decorator works with and without parentheses, as in the original MetaExpert
+    # template: ``@expert.on_deinit`` and ``@expert.on_deinit()`` register the same handler.
+    def on_init(self, handler: Handler | None = None, /, **options: Any) -> Any:
         """Declare the strategy (symbol, timeframe, sizing, stops, limits, filters, parameters)."""
-        self._init_options = options
         self.strategy_config(options)  # validate now: errors point at the decorator
+        self._init_options = options
 
         def register(handler: Handler) -> Handler:
+            _check_handler("on_init", handler)
             self.handlers.add("init", handler)
             if options.get("strategy_name") is None:
                 self.name = handler.__module__.rsplit(".", 1)[-1] if handler.__module__ != "__main__" else "expert"
@@ -220,18 +288,20 @@ class MetaExpert:
                 self.name = str(options["strategy_name"])
             return handler
 
-        return register
+        return register(handler) if handler is not None else register
 
-    def _simple(event: str) -> Callable[[MetaExpert], Callable[[Handler], Handler]]:  # type: ignore[misc]
-        def decorator(self: MetaExpert) -> Callable[[Handler], Handler]:
+    def _simple(event: str) -> Callable[..., Any]:  # type: ignore[misc]
+        def decorator(self: MetaExpert, handler: Handler | None = None, /) -> Any:
             def register(handler: Handler) -> Handler:
+                _check_handler(f"on_{event}", handler)
                 self.handlers.add(event, handler)
                 return handler
 
-            return register
+            return register(handler) if handler is not None else register
 
         decorator.__name__ = f"on_{event}"
-        decorator.__doc__ = f"Register a handler for the {event!r} event."
+        decorator.__doc__ = (f"Register a handler for the {event!r} event: ``@expert.on_{event}`` "
+                             f"or ``@expert.on_{event}()``.")
         return decorator
 
     on_deinit = _simple("deinit")
@@ -249,19 +319,29 @@ class MetaExpert:
     on_backtest_deinit = _simple("backtest_deinit")
     del _simple
 
-    def on_bar(self, timeframe: str = "1h") -> Callable[[Handler], Handler]:
-        """Register ``handler(ctx, bars)`` for closed bars of ``timeframe`` (several allowed)."""
+    def on_bar(self, timeframe: str | Handler = "1h") -> Any:
+        """Register ``handler(ctx, bars)`` for closed bars of ``timeframe`` (several allowed);
+        bare ``@expert.on_bar`` means the default 1h."""
+        if callable(timeframe):
+            return self.on_bar()(timeframe)
+        _check_interval("on_bar", "timeframe", timeframe)
 
         def register(handler: Handler) -> Handler:
+            _check_handler("on_bar", handler)
             self.handlers.add_bar(timeframe, handler)
             return handler
 
         return register
 
-    def on_timer(self, interval: str = "1m") -> Callable[[Handler], Handler]:
-        """Register ``handler(ctx)`` to fire every ``interval`` of (simulated or real) UTC time."""
+    def on_timer(self, interval: str | Handler = "1m") -> Any:
+        """Register ``handler(ctx)`` to fire every ``interval`` of (simulated or real) UTC time;
+        bare ``@expert.on_timer`` means every minute."""
+        if callable(interval):
+            return self.on_timer()(interval)
+        _check_interval("on_timer", "interval", interval)
 
         def register(handler: Handler) -> Handler:
+            _check_handler("on_timer", handler)
             self.handlers.add_timer(interval, handler)
             return handler
 
@@ -289,6 +369,9 @@ class MetaExpert:
 
     # ------------------------------------------------------------------ configuration
     def strategy_config(self, options: dict[str, Any]) -> tuple[StrategyConfig, RiskConfig]:
+        """Validate on_init's options: ``ConfigurationError`` naming the field, never a bare error."""
+        if not isinstance(options, dict):
+            raise ConfigurationError(f"on_init options must be keyword arguments, not {type(options).__name__}")
         options = dict(options)
         symbol = options.pop("symbol", None)
         if symbol is None:
@@ -296,26 +379,39 @@ class MetaExpert:
         strategy_values = {key: options.pop(key) for key in list(options) if key in _STRATEGY_FIELDS}
         strategy_values.pop("symbol", None)
         risk_values = {key: options.pop(key) for key in list(options) if key in _RISK_FIELDS}
-        if self.config.market_type is MarketType.SPOT and risk_values.get("leverage", 1) != 1:
-            raise ConfigurationError("leverage applies to futures; spot trades at 1x")
         try:
             strategy = StrategyConfig(symbols=symbol, parameters=options, **strategy_values)
         except ValidationError as error:
-            raise _config_error(error, "on_init strategy settings") from None
-        try:
-            risk = RiskConfig(**risk_values)
-        except ValidationError as error:
-            raise _config_error(error, "on_init risk settings") from None
+            raise _config_error(error, "on_init strategy settings", {"symbols": "symbol"}) from None
+        listed = VENUE_TIMEFRAMES.get(self.config.exchange.value)
+        if listed is not None and strategy.timeframe not in listed:
+            raise ConfigurationError(
+                f"invalid on_init strategy settings: timeframe: {self.config.exchange.value} has no "
+                f"{strategy.timeframe} candles; use one of {', '.join(listed)} (on_bar may use any multiple "
+                "of it, resampled)")
+        risk = RiskConfig.from_options(risk_values)
+        if self.config.market_type is MarketType.SPOT and risk.leverage != 1:
+            raise ConfigurationError("invalid on_init risk settings: leverage: applies to futures; spot trades at 1x")
         return strategy, risk
 
     def settings_for(self, trade_mode: TradeMode,
                      overrides: dict[str, Any] | None = None) -> tuple[StrategyConfig, RiskConfig]:
         """The strategy and risk settings a ``trade_mode`` run uses: the mode is checked against
-        the configuration and on_init's options (with ``overrides`` on top) are validated."""
+        the configuration and on_init's options (with ``overrides`` on top) are validated.
+
+        An override that is neither a strategy nor a risk setting must be a parameter on_init
+        declares (a typo names the declared ones) and is typed like its declared default."""
         self.config.check_for_mode(trade_mode)
         if self._init_options is None:
             raise ConfigurationError("the expert has no @expert.on_init(symbol=..., timeframe=...) handler")
-        return self.strategy_config({**self._init_options, **(overrides or {})})
+        if overrides is not None and not isinstance(overrides, dict):
+            raise ConfigurationError(f"parameters must be a dict of name=value, not {type(overrides).__name__}")
+        declared = {key: value for key, value in self._init_options.items()
+                    if key != "symbol" and key not in _STRATEGY_FIELDS and key not in _RISK_FIELDS}
+        typed = {key: value if key == "symbol" or key in _STRATEGY_FIELDS or key in _RISK_FIELDS
+                 else coerce_parameter(key, value, declared)
+                 for key, value in (overrides or {}).items()}
+        return self.strategy_config({**self._init_options, **typed})
 
     # ------------------------------------------------------------------ running
     def run(self, trade_mode: str | TradeMode = TradeMode.BACKTEST, settings: RunSettings | None = None,

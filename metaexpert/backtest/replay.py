@@ -115,6 +115,7 @@ def replay_single(
     handlers = engine.handlers.bar_handlers.get(portfolio.base_timeframe) or []
     handler = handlers[0] if len(handlers) == 1 else None
     context = engine.context
+    failing = engine.failures.failing  # emptied as soon as a failing handler succeeds
     equity_values: list[float] = []
     exposure_values: list[bool] = []
     step = max(total // 200, 1)
@@ -166,6 +167,9 @@ def replay_single(
                             raise
                         except Exception as error:  # noqa: BLE001 - handler errors go to on_error
                             engine.handle_error(error, source="handler", handler="on_bar")
+                        else:
+                            if failing:  # on_bar works again: its consecutive error count restarts
+                                engine.failures.succeeded("on_bar")
                     elif handlers:
                         engine.call(handlers, series, name="on_bar")
                     if timers and close_time >= next_timer:

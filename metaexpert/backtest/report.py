@@ -24,6 +24,7 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from metaexpert.backtest.metrics import (
@@ -33,6 +34,7 @@ from metaexpert.backtest.metrics import (
 )
 from metaexpert.backtest.result import BacktestResult, ClosedTrade, PriceSeries
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.observability.logging import flush_logs
 from metaexpert.core.timeframe import DAY_MS, MINUTE_MS, WEEK_MS
 
 JSON_EQUITY_POINTS: Final = 5_000
@@ -185,12 +187,34 @@ def render_summary(result: BacktestResult) -> Table:
     return table
 
 
+def error_headline(result: BacktestResult) -> str | None:
+    """One sentence for the top of every report of a run that had errors; None for a clean run.
+
+    A handler failing on every bar used to produce a report that looked like a normal
+    0-trade run; its numbers are not the strategy's, and the report must say so first.
+    """
+    count = int(getattr(result, "error_count", 0) or 0)
+    stopped = bool(getattr(result, "stopped_by_error", False))
+    if not count and not stopped:
+        return None
+    parts = [f"{count:,} handler error{'s' if count != 1 else ''}"] if count else []
+    if stopped:
+        parts.append(str(result.parameters.get("stop_reason") or "the run was stopped by an error"))
+    return ("; ".join(parts) + f" after {int(result.bars_processed):,} bars. "
+            "The results are not those of the strategy as written: fix the errors and run it again.")
+
+
 def print_summary(result: BacktestResult, console: Console | None = None) -> None:
-    """Print the summary table (and any run errors) to ``console`` or standard output."""
+    """Print the summary table to ``console`` or standard output: a run's errors (and warnings)
+    first, so that a failed run never reads like a normal one."""
+    flush_logs()  # the run's log lines are written before the summary, not after it
     console = console or Console()
-    console.print(render_summary(result))
+    headline = error_headline(result)
+    if headline is not None:
+        console.print(f"[bold red]This run had errors:[/] {escape(headline)}", markup=True, highlight=False)
     for error in result.errors:
-        console.print(f"[red]error:[/] {error}", markup=True, highlight=False)
+        console.print(f"[red]error:[/] {escape(error)}", markup=True, highlight=False)
+    console.print(render_summary(result))
 
 
 # ---------------------------------------------------------------------------- JSON
@@ -203,8 +227,16 @@ def to_json(result: BacktestResult, *, max_equity_points: int = JSON_EQUITY_POIN
     equity = np.asarray(result.equity, dtype=np.float64)
     underwater = drawdown_pct(result.initial_capital, equity)
     keep = downsample_indices(equity, underwater, max_equity_points)
+    headline = error_headline(result)
     return {
         "schema_version": SCHEMA_VERSION,
+        "status": {
+            "ok": headline is None,
+            "headline": headline,
+            "error_count": int(getattr(result, "error_count", 0) or 0),
+            "stopped_by_error": bool(getattr(result, "stopped_by_error", False)),
+            "stop_reason": result.parameters.get("stop_reason"),
+        },
         "expert_name": result.expert_name,
         "symbols": list(result.symbols),
         "timeframe": result.timeframe,
@@ -499,6 +531,7 @@ def write_html_report(
     html = environment.get_template("report.html.j2").render(
         title=f"{result.expert_name} backtest",
         result=result,
+        headline=error_headline(result),
         period=(
             f"{local_time_strings(np.array([result.start_ms]), zone)[0]} to "
             f"{local_time_strings(np.array([result.end_ms]), zone)[0]}"

@@ -59,3 +59,12 @@ class BacktestResult:
     bars_processed: int = 0
     wall_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    #: handler errors of the run (every one counted; ``errors`` lists the distinct ones)
+    error_count: int = 0
+    #: the run was stopped by an error (``stop_on_error`` or ``max_consecutive_errors``)
+    stopped_by_error: bool = False
+
+    @property
+    def had_errors(self) -> bool:
+        """True when a handler failed or an error stopped the run: not a normal result."""
+        return self.error_count > 0 or self.stopped_by_error

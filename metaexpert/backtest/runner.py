@@ -237,6 +237,11 @@ def run_backtest(
     total = int(timeline.shape[0])
     equity = np.empty(total, dtype=np.float64)
     exposure = np.zeros(total, dtype=bool)
+    if total and strategy.warmup_bars >= total:
+        raise ConfigurationError(
+            f"warmup_bars={strategy.warmup_bars} skips every one of the {total} bars between "
+            f"{ms_to_datetime(config.start_ms):%Y-%m-%d} and {ms_to_datetime(config.end_ms):%Y-%m-%d}: the handlers "
+            "would never run; lower warmup_bars (or use lookback_bars for history before the start)")
     engine.call(handlers.get("backtest_init"), name="on_backtest_init")
     engine.initialize()
     single = len(feeds) == 1 and not feeds[0].higher and not engine._risk_on_bar
@@ -250,6 +255,7 @@ def run_backtest(
             engine.close_position(position.symbol, position.side, tag="end_of_backtest")
         equity[processed - 1] = portfolio.revalue()
     engine.call(handlers.get("deinit"), stop_reason, name="on_deinit")
+    engine.log_run_summary()
     equity = equity[:processed]
     exposure = exposure[:processed]
     timestamps = timeline[:processed]
@@ -276,6 +282,8 @@ def run_backtest(
         bars_processed=processed,
         wall_seconds=time.perf_counter() - wall_start,
         errors=warnings + engine.errors,
+        error_count=engine.failures.handler_errors,
+        stopped_by_error=engine.stopped_by_error,
     )
     compute_metrics(result)
     fitness = None

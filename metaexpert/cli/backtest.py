@@ -28,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from metaexpert.cli.errors import error_console, reported_errors
+from metaexpert.cli.errors import error_console, exit_if_run_failed, reported_errors
 from metaexpert.cli.loader import LoadedExpert, load_expert
 from metaexpert.cli.options import (
     check_date_range,
@@ -39,6 +39,7 @@ from metaexpert.cli.options import (
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
 from metaexpert.core.timeframe import Timeframe
+from metaexpert.observability.logging import console_logs_to, flush_logs
 
 __all__ = ["BacktestOutcome", "BacktestRequest", "backtest_command", "run_backtest"]
 
@@ -61,6 +62,7 @@ class BacktestRequest:
     html: bool = True
     display_timezone: str | None = None
     show_progress: bool = True
+    stop_on_error: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ def run_arguments(run: Callable[..., Any], request: BacktestRequest,
         ("symbol", "--symbol", request.symbol),
         ("timeframe", "--timeframe", request.timeframe),
         ("parameters", "--param", request.parameters or None),
+        ("stop_on_error", "--stop-on-error", True if request.stop_on_error else None),
     )
     for name, option, value in overrides:
         if value is None:
@@ -158,7 +161,7 @@ def run_backtest(request: BacktestRequest, *, console: Console | None = None,
 
     started = time.perf_counter()
     if request.show_progress:
-        with _progress_bar(error_console()) as bar:
+        with _progress_bar(error_console()) as bar, console_logs_to(bar.console):  # log lines above the bar
             task = bar.add_task("backtest", total=None)
 
             def report_progress(done_bars: int, total_bars: int) -> None:
@@ -168,6 +171,7 @@ def run_backtest(request: BacktestRequest, *, console: Console | None = None,
                                                        report_progress, output_dir))
     else:
         result = loaded.expert.run(**run_arguments(loaded.expert.run, request, None, output_dir))
+    flush_logs()  # what the run logged is printed before its summary
     seconds = time.perf_counter() - started
     if result is None:
         raise MetaExpertError(f"{loaded.path.name}: expert.run() returned no backtest result")
@@ -232,6 +236,8 @@ def backtest_command(
         show_default=False)] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress",
                                               help="Hide the progress bar.")] = False,
+    stop_on_error: Annotated[bool, typer.Option(
+        "--stop-on-error", help="Stop at the first handler error (the exit code is 1 either way).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
     """Backtest an expert file over recorded candles and write JSON + HTML reports."""
@@ -256,6 +262,12 @@ def backtest_command(
         html=not no_html,
         display_timezone=timezone,
         show_progress=not no_progress,
+        stop_on_error=stop_on_error,
     )
     with reported_errors(debug=debug):
-        run_backtest(request)
+        outcome = run_backtest(request)
+    result = outcome.result
+    exit_if_run_failed(error_count=int(getattr(result, "error_count", 0) or 0),
+                       stopped_by_error=bool(getattr(result, "stopped_by_error", False)),
+                       stop_reason=str(getattr(result, "parameters", {}).get("stop_reason", "")),
+                       errors=list(getattr(result, "errors", []) or []))

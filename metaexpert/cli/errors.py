@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from metaexpert.core.errors import MetaExpertError
 from metaexpert.engine.loader import ExpertLoadError
+from metaexpert.observability.logging import log_fatal
 from metaexpert.observability.masking import mask_text
 
 EXIT_FAILURE = 1
@@ -48,6 +49,7 @@ def reported_errors(*, debug: bool = False) -> Iterator[None]:
     try:
         yield
     except (MetaExpertError, ValidationError, OSError) as error:
+        log_fatal(error)  # the error log gets it too, not only the terminal
         if debug:
             raise
         kind = type(error).__name__
@@ -59,3 +61,25 @@ def reported_errors(*, debug: bool = False) -> Iterator[None]:
             raise
         error_console().print("[yellow]interrupted[/]", markup=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as error:  # a bug: keeps its traceback on the terminal, and reaches the error log
+        log_fatal(error, what="unexpected error")
+        raise
+
+
+def exit_if_run_failed(*, error_count: int, stopped_by_error: bool, stop_reason: str = "",
+                       errors: list[str] | None = None) -> None:
+    """Exit non-zero when a finished run had handler errors or was stopped by one.
+
+    A strategy that raised on every bar, ``-p period=abc`` reaching a handler, or
+    ``stop_on_error=True`` used to end with exit code 0 and look like a run that made no
+    trades. The distinct errors (with their counts) are repeated on standard error.
+    """
+    if not error_count and not stopped_by_error:
+        return
+    console = error_console()
+    what = f"{error_count:,} handler error{'s' if error_count != 1 else ''}" if error_count else "an error"
+    stopped = f"; {stop_reason}" if stopped_by_error and stop_reason else ""
+    console.print(f"[bold red]error:[/] the run had {escape(mask_text(what + stopped))}", markup=True)
+    for line in (errors or [])[:20]:
+        console.print(f"  {escape(mask_text(line))}", markup=False)
+    raise typer.Exit(EXIT_FAILURE)

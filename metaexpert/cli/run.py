@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from metaexpert.cli.errors import reported_errors
+from metaexpert.cli.errors import exit_if_run_failed, reported_errors
 from metaexpert.cli.loader import load_expert
 from metaexpert.cli.stream import one_base_url, sandbox_exchange_overrides
 
@@ -34,6 +34,8 @@ def run_command(
     sandbox_url: Annotated[str | None, typer.Option("--sandbox-url", hidden=True,
                                                     help="Another name of --base-url.")] = None,
     capital: Annotated[float, typer.Option("--capital", min=0.01, help="Paper-mode starting capital.")] = 10_000.0,
+    stop_on_error: Annotated[bool, typer.Option(
+        "--stop-on-error", help="Stop at the first handler error (the exit code is 1 either way).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run FILE in paper or live mode until --steps, --duration, Ctrl-C or ctx.stop()."""
@@ -45,10 +47,14 @@ def run_command(
         loaded = load_expert(file, overrides={"base_url": sandbox_exchange_overrides(url)["base_url"]} if url else None)
         expert = loaded.expert
         engine = expert.run(trade_mode=mode, initial_capital=capital, max_steps=steps, duration_seconds=duration,
-                            poll_interval=poll_interval)
+                            poll_interval=poll_interval, **({"stop_on_error": True} if stop_on_error else {}))
     console = Console(highlight=False)
     account = engine.portfolio.account
     console.print(f"{escape(loaded.name)} ({mode}): {len(engine.orders)} orders, {len(engine.fills)} fills, "
                   f"equity {account.equity:,.2f} {account.currency}")
     for position in engine.portfolio.positions():
         console.print(f"  open {position.side} {position.quantity:g} {position.symbol} at {position.entry_price:,.2f}")
+    failures = getattr(engine, "failures", None)
+    exit_if_run_failed(error_count=failures.handler_errors if failures is not None else 0,
+                       stopped_by_error=bool(getattr(engine, "stopped_by_error", False)),
+                       stop_reason=str(getattr(engine, "stop_reason", "")), errors=list(engine.errors))

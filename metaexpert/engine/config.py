@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -32,18 +33,29 @@ class SimulationConfig(BaseModel):
     maintenance_margin_rate: float | None = Field(default=None, ge=0, lt=1)
 
 
-class StrategyConfig(BaseModel):
-    """What the expert declared in ``@expert.on_init(...)`` besides risk settings."""
+#: Upper bound of lookback_bars/warmup_bars: ten years of 5-minute bars. Larger values are
+#: typing mistakes (``10**400`` used to pass and overflow later).
+MAX_BARS = 1_100_000
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
 
-    model_config = ConfigDict(extra="forbid")
+
+class StrategyConfig(BaseModel):
+    """What the expert declared in ``@expert.on_init(...)`` besides risk settings.
+
+    ``max_consecutive_errors``: a handler that raises this many times in a row stops the
+    run with a clear reason (a strategy that fails on every bar cannot trade); 0 never stops.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     symbols: list[str]
     timeframe: str = "1h"
-    lookback_bars: int = Field(default=100, ge=0)
-    warmup_bars: int = Field(default=0, ge=0)
+    lookback_bars: int = Field(default=100, ge=0, le=MAX_BARS)
+    warmup_bars: int = Field(default=0, ge=0, le=MAX_BARS)
     strategy_id: int | str | None = None
-    strategy_name: str = "expert"
-    comment: str = ""
+    strategy_name: str = Field(default="expert", min_length=1, max_length=200)
+    comment: str = Field(default="", max_length=10_000)
+    max_consecutive_errors: int = Field(default=5, ge=0, le=1_000_000)
     parameters: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("symbols", mode="before")
@@ -51,15 +63,35 @@ class StrategyConfig(BaseModel):
     def _one_or_many(cls, value: Any) -> list[str]:
         if isinstance(value, str):
             value = [value]
-        symbols = [str(symbol).upper().replace("/", "").replace("-", "") for symbol in value]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"must be a symbol such as 'BTCUSDT' or a list of them, not {type(value).__name__}")
+        symbols = []
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f"a symbol is text such as 'BTCUSDT', not {type(item).__name__} {item!r:.40}")
+            symbol = item.strip().upper().replace("/", "").replace("-", "").replace("_", "")
+            if not _SYMBOL.match(symbol):
+                raise ValueError(f"{item!r:.40} is not a symbol such as 'BTCUSDT' or 'BTC/USDT'")
+            if symbol not in symbols:
+                symbols.append(symbol)
         if not symbols:
             raise ValueError("at least one symbol is needed")
         return symbols
 
-    @field_validator("timeframe")
+    @field_validator("timeframe", mode="before")
     @classmethod
-    def _valid_timeframe(cls, value: str) -> str:
+    def _valid_timeframe(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a timeframe such as '1h', not {type(value).__name__}")
         return str(Timeframe.parse(value))
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"strategy parameter names are identifiers such as 'fast_period', not {name!r:.40}")
+        return value
 
     @property
     def symbol(self) -> str:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
+from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.enums import (
     LiquidityRole,
     MarginMode,
@@ -24,6 +25,7 @@ from metaexpert.core.enums import (
     PositionMode,
     PositionSide,
     RiskActionKind,
+    TradeMode,
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
 from metaexpert.core.events import (
@@ -42,11 +44,15 @@ from metaexpert.core.round_trip import ClosedTrade
 from metaexpert.core.timeframe import Timeframe
 from metaexpert.engine.broker import Broker
 from metaexpert.engine.config import StrategyConfig
+from metaexpert.engine.failures import FailureLog
 from metaexpert.engine.handlers import Handler, HandlerRegistry
 from metaexpert.engine.parameters import missing_parameter_message
 from metaexpert.engine.portfolio import Portfolio
+from metaexpert.observability.logging import FILES_ONLY, TRADE
 
 logger = logging.getLogger("metaexpert.engine")
+#: Every fill and every round trip, at the TRADE level: the trades log receives exactly these.
+trade_logger = logging.getLogger("metaexpert.trades")
 
 Observer = Callable[[Any], None]
 _EPSILON: Final = 1e-12
@@ -88,11 +94,19 @@ class Engine:
         self.closed_trades: list[ClosedTrade] = []
         self.fills: list = []
         self.orders: list[Order] = []
-        self.errors: list[str] = []
+        #: every failure reported to ``handle_error``: distinct ones with counts (see ``failures.py``)
+        self.failures = FailureLog(logger)
+        self.max_consecutive_errors: int = strategy.max_consecutive_errors or 0
         self.risk_counts: dict[str, int] = {}
+        #: how often each repeated notice (a risk rule's blocks, an order rejection) was seen;
+        #: only the first is logged, ``log_run_summary`` gives the counts
+        self.repeats: dict[str, int] = {}
+        self._trade_extra: dict[str, Any] = {FILES_ONLY: portfolio.trade_mode is TradeMode.BACKTEST}
         self.context: Any = None
         self.stopped = False
         self.stop_reason = ""
+        #: True when the run was stopped by an error (``stop_on_error`` or ``max_consecutive_errors``)
+        self.stopped_by_error = False
         self._entry_fees: dict[tuple[str, PositionSide], float] = {}
         self._brackets: dict[tuple[str, PositionSide], list[Order]] = {}
         self._order_brackets: dict[str, dict[str, float | None]] = {}
@@ -133,18 +147,30 @@ class Engine:
     def _call_untimed(self, handlers: list[Handler], *args: Any, name: str = "") -> Any:
         result = None
         context = self.context
+        failing = self.failures.failing
         for handler in handlers:
             try:
                 result = handler(context, *args)
             except StopRun:
                 raise
             except Exception as error:  # noqa: BLE001 - every handler error goes to on_error
-                self.handle_error(error, source="handler", handler=name or getattr(handler, "__name__", "?"))
+                self.handle_error(error, source="handler", handler=_handler_label(handlers, handler, name))
+            else:
+                if failing:  # a handler that failed before works again: its consecutive count restarts
+                    self.failures.succeeded(_handler_label(handlers, handler, name))
         return result
 
+    @property
+    def errors(self) -> list[str]:
+        """One line per distinct error of the run, with its count when it repeated."""
+        return self.failures.lines()
+
     def initialize(self) -> None:
-        """Run the expert's on_init handlers. A failing on_init ends the run (like a
-        MetaTrader EA whose OnInit fails): trading without its setup would be unsafe."""
+        """Check the leverage against the venue, log the start-up line, then run the expert's
+        on_init handlers. A failing on_init ends the run (like a MetaTrader EA whose OnInit
+        fails): trading without its setup would be unsafe."""
+        self.check_leverage()
+        logger.info("%s", self.startup_line())
         for handler in self.handlers.get("init"):
             try:
                 handler(self.context)
@@ -154,11 +180,67 @@ class Engine:
                 self.handle_error(error, source="handler", handler="on_init")
                 raise InitializationError(f"on_init failed: {type(error).__name__}: {error}") from error
 
+    def check_leverage(self) -> None:
+        """Refuse, before the first bar, a leverage above a symbol's venue limit.
+
+        ``leverage=1000`` used to be accepted and then every entry was blocked by the risk
+        rule at run time (1,299 log lines, 0 trades, exit 0). The limit is the market spec's
+        (the runner's in a backtest, the markets ccxt loaded in paper and live mode);
+        ``leverage_policy='clamp'`` lowers it to the limit instead, with a warning.
+        """
+        validate = getattr(self.risk, "validate_leverage", None) if self.risk is not None else None
+        portfolio = self.portfolio
+        for symbol, market in portfolio.markets.items():
+            leverage = portfolio.leverage.get(symbol, 1.0)
+            if leverage == 1.0:
+                continue
+            if not market.is_derivative:
+                raise ConfigurationError(f"leverage {leverage:g} on spot market {symbol}: spot trades at 1x")
+            if validate is not None:
+                allowed = float(validate(leverage, market))  # raises ConfigurationError naming the limit
+            elif leverage > market.max_leverage:
+                raise ConfigurationError(f"leverage {leverage:g} exceeds the maximum {market.max_leverage:g} "
+                                         f"of {symbol}")
+            else:
+                allowed = leverage
+            if allowed != leverage:
+                logger.warning("leverage %gx of %s lowered to its venue maximum %gx (leverage_policy='clamp')",
+                               leverage, symbol, allowed)
+                portfolio.leverage[symbol] = allowed
+
+    def startup_line(self) -> str:
+        """What this run trades with, defaults included: market and contract type, margin mode,
+        leverage against the venue's limit, position mode (futures without contract_type mean
+        linear, without leverage 1x, without margin mode isolated: now said, not silent)."""
+        portfolio = self.portfolio
+        markets = []
+        derivative = False
+        for symbol, market in portfolio.markets.items():
+            if market.is_derivative:
+                derivative = True
+                contract = market.contract_type.value if market.contract_type is not None else "linear"
+                markets.append(f"{symbol} {market.market_type.value} {contract} at "
+                               f"{portfolio.leverage.get(symbol, 1.0):g}x leverage (venue maximum "
+                               f"{market.max_leverage:g}x)")
+            else:
+                markets.append(f"{symbol} spot")
+        line = (f"starting {portfolio.trade_mode.value} run of {self.strategy.strategy_name} on "
+                f"{self.strategy.timeframe} bars: {', '.join(markets)}")
+        if derivative:
+            line += f"; margin mode {portfolio.margin_mode.value}, position mode {portfolio.position_mode.value}"
+        return line
+
     def handle_error(self, error: BaseException, *, source: str, handler: str = "") -> None:
+        """Count and report ``error``, call on_error, and stop the run when it must stop.
+
+        The first error of a run is logged with its traceback, each further distinct one on
+        one line, repeats only counted (``FailureLog``). ``stop_on_error`` stops at the first
+        error; ``max_consecutive_errors`` (on_init, default 5) stops a handler that fails
+        that many times in a row: a strategy that raises on every bar cannot trade.
+        """
         now = self.portfolio.now_ms
         message = missing_parameter_message(error) or str(error)
-        self.errors.append(f"{source}:{handler}: {type(error).__name__}: {message}")
-        logger.error("error in %s %s: %s", source, handler, message, exc_info=error)
+        consecutive = self.failures.record(error, source=source, handler=handler, message=message)
         event = ErrorEvent(error=error, timestamp=now, source=source, handler=handler)
         self._publish(event)
         if not self._in_error_handler and self.handlers.has("error"):
@@ -169,13 +251,21 @@ class Engine:
                         error_handler(self.context, event)
                     except StopRun:
                         raise
-                    except Exception:
-                        logger.exception("on_error handler failed")
+                    except Exception as handler_error:  # noqa: BLE001 - counted like any handler error
+                        self.failures.record(handler_error, source="handler", handler="on_error",
+                                             message=str(handler_error))
             finally:
                 self._in_error_handler = False
+        reason = ""
         if self.stop_on_error:
             reason = f"stopped after an error in {handler or source}: {message}"
+        elif source == "handler" and 0 < self.max_consecutive_errors <= consecutive:
+            reason = (f"stopped after {consecutive} consecutive errors in {handler}: {type(error).__name__}: "
+                      f"{message} (max_consecutive_errors={self.max_consecutive_errors})")
+        if reason:
+            self.stopped_by_error = True
             self.stop(reason)  # so on_deinit and the result name why the run ended
+            logger.error("%s", reason)
             raise StopRun(reason) from error
 
     def alert(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> None:
@@ -369,7 +459,12 @@ class Engine:
 
     def _dispatch_order(self, order: Order, reason: str) -> None:
         if order.status is OrderStatus.REJECTED:
-            logger.warning("order %s rejected: %s", order.client_order_id, reason or order.reject_reason)
+            why = reason or order.reject_reason
+            if why.startswith("risk rule "):  # _record_risk logged (and counts) the block itself
+                logger.debug("order %s rejected: %s", order.client_order_id, why)
+            elif self._first_time(f"order rejected: {why}"):
+                logger.warning("order %s rejected: %s (repeats are counted at the end of the run)",
+                               order.client_order_id, why)
             self.alert("Order rejected", f"{order.side} {order.quantity} {order.symbol} ({order.order_type}): "
                        f"{reason or order.reject_reason}", level="warning", tags=("orders",))
         if not self.observers and not self._order_handlers:
@@ -401,6 +496,8 @@ class Engine:
         )
         changes = portfolio.apply_trade(trade, order.position_side)
         self.fills.append(trade)
+        if trade_logger.isEnabledFor(TRADE):
+            self._log_fill(trade, order)
         self._dispatch_order(order, "")
         if self.observers or self._transaction_handlers:
             event = TradeEvent(trade=trade, timestamp=timestamp)
@@ -440,22 +537,23 @@ class Engine:
                 else change.closed * position.contract_size * change.closed_entry_price
             )
             exit_price = order.trades[-1].price if order.trades else order.average_price
-            self.closed_trades.append(
-                ClosedTrade(
-                    symbol=position.symbol,
-                    side=position.side,
-                    quantity=change.closed,
-                    entry_time=position.opened_at,
-                    exit_time=timestamp,
-                    entry_price=change.closed_entry_price,
-                    exit_price=exit_price,
-                    pnl=pnl,
-                    fees=entry_fee + exit_fee,
-                    return_pct=pnl / entry_notional * 100.0 if entry_notional else 0.0,
-                    bars_held=int((timestamp - position.opened_at) // self._timeframe_ms),
-                    exit_reason=order.tag or "signal",
-                )
+            closed = ClosedTrade(
+                symbol=position.symbol,
+                side=position.side,
+                quantity=change.closed,
+                entry_time=position.opened_at,
+                exit_time=timestamp,
+                entry_price=change.closed_entry_price,
+                exit_price=exit_price,
+                pnl=pnl,
+                fees=entry_fee + exit_fee,
+                return_pct=pnl / entry_notional * 100.0 if entry_notional else 0.0,
+                bars_held=int((timestamp - position.opened_at) // self._timeframe_ms),
+                exit_reason=order.tag or "signal",
             )
+            self.closed_trades.append(closed)
+            if trade_logger.isEnabledFor(TRADE):
+                self._log_round_trip(closed)
             if not position.is_open:
                 self._entry_fees.pop(key, None)
             action = "closed" if not position.is_open else "reduced"
@@ -631,11 +729,52 @@ class Engine:
     def _record_risk(self, event: RiskEvent) -> None:
         if event.action == "blocked":
             self.risk_counts[event.rule] = self.risk_counts.get(event.rule, 0) + 1
-        logger.info("risk %s %s %s: %s", event.rule, event.action, event.symbol or "", event.reason)
+        if event.action != "blocked":
+            logger.info("risk %s %s %s: %s", event.rule, event.action, event.symbol or "", event.reason)
+        elif self._first_time(f"risk {event.rule} blocked an entry"):  # one line per rule, not per bar
+            logger.info("risk %s blocked %s: %s (repeats are counted at the end of the run)",
+                        event.rule, event.symbol or "", event.reason)
         if self.observers:
             self._publish(event)
         if self._risk_handlers:
             self.call(self._risk_handlers, event, name="on_risk")
+
+
+    def _first_time(self, key: str) -> bool:
+        count = self.repeats.get(key, 0) + 1
+        self.repeats[key] = count
+        return count == 1
+
+    def log_run_summary(self) -> None:
+        """At the end of a run: one line per repeated notice with its count, one line with the
+        handler errors. Called before the summary is printed, so that nothing follows it."""
+        for key, count in self.repeats.items():
+            if count > 1:
+                logger.info("%s: %d times in this run", key, count)
+        self.failures.log_summary()
+
+    def _log_fill(self, trade: Any, order: Order) -> None:
+        trade_logger.log(
+            TRADE, "fill %s %g %s at %s, fee %g %s (%s), order %s%s; %s UTC", trade.side.value, trade.quantity,
+            trade.symbol, f"{trade.price:,.8g}", trade.fee, trade.fee_currency, trade.liquidity.value,
+            order.client_order_id, f" [{order.tag}]" if order.tag else "",
+            f"{ms_to_datetime(trade.timestamp):%Y-%m-%d %H:%M:%S}", extra=self._trade_extra)
+
+    def _log_round_trip(self, closed: ClosedTrade) -> None:
+        trade_logger.log(
+            TRADE, "round trip %s %g %s: %s -> %s, pnl %+.2f %s (%+.2f%%), %d bars, exit %s; %s to %s UTC",
+            closed.side.value, closed.quantity, closed.symbol, f"{closed.entry_price:,.8g}",
+            f"{closed.exit_price:,.8g}", closed.pnl, self.portfolio.account.currency, closed.return_pct,
+            closed.bars_held, closed.exit_reason, f"{ms_to_datetime(closed.entry_time):%Y-%m-%d %H:%M}",
+            f"{ms_to_datetime(closed.exit_time):%Y-%m-%d %H:%M}", extra=self._trade_extra)
+
+
+def _handler_label(handlers: list[Handler], handler: Handler, name: str) -> str:
+    """``on_bar[1h]``, or ``on_bar[1h] broken`` when several handlers share the event."""
+    function = getattr(handler, "__name__", "?")
+    if not name:
+        return str(function)
+    return f"{name} {function}" if len(handlers) > 1 else name
 
 
 _BRACKET_TAGS: Final = frozenset({"stop_loss", "take_profit", "trailing_stop", "liquidation"})

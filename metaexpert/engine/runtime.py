@@ -289,6 +289,7 @@ class TradingRuntime:
             if isinstance(self.broker, LiveBroker):
                 await self.broker.settle()
             engine.call(self.handlers.get("deinit"), engine.stop_reason or reason, name="on_deinit")
+            engine.log_run_summary()
             if self.persistence is not None:
                 self.persistence.commit_step_quietly()
         return engine

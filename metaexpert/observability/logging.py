@@ -47,9 +47,12 @@ __all__ = [
     "LoggingConfig",
     "LoggingHandle",
     "configure_logging",
+    "console_logs_to",
     "current_log_context",
+    "flush_logs",
     "get_logger",
     "log_context",
+    "log_fatal",
     "log_trade",
 ]
 
@@ -435,6 +438,114 @@ def active_logging_handle() -> LoggingHandle | None:
     return _active_handle
 
 
+def flush_logs() -> None:
+    """Write every queued record now (before a summary is printed: what happened during the
+    run belongs above it, not after it, as the listener thread would otherwise write it)."""
+    handle = _active_handle
+    if handle is not None:
+        with contextlib.suppress(Exception):
+            handle.flush()
+
+
+# ------------------------------------------------------------------ fatal errors
+
+#: Records with this attribute set are written to the files but not to the console: the
+#: command line has already shown the error there in its own words.
+FILES_ONLY = "_metaexpert_files_only"
+
+
+class _NotFilesOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, FILES_ONLY, False)
+
+
+def log_fatal(error: BaseException, *, what: str = "the run ended on an error") -> None:
+    """Record an error that ends the program in the log files (the error log included).
+
+    A fatal error used to reach standard error only; the error log, the place an operator
+    looks first, had nothing. Written at CRITICAL with its traceback (masked like every
+    record), not repeated on the console, and flushed at once: the process is about to exit.
+    Does nothing while logging is not configured.
+    """
+    handle = _active_handle
+    if handle is None or handle.stopped:
+        return
+    logging.getLogger(f"{LOGGER_NAMESPACE}.fatal").critical(
+        "%s: %s: %s", what, type(error).__name__, error,
+        exc_info=(type(error), error, error.__traceback__), extra={FILES_ONLY: True})
+    flush_logs()
+
+
+_previous_excepthook: Any = None
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+    # ``python my_expert.py`` whose run raises: the traceback goes to stderr as always
+    # (the previous hook) and, now, into the error log too.
+    if not issubclass(kind, KeyboardInterrupt):
+        with contextlib.suppress(Exception):
+            log_fatal(error.with_traceback(tb), what="uncaught error")
+    hook = _previous_excepthook or sys.__excepthook__
+    hook(kind, error, tb)
+
+
+def _install_excepthook() -> None:
+    global _previous_excepthook
+    if sys.excepthook is not _log_uncaught:
+        _previous_excepthook = sys.excepthook
+        sys.excepthook = _log_uncaught
+
+
+# --------------------------------------------------------------- live displays
+
+_live_console: Any = None
+
+
+@contextlib.contextmanager
+def console_logs_to(console: Any) -> Iterator[None]:
+    """Send console log lines through ``console`` (a rich Console) while a progress bar is live.
+
+    A record written by the listener thread straight to standard error lands in the middle
+    of the bar (``... 60% 0:00:01INFO ...``). Printed through the console that owns the live
+    display, rich puts each line above the bar. Applies to handlers that exist now and to
+    those ``configure_logging`` creates inside the block (the facade configures logging when
+    its run starts). On exit the queue is flushed, so nothing of the run is printed after.
+    """
+    global _live_console
+    previous_live = _live_console
+    _live_console = console
+    swapped: list[tuple[Any, Any]] = []
+    handle = _active_handle
+    if handle is not None:
+        for handler in handle.handlers:
+            if _is_rich(handler):
+                swapped.append((handler, handler.console))  # type: ignore[attr-defined]
+                handler.console = console  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        flush_logs()
+        _live_console = previous_live
+        for handler, previous in swapped:
+            handler.console = previous
+        current = _active_handle
+        if current is not None:  # handlers created inside the block: back to plain standard error
+            for handler in current.handlers:
+                if _is_rich(handler) and handler.console is console:  # type: ignore[attr-defined]
+                    handler.console = _stderr_console()  # type: ignore[attr-defined]
+
+
+def _is_rich(handler: logging.Handler) -> bool:
+    return type(handler).__name__ == "RichHandler" and hasattr(handler, "console")
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    # Without an explicit stream the console looks up sys.stderr at every write.
+    return Console(stderr=True, soft_wrap=True)
+
+
 def configure_logging(config: LoggingConfig | None = None, *,
                       console_stream: TextIO | None = None) -> LoggingHandle:
     """Install console and rotating file logging on the ``metaexpert`` logger.
@@ -449,6 +560,7 @@ def configure_logging(config: LoggingConfig | None = None, *,
         if not _exit_hook_registered:
             atexit.register(_stop_active_at_exit)
             _exit_hook_registered = True
+        _install_excepthook()
         if _active_handle is not None:
             _active_handle.stop()
         logger = logging.getLogger(LOGGER_NAMESPACE)
@@ -514,8 +626,12 @@ def _console_handler(config: LoggingConfig, stream: TextIO | None) -> logging.Ha
 
         # Without an explicit stream the console looks up sys.stderr at every write, so a
         # progress display that redirects stderr keeps log lines above its bar.
-        console = (Console(stderr=True, soft_wrap=True) if stream is None
-                   else Console(file=stream, soft_wrap=True, force_terminal=False))
+        if stream is not None:
+            console = Console(file=stream, soft_wrap=True, force_terminal=False)
+        elif _live_console is not None:  # a progress bar is live: print above it (console_logs_to)
+            console = _live_console
+        else:
+            console = _stderr_console()
         handler: logging.Handler = RichHandler(
             console=console, show_time=False, show_path=False, markup=False,
             rich_tracebacks=False, highlighter=None,
@@ -525,4 +641,5 @@ def _console_handler(config: LoggingConfig, stream: TextIO | None) -> logging.Ha
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
         handler.setFormatter(DisplayTimeFormatter(config.display_timezone))
     handler.setLevel(config.level_number)
+    handler.addFilter(_NotFilesOnly())
     return handler

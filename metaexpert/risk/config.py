@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from metaexpert.core.enums import SizeType
 from metaexpert.core.errors import ConfigurationError
@@ -39,8 +39,24 @@ def _check_timeframe(value: str | None) -> str | None:
     return str(Timeframe.parse(value))
 
 
+def _accepts_bool(annotation: Any) -> bool:
+    return annotation is bool or any(_accepts_bool(argument) for argument in get_args(annotation))
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    """No unknown keys, no NaN or infinity, and no True/False where a number belongs
+    (pydantic would read ``leverage=True`` as 1x)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_flag_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and not _accepts_bool(field.annotation):
+                raise ValueError(f"must be a number or text, not {value}")
+        return value
 
 
 class VolatilitySizingConfig(_Strict):
@@ -160,6 +176,31 @@ class RiskConfig(_Strict):
     trend_filter: TrendFilterConfig | None = None
     circuit_breaker: CircuitBreakerConfig | None = None
 
+    @field_validator("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "trailing_activation_pct",
+                     "breakeven_pct", "max_drawdown_pct", "max_spread_pct", "max_slippage_pct", mode="before")
+    @classmethod
+    def _percent_text(cls, value: Any) -> Any:
+        """``"20%"`` is 20.0: the explicit way to write a percentage (and 0.2 % as ``"0.2%"``)."""
+        if isinstance(value, str) and value.strip().endswith("%"):
+            try:
+                return float(value.strip()[:-1])
+            except ValueError:
+                raise ValueError(f"{value!r:.40} is not a percentage such as '20%' or 20") from None
+        return value
+
+    @field_validator("max_drawdown_pct", mode="before")
+    @classmethod
+    def _not_a_fraction(cls, value: Any) -> Any:
+        # The original MetaExpert template wrote fractions (max_drawdown_pct=0.2 for 20 %);
+        # here it would mean 0.2 % and halt trading on the first wiggle. A drawdown limit
+        # below 1 % is almost surely such a fraction: ask for the unambiguous spelling.
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+            raise ValueError(
+                f"{value} is read as {value} %, not {value * 100:g} %: percentages are in percent here. "
+                f"Write max_drawdown_pct={value * 100:g} for {value * 100:g} %, or max_drawdown_pct='{value}%' "
+                f"if you mean {value} %")
+        return value
+
     @field_validator("trade_hours")
     @classmethod
     def _valid_hours(cls, value: str | None) -> str | None:
@@ -175,9 +216,13 @@ class RiskConfig(_Strict):
             return None
         if isinstance(value, str):
             value = [part for part in re.split(r"[\s,]+", value) if part]
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise ValueError(f"must name days such as ['mon', 'tue'] or 'mon,tue', not {type(value).__name__}")
         days: list[str] = []
         for item in value:
-            name = str(item).strip().lower()
+            if not isinstance(item, str):
+                raise ValueError(f"unknown day {item!r:.40}: use {', '.join(DAY_NAMES)}")
+            name = item.strip().lower()
             name = _FULL_DAY_NAMES.get(name, name)
             if name not in DAY_NAMES:
                 raise ValueError(f"unknown day {item!r}: use {', '.join(DAY_NAMES)}")

@@ -286,3 +286,43 @@ def test_html_report_with_computed_metrics_reuses_them(tmp_path: Path):
     compute_metrics(result, periods_per_year=8760)
     text = write_html_report(result, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "square root of 8760 return periods" in text
+
+
+def _failed_result():
+    return make_result([100, 100, 100], errors=["handler:on_bar: KeyError: 'close' (5 times)"], error_count=5,
+                       stopped_by_error=True,
+                       parameters={"stop_reason": "stopped after 5 consecutive errors in on_bar: KeyError: 'close' "
+                                                  "(max_consecutive_errors=5)"})
+
+
+def test_print_summary_with_handler_errors_says_so_before_the_table():
+    console = Console(record=True, width=200, color_system=None)
+    print_summary(_failed_result(), console=console)
+    text = console.export_text()
+    first_line = text.splitlines()[0]
+    assert first_line.startswith("This run had errors: 5 handler errors; stopped after 5 consecutive errors")
+    assert text.index("KeyError: 'close' (5 times)") < text.index("Total return")
+
+
+def test_print_summary_with_clean_run_has_no_error_headline():
+    console = Console(record=True, width=200, color_system=None)
+    print_summary(make_result([100, 101]), console=console)
+    assert "had errors" not in console.export_text()
+
+
+def test_to_json_with_handler_errors_puts_a_failed_status_first():
+    document = to_json(_failed_result())
+    assert list(document)[:2] == ["schema_version", "status"]
+    assert document["status"]["ok"] is False and document["status"]["error_count"] == 5
+    assert document["status"]["stopped_by_error"] is True
+    assert document["status"]["stop_reason"].startswith("stopped after 5 consecutive errors")
+    assert to_json(make_result([100, 101]))["status"]["ok"] is True
+
+
+def test_html_report_with_handler_errors_shows_the_banner_before_the_metrics(tmp_path: Path):
+    html = write_html_report(_failed_result(), tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="run-failed"' in html
+    assert html.index('id="run-failed"') < html.index('id="metrics"')
+    assert "5 handler errors" in html
+    clean = write_html_report(make_result([100, 101]), tmp_path / "clean.html").read_text(encoding="utf-8")
+    assert 'id="run-failed"' not in clean

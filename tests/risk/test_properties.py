@@ -58,7 +58,7 @@ configs = st.fixed_dictionaries(
         "max_open_positions": st.integers(1, 4),
         "max_positions_per_symbol": st.integers(1, 2),
         "max_position_size_quote": st.floats(50.0, 5_000.0),
-        "max_drawdown_pct": st.floats(0.5, 10.0),
+        "max_drawdown_pct": st.floats(1.0, 10.0),
         "daily_loss_limit": st.floats(10.0, 300.0),
         "trade_hours": st.sampled_from(["08:00-20:00", "22:00-04:00", "00:00-12:00"]),
         "size_type": st.sampled_from(["fixed_base", "fixed_quote", "percent_equity", "risk_based"]),
