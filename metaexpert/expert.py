@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from metaexpert.backtest.report import print_summary, write_html_report, write_json
-from metaexpert.backtest.runner import BacktestConfig, run_backtest
+from metaexpert.backtest.runner import BacktestConfig, load_backtest_data, run_backtest
 from metaexpert.compliance import ComplianceConfig, ComplianceGate
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.enums import (
@@ -320,6 +320,7 @@ class MetaExpert:
         duration_seconds: float | None = None,
         poll_interval: float = 1.0,
         candle_source: Any | None = None,
+        data: Any | None = None,
     ) -> Any:
         """Run the expert. ``trade_mode`` is "backtest", "paper" or "live".
 
@@ -329,6 +330,8 @@ class MetaExpert:
         ``output_dir`` (default ``output/<expert>-<UTC time>``). ``parameters`` override
         strategy parameters from on_init (an optimiser passes them this way), and
         ``candle_source`` (a ``CandleSource``) lets it reuse candles already in memory.
+        ``data`` is a backtest's own candles: a polars or pandas frame, a dict ``symbol -> frame``,
+        a CSV or Parquet file, or a store folder (see ``backtest.data_source.candle_source_for``).
         """
         try:
             mode = TradeMode(trade_mode)
@@ -373,6 +376,9 @@ class MetaExpert:
             )
         except ValidationError as error:
             raise _config_error(error, "backtest settings") from None
+        # Loaded and validated before anything is recorded: bad candles leave no run row, order or report.
+        loaded = load_backtest_data(handlers=self.handlers, strategy=strategy, config=backtest,
+                                    candle_source=candle_source, data=data)
         recorder = self.open_recorder(TradeMode.BACKTEST, strategy)  # only with an explicit storage_url
         run_uid = None
         if recorder is not None:
@@ -390,7 +396,7 @@ class MetaExpert:
                 progress=progress,
                 expert_name=self.name,
                 observers=observers,
-                candle_source=candle_source,
+                loaded=loaded,
             )
             if recorder is not None and run_uid is not None:
                 recorder.flush()
