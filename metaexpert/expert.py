@@ -38,7 +38,7 @@ from pydantic import (
 )
 
 from metaexpert.backtest.report import print_summary, write_html_report, write_json
-from metaexpert.backtest.runner import BacktestConfig, run_backtest
+from metaexpert.backtest.runner import BacktestConfig, load_backtest_data, run_backtest
 from metaexpert.compliance import ComplianceConfig
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.enums import (
@@ -429,6 +429,8 @@ class MetaExpert:
         ``output_dir`` (default ``output/<expert>-<UTC time>``). ``parameters`` override
         strategy parameters from on_init (an optimiser passes them this way), and
         ``candle_source`` (a ``CandleSource``) lets it reuse candles already in memory.
+        ``data`` is a backtest's own candles: a polars or pandas frame, a dict ``symbol -> frame``,
+        a CSV or Parquet file, or a store folder (see ``backtest.data_source.candle_source_for``).
         """
         mode = _trade_mode(trade_mode)
         chosen = run_settings_for(mode, settings, options)
@@ -505,6 +507,9 @@ class MetaExpert:
             )
         except ValidationError as error:
             raise _config_error(error, "backtest settings") from None
+        # Loaded and validated before anything is recorded: bad candles leave no run row, order or report.
+        loaded = load_backtest_data(handlers=plan.handlers, strategy=plan.strategy, config=backtest,
+                                    candle_source=settings.candle_source, data=settings.data)
         builder = RunBuilder(plan)
         recorder = builder.open_recorder()  # only with an explicit storage_url
         run_uid = None
@@ -516,7 +521,7 @@ class MetaExpert:
         try:
             result = run_backtest(handlers=plan.handlers, strategy=plan.strategy, config=backtest,
                                   parts=builder.parts(recorder), progress=settings.progress, expert_name=self.name,
-                                  candle_source=settings.candle_source)
+                                  loaded=loaded)
             if recorder is not None and run_uid is not None:
                 recorder.flush()
                 recorder.store.backtest_runs.finish(run_uid, dict(result.metrics))

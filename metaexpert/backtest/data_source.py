@@ -1,29 +1,48 @@
-"""Where a backtest's candles come from.
+"""Where a backtest's candles come from, and the one place they are validated.
 
-Resolution order for ``<exchange>/<market_type>/<SYMBOL>-<timeframe>``:
+Resolution order for ``<exchange>/<market_type>/<SYMBOL>-<timeframe>`` in a store:
 1. the candle store at ``data_dir`` (the shared recordings are laid out this way);
 2. a finer timeframe of the same series in that store, resampled (complete bars only);
 3. Binance spot candles of the same symbol as a price proxy (logged, and named in the
    result), because recorded data often exists only for the most liquid venue;
 4. when ``allow_download`` is set, the exchange itself through ccxt (public endpoints),
    stored into the writable cache store for next time.
+
+A user's own candles need no store: ``candle_source_for(data)`` accepts a polars or pandas
+frame, a dict ``symbol -> frame``, a long-format frame with a ``symbol`` column, a CSV or
+Parquet file, or a store folder. Every source validates what it serves (``checked_candles``:
+the pandera schema on the rows as given, never sorted or de-duplicated first), so a bad
+candle stops the run before the engine exists.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import polars as pl
 
-from metaexpert.core.errors import DataError
+from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
-from metaexpert.data import CandleStore, download_candles, resample
+from metaexpert.data import (
+    CandleStore,
+    checked_candles,
+    download_candles,
+    normalize_symbol,
+    resample,
+)
 
 logger = logging.getLogger("metaexpert.backtest.data")
 
 _FINER = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+_INFERABLE = (*_FINER, "3d", "1w")
+_SYMBOL_COLUMN = "symbol"
+_TIME_ALIASES = ("timestamp", "open_time", "time", "date", "datetime")
 
 
 @dataclass(slots=True)
@@ -64,6 +83,7 @@ class CandleSource:
 
     def _from_store(self, store: CandleStore, exchange: str, market_type: str, symbol: str, target: Timeframe,
                     start_ms: int, end_ms: int) -> LoadedCandles | None:
+        # CandleStore.read validates what it reads (or trusts the file's validation stamp).
         if store.exists(exchange, market_type, symbol, str(target)):
             frame = store.read(exchange, market_type, symbol, str(target), start_ms, end_ms)
             return LoadedCandles(frame, f"{store.root}/{exchange}/{market_type}/{symbol}-{target}")
@@ -93,8 +113,181 @@ class CandleSource:
             frame = download_candles(client, ccxt_symbol, str(target), start_ms, end_ms)
         except DataError:
             raise
-        except Exception as error:  # noqa: BLE001 - the message must name the cause, not a ccxt type
+        except Exception as error:
             raise DataError(f"could not download {symbol} {target} candles from {exchange}: {error}") from error
+        frame = checked_candles(frame, target, label=f"{exchange}/{market_type} {symbol} {target} (downloaded)")
         if self.cache is not None and frame.height:
             self.cache.write(exchange, market_type, symbol, str(target), frame)
         return LoadedCandles(frame, f"downloaded from {exchange}")
+
+
+class FrameCandleSource(CandleSource):
+    """Candles the user handed over in memory (or read from one file), validated once per symbol.
+
+    ``frames`` maps exchange-native symbols (``BTCUSDT``) to frames; the key ``None`` is a
+    frame without a ``symbol`` column, which serves one symbol (whichever is asked first).
+    The frame's own timeframe is read from its timestamps; a coarser timeframe the expert
+    needs is resampled from it, a finer one is an error.
+    """
+
+    def __init__(self, frames: Mapping[str | None, pl.DataFrame], *, label: str) -> None:
+        super().__init__(None)
+        self.frames = dict(frames)
+        self.label = label
+        self._checked: dict[tuple[str, str], tuple[pl.DataFrame, str]] = {}
+        self._unnamed_symbol: str | None = None
+
+    def load(self, exchange: str, market_type: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> LoadedCandles:
+        key = normalize_symbol(symbol)
+        target = Timeframe.parse(timeframe)
+        cached = self._checked.get((key, str(target)))
+        if cached is None:
+            cached = self._prepare(key, target)
+            self._checked[(key, str(target))] = cached
+        frame, source = cached
+        stamps = frame.get_column("timestamp").to_numpy()
+        first = int(np.searchsorted(stamps, start_ms, side="left"))
+        last = int(np.searchsorted(stamps, end_ms, side="left"))
+        return LoadedCandles(frame.slice(first, last - first), source)
+
+    def _prepare(self, symbol: str, target: Timeframe) -> tuple[pl.DataFrame, str]:
+        raw = self._frame_for(symbol)
+        label = f"{self.label} ({symbol})"
+        native = _native_timeframe(raw, target)
+        frame = checked_candles(raw, native, label=f"{label} {native}", allow_empty=False)
+        if native == target:
+            return frame, label
+        if native.milliseconds > target.milliseconds or not target.is_multiple_of(native):
+            raise ConfigurationError(
+                f"{label}: the candles are {native} bars; the expert needs {target} bars, which cannot be "
+                f"built from them (give {target} candles or a finer timeframe that divides it)"
+            )
+        return resample(frame, native, target), f"{label} {native} resampled to {target}"
+
+    def _frame_for(self, symbol: str) -> pl.DataFrame:
+        if symbol in self.frames:
+            return self.frames[symbol]
+        if None in self.frames and self._unnamed_symbol in (None, symbol):
+            self._unnamed_symbol = symbol
+            return self.frames[None]
+        held = sorted(key for key in self.frames if key is not None)
+        if None in self.frames:
+            raise ConfigurationError(
+                f"{self.label}: candles without a 'symbol' column serve one symbol ({self._unnamed_symbol}); "
+                f"for {symbol} as well add a 'symbol' column or pass a dict {{symbol: frame}}"
+            )
+        raise DataError(f"{self.label}: no candles for {symbol}; it holds {', '.join(held) or 'no symbol'}")
+
+
+def candle_source_for(data: Any, *, data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                      allow_download: bool = False) -> CandleSource:
+    """The candle source for whatever ``expert.run(data=...)`` or ``backtest --data`` was given.
+
+    ``None`` is the default store (``data_dir``); a ``CandleSource`` is used as it is; a folder
+    is a store; a ``.parquet`` / ``.csv`` file, a polars ``DataFrame`` / ``LazyFrame``, a pandas
+    ``DataFrame`` or a dict ``symbol -> frame`` become a ``FrameCandleSource``.
+    """
+    if data is None:
+        return CandleSource(data_dir, cache_dir=cache_dir, allow_download=allow_download)
+    if isinstance(data, CandleSource):
+        return data
+    if isinstance(data, str | os.PathLike):
+        path = Path(data).expanduser()
+        if path.is_dir():
+            return CandleSource(path)
+        if not path.is_file():
+            raise ConfigurationError(f"data: no such file or folder: {path}")
+        return FrameCandleSource(_split_symbols(read_candle_file(path), str(path)), label=str(path))
+    if isinstance(data, Mapping):
+        frames: dict[str | None, pl.DataFrame] = {}
+        for symbol, frame in data.items():
+            if not isinstance(symbol, str):
+                raise ConfigurationError(f"data: dict keys must be symbols like 'BTCUSDT', got {symbol!r}")
+            frames[normalize_symbol(symbol)] = _to_polars(frame, f"data[{symbol!r}]")
+        return FrameCandleSource(frames, label="data")
+    return FrameCandleSource(_split_symbols(_to_polars(data, "data"), "data"), label="data frame")
+
+
+def read_candle_file(path: Path) -> pl.DataFrame:
+    """A CSV or Parquet file as a polars frame, as it is (validated later, by the source)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pl.read_parquet(path)
+        elif suffix in (".csv", ".txt"):
+            frame = pl.read_csv(path, try_parse_dates=True)
+        else:
+            raise ConfigurationError(f"data file {path}: expected a .parquet or .csv file, or a store folder")
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise DataError(f"cannot read candle file {path}: {error}") from None
+    return _named_columns(frame, str(path))
+
+
+def _to_polars(frame: Any, label: str) -> pl.DataFrame:
+    if isinstance(frame, pl.LazyFrame):
+        try:
+            frame = frame.collect()
+        except pl.exceptions.PolarsError as error:
+            raise DataError(f"{label}: the LazyFrame cannot be collected: {error}") from None
+    elif type(frame).__module__.split(".")[0] == "pandas" and type(frame).__name__ == "DataFrame":
+        frame = _from_pandas(frame, label)
+    if not isinstance(frame, pl.DataFrame):
+        raise ConfigurationError(
+            f"{label}: expected a polars or pandas DataFrame, a dict of them, a CSV/Parquet file or a store "
+            f"folder; got {type(frame).__name__}"
+        )
+    return _named_columns(frame, label)
+
+
+def _from_pandas(frame: Any, label: str) -> pl.DataFrame:
+    import pandas as pd  # only when the user passed a pandas frame
+
+    if not any(str(column).lower() in _TIME_ALIASES for column in frame.columns) and isinstance(
+            frame.index, pd.DatetimeIndex):
+        frame = frame.rename_axis("timestamp").reset_index()  # a time index is the usual pandas layout
+    try:
+        return pl.from_pandas(frame)
+    except Exception as error:  # noqa: BLE001 - pyarrow/pandas raise many types; the user needs the cause
+        raise DataError(f"{label}: the pandas frame cannot be converted: {error}") from None
+
+
+def _named_columns(frame: pl.DataFrame, label: str) -> pl.DataFrame:
+    """Lower-case column names and the usual time column names as ``timestamp`` (values untouched)."""
+    lowered = [str(name).lower() for name in frame.columns]
+    if len(set(lowered)) != len(lowered):
+        raise DataError(f"{label}: column names differ only by case: {frame.columns}")
+    frame = frame.rename(dict(zip(frame.columns, lowered, strict=True)))
+    if "timestamp" not in frame.columns:
+        for alias in _TIME_ALIASES[1:]:
+            if alias in frame.columns:
+                return frame.rename({alias: "timestamp"})
+    return frame
+
+
+def _split_symbols(frame: pl.DataFrame, label: str) -> dict[str | None, pl.DataFrame]:
+    """A long-format frame (``symbol`` column, e.g. ``BTC/USDT``) as one frame per store symbol."""
+    if _SYMBOL_COLUMN not in frame.columns:
+        return {None: frame}
+    if frame.get_column(_SYMBOL_COLUMN).null_count():
+        raise DataError(f"{label}: {frame.get_column(_SYMBOL_COLUMN).null_count()} row(s) have no symbol")
+    frames: dict[str | None, pl.DataFrame] = {}
+    for (name,), part in frame.partition_by(_SYMBOL_COLUMN, as_dict=True, maintain_order=True).items():
+        symbol = normalize_symbol(str(name))
+        if symbol in frames:
+            raise DataError(f"{label}: symbols {name!r} and another spelling both mean {symbol}")
+        frames[symbol] = part.drop(_SYMBOL_COLUMN)
+    return frames
+
+
+def _native_timeframe(frame: pl.DataFrame, fallback: Timeframe) -> Timeframe:
+    """The timeframe of ``frame``: its smallest step between distinct timestamps, if that is a known one."""
+    if "timestamp" not in frame.columns or not frame.schema["timestamp"].is_integer() or frame.height < 2:
+        return fallback
+    steps = frame.get_column("timestamp").unique().sort().diff().drop_nulls()
+    step = steps.filter(steps > 0).min()
+    if step is None:
+        return fallback
+    for name in _INFERABLE:
+        if Timeframe.parse(name).milliseconds == step:
+            return Timeframe.parse(name)
+    return fallback

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from metaexpert.backtest.data_source import CandleSource
+from metaexpert.backtest.data_source import CandleSource, candle_source_for
 from metaexpert.backtest.metrics import compute_metrics
 from metaexpert.backtest.replay import (
     Feed,
@@ -43,13 +44,14 @@ from metaexpert.core.market import MarketSpec, split_symbol
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import DAY_MS, Timeframe
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
+from metaexpert.engine.context import Context
+from metaexpert.engine.engine import Engine
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
 from metaexpert.engine.wiring import RunParts, simulated_broker, wire_engine
 
 logger = logging.getLogger("metaexpert.backtest")
-
 
 
 class BacktestConfig(BaseModel):
@@ -114,10 +116,45 @@ def default_market_spec(symbol: str, config: BacktestConfig) -> MarketSpec:
         raise ConfigurationError(f"invalid market spec override for {symbol}: {error}") from None
 
 
-
-
 def _arrays(frame: pl.DataFrame) -> tuple[np.ndarray, ...]:
     return tuple(frame.get_column(name).to_numpy() for name in ("timestamp", "open", "high", "low", "close", "volume"))
+
+
+@dataclass(slots=True)
+class SymbolCandles:
+    """One symbol's validated base-timeframe candles; ``first`` is the index of the first bar replayed."""
+
+    symbol: str
+    frame: pl.DataFrame
+    first: int
+    source: str
+
+
+@dataclass(slots=True)
+class BacktestData:
+    """Step 1's product: the timeframes of the run and every symbol's candles, already validated."""
+
+    base_timeframe: Timeframe
+    bar_timeframes: list[Timeframe]
+    candles: list[SymbolCandles]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {item.symbol: item.source for item in self.candles}
+
+
+@dataclass(slots=True)
+class _Run:
+    """Step 2's product: the engine wired to its portfolio, broker and feeds, ready to replay."""
+
+    portfolio: Portfolio
+    engine: Engine
+    broker: SimulatedBroker
+    context: Context
+    risk: Any
+    feeds: list[Feed]
+    prices: dict[str, PriceSeries]
 
 
 def run_backtest(
@@ -130,23 +167,119 @@ def run_backtest(
     expert_name: str = "expert",
     state: dict[str, Any] | None = None,
     candle_source: CandleSource | None = None,
+    loaded: BacktestData | None = None,
 ) -> BacktestResult:
     """Replay the candles of ``config``'s period through the engine and measure the result.
 
-    ``parts`` are what the engine gets in every mode (risk manager, compliance gate, recorder,
-    observers; ``metaexpert.engine.wiring``). ``candle_source`` replaces the default store
-    lookup; an optimiser passes one that keeps the candles in memory so that many passes over one period read the files once.
+    Four steps: load and validate the candles (``load_backtest_data``; a caller that must
+    refuse bad data before recording anything runs it first and passes ``loaded``), build the
+    engine (``parts`` are what the engine gets in every mode: risk manager, compliance gate,
+    recorder, observers; ``metaexpert.engine.wiring``), replay the bars, finish (close-out,
+    handlers, metrics). ``candle_source`` replaces
+    the default store lookup; an optimiser passes one that keeps the candles in memory so that
+    many passes over one period read the files once.
     """
     wall_start = time.perf_counter()
+    data = loaded or load_backtest_data(handlers=handlers, strategy=strategy, config=config,
+                                        candle_source=candle_source)
+    run = build_run(data, handlers=handlers, strategy=strategy, config=config, parts=parts, state=state)
+    timeline, equity, exposure, processed = replay_run(run, data, handlers=handlers, strategy=strategy,
+                                                       config=config, progress=progress)
+    return finish_run(run, data, timeline, equity[:processed], exposure[:processed], processed,
+                      handlers=handlers, strategy=strategy, config=config, expert_name=expert_name,
+                      wall_start=wall_start)
+
+
+def bar_timeframes_of(handlers: HandlerRegistry, strategy: StrategyConfig) -> tuple[Timeframe, list[Timeframe]]:
+    """The base timeframe (the finest one any handler needs) and every on_bar timeframe, finest first."""
     base_tf = Timeframe.parse(strategy.timeframe)
-    bar_timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {base_tf}, key=lambda t: t.milliseconds)
-    if bar_timeframes[0] != base_tf:
-        base_tf = bar_timeframes[0]
+    bar_timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {base_tf},
+                            key=lambda t: t.milliseconds)
+    base_tf = bar_timeframes[0]
     for timeframe in bar_timeframes:
         if not timeframe.is_multiple_of(base_tf):
             raise ConfigurationError(f"on_bar timeframe {timeframe} is not a whole multiple of the base timeframe {base_tf}")
+    return base_tf, bar_timeframes
+
+
+def load_backtest_data(
+    *,
+    handlers: HandlerRegistry,
+    strategy: StrategyConfig,
+    config: BacktestConfig,
+    candle_source: CandleSource | None = None,
+    data: Any | None = None,
+) -> BacktestData:
+    """Step 1: every symbol's candles for the period plus its lookback window, validated.
+
+    ``data`` is what a user handed over (a frame, a dict of frames, a CSV or Parquet file, a
+    store folder: see ``data_source.candle_source_for``); otherwise ``candle_source``, else
+    the store at ``config.data_dir``. Every source validates what it serves, so bad candles
+    raise ``CandleValidationError`` here, before an engine exists or an order can be placed.
+    """
+    base_tf, bar_timeframes = bar_timeframes_of(handlers, strategy)
+    source = candle_source_for(data, data_dir=config.data_dir, cache_dir=config.cache_dir,
+                               allow_download=config.allow_download) if data is not None else (
+        candle_source or CandleSource(config.data_dir, cache_dir=config.cache_dir,
+                                      allow_download=config.allow_download))
+    result = BacktestData(base_tf, bar_timeframes, [])
+    for symbol in strategy.symbols:
+        result.candles.append(_load_symbol(source, symbol, base_tf, strategy.lookback_bars, config, result.warnings))
+    return result
+
+
+def _load_symbol(source: CandleSource, symbol: str, base_tf: Timeframe, lookback: int, config: BacktestConfig,
+                 warnings: list[str]) -> SymbolCandles:
     tf_ms = base_tf.milliseconds
-    source = candle_source or CandleSource(config.data_dir, cache_dir=config.cache_dir, allow_download=config.allow_download)
+    history_start = config.start_ms - lookback * tf_ms
+    exchange, market_type = config.exchange.value, config.market_type.value
+    loaded = source.load(exchange, market_type, symbol, str(base_tf), min(history_start, config.start_ms), config.end_ms)
+    frame = loaded.frame
+    timestamps = frame.get_column("timestamp").to_numpy()
+    first = int(np.searchsorted(timestamps, config.start_ms))
+    if first < lookback:
+        # gaps in the history window (exchange downtime): reach further back for the missing bars
+        wider = source.load(exchange, market_type, symbol, str(base_tf),
+                            history_start - 4 * (lookback - first) * tf_ms - DAY_MS, config.end_ms)
+        wider_first = int(np.searchsorted(wider.frame.get_column("timestamp").to_numpy(), config.start_ms))
+        if wider_first >= lookback:
+            frame = wider.frame.slice(wider_first - lookback)
+            timestamps = frame.get_column("timestamp").to_numpy()
+            first = lookback
+    if first < lookback:
+        missing = lookback - first
+        raise InsufficientHistoryError(
+            f"{symbol} {base_tf}: lookback_bars={lookback} needs {lookback} bars before "
+            f"{ms_to_datetime(config.start_ms):%Y-%m-%d %H:%M} UTC but the data has {first}; "
+            f"{missing} bars are missing (start later, lower lookback_bars, or add older data)"
+        )
+    if first >= timestamps.shape[0]:
+        raise DataError(
+            f"{symbol} {base_tf}: no candles between {ms_to_datetime(config.start_ms):%Y-%m-%d} and "
+            f"{ms_to_datetime(config.end_ms):%Y-%m-%d} in {loaded.source}"
+        )
+    steps = np.diff(timestamps[first:])
+    gaps = np.flatnonzero(steps != tf_ms)
+    if gaps.size:
+        missing_bars = int(((steps[gaps] // tf_ms) - 1).sum())
+        message = (f"{symbol} {base_tf}: {gaps.size} data gaps ({missing_bars} missing bars) in the run; "
+                   "they are not bridged: orders are matched on the next bar that exists")
+        logger.warning(message)
+        warnings.append(message)
+    return SymbolCandles(symbol, frame, first, loaded.source)
+
+
+def build_run(
+    data: BacktestData,
+    *,
+    handlers: HandlerRegistry,
+    strategy: StrategyConfig,
+    config: BacktestConfig,
+    parts: RunParts | None = None,
+    state: dict[str, Any] | None = None,
+) -> _Run:
+    """Step 2: the portfolio with each symbol's bar series, the engine, the simulated broker."""
+    base_tf = data.base_timeframe
     markets = {symbol: default_market_spec(symbol, config) for symbol in strategy.symbols}
     inverse = config.contract_type is ContractType.INVERSE and config.market_type is not MarketType.SPOT
     currency = markets[strategy.symbol].settlement_currency
@@ -162,64 +295,12 @@ def run_backtest(
         leverage=config.leverage,
     )
     portfolio.base_timeframe = str(base_tf)
-    lookback = strategy.lookback_bars
-    history_start = config.start_ms - lookback * tf_ms
     feeds: list[Feed] = []
     prices: dict[str, PriceSeries] = {}
-    sources: dict[str, str] = {}
-    warnings: list[str] = []
-    for symbol in strategy.symbols:
-        loaded = source.load(config.exchange.value, config.market_type.value, symbol, str(base_tf),
-                             min(history_start, config.start_ms), config.end_ms)
-        sources[symbol] = loaded.source
-        frame = loaded.frame
-        timestamps, open_, high, low, close, volume = _arrays(frame)
-        first = int(np.searchsorted(timestamps, config.start_ms))
-        if first < lookback:
-            # gaps in the history window (exchange downtime): reach further back for the missing bars
-            wider = source.load(config.exchange.value, config.market_type.value, symbol, str(base_tf),
-                                history_start - 4 * (lookback - first) * tf_ms - DAY_MS, config.end_ms)
-            wider_stamps = wider.frame.get_column("timestamp").to_numpy()
-            wider_first = int(np.searchsorted(wider_stamps, config.start_ms))
-            if wider_first >= lookback:
-                frame = wider.frame.slice(wider_first - lookback)
-                timestamps, open_, high, low, close, volume = _arrays(frame)
-                first = lookback
-        if first < lookback:
-            missing = lookback - first
-            raise InsufficientHistoryError(
-                f"{symbol} {base_tf}: lookback_bars={lookback} needs {lookback} bars before "
-                f"{ms_to_datetime(config.start_ms):%Y-%m-%d %H:%M} UTC but the data has {first}; "
-                f"{missing} bars are missing (start later, lower lookback_bars, or add older data)"
-            )
-        if first >= timestamps.shape[0]:
-            raise DataError(
-                f"{symbol} {base_tf}: no candles between {ms_to_datetime(config.start_ms):%Y-%m-%d} and "
-                f"{ms_to_datetime(config.end_ms):%Y-%m-%d} in {loaded.source}"
-            )
-        gaps = np.flatnonzero(np.diff(timestamps[first:]) != tf_ms)
-        if gaps.size:
-            missing_bars = int(((np.diff(timestamps[first:])[gaps] // tf_ms) - 1).sum())
-            message = (f"{symbol} {base_tf}: {gaps.size} data gaps ({missing_bars} missing bars) in the run; "
-                       "they are not bridged: orders are matched on the next bar that exists")
-            logger.warning(message)
-            warnings.append(message)
-        series = BarSeries(symbol, str(base_tf), timestamps, open_, high, low, close, volume, visible=first)
-        portfolio.series[(symbol, str(base_tf))] = series
-        feed = Feed(symbol, series, first)
-        for timeframe in bar_timeframes[1:]:
-            higher = resample_frame(frame, base_tf, timeframe)
-            h_ts, h_open, h_high, h_low, h_close, h_volume = _arrays(higher)
-            closes = np.array([timeframe.close_time(int(t)) for t in h_ts], dtype=np.int64) if timeframe.is_calendar else h_ts + timeframe.milliseconds
-            visible = int(np.searchsorted(closes, timestamps[first], side="right"))
-            hseries = BarSeries(symbol, str(timeframe), h_ts, h_open, h_high, h_low, h_close, h_volume, visible=visible)
-            portfolio.series[(symbol, str(timeframe))] = hseries
-            feed.higher.append((hseries, closes))
-            feed.higher_next.append(visible)
+    for item in data.candles:
+        feed, price = _feed(portfolio, item, base_tf, data.bar_timeframes[1:])
         feeds.append(feed)
-        prices[symbol] = PriceSeries(timestamps[first:], open_[first:], high[first:], low[first:], close[first:])
-        if first > 0:
-            portfolio.last_prices[symbol] = float(close[first - 1])
+        prices[item.symbol] = price
 
     parts = parts or RunParts()
     if config.stop_on_error and not parts.stop_on_error:
@@ -232,8 +313,38 @@ def run_backtest(
     context = engine.context
     portfolio.set_time(config.start_ms)
     portfolio.revalue()
+    return _Run(portfolio, engine, broker, context, risk, feeds, prices)
 
-    timeline = timeline_of(feeds)
+
+def _feed(portfolio: Portfolio, item: SymbolCandles, base_tf: Timeframe,
+          higher_timeframes: list[Timeframe]) -> tuple[Feed, PriceSeries]:
+    """One symbol's replay feed: its base series plus each higher timeframe resampled from it."""
+    symbol, frame, first = item.symbol, item.frame, item.first
+    timestamps, open_, high, low, close, volume = _arrays(frame)
+    series = BarSeries(symbol, str(base_tf), timestamps, open_, high, low, close, volume, visible=first)
+    portfolio.series[(symbol, str(base_tf))] = series
+    feed = Feed(symbol, series, first)
+    for timeframe in higher_timeframes:
+        higher = resample_frame(frame, base_tf, timeframe)
+        h_ts, h_open, h_high, h_low, h_close, h_volume = _arrays(higher)
+        closes = (np.array([timeframe.close_time(int(t)) for t in h_ts], dtype=np.int64) if timeframe.is_calendar
+                  else h_ts + timeframe.milliseconds)
+        visible = int(np.searchsorted(closes, timestamps[first], side="right"))
+        hseries = BarSeries(symbol, str(timeframe), h_ts, h_open, h_high, h_low, h_close, h_volume, visible=visible)
+        portfolio.series[(symbol, str(timeframe))] = hseries
+        feed.higher.append((hseries, closes))
+        feed.higher_next.append(visible)
+    if first > 0:
+        portfolio.last_prices[symbol] = float(close[first - 1])
+    price = PriceSeries(timestamps[first:], open_[first:], high[first:], low[first:], close[first:])
+    return feed, price
+
+
+def replay_run(run: _Run, data: BacktestData, *, handlers: HandlerRegistry, strategy: StrategyConfig,
+               config: BacktestConfig, progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Step 3: on_backtest_init, on_init, then every bar; returns (timeline, equity, exposure, bars processed)."""
+    engine = run.engine
+    timeline = timeline_of(run.feeds)
     total = int(timeline.shape[0])
     equity = np.empty(total, dtype=np.float64)
     exposure = np.zeros(total, dtype=bool)
@@ -244,10 +355,19 @@ def run_backtest(
             "would never run; lower warmup_bars (or use lookback_bars for history before the start)")
     engine.call(handlers.get("backtest_init"), name="on_backtest_init")
     engine.initialize()
-    single = len(feeds) == 1 and not feeds[0].higher and not engine._risk_on_bar
+    single = len(run.feeds) == 1 and not run.feeds[0].higher and not engine._risk_on_bar
     loop = replay_single if single else replay
-    processed = loop(engine, broker, portfolio, feeds, timeline, equity, exposure, tf_ms, strategy.warmup_bars,
-                     progress)
+    processed = loop(engine, run.broker, run.portfolio, run.feeds, timeline, equity, exposure,
+                     data.base_timeframe.milliseconds, strategy.warmup_bars, progress)
+    return timeline, equity, exposure, processed
+
+
+def finish_run(run: _Run, data: BacktestData, timeline: np.ndarray, equity: np.ndarray, exposure: np.ndarray,
+               processed: int, *, handlers: HandlerRegistry, strategy: StrategyConfig, config: BacktestConfig,
+               expert_name: str, wall_start: float) -> BacktestResult:
+    """Step 4: optional close-out, on_deinit, the result with its metrics, the backtest hooks."""
+    engine, portfolio, broker, context = run.engine, run.portfolio, run.broker, run.context
+    tf_ms = data.base_timeframe.milliseconds
     stop_reason = engine.stop_reason or "backtest finished"
     if config.close_at_end and portfolio.positions() and processed:
         broker.fill_market_on = "close"  # fill at the last close, now
@@ -256,17 +376,16 @@ def run_backtest(
         equity[processed - 1] = portfolio.revalue()
     engine.call(handlers.get("deinit"), stop_reason, name="on_deinit")
     engine.log_run_summary()
-    equity = equity[:processed]
-    exposure = exposure[:processed]
     timestamps = timeline[:processed]
+    last_ms = int(timestamps[-1]) if processed else config.start_ms - 1
     result = BacktestResult(
         expert_name=expert_name,
         symbols=list(strategy.symbols),
-        timeframe=str(base_tf),
+        timeframe=str(data.base_timeframe),
         start_ms=config.start_ms,
         end_ms=int(timestamps[-1] + tf_ms) if processed else config.start_ms,
         initial_capital=config.initial_capital,
-        currency=currency,
+        currency=portfolio.account.currency,
         final_equity=float(equity[-1]) if processed else config.initial_capital,
         equity_timestamps=timestamps,
         equity=equity,
@@ -275,13 +394,12 @@ def run_backtest(
         fills=engine.fills,
         orders=engine.orders,
         fees_paid=portfolio.account.fees_paid,
-        prices={symbol: _until(series, int(timestamps[-1]) if processed else config.start_ms - 1)
-                for symbol, series in prices.items()},
-        risk_counts=dict(sorted(({**engine.risk_counts, **(getattr(risk, "counts", {}) or {})}).items())),
-        parameters={**strategy.parameters, "data_source": sources, "stop_reason": stop_reason},
+        prices={symbol: _until(series, last_ms) for symbol, series in run.prices.items()},
+        risk_counts=dict(sorted(({**engine.risk_counts, **(getattr(run.risk, "counts", {}) or {})}).items())),
+        parameters={**strategy.parameters, "data_source": data.sources, "stop_reason": stop_reason},
         bars_processed=processed,
         wall_seconds=time.perf_counter() - wall_start,
-        errors=warnings + engine.errors,
+        errors=data.warnings + engine.errors,
         error_count=engine.failures.handler_errors,
         stopped_by_error=engine.stopped_by_error,
     )
@@ -296,8 +414,6 @@ def run_backtest(
     engine.call(handlers.get("backtest_pass"), result, name="on_backtest_pass")
     engine.call(handlers.get("backtest_deinit"), name="on_backtest_deinit")
     return result
-
-
 
 
 def _until(series: PriceSeries, last_ms: int) -> PriceSeries:

@@ -55,6 +55,7 @@ class BacktestRequest:
     end: str
     capital: float
     data_dir: Path | None = None
+    data_file: Path | None = None
     symbol: str | None = None
     timeframe: str | None = None
     output_dir: Path | None = None
@@ -109,6 +110,11 @@ def run_arguments(run: Callable[..., Any], request: BacktestRequest,
         ("parameters", "--param", request.parameters or None),
         ("stop_on_error", "--stop-on-error", True if request.stop_on_error else None),
     )
+    if request.data_file is not None:
+        if not accepts("data"):
+            raise ConfigurationError("--data FILE cannot be applied: this expert's run() takes no 'data' argument")
+        arguments["data"] = str(request.data_file)
+        arguments["data_dir"] = None
     for name, option, value in overrides:
         if value is None:
             continue
@@ -199,6 +205,17 @@ def _check_timeframe(value: str | None) -> str | None:
                                  param_hint="--timeframe") from error
 
 
+def _check_data_file(value: Path | None) -> Path | None:
+    """``--data`` naming a file: a CSV or Parquet file of candles (a folder is a store)."""
+    if value is None or not value.expanduser().is_file():
+        return None
+    path = value.expanduser().resolve()
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"{path} is neither a .csv nor a .parquet file nor a store folder",
+                                 param_hint="--data")
+    return path
+
+
 def _check_zone(name: str) -> None:
     try:
         ZoneInfo(name)
@@ -218,8 +235,9 @@ def backtest_command(
                                            help="Initial capital in the quote currency.")
                        ] = 10_000.0,
     data: Annotated[Path | None, typer.Option(
-        "--data", help="Folder of recorded candles (default: $METAEXPERT_DATA_DIR, else "
-                       "fetch from the exchange).", show_default=False)] = None,
+        "--data", help="Candles: a store folder (<exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet), "
+                       "or a CSV/Parquet file (one symbol, or several in a 'symbol' column). Default: "
+                       "$METAEXPERT_DATA_DIR, else fetch from the exchange.", show_default=False)] = None,
     symbol: Annotated[str | None, typer.Option("--symbol", help="Override the expert's symbol.",
                                                show_default=False)] = None,
     timeframe: Annotated[str | None, typer.Option(
@@ -254,7 +272,8 @@ def backtest_command(
         start=start,
         end=end,
         capital=capital,
-        data_dir=resolve_data_dir(data),
+        data_dir=resolve_data_dir(data) if data is None or not data.expanduser().is_file() else None,
+        data_file=_check_data_file(data),
         symbol=symbol.strip().upper() if symbol else None,
         timeframe=_check_timeframe(timeframe),
         output_dir=output,

@@ -4,6 +4,7 @@ download through ccxt and resampling. Importable without Prefect.
     store = CandleStore("../shared/data", read_only=True)          # or any writable folder
     bars = store.read("binance", "spot", "BTCUSDT", "1h", start_ms, end_ms)
     validate_candles(bars, "1h")                                   # CandleValidationError with a report
+    bars = checked_candles(user_frame, "1h", label="my.csv")       # widen losslessly, validate, then sort
     gaps = find_gaps(bars, "1h")                                   # [Gap(start_ms, end_ms, missing)]
     four_hours = resample(bars, "1h", "4h")                        # complete bars only
     fresh = download_candles(client, "BTC/USDT", "1h", start_ms, end_ms)
@@ -15,6 +16,7 @@ from metaexpert.data.download import download_candles, download_candles_async
 from metaexpert.data.frame import (
     CANDLE_COLUMNS,
     CANDLE_DTYPES,
+    coerce_candles,
     concat_candles,
     empty_candles,
     rows_to_candle_frame,
@@ -29,6 +31,7 @@ from metaexpert.data.validation import (
     CandleValidationError,
     ValidationReport,
     candle_schema,
+    checked_candles,
     validate_candles,
 )
 
@@ -45,6 +48,8 @@ __all__ = [
     "StoredSeries",
     "ValidationReport",
     "candle_schema",
+    "checked_candles",
+    "coerce_candles",
     "concat_candles",
     "download_candles",
     "download_candles_async",

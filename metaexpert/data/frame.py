@@ -57,6 +57,32 @@ def to_candle_frame(frame: pl.DataFrame) -> pl.DataFrame:
     return selected.sort("timestamp", maintain_order=True)
 
 
+def coerce_candles(frame: pl.DataFrame) -> pl.DataFrame:
+    """The candle columns of ``frame`` widened losslessly to the candle dtypes, order kept.
+
+    Only conversions that cannot change a value are made: smaller integer and float types
+    are widened, integer prices become floats, and a time-zone-aware ``Datetime`` timestamp
+    becomes UTC epoch milliseconds. Anything else (text, naive datetimes, booleans) is left
+    as it is for ``validate_candles`` to report; rows are never sorted, dropped or merged,
+    so the validation sees the data as it was given. Extra columns are dropped.
+    """
+    columns: list[pl.Expr] = []
+    for name in CANDLE_COLUMNS:
+        if name not in frame.columns:
+            continue
+        dtype = frame.schema[name]
+        column = pl.col(name)
+        if name == "timestamp":
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+                column = column.dt.epoch(time_unit="ms")
+            elif dtype.is_integer() and dtype != pl.UInt64():
+                column = column.cast(pl.Int64)
+        elif dtype.is_integer() or dtype == pl.Float32():
+            column = column.cast(pl.Float64)
+        columns.append(column.alias(name))
+    return frame.select(columns)
+
+
 def rows_to_candle_frame(rows: Sequence[Sequence[float | int | None]]) -> pl.DataFrame:
     """Build a candle frame from ccxt-style OHLCV rows ``[timestamp, open, high, low, close, volume]``."""
     if not rows:
@@ -86,10 +112,17 @@ def concat_candles(frames: Iterable[pl.DataFrame]) -> pl.DataFrame:
 
 
 def format_utc(timestamp_ms: int | None) -> str:
-    """Readable UTC time for reports: ``2024-01-01 00:00 UTC``."""
+    """Readable UTC time for reports: ``2024-01-01 00:00 UTC``; an impossible value says so.
+
+    A report must describe a bad timestamp, not crash on it: microseconds read as
+    milliseconds land in the year 56,000, which ``datetime`` cannot represent.
+    """
     if timestamp_ms is None:
         return "-"
-    moment = ms_to_datetime(int(timestamp_ms))
+    try:
+        moment = ms_to_datetime(int(timestamp_ms))
+    except (ValueError, OverflowError, OSError):
+        return f"{timestamp_ms} (not a UTC epoch-millisecond time)"
     if moment.second or moment.microsecond:
         return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
     return moment.strftime("%Y-%m-%d %H:%M UTC")

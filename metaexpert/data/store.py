@@ -4,11 +4,17 @@ The layout is the one of the recorded Binance data, so that folder is a valid (r
 store. Reads are lazy scans with the time filter pushed down into Parquet; writes are
 idempotent upserts (merge by timestamp, validate, write a temp file, atomic rename) under a
 file lock, so a crashed or concurrent writer never leaves a half-written or mixed file.
+
+Every read is validated (``checked_candles``) unless the file carries the store's validation
+stamp: Parquet key-value metadata written only after the merged series passed validation,
+naming the schema version, the timeframe and the row count. A file edited by another tool
+loses or contradicts the stamp and is validated again; the shared recordings carry none.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import tempfile
@@ -27,7 +33,9 @@ from metaexpert.data.frame import (
     format_utc,
     to_candle_frame,
 )
-from metaexpert.data.validation import validate_candles
+from metaexpert.data.validation import SCHEMA_VERSION, checked_candles, validate_candles
+
+STAMP_KEY = "metaexpert.validation"
 
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_.]*$")
@@ -107,20 +115,37 @@ class CandleStore:
         start_ms: int | None = None,
         end_ms: int | None = None,
     ) -> pl.DataFrame:
-        """Candles with ``start_ms <= timestamp < end_ms`` (either bound optional), sorted."""
-        path = self.path(exchange, market_type, symbol, timeframe)
+        """Candles with ``start_ms <= timestamp < end_ms`` (either bound optional), sorted.
+
+        The rows read are validated as they are stored (``CandleValidationError`` names the
+        file and every failed check) unless the file carries a matching validation stamp.
+        A file without any row is refused too: a series that exists must hold candles.
+        """
+        parsed = Timeframe.parse(timeframe)
+        path = self.path(exchange, market_type, symbol, parsed)
         if not path.is_file():
             raise DataError(self._missing_message(exchange, market_type, symbol, timeframe))
         scan = pl.scan_parquet(path)
-        if start_ms is not None:
-            scan = scan.filter(pl.col("timestamp") >= start_ms)
-        if end_ms is not None:
-            scan = scan.filter(pl.col("timestamp") < end_ms)
         try:
+            if "timestamp" in scan.collect_schema().names():
+                if start_ms is not None:
+                    scan = scan.filter(pl.col("timestamp") >= start_ms)
+                if end_ms is not None:
+                    scan = scan.filter(pl.col("timestamp") < end_ms)
             frame = scan.collect()
+            stamped = stamp_matches(path, parsed)
         except pl.exceptions.PolarsError as error:
             raise DataError(f"cannot read candle file {path}: {error}") from None
-        return to_candle_frame(frame)
+        except (OSError, ValueError) as error:
+            raise DataError(f"cannot read candle file {path}: {error}") from None
+        if stamped:
+            return to_candle_frame(frame)
+        label = f"{path} ({exchange}/{market_type} {normalize_symbol(symbol)} {parsed})"
+        if frame.is_empty():
+            # Nothing in the window: a file that is empty or wholly wrong (microsecond timestamps land
+            # in the year 56,000) must say so instead of "no candles in the period".
+            checked_candles(pl.read_parquet(path), parsed, label=label, allow_empty=False)
+        return checked_candles(frame, parsed, label=label)
 
     def write(
         self,
@@ -141,23 +166,28 @@ class CandleStore:
             raise DataError(f"{self!r} is read-only; refusing to write {symbol} {timeframe}")
         parsed = Timeframe.parse(timeframe)
         path = self.path(exchange, market_type, symbol, parsed)
-        incoming = to_candle_frame(frame)
         label = f"{exchange}/{market_type} {normalize_symbol(symbol)} {parsed}"
-        validate_candles(incoming, parsed, label=f"{label} (incoming)")
+        if not isinstance(frame, pl.DataFrame):
+            raise DataError(f"{label}: expected a polars DataFrame of candles, got {type(frame).__name__}")
+        # Validated as given (unsorted or duplicated rows are refused, not repaired) before any disk access.
+        incoming = checked_candles(frame, parsed, label=f"{label} (incoming)")
         if incoming.is_empty():
             return 0
         path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(path):
             if not path.is_file():
-                _atomic_write(incoming, path)  # already validated above; nothing to merge with
+                _atomic_write(incoming, path, parsed)  # already validated above; nothing to merge with
                 return incoming.height
             existing = to_candle_frame(pl.read_parquet(path))
             if _already_stored(existing, incoming):
+                if not stamp_matches(path, parsed):
+                    validate_candles(existing, parsed, label=f"{path} ({label})")
+                    _atomic_write(existing, path, parsed)  # same rows, now stamped
                 return 0
             merged = concat_candles([existing, incoming])
             added = merged.height - existing.height
             validate_candles(merged, parsed, label=label)
-            _atomic_write(merged, path)
+            _atomic_write(merged, path, parsed)
         return added
 
     def available(self, exchange: str | None = None, market_type: str | None = None) -> list[StoredSeries]:
@@ -218,11 +248,38 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _atomic_write(frame: pl.DataFrame, path: Path) -> None:
+def validation_stamp(timeframe: Timeframe, rows: int) -> str:
+    """The metadata value that says: these ``rows`` passed schema ``SCHEMA_VERSION`` for ``timeframe``."""
+    return json.dumps({"schema": SCHEMA_VERSION, "timeframe": str(timeframe), "rows": rows}, sort_keys=True)
+
+
+def stamp_matches(path: Path, timeframe: Timeframe) -> bool:
+    """True when ``path`` carries this schema's validation stamp for ``timeframe`` and its row count."""
+    stamp = pl.read_parquet_metadata(path).get(STAMP_KEY)
+    if stamp is None:
+        return False
+    try:
+        recorded = json.loads(stamp)
+    except ValueError:
+        return False
+    if not isinstance(recorded, dict):
+        return False
+    return (recorded.get("schema") == SCHEMA_VERSION and recorded.get("timeframe") == str(timeframe)
+            and recorded.get("rows") == _row_count(path))
+
+
+def _row_count(path: Path) -> int:
+    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+
+def _atomic_write(frame: pl.DataFrame, path: Path, timeframe: Timeframe) -> None:
+    """Write a validated frame with its validation stamp (callers validate first)."""
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".parquet.tmp", dir=path.parent)
     os.close(descriptor)
     try:
-        frame.select(list(CANDLE_DTYPES)).write_parquet(temporary, compression="zstd", statistics=True)
+        frame.select(list(CANDLE_DTYPES)).write_parquet(
+            temporary, compression="zstd", statistics=True,
+            metadata={STAMP_KEY: validation_stamp(timeframe, frame.height)})
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

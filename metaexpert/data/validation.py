@@ -5,6 +5,11 @@ does depend on it, so ``candle_schema(timeframe)`` derives (and caches) one sche
 timeframe. ``validate_candles`` runs the schema lazily (every check, not just the first
 failure) and turns pandera's ``failure_cases`` into a ``CandleValidationError`` whose message
 a person can act on: which check, how many rows, the first offending rows with UTC times.
+
+``checked_candles`` is the one entry point every mode uses on candles it did not produce
+itself (a stored file, a download, a user's frame): lossless widening, validation, then the
+canonical sorted layout. It never sorts or de-duplicates before validating, so disorder and
+duplicates are reported instead of being silently repaired.
 """
 
 from __future__ import annotations
@@ -18,10 +23,30 @@ from pandera.errors import SchemaError, SchemaErrors
 
 from metaexpert.core.errors import DataError
 from metaexpert.core.timeframe import Timeframe
-from metaexpert.data.frame import CANDLE_COLUMNS, PRICE_COLUMNS, format_utc
+from metaexpert.data.frame import (
+    CANDLE_COLUMNS,
+    CANDLE_DTYPES,
+    PRICE_COLUMNS,
+    coerce_candles,
+    format_utc,
+    to_candle_frame,
+)
 from metaexpert.data.grid import on_grid
 
 EXAMPLE_ROWS = 5
+# Bumped whenever a check is added or changed: files stamped by an older schema are validated again.
+SCHEMA_VERSION = 2
+# 2100-01-01 UTC in milliseconds. A current time in microseconds (1.7e15) or nanoseconds is far above
+# it, so a timestamp unit mix-up is caught instead of replaying candles from the year 56,000.
+MAX_EPOCH_MS = 4_102_444_800_000
+
+_HINTS: dict[str, str] = {
+    "timestamps_in_epoch_milliseconds": "timestamps must be UTC epoch milliseconds; values this large "
+                                        "are microseconds or nanoseconds (divide by 1,000 or 1,000,000)",
+    "timestamps_strictly_increasing": "rows must be sorted by timestamp",
+    "field_uniqueness": "each bar may appear once",
+    "not_empty": "the data holds no candles",
+}
 
 
 class CandleSchema(pa.DataFrameModel):
@@ -45,6 +70,10 @@ class CandleSchema(pa.DataFrameModel):
 
     # Check names are the method names: pandera 0.35 drops ``name=`` of inherited checks
     # once a second subclass is created (see ``candle_schema``).
+    @pa.dataframe_check
+    def timestamps_in_epoch_milliseconds(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("timestamp") < MAX_EPOCH_MS)
+
     @pa.dataframe_check
     def prices_and_volume_finite(cls, data: pa.PolarsData) -> pl.LazyFrame:
         # NaN compares greater than everything in polars, so gt/ge checks alone let it through.
@@ -95,6 +124,9 @@ class CheckFailure:
             head = f"- {self.check}{where}: the frame's layout is wrong"
         else:
             head = f"- {self.check}{where}: {self.failed_rows} row(s) failed"
+        hint = _HINTS.get(self.check)
+        if hint:
+            head += f" ({hint})"
         if not self.examples:
             return head
         return head + "\n" + "\n".join(f"    {line}" for line in self.examples)
@@ -133,13 +165,14 @@ class CandleValidationError(DataError):
 
 
 def validate_candles(
-    frame: pl.DataFrame, timeframe: str | Timeframe, *, label: str | None = None
+    frame: pl.DataFrame, timeframe: str | Timeframe, *, label: str | None = None, allow_empty: bool = True
 ) -> pl.DataFrame:
     """Return ``frame`` unchanged if it is a valid candle frame for ``timeframe``.
 
     Raises ``CandleValidationError`` listing every failed check. ``label`` (for example
     ``"binance/spot BTCUSDT 1h"``) prefixes the report so a multi-symbol run says which
-    frame was bad.
+    frame was bad. ``allow_empty=False`` (a backtest's input) makes a frame without rows a
+    failure of its own (``not_empty``).
     """
     parsed = Timeframe.parse(timeframe)
     name = label or f"candles {parsed}"
@@ -153,6 +186,12 @@ def validate_candles(
             examples=(f"missing column(s) {missing}; expected {list(CANDLE_COLUMNS)}, got {frame.columns}",),
         )
         raise CandleValidationError(ValidationReport(name, frame.height, (failure,)))
+    if not allow_empty and frame.is_empty():
+        failure = CheckFailure(check="not_empty", column=None, failed_rows=None)
+        raise CandleValidationError(ValidationReport(name, 0, (failure,)))
+    layout = _layout_failures(frame)
+    if layout:
+        raise CandleValidationError(ValidationReport(name, frame.height, layout))
     try:
         candle_schema(parsed).validate(frame, lazy=True)
     except SchemaErrors as errors:
@@ -162,6 +201,45 @@ def validate_candles(
                                examples=(str(error).splitlines()[0],))
         raise CandleValidationError(ValidationReport(name, frame.height, (failure,))) from None
     return frame
+
+
+def checked_candles(
+    frame: pl.DataFrame, timeframe: str | Timeframe, *, label: str | None = None, allow_empty: bool = True
+) -> pl.DataFrame:
+    """``frame`` as a canonical candle frame, after ``validate_candles`` accepted it as given.
+
+    Extra columns are dropped and lossless widenings applied first (``coerce_candles``);
+    the row order is validated, never repaired.
+    """
+    if not isinstance(frame, pl.DataFrame):
+        name = label or f"candles {Timeframe.parse(timeframe)}"
+        raise DataError(f"{name}: expected a polars DataFrame, got {type(frame).__name__}")
+    widened = coerce_candles(frame)
+    validate_candles(widened, timeframe, label=label, allow_empty=allow_empty)
+    return to_candle_frame(widened)
+
+
+def _layout_failures(frame: pl.DataFrame) -> tuple[CheckFailure, ...]:
+    """Wrong dtypes and extra columns, each named with what to do.
+
+    Found before pandera runs: its row checks cannot run on text or datetime columns and
+    would bury the one line that matters under polars' expression errors.
+    """
+    failures: list[CheckFailure] = []
+    for name in CANDLE_COLUMNS:
+        dtype = frame.schema[name]
+        if isinstance(dtype, pl.Datetime):
+            advice = ("naive datetimes have no time zone: localize them to UTC (or give UTC epoch milliseconds)"
+                      if dtype.time_zone is None else "give UTC epoch milliseconds (Int64)")
+            failures.append(CheckFailure("dtype", name, None, (f"{name} is {dtype}; {advice}",)))
+        elif dtype != CANDLE_DTYPES[name]:
+            expected = "Int64 UTC epoch milliseconds" if name == "timestamp" else "Float64"
+            failures.append(CheckFailure("dtype", name, None, (f"{name} is {dtype}; expected {expected}",)))
+    extra = [name for name in frame.columns if name not in CANDLE_COLUMNS]
+    if extra:
+        failures.append(CheckFailure("column_in_schema", None, None,
+                                     (f"unexpected column(s) {extra}; a candle frame has exactly {list(CANDLE_COLUMNS)}",)))
+    return tuple(failures)
 
 
 def _report(frame: pl.DataFrame, failure_cases: pl.DataFrame, label: str) -> ValidationReport:
@@ -190,6 +268,7 @@ def _describe_row(frame: pl.DataFrame, index: int) -> str:
         return f"row {index}"
     values = frame.row(index, named=True)
     timestamp = values.get("timestamp")
-    when = format_utc(timestamp) if isinstance(timestamp, int) else str(timestamp)
     rest = ", ".join(f"{key}={values[key]}" for key in CANDLE_COLUMNS[1:] if key in values)
-    return f"row {index} at {when} (timestamp={timestamp}): {rest}"
+    if isinstance(timestamp, int) and 0 <= timestamp < MAX_EPOCH_MS:
+        return f"row {index} at {format_utc(timestamp)} (timestamp={timestamp}): {rest}"
+    return f"row {index} (timestamp={timestamp}): {rest}"

@@ -76,6 +76,8 @@ class BacktestRunSettings(RunSettings):
     market_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     close_at_end: bool = False
     candle_source: Any | None = Field(default=None, description="a CandleSource with candles already in memory")
+    data: Any | None = Field(default=None, description="the backtest's own candles: a polars or pandas frame, a dict "
+                             "symbol -> frame, a CSV or Parquet file, or a store folder")
 
     @field_validator("market_specs", mode="before")
     @classmethod
