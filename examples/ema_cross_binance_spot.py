@@ -1,8 +1,8 @@
 """EMA cross on Binance spot: long when the fast EMA crosses above the slow one.
 
-Run a backtest on the shared recordings:
+Run a backtest of 2024 on the shared recordings, either way:
+    python examples/ema_cross_binance_spot.py
     metaexpert backtest examples/ema_cross_binance_spot.py --start 2024-01-01 --end 2024-12-31
-or simply `python examples/ema_cross_binance_spot.py`.
 """
 
 from metaexpert import MetaExpert

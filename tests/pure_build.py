@@ -43,6 +43,7 @@ def pure_python_env(target: Path, base: dict[str, str] | None = None) -> dict[st
     env = dict(base if base is not None else os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(root), str(PROJECT_ROOT)])
     env["METAEXPERT_COMPILE"] = "0"
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     data = default_data_dir()
     if data is not None and "METAEXPERT_DATA_DIR" not in env:
         # The copy lives outside the project, so it would not find ``../shared/data``.

@@ -1,0 +1,1 @@
+"""Examples and README commands, run as a user runs them."""
