@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from metaexpert.sandbox.server import SandboxServer
 
-SUPPORTED = {"binance": "spot", "binanceusdm": "linear"}
+SUPPORTED = {"binance": "spot", "binanceusdm": "linear", "binancecoinm": "inverse"}
 
 
 def make_ccxt_client(
@@ -45,7 +45,7 @@ def make_ccxt_client(
     if secret is not None:
         settings["secret"] = secret
     client = getattr(ccxt_module, exchange_id)(settings)
-    urls = sandbox.urls("spot" if market_type == "spot" else "usdm")
+    urls = sandbox.urls({"spot": "spot", "linear": "usdm", "inverse": "coinm"}[market_type])
     websocket_urls = urls.pop("ws")
     for key, value in urls.items():
         client.urls["api"][key] = value

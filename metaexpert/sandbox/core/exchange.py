@@ -253,8 +253,7 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
 
     def _try_fill(self, order: SandboxOrder, bar: BarPrices) -> None:
         if order.is_conditional and not order.triggered:
-            update_trailing(order, bar)
-            if not crossed_trigger(order, bar):
+            if not crossed_trigger(order, bar) and not update_trailing(order, bar):
                 return
             self._trigger(order, bar)
             if order.is_algo or not order.is_open:

@@ -138,6 +138,7 @@ class ExecutionMixin(_Base):
             order.kind is OrderKind.MARKET
             and order.status == "PARTIALLY_FILLED"
             and (order.reduce_only or order.close_position)
+            and position.amount == 0.0
         ):
             # a reduce-only market order larger than the position closes it and is done
             order.status = "FILLED"

@@ -61,20 +61,27 @@ def trailing_trigger(order: SandboxOrder) -> float:
     return order.extreme_price + distance if order.side == "BUY" else order.extreme_price - distance
 
 
-def update_trailing(order: SandboxOrder, bar: BarPrices) -> None:
-    """Move a trailing stop's reference price with the bar (a sell trails the high, a buy the low)."""
+def update_trailing(order: SandboxOrder, bar: BarPrices) -> bool:
+    """Move a trailing stop's reference price with the bar (a sell trails the high, a buy the
+    low); True when the bar's close is already beyond the moved trigger.
+
+    The order within a bar is unknown, so the trigger is first checked at its old level (the
+    caller does) and only the close is checked against the level the bar's extreme moved it to.
+    """
     if order.kind is not OrderKind.TRAILING_STOP_MARKET:
-        return
+        return False
     best = bar.low if order.side == "BUY" else bar.high
     if not order.extreme_price:
         activation = order.activation_price
         if activation and (best > activation if order.side == "BUY" else best < activation):
-            return
+            return False
         order.extreme_price = best if not activation else activation
-    order.extreme_price = (
-        min(order.extreme_price, best) if order.side == "BUY" else max(order.extreme_price, best)
-    )
+    if order.side == "BUY":
+        order.extreme_price = min(order.extreme_price, best)
+    else:
+        order.extreme_price = max(order.extreme_price, best)
     order.stop_price = trailing_trigger(order)
+    return bar.close >= order.stop_price if order.side == "BUY" else bar.close <= order.stop_price
 
 
 def would_trigger(order: SandboxOrder, price: float) -> bool:

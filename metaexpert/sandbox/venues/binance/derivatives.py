@@ -61,6 +61,7 @@ class DerivativeRoutes:
             ("GET", f"{p}/positionSide/dual", bind(self.get_dual)),
             ("POST", f"{p}/positionSide/dual", bind(self.set_dual)),
             ("GET", f"{p}/leverageBracket", bind(self.leverage_bracket)),
+            ("GET", f"{root}/v2/leverageBracket", bind(self.leverage_bracket)),
             ("GET", f"{p}/symbolConfig", bind(self.symbol_config)),
             ("GET", f"{p}/commissionRate", bind(self.commission_rate)),
             ("GET", f"{root}/v2/balance", bind(self.balance)),

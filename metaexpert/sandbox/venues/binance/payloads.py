@@ -14,7 +14,7 @@ from metaexpert.sandbox.core.exchange import SandboxExchange
 from metaexpert.sandbox.core.margin import FUNDING_INTERVAL_MS
 from metaexpert.sandbox.core.market_data import DepthEvent, Kline, TickRecording
 from metaexpert.sandbox.core.model import fmt
-from metaexpert.sandbox.venues.binance.markets import SPOT, USDM
+from metaexpert.sandbox.venues.binance.markets import COINM, SPOT, USDM
 
 RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
@@ -92,7 +92,27 @@ def spot_symbol_info(rule: SymbolConfig) -> dict[str, object]:
     }
 
 
-def futures_symbol_info(rule: SymbolConfig) -> dict[str, object]:
+def futures_symbol_info(
+    rule: SymbolConfig, contract_size: float | None = None
+) -> dict[str, object]:
+    """A USD-M symbol, or with ``contract_size`` a COIN-M perpetual (margined in the base coin)."""
+    info = _futures_symbol_info(rule)
+    if contract_size is not None:
+        info.update(
+            {
+                "pair": rule.symbol.split("_")[0],
+                "marginAsset": rule.base_asset,
+                "contractSize": int(contract_size),
+                "contractStatus": "TRADING",
+                "equalQtyPrecision": 4,
+            }
+        )
+        info.pop("status", None)
+        info["filters"] = [f for f in info["filters"] if f["filterType"] != "MIN_NOTIONAL"]  # type: ignore[index]
+    return info
+
+
+def _futures_symbol_info(rule: SymbolConfig) -> dict[str, object]:
     return {
         "symbol": rule.symbol,
         "pair": rule.symbol,
@@ -151,6 +171,7 @@ def futures_symbol_info(rule: SymbolConfig) -> dict[str, object]:
             "STOP_MARKET",
             "TAKE_PROFIT",
             "TAKE_PROFIT_MARKET",
+            "TRAILING_STOP_MARKET",
         ],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
         "permissionSets": ["GRID", "COPY"],
@@ -167,6 +188,15 @@ def exchange_info(exchange: SandboxExchange, market: str, server_time: int) -> d
             "rateLimits": RATE_LIMITS,
             "exchangeFilters": [],
             "symbols": symbols,
+        }
+    if market == COINM:
+        sizes = exchange.markets[market].contract_size
+        return {
+            "timezone": "UTC",
+            "serverTime": server_time,
+            "rateLimits": RATE_LIMITS,
+            "exchangeFilters": [],
+            "symbols": [futures_symbol_info(rule, sizes.get(rule.symbol, 1.0)) for rule in rules],
         }
     assets = sorted({rule.quote_asset for rule in rules})
     return {
