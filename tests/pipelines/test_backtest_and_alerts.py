@@ -23,21 +23,34 @@ def read_artifact(key: str):
     return asyncio.run(fetch())
 
 
-def test_backtest_flow_with_recorded_candles_publishes_metrics_and_report_link(
-        prefect_harness, shared_data, tmp_path):
+def test_backtest_flow_with_report_server_publishes_rounded_metrics_and_an_http_report_link(
+        prefect_harness, shared_data, tmp_path, monkeypatch):
+    import re
+    import urllib.request
+
+    from deployments.report_server import ReportServer
+
     expert_file = write_expert(tmp_path, "sma_follower", BAR_EXPERT)
-    outcome = backtest(expert_file, "2024-01-01", "2024-01-31", capital=5_000.0, data_dir=str(shared_data),
-                       output_dir=str(tmp_path / "report"), parameters={"size_value": 0.02})
-    assert Path(outcome["report_path"]).is_file()
-    assert outcome["initial_capital"] == 5_000.0 and outcome["trades"] > 0
-    key = artifact_key(outcome["expert"])
-    (table,) = read_artifact(key)
-    assert table.type == "table"
-    assert "total_return_pct" in str(table.data)
-    (summary,) = read_artifact(f"{key}-summary")
-    assert outcome["report_path"].split("/")[-1] in summary.data
-    (link,) = read_artifact(f"{key}-report")
-    assert Path(outcome["report_path"]).resolve().as_uri() in str(link.data)
+    root = tmp_path / "output"
+    with ReportServer(root) as server:
+        monkeypatch.setenv("METAEXPERT_REPORT_URL", server.url)
+        monkeypatch.setenv("METAEXPERT_REPORT_ROOT", str(root))
+        outcome = backtest(expert_file, "2024-01-01", "2024-01-31", capital=5_000.0, data_dir=str(shared_data),
+                           output_dir=str(root / "report"), parameters={"size_value": 0.02})
+        assert Path(outcome["report_path"]).is_file()
+        assert outcome["initial_capital"] == 5_000.0 and outcome["trades"] > 0
+        key = artifact_key(outcome["expert"])
+        (table,) = read_artifact(key)
+        assert table.type == "table"
+        assert "total_return_pct" in str(table.data)
+        (summary,) = read_artifact(f"{key}-summary")
+        assert outcome["report_url"] in summary.data
+        assert not re.search(r"\d\.\d{5,}", summary.data), summary.data  # numbers rounded for people
+        (link,) = read_artifact(f"{key}-report")
+        assert outcome["report_url"].startswith(server.url + "/report/") and outcome["report_url"] in str(link.data)
+        with urllib.request.urlopen(outcome["report_url"], timeout=10) as response:
+            page = response.read().decode()
+    assert "Equity (" in page and 'class="chart"' in page
 
 
 def test_flow_failure_with_alert_urls_delivers_failure_alert(prefect_harness, alert_inbox, monkeypatch, tmp_path):
