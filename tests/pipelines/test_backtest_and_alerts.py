@@ -62,6 +62,32 @@ def test_flow_failure_with_alert_urls_delivers_failure_alert(prefect_harness, al
     assert "flow backtest failed" in alert["title"]
     assert "missing_expert.py" in alert["message"]
     assert alert["type"] == "failure"
+    assert "/runs/flow-run/" in alert["message"]  # a link to the run in the UI
+
+
+def test_optimize_failure_with_alert_urls_delivers_failure_alert(prefect_harness, alert_inbox, monkeypatch,
+                                                                 tmp_path):
+    from flows.optimize import optimize
+
+    monkeypatch.setenv("METAEXPERT_ALERT_URLS", alert_inbox.url)
+    with pytest.raises(Exception, match="not found|No such file|does not exist"):
+        optimize(str(tmp_path / "missing_expert.py"), "2024-01-01", "2024-01-02", trials=1)
+    assert alert_inbox.arrived.wait(10)
+    (alert,) = alert_inbox.received
+    assert "flow optimize failed" in alert["title"] and "/runs/flow-run/" in alert["message"]
+
+
+def test_ingest_with_unreachable_alert_target_completes_and_logs_it(prefect_harness, recorded_exchange, tmp_path,
+                                                                    caplog):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    summary = ingest("binance", "spot", ["BTCUSDT"], ["1h"], "2018-02-01", "2018-03-01", str(tmp_path),
+                     client=recorded_exchange(), alert_urls=[f"json://127.0.0.1:{port}/down"])
+    assert summary["gaps_left"] == 1  # the alert it tried to send
+    assert "not delivered after retries" in caplog.text
 
 
 def test_ingest_with_gap_left_unrepaired_sends_gap_alert(prefect_harness, alert_inbox, recorded_exchange, tmp_path):
