@@ -1,8 +1,10 @@
 """On-demand backtests of an expert file, published in the Prefect UI.
 
 ``prefect deployment run 'backtest/backtest' --param expert_file=examples/x.py --param start=2024-01-01 ...``
-runs the library backtest and publishes its metrics (table + markdown artifacts) and the path
-of the HTML report (link artifact), so the result is one click away from the flow run.
+runs the library backtest and publishes its metrics (table + markdown artifacts, numbers
+rounded) and a link to the HTML report over HTTP through the report server
+(``deployments/report_server.py``, ``tasks/links.py``): browsers refuse ``file://`` links from
+the UI, so without a report server the summary says where the file is and how to serve it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks.alerts import FAILURE_HOOKS
+from tasks.links import publish_link, where_to_find
 from tasks.reports import run_backtest
 
 HEADLINE_METRICS = ("total_return_pct", "sharpe_ratio", "max_drawdown_pct", "win_rate_pct", "total_trades",
                     "profit_factor")
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """A metric as the UI shows it: floats to ``digits`` decimals (no 15-digit noise), others as they are."""
+    return round(value, digits) if isinstance(value, float) else value
 
 
 def artifact_key(expert: str) -> str:
@@ -49,7 +57,7 @@ def backtest(
     outcome = run_backtest(expert_file, symbols, start, end, capital, parameters, target, data_dir, timeframe)
     metrics = outcome["metrics"]
     key = artifact_key(outcome["expert"])
-    create_table_artifact(key=key, table=[{"metric": name, "value": value} for name, value in metrics.items()],
+    create_table_artifact(key=key, table=[{"metric": name, "value": rounded(value)} for name, value in metrics.items()],
                           description=f"Backtest metrics of {outcome['expert']} {start}..{end}")
     headline = [name for name in HEADLINE_METRICS if name in metrics] or list(metrics)[:6]
     report = Path(outcome["report_path"]).resolve() if outcome["report_path"] else None
@@ -58,12 +66,12 @@ def backtest(
               f"({outcome['trades']} closed trades)")
     lines = [f"# Backtest {outcome['expert']}", "", period, "",
              "| metric | value |", "|---|---|"]
-    lines += [f"| {name} | {metrics[name]} |" for name in headline]
-    lines += ["", f"HTML report: `{report}`" if report else "No HTML report was written."]
+    lines += [f"| {name} | {rounded(metrics[name])} |" for name in headline]
+    lines += ["", f"HTML report: {where_to_find(report)}" if report else "No HTML report was written."]
     create_markdown_artifact(key=f"{key}-summary", markdown="\n".join(lines), description="Backtest summary")
     if report is not None:
-        create_link_artifact(key=f"{key}-report", link=report.as_uri(), link_text="HTML report",
-                             description="Backtest HTML report")
+        outcome["report_url"] = publish_link(report, key=f"{key}-report", text="HTML report",
+                                             description="Backtest HTML report")
     logger.info("backtest of %s done: final equity %s, report %s", outcome["expert"], outcome["final_equity"],
                 report)
     return outcome

@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS
-from tasks.alerts import FAILURE_HOOKS, send_alert
+from tasks.alerts import FAILURE_HOOKS, alert
 from tasks.reports import build_audit_report, market_day_before
 
 
@@ -61,7 +61,7 @@ def compliance_report(
                              description=f"Audit rows {chosen} (CSV: {outcome['csv_path']})")
     blocked = ", ".join(f"{rule} {count}" for rule, count in summary["blocked_by_rule"].items()) or "none"
     fees = ", ".join(f"{amount:.8g} {currency}" for currency, amount in summary["fees"].items()) or "none"
-    send_alert(f"daily summary {chosen}", f"{summary['orders']} order(s), {summary['rows']} audit row(s); "
+    alert(f"daily summary {chosen}", f"{summary['orders']} order(s), {summary['rows']} audit row(s); "
                f"by category {summary['by_category']}; fees {fees}; blocked {blocked}\n{outcome['csv_path']}",
                "info", alert_urls)
     get_run_logger().info("audit report %s: %d rows, %d orders -> %s", chosen, summary["rows"], summary["orders"],

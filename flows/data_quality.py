@@ -1,7 +1,8 @@
 """Data-quality flow: a Great Expectations suite over every stored candle file, with HTML docs.
 
 Meant for a nightly schedule: it reads the store, never writes it, and reports pass/fail per
-file plus a link to the data docs in the Prefect UI.
+file (bars present against the expected grid) plus a link to the data docs in the Prefect UI,
+served over HTTP by the report server when ``docs_dir`` lies under its root (``tasks/links.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
 from metaexpert.data import CandleStore, normalize_symbol
 from tasks.alerts import FAILURE_HOOKS
+from tasks.links import publish_link, where_to_find
 from tasks.quality import check_stored_series, make_quality_context
 
 
@@ -54,22 +56,27 @@ def data_quality(
     for series in selected:
         outcome = check_stored_series(context, store_root, series, min_gap_free_fraction)
         files[outcome["key"]] = outcome
-        logger.info("%s: %s (%d rows, %d gaps)", outcome["key"], "passed" if outcome["passed"] else "FAILED",
-                    outcome["rows"], outcome["gaps"])
+        logger.info("%s: %s (%d of %d expected bars, %d missing in %d gaps)", outcome["key"],
+                    "passed" if outcome["passed"] else "FAILED", outcome["rows"], outcome["expected_bars"],
+                    outcome["missing_bars"], outcome["gaps"])
     docs_index = str((Path(docs_dir) / "index.html").resolve())
     summary = {"passed": all(item["passed"] for item in files.values()), "files": files, "docs_index": docs_index}
+    summary["docs_url"] = publish_link(docs_index, key="candle-quality-docs", text="Data docs",
+                                       description="Great Expectations data docs")
     _publish(summary)
     return summary
 
 
 def _publish(summary: dict[str, Any]) -> None:
-    rows = [{"file": key, "passed": item["passed"], "rows": item["rows"], "gaps": item["gaps"],
-             "failed_expectations": len(item["failed"])} for key, item in summary["files"].items()]
+    rows = [{"file": key, "passed": item["passed"], "rows": item["rows"], "expected_bars": item["expected_bars"],
+             "missing_bars": item["missing_bars"], "gaps": item["gaps"], "failed_expectations": len(item["failed"])}
+            for key, item in summary["files"].items()]
     create_table_artifact(key="candle-quality", table=rows, description="Candle data quality per stored file")
     lines = [f"# Candle data quality: {'PASSED' if summary['passed'] else 'FAILED'}", "",
-             f"Data docs: `{summary['docs_index']}`", ""]
+             f"Data docs: {where_to_find(summary['docs_index'])}", ""]
     for key, item in summary["files"].items():
-        lines.append(f"- **{key}**: {'passed' if item['passed'] else 'failed'} ({item['rows']} rows, {item['gaps']} gaps)")
+        lines.append(f"- **{key}**: {'passed' if item['passed'] else 'failed'} ({item['rows']} of "
+                     f"{item['expected_bars']} expected bars, {item['missing_bars']} missing in {item['gaps']} gaps)")
         lines += [f"  - {failure}" for failure in item["failed"]]
     create_markdown_artifact(key="candle-quality-report", markdown="\n".join(lines),
                              description="Great Expectations results for stored candles")

@@ -21,7 +21,7 @@ from metaexpert.core.timeframe import Timeframe
 from metaexpert.data import CandleValidationError, normalize_symbol
 from metaexpert.data.frame import format_utc
 from metaexpert.data.validation import ValidationReport
-from tasks.alerts import FAILURE_HOOKS, send_alert
+from tasks.alerts import FAILURE_HOOKS, alert
 from tasks.candles import detect_gaps, fetch_candles, repair_gaps, store_candles, validate_candles
 from tasks.exchange_client import ccxt_symbol, make_exchange_client
 
@@ -161,7 +161,7 @@ def ingest(
     _publish(summary)
     left = [f"{item['symbol']} {item['timeframe']}: {gap}" for item in series for gap in item["left"]]
     if left:
-        send_alert(f"{len(left)} candle gap(s) left unrepaired ({exchange}/{market_type})",
+        alert(f"{len(left)} candle gap(s) left unrepaired ({exchange}/{market_type})",
                    "\n".join(left[:50]), "warning", alert_urls)
     return summary
 

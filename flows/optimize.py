@@ -58,6 +58,7 @@ from metaexpert.backtest.optimization import (
 )
 from metaexpert.backtest.optimization.optimizer import resolve_space
 from metaexpert.core.errors import ConfigurationError
+from tasks.alerts import FAILURE_HOOKS
 
 RunnerName = Literal["thread", "process", "dask", "ray"]
 
@@ -107,7 +108,7 @@ def make_task_runner(name: str, *, max_workers: int | None = None, cluster_addre
     raise ConfigurationError(f"unknown task_runner {name!r}: use thread, process, dask or ray")
 
 
-@flow(name="optimize", validate_parameters=True)
+@flow(name="optimize", validate_parameters=True, **FAILURE_HOOKS)
 def optimize(
     expert_path: str,
     start: str,

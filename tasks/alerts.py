@@ -4,6 +4,11 @@ Where alerts go is read once from the environment (``METAEXPERT_ALERT_URLS``: Ap
 separated by commas or whitespace; ``METAEXPERT_ALERT_CONFIG``: an Apprise YAML/text config
 file) or passed explicitly. No destination configured means no alert and no error: the
 pipelines stay usable on a laptop without any chat service.
+
+An alert target that is down never fails the flow it reports on: flows call ``alert(...)``,
+which runs the retried ``send_alert`` task and, when every attempt failed, logs a warning and
+returns False (the ingest it reported on still completes). Failure and crash alerts carry a
+link to the flow run in the Prefect UI (``PREFECT_UI_URL``).
 """
 
 from __future__ import annotations
@@ -98,6 +103,29 @@ def send_alert(title: str, body: str, level: str = "warning", urls: list[str] | 
     return True
 
 
+def alert(title: str, body: str, level: str = "warning", urls: list[str] | None = None,
+          config_file: str | None = None) -> bool:
+    """Send an alert from a flow without ever failing it: ``send_alert`` retries, and a target
+    still down after the retries is logged (run logs) instead of raised. True when delivered."""
+    from prefect import get_run_logger
+
+    state = send_alert(title, body, level, urls, config_file, return_state=True)
+    if state.is_completed():
+        return bool(state.result())
+    get_run_logger().warning("alert %r not delivered after retries (%s); the flow goes on", title,
+                             str(state.message or state.name)[:300])
+    return False
+
+
+def run_link(flow_run: Any) -> str | None:
+    """The flow run's page in the Prefect UI, or None when no UI address is known."""
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value()
+    run_id = getattr(flow_run, "id", None)
+    return f"{str(base).rstrip('/')}/runs/flow-run/{run_id}" if base and run_id else None
+
+
 def _describe_failure(flow: Any, flow_run: Any, state: Any) -> tuple[str, str]:
     name = getattr(flow, "name", "flow")
     run_name = getattr(flow_run, "name", "?")
@@ -106,7 +134,9 @@ def _describe_failure(flow: Any, flow_run: Any, state: Any) -> tuple[str, str]:
     parameters = getattr(flow_run, "parameters", {}) or {}
     shown = ", ".join(f"{key}={value!r}" for key, value in parameters.items()
                       if not re.search(r"key|secret|password|token|passphrase", key, re.IGNORECASE))
-    return f"flow {name} {kind}", f"run {run_name} {kind}: {message}\nparameters: {shown[:500]}"
+    link = run_link(flow_run)
+    return f"flow {name} {kind}", (f"run {run_name} {kind}: {message}\nparameters: {shown[:500]}"
+                                   + (f"\nrun: {link}" if link else ""))
 
 
 def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:

@@ -60,3 +60,23 @@ def test_data_quality_with_one_block_of_33_of_144_bars_missing_fails_the_file(pr
     assert (btc["rows"], btc["expected_bars"], btc["missing_bars"], btc["gaps"]) == (111, 144, 33, 1)
     assert result["passed"] is False and btc["passed"] is False
     assert [failure.split("(")[0] for failure in btc["failed"]] == ["expect_table_row_count_to_be_between"]
+
+
+def test_data_quality_with_report_server_links_the_data_docs_over_http(prefect_harness, btc_1h, tmp_path,
+                                                                        monkeypatch):
+    import urllib.request
+
+    from deployments.report_server import ReportServer
+
+    store = CandleStore(tmp_path / "store")
+    store.write("binance", "spot", "BTCUSDT", "1h", btc_1h.head(200))
+    root = tmp_path / "output"
+    with ReportServer(root) as server:
+        monkeypatch.setenv("METAEXPERT_REPORT_URL", server.url)
+        monkeypatch.setenv("METAEXPERT_REPORT_ROOT", str(root))
+        result = data_quality(str(store.root), str(root / "data_docs"))
+        assert result["docs_url"] == f"{server.url}/data_docs/index.html"
+        with urllib.request.urlopen(result["docs_url"], timeout=10) as response:
+            assert "BTCUSDT-1h" in response.read().decode()
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=10) as response:
+            assert response.read() == b"ok\n"
