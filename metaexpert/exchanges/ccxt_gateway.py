@@ -32,10 +32,15 @@ from metaexpert.core.errors import (
     RecoverableError,
 )
 from metaexpert.core.market import Bar, MarketSpec, OrderBook, Tick
-from metaexpert.core.order import Order
+from metaexpert.core.order import Order, Trade
 from metaexpert.core.position import Position
 from metaexpert.exchanges import mapping
-from metaexpert.exchanges.circuit import CircuitBreaker, StateChangeCallback
+from metaexpert.exchanges.circuit import (
+    CircuitBreaker,
+    CircuitBreakers,
+    EndpointGroup,
+    StateChangeCallback,
+)
 from metaexpert.exchanges.config import ExchangeConfig
 from metaexpert.exchanges.errors import (
     CircuitOpenError,
@@ -150,6 +155,14 @@ class ReplayOutcome:
     error: str = ""
 
 
+_GROUP_OF = {
+    RequestPriority.ORDER: EndpointGroup.ORDERS,
+    RequestPriority.CANCEL: EndpointGroup.ORDERS,
+    RequestPriority.ACCOUNT: EndpointGroup.ACCOUNT,
+    RequestPriority.MARKET_DATA: EndpointGroup.MARKET_DATA,
+}
+
+
 def _not_shed_or_open(exc: BaseException) -> bool:
     return not isinstance(exc, (RequestShed, CircuitOpenError))
 
@@ -180,8 +193,8 @@ class CcxtGateway(ExchangeGateway):
         register_secrets(config.secret_values())
         self.retry_policy = retry_policy or RetryPolicy()
         self.order_retry_policy = order_retry_policy or self.retry_policy
-        self.circuit = circuit_breaker or CircuitBreaker(
-            str(config.exchange), on_state_change=on_circuit_state_change
+        self.circuits = CircuitBreakers(
+            str(config.exchange), circuit_breaker, on_state_change=on_circuit_state_change
         )
         self.rate_limiter = rate_limiter or PriorityRateLimiter(config.rate_limit_per_minute)
         self.order_queue = OrderQueue(order_queue_path) if order_queue_path is not None else None
@@ -216,6 +229,11 @@ class CcxtGateway(ExchangeGateway):
     def exchange_name(self) -> str:
         return str(self.config.exchange)
 
+    @property
+    def circuit(self) -> CircuitBreaker:
+        """The order endpoints' breaker (the one the durable queue waits on)."""
+        return self.circuits[EndpointGroup.ORDERS]
+
     # ------------------------------------------------------------- request path
     async def _request(
         self,
@@ -229,7 +247,8 @@ class CcxtGateway(ExchangeGateway):
     ) -> T:
         """One attempt: budget, circuit, ccxt call, error translation."""
         await self.rate_limiter.acquire(priority)
-        self.circuit.before_call()
+        circuit = self.circuits[_GROUP_OF[priority]]
+        circuit.before_call()
         error: MetaExpertError | None = None
         nonce_problem = False
         try:
@@ -245,14 +264,15 @@ class CcxtGateway(ExchangeGateway):
                 symbol=symbol,
                 order_submission=order_submission,
                 client_order_id=client_order_id,
+                transient=self.venue.is_transient(exc),
             )
         if error is None:
-            self.circuit.record_success()
+            circuit.record_success()
             return result
         if classify_error(error) is ErrorClass.PERMANENT:
-            self.circuit.record_success()  # the venue answered: it is up
+            circuit.record_success()  # the venue answered: it is up
         else:
-            self.circuit.record_failure()
+            circuit.record_failure()
         if nonce_problem and hasattr(self.client, "load_time_difference"):
             try:
                 await self.client.load_time_difference()
@@ -431,7 +451,7 @@ class CcxtGateway(ExchangeGateway):
         balance = await self._retried(
             "fetch_balance", RequestPriority.ACCOUNT, lambda: self.client.fetch_balance()
         )
-        return mapping.account_from_balance(balance, currency.upper())
+        return self.account_from_venue(balance, currency.upper())
 
     async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[Position]:
         if self.config.market_type is MarketType.SPOT:
@@ -445,10 +465,42 @@ class CcxtGateway(ExchangeGateway):
         )
         positions = []
         for raw in raw_positions:
-            position = mapping.position_from_ccxt(raw, self.user_symbol(str(raw.get("symbol"))))
+            position = self.position_from_venue(raw)
             if position is not None:
                 positions.append(position)
         return positions
+
+    # ------------------------------------------------- reading the venue's answers
+    def _apply(self, order: Order, snapshot: dict[str, Any]) -> Order:
+        return mapping.apply_order_snapshot(order, self.venue.normalize_order(snapshot))
+
+    def order_from_venue(self, snapshot: dict[str, Any], symbol: str | None = None) -> Order:
+        """A core order for a venue order snapshot (not tracked): the venue's rules, then the mapping."""
+        fixed = self.venue.normalize_order(snapshot)
+        user_symbol = self.user_symbol(str(fixed["symbol"])) if fixed.get("symbol") else (symbol or "")
+        return mapping.order_from_snapshot(fixed, user_symbol)
+
+    def trade_from_venue(self, raw: dict[str, Any]) -> Trade | None:
+        """A core fill for a ccxt trade, or None for an execution that is no fill (funding)."""
+        fixed = self.venue.normalize_trade(raw)
+        if fixed is None:
+            return None
+        return mapping.trade_from_ccxt(fixed, self.user_symbol(str(fixed.get("symbol") or "")))
+
+    def position_from_venue(self, raw: dict[str, Any]) -> Position | None:
+        """A core position for a ccxt position: inverse and contract size from its market."""
+        fixed = self.venue.normalize_position(raw)
+        market = (self.client.markets or {}).get(str(fixed.get("symbol")))
+        inverse = bool(market.get("inverse")) if market else None
+        contract_size = mapping.market_contract_size(market) if market else None
+        return mapping.position_from_ccxt(
+            fixed, self.user_symbol(str(fixed.get("symbol"))), inverse=inverse, contract_size=contract_size
+        )
+
+    def account_from_venue(self, balance: dict[str, Any], currency: str) -> Account:
+        """The account of ``currency`` from the venue's own fields (one rule per venue module)."""
+        figures = self.venue.account_figures(balance.get("info"), currency)
+        return mapping.account_from_balance(balance, currency, figures)
 
     def _remember(self, order: Order) -> None:
         """Track ``order`` by client id; finished orders are forgotten once the map grows large."""
@@ -467,21 +519,41 @@ class CcxtGateway(ExchangeGateway):
             else fallback_symbol
         )
         if client_order_id and client_order_id in self._orders:
-            return mapping.apply_order_snapshot(self._orders[client_order_id], snapshot)
-        order = mapping.order_from_snapshot(snapshot, symbol or "")
+            return self._apply(self._orders[client_order_id], snapshot)
+        order = self.order_from_venue(snapshot, symbol)
         self._remember(order)
         return order
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol) if symbol else None
-        snapshots = await self._retried(
+        snapshots = list(await self._retried(
             "fetch_open_orders",
             RequestPriority.ACCOUNT,
             lambda: self.client.fetch_open_orders(market_symbol),
             symbol=symbol,
-        )
-        return [self._track(snapshot, symbol) for snapshot in snapshots]
+        ))
+        conditional = self.venue.conditional_listing_params(self.config)
+        if conditional is not None:
+            # Binance futures and OKX keep conditional (algo) orders in a list of their own.
+            snapshots += await self._retried(
+                "fetch_open_orders",
+                RequestPriority.ACCOUNT,
+                lambda: self.client.fetch_open_orders(market_symbol, None, None, dict(conditional)),
+                symbol=symbol,
+            )
+        orders: dict[str, Order] = {}
+        for snapshot in snapshots:
+            order = self._track(snapshot, symbol)
+            orders.setdefault(order.client_order_id or order.order_id, order)
+        return list(orders.values())
+
+    def _order_params(self, order: Order | None, client_order_id: str | None) -> dict[str, Any]:
+        """Lookup/cancel parameters: the client id (when given) and the conditional-order flag."""
+        params = self.venue.client_order_id_params(client_order_id) if client_order_id else {}
+        if order is not None:
+            params.update(self.venue.conditional_params(order, self.config))
+        return params
 
     async def fetch_order(
         self, symbol: str, *, order_id: str | None = None, client_order_id: str | None = None
@@ -490,27 +562,24 @@ class CcxtGateway(ExchangeGateway):
             raise ConfigurationError("fetch_order needs order_id or client_order_id")
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
-        params = (
-            self.venue.client_order_id_params(client_order_id)
-            if client_order_id and not order_id
-            else {}
-        )
+        tracked = self._orders.get(client_order_id) if client_order_id else None
+        params = self._order_params(tracked, client_order_id if not order_id else None)
         snapshot = await self._retried(
             "fetch_order",
             RequestPriority.ACCOUNT,
-            lambda: self.client.fetch_order(order_id, market_symbol, params),
+            lambda: self.venue.fetch_order(self.client, order_id, market_symbol, params),
             symbol=symbol,
         )
         return self._track(snapshot, symbol)
 
     async def _lookup_by_client_id(self, order: Order, market_symbol: str) -> dict[str, Any] | None:
         """The venue's record of ``order`` by client order id, or None if it has none."""
-        params = self.venue.client_order_id_params(order.client_order_id)
+        params = self._order_params(order, order.client_order_id)
         try:
             snapshot = await self._retried(
                 "fetch_order",
                 RequestPriority.ORDER,
-                lambda: self.client.fetch_order(None, market_symbol, params),
+                lambda: self.venue.fetch_order(self.client, None, market_symbol, params),
                 symbol=order.symbol,
             )
         except OrderNotFoundError:
@@ -634,19 +703,16 @@ class CcxtGateway(ExchangeGateway):
                 client_order_id=order.client_order_id,
                 queue_id=queue_id,
             ) from None
-        return mapping.apply_order_snapshot(order, snapshot)
+        return self._apply(order, snapshot)
 
     async def cancel_order(self, order: Order) -> Order:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(order.symbol)
         if order.is_terminal:
             return order
-        params = (
-            {}
-            if order.order_id and order.status is not OrderStatus.CREATED
-            else self.venue.client_order_id_params(order.client_order_id)
-        )
-        exchange_id = order.order_id if not params else None
+        by_client_id = not order.order_id or order.status is OrderStatus.CREATED
+        params = self._order_params(order, order.client_order_id if by_client_id else None)
+        exchange_id = None if by_client_id else order.order_id
         snapshot: dict[str, Any] | None = None
         try:
             try:
@@ -662,7 +728,7 @@ class CcxtGateway(ExchangeGateway):
                 existing = await self._lookup_by_client_id(order, market_symbol)
                 if existing is None:
                     raise
-                return mapping.apply_order_snapshot(order, existing)
+                return self._apply(order, existing)
         except RecoverableError as exc:
             if self.order_queue is None or isinstance(exc, RequestShed):
                 raise
@@ -679,7 +745,7 @@ class CcxtGateway(ExchangeGateway):
             snapshot = dict(snapshot or {})
             snapshot["status"] = "canceled"
             snapshot.setdefault("filled", order.filled_quantity)
-        return mapping.apply_order_snapshot(order, snapshot)
+        return self._apply(order, snapshot)
 
     async def modify_order(
         self,
@@ -727,7 +793,7 @@ class CcxtGateway(ExchangeGateway):
             self._orders.pop(order.client_order_id, None)
             order.client_order_id = str(new_client_id)
             self._orders[order.client_order_id] = order
-        return mapping.apply_order_snapshot(order, snapshot)
+        return self._apply(order, snapshot)
 
     # ----------------------------------------------------------- durable queue
     async def replay_queue(self) -> list[ReplayOutcome]:
@@ -776,7 +842,7 @@ class CcxtGateway(ExchangeGateway):
             market_symbol = self.ccxt_symbol(order.symbol)
             existing = await self._lookup_by_client_id(order, market_symbol)
             if existing is not None:
-                mapping.apply_order_snapshot(order, existing)
+                self._apply(order, existing)
                 self._remember(order)
                 self.order_queue.mark_done(operation.id)
                 return ReplayOutcome(
@@ -798,7 +864,7 @@ class CcxtGateway(ExchangeGateway):
             )
         except MetaExpertError as exc:
             return self._reschedule(operation, exc)
-        mapping.apply_order_snapshot(order, snapshot)
+        self._apply(order, snapshot)
         self._remember(order)
         self.order_queue.mark_done(operation.id)
         return ReplayOutcome(
@@ -809,8 +875,8 @@ class CcxtGateway(ExchangeGateway):
         assert self.order_queue is not None
         payload = operation.payload
         market_symbol = self.ccxt_symbol(payload["symbol"])
-        params = self.venue.client_order_id_params(operation.client_order_id)
         tracked = self._orders.get(operation.client_order_id)
+        params = self._order_params(tracked, operation.client_order_id)
         result = "cancelled"
         try:
             try:
@@ -826,7 +892,7 @@ class CcxtGateway(ExchangeGateway):
                 snapshot = await self._retried(
                     "fetch_order",
                     RequestPriority.CANCEL,
-                    lambda: self.client.fetch_order(None, market_symbol, params),
+                    lambda: self.venue.fetch_order(self.client, None, market_symbol, params),
                     symbol=payload["symbol"],
                 )
         except OrderNotFoundError:
@@ -848,7 +914,7 @@ class CcxtGateway(ExchangeGateway):
             update = dict(snapshot or {})
             update.setdefault("status", "canceled")
             update.setdefault("filled", tracked.filled_quantity)
-            mapping.apply_order_snapshot(tracked, update)
+            self._apply(tracked, update)
         return ReplayOutcome(
             operation.id, operation.kind, operation.client_order_id, result, tracked
         )

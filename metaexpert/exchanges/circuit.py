@@ -1,4 +1,8 @@
-"""A circuit breaker per exchange: stop hammering a venue that keeps failing.
+"""Circuit breakers per exchange and endpoint group: stop hammering a venue that keeps failing.
+
+One breaker per endpoint group (``orders``, ``account``, ``market_data``): a dead order
+endpoint must not blind the expert, so market data keeps flowing while the order
+breaker is open, and the other way round.
 
 After ``failure_threshold`` consecutive recoverable failures the breaker opens and every
 call fails fast with ``CircuitOpenError`` (orders then go to the durable queue instead of
@@ -14,6 +18,12 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from metaexpert.exchanges.errors import CircuitOpenError
+
+
+class EndpointGroup(StrEnum):
+    ORDERS = "orders"
+    ACCOUNT = "account"
+    MARKET_DATA = "market_data"
 
 
 class CircuitState(StrEnum):
@@ -111,3 +121,32 @@ class CircuitBreaker:
         self._state = new_state
         if self._on_state_change is not None and old_state is not new_state:
             self._on_state_change(self.name, old_state, new_state)
+
+
+class CircuitBreakers:
+    """One ``CircuitBreaker`` per ``EndpointGroup`` of one exchange.
+
+    ``orders`` is the given breaker (or a new one); the other groups get breakers with the
+    same threshold and cool-down, named ``<exchange>:<group>``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        orders: CircuitBreaker | None = None,
+        *,
+        on_state_change: StateChangeCallback | None = None,
+    ) -> None:
+        template = orders or CircuitBreaker(f"{name}:{EndpointGroup.ORDERS}", on_state_change=on_state_change)
+        self.groups: dict[EndpointGroup, CircuitBreaker] = {EndpointGroup.ORDERS: template}
+        for group in (EndpointGroup.ACCOUNT, EndpointGroup.MARKET_DATA):
+            self.groups[group] = CircuitBreaker(
+                f"{name}:{group}",
+                failure_threshold=template.failure_threshold,
+                reset_timeout=template.reset_timeout,
+                clock=template._clock,
+                on_state_change=template._on_state_change or on_state_change,
+            )
+
+    def __getitem__(self, group: EndpointGroup) -> CircuitBreaker:
+        return self.groups[group]

@@ -219,6 +219,7 @@ def translate_error(
     symbol: str | None = None,
     order_submission: bool = False,
     client_order_id: str | None = None,
+    transient: bool = False,
 ) -> MetaExpertError:
     """Wrap a raw failure into the MetaExpert error that names its cause, with secrets scrubbed.
 
@@ -228,6 +229,10 @@ def translate_error(
     if isinstance(exc, MetaExpertError):
         return exc
     kind = classify_error(exc, order_submission=order_submission)
+    if transient and kind is ErrorClass.PERMANENT:
+        # The venue module recognised a "try again later" answer that ccxt maps to a plain
+        # ExchangeError (Bybit retCode 10016): the request's fate is open, not refused.
+        kind = ErrorClass.UNKNOWN_OUTCOME if order_submission else ErrorClass.RECOVERABLE
     cause = describe_cause(exc)
     where = f"{exchange} {operation}" + (f" {symbol}" if symbol else "")
     detail = redact(str(exc))

@@ -15,6 +15,7 @@ snapshot as one fill, so repeated snapshots never double-count.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from metaexpert.core.account import Account
@@ -32,7 +33,7 @@ from metaexpert.core.enums import (
 )
 from metaexpert.core.errors import DataError
 from metaexpert.core.market import Bar, MarketSpec, OrderBook, Tick
-from metaexpert.core.order import Order
+from metaexpert.core.order import Order, Trade
 from metaexpert.core.position import Position
 
 _EPSILON = 1e-12
@@ -195,16 +196,13 @@ def apply_order_snapshot(order: Order, snapshot: dict[str, Any]) -> Order:
 
 def order_from_snapshot(snapshot: dict[str, Any], user_symbol: str) -> Order:
     """A new core ``Order`` for a venue order we did not create in this process."""
-    order_type = _order_type_from_ccxt(snapshot)
+    order_type, stop = _order_type_from_ccxt(snapshot)
     amount = _float(snapshot.get("amount"))
     if amount <= 0:
         raise DataError(f"order {snapshot.get('id')} from the exchange has no amount")
     price = _float(snapshot.get("price")) or None
-    stop = _float(snapshot.get("triggerPrice") or snapshot.get("stopPrice")) or None
     if order_type.has_limit_price and price is None:
         order_type = OrderType.MARKET if not order_type.is_conditional else OrderType.STOP_MARKET
-    if order_type.is_conditional and stop is None:
-        order_type = OrderType.LIMIT if price else OrderType.MARKET
     order = Order(
         symbol=user_symbol,
         side=OrderSide(str(snapshot.get("side") or "buy").lower()),
@@ -223,23 +221,37 @@ def order_from_snapshot(snapshot: dict[str, Any], user_symbol: str) -> Order:
     return apply_order_snapshot(order, snapshot)
 
 
-def _order_type_from_ccxt(snapshot: dict[str, Any]) -> OrderType:
+_LIMIT_KINDS = frozenset({"limit", "limit_maker", "stop", "stop_limit", "stop_loss_limit", "take_profit",
+                          "take_profit_limit"})
+_CONDITIONAL_KINDS = frozenset({"conditional", "trigger", "oco", "stop_loss", "take_profit_market", "stop_market"})
+
+
+def _order_type_from_ccxt(snapshot: dict[str, Any]) -> tuple[OrderType, float | None]:
+    """The core order type and trigger price of a ccxt snapshot.
+
+    ccxt puts a conditional order's trigger in ``triggerPrice`` (Binance STOP_MARKET, Bybit
+    conditional orders) or, for OKX algo orders (type ``conditional``), only in
+    ``stopLossPrice`` / ``takeProfitPrice``. A plain limit or market order whose
+    ``stopLossPrice`` is set carries an *attached* stop and is not itself conditional.
+    """
     kind = str(snapshot.get("type") or "market").lower()
-    if "take_profit" in kind or "takeprofit" in kind:
-        return (
-            OrderType.TAKE_PROFIT_LIMIT
-            if "limit" in kind or kind == "take_profit"
-            else OrderType.TAKE_PROFIT
-        )
-    if "stop" in kind:
-        return (
-            OrderType.STOP_LIMIT
-            if kind in {"stop", "stop_limit", "stop_loss_limit"}
-            else OrderType.STOP_MARKET
-        )
-    if kind == "limit" or kind == "limit_maker":
-        return OrderType.LIMIT
-    return OrderType.MARKET
+    trigger = _float(snapshot.get("triggerPrice")) or _float(snapshot.get("stopPrice"))
+    loss = _float(snapshot.get("stopLossPrice"))
+    profit = _float(snapshot.get("takeProfitPrice"))
+    take_profit = "take_profit" in kind or "takeprofit" in kind or (profit > 0 and not loss and not trigger)
+    conditional = bool(trigger) or "stop" in kind or "take_profit" in kind or (
+        kind in _CONDITIONAL_KINDS and (loss > 0 or profit > 0))
+    limit = kind in _LIMIT_KINDS or (kind not in {"market", *_CONDITIONAL_KINDS} and "limit" in kind)
+    if conditional and kind in _CONDITIONAL_KINDS and kind != "take_profit_market":
+        limit = _float(snapshot.get("price")) > 0
+    if not conditional:
+        return (OrderType.LIMIT if limit else OrderType.MARKET), None
+    stop = (profit if take_profit else loss) or trigger or None
+    if stop is None:
+        return (OrderType.LIMIT if limit else OrderType.MARKET), None
+    if take_profit:
+        return (OrderType.TAKE_PROFIT_LIMIT if limit else OrderType.TAKE_PROFIT), stop
+    return (OrderType.STOP_LIMIT if limit else OrderType.STOP_MARKET), stop
 
 
 def _position_side_of(snapshot: dict[str, Any]) -> PositionSide | None:
@@ -305,15 +317,29 @@ def order_book_from_ccxt(book: dict[str, Any], symbol: str) -> OrderBook:
     )
 
 
-def position_from_ccxt(raw: dict[str, Any], user_symbol: str) -> Position | None:
+def market_contract_size(market: dict[str, Any]) -> float:
+    return _float(market.get("contractSize"), 1.0) or 1.0
+
+
+def position_from_ccxt(
+    raw: dict[str, Any], user_symbol: str, *, inverse: bool | None = None, contract_size: float | None = None
+) -> Position | None:
+    """A core ``Position`` from a ccxt position, or None for a flat leg.
+
+    ccxt's position structure does not say whether the contract is inverse; the caller
+    passes it from the market (``inverse``), and the market's contract size where the
+    position has none. An inverse position read as linear turns a 0.0000432 BTC PnL into
+    203,040 (3 contracts x 100 USD x a 676.8 price move).
+    """
     contracts = _float(raw.get("contracts"))
     if contracts <= _EPSILON:
         return None
     side_text = str(raw.get("side") or "").lower()
     if side_text not in {"long", "short"}:
         return None
-    inverse = raw.get("linear") is False or raw.get("inverse") is True
-    contract_size = _float(raw.get("contractSize"), 1.0) or 1.0
+    if inverse is None:
+        inverse = raw.get("linear") is False or raw.get("inverse") is True
+    size = _float(raw.get("contractSize")) or contract_size or 1.0
     margin_text = str(raw.get("marginMode") or "isolated").lower()
     return Position(
         symbol=user_symbol,
@@ -323,26 +349,66 @@ def position_from_ccxt(raw: dict[str, Any], user_symbol: str) -> Position | None
         leverage=_float(raw.get("leverage"), 1.0) or 1.0,
         margin_mode=MarginMode.CROSS if margin_text == "cross" else MarginMode.ISOLATED,
         inverse=inverse,
-        contract_size=contract_size,
+        contract_size=size,
         maintenance_margin_rate=_float(raw.get("maintenanceMarginPercentage"), 0.005) or 0.005,
         mark_price=_float(raw.get("markPrice")),
         updated_at=int(raw.get("timestamp") or now_ms()),
     )
 
 
-def account_from_balance(balance: dict[str, Any], currency: str) -> Account:
+@dataclass(frozen=True, slots=True)
+class AccountFigures:
+    """One currency's account as the venue states it (see each venue module's ``account_figures``)."""
+
+    balance: float  # wallet: deposits + realised PnL - fees
+    equity: float  # balance + unrealised PnL, as the venue computes it
+    unrealized_pnl: float
+    used_margin: float | None = None
+
+
+def account_from_balance(
+    balance: dict[str, Any], currency: str, figures: AccountFigures | None = None
+) -> Account:
+    """The core ``Account`` of ``currency``: the venue's own figures when given, else ccxt's total.
+
+    ccxt's ``total`` means different things per venue (Binance futures: margin balance,
+    unrealised PnL included; Bybit unified: wallet balance, without it), so equity is never
+    derived from it by adding a PnL field: each venue module reads its own fields.
+    """
     total = balance.get("total") or {}
     used = balance.get("used") or {}
-    wallet = _float(total.get(currency))
-    info = balance.get("info")
-    unrealized = 0.0
-    if isinstance(info, dict):
-        unrealized = _float(info.get("totalUnrealizedProfit"))
-    return Account(
-        currency=currency,
-        balance=wallet,
-        equity=wallet + unrealized,
-        used_margin=_float(used.get(currency)),
-        unrealized_pnl=unrealized,
-        timestamp=int(balance.get("timestamp") or now_ms()),
+    timestamp = int(balance.get("timestamp") or now_ms())
+    if figures is None:
+        wallet = _float(total.get(currency))
+        return Account(currency=currency, balance=wallet, equity=wallet, used_margin=_float(used.get(currency)),
+                       unrealized_pnl=0.0, timestamp=timestamp)
+    used_margin = figures.used_margin if figures.used_margin is not None else _float(used.get(currency))
+    account = Account(currency=currency, balance=figures.balance, equity=figures.equity, used_margin=used_margin,
+                      unrealized_pnl=figures.unrealized_pnl, timestamp=timestamp)
+    account.equity = figures.equity  # Account treats a zero equity as "same as balance"; keep the venue's
+    return account
+
+
+def trade_from_ccxt(raw: dict[str, Any], user_symbol: str) -> Trade:
+    """A core ``Trade`` (one fill) from a ccxt trade of ``fetch_my_trades`` / ``watch_my_trades``."""
+    fee = raw.get("fee") or {}
+    cost = _float(fee.get("cost")) if isinstance(fee, dict) else 0.0
+    currency = str(fee.get("currency") or "") if isinstance(fee, dict) else ""
+    role = str(raw.get("takerOrMaker") or "taker").lower()
+    side = str(raw.get("side") or "").lower()
+    if side not in {"buy", "sell"}:
+        raise DataError(f"trade {raw.get('id')} from the exchange has no side")
+    return Trade(
+        trade_id=str(raw.get("id") or ""),
+        order_id=str(raw.get("order") or ""),
+        client_order_id=str((raw.get("info") or {}).get("clientOrderId") or ""),
+        symbol=user_symbol,
+        side=OrderSide(side),
+        quantity=_float(raw.get("amount")),
+        price=_float(raw.get("price")),
+        fee=cost,
+        fee_currency=currency,
+        timestamp=int(raw.get("timestamp") or 0),
+        liquidity=LiquidityRole.MAKER if role == "maker" else LiquidityRole.TAKER,
+        position_side=_position_side_of(raw),
     )

@@ -8,7 +8,6 @@ from metaexpert.core.enums import OrderSide, OrderStatus, OrderType
 from metaexpert.core.order import Order
 from metaexpert.exchanges import (
     CircuitBreaker,
-    CircuitOpenError,
     CircuitState,
     ExchangeUnavailableError,
     OrderOutcomeUnknownError,
@@ -16,6 +15,7 @@ from metaexpert.exchanges import (
     RateLimitedError,
     RetryPolicy,
 )
+from metaexpert.exchanges.circuit import EndpointGroup
 from metaexpert.sandbox import Fault
 from tests.exchanges.conftest import ledger_orders, sandbox_gateway
 
@@ -199,14 +199,18 @@ async def test_queue_with_venue_down_journals_then_submits_once_back(sandbox, tm
         with pytest.raises(OrderQueuedError):
             await gateway.create_order(second)  # the third failure opens the circuit
         assert breaker.state is CircuitState.OPEN and CircuitState.OPEN in changes
-        with pytest.raises(CircuitOpenError):
-            await gateway.fetch_ticker("BTCUSDT")
+        # One breaker per endpoint group: the dead order endpoint does not blind market data
+        # (issue 15: one breaker per exchange blocked the ticker while only orders were down).
+        assert (await gateway.fetch_ticker("BTCUSDT")).price > 0
+        assert gateway.circuits[EndpointGroup.MARKET_DATA].state is CircuitState.CLOSED
+        with pytest.raises(OrderQueuedError):
+            await gateway.create_order(market_order())  # the order breaker fails fast into the queue
         sandbox.clear_faults()
         import asyncio
 
         await asyncio.sleep(1.05)
         outcomes = await gateway.replay_queue()
-        assert sorted(outcome.result for outcome in outcomes) == ["submitted", "submitted"]
+        assert sorted(outcome.result for outcome in outcomes) == ["submitted", "submitted", "submitted"]
         assert breaker.state is CircuitState.CLOSED
         for order in (first, second):
             assert len(ledger_orders(sandbox, order.client_order_id)) == 1

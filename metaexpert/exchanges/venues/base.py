@@ -18,6 +18,7 @@ from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSi
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.market import split_symbol
 from metaexpert.core.order import Order
+from metaexpert.exchanges.mapping import AccountFigures
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
@@ -51,6 +52,16 @@ class VenueModule(Protocol):
     def is_duplicate_client_order_id(self, exc: BaseException) -> bool: ...
     def acceptance_window_ms(self, client: Any) -> int | None: ...
     def configure_client(self, client: Any, config: Any) -> None: ...
+    # Reading the venue's answers (conformance-tested against recorded payloads).
+    def account_figures(self, info: Any, currency: str) -> AccountFigures | None: ...
+    def normalize_order(self, snapshot: dict[str, Any]) -> dict[str, Any]: ...
+    def normalize_position(self, raw: dict[str, Any]) -> dict[str, Any]: ...
+    def normalize_trade(self, raw: dict[str, Any]) -> dict[str, Any] | None: ...
+    def is_transient(self, exc: BaseException) -> bool: ...
+    # Conditional (algo) orders: where the venue keeps them apart from plain orders.
+    def conditional_params(self, order: Order, config: Any) -> dict[str, Any]: ...
+    def conditional_listing_params(self, config: Any) -> dict[str, Any] | None: ...
+    async def fetch_order(self, client: Any, order_id: str | None, symbol: str, params: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +206,39 @@ def apply_common_settings(client: Any, config: Any) -> None:
 def message_contains(exc: BaseException, *needles: str) -> bool:
     text = str(exc).lower()
     return any(needle.lower() in text for needle in needles)
+
+
+# ------------------------------------------------------------- shared defaults
+def keep_order(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return snapshot
+
+
+def keep_position(raw: dict[str, Any]) -> dict[str, Any]:
+    return raw
+
+
+def keep_trade(raw: dict[str, Any]) -> dict[str, Any] | None:
+    return raw
+
+
+def number(value: Any) -> float:
+    """A venue's numeric string as float ("" and None are 0.0)."""
+    try:
+        return float(value) if value not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def find_entry(entries: Any, key: str, currency: str) -> dict[str, Any] | None:
+    """The entry of ``entries`` (a list of dicts) whose ``key`` is ``currency``."""
+    if not isinstance(entries, list):
+        return None
+    for entry in entries:
+        if isinstance(entry, dict) and str(entry.get(key) or "").upper() == currency.upper():
+            return entry
+    return None
+
+
+async def fetch_order_directly(client: Any, order_id: str | None, symbol: str, params: dict[str, Any]) -> Any:
+    """``fetch_order`` where the venue answers one order by id or client order id."""
+    return await client.fetch_order(order_id, symbol, params)

@@ -7,19 +7,35 @@ Differences handled here:
 * "No need to change margin type / position side" answers mean the setting is already right;
 * duplicate client ids come back as -2010 "Duplicate order sent." (spot) or -4116 (futures);
 * markets are loaded for the configured type only, and without the private currency and
-  margin endpoints when the REST URL is overridden (a local sandbox serves neither).
+  margin endpoints when the REST URL is overridden (a local sandbox serves neither);
+* equity (``account_figures``): futures accounts state per asset ``walletBalance``,
+  ``unrealizedProfit`` and ``marginBalance`` (= wallet + unrealised); ccxt's ``total`` is
+  the margin balance already, so adding ``totalUnrealizedProfit`` to it counted the PnL
+  twice (recorded USD-M account: wallet 3.7296, unrealised 0.5424, margin 4.2720). Spot
+  has no PnL: the coin's total is the equity;
+* USD-M and COIN-M conditional orders (STOP_MARKET, TAKE_PROFIT_MARKET ...) live in the
+  separate algo-order API since late 2025: ccxt creates them there, and looks them up,
+  cancels and lists them there when ``trigger=True`` is passed (client id ``clientAlgoId``).
 Binance options are USDT-settled European options (ccxt ``defaultType='option'``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSide
 from metaexpert.core.order import Order, position_leg
+from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
     apply_common_settings,
+    fetch_order_directly,
+    find_entry,
+    keep_order,
+    keep_position,
+    keep_trade,
     message_contains,
+    number,
     parse_user_symbol,
     unified_symbol,
 )
@@ -108,3 +124,44 @@ def acceptance_window_ms(client: Any) -> int | None:
 
 def configure_client(client: Any, config: Any) -> None:
     apply_common_settings(client, config)
+
+
+normalize_order = keep_order
+normalize_position = keep_position
+normalize_trade = keep_trade
+fetch_order = fetch_order_directly
+
+
+def account_figures(info: Any, currency: str) -> AccountFigures | None:
+    """USD-M / COIN-M: the asset's ``walletBalance``, ``marginBalance`` and ``unrealizedProfit``."""
+    if not isinstance(info, dict):
+        return None
+    asset = find_entry(info.get("assets"), "asset", currency)
+    if asset is None:
+        return None
+    return AccountFigures(
+        balance=number(asset.get("walletBalance")),
+        equity=number(asset.get("marginBalance")),
+        unrealized_pnl=number(asset.get("unrealizedProfit")),
+        used_margin=number(asset.get("initialMargin")),
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """-1001 "Internal error; unable to process your request" and -1007 "Timeout waiting for
+    response from backend server" leave a request's fate open (ccxt maps them itself)."""
+    return bool(_TRANSIENT_CODES.search(str(exc)))
+
+
+_TRANSIENT_CODES = re.compile(r'"code"\s*:\s*(-1001|-1007)\b')
+
+
+def conditional_params(order: Order, config: Any) -> dict[str, Any]:
+    if config.market_type is MarketType.FUTURES and order.order_type.is_conditional:
+        return {"trigger": True}
+    return {}
+
+
+def conditional_listing_params(config: Any) -> dict[str, Any] | None:
+    """Futures conditional orders are listed by the algo API, apart from plain open orders."""
+    return {"trigger": True} if config.market_type is MarketType.FUTURES else None

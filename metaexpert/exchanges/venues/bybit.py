@@ -10,18 +10,43 @@ Differences handled here:
 * demo trading (``enable_demo_trading``) and testnet exist; both URLs contain
   ``{hostname}``, so an override replaces the whole entry;
 * sub-accounts have their own API key pair: the subaccount name selects credentials
-  (``METAEXPERT_BYBIT_<SUBACCOUNT>_API_KEY``); the API itself takes no subaccount header.
+  (``METAEXPERT_BYBIT_<SUBACCOUNT>_API_KEY``); the API itself takes no subaccount header;
+* equity (``account_figures``): the unified account states per coin ``walletBalance``,
+  ``unrealisedPnl`` and ``equity`` (= wallet + unrealised); ccxt's ``total`` is the wallet
+  balance, so equity taken from it ignored the PnL (recorded: USDT wallet 3322.2590,
+  unrealised -17.9613, equity 3304.2977);
+* ``fetch_order`` raises on unified accounts unless ``acknowledged``; ccxt points to
+  fetchOpenOrder / fetchClosedOrder, which take an order id only. Orders are looked up in
+  the open list, then the order history, both filtered by ``orderLinkId`` or ``orderId``;
+* ``PartiallyFilledCanceled`` (an IOC/market remainder cancelled after a partial fill) is
+  ``closed`` in ccxt; it is a cancellation with a partial fill. A spot market buy sized in
+  the quote coin (``marketUnit=quoteCoin``) states ``qty`` in USDT: its base amount is the
+  filled quantity;
+* retCode 10016 ("System error. Please try again later"), 10019, 170007 and 170146/170147
+  (timeouts) and a 503 are transient: the order may exist, so it is looked up, never
+  rejected locally;
+* executions of type ``Funding``/``Settle`` are funding payments, not fills;
+* an order's ``cumExecFee`` names no currency: spot fees are charged in the coin received
+  (base on a buy: the recorded 0.001614 BTC buy paid 0.000001614 BTC), derivative fees in
+  the settlement coin;
+* a classic account's ``tradeMode`` 0/1 names the position's margin mode (cross/isolated).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+import ccxt
 
 from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSide
 from metaexpert.core.order import Order, position_leg
+from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
     apply_common_settings,
+    find_entry,
     message_contains,
+    number,
     parse_user_symbol,
     unified_symbol,
 )
@@ -112,3 +137,94 @@ def acceptance_window_ms(client: Any) -> int | None:
 
 def configure_client(client: Any, config: Any) -> None:
     apply_common_settings(client, config)
+
+
+def account_figures(info: Any, currency: str) -> AccountFigures | None:
+    """Unified account: the coin's ``walletBalance``, ``equity`` and ``unrealisedPnl``."""
+    if not isinstance(info, dict):
+        return None
+    result = info.get("result") or {}
+    accounts = result.get("list") if isinstance(result, dict) else None
+    if not isinstance(accounts, list) or not accounts or not isinstance(accounts[0], dict):
+        return None
+    coin = find_entry(accounts[0].get("coin"), "coin", currency)
+    if coin is None:
+        return None
+    wallet = number(coin.get("walletBalance"))
+    equity = number(coin.get("equity")) if coin.get("equity") not in (None, "") else wallet
+    return AccountFigures(balance=wallet, equity=equity, unrealized_pnl=number(coin.get("unrealisedPnl")))
+
+
+_CANCELLED_AFTER_FILL = frozenset({"PartiallyFilledCanceled", "PartiallyFilledCancelled"})
+
+
+def normalize_order(snapshot: dict[str, Any]) -> dict[str, Any]:
+    info = snapshot.get("info") if isinstance(snapshot.get("info"), dict) else {}
+    status = str(info.get("orderStatus") or "")
+    fixed = dict(snapshot)
+    if status in _CANCELLED_AFTER_FILL:
+        fixed["status"] = "canceled"
+    if str(info.get("marketUnit") or "") == "quoteCoin" and str(fixed.get("status")) in {"closed", "canceled"}:
+        fixed["amount"] = fixed.get("filled")
+        fixed["remaining"] = 0.0
+    if not fixed.get("fee") and number(info.get("cumExecFee")):
+        fixed["fee"] = {"cost": number(info.get("cumExecFee")), "currency": _fee_currency(fixed)}
+    return fixed
+
+
+def _fee_currency(snapshot: dict[str, Any]) -> str:
+    """Bybit charges spot fees in the coin received (base on a buy, quote on a sell) and
+    derivative fees in the settlement coin; ``cumExecFee`` itself names no currency."""
+    symbol = str(snapshot.get("symbol") or "")
+    base, _, rest = symbol.partition("/")
+    quote, _, settle = rest.partition(":")
+    if settle:
+        return settle.split("-")[0]
+    return base if str(snapshot.get("side")) == "buy" else quote
+
+
+def normalize_position(raw: dict[str, Any]) -> dict[str, Any]:
+    info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
+    if raw.get("marginMode") is None and str(info.get("tradeMode")) in {"0", "1"}:
+        fixed = dict(raw)
+        fixed["marginMode"] = "cross" if str(info.get("tradeMode")) == "0" else "isolated"
+        return fixed
+    return raw
+
+
+def normalize_trade(raw: dict[str, Any]) -> dict[str, Any] | None:
+    info = raw.get("info") if isinstance(raw.get("info"), dict) else {}
+    if str(info.get("execType") or "Trade") in {"Funding", "Settle", "Delivery", "BustTrade"}:
+        return None
+    return raw
+
+
+_TRANSIENT_CODES = re.compile(r'"retCode"\s*:\s*"?(10016|10019|170007|170146|170147)\b')
+
+
+def is_transient(exc: BaseException) -> bool:
+    return bool(_TRANSIENT_CODES.search(str(exc)))
+
+
+def conditional_params(order: Order, config: Any) -> dict[str, Any]:
+    """Spot conditional orders sit behind ``orderFilter=StopOrder``; derivatives lists hold all."""
+    if config.market_type is MarketType.SPOT and order.order_type.is_conditional:
+        return {"trigger": True}
+    return {}
+
+
+def conditional_listing_params(config: Any) -> dict[str, Any] | None:
+    return {"trigger": True} if config.market_type is MarketType.SPOT else None
+
+
+async def fetch_order(client: Any, order_id: str | None, symbol: str, params: dict[str, Any]) -> Any:
+    """Open orders first, then the order history, by ``orderLinkId`` or ``orderId``."""
+    query = dict(params)
+    link = query.get("orderLinkId")
+    if order_id:
+        query["orderId"] = order_id
+    for listing in (client.fetch_open_orders, client.fetch_canceled_and_closed_orders):
+        for snapshot in await listing(symbol, None, None, dict(query)):
+            if (link and snapshot.get("clientOrderId") == link) or (order_id and snapshot.get("id") == order_id):
+                return snapshot
+    raise ccxt.OrderNotFound(f"bybit order {order_id or link} not found among open orders or order history")

@@ -10,18 +10,33 @@ Differences handled here:
   mode switch is a leverage call and needs the leverage;
 * the API passphrase is ccxt's ``password``; there is no demo mode, testnet is the
   simulated-trading header (``set_sandbox_mode``); the REST URL contains ``{hostname}``.
+* equity (``account_figures``): the trading account states per currency ``cashBal``,
+  ``upl`` and ``eq`` (= cash + unrealised); ccxt's ``total`` is ``eq``;
+* conditional orders (stop-loss, take-profit, trigger) are algo orders: created through
+  ``order-algo``, looked up, cancelled (``cancel-algos``) and listed
+  (``orders-algo-pending``) when ``trigger=True`` is passed, by ``algoClOrdId``;
+* ``sCode`` 50001 (service temporarily unavailable), 50004 (endpoint timeout) and 50013
+  (system busy) are transient.
 OKX options are coin-margined (``BTC-USD-261225-100000-C`` -> ``BTC/USD:BTC-...``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from metaexpert.core.enums import ContractType, Exchange, MarginMode, MarketType, PositionSide
 from metaexpert.core.order import Order, position_leg
+from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
     apply_common_settings,
+    fetch_order_directly,
+    find_entry,
+    keep_order,
+    keep_position,
+    keep_trade,
     message_contains,
+    number,
     parse_user_symbol,
     unified_symbol,
 )
@@ -115,3 +130,41 @@ def configure_client(client: Any, config: Any) -> None:
     apply_common_settings(client, config)
     if config.api_passphrase is not None:
         client.password = config.api_passphrase.get_secret_value()
+
+
+normalize_order = keep_order
+normalize_position = keep_position
+normalize_trade = keep_trade
+fetch_order = fetch_order_directly
+
+
+def account_figures(info: Any, currency: str) -> AccountFigures | None:
+    """Trading account: the currency's ``cashBal``, ``eq`` and ``upl``."""
+    if not isinstance(info, dict):
+        return None
+    data = info.get("data")
+    if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+        return None
+    detail = find_entry(data[0].get("details"), "ccy", currency)
+    if detail is None or "cashBal" not in detail:
+        return None
+    return AccountFigures(
+        balance=number(detail.get("cashBal")),
+        equity=number(detail.get("eq")),
+        unrealized_pnl=number(detail.get("upl")),
+    )
+
+
+_TRANSIENT_CODES = re.compile(r'"s?[cC]ode"\s*:\s*"(50001|50004|50013)"')
+
+
+def is_transient(exc: BaseException) -> bool:
+    return bool(_TRANSIENT_CODES.search(str(exc)))
+
+
+def conditional_params(order: Order, config: Any) -> dict[str, Any]:
+    return {"trigger": True} if order.order_type.is_conditional else {}
+
+
+def conditional_listing_params(config: Any) -> dict[str, Any] | None:
+    return {"trigger": True, "ordType": "conditional"}
