@@ -31,6 +31,9 @@ Conventions, chosen once so every report and optimisation agrees:
   classic "expectancy per unit risked" when the initial stop risk of each trade is not
   recorded); ``None`` when there is no losing trade.
 * Buy & hold is the first symbol's last close over its first open, for reference.
+* Funding (perpetuals): ``funding_net`` is what the account received minus what it paid,
+  in the settlement currency (already in the equity and in the closed trades' pnl);
+  ``funding_paid`` and ``funding_received`` are both positive amounts.
 
 Every value is a plain ``float``/``int`` or ``None``: never NaN, never a numpy scalar.
 """
@@ -101,6 +104,7 @@ def compute_metrics(
     metrics["bars"] = int(equity.size)
     metrics.update(trade_metrics(result))
     metrics["fees_paid"] = float(result.fees_paid)
+    metrics.update(funding_metrics(result))
     metrics["buy_and_hold_return_pct"] = _buy_and_hold_pct(result)
 
     clean = {key: _clean(value) for key, value in metrics.items()}
@@ -340,3 +344,12 @@ def _clean(value: object) -> MetricValue:
         return int(value)
     number = float(value)  # type: ignore[arg-type]
     return number if math.isfinite(number) else None
+
+
+def funding_metrics(result: BacktestResult) -> dict[str, MetricValue]:
+    """Totals of the perpetual funding payments of ``result`` (all zero for spot)."""
+    amounts = [float(payment.amount) for payment in result.funding]
+    received = sum((amount for amount in amounts if amount > 0), 0.0)
+    paid = -sum((amount for amount in amounts if amount < 0), 0.0)
+    return {"funding_net": received - paid, "funding_paid": paid, "funding_received": received,
+            "funding_payments": len(amounts)}

@@ -20,6 +20,7 @@ from metaexpert.core.market import Bar
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import DAY_MS
 from metaexpert.engine.engine import Engine, StopRun
+from metaexpert.engine.funding import NEVER_MS, FundingSchedule
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
 
@@ -35,6 +36,7 @@ class Feed:
     first: int  # index of the first bar inside the run
     higher: list[tuple[BarSeries, np.ndarray]] = field(default_factory=list)  # (series, close times)
     higher_next: list[int] = field(default_factory=list)
+    funding: FundingSchedule | None = None  # perpetuals: the recorded funding events to settle
 
 
 #: The middle generation's collection threshold during a replay (CPython's default is 10).
@@ -122,6 +124,8 @@ def replay_single(
     held = None
     holding = False
     seen_revision = -1  # positions are re-read only after a fill changed them
+    schedule = feed.funding
+    next_funding = schedule.next_ms if schedule is not None else NEVER_MS
     index = -1
     with frozen_heap():  # entered once the per-run lists above exist, so they are frozen too
         try:
@@ -131,6 +135,10 @@ def replay_single(
                 if moment >= next_day:
                     portfolio.set_time(moment)
                     next_day = (moment // DAY_MS + 1) * DAY_MS
+                if moment >= next_funding and schedule is not None:  # held into a funding time: pay or receive
+                    portfolio._now_ms = moment
+                    schedule.settle(portfolio, moment, float(opens[first + index]))
+                    next_funding = schedule.next_ms
                 if broker._open_count or (derivative and holding):
                     portfolio._now_ms = moment
                     bar = first + index
@@ -240,6 +248,9 @@ def replay(
                     if cursor >= lengths[feed_index] or ts[cursor] != moment:
                         continue
                     feed = feeds[feed_index]
+                    schedule = feed.funding
+                    if schedule is not None and moment >= schedule.next_ms:
+                        schedule.settle(portfolio, moment, op[cursor])
                     if broker._open_count or (derivative and holding):
                         broker.process_bar(feed.symbol, moment, op[cursor], hi[cursor], lo[cursor], cl[cursor], vo[cursor])
                     last_prices[feed.symbol] = cl[cursor]

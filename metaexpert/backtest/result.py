@@ -59,3 +59,4 @@ class BacktestResult:
     bars_processed: int = 0
     wall_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    funding: list[Any] = field(default_factory=list)  # perpetuals: FundingPayment per settled leg, in time order

@@ -20,6 +20,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from metaexpert.backtest.data_source import CandleSource
+from metaexpert.backtest.funding import attach_funding, funding_payments
 from metaexpert.backtest.metrics import compute_metrics
 from metaexpert.backtest.replay import (
     Feed,
@@ -45,6 +46,7 @@ from metaexpert.core.timeframe import DAY_MS, Timeframe
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
 from metaexpert.engine.context import Context
 from metaexpert.engine.engine import Engine
+from metaexpert.engine.funding import FundingMode
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
@@ -224,6 +226,10 @@ def run_backtest(
         if first > 0:
             portfolio.last_prices[symbol] = float(close[first - 1])
 
+    if config.market_type is MarketType.FUTURES and config.simulation.funding is FundingMode.RECORDED:
+        roots = [root for root in (config.data_dir, config.cache_dir) if root is not None]
+        warnings += attach_funding(feeds, roots, config.exchange.value, config.start_ms, config.end_ms, inverse=inverse)
+
     risk = risk_factory() if risk_factory is not None else None
     compliance = compliance_factory() if compliance_factory is not None else None  # check(intent, view)
     engine = Engine(strategy=strategy, portfolio=portfolio, handlers=handlers, risk=risk, stop_on_error=config.stop_on_error,
@@ -289,6 +295,7 @@ def run_backtest(
         bars_processed=processed,
         wall_seconds=time.perf_counter() - wall_start,
         errors=warnings + engine.errors,
+        funding=funding_payments(feeds),
     )
     compute_metrics(result)
     fitness = None
