@@ -27,7 +27,6 @@ from metaexpert.data.frame import (
     format_utc,
     to_candle_frame,
 )
-from metaexpert.data.validation import validate_candles
 
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_.]*$")
@@ -137,6 +136,10 @@ class CandleStore:
         bad frame raises ``CandleValidationError`` and leaves the file as it was. Writing the
         same frame twice changes nothing and returns 0 the second time.
         """
+        # Imported here: pandera (and pandas under it) takes about a second to import and only
+        # writing validates; a backtest reads the store and never needs it.
+        from metaexpert.data.validation import validate_candles
+
         if self.read_only:
             raise DataError(f"{self!r} is read-only; refusing to write {symbol} {timeframe}")
         parsed = Timeframe.parse(timeframe)

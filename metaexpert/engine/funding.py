@@ -30,6 +30,7 @@ from typing import Final
 from metaexpert.core.enums import PositionSide
 from metaexpert.engine.portfolio import Portfolio
 
+
 class FundingMode(StrEnum):
     """Where a perpetual backtest's funding comes from."""
 
