@@ -93,7 +93,7 @@ def replay_single(
     warmup_bars: int,
     progress: Progress | None,
 ) -> int:
-    """``replay`` for the common case: one symbol, one timeframe, no per-bar risk monitor.
+    """``replay`` for the common case: one symbol, one timeframe.
 
     Same event order, fewer lookups per bar: this loop is most of a long backtest's time.
     It is compiled with mypyc, where typed locals and direct method calls are the fast
@@ -126,6 +126,13 @@ def replay_single(
     seen_revision = -1  # positions are re-read only after a fill changed them
     schedule = feed.funding
     next_funding = schedule.next_ms if schedule is not None else NEVER_MS
+    risk = engine.risk
+    # Rules that watch every bar are asked on every bar; rules that only watch the equity
+    # (drawdown, daily loss) only when it reaches their floor, the peak moved or the day changed.
+    watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
+    watch_equity = risk is not None and engine._risk_on_bar and not watch_bars
+    seen_peak = portfolio._peak_equity
+    new_day = False
     index = -1
     with frozen_heap():  # entered once the per-run lists above exist, so they are frozen too
         try:
@@ -135,6 +142,7 @@ def replay_single(
                 if moment >= next_day:
                     portfolio.set_time(moment)
                     next_day = (moment // DAY_MS + 1) * DAY_MS
+                    new_day = True  # the day's start equity moved
                 if moment >= next_funding and schedule is not None:  # held into a funding time: pay or receive
                     portfolio._now_ms = moment
                     schedule.settle(portfolio, moment, float(opens[first + index]))
@@ -147,6 +155,8 @@ def replay_single(
                 last_prices[symbol] = price
                 series.visible = first + index + 1
                 portfolio._now_ms = close_time = moment + tf_ms
+                if close_time >= next_day:
+                    new_day = True  # rules observed now see the next UTC day (their clock is the close)
                 if ledger.revision != seen_revision:
                     seen_revision = ledger.revision
                     held = None
@@ -167,6 +177,18 @@ def replay_single(
                         if value > portfolio._peak_equity:
                             portfolio._peak_equity = value
                 if index >= warmup_bars:
+                    if watch_bars:
+                        engine.apply_risk_actions(risk.on_bar(series.last, portfolio))
+                        engine._collect_risk_events()
+                    elif watch_equity and (account.equity <= risk.floor or new_day
+                                           or portfolio._peak_equity != seen_peak):
+                        seen_peak = portfolio._peak_equity
+                        if new_day or account.equity <= risk.floor:
+                            new_day = False
+                            engine.apply_risk_actions(risk.on_equity(portfolio))
+                            engine._collect_risk_events()
+                        else:
+                            risk.refresh_floor(portfolio)
                     if handler is not None:
                         try:
                             handler(context, series)

@@ -258,7 +258,7 @@ def run_backtest(
     exposure = np.zeros(total, dtype=bool)
     engine.call(handlers.get("backtest_init"), name="on_backtest_init")
     engine.initialize()
-    single = len(feeds) == 1 and not feeds[0].higher and not engine._risk_on_bar
+    single = len(feeds) == 1 and not feeds[0].higher
     loop = replay_single if single else replay
     processed = loop(engine, broker, portfolio, feeds, timeline, equity, exposure, tf_ms, strategy.warmup_bars,
                      progress)
