@@ -56,6 +56,7 @@ class BacktestResult:
     risk_counts: dict[str, int] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    symbol_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # per symbol, see metrics.py
     bars_processed: int = 0
     wall_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)

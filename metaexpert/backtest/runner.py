@@ -30,6 +30,7 @@ from metaexpert.backtest.replay import (
     timeline_of,
 )
 from metaexpert.backtest.result import BacktestResult, PriceSeries
+from metaexpert.backtest.universe import expand_universe
 from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.enums import (
     ContractType,
@@ -143,6 +144,7 @@ def run_backtest(
     the candles in memory so that many passes over one period read the files once.
     """
     wall_start = time.perf_counter()
+    strategy = expand_universe(strategy, candle_source)
     base_tf = Timeframe.parse(strategy.timeframe)
     bar_timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {base_tf}, key=lambda t: t.milliseconds)
     if bar_timeframes[0] != base_tf:
