@@ -17,6 +17,7 @@ from typing import Final
 import numpy as np
 
 from metaexpert.core.market import Bar
+from metaexpert.core.position import Position
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import DAY_MS
 from metaexpert.engine.engine import Engine, StopRun
@@ -300,7 +301,10 @@ def replay(
     step = max(total // 200, 1)
     next_day = (moments[0] // DAY_MS + 1) * DAY_MS if total else 0
     holding = False
+    held: list[Position] = []
     seen_revision = -1  # positions are re-read only after a fill changed them
+    schedules = [feed.funding for feed in feeds]
+    next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
     event = 0
     index = -1
     with frozen_heap():  # entered once the per-run lists above exist, so they are frozen too
@@ -317,11 +321,13 @@ def replay(
                     number = bar_feeds[event]
                     bar = bar_indices[event]
                     symbol = symbols[number]
-                    schedule = feeds[number].funding
-                    if schedule is not None and moment >= schedule.next_ms:
-                        schedule.settle(portfolio, moment, opens[number][bar])
+                    if moment >= next_funding:
+                        schedule = schedules[number]
+                        if schedule is not None and moment >= schedule.next_ms:
+                            schedule.settle(portfolio, moment, opens[number][bar])
+                            next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
                     price = closes[number][bar]
-                    if broker._open_count or (derivative and holding):
+                    if (broker._open_count and broker._open.get(symbol)) or (derivative and holding):
                         broker.process_bar(symbol, moment, opens[number][bar], highs[number][bar], lows[number][bar],
                                            price, volumes[number][bar])
                     last_prices[symbol] = price
@@ -333,16 +339,21 @@ def replay(
                     new_day = True  # rules observed now see the next UTC day (their clock is the close)
                 if ledger.revision != seen_revision:
                     seen_revision = ledger.revision
-                    holding = False
-                    for position in positions.values():
-                        if position.quantity > 0:
-                            holding = True
-                            break
-                if holding:
-                    portfolio.revalue()
-                else:  # flat: equity is the balance until the next fill changes it
+                    held = [position for position in positions.values() if position.quantity > 0]
+                    holding = len(held) > 0
+                if not holding:  # flat: equity is the balance until the next fill changes it
                     account.equity = account.balance
                     account.unrealized_pnl = account.used_margin = 0.0
+                elif derivative:
+                    portfolio.revalue()
+                else:  # spot holdings: Portfolio.revalue inlined over the open positions only
+                    value = 0.0
+                    for position in held:
+                        mark = position.mark_price = last_prices[position.symbol]
+                        value += position.quantity * mark
+                    value = account.equity = account.balance + value
+                    if value > portfolio._peak_equity:
+                        portfolio._peak_equity = value
                 active = index >= warmup_bars
                 if active and watch_equity and (account.equity <= risk.floor or new_day
                                                 or portfolio._peak_equity != seen_peak):
