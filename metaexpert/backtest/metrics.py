@@ -31,6 +31,14 @@ Conventions, chosen once so every report and optimisation agrees:
   classic "expectancy per unit risked" when the initial stop risk of each trade is not
   recorded); ``None`` when there is no losing trade.
 * Buy & hold is the first symbol's last close over its first open, for reference.
+* Funding (perpetuals): ``funding_net`` is what the account received minus what it paid,
+  in the settlement currency (already in the equity and in the closed trades' pnl);
+  ``funding_paid`` and ``funding_received`` are both positive amounts.
+* Per symbol (``result.symbol_metrics``, a portfolio's summary table): the closed trades of
+  that symbol (count, wins, losses, win rate, net pnl, fees, funding, best and worst trade,
+  average bars held), its share of the portfolio's return (net pnl over the initial
+  capital, in percent), its time in market (the union of its trades' holding spans over
+  the run) and its buy & hold return over the candles of the run.
 
 Every value is a plain ``float``/``int`` or ``None``: never NaN, never a numpy scalar.
 """
@@ -101,6 +109,8 @@ def compute_metrics(
     metrics["bars"] = int(equity.size)
     metrics.update(trade_metrics(result))
     metrics["fees_paid"] = float(result.fees_paid)
+    metrics.update(funding_metrics(result))
+    result.symbol_metrics = symbol_metrics(result)
     metrics["buy_and_hold_return_pct"] = _buy_and_hold_pct(result)
 
     clean = {key: _clean(value) for key, value in metrics.items()}
@@ -340,3 +350,53 @@ def _clean(value: object) -> MetricValue:
         return int(value)
     number = float(value)  # type: ignore[arg-type]
     return number if math.isfinite(number) else None
+
+
+def funding_metrics(result: BacktestResult) -> dict[str, MetricValue]:
+    """Totals of the perpetual funding payments of ``result`` (all zero for spot)."""
+    amounts = [float(payment.amount) for payment in result.funding]
+    received = sum((amount for amount in amounts if amount > 0), 0.0)
+    paid = -sum((amount for amount in amounts if amount < 0), 0.0)
+    return {"funding_net": received - paid, "funding_paid": paid, "funding_received": received,
+            "funding_payments": len(amounts)}
+
+
+def symbol_metrics(result: BacktestResult) -> dict[str, dict[str, MetricValue]]:
+    """One row of closed-trade statistics per symbol of ``result`` (every symbol, traded or not)."""
+    by_symbol: dict[str, list] = {symbol: [] for symbol in result.symbols}
+    for trade in result.closed_trades:
+        by_symbol.setdefault(trade.symbol, []).append(trade)
+    span = max(result.end_ms - result.start_ms, 1)
+    table: dict[str, dict[str, MetricValue]] = {}
+    for symbol, trades in by_symbol.items():
+        pnls = [float(trade.pnl) for trade in trades]
+        wins = sum(1 for pnl in pnls if pnl > 0)
+        losses = sum(1 for pnl in pnls if pnl < 0)
+        held = 0
+        reach = result.start_ms
+        for start, end in sorted((int(trade.entry_time), int(trade.exit_time)) for trade in trades):
+            start = max(start, reach)
+            if end > start:
+                held += end - start
+                reach = end
+        prices = result.prices.get(symbol)
+        buy_and_hold = None
+        if prices is not None and prices.close.size and prices.open[0] > 0:
+            buy_and_hold = float((prices.close[-1] / prices.open[0] - 1.0) * 100.0)
+        net = sum(pnls, 0.0)
+        table[symbol] = {
+            "number_of_trades": len(trades),
+            "winning_trades": wins,
+            "losing_trades": losses,
+            "win_rate_pct": wins / len(trades) * 100.0 if trades else None,
+            "net_trade_pnl": net,
+            "return_contribution_pct": net / result.initial_capital * 100.0,
+            "fees": sum((float(trade.fees) for trade in trades), 0.0),
+            "funding": sum((float(trade.funding) for trade in trades), 0.0),
+            "best_trade": max(pnls) if pnls else None,
+            "worst_trade": min(pnls) if pnls else None,
+            "average_bars_held": float(np.mean([trade.bars_held for trade in trades])) if trades else None,
+            "time_in_market_pct": held / span * 100.0,
+            "buy_and_hold_return_pct": buy_and_hold,
+        }
+    return {symbol: {key: _clean(value) for key, value in row.items()} for symbol, row in table.items()}

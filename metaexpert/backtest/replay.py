@@ -17,9 +17,11 @@ from typing import Final
 import numpy as np
 
 from metaexpert.core.market import Bar
+from metaexpert.core.position import Position
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import DAY_MS
 from metaexpert.engine.engine import Engine, StopRun
+from metaexpert.engine.funding import NEVER_MS, FundingSchedule
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
 
@@ -35,6 +37,7 @@ class Feed:
     first: int  # index of the first bar inside the run
     higher: list[tuple[BarSeries, np.ndarray]] = field(default_factory=list)  # (series, close times)
     higher_next: list[int] = field(default_factory=list)
+    funding: FundingSchedule | None = None  # perpetuals: the recorded funding events to settle
 
 
 #: The middle generation's collection threshold during a replay (CPython's default is 10).
@@ -91,7 +94,7 @@ def replay_single(
     warmup_bars: int,
     progress: Progress | None,
 ) -> int:
-    """``replay`` for the common case: one symbol, one timeframe, no per-bar risk monitor.
+    """``replay`` for the common case: one symbol, one timeframe.
 
     Same event order, fewer lookups per bar: this loop is most of a long backtest's time.
     It is compiled with mypyc, where typed locals and direct method calls are the fast
@@ -123,6 +126,15 @@ def replay_single(
     held = None
     holding = False
     seen_revision = -1  # positions are re-read only after a fill changed them
+    schedule = feed.funding
+    next_funding = schedule.next_ms if schedule is not None else NEVER_MS
+    risk = engine.risk
+    # Rules that watch every bar are asked on every bar; rules that only watch the equity
+    # (drawdown, daily loss) only when it reaches their floor, the peak moved or the day changed.
+    watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
+    watch_equity = risk is not None and engine._risk_on_bar and not watch_bars
+    seen_peak = portfolio._peak_equity
+    new_day = False
     index = -1
     with frozen_heap():  # entered once the per-run lists above exist, so they are frozen too
         try:
@@ -132,6 +144,11 @@ def replay_single(
                 if moment >= next_day:
                     portfolio.set_time(moment)
                     next_day = (moment // DAY_MS + 1) * DAY_MS
+                    new_day = True  # the day's start equity moved
+                if moment >= next_funding and schedule is not None:  # held into a funding time: pay or receive
+                    portfolio._now_ms = moment
+                    schedule.settle(portfolio, moment, float(opens[first + index]))
+                    next_funding = schedule.next_ms
                 if broker._open_count or (derivative and holding):
                     portfolio._now_ms = moment
                     bar = first + index
@@ -140,6 +157,8 @@ def replay_single(
                 last_prices[symbol] = price
                 series.visible = first + index + 1
                 portfolio._now_ms = close_time = moment + tf_ms
+                if close_time >= next_day:
+                    new_day = True  # rules observed now see the next UTC day (their clock is the close)
                 if ledger.revision != seen_revision:
                     seen_revision = ledger.revision
                     held = None
@@ -160,6 +179,18 @@ def replay_single(
                         if value > portfolio._peak_equity:
                             portfolio._peak_equity = value
                 if index >= warmup_bars:
+                    if watch_bars:
+                        engine.apply_risk_actions(risk.on_bar(series.last, portfolio))
+                        engine._collect_risk_events()
+                    elif watch_equity and (account.equity <= risk.floor or new_day
+                                           or portfolio._peak_equity != seen_peak):
+                        seen_peak = portfolio._peak_equity
+                        if new_day or account.equity <= risk.floor:
+                            new_day = False
+                            engine.apply_risk_actions(risk.on_equity(portfolio))
+                            engine._collect_risk_events()
+                        else:
+                            risk.refresh_floor(portfolio)
                     if handler is not None:
                         try:
                             handler(context, series)
@@ -194,6 +225,29 @@ def replay_single(
     return done
 
 
+def flatten_bars(feeds: list[Feed], timeline: np.ndarray) -> tuple[list[int], list[int], list[int]]:
+    """Every bar of every feed inside the run in replay order: by time, then by feed.
+
+    Returns three parallel lists: the bar's index in ``timeline``, its feed and its index in
+    that feed's series. Walking them is one flat loop over all bars, however many symbols,
+    start dates and gaps there are (instead of asking every feed at every moment).
+    """
+    moments: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
+    for number, feed in enumerate(feeds):
+        stamps = feed.series._timestamps[feed.first :]
+        moments.append(np.searchsorted(timeline, stamps))
+        owners.append(np.full(stamps.shape[0], number, dtype=np.int64))
+        positions.append(np.arange(feed.first, feed.first + stamps.shape[0], dtype=np.int64))
+    if not moments:
+        return [], [], []
+    moment = np.concatenate(moments)
+    owner = np.concatenate(owners)
+    order = np.lexsort((owner, moment))
+    return moment[order].tolist(), owner[order].tolist(), np.concatenate(positions)[order].tolist()
+
+
 def replay(
     engine: Engine,
     broker: SimulatedBroker,
@@ -206,28 +260,56 @@ def replay(
     warmup_bars: int,
     progress: Progress | None,
 ) -> int:
-    """Replay ``timeline``; returns how many bars were processed (fewer if the expert stopped)."""
+    """Replay ``timeline`` for any number of symbols and timeframes; returns how many moments
+    were processed (fewer if the expert stopped).
+
+    Per moment: settle funding and match each symbol's open orders on its bar (symbols in
+    the order of ``feeds``), mark the positions at the close, then per symbol run the risk
+    monitors and the base handlers (``ctx.symbol`` is that symbol meanwhile, so an expert
+    written for one symbol trades each symbol as its own backtest would) and the handlers
+    of every higher-timeframe bar that closed, then the timers; then record the equity.
+
+    The bars of all feeds are walked as one flat list (``flatten_bars``) and positions are
+    re-read only after a fill, so a bar costs about what it costs in ``replay_single``.
+    """
     total = timeline.shape[0]
-    cursors = [feed.first for feed in feeds]
+    moments: list[int] = timeline.tolist()
+    bar_moments, bar_feeds, bar_indices = flatten_bars(feeds, timeline)
+    events = len(bar_moments)
+    symbols = [feed.symbol for feed in feeds]
+    series_of = [feed.series for feed in feeds]
     # Python lists index faster than numpy arrays and yield floats, not numpy scalars.
-    arrays = [tuple(a.tolist() for a in (f.series._timestamps, f.series._open, f.series._high, f.series._low,
-                                          f.series._close, f.series._volume)) for f in feeds]
-    moments = timeline.tolist()
-    lengths = [len(a[0]) for a in arrays]
-    feed_range = range(len(feeds))
+    opens: list[list[float]] = [feed.series._open.tolist() for feed in feeds]
+    highs: list[list[float]] = [feed.series._high.tolist() for feed in feeds]
+    lows: list[list[float]] = [feed.series._low.tolist() for feed in feeds]
+    closes: list[list[float]] = [feed.series._close.tolist() for feed in feeds]
+    volumes: list[list[float]] = [feed.series._volume.tolist() for feed in feeds]
     timers = engine.handlers.timers
+    next_timer = min((t.next_fire_ms for t in timers), default=0)
     derivative = any(spec.is_derivative for spec in portfolio.markets.values())
-    ledger_positions = portfolio.ledger.positions
+    ledger = portfolio.ledger
+    positions = ledger.positions
     account = portfolio.account
     last_prices = portfolio.last_prices
+    handlers = engine.handlers.bar_handlers.get(portfolio.base_timeframe) or []
+    handler = handlers[0] if len(handlers) == 1 else None
+    context = engine.context
+    default_symbol = context.symbol if context is not None else ""
+    risk = engine.risk
+    watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
+    watch_equity = risk is not None and engine._risk_on_bar and not watch_bars
+    seen_peak = portfolio._peak_equity
+    new_day = False
+    equity_values: list[float] = []
+    exposure_values: list[bool] = []
     step = max(total // 200, 1)
-    next_day = (int(timeline[0]) // DAY_MS + 1) * DAY_MS if total else 0
-    risk_on_bar = engine._risk_on_bar
-    call = engine.call
-    base_handlers = engine.handlers.bar_handlers.get(portfolio.base_timeframe)
-    any_higher = any(feed.higher for feed in feeds)
-    next_timer = min((t.next_fire_ms for t in timers), default=0)
+    next_day = (moments[0] // DAY_MS + 1) * DAY_MS if total else 0
     holding = False
+    held: list[Position] = []
+    seen_revision = -1  # positions are re-read only after a fill changed them
+    schedules = [feed.funding for feed in feeds]
+    next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
+    event = 0
     index = -1
     with frozen_heap():  # entered once the per-run lists above exist, so they are frozen too
         try:
@@ -237,61 +319,104 @@ def replay(
                 if moment >= next_day:
                     portfolio.set_time(moment)
                     next_day = (moment // DAY_MS + 1) * DAY_MS
-                closed_feeds = []
-                for feed_index in feed_range:
-                    cursor = cursors[feed_index]
-                    ts, op, hi, lo, cl, vo = arrays[feed_index]
-                    if cursor >= lengths[feed_index] or ts[cursor] != moment:
-                        continue
-                    feed = feeds[feed_index]
-                    if broker._open_count or (derivative and holding):
-                        broker.process_bar(feed.symbol, moment, op[cursor], hi[cursor], lo[cursor], cl[cursor], vo[cursor])
-                    last_prices[feed.symbol] = cl[cursor]
-                    cursors[feed_index] = cursor + 1
-                    feed.series.visible = cursor + 1
-                    closed_feeds.append(feed)
+                    new_day = True
+                first_event = event
+                while event < events and bar_moments[event] == index:
+                    number = bar_feeds[event]
+                    bar = bar_indices[event]
+                    symbol = symbols[number]
+                    if moment >= next_funding:
+                        schedule = schedules[number]
+                        if schedule is not None and moment >= schedule.next_ms:
+                            schedule.settle(portfolio, moment, opens[number][bar])
+                            next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
+                    price = closes[number][bar]
+                    if (broker._open_count and broker._open.get(symbol)) or (derivative and holding):
+                        broker.process_bar(symbol, moment, opens[number][bar], highs[number][bar], lows[number][bar],
+                                           price, volumes[number][bar])
+                    last_prices[symbol] = price
+                    series_of[number].visible = bar + 1
+                    event += 1
                 close_time = moment + tf_ms
                 portfolio._now_ms = close_time
-                holding = False
-                for position in ledger_positions.values():
-                    if position.quantity > 0:
-                        holding = True
-                        break
-                if holding:
-                    portfolio.revalue()
-                else:
+                if close_time >= next_day:
+                    new_day = True  # rules observed now see the next UTC day (their clock is the close)
+                if ledger.revision != seen_revision:
+                    seen_revision = ledger.revision
+                    held = [position for position in positions.values() if position.quantity > 0]
+                    holding = len(held) > 0
+                if not holding:  # flat: equity is the balance until the next fill changes it
                     account.equity = account.balance
-                    account.unrealized_pnl = 0.0
-                    account.used_margin = 0.0
+                    account.unrealized_pnl = account.used_margin = 0.0
+                elif derivative:
+                    portfolio.revalue()
+                else:  # spot holdings: Portfolio.revalue inlined over the open positions only
+                    value = 0.0
+                    for position in held:
+                        mark = position.mark_price = last_prices[position.symbol]
+                        value += position.quantity * mark
+                    value = account.equity = account.balance + value
+                    if value > portfolio._peak_equity:
+                        portfolio._peak_equity = value
                 active = index >= warmup_bars
-                for feed in closed_feeds:
+                if active and watch_equity and (account.equity <= risk.floor or new_day
+                                                or portfolio._peak_equity != seen_peak):
+                    seen_peak = portfolio._peak_equity
+                    if new_day or account.equity <= risk.floor:
+                        new_day = False
+                        engine.apply_risk_actions(risk.on_equity(portfolio))
+                        engine._collect_risk_events()
+                    else:
+                        risk.refresh_floor(portfolio)
+                for closed in range(first_event, event):
+                    number = bar_feeds[closed]
+                    feed = feeds[number]
+                    series = series_of[number]
                     # Higher-timeframe bars that closed now are visible to the base handlers,
                     # and their own handlers run after the base ones (as a venue would deliver them).
-                    newly_closed = _advance_higher(feed, close_time) if any_higher else None
-                    if active:
-                        if risk_on_bar:
-                            engine.on_bar_closed(feed.series.last)
-                        elif base_handlers:
-                            call(base_handlers, feed.series, name="on_bar")
-                        if newly_closed:
-                            for bar in newly_closed:
-                                engine.on_bar_closed(bar)
-                if active and timers and close_time >= next_timer:
-                    engine.fire_timers(close_time)
-                    next_timer = min(t.next_fire_ms for t in timers)
-                equity[index] = account.equity
-                exposure[index] = holding
+                    newly_closed = _advance_higher(feed, close_time) if feed.higher else None
+                    if not active:
+                        continue
+                    context.symbol = symbols[number]
+                    if watch_bars:
+                        engine.apply_risk_actions(risk.on_bar(series.last, portfolio))
+                        engine._collect_risk_events()
+                    if handler is not None:
+                        try:
+                            handler(context, series)
+                        except StopRun:
+                            raise
+                        except Exception as error:  # noqa: BLE001 - handler errors go to on_error
+                            engine.handle_error(error, source="handler", handler="on_bar")
+                    elif handlers:
+                        engine.call(handlers, series, name="on_bar")
+                    if newly_closed:
+                        for higher_bar in newly_closed:
+                            engine.on_bar_closed(higher_bar)
+                if active:
+                    context.symbol = default_symbol
+                    if timers and close_time >= next_timer:
+                        engine.fire_timers(close_time)
+                        next_timer = min(t.next_fire_ms for t in timers)
+                equity_values.append(account.equity)
+                exposure_values.append(holding)
                 if engine.stopped:
-                    return index + 1
+                    break
                 if progress is not None and index % step == 0:
                     progress(index, total)
+            else:
+                if progress is not None:
+                    progress(total, total)
         except StopRun:
-            equity[index] = account.equity
-            exposure[index] = holding
-            return index + 1
-        if progress is not None:
-            progress(total, total)
-        return total
+            equity_values.append(account.equity)
+            exposure_values.append(holding)
+        finally:
+            if context is not None:
+                context.symbol = default_symbol
+    done = len(equity_values)
+    equity[:done] = np.fromiter(equity_values, dtype=np.float64, count=done)
+    exposure[:done] = np.fromiter(exposure_values, dtype=np.bool_, count=done)
+    return done
 
 
 def _advance_higher(feed: Feed, close_time: int) -> list[Bar]:

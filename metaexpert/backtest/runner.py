@@ -21,6 +21,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from metaexpert.backtest.data_source import CandleSource, candle_source_for
+from metaexpert.backtest.funding import attach_funding, funding_payments
 from metaexpert.backtest.metrics import compute_metrics
 from metaexpert.backtest.replay import (
     Feed,
@@ -30,6 +31,7 @@ from metaexpert.backtest.replay import (
     timeline_of,
 )
 from metaexpert.backtest.result import BacktestResult, PriceSeries
+from metaexpert.backtest.universe import ALL_SYMBOLS, expand_universe
 from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.enums import (
     ContractType,
@@ -46,6 +48,7 @@ from metaexpert.core.timeframe import DAY_MS, Timeframe
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
 from metaexpert.engine.context import Context
 from metaexpert.engine.engine import Engine
+from metaexpert.engine.funding import FundingMode
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
@@ -182,6 +185,8 @@ def run_backtest(
     wall_start = time.perf_counter()
     data = loaded or load_backtest_data(handlers=handlers, strategy=strategy, config=config,
                                         candle_source=candle_source)
+    if ALL_SYMBOLS in strategy.symbols:  # symbol='*': the universe the candle source listed
+        strategy = strategy.model_copy(update={"symbols": [item.symbol for item in data.candles]})
     run = build_run(data, handlers=handlers, strategy=strategy, config=config, parts=parts, state=state)
     timeline, equity, exposure, processed = replay_run(run, data, handlers=handlers, strategy=strategy,
                                                        config=config, progress=progress)
@@ -223,7 +228,7 @@ def load_backtest_data(
         candle_source or CandleSource(config.data_dir, cache_dir=config.cache_dir,
                                       allow_download=config.allow_download))
     result = BacktestData(base_tf, bar_timeframes, [])
-    for symbol in strategy.symbols:
+    for symbol in expand_universe(strategy, source).symbols:
         result.candles.append(_load_symbol(source, symbol, base_tf, strategy.lookback_bars, config, result.warnings))
     return result
 
@@ -301,6 +306,10 @@ def build_run(
         feed, price = _feed(portfolio, item, base_tf, data.bar_timeframes[1:])
         feeds.append(feed)
         prices[item.symbol] = price
+    if config.market_type is MarketType.FUTURES and config.simulation.funding is FundingMode.RECORDED:
+        roots = [root for root in (config.data_dir, config.cache_dir) if root is not None]
+        data.warnings += attach_funding(feeds, roots, config.exchange.value, config.start_ms, config.end_ms,
+                                        inverse=inverse)
 
     parts = parts or RunParts()
     if config.stop_on_error and not parts.stop_on_error:
@@ -355,7 +364,7 @@ def replay_run(run: _Run, data: BacktestData, *, handlers: HandlerRegistry, stra
             "would never run; lower warmup_bars (or use lookback_bars for history before the start)")
     engine.call(handlers.get("backtest_init"), name="on_backtest_init")
     engine.initialize()
-    single = len(run.feeds) == 1 and not run.feeds[0].higher and not engine._risk_on_bar
+    single = len(run.feeds) == 1 and not run.feeds[0].higher
     loop = replay_single if single else replay
     processed = loop(engine, run.broker, run.portfolio, run.feeds, timeline, equity, exposure,
                      data.base_timeframe.milliseconds, strategy.warmup_bars, progress)
@@ -402,6 +411,7 @@ def finish_run(run: _Run, data: BacktestData, timeline: np.ndarray, equity: np.n
         errors=data.warnings + engine.errors,
         error_count=engine.failures.handler_errors,
         stopped_by_error=engine.stopped_by_error,
+        funding=funding_payments(run.feeds),
     )
     compute_metrics(result)
     fitness = None

@@ -36,6 +36,7 @@ class Position:
     maintenance_margin_rate: float = 0.005
     realized_pnl: float = 0.0
     fees: float = 0.0
+    funding: float = 0.0  # funding booked on what is still held (> 0 received); closes take their share
     opened_at: int = 0
     updated_at: int = 0
     mark_price: float = 0.0

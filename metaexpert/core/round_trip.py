@@ -11,8 +11,10 @@ from metaexpert.core.enums import PositionSide
 class ClosedTrade:
     """A round trip: a position (or part of one) opened and closed.
 
-    ``pnl`` is net of the entry and exit fees attributed to this quantity, in the
-    settlement currency; ``return_pct`` is ``pnl`` over the entry notional.
+    ``pnl`` is net of the entry and exit fees attributed to this quantity and includes
+    its share of the perpetual funding booked while it was held (``funding``: > 0
+    received, < 0 paid), in the settlement currency; ``return_pct`` is ``pnl`` over the
+    entry notional.
     """
 
     symbol: str
@@ -27,6 +29,7 @@ class ClosedTrade:
     return_pct: float
     bars_held: int = 0
     exit_reason: str = ""
+    funding: float = 0.0
 
     # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
     def __init__(
@@ -43,6 +46,7 @@ class ClosedTrade:
         return_pct: float,
         bars_held: int = 0,
         exit_reason: str = "",
+        funding: float = 0.0,
     ) -> None:
         self.symbol = symbol
         self.side = side
@@ -56,3 +60,4 @@ class ClosedTrade:
         self.return_pct = return_pct
         self.bars_held = bars_held
         self.exit_reason = exit_reason
+        self.funding = funding

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from metaexpert.core.enums import IntrabarPath
 from metaexpert.core.timeframe import Timeframe
+from metaexpert.engine.funding import FundingMode
 
 
 class SimulationConfig(BaseModel):
@@ -31,6 +32,8 @@ class SimulationConfig(BaseModel):
     max_volume_participation: float | None = Field(default=None, gt=0, le=1)
     liquidation: bool = True
     maintenance_margin_rate: float | None = Field(default=None, ge=0, lt=1)
+    funding: FundingMode = Field(default=FundingMode.RECORDED, description="perpetuals: 'recorded' funding rates "
+                                 "(refused when none are found) or 'none'")
 
 
 #: Upper bound of lookback_bars/warmup_bars: ten years of 5-minute bars. Larger values are

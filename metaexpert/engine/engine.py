@@ -530,7 +530,9 @@ class Engine:
             entry_fee = self._entry_fees.get(key, 0.0) * change.closed / held_before if held_before > 0 else 0.0
             self._entry_fees[key] = self._entry_fees.get(key, 0.0) - entry_fee
             exit_fee = fee * change.closed / fill_quantity
-            pnl = change.realized_pnl - entry_fee - exit_fee
+            funding = position.funding * change.closed / held_before if held_before > 0 else 0.0
+            position.funding = position.funding - funding if position.is_open else 0.0
+            pnl = change.realized_pnl - entry_fee - exit_fee + funding
             entry_notional = (
                 change.closed * position.contract_size / change.closed_entry_price
                 if position.inverse
@@ -550,6 +552,7 @@ class Engine:
                 return_pct=pnl / entry_notional * 100.0 if entry_notional else 0.0,
                 bars_held=int((timestamp - position.opened_at) // self._timeframe_ms),
                 exit_reason=order.tag or "signal",
+                funding=funding,
             )
             self.closed_trades.append(closed)
             if trade_logger.isEnabledFor(TRADE):

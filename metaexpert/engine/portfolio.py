@@ -56,6 +56,7 @@ class Portfolio:
         self._day = -1
         self._day_start_equity = float(initial_capital)
         self.realized_pnl = 0.0
+        self.funding = 0.0  # net perpetual funding booked (> 0 received)
 
     # ---------------------------------------------------------------- PortfolioView
     @property
@@ -205,6 +206,12 @@ class Portfolio:
         self.last_prices.setdefault(trade.symbol, trade.price)
         self.revalue()
         return changes
+
+    def book_funding(self, amount: float) -> None:
+        """Credit (``amount`` > 0) or debit a funding payment to the wallet (see ``engine.funding``)."""
+        self.account.balance += amount
+        self.funding += amount
+        self.revalue()
 
     def charge(self, amount: float) -> None:
         """Debit the wallet (liquidation fee, funding)."""

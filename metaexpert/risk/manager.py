@@ -10,6 +10,7 @@ in backtest, paper and live mode, a rule can never be enforced in one mode only.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
@@ -67,6 +68,10 @@ class RiskManager:
         self._bar_rules = [rule for rule in self.rules if _overrides(rule, "on_bar")]
         self._tick_rules = [rule for rule in self.rules if _overrides(rule, "on_tick")]
         self._halting = [rule for rule in self.rules if _overrides(rule, "halted")]
+        self._floor_rules = [rule for rule in self._observers if _overrides(rule, "equity_floor")]
+        #: The equity at or below which an observed rule could act now (``RiskRule.equity_floor``);
+        #: +inf until the first observation and while actions wait to be taken.
+        self.floor = math.inf if self._floor_rules else -math.inf
         self._places_exits = any(
             value is not None
             for value in (config.stop_loss_pct, config.take_profit_pct, config.trailing_stop_pct)
@@ -134,6 +139,16 @@ class RiskManager:
     def needs_bars(self) -> bool:
         """False when no active rule watches bars, so the engine may skip ``on_bar`` entirely."""
         return bool(self._bar_rules or self._observers)
+
+    @property
+    def watches_every_bar(self) -> bool:
+        """True when some rule must see every bar (``on_bar``, or ``observe`` without an equity floor)."""
+        return bool(self._bar_rules) or len(self._floor_rules) < len(self._observers)
+
+    @property
+    def watches_equity(self) -> bool:
+        """True when rules watch the equity through a floor (a replay calls ``on_equity`` at it)."""
+        return bool(self._floor_rules)
 
     @property
     def halted(self) -> bool:
@@ -240,6 +255,32 @@ class RiskManager:
         self._keep_for_drain()
         return self.take_actions()
 
+    def on_equity(self, view: PortfolioView) -> list[RiskAction]:
+        """Observe the equity-floor rules (a replay calls this when equity reached ``floor``, the
+        peak moved or the UTC day changed); returns what the engine must do now."""
+        self._keep_for_drain()
+        self._observe(view)
+        self._keep_for_drain()
+        actions = self.take_actions()
+        self.refresh_floor(view)
+        return actions
+
+    def refresh_floor(self, view: PortfolioView) -> float:
+        """Recompute ``floor`` from the rules (after the peak or the day's start equity moved)."""
+        rules = self._floor_rules
+        if not rules:
+            return self.floor
+        if self._pending_actions:
+            self.floor = math.inf  # act at the next bar, whatever the equity
+            return self.floor
+        floor = -math.inf
+        for rule in rules:
+            level = rule.equity_floor(view)
+            if level is not None and level > floor:
+                floor = level
+        self.floor = floor
+        return floor
+
     def take_actions(self) -> list[RiskAction]:
         """Actions raised since the last call (and forget them)."""
         actions, self._pending_actions = self._pending_actions, []
@@ -270,6 +311,8 @@ class RiskManager:
     def _observe(self, view: PortfolioView) -> None:
         for rule in self._observers:
             rule.observe(view, self)
+        if self._floor_rules:
+            self.refresh_floor(view)
 
     def _take_events(self) -> list[RiskEvent]:
         events, self._recent_events = self._recent_events, []

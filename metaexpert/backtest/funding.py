@@ -1,0 +1,150 @@
+"""Recorded funding rates (and mark prices) for perpetual backtests.
+
+Files sit beside the candles of the perpetual market, one symbol per file:
+``<root>/<exchange>/<folder>/<SYMBOL>-funding.parquet`` with the columns ``timestamp``
+(funding time, epoch ms) and ``funding_rate`` (0.0001 = 0.01 % per period; > 0: longs pay),
+and optionally ``<SYMBOL>-mark-1h.parquet`` (mark-price candles: ``timestamp``, ``open``,
+...). ``<folder>`` is the store's market type (``futures``) or the venue's own name for the
+market (``usdm`` for Binance USD-M, ``coinm`` for COIN-M), as the shared recordings use.
+
+A perpetual backtest without funding data would overstate every long carried through
+positive funding (most of 2021: about 0.03 % a day), so it is refused with a
+``ConfigurationError`` that names where the file was looked for, unless the run says
+``simulation={"funding": "none"}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from metaexpert.backtest.replay import Feed
+from metaexpert.core.errors import ConfigurationError, DataError
+from metaexpert.engine.funding import FundingPayment, FundingSchedule
+
+#: Folders a perpetual's files may sit in, per contract type, in the order they are tried.
+LINEAR_FOLDERS = ("futures", "usdm")
+INVERSE_FOLDERS = ("futures", "coinm")
+#: A funding rate beyond this fraction per period is a broken file, not a market (venues cap at 0.3-3 %).
+MAX_ABS_RATE = 0.05
+#: The usual funding interval (8 h), for files too short to tell their own.
+DEFAULT_INTERVAL_MS = 8 * 3_600_000
+
+
+def funding_file(roots: Sequence[Path], exchange: str, symbol: str, *, inverse: bool) -> Path | None:
+    """The first ``<SYMBOL>-funding.parquet`` found under ``roots``, or None."""
+    for root in roots:
+        for folder in INVERSE_FOLDERS if inverse else LINEAR_FOLDERS:
+            path = root / exchange / folder / f"{symbol}-funding.parquet"
+            if path.is_file():
+                return path
+    return None
+
+
+def read_funding_rates(path: Path, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """(times, rates) of the funding events in ``[start_ms, end_ms)``, validated."""
+    try:
+        frame = pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise DataError(f"cannot read funding file {path}: {error}") from None
+    missing = {"timestamp", "funding_rate"} - set(frame.columns)
+    if missing:
+        raise DataError(f"funding file {path} lacks the column(s) {', '.join(sorted(missing))} "
+                        "(expected timestamp, funding_rate)")
+    try:
+        frame = frame.select(pl.col("timestamp").cast(pl.Int64), pl.col("funding_rate").cast(pl.Float64))
+    except pl.exceptions.PolarsError as error:
+        raise DataError(f"funding file {path}: timestamp must be integer ms and funding_rate a number ({error})") from None
+    if frame.get_column("timestamp").null_count() or frame.get_column("funding_rate").null_count():
+        raise DataError(f"funding file {path} has empty timestamps or rates")
+    frame = frame.sort("timestamp")
+    times = frame.get_column("timestamp").to_numpy()
+    rates = frame.get_column("funding_rate").to_numpy()
+    if times.size > 1 and not (np.diff(times) > 0).all():
+        duplicate = int(times[1:][np.diff(times) == 0][0])
+        raise DataError(f"funding file {path} has two rates for the funding time {duplicate}")
+    bad = ~np.isfinite(rates) | (np.abs(rates) > MAX_ABS_RATE)
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise DataError(f"funding file {path}: rate {rates[index]!r} at {int(times[index])} is not a funding rate "
+                        f"(expected a finite fraction within +-{MAX_ABS_RATE:g} per period)")
+    window = (times >= start_ms) & (times < end_ms)
+    return times[window], rates[window]
+
+
+def mark_opens(roots: Sequence[Path], exchange: str, symbol: str, times: np.ndarray, *, inverse: bool) -> np.ndarray | None:
+    """The mark price at each funding time (the open of the mark candle opening then), NaN where
+    there is none; None without a mark-price file."""
+    for root in roots:
+        for folder in INVERSE_FOLDERS if inverse else LINEAR_FOLDERS:
+            for path in sorted((root / exchange / folder).glob(f"{symbol}-mark-*.parquet")):
+                try:
+                    frame = pl.read_parquet(path, columns=["timestamp", "open"]).sort("timestamp")
+                except (OSError, pl.exceptions.PolarsError) as error:
+                    raise DataError(f"cannot read mark-price file {path}: {error}") from None
+                stamps = frame.get_column("timestamp").cast(pl.Int64).to_numpy()
+                opens = frame.get_column("open").cast(pl.Float64).to_numpy()
+                found = np.full(times.shape[0], math.nan)
+                if stamps.size:
+                    at = np.searchsorted(stamps, times)
+                    inside = at < stamps.size
+                    hit = np.zeros(times.shape[0], dtype=bool)
+                    hit[inside] = stamps[at[inside]] == times[inside]
+                    found[hit] = opens[at[hit]]
+                return found
+    return None
+
+
+def coverage_gaps(times: np.ndarray, start_ms: int, end_ms: int, interval_ms: int) -> str:
+    """Describe stretches of the run longer than 1.5 funding intervals without an event ("" when none)."""
+    edges = np.concatenate(([start_ms], times, [end_ms])).astype(np.int64)
+    gaps = np.flatnonzero(np.diff(edges) > interval_ms * 3 // 2)
+    if not gaps.size:
+        return ""
+    longest = int(gaps[np.argmax(np.diff(edges)[gaps])])
+    return (f"{gaps.size} stretch(es) of the run without recorded funding, the longest from {int(edges[longest])} "
+            f"to {int(edges[longest + 1])} (ms): no funding is booked there")
+
+
+def load_funding_schedule(roots: Sequence[Path], exchange: str, symbol: str, start_ms: int, end_ms: int, *,
+                          inverse: bool) -> tuple[FundingSchedule, str]:
+    """The recorded funding events of ``symbol`` during the run, and a warning when the file does
+    not cover all of it; ``ConfigurationError`` without a file."""
+    path = funding_file(roots, exchange, symbol, inverse=inverse)
+    if path is None:
+        folders = INVERSE_FOLDERS if inverse else LINEAR_FOLDERS
+        where = ", ".join(str(root / exchange / folder / f"{symbol}-funding.parquet")
+                          for root in roots for folder in folders) or "no data folder"
+        raise ConfigurationError(
+            f"perpetual backtest of {symbol}: no recorded funding rates (looked for {where}); add the funding "
+            "history, or pass simulation={'funding': 'none'} to backtest without funding payments")
+    times, rates = read_funding_rates(path, start_ms, end_ms)
+    marks = mark_opens(roots, exchange, symbol, times, inverse=inverse)
+    interval = int(np.median(np.diff(times))) if times.size > 1 else DEFAULT_INTERVAL_MS
+    gaps = coverage_gaps(times, start_ms, end_ms, interval)
+    warning = f"{symbol}: {gaps} ({path})" if gaps else ""
+    schedule = FundingSchedule(symbol, times.tolist(), rates.tolist(), marks.tolist() if marks is not None else None)
+    return schedule, warning
+
+
+def attach_funding(feeds: Sequence[Feed], roots: Sequence[Path], exchange: str, start_ms: int, end_ms: int, *,
+                   inverse: bool) -> list[str]:
+    """Give every perpetual feed its recorded funding schedule; returns coverage warnings."""
+    warnings: list[str] = []
+    for feed in feeds:
+        schedule, warning = load_funding_schedule(roots, exchange, feed.symbol, start_ms, end_ms, inverse=inverse)
+        feed.funding = schedule
+        if warning:
+            warnings.append(warning)
+    return warnings
+
+
+def funding_payments(feeds: Sequence[Feed]) -> list[FundingPayment]:
+    """Every funding payment the run booked, in time order (symbols in feed order at one time)."""
+    payments = [payment for feed in feeds if feed.funding is not None for payment in feed.funding.payments]
+    payments.sort(key=lambda payment: payment.timestamp)
+    return payments
