@@ -29,13 +29,11 @@ import polars as pl
 
 from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
-from metaexpert.data import (
-    CandleStore,
-    checked_candles,
-    download_candles,
-    normalize_symbol,
-    resample,
-)
+from metaexpert.data import CandleStore, download_candles, normalize_symbol, resample
+
+# The store's lazy wrapper: pandera is imported only when a frame really needs validating (a file
+# the store stamped as validated is trusted), so a plain backtest does not pay its import.
+from metaexpert.data.store import checked_candles
 
 logger = logging.getLogger("metaexpert.backtest.data")
 

@@ -15,6 +15,10 @@ import polars as pl
 from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.errors import DataError
 
+# Bumped whenever a candle check is added or changed (data/validation.py): files the store stamped
+# with an older schema are validated again.
+SCHEMA_VERSION = 2
+
 CANDLE_COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 CANDLE_DTYPES: dict[str, pl.DataType] = {

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -29,13 +30,28 @@ from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
 from metaexpert.data.frame import (
     CANDLE_DTYPES,
+    SCHEMA_VERSION,
     concat_candles,
     format_utc,
     to_candle_frame,
 )
-from metaexpert.data.validation import SCHEMA_VERSION, checked_candles, validate_candles
 
 STAMP_KEY = "metaexpert.validation"
+
+
+def checked_candles(*args: Any, **kwargs: Any) -> pl.DataFrame:
+    """``validation.checked_candles``, imported on first use: pandera (and pandas under it) takes
+    about a second to import, and a read of a file the store stamped as validated never needs it."""
+    from metaexpert.data.validation import checked_candles as check
+
+    return check(*args, **kwargs)
+
+
+def validate_candles(*args: Any, **kwargs: Any) -> Any:
+    """``validation.validate_candles``, imported on first use (see ``checked_candles``)."""
+    from metaexpert.data.validation import validate_candles as validate
+
+    return validate(*args, **kwargs)
 
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_.]*$")

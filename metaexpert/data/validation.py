@@ -34,8 +34,6 @@ from metaexpert.data.frame import (
 from metaexpert.data.grid import on_grid
 
 EXAMPLE_ROWS = 5
-# Bumped whenever a check is added or changed: files stamped by an older schema are validated again.
-SCHEMA_VERSION = 2
 # 2100-01-01 UTC in milliseconds. A current time in microseconds (1.7e15) or nanoseconds is far above
 # it, so a timestamp unit mix-up is caught instead of replaying candles from the year 56,000.
 MAX_EPOCH_MS = 4_102_444_800_000
