@@ -23,10 +23,9 @@ import polars as pl
 from metaexpert.backtest.data_source import LoadedCandles
 from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
-from metaexpert.engine.config import StrategyConfig
+from metaexpert.engine.config import ALL_SYMBOLS, StrategyConfig
 
 #: The symbol that stands for the whole universe of a candle source.
-ALL_SYMBOLS = "*"
 _COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 
 

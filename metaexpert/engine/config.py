@@ -40,6 +40,8 @@ class SimulationConfig(BaseModel):
 #: typing mistakes (``10**400`` used to pass and overflow later).
 MAX_BARS = 1_100_000
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+#: ``symbol="*"``: every symbol the candle source lists (a portfolio universe, backtest/universe.py)
+ALL_SYMBOLS = "*"
 
 
 class StrategyConfig(BaseModel):
@@ -73,6 +75,9 @@ class StrategyConfig(BaseModel):
             if not isinstance(item, str):
                 raise ValueError(f"a symbol is text such as 'BTCUSDT', not {type(item).__name__} {item!r:.40}")
             symbol = item.strip().upper().replace("/", "").replace("-", "").replace("_", "")
+            if symbol == ALL_SYMBOLS:  # every symbol of the candle source (a portfolio universe)
+                symbols.append(symbol)
+                continue
             if not _SYMBOL.match(symbol):
                 raise ValueError(f"{item!r:.40} is not a symbol such as 'BTCUSDT' or 'BTC/USDT'")
             if symbol not in symbols:

@@ -51,6 +51,7 @@ def _futures_expert(calls: list[str], **init) -> MetaExpert:
 
 
 def _backtest(expert, store, **options):
+    options.setdefault("simulation", {"funding": "none"})  # the store holds candles, no funding rates
     return expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-01", report=False,
                       configure_logs=False, data_dir=store, **options)
 

@@ -20,6 +20,7 @@ from metaexpert.core.events import RiskEvent
 from metaexpert.data import CandleStore
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
 from metaexpert.engine.handlers import HandlerRegistry
+from metaexpert.engine.wiring import RunParts
 from metaexpert.risk import RiskConfig, RiskManager
 from metaexpert.risk.halts import DailyLossHalt, MaxDrawdownHalt
 
@@ -67,9 +68,9 @@ def _run(root, manager: type[RiskManager], **risk: Any):
     strategy = StrategyConfig(symbols="BTCUSDT", timeframe="1h", lookback_bars=0)
     risk_config = RiskConfig(size_type="percent_equity", size_value=90.0, **risk)
     events: list[RiskEvent] = []
-    result = run_backtest(handlers=_handlers(), strategy=strategy, config=config,
-                          risk_factory=lambda: manager(risk_config),
-                          observers=[lambda event: events.append(event) if isinstance(event, RiskEvent) else None])
+    parts = RunParts(risk=manager(risk_config),
+                     observers=[lambda event: events.append(event) if isinstance(event, RiskEvent) else None])
+    result = run_backtest(handlers=_handlers(), strategy=strategy, config=config, parts=parts)
     return result, [(e.rule, e.action, e.timestamp, e.reason) for e in events]
 
 
