@@ -35,7 +35,7 @@ class RunSettings(BaseModel):
 
     initial_capital: float = Field(default=10_000.0, gt=0, allow_inf_nan=False,
                                    description="paper/backtest starting capital (live: the venue's balance)")
-    symbol: str | None = Field(default=None, description="override on_init's symbol")
+    symbol: str | list[str] | None = Field(default=None, description="override on_init's symbol (or symbols)")
     timeframe: str | None = Field(default=None, description="override on_init's base timeframe")
     parameters: dict[str, Any] | None = Field(default=None, description="override on_init's strategy parameters")
     simulation: SimulationConfig = Field(default_factory=SimulationConfig,

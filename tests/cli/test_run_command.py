@@ -47,3 +47,20 @@ def test_run_command_with_backtest_mode_is_refused_with_a_hint(tmp_path):
     result = CliRunner().invoke(app, ["run", str(expert_file), "--mode", "backtest"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "metaexpert backtest" in result.output
+
+
+@pytest.mark.parametrize("command", ["run", "stream"])
+def test_help_with_run_and_stream_names_one_sandbox_option(command):
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--base-url" in result.output
+    assert "--sandbox-url" not in result.output, "the old name stays accepted but hidden"
+
+
+def test_run_command_with_different_base_and_sandbox_urls_exits_with_clear_message(tmp_path):
+    expert_file = tmp_path / "tick_buyer.py"
+    expert_file.write_text(EXPERT)
+    result = CliRunner().invoke(app, ["run", str(expert_file), "--base-url", "http://127.0.0.1:1",
+                                      "--sandbox-url", "http://127.0.0.1:2"])
+    assert result.exit_code == 1
+    assert "--base-url http://127.0.0.1:1 and --sandbox-url http://127.0.0.1:2 differ" in result.output

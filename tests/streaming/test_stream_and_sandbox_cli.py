@@ -19,12 +19,16 @@ from tests.streaming.test_streaming_worker import DATA, tick_sandbox  # noqa: F4
 pytestmark = pytest.mark.network
 
 
-def test_stream_command_with_sandbox_and_duration_prints_latency_summary(tick_sandbox, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("option", ["--base-url", "--sandbox-url"])
+def test_stream_command_with_sandbox_and_duration_prints_latency_summary(tick_sandbox, tmp_path, monkeypatch,  # noqa: F811
+                                                                        option):
+    monkeypatch.chdir(tmp_path)  # the stream records its run (var/metaexpert.sqlite) like every paper run
     expert_file = write_expert(tmp_path, "streamer", TIMER_EXPERT.replace('timeframe="1m"', 'timeframe="5m"'))
-    result = CliRunner().invoke(app, ["stream", expert_file, "--duration", "1.5", "--sandbox-url",
+    result = CliRunner().invoke(app, ["stream", expert_file, "--duration", "1.5", option,
                                       f"http://{tick_sandbox.host}:{tick_sandbox.port}"])
     assert result.exit_code == 0, result.output
     assert re.search(r"ticks \d+, books \d+, stale events \d+, reconnects \d+; tick->on_tick p50", result.output)
+    assert (tmp_path / "var" / "metaexpert.sqlite").is_file(), "the streamed run is recorded"
 
 
 def test_stream_command_with_bad_mode_exits_with_clear_message(tmp_path):
