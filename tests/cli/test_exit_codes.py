@@ -91,3 +91,32 @@ def test_backtest_with_misspelt_parameter_exits_one_naming_the_declared_ones(run
     assert result.exit_code == 1, result.output
     assert "unknown strategy parameter 'perido' (did you mean 'period'?); on_init declares: period, use_filter" \
         in " ".join(result.output.split())
+
+
+@pytest.mark.network
+def test_run_paper_with_handler_failing_every_tick_exits_one_after_the_consecutive_limit(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from metaexpert.sandbox import SandboxConfig, SandboxServer
+
+    monkeypatch.chdir(tmp_path)
+    expert_file = tmp_path / "broken_ticker.py"
+    expert_file.write_text(textwrap.dedent('''
+        from metaexpert import MetaExpert
+
+        expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+
+        @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=3, max_consecutive_errors=3)
+        def init(ctx):
+            pass
+
+        @expert.on_tick
+        def tick(ctx, tick):
+            raise LookupError("no such indicator")
+    '''))
+    config = SandboxConfig(timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0)
+    with SandboxServer(config) as sandbox:
+        result = CliRunner().invoke(app, ["run", str(expert_file), "--mode", "paper", "--steps", "10",
+                                          "--poll-interval", "0.05", "--base-url", sandbox.base_url])
+    assert result.exit_code == 1, result.output
+    assert "stopped after 3 consecutive errors in on_tick: LookupError: no such indicator" in result.output
