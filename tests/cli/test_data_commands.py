@@ -145,3 +145,13 @@ def test_report_with_file_that_is_not_a_result_exits_one(runner, tmp_path):
     assert result.exit_code == 1 and "is not a MetaExpert backtest result" in result.output
     path.write_text("{not json")
     assert "is not JSON" in runner.invoke(app, ["report", str(path)]).output
+
+
+@pytest.mark.network
+def test_data_download_with_sandbox_futures_writes_futures_folder(runner, sandbox, tmp_path):
+    result = runner.invoke(app, ["data", "download", "--symbol", "BTCUSDT", "--timeframe", "1h", "--start",
+                                 "2018-02-20", "--end", "2018-02-21", "--market-type", "futures", "--data",
+                                 str(tmp_path), "--base-url", _url(sandbox), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    (series,) = CandleStore(tmp_path).available()
+    assert (series.market_type, series.rows) == ("futures", 48)
