@@ -151,7 +151,7 @@ class FrameCandleSource(CandleSource):
     def _prepare(self, symbol: str, target: Timeframe) -> tuple[pl.DataFrame, str]:
         raw = self._frame_for(symbol)
         label = f"{self.label} ({symbol})"
-        native = _native_timeframe(raw, target)
+        native = native_timeframe(raw, target) or target
         frame = checked_candles(raw, native, label=f"{label} {native}", allow_empty=False)
         if native == target:
             return frame, label
@@ -195,7 +195,7 @@ def candle_source_for(data: Any, *, data_dir: str | Path | None = None, cache_di
             return CandleSource(path)
         if not path.is_file():
             raise ConfigurationError(f"data: no such file or folder: {path}")
-        return FrameCandleSource(_split_symbols(read_candle_file(path), str(path)), label=str(path))
+        return FrameCandleSource(split_symbols(read_candle_file(path), str(path)), label=str(path))
     if isinstance(data, Mapping):
         frames: dict[str | None, pl.DataFrame] = {}
         for symbol, frame in data.items():
@@ -203,7 +203,7 @@ def candle_source_for(data: Any, *, data_dir: str | Path | None = None, cache_di
                 raise ConfigurationError(f"data: dict keys must be symbols like 'BTCUSDT', got {symbol!r}")
             frames[normalize_symbol(symbol)] = _to_polars(frame, f"data[{symbol!r}]")
         return FrameCandleSource(frames, label="data")
-    return FrameCandleSource(_split_symbols(_to_polars(data, "data"), "data"), label="data frame")
+    return FrameCandleSource(split_symbols(_to_polars(data, "data"), "data"), label="data frame")
 
 
 def read_candle_file(path: Path) -> pl.DataFrame:
@@ -262,7 +262,7 @@ def _named_columns(frame: pl.DataFrame, label: str) -> pl.DataFrame:
     return frame
 
 
-def _split_symbols(frame: pl.DataFrame, label: str) -> dict[str | None, pl.DataFrame]:
+def split_symbols(frame: pl.DataFrame, label: str) -> dict[str | None, pl.DataFrame]:
     """A long-format frame (``symbol`` column, e.g. ``BTC/USDT``) as one frame per store symbol."""
     if _SYMBOL_COLUMN not in frame.columns:
         return {None: frame}
@@ -277,7 +277,7 @@ def _split_symbols(frame: pl.DataFrame, label: str) -> dict[str | None, pl.DataF
     return frames
 
 
-def _native_timeframe(frame: pl.DataFrame, fallback: Timeframe) -> Timeframe:
+def native_timeframe(frame: pl.DataFrame, fallback: Timeframe | None) -> Timeframe | None:
     """The timeframe of ``frame``: its smallest step between distinct timestamps, if that is a known one."""
     if "timestamp" not in frame.columns or not frame.schema["timestamp"].is_integer() or frame.height < 2:
         return fallback

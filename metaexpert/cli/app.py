@@ -10,10 +10,12 @@ import typer
 
 from metaexpert.cli.audit import audit_report_command
 from metaexpert.cli.backtest import backtest_command
+from metaexpert.cli.data import data_app
 from metaexpert.cli.demo import demo_command
 from metaexpert.cli.new import new_command
 from metaexpert.cli.optimize import optimize_command
-from metaexpert.cli.package import export_command, import_command
+from metaexpert.cli.package import export_command, import_command, keys_app
+from metaexpert.cli.report import report_command
 from metaexpert.cli.run import run_command
 from metaexpert.cli.sandbox import sandbox_command
 from metaexpert.cli.secrets import secrets_app
@@ -44,6 +46,9 @@ app.command("sandbox")(sandbox_command)
 app.command("optimize")(optimize_command)
 app.command("export")(export_command)
 app.command("import")(import_command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(data_app, name="data")
+app.command("report")(report_command)
 
 
 def main() -> None:

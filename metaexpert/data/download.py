@@ -71,8 +71,12 @@ def download_candles(
     complete_only: bool = True,
     clock_ms: Callable[[], int] | None = None,
     concurrency: int = 1,
+    on_page: Callable[[int], None] | None = None,
 ) -> pl.DataFrame:
     """Candles opening in ``[start_ms, end_ms)`` from a synchronous ccxt client.
+
+    ``on_page(rows)`` is called after every page with the number of rows it held (a progress
+    bar's step; the total to expect is ``expected_bars(timeframe, start_ms, end_ms)``).
 
     ``params`` are passed to every ``fetch_ohlcv`` call (for example ``{"price": "mark"}``).
     With ``complete_only`` the bar still forming at ``clock_ms()`` (default: wall clock) is
@@ -98,6 +102,8 @@ def download_candles(
             rows = client.fetch_ohlcv(ccxt_symbol, str(parsed), since=since, limit=page_limit,
                                       params=_page_params(bounds[1], params))
             pages.append(_to_frame(rows, ccxt_symbol))
+            if on_page is not None:
+                on_page(len(rows))
             since = _next_since(rows, since, parsed)
         return pages
 
@@ -145,6 +151,15 @@ async def download_candles_async(
                                          _chunks(parsed, start_ms, end_ms, page_limit, concurrency)))
     now = (clock_ms or _wall_clock_ms)() if complete_only else None
     return _finish([page for pages in chunk_pages for page in pages], start_ms, end_ms, parsed, now)
+
+
+def expected_bars(timeframe: str | Timeframe, start_ms: int, end_ms: int) -> int:
+    """How many bars open in ``[start_ms, end_ms)`` if none is missing (fixed-length timeframes)."""
+    parsed = Timeframe.parse(timeframe)
+    if parsed.is_calendar or end_ms <= start_ms:
+        return 0
+    first = -(-start_ms // parsed.milliseconds) * parsed.milliseconds
+    return max(0, -(-(end_ms - first) // parsed.milliseconds))
 
 
 def _chunks(timeframe: Timeframe, start_ms: int, end_ms: int, page_limit: int,

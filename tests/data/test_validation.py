@@ -123,3 +123,30 @@ def test_candle_validation_error_with_pickle_round_trip_keeps_report():
     error = failure(good().with_columns(pl.lit(-1.0).alias("volume")))
     copy = pickle.loads(pickle.dumps(error))
     assert str(copy) == str(error) and copy.report == error.report
+
+
+def test_validate_candles_with_microsecond_timestamps_reports_unit_instead_of_crashing():
+    frame = good().with_columns(pl.col("timestamp") * 1000)
+    error = failure(frame)  # raised ValueError("year 56134 is out of range") while describing the rows
+    assert [f.check for f in error.report.failures] == ["timestamps_in_epoch_milliseconds"]
+    assert "microseconds or nanoseconds" in str(error) and "timestamp=1704067200000000" in str(error)
+
+
+def test_validate_candles_with_naive_datetime_column_advises_utc():
+    frame = good().with_columns(pl.from_epoch("timestamp", time_unit="ms"))
+    assert "naive datetimes have no time zone" in str(failure(frame))
+
+
+def test_checked_candles_with_aware_datetimes_and_int_prices_widens_losslessly():
+    from metaexpert.data import checked_candles
+
+    frame = good().with_columns(pl.from_epoch("timestamp", time_unit="ms").dt.replace_time_zone("UTC"),
+                                pl.lit(2, dtype=pl.Int32).alias("volume"), pl.col("open").cast(pl.Float32))
+    assert checked_candles(frame, "1h").equals(good().with_columns(pl.lit(2.0).alias("volume")))
+
+
+def test_checked_candles_with_empty_frame_and_allow_empty_false_reports_not_empty():
+    from metaexpert.data import checked_candles
+
+    with pytest.raises(CandleValidationError, match="not_empty"):
+        checked_candles(good().head(0), "1h", allow_empty=False)

@@ -27,17 +27,20 @@ def test_optimize_command_with_unknown_method_exits_with_clear_error(synthetic_d
     assert "method" in outcome.output
 
 
-def test_export_then_import_commands_round_trip_and_enforce_permission(tmp_path):
+def test_export_then_import_commands_round_trip_and_enforce_permission(tmp_path, monkeypatch):
+    monkeypatch.setenv("METAEXPERT_KEYS_DIR", str(tmp_path / "keys"))
     parameters = tmp_path / "parameters.json"
     parameters.write_text(json.dumps({"phase": 36, "hold": 24}))
     runner = CliRunner()
+    for name in ("alice", "bob"):
+        assert runner.invoke(app, ["keys", "generate", name]).exit_code == 0
     exported = runner.invoke(app, ["export", str(EXPERTS / "cycle_timer.py"), "--version", "2.0.0", "--owner", "alice",
                                    "--permission", "shared_read_only", "--parameters", str(parameters),
                                    "--output", str(tmp_path / "pkg")])
     assert exported.exit_code == 0, exported.output
     package = tmp_path / "pkg" / "cycle_timer-2.0.0.zip"
-    refused = runner.invoke(app, ["import", str(package), "--user", "bob", "--copy", "--target", str(tmp_path / "a")])
+    refused = runner.invoke(app, ["import", str(package), "--as", "bob", "--copy", "--target", str(tmp_path / "a")])
     assert refused.exit_code != 0 and "read-only" in refused.output
-    imported = runner.invoke(app, ["import", str(package), "--user", "bob", "--target", str(tmp_path / "b")])
+    imported = runner.invoke(app, ["import", str(package), "--as", "bob", "--target", str(tmp_path / "b")])
     assert imported.exit_code == 0, imported.output
     assert (tmp_path / "b" / "cycle_timer-2.0.0" / "parameters.json").is_file()
