@@ -10,15 +10,26 @@ import typer
 from rich.console import Console
 
 import metaexpert
+from metaexpert._compiled import COMPILED_MODULES, compiled_modules
 
 __all__ = ["version_command", "version_lines"]
 
 _COMPONENTS = ("ccxt", "polars", "pandas", "sqlalchemy", "pydantic", "typer", "rich")
 
 
+def engine_build() -> str:
+    """Whether the engine's hot modules run compiled (``make build``) or interpreted."""
+    compiled = len(compiled_modules())
+    if compiled == len(COMPILED_MODULES):
+        return "compiled engine"
+    if compiled == 0:
+        return "pure-Python engine (not compiled: `make build`)"
+    return f"partly compiled engine ({compiled} of {len(COMPILED_MODULES)} modules: `make build`)"
+
+
 def version_lines(*, verbose: bool = False) -> list[str]:
-    """``metaexpert X.Y.Z`` and, with ``verbose``, Python and the key dependencies."""
-    lines = [f"metaexpert {metaexpert.__version__}"]
+    """``metaexpert X.Y.Z (build)`` and, with ``verbose``, Python and the key dependencies."""
+    lines = [f"metaexpert {metaexpert.__version__} ({engine_build()})"]
     if verbose:
         system = f"{platform.system()} {platform.machine()}"
         lines.append(f"python {platform.python_version()} ({system})")

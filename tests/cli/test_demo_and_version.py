@@ -53,7 +53,8 @@ def test_demo_with_missing_example_exits_one(runner, tmp_path, monkeypatch):
 def test_version_with_verbose_lists_dependencies(runner):
     plain = runner.invoke(app, ["version"])
     assert plain.exit_code == 0
-    assert plain.stdout.strip() == f"metaexpert {metaexpert.__version__}"
+    assert plain.stdout.strip().startswith(f"metaexpert {metaexpert.__version__} (")
+    assert "engine" in plain.stdout
     verbose = runner.invoke(app, ["version", "--verbose"])
     assert "python 3." in verbose.stdout and "ccxt " in verbose.stdout
 

@@ -132,7 +132,8 @@ class Background:
         raise AssertionError(f"`{self.command}` did not become ready in {timeout:.0f} s:\n{self.output()}")
 
     def output(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
