@@ -163,6 +163,29 @@ _GROUP_OF = {
 }
 
 
+_ADOPTION_CLOCK_SKEW_MS = 60_000
+
+
+def _same_order(order: Order, snapshot: dict[str, Any], market_symbol: str) -> bool:
+    """Whether the venue's order found under ``order``'s client id is ``order`` itself.
+
+    Side, symbol and amount must agree, and the venue must have created it after this run
+    created ``order`` (a minute of clock skew allowed): a client id reused by another run
+    fails at least one of these.
+    """
+    side = str(snapshot.get("side") or "").lower()
+    if side and side != order.side.value:
+        return False
+    symbol = snapshot.get("symbol")
+    if symbol and symbol != market_symbol:
+        return False
+    amount = snapshot.get("amount")
+    if amount is not None and order.quantity > 0 and abs(float(amount) - order.quantity) > order.quantity * 1e-6:
+        return False
+    created = snapshot.get("timestamp")
+    return not (created and order.created_at and int(created) < order.created_at - _ADOPTION_CLOCK_SKEW_MS)
+
+
 def _not_shed_or_open(exc: BaseException) -> bool:
     return not isinstance(exc, (RequestShed, CircuitOpenError))
 
@@ -591,6 +614,17 @@ class CcxtGateway(ExchangeGateway):
                 return None
             raise
         if snapshot and snapshot.get("clientOrderId") not in (None, "", order.client_order_id):
+            return None
+        if snapshot and not _same_order(order, snapshot, market_symbol):
+            # Another process (another database, an earlier install) used this client id on
+            # the same venue account: its order is not ours, and adopting its fill would
+            # book a position this run never opened.
+            _logger.warning(
+                "%s order %s: the venue's order with this client id is not this run's "
+                "(side %s amount %s at %s); it is not adopted",
+                self.exchange_name, order.client_order_id, snapshot.get("side"), snapshot.get("amount"),
+                snapshot.get("timestamp"),
+            )
             return None
         return snapshot or None
 
