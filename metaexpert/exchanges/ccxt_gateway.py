@@ -193,8 +193,8 @@ def _not_shed_or_open(exc: BaseException) -> bool:
 class CcxtGateway(ExchangeGateway):
     """The gateway for one exchange account and market type.
 
-    ``order_queue_path``: SQLite journal for order operations that could not be sent
-    (None disables the queue: such failures are raised instead).
+    ``order_queue_path``: SQLite journal for order operations that could not be sent (default:
+    ``config.order_queue_path``; None disables the queue: such failures are raised instead).
     """
 
     def __init__(
@@ -220,7 +220,8 @@ class CcxtGateway(ExchangeGateway):
             str(config.exchange), circuit_breaker, on_state_change=on_circuit_state_change
         )
         self.rate_limiter = rate_limiter or PriorityRateLimiter(config.rate_limit_per_minute)
-        self.order_queue = OrderQueue(order_queue_path) if order_queue_path is not None else None
+        queue_path = order_queue_path if order_queue_path is not None else config.order_queue_path
+        self.order_queue = OrderQueue(queue_path) if queue_path is not None else None
         self._sleep = sleep
         self._on_stream_state_change = on_stream_state_change
         self.client = self._build_client(client_options or {})

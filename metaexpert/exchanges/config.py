@@ -8,6 +8,7 @@ once. ``repr()`` never shows the credentials (they are ``SecretStr``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import (
@@ -87,6 +88,11 @@ class ExchangeConfig(BaseModel):
     rate_limit_per_minute: int = Field(default=1200, gt=0, le=100_000)
     timeout_ms: int = Field(default=10_000, ge=100, le=300_000)
     trade_mode: TradeMode = TradeMode.PAPER
+    order_queue_path: Path | None = Field(
+        default=None,
+        description="SQLite journal of order operations the venue could not take yet (live); "
+        "the gateway replays it, the live broker on every poll",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -38,7 +38,8 @@ def _expert(sandbox, **settings) -> MetaExpert:
                       log_to_file=False, log_to_console=False, api_key=KEY, api_secret=SECRET, **settings)
 
 
-async def _drive(expert: MetaExpert, sandbox, steps: int, **gateway_options) -> TradingRuntime:
+async def _drive(expert: MetaExpert, sandbox, steps: int, until=None, **gateway_options) -> TradingRuntime:
+    """Run ``steps`` sandbox bars (or, with ``until``, up to ``steps`` until it holds)."""
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE), **gateway_options)
     runtime = TradingRuntime(
@@ -51,6 +52,8 @@ async def _drive(expert: MetaExpert, sandbox, steps: int, **gateway_options) -> 
         for _ in range(steps):
             sandbox.advance(1)
             await runtime.step()
+            if until is not None and until(runtime):
+                break
     finally:
         await gateway.close()
     return runtime
@@ -95,3 +98,40 @@ def test_live_spot_close_after_buy_with_fee_in_base_coin_sells_the_net_amount(sa
     assert engine.portfolio.positions() == []
     assert _btc(sandbox) == pytest.approx(0.0, abs=1e-12)
     assert engine.errors == []
+
+
+def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_fills_once(sandbox, tmp_path):
+    """Issue 15: after five 429s an order stayed ``created`` for ever: nothing replayed the queue."""
+    from metaexpert.exchanges import RetryPolicy
+    from metaexpert.sandbox import Fault
+
+    expert = _expert(sandbox, market_type="spot")
+    bars = []
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.002)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        if len(bars) == 1:
+            sandbox.inject(Fault(kind="rate_limit", count=5, path="/api/v3/order", method="POST",
+                                 retry_after_seconds=0))
+            ctx.buy()
+
+    before = len(sandbox.ledger()["orders"])
+    quick = RetryPolicy(attempts=2, initial_delay=0.0, maximum_delay=0.001, jitter=0.0)
+
+    def filled(runtime) -> bool:  # the queue waits out the venue's acceptance window (0.1 s) first
+        return bool(runtime.engine.orders) and runtime.engine.orders[0].status is OrderStatus.FILLED
+
+    runtime = asyncio.run(_drive(
+        expert, sandbox, steps=200, until=filled, order_queue_path=tmp_path / "queue.sqlite", retry_policy=quick,
+        order_retry_policy=quick,
+        client_options={"recvWindow": 100},
+    ))
+    (buy,) = runtime.engine.orders
+    assert buy.status is OrderStatus.FILLED and buy.filled_quantity == pytest.approx(0.002)
+    placed = [o for o in sandbox.ledger()["orders"][before:] if o["client_order_id"] == buy.client_order_id]
+    assert len(placed) == 1  # journalled, replayed once the venue answered, placed once
