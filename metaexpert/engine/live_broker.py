@@ -13,8 +13,14 @@ on the protective order itself. An order is either at the venue or engine-manage
 both, so a protective exit cannot fire twice.
 
 Orders carry client order ids; when the venue is unreachable the gateway journals the
-operation and replays it later, checking the venue by client order id first, so an
-order is never placed twice. Such an order stays CREATED here until the venue knows it.
+operation in its durable queue, and every ``poll`` replays what is due (the gateway checks
+the venue by client order id first, so an order is never placed twice). Such an order
+stays CREATED here until the venue knows it.
+
+A spot buy whose fee the venue takes in the base coin (Bybit, OKX; Binance without BNB)
+leaves less coin than was bought: the fill is booked with its fee valued in the quote
+coin, the cash paid back that value (the venue took coin, not cash), and the held amount
+reduced by the coin fee, so ``ctx.close()`` sells what is really held, not the gross.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import logging
 from typing import Any
 
 from metaexpert.core.clock import now_ms
-from metaexpert.core.enums import OrderSide, OrderStatus, OrderType
+from metaexpert.core.enums import MarketType, OrderSide, OrderStatus, OrderType, PositionSide
 from metaexpert.core.errors import PermanentError, RecoverableError
 from metaexpert.core.order import Order
 from metaexpert.engine.broker import Broker, BrokerListener
@@ -179,8 +185,28 @@ class LiveBroker(Broker):
             self._report(error, "modify_order")
         self.sync(order)
 
+    async def replay_queue(self) -> int:
+        """Send what the gateway's durable queue holds and is due; returns how many were settled."""
+        replay = getattr(self.gateway, "replay_queue", None)
+        if replay is None:
+            return 0
+        try:
+            outcomes = await replay()
+        except (PermanentError, RecoverableError) as error:
+            self._report(error, "replay_queue")
+            return 0
+        settled = 0
+        for outcome in outcomes:
+            if outcome.result != "retry_later":
+                settled += 1
+            order = self.orders.get(outcome.client_order_id)
+            if order is not None:
+                self.sync(order)
+        return settled
+
     async def poll(self) -> None:
-        """Refresh every open order from the venue and report what changed."""
+        """Replay the durable queue, refresh every open order from the venue, report what changed."""
+        await self.replay_queue()
         for client_id, order in list(self.orders.items()):
             if order.status.is_terminal:
                 self.orders.pop(client_id, None)
@@ -218,6 +244,14 @@ class LiveBroker(Broker):
             order.submit(timestamp)
             self.listener.on_order_update(order)
         for trade in shadow.trades[len(order.trades):]:
+            coin_fee = self._base_coin_fee(order, trade.fee, trade.fee_currency)
+            if coin_fee:
+                spec = self.portfolio.markets[order.symbol]
+                self.listener.on_execution(order, trade.quantity, trade.price, trade.timestamp, trade.liquidity,
+                                           fee=coin_fee * trade.price, fee_currency=spec.quote,
+                                           trade_id=trade.trade_id)
+                self._retain_coin_fee(order, coin_fee, trade.price)
+                continue
             self.listener.on_execution(order, trade.quantity, trade.price, trade.timestamp, trade.liquidity,
                                        fee=trade.fee if trade.fee_currency else None,
                                        fee_currency=trade.fee_currency or None, trade_id=trade.trade_id)
@@ -226,6 +260,22 @@ class LiveBroker(Broker):
             self.listener.on_order_update(order, shadow.status.value)
         if order.status.is_terminal:
             self._forget(order)
+
+    def _base_coin_fee(self, order: Order, fee: float, currency: str) -> float:
+        """The fee of a spot buy fill when the venue charged it in the coin bought, else 0."""
+        spec = self.portfolio.markets.get(order.symbol)
+        if (spec is None or spec.market_type is not MarketType.SPOT or order.side is not OrderSide.BUY
+                or fee <= 0 or not currency or currency.upper() != spec.base.upper()):
+            return 0.0
+        return fee
+
+    def _retain_coin_fee(self, order: Order, coin_fee: float, price: float) -> None:
+        """The venue kept ``coin_fee`` of the coin bought: hold that much less, and give back the
+        cash the engine charged for the fee (it was paid in coin)."""
+        position = self.portfolio.ledger.get(order.symbol, PositionSide.LONG)
+        if position is not None:
+            position.quantity = max(position.quantity - coin_fee, 0.0)
+        self.portfolio.charge(-coin_fee * price)
 
     def _forget(self, order: Order) -> None:
         self.portfolio.orders.pop(order.client_order_id, None)

@@ -164,6 +164,30 @@ class _RecordingBroker:
         return getattr(self._inner, name)
 
 
+def _client_id_prefix(store: Any, expert_id: int) -> str:
+    """``me<tag><expert id>x``: ``tag`` (6 base-36 characters of a hash of the expert row's name
+    and creation time) tells apart databases that number their experts alike, so two runs with
+    their own databases on one venue account never both send ``me1x1``; the row is stored, so
+    a restart keeps its prefix and continues its own numbering."""
+    import hashlib
+
+    from sqlalchemy import select
+
+    from metaexpert.storage.models import ExpertRow
+
+    def query(session: Any) -> tuple[str, int]:
+        row = session.execute(select(ExpertRow.name, ExpertRow.created_at_ms).where(ExpertRow.id == expert_id)).one()
+        return str(row[0]), int(row[1])
+
+    name, created = store.database.read(query, what="read the expert's creation time")
+    digest = int.from_bytes(hashlib.blake2b(f"{name}:{created}:{expert_id}".encode(), digest_size=8).digest(), "big")
+    tag = ""
+    for _ in range(6):
+        digest, digit = divmod(digest, 36)
+        tag += "0123456789abcdefghijklmnopqrstuvwxyz"[digit]
+    return f"me{tag}{expert_id}x"
+
+
 class ExpertRecorder:
     """Records one expert's run and restores it after a restart (see module docstring)."""
 
@@ -226,7 +250,8 @@ class ExpertRecorder:
             if replayed:
                 logger.info("replayed %d journaled record(s) of %s", replayed, expert_name)
                 writer.flush()
-            prefix = f"me{expert_id}x" if config.sequential_client_ids and mode is not TradeMode.BACKTEST else None
+            prefix = (_client_id_prefix(store, expert_id)
+                      if config.sequential_client_ids and mode is not TradeMode.BACKTEST else None)
             recorder = cls(store, expert_id, writer=writer, trade_mode=mode, client_id_prefix=prefix,
                            owns_database=True)
             if mode is not TradeMode.BACKTEST:

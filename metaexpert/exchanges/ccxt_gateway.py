@@ -163,6 +163,29 @@ _GROUP_OF = {
 }
 
 
+_ADOPTION_CLOCK_SKEW_MS = 60_000
+
+
+def _same_order(order: Order, snapshot: dict[str, Any], market_symbol: str) -> bool:
+    """Whether the venue's order found under ``order``'s client id is ``order`` itself.
+
+    Side, symbol and amount must agree, and the venue must have created it after this run
+    created ``order`` (a minute of clock skew allowed): a client id reused by another run
+    fails at least one of these.
+    """
+    side = str(snapshot.get("side") or "").lower()
+    if side and side != order.side.value:
+        return False
+    symbol = snapshot.get("symbol")
+    if symbol and symbol != market_symbol:
+        return False
+    amount = snapshot.get("amount")
+    if amount is not None and order.quantity > 0 and abs(float(amount) - order.quantity) > order.quantity * 1e-6:
+        return False
+    created = snapshot.get("timestamp")
+    return not (created and order.created_at and int(created) < order.created_at - _ADOPTION_CLOCK_SKEW_MS)
+
+
 def _not_shed_or_open(exc: BaseException) -> bool:
     return not isinstance(exc, (RequestShed, CircuitOpenError))
 
@@ -170,8 +193,8 @@ def _not_shed_or_open(exc: BaseException) -> bool:
 class CcxtGateway(ExchangeGateway):
     """The gateway for one exchange account and market type.
 
-    ``order_queue_path``: SQLite journal for order operations that could not be sent
-    (None disables the queue: such failures are raised instead).
+    ``order_queue_path``: SQLite journal for order operations that could not be sent (default:
+    ``config.order_queue_path``; None disables the queue: such failures are raised instead).
     """
 
     def __init__(
@@ -197,7 +220,8 @@ class CcxtGateway(ExchangeGateway):
             str(config.exchange), circuit_breaker, on_state_change=on_circuit_state_change
         )
         self.rate_limiter = rate_limiter or PriorityRateLimiter(config.rate_limit_per_minute)
-        self.order_queue = OrderQueue(order_queue_path) if order_queue_path is not None else None
+        queue_path = order_queue_path if order_queue_path is not None else config.order_queue_path
+        self.order_queue = OrderQueue(queue_path) if queue_path is not None else None
         self._sleep = sleep
         self._on_stream_state_change = on_stream_state_change
         self.client = self._build_client(client_options or {})
@@ -591,6 +615,17 @@ class CcxtGateway(ExchangeGateway):
                 return None
             raise
         if snapshot and snapshot.get("clientOrderId") not in (None, "", order.client_order_id):
+            return None
+        if snapshot and not _same_order(order, snapshot, market_symbol):
+            # Another process (another database, an earlier install) used this client id on
+            # the same venue account: its order is not ours, and adopting its fill would
+            # book a position this run never opened.
+            _logger.warning(
+                "%s order %s: the venue's order with this client id is not this run's "
+                "(side %s amount %s at %s); it is not adopted",
+                self.exchange_name, order.client_order_id, snapshot.get("side"), snapshot.get("amount"),
+                snapshot.get("timestamp"),
+            )
             return None
         return snapshot or None
 

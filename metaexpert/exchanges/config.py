@@ -8,6 +8,7 @@ once. ``repr()`` never shows the credentials (they are ``SecretStr``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import (
@@ -55,10 +56,10 @@ DEFAULT_OPTION_CONTRACT: dict[Exchange, ContractType] = {
 DEMO_TRADING_VENUES = frozenset({Exchange.BINANCE, Exchange.BYBIT})
 
 
-def _secret(value: SecretStr | None) -> str | None:
+def _secret(value: SecretStr | str | None) -> str | None:
     if value is None:
         return None
-    text = value.get_secret_value()
+    text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
     return text or None
 
 
@@ -87,6 +88,30 @@ class ExchangeConfig(BaseModel):
     rate_limit_per_minute: int = Field(default=1200, gt=0, le=100_000)
     timeout_ms: int = Field(default=10_000, ge=100, le=300_000)
     trade_mode: TradeMode = TradeMode.PAPER
+    order_queue_path: Path | None = Field(
+        default=None,
+        description="SQLite journal of order operations the venue could not take yet (live); "
+        "the gateway replays it, the live broker on every poll",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _live_credentials(cls, values: Any) -> Any:
+        """Live trading takes the keys from the environment (``METAEXPERT_<EXCHANGE>_API_KEY`` /
+        ``_API_SECRET`` / ``_API_PASSPHRASE``) or else the encrypted secrets file
+        (``metaexpert secrets set``) when none are given, so every live path (facade, CLI,
+        Prefect flow, supervisor) finds them the same way; the environment wins over the file."""
+        if not isinstance(values, dict) or str(values.get("trade_mode") or "").lower() != TradeMode.LIVE.value:
+            return values
+        if _secret(values.get("api_key")) or not values.get("exchange"):
+            return values
+        from metaexpert.exchanges.credentials import load_credentials  # credentials imports this module
+
+        found = load_credentials(str(values["exchange"]).strip().lower(), subaccount=values.get("subaccount"))
+        if found is None:
+            return values
+        filled = {key: value for key, value in found.as_config_values().items() if value is not None}
+        return {**values, **filled}
 
     @field_validator("exchange", mode="before")
     @classmethod

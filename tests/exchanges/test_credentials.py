@@ -92,3 +92,41 @@ def test_config_with_credentials_with_live_mode_fills_keys_from_file(tmp_path: P
     assert config.api_passphrase is not None
     with pytest.raises(ConfigurationError, match="live trading on bybit needs api_key"):
         config_with_credentials(path, exchange="bybit", trade_mode="live")
+
+
+def test_live_config_without_keys_takes_them_from_the_environment(monkeypatch) -> None:
+    """Issue 15: ``METAEXPERT_<EXCHANGE>_API_KEY/SECRET`` were ignored by live runs."""
+    from metaexpert.exchanges import ExchangeConfig
+
+    monkeypatch.setenv("METAEXPERT_BYBIT_API_KEY", KEY)
+    monkeypatch.setenv("METAEXPERT_BYBIT_API_SECRET", SECRET)
+    config = ExchangeConfig.parse(exchange="bybit", trade_mode="live")
+    assert config.api_key is not None and config.api_key.get_secret_value() == KEY
+    assert KEY not in repr(config) and SECRET not in repr(config)
+
+
+def test_live_config_without_keys_takes_them_from_the_secrets_file_environment_winning(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 15: keys saved with ``metaexpert secrets set`` were ignored by ``--mode live``."""
+    from metaexpert.exchanges import ExchangeConfig
+
+    path = tmp_path / "credentials.enc"
+    monkeypatch.setenv("METAEXPERT_CREDENTIALS_FILE", str(path))
+    encrypt_credentials(path, "okx", "file-key-000000", "file-secret-0000", "file-passphrase")
+    config = ExchangeConfig.parse(exchange="okx", market_type="futures", trade_mode="live")
+    assert config.api_key is not None and config.api_key.get_secret_value() == "file-key-000000"
+    assert config.api_passphrase is not None and config.api_passphrase.get_secret_value() == "file-passphrase"
+    monkeypatch.setenv("METAEXPERT_OKX_API_KEY", KEY)
+    monkeypatch.setenv("METAEXPERT_OKX_API_SECRET", SECRET)
+    monkeypatch.setenv("METAEXPERT_OKX_API_PASSPHRASE", "env-passphrase")
+    config = ExchangeConfig.parse(exchange="okx", market_type="futures", trade_mode="live")
+    assert config.api_key is not None and config.api_key.get_secret_value() == KEY
+
+
+def test_live_config_without_any_keys_names_the_variables(tmp_path: Path, monkeypatch) -> None:
+    from metaexpert.exchanges import ExchangeConfig
+
+    monkeypatch.setenv("METAEXPERT_CREDENTIALS_FILE", str(tmp_path / "absent.enc"))
+    with pytest.raises(ConfigurationError, match="METAEXPERT_BINANCE_API_KEY"):
+        ExchangeConfig.parse(exchange="binance", trade_mode="live")

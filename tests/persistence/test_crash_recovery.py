@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -66,17 +67,22 @@ def _run_child(context: Any, url: str, journal: Path, *, kill_after: float | Non
     return True
 
 
+def _own_number(client_order_id: str) -> str:
+    """The run's own order number: each database has its own client id prefix (``me<tag><id>x``)."""
+    return re.sub(r"^me[0-9a-z]{6}\d+x", "", client_order_id)
+
+
 def _snapshot(url: str) -> dict[str, Any]:
     database = Database(url)
     try:
         def query(session: Any) -> dict[str, Any]:
             orders = sorted(
-                (row.client_order_id, row.exchange_order_id, row.side, row.order_type, row.tag, row.status,
+                (_own_number(row.client_order_id), row.exchange_order_id, row.side, row.order_type, row.tag, row.status,
                  round(row.quantity, 10), row.price, row.stop_price, round(row.filled_quantity, 10),
                  round(row.average_price, 8), round(row.fee, 10), row.oco_group, row.created_at_ms)
                 for row in session.scalars(select(OrderRow)))
             fills = sorted(
-                (row.trade_id, row.client_order_id, row.side, round(row.quantity, 10), round(row.price, 8),
+                (row.trade_id, _own_number(row.client_order_id), row.side, round(row.quantity, 10), round(row.price, 8),
                  round(row.fee, 10), row.timestamp_ms, row.liquidity)
                 for row in session.scalars(select(TradeRow)))
             snapshots = [

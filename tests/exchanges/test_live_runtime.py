@@ -1,0 +1,137 @@
+"""Live mode through the runtime on the loopback Binance sandbox: fees in the coin bought, the queue.
+
+The sandbox charges a spot buy's commission in the base coin (as Binance does without BNB):
+buying 0.01 BTC leaves 0.00999 BTC. The sandbox is stepped by hand (speed 0), so every run
+is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from metaexpert import MetaExpert
+from metaexpert.core.enums import OrderSide, OrderStatus, TradeMode
+from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.exchanges import CcxtGateway
+from metaexpert.risk import RiskManager
+from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+
+KEY, SECRET = "live-runtime-key-" + "a" * 47, "live-runtime-secret-" + "b" * 44
+
+pytestmark = pytest.mark.network
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    config = SandboxConfig(
+        timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"], speed=0.0, tick_replay=False,
+        accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000})],
+    )
+    with SandboxServer(config) as server:
+        yield server
+
+
+def _expert(sandbox, **settings) -> MetaExpert:
+    return MetaExpert(exchange="binance", base_url=f"http://{sandbox.host}:{sandbox.port}",
+                      log_to_file=False, log_to_console=False, api_key=KEY, api_secret=SECRET, **settings)
+
+
+async def _drive(expert: MetaExpert, sandbox, steps: int, until=None, **gateway_options) -> TradingRuntime:
+    """Run ``steps`` sandbox bars (or, with ``until``, up to ``steps`` until it holds)."""
+    strategy, risk = expert.strategy_config(expert._init_options)
+    gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE), **gateway_options)
+    runtime = TradingRuntime(
+        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=TradeMode.LIVE,
+        risk=RiskManager(risk), leverage=risk.leverage, market_type=expert.config.market_type,
+        position_mode=expert.config.position_mode, margin_mode=None,
+    )
+    try:
+        await runtime.start()
+        for _ in range(steps):
+            sandbox.advance(1)
+            await runtime.step()
+            if until is not None and until(runtime):
+                break
+    finally:
+        await gateway.close()
+    return runtime
+
+
+def _btc(sandbox) -> float:
+    account = sandbox.ledger()["accounts"][KEY]
+    balances = account.get("spot_balances") or account.get("balances") or {}
+    entry = balances.get("BTC", 0.0)
+    return float(entry.get("free", 0.0) + entry.get("locked", 0.0)) if isinstance(entry, dict) else float(entry)
+
+
+def test_live_spot_close_after_buy_with_fee_in_base_coin_sells_the_net_amount(sandbox):
+    """Issue 15: the buy fee was charged in BTC at the venue, then ``ctx.close()`` tried to sell the
+    gross 0.01 BTC and got "insufficient funds" twice; the position stayed open."""
+    expert = _expert(sandbox, market_type="spot")
+    bars = []
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        if len(bars) == 1:
+            ctx.buy()
+        elif len(bars) == 3:
+            ctx.close()
+
+    runtime = asyncio.run(_drive(expert, sandbox, steps=5))
+    engine = runtime.engine
+    buy, sell = engine.orders
+    assert (buy.side, buy.status, sell.side, sell.status) == (
+        OrderSide.BUY, OrderStatus.FILLED, OrderSide.SELL, OrderStatus.FILLED)
+    coin_fee = 0.01 * 0.001  # the sandbox's 0.1% taker fee, taken in BTC
+    # The engine books the fee at its quote value (its accounts are in USDT) ...
+    assert (buy.fee_currency, buy.fee) == ("USDT", pytest.approx(coin_fee * buy.average_price))
+    assert sell.quantity == pytest.approx(0.01 - coin_fee)  # ... and sells the net held amount
+    realised = sell.filled_quantity * sell.average_price - 0.01 * buy.average_price - sell.fee
+    assert engine.portfolio.account.balance == pytest.approx(100_000 + realised, abs=1e-6)
+    assert engine.portfolio.positions() == []
+    assert _btc(sandbox) == pytest.approx(0.0, abs=1e-12)
+    assert engine.errors == []
+
+
+def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_fills_once(sandbox, tmp_path):
+    """Issue 15: after five 429s an order stayed ``created`` for ever: nothing replayed the queue."""
+    from metaexpert.exchanges import RetryPolicy
+    from metaexpert.sandbox import Fault
+
+    expert = _expert(sandbox, market_type="spot")
+    bars = []
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.002)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        if len(bars) == 1:
+            sandbox.inject(Fault(kind="rate_limit", count=5, path="/api/v3/order", method="POST",
+                                 retry_after_seconds=0))
+            ctx.buy()
+
+    before = len(sandbox.ledger()["orders"])
+    quick = RetryPolicy(attempts=2, initial_delay=0.0, maximum_delay=0.001, jitter=0.0)
+
+    def filled(runtime) -> bool:  # the queue waits out the venue's acceptance window (0.1 s) first
+        return bool(runtime.engine.orders) and runtime.engine.orders[0].status is OrderStatus.FILLED
+
+    runtime = asyncio.run(_drive(
+        expert, sandbox, steps=200, until=filled, order_queue_path=tmp_path / "queue.sqlite", retry_policy=quick,
+        order_retry_policy=quick,
+        client_options={"recvWindow": 100},
+    ))
+    (buy,) = runtime.engine.orders
+    assert buy.status is OrderStatus.FILLED and buy.filled_quantity == pytest.approx(0.002)
+    placed = [o for o in sandbox.ledger()["orders"][before:] if o["client_order_id"] == buy.client_order_id]
+    assert len(placed) == 1  # journalled, replayed once the venue answered, placed once
