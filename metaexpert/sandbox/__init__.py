@@ -73,7 +73,7 @@ own clock: with the default 1m candles (2025) the depth book and the candle pric
 from metaexpert.sandbox.client import make_ccxt_client
 from metaexpert.sandbox.config import AccountConfig, SandboxConfig, SymbolConfig
 from metaexpert.sandbox.core.faults import Fault
-from metaexpert.sandbox.server import SandboxServer, run_sandbox
+from metaexpert.sandbox.server import SandboxServer, describe, run_sandbox, run_sandboxes
 from metaexpert.sandbox.venues.binance.errors import BinanceError
 
 __all__ = [
@@ -83,6 +83,8 @@ __all__ = [
     "SandboxConfig",
     "SandboxServer",
     "SymbolConfig",
+    "describe",
     "make_ccxt_client",
     "run_sandbox",
+    "run_sandboxes",
 ]

@@ -13,7 +13,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from metaexpert.sandbox.server import SandboxServer
 
-SUPPORTED = {"binance": "spot", "binanceusdm": "linear", "binancecoinm": "inverse"}
+SUPPORTED = {
+    "binance": "spot",
+    "binanceusdm": "linear",
+    "binancecoinm": "inverse",
+    "bybit": "unified",
+}
+VENUE_OF = {
+    "binance": "binance",
+    "binanceusdm": "binance",
+    "binancecoinm": "binance",
+    "bybit": "bybit",
+}
 
 
 def make_ccxt_client(
@@ -31,8 +42,11 @@ def make_ccxt_client(
     client.close()``. ``config`` is passed to the ccxt constructor (``timeout`` in ms, ...).
     """
     if exchange_id not in SUPPORTED:
+        raise ValueError(f"the sandbox serves {sorted(SUPPORTED)}, got {exchange_id!r}")
+    venue = getattr(sandbox.config, "venue", "binance")
+    if VENUE_OF[exchange_id] != venue:
         raise ValueError(
-            f"the sandbox speaks Binance only: use one of {sorted(SUPPORTED)}, got {exchange_id!r}"
+            f"this sandbox serves the {venue} venue; {exchange_id!r} talks to {VENUE_OF[exchange_id]}"
         )
     if async_:
         import ccxt.pro as ccxt_module
@@ -45,6 +59,8 @@ def make_ccxt_client(
     if secret is not None:
         settings["secret"] = secret
     client = getattr(ccxt_module, exchange_id)(settings)
+    if exchange_id == "bybit":
+        return _point_bybit(client, sandbox, options)
     urls = sandbox.urls({"spot": "spot", "linear": "usdm", "inverse": "coinm"}[market_type])
     websocket_urls = urls.pop("ws")
     for key, value in urls.items():
@@ -61,5 +77,16 @@ def make_ccxt_client(
     client.options["fetchCurrencies"] = False
     client.options["fetchMargins"] = False
     client.options["defaultType"] = "spot" if market_type == "spot" else "swap"
+    client.options.update(options or {})
+    return client
+
+
+def _point_bybit(client: Any, sandbox: SandboxServer, options: dict[str, Any] | None) -> Any:
+    """Bybit: every ``urls['api']`` entry contains ``{hostname}``, so each is overwritten."""
+    for key, value in sandbox.urls().items():
+        client.urls["api"][key] = value
+    client.options["fetchMarkets"] = {"types": ["spot", "linear", "inverse"]}
+    client.options["fetchCurrencies"] = False
+    client.options["loadAllOptions"] = False
     client.options.update(options or {})
     return client

@@ -85,7 +85,7 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    venue: Literal["binance"] = "binance"
+    venue: Literal["binance", "bybit"] = "binance"
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65_535)
     data_dir: Path = DEFAULT_DATA_DIR

@@ -220,7 +220,17 @@ def run_sandbox(
         if data_dir is not None:
             values["data_dir"] = Path(data_dir)
         config = SandboxConfig(**values)
-    server = SandboxServer(config).start()
+    run_sandboxes([config], on_ready=on_ready)
+
+
+def run_sandboxes(
+    configs: list[SandboxConfig], *, on_ready: Callable[[SandboxServer], None] | None = None
+) -> None:
+    """Serve several venues (each its own port, its own loop thread) until interrupted.
+
+    Servers that started are stopped again if a later one fails to start.
+    """
+    servers: list[SandboxServer] = []
     done = threading.Event()
 
     def _stop(*_args: object) -> None:
@@ -228,11 +238,29 @@ def run_sandbox(
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        for config in configs:
+            servers.append(SandboxServer(config).start())
         if on_ready is not None:
-            on_ready(server)
+            for server in servers:
+                on_ready(server)
         while not done.wait(0.5):
             pass
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def describe(server: SandboxServer) -> dict[str, Any]:
+    """What a running sandbox replays and how to reach it (printed by ``metaexpert sandbox``)."""
+    replay = server._run(server.app.replay.describe)
+    account = server.config.accounts[0]
+    return {
+        "venue": server.config.venue,
+        "url": server.base_url,
+        "ws_url": server.ws_url,
+        **replay,
+        "api_key": account.api_key,
+        "secret": account.secret,
+    }

@@ -58,7 +58,13 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
     """
 
     def __init__(
-        self, config: SandboxConfig, markets: list[MarketSpec], listener: Listener | None = None
+        self,
+        config: SandboxConfig,
+        markets: list[MarketSpec],
+        listener: Listener | None = None,
+        *,
+        unified: bool = False,
+        hedge_reduce_only: bool = False,
     ) -> None:
         self.config = config
         self.timeframe = Timeframe.parse(config.timeframe)
@@ -83,16 +89,25 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
         self.spot_accounts = {
             a.api_key: SpotAccount(a.api_key, dict(a.spot_balances)) for a in config.accounts
         }
+        # unified: every derivative market settles into the spot balances themselves (one wallet
+        # per coin, as Bybit's unified trading account); classic: a wallet per market
+        self.unified = unified
         self.margin_accounts: dict[str, dict[str, FuturesAccount]] = {
             market.name: {
                 a.api_key: FuturesAccount(
-                    a.api_key, dict(self._starting_wallet(market, a)), market=market.name
+                    a.api_key,
+                    self.spot_accounts[a.api_key].free
+                    if unified
+                    else dict(self._starting_wallet(market, a)),
+                    market=market.name,
+                    unified=unified,
                 )
                 for a in config.accounts
             }
             for market in markets
             if market.is_derivative
         }
+        self.hedge_reduce_only = hedge_reduce_only
         self.secrets = {account.api_key: account.secret for account in config.accounts}
         self.can_trade = {account.api_key: account.can_trade for account in config.accounts}
         self.orders: dict[str, dict[int, SandboxOrder]] = {market.name: {} for market in markets}

@@ -88,6 +88,13 @@ class MarginBook:
         )
         return entry_notional / self.leverage(account, position.symbol)
 
+    def default_asset(self, account: FuturesAccount, asset: str | None) -> str | None:
+        """A unified wallet holds every coin: its margin is counted in the market's settle coin."""
+        if asset is not None or not account.unified:
+            return asset
+        first = next(iter(self.exchange.symbols[account.market]), None)
+        return self.settle_asset(account.market, first) if first is not None else None
+
     def _in_asset(self, account: FuturesAccount, symbol: str, asset: str | None) -> bool:
         return asset is None or self.settle_asset(account.market, symbol) == asset
 
@@ -105,6 +112,7 @@ class MarginBook:
         return total
 
     def wallet(self, account: FuturesAccount, asset: str | None = None) -> float:
+        asset = self.default_asset(account, asset)
         if asset is None:
             return sum(account.wallet.values())
         return account.wallet.get(asset, 0.0)
@@ -112,6 +120,7 @@ class MarginBook:
     def available_balance(self, account: FuturesAccount, asset: str | None = None) -> float:
         """Wallet + unrealised PnL - position margin - open-order margin (of one settle coin, or
         of every coin summed, which is what a linear USDT-only account has always reported)."""
+        asset = self.default_asset(account, asset)
         positions = [
             p for p in account.open_positions() if self._in_asset(account, p.symbol, asset)
         ]

@@ -322,6 +322,7 @@ class FuturesAccount:
     api_key: str
     wallet: dict[str, float]
     market: str = ""
+    unified: bool = False  # the wallet is the account's spot balances (a unified account)
     dual_side: bool = False
     leverage: dict[str, int] = field(default_factory=dict)
     margin_type: dict[str, str] = field(default_factory=dict)

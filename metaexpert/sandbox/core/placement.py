@@ -92,7 +92,7 @@ class PlacementMixin(_Base):
         if account is not None:
             if account.dual_side == (request.position_side == "BOTH"):
                 raise Reject(RejectReason.POSITION_SIDE_MISMATCH, market=market)
-            if request.reduce_only and account.dual_side:
+            if request.reduce_only and account.dual_side and not self.hedge_reduce_only:
                 raise Reject(RejectReason.REDUCE_ONLY_IN_HEDGE_MODE, market=market)
         client_order_id = request.client_order_id or f"sandbox-{self.next_order_id()}"
         self._check_client_id(market, request.api_key, client_order_id)

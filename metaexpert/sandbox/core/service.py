@@ -94,11 +94,19 @@ class VenueApp(ABC):
     """Owns the exchange, the stream hub, the fault rules and the replay of one venue."""
 
     venue = "venue"
+    unified = False  # derivative markets settle into the spot balances (unified account)
+    hedge_reduce_only = False  # reduce-only flag accepted in hedge mode
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.hub = StreamHub()
-        self.exchange = SandboxExchange(config, self.markets(config), listener=self.on_event)
+        self.exchange = SandboxExchange(
+            config,
+            self.markets(config),
+            listener=self.on_event,
+            unified=self.unified,
+            hedge_reduce_only=self.hedge_reduce_only,
+        )
         self.faults = FaultInjector(seed=config.seed)
         self.replay = Replay(config, self.exchange, self)
         self._replay_task: asyncio.Task[None] | None = None

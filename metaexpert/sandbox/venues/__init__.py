@@ -12,7 +12,7 @@ from __future__ import annotations
 from metaexpert.sandbox.config import SandboxConfig
 from metaexpert.sandbox.core.service import VenueApp
 
-VENUES = ("binance",)
+VENUES = ("binance", "bybit")
 
 
 def venue_app(config: SandboxConfig) -> VenueApp:
@@ -21,4 +21,8 @@ def venue_app(config: SandboxConfig) -> VenueApp:
         from metaexpert.sandbox.venues.binance.routes import SandboxApp
 
         return SandboxApp(config)
+    if config.venue == "bybit":
+        from metaexpert.sandbox.venues.bybit.routes import BybitApp
+
+        return BybitApp(config)
     raise ValueError(f"unknown sandbox venue {config.venue!r}; choose one of {', '.join(VENUES)}")

@@ -1,0 +1,207 @@
+"""The Bybit v5 sandbox through unmodified ccxt ``bybit`` (URL override only), unified account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import ccxt
+import pytest
+
+from metaexpert.sandbox import AccountConfig, Fault, SandboxConfig, SandboxServer, make_ccxt_client
+
+KEY, SECRET = "bybit-key-0001", "bybit-secret-0001"
+SPOT, LINEAR, INVERSE = "BTC/USDT", "BTC/USDT:USDT", "BTC/USD:BTC"
+
+
+def _open(client: ccxt.bybit, symbol: str) -> list[dict]:
+    """Bybit lists a flat position row (size 0) when asked for one symbol; keep the open ones."""
+    return [p for p in client.fetch_positions([symbol]) if p["contracts"]]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    config = SandboxConfig(
+        venue="bybit",
+        tick_replay=False,
+        accounts=[
+            AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000.0, "BTC": 1.0})
+        ],
+    )
+    with SandboxServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def bybit(sandbox: SandboxServer):
+    client = make_ccxt_client("bybit", sandbox, KEY, SECRET, timeout=5_000)
+    client.load_markets()
+    return client
+
+
+def test_markets_with_three_categories_have_bybit_contract_terms(bybit: ccxt.bybit) -> None:
+    spot, linear, inverse = bybit.market(SPOT), bybit.market(LINEAR), bybit.market(INVERSE)
+    assert spot["spot"] and spot["id"] == "BTCUSDT" and spot["precision"]["amount"] == 0.000001
+    assert linear["linear"] and linear["settle"] == "USDT" and linear["contractSize"] == 1
+    assert inverse["inverse"] and inverse["id"] == "BTCUSD" and inverse["settle"] == "BTC"
+    assert inverse["contractSize"] == 1  # Bybit inverse contracts are worth 1 USD
+
+
+def test_ticker_and_ohlcv_with_replay_follow_the_recorded_candles(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    sandbox.advance(3)
+    candles = bybit.fetch_ohlcv(LINEAR, "1m", limit=5)
+    assert [c[0] for c in candles] == sorted(
+        c[0] for c in candles
+    )  # ccxt reverses Bybit's newest-first
+    assert candles[-1][4] == sandbox.price("BTCUSDT") == bybit.fetch_ticker(SPOT)["last"]
+    hourly = bybit.fetch_ohlcv(LINEAR, "1h", limit=2)
+    assert hourly[-1][0] % 3_600_000 == 0
+    book = bybit.fetch_order_book(LINEAR, limit=5)
+    assert book["bids"][0][0] < book["asks"][0][0]
+
+
+def test_balance_with_spot_buy_takes_fee_in_received_coin(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    assert bybit.fetch_balance()["USDT"]["total"] == 100_000.0
+    price = sandbox.price("BTCUSDT")
+    order = bybit.create_order(SPOT, "market", "buy", 0.01, price)
+    balance = bybit.fetch_balance()
+    assert balance["BTC"]["total"] == pytest.approx(1.0 + 0.01 - 0.01 * 0.001)
+    fill = sandbox.ledger()["fills"][-1]
+    assert fill["commission_asset"] == "BTC" and str(fill["order_id"]) == order["id"]
+    assert balance["USDT"]["total"] == pytest.approx(
+        100_000.0 - fill["price"] * fill["quantity"], rel=1e-9
+    )
+
+
+def test_limit_order_with_cancel_moves_from_open_to_canceled(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    price = sandbox.price("BTCUSDT")
+    order = bybit.create_order(
+        LINEAR, "limit", "buy", 0.01, round(price * 0.9, 1), params={"clientOrderId": "me-1"}
+    )
+    open_orders = bybit.fetch_open_orders(LINEAR)
+    assert [(o["id"], o["clientOrderId"], o["status"]) for o in open_orders] == [
+        (order["id"], "me-1", "open")
+    ]
+    bybit.cancel_order(order["id"], LINEAR)
+    assert bybit.fetch_open_orders(LINEAR) == []
+    assert bybit.fetch_canceled_and_closed_orders(LINEAR)[0]["status"] == "canceled"
+    with pytest.raises(ccxt.OrderNotFound):
+        bybit.cancel_order(order["id"], LINEAR)
+    bybit.create_order(
+        LINEAR, "limit", "buy", 0.01, round(price * 0.9, 1), params={"clientOrderId": "me-2"}
+    )
+    with pytest.raises(ccxt.InvalidOrder, match="110072"):
+        bybit.create_order(
+            LINEAR, "limit", "buy", 0.01, round(price * 0.9, 1), params={"clientOrderId": "me-2"}
+        )
+
+
+def test_stop_loss_with_price_drop_closes_linear_long_under_same_order_id(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    price = sandbox.price("BTCUSDT")
+    bybit.create_order(LINEAR, "market", "buy", 0.05)
+    position = bybit.fetch_positions([LINEAR])[0]
+    assert position["contracts"] == 0.05 and position["side"] == "long"
+    trigger = round(price * 0.98, 1)
+    stop = bybit.create_order(
+        LINEAR, "market", "sell", 0.05, params={"stopLossPrice": trigger, "reduceOnly": True}
+    )
+    listed = bybit.fetch_open_orders(LINEAR, params={"trigger": True})
+    assert [(o["id"], o["triggerPrice"]) for o in listed] == [(stop["id"], trigger)]
+    assert (
+        bybit.fetch_open_orders(LINEAR) == listed
+    )  # a linear UTA lists conditional orders by default
+    sandbox.set_price("BTCUSDT", round(price * 0.97, 1))
+    assert _open(bybit, LINEAR) == []
+    closed = bybit.fetch_closed_order(stop["id"], LINEAR)
+    assert (
+        closed["status"] == "closed" and closed["filled"] == 0.05 and closed["average"] == trigger
+    )
+
+
+def test_stop_with_trigger_already_crossed_is_rejected_with_110093(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    price = sandbox.price("BTCUSDT")
+    bybit.create_order(LINEAR, "market", "buy", 0.05)
+    with pytest.raises(ccxt.ExchangeError, match="110093"):
+        bybit.create_order(
+            LINEAR,
+            "market",
+            "sell",
+            0.05,
+            params={"stopLossPrice": round(price * 1.01, 1), "reduceOnly": True},
+        )
+
+
+def test_inverse_short_with_price_fall_gains_coin(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    bybit.create_order(INVERSE, "market", "sell", 1000)
+    position = bybit.fetch_positions([INVERSE])[0]
+    entry = position["entryPrice"]
+    assert position["contracts"] == 1000 and position["side"] == "short"
+    new_price = round(entry * 0.9, 1)
+    sandbox.set_price("BTCUSDT", new_price)
+    expected = -1000 * (1 / entry - 1 / new_price)
+    assert bybit.fetch_positions([INVERSE])[0]["unrealizedPnl"] == pytest.approx(expected, abs=1e-8)
+    bybit.create_order(INVERSE, "market", "buy", 1000, params={"reduceOnly": True})
+    fees = 1000 / entry * 0.0005 + 1000 / new_price * 0.0005
+    assert bybit.fetch_balance()["BTC"]["total"] == pytest.approx(1.0 + expected - fees, abs=1e-8)
+
+
+def test_limit_with_cancel_after_partial_fill_by_volume_reports_partially_filled_canceled(
+    sandbox: SandboxServer,
+) -> None:
+    config = sandbox.config.model_copy(update={"fill_volume_fraction": 0.05})
+    with SandboxServer(config) as limited:
+        client = make_ccxt_client("bybit", limited, KEY, SECRET, timeout=5_000)
+        client.load_markets()
+        series = limited.app.exchange.series_of("BTCUSDT")
+        while float(series.lows[series.cursor + 1]) >= float(series.closes[series.cursor]) - 1.0:
+            limited.advance(1)
+        order = client.create_order(
+            LINEAR, "limit", "buy", 5.0, round(limited.price("BTCUSDT") - 0.5, 1)
+        )
+        limited.advance(1)
+        partial = client.fetch_open_order(order["id"], LINEAR)
+        assert 0 < partial["filled"] < 5.0 and partial["info"]["orderStatus"] == "PartiallyFilled"
+        client.cancel_order(order["id"], LINEAR)
+        closed = client.fetch_closed_order(order["id"], LINEAR)
+        assert closed["info"]["orderStatus"] == "PartiallyFilledCanceled"
+        assert closed["status"] == "closed" and closed["filled"] == partial["filled"]
+
+
+def test_private_call_with_wrong_secret_raises_authentication_error(sandbox: SandboxServer) -> None:
+    client = make_ccxt_client("bybit", sandbox, KEY, "not-the-secret", timeout=5_000)
+    with pytest.raises(ccxt.AuthenticationError, match="10004"):
+        client.fetch_balance()
+
+
+def test_faults_with_rate_limit_and_503_raise_retryable_errors(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    sandbox.inject(Fault(kind="rate_limit", path="/v5/order/create"))
+    with pytest.raises(ccxt.RateLimitExceeded, match="10006"):
+        bybit.create_order(LINEAR, "market", "buy", 0.01)
+    sandbox.inject(Fault(kind="unavailable", path="/v5/position/list"))
+    with pytest.raises(ccxt.ExchangeError, match="10016"):
+        bybit.fetch_positions([LINEAR])
+    assert [f["kind"] for f in sandbox.fault_history()] == ["rate_limit", "unavailable"]
+    assert sandbox.ledger()["orders"] == []  # the rate-limited create never reached the book
+
+
+def test_hedge_mode_with_both_legs_closes_one_leg_with_reduce_only(bybit: ccxt.bybit) -> None:
+    bybit.set_position_mode(True, LINEAR)
+    bybit.create_order(LINEAR, "market", "buy", 0.02, params={"positionIdx": 1})
+    bybit.create_order(LINEAR, "market", "sell", 0.03, params={"positionIdx": 2})
+    sides = sorted((p["side"], p["contracts"]) for p in _open(bybit, LINEAR))
+    assert sides == [("long", 0.02), ("short", 0.03)]
+    bybit.create_order(LINEAR, "market", "buy", 0.03, params={"positionIdx": 2, "reduceOnly": True})
+    assert [p["side"] for p in _open(bybit, LINEAR)] == ["long"]
