@@ -260,7 +260,7 @@ def _uptime() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_scale", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (100,000 bars; 20,000 per symbol)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (100,000 bars; 5,000 per symbol)")
     parser.add_argument("--bars", type=int, default=None, help="1m bars of the one-symbol year (default 525,600)")
     parser.add_argument("--symbol-bars", type=int, default=None, help="bars per symbol of the N-symbol cases")
     parser.add_argument("--no-backtesting", action="store_true", help="skip backtesting.py")
@@ -273,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(outcome))
         return 0
     bars = args.bars or (100_000 if args.quick else 525_600)
-    symbol_bars = args.symbol_bars or (20_000 if args.quick else 100_000)
+    symbol_bars = args.symbol_bars or (5_000 if args.quick else 20_000)
     print(f"load before: {_uptime()}")
     print("CPU time is the child process's user+system time; the machine is shared, so read CPU, not wall.")
     with tempfile.TemporaryDirectory(prefix="metaexpert-scale-") as folder:
