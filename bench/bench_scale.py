@@ -110,7 +110,8 @@ def child_metaexpert(spec: dict[str, Any]) -> dict[str, Any]:
     run_wall = time.perf_counter() - run_started
     after = _usage()
     return {"bars": int(sum(len(p.timestamps) for p in result.prices.values())), "moments": result.bars_processed,
-            "trades": len(result.closed_trades), "backtest_wall": run_wall, "backtest_cpu": after["cpu"] - before["cpu"],
+            "trades": len(result.closed_trades), "backtest_wall": run_wall,
+            "backtest_cpu": after["cpu"] - before["cpu"],
             "final_equity": float(result.final_equity), "process_wall": time.perf_counter() - started,
             "entries": [int(t.entry_time) for t in result.closed_trades[:2000]]}
 
@@ -137,7 +138,7 @@ def child_plain_loop(spec: dict[str, Any]) -> dict[str, Any]:
         return out.tolist()
 
     fast, slow = sma(FAST), sma(SLOW)
-    cash, held, entry_time = CASH, 0.0, 0
+    cash, held, held_to_buy, entry_time = CASH, 0.0, 0.0, 0
     pending = 0  # +1 buy, -1 sell at the next open
     trades: list[int] = []
     equity: list[float] = []
@@ -285,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = [measure("plain Python loop", "plain", file_spec), measure("MetaExpert", "metaexpert", one)]
         if not args.no_backtesting:
             rows.append(measure("backtesting.py", "backtesting", file_spec))
-        rows.append(measure("MetaExpert + stop/target/trailing/drawdown/daily", "metaexpert", {**one, "risk": RISK_OPTIONS}))
+        rows.append(measure("MetaExpert + stop/target/trailing/drawdown/daily", "metaexpert",
+                            {**one, "risk": RISK_OPTIONS}))
         plain, mine, risky = rows[0], rows[1], rows[-1]
         print(f"\n== one symbol, {bars:,} generated 1m bars")
         print(table(rows))

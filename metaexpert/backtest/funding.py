@@ -58,7 +58,8 @@ def read_funding_rates(path: Path, start_ms: int, end_ms: int) -> tuple[np.ndarr
     try:
         frame = frame.select(pl.col("timestamp").cast(pl.Int64), pl.col("funding_rate").cast(pl.Float64))
     except pl.exceptions.PolarsError as error:
-        raise DataError(f"funding file {path}: timestamp must be integer ms and funding_rate a number ({error})") from None
+        raise DataError(f"funding file {path}: timestamp must be integer ms and funding_rate a number "
+                        f"({error})") from None
     if frame.get_column("timestamp").null_count() or frame.get_column("funding_rate").null_count():
         raise DataError(f"funding file {path} has empty timestamps or rates")
     frame = frame.sort("timestamp")
@@ -76,7 +77,8 @@ def read_funding_rates(path: Path, start_ms: int, end_ms: int) -> tuple[np.ndarr
     return times[window], rates[window]
 
 
-def mark_opens(roots: Sequence[Path], exchange: str, symbol: str, times: np.ndarray, *, inverse: bool) -> np.ndarray | None:
+def mark_opens(roots: Sequence[Path], exchange: str, symbol: str, times: np.ndarray, *,
+               inverse: bool) -> np.ndarray | None:
     """The mark price at each funding time (the open of the mark candle opening then), NaN where
     there is none; None without a mark-price file."""
     for root in roots:
