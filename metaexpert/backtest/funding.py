@@ -150,3 +150,47 @@ def funding_payments(feeds: Sequence[Feed]) -> list[FundingPayment]:
     payments = [payment for feed in feeds if feed.funding is not None for payment in feed.funding.payments]
     payments.sort(key=lambda payment: payment.timestamp)
     return payments
+
+
+def mark_candle_file(roots: Sequence[Path], exchange: str, symbol: str, timeframe: str, *,
+                     inverse: bool) -> Path | None:
+    """``<SYMBOL>-mark-<timeframe>.parquet`` under ``roots``, or None."""
+    for root in roots:
+        for folder in INVERSE_FOLDERS if inverse else LINEAR_FOLDERS:
+            path = root / exchange / folder / f"{symbol}-mark-{timeframe}.parquet"
+            if path.is_file():
+                return path
+    return None
+
+
+def attach_marks(feeds: Sequence[Feed], roots: Sequence[Path], exchange: str, timeframe: str, *,
+                 inverse: bool) -> list[str]:
+    """Give every perpetual feed its mark-price candles, aligned bar for bar with its traded
+    candles (NaN where a bar has no mark candle); returns notes for feeds left without."""
+    notes: list[str] = []
+    for feed in feeds:
+        path = mark_candle_file(roots, exchange, feed.symbol, timeframe, inverse=inverse)
+        if path is None:
+            found = [p.name for root in roots for folder in (INVERSE_FOLDERS if inverse else LINEAR_FOLDERS)
+                     for p in sorted((root / exchange / folder).glob(f"{feed.symbol}-mark-*.parquet"))]
+            if found:
+                notes.append(f"{feed.symbol}: mark-price candles exist only as {', '.join(found)}, not {timeframe}: "
+                             "liquidations and unrealised PnL use the traded price")
+            continue
+        try:
+            frame = pl.read_parquet(path, columns=["timestamp", "open", "high", "low", "close"]).sort("timestamp")
+        except (OSError, pl.exceptions.PolarsError) as error:
+            raise DataError(f"cannot read mark-price file {path}: {error}") from None
+        stamps = frame.get_column("timestamp").cast(pl.Int64).to_numpy()
+        wanted = feed.series._timestamps
+        at = np.searchsorted(stamps, wanted)
+        inside = at < stamps.size
+        hit = np.zeros(wanted.shape[0], dtype=bool)
+        hit[inside] = stamps[at[inside]] == wanted[inside]
+        columns: list[list[float]] = []
+        for name in ("open", "high", "low", "close"):
+            values = np.full(wanted.shape[0], math.nan)
+            values[hit] = frame.get_column(name).cast(pl.Float64).to_numpy()[at[hit]]
+            columns.append(values.tolist())
+        feed.marks = columns
+    return notes

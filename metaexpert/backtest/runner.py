@@ -20,7 +20,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from metaexpert.backtest.data_source import CandleSource
-from metaexpert.backtest.funding import attach_funding, funding_payments
+from metaexpert.backtest.funding import attach_funding, attach_marks, funding_payments
 from metaexpert.backtest.metrics import compute_metrics
 from metaexpert.backtest.replay import (
     Feed,
@@ -228,9 +228,12 @@ def run_backtest(
         if first > 0:
             portfolio.last_prices[symbol] = float(close[first - 1])
 
-    if config.market_type is MarketType.FUTURES and config.simulation.funding is FundingMode.RECORDED:
+    if config.market_type is MarketType.FUTURES:
         roots = [root for root in (config.data_dir, config.cache_dir) if root is not None]
-        warnings += attach_funding(feeds, roots, config.exchange.value, config.start_ms, config.end_ms, inverse=inverse)
+        if config.simulation.funding is FundingMode.RECORDED:
+            warnings += attach_funding(feeds, roots, config.exchange.value, config.start_ms, config.end_ms,
+                                       inverse=inverse)
+        warnings += attach_marks(feeds, roots, config.exchange.value, str(base_tf), inverse=inverse)
 
     risk = risk_factory() if risk_factory is not None else None
     compliance = compliance_factory() if compliance_factory is not None else None  # check(intent, view)

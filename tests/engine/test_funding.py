@@ -226,7 +226,9 @@ def test_ten_day_perpetual_long_on_recorded_binance_funding_pays_the_recorded_ra
     assert {p.side for p in result.funding} == {PositionSide.LONG}
     assert result.closed_trades == []  # still open at the end: the wallet moved by the funding alone
     entry = result.fills[0].price
-    price_pnl = 0.1 * (result.prices["BTCUSDT"].close[-1] - entry)
+    last_bar = int(result.prices["BTCUSDT"].timestamps[-1])
+    mark_close = marks.filter(pl.col("timestamp") == last_bar).get_column("close").item()
+    price_pnl = 0.1 * (mark_close - entry)  # the open position is valued at the mark price, as on the venue
     assert result.final_equity == pytest.approx(10_000.0 + price_pnl + paid, rel=1e-12)
     assert result.final_equity - price_pnl < 10_000.0 - 10.0  # early 2024 funding was positive: longs paid
 
