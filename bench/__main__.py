@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The benchmark modules, in the order they run.
-MODULES: tuple[str, ...] = ("bench_backtest", "bench_data", "bench_storage", "backtest_report", "bench_optimize",
-                            "bench_pipelines")
+MODULES: tuple[str, ...] = ("bench_backtest", "bench_scale", "bench_data", "bench_storage", "backtest_report",
+                            "bench_optimize", "bench_pipelines")
 PACKAGE = "bench"
 
 

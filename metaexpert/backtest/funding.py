@@ -58,7 +58,8 @@ def read_funding_rates(path: Path, start_ms: int, end_ms: int) -> tuple[np.ndarr
     try:
         frame = frame.select(pl.col("timestamp").cast(pl.Int64), pl.col("funding_rate").cast(pl.Float64))
     except pl.exceptions.PolarsError as error:
-        raise DataError(f"funding file {path}: timestamp must be integer ms and funding_rate a number ({error})") from None
+        raise DataError(f"funding file {path}: timestamp must be integer ms and funding_rate a number "
+                        f"({error})") from None
     if frame.get_column("timestamp").null_count() or frame.get_column("funding_rate").null_count():
         raise DataError(f"funding file {path} has empty timestamps or rates")
     frame = frame.sort("timestamp")
@@ -76,7 +77,8 @@ def read_funding_rates(path: Path, start_ms: int, end_ms: int) -> tuple[np.ndarr
     return times[window], rates[window]
 
 
-def mark_opens(roots: Sequence[Path], exchange: str, symbol: str, times: np.ndarray, *, inverse: bool) -> np.ndarray | None:
+def mark_opens(roots: Sequence[Path], exchange: str, symbol: str, times: np.ndarray, *,
+               inverse: bool) -> np.ndarray | None:
     """The mark price at each funding time (the open of the mark candle opening then), NaN where
     there is none; None without a mark-price file."""
     for root in roots:
@@ -148,3 +150,47 @@ def funding_payments(feeds: Sequence[Feed]) -> list[FundingPayment]:
     payments = [payment for feed in feeds if feed.funding is not None for payment in feed.funding.payments]
     payments.sort(key=lambda payment: payment.timestamp)
     return payments
+
+
+def mark_candle_file(roots: Sequence[Path], exchange: str, symbol: str, timeframe: str, *,
+                     inverse: bool) -> Path | None:
+    """``<SYMBOL>-mark-<timeframe>.parquet`` under ``roots``, or None."""
+    for root in roots:
+        for folder in INVERSE_FOLDERS if inverse else LINEAR_FOLDERS:
+            path = root / exchange / folder / f"{symbol}-mark-{timeframe}.parquet"
+            if path.is_file():
+                return path
+    return None
+
+
+def attach_marks(feeds: Sequence[Feed], roots: Sequence[Path], exchange: str, timeframe: str, *,
+                 inverse: bool) -> list[str]:
+    """Give every perpetual feed its mark-price candles, aligned bar for bar with its traded
+    candles (NaN where a bar has no mark candle); returns notes for feeds left without."""
+    notes: list[str] = []
+    for feed in feeds:
+        path = mark_candle_file(roots, exchange, feed.symbol, timeframe, inverse=inverse)
+        if path is None:
+            found = [p.name for root in roots for folder in (INVERSE_FOLDERS if inverse else LINEAR_FOLDERS)
+                     for p in sorted((root / exchange / folder).glob(f"{feed.symbol}-mark-*.parquet"))]
+            if found:
+                notes.append(f"{feed.symbol}: mark-price candles exist only as {', '.join(found)}, not {timeframe}: "
+                             "liquidations and unrealised PnL use the traded price")
+            continue
+        try:
+            frame = pl.read_parquet(path, columns=["timestamp", "open", "high", "low", "close"]).sort("timestamp")
+        except (OSError, pl.exceptions.PolarsError) as error:
+            raise DataError(f"cannot read mark-price file {path}: {error}") from None
+        stamps = frame.get_column("timestamp").cast(pl.Int64).to_numpy()
+        wanted = feed.series._timestamps
+        at = np.searchsorted(stamps, wanted)
+        inside = at < stamps.size
+        hit = np.zeros(wanted.shape[0], dtype=bool)
+        hit[inside] = stamps[at[inside]] == wanted[inside]
+        columns: list[list[float]] = []
+        for name in ("open", "high", "low", "close"):
+            values = np.full(wanted.shape[0], math.nan)
+            values[hit] = frame.get_column(name).cast(pl.Float64).to_numpy()[at[hit]]
+            columns.append(values.tolist())
+        feed.marks = columns
+    return notes

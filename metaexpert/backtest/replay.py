@@ -9,6 +9,7 @@ behaves the same.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class Feed:
     higher: list[tuple[BarSeries, np.ndarray]] = field(default_factory=list)  # (series, close times)
     higher_next: list[int] = field(default_factory=list)
     funding: FundingSchedule | None = None  # perpetuals: the recorded funding events to settle
+    marks: list[list[float]] | None = None  # perpetuals: mark open, high, low, close per bar (NaN: none)
 
 
 #: The middle generation's collection threshold during a replay (CPython's default is 10).
@@ -135,6 +137,14 @@ def replay_single(
     watch_equity = risk is not None and engine._risk_on_bar and not watch_bars
     seen_peak = portfolio._peak_equity
     new_day = False
+    marks = feed.marks
+    marked = marks is not None
+    empty: list[float] = []
+    mark_open = marks[0] if marks is not None else empty
+    mark_high = marks[1] if marks is not None else empty
+    mark_low = marks[2] if marks is not None else empty
+    mark_close = marks[3] if marks is not None else empty
+    mark_prices = portfolio.mark_prices
     index = -1
     with frozen_heap():  # entered once the per-run lists above exist, so they are frozen too
         try:
@@ -149,11 +159,20 @@ def replay_single(
                     portfolio._now_ms = moment
                     schedule.settle(portfolio, moment, float(opens[first + index]))
                     next_funding = schedule.next_ms
+                if marked:
+                    mark = mark_close[first + index]
+                    if not math.isnan(mark):  # this bar has a mark candle
+                        mark_prices[symbol] = mark
                 if broker._open_count or (derivative and holding):
                     portfolio._now_ms = moment
                     bar = first + index
-                    broker.process_bar(symbol, moment, float(opens[bar]), float(highs[bar]), float(lows[bar]),
-                                       price, float(volumes[bar]))
+                    if marked and not math.isnan(mark_close[bar]):
+                        broker.process_bar_marked(symbol, moment, float(opens[bar]), float(highs[bar]),
+                                                  float(lows[bar]), price, float(volumes[bar]), mark_open[bar],
+                                                  mark_high[bar], mark_low[bar], mark_close[bar])
+                    else:
+                        broker.process_bar(symbol, moment, float(opens[bar]), float(highs[bar]), float(lows[bar]),
+                                           price, float(volumes[bar]))
                 last_prices[symbol] = price
                 series.visible = first + index + 1
                 portfolio._now_ms = close_time = moment + tf_ms
@@ -278,12 +297,14 @@ def replay(
     events = len(bar_moments)
     symbols = [feed.symbol for feed in feeds]
     series_of = [feed.series for feed in feeds]
-    # Python lists index faster than numpy arrays and yield floats, not numpy scalars.
-    opens: list[list[float]] = [feed.series._open.tolist() for feed in feeds]
-    highs: list[list[float]] = [feed.series._high.tolist() for feed in feeds]
-    lows: list[list[float]] = [feed.series._low.tolist() for feed in feeds]
+    # The closes are read on every bar: as Python lists (they index faster than numpy arrays and
+    # yield floats). Open, high, low and volume are read only where orders or positions need the
+    # bar, straight from the arrays: converting all of them doubled the memory of 126 symbols.
     closes: list[list[float]] = [feed.series._close.tolist() for feed in feeds]
-    volumes: list[list[float]] = [feed.series._volume.tolist() for feed in feeds]
+    opens = [feed.series._open for feed in feeds]
+    highs = [feed.series._high for feed in feeds]
+    lows = [feed.series._low for feed in feeds]
+    volumes = [feed.series._volume for feed in feeds]
     timers = engine.handlers.timers
     next_timer = min((t.next_fire_ms for t in timers), default=0)
     derivative = any(spec.is_derivative for spec in portfolio.markets.values())
@@ -308,6 +329,8 @@ def replay(
     held: list[Position] = []
     seen_revision = -1  # positions are re-read only after a fill changed them
     schedules = [feed.funding for feed in feeds]
+    mark_sets = [feed.marks for feed in feeds]
+    mark_prices = portfolio.mark_prices
     next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
     event = 0
     index = -1
@@ -328,12 +351,24 @@ def replay(
                     if moment >= next_funding:
                         schedule = schedules[number]
                         if schedule is not None and moment >= schedule.next_ms:
-                            schedule.settle(portfolio, moment, opens[number][bar])
+                            schedule.settle(portfolio, moment, float(opens[number][bar]))
                             next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
                     price = closes[number][bar]
+                    marks = mark_sets[number]
+                    mark = marks[3][bar] if marks is not None else math.nan
+                    has_mark = not math.isnan(mark)  # this bar has a mark candle
+                    if has_mark:
+                        mark_prices[symbol] = mark
                     if (broker._open_count and broker._open.get(symbol)) or (derivative and holding):
-                        broker.process_bar(symbol, moment, opens[number][bar], highs[number][bar], lows[number][bar],
-                                           price, volumes[number][bar])
+                        open_ = float(opens[number][bar])
+                        high = float(highs[number][bar])
+                        low = float(lows[number][bar])
+                        volume = float(volumes[number][bar])
+                        if marks is not None and has_mark:
+                            broker.process_bar_marked(symbol, moment, open_, high, low, price, volume, marks[0][bar],
+                                                      marks[1][bar], marks[2][bar], mark)
+                        else:
+                            broker.process_bar(symbol, moment, open_, high, low, price, volume)
                     last_prices[symbol] = price
                     series_of[number].visible = bar + 1
                     event += 1

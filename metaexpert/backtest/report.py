@@ -17,15 +17,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from metaexpert.backtest.metrics import (
     bar_milliseconds,
@@ -36,6 +31,10 @@ from metaexpert.backtest.result import BacktestResult, ClosedTrade, PriceSeries
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS, MINUTE_MS, WEEK_MS
 from metaexpert.observability.logging import flush_logs
+
+if TYPE_CHECKING:  # jinja2 and rich are imported where they are used: a backtest without a report skips them
+    from rich.console import Console
+    from rich.table import Table
 
 JSON_EQUITY_POINTS: Final = 5_000
 HTML_EQUITY_POINTS: Final = 10_000
@@ -147,6 +146,8 @@ def _metrics_of(result: BacktestResult) -> dict[str, Any]:
 
 def render_summary(result: BacktestResult) -> Table:
     """A Rich table of the headline metrics, grouped in sections."""
+    from rich.table import Table
+
     metrics = _metrics_of(result)
     table = Table(
         title=(
@@ -207,6 +208,9 @@ def error_headline(result: BacktestResult) -> str | None:
 def print_summary(result: BacktestResult, console: Console | None = None) -> None:
     """Print the summary table to ``console`` or standard output: a run's errors (and warnings)
     first, so that a failed run never reads like a normal one."""
+    from rich.console import Console
+    from rich.markup import escape
+
     flush_logs()  # the run's log lines are written before the summary, not after it
     console = console or Console()
     headline = error_headline(result)
@@ -525,6 +529,9 @@ def write_html_report(
         if len(trades) <= HTML_MAX_TRADE_ROWS
         else (trades[: HTML_MAX_TRADE_ROWS // 2] + trades[-HTML_MAX_TRADE_ROWS // 2 :])
     )
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from markupsafe import Markup
+
     environment = Environment(
         loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html", "j2"])
     )

@@ -21,7 +21,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from metaexpert.backtest.data_source import CandleSource, candle_source_for
-from metaexpert.backtest.funding import attach_funding, funding_payments
+from metaexpert.backtest.funding import attach_funding, attach_marks, funding_payments
 from metaexpert.backtest.metrics import compute_metrics
 from metaexpert.backtest.replay import (
     Feed,
@@ -306,10 +306,12 @@ def build_run(
         feed, price = _feed(portfolio, item, base_tf, data.bar_timeframes[1:])
         feeds.append(feed)
         prices[item.symbol] = price
-    if config.market_type is MarketType.FUTURES and config.simulation.funding is FundingMode.RECORDED:
+    if config.market_type is MarketType.FUTURES:
         roots = [root for root in (config.data_dir, config.cache_dir) if root is not None]
-        data.warnings += attach_funding(feeds, roots, config.exchange.value, config.start_ms, config.end_ms,
-                                        inverse=inverse)
+        if config.simulation.funding is FundingMode.RECORDED:
+            data.warnings += attach_funding(feeds, roots, config.exchange.value, config.start_ms, config.end_ms,
+                                            inverse=inverse)
+        data.warnings += attach_marks(feeds, roots, config.exchange.value, str(base_tf), inverse=inverse)
 
     parts = parts or RunParts()
     if config.stop_on_error and not parts.stop_on_error:

@@ -14,8 +14,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
-
 from metaexpert.compliance.config import VerifierConfig
 from metaexpert.compliance.rules import ComplianceRule, OrderContext
 from metaexpert.core.intent import OrderIntent
@@ -87,6 +85,15 @@ class ExternalVerifier:
             return self._policy(str(error))
 
     def _ask_with_retries(self, payload: dict[str, Any]) -> Verdict:
+        # Imported here: tenacity pulls asyncio and tornado in (0.15 s), and most runs never ask a verifier.
+        from tenacity import (
+            RetryError,
+            Retrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_fixed,
+        )
+
         config = self.config
         retrying = Retrying(
             stop=stop_after_attempt(config.retries + 1),

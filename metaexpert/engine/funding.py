@@ -67,7 +67,8 @@ class FundingPayment:
                 "quantity": self.quantity, "mark_price": self.mark_price, "rate": self.rate, "amount": self.amount}
 
 
-def settle_funding(portfolio: Portfolio, symbol: str, timestamp: int, rate: float, mark_price: float) -> list[FundingPayment]:
+def settle_funding(portfolio: Portfolio, symbol: str, timestamp: int, rate: float,
+                   mark_price: float) -> list[FundingPayment]:
     """Book one funding event of ``symbol`` on every open leg; returns the payments made."""
     payments: list[FundingPayment] = []
     if mark_price <= 0:

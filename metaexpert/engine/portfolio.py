@@ -47,6 +47,9 @@ class Portfolio:
         self._trade_mode = trade_mode
         self.leverage: dict[str, float] = {symbol: float(leverage) for symbol in markets}
         self.last_prices: dict[str, float] = {}
+        #: Mark prices of perpetuals where recorded: they value derivative positions (unrealised PnL,
+        #: equity, margin) as venues do; without one a position is marked at the last traded price.
+        self.mark_prices: dict[str, float] = {}
         self.series: dict[tuple[str, str], BarSeries] = {}
         self.base_timeframe: str = ""
         self.books: dict[str, OrderBook] = {}
@@ -128,6 +131,7 @@ class Portfolio:
         account = self.account
         holdings = unrealized = margin = 0.0
         last_prices = self.last_prices
+        marks = self.mark_prices
         derivative = self._derivative
         for position in self.ledger.positions.values():
             quantity = position.quantity
@@ -135,11 +139,14 @@ class Portfolio:
                 continue
             symbol = position.symbol
             price = last_prices.get(symbol, position.entry_price)
-            position.mark_price = price
             if derivative.get(symbol, False):
+                if marks:
+                    price = marks.get(symbol, price)
+                position.mark_price = price
                 unrealized += position.pnl_at(price)
                 margin += position.initial_margin
             else:
+                position.mark_price = price
                 holdings += quantity * price
         account.unrealized_pnl = unrealized
         account.used_margin = margin

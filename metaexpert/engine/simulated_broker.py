@@ -101,6 +101,11 @@ class SimulatedBroker(Broker):
         # Per symbol, the open interval (low, high) a bar must stay strictly inside for no
         # resting order to trigger and no trailing mark to move; dropped whenever the book changes.
         self._bands: dict[str, tuple[float, float]] = {}
+        # The mark-price bar of the bar being matched, where mark candles exist (perpetuals): it,
+        # not the traded price, decides liquidations, as on the venues. None: the traded bar does.
+        self._mark_path: tuple[float, ...] | None = None
+        self._mark_low = 0.0
+        self._mark_high = 0.0
         self.on_reject: Callable[[Order, str], None] | None = None
 
     # ------------------------------------------------------------------ interface
@@ -267,6 +272,19 @@ class SimulatedBroker(Broker):
         return order.price >= price if order.side is OrderSide.BUY else order.price <= price
 
     # ------------------------------------------------------------------ matching
+    def process_bar_marked(
+        self, symbol: str, timestamp: int, open_: float, high: float, low: float, close: float, volume: float,
+        mark_open: float, mark_high: float, mark_low: float, mark_close: float,
+    ) -> None:
+        """``process_bar`` where the mark price's bar decides liquidations (orders still fill on trades)."""
+        self._mark_path = bar_path(mark_open, mark_high, mark_low, mark_close, self.intrabar_path)
+        self._mark_low = mark_low
+        self._mark_high = mark_high
+        try:
+            self.process_bar(symbol, timestamp, open_, high, low, close, volume)
+        finally:
+            self._mark_path = None
+
     def process_bar(
         self, symbol: str, timestamp: int, open_: float, high: float, low: float, close: float, volume: float
     ) -> None:
@@ -407,6 +425,8 @@ class SimulatedBroker(Broker):
                 if (high >= order.stop_price) if upward else (low <= order.stop_price):  # type: ignore[operator]
                     return False
         if self.liquidation and self.portfolio._derivative.get(symbol, False):
+            if self._mark_path is not None:
+                low, high = self._mark_low, self._mark_high
             for position in self.portfolio.ledger.open_positions(symbol):
                 level = self._liquidation_price(position)
                 if level is not None and ((high >= level) if position.side is PositionSide.SHORT else (low <= level)):
@@ -443,11 +463,12 @@ class SimulatedBroker(Broker):
             event = self._order_event(order, path)
             if event is not None and (best is None or event.position < best.position):
                 best = event
+        marks = self._mark_path if self._mark_path is not None else path
         for position in self._liquidatable(symbol):
             level = self._liquidation_price(position)
             if level is None:
                 continue
-            touch = first_touch(path, self._cursor, level, upward=position.side is PositionSide.SHORT)
+            touch = first_touch(marks, self._cursor, level, upward=position.side is PositionSide.SHORT)
             if touch is not None and (best is None or touch[0] < best.position):
                 best = _Event(touch[0], level, LiquidityRole.TAKER, liquidated=position)
         return best

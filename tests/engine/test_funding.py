@@ -226,6 +226,37 @@ def test_ten_day_perpetual_long_on_recorded_binance_funding_pays_the_recorded_ra
     assert {p.side for p in result.funding} == {PositionSide.LONG}
     assert result.closed_trades == []  # still open at the end: the wallet moved by the funding alone
     entry = result.fills[0].price
-    price_pnl = 0.1 * (result.prices["BTCUSDT"].close[-1] - entry)
+    last_bar = int(result.prices["BTCUSDT"].timestamps[-1])
+    mark_close = marks.filter(pl.col("timestamp") == last_bar).get_column("close").item()
+    price_pnl = 0.1 * (mark_close - entry)  # the open position is valued at the mark price, as on the venue
     assert result.final_equity == pytest.approx(10_000.0 + price_pnl + paid, rel=1e-12)
     assert result.final_equity - price_pnl < 10_000.0 - 10.0  # early 2024 funding was positive: longs paid
+
+
+def test_portfolio_backtest_of_two_perpetuals_books_each_symbols_own_funding(tmp_path):
+    _store(tmp_path, symbol="BTCUSDT")
+    _store(tmp_path, symbol="ETHUSDT", rates=[-rate for rate in RATES])
+    expert = MetaExpert(exchange="binance", market_type="futures", contract_type="linear", position_mode="hedge",
+                        log_to_file=False, log_to_console=False)
+
+    @expert.on_init(symbol=["BTCUSDT", "ETHUSDT"], timeframe="1h", lookback_bars=0)
+    def init(ctx):
+        pass
+
+    @expert.on_bar("1h")
+    def bar(ctx, bars):
+        if len(bars) == 1:
+            ctx.buy(1.0)  # ctx.symbol is the symbol of this bar
+            ctx.sell(2.0)
+        elif len(bars) == 21:
+            ctx.close()
+
+    result = _run(expert, tmp_path)
+    by_leg = {(p.symbol, p.side, p.timestamp): p.amount for p in result.funding}
+    for symbol, sign in (("BTCUSDT", 1.0), ("ETHUSDT", -1.0)):
+        for hours, open_, rate in ((8, 108.0, RATES[1]), (16, 116.0, RATES[2])):
+            moment = START + hours * HOUR
+            assert by_leg[(symbol, PositionSide.LONG, moment)] == pytest.approx(-1.0 * open_ * rate * sign, rel=1e-12)
+            assert by_leg[(symbol, PositionSide.SHORT, moment)] == pytest.approx(2.0 * open_ * rate * sign, rel=1e-12)
+    assert len(result.funding) == 8
+    assert sum(t.funding for t in result.closed_trades) == pytest.approx(sum(by_leg.values()), rel=1e-12)

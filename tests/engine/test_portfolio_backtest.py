@@ -90,7 +90,8 @@ def test_multi_symbol_backtest_shares_one_cash_balance(universe):
                if order.reject_reason and order.reject_reason.startswith("insufficient USDT balance")]
     assert refused
     for symbol, moment in refused:  # two other symbols held (or were buying) the cash then
-        others = {t.symbol for t in result.closed_trades if t.symbol != symbol and t.entry_time <= moment <= t.exit_time}
+        others = {t.symbol for t in result.closed_trades
+                  if t.symbol != symbol and t.entry_time <= moment <= t.exit_time}
         assert len(others) >= 2, (symbol, moment)
     for symbol in SYMBOLS:
         alone = _run(_expert(symbol), universe, capital=2_500.0)
