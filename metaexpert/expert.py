@@ -464,9 +464,11 @@ class MetaExpert:
             observers=list(settings.observers),
         )
 
-    def builder(self, trade_mode: str | TradeMode, settings: RunSettings | None = None) -> RunBuilder:
-        """The ``RunBuilder`` of a ``trade_mode`` run (used by the CLI, the Prefect tasks, the supervisor)."""
-        return RunBuilder(self.plan(trade_mode, settings))
+    def builder(self, trade_mode: str | TradeMode, settings: RunSettings | None = None, *,
+                notifier: Any | None = None) -> RunBuilder:
+        """The ``RunBuilder`` of a ``trade_mode`` run (used by the CLI, the Prefect tasks, the supervisor);
+        ``notifier`` replaces the one the notification settings would make."""
+        return RunBuilder(self.plan(trade_mode, settings), notifier=notifier)
 
     def reconfigure(self, **overrides: Any) -> None:
         """Change constructor settings after loading (``base_url`` for a sandbox, a rate limit...),

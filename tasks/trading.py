@@ -31,7 +31,6 @@ from prefect.cache_policies import NO_CACHE
 from metaexpert.core.enums import OrderStatus, TradeMode
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.events import OrderEvent, RiskEvent
-from metaexpert.engine.assembly import RunBuilder
 
 TIMER_MARKS_KEY = "_metaexpert_timer_marks"
 LOCK_DIRECTORY_VARIABLE = "METAEXPERT_LOCK_DIR"
@@ -96,9 +95,8 @@ async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: 
     if trade_mode is TradeMode.BACKTEST:
         raise ConfigurationError("evaluate runs paper or live mode; use the backtest flow for backtests")
     events: list[Any] = []
-    builder = expert.builder(trade_mode, TradingRunSettings(initial_capital=initial_capital, observers=[events.append]))
-    if notifier is not None:
-        builder = RunBuilder(builder.plan, notifier=notifier)
+    builder = expert.builder(trade_mode, TradingRunSettings(initial_capital=initial_capital, observers=[events.append]),
+                             notifier=notifier)
     started = time.perf_counter()
     async with builder.trading(gateway_options={"on_circuit_state_change": on_circuit_state_change}) as runtime:
         recorder = runtime.persistence

@@ -123,7 +123,8 @@ class RunBuilder:
         return open_recorder(plan.persistence, expert_name=plan.expert_name, trade_mode=plan.trade_mode,
                              identity=plan.recorder_identity)
 
-    def parts(self, recorder: ExpertRecorder | None, *, observers: list[Callable[[Any], None]] | None = None) -> RunParts:
+    def parts(self, recorder: ExpertRecorder | None, *,
+              observers: list[Callable[[Any], None]] | None = None) -> RunParts:
         """What this run's engine gets (``wiring.wire_engine``), ``observers`` after the plan's."""
         plan = self.plan
         return RunParts(risk=self.risk_manager(), compliance=self.compliance_gate(), recorder=recorder,
@@ -146,14 +147,11 @@ class RunBuilder:
         plan = self.plan
         if plan.trade_mode is TradeMode.BACKTEST:
             raise ConfigurationError("a backtest has no trading runtime; run it with trade_mode='backtest'")
-        parts = self.parts(recorder, observers=observers)
         return TradingRuntime(
             handlers=plan.handlers, strategy=plan.strategy, gateway=gateway, trade_mode=plan.trade_mode,
-            risk=parts.risk, initial_capital=plan.initial_capital, leverage=plan.risk.leverage,
-            margin_mode=plan.venue.margin_mode, position_mode=plan.venue.position_mode,
-            market_type=plan.venue.market_type, simulation=plan.simulation, observers=parts.observers,
-            poll_interval=poll_interval, stop_on_error=parts.stop_on_error, notifier=parts.notifier,
-            compliance=parts.compliance, metrics=parts.metrics, persistence=parts.recorder,
+            parts=self.parts(recorder, observers=observers), initial_capital=plan.initial_capital,
+            leverage=plan.risk.leverage, margin_mode=plan.venue.margin_mode, position_mode=plan.venue.position_mode,
+            market_type=plan.venue.market_type, simulation=plan.simulation, poll_interval=poll_interval,
         )
 
     @asynccontextmanager

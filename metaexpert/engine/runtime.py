@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from metaexpert.core.clock import ms_to_datetime
@@ -36,6 +35,10 @@ logger = logging.getLogger("metaexpert.runtime")
 
 
 class TradingRuntime:
+    """Drives one paper or live run. ``parts`` are what its engine gets (``wiring.RunParts``: risk
+    manager, compliance gate, recorder, notifier, metrics, observers), the same in every mode;
+    ``metaexpert.engine.assembly.RunBuilder`` makes them and this runtime."""
+
     def __init__(
         self,
         *,
@@ -43,21 +46,15 @@ class TradingRuntime:
         strategy: StrategyConfig,
         gateway: Any,
         trade_mode: TradeMode,
-        risk: Any | None = None,
+        parts: RunParts | None = None,
         initial_capital: float = 10_000.0,
         leverage: float = 1.0,
         margin_mode: Any = None,
         position_mode: PositionMode = PositionMode.ONEWAY,
         market_type: MarketType = MarketType.SPOT,
         simulation: SimulationConfig | None = None,
-        observers: list[Callable[[Any], None]] | None = None,
         state: dict[str, Any] | None = None,
         poll_interval: float = 1.0,
-        stop_on_error: bool = False,
-        notifier: Any | None = None,
-        compliance: Any | None = None,
-        metrics: Any | None = None,
-        persistence: Any | None = None,
     ) -> None:
         if trade_mode is TradeMode.BACKTEST:
             raise ValueError("TradingRuntime runs paper or live mode; backtests use metaexpert.backtest")
@@ -65,21 +62,17 @@ class TradingRuntime:
         self.strategy = strategy
         self.gateway = gateway
         self.trade_mode = trade_mode
-        self.risk = risk
+        self.parts = parts or RunParts()
         self.initial_capital = initial_capital
         self.leverage = leverage
         self.margin_mode = margin_mode
         self.position_mode = position_mode if market_type is not MarketType.SPOT else PositionMode.ONEWAY
         self.market_type = market_type
         self.simulation = simulation or SimulationConfig()
-        self.observers = observers or []
         self.state = state
         self.poll_interval = poll_interval
-        self.stop_on_error = stop_on_error
-        self.notifier = notifier
-        self.compliance = compliance  # check(intent, view) -> RiskDecision, e.g. a bound ComplianceGate
-        self.metrics = metrics
-        self.persistence = persistence  # an ExpertRecorder (engine.persistence): record + restore
+        self.metrics = self.parts.metrics
+        self.persistence = self.parts.recorder  # an ExpertRecorder (engine.persistence): record + restore
         self.engine: Engine | None = None
         self.broker: SimulatedBroker | LiveBroker | None = None
         self.unknown_orders: list[Any] = []
@@ -104,16 +97,14 @@ class TradingRuntime:
                               position_mode=self.position_mode, trade_mode=self.trade_mode, leverage=self.leverage,
                               **({"margin_mode": self.margin_mode} if self.margin_mode is not None else {}))
         portfolio.base_timeframe = str(self._timeframes[0])
-        parts = RunParts(risk=self.risk, compliance=self.compliance, recorder=self.persistence, notifier=self.notifier,
-                         metrics=self.metrics, observers=list(self.observers), stop_on_error=self.stop_on_error)
 
         def broker_for(engine: Engine) -> SimulatedBroker | LiveBroker:
             if live:
                 return LiveBroker(gateway, portfolio, engine, on_error=self._broker_error)
             return simulated_broker(portfolio, engine, self.simulation)
 
-        engine, made = wire_engine(strategy=self.strategy, portfolio=portfolio, handlers=self.handlers, parts=parts,
-                                   trade_mode=self.trade_mode, broker=broker_for, state=self.state)
+        engine, made = wire_engine(strategy=self.strategy, portfolio=portfolio, handlers=self.handlers,
+                                   parts=self.parts, trade_mode=self.trade_mode, broker=broker_for, state=self.state)
         broker: SimulatedBroker | LiveBroker = made  # type: ignore[assignment]
         persistence = self.persistence
         if live:

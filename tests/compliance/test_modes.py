@@ -11,6 +11,7 @@ from metaexpert.core.enums import OrderStatus, TradeMode
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.events import RiskEvent
 from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.risk import RiskManager
 from tests.compliance.conftest import KEY, SECRET
@@ -71,10 +72,10 @@ async def _drive(expert: MetaExpert, sandbox, mode: TradeMode, steps: int, obser
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(mode))
     runtime = TradingRuntime(
-        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode, risk=RiskManager(risk),
+        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
+        parts=RunParts(risk=RiskManager(risk), compliance=expert.compliance_gate(), observers=observers or []),
         market_type=expert.config.market_type, position_mode=expert.config.position_mode,
         margin_mode=expert.config.margin_mode if expert.config.market_type.value != "spot" else None,
-        compliance=expert.compliance_gate(), observers=observers,
     )
     try:
         await runtime.start()

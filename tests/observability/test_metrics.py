@@ -16,6 +16,7 @@ from metaexpert import MetaExpert
 from metaexpert.core.enums import TradeMode
 from metaexpert.core.events import ErrorEvent
 from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.notify import AppriseNotifier, NotificationConfig
 from metaexpert.observability.alerts import AlertEvaluator, AlertRule
@@ -78,7 +79,8 @@ def test_metrics_server_with_paper_session_exports_named_metrics(sandbox):
         strategy, risk = expert.strategy_config(expert._init_options)
         gateway = CcxtGateway(expert.exchange_config(TradeMode.PAPER))
         runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=TradeMode.PAPER,
-                                 risk=RiskManager(risk), compliance=expert.compliance_gate(), metrics=metrics)
+                                 parts=RunParts(risk=RiskManager(risk), compliance=expert.compliance_gate(),
+                                                metrics=metrics))
         try:
             await runtime.start()
             for _ in range(4):

@@ -16,6 +16,7 @@ from metaexpert import MetaExpert
 from metaexpert.core.enums import TradeMode
 from metaexpert.engine.persistence import ExpertRecorder, PersistenceConfig
 from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
@@ -51,10 +52,11 @@ def make_runtime(expert: MetaExpert, mode: TradeMode, recorder: ExpertRecorder |
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(mode))
     return TradingRuntime(
-        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode, risk=RiskManager(risk),
+        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
+        parts=RunParts(risk=RiskManager(risk), recorder=recorder),
         leverage=risk.leverage, market_type=expert.config.market_type, position_mode=expert.config.position_mode,
         margin_mode=expert.config.margin_mode if expert.config.market_type.value != "spot" else None,
-        persistence=recorder, poll_interval=0.0,
+        poll_interval=0.0,
     )
 
 

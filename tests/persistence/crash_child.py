@@ -25,6 +25,7 @@ from metaexpert.engine.config import StrategyConfig
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.persistence import ExpertRecorder, PersistenceConfig
 from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.engine.wiring import RunParts
 from metaexpert.risk import RiskConfig, RiskManager
 
 SYMBOL, TIMEFRAME = "BTCUSDT", "1h"
@@ -112,8 +113,8 @@ def run(url: str, journal: str, steps: int, pause_seconds: float, marker: str = 
     strategy = StrategyConfig(symbols=SYMBOL, timeframe=TIMEFRAME, lookback_bars=LOOKBACK)
     risk = RiskConfig(size_type="fixed_base", size_value=0.01, stop_loss_pct=1.0, take_profit_pct=1.5)
     runtime = TradingRuntime(handlers=build_handlers(), strategy=strategy, gateway=gateway,
-                             trade_mode=TradeMode.PAPER, risk=RiskManager(risk), initial_capital=100_000.0,
-                             market_type=MarketType.SPOT, persistence=recorder, poll_interval=0.0)
+                             trade_mode=TradeMode.PAPER, parts=RunParts(risk=RiskManager(risk), recorder=recorder),
+                             initial_capital=100_000.0, market_type=MarketType.SPOT, poll_interval=0.0)
 
     async def trade() -> None:
         await runtime.start()

@@ -13,6 +13,7 @@ import pytest
 from metaexpert import MetaExpert
 from metaexpert.core.enums import OrderStatus, TradeMode
 from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
@@ -44,7 +45,7 @@ async def _drive(expert: MetaExpert, sandbox, mode: TradeMode, steps: int, simul
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(mode))
     runtime = TradingRuntime(
-        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode, risk=RiskManager(risk),
+        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode, parts=RunParts(risk=RiskManager(risk)),
         leverage=risk.leverage, market_type=expert.config.market_type, position_mode=expert.config.position_mode,
         margin_mode=expert.config.margin_mode if expert.config.market_type.value != "spot" else None,
         simulation=simulation,
@@ -148,7 +149,7 @@ def test_live_mode_with_trailing_stop_manages_it_in_engine_and_exits_once_at_ven
         strategy, risk = expert.strategy_config(expert._init_options)
         gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE))
         runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway,
-                                 trade_mode=TradeMode.LIVE, risk=RiskManager(risk), market_type=expert.config.market_type,
+                                 trade_mode=TradeMode.LIVE, parts=RunParts(risk=RiskManager(risk)), market_type=expert.config.market_type,
                                  margin_mode=expert.config.margin_mode)
         try:
             await runtime.start()

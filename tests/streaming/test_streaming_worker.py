@@ -116,3 +116,38 @@ def test_stream_with_silent_replay_flags_stale_streams(tick_sandbox):
         config=StreamingConfig(max_event_delay_ms=None, max_silence_ms=300)))
     assert worker.statistics.stale_events >= 1
     assert any(change.stale and "no update" in change.reason for change in changes)
+
+
+def test_stream_with_compliance_rule_blocks_order_and_records_it(tick_sandbox, tmp_path):
+    from metaexpert.core.enums import OrderStatus
+    from metaexpert.storage import Database, StateStore
+
+    url = f"sqlite:///{tmp_path / 'stream.sqlite'}"
+    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False,
+                        base_url=f"http://{tick_sandbox.host}:{tick_sandbox.port}", storage_url=url,
+                        journal_dir=str(tmp_path / "journal"), jurisdiction="US",
+                        compliance_config={"jurisdictions": {"US": {"max_order_notional": 10}}})
+    placed: list = []
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="5m", lookback_bars=3, size_type="fixed_base", size_value=0.001,
+                    strategy_name="streamed")
+    def init(ctx):
+        pass
+
+    @expert.on_tick()
+    def tick(ctx, tick):
+        if not placed:
+            placed.append(ctx.buy())  # about 60 USDT: above the jurisdiction's 10 USDT limit
+
+    asyncio.run(stream_while_replaying(tick_sandbox, expert, 2_000))
+    assert len(placed) == 1
+    order = placed[0]
+    assert order.status is OrderStatus.REJECTED
+    assert order.reject_reason.startswith("risk rule compliance:max_order_notional")
+    store = StateStore(Database(url))
+    try:
+        stored = store.orders.get(store.experts.find("streamed", trade_mode="paper").expert_id,
+                                  order.client_order_id)
+        assert stored is not None and stored.status is OrderStatus.REJECTED, "the streamed run is recorded"
+    finally:
+        store.database.dispose()
