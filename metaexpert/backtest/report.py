@@ -34,8 +34,8 @@ from metaexpert.backtest.metrics import (
 )
 from metaexpert.backtest.result import BacktestResult, ClosedTrade, PriceSeries
 from metaexpert.core.errors import ConfigurationError
-from metaexpert.observability.logging import flush_logs
 from metaexpert.core.timeframe import DAY_MS, MINUTE_MS, WEEK_MS
+from metaexpert.observability.logging import flush_logs
 
 JSON_EQUITY_POINTS: Final = 5_000
 HTML_EQUITY_POINTS: Final = 10_000
