@@ -124,7 +124,8 @@ class ExpertConfig(BaseModel):
     @classmethod
     def _no_bytes(cls, value: Any) -> Any:
         if isinstance(value, (bytes, bytearray)):
-            raise ValueError(f"must be text, not bytes ({bytes(value)[:20]!r}): write it without the b prefix")
+            message = f"must be text, not bytes ({bytes(value)[:20]!r}): write it without the b prefix"
+            raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         return value
 
     @field_validator("api_key", "api_secret", "api_passphrase", mode="before")
@@ -133,7 +134,8 @@ class ExpertConfig(BaseModel):
         if value is None or isinstance(value, SecretStr):
             return value
         if not isinstance(value, str):
-            raise ValueError(f"must be text (the key the exchange shows), not {type(value).__name__}")
+            message = f"must be text (the key the exchange shows), not {type(value).__name__}"
+            raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         text = value.strip()
         if len(text) < MINIMUM_SECRET_LENGTH or any(ord(char) < 32 for char in text):
             raise ValueError(f"is not an exchange credential: it needs at least {MINIMUM_SECRET_LENGTH} "

@@ -198,11 +198,12 @@ def error_headline(result: BacktestResult) -> str | None:
     stopped = bool(getattr(result, "stopped_by_error", False))
     if not count and not stopped:
         return None
-    parts = [f"{count:,} handler error{'s' if count != 1 else ''}"] if count else []
+    bars = int(result.bars_processed)
+    parts = [f"{count:,} handler error{'s' if count != 1 else ''} in {bars:,} bar{'s' if bars != 1 else ''}"]
     if stopped:
         parts.append(str(result.parameters.get("stop_reason") or "the run was stopped by an error"))
-    return ("; ".join(parts) + f" after {int(result.bars_processed):,} bars. "
-            "The results are not those of the strategy as written: fix the errors and run it again.")
+    return ("; ".join(parts) + ". The results are not those of the strategy as written: "
+            "fix the errors and run it again.")
 
 
 def print_summary(result: BacktestResult, console: Console | None = None) -> None:

@@ -69,11 +69,13 @@ class StrategyConfig(BaseModel):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"must be a symbol such as 'BTCUSDT' or a list of them, not {type(value).__name__}")
+            message = f"must be a symbol such as 'BTCUSDT' or a list of them, not {type(value).__name__}"
+            raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         symbols = []
         for item in value:
             if not isinstance(item, str):
-                raise ValueError(f"a symbol is text such as 'BTCUSDT', not {type(item).__name__} {item!r:.40}")
+                message = f"a symbol is text such as 'BTCUSDT', not {type(item).__name__} {item!r:.40}"
+                raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
             symbol = item.strip().upper().replace("/", "").replace("-", "").replace("_", "")
             if symbol == ALL_SYMBOLS:  # every symbol of the candle source (a portfolio universe)
                 symbols.append(symbol)
@@ -90,7 +92,8 @@ class StrategyConfig(BaseModel):
     @classmethod
     def _valid_timeframe(cls, value: Any) -> str:
         if not isinstance(value, str):
-            raise ValueError(f"must be a timeframe such as '1h', not {type(value).__name__}")
+            message = f"must be a timeframe such as '1h', not {type(value).__name__}"
+            raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         return str(Timeframe.parse(value))
 
     @field_validator("parameters")

@@ -79,6 +79,8 @@ class FailureLog:
             failure = Failure(source, handler, kind, key[3], location=error_location(error))
             self._failures[key] = failure
             self._log_first(failure, error)
+        elif self._logger.isEnabledFor(logging.DEBUG):  # a repeat: only in a DEBUG log
+            self._logger.debug("error in %s %s again: %s: %s", source, handler, failure.kind, message)
         failure.count += 1
         self.total += 1
         if source == "handler":

@@ -225,11 +225,13 @@ class RiskConfig(_Strict):
         if isinstance(value, str):
             value = [part for part in re.split(r"[\s,]+", value) if part]
         if not isinstance(value, (list, tuple, set, frozenset)):
-            raise ValueError(f"must name days such as ['mon', 'tue'] or 'mon,tue', not {type(value).__name__}")
+            message = f"must name days such as ['mon', 'tue'] or 'mon,tue', not {type(value).__name__}"
+            raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         days: list[str] = []
         for item in value:
             if not isinstance(item, str):
-                raise ValueError(f"unknown day {item!r:.40}: use {', '.join(DAY_NAMES)}")
+                message = f"unknown day {item!r:.40}: use {', '.join(DAY_NAMES)}"
+                raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
             name = item.strip().lower()
             name = _FULL_DAY_NAMES.get(name, name)
             if name not in DAY_NAMES:

@@ -289,7 +289,7 @@ def test_html_report_with_computed_metrics_reuses_them(tmp_path: Path):
 
 
 def _failed_result():
-    return make_result([100, 100, 100], errors=["handler:on_bar: KeyError: 'close' (5 times)"], error_count=5,
+    return make_result([100, 100, 100], bars_processed=3, errors=["handler:on_bar: KeyError: 'close' (5 times)"], error_count=5,
                        stopped_by_error=True,
                        parameters={"stop_reason": "stopped after 5 consecutive errors in on_bar: KeyError: 'close' "
                                                   "(max_consecutive_errors=5)"})
@@ -300,7 +300,7 @@ def test_print_summary_with_handler_errors_says_so_before_the_table():
     print_summary(_failed_result(), console=console)
     text = console.export_text()
     first_line = text.splitlines()[0]
-    assert first_line.startswith("This run had errors: 5 handler errors; stopped after 5 consecutive errors")
+    assert first_line.startswith("This run had errors: 5 handler errors in 3 bars; stopped after 5 consecutive errors")
     assert text.index("KeyError: 'close' (5 times)") < text.index("Total return")
 
 

@@ -152,3 +152,11 @@ def test_on_init_with_invalid_options_keeps_no_half_declared_strategy():
         expert.on_init(symbol=5)
     with pytest.raises(ConfigurationError, match="no @expert.on_init"):
         expert.settings_for(TradeMode.BACKTEST)
+
+
+def test_max_consecutive_errors_as_a_run_parameter_overrides_the_on_init_setting():
+    expert = _expert()
+    expert.on_init(symbol="BTCUSDT", max_consecutive_errors=2)(lambda ctx: None)
+    assert expert.settings_for(TradeMode.BACKTEST)[0].max_consecutive_errors == 2
+    strategy, _ = expert.settings_for(TradeMode.BACKTEST, {"max_consecutive_errors": 0})  # -p max_consecutive_errors=0
+    assert strategy.max_consecutive_errors == 0

@@ -84,8 +84,8 @@ def test_futures_backtest_without_settings_names_the_defaults_in_the_startup_lin
     with caplog.at_level(logging.INFO, logger="metaexpert"):
         _backtest(expert, futures_store)
     lines = [record.getMessage() for record in caplog.records if record.getMessage().startswith("starting")]
-    assert lines == ["starting backtest run of expert on 1h bars: BTCUSDT futures linear at 1x leverage "
-                     "(venue maximum 125x); margin mode isolated, position mode oneway"]
+    assert lines == [("starting backtest run of expert on 1h bars: BTCUSDT futures linear at 1x leverage "
+                      "(venue maximum 125x); margin mode isolated, position mode oneway")]
 
 
 @pytest.mark.network

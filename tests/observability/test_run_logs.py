@@ -9,7 +9,6 @@ after the metrics table, one glued onto the progress bar).
 from __future__ import annotations
 
 import io
-import logging
 
 import polars as pl
 import pytest
