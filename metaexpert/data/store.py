@@ -190,6 +190,23 @@ class CandleStore:
             _atomic_write(merged, path, parsed)
         return added
 
+    def files(self) -> list[tuple[str, str, str, str, Path]]:
+        """``(exchange, market_type, symbol, timeframe, path)`` of every file named like a series, unread.
+
+        Unlike ``available`` this lists files that cannot be read too, so a checker can report them.
+        """
+        result = []
+        for path in sorted(self.root.glob("*/*/*.parquet")):
+            match = _FILE.match(path.name)
+            if not match:
+                continue
+            try:
+                timeframe = str(Timeframe.parse(match["timeframe"]))
+            except ConfigurationError:
+                continue
+            result.append((path.parent.parent.name, path.parent.name, match["symbol"], timeframe, path))
+        return result
+
     def available(self, exchange: str | None = None, market_type: str | None = None) -> list[StoredSeries]:
         """Every candle series in the store (optionally for one exchange / market type), sorted."""
         result: list[StoredSeries] = []

@@ -155,3 +155,12 @@ def test_data_download_with_sandbox_futures_writes_futures_folder(runner, sandbo
     assert result.exit_code == 0, result.output
     (series,) = CandleStore(tmp_path).available()
     assert (series.market_type, series.rows) == ("futures", 48)
+
+
+def test_data_check_with_unreadable_series_file_reports_it_and_exits_one(runner, tmp_path):
+    CandleStore(tmp_path).write("binance", "spot", "BTCUSDT", "1h", _good())
+    broken = tmp_path / "binance" / "spot" / "ETHUSDT-1h.parquet"
+    broken.write_bytes(b"not parquet at all")
+    result = runner.invoke(app, ["data", "check", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "cannot read candle file" in result.output and "1 of 2 series failed validation" in result.output
