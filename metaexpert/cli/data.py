@@ -191,8 +191,8 @@ def check_path(path: Path, timeframe: str | None = None) -> list[CheckedSeries]:
         if not files:
             raise DataError(f"{path}: no candle files (<exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet)")
         results: list[CheckedSeries] = []
-        for exchange, market_type, symbol, timeframe, file in files:
-            results.extend(_check_file(file, f"{exchange}/{market_type}/{symbol}-{timeframe}", timeframe))
+        for exchange, market_type, symbol, series_tf, file in files:
+            results.extend(_check_file(file, f"{exchange}/{market_type}/{symbol}-{series_tf}", series_tf))
         return results
     if not path.is_file():
         raise ConfigurationError(f"{path}: no such file or folder")
