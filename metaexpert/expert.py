@@ -344,6 +344,8 @@ class MetaExpert:
             overrides["timeframe"] = timeframe
         strategy, risk_config = self.settings_for(mode, {**overrides, **(parameters or {})})
         if mode is not TradeMode.BACKTEST:
+            if data is not None:
+                raise ConfigurationError(f"data= gives a backtest its candles; {mode.value} mode trades on the exchange's")
             if configure_logs:
                 self._configure_logging()
             return self._run_trading(mode, strategy, risk_config, initial_capital=initial_capital,
