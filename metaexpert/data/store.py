@@ -114,12 +114,15 @@ class CandleStore:
         timeframe: str | Timeframe,
         start_ms: int | None = None,
         end_ms: int | None = None,
+        *,
+        validate: bool = True,
     ) -> pl.DataFrame:
         """Candles with ``start_ms <= timestamp < end_ms`` (either bound optional), sorted.
 
         The rows read are validated as they are stored (``CandleValidationError`` names the
         file and every failed check) unless the file carries a matching validation stamp.
         A file without any row is refused too: a series that exists must hold candles.
+        ``validate=False`` is for quality reports that must see bad data to describe it.
         """
         parsed = Timeframe.parse(timeframe)
         path = self.path(exchange, market_type, symbol, parsed)
@@ -138,7 +141,7 @@ class CandleStore:
             raise DataError(f"cannot read candle file {path}: {error}") from None
         except (OSError, ValueError) as error:
             raise DataError(f"cannot read candle file {path}: {error}") from None
-        if stamped:
+        if stamped or not validate:
             return to_candle_frame(frame)
         label = f"{path} ({exchange}/{market_type} {normalize_symbol(symbol)} {parsed})"
         if frame.is_empty():
