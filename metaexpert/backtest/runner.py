@@ -93,16 +93,16 @@ def default_market_spec(symbol: str, config: BacktestConfig) -> MarketSpec:
     simulation = config.simulation
     derivative = config.market_type is not MarketType.SPOT
     inverse = config.contract_type is ContractType.INVERSE
-    values: dict[str, Any] = dict(
-        symbol=symbol,
-        base=base,
-        quote=quote,
-        market_type=config.market_type,
-        contract_type=config.contract_type if derivative else None,
-        maker_fee=0.0002 if derivative else 0.001,
-        taker_fee=0.0005 if derivative else 0.001,
-        contract_size=100.0 if inverse and base == "BTC" else (10.0 if inverse else 1.0),
-    )
+    values: dict[str, Any] = {
+        "symbol": symbol,
+        "base": base,
+        "quote": quote,
+        "market_type": config.market_type,
+        "contract_type": config.contract_type if derivative else None,
+        "maker_fee": 0.0002 if derivative else 0.001,
+        "taker_fee": 0.0005 if derivative else 0.001,
+        "contract_size": 100.0 if inverse and base == "BTC" else (10.0 if inverse else 1.0),
+    }
     if simulation.maker_fee is not None:
         values["maker_fee"] = simulation.maker_fee
     if simulation.taker_fee is not None:
