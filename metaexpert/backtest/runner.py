@@ -5,6 +5,11 @@ orders on the bar's intrabar path (fills at the bar's open time), mark positions
 close, make the bar visible, run risk monitors and on_bar handlers (base timeframe, then
 every higher timeframe whose bar closed at this moment), fire timers on simulated time,
 and record equity. Handlers only ever see closed bars.
+
+``run_backtest`` is four steps, each a function: ``load_backtest_data`` (every symbol's candles,
+validated by their source, plus the lookback window), ``build_run`` (portfolio, engine, broker),
+``replay_run`` (the loop) and ``finish_run`` (close-out, hooks, result and metrics). Loading
+comes first so that bad candles are refused before an engine, an order or a record exists.
 """
 
 from __future__ import annotations
