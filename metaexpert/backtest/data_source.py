@@ -212,7 +212,7 @@ def read_candle_file(path: Path) -> pl.DataFrame:
     try:
         if suffix == ".parquet":
             frame = pl.read_parquet(path)
-        elif suffix in (".csv", ".txt"):
+        elif suffix == ".csv":
             frame = pl.read_csv(path, try_parse_dates=True)
         else:
             raise ConfigurationError(f"data file {path}: expected a .parquet or .csv file, or a store folder")

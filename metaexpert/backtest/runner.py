@@ -5,6 +5,11 @@ orders on the bar's intrabar path (fills at the bar's open time), mark positions
 close, make the bar visible, run risk monitors and on_bar handlers (base timeframe, then
 every higher timeframe whose bar closed at this moment), fire timers on simulated time,
 and record equity. Handlers only ever see closed bars.
+
+``run_backtest`` is four steps, each a function: ``load_backtest_data`` (every symbol's candles,
+validated by their source, plus the lookback window), ``build_run`` (portfolio, engine, broker),
+``replay_run`` (the loop) and ``finish_run`` (close-out, hooks, result and metrics). Loading
+comes first so that bad candles are refused before an engine, an order or a record exists.
 """
 
 from __future__ import annotations
@@ -96,16 +101,16 @@ def default_market_spec(symbol: str, config: BacktestConfig) -> MarketSpec:
     simulation = config.simulation
     derivative = config.market_type is not MarketType.SPOT
     inverse = config.contract_type is ContractType.INVERSE
-    values: dict[str, Any] = dict(
-        symbol=symbol,
-        base=base,
-        quote=quote,
-        market_type=config.market_type,
-        contract_type=config.contract_type if derivative else None,
-        maker_fee=0.0002 if derivative else 0.001,
-        taker_fee=0.0005 if derivative else 0.001,
-        contract_size=100.0 if inverse and base == "BTC" else (10.0 if inverse else 1.0),
-    )
+    values: dict[str, Any] = {
+        "symbol": symbol,
+        "base": base,
+        "quote": quote,
+        "market_type": config.market_type,
+        "contract_type": config.contract_type if derivative else None,
+        "maker_fee": 0.0002 if derivative else 0.001,
+        "taker_fee": 0.0005 if derivative else 0.001,
+        "contract_size": 100.0 if inverse and base == "BTC" else (10.0 if inverse else 1.0),
+    }
     if simulation.maker_fee is not None:
         values["maker_fee"] = simulation.maker_fee
     if simulation.taker_fee is not None:

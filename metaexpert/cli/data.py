@@ -187,15 +187,12 @@ def check_path(path: Path, timeframe: str | None = None) -> list[CheckedSeries]:
     from metaexpert.data import CandleStore
 
     if path.is_dir():
-        store = CandleStore(path, read_only=True)
-        series = store.available()
-        if not series:
+        files = CandleStore(path, read_only=True).files()
+        if not files:
             raise DataError(f"{path}: no candle files (<exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet)")
-        results = []
-        for item in series:
-            file = store.path(item.exchange, item.market_type, item.symbol, item.timeframe)
-            results.extend(_check_file(file, f"{item.exchange}/{item.market_type}/{item.symbol}-{item.timeframe}",
-                                       item.timeframe))
+        results: list[CheckedSeries] = []
+        for exchange, market_type, symbol, series_tf, file in files:
+            results.extend(_check_file(file, f"{exchange}/{market_type}/{symbol}-{series_tf}", series_tf))
         return results
     if not path.is_file():
         raise ConfigurationError(f"{path}: no such file or folder")
@@ -206,7 +203,10 @@ def _check_file(path: Path, name: str, timeframe: str | None) -> list[CheckedSer
     from metaexpert.backtest.data_source import native_timeframe, read_candle_file, split_symbols
     from metaexpert.data import CandleValidationError, checked_candles, gap_report
 
-    frames = split_symbols(read_candle_file(path), str(path))
+    try:
+        frames = split_symbols(read_candle_file(path), str(path))
+    except DataError as error:  # unreadable or not a candle file: a finding, not the end of the check
+        return [CheckedSeries(name, timeframe or "?", 0, str(error), None)]
     results: list[CheckedSeries] = []
     for symbol, raw in frames.items():
         label = name if symbol is None else f"{name} {symbol}"

@@ -130,12 +130,15 @@ class CandleStore:
         timeframe: str | Timeframe,
         start_ms: int | None = None,
         end_ms: int | None = None,
+        *,
+        validate: bool = True,
     ) -> pl.DataFrame:
         """Candles with ``start_ms <= timestamp < end_ms`` (either bound optional), sorted.
 
         The rows read are validated as they are stored (``CandleValidationError`` names the
         file and every failed check) unless the file carries a matching validation stamp.
         A file without any row is refused too: a series that exists must hold candles.
+        ``validate=False`` is for quality reports that must see bad data to describe it.
         """
         parsed = Timeframe.parse(timeframe)
         path = self.path(exchange, market_type, symbol, parsed)
@@ -154,7 +157,7 @@ class CandleStore:
             raise DataError(f"cannot read candle file {path}: {error}") from None
         except (OSError, ValueError) as error:
             raise DataError(f"cannot read candle file {path}: {error}") from None
-        if stamped:
+        if stamped or not validate:
             return to_candle_frame(frame)
         label = f"{path} ({exchange}/{market_type} {normalize_symbol(symbol)} {parsed})"
         if frame.is_empty():
@@ -205,6 +208,23 @@ class CandleStore:
             validate_candles(merged, parsed, label=label)
             _atomic_write(merged, path, parsed)
         return added
+
+    def files(self) -> list[tuple[str, str, str, str, Path]]:
+        """``(exchange, market_type, symbol, timeframe, path)`` of every file named like a series, unread.
+
+        Unlike ``available`` this lists files that cannot be read too, so a checker can report them.
+        """
+        result = []
+        for path in sorted(self.root.glob("*/*/*.parquet")):
+            match = _FILE.match(path.name)
+            if not match:
+                continue
+            try:
+                timeframe = str(Timeframe.parse(match["timeframe"]))
+            except ConfigurationError:
+                continue
+            result.append((path.parent.parent.name, path.parent.name, match["symbol"], timeframe, path))
+        return result
 
     def available(self, exchange: str | None = None, market_type: str | None = None) -> list[StoredSeries]:
         """Every candle series in the store (optionally for one exchange / market type), sorted."""

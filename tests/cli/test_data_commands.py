@@ -155,3 +155,55 @@ def test_data_download_with_sandbox_futures_writes_futures_folder(runner, sandbo
     assert result.exit_code == 0, result.output
     (series,) = CandleStore(tmp_path).available()
     assert (series.market_type, series.rows) == ("futures", 48)
+
+
+def test_data_check_with_unreadable_series_file_reports_it_and_exits_one(runner, tmp_path):
+    CandleStore(tmp_path).write("binance", "spot", "BTCUSDT", "1h", _good())
+    broken = tmp_path / "binance" / "spot" / "ETHUSDT-1h.parquet"
+    broken.write_bytes(b"not parquet at all")
+    result = runner.invoke(app, ["data", "check", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "cannot read candle file" in result.output and "1 of 2 series failed validation" in result.output
+
+
+@pytest.fixture(scope="module")
+def corrupt_sandbox(tmp_path_factory):
+    """A loopback Binance whose recorded candles were corrupted: one bar of February 2018 has low = -1."""
+    from metaexpert.sandbox import SandboxConfig, SandboxServer
+
+    root = tmp_path_factory.mktemp("corrupt")
+    recorded = pl.read_parquet(CANDLES).filter(pl.col("timestamp").is_between(1_517_443_200_000,
+                                                                                FEBRUARY_2018_END_MS - 1))
+    bad = recorded.with_columns(pl.when(pl.int_range(pl.len()) == 100).then(-1.0).otherwise(pl.col("low"))
+                                .alias("low"))
+    (root / "binance" / "spot").mkdir(parents=True)
+    bad.write_parquet(root / "binance" / "spot" / "BTCUSDT-1h.parquet")
+    config = SandboxConfig(data_dir=root, timeframe="1h", spot_symbols=["BTCUSDT"], futures_symbols=[],
+                           start_time_ms=FEBRUARY_2018_END_MS, tick_replay=False)
+    with SandboxServer(config) as server:
+        yield server
+
+
+@pytest.mark.network
+def test_data_download_of_corrupt_exchange_candles_refuses_with_report_and_writes_nothing(runner, corrupt_sandbox,
+                                                                                         tmp_path):
+    result = runner.invoke(app, ["data", "download", "--symbol", "BTCUSDT", "--timeframe", "1h", "--start",
+                                 "2018-02-01", "--end", "2018-02-28", "--data", str(tmp_path), "--base-url",
+                                 _url(corrupt_sandbox), "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert "binance/spot BTCUSDT 1h (incoming)" in result.output
+    assert "greater_than(0) on column 'low': 1 row(s) failed" in result.output
+    assert not list(tmp_path.rglob("*.parquet"))
+
+
+@pytest.mark.network
+def test_ingest_tasks_with_corrupt_exchange_candles_refuse_and_write_nothing(corrupt_sandbox, tmp_path):
+    from metaexpert.data import CandleValidationError
+    from tasks.candles import fetch_candles, store_candles
+    from tasks.exchange_client import make_exchange_client
+
+    client = make_exchange_client("binance", url_override=_url(corrupt_sandbox))
+    frame = fetch_candles.fn(client, "BTC/USDT", "1h", 1_517_443_200_000, FEBRUARY_2018_END_MS, page_limit=500)
+    with pytest.raises(CandleValidationError, match=r"greater_than\(0\) on column 'low'"):
+        store_candles.fn(str(tmp_path), "binance", "spot", "BTCUSDT", "1h", frame)
+    assert not list(tmp_path.rglob("*.parquet"))

@@ -161,3 +161,10 @@ def test_store_read_of_stamped_file_skips_validation_and_edited_file_is_checked_
     _at(3, "low", -1.0)().write_parquet(path)
     with pytest.raises(CandleValidationError, match="greater_than"):
         store.read("binance", "spot", "BTCUSDT", "1h")
+
+
+def test_store_read_with_validate_false_returns_bad_rows_for_quality_reports(tmp_path):
+    path = _raw_store(tmp_path / "store", _at(3, "low", -1.0)())
+    frame = CandleStore(tmp_path / "store", read_only=True).read("binance", "spot", "BTCUSDT", "1h", validate=False)
+    assert frame.height == BARS and frame["low"].min() == -1.0
+    assert path.is_file()
