@@ -10,20 +10,13 @@ import pytest
 from metaexpert.cli.app import app
 from metaexpert.cli.new import render_expert, validate_expert_name, write_expert
 from metaexpert.core.errors import ConfigurationError
+from metaexpert.engine.config import StrategyConfig
+from metaexpert.expert import ExpertConfig
+from metaexpert.risk.config import RiskConfig
 
-CONSTRUCTOR_PARAMETERS = {
-    "exchange", "api_key", "api_secret", "api_passphrase", "subaccount", "base_url", "testnet",
-    "proxy", "market_type", "contract_type", "margin_mode", "position_mode", "log_level",
-    "log_file", "log_trade_file", "log_error_file", "log_to_file", "log_to_console",
-    "json_logging", "rate_limit", "storage_url", "display_timezone",
-}
-INIT_PARAMETERS = {
-    "symbol", "timeframe", "lookback_bars", "warmup_bars", "strategy_id", "strategy_name",
-    "comment", "leverage", "size_type", "size_value", "max_position_size_quote",
-    "stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "trailing_activation_pct",
-    "breakeven_pct", "max_drawdown_pct", "daily_loss_limit", "max_open_positions",
-    "max_positions_per_symbol", "max_spread_pct", "trade_hours", "allowed_days", "min_volume",
-}
+# Read from the settings models: tests/cli/test_new_template_settings.py checks each one.
+CONSTRUCTOR_PARAMETERS = set(ExpertConfig.model_fields)
+INIT_PARAMETERS = {"symbol", *(set(StrategyConfig.model_fields) - {"symbols", "parameters"}), *RiskConfig.model_fields}
 HANDLERS = {
     "on_init", "on_deinit", "on_tick", "on_bar", "on_timer", "on_order", "on_position",
     "on_transaction", "on_book", "on_error", "on_risk", "on_account", "on_backtest_init", "on_backtest",
