@@ -91,6 +91,7 @@ class ExpertConfig(BaseModel):
     subaccount: StrictStr | None = None
     base_url: StrictStr | None = None
     testnet: StrictBool = False
+    demo: StrictBool = Field(default=False, description="Binance/Bybit demo trading (ccxt enable_demo_trading)")
     proxy: StrictStr | None = None
     market_type: MarketType = MarketType.SPOT
     contract_type: ContractType | None = None
@@ -558,6 +559,12 @@ class MetaExpert:
 
         return asyncio.run(trade())
 
+    def _order_queue_path(self) -> Path:
+        """The live gateway's durable order queue, beside the write-ahead journal."""
+        config = self.config
+        directory = Path(config.journal_dir) if config.journal_dir else Path("var") / "journal"
+        return directory / f"orders-{config.exchange}-{config.market_type}.sqlite"
+
     def exchange_config(self, mode: TradeMode) -> Any:
         """The gateway settings for paper/live mode (validated by the exchanges feature)."""
         from metaexpert.exchanges import ExchangeConfig
@@ -569,7 +576,8 @@ class MetaExpert:
                 margin_mode=config.margin_mode if config.market_type is not MarketType.SPOT else None,
                 position_mode=config.position_mode, api_key=config.api_key, api_secret=config.api_secret,
                 api_passphrase=config.api_passphrase, subaccount=config.subaccount, base_url=config.base_url,
-                testnet=config.testnet, proxy=config.proxy, rate_limit_per_minute=config.rate_limit, trade_mode=mode,
+                testnet=config.testnet, demo=config.demo, proxy=config.proxy, rate_limit_per_minute=config.rate_limit,
+                trade_mode=mode, order_queue_path=self._order_queue_path() if mode is TradeMode.LIVE else None,
             )
         except ValidationError as error:
             raise _config_error(error, "exchange settings") from None

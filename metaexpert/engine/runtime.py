@@ -30,6 +30,7 @@ from metaexpert.engine.live_broker import LiveBroker
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
 from metaexpert.engine.wiring import RunParts, simulated_broker, wire_engine
+from metaexpert.exchanges.errors import RequestShed
 
 logger = logging.getLogger("metaexpert.runtime")
 
@@ -81,6 +82,7 @@ class TradingRuntime:
         self._timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {Timeframe.parse(strategy.timeframe)},
                                   key=lambda t: t.milliseconds)
         self.steps = 0
+        self.shed_polls = 0
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Engine:
@@ -273,8 +275,13 @@ class TradingRuntime:
                     await self.step()
                 except StopRun:
                     break
+                except RequestShed as shed:  # the request budget is kept for orders: skip this poll
+                    self.shed_polls += 1
+                    self.steps += 1  # a skipped poll is a step: bounded runs end
+                    logger.info("market data poll skipped (%d so far): %s", self.shed_polls, shed)
                 except Exception as error:  # noqa: BLE001 - a failed poll must not end trading
                     engine.handle_error(error, source="runtime")
+                    self.steps += 1
                 await asyncio.sleep(self.poll_interval)
         finally:
             if isinstance(self.broker, LiveBroker):

@@ -82,3 +82,23 @@ def test_gateway_with_unloaded_markets_explains_what_to_call() -> None:
     with pytest.raises(ConfigurationError, match=r"await gateway.load_markets\(\) first"):
         gateway.market_spec("BTC-USDT")
     _close(gateway)
+
+
+def test_metaexpert_with_demo_true_reaches_the_exchange_settings() -> None:
+    """Issue 15: ``demo=True`` existed in the exchange settings but the constructor rejected it."""
+    from metaexpert import MetaExpert
+    from metaexpert.core.enums import TradeMode
+
+    expert = MetaExpert(exchange="bybit", market_type="futures", contract_type="linear", demo=True,
+                        log_to_file=False, log_to_console=False)
+    assert expert.exchange_config(TradeMode.PAPER).demo is True
+
+
+def test_metaexpert_live_exchange_settings_carry_the_durable_queue_path(tmp_path) -> None:
+    from metaexpert import MetaExpert
+    from metaexpert.core.enums import TradeMode
+
+    expert = MetaExpert(exchange="binance", api_key="k" * 24, api_secret="s" * 24, journal_dir=str(tmp_path),
+                        log_to_file=False, log_to_console=False)
+    assert expert.exchange_config(TradeMode.LIVE).order_queue_path == tmp_path / "orders-binance-spot.sqlite"
+    assert expert.exchange_config(TradeMode.PAPER).order_queue_path is None

@@ -135,3 +135,44 @@ def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_f
     assert buy.status is OrderStatus.FILLED and buy.filled_quantity == pytest.approx(0.002)
     placed = [o for o in sandbox.ledger()["orders"][before:] if o["client_order_id"] == buy.client_order_id]
     assert len(placed) == 1  # journalled, replayed once the venue answered, placed once
+
+
+def test_bounded_run_with_market_data_shed_ends_with_one_line_per_skipped_poll(sandbox, caplog):
+    """Issue 15: a shed market-data poll logged a traceback each time and ``max_steps`` never returned
+    (the failed step was never counted)."""
+    import logging
+
+    from metaexpert.exchanges import PriorityRateLimiter, RequestPriority
+
+    expert = _expert(sandbox, market_type="spot")
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.001)
+    def init(ctx):
+        pass
+
+    limiter = PriorityRateLimiter(600, clock=lambda: 0.0)  # frozen clock: a drained budget never refills
+
+    async def run() -> TradingRuntime:
+        strategy, risk = expert.strategy_config(expert._init_options)
+        gateway = CcxtGateway(expert.exchange_config(TradeMode.PAPER), rate_limiter=limiter)
+        runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway,
+                                 trade_mode=TradeMode.PAPER, risk=RiskManager(risk), leverage=risk.leverage,
+                                 market_type=expert.config.market_type, position_mode=expert.config.position_mode,
+                                 margin_mode=None, poll_interval=0.0)
+        try:
+            await runtime.start()
+            # Spend the budget down to just under the share reserved for orders.
+            limiter.try_acquire(RequestPriority.ORDER, cost=limiter.tokens - limiter.reserve + 1)
+            sandbox.advance(1)
+            await asyncio.wait_for(runtime.run(max_steps=runtime.steps + 5), timeout=60)
+        finally:
+            await gateway.close()
+        return runtime
+
+    with caplog.at_level(logging.INFO):
+        runtime = asyncio.run(run())
+    skipped = [record for record in caplog.records if "market data poll skipped" in record.getMessage()]
+    assert runtime.shed_polls == 5 and len(skipped) == 5
+    assert "(5 so far)" in skipped[-1].getMessage()
+    assert not any(record.exc_info for record in caplog.records)
+    assert runtime.engine.errors == []
