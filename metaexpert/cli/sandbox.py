@@ -1,4 +1,4 @@
-"""``metaexpert sandbox``: run loopback exchanges (Binance, Bybit) for offline development.
+"""``metaexpert sandbox``: run loopback exchanges (Binance, Bybit, OKX) for offline development.
 
 Real ccxt (and ``metaexpert run --base-url``, ``metaexpert stream --sandbox-url``) talks to
 them; they replay the recorded candles and ticks and match orders. ``--venue`` may be given
@@ -22,7 +22,7 @@ from metaexpert.core.errors import ConfigurationError
 
 __all__ = ["parse_venues", "sandbox_command"]
 
-VENUES = ("binance", "bybit")
+VENUES = ("binance", "bybit", "okx")
 
 
 def parse_venues(values: list[str] | None, base_port: int) -> list[tuple[str, int]]:
@@ -37,7 +37,9 @@ def parse_venues(values: list[str] | None, base_port: int) -> list[tuple[str, in
             try:
                 port = int(port_text)
             except ValueError as exc:
-                raise ConfigurationError(f"--venue {raw!r}: the port after ':' must be a number") from exc
+                raise ConfigurationError(
+                    f"--venue {raw!r}: the port after ':' must be a number"
+                ) from exc
             if not 0 <= port <= 65_535:
                 raise ConfigurationError(f"--venue {raw!r}: port {port} is outside 0-65535")
         else:
@@ -46,7 +48,9 @@ def parse_venues(values: list[str] | None, base_port: int) -> list[tuple[str, in
         if any(name == other for other, _ in result):
             raise ConfigurationError(f"--venue {name} is given twice")
         if port and any(port == other for _, other in result):
-            raise ConfigurationError(f"--venue {raw!r}: port {port} is already used by another venue")
+            raise ConfigurationError(
+                f"--venue {raw!r}: port {port} is already used by another venue"
+            )
         result.append((name, port))
     return result
 
@@ -73,25 +77,58 @@ def banner(info: dict[str, Any]) -> list[str]:
         f"  ticks    {', '.join(info['tick_recordings']) or 'none (candles only)'}",
         f"  api key  {info['api_key']}",
         f"  secret   {info['secret']}",
+        *(
+            [f"  passphrase {info['passphrase']}  (OKX demo trading: send x-simulated-trading: 1)"]
+            if venue == "okx"
+            else []
+        ),
         "  point an expert at it:",
         f"    METAEXPERT_{env}_API_KEY={info['api_key']} METAEXPERT_{env}_API_SECRET={info['secret']} \\",
-        f"      metaexpert run EXPERT.py --mode live --base-url {url}   (exchange=\"{venue}\" in the expert)",
+        *(
+            [f"    METAEXPERT_{env}_API_PASSPHRASE={info['passphrase']} \\"]
+            if venue == "okx"
+            else []
+        ),
+        f'      metaexpert run EXPERT.py --mode live --base-url {url}   (exchange="{venue}" in the expert)',
         f"    metaexpert run EXPERT.py --mode paper --base-url {url}",
     ]
     return lines
 
 
 def sandbox_command(
-    host: Annotated[str, typer.Option("--host", help="Interface to bind (keep 127.0.0.1 unless you mean it).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port of the first venue (0: free ports).")] = 8765,
-    venue: Annotated[list[str] | None, typer.Option("--venue", help="binance or bybit, optionally :PORT (repeatable).")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Recorded market data (candle store root).")] = None,
-    speed: Annotated[float, typer.Option("--speed", min=0.0, help="Market seconds per wall second (0: step by hand).")] = 60.0,
-    timeframe: Annotated[str | None, typer.Option("--timeframe", help="Replayed candle timeframe, e.g. 1m or 5m.")] = None,
-    start_time_ms: Annotated[int | None, typer.Option("--start-time-ms", help="Market time to start at (UTC ms).")] = None,
-    symbols: Annotated[list[str] | None, typer.Option("--symbol", help="Spot and futures symbol (repeatable).")] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="API key of the sandbox account.")] = None,
-    api_secret: Annotated[str | None, typer.Option("--api-secret", help="Its secret (with --api-key).")] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to bind (keep 127.0.0.1 unless you mean it).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option("--port", min=0, max=65535, help="Port of the first venue (0: free ports)."),
+    ] = 8765,
+    venue: Annotated[
+        list[str] | None,
+        typer.Option("--venue", help="binance, bybit or okx, optionally :PORT (repeatable)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Recorded market data (candle store root).")
+    ] = None,
+    speed: Annotated[
+        float,
+        typer.Option("--speed", min=0.0, help="Market seconds per wall second (0: step by hand)."),
+    ] = 60.0,
+    timeframe: Annotated[
+        str | None, typer.Option("--timeframe", help="Replayed candle timeframe, e.g. 1m or 5m.")
+    ] = None,
+    start_time_ms: Annotated[
+        int | None, typer.Option("--start-time-ms", help="Market time to start at (UTC ms).")
+    ] = None,
+    symbols: Annotated[
+        list[str] | None, typer.Option("--symbol", help="Spot and futures symbol (repeatable).")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", help="API key of the sandbox account.")
+    ] = None,
+    api_secret: Annotated[
+        str | None, typer.Option("--api-secret", help="Its secret (with --api-key).")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Serve loopback exchanges (REST + websockets) until interrupted."""

@@ -18,12 +18,14 @@ SUPPORTED = {
     "binanceusdm": "linear",
     "binancecoinm": "inverse",
     "bybit": "unified",
+    "okx": "unified",
 }
 VENUE_OF = {
     "binance": "binance",
     "binanceusdm": "binance",
     "binancecoinm": "binance",
     "bybit": "bybit",
+    "okx": "okx",
 }
 
 
@@ -61,6 +63,8 @@ def make_ccxt_client(
     client = getattr(ccxt_module, exchange_id)(settings)
     if exchange_id == "bybit":
         return _point_bybit(client, sandbox, options)
+    if exchange_id == "okx":
+        return _point_okx(client, sandbox, options)
     urls = sandbox.urls({"spot": "spot", "linear": "usdm", "inverse": "coinm"}[market_type])
     websocket_urls = urls.pop("ws")
     for key, value in urls.items():
@@ -88,5 +92,18 @@ def _point_bybit(client: Any, sandbox: SandboxServer, options: dict[str, Any] | 
     client.options["fetchMarkets"] = {"types": ["spot", "linear", "inverse"]}
     client.options["fetchCurrencies"] = False
     client.options["loadAllOptions"] = False
+    client.options.update(options or {})
+    return client
+
+
+def _point_okx(client: Any, sandbox: SandboxServer, options: dict[str, Any] | None) -> Any:
+    """OKX: demo trading (the ``x-simulated-trading: 1`` header), the REST url, and the
+    passphrase of the sandbox account the key belongs to."""
+    client.set_sandbox_mode(True)
+    client.urls["api"]["rest"] = sandbox.urls()["rest"]
+    for account in sandbox.config.accounts:
+        if account.api_key == client.apiKey and not client.password:
+            client.password = account.passphrase
+    client.options["fetchMarkets"] = {"types": ["spot", "swap"]}
     client.options.update(options or {})
     return client

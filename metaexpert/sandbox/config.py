@@ -30,6 +30,7 @@ class AccountConfig(BaseModel):
 
     api_key: str = Field(min_length=8)
     secret: str = Field(min_length=8, repr=False)
+    passphrase: str = Field(default="sandbox-passphrase", min_length=1, repr=False)  # OKX only
     spot_balances: dict[str, float] = Field(default_factory=lambda: {"USDT": 100_000.0})
     futures_balances: dict[str, float] = Field(default_factory=lambda: {"USDT": 100_000.0})
     coin_balances: dict[str, float] = Field(default_factory=lambda: {"BTC": 10.0, "ETH": 100.0})
@@ -85,7 +86,7 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    venue: Literal["binance", "bybit"] = "binance"
+    venue: Literal["binance", "bybit", "okx"] = "binance"
     host: str = "127.0.0.1"
     port: int = Field(default=0, ge=0, le=65_535)
     data_dir: Path = DEFAULT_DATA_DIR

@@ -263,4 +263,5 @@ def describe(server: SandboxServer) -> dict[str, Any]:
         **replay,
         "api_key": account.api_key,
         "secret": account.secret,
+        "passphrase": account.passphrase,
     }

@@ -24,7 +24,7 @@ def test_parse_venues_with_ports_counts_up_and_keeps_explicit_ones() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        (["kraken"], "serves binance, bybit"),
+        (["kraken"], "serves binance, bybit, okx"),
         (["bybit:x"], "must be a number"),
         (["bybit", "bybit:9000"], "given twice"),
         (["bybit:9000", "binance:9000"], "already used"),

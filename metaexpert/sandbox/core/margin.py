@@ -1,6 +1,8 @@
 """Derivative accounts of the matching core: PnL, margin, liquidation, funding, account settings.
 
-Linear contracts settle in the quote coin: PnL = amount * (price - entry). Inverse contracts
+Linear contracts settle in the quote coin: PnL = amount * contract_size * (price - entry), the
+contract size being 1 (amounts in the base coin, Binance, Bybit) or the venue's contract value
+(OKX ``ctVal``: 0.01 BTC per BTC-USDT-SWAP contract). Inverse contracts
 (``MarketKind.INVERSE``, Binance COIN-M, Bybit inverse) are counted in contracts of
 ``contract_size`` USD and settle in the base coin: notional = contracts * size / price and
 PnL = contracts * size * (1/entry - 1/price), so a short of 3 BTCUSD contracts (300 USD) opened
@@ -53,7 +55,7 @@ class MarginBook:
         """Value of ``amount`` (contracts for inverse) at ``price`` in the settle coin."""
         if self.is_inverse(market):
             return amount * self.contract_size(market, symbol) / price if price else 0.0
-        return amount * price
+        return amount * self.contract_size(market, symbol) * price
 
     def pnl(
         self, market: str, symbol: str, signed_amount: float, entry: float, price: float
@@ -62,7 +64,7 @@ class MarginBook:
             return 0.0
         if self.is_inverse(market):
             return signed_amount * self.contract_size(market, symbol) * (1.0 / entry - 1.0 / price)
-        return signed_amount * (price - entry)
+        return signed_amount * self.contract_size(market, symbol) * (price - entry)
 
     # ------------------------------------------------------------------ account figures
     def mark(self, position: FuturesPosition) -> float:
@@ -174,6 +176,40 @@ class MarginBook:
         else:
             price = (position.entry_price * size + margin) / (size * (1.0 + mmr))
         return max(price, 0.0)
+
+    def unified_coins(self, api_key: str) -> dict[str, dict[str, float]]:
+        """Per coin of a unified account: wallet (free + locked), locked, unrealised PnL, position
+        and open-order initial margin, available (free - margin + losses) and its USD price."""
+        spot = self.exchange.spot_accounts[api_key]
+        coins: dict[str, dict[str, float]] = {}
+
+        def row(asset: str) -> dict[str, float]:
+            if asset not in coins:
+                free, locked = spot.free.get(asset, 0.0), spot.locked.get(asset, 0.0)
+                coins[asset] = {"wallet": free + locked, "free": free, "locked": locked, "upl": 0.0,
+                                "position_im": 0.0, "order_im": 0.0, "usd": self.usd_price(asset)}  # fmt: skip
+            return coins[asset]
+
+        for asset in sorted(set(spot.free) | set(spot.locked)):
+            row(asset)
+        for market, accounts in self.exchange.margin_accounts.items():
+            account = accounts[api_key]
+            for position in account.open_positions():
+                entry = row(self.settle_asset(market, position.symbol))
+                entry["upl"] += self.unrealized(position)
+                entry["position_im"] += self.position_margin(account, position)
+            for asset in {self.settle_asset(market, s) for s in self.exchange.symbols[market]}:
+                row(asset)["order_im"] += self.open_order_margin(account, asset)
+        for entry in coins.values():
+            margin = entry["position_im"] + entry["order_im"]
+            entry["available"] = max(entry["free"] - margin + min(entry["upl"], 0.0), 0.0)
+        return coins
+
+    def usd_price(self, asset: str) -> float:
+        if asset in ("USDT", "USDC", "USD", "FDUSD"):
+            return 1.0
+        candle = f"{asset}USDT"
+        return self.exchange.price(candle) if candle in self.exchange.series else 0.0
 
     # ------------------------------------------------------------------ settings
     def set_leverage(self, market: str, api_key: str, symbol: str, leverage: int) -> int:

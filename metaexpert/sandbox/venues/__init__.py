@@ -12,7 +12,7 @@ from __future__ import annotations
 from metaexpert.sandbox.config import SandboxConfig
 from metaexpert.sandbox.core.service import VenueApp
 
-VENUES = ("binance", "bybit")
+VENUES = ("binance", "bybit", "okx")
 
 
 def venue_app(config: SandboxConfig) -> VenueApp:
@@ -25,4 +25,8 @@ def venue_app(config: SandboxConfig) -> VenueApp:
         from metaexpert.sandbox.venues.bybit.routes import BybitApp
 
         return BybitApp(config)
+    if config.venue == "okx":
+        from metaexpert.sandbox.venues.okx.routes import OkxApp
+
+        return OkxApp(config)
     raise ValueError(f"unknown sandbox venue {config.venue!r}; choose one of {', '.join(VENUES)}")

@@ -48,31 +48,58 @@ def invalid(name: str, value: object) -> BybitError:
 _LINEAR: dict[RejectReason, tuple[int, str]] = {
     RejectReason.UNKNOWN_SYMBOL: (10001, "params error: symbol invalid"),
     RejectReason.INVALID_INTERVAL: (10001, "params error: interval invalid"),
-    RejectReason.NOT_PERMITTED: (10005, "Permission denied, please check your API key permissions."),
-    RejectReason.PRICE_FILTER: (10001, "The number of contracts exceeds minimum limit allowed or price invalid"),
+    RejectReason.NOT_PERMITTED: (
+        10005,
+        "Permission denied, please check your API key permissions.",
+    ),
+    RejectReason.PRICE_FILTER: (
+        10001,
+        "The number of contracts exceeds minimum limit allowed or price invalid",
+    ),
     RejectReason.LOT_SIZE: (10001, "The number of contracts exceeds minimum limit allowed"),
     RejectReason.MIN_NOTIONAL: (110094, "Order does not meet minimum order value"),
     RejectReason.DUPLICATE_CLIENT_ID: (110072, "OrderLinkedID is duplicate"),
-    RejectReason.POST_ONLY_WOULD_TAKE: (10001, "PostOnly order will take liquidity and is rejected"),
+    RejectReason.POST_ONLY_WOULD_TAKE: (
+        10001,
+        "PostOnly order will take liquidity and is rejected",
+    ),
     RejectReason.INSUFFICIENT_BALANCE: (170131, "Insufficient balance."),
     RejectReason.INSUFFICIENT_MARGIN: (110007, "ab not enough for new order"),
-    RejectReason.REDUCE_ONLY_REJECTED: (110017, "current position is zero, cannot fix reduce-only order qty"),
+    RejectReason.REDUCE_ONLY_REJECTED: (
+        110017,
+        "current position is zero, cannot fix reduce-only order qty",
+    ),
     RejectReason.POSITION_SIDE_MISMATCH: (10001, "position idx not match position mode"),
     RejectReason.REDUCE_ONLY_IN_HEDGE_MODE: (10001, "position idx not match position mode"),
     RejectReason.ORDER_NOT_FOUND: (110001, "order not exists or too late to cancel"),
     RejectReason.CANCEL_UNKNOWN_ORDER: (110001, "order not exists or too late to cancel"),
     RejectReason.AMEND_NOT_LIMIT: (10001, "only limit and conditional orders can be amended"),
     RejectReason.AMEND_SIDE_CHANGED: (10001, "side cannot be amended"),
-    RejectReason.AMEND_BELOW_FILLED: (110010, "The order has been filled more than the amended quantity"),
+    RejectReason.AMEND_BELOW_FILLED: (
+        110010,
+        "The order has been filled more than the amended quantity",
+    ),
     RejectReason.INVALID_LEVERAGE: (10001, "leverage invalid"),
     RejectReason.INVALID_MARGIN_MODE: (10001, "params error: tradeMode invalid"),
     RejectReason.MARGIN_MODE_UNCHANGED: (110026, "Cross/isolated margin mode is not modified"),
-    RejectReason.MARGIN_MODE_WITH_POSITION: (110024, "You have an existing position, so margin mode cannot be switched"),
-    RejectReason.MARGIN_MODE_WITH_ORDERS: (110024, "You have open orders, so margin mode cannot be switched"),
+    RejectReason.MARGIN_MODE_WITH_POSITION: (
+        110024,
+        "You have an existing position, so margin mode cannot be switched",
+    ),
+    RejectReason.MARGIN_MODE_WITH_ORDERS: (
+        110024,
+        "You have open orders, so margin mode cannot be switched",
+    ),
     RejectReason.POSITION_MODE_UNCHANGED: (110025, "Position mode is not modified"),
-    RejectReason.POSITION_MODE_WITH_POSITION: (110024, "You have an existing position, so position mode cannot be switched"),
-    RejectReason.POSITION_MODE_WITH_ORDERS: (110024, "You have open orders, so position mode cannot be switched"),
-}  # fmt: skip
+    RejectReason.POSITION_MODE_WITH_POSITION: (
+        110024,
+        "You have an existing position, so position mode cannot be switched",
+    ),
+    RejectReason.POSITION_MODE_WITH_ORDERS: (
+        110024,
+        "You have open orders, so position mode cannot be switched",
+    ),
+}
 _SPOT: dict[RejectReason, tuple[int, str]] = {
     RejectReason.PRICE_FILTER: (170134, "Order price has too many decimals."),
     RejectReason.LOT_SIZE: (170137, "Order quantity has too many decimals."),

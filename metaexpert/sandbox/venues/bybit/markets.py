@@ -15,17 +15,59 @@ LINEAR = "linear"
 INVERSE = "inverse"
 CATEGORIES = (SPOT, LINEAR, INVERSE)
 # v5 kline intervals -> the sandbox's timeframe names
-INTERVALS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "120": "2h",
-             "240": "4h", "360": "6h", "720": "12h", "D": "1d", "W": "1w"}  # fmt: skip
+INTERVALS = {
+    "1": "1m",
+    "3": "3m",
+    "5": "5m",
+    "15": "15m",
+    "30": "30m",
+    "60": "1h",
+    "120": "2h",
+    "240": "4h",
+    "360": "6h",
+    "720": "12h",
+    "D": "1d",
+    "W": "1w",
+}
 
 RULES: dict[tuple[str, str], dict[str, float]] = {
-    (SPOT, "BTCUSDT"): {"tick_size": 0.01, "step_size": 0.000001, "min_quantity": 0.000048, "min_notional": 1.0},
-    (SPOT, "ETHUSDT"): {"tick_size": 0.01, "step_size": 0.00001, "min_quantity": 0.00062, "min_notional": 1.0},
-    (LINEAR, "BTCUSDT"): {"tick_size": 0.1, "step_size": 0.001, "min_quantity": 0.001, "min_notional": 5.0},
-    (LINEAR, "ETHUSDT"): {"tick_size": 0.01, "step_size": 0.01, "min_quantity": 0.01, "min_notional": 5.0},
-    (INVERSE, "BTCUSDT"): {"tick_size": 0.5, "step_size": 1.0, "min_quantity": 1.0, "min_notional": 0.0},
-    (INVERSE, "ETHUSDT"): {"tick_size": 0.05, "step_size": 1.0, "min_quantity": 1.0, "min_notional": 0.0},
-}  # fmt: skip
+    (SPOT, "BTCUSDT"): {
+        "tick_size": 0.01,
+        "step_size": 0.000001,
+        "min_quantity": 0.000048,
+        "min_notional": 1.0,
+    },
+    (SPOT, "ETHUSDT"): {
+        "tick_size": 0.01,
+        "step_size": 0.00001,
+        "min_quantity": 0.00062,
+        "min_notional": 1.0,
+    },
+    (LINEAR, "BTCUSDT"): {
+        "tick_size": 0.1,
+        "step_size": 0.001,
+        "min_quantity": 0.001,
+        "min_notional": 5.0,
+    },
+    (LINEAR, "ETHUSDT"): {
+        "tick_size": 0.01,
+        "step_size": 0.01,
+        "min_quantity": 0.01,
+        "min_notional": 5.0,
+    },
+    (INVERSE, "BTCUSDT"): {
+        "tick_size": 0.5,
+        "step_size": 1.0,
+        "min_quantity": 1.0,
+        "min_notional": 0.0,
+    },
+    (INVERSE, "ETHUSDT"): {
+        "tick_size": 0.05,
+        "step_size": 1.0,
+        "min_quantity": 1.0,
+        "min_notional": 0.0,
+    },
+}
 GENERIC = {"tick_size": 0.01, "step_size": 0.001, "min_quantity": 0.001, "min_notional": 5.0}
 
 
@@ -54,14 +96,30 @@ def _rule(market: str, candle: str, configured: list[SymbolConfig]) -> SymbolCon
 def bybit_markets(config: SandboxConfig) -> list[MarketSpec]:
     inverse = config.inverse_symbols or config.futures_symbols
     return [
-        MarketSpec(SPOT, MarketKind.SPOT, {s: _rule(SPOT, s, config.symbol_rules) for s in config.spot_symbols},
-                   config.spot_maker_fee, config.spot_taker_fee, data_market="spot"),
-        MarketSpec(LINEAR, MarketKind.LINEAR,
-                   {s: _rule(LINEAR, s, config.symbol_rules) for s in config.futures_symbols},
-                   config.futures_maker_fee, config.futures_taker_fee, data_market="usdm"),
-        MarketSpec(INVERSE, MarketKind.INVERSE,
-                   {inverse_symbol(s): _rule(INVERSE, s, config.symbol_rules) for s in inverse},
-                   config.futures_maker_fee, config.futures_taker_fee, data_market="inverse",
-                   contract_size={inverse_symbol(s): 1.0 for s in inverse},
-                   candles={inverse_symbol(s): s for s in inverse}),
-    ]  # fmt: skip
+        MarketSpec(
+            SPOT,
+            MarketKind.SPOT,
+            {s: _rule(SPOT, s, config.symbol_rules) for s in config.spot_symbols},
+            config.spot_maker_fee,
+            config.spot_taker_fee,
+            data_market="spot",
+        ),
+        MarketSpec(
+            LINEAR,
+            MarketKind.LINEAR,
+            {s: _rule(LINEAR, s, config.symbol_rules) for s in config.futures_symbols},
+            config.futures_maker_fee,
+            config.futures_taker_fee,
+            data_market="usdm",
+        ),
+        MarketSpec(
+            INVERSE,
+            MarketKind.INVERSE,
+            {inverse_symbol(s): _rule(INVERSE, s, config.symbol_rules) for s in inverse},
+            config.futures_maker_fee,
+            config.futures_taker_fee,
+            data_market="inverse",
+            contract_size={inverse_symbol(s): 1.0 for s in inverse},
+            candles={inverse_symbol(s): s for s in inverse},
+        ),
+    ]

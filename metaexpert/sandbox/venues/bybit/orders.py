@@ -144,14 +144,18 @@ def order_row(order: SandboxOrder, category: str) -> dict[str, object]:
         "blockTradeId": "",
         "symbol": order.symbol,
         "price": fmt(order.price),
-        "qty": fmt(order.quantity if not order.quote_order_quantity else order.quote_order_quantity),
+        "qty": fmt(
+            order.quantity if not order.quote_order_quantity else order.quote_order_quantity
+        ),
         "side": "Buy" if order.side == "BUY" else "Sell",
         "isLeverage": "0" if category == SPOT else "",
         "positionIdx": POSITION_INDEX.get(order.position_side, 0),
         "orderStatus": order_status(order),
         "cancelType": "UNKNOWN",
         "rejectReason": "EC_NoError",
-        "avgPrice": fmt(order.average_price) if order.executed_quantity else ("" if category == SPOT else "0"),
+        "avgPrice": fmt(order.average_price)
+        if order.executed_quantity
+        else ("" if category == SPOT else "0"),
         "leavesQty": fmt(order.remaining if order.is_open else 0.0),
         "leavesValue": fmt(order.remaining * order.price if order.is_open else 0.0),
         "cumExecQty": fmt(order.executed_quantity),
@@ -159,11 +163,14 @@ def order_row(order: SandboxOrder, category: str) -> dict[str, object]:
         "cumExecFee": fmt(fee),
         "cumFeeDetail": {fee_coin: fmt(fee)} if fee_coin else {},
         "timeInForce": "PostOnly" if order.post_only else order.time_in_force,
-        "orderType": "Market" if order.kind in (OrderKind.MARKET, OrderKind.STOP_MARKET,
-                                                OrderKind.TAKE_PROFIT_MARKET) else "Limit",
+        "orderType": "Market"
+        if order.kind in (OrderKind.MARKET, OrderKind.STOP_MARKET, OrderKind.TAKE_PROFIT_MARKET)
+        else "Limit",
         "stopOrderType": _stop_order_type(order),
         "orderIv": "",
-        "marketUnit": "quoteCoin" if order.quote_order_quantity else ("baseCoin" if category == SPOT else ""),
+        "marketUnit": "quoteCoin"
+        if order.quote_order_quantity
+        else ("baseCoin" if category == SPOT else ""),
         "triggerPrice": fmt(order.stop_price),
         "takeProfit": "0",
         "stopLoss": "0",
@@ -183,7 +190,7 @@ def order_row(order: SandboxOrder, category: str) -> dict[str, object]:
         "placeType": "",
         "createdTime": str(order.time),
         "updatedTime": str(order.update_time or order.time),
-    }  # fmt: skip
+    }
 
 
 def execution_row(fill: Fill, order: SandboxOrder, category: str) -> dict[str, object]:
@@ -265,4 +272,4 @@ def position_row(
         "sessionAvgPrice": "",
         "createdTime": str(position.update_time),
         "updatedTime": str(position.update_time),
-    }  # fmt: skip
+    }

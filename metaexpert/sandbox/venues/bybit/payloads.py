@@ -26,28 +26,58 @@ def instrument(category: str, rule: SymbolConfig, exchange: SandboxExchange) -> 
     }
     if category == SPOT:
         return {
-            "symbol": rule.symbol, "baseCoin": rule.base_asset, "quoteCoin": rule.quote_asset, "innovation": "0",
-            "status": "Trading", "marginTrading": "utaOnly", "stTag": "0",
-            "lotSizeFilter": {"basePrecision": fmt(rule.step_size), "quotePrecision": "0.00000001",
-                              "minOrderQty": fmt(rule.min_quantity), "maxOrderQty": fmt(rule.max_quantity),
-                              "minOrderAmt": fmt(rule.min_notional), "maxOrderAmt": "8000000"},
+            "symbol": rule.symbol,
+            "baseCoin": rule.base_asset,
+            "quoteCoin": rule.quote_asset,
+            "innovation": "0",
+            "status": "Trading",
+            "marginTrading": "utaOnly",
+            "stTag": "0",
+            "lotSizeFilter": {
+                "basePrecision": fmt(rule.step_size),
+                "quotePrecision": "0.00000001",
+                "minOrderQty": fmt(rule.min_quantity),
+                "maxOrderQty": fmt(rule.max_quantity),
+                "minOrderAmt": fmt(rule.min_notional),
+                "maxOrderAmt": "8000000",
+            },
             "priceFilter": {"tickSize": fmt(rule.tick_size)},
             "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
-        }  # fmt: skip
+        }
     settle = rule.base_asset if category == INVERSE else rule.quote_asset
     return {
-        "symbol": rule.symbol, "contractType": "InversePerpetual" if category == INVERSE else "LinearPerpetual",
-        "status": "Trading", "baseCoin": rule.base_asset, "quoteCoin": rule.quote_asset, "settleCoin": settle,
-        "launchTime": "1585526400000", "deliveryTime": "0", "deliveryFeeRate": "", "priceScale": "2",
-        "leverageFilter": {"minLeverage": "1", "maxLeverage": f"{exchange.config.max_leverage}.00",
-                           "leverageStep": "0.01"},
+        "symbol": rule.symbol,
+        "contractType": "InversePerpetual" if category == INVERSE else "LinearPerpetual",
+        "status": "Trading",
+        "baseCoin": rule.base_asset,
+        "quoteCoin": rule.quote_asset,
+        "settleCoin": settle,
+        "launchTime": "1585526400000",
+        "deliveryTime": "0",
+        "deliveryFeeRate": "",
+        "priceScale": "2",
+        "leverageFilter": {
+            "minLeverage": "1",
+            "maxLeverage": f"{exchange.config.max_leverage}.00",
+            "leverageStep": "0.01",
+        },
         "priceFilter": price_filter,
-        "lotSizeFilter": {"maxOrderQty": fmt(rule.max_quantity), "minOrderQty": fmt(rule.min_quantity),
-                          "qtyStep": fmt(rule.step_size), "postOnlyMaxOrderQty": fmt(rule.max_quantity),
-                          "maxMktOrderQty": fmt(rule.max_quantity), "minNotionalValue": fmt(rule.min_notional)},
-        "unifiedMarginTrade": True, "fundingInterval": 480, "copyTrading": "both", "upperFundingRate": "0.005",
-        "lowerFundingRate": "-0.005", "isPreListing": False, "preListingInfo": None,
-    }  # fmt: skip
+        "lotSizeFilter": {
+            "maxOrderQty": fmt(rule.max_quantity),
+            "minOrderQty": fmt(rule.min_quantity),
+            "qtyStep": fmt(rule.step_size),
+            "postOnlyMaxOrderQty": fmt(rule.max_quantity),
+            "maxMktOrderQty": fmt(rule.max_quantity),
+            "minNotionalValue": fmt(rule.min_notional),
+        },
+        "unifiedMarginTrade": True,
+        "fundingInterval": 480,
+        "copyTrading": "both",
+        "upperFundingRate": "0.005",
+        "lowerFundingRate": "-0.005",
+        "isPreListing": False,
+        "preListingInfo": None,
+    }
 
 
 def ticker(exchange: SandboxExchange, category: str, symbol: str) -> dict[str, object]:
@@ -57,21 +87,38 @@ def ticker(exchange: SandboxExchange, category: str, symbol: str) -> dict[str, o
     bid, ask = exchange.bid_ask(symbol, category)
     high, low = max(high, last), min(low, last)
     row: dict[str, object] = {
-        "symbol": symbol, "bid1Price": fmt(bid), "bid1Size": "1", "ask1Price": fmt(ask), "ask1Size": "1",
-        "lastPrice": fmt(last), "prevPrice24h": fmt(open_),
-        "price24hPcnt": fmt((last - open_) / open_ if open_ else 0.0, 4), "highPrice24h": fmt(high),
-        "lowPrice24h": fmt(low), "turnover24h": fmt(volume * (high + low + last) / 3), "volume24h": fmt(volume),
-    }  # fmt: skip
+        "symbol": symbol,
+        "bid1Price": fmt(bid),
+        "bid1Size": "1",
+        "ask1Price": fmt(ask),
+        "ask1Size": "1",
+        "lastPrice": fmt(last),
+        "prevPrice24h": fmt(open_),
+        "price24hPcnt": fmt((last - open_) / open_ if open_ else 0.0, 4),
+        "highPrice24h": fmt(high),
+        "lowPrice24h": fmt(low),
+        "turnover24h": fmt(volume * (high + low + last) / 3),
+        "volume24h": fmt(volume),
+    }
     if category in (LINEAR, INVERSE):
         from metaexpert.sandbox.core.margin import FUNDING_INTERVAL_MS
 
         now = exchange.now
-        row.update({
-            "indexPrice": fmt(last), "markPrice": fmt(last), "prevPrice1h": fmt(open_), "openInterest": "0",
-            "openInterestValue": "0", "fundingRate": fmt(exchange.config.funding_rate),
-            "nextFundingTime": str((now // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS),
-            "predictedDeliveryPrice": "", "basisRate": "", "deliveryFeeRate": "", "deliveryTime": "0",
-        })  # fmt: skip
+        row.update(
+            {
+                "indexPrice": fmt(last),
+                "markPrice": fmt(last),
+                "prevPrice1h": fmt(open_),
+                "openInterest": "0",
+                "openInterestValue": "0",
+                "fundingRate": fmt(exchange.config.funding_rate),
+                "nextFundingTime": str((now // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS),
+                "predictedDeliveryPrice": "",
+                "basisRate": "",
+                "deliveryFeeRate": "",
+                "deliveryTime": "0",
+            }
+        )
     else:
         row["usdIndexPrice"] = fmt(last)
     return row
@@ -79,8 +126,15 @@ def ticker(exchange: SandboxExchange, category: str, symbol: str) -> dict[str, o
 
 def kline_row(kline: Kline) -> list[str]:
     turnover = kline.volume * (kline.open + kline.close) / 2.0
-    return [str(kline.open_time), fmt(kline.open), fmt(kline.high), fmt(kline.low), fmt(kline.close),
-            fmt(kline.volume), fmt(turnover)]  # fmt: skip
+    return [
+        str(kline.open_time),
+        fmt(kline.open),
+        fmt(kline.high),
+        fmt(kline.low),
+        fmt(kline.close),
+        fmt(kline.volume),
+        fmt(turnover),
+    ]
 
 
 def orderbook(
@@ -92,61 +146,67 @@ def orderbook(
     best_ask = max(math.ceil(ask / tick - 1e-9), best_bid + 1)  # a book is never crossed or locked
     bids = [[fmt((best_bid - i) * tick), "1"] for i in range(limit)]
     asks = [[fmt((best_ask + i) * tick), "1"] for i in range(limit)]
-    return {"s": symbol, "b": bids, "a": asks, "ts": exchange.now, "u": update_id, "seq": update_id,
-            "cts": exchange.now}  # fmt: skip
+    return {
+        "s": symbol,
+        "b": bids,
+        "a": asks,
+        "ts": exchange.now,
+        "u": update_id,
+        "seq": update_id,
+        "cts": exchange.now,
+    }
 
 
 def wallet(exchange: SandboxExchange, api_key: str, coins: list[str] | None) -> dict[str, object]:
     """One UNIFIED account: spot balances are the wallet; positions add PnL and margin per coin."""
-    spot = exchange.spot_accounts[api_key]
-    margin = exchange.margin
-    unrealized: dict[str, float] = {}
-    position_im: dict[str, float] = {}
-    order_im: dict[str, float] = {}
-    for market, accounts in exchange.margin_accounts.items():
-        account = accounts[api_key]
-        for position in account.open_positions():
-            asset = margin.settle_asset(market, position.symbol)
-            unrealized[asset] = unrealized.get(asset, 0.0) + margin.unrealized(position)
-            position_im[asset] = position_im.get(asset, 0.0) + margin.position_margin(
-                account, position
-            )
-        for asset in {margin.settle_asset(market, s) for s in exchange.symbols[market]}:
-            order_im[asset] = order_im.get(asset, 0.0) + margin.open_order_margin(account, asset)
     rows = []
     total_equity = total_wallet = total_available = total_im = 0.0
-    for asset in sorted(set(spot.free) | set(spot.locked) | set(unrealized)):
+    for asset, c in exchange.margin.unified_coins(api_key).items():
         if coins and asset not in coins:
             continue
-        free, locked = spot.free.get(asset, 0.0), spot.locked.get(asset, 0.0)
-        balance = free + locked
-        pnl = unrealized.get(asset, 0.0)
-        im = position_im.get(asset, 0.0) + order_im.get(asset, 0.0)
-        usd = 1.0 if asset in ("USDT", "USDC", "USD") else _usd_price(exchange, asset)
-        available = max(free - im + min(pnl, 0.0), 0.0)
-        total_equity += (balance + pnl) * usd
-        total_wallet += balance * usd
-        total_available += available * usd
-        total_im += im * usd
-        rows.append({
-            "coin": asset, "equity": fmt(balance + pnl), "usdValue": fmt((balance + pnl) * usd),
-            "walletBalance": fmt(balance), "free": "", "locked": fmt(locked), "spotHedgingQty": "0",
-            "borrowAmount": "0", "availableToWithdraw": fmt(available), "availableToBorrow": "", "bonus": "0",
-            "accruedInterest": "0", "totalOrderIM": fmt(order_im.get(asset, 0.0)),
-            "totalPositionIM": fmt(position_im.get(asset, 0.0)), "totalPositionMM": "0",
-            "unrealisedPnl": fmt(pnl), "cumRealisedPnl": "0", "marginCollateral": True, "collateralSwitch": True,
-        })  # fmt: skip
-    return {"list": [{
-        "accountType": "UNIFIED", "accountIMRate": "0", "accountMMRate": "0", "accountLTV": "0",
-        "totalEquity": fmt(total_equity), "totalWalletBalance": fmt(total_wallet),
-        "totalMarginBalance": fmt(total_equity), "totalAvailableBalance": fmt(total_available),
-        "totalPerpUPL": fmt(total_equity - total_wallet), "totalInitialMargin": fmt(total_im),
-        "totalMaintenanceMargin": "0", "coin": rows,
-    }]}  # fmt: skip
-
-
-def _usd_price(exchange: SandboxExchange, asset: str) -> float:
-    for candle in exchange.series:
-        if candle == f"{asset}USDT":
-            return exchange.price(candle)
-    return 0.0
+        im = c["position_im"] + c["order_im"]
+        total_equity += (c["wallet"] + c["upl"]) * c["usd"]
+        total_wallet += c["wallet"] * c["usd"]
+        total_available += c["available"] * c["usd"]
+        total_im += im * c["usd"]
+        rows.append(
+            {
+                "coin": asset,
+                "equity": fmt(c["wallet"] + c["upl"]),
+                "usdValue": fmt((c["wallet"] + c["upl"]) * c["usd"]),
+                "walletBalance": fmt(c["wallet"]),
+                "free": "",
+                "locked": fmt(c["locked"]),
+                "spotHedgingQty": "0",
+                "borrowAmount": "0",
+                "availableToWithdraw": fmt(c["available"]),
+                "availableToBorrow": "",
+                "bonus": "0",
+                "accruedInterest": "0",
+                "totalOrderIM": fmt(c["order_im"]),
+                "totalPositionIM": fmt(c["position_im"]),
+                "totalPositionMM": "0",
+                "unrealisedPnl": fmt(c["upl"]),
+                "cumRealisedPnl": "0",
+                "marginCollateral": True,
+                "collateralSwitch": True,
+            }
+        )
+    return {
+        "list": [
+            {
+                "accountType": "UNIFIED",
+                "accountIMRate": "0",
+                "accountMMRate": "0",
+                "accountLTV": "0",
+                "totalEquity": fmt(total_equity),
+                "totalWalletBalance": fmt(total_wallet),
+                "totalMarginBalance": fmt(total_equity),
+                "totalAvailableBalance": fmt(total_available),
+                "totalPerpUPL": fmt(total_equity - total_wallet),
+                "totalInitialMargin": fmt(total_im),
+                "totalMaintenanceMargin": "0",
+                "coin": rows,
+            }
+        ]
+    }

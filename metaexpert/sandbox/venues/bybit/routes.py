@@ -6,6 +6,9 @@ account is unified (Bybit's UTA): spot balances are the wallet every market sett
 (``VenueApp.unified``), reduce-only is accepted in hedge mode, and ``/v5/user/query-api`` plus
 ``/v5/account/info`` report a UTA so ccxt takes its unified code paths. Point ccxt ``bybit`` at it
 by overwriting ``urls['api']`` entries (they contain ``{hostname}``), see ``urls``.
+
+About 540 lines, on purpose: one short handler per v5 endpoint, read as the table of what the
+venue answers; the payload shapes themselves are in ``orders.py`` and ``payloads.py``.
 """
 
 from __future__ import annotations
@@ -88,9 +91,15 @@ class BybitApp(VenueApp):
         retry = {"Retry-After": str(fault.retry_after_seconds)}
         if fault.kind == "rate_limit":
             reset = server_time_ms() + fault.retry_after_seconds * 1000
-            return BybitError(10006, "Too many visits. Exceeded the API Rate Limit.",
-                              headers={**retry, "X-Bapi-Limit-Status": "0",
-                                       "X-Bapi-Limit-Reset-Timestamp": str(reset)})  # fmt: skip
+            return BybitError(
+                10006,
+                "Too many visits. Exceeded the API Rate Limit.",
+                headers={
+                    **retry,
+                    "X-Bapi-Limit-Status": "0",
+                    "X-Bapi-Limit-Reset-Timestamp": str(reset),
+                },
+            )
         if fault.kind == "ip_ban":
             return BybitError(10018, "access too frequent, IP banned", status=403, headers=retry)
         return BybitError(10016, "System error. Please try again later.", status=503)
@@ -162,8 +171,9 @@ class BybitApp(VenueApp):
             except ValueError as exc:
                 raise invalid("orderId", raw_id) from exc
         symbol = self.symbol(category, params) if params.get("symbol") else None
-        return self.exchange.find_order(category, api_key, symbol, order_id, str(link) if link else None,
-                                        on_cancel=on_cancel)  # fmt: skip
+        return self.exchange.find_order(
+            category, api_key, symbol, order_id, str(link) if link else None, on_cancel=on_cancel
+        )
 
     @staticmethod
     def _limit(params: Json, default: int, maximum: int) -> int:
@@ -236,8 +246,11 @@ class BybitApp(VenueApp):
         seen: dict[int, Json] = {}
         for record in self.exchange.funding:
             if record["symbol"] == symbol and record.get("market") == category:
-                seen[int(str(record["time"]))] = {"symbol": symbol, "fundingRate": fmt(float(str(record["rate"]))),
-                                                  "fundingRateTimestamp": str(record["time"])}  # fmt: skip
+                seen[int(str(record["time"]))] = {
+                    "symbol": symbol,
+                    "fundingRate": fmt(float(str(record["rate"]))),
+                    "fundingRateTimestamp": str(record["time"]),
+                }
         rows = [seen[key] for key in sorted(seen, reverse=True)]
         return ok({"category": category, "list": rows[: self._limit(params, 200, 200)]})
 
@@ -245,22 +258,58 @@ class BybitApp(VenueApp):
     async def query_api(self, request: web.Request) -> web.Response:
         api_key, _ = await self._request(request, private=True)
         can_trade = self.exchange.can_trade.get(api_key or "", False)
-        return ok({
-            "id": "1", "note": "metaexpert-sandbox", "apiKey": api_key, "readOnly": 0 if can_trade else 1,
-            "secret": "", "permissions": {"ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"],
-                                          "Wallet": ["AccountTransfer"], "Options": [], "Derivatives": [],
-                                          "Exchange": [], "Earn": [], "BlockTrade": [], "Affiliate": []},
-            "ips": ["*"], "type": 1, "deadlineDay": -1, "expiredAt": "", "createdAt": "", "unified": 0,
-            "uta": 1, "userID": 1, "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0",
-            "affiliateID": 0, "rsaPublicKey": "", "isMaster": True, "parentUid": "0", "kycLevel": "LEVEL_DEFAULT",
-            "kycRegion": "",
-        })  # fmt: skip
+        return ok(
+            {
+                "id": "1",
+                "note": "metaexpert-sandbox",
+                "apiKey": api_key,
+                "readOnly": 0 if can_trade else 1,
+                "secret": "",
+                "permissions": {
+                    "ContractTrade": ["Order", "Position"],
+                    "Spot": ["SpotTrade"],
+                    "Wallet": ["AccountTransfer"],
+                    "Options": [],
+                    "Derivatives": [],
+                    "Exchange": [],
+                    "Earn": [],
+                    "BlockTrade": [],
+                    "Affiliate": [],
+                },
+                "ips": ["*"],
+                "type": 1,
+                "deadlineDay": -1,
+                "expiredAt": "",
+                "createdAt": "",
+                "unified": 0,
+                "uta": 1,
+                "userID": 1,
+                "inviterID": 0,
+                "vipLevel": "No VIP",
+                "mktMakerLevel": "0",
+                "affiliateID": 0,
+                "rsaPublicKey": "",
+                "isMaster": True,
+                "parentUid": "0",
+                "kycLevel": "LEVEL_DEFAULT",
+                "kycRegion": "",
+            }
+        )
 
     async def account_info(self, request: web.Request) -> web.Response:
         await self._request(request, private=True)
-        return ok({"unifiedMarginStatus": 5, "marginMode": "REGULAR_MARGIN", "isMasterTrader": False,
-                   "spotHedgingStatus": "OFF", "updatedTime": str(self.exchange.now), "dcpStatus": "OFF",
-                   "timeWindow": 10, "smpGroup": 0})  # fmt: skip
+        return ok(
+            {
+                "unifiedMarginStatus": 5,
+                "marginMode": "REGULAR_MARGIN",
+                "isMasterTrader": False,
+                "spotHedgingStatus": "OFF",
+                "updatedTime": str(self.exchange.now),
+                "dcpStatus": "OFF",
+                "timeWindow": 10,
+                "smpGroup": 0,
+            }
+        )
 
     async def wallet_balance(self, request: web.Request) -> web.Response:
         api_key, params = await self._request(request, private=True)
@@ -273,11 +322,28 @@ class BybitApp(VenueApp):
     async def coin_info(self, request: web.Request) -> web.Response:
         """The coins of the served markets (ccxt's fetchCurrencies; one chain each)."""
         await self._request(request, private=True)
-        coins = sorted({c for rules in self.exchange.symbols.values() for r in rules.values()
-                        for c in (r.base_asset, r.quote_asset) if c != "USD"})  # fmt: skip
-        chain = {"chainType": "ERC20", "confirmation": "6", "withdrawFee": "0", "depositMin": "0",
-                 "withdrawMin": "0", "chain": "ETH", "chainDeposit": "1", "chainWithdraw": "1",
-                 "minAccuracy": "8", "withdrawPercentageFee": "0", "contractAddress": ""}  # fmt: skip
+        coins = sorted(
+            {
+                c
+                for rules in self.exchange.symbols.values()
+                for r in rules.values()
+                for c in (r.base_asset, r.quote_asset)
+                if c != "USD"
+            }
+        )
+        chain = {
+            "chainType": "ERC20",
+            "confirmation": "6",
+            "withdrawFee": "0",
+            "depositMin": "0",
+            "withdrawMin": "0",
+            "chain": "ETH",
+            "chainDeposit": "1",
+            "chainWithdraw": "1",
+            "minAccuracy": "8",
+            "withdrawPercentageFee": "0",
+            "contractAddress": "",
+        }
         rows = [
             {"name": coin, "coin": coin, "remainAmount": "1000000", "chains": [chain]}
             for coin in coins
@@ -289,8 +355,18 @@ class BybitApp(VenueApp):
         category = self.category(params)
         spec = self.exchange.markets[category]
         names = [self.symbol(category, params)] if params.get("symbol") else list(spec.rules)
-        return ok({"list": [{"symbol": s, "takerFeeRate": fmt(spec.taker_fee), "makerFeeRate": fmt(spec.maker_fee)}
-                            for s in names]})  # fmt: skip
+        return ok(
+            {
+                "list": [
+                    {
+                        "symbol": s,
+                        "takerFeeRate": fmt(spec.taker_fee),
+                        "makerFeeRate": fmt(spec.maker_fee),
+                    }
+                    for s in names
+                ]
+            }
+        )
 
     # ------------------------------------------------------------------ orders
     async def create_order(self, request: web.Request) -> web.Response:
@@ -370,8 +446,11 @@ class BybitApp(VenueApp):
                 return self._rows(category, [], params)
             return self._rows(category, [order], params)
         wanted = str(params.get("orderFilter") or ("Order" if category == SPOT else ""))
-        orders = [o for o in self.exchange.open_orders(category, str(api_key), symbol)
-                  if self._matches_filter(o, wanted)]  # fmt: skip
+        orders = [
+            o
+            for o in self.exchange.open_orders(category, str(api_key), symbol)
+            if self._matches_filter(o, wanted)
+        ]
         return self._rows(category, orders, params)
 
     async def order_history(self, request: web.Request) -> web.Response:
@@ -382,8 +461,12 @@ class BybitApp(VenueApp):
             o for o in self.exchange.all_orders(category, str(api_key), symbol) if not o.is_open
         ]
         if params.get("orderId") or params.get("orderLinkId"):
-            orders = [o for o in orders if str(o.order_id) == str(params.get("orderId"))
-                      or o.client_order_id == params.get("orderLinkId")]  # fmt: skip
+            orders = [
+                o
+                for o in orders
+                if str(o.order_id) == str(params.get("orderId"))
+                or o.client_order_id == params.get("orderLinkId")
+            ]
         wanted = str(params.get("orderFilter") or "")
         orders = [o for o in orders if wanted != "StopOrder" or o.is_conditional]
         return self._rows(category, orders, params)
@@ -419,13 +502,18 @@ class BybitApp(VenueApp):
             category, str(api_key), symbol, include_empty=symbol is not None
         ):
             mark = margin.mark(position)
-            rows.append(wire.position_row(
-                position, mark=mark, leverage=margin.leverage(account, position.symbol),
-                unrealized=margin.unrealized(position), liquidation=margin.liquidation_price(account, position),
-                margin=margin.position_margin(account, position),
-                value=margin.notional(category, position.symbol, abs(position.amount), mark),
-                isolated=account.margin_type.get(position.symbol, "CROSSED") == "ISOLATED",
-            ))  # fmt: skip
+            rows.append(
+                wire.position_row(
+                    position,
+                    mark=mark,
+                    leverage=margin.leverage(account, position.symbol),
+                    unrealized=margin.unrealized(position),
+                    liquidation=margin.liquidation_price(account, position),
+                    margin=margin.position_margin(account, position),
+                    value=margin.notional(category, position.symbol, abs(position.amount), mark),
+                    isolated=account.margin_type.get(position.symbol, "CROSSED") == "ISOLATED",
+                )
+            )
         return ok({"category": category, "list": rows, "nextPageCursor": ""})
 
     async def set_leverage(self, request: web.Request) -> web.Response:

@@ -1,0 +1,1 @@
+"""The OKX v5 venue: SPOT and SWAP on a unified trading account (see ``routes.py``)."""
