@@ -83,7 +83,8 @@ def sweep(expert_path: str, variable: str | None, settings_dump: dict[str, Any],
                                                         w.out_of_sample_metrics.get("total_return_pct")))
 
 
-@flow(name="optimize", validate_parameters=True, flow_run_name="optimize {expert_path} {start}..{end} ({method})",
+@flow(name="optimize", validate_parameters=True,
+      flow_run_name="optimize {expert_path} {start}..{end} ({method})",
       **FAILURE_HOOKS)
 def optimize(
     expert_path: str,
