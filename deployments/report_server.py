@@ -56,7 +56,7 @@ class ReportServer:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> ReportServer:
+    def __enter__(self) -> "ReportServer":  # noqa: PYI034, UP037 - not subclassed
         self.thread.start()
         return self
 

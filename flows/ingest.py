@@ -22,9 +22,9 @@ from metaexpert.data import CandleValidationError, normalize_symbol
 from metaexpert.data.frame import format_utc
 from metaexpert.data.validation import ValidationReport
 from tasks.alerts import FAILURE_HOOKS, alert
-from tasks.naming import ingest_run_name
 from tasks.candles import detect_gaps, fetch_candles, repair_gaps, store_candles, validate_candles
 from tasks.exchange_client import ccxt_symbol, make_exchange_client
+from tasks.naming import ingest_run_name
 
 
 class IngestionRejectedError(CandleValidationError):

@@ -52,8 +52,8 @@ def test_optimize_flow_walk_forward_returns_in_and_out_of_sample_per_window(pref
 def test_make_task_runner_without_cluster_package_raises_clear_error(runner, package):
     import importlib.util
 
-    from tasks.optimization import make_task_runner
     from metaexpert.core.errors import ConfigurationError
+    from tasks.optimization import make_task_runner
 
     if importlib.util.find_spec(package) is not None:
         pytest.skip(f"{package} is installed")
@@ -62,8 +62,8 @@ def test_make_task_runner_without_cluster_package_raises_clear_error(runner, pac
 
 
 def test_pass_task_called_directly_returns_outcome(synthetic_dir):
-    from tasks.optimization import run_pass
     from metaexpert.backtest.optimization import PassRequest
+    from tasks.optimization import run_pass
 
     outcome = run_pass.fn(str(EXPERTS / "cycle_timer.py"), None, {"data_dir": str(synthetic_dir)},
                           (START_MS, START_MS + PERIOD * 10 * HOUR_MS),

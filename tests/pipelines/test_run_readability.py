@@ -53,8 +53,9 @@ def test_ingest_run_gets_a_name_with_series_and_dates(prefect_harness, recorded_
 
 
 def test_library_logger_inside_a_flow_run_reaches_the_run_logs(prefect_harness):
-    import flows  # noqa: F401 - importing the flows routes metaexpert.* logs to the runs
     from prefect import flow
+
+    import flows  # noqa: F401 - importing the flows routes metaexpert.* logs to the runs
 
     @flow(name="library-log-probe")
     def probe() -> None:
