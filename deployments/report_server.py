@@ -22,7 +22,7 @@ HEALTH_PATH = "/healthz"
 
 
 class _ReportHandler(SimpleHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == HEALTH_PATH:
             body = b"ok\n"
             self.send_response(200)
@@ -33,7 +33,7 @@ class _ReportHandler(SimpleHTTPRequestHandler):
             return
         super().do_GET()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class signature
+    def log_message(self, format: str, *args: object) -> None:
         logger.info("%s %s", self.address_string(), format % args)
 
 
@@ -56,7 +56,7 @@ class ReportServer:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> ReportServer:
+    def __enter__(self) -> "ReportServer":  # noqa: PYI034, UP037 - not subclassed
         self.thread.start()
         return self
 

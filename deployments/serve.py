@@ -1,92 +1,87 @@
-"""Serve every MetaExpert deployment from one long-running process (no work pool needed).
+"""Serve the MetaExpert deployments from one process: the local shortcut, no work pool.
 
-    python -m deployments.serve examples/ema_cross_binance_spot.py [more experts...] \
-        --mode paper --storage-url sqlite:///var/metaexpert.sqlite
+    python -m deployments.serve [more_expert.py ...] --mode paper --storage-url sqlite:///var/metaexpert.sqlite
 
-registers ingest, data quality, one evaluate deployment per expert file (cron derived from the
-expert's timers/bars), backtest, optimize, compliance-report and archive with the Prefect API
-(``PREFECT_API_URL``) and executes their runs in this process. The same set, for workers, is in
-``deployments/prefect.yaml``.
+Which way to use: ``prefect.yaml`` + a ``process`` work pool + ``prefect worker start`` is THE
+way to deploy (a server, several hosts, runs that survive this shell); ``serve`` is for a
+laptop session. Both register the same deployments, built from the same entries of
+``deployments/prefect.yaml`` (``deployments/spec.py``): same names, descriptions, parameters
+and schedules. Expert files given here add one ``evaluate-<stem>`` deployment each.
+
+The switch is guarded: serve refuses to start when any of its deployments is registered for a
+work pool (by ``prefect deploy``), because serving would update it in place, drop its pull step
+and make every worker run crash. Deploying for workers after serving is fine (the deployments
+get their work pool and pull step; stop the serve process).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import asyncio
 from pathlib import Path
 from typing import Any
 
-from deployments.schedules import SCHEDULE_TIMEZONE, cron_for_expert
+from deployments.spec import (
+    PREFECT_FILE,
+    deployment_name,
+    evaluate_entry,
+    load_entries,
+    to_runner_deployment,
+)
+from metaexpert.core.errors import ConfigurationError
 
-NIGHTLY = {"ingest": "10 0 * * *", "data-quality": "40 0 * * *", "compliance-report": "20 1 * * *",
-           "archive": "50 1 * * *"}
+__all__ = ["build_deployments", "check_not_deployed_for_workers", "deployment_name", "main"]
 
 
-def deployment_name(expert_file: str | Path) -> str:
-    """``evaluate-<file stem>``: one evaluate deployment per expert file."""
-    stem = re.sub(r"[^a-z0-9-]+", "-", Path(expert_file).stem.lower()).strip("-") or "expert"
-    return f"evaluate-{stem}"
+def build_deployments(expert_files: list[str] | None = None, *, trade_mode: str = "paper",
+                      storage_url: str | None = None, prefect_file: str | Path = PREFECT_FILE) -> list[Any]:
+    """The ``RunnerDeployment`` objects of every prefect.yaml entry, plus one evaluate
+    deployment per expert file given (an entry of the same name is replaced by it)."""
+    entries = {entry["name"]: entry for entry in load_entries(prefect_file)}
+    for expert_file in expert_files or []:
+        entries[deployment_name(expert_file)] = evaluate_entry(expert_file, trade_mode, storage_url)
+    return [to_runner_deployment(entry) for entry in entries.values()]
 
 
-def build_deployments(expert_files: list[str], *, trade_mode: str = "paper", storage_url: str | None = None,
-                      store_root: str = "var/candles", symbols: list[str] | None = None,
-                      timeframes: list[str] | None = None) -> list[Any]:
-    """The ``RunnerDeployment`` objects for ``serve`` (schedules in UTC, default parameters set)."""
-    from prefect.schedules import Cron
+async def _worker_bound(deployments: list[Any]) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
 
-    from flows.archive import archive
-    from flows.backtest import backtest
-    from flows.compliance_report import compliance_report
-    from flows.data_quality import data_quality
-    from flows.evaluate import evaluate
-    from flows.ingest import ingest
+    bound = []
+    async with get_client() as client:
+        for deployment in deployments:
+            full_name = f"{deployment.flow_name}/{deployment.name}"
+            try:
+                existing = await client.read_deployment_by_name(full_name)
+            except ObjectNotFound:
+                continue
+            if existing.work_pool_name:
+                bound.append(f"{full_name} (work pool {existing.work_pool_name})")
+    return bound
 
-    database_url = storage_url or "sqlite:///var/metaexpert.sqlite"
 
-    def nightly(name: str) -> list[Any]:
-        return [Cron(NIGHTLY[name], timezone=SCHEDULE_TIMEZONE)]
-
-    deployments = [
-        ingest.to_deployment(
-            name="ingest", schedules=nightly("ingest"), tags=["data"],
-            parameters={"exchange": "binance", "market_type": "spot", "symbols": symbols or ["BTCUSDT"],
-                        "timeframes": timeframes or ["1h"], "start": "today-3d", "end": "today",
-                        "store_root": store_root}),
-        data_quality.to_deployment(name="data-quality", schedules=nightly("data-quality"), tags=["data"],
-                                   parameters={"store_root": store_root, "docs_dir": "output/data_docs"}),
-        backtest.to_deployment(name="backtest", tags=["research"]),
-        compliance_report.to_deployment(name="compliance-report", schedules=nightly("compliance-report"),
-                                        tags=["compliance"], parameters={"database_url": database_url}),
-        archive.to_deployment(name="archive", schedules=nightly("archive"), tags=["storage"],
-                              parameters={"database_url": database_url}),
-    ]
-    try:
-        from flows.optimize import optimize
-    except ImportError:  # the optimisation flow is optional for serving
-        optimize = None
-    if optimize is not None:
-        deployments.append(optimize.to_deployment(name="optimize", tags=["research"]))
-    for expert_file in expert_files:
-        parameters: dict[str, Any] = {"expert_file": str(Path(expert_file).resolve()), "trade_mode": trade_mode}
-        if storage_url:
-            parameters["storage_url"] = storage_url
-        deployments.append(evaluate.to_deployment(
-            name=deployment_name(expert_file), tags=["trading", trade_mode], concurrency_limit=1,
-            schedules=[Cron(cron_for_expert(expert_file), timezone=SCHEDULE_TIMEZONE)], parameters=parameters))
-    return deployments
+def check_not_deployed_for_workers(deployments: list[Any]) -> None:
+    """Raise ``ConfigurationError`` when serving would take over deployments a worker runs."""
+    bound = asyncio.run(_worker_bound(deployments))
+    if bound:
+        raise ConfigurationError(
+            f"{len(bound)} deployment(s) are registered for workers by `prefect deploy`: {', '.join(bound[:4])}"
+            f"{' ...' if len(bound) > 4 else ''}; serving them would replace them in place (no pull step, every "
+            "worker run would crash). Run `prefect worker start --pool <pool>` instead, or delete them first "
+            "(`prefect deployment delete <flow>/<name>`) to switch to serve")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve every MetaExpert deployment in one process.")
-    parser.add_argument("experts", nargs="*", help="expert files to evaluate on their derived schedules")
-    parser.add_argument("--mode", default="paper", choices=["paper", "live"])
-    parser.add_argument("--storage-url", default=None, help="state database URL")
-    parser.add_argument("--store-root", default="var/candles", help="candle store for ingest/data quality")
+    parser = argparse.ArgumentParser(description="Serve the MetaExpert deployments in one process (local use).")
+    parser.add_argument("experts", nargs="*", help="more expert files to evaluate on their derived schedules")
+    parser.add_argument("--mode", default="paper", choices=["paper", "live"], help="trade mode of those experts")
+    parser.add_argument("--storage-url", default=None, help="state database URL of those experts")
     arguments = parser.parse_args(argv)
     from prefect import serve
 
-    serve(*build_deployments(arguments.experts, trade_mode=arguments.mode, storage_url=arguments.storage_url,
-                             store_root=arguments.store_root))
+    deployments = build_deployments(arguments.experts, trade_mode=arguments.mode, storage_url=arguments.storage_url)
+    check_not_deployed_for_workers(deployments)
+    serve(*deployments)
 
 
 if __name__ == "__main__":

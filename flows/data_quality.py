@@ -18,10 +18,12 @@ from metaexpert.core.timeframe import Timeframe
 from metaexpert.data import CandleStore, normalize_symbol
 from tasks.alerts import FAILURE_HOOKS
 from tasks.links import publish_link, where_to_find
+from tasks.naming import data_quality_run_name
 from tasks.quality import check_stored_series, make_quality_context
 
 
-@flow(name="candle-data-quality", validate_parameters=True, **FAILURE_HOOKS)
+@flow(name="candle-data-quality", flow_run_name=data_quality_run_name, validate_parameters=True,
+      **FAILURE_HOOKS)
 def data_quality(
     store_root: str,
     docs_dir: str,

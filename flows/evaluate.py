@@ -14,10 +14,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from tasks.alerts import FAILURE_HOOKS, AlertSettings, deliver
+from tasks.naming import evaluate_run_name
 from tasks.trading import EvaluationBusyError, evaluate_expert, expert_lock
 
 
-@flow(name="evaluate", flow_run_name="evaluate {expert_file}", log_prints=False, **FAILURE_HOOKS)
+@flow(name="evaluate", flow_run_name=evaluate_run_name, log_prints=False, **FAILURE_HOOKS)
 def evaluate(
     expert_file: str,
     trade_mode: str = "paper",

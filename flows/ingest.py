@@ -24,6 +24,7 @@ from metaexpert.data.validation import ValidationReport
 from tasks.alerts import FAILURE_HOOKS, alert
 from tasks.candles import detect_gaps, fetch_candles, repair_gaps, store_candles, validate_candles
 from tasks.exchange_client import ccxt_symbol, make_exchange_client
+from tasks.naming import ingest_run_name
 
 
 class IngestionRejectedError(CandleValidationError):
@@ -61,7 +62,8 @@ def _as_list(value: str | list[str] | tuple[str, ...], name: str) -> list[str]:
     return items
 
 
-@flow(name="ingest-candles", log_prints=False, validate_parameters=True, **FAILURE_HOOKS)
+@flow(name="ingest-candles", flow_run_name=ingest_run_name, log_prints=False, validate_parameters=True,
+      **FAILURE_HOOKS)
 def ingest(
     exchange: str,
     market_type: str,

@@ -2,8 +2,9 @@
 
 The search itself (grid, random, Optuna TPE; walk-forward windows; fitness) is the
 library's (``metaexpert.backtest.optimization``); this flow only decides *where* passes
-run. Each pass is one ``optimization-pass`` task submitted to the task runner named by the
-``task_runner`` parameter:
+run. Each pass is one ``optimization-pass`` task (``tasks/optimization.py``) submitted from the
+``optimization-sweep`` subflow, which runs with the task runner named by the ``task_runner``
+parameter (``sweep.with_options(task_runner=...)``, as Prefect documents it):
 
 * ``"thread"`` (default): ``ThreadPoolTaskRunner(max_workers)`` in the flow's process. Fine
   for small sweeps and local development (passes share the GIL, so there is little
@@ -32,19 +33,16 @@ to ``report_path`` when given, and stores every pass as a backtest run when
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
 
 from metaexpert.backtest.optimization import (
     BacktestSettings,
     ExpertReference,
     ParameterSpace,
-    PassEvaluator,
     PassOutcome,
     PassRequest,
     SearchSettings,
@@ -57,58 +55,37 @@ from metaexpert.backtest.optimization import (
     write_walk_forward_report,
 )
 from metaexpert.backtest.optimization.optimizer import resolve_space
-from metaexpert.core.errors import ConfigurationError
 from tasks.alerts import FAILURE_HOOKS
+from tasks.optimization import RunnerName, make_task_runner, run_pass
 
-RunnerName = Literal["thread", "process", "dask", "ray"]
-
-_EVALUATORS: dict[str, PassEvaluator] = {}
-_EVALUATORS_LOCK = threading.Lock()
+__all__ = ["make_task_runner", "optimize", "run_pass", "sweep"]
 
 
-def _evaluator(expert_path: str, variable: str | None, backtest: dict[str, Any], span: tuple[int, int]) -> PassEvaluator:
-    """One evaluator per worker process and configuration: the expert is imported and candles read once."""
-    key = json.dumps([expert_path, variable, backtest, span], sort_keys=True, default=str)
-    with _EVALUATORS_LOCK:
-        if key not in _EVALUATORS:
-            _EVALUATORS[key] = PassEvaluator.from_reference(
-                ExpertReference(expert_path, variable), BacktestSettings.model_validate(backtest), span=span)
-        return _EVALUATORS[key]
+@flow(name="optimization-sweep", flow_run_name="sweep {method} of {expert_path}", validate_parameters=False)
+def sweep(expert_path: str, variable: str | None, settings_dump: dict[str, Any], span: tuple[int, int],
+          space: Any, method: str, search_settings: Any, scoring: Any, walk_forward_windows: dict[str, Any] | None,
+          initial_capital: float) -> Any:
+    """The search (or walk-forward analysis): every batch of passes goes to this flow's task runner."""
+    logger = get_run_logger()
+
+    def evaluate(requests: Sequence[PassRequest]) -> list[PassOutcome]:
+        futures = [run_pass.submit(expert_path, variable, settings_dump, span, request) for request in requests]
+        return [future.result() for future in futures]
+
+    start_ms, end_ms = span
+    if walk_forward_windows is None:
+        return search(space, evaluate, start_ms=start_ms, end_ms=end_ms, fitness=scoring, settings=search_settings)
+    return walk_forward(space, evaluate, start=start_ms, end=end_ms,
+                        settings=WalkForwardSettings.model_validate(walk_forward_windows), fitness=scoring,
+                        search_settings=search_settings, initial_capital=initial_capital,
+                        on_window=lambda w: logger.info("window %d: best %s, out-of-sample return %s%%",
+                                                        w.window.index, w.best.parameters if w.best else None,
+                                                        w.out_of_sample_metrics.get("total_return_pct")))
 
 
-@task(name="optimization-pass", cache_policy=NO_CACHE, retries=0, log_prints=False)
-def run_pass(expert_path: str, variable: str | None, backtest: dict[str, Any], span: tuple[int, int],
-             request: PassRequest) -> PassOutcome:
-    """One backtest of one parameter set; a failing expert comes back as ``outcome.error``."""
-    return _evaluator(expert_path, variable, backtest, span).evaluate(request)
-
-
-def make_task_runner(name: str, *, max_workers: int | None = None, cluster_address: str | None = None) -> Any:
-    """The task runner for passes; Dask and Ray runners are imported only when chosen."""
-    if name == "thread":
-        from prefect.task_runners import ThreadPoolTaskRunner
-
-        return ThreadPoolTaskRunner(max_workers=max_workers)
-    if name == "process":
-        from prefect.task_runners import ProcessPoolTaskRunner
-
-        return ProcessPoolTaskRunner(max_workers=max_workers)
-    if name == "dask":
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError:
-            raise ConfigurationError("task_runner='dask' needs the prefect-dask package: pip install prefect-dask") from None
-        return DaskTaskRunner(address=cluster_address) if cluster_address else DaskTaskRunner()
-    if name == "ray":
-        try:
-            from prefect_ray import RayTaskRunner
-        except ImportError:
-            raise ConfigurationError("task_runner='ray' needs the prefect-ray package: pip install prefect-ray") from None
-        return RayTaskRunner(address=cluster_address) if cluster_address else RayTaskRunner()
-    raise ConfigurationError(f"unknown task_runner {name!r}: use thread, process, dask or ray")
-
-
-@flow(name="optimize", validate_parameters=True, **FAILURE_HOOKS)
+@flow(name="optimize", validate_parameters=True,
+      flow_run_name="optimize {expert_path} {start}..{end} ({method})",
+      **FAILURE_HOOKS)
 def optimize(
     expert_path: str,
     start: str,
@@ -149,28 +126,12 @@ def optimize(
     search_settings = SearchSettings(method=method, trials=trials, seed=seed, batch_size=batch_size)
     scoring = fitness_from(fitness)
     runner = make_task_runner(task_runner, max_workers=max_workers, cluster_address=cluster_address)
-    span = (start_ms, end_ms)
-
-    with runner:
-        def evaluate(requests: Sequence[PassRequest]) -> list[PassOutcome]:
-            futures = [runner.submit(run_pass, parameters={"expert_path": reference.path, "variable": variable,
-                                                            "backtest": settings_dump, "span": span,
-                                                            "request": request})
-                       for request in requests]
-            return [future.result() for future in futures]
-
-        if walk_forward_windows is None:
-            result = search(chosen, evaluate, start_ms=start_ms, end_ms=end_ms, fitness=scoring,
-                            settings=search_settings)
-            summary = _search_summary(result)
-        else:
-            result = walk_forward(chosen, evaluate, start=start_ms, end=end_ms,
-                                  settings=WalkForwardSettings.model_validate(walk_forward_windows), fitness=scoring,
-                                  search_settings=search_settings, initial_capital=settings.initial_capital,
-                                  on_window=lambda w: logger.info("window %d: best %s, out-of-sample return %s%%",
-                                                                  w.window.index, w.best.parameters if w.best else None,
-                                                                  w.out_of_sample_metrics.get("total_return_pct")))
-            summary = _walk_forward_summary(result)
+    result = sweep.with_options(task_runner=runner)(
+        reference.path, variable, settings_dump, (start_ms, end_ms), chosen, method, search_settings, scoring,
+        walk_forward_windows, settings.initial_capital)
+    summary = _search_summary(result) if walk_forward_windows is None else _walk_forward_summary(result)
+    logger.info("%s sweep on the %s task runner done: best %s", method, task_runner,
+                summary.get("best_parameters", "per window"))
     name = getattr(expert, "name", "expert")
     if database_url:
         from metaexpert.backtest.optimization.persistence import store_search, store_walk_forward

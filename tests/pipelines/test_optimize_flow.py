@@ -52,8 +52,8 @@ def test_optimize_flow_walk_forward_returns_in_and_out_of_sample_per_window(pref
 def test_make_task_runner_without_cluster_package_raises_clear_error(runner, package):
     import importlib.util
 
-    from flows.optimize import make_task_runner
     from metaexpert.core.errors import ConfigurationError
+    from tasks.optimization import make_task_runner
 
     if importlib.util.find_spec(package) is not None:
         pytest.skip(f"{package} is installed")
@@ -62,10 +62,35 @@ def test_make_task_runner_without_cluster_package_raises_clear_error(runner, pac
 
 
 def test_pass_task_called_directly_returns_outcome(synthetic_dir):
-    from flows.optimize import run_pass
     from metaexpert.backtest.optimization import PassRequest
+    from tasks.optimization import run_pass
 
     outcome = run_pass.fn(str(EXPERTS / "cycle_timer.py"), None, {"data_dir": str(synthetic_dir)},
                           (START_MS, START_MS + PERIOD * 10 * HOUR_MS),
                           PassRequest({"phase": 36, "hold": 24}, START_MS, START_MS + PERIOD * 10 * HOUR_MS))
     assert outcome.error is None and outcome.metrics["number_of_trades"] == 10
+
+
+@pytest.mark.slow
+def test_optimize_flow_with_dask_cluster_by_address_finds_the_same_best_parameters(
+        prefect_harness, synthetic_dir, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("prefect_dask")
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.optimize import optimize
+
+    arguments = {"expert_path": str(EXPERTS / "cycle_timer.py"), "start": "2024-01-01", "end": "2024-01-20",
+                 "method": "grid", "space": {"phase": [12, 24, 36], "hold": [12, 24]},
+                 "fitness": {"name": "total_return", "min_trades": 3}, "backtest": {"data_dir": str(synthetic_dir)}}
+    local = optimize(**arguments, task_runner="thread", max_workers=2)
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # the Dask workers report to this server
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", scheduler_port=0,
+                                  dashboard_address=None, processes=True) as cluster:
+        remote = optimize(**arguments, task_runner="dask", cluster_address=cluster.scheduler_address)
+        with distributed.Client(cluster.scheduler_address) as client:
+            ran_on = client.run(lambda: __import__("os").getpid())
+    assert len(ran_on) == 2
+    assert remote["passes"] == local["passes"] == 6 and remote["failed_passes"] == 0
+    assert remote["best_parameters"] == local["best_parameters"] == {"phase": 36, "hold": 24}
+    assert remote["top"] == local["top"]

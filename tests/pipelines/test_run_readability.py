@@ -1,0 +1,65 @@
+"""Runs an operator can read: readable run names, library and expert logs in the run logs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from metaexpert.data import CandleStore
+
+
+def _flow_run(run_id):
+    from prefect.client.orchestration import get_client
+
+    async def fetch():
+        async with get_client() as client:
+            return await client.read_flow_run(run_id)
+
+    return asyncio.run(fetch())
+
+
+def _logs(run_id) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    for handler in logging.getLogger("metaexpert").handlers:
+        if isinstance(handler, APILogHandler):
+            handler.flush()
+
+    async def fetch():
+        async with get_client() as client:
+            return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+
+    return [f"{item.name}: {item.message}" for item in asyncio.run(fetch())]
+
+
+def test_data_quality_run_with_filters_gets_a_readable_name(prefect_harness, btc_1h, tmp_path):
+    from flows.data_quality import data_quality
+
+    store = CandleStore(tmp_path / "store")
+    store.write("binance", "spot", "BTCUSDT", "1h", btc_1h.head(100))
+    state = data_quality(str(store.root), str(tmp_path / "docs"), exchange="binance", market_type="spot",
+                         symbols=["BTCUSDT"], timeframes=["1h"], return_state=True)
+    assert _flow_run(state.state_details.flow_run_id).name == "data-quality binance/spot BTCUSDT 1h"
+
+
+def test_ingest_run_gets_a_name_with_series_and_dates(prefect_harness, recorded_exchange, tmp_path):
+    from flows.ingest import ingest
+
+    state = ingest("binance", "spot", ["BTCUSDT"], ["1h"], "2018-02-01", "2018-02-03", str(tmp_path),
+                   client=recorded_exchange(), return_state=True)
+    assert _flow_run(state.state_details.flow_run_id).name == "ingest binance/spot BTCUSDT 1h 2018-02-01..2018-02-03"
+
+
+def test_library_logger_inside_a_flow_run_reaches_the_run_logs(prefect_harness):
+    from prefect import flow
+
+    import flows  # noqa: F401 - importing the flows routes metaexpert.* logs to the runs
+
+    @flow(name="library-log-probe")
+    def probe() -> None:
+        logging.getLogger("metaexpert.expert.probe").warning("expert says %s", "hello")
+
+    state = probe(return_state=True)
+    assert "metaexpert.expert.probe: expert says hello" in _logs(state.state_details.flow_run_id)
