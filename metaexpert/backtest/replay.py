@@ -325,6 +325,7 @@ def replay(
     held: list[Position] = []
     seen_revision = -1  # positions are re-read only after a fill changed them
     schedules = [feed.funding for feed in feeds]
+    any_higher = any(feed.higher for feed in feeds)
     mark_sets = [feed.marks for feed in feeds]
     mark_prices = portfolio.mark_prices
     next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
@@ -401,11 +402,10 @@ def replay(
                         risk.refresh_floor(portfolio)
                 for closed in range(first_event, event):
                     number = bar_feeds[closed]
-                    feed = feeds[number]
                     series = series_of[number]
                     # Higher-timeframe bars that closed now are visible to the base handlers,
                     # and their own handlers run after the base ones (as a venue would deliver them).
-                    newly_closed = _advance_higher(feed, close_time) if feed.higher else None
+                    newly_closed = _advance_higher(feeds[number], close_time) if any_higher else None
                     if not active:
                         continue
                     context.symbol = symbols[number]
