@@ -260,3 +260,16 @@ def test_portfolio_backtest_of_two_perpetuals_books_each_symbols_own_funding(tmp
             assert by_leg[(symbol, PositionSide.SHORT, moment)] == pytest.approx(2.0 * open_ * rate * sign, rel=1e-12)
     assert len(result.funding) == 8
     assert sum(t.funding for t in result.closed_trades) == pytest.approx(sum(by_leg.values()), rel=1e-12)
+
+
+def test_json_report_of_perpetual_backtest_lists_funding_per_trade_and_payment(tmp_path):
+    import json
+
+    from metaexpert.backtest.report import to_json
+
+    result = _run(_expert("buy", 2.0), _store(tmp_path))
+    document = json.loads(json.dumps(to_json(result), allow_nan=False))
+    assert document["closed_trades"][0]["funding"] == pytest.approx(2 * 108 * 0.0002 - 2 * 116 * 0.0003, rel=1e-12)
+    assert [p["timestamp"] for p in document["funding_payments"]] == [START + 8 * HOUR, START + 16 * HOUR]
+    assert document["metrics"]["funding_payments"] == 2
+    assert document["symbol_metrics"]["BTCUSDT"]["number_of_trades"] == 1
