@@ -213,6 +213,7 @@ def test_ten_day_perpetual_long_on_recorded_binance_funding_pays_the_recorded_ra
     result = expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-10", report=False,
                         configure_logs=False, data_dir=shared_data, initial_capital=10_000.0,
                         simulation={"taker_fee": 0.0, "maker_fee": 0.0})
+    assert result.parameters["data_source"]["BTCUSDT"].endswith("binance/usdm/BTCUSDT-1h")  # the perpetual's candles
     rates = pl.read_parquet(shared_data / "binance" / "usdm" / "BTCUSDT-funding.parquet").filter(
         (pl.col("timestamp") > START + HOUR) & (pl.col("timestamp") < parse_date_ms("2024-01-11")))
     marks = pl.read_parquet(shared_data / "binance" / "usdm" / "BTCUSDT-mark-1h.parquet")
