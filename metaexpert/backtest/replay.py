@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -129,7 +129,7 @@ def replay_single(
     seen_revision = -1  # positions are re-read only after a fill changed them
     schedule = feed.funding
     next_funding = schedule.next_ms if schedule is not None else NEVER_MS
-    risk = engine.risk
+    risk: Any = engine.risk  # a RiskManager, or any object with its methods
     # Rules that watch every bar are asked on every bar; rules that only watch the equity
     # (drawdown, daily loss) only when it reaches their floor, the peak moved or the day changed.
     watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
@@ -312,7 +312,7 @@ def replay(
     handler = handlers[0] if len(handlers) == 1 else None
     context = engine.context
     default_symbol = context.symbol if context is not None else ""
-    risk = engine.risk
+    risk: Any = engine.risk  # a RiskManager, or any object with its methods
     watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
     watch_equity = risk is not None and engine._risk_on_bar and not watch_bars
     seen_peak = portfolio._peak_equity
