@@ -1,7 +1,8 @@
 """Where a backtest's candles come from, and the one place they are validated.
 
 Resolution order for ``<exchange>/<market_type>/<SYMBOL>-<timeframe>`` in a store:
-1. the candle store at ``data_dir`` (the shared recordings are laid out this way);
+1. the candle store at ``data_dir`` (the shared recordings are laid out this way; Binance
+   futures are also found under ``binance/usdm``, the venue's name the recordings use);
 2. a finer timeframe of the same series in that store, resampled (complete bars only);
 3. Binance spot candles of the same symbol as a price proxy (logged, and named in the
    result), because recorded data often exists only for the most liquid venue;
@@ -60,6 +61,8 @@ class CandleSource:
 
     def load(self, exchange: str, market_type: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> LoadedCandles:
         candidates = [(exchange, market_type)]
+        if (exchange, market_type) == ("binance", "futures"):
+            candidates.append(("binance", "usdm"))  # Binance's own name for its USD-M perpetuals (shared data)
         if (exchange, market_type) != ("binance", "spot"):
             candidates.append(("binance", "spot"))
         target = Timeframe.parse(timeframe)
@@ -67,7 +70,7 @@ class CandleSource:
             for store in self.stores:
                 found = self._from_store(store, venue, market, symbol, target, start_ms, end_ms)
                 if found is not None:
-                    if (venue, market) != (exchange, market_type):
+                    if (venue, market) != (exchange, market_type) and market != "usdm":
                         logger.warning("no %s %s candles for %s; using %s %s candles as a price proxy",
                                        exchange, market_type, symbol, venue, market)
                     return found

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -130,7 +130,7 @@ def replay_single(
     seen_revision = -1  # positions are re-read only after a fill changed them
     schedule = feed.funding
     next_funding = schedule.next_ms if schedule is not None else NEVER_MS
-    risk = engine.risk
+    risk: Any = engine.risk  # a RiskManager, or any object with its methods
     # Rules that watch every bar are asked on every bar; rules that only watch the equity
     # (drawdown, daily loss) only when it reaches their floor, the peak moved or the day changed.
     watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
@@ -316,7 +316,7 @@ def replay(
     handler = handlers[0] if len(handlers) == 1 else None
     context = engine.context
     default_symbol = context.symbol if context is not None else ""
-    risk = engine.risk
+    risk: Any = engine.risk  # a RiskManager, or any object with its methods
     watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
     watch_equity = risk is not None and engine._risk_on_bar and not watch_bars
     seen_peak = portfolio._peak_equity
@@ -329,6 +329,7 @@ def replay(
     held: list[Position] = []
     seen_revision = -1  # positions are re-read only after a fill changed them
     schedules = [feed.funding for feed in feeds]
+    any_higher = any(feed.higher for feed in feeds)
     mark_sets = [feed.marks for feed in feeds]
     mark_prices = portfolio.mark_prices
     next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
@@ -405,11 +406,10 @@ def replay(
                         risk.refresh_floor(portfolio)
                 for closed in range(first_event, event):
                     number = bar_feeds[closed]
-                    feed = feeds[number]
                     series = series_of[number]
                     # Higher-timeframe bars that closed now are visible to the base handlers,
                     # and their own handlers run after the base ones (as a venue would deliver them).
-                    newly_closed = _advance_higher(feed, close_time) if feed.higher else None
+                    newly_closed = _advance_higher(feeds[number], close_time) if any_higher else None
                     if not active:
                         continue
                     context.symbol = symbols[number]

@@ -254,6 +254,8 @@ def to_json(result: BacktestResult, *, max_equity_points: int = JSON_EQUITY_POIN
         "parameters": _json_safe(result.parameters, redact=True),
         "risk_counts": {str(rule): int(count) for rule, count in result.risk_counts.items()},
         "closed_trades": _trade_objects(result.closed_trades),
+        "symbol_metrics": _json_safe(result.symbol_metrics),
+        "funding_payments": [_json_safe(payment.to_dict()) for payment in result.funding],
         "equity_curve": {
             "points": int(equity.size),
             "downsampled": bool(keep.size < equity.size),
@@ -306,6 +308,7 @@ def _trade_object(trade: ClosedTrade, entry_utc: str, exit_utc: str) -> dict[str
         "return_pct": _json_safe(trade.return_pct),
         "bars_held": int(trade.bars_held),
         "exit_reason": trade.exit_reason,
+        "funding": _json_safe(trade.funding),
     }
 
 

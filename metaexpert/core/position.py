@@ -179,11 +179,21 @@ class PositionLedger:
         return position if position is not None and position.is_open else None
 
     def open_positions(self, symbol: str | None = None) -> list[Position]:
-        return [
-            position
-            for (key_symbol, _), position in self.positions.items()
-            if position.quantity > _EPSILON and (symbol is None or key_symbol == symbol)
-        ]
+        if symbol is not None:
+            # Two lookups instead of a walk over every leg: ``ctx.position()`` asks this on every
+            # bar, and a portfolio of 126 symbols has 252 legs.
+            found: list[Position] = []
+            long = self.positions.get((symbol, PositionSide.LONG))
+            if long is not None and long.quantity > _EPSILON:
+                found.append(long)
+            short = self.positions.get((symbol, PositionSide.SHORT))
+            if short is not None and short.quantity > _EPSILON:
+                if found:  # both hedge legs: in the order they were first opened
+                    return [position for position in self.positions.values()
+                            if position.symbol == symbol and position.quantity > _EPSILON]
+                found.append(short)
+            return found
+        return [position for position in self.positions.values() if position.quantity > _EPSILON]
 
     def net_quantity(self, symbol: str) -> float:
         long = self.positions.get((symbol, PositionSide.LONG))

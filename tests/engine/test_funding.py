@@ -213,6 +213,7 @@ def test_ten_day_perpetual_long_on_recorded_binance_funding_pays_the_recorded_ra
     result = expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-10", report=False,
                         configure_logs=False, data_dir=shared_data, initial_capital=10_000.0,
                         simulation={"taker_fee": 0.0, "maker_fee": 0.0})
+    assert result.parameters["data_source"]["BTCUSDT"].endswith("binance/usdm/BTCUSDT-1h")  # the perpetual's candles
     rates = pl.read_parquet(shared_data / "binance" / "usdm" / "BTCUSDT-funding.parquet").filter(
         (pl.col("timestamp") > START + HOUR) & (pl.col("timestamp") < parse_date_ms("2024-01-11")))
     marks = pl.read_parquet(shared_data / "binance" / "usdm" / "BTCUSDT-mark-1h.parquet")
@@ -260,3 +261,16 @@ def test_portfolio_backtest_of_two_perpetuals_books_each_symbols_own_funding(tmp
             assert by_leg[(symbol, PositionSide.SHORT, moment)] == pytest.approx(2.0 * open_ * rate * sign, rel=1e-12)
     assert len(result.funding) == 8
     assert sum(t.funding for t in result.closed_trades) == pytest.approx(sum(by_leg.values()), rel=1e-12)
+
+
+def test_json_report_of_perpetual_backtest_lists_funding_per_trade_and_payment(tmp_path):
+    import json
+
+    from metaexpert.backtest.report import to_json
+
+    result = _run(_expert("buy", 2.0), _store(tmp_path))
+    document = json.loads(json.dumps(to_json(result), allow_nan=False))
+    assert document["closed_trades"][0]["funding"] == pytest.approx(2 * 108 * 0.0002 - 2 * 116 * 0.0003, rel=1e-12)
+    assert [p["timestamp"] for p in document["funding_payments"]] == [START + 8 * HOUR, START + 16 * HOUR]
+    assert document["metrics"]["funding_payments"] == 2
+    assert document["symbol_metrics"]["BTCUSDT"]["number_of_trades"] == 1

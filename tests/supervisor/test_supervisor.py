@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from metaexpert.cli.loader import load_expert
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.supervisor import SupervisorConfig, describe_exit, supervise
-from metaexpert.cli.loader import load_expert
 from metaexpert.supervisor.worker import summarise
 
 WINDOWS = [("2024-01-01", "2024-01-10"), ("2024-02-01", "2024-02-10"), ("2024-03-01", "2024-03-10"),
