@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -48,10 +47,10 @@ def test_verifier_with_deny_answer_blocks_under_either_policy(verifier_service, 
 def test_verifier_with_timeout_retries_then_applies_policy(verifier_service, policy, allowed):
     verifier_service.mode = "slow"
     verifier_service.delay = 0.6
-    started = time.perf_counter()
     decision = _check(_gate(verifier_service.url, policy, retries=1, timeout=0.2))
-    assert time.perf_counter() - started < 3
     assert decision.allowed is allowed
+    # Without the 0.2 s timeout the first request would have been answered (after 0.6 s) and
+    # never retried: two requests prove both timed out, with no wall-clock bound.
     assert len(verifier_service.requests) == 2, "one retry after the first timeout"
     text = decision.reason if not allowed else decision.events[0].reason
     assert "timed out" in text

@@ -216,14 +216,11 @@ def test_queue_with_stuck_handler_does_not_block_caller(tmp_path):
     stuck = _GatedHandler()
     handle.listener.handlers = (*handle.listener.handlers, stuck)
     log = get_logger()
-    started = time.perf_counter()
     for index in range(20):
         log.info("record %d", index)
-    elapsed = time.perf_counter() - started
     # The handler cannot finish a single record until the gate opens, so the caller
-    # returning at all proves it never waited for the handler (bound only against hangs).
+    # returning at all proves it never waited for the handler (pytest's timeout catches a hang).
     assert stuck.seen == 0
-    assert elapsed < 5
     stuck.gate.set()
     handle.stop()
     assert stuck.seen == 20  # stop() drains the queue

@@ -95,7 +95,7 @@ def test_metrics_server_with_paper_session_exports_named_metrics(sandbox):
         assert server.url.startswith("http://127.0.0.1:")
         samples = _scrape(server.url)
     assert _value(samples, "metaexpert_handler_seconds_count", handler="on_bar[1m]") == len(bars_seen) >= 3
-    assert 0 < _value(samples, "metaexpert_handler_seconds_sum", handler="on_bar[1m]") < 5
+    assert _value(samples, "metaexpert_handler_seconds_sum", handler="on_bar[1m]") > 0
     assert _value(samples, "metaexpert_orders_rejected_total", reason="compliance:max_order_notional") == 1
     assert _value(samples, "metaexpert_order_round_trip_seconds_count") >= 1
     equity = _value(samples, "metaexpert_equity", expert="paper-test")
