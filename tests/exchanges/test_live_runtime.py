@@ -14,6 +14,7 @@ import pytest
 from metaexpert import MetaExpert
 from metaexpert.core.enums import OrderSide, OrderStatus, TradeMode
 from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
@@ -44,7 +45,7 @@ async def _drive(expert: MetaExpert, sandbox, steps: int, until=None, **gateway_
     gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE), **gateway_options)
     runtime = TradingRuntime(
         handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=TradeMode.LIVE,
-        risk=RiskManager(risk), leverage=risk.leverage, market_type=expert.config.market_type,
+        parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage, market_type=expert.config.market_type,
         position_mode=expert.config.position_mode, margin_mode=None,
     )
     try:
@@ -156,7 +157,7 @@ def test_bounded_run_with_market_data_shed_ends_with_one_line_per_skipped_poll(s
         strategy, risk = expert.strategy_config(expert._init_options)
         gateway = CcxtGateway(expert.exchange_config(TradeMode.PAPER), rate_limiter=limiter)
         runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway,
-                                 trade_mode=TradeMode.PAPER, risk=RiskManager(risk), leverage=risk.leverage,
+                                 trade_mode=TradeMode.PAPER, parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage,
                                  market_type=expert.config.market_type, position_mode=expert.config.position_mode,
                                  margin_mode=None, poll_interval=0.0)
         try:
