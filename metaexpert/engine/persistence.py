@@ -23,11 +23,11 @@ redoes it; a kill inside the journal writes of a step leaves a torn group, which
 test_crash_recovery.py`` kills a paper run 20 times and compares it with an
 uninterrupted one.
 
-Typical use (the facade does this; ``TradingRuntime(persistence=recorder)`` does the rest)::
+Typical use (``metaexpert.engine.assembly.RunBuilder`` does this for every run)::
 
     recorder = ExpertRecorder.open(PersistenceConfig(storage_url=url), expert_name="trend",
                                    trade_mode="paper", exchange="binance")
-    runtime = TradingRuntime(..., persistence=recorder)
+    runtime = TradingRuntime(..., parts=RunParts(risk=..., recorder=recorder))
     await runtime.run(...)
     recorder.close()
 """
