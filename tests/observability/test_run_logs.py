@@ -150,3 +150,28 @@ def test_log_lines_with_a_live_progress_bar_print_through_its_console_above_the_
     assert not [line for line in lines if "━" in line or "%" in line]  # never glued to the bar
     handler = next(h for h in active_logging_handle().handlers if type(h).__name__ == "RichHandler")
     assert handler.console is not console  # back on standard error once the bar is gone
+
+
+def test_expert_script_with_uncaught_run_error_writes_it_to_the_error_log(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "empty").mkdir()
+    script = tmp_path / "script_expert.py"
+    script.write_text(
+        "from metaexpert import MetaExpert\n"
+        "expert = MetaExpert(exchange='binance', market_type='spot', log_to_console=False)\n"
+        "@expert.on_init(symbol='BTCUSDT', timeframe='1h', lookback_bars=0)\n"
+        "def init(ctx):\n    pass\n"
+        "if __name__ == '__main__':\n"
+        "    expert.run('backtest', backtest_start='2024-01-01', backtest_end='2024-01-02',\n"
+        f"               data_dir={str(tmp_path / 'empty')!r})\n")
+    root = Path(__file__).resolve().parents[2]
+    completed = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                               timeout=120, env={"PYTHONPATH": str(root), "METAEXPERT_CACHE_DIR": str(tmp_path / "c"),
+                                                 "PATH": "/usr/bin:/bin"})
+    assert completed.returncode == 1
+    assert "Traceback" in completed.stderr  # the usual traceback on the terminal
+    errors = (tmp_path / "logs" / "errors.log").read_text(encoding="utf-8")
+    assert "CRITICAL" in errors and "uncaught error" in errors
