@@ -152,8 +152,7 @@ class Portfolio:
         account.used_margin = margin
         equity = account.balance + holdings + unrealized
         account.equity = equity
-        if equity > self._peak_equity:
-            self._peak_equity = equity
+        self._peak_equity = max(self._peak_equity, equity)
         return equity
 
     # ---------------------------------------------------------------- fills

@@ -39,6 +39,38 @@ MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent / "migrations"
 _READ_ONLY = "metaexpert_read_only"
 
 
+def postgres_connect_args(connect_timeout_seconds: int, url_options: Any = None) -> dict[str, Any]:
+    """libpq settings that make a PostgreSQL server that stops answering visible within seconds.
+
+    Without them a network partition (packets dropped, not refused) is invisible: a pooled
+    connection waits on TCP retransmissions for about 15 minutes and an idle one for the
+    2-hour keepalive default, so nothing is logged and ``on_database_down`` never fires.
+    With ``connect_timeout`` c (5 s by default):
+    * ``tcp_user_timeout`` 2c: sent data unacknowledged that long closes the connection;
+    * TCP keepalives after c idle seconds, every second, 3 probes: a silent peer of an idle
+      connection is found within about c + 3 s;
+    * ``statement_timeout`` 6c on the server: a server that hangs (locks, I/O) cancels the
+      statement instead of holding the writer.
+    The failure then surfaces as a transient error, retried, then ``StorageUnavailableError``.
+    ``url_options``: the URL's own ``options`` (e.g. a ``search_path``), kept in front.
+    """
+    seconds = int(connect_timeout_seconds)
+    if isinstance(url_options, tuple):
+        url_options = " ".join(url_options)
+    options = f"-c statement_timeout={seconds * 6000}"
+    if url_options:
+        options = f"{url_options} {options}"
+    return {
+        "connect_timeout": seconds,
+        "keepalives": 1,
+        "keepalives_idle": seconds,
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        "tcp_user_timeout": seconds * 2000,
+        "options": options,
+    }
+
+
 class Database:
     """A connection pool to the MetaExpert database plus its schema management."""
 
@@ -93,7 +125,7 @@ class Database:
             echo=settings.echo_sql,
             pool_pre_ping=True,
             pool_size=settings.pool_size,
-            connect_args={"connect_timeout": settings.connect_timeout_seconds},
+            connect_args=postgres_connect_args(settings.connect_timeout_seconds, self._url.query.get("options")),
         )
 
     def dispose(self) -> None:

@@ -1,5 +1,9 @@
 """Chaos: thousands of order operations under every fault kind lose and duplicate nothing.
 
+Faults are injected one at a time by the test (every second create, the seven kinds in
+turn), so the number that fire is a count the test controls: the assertions never depend
+on how fast the machine is (a fraction of probabilistic faults did, and failed under load).
+
 The sandbox's ledger is the source of truth: every order the gateway was asked to create
 must exist there exactly once (after the durable queue has replayed what the faults
 pushed into it), and every order it was asked to cancel must be cancelled there.
@@ -60,20 +64,16 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
     await gateway.load_markets()
     spec = gateway.market_spec("BTCUSDT")
     resting_price = spec.round_price(sandbox.price("BTCUSDT") * 0.5)
-    # Seven rules at 4% each on the order endpoint: about 25% of order requests fault.
-    for index, kind in enumerate(FAULT_KINDS):
+    injected: Counter[str] = Counter()
+
+    def inject_next_fault() -> None:
+        """One single-shot fault on the order endpoint, the kinds in turn. Each is consumed by
+        the next order request (the injecting worker sends one right after), so the number
+        that fire is the number injected: a count the test controls, whatever the load."""
+        kind = FAULT_KINDS[sum(injected.values()) % len(FAULT_KINDS)]
         extra = {"latency_seconds": 0.6} if kind in ("latency", "timeout_after_accept") else {}
-        sandbox.inject(
-            Fault(
-                kind=kind,
-                count=None,
-                probability=0.04,
-                seed=100 + index,
-                path="/api/v3/order",
-                retry_after_seconds=0,
-                **extra,
-            )
-        )
+        sandbox.inject(Fault(kind=kind, count=1, path="/api/v3/order", retry_after_seconds=0, **extra))
+        injected[kind] += 1
 
     created: list[Order] = []
     to_cancel: list[Order] = []
@@ -105,6 +105,8 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
                 )
             created.append(order)
             operations["create"] += 1
+            if operations["create"] % 2 == 0:
+                inject_next_fault()
             try:
                 await gateway.create_order(order)
             except OrderQueuedError:
@@ -147,14 +149,15 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
     fault_total = sum(faults_fired.values())
     print(
         f"\nchaos: {total_operations} order operations ({operations['create']} creates, "
-        f"{operations['cancel']} cancels) in {chaos_seconds:.1f} s; faults fired {fault_total} "
+        f"{operations['cancel']} cancels) in {chaos_seconds:.1f} s; faults injected {sum(injected.values())}, "
+        f"fired {fault_total} "
         f"{dict(faults_fired)}; queued {dict(queued)}; venue orders {order_requests}; "
         f"lost {len(lost)}, duplicated {len(duplicated)}, cancels not applied {len(not_cancelled)}; "
         f"final statuses {dict(statuses)}"
     )
     assert total_operations >= 2000
-    assert set(faults_fired) == set(FAULT_KINDS)
-    assert fault_total >= 0.2 * total_operations * 0.9
+    assert faults_fired == injected  # every injected fault fired, kind by kind
+    assert fault_total >= 0.2 * total_operations
     assert lost == [] and duplicated == [] and not_cancelled == []
     assert all(order.status is not OrderStatus.CREATED for order in created)
 
@@ -201,6 +204,6 @@ async def test_gateway_with_starved_budget_serves_every_order_and_sheds_market_d
         assert all(order.status is OrderStatus.FILLED for order in orders)
         assert limiter.statistics.served[RequestPriority.ORDER] >= 25
         assert served < 50 and limiter.statistics.shed[RequestPriority.MARKET_DATA] == 100 - served
-        assert elapsed < 5.0  # orders never waited for a refill (one token takes a second)
+        assert limiter.statistics.waited_seconds == 0.0  # no order waited for a refill
     finally:
         await gateway.close()
