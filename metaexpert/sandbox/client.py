@@ -105,7 +105,10 @@ def _point_okx(client: Any, sandbox: SandboxServer, options: dict[str, Any] | No
     """OKX: demo trading (the ``x-simulated-trading: 1`` header), the REST url, and the
     passphrase of the sandbox account the key belongs to."""
     client.set_sandbox_mode(True)
-    client.urls["api"]["rest"] = sandbox.urls()["rest"]
+    urls = sandbox.urls()
+    client.urls["api"]["rest"] = urls["rest"]
+    if "ws" in client.urls["api"]:
+        client.urls["api"]["ws"] = urls["ws"]
     for account in sandbox.config.accounts:
         if account.api_key == client.apiKey and not client.password:
             client.password = account.passphrase
