@@ -1,10 +1,18 @@
-"""The local exchange sandbox: a loopback Binance (spot + USD-M futures) that real ccxt trades with.
+"""The local exchange sandbox: loopback Binance, Bybit and OKX venues that real ccxt trades with.
 
 Exchanges are unreachable from the project's machines and testnets are disappearing, so the
-sandbox speaks Binance's REST and websocket protocol (signed requests, real error codes), replays
-recorded candles and ticks from Parquet, matches orders, and injects faults on demand.
+sandbox speaks each venue's REST and websocket protocol (signed requests, real error codes),
+replays recorded candles and ticks from Parquet, matches orders, and injects faults on demand.
 
-Python API (stable)::
+Layout (as NautilusTrader shapes its adapters): ``core/`` is the venue-neutral matching core
+(accounts, balances, positions, orders, matching, margin, fault injection, market-data replay,
+the server shell); ``venues/<name>/`` is one small protocol package per venue (routes, orders,
+payloads, auth, errors, streams): ``binance`` (spot, USD-M, COIN-M), ``bybit`` (v5 spot, linear,
+inverse; unified account), ``okx`` (v5 SPOT, SWAP; algo orders; passphrase, demo header).
+``SandboxConfig(venue=...)`` picks the venue; ``make_ccxt_client("bybit" | "okx" | "binance"
+| "binanceusdm" | "binancecoinm", server, key, secret)`` points unmodified ccxt at it.
+
+Python API (stable; shown for Binance)::
 
     from metaexpert.sandbox import SandboxConfig, SandboxServer, Fault, make_ccxt_client
 

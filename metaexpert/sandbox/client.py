@@ -86,9 +86,14 @@ def make_ccxt_client(
 
 
 def _point_bybit(client: Any, sandbox: SandboxServer, options: dict[str, Any] | None) -> Any:
-    """Bybit: every ``urls['api']`` entry contains ``{hostname}``, so each is overwritten."""
-    for key, value in sandbox.urls().items():
+    """Bybit: every ``urls['api']`` entry contains ``{hostname}``, so each is overwritten
+    (the websocket ones too, for a ccxt.pro client)."""
+    urls = sandbox.urls()
+    websocket_urls = urls.pop("ws")
+    for key, value in urls.items():
         client.urls["api"][key] = value
+    if "ws" in client.urls["api"]:
+        client.urls["api"]["ws"] = websocket_urls
     client.options["fetchMarkets"] = {"types": ["spot", "linear", "inverse"]}
     client.options["fetchCurrencies"] = False
     client.options["loadAllOptions"] = False
@@ -100,7 +105,10 @@ def _point_okx(client: Any, sandbox: SandboxServer, options: dict[str, Any] | No
     """OKX: demo trading (the ``x-simulated-trading: 1`` header), the REST url, and the
     passphrase of the sandbox account the key belongs to."""
     client.set_sandbox_mode(True)
-    client.urls["api"]["rest"] = sandbox.urls()["rest"]
+    urls = sandbox.urls()
+    client.urls["api"]["rest"] = urls["rest"]
+    if "ws" in client.urls["api"]:
+        client.urls["api"]["ws"] = urls["ws"]
     for account in sandbox.config.accounts:
         if account.api_key == client.apiKey and not client.password:
             client.password = account.passphrase

@@ -175,3 +175,36 @@ def test_coinm_order_with_insufficient_coin_margin_is_rejected() -> None:
         coinm.set_leverage(125, COIN)
         coinm.create_order(COIN, "market", "buy", 100)  # at 125x the same order fits
         assert coinm.fetch_positions([COIN])[0]["contracts"] == 100
+
+
+@pytest.mark.timeout(120)
+def test_coinm_streams_with_ccxt_pro_deliver_ticker_orders_and_positions(
+    coinm_sandbox: SandboxServer,
+) -> None:
+    import asyncio
+
+    async def after(delay: float, function, *args):
+        await asyncio.sleep(delay)
+        return await function(*args)
+
+    async def scenario() -> None:
+        client = make_ccxt_client(
+            "binancecoinm", coinm_sandbox, API_KEY, SECRET, async_=True, timeout=5_000
+        )
+        try:
+            await client.load_markets()
+            step = asyncio.create_task(after(1.0, asyncio.to_thread, coinm_sandbox.advance, 1))
+            ticker = await asyncio.wait_for(client.watch_ticker(COIN), 15)
+            await step
+            assert ticker["last"] == coinm_sandbox.price("BTCUSDT")
+            place = asyncio.create_task(after(1.0, client.create_order, COIN, "market", "buy", 1))
+            orders = await asyncio.wait_for(client.watch_orders(COIN), 15)
+            assert orders[-1]["id"] == (await place)["id"]
+            place = asyncio.create_task(after(1.0, client.create_order, COIN, "market", "buy", 2))
+            positions = await asyncio.wait_for(client.watch_positions([COIN]), 15)
+            await place
+            assert positions[-1]["contracts"] == 3 and positions[-1]["side"] == "long"
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())

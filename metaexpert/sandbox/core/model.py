@@ -70,9 +70,10 @@ class MarketSpec:
     """One market a venue serves: its name (the venue's choice), kind, symbols and rules.
 
     ``data_market`` names the recordings directory whose tick data it replays (``spot`` or
-    ``usdm`` under ``<data_dir>/binance``); ``contract_size`` is per symbol (inverse: the USD value of one contract, e.g. 100 for
-    BTCUSD; linear: the base coin per contract, 1 unless the venue counts contracts); ``candles`` names the recorded candle symbol
-    a market symbol replays when they differ (``BTCUSD_PERP`` -> ``BTCUSDT``, ``BTC-USDT`` -> ``BTCUSDT``).
+    ``usdm`` under ``<data_dir>/binance``); ``contract_size`` is per symbol (inverse: the USD
+    value of one contract, e.g. 100 for BTCUSD; linear: the base coin per contract, 1 unless
+    the venue counts contracts); ``candles`` names the recorded candle symbol a market symbol
+    replays when they differ (``BTCUSD_PERP`` -> ``BTCUSDT``, ``BTC-USDT`` -> ``BTCUSDT``).
     """
 
     name: str

@@ -205,3 +205,15 @@ def test_hedge_mode_with_both_legs_closes_one_leg_with_reduce_only(bybit: ccxt.b
     assert sides == [("long", 0.02), ("short", 0.03)]
     bybit.create_order(LINEAR, "market", "buy", 0.03, params={"positionIdx": 2, "reduceOnly": True})
     assert [p["side"] for p in _open(bybit, LINEAR)] == ["long"]
+
+
+def test_fault_with_drop_after_accept_books_the_order_the_client_never_saw(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    sandbox.inject(Fault(kind="drop_after_accept", path="/v5/order/create"))
+    with pytest.raises(ccxt.NetworkError):
+        bybit.create_order(LINEAR, "market", "buy", 0.01, params={"clientOrderId": "lost-1"})
+    booked = [o for o in sandbox.ledger()["orders"] if o["client_order_id"] == "lost-1"]
+    assert len(booked) == 1 and booked[0]["status"] == "FILLED"
+    found = bybit.fetch_closed_orders(LINEAR)  # the client finds it by its client order id
+    assert [o["clientOrderId"] for o in found] == ["lost-1"]

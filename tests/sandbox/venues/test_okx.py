@@ -135,3 +135,14 @@ def test_fault_with_rate_limit_raises_rate_limit_exceeded(
     with pytest.raises(ccxt.RateLimitExceeded):
         okx.create_order(SWAP, "market", "buy", 1)
     assert sandbox.ledger()["orders"] == []
+
+
+def test_fault_with_drop_after_accept_books_the_order_the_client_never_saw(
+    okx: ccxt.okx, sandbox: SandboxServer
+) -> None:
+    sandbox.inject(Fault(kind="drop_after_accept", path="/api/v5/trade/batch-orders"))
+    with pytest.raises(ccxt.NetworkError):
+        okx.create_order(SWAP, "market", "buy", 1, params={"clientOrderId": "lost1"})
+    booked = [o for o in sandbox.ledger()["orders"] if o["client_order_id"] == "lost1"]
+    assert len(booked) == 1 and booked[0]["status"] == "FILLED"
+    assert okx.fetch_positions([SWAP])[0]["contracts"] == 1

@@ -5,8 +5,8 @@ Why one parameterised implementation: spot and the futures markets answer the sa
 listen keys) with small differences (limits, payload shapes, error codes); ``BinanceMarket``
 describes those differences once and every shared route is registered per market. Futures-only
 endpoints (positions, leverage, algo orders...) are in ``derivatives.py``, the websocket streams
-in ``streams.py``, spot-only ones in ``spot.py``. Endpoints the sandbox does not serve (sapi, papi, eapi...) answer 404 with
-code -5000 at once instead of timing out.
+in ``streams.py``, spot-only ones in ``spot.py``. Endpoints the sandbox does not serve (sapi,
+papi, eapi...) answer 404 with code -5000 at once instead of timing out.
 
 About 550 lines, on purpose: the routes every market shares and the venue's hooks (errors,
 faults, URLs) read as one table of what Binance answers; splitting them would scatter a

@@ -45,8 +45,20 @@ class BybitApp(VenueApp):
     unified = True
     hedge_reduce_only = True
 
+    def __init__(self, config: SandboxConfig) -> None:
+        from metaexpert.sandbox.venues.bybit.streams import BybitStreams
+
+        self.streams = BybitStreams(self)
+        super().__init__(config)
+
     def markets(self, config: SandboxConfig) -> list[MarketSpec]:
         return bybit_markets(config)
+
+    def on_event(self, event: Any) -> None:
+        self.streams.on_event(event)
+
+    def on_bars(self, produced: Any) -> None:
+        self.streams.on_bars(produced)
 
     def routes(self) -> list[Route]:
         public = [
@@ -81,6 +93,7 @@ class BybitApp(VenueApp):
         return [
             *(("GET", path, handler) for path, handler in public + private_get),
             *(("POST", path, handler) for path, handler in private_post),
+            *self.streams.routes(),
         ]
 
     # ------------------------------------------------------------------ venue hooks
@@ -116,12 +129,21 @@ class BybitApp(VenueApp):
         )
 
     def urls(self, http: str, ws: str) -> dict[str, Any]:
+        private = f"{ws}/v5/private"
         return {
             "spot": http,
             "futures": http,
             "v2": http,
             "public": http,
             "private": http,
+            "ws": {
+                "public": {category: f"{ws}/v5/public/{category}" for category in CATEGORIES},
+                "private": {
+                    "spot": {"unified": private, "nonUnified": private},
+                    "contract": private,
+                    "usdc": private,
+                },
+            },
         }
 
     # ------------------------------------------------------------------ request helpers

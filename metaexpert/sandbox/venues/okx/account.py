@@ -201,6 +201,10 @@ class MarketAndAccountRoutes(_Base):
     async def balance(self, request: web.Request) -> web.Response:
         api_key, params = await self._request(request, private=True)
         wanted = [c for c in str(params.get("ccy") or "").split(",") if c]
+        return ok([self.balance_row(api_key, wanted)])
+
+    def balance_row(self, api_key: str, wanted: list[str]) -> Json:
+        """The unified account: equity = wallet + unrealised PnL per coin (REST and the stream)."""
         details, total_eq, imr = [], 0.0, 0.0
         for ccy, c in self.exchange.margin.unified_coins(api_key).items():
             if wanted and ccy not in wanted:
@@ -239,24 +243,20 @@ class MarketAndAccountRoutes(_Base):
                     "mmr": "0",
                 }
             )
-        return ok(
-            [
-                {
-                    "totalEq": fmt(total_eq),
-                    "isoEq": "0",
-                    "adjEq": fmt(total_eq),
-                    "ordFroz": "0",
-                    "imr": fmt(imr),
-                    "mmr": "0",
-                    "notionalUsd": "0",
-                    "mgnRatio": "",
-                    "borrowFroz": "",
-                    "upl": "0",
-                    "uTime": str(self.exchange.now),
-                    "details": details,
-                }
-            ]
-        )
+        return {
+            "totalEq": fmt(total_eq),
+            "isoEq": "0",
+            "adjEq": fmt(total_eq),
+            "ordFroz": "0",
+            "imr": fmt(imr),
+            "mmr": "0",
+            "notionalUsd": "0",
+            "mgnRatio": "",
+            "borrowFroz": "",
+            "upl": "0",
+            "uTime": str(self.exchange.now),
+            "details": details,
+        }
 
     async def config_view(self, request: web.Request) -> web.Response:
         api_key, _ = await self._request(request, private=True)
@@ -293,6 +293,9 @@ class MarketAndAccountRoutes(_Base):
         inst = str(params.get("instId") or "") or None
         if inst is not None:
             self.market_of(params)
+        return ok(self.position_rows(api_key, inst))
+
+    def position_rows(self, api_key: str, inst: str | None) -> list[Json]:
         margin = self.exchange.margin
         account = self.exchange.margin_accounts[SWAP][api_key]
         rows = []
@@ -311,7 +314,7 @@ class MarketAndAccountRoutes(_Base):
                     settle=margin.settle_asset(SWAP, position.symbol),
                 )
             )
-        return ok(rows)
+        return rows
 
     async def set_leverage(self, request: web.Request) -> web.Response:
         api_key, params = await self._request(request, private=True)

@@ -39,8 +39,20 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
     unified = True
     hedge_reduce_only = True
 
+    def __init__(self, config: SandboxConfig) -> None:
+        from metaexpert.sandbox.venues.okx.streams import OkxStreams
+
+        self.streams = OkxStreams(self)
+        super().__init__(config)
+
     def markets(self, config: SandboxConfig) -> list[MarketSpec]:
         return okx_markets(config)
+
+    def on_event(self, event: Any) -> None:
+        self.streams.on_event(event)
+
+    def on_bars(self, produced: Any) -> None:
+        self.streams.on_bars(produced)
 
     def routes(self) -> list[Route]:
         v = "/api/v5"
@@ -76,9 +88,11 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
             "account/set-leverage": self.set_leverage,
             "account/set-position-mode": self.set_position_mode,
         }
-        return [("GET", f"{v}/{p}", h) for p, h in get.items()] + [
-            ("POST", f"{v}/{p}", h) for p, h in post.items()
-        ]
+        return (
+            self.streams.routes()
+            + [("GET", f"{v}/{p}", h) for p, h in get.items()]
+            + [("POST", f"{v}/{p}", h) for p, h in post.items()]
+        )
 
     # ------------------------------------------------------------------ venue hooks
     def render_reject(self, reject: Reject) -> OkxError:
@@ -104,7 +118,7 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
         )
 
     def urls(self, http: str, ws: str) -> dict[str, Any]:
-        return {"rest": http}
+        return {"rest": http, "ws": f"{ws}/ws/v5"}
 
     # ------------------------------------------------------------------ helpers
     async def _request(self, request: web.Request, *, private: bool) -> tuple[str, Any]:
