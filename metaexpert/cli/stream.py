@@ -42,7 +42,7 @@ async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
                      on_started: Callable[[Any], Any] | None = None, initial_capital: float = 10_000.0) -> Any:
     """Start ``expert`` (``TradingRuntime.start``) and stream until stopped; returns the worker."""
     from metaexpert.engine.runtime import TradingRuntime
-    from metaexpert.engine.streaming import StreamingWorker
+    from metaexpert.engine.streaming import StreamingConfig, StreamingWorker, start_with_backoff
     from metaexpert.exchanges import CcxtGateway, ExchangeConfig
     from metaexpert.risk import RiskManager
 
@@ -61,7 +61,9 @@ async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
             leverage=risk_config.leverage, market_type=expert.config.market_type,
             position_mode=expert.config.position_mode,
             margin_mode=expert.config.margin_mode if expert.config.market_type is not MarketType.SPOT else None)
-        engine = await runtime.start()
+        engine = await start_with_backoff(runtime.start, config or StreamingConfig(), stop_event=stop_event)
+        if engine is None:  # stopped while waiting for the exchange
+            return None
         options: dict[str, Any] = {"config": config, "on_stale": on_stale}
         if clock is not None:
             options["clock"] = clock
@@ -82,20 +84,27 @@ def stream_command(
     max_delay_ms: Annotated[int, typer.Option("--max-delay-ms", min=1, help="Flag updates older than this.")] = 2_000,
     max_silence_ms: Annotated[int, typer.Option("--max-silence-ms", min=1, help="Flag streams silent this long.")] = 10_000,
     sandbox_url: Annotated[str | None, typer.Option("--sandbox-url", help="Local sandbox, e.g. http://127.0.0.1:8765.")] = None,
+    clock: Annotated[str | None, typer.Option(
+        "--clock", help="Staleness clock: wall (live) or stream (replays); default stream with --sandbox-url.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Stream trades and order books to the expert's on_tick / on_book until interrupted."""
     from metaexpert.cli.loader import load_expert
-    from metaexpert.engine.streaming import StreamingConfig
+    from metaexpert.engine.streaming import StalenessClock, StreamingConfig
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False, markup=False)  # plain text: "BTCUSDT:book:" stays as is
     with reported_errors(debug=debug):
         try:
             trade_mode = TradeMode(mode)
         except ValueError:
             raise ConfigurationError(f"--mode must be paper or live, got {mode!r}") from None
         expert = load_expert(file).expert
-        config = StreamingConfig(max_event_delay_ms=max_delay_ms, max_silence_ms=max_silence_ms)
+        try:
+            staleness = StalenessClock(clock or ("stream" if sandbox_url else "wall"))
+        except ValueError:
+            raise ConfigurationError(f"--clock must be wall or stream, got {clock!r}") from None
+        config = StreamingConfig(max_event_delay_ms=max_delay_ms, max_silence_ms=max_silence_ms,
+                                 staleness_clock=staleness)
         overrides = sandbox_exchange_overrides(sandbox_url) if sandbox_url else None
 
         def stale(change: Any) -> None:
@@ -110,6 +119,9 @@ def stream_command(
                                     duration_seconds=duration, stop_event=stop, on_stale=stale)
 
         worker = asyncio.run(main())
+        if worker is None:
+            console.print("stopped before the exchange could be reached")
+            return
         latency = worker.latency_percentiles()
         statistics = worker.statistics
         console.print(f"ticks {statistics.ticks}, books {statistics.books}, stale events {statistics.stale_events}, "
