@@ -50,9 +50,10 @@ async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
                      clock: Callable[[], int] | None = None, on_stale: Callable[[Any], Any] | None = None,
                      on_started: Callable[[Any], Any] | None = None, initial_capital: float = 10_000.0) -> Any:
     """Start ``expert`` (built by its ``RunBuilder``: the risk manager, compliance gate and recorder
-    of every mode) and stream until stopped; returns the worker."""
+    of every mode; an unreachable exchange is retried with backoff) and stream until stopped;
+    returns the worker, or None when stopped before the exchange answered."""
     from metaexpert.engine.run_settings import TradingRunSettings
-    from metaexpert.engine.streaming import StreamingWorker
+    from metaexpert.engine.streaming import StreamingConfig, StreamingWorker, start_with_backoff
 
     if trade_mode is TradeMode.BACKTEST:
         raise ConfigurationError("the streaming worker runs paper or live mode")
@@ -61,7 +62,9 @@ async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
         exchange = builder.plan.exchange
         builder.plan.exchange = type(exchange).model_validate({**exchange.model_dump(), **exchange_overrides})
     async with builder.trading() as runtime:
-        engine = await runtime.start()
+        engine = await start_with_backoff(runtime.start, config or StreamingConfig(), stop_event=stop_event)
+        if engine is None:  # stopped while waiting for the exchange
+            return None
         options: dict[str, Any] = {"config": config, "on_stale": on_stale, "persistence": runtime.persistence}
         if clock is not None:
             options["clock"] = clock
@@ -85,21 +88,28 @@ def stream_command(
         "--base-url", help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.")] = None,
     sandbox_url: Annotated[str | None, typer.Option("--sandbox-url", hidden=True,
                                                     help="Old name of --base-url.")] = None,
+    clock: Annotated[str | None, typer.Option(
+        "--clock", help="Staleness clock: wall (live) or stream (replays); default stream with --base-url.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Stream trades and order books to the expert's on_tick / on_book until interrupted."""
     from metaexpert.cli.loader import load_expert
-    from metaexpert.engine.streaming import StreamingConfig
+    from metaexpert.engine.streaming import StalenessClock, StreamingConfig
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False, markup=False)  # plain text: "BTCUSDT:book:" stays as is
     with reported_errors(debug=debug):
         try:
             trade_mode = TradeMode(mode)
         except ValueError:
             raise ConfigurationError(f"--mode must be paper or live, got {mode!r}") from None
         expert = load_expert(file).expert
-        config = StreamingConfig(max_event_delay_ms=max_delay_ms, max_silence_ms=max_silence_ms)
         url = one_base_url(base_url, sandbox_url)
+        try:
+            staleness = StalenessClock(clock or ("stream" if url else "wall"))
+        except ValueError:
+            raise ConfigurationError(f"--clock must be wall or stream, got {clock!r}") from None
+        config = StreamingConfig(max_event_delay_ms=max_delay_ms, max_silence_ms=max_silence_ms,
+                                 staleness_clock=staleness)
         overrides = sandbox_exchange_overrides(url) if url else None
 
         def stale(change: Any) -> None:
@@ -114,6 +124,9 @@ def stream_command(
                                     duration_seconds=duration, stop_event=stop, on_stale=stale)
 
         worker = asyncio.run(main())
+        if worker is None:
+            console.print("stopped before the exchange could be reached")
+            return
         latency = worker.latency_percentiles()
         statistics = worker.statistics
         console.print(f"ticks {statistics.ticks}, books {statistics.books}, stale events {statistics.stale_events}, "

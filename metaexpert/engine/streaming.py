@@ -12,8 +12,20 @@ websocket subscriptions per symbol through the exchange gateway (ccxt.pro):
   jitter, and the book is rebuilt from a fresh snapshot. The worker additionally checks that
   the book's sequence never goes backwards (``sequence_regressions``).
 
+Starting is retried: an unreachable exchange (a ``RecoverableError`` while the runtime
+loads markets, history and balances) is retried with exponential backoff
+(``start_with_backoff``), so the worker runs as a service that waits for the venue instead
+of exiting.
+
 Stale data is flagged two ways: an update whose exchange time lags the worker's clock by
 more than ``max_event_delay_ms``, and a stream that stays silent for ``max_silence_ms``.
+The clock is the wall clock for a live exchange; a replay (the sandbox, recorded data) runs
+on its own clock, months behind the wall clock, so compared with the wall clock every
+replayed update was "stale". ``staleness_clock=STREAM`` judges each update against the
+newest exchange time seen on any of the worker's streams: a stream lagging the others is
+stale, a replay as a whole is not. Books often carry no exchange time (a Binance REST
+snapshot has none; the mapping stamps the receive time), so when trades are watched only
+trades advance that clock.
 Each switch between fresh and stale is reported once (``on_stale``, e.g. an alert).
 Latency is measured from the moment the websocket update is handed to the worker to the
 moment ``on_tick`` returns (``latency_percentiles``).
@@ -25,20 +37,30 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from metaexpert.core.clock import now_ms
+from metaexpert.core.errors import RecoverableError
 from metaexpert.core.market import OrderBook, Tick
 from metaexpert.engine.engine import Engine
 from metaexpert.engine.live_broker import LiveBroker
 from metaexpert.engine.simulated_broker import SimulatedBroker
 
 logger = logging.getLogger("metaexpert.streaming")
+T = TypeVar("T")
+
+
+class StalenessClock(StrEnum):
+    """What an update's exchange time is compared with."""
+
+    WALL = "wall"  # a live exchange: the machine's UTC clock
+    STREAM = "stream"  # a replay: the newest exchange time seen on any of the worker's streams
 
 
 class StreamingConfig(BaseModel):
@@ -54,6 +76,11 @@ class StreamingConfig(BaseModel):
     reconnect_maximum_delay: float = Field(default=30.0, gt=0)
     watch_books: bool = True
     watch_trades: bool = True
+    staleness_clock: StalenessClock = Field(default=StalenessClock.WALL,
+                                            description="wall (live) or stream (replays: the stream's own clock)")
+    start_retry_initial_delay: float = Field(default=1.0, gt=0, description="first wait after a failed start")
+    start_retry_maximum_delay: float = Field(default=60.0, gt=0, description="longest wait between starts")
+    start_attempts: int | None = Field(default=None, ge=1, description="None: retry until stopped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +120,8 @@ class StreamingWorker:
         self.gateway = gateway
         self.symbols = list(symbols)
         self.config = config or StreamingConfig()
-        self.clock = clock
+        self._stream_clock_ms = 0
+        self.clock = self._newest_event if self.config.staleness_clock is StalenessClock.STREAM else clock
         self.on_stale = on_stale
         self.persistence = persistence  # the run's ExpertRecorder: each update's records are one step
         self.statistics = StreamStatistics(latencies_ns=deque(maxlen=self.config.latency_samples),
@@ -124,7 +152,7 @@ class StreamingWorker:
     def handle_book(self, book: OrderBook) -> None:
         """Dispatch a book to on_book, after the sequence and staleness checks."""
         key = f"{book.symbol}:book"
-        self._seen(key, book.timestamp)
+        self._seen(key, book.timestamp, advances_clock=not self.config.watch_trades)
         if book.sequence is not None:
             previous = self._last_sequence.get(key)
             if previous is not None and book.sequence < previous:
@@ -135,8 +163,13 @@ class StreamingWorker:
         self.engine.on_book(book)
         self.statistics.books += 1
 
-    def _seen(self, stream: str, event_ms: int) -> None:
+    def _newest_event(self) -> int:
+        return self._stream_clock_ms
+
+    def _seen(self, stream: str, event_ms: int, *, advances_clock: bool = True) -> None:
         self._last_update[stream] = time.monotonic()
+        if advances_clock:
+            self._stream_clock_ms = max(self._stream_clock_ms, int(event_ms))
         limit = self.config.max_event_delay_ms
         delay = self.clock() - event_ms
         if limit is not None and delay > limit:
@@ -223,3 +256,31 @@ class StreamingWorker:
         p50, p99 = np.percentile(samples, [50, 99])
         return {"count": int(samples.size), "p50_us": float(p50) / 1000, "p99_us": float(p99) / 1000,
                 "max_us": float(samples.max()) / 1000}
+
+
+async def start_with_backoff(start: Callable[[], Awaitable[T]], config: StreamingConfig, *,
+                             stop_event: asyncio.Event | None = None,
+                             sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> T | None:
+    """``await start()`` until it succeeds; a ``RecoverableError`` (exchange unreachable, rate
+    limited, in maintenance) waits with exponential backoff and tries again. Returns None when
+    ``stop_event`` is set while waiting; raises the last error after ``start_attempts``."""
+    delay = config.start_retry_initial_delay
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return await start()
+        except RecoverableError as error:
+            if config.start_attempts is not None and attempt >= config.start_attempts:
+                raise
+            logger.warning("start attempt %d failed (%s: %s); retrying in %.3g s", attempt,
+                           type(error).__name__, error, delay)
+        if stop_event is not None:
+            try:
+                await asyncio.wait_for(stop_event.wait(), delay)
+                return None
+            except TimeoutError:
+                pass
+        else:
+            await sleep(delay)
+        delay = min(delay * 2, config.start_retry_maximum_delay)
