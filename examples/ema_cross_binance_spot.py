@@ -24,7 +24,6 @@ expert = MetaExpert(
     size_value=95.0,
     stop_loss_pct=3.0,
     take_profit_pct=9.0,
-    allowed_days=["mon", "tue", "wed", "thu", "fri"],  # no new entries at weekends (thin books)
     min_volume=100.0,  # skip entries after bars with < 100 BTC traded
     fast=12,
     slow=48,

@@ -14,6 +14,7 @@ walk-forward example's quick variant is the one compared with the pure build.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,13 @@ def test_readme_python_expert_with_its_own_backtest_trades(tmp_path):
         folder = working_folder(tmp_path / f"expert-{number}")
         (folder / "readme_expert.py").write_text(block.text + "\n", encoding="utf-8")
         assert_user_sees_success(run_command("python readme_expert.py", folder, project_env()))
+
+
+def test_demo_with_the_recorded_candles_prints_no_warning(as_built_folder):
+    """The first screen a new user sees: metrics and the report's address, no warnings of
+    ours (the demo expert once filled it with weekend-rejection warnings)."""
+    outcome = as_built("metaexpert demo", as_built_folder)
+    assert_user_sees_success(outcome)
+    warnings = [line for line in outcome.output.splitlines() if re.search(r"\bWARNING\b|Warning:", line)]
+    assert not warnings, "\n".join(warnings[:10])
+    assert "open the report:" in outcome.output
