@@ -540,7 +540,7 @@ class Engine:
 
     def _cancel_brackets(self, key: tuple[str, PositionSide], reason: str) -> None:
         for bracket in self._brackets.pop(key, []):
-            if bracket.status.is_open:
+            if bracket.status.is_open or bracket.status is OrderStatus.CREATED:  # live: create still in flight
                 self.broker.cancel(bracket, reason) if hasattr(self.broker, "_open") else self.broker.cancel(bracket)  # type: ignore[union-attr, call-arg]
 
     def _place_brackets(self, position: Position, order: Order) -> None:
@@ -577,7 +577,7 @@ class Engine:
             reference = position.entry_price
             initial = reference * (1 - trailing / 100) if position.side is PositionSide.LONG else reference * (1 + trailing / 100)
             protect(OrderType.TRAILING_STOP, initial, "trailing_stop", trailing, activation)
-        self._brackets[key] = [o for o in placed if o.status.is_open]
+        self._brackets[key] = [o for o in placed if o.status.is_open or o.status is OrderStatus.CREATED]
 
     def restore_position(self, position: Position) -> None:
         """Put a position recovered after a restart back in the books (its fees count as entry fees)."""

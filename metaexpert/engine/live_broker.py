@@ -64,6 +64,8 @@ class LiveBroker(Broker):
         self.engine_managed = engine_managed
         self.local: dict[str, Order] = {}
         self._water: dict[str, float] = {}
+        self._creating: set[str] = set()  # client ids whose create request is in flight
+        self._cancel_when_created: set[str] = set()
 
     @property
     def has_work(self) -> bool:
@@ -81,6 +83,7 @@ class LiveBroker(Broker):
         self.orders[order.client_order_id] = order
         self.shadows[order.client_order_id] = shadow
         self.portfolio.orders[order.client_order_id] = order
+        self._creating.add(order.client_order_id)
         self._spawn(self._create(order, shadow))
 
     def cancel(self, order: Order, reason: str = "cancelled") -> None:
@@ -91,6 +94,11 @@ class LiveBroker(Broker):
             return
         shadow = self.shadows.get(order.client_order_id)
         if shadow is None:
+            return
+        if order.client_order_id in self._creating:
+            # A cancel sent before the create is answered could miss the order and leave it
+            # live (a stop of a position that is already closed): it follows the create.
+            self._cancel_when_created.add(order.client_order_id)
             return
         self._spawn(self._cancel(order, shadow))
 
@@ -161,7 +169,13 @@ class LiveBroker(Broker):
             # Journalled by the gateway (or outcome unknown): reconciled by client id on poll.
             logger.warning("order %s not confirmed yet: %s", order.client_order_id, error)
             self._report(error, "create_order")
+        finally:
+            self._creating.discard(order.client_order_id)
         self.sync(order)
+        if order.client_order_id in self._cancel_when_created:
+            self._cancel_when_created.discard(order.client_order_id)
+            if not order.status.is_terminal:
+                await self._cancel(order, shadow)
 
     async def _cancel(self, order: Order, shadow: Order) -> None:
         try:
