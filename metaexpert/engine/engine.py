@@ -477,6 +477,18 @@ class Engine:
                 action = "liquidated"
             self._dispatch_position(position, timestamp, action, change.realized_pnl, change.closed, exit_price)
 
+    def retain_fee_in_kind(self, symbol: str, coin_fee: float, price: float, timestamp: int) -> None:
+        """A spot buy whose fee the venue took in the coin bought (booked at its quote value): hold
+        ``coin_fee`` less of the coin and give the cash back (it was paid in coin), then publish
+        the position and account so that records and a restart see the net holding."""
+        position = self.portfolio.ledger.get(symbol, PositionSide.LONG)
+        if position is not None:
+            position.quantity = max(position.quantity - coin_fee, 0.0)
+        self.portfolio.charge(-coin_fee * price)
+        if position is not None:
+            self._dispatch_position(position, timestamp, "reduced", 0.0, coin_fee, price)
+        self._dispatch_account(timestamp)
+
     def _dispatch_position(self, position: Position, timestamp: int, action: str, pnl: float, quantity: float, price: float) -> None:
         if not self.observers and not self._position_handlers:
             return

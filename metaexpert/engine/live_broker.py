@@ -264,7 +264,7 @@ class LiveBroker(Broker):
                 self.listener.on_execution(order, trade.quantity, trade.price, trade.timestamp, trade.liquidity,
                                            fee=coin_fee * trade.price, fee_currency=spec.quote,
                                            trade_id=trade.trade_id)
-                self._retain_coin_fee(order, coin_fee, trade.price)
+                self._retain_coin_fee(order, coin_fee, trade.price, trade.timestamp)
                 continue
             self.listener.on_execution(order, trade.quantity, trade.price, trade.timestamp, trade.liquidity,
                                        fee=trade.fee if trade.fee_currency else None,
@@ -283,9 +283,12 @@ class LiveBroker(Broker):
             return 0.0
         return fee
 
-    def _retain_coin_fee(self, order: Order, coin_fee: float, price: float) -> None:
-        """The venue kept ``coin_fee`` of the coin bought: hold that much less, and give back the
-        cash the engine charged for the fee (it was paid in coin)."""
+    def _retain_coin_fee(self, order: Order, coin_fee: float, price: float, timestamp: int) -> None:
+        """The venue kept ``coin_fee`` of the coin bought: the engine holds that much less."""
+        retain = getattr(self.listener, "retain_fee_in_kind", None)
+        if retain is not None:
+            retain(order.symbol, coin_fee, price, timestamp)
+            return
         position = self.portfolio.ledger.get(order.symbol, PositionSide.LONG)
         if position is not None:
             position.quantity = max(position.quantity - coin_fee, 0.0)
