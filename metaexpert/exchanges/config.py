@@ -105,7 +105,9 @@ class ExchangeConfig(BaseModel):
             return values
         if _secret(values.get("api_key")) or not values.get("exchange"):
             return values
-        from metaexpert.exchanges.credentials import load_credentials  # credentials imports this module
+        from metaexpert.exchanges.credentials import (
+            load_credentials,  # credentials imports this module
+        )
 
         found = load_credentials(str(values["exchange"]).strip().lower(), subaccount=values.get("subaccount"))
         if found is None:
