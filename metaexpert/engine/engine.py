@@ -564,6 +564,18 @@ class Engine:
                 action = "liquidated"
             self._dispatch_position(position, timestamp, action, change.realized_pnl, change.closed, exit_price)
 
+    def retain_fee_in_kind(self, symbol: str, coin_fee: float, price: float, timestamp: int) -> None:
+        """A spot buy whose fee the venue took in the coin bought (booked at its quote value): hold
+        ``coin_fee`` less of the coin and give the cash back (it was paid in coin), then publish
+        the position and account so that records and a restart see the net holding."""
+        position = self.portfolio.ledger.get(symbol, PositionSide.LONG)
+        if position is not None:
+            position.quantity = max(position.quantity - coin_fee, 0.0)
+        self.portfolio.charge(-coin_fee * price)
+        if position is not None:
+            self._dispatch_position(position, timestamp, "reduced", 0.0, coin_fee, price)
+        self._dispatch_account(timestamp)
+
     def _dispatch_position(self, position: Position, timestamp: int, action: str, pnl: float, quantity: float, price: float) -> None:
         if not self.observers and not self._position_handlers:
             return
@@ -627,7 +639,7 @@ class Engine:
 
     def _cancel_brackets(self, key: tuple[str, PositionSide], reason: str) -> None:
         for bracket in self._brackets.pop(key, []):
-            if bracket.status.is_open:
+            if bracket.status.is_open or bracket.status is OrderStatus.CREATED:  # live: create still in flight
                 self.broker.cancel(bracket, reason) if hasattr(self.broker, "_open") else self.broker.cancel(bracket)  # type: ignore[union-attr, call-arg]
 
     def _place_brackets(self, position: Position, order: Order) -> None:
@@ -664,7 +676,7 @@ class Engine:
             reference = position.entry_price
             initial = reference * (1 - trailing / 100) if position.side is PositionSide.LONG else reference * (1 + trailing / 100)
             protect(OrderType.TRAILING_STOP, initial, "trailing_stop", trailing, activation)
-        self._brackets[key] = [o for o in placed if o.status.is_open]
+        self._brackets[key] = [o for o in placed if o.status.is_open or o.status is OrderStatus.CREATED]
 
     def restore_position(self, position: Position) -> None:
         """Put a position recovered after a restart back in the books (its fees count as entry fees)."""

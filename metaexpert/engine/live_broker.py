@@ -64,6 +64,8 @@ class LiveBroker(Broker):
         self.engine_managed = engine_managed
         self.local: dict[str, Order] = {}
         self._water: dict[str, float] = {}
+        self._creating: set[str] = set()  # client ids whose create request is in flight
+        self._cancel_when_created: set[str] = set()
 
     @property
     def has_work(self) -> bool:
@@ -81,6 +83,7 @@ class LiveBroker(Broker):
         self.orders[order.client_order_id] = order
         self.shadows[order.client_order_id] = shadow
         self.portfolio.orders[order.client_order_id] = order
+        self._creating.add(order.client_order_id)
         self._spawn(self._create(order, shadow))
 
     def cancel(self, order: Order, reason: str = "cancelled") -> None:
@@ -91,6 +94,11 @@ class LiveBroker(Broker):
             return
         shadow = self.shadows.get(order.client_order_id)
         if shadow is None:
+            return
+        if order.client_order_id in self._creating:
+            # A cancel sent before the create is answered could miss the order and leave it
+            # live (a stop of a position that is already closed): it follows the create.
+            self._cancel_when_created.add(order.client_order_id)
             return
         self._spawn(self._cancel(order, shadow))
 
@@ -161,7 +169,13 @@ class LiveBroker(Broker):
             # Journalled by the gateway (or outcome unknown): reconciled by client id on poll.
             logger.warning("order %s not confirmed yet: %s", order.client_order_id, error)
             self._report(error, "create_order")
+        finally:
+            self._creating.discard(order.client_order_id)
         self.sync(order)
+        if order.client_order_id in self._cancel_when_created:
+            self._cancel_when_created.discard(order.client_order_id)
+            if not order.status.is_terminal:
+                await self._cancel(order, shadow)
 
     async def _cancel(self, order: Order, shadow: Order) -> None:
         try:
@@ -250,7 +264,7 @@ class LiveBroker(Broker):
                 self.listener.on_execution(order, trade.quantity, trade.price, trade.timestamp, trade.liquidity,
                                            fee=coin_fee * trade.price, fee_currency=spec.quote,
                                            trade_id=trade.trade_id)
-                self._retain_coin_fee(order, coin_fee, trade.price)
+                self._retain_coin_fee(order, coin_fee, trade.price, trade.timestamp)
                 continue
             self.listener.on_execution(order, trade.quantity, trade.price, trade.timestamp, trade.liquidity,
                                        fee=trade.fee if trade.fee_currency else None,
@@ -269,9 +283,12 @@ class LiveBroker(Broker):
             return 0.0
         return fee
 
-    def _retain_coin_fee(self, order: Order, coin_fee: float, price: float) -> None:
-        """The venue kept ``coin_fee`` of the coin bought: hold that much less, and give back the
-        cash the engine charged for the fee (it was paid in coin)."""
+    def _retain_coin_fee(self, order: Order, coin_fee: float, price: float, timestamp: int) -> None:
+        """The venue kept ``coin_fee`` of the coin bought: the engine holds that much less."""
+        retain = getattr(self.listener, "retain_fee_in_kind", None)
+        if retain is not None:
+            retain(order.symbol, coin_fee, price, timestamp)
+            return
         position = self.portfolio.ledger.get(order.symbol, PositionSide.LONG)
         if position is not None:
             position.quantity = max(position.quantity - coin_fee, 0.0)

@@ -150,7 +150,8 @@ class ReplayOutcome:
     operation_id: int
     kind: OperationKind
     client_order_id: str
-    result: str  # submitted | already_at_venue | cancelled | already_gone | failed | retry_later
+    # submitted | already_at_venue | cancelled_before_sent | cancelled | already_gone | failed | retry_later
+    result: str
     order: Order | None = None
     error: str = ""
 
@@ -745,6 +746,16 @@ class CcxtGateway(ExchangeGateway):
         market_symbol = self.ccxt_symbol(order.symbol)
         if order.is_terminal:
             return order
+        if self.order_queue is not None and self.order_queue.has_pending(OperationKind.CREATE, order.client_order_id):
+            # Its create waits in the queue (it may or may not have reached the venue): the
+            # cancel waits behind it, and a replayed create with a cancel queued is not sent.
+            queue_id = self.order_queue.enqueue_cancel(order.client_order_id, order.symbol, order.order_id)
+            raise OrderQueuedError(
+                f"{self.exchange_name} cancel_order {order.symbol}: the create of {order.client_order_id} "
+                f"is still queued; the cancel is journalled behind it as operation {queue_id}",
+                client_order_id=order.client_order_id,
+                queue_id=queue_id,
+            )
         by_client_id = not order.order_id or order.status is OrderStatus.CREATED
         params = self._order_params(order, order.client_order_id if by_client_id else None)
         exchange_id = None if by_client_id else order.order_id
@@ -882,6 +893,16 @@ class CcxtGateway(ExchangeGateway):
                 self.order_queue.mark_done(operation.id)
                 return ReplayOutcome(
                     operation.id, operation.kind, order.client_order_id, "already_at_venue", order
+                )
+            if self.order_queue.has_pending(OperationKind.CANCEL, order.client_order_id):
+                # Cancelled while its create waited, and the venue never got it: not sent at all.
+                self.order_queue.mark_done(operation.id)
+                if order.can_transition(OrderStatus.SUBMITTED):
+                    order.submit(now_ms())
+                if order.can_transition(OrderStatus.CANCELLED):
+                    order.cancel(now_ms())
+                return ReplayOutcome(
+                    operation.id, operation.kind, order.client_order_id, "cancelled_before_sent", order
                 )
             # Just looked up, and the queue held the operation past the acceptance window.
             snapshot = await self._submit(order, market_symbol, maybe_accepted=False)

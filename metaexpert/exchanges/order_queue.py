@@ -206,6 +206,15 @@ class OrderQueue:
             )
 
     # ------------------------------------------------------------------- reads
+    def has_pending(self, kind: OperationKind, client_order_id: str) -> bool:
+        """Whether an operation of ``kind`` for ``client_order_id`` waits in the queue."""
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT 1 FROM order_operations WHERE kind = ? AND client_order_id = ? AND state = 'pending'",
+                (kind.value, client_order_id),
+            ).fetchone()
+        return row is not None
+
     def pending(self, *, due_at: int | None = None) -> list[QueuedOperation]:
         """Pending operations in journal order; only those due by ``due_at`` when given."""
         query = "SELECT * FROM order_operations WHERE state = 'pending'"

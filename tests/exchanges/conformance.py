@@ -30,6 +30,12 @@ def entries(venue: str) -> dict[str, dict[str, Any]]:
     return {entry["id"]: entry for entry in data["entries"]}
 
 
+def requests(venue: str) -> dict[str, dict[str, Any]]:
+    """Requests ccxt recorded (``fixtures/<venue>_requests.json``): id -> entry with a JSON ``output``."""
+    data = json.loads((FIXTURES / f"{venue}_requests.json").read_text())
+    return {entry["id"]: entry for entry in data["entries"]}
+
+
 def fixture_options(venue: str) -> dict[str, Any]:
     return dict(json.loads((FIXTURES / f"{venue}_responses.json").read_text()).get("options") or {})
 
@@ -110,6 +116,8 @@ BYBIT_MARKETS = [
     market("XRP/USDT", "XRPUSDT", amount_step=0.01, price_step=0.0001),
     market("ETH/USDT", "ETHUSDT", amount_step=0.00001),
     market("DOGE/USDT", "DOGEUSDT", amount_step=0.1, price_step=0.00001),
+    market("ADA/USDT", "ADAUSDT", amount_step=0.01, price_step=0.0001),
+    market("ADA/USDT:USDT", "ADAUSDT", amount_step=1, price_step=0.0001, max_leverage=75),
     market("BTC/USDT:USDT", "BTCUSDT", price_step=0.1, max_leverage=100),
     market("LTC/USDT:USDT", "LTCUSDT", amount_step=0.1, max_leverage=50),
     market("BTC/USD:BTC", "BTCUSD", contract_size=1, amount_step=1, price_step=0.5, max_leverage=100),

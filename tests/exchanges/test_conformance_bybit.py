@@ -13,7 +13,7 @@ import pytest
 from metaexpert.core.enums import MarginMode, OrderSide, OrderStatus, OrderType, PositionSide
 from metaexpert.core.order import Order
 from metaexpert.exchanges import OrderOutcomeUnknownError
-from tests.exchanges.conformance import entries, recorded_gateway
+from tests.exchanges.conformance import entries, recorded_gateway, requests
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.network]
 
@@ -255,3 +255,42 @@ async def test_bybit_ohlcv_book_trades_and_ticker_map_recorded_values() -> None:
         venue.play(E["bybit.fetchOrderBook.spot"])
         book = await gateway.fetch_order_book("BTCUSDT", limit=2)
         assert book.bids[0] == (approx(29861.0), approx(0.00101)) and book.asks[0] == (approx(29971.81), approx(0.001161))
+
+
+# ----------------------------------------------------------- requests vs recorded
+R = requests("bybit")
+ACK = {"retCode": "0", "retMsg": "OK", "result": {"orderId": "1", "orderLinkId": ""}, "retExtInfo": {}, "time": "1"}
+
+
+@pytest.mark.parametrize(
+    ("request_id", "market", "order"),
+    [
+        ("bybit.createOrder.swap_limit", LINEAR,
+         {"symbol": "ADAUSDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 50, "price": 0.1}),
+        ("bybit.createOrder.spot_limit", SPOT,
+         {"symbol": "ADAUSDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 50, "price": 0.1}),
+        ("bybit.createOrder.swap_take_profit", LINEAR,
+         {"symbol": "LTCUSDT", "side": OrderSide.SELL, "order_type": OrderType.TAKE_PROFIT_LIMIT, "quantity": 0.1,
+              "price": 100, "stop_price": 110, "reduce_only": True}),
+        ("bybit.createOrder.swap_stop_loss", LINEAR,
+         {"symbol": "LTCUSDT", "side": OrderSide.SELL, "order_type": OrderType.STOP_LIMIT, "quantity": 0.1, "price": 51,
+              "stop_price": 56, "reduce_only": True}),
+        ("bybit.createOrder.inverse_reduce_only", {"market_type": "futures", "contract_type": "inverse"},
+         {"symbol": "BTCUSD", "side": OrderSide.SELL, "order_type": OrderType.MARKET, "quantity": 1, "reduce_only": True}),
+        ("bybit.createOrder.spot_market_buy_base", SPOT,
+         {"symbol": "LTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.MARKET, "quantity": 0.2}),
+    ],
+)
+async def test_bybit_gateway_order_request_carries_the_recorded_fields(
+    request_id: str, market: dict[str, Any], order: dict[str, Any]
+) -> None:
+    import json
+
+    recorded = json.loads(R[request_id]["output"])
+    async with recorded_gateway("bybit", **market) as (gateway, venue):
+        venue.play({"httpResponse": ACK})
+        await gateway.create_order(Order(**order))
+        request = venue.requests[-1]
+        assert request.path == "/v5/order/create"
+        sent = request.body
+        assert {key: sent.get(key) for key in recorded} == recorded

@@ -15,7 +15,7 @@ import pytest
 from metaexpert.core.enums import MarginMode, OrderSide, OrderStatus, OrderType, PositionSide
 from metaexpert.core.order import Order
 from tests.exchanges import conformance
-from tests.exchanges.conformance import entries, market, recorded_gateway
+from tests.exchanges.conformance import entries, market, recorded_gateway, requests
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.network]
 
@@ -227,3 +227,45 @@ async def test_okx_ohlcv_book_trades_and_ticker_map_recorded_values() -> None:
         venue.play(E["okx.fetchOrderBook.swap"])
         book = await gateway.fetch_order_book("BTC-USDT-SWAP", limit=2)
         assert book.asks[0] == (approx(43466.4), approx(14881.0)) and book.bids[1] == (approx(43466.2), approx(17151.0))
+
+
+# ----------------------------------------------------------- requests vs recorded
+R = requests("okx")
+ACK = {"code": "0", "data": [{"clOrdId": "", "ordId": "1", "algoId": "2", "sCode": "0", "sMsg": ""}], "msg": ""}
+
+
+@pytest.mark.parametrize(
+    ("request_id", "market", "order"),
+    [
+        ("okx.createOrder.spot_limit_buy", SPOT,
+         {"symbol": "LTC-USDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 2, "price": 50}),
+        ("okx.createOrder.spot_market_buy", SPOT,
+         {"symbol": "LTC-USDT", "side": OrderSide.BUY, "order_type": OrderType.MARKET, "quantity": 0.1}),
+        ("okx.createOrder.swap_market_long", HEDGE,
+         {"symbol": "LTC-USDT-SWAP", "side": OrderSide.BUY, "order_type": OrderType.MARKET, "quantity": 1,
+              "position_side": PositionSide.LONG}),
+        ("okx.createOrder.swap_take_profit_long", HEDGE,
+         {"symbol": "LTC-USDT-SWAP", "side": OrderSide.SELL, "order_type": OrderType.TAKE_PROFIT_LIMIT, "quantity": 1,
+              "price": 100, "stop_price": 105, "position_side": PositionSide.LONG, "reduce_only": True}),
+        ("okx.createOrder.swap_stop_loss_long", HEDGE,
+         {"symbol": "LTC-USDT-SWAP", "side": OrderSide.SELL, "order_type": OrderType.STOP_LIMIT, "quantity": 1, "price": 49,
+              "stop_price": 50, "position_side": PositionSide.LONG, "reduce_only": True}),
+    ],
+)
+async def test_okx_gateway_order_request_carries_the_recorded_fields(
+    request_id: str, market: dict[str, Any], order: dict[str, Any]
+) -> None:
+    import json
+
+    entry = R[request_id]
+    recorded = json.loads(entry["output"])
+    recorded = (recorded[0] if isinstance(recorded, list) else recorded)
+    for key in ("clOrdId", "tag"):  # ccxt's own skipKeys: generated per request
+        recorded.pop(key, None)
+    async with recorded_gateway("okx", **market) as (gateway, venue):
+        venue.play({"httpResponse": ACK})
+        await gateway.create_order(Order(**order))
+        request = venue.requests[-1]
+        assert request.path == entry["url"].split("okx.com", 1)[1]
+        sent = request.body.get("_list", [request.body])[0]
+        assert {key: sent.get(key) for key in recorded} == recorded
