@@ -94,7 +94,10 @@ def _point_bybit(client: Any, sandbox: SandboxServer, options: dict[str, Any] | 
         client.urls["api"][key] = value
     if "ws" in client.urls["api"]:
         client.urls["api"]["ws"] = websocket_urls
-    client.options["fetchMarkets"] = {"types": ["spot", "linear", "inverse"]}
+    types = ["spot", "linear", "inverse"]
+    if sandbox.config.option_underlyings:
+        types.append("option")
+    client.options["fetchMarkets"] = {"types": types, "options": ["BTC"]}
     client.options["fetchCurrencies"] = False
     client.options["loadAllOptions"] = False
     client.options.update(options or {})

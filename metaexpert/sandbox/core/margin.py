@@ -82,6 +82,8 @@ class MarginBook:
         )
 
     def leverage(self, account: FuturesAccount, symbol: str) -> int:
+        if self.exchange.markets[account.market].kind is MarketKind.OPTION:
+            return 1  # option buyers pay the whole premium
         return account.leverage.get(symbol, self.exchange.config.default_leverage)
 
     def position_margin(self, account: FuturesAccount, position: FuturesPosition) -> float:
