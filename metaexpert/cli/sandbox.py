@@ -125,7 +125,7 @@ def sandbox_command(
     ] = None,
     options: Annotated[
         list[str] | None,
-        typer.Option("--options", help="List options on this underlying (Bybit; repeatable)."),
+        typer.Option("--options", help="List options on this underlying (Bybit, OKX; repeatable)."),
     ] = None,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="API key of the sandbox account.")

@@ -26,6 +26,7 @@ class OptionSpec:
     strike: float
     expiry_ms: int
     is_call: bool
+    in_base: bool = False  # premium quoted in the base coin (OKX: BTC per BTC-USD option)
 
 
 def _cdf(x: float) -> float:
@@ -33,7 +34,13 @@ def _cdf(x: float) -> float:
 
 
 def premium(spec: OptionSpec, underlying: float, now_ms: int, volatility: float) -> float:
-    """Black-Scholes value (r = 0) of one option on one unit of the underlying."""
+    """Black-Scholes value (r = 0) of one option on one unit of the underlying (in the quote
+    coin, or in the base coin when ``spec.in_base``)."""
+    value = _premium(spec, underlying, now_ms, volatility)
+    return value / underlying if spec.in_base and underlying > 0 else value
+
+
+def _premium(spec: OptionSpec, underlying: float, now_ms: int, volatility: float) -> float:
     intrinsic = (
         max(underlying - spec.strike, 0.0) if spec.is_call else max(spec.strike - underlying, 0.0)
     )
@@ -78,7 +85,7 @@ def last_friday(year: int, month: int) -> int:
 
 
 def listed_options(
-    underlying: str, start_ms: int, price: float, step: float
+    underlying: str, start_ms: int, price: float, step: float, *, in_base: bool = False
 ) -> dict[str, OptionSpec]:
     """A call and a put at three strikes around ``price`` (``step`` apart), expiring on the last
     Friday of the month after next; keyed by ``(expiry, strike, is_call)`` names the venue formats."""
@@ -92,7 +99,7 @@ def listed_options(
     for strike in (centre - step, centre, centre + step):
         for is_call in (True, False):
             result[f"{int(expiry)}:{int(strike)}:{'C' if is_call else 'P'}"] = OptionSpec(
-                underlying, strike, expiry, is_call
+                underlying, strike, expiry, is_call, in_base
             )
     return result
 
