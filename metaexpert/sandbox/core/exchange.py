@@ -66,6 +66,7 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
         *,
         unified: bool = False,
         hedge_reduce_only: bool = False,
+        unique_client_ids: bool = False,
     ) -> None:
         self.config = config
         self.timeframe = Timeframe.parse(config.timeframe)
@@ -113,6 +114,7 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
             if market.is_derivative
         }
         self.hedge_reduce_only = hedge_reduce_only
+        self.unique_client_ids = unique_client_ids
         self.secrets = {account.api_key: account.secret for account in config.accounts}
         self.can_trade = {account.api_key: account.can_trade for account in config.accounts}
         self.orders: dict[str, dict[int, SandboxOrder]] = {market.name: {} for market in markets}

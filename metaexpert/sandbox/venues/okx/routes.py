@@ -38,6 +38,7 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
     venue = "okx"
     unified = True
     hedge_reduce_only = True
+    unique_client_ids = True
 
     def __init__(self, config: SandboxConfig) -> None:
         from metaexpert.sandbox.venues.okx.streams import OkxStreams
