@@ -292,6 +292,8 @@ class MarginBook:
         exchange = self.exchange
         rate = exchange.config.funding_rate
         for market, accounts in exchange.margin_accounts.items():
+            if exchange.markets[market].kind is MarketKind.OPTION:
+                continue  # options pay no funding
             for account in accounts.values():
                 for position in account.open_positions():
                     mark = self.mark(position)
