@@ -123,6 +123,10 @@ def sandbox_command(
     symbols: Annotated[
         list[str] | None, typer.Option("--symbol", help="Spot and futures symbol (repeatable).")
     ] = None,
+    options: Annotated[
+        list[str] | None,
+        typer.Option("--options", help="List options on this underlying (Bybit, OKX; repeatable)."),
+    ] = None,
     api_key: Annotated[
         str | None, typer.Option("--api-key", help="API key of the sandbox account.")
     ] = None,
@@ -146,6 +150,8 @@ def sandbox_command(
         if symbols:
             overrides["spot_symbols"] = list(symbols)
             overrides["futures_symbols"] = list(symbols)
+        if options:
+            overrides["option_underlyings"] = [name.replace("/", "").upper() for name in options]
         if (api_key is None) != (api_secret is None):
             raise ConfigurationError("--api-key and --api-secret go together")
         if api_key is not None:

@@ -94,7 +94,10 @@ def _point_bybit(client: Any, sandbox: SandboxServer, options: dict[str, Any] | 
         client.urls["api"][key] = value
     if "ws" in client.urls["api"]:
         client.urls["api"]["ws"] = websocket_urls
-    client.options["fetchMarkets"] = {"types": ["spot", "linear", "inverse"]}
+    types = ["spot", "linear", "inverse"]
+    if sandbox.config.option_underlyings:
+        types.append("option")
+    client.options["fetchMarkets"] = {"types": types, "options": ["BTC"]}
     client.options["fetchCurrencies"] = False
     client.options["loadAllOptions"] = False
     client.options.update(options or {})
@@ -112,6 +115,10 @@ def _point_okx(client: Any, sandbox: SandboxServer, options: dict[str, Any] | No
     for account in sandbox.config.accounts:
         if account.api_key == client.apiKey and not client.password:
             client.password = account.passphrase
-    client.options["fetchMarkets"] = {"types": ["spot", "swap"]}
+    types = ["spot", "swap"] + (["option"] if sandbox.config.option_underlyings else [])
+    client.options["fetchMarkets"] = {"types": types}
+    client.options["defaultUnderlying"] = [
+        f"{name[:-4]}-USD" for name in sandbox.config.option_underlyings
+    ]
     client.options.update(options or {})
     return client

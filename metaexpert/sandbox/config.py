@@ -79,6 +79,10 @@ class SandboxConfig(BaseModel):
     ``inverse_symbols``: coin-margined perpetuals by their candle symbol (``BTCUSDT`` replays as
     Binance COIN-M ``BTCUSD_PERP``, contract size 100 USD; 10 USD for other coins).
 
+    ``option_underlyings``: candle symbols whose options a venue lists (a call and a put at
+    three strikes around the starting price, expiring on the last Friday of the month after
+    next); premiums are Black-Scholes at ``option_volatility`` (``core/options.py``).
+
     ``price_source``: "candles" (default) matches orders against the replayed bars; "trades" also
     lets every replayed recorded trade move its market's price and fill what it crosses (needs
     ``tick_replay``; spot orders follow spot trades, futures orders USD-M trades).
@@ -116,6 +120,8 @@ class SandboxConfig(BaseModel):
     seed: int = 0
     fill_volume_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
     inverse_symbols: list[str] = Field(default_factory=list)
+    option_underlyings: list[str] = Field(default_factory=list)
+    option_volatility: float = Field(default=0.6, gt=0.0, le=5.0)
 
     @field_validator("timeframe")
     @classmethod

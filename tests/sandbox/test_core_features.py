@@ -202,9 +202,37 @@ def test_coinm_streams_with_ccxt_pro_deliver_ticker_orders_and_positions(
             assert orders[-1]["id"] == (await place)["id"]
             place = asyncio.create_task(after(1.0, client.create_order, COIN, "market", "buy", 2))
             positions = await asyncio.wait_for(client.watch_positions([COIN]), 15)
+            for _ in range(3):  # an update of the first order may still be on its way
+                if positions[-1]["contracts"] == 3:
+                    break
+                positions = await asyncio.wait_for(client.watch_positions([COIN]), 15)
             await place
             assert positions[-1]["contracts"] == 3 and positions[-1]["side"] == "long"
         finally:
             await client.close()
 
     asyncio.run(scenario())
+
+
+def test_funding_boundary_with_option_and_perpetual_positions_charges_only_the_perpetual() -> None:
+    from metaexpert.sandbox import AccountConfig as Account
+    from metaexpert.sandbox import SandboxConfig
+    from metaexpert.sandbox.core.exchange import SandboxExchange
+    from metaexpert.sandbox.venues.bybit.markets import bybit_markets
+    from metaexpert.sandbox.venues.bybit.orders import parse_order
+
+    account = Account(
+        api_key=API_KEY, secret=SECRET, spot_balances={"USDT": 100_000.0, "USDC": 100_000.0}
+    )
+    config = SandboxConfig(
+        venue="bybit", tick_replay=False, option_underlyings=["BTCUSDT"], accounts=[account]
+    )
+    exchange = SandboxExchange(config, bybit_markets(config), unified=True)
+    option = sorted(exchange.symbols["option"])[0]
+    price = exchange.price("BTCUSDT")
+    for category, symbol in (("option", option), ("linear", "BTCUSDT")):
+        params = {"symbol": symbol, "side": "Buy", "orderType": "Market", "qty": "0.1"}
+        exchange.place_order(parse_order(category, API_KEY, params, price))
+    bars = (8 * 3_600_000 - exchange.now % (8 * 3_600_000)) // 60_000
+    exchange.advance(int(bars))
+    assert [record["market"] for record in exchange.funding] == ["linear"]

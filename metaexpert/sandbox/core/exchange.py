@@ -43,6 +43,7 @@ from metaexpert.sandbox.core.model import (
     SandboxOrder,
     SpotAccount,
 )
+from metaexpert.sandbox.core.options import OptionSpec, premium, premium_path
 from metaexpert.sandbox.core.placement import PlacementMixin
 from metaexpert.sandbox.core.rejects import Reject, RejectReason
 
@@ -65,6 +66,7 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
         *,
         unified: bool = False,
         hedge_reduce_only: bool = False,
+        unique_client_ids: bool = False,
     ) -> None:
         self.config = config
         self.timeframe = Timeframe.parse(config.timeframe)
@@ -74,7 +76,11 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
         self.series: dict[str, CandleSeries] = {}  # by candle symbol
         self._candle_of: dict[str, str] = {}  # market symbol -> candle symbol it replays
         self._group: dict[str, list[str]] = {}  # candle symbol -> market symbols replaying it
+        self._options: dict[str, OptionSpec] = {}
         for market in markets:
+            for symbol, spec in market.options.items():
+                assert isinstance(spec, OptionSpec)
+                self._options[symbol] = spec
             for symbol in market.rules:
                 candle = market.candles.get(symbol, symbol)
                 self._candle_of[symbol] = candle
@@ -108,6 +114,7 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
             if market.is_derivative
         }
         self.hedge_reduce_only = hedge_reduce_only
+        self.unique_client_ids = unique_client_ids
         self.secrets = {account.api_key: account.secret for account in config.accounts}
         self.can_trade = {account.api_key: account.can_trade for account in config.accounts}
         self.orders: dict[str, dict[int, SandboxOrder]] = {market.name: {} for market in markets}
@@ -172,6 +179,10 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
     def price(self, symbol: str, market: str | None = None) -> float:
         """Current price: a forced price, else the last replayed trade of ``market`` (trade
         matching), else the close of the latest replayed candle."""
+        option = self._options.get(symbol)
+        if option is not None:
+            underlying = self.price(option.underlying)
+            return premium(option, underlying, self.now, self.config.option_volatility)
         if symbol in self.price_override:
             return self.price_override[symbol]
         if market is not None and (market, symbol) in self.trade_price:
@@ -207,7 +218,7 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
                 path = BarPrices(bar.open, bar.high, bar.low, bar.close, series.current_time)
                 for member in self._group[symbol]:
                     self.price_override.pop(member, None)
-                    self._match_symbol(member, path)
+                    self._match_symbol(member, self._path_of(member, path))
             if not moved:
                 break
             self.margin.apply_funding(before, self.now)
@@ -221,7 +232,18 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
             raise Reject(RejectReason.UNKNOWN_SYMBOL, detail=symbol)
         if not math.isfinite(price) or price <= 0:
             raise ValueError(f"price must be a positive number, got {price}")
-        for member in self._group[self.candle_of(symbol)]:
+        if symbol in self._options:
+            raise ValueError(f"{symbol} is an option: move its underlying instead")
+        before = self.price(self.candle_of(symbol))  # the underlying, before the move
+        group = self._group[self.candle_of(symbol)]
+        # plain symbols first: options are priced from the underlying they just moved
+        for member in sorted(group, key=lambda name: name in self._options):
+            if member in self._options:
+                move = BarPrices(
+                    before, max(before, price), min(before, price), float(price), self.now
+                )
+                self._match_symbol(member, self._path_of(member, move))
+                continue
             previous = self.price(member)
             self.price_override[member] = float(price)
             self.trade_price = {
@@ -261,6 +283,12 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
                 self._try_fill(order, bar)
         for order_id in [order_id for order_id, order in resting.items() if not order.is_open]:
             del resting[order_id]
+
+    def _path_of(self, symbol: str, underlying: BarPrices) -> BarPrices:
+        option = self._options.get(symbol)
+        if option is None:
+            return underlying
+        return premium_path(option, underlying, self.config.option_volatility)
 
     def register(self, order: SandboxOrder) -> None:
         self.orders[order.market][order.order_id] = order

@@ -82,6 +82,8 @@ class MarginBook:
         )
 
     def leverage(self, account: FuturesAccount, symbol: str) -> int:
+        if self.exchange.markets[account.market].kind is MarketKind.OPTION:
+            return 1  # option buyers pay the whole premium
         return account.leverage.get(symbol, self.exchange.config.default_leverage)
 
     def position_margin(self, account: FuturesAccount, position: FuturesPosition) -> float:
@@ -290,6 +292,8 @@ class MarginBook:
         exchange = self.exchange
         rate = exchange.config.funding_rate
         for market, accounts in exchange.margin_accounts.items():
+            if exchange.markets[market].kind is MarketKind.OPTION:
+                continue  # options pay no funding
             for account in accounts.values():
                 for position in account.open_positions():
                     mark = self.mark(position)

@@ -25,6 +25,7 @@ class MarketKind(StrEnum):
     SPOT = "spot"
     LINEAR = "linear"
     INVERSE = "inverse"
+    OPTION = "option"  # premiums priced from the underlying (core/options.py), booked like linear
 
 
 class OrderKind(StrEnum):
@@ -83,9 +84,8 @@ class MarketSpec:
     taker_fee: float
     data_market: str = "spot"
     contract_size: dict[str, float] = field(default_factory=dict)
-    candles: dict[str, str] = field(
-        default_factory=dict
-    )  # symbol -> candle symbol (default: itself)
+    candles: dict[str, str] = field(default_factory=dict)  # symbol -> candle symbol (or itself)
+    options: dict[str, object] = field(default_factory=dict)  # symbol -> core.options.OptionSpec
 
     @property
     def is_derivative(self) -> bool:

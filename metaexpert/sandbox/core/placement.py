@@ -70,11 +70,13 @@ class PlacementMixin(_Base):
             raise Reject(RejectReason.MIN_NOTIONAL, market=market, detail=str(rule.min_notional))
 
     def _check_client_id(self, market: str, api_key: str, client_order_id: str) -> None:
+        """Binance refuses a client id only while an order with it is open; Bybit and OKX refuse
+        any reuse (``unique_client_ids``), which is what makes a blind retry safe there."""
         for order in self.orders[market].values():
             if (
                 order.api_key == api_key
                 and order.client_order_id == client_order_id
-                and order.is_open
+                and (order.is_open or self.unique_client_ids)
             ):
                 raise Reject(RejectReason.DUPLICATE_CLIENT_ID, market=market)
 

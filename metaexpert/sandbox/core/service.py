@@ -96,6 +96,7 @@ class VenueApp(ABC):
     venue = "venue"
     unified = False  # derivative markets settle into the spot balances (unified account)
     hedge_reduce_only = False  # reduce-only flag accepted in hedge mode
+    unique_client_ids = False  # a client order id may never be reused (not only while open)
 
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
@@ -106,6 +107,7 @@ class VenueApp(ABC):
             listener=self.on_event,
             unified=self.unified,
             hedge_reduce_only=self.hedge_reduce_only,
+            unique_client_ids=self.unique_client_ids,
         )
         self.faults = FaultInjector(seed=config.seed)
         self.replay = Replay(config, self.exchange, self)

@@ -217,3 +217,39 @@ def test_fault_with_drop_after_accept_books_the_order_the_client_never_saw(
     assert len(booked) == 1 and booked[0]["status"] == "FILLED"
     found = bybit.fetch_closed_orders(LINEAR)  # the client finds it by its client order id
     assert [o["clientOrderId"] for o in found] == ["lost-1"]
+
+
+def test_option_call_with_underlying_rise_opens_and_closes_at_black_scholes_premiums() -> None:
+    from metaexpert.sandbox.core.options import premium
+
+    account = AccountConfig(
+        api_key=KEY, secret=SECRET, spot_balances={"USDC": 100_000.0, "USDT": 1_000.0}
+    )
+    config = SandboxConfig(
+        venue="bybit", tick_replay=False, option_underlyings=["BTCUSDT"], accounts=[account]
+    )
+    with SandboxServer(config) as server:
+        client = make_ccxt_client("bybit", server, KEY, SECRET, timeout=5_000)
+        markets = client.load_markets()
+        calls = sorted(s for s, m in markets.items() if m["option"] and m["optionType"] == "call")
+        assert len(calls) == 3 and all(markets[s]["settle"] == "USDC" for s in calls)
+        symbol = calls[1]  # the strike nearest the starting price
+        spec = server.app.exchange.markets["option"].options[markets[symbol]["id"]]
+        expected = premium(spec, server.price("BTCUSDT"), server.now(), 0.6)
+        assert client.fetch_ticker(symbol)["last"] == pytest.approx(expected, rel=1e-9)
+        client.create_order(symbol, "market", "buy", 0.5)
+        position = client.fetch_positions([symbol])[0]
+        assert position["contracts"] == 0.5 and position["side"] == "long"
+        entry = position["entryPrice"]
+        server.set_price("BTCUSDT", round(server.price("BTCUSDT") * 1.05, 2))
+        higher = premium(spec, server.price("BTCUSDT"), server.now(), 0.6)
+        assert higher > entry
+        assert client.fetch_positions([symbol])[0]["unrealizedPnl"] == pytest.approx(
+            0.5 * (higher - entry), abs=1e-6
+        )
+        client.create_order(symbol, "market", "sell", 0.5, params={"reduceOnly": True})
+        assert [p for p in client.fetch_positions([symbol]) if p["contracts"]] == []
+        fees = 0.5 * entry * 0.0003 + 0.5 * higher * 0.0003
+        assert client.fetch_balance()["USDC"]["total"] == pytest.approx(
+            100_000 + 0.5 * (higher - entry) - fees, rel=1e-9
+        )

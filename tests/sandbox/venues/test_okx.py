@@ -146,3 +146,37 @@ def test_fault_with_drop_after_accept_books_the_order_the_client_never_saw(
     booked = [o for o in sandbox.ledger()["orders"] if o["client_order_id"] == "lost1"]
     assert len(booked) == 1 and booked[0]["status"] == "FILLED"
     assert okx.fetch_positions([SWAP])[0]["contracts"] == 1
+
+
+def test_option_with_underlying_fall_gains_a_put_premium_in_coin_and_closes() -> None:
+    from metaexpert.sandbox.core.options import premium
+
+    account = AccountConfig(
+        api_key=KEY, secret=SECRET, passphrase=PASSPHRASE, spot_balances={"BTC": 1.0}
+    )
+    config = SandboxConfig(
+        venue="okx", tick_replay=False, option_underlyings=["BTCUSDT"], accounts=[account]
+    )
+    with SandboxServer(config) as server:
+        client = make_ccxt_client("okx", server, KEY, SECRET, timeout=5_000)
+        markets = client.load_markets()
+        puts = sorted(s for s, m in markets.items() if m["option"] and m["optionType"] == "put")
+        assert len(puts) == 3 and all(
+            markets[s]["settle"] == "BTC" and markets[s]["contractSize"] == 0.01 for s in puts
+        )
+        symbol = puts[1]
+        spec = server.app.exchange.markets["OPTION"].options[markets[symbol]["id"]]
+        assert client.fetch_ticker(symbol)["last"] == pytest.approx(
+            premium(spec, server.price("BTCUSDT"), server.now(), 0.6), abs=1e-8
+        )
+        client.create_order(symbol, "market", "buy", 10)
+        entry = client.fetch_positions([symbol])[0]["entryPrice"]
+        server.set_price("BTCUSDT", round(server.price("BTCUSDT") * 0.95, 2))
+        later = premium(spec, server.price("BTCUSDT"), server.now(), 0.6)
+        assert later > entry  # a put gains when the underlying falls
+        gain = 10 * 0.01 * (later - entry)
+        assert client.fetch_positions([symbol])[0]["unrealizedPnl"] == pytest.approx(gain, abs=1e-8)
+        client.create_order(symbol, "market", "sell", 10, params={"reduceOnly": True})
+        assert client.fetch_positions([symbol]) == []
+        fees = 10 * 0.01 * (entry + later) * 0.0003
+        assert client.fetch_balance()["BTC"]["total"] == pytest.approx(1.0 + gain - fees, abs=1e-8)

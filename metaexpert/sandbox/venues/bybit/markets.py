@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from metaexpert.sandbox.config import SandboxConfig, SymbolConfig
 from metaexpert.sandbox.core.model import MarketKind, MarketSpec
+from metaexpert.sandbox.core.options import OptionSpec, listed_options, replay_start
 from metaexpert.sandbox.venues.binance.markets import split_symbol
 
 SPOT = "spot"
 LINEAR = "linear"
 INVERSE = "inverse"
-CATEGORIES = (SPOT, LINEAR, INVERSE)
+OPTION = "option"
+CATEGORIES = (SPOT, LINEAR, INVERSE, OPTION)
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 # v5 kline intervals -> the sandbox's timeframe names
 INTERVALS = {
     "1": "1m",
@@ -93,9 +96,54 @@ def _rule(market: str, candle: str, configured: list[SymbolConfig]) -> SymbolCon
     return SymbolConfig(symbol=candle, base_asset=base, quote_asset=quote, **values)
 
 
+def option_symbol(spec: OptionSpec) -> str:
+    """``BTC-27JUN25-105000-C`` (Bybit's option symbols)."""
+    from datetime import UTC, datetime
+
+    day = datetime.fromtimestamp(spec.expiry_ms / 1000, tz=UTC)
+    base = split_symbol(spec.underlying)[0]
+    expiry = f"{day.day}{MONTHS[day.month - 1]}{day.year % 100:02d}"
+    return f"{base}-{expiry}-{int(spec.strike)}-{'C' if spec.is_call else 'P'}"
+
+
+def _options(config: SandboxConfig) -> MarketSpec:
+    """USDC-settled options on ``option_underlyings``, priced from the underlying's replay."""
+    specs: dict[str, OptionSpec] = {}
+    for candle in config.option_underlyings:
+        start, price = replay_start(config, candle)
+        step = 1000.0 if price > 10_000 else 50.0
+        for spec in listed_options(candle, start, price, step).values():
+            specs[option_symbol(spec)] = spec
+    rules = {
+        symbol: SymbolConfig(
+            symbol=symbol,
+            base_asset=split_symbol(spec.underlying)[0],
+            quote_asset="USDC",
+            tick_size=5.0 if spec.strike > 10_000 else 0.1,
+            step_size=0.01,
+            min_quantity=0.01,
+            min_notional=0.0,
+            min_price=0.1,
+            max_quantity=10_000.0,
+        )
+        for symbol, spec in specs.items()
+    }
+    return MarketSpec(
+        OPTION,
+        MarketKind.OPTION,
+        rules,
+        0.0003,
+        0.0003,
+        data_market="option",
+        candles={s: spec.underlying for s, spec in specs.items()},
+        options=dict(specs),
+    )
+
+
 def bybit_markets(config: SandboxConfig) -> list[MarketSpec]:
     inverse = config.inverse_symbols or config.futures_symbols
-    return [
+    options = [_options(config)] if config.option_underlyings else []
+    return options + [
         MarketSpec(
             SPOT,
             MarketKind.SPOT,

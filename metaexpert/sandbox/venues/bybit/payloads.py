@@ -15,10 +15,74 @@ from metaexpert.sandbox.config import SymbolConfig
 from metaexpert.sandbox.core.exchange import SandboxExchange
 from metaexpert.sandbox.core.market_data import Kline
 from metaexpert.sandbox.core.model import fmt
-from metaexpert.sandbox.venues.bybit.markets import INVERSE, LINEAR, SPOT
+from metaexpert.sandbox.venues.bybit.markets import INVERSE, LINEAR, OPTION, SPOT
+
+
+def option_instrument(rule: SymbolConfig, exchange: SandboxExchange) -> dict[str, object]:
+    spec = exchange.markets[OPTION].options[rule.symbol]
+    return {
+        "symbol": rule.symbol,
+        "optionsType": "Call" if spec.is_call else "Put",
+        "status": "Trading",
+        "baseCoin": rule.base_asset,
+        "quoteCoin": "USD",
+        "settleCoin": rule.quote_asset,
+        "launchTime": "1747267200000",
+        "deliveryTime": str(spec.expiry_ms),
+        "deliveryFeeRate": "0.00015",
+        "priceFilter": {
+            "minPrice": fmt(rule.min_price),
+            "maxPrice": "10000000",
+            "tickSize": fmt(rule.tick_size),
+        },
+        "lotSizeFilter": {
+            "maxOrderQty": fmt(rule.max_quantity),
+            "minOrderQty": fmt(rule.min_quantity),
+            "qtyStep": fmt(rule.step_size),
+        },
+        "displayName": "",
+    }
+
+
+def option_ticker(exchange: SandboxExchange, symbol: str) -> dict[str, object]:
+    from metaexpert.sandbox.core.options import delta
+
+    spec = exchange.markets[OPTION].options[symbol]
+    underlying = exchange.price(spec.underlying)
+    mark = exchange.price(symbol, OPTION)
+    vol = fmt(exchange.config.option_volatility)
+    return {
+        "symbol": symbol,
+        "bid1Price": fmt(mark),
+        "bid1Size": "1",
+        "bid1Iv": vol,
+        "ask1Price": fmt(mark),
+        "ask1Size": "1",
+        "ask1Iv": vol,
+        "lastPrice": fmt(mark),
+        "highPrice24h": fmt(mark),
+        "lowPrice24h": fmt(mark),
+        "markPrice": fmt(mark),
+        "indexPrice": fmt(underlying),
+        "markIv": vol,
+        "underlyingPrice": fmt(underlying),
+        "openInterest": "0",
+        "turnover24h": "0",
+        "volume24h": "0",
+        "totalVolume": "0",
+        "totalTurnover": "0",
+        "delta": fmt(delta(spec, underlying, exchange.now, exchange.config.option_volatility)),  # type: ignore[arg-type]
+        "gamma": "0",
+        "vega": "0",
+        "theta": "0",
+        "predictedDeliveryPrice": "0",
+        "change24h": "0",
+    }
 
 
 def instrument(category: str, rule: SymbolConfig, exchange: SandboxExchange) -> dict[str, object]:
+    if category == OPTION:
+        return option_instrument(rule, exchange)
     price_filter = {
         "tickSize": fmt(rule.tick_size),
         "minPrice": fmt(rule.min_price),
@@ -81,6 +145,8 @@ def instrument(category: str, rule: SymbolConfig, exchange: SandboxExchange) -> 
 
 
 def ticker(exchange: SandboxExchange, category: str, symbol: str) -> dict[str, object]:
+    if category == OPTION:
+        return option_ticker(exchange, symbol)
     series = exchange.series_of(symbol)
     open_, high, low, _close, volume, _open_time = series.window(DAY_MS)
     last = exchange.price(symbol, category)

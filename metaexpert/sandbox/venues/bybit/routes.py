@@ -44,6 +44,7 @@ class BybitApp(VenueApp):
     venue = "bybit"
     unified = True
     hedge_reduce_only = True
+    unique_client_ids = True
 
     def __init__(self, config: SandboxConfig) -> None:
         from metaexpert.sandbox.venues.bybit.streams import BybitStreams

@@ -17,7 +17,7 @@ from metaexpert.sandbox.core.margin import FUNDING_INTERVAL_MS
 from metaexpert.sandbox.core.model import fmt
 from metaexpert.sandbox.venues.okx import orders as wire
 from metaexpert.sandbox.venues.okx.errors import parameter
-from metaexpert.sandbox.venues.okx.markets import BARS, SWAP
+from metaexpert.sandbox.venues.okx.markets import BARS, OPTION, SWAP
 
 if TYPE_CHECKING:
     from metaexpert.sandbox.venues.okx.routes import OkxApp
@@ -49,6 +49,9 @@ class MarketAndAccountRoutes(_Base):
             if params.get("instId") and params["instId"] != inst:
                 continue
             swap = market == SWAP
+            if market == OPTION:
+                rows.append(self._option_instrument(inst, rule, spec))
+                continue
             rows.append(
                 {
                     "instType": market,
@@ -85,6 +88,42 @@ class MarketAndAccountRoutes(_Base):
                 }
             )
         return ok(rows)
+
+    def _option_instrument(self, inst: str, rule: Any, spec: Any) -> Json:
+        option = spec.options[inst]
+        return {
+            "instType": OPTION,
+            "instId": inst,
+            "uly": f"{rule.base_asset}-USD",
+            "instFamily": f"{rule.base_asset}-USD",
+            "baseCcy": "",
+            "quoteCcy": "",
+            "settleCcy": rule.base_asset,
+            "ctVal": fmt(spec.contract_size[inst]),
+            "ctMult": "1",
+            "ctValCcy": rule.base_asset,
+            "optType": "C" if option.is_call else "P",
+            "stk": fmt(option.strike),
+            "listTime": "1747267200000",
+            "expTime": str(option.expiry_ms),
+            "lever": "",
+            "tickSz": fmt(rule.tick_size),
+            "lotSz": fmt(rule.step_size),
+            "minSz": fmt(rule.min_quantity),
+            "ctType": "",
+            "alias": "",
+            "state": "live",
+            "maxLmtSz": fmt(rule.max_quantity),
+            "maxMktSz": fmt(rule.max_quantity),
+            "maxLmtAmt": "",
+            "maxMktAmt": "",
+            "maxTwapSz": "",
+            "maxIcebergSz": "",
+            "maxTriggerSz": "",
+            "maxStopSz": "",
+            "ruleType": "normal",
+            "category": "1",
+        }
 
     def _ticker(self, market: str, inst: str) -> Json:
         series = self.exchange.series_of(inst)
@@ -288,7 +327,7 @@ class MarketAndAccountRoutes(_Base):
 
     async def positions(self, request: web.Request) -> web.Response:
         api_key, params = await self._request(request, private=True)
-        if params.get("instType") not in (None, "", SWAP):
+        if params.get("instType") not in (None, "", SWAP, OPTION, "ANY"):
             return ok([])
         inst = str(params.get("instId") or "") or None
         if inst is not None:
@@ -297,23 +336,25 @@ class MarketAndAccountRoutes(_Base):
 
     def position_rows(self, api_key: str, inst: str | None) -> list[Json]:
         margin = self.exchange.margin
-        account = self.exchange.margin_accounts[SWAP][api_key]
         rows = []
-        for position in self.exchange.positions(SWAP, api_key, inst, include_empty=False):
-            mark = margin.mark(position)
-            rows.append(
-                wire.position_row(
+        for market in (m for m in (SWAP, OPTION) if m in self.exchange.margin_accounts):
+            account = self.exchange.margin_accounts[market][api_key]
+            if inst is not None and inst not in self.exchange.symbols[market]:
+                continue
+            for position in self.exchange.positions(market, api_key, inst, include_empty=False):
+                mark = margin.mark(position)
+                row = wire.position_row(
                     position,
                     mark=mark,
                     lever=margin.leverage(account, position.symbol),
                     upl=margin.unrealized(position),
                     liquidation=margin.liquidation_price(account, position),
                     margin=margin.position_margin(account, position),
-                    notional=margin.notional(SWAP, position.symbol, abs(position.amount), mark),
+                    notional=margin.notional(market, position.symbol, abs(position.amount), mark),
                     isolated=account.margin_type.get(position.symbol) == "ISOLATED",
-                    settle=margin.settle_asset(SWAP, position.symbol),
+                    settle=margin.settle_asset(market, position.symbol),
                 )
-            )
+                rows.append({**row, "instType": market})
         return rows
 
     async def set_leverage(self, request: web.Request) -> web.Response:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from metaexpert.sandbox.config import SandboxConfig, SymbolConfig
 from metaexpert.sandbox.core.model import MarketKind, MarketSpec
+from metaexpert.sandbox.core.options import OptionSpec, listed_options, replay_start
 from metaexpert.sandbox.venues.binance.markets import split_symbol
 
 SPOT = "SPOT"
 SWAP = "SWAP"
+OPTION = "OPTION"
 CONTRACT_VALUE = {"BTC": 0.01, "ETH": 0.1}
 BARS = {
     "1m": "1m",
@@ -70,8 +72,58 @@ def _rule(market: str, candle: str) -> SymbolConfig:
     )
 
 
-def okx_markets(config: SandboxConfig) -> list[MarketSpec]:
+def option_id(spec: OptionSpec) -> str:
+    """``BTC-USD-250725-105000-C`` (OKX's option instIds)."""
+    from datetime import UTC, datetime
+
+    day = datetime.fromtimestamp(spec.expiry_ms / 1000, tz=UTC).strftime("%y%m%d")
+    return f"{split_symbol(spec.underlying)[0]}-USD-{day}-{int(spec.strike)}-{'C' if spec.is_call else 'P'}"
+
+
+def _options(config: SandboxConfig) -> list[MarketSpec]:
+    """Coin-settled options (premium in BTC, ctVal 0.01 BTC... as OKX), priced from the replay."""
+    if not config.option_underlyings:
+        return []
+    specs: dict[str, OptionSpec] = {}
+    for candle in config.option_underlyings:
+        start, price = replay_start(config, candle)
+        step = 1000.0 if price > 10_000 else 50.0
+        for spec in listed_options(candle, start, price, step, in_base=True).values():
+            specs[option_id(spec)] = spec
+    rules = {
+        inst: SymbolConfig(
+            symbol=inst,
+            base_asset=split_symbol(s.underlying)[0],
+            quote_asset=split_symbol(s.underlying)[0],
+            tick_size=0.0005,
+            step_size=1.0,
+            min_quantity=1.0,
+            min_notional=0.0,
+            min_price=0.0001,
+            max_quantity=100_000.0,
+        )
+        for inst, s in specs.items()
+    }
+    sizes = {
+        inst: CONTRACT_VALUE.get(split_symbol(s.underlying)[0], 1.0) for inst, s in specs.items()
+    }
     return [
+        MarketSpec(
+            OPTION,
+            MarketKind.OPTION,
+            rules,
+            0.0003,
+            0.0003,
+            data_market="option",
+            contract_size=sizes,
+            candles={i: s.underlying for i, s in specs.items()},
+            options=dict(specs),
+        )
+    ]
+
+
+def okx_markets(config: SandboxConfig) -> list[MarketSpec]:
+    return _options(config) + [
         MarketSpec(
             SPOT,
             MarketKind.SPOT,

@@ -25,7 +25,7 @@ from metaexpert.sandbox.venues.okx import orders as wire
 from metaexpert.sandbox.venues.okx.account import MarketAndAccountRoutes
 from metaexpert.sandbox.venues.okx.auth import verify
 from metaexpert.sandbox.venues.okx.errors import OkxError, from_reject, parameter
-from metaexpert.sandbox.venues.okx.markets import SPOT, SWAP, okx_markets
+from metaexpert.sandbox.venues.okx.markets import SPOT, okx_markets
 
 Json = dict[str, Any]
 
@@ -38,6 +38,7 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
     venue = "okx"
     unified = True
     hedge_reduce_only = True
+    unique_client_ids = True
 
     def __init__(self, config: SandboxConfig) -> None:
         from metaexpert.sandbox.venues.okx.streams import OkxStreams
@@ -146,7 +147,7 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
                     return name
             raise OkxError(51001, "Instrument ID does not exist.")
         inst_type = str(params.get("instType") or "")
-        if inst_type not in (SPOT, SWAP):
+        if inst_type not in self.exchange.markets:
             raise parameter("instType")
         return inst_type
 
