@@ -18,9 +18,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.enums import MarketType, PositionMode, TradeMode
 from metaexpert.core.errors import InsufficientHistoryError, PermanentError
-from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.events import RiskEvent
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import Timeframe
