@@ -6,24 +6,27 @@ market minutes ago must stay). ``now`` pins one clock for every expert instead."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from pydantic import Field
 
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS
 from tasks.alerts import FAILURE_HOOKS
+from tasks.parameters import document_parameters
 from tasks.reports import archive_table, read_market_clocks
 
 
 @flow(name="archive", flow_run_name="archive older than {retention_days} days", **FAILURE_HOOKS)
+@document_parameters
 def archive(
-    database_url: str = "sqlite:///var/metaexpert.sqlite",
-    directory: str = "var/archive",
-    retention_days: float = 90.0,
-    tables: list[str] | None = None,
-    now: int | None = None,
+    database_url: Annotated[str, Field(description="State database URL.")] = "sqlite:///var/metaexpert.sqlite",
+    directory: Annotated[str, Field(description="Folder of the verified Parquet archive.")] = "var/archive",
+    retention_days: Annotated[float, Field(description="Rows older than this many days of the expert's market time move.")] = 90.0,
+    tables: Annotated[list[str] | None, Field(description="Tables to archive (default: every archivable one).")] = None,
+    now: Annotated[int | None, Field(description="UTC ms clock for every expert (default: each expert's market time).")] = None,
 ) -> dict[str, Any]:
     """Archive rows older than ``retention_days`` from ``tables`` (default: every archivable one).
 

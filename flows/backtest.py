@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import Field
 
 from tasks.alerts import FAILURE_HOOKS
 from tasks.links import publish_link, where_to_find
+from tasks.parameters import document_parameters
 from tasks.reports import run_backtest
 
 HEADLINE_METRICS = ("total_return_pct", "sharpe_ratio", "max_drawdown_pct", "win_rate_pct", "total_trades",
@@ -36,16 +38,17 @@ def artifact_key(expert: str) -> str:
 
 
 @flow(name="backtest", flow_run_name="backtest {expert_file} {start}..{end}", **FAILURE_HOOKS)
+@document_parameters
 def backtest(
-    expert_file: str,
-    start: str,
-    end: str,
-    symbols: list[str] | None = None,
-    capital: float = 10_000.0,
-    parameters: dict[str, Any] | None = None,
-    timeframe: str | None = None,
-    data_dir: str | None = None,
-    output_dir: str | None = None,
+    expert_file: Annotated[str, Field(description="The expert's Python file, e.g. examples/ema_cross_binance_spot.py.")],
+    start: Annotated[str, Field(description="First day of the backtest, YYYY-MM-DD (UTC).")],
+    end: Annotated[str, Field(description="Last day of the backtest, YYYY-MM-DD (UTC, included).")],
+    symbols: Annotated[list[str] | None, Field(description="Symbols to trade instead of the expert's, e.g. [BTCUSDT].")] = None,
+    capital: Annotated[float, Field(gt=0, description="Initial capital in the settlement currency.")] = 10_000.0,
+    parameters: Annotated[dict[str, Any] | None, Field(description="Expert parameters overriding on_init, e.g. {'fast': 10}.")] = None,
+    timeframe: Annotated[str | None, Field(description="Bar timeframe instead of the expert's, e.g. 1h.")] = None,
+    data_dir: Annotated[str | None, Field(description="Candle store with the recorded data (default: the library's).")] = None,
+    output_dir: Annotated[str | None, Field(description="Folder for the JSON and HTML reports (default output/<expert>-<time>).")] = None,
 ) -> dict[str, Any]:
     """Backtest ``expert_file`` from ``start`` to ``end`` (YYYY-MM-DD, end included).
 

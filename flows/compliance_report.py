@@ -11,14 +11,16 @@ lacks some of its rows (``AuditReport.write_csv`` refuses).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import Field
 
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS
 from tasks.alerts import FAILURE_HOOKS, alert
+from tasks.parameters import document_parameters
 from tasks.reports import build_audit_report, market_day_before
 
 
@@ -36,15 +38,16 @@ def report_day(day: str | None, market_day_ms: int | None = None) -> date:
 
 
 @flow(name="compliance-report", flow_run_name="compliance report {day}", **FAILURE_HOOKS)
+@document_parameters
 def compliance_report(
-    database_url: str = "sqlite:///var/metaexpert.sqlite",
-    output_dir: str = "output/compliance",
-    day: str | None = None,
-    display_timezone: str = "UTC",
-    expert: str | None = None,
-    trade_mode: str = "paper",
-    alert_urls: list[str] | None = None,
-    archive_dir: str | None = "var/archive",
+    database_url: Annotated[str, Field(description="State database URL.")] = "sqlite:///var/metaexpert.sqlite",
+    output_dir: Annotated[str, Field(description="Folder for the CSV and Markdown reports.")] = "output/compliance",
+    day: Annotated[str | None, Field(description="UTC day YYYY-MM-DD (default: the last complete market day).")] = None,
+    display_timezone: Annotated[str, Field(description="IANA time zone of the local-time column, e.g. Europe/Berlin.")] = "UTC",
+    expert: Annotated[str | None, Field(description="One expert's name (default: every expert).")] = None,
+    trade_mode: Annotated[str, Field(description="Trade mode of that expert: paper or live.")] = "paper",
+    alert_urls: Annotated[list[str] | None, Field(description="Apprise URLs for the daily summary.")] = None,
+    archive_dir: Annotated[str | None, Field(description="Archive folder whose rows the report includes too.")] = "var/archive",
 ) -> dict[str, Any]:
     """Write the audit report of one UTC day (default: the last complete market day) as CSV +
     Markdown, archived rows included, and send the daily summary alert (to ``alert_urls`` or

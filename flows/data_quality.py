@@ -8,10 +8,11 @@ served over HTTP by the report server when ``docs_dir`` lies under its root (``t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import Field
 
 from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.timeframe import Timeframe
@@ -19,19 +20,22 @@ from metaexpert.data import CandleStore, normalize_symbol
 from tasks.alerts import FAILURE_HOOKS
 from tasks.links import publish_link, where_to_find
 from tasks.naming import data_quality_run_name
+from tasks.parameters import document_parameters
 from tasks.quality import check_stored_series, make_quality_context
 
 
 @flow(name="candle-data-quality", flow_run_name=data_quality_run_name, validate_parameters=True,
       **FAILURE_HOOKS)
+@document_parameters
 def data_quality(
-    store_root: str,
-    docs_dir: str,
-    exchange: str | None = None,
-    market_type: str | None = None,
-    symbols: list[str] | None = None,
-    timeframes: list[str] | None = None,
-    min_gap_free_fraction: float = 0.99,
+    store_root: Annotated[str, Field(description="Candle store root folder.")],
+    docs_dir: Annotated[str, Field(description="Folder for the HTML data docs (under the report server's root to link them).")],
+    exchange: Annotated[str | None, Field(description="Only this exchange's files, e.g. binance.")] = None,
+    market_type: Annotated[str | None, Field(description="Only this market type: spot or usdm.")] = None,
+    symbols: Annotated[list[str] | None, Field(description="Only these symbols, e.g. [BTCUSDT].")] = None,
+    timeframes: Annotated[list[str] | None, Field(description="Only these timeframes, e.g. [1h].")] = None,
+    min_gap_free_fraction: Annotated[float, Field(ge=0, le=1, description=(
+        "Least fraction of the expected grid bars a file must hold."))] = 0.99,
 ) -> dict[str, Any]:
     """Validate the stored candle files (optionally filtered) and write HTML data docs to ``docs_dir``.
 

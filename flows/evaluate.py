@@ -8,26 +8,29 @@ the host, so a hand-started run cannot overlap a scheduled one either.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from pydantic import Field
 
 from tasks.alerts import FAILURE_HOOKS, AlertSettings, deliver
 from tasks.naming import evaluate_run_name
+from tasks.parameters import document_parameters
 from tasks.trading import EvaluationBusyError, evaluate_expert, expert_lock
 
 
 @flow(name="evaluate", flow_run_name=evaluate_run_name, log_prints=False, **FAILURE_HOOKS)
+@document_parameters
 def evaluate(
-    expert_file: str,
-    trade_mode: str = "paper",
-    storage_url: str | None = None,
-    base_url: str | None = None,
-    initial_capital: float = 10_000.0,
-    alert_urls: list[str] | None = None,
-    lock_directory: str | None = None,
-    settings: dict[str, Any] | None = None,
+    expert_file: Annotated[str, Field(description="The expert's Python file.")],
+    trade_mode: Annotated[str, Field(description="paper (simulated fills on live data) or live (orders at the exchange).")] = "paper",
+    storage_url: Annotated[str | None, Field(description="State database URL (sqlite:///... or postgresql+psycopg://...).")] = None,
+    base_url: Annotated[str | None, Field(description="Exchange REST base URL override, e.g. the local sandbox.")] = None,
+    initial_capital: Annotated[float, Field(description="Paper capital on the first run (live reads the balance).")] = 10_000.0,
+    alert_urls: Annotated[list[str] | None, Field(description="Apprise URLs for alerts (default METAEXPERT_ALERT_URLS).")] = None,
+    lock_directory: Annotated[str | None, Field(description="Folder of the per-expert lock files (default var/locks).")] = None,
+    settings: Annotated[dict[str, Any] | None, Field(description="Other non-secret expert settings to override.")] = None,
 ) -> dict[str, Any]:
     """Restore the expert, process the newest closed bars and due timers, execute, persist.
 

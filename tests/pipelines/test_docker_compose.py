@@ -29,12 +29,19 @@ def _compose_command() -> list[str] | None:
 def test_docker_compose_file_with_required_services_uses_asyncpg_and_environment_secrets():
     text = COMPOSE.read_text()
     config = yaml.safe_load(text)
-    assert {"postgres", "prefect-server", "serve", "stream"} <= set(config["services"])
-    prefect = config["services"]["prefect-server"]
+    services = config["services"]
+    assert {"postgres", "prefect-server", "worker", "report-server", "sandbox", "stream"} <= set(services)
+    prefect = services["prefect-server"]
     assert prefect["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"].startswith("postgresql+asyncpg://")
     assert "${POSTGRES_PASSWORD:?" in text  # the password comes from the environment, never the file
-    assert "deployments.serve" in config["services"]["serve"]["command"]
-    assert "metaexpert stream" in config["services"]["stream"]["command"]
+    assert "prefect worker start --pool metaexpert" in services["worker"]["command"]
+    assert "deploy --all --prefect-file deployments/prefect.yaml" in services["worker"]["command"]
+    assert "metaexpert stream" in services["stream"]["command"] and "SANDBOX_URL" in services["stream"]["command"]
+    assert services["stream"]["environment"]["SANDBOX_URL"] == "http://sandbox:8765"  # offline out of the box
+    # the image: pipelines extra installed, mypyc build compiled (gcc in python:3.11) unless chosen pure
+    dockerfile = (ROOT / services["worker"]["build"]["dockerfile"]).read_text()
+    assert '".[pipelines,dask]"' in dockerfile and "FROM python:3.11\n" in dockerfile
+    assert any(volume.endswith(":/data:ro") for volume in services["worker"]["volumes"])  # the data mounted
 
 
 @pytest.mark.skipif(_compose_command() is None, reason="neither docker compose nor docker-compose is installed")

@@ -63,3 +63,17 @@ def test_library_logger_inside_a_flow_run_reaches_the_run_logs(prefect_harness):
 
     state = probe(return_state=True)
     assert "metaexpert.expert.probe: expert says hello" in _logs(state.state_details.flow_run_id)
+
+
+def test_flow_parameters_of_the_run_form_all_have_descriptions():
+    from flows.archive import archive
+    from flows.backtest import backtest
+    from flows.compliance_report import compliance_report
+    from flows.data_quality import data_quality
+    from flows.evaluate import evaluate
+
+    for item in (backtest, evaluate, compliance_report, archive, data_quality):
+        properties = item.parameters.properties
+        missing = [name for name, schema in properties.items() if not schema.get("description")]
+        assert not missing, f"{item.name}: no description for {missing}"
+    assert backtest.parameters.properties["capital"]["exclusiveMinimum"] == 0  # constraints reach the form too

@@ -15,6 +15,7 @@ from metaexpert.cli.app import app
 from metaexpert.cli.stream import run_stream, sandbox_exchange_overrides
 from metaexpert.core.errors import RecoverableError
 from metaexpert.engine.streaming import StalenessClock, StreamingConfig, start_with_backoff
+from tests.pipelines.conftest import prefect_harness  # noqa: F401 - the session Prefect server
 from tests.pipelines.experts import TIMER_EXPERT, write_expert
 from tests.streaming.test_streaming_worker import make_expert, stream_while_replaying, tick_sandbox  # noqa: F401
 
@@ -101,3 +102,13 @@ def test_stream_command_with_silent_stream_prints_stream_names_as_plain_text(tic
     assert result.exit_code == 0, result.output
     assert "BTCUSDT:book: STALE" in result.output  # silent for longer than 300 ms
     assert "\N{OPEN BOOK}" not in result.output
+
+
+def test_stream_flow_with_sandbox_reports_heartbeats_in_the_run(prefect_harness, tick_sandbox, tmp_path):  # noqa: F811
+    from flows.stream import stream
+
+    expert_file = write_expert(tmp_path, "streamer", TIMER_EXPERT.replace('timeframe="1m"', 'timeframe="5m"'))
+    outcome = stream(expert_file, sandbox_url=f"http://{tick_sandbox.host}:{tick_sandbox.port}",
+                     duration_minutes=2.5 / 60, heartbeat_seconds=0.5)
+    assert outcome["heartbeats"] >= 3  # at least two beats while streaming, plus the final report
+    assert outcome["books"] >= 1 and outcome["handler_errors"] == 0
