@@ -29,12 +29,17 @@ START = parse_date_ms("2024-01-01")
 BARS = 24 * 40
 
 
-class EveryBarRiskManager(RiskManager):
-    """The reference: every rule observed on every bar (the general path)."""
+class EveryBarRiskManager:
+    """The reference: a RiskManager whose rules are all observed on every bar (as before, and
+    as in paper and live mode). It wraps instead of subclassing: RiskManager is compiled."""
 
-    @property
-    def watches_every_bar(self) -> bool:
-        return True
+    watches_every_bar = True
+
+    def __init__(self, config: RiskConfig) -> None:
+        self._manager = RiskManager(config)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)
 
 
 def _store(root) -> None:
@@ -62,7 +67,7 @@ def _handlers() -> HandlerRegistry:
     return handlers
 
 
-def _run(root, manager: type[RiskManager], **risk: Any):
+def _run(root, manager: type, **risk: Any):
     config = BacktestConfig(start_ms=START, end_ms=START + BARS * HOUR, initial_capital=10_000.0, data_dir=root,
                             simulation=SimulationConfig(taker_fee=0.001, maker_fee=0.001))
     strategy = StrategyConfig(symbols="BTCUSDT", timeframe="1h", lookback_bars=0)
