@@ -228,7 +228,7 @@ def test_funding_boundary_with_option_and_perpetual_positions_charges_only_the_p
         venue="bybit", tick_replay=False, option_underlyings=["BTCUSDT"], accounts=[account]
     )
     exchange = SandboxExchange(config, bybit_markets(config), unified=True)
-    option = sorted(exchange.symbols["option"])[0]
+    option = min(exchange.symbols["option"])
     price = exchange.price("BTCUSDT")
     for category, symbol in (("option", option), ("linear", "BTCUSDT")):
         params = {"symbol": symbol, "side": "Buy", "orderType": "Market", "qty": "0.1"}

@@ -4,7 +4,9 @@ Knows no venue: markets are ``MarketSpec``s named by the venue that serves them,
 as ``OrderRequest``s the venue parsed, refusals leave as ``Reject(reason)`` and state changes as
 neutral events (``core/events.py``) that each venue renders in its own stream shapes. Price-path
 rules are in ``core/matching.py``, margin arithmetic in ``core/margin.py``, order placement in
-``core/placement.py`` and fill booking in ``core/execution.py`` (mixins of this class).
+``core/placement.py`` and fill booking in ``core/execution.py`` (mixins of this class). About 530
+lines, on purpose: the clock, the price sources (candles, forced prices, replayed trades, option
+premiums) and the resting-order sweep are one state machine that reads best in one place.
 
 Fills: a marketable order fills at once at the current price +/- half ``spread_bps``; resting
 orders fill when a replayed bar (or a forced price, or a replayed trade) crosses them. With

@@ -2,6 +2,8 @@
 
 Why one module: the same ticker, kline or depth shape is sent by REST and by websocket and must
 not drift between the two.
+
+About 500 lines: every Binance market-data shape (REST and stream) of three markets.
 """
 
 from __future__ import annotations
