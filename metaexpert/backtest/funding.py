@@ -35,6 +35,9 @@ MAX_ABS_RATE = 0.05
 DEFAULT_INTERVAL_MS = 8 * 3_600_000
 
 
+#: The venue whose recorded funding rates stand in for a venue without any (as its candles do).
+PROXY_EXCHANGE = "binance"
+
 def funding_file(roots: Sequence[Path], exchange: str, symbol: str, *, inverse: bool) -> Path | None:
     """The first ``<SYMBOL>-funding.parquet`` found under ``roots``, or None."""
     for root in roots:
@@ -117,6 +120,12 @@ def load_funding_schedule(roots: Sequence[Path], exchange: str, symbol: str, sta
     """The recorded funding events of ``symbol`` during the run, and a warning when the file does
     not cover all of it; ``ConfigurationError`` without a file."""
     path = funding_file(roots, exchange, symbol, inverse=inverse)
+    source = exchange
+    if path is None and exchange != PROXY_EXCHANGE:
+        # As for candles (data_source.py): recorded data often exists only for the most liquid
+        # venue, so its funding rates stand in, and the result says so.
+        path = funding_file(roots, PROXY_EXCHANGE, symbol, inverse=inverse)
+        source = PROXY_EXCHANGE
     if path is None:
         folders = INVERSE_FOLDERS if inverse else LINEAR_FOLDERS
         where = ", ".join(str(root / exchange / folder / f"{symbol}-funding.parquet")
@@ -125,10 +134,13 @@ def load_funding_schedule(roots: Sequence[Path], exchange: str, symbol: str, sta
             f"perpetual backtest of {symbol}: no recorded funding rates (looked for {where}); add the funding "
             "history, or pass simulation={'funding': 'none'} to backtest without funding payments")
     times, rates = read_funding_rates(path, start_ms, end_ms)
-    marks = mark_opens(roots, exchange, symbol, times, inverse=inverse)
+    marks = mark_opens(roots, source, symbol, times, inverse=inverse)
     interval = int(np.median(np.diff(times))) if times.size > 1 else DEFAULT_INTERVAL_MS
     gaps = coverage_gaps(times, start_ms, end_ms, interval)
-    warning = f"{symbol}: {gaps} ({path})" if gaps else ""
+    notes = [f"no {exchange} funding rates for {symbol}: {source} rates from {path} stand in"] if source != exchange else []
+    if gaps:
+        notes.append(f"{symbol}: {gaps} ({path})")
+    warning = "; ".join(notes)
     schedule = FundingSchedule(symbol, times.tolist(), rates.tolist(), marks.tolist() if marks is not None else None)
     return schedule, warning
 
