@@ -61,7 +61,9 @@ class CandleSource:
 
     def load(self, exchange: str, market_type: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> LoadedCandles:
         candidates = [(exchange, market_type)]
-        if (exchange, market_type) == ("binance", "futures"):
+        if market_type == "futures":
+            if exchange != "binance":
+                candidates.append(("binance", "futures"))
             candidates.append(("binance", "usdm"))  # Binance's own name for its USD-M perpetuals (shared data)
         if (exchange, market_type) != ("binance", "spot"):
             candidates.append(("binance", "spot"))
@@ -70,7 +72,7 @@ class CandleSource:
             for store in self.stores:
                 found = self._from_store(store, venue, market, symbol, target, start_ms, end_ms)
                 if found is not None:
-                    if (venue, market) != (exchange, market_type) and market != "usdm":
+                    if venue != exchange or market not in (market_type, "usdm"):
                         logger.warning("no %s %s candles for %s; using %s %s candles as a price proxy",
                                        exchange, market_type, symbol, venue, market)
                     return found

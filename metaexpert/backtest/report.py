@@ -217,8 +217,10 @@ def print_summary(result: BacktestResult, console: Console | None = None) -> Non
     headline = error_headline(result)
     if headline is not None:
         console.print(f"[bold red]This run had errors:[/] {escape(headline)}", markup=True, highlight=False)
+    # A clean run's list holds only what the data said (gaps, proxies): warnings, not errors.
+    label = "[red]error:[/]" if headline is not None else "[yellow]warning:[/]"
     for error in result.errors:
-        console.print(f"[red]error:[/] {escape(error)}", markup=True, highlight=False)
+        console.print(f"{label} {escape(error)}", markup=True, highlight=False)
     console.print(render_summary(result))
 
 
