@@ -181,5 +181,5 @@ def test_candle_source_for_with_other_file_type_names_the_accepted_ones(tmp_path
 
 
 def test_run_with_data_in_paper_mode_raises_configuration_error(btc):
-    with pytest.raises(ConfigurationError, match="data= gives a backtest its candles; paper mode"):
+    with pytest.raises(ConfigurationError, match=r"paper.*unknown setting\(s\) \[.data.\] \(data apply to another mode\)"):
         _expert().run("paper", data=btc, configure_logs=False)
