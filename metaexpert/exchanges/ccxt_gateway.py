@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import ccxt
@@ -24,7 +25,14 @@ import ccxt.pro
 
 from metaexpert.core.account import Account
 from metaexpert.core.clock import now_ms
-from metaexpert.core.enums import ContractType, MarginMode, MarketType, OrderStatus, PositionSide
+from metaexpert.core.enums import (
+    ContractType,
+    MarginMode,
+    MarketType,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+)
 from metaexpert.core.errors import (
     ConfigurationError,
     MetaExpertError,
@@ -749,7 +757,9 @@ class CcxtGateway(ExchangeGateway):
         if self.order_queue is not None and self.order_queue.has_pending(OperationKind.CREATE, order.client_order_id):
             # Its create waits in the queue (it may or may not have reached the venue): the
             # cancel waits behind it, and a replayed create with a cancel queued is not sent.
-            queue_id = self.order_queue.enqueue_cancel(order.client_order_id, order.symbol, order.order_id)
+            queue_id = self.order_queue.enqueue_cancel(
+                order.client_order_id, order.symbol, order.order_id, order_type=order.order_type.value
+            )
             raise OrderQueuedError(
                 f"{self.exchange_name} cancel_order {order.symbol}: the create of {order.client_order_id} "
                 f"is still queued; the cancel is journalled behind it as operation {queue_id}",
@@ -779,7 +789,8 @@ class CcxtGateway(ExchangeGateway):
             if self.order_queue is None or isinstance(exc, RequestShed):
                 raise
             queue_id = self.order_queue.enqueue_cancel(
-                order.client_order_id, order.symbol, order.order_id, error=redact(str(exc))[:500]
+                order.client_order_id, order.symbol, order.order_id, error=redact(str(exc))[:500],
+                order_type=order.order_type.value,
             )
             raise OrderQueuedError(
                 f"{self.exchange_name} cancel_order {order.symbol}: venue unavailable ({exc}); "
@@ -932,7 +943,11 @@ class CcxtGateway(ExchangeGateway):
         payload = operation.payload
         market_symbol = self.ccxt_symbol(payload["symbol"])
         tracked = self._orders.get(operation.client_order_id)
-        params = self._order_params(tracked, operation.client_order_id)
+        kind: Any = tracked
+        if kind is None and payload.get("order_type"):
+            # After a restart nothing is tracked: the journalled type still says where to look.
+            kind = SimpleNamespace(order_type=OrderType(payload["order_type"]))
+        params = self._order_params(kind, operation.client_order_id)
         result = "cancelled"
         try:
             try:

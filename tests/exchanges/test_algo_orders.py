@@ -11,6 +11,7 @@ import pytest
 
 from metaexpert.core.enums import OrderSide, OrderStatus, OrderType
 from metaexpert.core.order import Order
+from metaexpert.exchanges import OrderQueuedError
 from metaexpert.sandbox import Fault
 from tests.exchanges.conftest import FAST_RETRY, ledger_orders, sandbox_gateway
 
@@ -62,3 +63,28 @@ async def test_usdm_stop_with_create_answer_lost_is_resolved_by_algo_lookup(fres
     finally:
         sandbox.clear_faults()
         await gateway.close()
+
+
+async def test_usdm_stop_cancel_journalled_before_a_restart_is_replayed_through_algo_api(fresh_sandbox, tmp_path) -> None:
+    sandbox = fresh_sandbox
+    queue = tmp_path / "orders.sqlite"
+    first = sandbox_gateway(sandbox, "usdm", order_queue_path=queue, retry_policy=FAST_RETRY)
+    try:
+        await first.load_markets()
+        await first.create_order(Order(symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET,
+                                       quantity=0.01))
+        stop = _stop(round(sandbox.price("BTCUSDT") * 0.9, 1))
+        await first.create_order(stop)
+        sandbox.inject(Fault(kind="unavailable", count=None, path="/fapi/v1/algoOrder", method="DELETE"))
+        with pytest.raises(OrderQueuedError):
+            await first.cancel_order(stop)
+    finally:
+        sandbox.clear_faults()
+        await first.close()
+    restarted = sandbox_gateway(sandbox, "usdm", order_queue_path=queue)  # tracks nothing
+    try:
+        (outcome,) = await restarted.replay_queue()
+        assert outcome.result == "cancelled"
+        assert [order["status"] for order in ledger_orders(sandbox, stop.client_order_id)] == ["CANCELED"]
+    finally:
+        await restarted.close()

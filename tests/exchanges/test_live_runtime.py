@@ -28,7 +28,8 @@ pytestmark = pytest.mark.network
 def sandbox():
     config = SandboxConfig(
         timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"], speed=0.0, tick_replay=False,
-        accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000})],
+        accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000},
+                                futures_balances={"USDT": 100_000})],
     )
     with SandboxServer(config) as server:
         yield server
@@ -177,3 +178,32 @@ def test_bounded_run_with_market_data_shed_ends_with_one_line_per_skipped_poll(s
     assert "(5 so far)" in skipped[-1].getMessage()
     assert not any(record.exc_info for record in caplog.records)
     assert runtime.engine.errors == []
+
+
+def test_live_futures_close_cancels_the_venue_stop_and_target_of_the_position(sandbox):
+    """Issue 15: after the position was closed its stop was still live at the venue and still
+    ``submitted`` in the engine (brackets still being created were not counted as the position's)."""
+    expert = _expert(sandbox, market_type="futures", contract_type="linear", margin_mode="isolated",
+                     position_mode="oneway")
+    bars = []
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.002,
+                    stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        if len(bars) == 1:
+            ctx.buy()
+        elif len(bars) == 3:
+            ctx.close()
+
+    runtime = asyncio.run(_drive(expert, sandbox, steps=5))
+    engine = runtime.engine
+    protective = [o for o in engine.orders if o.tag in ("stop_loss", "take_profit")]
+    assert len(protective) == 2 and all(o.status is OrderStatus.CANCELLED for o in protective)
+    venue = {o["client_order_id"]: o["status"] for o in sandbox.ledger()["orders"]}
+    assert [venue[o.client_order_id] for o in protective] == ["CANCELED", "CANCELED"]
+    assert engine.portfolio.positions() == []
