@@ -14,10 +14,13 @@ COMPILED_SOURCES := $(shell sed -n 's/^    "\(metaexpert\.[a-z_.]*\)",$$/\1/p' m
 
 .PHONY: demo test lint bench install build clean
 
+# pip -qq: errors only. With one -q, setuptools' notice about editable installs ("Please be
+# careful with folders in your working directory...") fills the first screen of `make demo`.
 $(STAMP): pyproject.toml setup.py
+	@echo "install: creating $(VENV) and installing the package with its tools (a few minutes, once)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	METAEXPERT_COMPILE=0 $(BIN)/pip install --quiet -e '.[pipelines,research,dev]'
+	$(BIN)/pip install -qq --upgrade pip
+	METAEXPERT_COMPILE=0 $(BIN)/pip install -qq -e '.[pipelines,research,dev]'
 	touch $(STAMP)
 
 # The editable install above is pure Python; this compiles the hot modules in place, and
