@@ -10,7 +10,6 @@ circuit breaker) show a working example dict in their comment, validated by thei
 from __future__ import annotations
 
 import ast
-import inspect
 import re
 import subprocess
 import sys
@@ -21,7 +20,8 @@ from pydantic import BaseModel
 
 from metaexpert.cli.new import render_expert
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
-from metaexpert.expert import ExpertConfig, MetaExpert, default_data_dir
+from metaexpert.engine.run_settings import BacktestRunSettings
+from metaexpert.expert import ExpertConfig, default_data_dir
 from metaexpert.risk.config import RiskConfig
 from tests.pure_build import project_env
 
@@ -107,7 +107,8 @@ def test_template_nested_settings_with_example_dicts_validate_against_their_mode
 def test_template_run_with_every_keyword_accepted_and_every_simulation_field():
     _source, tree = _tree()
     run = _call(tree, "run")
-    accepted = set(inspect.signature(MetaExpert.run).parameters) - {"self"}
+    # run(trade_mode, settings=None, **options): the options are the backtest settings' fields.
+    accepted = {"trade_mode"} | set(BacktestRunSettings.model_fields)
     written = _keywords(run)
     assert set(written) <= accepted, f"run() does not accept {sorted(set(written) - accepted)}"
     assert {"trade_mode", "stop_on_error", "simulation"} <= set(written)
