@@ -11,6 +11,7 @@ nothing fails silently. ``python -m deployments.automations http://alerts.exampl
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import Any
 
 AUTOMATION_NAME = "metaexpert-flow-run-did-not-run"
@@ -26,10 +27,8 @@ def ensure_failure_automation(webhook_url: str) -> Any:
         name=BLOCK_NAME, url=webhook_url, method="POST", allow_private_urls=True,
         json_data={"version": "1.0", "title": "{{subject}}", "message": "{{body}}", "type": "failure"})
     block_id = block.save(BLOCK_NAME, overwrite=True)
-    try:
+    with contextlib.suppress(Exception):  # not there yet (Prefect raises ValueError or ObjectNotFound)
         Automation.read(name=AUTOMATION_NAME).delete()
-    except Exception:  # noqa: BLE001 - not there yet (Prefect raises ValueError or ObjectNotFound)
-        pass
     automation = Automation(
         name=AUTOMATION_NAME,
         description="Alert on flow runs that crashed or failed before their own failure hooks could run.",
