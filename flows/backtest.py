@@ -21,15 +21,10 @@ from pydantic import Field
 from tasks.alerts import FAILURE_HOOKS
 from tasks.links import publish_link, where_to_find
 from tasks.parameters import document_parameters
-from tasks.reports import run_backtest
+from tasks.reports import rounded, run_backtest
 
 HEADLINE_METRICS = ("total_return_pct", "sharpe_ratio", "max_drawdown_pct", "win_rate_pct", "total_trades",
                     "profit_factor")
-
-
-def rounded(value: Any, digits: int = 4) -> Any:
-    """A metric as the UI shows it: floats to ``digits`` decimals (no 15-digit noise), others as they are."""
-    return round(value, digits) if isinstance(value, float) else value
 
 
 def artifact_key(expert: str) -> str:

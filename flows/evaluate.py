@@ -76,7 +76,7 @@ def evaluate(
         lines += [f"**Skipped** {message}", ""]
     if summary["orders"]:
         lines += ["| client order id | symbol | side | type | quantity | status |", "|---|---|---|---|---|---|"]
-        lines += [f"| {o['client_order_id']} | {o['symbol']} | {o['side']} | {o['type']} | {o['quantity']} | "
+        lines += [f"| {o['client_order_id']} | {o['symbol']} | {o['side']} | {o['type']} | {o['quantity']:.8g} | "
                   f"{o['status']} |" for o in summary["orders"]]
     else:
         lines.append("No new orders.")

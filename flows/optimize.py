@@ -57,6 +57,7 @@ from metaexpert.backtest.optimization import (
 from metaexpert.backtest.optimization.optimizer import resolve_space
 from tasks.alerts import FAILURE_HOOKS
 from tasks.optimization import RunnerName, make_task_runner, run_pass
+from tasks.reports import rounded
 
 __all__ = ["make_task_runner", "optimize", "run_pass", "sweep"]
 
@@ -172,21 +173,21 @@ def _small(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _publish(name: str, summary: dict[str, Any]) -> None:
     if summary["mode"] == "search":
-        create_table_artifact(key="optimization-best-passes", table=summary["top"],
+        create_table_artifact(key="optimization-best-passes", table=rounded(summary["top"]),
                               description=f"{name}: best passes of the {summary['method']} search")
         lines = [f"# {name}: {summary['method']} search", "", (f"- passes: {summary['passes']} "
                   f"({summary['failed_passes']} failed)"), f"- best parameters: `{summary['best_parameters']}`",
-                 f"- best fitness: {summary['best_fitness']}"]
+                 f"- best fitness: {rounded(summary['best_fitness'])}"]
     else:
         rows = [{"window": w["index"], "best_parameters": json.dumps(w["best_parameters"]),
                  "in_sample_return_pct": w["in_sample_metrics"]["total_return_pct"],
                  "out_of_sample_return_pct": w["out_of_sample_metrics"]["total_return_pct"]} for w in summary["windows"]]
-        create_table_artifact(key="walk-forward-windows", table=rows,
+        create_table_artifact(key="walk-forward-windows", table=rounded(rows),
                               description=f"{name}: in-sample vs out-of-sample per window")
         robustness = summary["robustness"]
         lines = [f"# {name}: walk-forward", "",
-                 f"- walk-forward efficiency: {robustness['walk_forward_efficiency']}",
-                 f"- stitched out-of-sample return: {robustness['out_of_sample_total_return_pct']}%",
+                 f"- walk-forward efficiency: {rounded(robustness['walk_forward_efficiency'])}",
+                 f"- stitched out-of-sample return: {rounded(robustness['out_of_sample_total_return_pct'])}%",
                  (f"- profitable out-of-sample windows: {robustness['profitable_out_of_sample_windows']}"
                   f"/{robustness['windows_tested']}")]
     if summary.get("report_path"):

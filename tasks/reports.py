@@ -21,6 +21,18 @@ from metaexpert.core.timeframe import DAY_MS
 _NO_RESULTS = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
+def rounded(value: Any, digits: int = 4) -> Any:
+    """Numbers as an artifact shows them: floats to ``digits`` decimals (no 15-digit noise), also
+    inside lists and dicts; everything else as it is."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
 def _plain(value: Any) -> Any:
     """Metric values as JSON numbers (NaN/inf become None: artifacts and JSON reject them)."""
     if isinstance(value, bool | int | str) or value is None:

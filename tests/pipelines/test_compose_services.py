@@ -82,7 +82,7 @@ def test_compose_services_with_local_environment_start_and_pass_their_health_che
         "METAEXPERT_HOME": str(ROOT), "METAEXPERT_DATA_DIR": str(shared_data),
         "METAEXPERT_STORAGE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
         "METAEXPERT_REPORT_ROOT": str(tmp_path / "output"), "METAEXPERT_REPORT_URL": "",
-        "METAEXPERT_ALERT_URLS": "",
+        "METAEXPERT_ALERT_URLS": "", "METAEXPERT_ALERT_WEBHOOK": "",
         "REPORT_HOST": "127.0.0.1", "REPORT_PORT": str(ports["report-server"]),
         "SANDBOX_HOST": "127.0.0.1", "SANDBOX_PORT": str(ports["sandbox"]),
         "SANDBOX_URL": f"http://127.0.0.1:{ports['sandbox']}",

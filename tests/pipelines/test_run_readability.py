@@ -77,3 +77,10 @@ def test_flow_parameters_of_the_run_form_all_have_descriptions():
         missing = [name for name, schema in properties.items() if not schema.get("description")]
         assert not missing, f"{item.name}: no description for {missing}"
     assert backtest.parameters.properties["capital"]["exclusiveMinimum"] == 0  # constraints reach the form too
+
+
+def test_rounded_with_nested_floats_keeps_four_decimals_and_leaves_the_rest():
+    from tasks.reports import rounded
+
+    assert rounded({"sharpe": 1.234567891234, "rows": [{"x": 0.000012345678}, "text", 7]}) == \
+        {"sharpe": 1.2346, "rows": [{"x": 0.0}, "text", 7]}
