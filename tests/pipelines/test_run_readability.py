@@ -52,10 +52,16 @@ def test_ingest_run_gets_a_name_with_series_and_dates(prefect_harness, recorded_
     assert _flow_run(state.state_details.flow_run_id).name == "ingest binance/spot BTCUSDT 1h 2018-02-01..2018-02-03"
 
 
-def test_library_logger_inside_a_flow_run_reaches_the_run_logs(prefect_harness):
+def test_library_logger_inside_a_flow_run_reaches_the_run_logs(prefect_harness, caplog):
     from prefect import flow
 
     import flows  # noqa: F401 - importing the flows routes metaexpert.* logs to the runs
+    from tasks.logs import route_library_logs
+
+    # An earlier test in this process may have left the metaexpert logger at another level or
+    # without the route (import runs once): start from what a fresh worker process has.
+    caplog.set_level(logging.INFO, logger="metaexpert")
+    route_library_logs()
 
     @flow(name="library-log-probe")
     def probe() -> None:
