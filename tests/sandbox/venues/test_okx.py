@@ -180,3 +180,15 @@ def test_option_with_underlying_fall_gains_a_put_premium_in_coin_and_closes() ->
         assert client.fetch_positions([symbol]) == []
         fees = 10 * 0.01 * (entry + later) * 0.0003
         assert client.fetch_balance()["BTC"]["total"] == pytest.approx(1.0 + gain - fees, abs=1e-8)
+
+
+def test_instruments_with_a_type_the_sandbox_does_not_list_answer_an_empty_list(
+    okx: ccxt.okx,
+) -> None:
+    """OKX answers a valid ``instType`` it has nothing of with an empty list; the gateway's
+    futures client asks for SWAP and FUTURES, and ``load_markets`` failed on "instType error"."""
+    assert okx.publicGetPublicInstruments({"instType": "FUTURES"}) == {"code": "0", "msg": "", "data": []}
+    with pytest.raises(ccxt.BadRequest, match="instType"):
+        okx.publicGetPublicInstruments({"instType": "SWAPS"})
+    okx.options["fetchMarkets"] = {"types": ["swap", "future"]}
+    assert SWAP in okx.load_markets(reload=True)

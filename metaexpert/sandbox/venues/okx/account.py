@@ -29,6 +29,10 @@ else:
 Json = dict[str, Any]
 
 
+# OKX's instrument types; the sandbox lists SPOT, SWAP and (with option underlyings) OPTION.
+INSTRUMENT_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+
+
 def ok(data: list[Any]) -> web.Response:
     from metaexpert.sandbox.core.service import json_response
 
@@ -42,6 +46,8 @@ class MarketAndAccountRoutes(_Base):
 
     async def instruments(self, request: web.Request) -> web.Response:
         _, params = await self._request(request, private=False)
+        if params.get("instType") in INSTRUMENT_TYPES and params["instType"] not in self.exchange.markets:
+            return ok([])  # a valid type this sandbox lists nothing of (OKX answers the same way)
         market = self.market_of({"instType": params.get("instType")})
         spec = self.exchange.markets[market]
         rows = []
@@ -157,6 +163,8 @@ class MarketAndAccountRoutes(_Base):
 
     async def tickers(self, request: web.Request) -> web.Response:
         _, params = await self._request(request, private=False)
+        if params.get("instType") in INSTRUMENT_TYPES and params["instType"] not in self.exchange.markets:
+            return ok([])  # a valid type this sandbox lists nothing of (OKX answers the same way)
         market = self.market_of({"instType": params.get("instType")})
         return ok([self._ticker(market, inst) for inst in self.exchange.symbols[market]])
 
