@@ -80,3 +80,12 @@ def test_binance_order_params_with_oneway_mode_send_reduce_only() -> None:
 def test_venue_for_with_unknown_exchange_raises() -> None:
     with pytest.raises(ValueError, match="unknown exchange 'kraken'"):
         venue_for("kraken")
+
+
+def test_okx_order_params_with_a_stop_carry_the_client_id_as_algo_client_id() -> None:
+    """OKX's algo service keeps ``algoClOrdId``; a stop sent with ``clOrdId`` could not be looked up
+    by its client id (every poll of it answered 51603 "Order does not exist")."""
+    config = ExchangeConfig.parse(exchange="okx", market_type="futures")
+    stop = okx.order_params(_order(order_type=OrderType.STOP_MARKET, stop_price=90_000.0, reduce_only=True), config)
+    assert stop["algoClOrdId"] == stop["clOrdId"] == "me-test-1"
+    assert "algoClOrdId" not in okx.order_params(_order(), config)

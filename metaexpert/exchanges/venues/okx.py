@@ -76,6 +76,10 @@ def _trade_mode(config: Any) -> str:
 
 def order_params(order: Order, config: Any) -> dict[str, Any]:
     params: dict[str, Any] = {"clOrdId": order.client_order_id, "tdMode": _trade_mode(config)}
+    if order.order_type.is_conditional:
+        # The algo service keys its orders by ``algoClOrdId`` (``clOrdId`` there is the
+        # deprecated field ccxt still fills): without it a stop cannot be looked up by client id.
+        params["algoClOrdId"] = order.client_order_id
     if config.market_type is MarketType.SPOT:
         return params
     if config.hedged:
