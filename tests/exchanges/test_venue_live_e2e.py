@@ -1,0 +1,119 @@
+"""Live mode end to end through the runtime on the loopback Bybit v5 and OKX v5 sandboxes.
+
+The facade is given ``exchange="bybit"|"okx"`` and the sandbox's ``base_url`` only: the
+gateway must point unmodified ccxt at it. The sandbox is stepped by hand (speed 0), so every
+run is deterministic; at the end the engine's view equals the sandbox's own ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from metaexpert import MetaExpert
+from metaexpert.core.enums import OrderSide, OrderStatus, TradeMode
+from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.engine.wiring import RunParts
+from metaexpert.exchanges import CcxtGateway
+from metaexpert.risk import RiskManager
+from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+
+KEY, SECRET, PASSPHRASE = "venue-e2e-key-0001", "venue-e2e-secret-0001", "venue-e2e-pass"
+
+pytestmark = pytest.mark.network
+
+
+def _sandbox(venue: str) -> SandboxServer:
+    account = AccountConfig(api_key=KEY, secret=SECRET, passphrase=PASSPHRASE,
+                            spot_balances={"USDT": 100_000.0}, futures_balances={"USDT": 100_000.0})
+    return SandboxServer(SandboxConfig(venue=venue, timeframe="1m", speed=0.0, tick_replay=False,
+                                       accounts=[account]))
+
+
+@pytest.fixture(params=["bybit", "okx"])
+def venue(request):
+    with _sandbox(request.param) as server:
+        yield request.param, server
+
+
+def _expert(venue: str, sandbox: SandboxServer, **settings) -> MetaExpert:
+    # The OKX sandbox is a demo-trading account: ccxt's sandbox mode (testnet) sends the
+    # ``x-simulated-trading: 1`` header OKX demands for it.
+    extra = {"api_passphrase": PASSPHRASE, "testnet": True} if venue == "okx" else {}
+    return MetaExpert(exchange=venue, base_url=f"http://{sandbox.host}:{sandbox.port}", log_to_file=False,
+                      log_to_console=False, api_key=KEY, api_secret=SECRET, **extra, **settings)
+
+
+async def _drive(expert: MetaExpert, sandbox: SandboxServer, steps: int, mode: TradeMode = TradeMode.LIVE):
+    strategy, risk = expert.strategy_config(expert._init_options)
+    gateway = CcxtGateway(expert.exchange_config(mode))
+    runtime = TradingRuntime(
+        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
+        parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage, market_type=expert.config.market_type,
+        position_mode=expert.config.position_mode, margin_mode=None,
+    )
+    try:
+        await runtime.start()
+        for _ in range(steps):
+            sandbox.advance(1)
+            await runtime.step()
+        venue = (await gateway.fetch_balance("USDT"), await gateway.fetch_positions(), await gateway.fetch_open_orders())
+    finally:
+        await gateway.close()
+    return runtime, venue
+
+
+def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venue):
+    name, sandbox = venue
+    expert = _expert(name, sandbox, market_type="futures", contract_type="linear", margin_mode="isolated",
+                     position_mode="oneway")
+    bars = []
+    # Derivative quantities are in the venue's contracts (metaexpert/exchanges/mapping.py): 0.01 BTC is
+    # 0.01 Bybit linear contracts (1 BTC each) and 1 OKX BTC-USDT-SWAP contract (ctVal 0.01 BTC).
+    size = {"bybit": 1.0, "okx": 0.01}[name]
+    contracts = 0.01 / size
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=contracts,
+                    stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        if len(bars) == 1:
+            ctx.buy()
+        elif len(bars) == 3:
+            ctx.close()
+
+    runtime, (account, positions, open_orders) = asyncio.run(_drive(expert, sandbox, steps=5))
+    engine = runtime.engine
+    ledger = sandbox.ledger()
+    assert engine.errors == []
+    buy, stop, target, close = engine.orders
+    assert [(o.tag, o.side, o.status) for o in engine.orders] == [
+        ("", OrderSide.BUY, OrderStatus.FILLED), ("stop_loss", OrderSide.SELL, OrderStatus.CANCELLED),
+        ("take_profit", OrderSide.SELL, OrderStatus.CANCELLED), ("close", OrderSide.SELL, OrderStatus.FILLED)]
+    # The stop and the target were placed at the venue (as conditional orders) and cancelled there.
+    venue_orders = {o["client_order_id"]: o for o in ledger["orders"]}
+    assert [venue_orders[o.client_order_id]["status"] for o in engine.orders] == [
+        "FILLED", "CANCELED", "CANCELED", "FILLED"]
+    assert [venue_orders[o.client_order_id]["kind"] for o in (stop, target)] == ["STOP_MARKET", "TAKE_PROFIT_MARKET"]
+    assert venue_orders[stop.client_order_id]["stop_price"] == pytest.approx(stop.stop_price)
+    # Nothing left: no position, no open order (plain or conditional) in the engine or at the venue.
+    (venue_account,) = ledger["accounts"].values()
+    assert positions == [] and open_orders == [] and engine.portfolio.positions() == []
+    assert all(not market["positions"] for market in venue_account["markets"].values())
+    # The fills the venue booked are the engine's: base quantity, prices, fees.
+    fills = ledger["fills"]
+    assert [f["quantity"] for f in fills] == pytest.approx([buy.filled_quantity, close.filled_quantity])
+    assert [f["quantity"] * size for f in fills] == pytest.approx([0.01, 0.01])  # BTC
+    assert [f["price"] for f in fills] == pytest.approx([buy.average_price, close.average_price])
+    assert sum(f["commission"] for f in fills) == pytest.approx(buy.fee + close.fee)
+    # Balances and equity: the venue's wallet, the gateway's account and the engine's agree.
+    wallet = venue_account["futures_wallet"]["USDT"]
+    assert wallet == pytest.approx(100_000 + sum(f["realized_pnl"] - f["commission"] for f in fills))
+    assert account.balance == pytest.approx(wallet) and account.equity == pytest.approx(wallet)
+    assert engine.portfolio.account.balance == pytest.approx(wallet)
+    assert engine.portfolio.account.equity == pytest.approx(wallet)
