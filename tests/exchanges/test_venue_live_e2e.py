@@ -117,3 +117,43 @@ def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venu
     assert account.balance == pytest.approx(wallet) and account.equity == pytest.approx(wallet)
     assert engine.portfolio.account.balance == pytest.approx(wallet)
     assert engine.portfolio.account.equity == pytest.approx(wallet)
+
+
+def test_live_spot_with_fee_in_base_coin_sells_the_net_amount_and_matches_the_sandbox_ledger(venue):
+    """Spot on the unified accounts: the buy's fee is taken in BTC at the venue, the close sells the
+    net amount, and the venue's USDT equals the engine's balance and the gateway's equity."""
+    name, sandbox = venue
+    expert = _expert(name, sandbox, market_type="spot")
+    bars = []
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        if len(bars) == 1:
+            ctx.buy()
+        elif len(bars) == 3:
+            ctx.close()
+
+    runtime, (account, positions, open_orders) = asyncio.run(_drive(expert, sandbox, steps=5))
+    engine = runtime.engine
+    ledger = sandbox.ledger()
+    assert engine.errors == []
+    buy, sell = engine.orders
+    assert (buy.status, sell.status) == (OrderStatus.FILLED, OrderStatus.FILLED)
+    buy_fill, sell_fill = ledger["fills"]
+    assert (buy_fill["commission_asset"], buy_fill["commission"]) == ("BTC", pytest.approx(0.01 * 0.001))
+    assert sell.filled_quantity == pytest.approx(sell_fill["quantity"]) == pytest.approx(0.01 - 0.01 * 0.001)
+    (venue_account,) = ledger["accounts"].values()
+    balances = venue_account["spot_balances"]
+    assert balances["BTC"]["free"] + balances["BTC"]["locked"] == pytest.approx(0.0, abs=1e-12)
+    usdt = balances["USDT"]["free"] + balances["USDT"]["locked"]
+    assert usdt == pytest.approx(100_000 - buy_fill["price"] * 0.01
+                                 + sell_fill["price"] * sell_fill["quantity"] - sell_fill["commission"])
+    assert positions == [] and open_orders == [] and engine.portfolio.positions() == []
+    assert account.balance == pytest.approx(usdt) and account.equity == pytest.approx(usdt)
+    assert engine.portfolio.account.balance == pytest.approx(usdt)
+    assert engine.portfolio.account.equity == pytest.approx(usdt)
