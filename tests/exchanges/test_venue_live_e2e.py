@@ -157,3 +157,45 @@ def test_live_spot_with_fee_in_base_coin_sells_the_net_amount_and_matches_the_sa
     assert account.balance == pytest.approx(usdt) and account.equity == pytest.approx(usdt)
     assert engine.portfolio.account.balance == pytest.approx(usdt)
     assert engine.portfolio.account.equity == pytest.approx(usdt)
+
+
+@pytest.mark.parametrize("market_type", ["futures", "spot"])
+def test_paper_run_with_sandbox_market_data_trades_without_touching_the_venue(venue, market_type):
+    """Paper mode: candles and prices from the Bybit/OKX sandbox, fills simulated by the engine."""
+    name, sandbox = venue
+    settings = {"contract_type": "linear", "margin_mode": "isolated"} if market_type == "futures" else {}
+    expert = _expert(name, sandbox, market_type=market_type, **settings)
+    bars, prices = [], []
+
+    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01,
+                    stop_loss_pct=5.0, take_profit_pct=10.0)
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        prices.append((series.last.close, sandbox.price("BTCUSDT")))
+        if len(bars) == 1:
+            ctx.buy()
+        elif len(bars) == 3:
+            ctx.close()
+
+    orders_before = len(sandbox.ledger()["orders"])
+    runtime, _ = asyncio.run(_drive(expert, sandbox, steps=5, mode=TradeMode.PAPER))
+    engine = runtime.engine
+    assert engine.errors == []
+    assert len(bars) == 5 and all(close == venue_price for close, venue_price in prices)  # the sandbox's replay
+    buy, stop, target, close = engine.orders
+    assert [(o.tag, o.status) for o in engine.orders] == [
+        ("", OrderStatus.FILLED), ("stop_loss", OrderStatus.CANCELLED), ("take_profit", OrderStatus.CANCELLED),
+        ("close", OrderStatus.FILLED)]
+    assert {buy.average_price, close.average_price} <= {close for close, _ in prices}  # filled at replayed prices
+    assert len(sandbox.ledger()["orders"]) == orders_before  # simulated: nothing reached the venue
+    assert engine.portfolio.positions() == []
+    size = engine.portfolio.market("BTCUSDT").contract_size
+    assert size == (0.01 if (name, market_type) == ("okx", "futures") else 1.0)  # the venue's contract terms
+    pnl = (close.average_price - buy.average_price) * 0.01 * size
+    account = engine.portfolio.account
+    assert account.balance == pytest.approx(runtime.initial_capital + pnl - buy.fee - close.fee)
+    assert buy.fee > 0 and account.equity == pytest.approx(account.balance)
