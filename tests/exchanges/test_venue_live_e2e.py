@@ -185,12 +185,12 @@ def test_paper_run_with_sandbox_market_data_trades_without_touching_the_venue(ve
     runtime, _ = asyncio.run(_drive(expert, sandbox, steps=5, mode=TradeMode.PAPER))
     engine = runtime.engine
     assert engine.errors == []
-    assert len(bars) == 5 and all(close == venue_price for close, venue_price in prices)  # the sandbox's replay
-    buy, stop, target, close = engine.orders
+    assert len(bars) == 5 and all(seen == venue_price for seen, venue_price in prices)  # the sandbox's replay
+    buy, _stop, _target, close = engine.orders
     assert [(o.tag, o.status) for o in engine.orders] == [
         ("", OrderStatus.FILLED), ("stop_loss", OrderStatus.CANCELLED), ("take_profit", OrderStatus.CANCELLED),
         ("close", OrderStatus.FILLED)]
-    assert {buy.average_price, close.average_price} <= {close for close, _ in prices}  # filled at replayed prices
+    assert {buy.average_price, close.average_price} <= {seen for seen, _ in prices}  # filled at replayed prices
     assert len(sandbox.ledger()["orders"]) == orders_before  # simulated: nothing reached the venue
     assert engine.portfolio.positions() == []
     size = engine.portfolio.market("BTCUSDT").contract_size
