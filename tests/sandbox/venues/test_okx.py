@@ -192,3 +192,17 @@ def test_instruments_with_a_type_the_sandbox_does_not_list_answer_an_empty_list(
         okx.publicGetPublicInstruments({"instType": "SWAPS"})
     okx.options["fetchMarkets"] = {"types": ["swap", "future"]}
     assert SWAP in okx.load_markets(reload=True)
+
+
+def test_client_without_demo_mode_is_refused_with_okx_environment_error(sandbox: SandboxServer) -> None:
+    """A live (non-demo) ccxt client asks ``asset/currencies`` first on ``load_markets``: it met a
+    "does not serve" 404 instead of OKX's 50101 for a demo key used without the demo header."""
+    client = ccxt.okx({"apiKey": KEY, "secret": SECRET, "password": PASSPHRASE, "timeout": 5_000})
+    client.urls["api"]["rest"] = sandbox.urls()["rest"]
+    with pytest.raises(ccxt.AuthenticationError, match="50101"):
+        client.load_markets()
+
+
+def test_currencies_with_the_demo_header_list_the_coins_of_the_markets(okx: ccxt.okx) -> None:
+    coins = {row["ccy"] for row in okx.privateGetAssetCurrencies()["data"]}
+    assert {"BTC", "USDT"} <= coins

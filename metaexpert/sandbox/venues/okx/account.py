@@ -245,6 +245,15 @@ class MarketAndAccountRoutes(_Base):
         )
 
     # ------------------------------------------------------------------ account
+    async def currencies(self, request: web.Request) -> web.Response:
+        """``asset/currencies`` (funding account, private): ccxt asks for it on ``load_markets`` unless
+        in demo mode, so a client without the demo header meets the real 50101 here, not a 404."""
+        await self._request(request, private=True)
+        coins = sorted({a for spec in self.exchange.markets.values() for r in spec.rules.values()
+                        for a in (r.base_asset, r.quote_asset)})
+        return ok([{"ccy": c, "name": c, "chain": f"{c}-{c}", "canDep": True, "canWd": True, "canInternal": True,
+                    "minWd": "0", "minFee": "0", "maxFee": "0", "wdTickSz": "8", "mainNet": True} for c in coins])
+
     async def balance(self, request: web.Request) -> web.Response:
         api_key, params = await self._request(request, private=True)
         wanted = [c for c in str(params.get("ccy") or "").split(",") if c]
