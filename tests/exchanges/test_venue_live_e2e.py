@@ -199,3 +199,65 @@ def test_paper_run_with_sandbox_market_data_trades_without_touching_the_venue(ve
     account = engine.portfolio.account
     assert account.balance == pytest.approx(runtime.initial_capital + pnl - buy.fee - close.fee)
     assert buy.fee > 0 and account.equity == pytest.approx(account.balance)
+
+
+async def _run_built(expert: MetaExpert, sandbox: SandboxServer, steps: int):
+    """The one builder's live runtime (recorder included), stepped ``steps`` sandbox bars."""
+    from metaexpert.engine.assembly import RunBuilder
+
+    async with RunBuilder(expert.plan(TradeMode.LIVE)).trading(poll_interval=0.0) as runtime:
+        await runtime.start()
+        for _ in range(steps):
+            sandbox.advance(1)
+            await runtime.step()
+        gateway = runtime.gateway
+        venue = (await gateway.fetch_balance("USDT"), await gateway.fetch_positions(), await gateway.fetch_open_orders())
+    return runtime, venue
+
+
+def test_live_swap_restarted_mid_trade_restores_the_position_and_its_venue_bracket(venue, tmp_path):
+    """A second process on the same database finds the position and the venue's stop and target,
+    closes the position, cancels both at the venue and leaves nothing there."""
+    name, sandbox = venue
+    size = {"bybit": 1.0, "okx": 0.01}[name]
+
+    def build(action):
+        expert = _expert(name, sandbox, market_type="futures", contract_type="linear", margin_mode="isolated",
+                         position_mode="oneway", storage_url=f"sqlite:///{tmp_path / 'state.db'}",
+                         journal_dir=str(tmp_path / "journal"))
+        bars = []
+
+        @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base",
+                        size_value=0.01 / size, stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2)
+        def init(ctx):
+            pass
+
+        @expert.on_bar(timeframe="1m")
+        def bar(ctx, series):
+            bars.append(series.last.timestamp)
+            if len(bars) == 1:
+                getattr(ctx, action)()
+        return expert
+
+    first, _ = asyncio.run(_run_built(build("buy"), sandbox, steps=2))
+    bracket = {o.client_order_id: o for o in first.engine.orders if o.tag in ("stop_loss", "take_profit")}
+    runtime, (account, positions, open_orders) = asyncio.run(_run_built(build("close"), sandbox, steps=2))
+    engine = runtime.engine
+    ledger = sandbox.ledger()
+    assert engine.errors == []
+    restored = {o.client_order_id: o for o in engine.orders if o.tag in ("stop_loss", "take_profit")}
+    assert restored.keys() == bracket.keys()  # the same venue orders, by client id
+    assert all(o.status is OrderStatus.CANCELLED for o in restored.values())
+    assert [restored[c].order_type for c in bracket] == [bracket[c].order_type for c in bracket]
+    assert [restored[c].stop_price for c in bracket] == pytest.approx([bracket[c].stop_price for c in bracket])
+    (close,) = [o for o in engine.orders if o.tag == "close"]
+    assert close.status is OrderStatus.FILLED and close.filled_quantity == pytest.approx(0.01 / size)
+    statuses = {o["client_order_id"]: o["status"] for o in ledger["orders"]}
+    assert [statuses[c] for c in bracket] == ["CANCELED", "CANCELED"] and statuses[close.client_order_id] == "FILLED"
+    assert len(ledger["orders"]) == 4  # entry, stop, target, close: nothing placed twice
+    assert positions == [] and open_orders == [] and engine.portfolio.positions() == []
+    (venue_account,) = ledger["accounts"].values()
+    wallet = venue_account["futures_wallet"]["USDT"]
+    assert wallet == pytest.approx(100_000 + sum(f["realized_pnl"] - f["commission"] for f in ledger["fills"]))
+    assert account.balance == pytest.approx(wallet) and account.equity == pytest.approx(wallet)
+    assert engine.portfolio.account.equity == pytest.approx(wallet)
