@@ -24,6 +24,11 @@ KEY, SECRET, PASSPHRASE = "venue-e2e-key-0001", "venue-e2e-secret-0001", "venue-
 pytestmark = pytest.mark.network
 
 
+def _exact(value: float):
+    """Equal to the venue's ledger to a billionth of a coin (float noise only, no fee rounding)."""
+    return pytest.approx(value, rel=0, abs=1e-9)
+
+
 def _sandbox(venue: str) -> SandboxServer:
     account = AccountConfig(api_key=KEY, secret=SECRET, passphrase=PASSPHRASE,
                             spot_balances={"USDT": 100_000.0}, futures_balances={"USDT": 100_000.0})
@@ -113,10 +118,10 @@ def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venu
     assert sum(f["commission"] for f in fills) == pytest.approx(buy.fee + close.fee)
     # Balances and equity: the venue's wallet, the gateway's account and the engine's agree.
     wallet = venue_account["futures_wallet"]["USDT"]
-    assert wallet == pytest.approx(100_000 + sum(f["realized_pnl"] - f["commission"] for f in fills))
-    assert account.balance == pytest.approx(wallet) and account.equity == pytest.approx(wallet)
-    assert engine.portfolio.account.balance == pytest.approx(wallet)
-    assert engine.portfolio.account.equity == pytest.approx(wallet)
+    assert wallet == _exact(100_000 + sum(f["realized_pnl"] - f["commission"] for f in fills))
+    assert account.balance == _exact(wallet) and account.equity == _exact(wallet)
+    assert engine.portfolio.account.balance == _exact(wallet)
+    assert engine.portfolio.account.equity == _exact(wallet)
 
 
 def test_live_spot_with_fee_in_base_coin_sells_the_net_amount_and_matches_the_sandbox_ledger(venue):
@@ -151,12 +156,12 @@ def test_live_spot_with_fee_in_base_coin_sells_the_net_amount_and_matches_the_sa
     balances = venue_account["spot_balances"]
     assert balances["BTC"]["free"] + balances["BTC"]["locked"] == pytest.approx(0.0, abs=1e-12)
     usdt = balances["USDT"]["free"] + balances["USDT"]["locked"]
-    assert usdt == pytest.approx(100_000 - buy_fill["price"] * 0.01
+    assert usdt == _exact(100_000 - buy_fill["price"] * 0.01
                                  + sell_fill["price"] * sell_fill["quantity"] - sell_fill["commission"])
     assert positions == [] and open_orders == [] and engine.portfolio.positions() == []
-    assert account.balance == pytest.approx(usdt) and account.equity == pytest.approx(usdt)
-    assert engine.portfolio.account.balance == pytest.approx(usdt)
-    assert engine.portfolio.account.equity == pytest.approx(usdt)
+    assert account.balance == _exact(usdt) and account.equity == _exact(usdt)
+    assert engine.portfolio.account.balance == _exact(usdt)
+    assert engine.portfolio.account.equity == _exact(usdt)
 
 
 @pytest.mark.parametrize("market_type", ["futures", "spot"])
@@ -258,6 +263,6 @@ def test_live_swap_restarted_mid_trade_restores_the_position_and_its_venue_brack
     assert positions == [] and open_orders == [] and engine.portfolio.positions() == []
     (venue_account,) = ledger["accounts"].values()
     wallet = venue_account["futures_wallet"]["USDT"]
-    assert wallet == pytest.approx(100_000 + sum(f["realized_pnl"] - f["commission"] for f in ledger["fills"]))
-    assert account.balance == pytest.approx(wallet) and account.equity == pytest.approx(wallet)
-    assert engine.portfolio.account.equity == pytest.approx(wallet)
+    assert wallet == _exact(100_000 + sum(f["realized_pnl"] - f["commission"] for f in ledger["fills"]))
+    assert account.balance == _exact(wallet) and account.equity == _exact(wallet)
+    assert engine.portfolio.account.equity == _exact(wallet)

@@ -178,7 +178,7 @@ def test_option_with_underlying_fall_gains_a_put_premium_in_coin_and_closes() ->
         assert client.fetch_positions([symbol])[0]["unrealizedPnl"] == pytest.approx(gain, abs=1e-8)
         client.create_order(symbol, "market", "sell", 10, params={"reduceOnly": True})
         assert client.fetch_positions([symbol]) == []
-        fees = 10 * 0.01 * (entry + later) * 0.0003
+        fees = sum(round(10 * 0.01 * price * 0.0003, 8) for price in (entry, later))  # charged to 1e-8 BTC
         assert client.fetch_balance()["BTC"]["total"] == pytest.approx(1.0 + gain - fees, abs=1e-8)
 
 
