@@ -21,6 +21,7 @@ import pytest
 from metaexpert import MetaExpert
 from metaexpert.core.enums import OrderStatus, TradeMode
 from metaexpert.engine.runtime import TradingRuntime
+from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway, CircuitBreaker, RetryPolicy
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, Fault, SandboxConfig, SandboxServer
@@ -92,7 +93,7 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
         gateway.client.enableRateLimit = False
         runtime = TradingRuntime(
             handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=TradeMode.LIVE,
-            risk=RiskManager(risk), leverage=risk.leverage, market_type=expert.config.market_type,
+            parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage, market_type=expert.config.market_type,
             position_mode=expert.config.position_mode, margin_mode=expert.config.margin_mode,
         )
         try:
