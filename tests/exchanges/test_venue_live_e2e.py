@@ -266,3 +266,64 @@ def test_live_swap_restarted_mid_trade_restores_the_position_and_its_venue_brack
     assert wallet == _exact(100_000 + sum(f["realized_pnl"] - f["commission"] for f in ledger["fills"]))
     assert account.balance == _exact(wallet) and account.equity == _exact(wallet)
     assert engine.portfolio.account.equity == _exact(wallet)
+
+
+def test_live_bybit_inverse_with_venue_bracket_settles_in_btc_and_matches_the_sandbox_ledger():
+    """Bybit inverse (BTCUSD, 1 USD per contract, settled in BTC): PnL and fees in BTC, exactly."""
+    account = AccountConfig(api_key=KEY, secret=SECRET, passphrase=PASSPHRASE, spot_balances={"BTC": 1.0})
+    with SandboxServer(SandboxConfig(venue="bybit", timeframe="1m", speed=0.0, tick_replay=False,
+                                     accounts=[account])) as sandbox:
+        expert = _expert("bybit", sandbox, market_type="futures", contract_type="inverse", margin_mode="isolated",
+                         position_mode="oneway")
+        bars = []
+
+        @expert.on_init(symbol="BTCUSD", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=100,
+                        stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2)
+        def init(ctx):
+            pass
+
+        @expert.on_bar(timeframe="1m")
+        def bar(ctx, series):
+            bars.append(series.last.timestamp)
+            if len(bars) == 1:
+                ctx.buy()
+            elif len(bars) == 3:
+                ctx.close()
+
+        async def drive():
+            strategy, risk = expert.strategy_config(expert._init_options)
+            gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE))
+            runtime = TradingRuntime(
+                handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=TradeMode.LIVE,
+                parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage, market_type=expert.config.market_type,
+                position_mode=expert.config.position_mode, margin_mode=None)
+            try:
+                await runtime.start()
+                for _ in range(5):
+                    sandbox.advance(1)
+                    await runtime.step()
+                return runtime, await gateway.fetch_balance("BTC"), await gateway.fetch_open_orders()
+            finally:
+                await gateway.close()
+
+        runtime, balance, open_orders = asyncio.run(drive())
+        ledger = sandbox.ledger()
+    engine = runtime.engine
+    assert engine.errors == []
+    assert [(o.tag, o.status) for o in engine.orders] == [
+        ("", OrderStatus.FILLED), ("stop_loss", OrderStatus.CANCELLED), ("take_profit", OrderStatus.CANCELLED),
+        ("close", OrderStatus.FILLED)]
+    statuses = {o["client_order_id"]: o["status"] for o in ledger["orders"]}
+    assert [statuses[o.client_order_id] for o in engine.orders] == ["FILLED", "CANCELED", "CANCELED", "FILLED"]
+    buy, close = engine.orders[0], engine.orders[3]
+    realised = 100 * (1 / buy.average_price - 1 / close.average_price)  # USD contracts, BTC PnL
+    assert sum(f["realized_pnl"] for f in ledger["fills"]) == pytest.approx(realised, rel=0, abs=1e-15)
+    assert [f["commission_asset"] for f in ledger["fills"]] == ["BTC", "BTC"]
+    (venue_account,) = ledger["accounts"].values()
+    wallet = venue_account["markets"]["inverse"]["wallet"]["BTC"]
+    assert wallet == _exact(1.0 + realised - sum(f["commission"] for f in ledger["fills"]))
+    assert open_orders == [] and engine.portfolio.positions() == []
+    assert engine.portfolio.account.currency == "BTC"
+    assert engine.portfolio.account.balance == _exact(wallet) and engine.portfolio.account.equity == _exact(wallet)
+    # The venue reports balances to 8 places (1 satoshi), and the sandbox settles PnL unrounded.
+    assert balance.balance == pytest.approx(wallet, rel=0, abs=1e-8) and balance.equity == balance.balance
