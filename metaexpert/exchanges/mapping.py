@@ -238,7 +238,9 @@ def _order_type_from_ccxt(snapshot: dict[str, Any]) -> tuple[OrderType, float | 
     trigger = _float(snapshot.get("triggerPrice")) or _float(snapshot.get("stopPrice"))
     loss = _float(snapshot.get("stopLossPrice"))
     profit = _float(snapshot.get("takeProfitPrice"))
-    take_profit = "take_profit" in kind or "takeprofit" in kind or (profit > 0 and not loss and not trigger)
+    # ccxt names a Bybit conditional exit a target by ``takeProfitPrice`` equal to its trigger.
+    take_profit = "take_profit" in kind or "takeprofit" in kind or (
+        profit > 0 and not loss and (not trigger or trigger == profit))
     conditional = bool(trigger) or "stop" in kind or "take_profit" in kind or (
         kind in _CONDITIONAL_KINDS and (loss > 0 or profit > 0))
     limit = kind in _LIMIT_KINDS or (kind not in {"market", *_CONDITIONAL_KINDS} and "limit" in kind)

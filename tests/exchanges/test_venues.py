@@ -80,3 +80,26 @@ def test_binance_order_params_with_oneway_mode_send_reduce_only() -> None:
 def test_venue_for_with_unknown_exchange_raises() -> None:
     with pytest.raises(ValueError, match="unknown exchange 'kraken'"):
         venue_for("kraken")
+
+
+def test_okx_order_params_with_a_stop_carry_the_client_id_as_algo_client_id() -> None:
+    """OKX's algo service keeps ``algoClOrdId``; a stop sent with ``clOrdId`` could not be looked up
+    by its client id (every poll of it answered 51603 "Order does not exist")."""
+    config = ExchangeConfig.parse(exchange="okx", market_type="futures")
+    stop = okx.order_params(_order(order_type=OrderType.STOP_MARKET, stop_price=90_000.0, reduce_only=True), config)
+    assert stop["algoClOrdId"] == stop["clOrdId"] == "me-test-1"
+    assert "algoClOrdId" not in okx.order_params(_order(), config)
+
+
+def test_okx_algo_order_read_back_with_only_algo_client_id_keeps_the_client_id() -> None:
+    """The algo service states the client id as ``algoClOrdId`` (``clOrdId`` empty); ccxt reads only
+    ``clOrdId``, so a stop listed at restart lost its client id."""
+    import ccxt
+
+    client = ccxt.okx()
+    row = {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "algoId": "7", "clOrdId": "", "algoClOrdId": "me-stop-1",
+           "ordType": "conditional", "side": "sell", "posSide": "net", "sz": "1", "slTriggerPx": "100138.3",
+           "slOrdPx": "-1", "state": "live", "reduceOnly": "true", "cTime": "1747759320000"}
+    snapshot = client.parse_order(row)
+    assert snapshot["clientOrderId"] is None  # what ccxt gives
+    assert okx.normalize_order(snapshot)["clientOrderId"] == "me-stop-1"

@@ -32,7 +32,6 @@ from metaexpert.exchanges.venues.base import (
     apply_common_settings,
     fetch_order_directly,
     find_entry,
-    keep_order,
     keep_position,
     keep_trade,
     message_contains,
@@ -76,6 +75,10 @@ def _trade_mode(config: Any) -> str:
 
 def order_params(order: Order, config: Any) -> dict[str, Any]:
     params: dict[str, Any] = {"clOrdId": order.client_order_id, "tdMode": _trade_mode(config)}
+    if order.order_type.is_conditional:
+        # The algo service keys its orders by ``algoClOrdId`` (``clOrdId`` there is the
+        # deprecated field ccxt still fills): without it a stop cannot be looked up by client id.
+        params["algoClOrdId"] = order.client_order_id
     if config.market_type is MarketType.SPOT:
         return params
     if config.hedged:
@@ -132,7 +135,15 @@ def configure_client(client: Any, config: Any) -> None:
         client.password = config.api_passphrase.get_secret_value()
 
 
-normalize_order = keep_order
+def normalize_order(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """An algo order's client id is its ``algoClOrdId``; ccxt reads only ``clOrdId``, which the
+    algo service leaves empty, so a stop listed at restart had no client id (not this run's)."""
+    info = snapshot.get("info") if isinstance(snapshot.get("info"), dict) else {}
+    if not snapshot.get("clientOrderId") and info.get("algoClOrdId"):
+        return {**snapshot, "clientOrderId": str(info["algoClOrdId"])}
+    return snapshot
+
+
 normalize_position = keep_position
 normalize_trade = keep_trade
 fetch_order = fetch_order_directly

@@ -15,6 +15,15 @@ from metaexpert.sandbox.core.events import AccountEvent, AlgoEvent, BalanceEvent
 from metaexpert.sandbox.core.matching import is_closing_leg, split_quantity
 from metaexpert.sandbox.core.model import Fill, OrderKind, SandboxOrder
 
+# Venues charge a fee in whole units of the coin's last decimal and report exactly that
+# (8 places on the wire, ``model.fmt``); the wallet must move by the reported fee, or a client
+# that books the fee it was told drifts from the ledger (0.0052704345 booked, 0.00527043 told).
+FEE_PLACES = 8
+
+
+def charged_fee(value: float) -> float:
+    return round(value, FEE_PLACES)
+
 if TYPE_CHECKING:
     from metaexpert.sandbox.core.exchange import SandboxExchange
 
@@ -64,14 +73,14 @@ class ExecutionMixin(_Base):
             if account.available(rule.quote_asset) + 1e-9 < cost:
                 self.finish(order, "EXPIRED", time)
                 return
-            commission, commission_asset = quantity * fee_rate, rule.base_asset
+            commission, commission_asset = charged_fee(quantity * fee_rate), rule.base_asset
             account.credit(rule.quote_asset, -cost)
             account.credit(rule.base_asset, quantity - commission)
         else:
             if account.available(rule.base_asset) + 1e-12 < quantity:
                 self.finish(order, "EXPIRED", time)
                 return
-            commission, commission_asset = cost * fee_rate, rule.quote_asset
+            commission, commission_asset = charged_fee(cost * fee_rate), rule.quote_asset
             account.credit(rule.base_asset, -quantity)
             account.credit(rule.quote_asset, cost - commission)
         fill = self._record_fill(
@@ -128,7 +137,7 @@ class ExecutionMixin(_Base):
         position.update_time = time
         spec = self.markets[market]
         fee_rate = spec.maker_fee if is_maker else spec.taker_fee
-        commission = self.margin.notional(market, order.symbol, quantity, price) * fee_rate
+        commission = charged_fee(self.margin.notional(market, order.symbol, quantity, price) * fee_rate)
         asset = self.margin.settle_asset(market, order.symbol)
         account.wallet[asset] = account.wallet.get(asset, 0.0) + realized - commission
         fill = self._record_fill(

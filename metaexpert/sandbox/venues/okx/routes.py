@@ -67,6 +67,7 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
             "market/books": self.books,
             "public/funding-rate": self.funding_rate,
             "account/balance": self.balance,
+            "asset/currencies": self.currencies,
             "account/positions": self.positions,
             "account/config": self.config_view,
             "trade/order": self.get_order,
