@@ -49,13 +49,15 @@ build: $(COMPILED)
 demo: $(COMPILED)
 	$(BIN)/metaexpert demo
 
+# One style: ruff's lint rules and its formatter (pyproject.toml [tool.ruff]), plus the layer contracts.
 lint: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # METAEXPERT_REQUIRE_COMPILED: the tests that compare the compiled and the pure build fail
 # (instead of skipping) when the package under test is not the compiled one.
-test: $(COMPILED)
-	$(BIN)/lint-imports
+test: $(COMPILED) lint
 	METAEXPERT_REQUIRE_COMPILED=1 $(BIN)/python -m pytest -q
 
 bench: $(COMPILED)

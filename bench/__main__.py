@@ -21,8 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: The benchmark modules, in the order they run.
-MODULES: tuple[str, ...] = ("bench_backtest", "bench_scale", "bench_data", "bench_storage", "backtest_report",
-                            "bench_optimize", "bench_pipelines")
+MODULES: tuple[str, ...] = (
+    "bench_backtest",
+    "bench_scale",
+    "bench_data",
+    "bench_storage",
+    "backtest_report",
+    "bench_optimize",
+    "bench_pipelines",
+)
 PACKAGE = "bench"
 
 
@@ -53,7 +60,9 @@ def accepts_quick(source: Path) -> bool:
         return False
 
 
-def run_module(module: str, *, quick: bool, timeout: float, python: str = sys.executable) -> Outcome:
+def run_module(
+    module: str, *, quick: bool, timeout: float, python: str = sys.executable
+) -> Outcome:
     """Run one benchmark module in a child process, streaming its output."""
     source = module_source(module)
     if source is None:
@@ -63,13 +72,17 @@ def run_module(module: str, *, quick: bool, timeout: float, python: str = sys.ex
         command.append("--quick")
     root = Path(__file__).resolve().parents[1]
     environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), environment.get("PYTHONPATH", "")]))
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(root), environment.get("PYTHONPATH", "")])
+    )
     print(f"\n##### {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
     try:
         completed = subprocess.run(command, cwd=root, env=environment, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return Outcome(module, "timeout", time.perf_counter() - started, f"stopped after {timeout:g} s")
+        return Outcome(
+            module, "timeout", time.perf_counter() - started, f"stopped after {timeout:g} s"
+        )
     except OSError as error:
         return Outcome(module, "failed", time.perf_counter() - started, f"could not start: {error}")
     elapsed = time.perf_counter() - started
@@ -83,16 +96,27 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     lines = ["", "##### benchmark summary"]
     for outcome in outcomes:
         detail = f"  ({outcome.detail})" if outcome.detail else ""
-        lines.append(f"  {outcome.module.ljust(width)}  {outcome.status:<8} {outcome.seconds:7.1f} s{detail}")
+        lines.append(
+            f"  {outcome.module.ljust(width)}  {outcome.status:<8} {outcome.seconds:7.1f} s{detail}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes where a module supports it")
-    parser.add_argument("--only", nargs="+", choices=MODULES, metavar="NAME",
-                        help=f"run only these modules ({', '.join(MODULES)})")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds allowed per module (default 1800)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes where a module supports it"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=MODULES,
+        metavar="NAME",
+        help=f"run only these modules ({', '.join(MODULES)})",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds allowed per module (default 1800)"
+    )
     args = parser.parse_args(argv)
     if args.timeout <= 0:
         parser.error("--timeout must be positive")

@@ -78,14 +78,21 @@ RISK_OPTIONS: dict[str, Any] = {
 
 
 # ---------------------------------------------------------------------------------- data
-def generate_minute_bars(count: int = YEAR_OF_MINUTES, *, seed: int = SEED, start_ms: int = START_MS,
-                         start_price: float = 42_000.0) -> pl.DataFrame:
+def generate_minute_bars(
+    count: int = YEAR_OF_MINUTES,
+    *,
+    seed: int = SEED,
+    start_ms: int = START_MS,
+    start_price: float = 42_000.0,
+) -> pl.DataFrame:
     """Deterministic BTC-like 1m candles: a geometric random walk (about 45 % yearly volatility).
 
     Same ``count`` and ``seed`` give the same frame on every machine (numpy's PCG64).
     """
     if count < SLOW + 2:
-        raise ValueError(f"need at least {SLOW + 2} bars for an SMA({FAST})/SMA({SLOW}) cross, got {count}")
+        raise ValueError(
+            f"need at least {SLOW + 2} bars for an SMA({FAST})/SMA({SLOW}) cross, got {count}"
+        )
     rng = np.random.default_rng(seed)
     returns = rng.normal(0.0, 0.0006, count)
     close = start_price * np.exp(np.cumsum(returns))
@@ -97,9 +104,22 @@ def generate_minute_bars(count: int = YEAR_OF_MINUTES, *, seed: int = SEED, star
     volume = rng.lognormal(mean=2.5, sigma=0.8, size=count)
     timestamps = start_ms + np.arange(count, dtype=np.int64) * MINUTE_MS
     return pl.DataFrame(
-        {"timestamp": timestamps, "open": open_, "high": high, "low": low, "close": close, "volume": volume},
-        schema={"timestamp": pl.Int64, "open": pl.Float64, "high": pl.Float64, "low": pl.Float64,
-                "close": pl.Float64, "volume": pl.Float64},
+        {
+            "timestamp": timestamps,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+        },
+        schema={
+            "timestamp": pl.Int64,
+            "open": pl.Float64,
+            "high": pl.Float64,
+            "low": pl.Float64,
+            "close": pl.Float64,
+            "volume": pl.Float64,
+        },
     )
 
 
@@ -165,8 +185,14 @@ def _close(a: float, b: float, tolerance: float) -> bool:
     return abs(a - b) <= tolerance * max(abs(a), abs(b), 1e-12)
 
 
-def compare_trades(left: Sequence[TradeRecord], right: Sequence[TradeRecord], *, tolerance: float = 1e-9,
-                   pnl_tolerance: float = 1e-6, names: tuple[str, str] = ("left", "right")) -> TradeComparison:
+def compare_trades(
+    left: Sequence[TradeRecord],
+    right: Sequence[TradeRecord],
+    *,
+    tolerance: float = 1e-9,
+    pnl_tolerance: float = 1e-6,
+    names: tuple[str, str] = ("left", "right"),
+) -> TradeComparison:
     """Match trades one by one: equal times, prices and sizes within ``tolerance`` (relative).
 
     PnL gets a looser ``pnl_tolerance`` relative to the trade's entry notional, because it is
@@ -193,7 +219,9 @@ def compare_trades(left: Sequence[TradeRecord], right: Sequence[TradeRecord], *,
         if abs(a.pnl - b.pnl) > pnl_tolerance * notional:
             problems.append(f"pnl {a.pnl!r} != {b.pnl!r}")
         if problems and first is None:
-            first = f"trade #{index}: " + "; ".join(problems) + f" ({names[0]}: {a}; {names[1]}: {b})"
+            first = (
+                f"trade #{index}: " + "; ".join(problems) + f" ({names[0]}: {a}; {names[1]}: {b})"
+            )
         if first is None:
             matching += 1
     if first is None and len(left) != len(right):
@@ -217,14 +245,28 @@ def build_expert(risk_options: dict[str, Any] | None = None, *, min_volume: floa
     """The SMA cross written with MetaExpert's public API, as a user would write it."""
     from metaexpert import MetaExpert
 
-    expert = MetaExpert(exchange="binance", market_type="spot", log_level="WARNING", log_to_file=False,
-                        log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance",
+        market_type="spot",
+        log_level="WARNING",
+        log_to_file=False,
+        log_to_console=False,
+    )
     options: dict[str, Any] = dict(risk_options or {})
     if min_volume is not None:
         options["min_volume"] = min_volume
 
-    @expert.on_init(symbol=SYMBOL, timeframe="1m", lookback_bars=0, strategy_name="bench_sma_cross",
-                    size_type="percent_equity", size_value=EQUITY_PERCENT, fast=FAST, slow=SLOW, **options)
+    @expert.on_init(
+        symbol=SYMBOL,
+        timeframe="1m",
+        lookback_bars=0,
+        strategy_name="bench_sma_cross",
+        size_type="percent_equity",
+        size_value=EQUITY_PERCENT,
+        fast=FAST,
+        slow=SLOW,
+        **options,
+    )
     def init(ctx):
         ctx.state["fast"] = ctx.state["slow"] = math.nan
 
@@ -244,29 +286,64 @@ def build_expert(risk_options: dict[str, Any] | None = None, *, min_volume: floa
     return expert
 
 
-def run_metaexpert(data_dir: Path, start_ms: int, end_ms: int, bars: int, *,
-                   risk_options: dict[str, Any] | None = None, min_volume: float | None = None,
-                   name: str = "MetaExpert") -> SideResult:
+def run_metaexpert(
+    data_dir: Path,
+    start_ms: int,
+    end_ms: int,
+    bars: int,
+    *,
+    risk_options: dict[str, Any] | None = None,
+    min_volume: float | None = None,
+    name: str = "MetaExpert",
+) -> SideResult:
     """Run the expert on the store at ``data_dir`` over ``[start_ms, end_ms)``."""
     expert = build_expert(risk_options, min_volume=min_volume)
     # Rejected entries (risk variant) log a warning each; keep the table readable.
     logging.getLogger("metaexpert").setLevel(logging.ERROR)
     started, cpu_started = time.perf_counter(), time.process_time()
     result = expert.run(
-        trade_mode="backtest", backtest_start=start_ms, backtest_end=end_ms, initial_capital=CASH,
-        data_dir=data_dir, report=False, configure_logs=False,
+        trade_mode="backtest",
+        backtest_start=start_ms,
+        backtest_end=end_ms,
+        initial_capital=CASH,
+        data_dir=data_dir,
+        report=False,
+        configure_logs=False,
         simulation={"taker_fee": FEE, "maker_fee": FEE, "fill_market_on": "next_open"},
         market_specs={SYMBOL: {"amount_step": SATOSHI}},
     )
     total, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    trades = [TradeRecord(int(t.entry_time), int(t.exit_time), float(t.entry_price), float(t.exit_price),
-                          float(t.quantity), float(t.pnl)) for t in result.closed_trades]
+    trades = [
+        TradeRecord(
+            int(t.entry_time),
+            int(t.exit_time),
+            float(t.entry_price),
+            float(t.exit_price),
+            float(t.quantity),
+            float(t.pnl),
+        )
+        for t in result.closed_trades
+    ]
     open_size = open_quantity(result.fills)
-    notes = [] if result.bars_processed == bars else [f"processed {result.bars_processed} of {bars} bars"]
+    notes = (
+        []
+        if result.bars_processed == bars
+        else [f"processed {result.bars_processed} of {bars} bars"]
+    )
     if result.risk_counts:
         notes.append("risk blocks: " + ", ".join(f"{k}={v}" for k, v in result.risk_counts.items()))
-    return SideResult(name, result.bars_processed, result.wall_seconds, total, cpu, trades, float(result.final_equity),
-                      np.asarray(result.equity, dtype=np.float64), open_size=open_size, notes=notes)
+    return SideResult(
+        name,
+        result.bars_processed,
+        result.wall_seconds,
+        total,
+        cpu,
+        trades,
+        float(result.final_equity),
+        np.asarray(result.equity, dtype=np.float64),
+        open_size=open_size,
+        notes=notes,
+    )
 
 
 def open_quantity(fills: Sequence[Any]) -> float:
@@ -310,12 +387,20 @@ def run_backtesting_py(frame: pl.DataFrame) -> SideResult:
 
         def next(self) -> None:
             fast, slow = self.sma_fast, self.sma_slow
-            previous_fast, previous_slow, current_fast, current_slow = fast[-2], slow[-2], fast[-1], slow[-1]
+            previous_fast, previous_slow, current_fast, current_slow = (
+                fast[-2],
+                slow[-2],
+                fast[-1],
+                slow[-1],
+            )
             if previous_fast < previous_slow and current_fast > current_slow:
                 if not self.position:
                     # 95 % of equity at this bar's close, whole satoshis: MetaExpert's rule.
                     # self.data.Close is scaled by the fractional unit, so this is in satoshis.
-                    units = math.floor(self.equity * EQUITY_PERCENT / 100.0 / close[len(self.data) - 1] / SATOSHI + 1e-9)
+                    units = math.floor(
+                        self.equity * EQUITY_PERCENT / 100.0 / close[len(self.data) - 1] / SATOSHI
+                        + 1e-9
+                    )
                     if units > 0:
                         self.buy(size=units)
             elif previous_fast > previous_slow and current_fast < current_slow and self.position:
@@ -325,24 +410,49 @@ def run_backtesting_py(frame: pl.DataFrame) -> SideResult:
     # Its progress bar goes to stderr; warnings are about the open trade at the end (expected).
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        backtest = FractionalBacktest(data, SmaCross, cash=CASH, commission=FEE, trade_on_close=False,
-                                      exclusive_orders=False, finalize_trades=False, fractional_unit=SATOSHI)
+        backtest = FractionalBacktest(
+            data,
+            SmaCross,
+            cash=CASH,
+            commission=FEE,
+            trade_on_close=False,
+            exclusive_orders=False,
+            finalize_trades=False,
+            fractional_unit=SATOSHI,
+        )
         stats = backtest.run()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     table = stats["_trades"]
     entry_ms = (table["EntryTime"].to_numpy().astype("datetime64[ms]").astype(np.int64)).tolist()
     exit_ms = (table["ExitTime"].to_numpy().astype("datetime64[ms]").astype(np.int64)).tolist()
     trades = [
-        TradeRecord(int(entry), int(exit_), float(entry_price), float(exit_price), float(size), float(pnl))
+        TradeRecord(
+            int(entry), int(exit_), float(entry_price), float(exit_price), float(size), float(pnl)
+        )
         for entry, exit_, entry_price, exit_price, size, pnl in zip(
-            entry_ms, exit_ms, table["EntryPrice"].tolist(), table["ExitPrice"].tolist(),
-            table["Size"].tolist(), table["PnL"].tolist(), strict=True)
+            entry_ms,
+            exit_ms,
+            table["EntryPrice"].tolist(),
+            table["ExitPrice"].tolist(),
+            table["Size"].tolist(),
+            table["PnL"].tolist(),
+            strict=True,
+        )
     ]
     equity = stats["_equity_curve"]["Equity"].to_numpy(dtype=np.float64)
     strategy = stats["_strategy"]
     open_size = float(sum(t.size for t in strategy.trades)) * SATOSHI if strategy.trades else 0.0
-    return SideResult("backtesting.py", len(data), elapsed, elapsed, cpu, trades, float(equity[-1]), equity,
-                      open_size=open_size)
+    return SideResult(
+        "backtesting.py",
+        len(data),
+        elapsed,
+        elapsed,
+        cpu,
+        trades,
+        float(equity[-1]),
+        equity,
+        open_size=open_size,
+    )
 
 
 # ---------------------------------------------------------------------------------- one side per process
@@ -366,20 +476,31 @@ def run_side(job: SideJob) -> SideResult:
         import backtesting.lib  # noqa: F401 - imported before the baseline, like MetaExpert below
 
         frame = read_candles(job.candle_file)
-        frame = frame.filter((pl.col("timestamp") >= job.start_ms) & (pl.col("timestamp") < job.end_ms))
+        frame = frame.filter(
+            (pl.col("timestamp") >= job.start_ms) & (pl.col("timestamp") < job.end_ms)
+        )
     else:
         import metaexpert.expert  # noqa: F401 - library import cost is not part of the run
     before = _rss_mb()
     if job.side == "metaexpert":
         result = run_metaexpert(job.data_dir, job.start_ms, job.end_ms, job.bars)
     elif job.side == "metaexpert_risk":
-        result = run_metaexpert(job.data_dir, job.start_ms, job.end_ms, job.bars, risk_options=RISK_OPTIONS,
-                                min_volume=job.min_volume, name="MetaExpert+risk")
+        result = run_metaexpert(
+            job.data_dir,
+            job.start_ms,
+            job.end_ms,
+            job.bars,
+            risk_options=RISK_OPTIONS,
+            min_volume=job.min_volume,
+            name="MetaExpert+risk",
+        )
     elif job.side == "backtesting":
         assert frame is not None
         result = run_backtesting_py(frame)
     else:
-        raise ValueError(f"unknown side {job.side!r}: expected metaexpert, metaexpert_risk or backtesting")
+        raise ValueError(
+            f"unknown side {job.side!r}: expected metaexpert, metaexpert_risk or backtesting"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
     result.peak_rss_mb = peak
     result.rss_rise_mb = max(peak - before, 0.0)
@@ -438,9 +559,18 @@ class CaseReport:
         return self.risk.cpu_seconds / self.metaexpert.cpu_seconds
 
 
-def run_case(title: str, candle_file: Path, data_dir: Path, frame: pl.DataFrame, *, isolate: bool = True,
-             with_backtesting: bool = True, with_risk: bool = True, repeat: int = 1,
-             runner: Callable[[SideJob], SideResult] | None = None) -> CaseReport:
+def run_case(
+    title: str,
+    candle_file: Path,
+    data_dir: Path,
+    frame: pl.DataFrame,
+    *,
+    isolate: bool = True,
+    with_backtesting: bool = True,
+    with_risk: bool = True,
+    repeat: int = 1,
+    runner: Callable[[SideJob], SideResult] | None = None,
+) -> CaseReport:
     """Run MetaExpert, backtesting.py and the risk variant on ``frame`` (stored at ``data_dir``).
 
     With ``repeat`` > 1 the three sides run in turn that many times and each keeps its best
@@ -457,7 +587,11 @@ def run_case(title: str, candle_file: Path, data_dir: Path, frame: pl.DataFrame,
     def job(side: str) -> SideJob:
         return SideJob(side, candle_file, data_dir, start_ms, end_ms, bars, min_volume)
 
-    sides = ["metaexpert"] + (["backtesting"] if with_backtesting else []) + (["metaexpert_risk"] if with_risk else [])
+    sides = (
+        ["metaexpert"]
+        + (["backtesting"] if with_backtesting else [])
+        + (["metaexpert_risk"] if with_risk else [])
+    )
     runs: dict[str, list[SideResult]] = {side: [] for side in sides}
     for _ in range(repeat):
         for side in sides:
@@ -486,42 +620,79 @@ def _number(value: float | None, pattern: str) -> str:
 
 def format_report(report: CaseReport) -> str:
     """A compact, comparable table for one case."""
-    rows = [("", "bars/s", "backtest s", "total s", "cpu s", "peak RSS MB", "RSS rise MB", "trades", "final equity")]
+    rows = [
+        (
+            "",
+            "bars/s",
+            "backtest s",
+            "total s",
+            "cpu s",
+            "peak RSS MB",
+            "RSS rise MB",
+            "trades",
+            "final equity",
+        )
+    ]
     for side in (report.metaexpert, report.backtesting, report.risk):
         if side is None:
             continue
-        rows.append((side.name, f"{side.bars_per_second:,.0f}", f"{side.backtest_seconds:.2f}", f"{side.total_seconds:.2f}",
-                     f"{side.cpu_seconds:.2f}",
-                     _number(side.peak_rss_mb, ".0f"), _number(side.rss_rise_mb, ".0f"), f"{len(side.trades)}",
-                     f"{side.final_equity:,.4f}"))
+        rows.append(
+            (
+                side.name,
+                f"{side.bars_per_second:,.0f}",
+                f"{side.backtest_seconds:.2f}",
+                f"{side.total_seconds:.2f}",
+                f"{side.cpu_seconds:.2f}",
+                _number(side.peak_rss_mb, ".0f"),
+                _number(side.rss_rise_mb, ".0f"),
+                f"{len(side.trades)}",
+                f"{side.final_equity:,.4f}",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     best = f", times are the best of {report.repeat} runs" if report.repeat > 1 else ""
     lines = [f"== {report.title}: {report.bars:,} bars{best}"]
     for row in rows:
-        lines.append("  " + "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
+        lines.append(
+            "  "
+            + "  ".join(
+                cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                for i, cell in enumerate(row)
+            )
+        )
     if report.backtesting is not None and report.comparison is not None:
         ratio, cpu_ratio = report.speed_ratio or 0.0, report.cpu_ratio or 0.0
         verdict = "meets" if cpu_ratio >= SPEED_TARGET else "MISSES"
-        lines.append(f"  speed ratio (backtesting.py / MetaExpert): {ratio:.2f}x wall, {cpu_ratio:.2f}x cpu "
-                     f"({verdict} the {SPEED_TARGET:g}x target in cpu time)")
+        lines.append(
+            f"  speed ratio (backtesting.py / MetaExpert): {ratio:.2f}x wall, {cpu_ratio:.2f}x cpu "
+            f"({verdict} the {SPEED_TARGET:g}x target in cpu time)"
+        )
         comparison = report.comparison
-        lines.append(f"  trades equal: {'yes' if comparison.equal else 'NO'} "
-                     f"({comparison.matching} matching in a row of {comparison.left_count} / {comparison.right_count}; "
-                     f"{comparison.same_timing} pairs with the same times and prices)")
+        lines.append(
+            f"  trades equal: {'yes' if comparison.equal else 'NO'} "
+            f"({comparison.matching} matching in a row of {comparison.left_count} / {comparison.right_count}; "
+            f"{comparison.same_timing} pairs with the same times and prices)"
+        )
         if comparison.first_mismatch:
             lines.append(f"  first mismatch: {comparison.first_mismatch}")
         mine, theirs = report.metaexpert.final_equity, report.backtesting.final_equity
         relative = abs(mine - theirs) / max(abs(theirs), 1e-12)
-        lines.append(f"  final equity (incl. open position at the last close): MetaExpert {mine:,.6f}, "
-                     f"backtesting.py {theirs:,.6f}, relative difference {relative:.2e}")
-        lines.append(f"  open at the end: MetaExpert {report.metaexpert.open_size:.8f}, "
-                     f"backtesting.py {report.backtesting.open_size:.8f} BTC; "
-                     f"equity curves max relative difference {_number(report.equity_gap, '.2e')}")
+        lines.append(
+            f"  final equity (incl. open position at the last close): MetaExpert {mine:,.6f}, "
+            f"backtesting.py {theirs:,.6f}, relative difference {relative:.2e}"
+        )
+        lines.append(
+            f"  open at the end: MetaExpert {report.metaexpert.open_size:.8f}, "
+            f"backtesting.py {report.backtesting.open_size:.8f} BTC; "
+            f"equity curves max relative difference {_number(report.equity_gap, '.2e')}"
+        )
     if report.risk is not None:
         ratio, cpu_ratio = report.risk_ratio or 0.0, report.risk_cpu_ratio or 0.0
         verdict = "meets" if cpu_ratio <= RISK_OVERHEAD_TARGET else "MISSES"
-        lines.append(f"  with stop 2%, trailing 1%, trade_hours, min_volume: {ratio:.2f}x wall, {cpu_ratio:.2f}x cpu of the plain run "
-                     f"({verdict} the {RISK_OVERHEAD_TARGET:g}x target in cpu time)")
+        lines.append(
+            f"  with stop 2%, trailing 1%, trade_hours, min_volume: {ratio:.2f}x wall, {cpu_ratio:.2f}x cpu of the plain run "
+            f"({verdict} the {RISK_OVERHEAD_TARGET:g}x target in cpu time)"
+        )
     for side in (report.metaexpert, report.backtesting, report.risk):
         for note in side.notes if side is not None else ():
             lines.append(f"  note ({side.name}): {note}")
@@ -562,15 +733,31 @@ def engine_build() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_backtest", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (100,000 generated bars, 30,000 real bars)")
-    parser.add_argument("--bars", type=int, default=None, help="generated 1m bars (default one year: 525,600)")
-    parser.add_argument("--real-bars", type=int, default=None, help="use only the first N real 1m bars")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_backtest", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes (100,000 generated bars, 30,000 real bars)",
+    )
+    parser.add_argument(
+        "--bars", type=int, default=None, help="generated 1m bars (default one year: 525,600)"
+    )
+    parser.add_argument(
+        "--real-bars", type=int, default=None, help="use only the first N real 1m bars"
+    )
     parser.add_argument("--no-real", action="store_true", help="skip the real Binance 1m data")
     parser.add_argument("--no-risk", action="store_true", help="skip the stops-and-filters variant")
-    parser.add_argument("--in-process", action="store_true", help="run every side in this process (no memory peaks)")
-    parser.add_argument("--profile", action="store_true", help="print cProfile's top functions of a MetaExpert run")
-    parser.add_argument("--repeat", type=int, default=1, help="run each side N times and keep its best times")
+    parser.add_argument(
+        "--in-process", action="store_true", help="run every side in this process (no memory peaks)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print cProfile's top functions of a MetaExpert run"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each side N times and keep its best times"
+    )
     args = parser.parse_args(argv)
     bars = args.bars or (100_000 if args.quick else YEAR_OF_MINUTES)
     real_bars = args.real_bars or (30_000 if args.quick else None)
@@ -587,9 +774,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         frame = generate_minute_bars(bars)
         candle_file = _write_store(root, frame)
-        print(f"generated {bars:,} 1m bars (seed {SEED}) into a temporary store in {time.perf_counter() - started:.1f} s")
-        report = run_case(f"generated 1m bars, seed {SEED}", candle_file, root, frame, isolate=not args.in_process,
-                          with_risk=not args.no_risk, repeat=args.repeat)
+        print(
+            f"generated {bars:,} 1m bars (seed {SEED}) into a temporary store in {time.perf_counter() - started:.1f} s"
+        )
+        report = run_case(
+            f"generated 1m bars, seed {SEED}",
+            candle_file,
+            root,
+            frame,
+            isolate=not args.in_process,
+            with_risk=not args.no_risk,
+            repeat=args.repeat,
+        )
         print(format_report(report))
         if args.profile:
             print(profile_metaexpert(root, frame))
@@ -600,10 +796,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"real data skipped: {REAL_FILE} not found")
         else:
             real = read_candles(REAL_FILE, real_bars)
-            report = run_case(f"real Binance {SYMBOL} 1m ({REAL_FILE.name})", REAL_FILE, REAL_DATA, real,
-                              isolate=not args.in_process, with_risk=not args.no_risk, repeat=args.repeat)
+            report = run_case(
+                f"real Binance {SYMBOL} 1m ({REAL_FILE.name})",
+                REAL_FILE,
+                REAL_DATA,
+                real,
+                isolate=not args.in_process,
+                with_risk=not args.no_risk,
+                repeat=args.repeat,
+            )
             print(format_report(report))
-    print(f"peak memory: {'not measured (--in-process)' if args.in_process else 'ru_maxrss of a fresh child process per side; rise = peak minus RSS just before the run'}")
+    print(
+        f"peak memory: {'not measured (--in-process)' if args.in_process else 'ru_maxrss of a fresh child process per side; rise = peak minus RSS just before the run'}"
+    )
     return 0
 
 

@@ -53,9 +53,14 @@ def build_year(shared: Path) -> pl.DataFrame:
     while offset < YEAR_MINUTES:
         take = min(real.height, YEAR_MINUTES - offset)
         piece = real.head(take).with_columns(
-            (pl.lit(YEAR_START_MS) + (pl.int_range(pl.len()) + offset) * MINUTE_MS).alias("timestamp"),
+            (pl.lit(YEAR_START_MS) + (pl.int_range(pl.len()) + offset) * MINUTE_MS).alias(
+                "timestamp"
+            ),
             # Two decimals, like Binance's BTCUSDT tick size: the sandbox serves prices as text.
-            *[(pl.col(name) * scale).round(2).alias(name) for name in ("open", "high", "low", "close")],
+            *[
+                (pl.col(name) * scale).round(2).alias(name)
+                for name in ("open", "high", "low", "close")
+            ],
         )
         pieces.append(piece)
         # Next copy starts where this one closed, so the seam has no price jump.
@@ -63,12 +68,17 @@ def build_year(shared: Path) -> pl.DataFrame:
         offset += take
     year = pl.concat(pieces)
     hourly = pl.read_parquet(shared / "binance" / "spot" / "BTCUSDT-1h.parquet")
-    outages = [gap for gap in find_gaps(hourly, "1h")
-               if OUTAGE_YEAR_START_MS <= gap.start_ms < OUTAGE_YEAR_START_MS + 365 * 24 * HOUR_MS]
+    outages = [
+        gap
+        for gap in find_gaps(hourly, "1h")
+        if OUTAGE_YEAR_START_MS <= gap.start_ms < OUTAGE_YEAR_START_MS + 365 * 24 * HOUR_MS
+    ]
     shift = YEAR_START_MS - OUTAGE_YEAR_START_MS
     missing = pl.lit(False)
     for gap in outages:
-        missing = missing | pl.col("timestamp").is_between(gap.start_ms + shift, gap.end_ms + shift - 1)
+        missing = missing | pl.col("timestamp").is_between(
+            gap.start_ms + shift, gap.end_ms + shift - 1
+        )
     return year.filter(~missing)
 
 
@@ -86,23 +96,37 @@ def bench_library(year: pl.DataFrame, folder: Path) -> None:
     print(f"synthetic year: {year.height:,} 1m bars ({YEAR_MINUTES - year.height:,} missing)")
     gap_ms, gaps = timed(lambda: find_gaps(year, "1m"), 21)
     verdict = "OK" if gap_ms < GAP_TARGET_MS else "SLOWER THAN TARGET"
-    print(f"find_gaps, 1 year of 1m:        {gap_ms:8.1f} ms  ({len(gaps)} gaps; target < {GAP_TARGET_MS:.0f} ms: {verdict})")
+    print(
+        f"find_gaps, 1 year of 1m:        {gap_ms:8.1f} ms  ({len(gaps)} gaps; target < {GAP_TARGET_MS:.0f} ms: {verdict})"
+    )
     validate_ms, _ = timed(lambda: validate_candles(year, "1m"), 5)
     print(f"validate_candles, 1 year of 1m: {validate_ms:8.1f} ms")
     resample_ms, hourly = timed(lambda: resample(year, "1m", "1h"), 5)
-    print(f"resample 1m -> 1h:              {resample_ms:8.1f} ms  ({hourly.height:,} complete 1h bars)")
+    print(
+        f"resample 1m -> 1h:              {resample_ms:8.1f} ms  ({hourly.height:,} complete 1h bars)"
+    )
     store = CandleStore(folder / "bench-store")
     started = time.perf_counter()
     store.write("binance", "spot", "BTCUSDT", "1m", year)
     print(f"store.write (new file):         {(time.perf_counter() - started) * 1000:8.1f} ms")
     started = time.perf_counter()
     added = store.write("binance", "spot", "BTCUSDT", "1m", year)
-    print(f"store.write (same rows again):  {(time.perf_counter() - started) * 1000:8.1f} ms  ({added} added)")
+    print(
+        f"store.write (same rows again):  {(time.perf_counter() - started) * 1000:8.1f} ms  ({added} added)"
+    )
     read_ms, _ = timed(lambda: store.read("binance", "spot", "BTCUSDT", "1m"), 5)
     print(f"store.read (whole year):        {read_ms:8.1f} ms")
-    month_ms, month = timed(lambda: store.read("binance", "spot", "BTCUSDT", "1m",
-                                               YEAR_START_MS + 180 * 24 * HOUR_MS,
-                                               YEAR_START_MS + 211 * 24 * HOUR_MS), 5)
+    month_ms, month = timed(
+        lambda: store.read(
+            "binance",
+            "spot",
+            "BTCUSDT",
+            "1m",
+            YEAR_START_MS + 180 * 24 * HOUR_MS,
+            YEAR_START_MS + 211 * 24 * HOUR_MS,
+        ),
+        5,
+    )
     print(f"store.read (one month):         {month_ms:8.1f} ms  ({month.height:,} rows)")
 
 
@@ -116,8 +140,17 @@ def _serve_sandbox(data_dir: str, port: int, start_time_ms: int) -> None:
     from metaexpert.sandbox import SandboxConfig
     from metaexpert.sandbox.server import run_sandbox
 
-    run_sandbox(config=SandboxConfig(data_dir=Path(data_dir), port=port, timeframe="1m", spot_symbols=["BTCUSDT"],
-                                     futures_symbols=[], start_time_ms=start_time_ms, tick_replay=False))
+    run_sandbox(
+        config=SandboxConfig(
+            data_dir=Path(data_dir),
+            port=port,
+            timeframe="1m",
+            spot_symbols=["BTCUSDT"],
+            futures_symbols=[],
+            start_time_ms=start_time_ms,
+            tick_replay=False,
+        )
+    )
 
 
 @contextmanager
@@ -125,7 +158,8 @@ def sandbox_process(data_dir: Path, start_time_ms: int) -> Iterator[str]:
     """The sandbox in its own process, like a remote exchange (no GIL shared with the client)."""
     port = _free_port()
     process = multiprocessing.get_context("spawn").Process(
-        target=_serve_sandbox, args=(str(data_dir), port, start_time_ms), daemon=True)
+        target=_serve_sandbox, args=(str(data_dir), port, start_time_ms), daemon=True
+    )
     process.start()
     url = f"http://127.0.0.1:{port}"
     try:
@@ -155,11 +189,15 @@ def bench_ingest(year: pl.DataFrame, folder: Path, *, with_flow: bool) -> None:
         client = make_exchange_client("binance", url_override=url)
         for concurrency in (1, CONCURRENCY):
             started = time.perf_counter()
-            frame = download_candles(client, "BTC/USDT", "1m", YEAR_START_MS, end_ms, concurrency=concurrency)
+            frame = download_candles(
+                client, "BTC/USDT", "1m", YEAR_START_MS, end_ms, concurrency=concurrency
+            )
             seconds = time.perf_counter() - started
             same = frame.equals(year)
-            print(f"download 1 year of 1m (library, 1000/page, {concurrency} thread(s)): {seconds:6.1f} s  "
-                  f"({frame.height:,} rows, {frame.height / seconds:,.0f} rows/s, identical to source: {same})")
+            print(
+                f"download 1 year of 1m (library, 1000/page, {concurrency} thread(s)): {seconds:6.1f} s  "
+                f"({frame.height:,} rows, {frame.height / seconds:,.0f} rows/s, identical to source: {same})"
+            )
         if not with_flow:
             return
         import os
@@ -174,24 +212,47 @@ def bench_ingest(year: pl.DataFrame, folder: Path, *, with_flow: bool) -> None:
 
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             started = time.perf_counter()
-            ingest("binance", "spot", ["BTCUSDT"], ["1m"], YEAR_START_MS, YEAR_START_MS + HOUR_MS,
-                   str(folder / "warmup-store"), url_override=url)
-            print(f"Prefect temporary server + first small flow run: {time.perf_counter() - started:6.1f} s")
+            ingest(
+                "binance",
+                "spot",
+                ["BTCUSDT"],
+                ["1m"],
+                YEAR_START_MS,
+                YEAR_START_MS + HOUR_MS,
+                str(folder / "warmup-store"),
+                url_override=url,
+            )
+            print(
+                f"Prefect temporary server + first small flow run: {time.perf_counter() - started:6.1f} s"
+            )
             started = time.perf_counter()
-            summary = ingest("binance", "spot", ["BTCUSDT"], ["1m"], YEAR_START_MS, end_ms,
-                             str(folder / "ingest-store"), url_override=url, download_concurrency=CONCURRENCY)
+            summary = ingest(
+                "binance",
+                "spot",
+                ["BTCUSDT"],
+                ["1m"],
+                YEAR_START_MS,
+                end_ms,
+                str(folder / "ingest-store"),
+                url_override=url,
+                download_concurrency=CONCURRENCY,
+            )
             seconds = time.perf_counter() - started
         verdict = "OK" if seconds < INGEST_TARGET_S else "SLOWER THAN TARGET"
         (series,) = summary["series"]
-        print(f"ingest flow, 1 year of 1m from the sandbox ({CONCURRENCY} threads): {seconds:6.1f} s  (target < {INGEST_TARGET_S:.0f} s: "
-              f"{verdict}; {series['rows_added']:,} rows stored, gaps found {series['gaps_found']}, "
-              f"repaired {series['gaps_repaired']}, left {series['gaps_left']})")
+        print(
+            f"ingest flow, 1 year of 1m from the sandbox ({CONCURRENCY} threads): {seconds:6.1f} s  (target < {INGEST_TARGET_S:.0f} s: "
+            f"{verdict}; {series['rows_added']:,} rows stored, gaps found {series['gaps_found']}, "
+            f"repaired {series['gaps_repaired']}, left {series['gaps_left']})"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-ingest", action="store_true", help="library benchmarks only")
-    parser.add_argument("--no-flow", action="store_true", help="time the sandbox download without Prefect")
+    parser.add_argument(
+        "--no-flow", action="store_true", help="time the sandbox download without Prefect"
+    )
     args = parser.parse_args(argv)
     if not (SHARED / "binance" / "spot").is_dir():
         raise SystemExit(f"recorded market data not found at {SHARED}")

@@ -23,8 +23,16 @@ def run(workers: int, trials: int, start: str, end: str) -> tuple[float, list]:
     from metaexpert.backtest.optimization import optimize
 
     started = time.perf_counter()
-    result = optimize(EXPERT, start=start, end=end, method="random", trials=trials, seed=7,
-                      fitness={"name": "sharpe", "min_trades": 5}, workers=workers)
+    result = optimize(
+        EXPERT,
+        start=start,
+        end=end,
+        method="random",
+        trials=trials,
+        seed=7,
+        fitness={"name": "sharpe", "min_trades": 5},
+        workers=workers,
+    )
     elapsed = time.perf_counter() - started
     failed = [p for p in result.passes if p.error]
     if failed:
@@ -55,7 +63,7 @@ def run_warm(workers: int, trials: int, start: str, end: str) -> float:
             requests.append(PassRequest(values, start_ms, end_ms))
     evaluator = PassEvaluator(expert, span=(start_ms, end_ms))
     with LocalExecutor(evaluator, workers) as executor:
-        executor.map(requests[:workers * 2])  # start the workers, read the candles
+        executor.map(requests[: workers * 2])  # start the workers, read the candles
         started = time.perf_counter()
         executor.map(requests)
         return time.perf_counter() - started
@@ -86,34 +94,52 @@ def reference_scaling() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="20 parameter sets instead of 100")
     parser.add_argument("--start", default="2024-01-01")
     parser.add_argument("--end", default="2024-12-31")
     arguments = parser.parse_args()
     trials = 20 if arguments.quick else 100
-    print(f"optimisation bench: {trials} EMA-cross parameter sets, BTCUSDT 1h {arguments.start} to {arguments.end}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work on the machine skews scaling)")
+    print(
+        f"optimisation bench: {trials} EMA-cross parameter sets, BTCUSDT 1h {arguments.start} to {arguments.end}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other work on the machine skews scaling)"
+    )
     results = {}
     for workers in (1, 2):
         elapsed, passes = run(workers, trials, arguments.start, arguments.end)
         results[workers] = (elapsed, passes)
         mean_pass = sum(p.metrics.get("bars", 0) for p in passes) / len(passes)
-        print(f"  {workers} worker{'s' if workers > 1 else ' '}: {elapsed:6.2f} s  {len(passes) / elapsed:6.1f} passes/s  "
-              f"({mean_pass:.0f} bars per pass, process start included)")
-    warm = {workers: run_warm(workers, trials, arguments.start, arguments.end) for workers in (1, 2)}
+        print(
+            f"  {workers} worker{'s' if workers > 1 else ' '}: {elapsed:6.2f} s  {len(passes) / elapsed:6.1f} passes/s  "
+            f"({mean_pass:.0f} bars per pass, process start included)"
+        )
+    warm = {
+        workers: run_warm(workers, trials, arguments.start, arguments.end) for workers in (1, 2)
+    }
     for workers, elapsed in warm.items():
-        print(f"  warm pool, {workers} worker{'s' if workers > 1 else ' '}: {elapsed:6.2f} s  "
-              f"{trials / elapsed:6.1f} passes/s  (workers already started)")
-    print(f"  warm scaling 1 -> 2 workers: {warm[1] / warm[2]:.2f}x "
-          f"(plain-Python reference on this machine right now: {reference_scaling():.2f}x)")
+        print(
+            f"  warm pool, {workers} worker{'s' if workers > 1 else ' '}: {elapsed:6.2f} s  "
+            f"{trials / elapsed:6.1f} passes/s  (workers already started)"
+        )
+    print(
+        f"  warm scaling 1 -> 2 workers: {warm[1] / warm[2]:.2f}x "
+        f"(plain-Python reference on this machine right now: {reference_scaling():.2f}x)"
+    )
     one, two = results[1][0], results[2][0]
-    same = [(p.parameters, p.score) for p in results[1][1]] == [(p.parameters, p.score) for p in results[2][1]]
-    print(f"  cold scaling 1 -> 2 workers: {one / two:.2f}x speed-up ({one / two / 2 * 100:.0f}% parallel efficiency)")
+    same = [(p.parameters, p.score) for p in results[1][1]] == [
+        (p.parameters, p.score) for p in results[2][1]
+    ]
+    print(
+        f"  cold scaling 1 -> 2 workers: {one / two:.2f}x speed-up ({one / two / 2 * 100:.0f}% parallel efficiency)"
+    )
     print(f"  identical passes with 1 and 2 workers: {same}")
     best = min(one, two)
     verdict = "met" if best < TARGET_SECONDS * trials / 100 else "MISSED"
-    print(f"  target {TARGET_SECONDS * trials / 100:.0f} s for {trials} sets: {verdict} (best {best:.2f} s)")
+    print(
+        f"  target {TARGET_SECONDS * trials / 100:.0f} s for {trials} sets: {verdict} (best {best:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,13 @@ async def _stream_in_real_time(sandbox, expert, milliseconds: int, chunk_ms: int
         stop.set()
 
     task = asyncio.create_task(replay())
-    worker = await run_stream(expert, exchange_overrides=sandbox_exchange_overrides(f"http://{sandbox.host}:{sandbox.port}"),
-                              stop_event=stop, on_started=lambda _: started.set(), **options)
+    worker = await run_stream(
+        expert,
+        exchange_overrides=sandbox_exchange_overrides(f"http://{sandbox.host}:{sandbox.port}"),
+        stop_event=stop,
+        on_started=lambda _: started.set(),
+        **options,
+    )
     await task
     return worker
 
@@ -56,12 +61,25 @@ def _stream_recording(stream: Any, replay_ms: int) -> Any:
     from metaexpert.sandbox import SandboxConfig, SandboxServer
     from tests.streaming.test_streaming_worker import ALIGNED_START_MS, make_expert
 
-    config = SandboxConfig(data_dir=DATA, timeframe="5m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0,
-                           start_time_ms=ALIGNED_START_MS, tick_replay=True)
+    config = SandboxConfig(
+        data_dir=DATA,
+        timeframe="5m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=[],
+        speed=0.0,
+        start_time_ms=ALIGNED_START_MS,
+        tick_replay=True,
+    )
     with SandboxServer(config) as sandbox:
         expert, _ = make_expert(sandbox)
-        return asyncio.run(stream(sandbox, expert, replay_ms,
-                                  config=StreamingConfig(max_event_delay_ms=None, max_silence_ms=600_000)))
+        return asyncio.run(
+            stream(
+                sandbox,
+                expert,
+                replay_ms,
+                config=StreamingConfig(max_event_delay_ms=None, max_silence_ms=600_000),
+            )
+        )
 
 
 def bench_streaming_real_time(replay_ms: int) -> dict[str, float]:
@@ -73,8 +91,12 @@ def bench_streaming(replay_ms: int) -> dict[str, float]:
     from tests.streaming.test_streaming_worker import stream_while_replaying
 
     worker = _stream_recording(stream_while_replaying, replay_ms)
-    return {**worker.latency_percentiles(),
-            **{f"tick_{key}": value for key, value in worker.latency_percentiles(per_tick=True).items()}}
+    return {
+        **worker.latency_percentiles(),
+        **{
+            f"tick_{key}": value for key, value in worker.latency_percentiles(per_tick=True).items()
+        },
+    }
 
 
 def bench_evaluate(runs: int) -> list[float]:
@@ -86,24 +108,43 @@ def bench_evaluate(runs: int) -> list[float]:
     from tests.pipelines.experts import TIMER_EXPERT, write_expert
 
     key, secret = "bench-key-" + "e" * 54, "bench-secret-" + "f" * 51
-    os.environ.update(SANDBOX_KEY=key, SANDBOX_SECRET=secret, PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    os.environ.update(
+        SANDBOX_KEY=key, SANDBOX_SECRET=secret, PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
     buyer = TIMER_EXPERT.replace("if fired == 2:", "if True:").replace(
-        'log_to_console=False)', 'log_to_console=False,\n    api_key=os.environ["SANDBOX_KEY"], '
-        'api_secret=os.environ["SANDBOX_SECRET"])')
+        "log_to_console=False)",
+        'log_to_console=False,\n    api_key=os.environ["SANDBOX_KEY"], '
+        'api_secret=os.environ["SANDBOX_SECRET"])',
+    )
     durations = []
-    config = SandboxConfig(data_dir=DATA, timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0,
-                           start_time_ms=1_748_995_200_000, tick_replay=False,
-                           accounts=[AccountConfig(api_key=key, secret=secret, spot_balances={"USDT": 1_000_000})])
-    with tempfile.TemporaryDirectory() as folder, SandboxServer(config) as sandbox, \
-            prefect_test_harness(server_startup_timeout=120), \
-            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    config = SandboxConfig(
+        data_dir=DATA,
+        timeframe="1m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=[],
+        speed=0.0,
+        start_time_ms=1_748_995_200_000,
+        tick_replay=False,
+        accounts=[AccountConfig(api_key=key, secret=secret, spot_balances={"USDT": 1_000_000})],
+    )
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        SandboxServer(config) as sandbox,
+        prefect_test_harness(server_startup_timeout=120),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         expert_file = write_expert(Path(folder), "bench_buyer", "import os\n" + buyer)
         for _ in range(runs):
             sandbox.advance(5)  # a new 5-minute tick: the timer fires and buys
             started = time.perf_counter()
-            summary = evaluate(expert_file, trade_mode="live", storage_url=f"sqlite:///{folder}/state.sqlite",
-                               base_url=f"http://{sandbox.host}:{sandbox.port}", lock_directory=f"{folder}/locks",
-                               settings={"journal_dir": f"{folder}/journal"})
+            summary = evaluate(
+                expert_file,
+                trade_mode="live",
+                storage_url=f"sqlite:///{folder}/state.sqlite",
+                base_url=f"http://{sandbox.host}:{sandbox.port}",
+                lock_directory=f"{folder}/locks",
+                settings={"journal_dir": f"{folder}/journal"},
+            )
             durations.append(time.perf_counter() - started)
             if not summary["orders"] or summary["orders"][0]["status"] != "filled":
                 raise RuntimeError(f"the benchmark run placed no filled order: {summary}")
@@ -115,22 +156,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="shorter replay and fewer flow runs")
     arguments = parser.parse_args(argv)
     latency = bench_streaming(30_000 if arguments.quick else 300_000)
-    print(f"streaming tick->on_tick, recording replayed in 250 ms bursts (~25x): {latency['count']} ticks, p50 {latency['p50_us']:.1f} us, "
-          f"p99 {latency['p99_us']:.1f} us, max {latency['max_us']:.1f} us "
-          f"({'OK' if latency['p99_us'] < 1000 else 'ABOVE'} target p99 < 1000 us; includes earlier ticks of "
-          "the same websocket batch)")
-    print(f"streaming per-tick dispatch (broker + risk + on_tick): p50 {latency['tick_p50_us']:.1f} us, "
-          f"p99 {latency['tick_p99_us']:.1f} us, max {latency['tick_max_us']:.1f} us "
-          f"({'OK' if latency['tick_p99_us'] < 1000 else 'ABOVE'} target p99 < 1000 us)")
+    print(
+        f"streaming tick->on_tick, recording replayed in 250 ms bursts (~25x): {latency['count']} ticks, p50 {latency['p50_us']:.1f} us, "
+        f"p99 {latency['p99_us']:.1f} us, max {latency['max_us']:.1f} us "
+        f"({'OK' if latency['p99_us'] < 1000 else 'ABOVE'} target p99 < 1000 us; includes earlier ticks of "
+        "the same websocket batch)"
+    )
+    print(
+        f"streaming per-tick dispatch (broker + risk + on_tick): p50 {latency['tick_p50_us']:.1f} us, "
+        f"p99 {latency['tick_p99_us']:.1f} us, max {latency['tick_max_us']:.1f} us "
+        f"({'OK' if latency['tick_p99_us'] < 1000 else 'ABOVE'} target p99 < 1000 us)"
+    )
     paced = bench_streaming_real_time(10_000 if arguments.quick else 60_000)
-    print(f"streaming tick->on_tick, recording replayed at its own pace: {paced['count']} ticks, "
-          f"p50 {paced['p50_us']:.1f} us, p99 {paced['p99_us']:.1f} us, max {paced['max_us']:.1f} us "
-          f"({'OK' if paced['p99_us'] < 1000 else 'ABOVE'} target p99 < 1000 us)")
+    print(
+        f"streaming tick->on_tick, recording replayed at its own pace: {paced['count']} ticks, "
+        f"p50 {paced['p50_us']:.1f} us, p99 {paced['p99_us']:.1f} us, max {paced['max_us']:.1f} us "
+        f"({'OK' if paced['p99_us'] < 1000 else 'ABOVE'} target p99 < 1000 us)"
+    )
     durations = bench_evaluate(3 if arguments.quick else 8)
     warm = durations[1:] or durations
-    print(f"evaluate flow fire->order filled: runs {len(durations)}, first {durations[0]:.3f} s, "
-          f"median (warm) {statistics.median(warm):.3f} s, max (warm) {max(warm):.3f} s "
-          f"({'OK' if max(warm) < 2.0 else 'ABOVE'} target < 2 s)")
+    print(
+        f"evaluate flow fire->order filled: runs {len(durations)}, first {durations[0]:.3f} s, "
+        f"median (warm) {statistics.median(warm):.3f} s, max (warm) {max(warm):.3f} s "
+        f"({'OK' if max(warm) < 2.0 else 'ABOVE'} target < 2 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,27 +24,48 @@ def ensure_failure_automation(webhook_url: str) -> Any:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     block = CustomWebhookNotificationBlock(
-        name=BLOCK_NAME, url=webhook_url, method="POST", allow_private_urls=True,
-        json_data={"version": "1.0", "title": "{{subject}}", "message": "{{body}}", "type": "failure"})
+        name=BLOCK_NAME,
+        url=webhook_url,
+        method="POST",
+        allow_private_urls=True,
+        json_data={
+            "version": "1.0",
+            "title": "{{subject}}",
+            "message": "{{body}}",
+            "type": "failure",
+        },
+    )
     block_id = block.save(BLOCK_NAME, overwrite=True)
-    with contextlib.suppress(Exception):  # not there yet (Prefect raises ValueError or ObjectNotFound)
+    with contextlib.suppress(
+        Exception
+    ):  # not there yet (Prefect raises ValueError or ObjectNotFound)
         Automation.read(name=AUTOMATION_NAME).delete()
     automation = Automation(
         name=AUTOMATION_NAME,
         description="Alert on flow runs that crashed or failed before their own failure hooks could run.",
-        trigger=EventTrigger(expect={"prefect.flow-run.Crashed"}, match={"prefect.resource.id": "prefect.flow-run.*"},
-                             posture=Posture.Reactive, threshold=1),
-        actions=[SendNotification(
-            block_document_id=block_id,
-            subject="flow run {{ flow_run.name }} crashed",
-            body="flow run {{ flow_run.name }} of deployment {{ deployment.name }} crashed: "
-                 "{{ flow_run.state.message }}\nrun: {{ flow_run|ui_url }} (flow run id {{ flow_run.id }}; "
-                 "the link needs PREFECT_UI_URL set on the server)")])
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Crashed"},
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            posture=Posture.Reactive,
+            threshold=1,
+        ),
+        actions=[
+            SendNotification(
+                block_document_id=block_id,
+                subject="flow run {{ flow_run.name }} crashed",
+                body="flow run {{ flow_run.name }} of deployment {{ deployment.name }} crashed: "
+                "{{ flow_run.state.message }}\nrun: {{ flow_run|ui_url }} (flow run id {{ flow_run.id }}; "
+                "the link needs PREFECT_UI_URL set on the server)",
+            )
+        ],
+    )
     return automation.create().id
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Alert on flow runs that crashed before their hooks ran.")
+    parser = argparse.ArgumentParser(
+        description="Alert on flow runs that crashed before their hooks ran."
+    )
     parser.add_argument("webhook_url", help="URL receiving the alert JSON (title, message, type)")
     print(ensure_failure_automation(parser.parse_args(argv).webhook_url))
 

@@ -49,7 +49,9 @@ class ReportServer:
 
     def __init__(self, root: str | Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = make_server(root, host, port)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="report-server", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="report-server", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -67,14 +69,20 @@ class ReportServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve MetaExpert reports and data docs over HTTP.")
-    parser.add_argument("--root", default="output", help="folder to serve (the flows' output folder)")
+    parser = argparse.ArgumentParser(
+        description="Serve MetaExpert reports and data docs over HTTP."
+    )
+    parser.add_argument(
+        "--root", default="output", help="folder to serve (the flows' output folder)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8088)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     server = make_server(arguments.root, arguments.host, arguments.port)
-    logger.info("serving %s on http://%s:%d", Path(arguments.root).resolve(), *server.server_address[:2])
+    logger.info(
+        "serving %s on http://%s:%d", Path(arguments.root).resolve(), *server.server_address[:2]
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -41,9 +41,11 @@ def cron_for_interval(interval: str | Timeframe) -> str:
         return "0 0 * * 1"  # Binance weekly bars open on Monday 00:00 UTC
     elif unit == "M" and amount == 1:
         return "0 0 1 * *"
-    raise ConfigurationError(f"interval {timeframe} does not fall on cron boundaries (a cron line fires on "
-                             "calendar-aligned minutes, hours or days); use one that divides an hour or a day, "
-                             "such as 5m, 15m, 1h, 4h or 1d")
+    raise ConfigurationError(
+        f"interval {timeframe} does not fall on cron boundaries (a cron line fires on "
+        "calendar-aligned minutes, hours or days); use one that divides an hour or a day, "
+        "such as 5m, 15m, 1h, 4h or 1d"
+    )
 
 
 def evaluation_interval(expert: object) -> Timeframe:
@@ -55,8 +57,10 @@ def evaluation_interval(expert: object) -> Timeframe:
     if options.get("timeframe"):
         candidates.append(Timeframe.parse(options["timeframe"]))
     if not candidates:
-        raise ConfigurationError("the expert has neither @expert.on_timer nor @expert.on_bar nor an on_init "
-                                 "timeframe: nothing says how often to evaluate it")
+        raise ConfigurationError(
+            "the expert has neither @expert.on_timer nor @expert.on_bar nor an on_init "
+            "timeframe: nothing says how often to evaluate it"
+        )
     return min(candidates, key=lambda timeframe: timeframe.milliseconds)
 
 

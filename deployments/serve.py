@@ -33,8 +33,13 @@ from metaexpert.core.errors import ConfigurationError
 __all__ = ["build_deployments", "check_not_deployed_for_workers", "deployment_name", "main"]
 
 
-def build_deployments(expert_files: list[str] | None = None, *, trade_mode: str = "paper",
-                      storage_url: str | None = None, prefect_file: str | Path = PREFECT_FILE) -> list[Any]:
+def build_deployments(
+    expert_files: list[str] | None = None,
+    *,
+    trade_mode: str = "paper",
+    storage_url: str | None = None,
+    prefect_file: str | Path = PREFECT_FILE,
+) -> list[Any]:
     """The ``RunnerDeployment`` objects of every prefect.yaml entry, plus one evaluate
     deployment per expert file given (an entry of the same name is replaced by it)."""
     entries = {entry["name"]: entry for entry in load_entries(prefect_file)}
@@ -68,18 +73,27 @@ def check_not_deployed_for_workers(deployments: list[Any]) -> None:
             f"{len(bound)} deployment(s) are registered for workers by `prefect deploy`: {', '.join(bound[:4])}"
             f"{' ...' if len(bound) > 4 else ''}; serving them would replace them in place (no pull step, every "
             "worker run would crash). Run `prefect worker start --pool <pool>` instead, or delete them first "
-            "(`prefect deployment delete <flow>/<name>`) to switch to serve")
+            "(`prefect deployment delete <flow>/<name>`) to switch to serve"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve the MetaExpert deployments in one process (local use).")
-    parser.add_argument("experts", nargs="*", help="more expert files to evaluate on their derived schedules")
-    parser.add_argument("--mode", default="paper", choices=["paper", "live"], help="trade mode of those experts")
+    parser = argparse.ArgumentParser(
+        description="Serve the MetaExpert deployments in one process (local use)."
+    )
+    parser.add_argument(
+        "experts", nargs="*", help="more expert files to evaluate on their derived schedules"
+    )
+    parser.add_argument(
+        "--mode", default="paper", choices=["paper", "live"], help="trade mode of those experts"
+    )
     parser.add_argument("--storage-url", default=None, help="state database URL of those experts")
     arguments = parser.parse_args(argv)
     from prefect import serve
 
-    deployments = build_deployments(arguments.experts, trade_mode=arguments.mode, storage_url=arguments.storage_url)
+    deployments = build_deployments(
+        arguments.experts, trade_mode=arguments.mode, storage_url=arguments.storage_url
+    )
     check_not_deployed_for_workers(deployments)
     serve(*deployments)
 

@@ -41,18 +41,28 @@ def load_entries(path: str | Path = PREFECT_FILE) -> list[dict[str, Any]]:
     return entries
 
 
-def evaluate_entry(expert_file: str | Path, trade_mode: str = "paper", storage_url: str | None = None,
-                   description: str | None = None) -> dict[str, Any]:
+def evaluate_entry(
+    expert_file: str | Path,
+    trade_mode: str = "paper",
+    storage_url: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
     """A prefect.yaml-shaped evaluate entry for ``expert_file`` (cron from its timers and bars)."""
     cron = cron_for_expert(expert_file)
     parameters: dict[str, Any] = {"expert_file": str(expert_file), "trade_mode": trade_mode}
     if storage_url:
         parameters["storage_url"] = storage_url
-    return {"name": deployment_name(expert_file), "entrypoint": EVALUATE_ENTRYPOINT,
-            "description": description or f"One {trade_mode} step of {Path(expert_file).name} per cron tick "
-                                          f"({cron} UTC, from its timers and bars).",
-            "tags": ["trading", trade_mode], "concurrency_limit": 1, "parameters": parameters,
-            "schedules": [{"cron": cron, "timezone": SCHEDULE_TIMEZONE}]}
+    return {
+        "name": deployment_name(expert_file),
+        "entrypoint": EVALUATE_ENTRYPOINT,
+        "description": description
+        or f"One {trade_mode} step of {Path(expert_file).name} per cron tick "
+        f"({cron} UTC, from its timers and bars).",
+        "tags": ["trading", trade_mode],
+        "concurrency_limit": 1,
+        "parameters": parameters,
+        "schedules": [{"cron": cron, "timezone": SCHEDULE_TIMEZONE}],
+    }
 
 
 def load_flow(entrypoint: str) -> Any:
@@ -66,9 +76,15 @@ def to_runner_deployment(entry: dict[str, Any]) -> Any:
     """The ``RunnerDeployment`` (for ``serve``) of one prefect.yaml entry."""
     from prefect.schedules import Cron
 
-    schedules = [Cron(item["cron"], timezone=item.get("timezone", SCHEDULE_TIMEZONE))
-                 for item in entry.get("schedules") or []]
+    schedules = [
+        Cron(item["cron"], timezone=item.get("timezone", SCHEDULE_TIMEZONE))
+        for item in entry.get("schedules") or []
+    ]
     return load_flow(entry["entrypoint"]).to_deployment(
-        name=entry["name"], description=entry.get("description"), tags=list(entry.get("tags") or []),
-        parameters=dict(entry.get("parameters") or {}), schedules=schedules or None,
-        concurrency_limit=entry.get("concurrency_limit"))
+        name=entry["name"],
+        description=entry.get("description"),
+        tags=list(entry.get("tags") or []),
+        parameters=dict(entry.get("parameters") or {}),
+        schedules=schedules or None,
+        concurrency_limit=entry.get("concurrency_limit"),
+    )

@@ -30,7 +30,9 @@ expert = MetaExpert(
     trend=200,
 )
 def init(ctx):
-    ctx.log.info("EMA cross %s/%s on %s %s", ctx.params.fast, ctx.params.slow, ctx.symbol, ctx.timeframe)
+    ctx.log.info(
+        "EMA cross %s/%s on %s %s", ctx.params.fast, ctx.params.slow, ctx.symbol, ctx.timeframe
+    )
 
 
 @expert.on_bar(timeframe="1h")
@@ -54,4 +56,9 @@ def deinit(ctx, reason):
 
 
 if __name__ == "__main__":
-    expert.run(trade_mode="backtest", backtest_start="2024-01-01", backtest_end="2024-12-31", initial_capital=10_000)
+    expert.run(
+        trade_mode="backtest",
+        backtest_start="2024-01-01",
+        backtest_end="2024-12-31",
+        initial_capital=10_000,
+    )

@@ -50,4 +50,9 @@ def bar(ctx, bars):
 
 
 if __name__ == "__main__":
-    expert.run(trade_mode="backtest", backtest_start="2024-01-01", backtest_end="2024-12-31", initial_capital=10_000)
+    expert.run(
+        trade_mode="backtest",
+        backtest_start="2024-01-01",
+        backtest_end="2024-12-31",
+        initial_capital=10_000,
+    )

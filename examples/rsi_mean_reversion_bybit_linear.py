@@ -61,4 +61,9 @@ def risk(ctx, event):
 
 
 if __name__ == "__main__":
-    expert.run(trade_mode="backtest", backtest_start="2024-01-01", backtest_end="2024-12-31", initial_capital=10_000)
+    expert.run(
+        trade_mode="backtest",
+        backtest_start="2024-01-01",
+        backtest_end="2024-12-31",
+        initial_capital=10_000,
+    )

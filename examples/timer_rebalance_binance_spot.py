@@ -12,15 +12,25 @@ from metaexpert import MetaExpert
 expert = MetaExpert(exchange="binance", market_type="spot", log_level="INFO", log_to_file=False)
 
 
-@expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=60, strategy_name="timer_rebalance_binance_spot",
-                size_type="percent_equity", size_value=50.0, stop_loss_pct=4.0, trend=48)
+@expert.on_init(
+    symbol="BTCUSDT",
+    timeframe="1h",
+    lookback_bars=60,
+    strategy_name="timer_rebalance_binance_spot",
+    size_type="percent_equity",
+    size_value=50.0,
+    stop_loss_pct=4.0,
+    trend=48,
+)
 def init(ctx):
     ctx.log.info("timer rebalance on %s, trend EMA %s", ctx.symbol, ctx.params.trend)
 
 
 @expert.on_bar(timeframe="1h")
 def bar(ctx, bars):
-    ctx.state["trend_up"] = bool(len(bars) >= ctx.params.trend and bars.last_close > bars.ema(ctx.params.trend))
+    ctx.state["trend_up"] = bool(
+        len(bars) >= ctx.params.trend and bars.last_close > bars.ema(ctx.params.trend)
+    )
 
 
 @expert.on_timer(interval="15m")
@@ -34,4 +44,9 @@ def rebalance(ctx):
 
 
 if __name__ == "__main__":
-    expert.run(trade_mode="backtest", backtest_start="2024-01-01", backtest_end="2024-03-31", initial_capital=10_000)
+    expert.run(
+        trade_mode="backtest",
+        backtest_start="2024-01-01",
+        backtest_end="2024-03-31",
+        initial_capital=10_000,
+    )

@@ -61,38 +61,60 @@ expert.parameter_space(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--start", default="2019-01-01")
     parser.add_argument("--end", default="2025-12-31")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", default="output/walk_forward_ema/report.html")
-    parser.add_argument("--database-url", default=None, help="store every pass, e.g. sqlite:///output/runs.sqlite")
+    parser.add_argument(
+        "--database-url", default=None, help="store every pass, e.g. sqlite:///output/runs.sqlite"
+    )
     arguments = parser.parse_args()
 
     def progress(window) -> None:
         best = window.best
-        print(f"window {window.window.index:2d}: best {best.parameters if best else None} "
-              f"IS {window.in_sample_metrics.get('total_return_pct') or 0:7.1f}%  "
-              f"OOS {window.out_of_sample_metrics.get('total_return_pct') or 0:7.1f}% "
-              f"in {window.out_of_sample_metrics.get('number_of_trades') or 0} trades", flush=True)
+        print(
+            f"window {window.window.index:2d}: best {best.parameters if best else None} "
+            f"IS {window.in_sample_metrics.get('total_return_pct') or 0:7.1f}%  "
+            f"OOS {window.out_of_sample_metrics.get('total_return_pct') or 0:7.1f}% "
+            f"in {window.out_of_sample_metrics.get('number_of_trades') or 0} trades",
+            flush=True,
+        )
 
     result = optimize_walk_forward(
-        expert, start=arguments.start, end=arguments.end,
+        expert,
+        start=arguments.start,
+        end=arguments.end,
         windows={"mode": "rolling", "in_sample_days": 365, "out_of_sample_days": 180},
-        method="tpe", trials=arguments.trials, seed=42, fitness={"name": "sharpe", "min_trades": 5},
-        workers=arguments.workers, backtest={"initial_capital": 10_000.0}, database_url=arguments.database_url,
+        method="tpe",
+        trials=arguments.trials,
+        seed=42,
+        fitness={"name": "sharpe", "min_trades": 5},
+        workers=arguments.workers,
+        backtest={"initial_capital": 10_000.0},
+        database_url=arguments.database_url,
         on_window=progress,
     )
     summary = result.summary
-    trades = sum(int(window.out_of_sample_metrics.get("number_of_trades") or 0) for window in result.windows)
+    trades = sum(
+        int(window.out_of_sample_metrics.get("number_of_trades") or 0) for window in result.windows
+    )
     print(f"out-of-sample trades: {trades} in {summary['windows_tested']} windows")
     print(f"walk-forward efficiency: {summary['walk_forward_efficiency']}")
-    print(f"stitched out-of-sample return: {summary['out_of_sample_total_return_pct']:.1f}% "
-          f"(max drawdown {summary['out_of_sample_max_drawdown_pct']:.1f}%), "
-          f"{summary['profitable_out_of_sample_windows']}/{summary['windows_tested']} windows profitable")
-    path = write_walk_forward_report(result, arguments.output, title="EMA cross walk-forward, BTCUSDT 1h",
-                                     heat_map=("fast", "slow"))
+    print(
+        f"stitched out-of-sample return: {summary['out_of_sample_total_return_pct']:.1f}% "
+        f"(max drawdown {summary['out_of_sample_max_drawdown_pct']:.1f}%), "
+        f"{summary['profitable_out_of_sample_windows']}/{summary['windows_tested']} windows profitable"
+    )
+    path = write_walk_forward_report(
+        result,
+        arguments.output,
+        title="EMA cross walk-forward, BTCUSDT 1h",
+        heat_map=("fast", "slow"),
+    )
     print(f"report: {path}")
 
 

@@ -23,8 +23,14 @@ from tasks.links import publish_link, where_to_find
 from tasks.parameters import document_parameters
 from tasks.reports import rounded, run_backtest
 
-HEADLINE_METRICS = ("total_return_pct", "sharpe_ratio", "max_drawdown_pct", "win_rate_pct", "total_trades",
-                    "profit_factor")
+HEADLINE_METRICS = (
+    "total_return_pct",
+    "sharpe_ratio",
+    "max_drawdown_pct",
+    "win_rate_pct",
+    "total_trades",
+    "profit_factor",
+)
 
 
 def artifact_key(expert: str) -> str:
@@ -35,15 +41,33 @@ def artifact_key(expert: str) -> str:
 @flow(name="backtest", flow_run_name="backtest {expert_file} {start}..{end}", **FAILURE_HOOKS)
 @document_parameters
 def backtest(
-    expert_file: Annotated[str, Field(description="The expert's Python file, e.g. examples/ema_cross_binance_spot.py.")],
+    expert_file: Annotated[
+        str, Field(description="The expert's Python file, e.g. examples/ema_cross_binance_spot.py.")
+    ],
     start: Annotated[str, Field(description="First day of the backtest, YYYY-MM-DD (UTC).")],
     end: Annotated[str, Field(description="Last day of the backtest, YYYY-MM-DD (UTC, included).")],
-    symbols: Annotated[list[str] | None, Field(description="Symbols to trade instead of the expert's, e.g. [BTCUSDT].")] = None,
-    capital: Annotated[float, Field(gt=0, description="Initial capital in the settlement currency.")] = 10_000.0,
-    parameters: Annotated[dict[str, Any] | None, Field(description="Expert parameters overriding on_init, e.g. {'fast': 10}.")] = None,
-    timeframe: Annotated[str | None, Field(description="Bar timeframe instead of the expert's, e.g. 1h.")] = None,
-    data_dir: Annotated[str | None, Field(description="Candle store with the recorded data (default: the library's).")] = None,
-    output_dir: Annotated[str | None, Field(description="Folder for the JSON and HTML reports (default output/<expert>-<time>).")] = None,
+    symbols: Annotated[
+        list[str] | None,
+        Field(description="Symbols to trade instead of the expert's, e.g. [BTCUSDT]."),
+    ] = None,
+    capital: Annotated[
+        float, Field(gt=0, description="Initial capital in the settlement currency.")
+    ] = 10_000.0,
+    parameters: Annotated[
+        dict[str, Any] | None,
+        Field(description="Expert parameters overriding on_init, e.g. {'fast': 10}."),
+    ] = None,
+    timeframe: Annotated[
+        str | None, Field(description="Bar timeframe instead of the expert's, e.g. 1h.")
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        Field(description="Candle store with the recorded data (default: the library's)."),
+    ] = None,
+    output_dir: Annotated[
+        str | None,
+        Field(description="Folder for the JSON and HTML reports (default output/<expert>-<time>)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Backtest ``expert_file`` from ``start`` to ``end`` (YYYY-MM-DD, end included).
 
@@ -51,25 +75,43 @@ def backtest(
     is a candle store (default: the library's default); reports go to ``output_dir``
     (default ``output/<expert>-<UTC time>``)."""
     logger = get_run_logger()
-    target = output_dir or str(Path("output") / f"{Path(expert_file).stem}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
-    outcome = run_backtest(expert_file, symbols, start, end, capital, parameters, target, data_dir, timeframe)
+    target = output_dir or str(
+        Path("output") / f"{Path(expert_file).stem}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    )
+    outcome = run_backtest(
+        expert_file, symbols, start, end, capital, parameters, target, data_dir, timeframe
+    )
     metrics = outcome["metrics"]
     key = artifact_key(outcome["expert"])
-    create_table_artifact(key=key, table=[{"metric": name, "value": rounded(value)} for name, value in metrics.items()],
-                          description=f"Backtest metrics of {outcome['expert']} {start}..{end}")
+    create_table_artifact(
+        key=key,
+        table=[{"metric": name, "value": rounded(value)} for name, value in metrics.items()],
+        description=f"Backtest metrics of {outcome['expert']} {start}..{end}",
+    )
     headline = [name for name in HEADLINE_METRICS if name in metrics] or list(metrics)[:6]
     report = Path(outcome["report_path"]).resolve() if outcome["report_path"] else None
-    period = (f"{', '.join(outcome['symbols'])} {outcome['timeframe']}, {start} -> {end}, capital "
-              f"{outcome['initial_capital']:,.2f} -> final equity {outcome['final_equity']:,.2f} "
-              f"({outcome['trades']} closed trades)")
-    lines = [f"# Backtest {outcome['expert']}", "", period, "",
-             "| metric | value |", "|---|---|"]
+    period = (
+        f"{', '.join(outcome['symbols'])} {outcome['timeframe']}, {start} -> {end}, capital "
+        f"{outcome['initial_capital']:,.2f} -> final equity {outcome['final_equity']:,.2f} "
+        f"({outcome['trades']} closed trades)"
+    )
+    lines = [f"# Backtest {outcome['expert']}", "", period, "", "| metric | value |", "|---|---|"]
     lines += [f"| {name} | {rounded(metrics[name])} |" for name in headline]
-    lines += ["", f"HTML report: {where_to_find(report)}" if report else "No HTML report was written."]
-    create_markdown_artifact(key=f"{key}-summary", markdown="\n".join(lines), description="Backtest summary")
+    lines += [
+        "",
+        f"HTML report: {where_to_find(report)}" if report else "No HTML report was written.",
+    ]
+    create_markdown_artifact(
+        key=f"{key}-summary", markdown="\n".join(lines), description="Backtest summary"
+    )
     if report is not None:
-        outcome["report_url"] = publish_link(report, key=f"{key}-report", text="HTML report",
-                                             description="Backtest HTML report")
-    logger.info("backtest of %s done: final equity %s, report %s", outcome["expert"], outcome["final_equity"],
-                report)
+        outcome["report_url"] = publish_link(
+            report, key=f"{key}-report", text="HTML report", description="Backtest HTML report"
+        )
+    logger.info(
+        "backtest of %s done: final equity %s, report %s",
+        outcome["expert"],
+        outcome["final_equity"],
+        report,
+    )
     return outcome

@@ -62,8 +62,13 @@ def _as_list(value: str | list[str] | tuple[str, ...], name: str) -> list[str]:
     return items
 
 
-@flow(name="ingest-candles", flow_run_name=ingest_run_name, log_prints=False, validate_parameters=True,
-      **FAILURE_HOOKS)
+@flow(
+    name="ingest-candles",
+    flow_run_name=ingest_run_name,
+    log_prints=False,
+    validate_parameters=True,
+    **FAILURE_HOOKS,
+)
 def ingest(
     exchange: str,
     market_type: str,
@@ -96,8 +101,9 @@ def ingest(
     symbol_list = [normalize_symbol(symbol) for symbol in _as_list(symbols, "symbol")]
     timeframe_list = [str(Timeframe.parse(tf)) for tf in _as_list(timeframes, "timeframe")]
     logger = get_run_logger()
-    exchange_client = client or make_exchange_client(exchange, market_type=market_type,
-                                                     url_override=url_override)
+    exchange_client = client or make_exchange_client(
+        exchange, market_type=market_type, url_override=url_override
+    )
     delays = exponential_backoff(backoff_factor=retry_backoff_seconds)
     fetch = fetch_candles.with_options(retry_delay_seconds=delays)
     repair = repair_gaps.with_options(retry_delay_seconds=delays)
@@ -108,8 +114,15 @@ def ingest(
         unified = ccxt_symbol(symbol, market_type)
         for timeframe in timeframe_list:
             label = f"{exchange}/{market_type} {symbol} {timeframe}"
-            frame = fetch(exchange_client, unified, timeframe, start_ms, end_ms, page_limit,
-                          download_concurrency)
+            frame = fetch(
+                exchange_client,
+                unified,
+                timeframe,
+                start_ms,
+                end_ms,
+                page_limit,
+                download_concurrency,
+            )
             try:
                 # Validate what the exchange sent before trusting it for gap arithmetic.
                 validate_candles(frame, timeframe, label)
@@ -117,8 +130,11 @@ def ingest(
                 rejected.append(error.report)
                 continue
             found = detect_gaps(frame, timeframe, start_ms, end_ms)
-            repaired = repair(frame, exchange_client, unified, timeframe, start_ms, end_ms, page_limit) \
-                if found.gaps else None
+            repaired = (
+                repair(frame, exchange_client, unified, timeframe, start_ms, end_ms, page_limit)
+                if found.gaps
+                else None
+            )
             final = repaired.frame if repaired else frame
             if repaired is not None and repaired.bars_recovered:
                 try:  # the repaired bars came from the exchange too: check them before storing
@@ -127,33 +143,53 @@ def ingest(
                     rejected.append(error.report)
                     continue
             left = repaired.gaps_left if repaired else ()
-            prepared.append({
-                "symbol": symbol, "timeframe": timeframe, "frame": final, "rows_fetched": final.height,
-                "gaps_found": len(found.gaps), "bars_missing_found": found.missing_bars,
-                "gaps_repaired": repaired.gaps_repaired if repaired else 0,
-                "gaps_left": len(left), "bars_missing_left": sum(gap.missing for gap in left),
-                "left": [str(gap) for gap in left],
-            })
-            logger.info("%s: %d bars, %d gap(s) found, %d left", label, final.height,
-                        len(found.gaps), len(left))
+            prepared.append(
+                {
+                    "symbol": symbol,
+                    "timeframe": timeframe,
+                    "frame": final,
+                    "rows_fetched": final.height,
+                    "gaps_found": len(found.gaps),
+                    "bars_missing_found": found.missing_bars,
+                    "gaps_repaired": repaired.gaps_repaired if repaired else 0,
+                    "gaps_left": len(left),
+                    "bars_missing_left": sum(gap.missing for gap in left),
+                    "left": [str(gap) for gap in left],
+                }
+            )
+            logger.info(
+                "%s: %d bars, %d gap(s) found, %d left",
+                label,
+                final.height,
+                len(found.gaps),
+                len(left),
+            )
 
     if rejected:
         error = IngestionRejectedError(rejected)
-        create_markdown_artifact(key="ingest-rejected", markdown=_rejection_markdown(rejected),
-                                 description="Candle ingestion rejected: nothing written")
+        create_markdown_artifact(
+            key="ingest-rejected",
+            markdown=_rejection_markdown(rejected),
+            description="Candle ingestion rejected: nothing written",
+        )
         logger.error("%s", error)
         raise error
 
     series = []
     for item in prepared:
         frame = item.pop("frame")
-        item["rows_added"] = store_candles(store_root, exchange, market_type, item["symbol"],
-                                           item["timeframe"], frame)
+        item["rows_added"] = store_candles(
+            store_root, exchange, market_type, item["symbol"], item["timeframe"], frame
+        )
         series.append(item)
 
     summary = {
-        "exchange": exchange, "market_type": market_type, "store_root": str(store_root),
-        "start_ms": start_ms, "end_ms": end_ms, "series": series,
+        "exchange": exchange,
+        "market_type": market_type,
+        "store_root": str(store_root),
+        "start_ms": start_ms,
+        "end_ms": end_ms,
+        "series": series,
         "rows_fetched": sum(item["rows_fetched"] for item in series),
         "rows_added": sum(item["rows_added"] for item in series),
         "gaps_found": sum(item["gaps_found"] for item in series),
@@ -161,35 +197,57 @@ def ingest(
         "gaps_left": sum(item["gaps_left"] for item in series),
     }
     _publish(summary)
-    left = [f"{item['symbol']} {item['timeframe']}: {gap}" for item in series for gap in item["left"]]
+    left = [
+        f"{item['symbol']} {item['timeframe']}: {gap}" for item in series for gap in item["left"]
+    ]
     if left:
-        alert(f"{len(left)} candle gap(s) left unrepaired ({exchange}/{market_type})",
-                   "\n".join(left[:50]), "warning", alert_urls)
+        alert(
+            f"{len(left)} candle gap(s) left unrepaired ({exchange}/{market_type})",
+            "\n".join(left[:50]),
+            "warning",
+            alert_urls,
+        )
     return summary
 
 
 def _publish(summary: dict[str, Any]) -> None:
-    columns = ["symbol", "timeframe", "rows_fetched", "rows_added", "gaps_found", "gaps_repaired",
-               "gaps_left", "bars_missing_left"]
-    create_table_artifact(key="ingest-series", table=[{key: item[key] for key in columns} for item in summary["series"]],
-                          description="Candles ingested per symbol and timeframe")
+    columns = [
+        "symbol",
+        "timeframe",
+        "rows_fetched",
+        "rows_added",
+        "gaps_found",
+        "gaps_repaired",
+        "gaps_left",
+        "bars_missing_left",
+    ]
+    create_table_artifact(
+        key="ingest-series",
+        table=[{key: item[key] for key in columns} for item in summary["series"]],
+        description="Candles ingested per symbol and timeframe",
+    )
     lines = [
         f"# Candle ingestion {summary['exchange']}/{summary['market_type']}",
         f"{format_utc(summary['start_ms'])} -> {format_utc(summary['end_ms'])} into `{summary['store_root']}`",
         "",
-        (f"**{summary['rows_added']}** new bars of {summary['rows_fetched']} fetched; gaps found "
-         f"{summary['gaps_found']}, repaired {summary['gaps_repaired']}, left {summary['gaps_left']}."),
+        (
+            f"**{summary['rows_added']}** new bars of {summary['rows_fetched']} fetched; gaps found "
+            f"{summary['gaps_found']}, repaired {summary['gaps_repaired']}, left {summary['gaps_left']}."
+        ),
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
     ]
-    lines += ["| " + " | ".join(str(item[key]) for key in columns) + " |" for item in summary["series"]]
+    lines += [
+        "| " + " | ".join(str(item[key]) for key in columns) + " |" for item in summary["series"]
+    ]
     left = [(item, gap) for item in summary["series"] for gap in item["left"]]
     if left:
         lines += ["", "## Gaps the exchange could not fill", ""]
         lines += [f"- {item['symbol']} {item['timeframe']}: {gap}" for item, gap in left]
-    create_markdown_artifact(key="ingest-summary", markdown="\n".join(lines),
-                             description="Candle ingestion summary")
+    create_markdown_artifact(
+        key="ingest-summary", markdown="\n".join(lines), description="Candle ingestion summary"
+    )
 
 
 def _rejection_markdown(reports: list[ValidationReport]) -> str:

@@ -62,31 +62,67 @@ from tasks.reports import rounded
 __all__ = ["make_task_runner", "optimize", "run_pass", "sweep"]
 
 
-@flow(name="optimization-sweep", flow_run_name="sweep {method} of {expert_path}", validate_parameters=False)
-def sweep(expert_path: str, variable: str | None, settings_dump: dict[str, Any], span: tuple[int, int],
-          space: Any, method: str, search_settings: Any, scoring: Any, walk_forward_windows: dict[str, Any] | None,
-          initial_capital: float) -> Any:
+@flow(
+    name="optimization-sweep",
+    flow_run_name="sweep {method} of {expert_path}",
+    validate_parameters=False,
+)
+def sweep(
+    expert_path: str,
+    variable: str | None,
+    settings_dump: dict[str, Any],
+    span: tuple[int, int],
+    space: Any,
+    method: str,
+    search_settings: Any,
+    scoring: Any,
+    walk_forward_windows: dict[str, Any] | None,
+    initial_capital: float,
+) -> Any:
     """The search (or walk-forward analysis): every batch of passes goes to this flow's task runner."""
     logger = get_run_logger()
 
     def evaluate(requests: Sequence[PassRequest]) -> list[PassOutcome]:
-        futures = [run_pass.submit(expert_path, variable, settings_dump, span, request) for request in requests]
+        futures = [
+            run_pass.submit(expert_path, variable, settings_dump, span, request)
+            for request in requests
+        ]
         return [future.result() for future in futures]
 
     start_ms, end_ms = span
     if walk_forward_windows is None:
-        return search(space, evaluate, start_ms=start_ms, end_ms=end_ms, fitness=scoring, settings=search_settings)
-    return walk_forward(space, evaluate, start=start_ms, end=end_ms,
-                        settings=WalkForwardSettings.model_validate(walk_forward_windows), fitness=scoring,
-                        search_settings=search_settings, initial_capital=initial_capital,
-                        on_window=lambda w: logger.info("window %d: best %s, out-of-sample return %s%%",
-                                                        w.window.index, w.best.parameters if w.best else None,
-                                                        w.out_of_sample_metrics.get("total_return_pct")))
+        return search(
+            space,
+            evaluate,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            fitness=scoring,
+            settings=search_settings,
+        )
+    return walk_forward(
+        space,
+        evaluate,
+        start=start_ms,
+        end=end_ms,
+        settings=WalkForwardSettings.model_validate(walk_forward_windows),
+        fitness=scoring,
+        search_settings=search_settings,
+        initial_capital=initial_capital,
+        on_window=lambda w: logger.info(
+            "window %d: best %s, out-of-sample return %s%%",
+            w.window.index,
+            w.best.parameters if w.best else None,
+            w.out_of_sample_metrics.get("total_return_pct"),
+        ),
+    )
 
 
-@flow(name="optimize", validate_parameters=True,
-      flow_run_name="optimize {expert_path} {start}..{end} ({method})",
-      **FAILURE_HOOKS)
+@flow(
+    name="optimize",
+    validate_parameters=True,
+    flow_run_name="optimize {expert_path} {start}..{end} ({method})",
+    **FAILURE_HOOKS,
+)
 def optimize(
     expert_path: str,
     start: str,
@@ -128,11 +164,26 @@ def optimize(
     scoring = fitness_from(fitness)
     runner = make_task_runner(task_runner, max_workers=max_workers, cluster_address=cluster_address)
     result = sweep.with_options(task_runner=runner)(
-        reference.path, variable, settings_dump, (start_ms, end_ms), chosen, method, search_settings, scoring,
-        walk_forward_windows, settings.initial_capital)
-    summary = _search_summary(result) if walk_forward_windows is None else _walk_forward_summary(result)
-    logger.info("%s sweep on the %s task runner done: best %s", method, task_runner,
-                summary.get("best_parameters", "per window"))
+        reference.path,
+        variable,
+        settings_dump,
+        (start_ms, end_ms),
+        chosen,
+        method,
+        search_settings,
+        scoring,
+        walk_forward_windows,
+        settings.initial_capital,
+    )
+    summary = (
+        _search_summary(result) if walk_forward_windows is None else _walk_forward_summary(result)
+    )
+    logger.info(
+        "%s sweep on the %s task runner done: best %s",
+        method,
+        task_runner,
+        summary.get("best_parameters", "per window"),
+    )
     name = getattr(expert, "name", "expert")
     if database_url:
         from metaexpert.backtest.optimization.persistence import store_search, store_walk_forward
@@ -148,49 +199,90 @@ def optimize(
 
 def _search_summary(result: Any) -> dict[str, Any]:
     best = result.best
-    return {"mode": "search", "method": result.method, "passes": len(result.passes),
-            "failed_passes": sum(1 for p in result.passes if p.error),
-            "best_parameters": best.parameters if best else None, "best_fitness": best.score if best else None,
-            "best_metrics": _small(best.metrics) if best else None,
-            "top": [p.as_row() for p in result.ranked()[:10]]}
+    return {
+        "mode": "search",
+        "method": result.method,
+        "passes": len(result.passes),
+        "failed_passes": sum(1 for p in result.passes if p.error),
+        "best_parameters": best.parameters if best else None,
+        "best_fitness": best.score if best else None,
+        "best_metrics": _small(best.metrics) if best else None,
+        "top": [p.as_row() for p in result.ranked()[:10]],
+    }
 
 
 def _walk_forward_summary(result: Any) -> dict[str, Any]:
-    windows = [{"index": item.window.index, "in_sample": [item.window.in_start_ms, item.window.in_end_ms],
-                "out_of_sample": [item.window.out_start_ms, item.window.out_end_ms],
-                "best_parameters": item.best.parameters if item.best else None,
-                "in_sample_fitness": item.best.score if item.best else None,
-                "out_of_sample_fitness": item.out_of_sample_score,
-                "in_sample_metrics": _small(item.in_sample_metrics),
-                "out_of_sample_metrics": _small(item.out_of_sample_metrics)} for item in result.windows]
+    windows = [
+        {
+            "index": item.window.index,
+            "in_sample": [item.window.in_start_ms, item.window.in_end_ms],
+            "out_of_sample": [item.window.out_start_ms, item.window.out_end_ms],
+            "best_parameters": item.best.parameters if item.best else None,
+            "in_sample_fitness": item.best.score if item.best else None,
+            "out_of_sample_fitness": item.out_of_sample_score,
+            "in_sample_metrics": _small(item.in_sample_metrics),
+            "out_of_sample_metrics": _small(item.out_of_sample_metrics),
+        }
+        for item in result.windows
+    ]
     return {"mode": "walk_forward", "windows": windows, "robustness": result.summary}
 
 
 def _small(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("total_return_pct", "max_drawdown_pct", "sharpe_ratio", "profit_factor", "number_of_trades")
+    keys = (
+        "total_return_pct",
+        "max_drawdown_pct",
+        "sharpe_ratio",
+        "profit_factor",
+        "number_of_trades",
+    )
     return {key: metrics.get(key) for key in keys}
 
 
 def _publish(name: str, summary: dict[str, Any]) -> None:
     if summary["mode"] == "search":
-        create_table_artifact(key="optimization-best-passes", table=rounded(summary["top"]),
-                              description=f"{name}: best passes of the {summary['method']} search")
-        lines = [f"# {name}: {summary['method']} search", "", (f"- passes: {summary['passes']} "
-                  f"({summary['failed_passes']} failed)"), f"- best parameters: `{summary['best_parameters']}`",
-                 f"- best fitness: {rounded(summary['best_fitness'])}"]
+        create_table_artifact(
+            key="optimization-best-passes",
+            table=rounded(summary["top"]),
+            description=f"{name}: best passes of the {summary['method']} search",
+        )
+        lines = [
+            f"# {name}: {summary['method']} search",
+            "",
+            (f"- passes: {summary['passes']} ({summary['failed_passes']} failed)"),
+            f"- best parameters: `{summary['best_parameters']}`",
+            f"- best fitness: {rounded(summary['best_fitness'])}",
+        ]
     else:
-        rows = [{"window": w["index"], "best_parameters": json.dumps(w["best_parameters"]),
-                 "in_sample_return_pct": w["in_sample_metrics"]["total_return_pct"],
-                 "out_of_sample_return_pct": w["out_of_sample_metrics"]["total_return_pct"]} for w in summary["windows"]]
-        create_table_artifact(key="walk-forward-windows", table=rounded(rows),
-                              description=f"{name}: in-sample vs out-of-sample per window")
+        rows = [
+            {
+                "window": w["index"],
+                "best_parameters": json.dumps(w["best_parameters"]),
+                "in_sample_return_pct": w["in_sample_metrics"]["total_return_pct"],
+                "out_of_sample_return_pct": w["out_of_sample_metrics"]["total_return_pct"],
+            }
+            for w in summary["windows"]
+        ]
+        create_table_artifact(
+            key="walk-forward-windows",
+            table=rounded(rows),
+            description=f"{name}: in-sample vs out-of-sample per window",
+        )
         robustness = summary["robustness"]
-        lines = [f"# {name}: walk-forward", "",
-                 f"- walk-forward efficiency: {rounded(robustness['walk_forward_efficiency'])}",
-                 f"- stitched out-of-sample return: {rounded(robustness['out_of_sample_total_return_pct'])}%",
-                 (f"- profitable out-of-sample windows: {robustness['profitable_out_of_sample_windows']}"
-                  f"/{robustness['windows_tested']}")]
+        lines = [
+            f"# {name}: walk-forward",
+            "",
+            f"- walk-forward efficiency: {rounded(robustness['walk_forward_efficiency'])}",
+            f"- stitched out-of-sample return: {rounded(robustness['out_of_sample_total_return_pct'])}%",
+            (
+                f"- profitable out-of-sample windows: {robustness['profitable_out_of_sample_windows']}"
+                f"/{robustness['windows_tested']}"
+            ),
+        ]
     if summary.get("report_path"):
         lines.append(f"- report: `{summary['report_path']}`")
-    create_markdown_artifact(key="optimization-summary", markdown="\n".join(lines),
-                             description=f"{name} optimisation summary")
+    create_markdown_artifact(
+        key="optimization-summary",
+        markdown="\n".join(lines),
+        description=f"{name} optimisation summary",
+    )

@@ -24,21 +24,36 @@ from tasks.parameters import document_parameters
 def health(worker: Any) -> dict[str, Any]:
     statistics = worker.statistics
     stale = sorted(stream for stream, flag in worker.stale.items() if flag)
-    return {"ticks": statistics.ticks, "books": statistics.books, "stale_events": statistics.stale_events,
-            "stale_now": ", ".join(stale) or "none", "reconnects": worker.reconnects,
-            "handler_errors": statistics.handler_errors}
+    return {
+        "ticks": statistics.ticks,
+        "books": statistics.books,
+        "stale_events": statistics.stale_events,
+        "stale_now": ", ".join(stale) or "none",
+        "reconnects": worker.reconnects,
+        "handler_errors": statistics.handler_errors,
+    }
 
 
 @flow(name="streaming-worker", flow_run_name="stream {expert_file} ({trade_mode})", **FAILURE_HOOKS)
 @document_parameters
 def stream(
-    expert_file: Annotated[str, Field(description="The expert's Python file (on_tick / on_book handlers).")],
+    expert_file: Annotated[
+        str, Field(description="The expert's Python file (on_tick / on_book handlers).")
+    ],
     trade_mode: Annotated[str, Field(description="paper or live.")] = "paper",
-    sandbox_url: Annotated[str | None, Field(description="Local sandbox, e.g. http://127.0.0.1:8765.")] = None,
-    duration_minutes: Annotated[float, Field(gt=0, description="How long this run streams.")] = 60.0,
-    heartbeat_seconds: Annotated[float, Field(gt=0, description="Seconds between health reports.")] = 60.0,
-    clock: Annotated[str | None, Field(description="Staleness clock: wall or stream (default: stream with a "
-                                                   "sandbox).")] = None,
+    sandbox_url: Annotated[
+        str | None, Field(description="Local sandbox, e.g. http://127.0.0.1:8765.")
+    ] = None,
+    duration_minutes: Annotated[
+        float, Field(gt=0, description="How long this run streams.")
+    ] = 60.0,
+    heartbeat_seconds: Annotated[
+        float, Field(gt=0, description="Seconds between health reports.")
+    ] = 60.0,
+    clock: Annotated[
+        str | None,
+        Field(description="Staleness clock: wall or stream (default: stream with a sandbox)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Stream trades and books to the expert, reporting health each heartbeat; returns the last report."""
     from metaexpert.cli.loader import load_expert
@@ -52,8 +67,10 @@ def stream(
         mode = TradeMode(trade_mode)
         staleness = StalenessClock(clock or ("stream" if sandbox_url else "wall"))
     except ValueError:
-        raise ConfigurationError(f"trade_mode must be paper or live and clock wall or stream, got {trade_mode!r}, "
-                                 f"{clock!r}") from None
+        raise ConfigurationError(
+            f"trade_mode must be paper or live and clock wall or stream, got {trade_mode!r}, "
+            f"{clock!r}"
+        ) from None
     expert = load_expert(expert_file).expert
     overrides = sandbox_exchange_overrides(sandbox_url) if sandbox_url else None
     beats: list[dict[str, Any]] = []
@@ -62,8 +79,11 @@ def stream(
         current = health(worker)
         beats.append(current)
         logger.info("heartbeat %d: %s", len(beats), current)
-        create_table_artifact(key="streaming-worker-health", table=[current],
-                              description=f"Streaming worker health of {expert.name}")
+        create_table_artifact(
+            key="streaming-worker-health",
+            table=[current],
+            description=f"Streaming worker health of {expert.name}",
+        )
 
     async def main() -> Any:
         holder: dict[str, Any] = {}
@@ -76,15 +96,21 @@ def stream(
 
         beating = asyncio.create_task(heartbeat())
         try:
-            return await run_stream(expert, mode, exchange_overrides=overrides,
-                                    config=StreamingConfig(staleness_clock=staleness),
-                                    duration_seconds=duration_minutes * 60,
-                                    on_started=lambda worker: holder.__setitem__("worker", worker))
+            return await run_stream(
+                expert,
+                mode,
+                exchange_overrides=overrides,
+                config=StreamingConfig(staleness_clock=staleness),
+                duration_seconds=duration_minutes * 60,
+                on_started=lambda worker: holder.__setitem__("worker", worker),
+            )
         finally:
             beating.cancel()
 
     worker = asyncio.run(main())
     if worker is None:
-        raise ConfigurationError("the streaming worker stopped before the exchange could be reached")
+        raise ConfigurationError(
+            "the streaming worker stopped before the exchange could be reached"
+        )
     report(worker)
     return {"heartbeats": len(beats), **beats[-1]}

@@ -78,6 +78,8 @@ def stale_modules() -> list[str]:
     stale = []
     for module in COMPILED_MODULES:
         extension = extension_path(module)
-        if extension is not None and source_path(module).stat().st_mtime > max(built, extension.stat().st_mtime):
+        if extension is not None and source_path(module).stat().st_mtime > max(
+            built, extension.stat().st_mtime
+        ):
             stale.append(module)
     return stale

@@ -75,6 +75,7 @@ from metaexpert.risk import RiskConfig
 
 logger = logging.getLogger("metaexpert.expert")
 
+
 class ExpertConfig(BaseModel):
     """Everything the MetaExpert constructor accepts, validated.
 
@@ -91,7 +92,9 @@ class ExpertConfig(BaseModel):
     subaccount: StrictStr | None = None
     base_url: StrictStr | None = None
     testnet: StrictBool = False
-    demo: StrictBool = Field(default=False, description="Binance/Bybit demo trading (ccxt enable_demo_trading)")
+    demo: StrictBool = Field(
+        default=False, description="Binance/Bybit demo trading (ccxt enable_demo_trading)"
+    )
     proxy: StrictStr | None = None
     market_type: MarketType = MarketType.SPOT
     contract_type: ContractType | None = None
@@ -105,27 +108,45 @@ class ExpertConfig(BaseModel):
     log_to_console: StrictBool = True
     json_logging: StrictBool = False
     log_dir: StrictStr = "logs"
-    rate_limit: StrictInt = Field(default=1200, ge=1, le=100_000, description="exchange requests per minute")
-    storage_url: StrictStr | None = Field(default=None, description="database for trading state; None: "
-                                          "sqlite:///var/metaexpert.sqlite in paper/live, nothing in backtests")
+    rate_limit: StrictInt = Field(
+        default=1200, ge=1, le=100_000, description="exchange requests per minute"
+    )
+    storage_url: StrictStr | None = Field(
+        default=None,
+        description="database for trading state; None: "
+        "sqlite:///var/metaexpert.sqlite in paper/live, nothing in backtests",
+    )
     on_database_down: Literal["buffer", "stop"] = Field(
-        default="buffer", description="database unreachable: keep trading and buffer, or stop safely")
-    upgrade_schema: StrictBool = Field(default=True,
-                                       description="False: only check the schema and name the upgrade command")
-    journal_dir: StrictStr | None = Field(default=None,
-                                          description="write-ahead journal; default var/journal/<expert>-<mode>")
+        default="buffer",
+        description="database unreachable: keep trading and buffer, or stop safely",
+    )
+    upgrade_schema: StrictBool = Field(
+        default=True, description="False: only check the schema and name the upgrade command"
+    )
+    journal_dir: StrictStr | None = Field(
+        default=None, description="write-ahead journal; default var/journal/<expert>-<mode>"
+    )
     display_timezone: StrictStr = "UTC"
-    notification_urls: list[StrictStr] = Field(default_factory=list, description="Apprise URLs for alerts")
-    notification_config: StrictStr | None = Field(default=None,
-                                                  description="Apprise config file (URLs with tags)")
-    compliance_config: ComplianceConfig | None = Field(default=None, description="jurisdiction rule sets, verifier")
-    jurisdiction: StrictStr | None = Field(default=None, description="active jurisdiction in compliance_config")
+    notification_urls: list[StrictStr] = Field(
+        default_factory=list, description="Apprise URLs for alerts"
+    )
+    notification_config: StrictStr | None = Field(
+        default=None, description="Apprise config file (URLs with tags)"
+    )
+    compliance_config: ComplianceConfig | None = Field(
+        default=None, description="jurisdiction rule sets, verifier"
+    )
+    jurisdiction: StrictStr | None = Field(
+        default=None, description="active jurisdiction in compliance_config"
+    )
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_bytes(cls, value: Any) -> Any:
         if isinstance(value, (bytes, bytearray)):
-            message = f"must be text, not bytes ({bytes(value)[:20]!r}): write it without the b prefix"
+            message = (
+                f"must be text, not bytes ({bytes(value)[:20]!r}): write it without the b prefix"
+            )
             raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         return value
 
@@ -139,11 +160,20 @@ class ExpertConfig(BaseModel):
             raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         text = value.strip()
         if len(text) < MINIMUM_SECRET_LENGTH or any(ord(char) < 32 for char in text):
-            raise ValueError(f"is not an exchange credential: it needs at least {MINIMUM_SECRET_LENGTH} "
-                             "printable characters (leave it out for paper trading)")
+            raise ValueError(
+                f"is not an exchange credential: it needs at least {MINIMUM_SECRET_LENGTH} "
+                "printable characters (leave it out for paper trading)"
+            )
         return text
 
-    @field_validator("log_dir", "log_file", "log_trade_file", "log_error_file", "journal_dir", "notification_config")
+    @field_validator(
+        "log_dir",
+        "log_file",
+        "log_trade_file",
+        "log_error_file",
+        "journal_dir",
+        "notification_config",
+    )
     @classmethod
     def _path(cls, value: str | None) -> str | None:
         if value is not None and "\x00" in value:
@@ -156,36 +186,52 @@ class ExpertConfig(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'UTC' or 'Europe/Berlin')") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as 'UTC' or 'Europe/Berlin')"
+            ) from None
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> ExpertConfig:
         if self.market_type is MarketType.SPOT:
             if self.contract_type is not None:
-                raise ValueError("contract_type applies to futures and options only; remove it for spot")
+                raise ValueError(
+                    "contract_type applies to futures and options only; remove it for spot"
+                )
             if self.position_mode is PositionMode.HEDGE:
-                raise ValueError("position_mode='hedge' exists only for futures; spot positions are one-way")
+                raise ValueError(
+                    "position_mode='hedge' exists only for futures; spot positions are one-way"
+                )
         elif self.contract_type is None:
             self.contract_type = ContractType.LINEAR
         if self.jurisdiction is not None:
             if self.compliance_config is None:
-                raise ValueError("jurisdiction needs compliance_config with that jurisdiction's rule set")
+                raise ValueError(
+                    "jurisdiction needs compliance_config with that jurisdiction's rule set"
+                )
             self.compliance_config = ComplianceConfig.model_validate(
-                {**self.compliance_config.model_dump(), "jurisdiction": self.jurisdiction})
+                {**self.compliance_config.model_dump(), "jurisdiction": self.jurisdiction}
+            )
         return self
 
     def check_for_mode(self, trade_mode: TradeMode) -> None:
         """Checks that depend on how the expert runs (keys are needed only live)."""
         if trade_mode is TradeMode.LIVE:
             if self.api_key is None or self.api_secret is None:
-                raise ConfigurationError(f"live trading on {self.exchange} needs api_key and api_secret")
+                raise ConfigurationError(
+                    f"live trading on {self.exchange} needs api_key and api_secret"
+                )
             if self.exchange is Exchange.OKX and self.api_passphrase is None:
-                raise ConfigurationError("live trading on OKX needs api_passphrase (OKX API keys have a passphrase)")
+                raise ConfigurationError(
+                    "live trading on OKX needs api_passphrase (OKX API keys have a passphrase)"
+                )
 
 
-def _config_error(error: ValidationError, what: str, names: dict[str, str] | None = None) -> ConfigurationError:
+def _config_error(
+    error: ValidationError, what: str, names: dict[str, str] | None = None
+) -> ConfigurationError:
     """One line naming each field the user wrote (``names`` maps model fields to keyword names)."""
+
     def field(location: tuple[Any, ...]) -> str:
         parts = [str(part) for part in location]
         if parts and names:
@@ -201,14 +247,18 @@ def _config_error(error: ValidationError, what: str, names: dict[str, str] | Non
 
 def _check_handler(decorator: str, handler: Any) -> None:
     if not callable(handler):
-        raise ConfigurationError(f"@expert.{decorator} decorates a function, got {type(handler).__name__} "
-                                 f"{handler!r:.60}")
+        raise ConfigurationError(
+            f"@expert.{decorator} decorates a function, got {type(handler).__name__} "
+            f"{handler!r:.60}"
+        )
 
 
 def _check_interval(decorator: str, field: str, value: Any) -> None:
     if not isinstance(value, str):
-        raise ConfigurationError(f"@expert.{decorator}: {field} must be a timeframe such as '1h', "
-                                 f"not {type(value).__name__} {value!r:.40}")
+        raise ConfigurationError(
+            f"@expert.{decorator}: {field} must be a timeframe such as '1h', "
+            f"not {type(value).__name__} {value!r:.40}"
+        )
 
 
 _RISK_FIELDS = frozenset(RiskConfig.model_fields)
@@ -217,7 +267,23 @@ _STRATEGY_FIELDS = frozenset(StrategyConfig.model_fields) - {"symbols", "paramet
 #: The candle timeframes each venue serves (ccxt's ``exchange.timeframes``, checked on this
 #: machine with ccxt 4): a backtest's base timeframe must be one of them, or there is no data.
 VENUE_TIMEFRAMES: dict[str, tuple[str, ...]] = {
-    "binance": ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"),
+    "binance": (
+        "1m",
+        "3m",
+        "5m",
+        "15m",
+        "30m",
+        "1h",
+        "2h",
+        "4h",
+        "6h",
+        "8h",
+        "12h",
+        "1d",
+        "3d",
+        "1w",
+        "1M",
+    ),
     "bybit": ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w", "1M"),
     "okx": ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w", "1M", "3M"),
 }
@@ -235,7 +301,9 @@ def _trade_mode(value: str | TradeMode) -> TradeMode:
     try:
         return TradeMode(value)
     except ValueError:
-        raise ConfigurationError(f"invalid trade_mode {value!r}: expected backtest, paper or live") from None
+        raise ConfigurationError(
+            f"invalid trade_mode {value!r}: expected backtest, paper or live"
+        ) from None
 
 
 def default_data_dir() -> Path | None:
@@ -263,7 +331,9 @@ class MetaExpert:
         self.exchange_config(TradeMode.PAPER)
         # The logging settings are the constructor's log_* keywords: validated here, once.
         try:
-            self.logging_config = LoggingConfig(**self.config.model_dump(include=set(LoggingConfig.model_fields)))
+            self.logging_config = LoggingConfig(
+                **self.config.model_dump(include=set(LoggingConfig.model_fields))
+            )
         except ValidationError as error:
             raise _config_error(error, "logging settings") from None
         self.handlers = HandlerRegistry()
@@ -286,7 +356,11 @@ class MetaExpert:
             _check_handler("on_init", handler)
             self.handlers.add("init", handler)
             if options.get("strategy_name") is None:
-                self.name = handler.__module__.rsplit(".", 1)[-1] if handler.__module__ != "__main__" else "expert"
+                self.name = (
+                    handler.__module__.rsplit(".", 1)[-1]
+                    if handler.__module__ != "__main__"
+                    else "expert"
+                )
             else:
                 self.name = str(options["strategy_name"])
             return handler
@@ -303,8 +377,10 @@ class MetaExpert:
             return register(handler) if handler is not None else register
 
         decorator.__name__ = f"on_{event}"
-        decorator.__doc__ = (f"Register a handler for the {event!r} event: ``@expert.on_{event}`` "
-                             f"or ``@expert.on_{event}()``.")
+        decorator.__doc__ = (
+            f"Register a handler for the {event!r} event: ``@expert.on_{event}`` "
+            f"or ``@expert.on_{event}()``."
+        )
         return decorator
 
     on_deinit = _simple("deinit")
@@ -366,7 +442,9 @@ class MetaExpert:
         if self._init_options is not None:
             unknown = set(space.names) - set(self._init_options)
             if unknown:
-                raise ConfigurationError(f"parameter_space names {sorted(unknown)}, which on_init does not declare")
+                raise ConfigurationError(
+                    f"parameter_space names {sorted(unknown)}, which on_init does not declare"
+                )
         self.declared_parameter_space = space
         return space
 
@@ -374,12 +452,16 @@ class MetaExpert:
     def strategy_config(self, options: dict[str, Any]) -> tuple[StrategyConfig, RiskConfig]:
         """Validate on_init's options: ``ConfigurationError`` naming the field, never a bare error."""
         if not isinstance(options, dict):
-            raise ConfigurationError(f"on_init options must be keyword arguments, not {type(options).__name__}")
+            raise ConfigurationError(
+                f"on_init options must be keyword arguments, not {type(options).__name__}"
+            )
         options = dict(options)
         symbol = options.pop("symbol", None)
         if symbol is None:
             raise ConfigurationError("on_init needs symbol= (for example symbol='BTCUSDT')")
-        strategy_values = {key: options.pop(key) for key in list(options) if key in _STRATEGY_FIELDS}
+        strategy_values = {
+            key: options.pop(key) for key in list(options) if key in _STRATEGY_FIELDS
+        }
         strategy_values.pop("symbol", None)
         risk_values = {key: options.pop(key) for key in list(options) if key in _RISK_FIELDS}
         try:
@@ -391,14 +473,18 @@ class MetaExpert:
             raise ConfigurationError(
                 f"invalid on_init strategy settings: timeframe: {self.config.exchange.value} has no "
                 f"{strategy.timeframe} candles; use one of {', '.join(listed)} (on_bar may use any multiple "
-                "of it, resampled)")
+                "of it, resampled)"
+            )
         risk = RiskConfig.from_options(risk_values)
         if self.config.market_type is MarketType.SPOT and risk.leverage != 1:
-            raise ConfigurationError("invalid on_init risk settings: leverage: applies to futures; spot trades at 1x")
+            raise ConfigurationError(
+                "invalid on_init risk settings: leverage: applies to futures; spot trades at 1x"
+            )
         return strategy, risk
 
-    def settings_for(self, trade_mode: TradeMode,
-                     overrides: dict[str, Any] | None = None) -> tuple[StrategyConfig, RiskConfig]:
+    def settings_for(
+        self, trade_mode: TradeMode, overrides: dict[str, Any] | None = None
+    ) -> tuple[StrategyConfig, RiskConfig]:
         """The strategy and risk settings a ``trade_mode`` run uses: the mode is checked against
         the configuration and on_init's options (with ``overrides`` on top) are validated.
 
@@ -406,19 +492,33 @@ class MetaExpert:
         declares (a typo names the declared ones) and is typed like its declared default."""
         self.config.check_for_mode(trade_mode)
         if self._init_options is None:
-            raise ConfigurationError("the expert has no @expert.on_init(symbol=..., timeframe=...) handler")
+            raise ConfigurationError(
+                "the expert has no @expert.on_init(symbol=..., timeframe=...) handler"
+            )
         if overrides is not None and not isinstance(overrides, dict):
-            raise ConfigurationError(f"parameters must be a dict of name=value, not {type(overrides).__name__}")
-        declared = {key: value for key, value in self._init_options.items()
-                    if key != "symbol" and key not in _STRATEGY_FIELDS and key not in _RISK_FIELDS}
-        typed = {key: value if key == "symbol" or key in _STRATEGY_FIELDS or key in _RISK_FIELDS
-                 else coerce_parameter(key, value, declared)
-                 for key, value in (overrides or {}).items()}
+            raise ConfigurationError(
+                f"parameters must be a dict of name=value, not {type(overrides).__name__}"
+            )
+        declared = {
+            key: value
+            for key, value in self._init_options.items()
+            if key != "symbol" and key not in _STRATEGY_FIELDS and key not in _RISK_FIELDS
+        }
+        typed = {
+            key: value
+            if key == "symbol" or key in _STRATEGY_FIELDS or key in _RISK_FIELDS
+            else coerce_parameter(key, value, declared)
+            for key, value in (overrides or {}).items()
+        }
         return self.strategy_config({**self._init_options, **typed})
 
     # ------------------------------------------------------------------ running
-    def run(self, trade_mode: str | TradeMode = TradeMode.BACKTEST, settings: RunSettings | None = None,
-            **options: Any) -> Any:
+    def run(
+        self,
+        trade_mode: str | TradeMode = TradeMode.BACKTEST,
+        settings: RunSettings | None = None,
+        **options: Any,
+    ) -> Any:
         """Run the expert. ``trade_mode`` is "backtest", "paper" or "live".
 
         The mode's settings are a ``BacktestRunSettings`` or a ``TradingRunSettings``
@@ -452,23 +552,39 @@ class MetaExpert:
         strategy, risk_config = self.settings_for(mode, settings.overrides())
         config = self.config
         derivative = config.market_type is not MarketType.SPOT
-        venue = VenueSettings(exchange=config.exchange, market_type=config.market_type,
-                              contract_type=config.contract_type,
-                              margin_mode=config.margin_mode if derivative else None,
-                              position_mode=config.position_mode if derivative else PositionMode.ONEWAY)
+        venue = VenueSettings(
+            exchange=config.exchange,
+            market_type=config.market_type,
+            contract_type=config.contract_type,
+            margin_mode=config.margin_mode if derivative else None,
+            position_mode=config.position_mode if derivative else PositionMode.ONEWAY,
+        )
         trading = mode is not TradeMode.BACKTEST
         return RunPlan(
-            expert_name=self.name, trade_mode=mode, handlers=self.handlers, strategy=strategy, risk=risk_config,
-            venue=venue, simulation=settings.simulation,
+            expert_name=self.name,
+            trade_mode=mode,
+            handlers=self.handlers,
+            strategy=strategy,
+            risk=risk_config,
+            venue=venue,
+            simulation=settings.simulation,
             exchange=self.exchange_config(mode) if trading else None,
-            persistence=self._persistence_config(mode), recorder_identity=self._recorder_identity(strategy),
-            compliance=config.compliance_config, notification=self._notification_config() if trading else None,
-            initial_capital=settings.initial_capital, stop_on_error=settings.stop_on_error,
+            persistence=self._persistence_config(mode),
+            recorder_identity=self._recorder_identity(strategy),
+            compliance=config.compliance_config,
+            notification=self._notification_config() if trading else None,
+            initial_capital=settings.initial_capital,
+            stop_on_error=settings.stop_on_error,
             observers=list(settings.observers),
         )
 
-    def builder(self, trade_mode: str | TradeMode, settings: RunSettings | None = None, *,
-                notifier: Any | None = None) -> RunBuilder:
+    def builder(
+        self,
+        trade_mode: str | TradeMode,
+        settings: RunSettings | None = None,
+        *,
+        notifier: Any | None = None,
+    ) -> RunBuilder:
         """The ``RunBuilder`` of a ``trade_mode`` run (used by the CLI, the Prefect tasks, the supervisor);
         ``notifier`` replaces the one the notification settings would make."""
         return RunBuilder(self.plan(trade_mode, settings), notifier=notifier)
@@ -480,9 +596,14 @@ class MetaExpert:
             return
         unknown = set(overrides) - set(ExpertConfig.model_fields)
         if unknown:
-            raise ConfigurationError(f"unknown expert setting(s) {sorted(unknown)}; "
-                                     f"known: {', '.join(sorted(ExpertConfig.model_fields))}")
-        values = {**self.config.model_dump(exclude_unset=True), **overrides}  # secrets stay SecretStr
+            raise ConfigurationError(
+                f"unknown expert setting(s) {sorted(unknown)}; "
+                f"known: {', '.join(sorted(ExpertConfig.model_fields))}"
+            )
+        values = {
+            **self.config.model_dump(exclude_unset=True),
+            **overrides,
+        }  # secrets stay SecretStr
         try:
             config = ExpertConfig(**values)
         except ValidationError as error:
@@ -494,39 +615,67 @@ class MetaExpert:
 
     def _run_backtest(self, plan: RunPlan, settings: BacktestRunSettings) -> Any:
         if settings.backtest_start is None or settings.backtest_end is None:
-            raise ConfigurationError("a backtest needs backtest_start and backtest_end ('YYYY-MM-DD')")
+            raise ConfigurationError(
+                "a backtest needs backtest_start and backtest_end ('YYYY-MM-DD')"
+            )
         if settings.configure_logs:
             self._configure_logging()
         data_path = Path(settings.data_dir) if settings.data_dir is not None else default_data_dir()
         venue = plan.venue
         try:
             backtest = BacktestConfig(
-                exchange=venue.exchange, market_type=venue.market_type, contract_type=venue.contract_type,
-                margin_mode=venue.margin_mode or self.config.margin_mode, position_mode=venue.position_mode,
-                leverage=plan.risk.leverage, start_ms=parse_date_ms(settings.backtest_start),
-                end_ms=inclusive_end_ms(settings.backtest_end), initial_capital=plan.initial_capital,
-                simulation=plan.simulation, market_specs=settings.market_specs, data_dir=data_path,
-                cache_dir=Path(os.environ.get("METAEXPERT_CACHE_DIR", Path.home() / ".metaexpert" / "data")),
-                allow_download=data_path is None, close_at_end=settings.close_at_end,
+                exchange=venue.exchange,
+                market_type=venue.market_type,
+                contract_type=venue.contract_type,
+                margin_mode=venue.margin_mode or self.config.margin_mode,
+                position_mode=venue.position_mode,
+                leverage=plan.risk.leverage,
+                start_ms=parse_date_ms(settings.backtest_start),
+                end_ms=inclusive_end_ms(settings.backtest_end),
+                initial_capital=plan.initial_capital,
+                simulation=plan.simulation,
+                market_specs=settings.market_specs,
+                data_dir=data_path,
+                cache_dir=Path(
+                    os.environ.get("METAEXPERT_CACHE_DIR", Path.home() / ".metaexpert" / "data")
+                ),
+                allow_download=data_path is None,
+                close_at_end=settings.close_at_end,
                 stop_on_error=plan.stop_on_error,
             )
         except ValidationError as error:
             raise _config_error(error, "backtest settings") from None
         # Loaded and validated before anything is recorded: bad candles leave no run row, order or report.
-        loaded = load_backtest_data(handlers=plan.handlers, strategy=plan.strategy, config=backtest,
-                                    candle_source=settings.candle_source, data=settings.data)
+        loaded = load_backtest_data(
+            handlers=plan.handlers,
+            strategy=plan.strategy,
+            config=backtest,
+            candle_source=settings.candle_source,
+            data=settings.data,
+        )
         builder = RunBuilder(plan)
         recorder = builder.open_recorder()  # only with an explicit storage_url
         run_uid = None
         if recorder is not None:
             run_uid = recorder.store.backtest_runs.start(
-                self.name, parameters={"strategy": plan.strategy.model_dump(mode="json"),
-                                       "initial_capital": plan.initial_capital},
-                data_start_ms=backtest.start_ms, data_end_ms=backtest.end_ms)
+                self.name,
+                parameters={
+                    "strategy": plan.strategy.model_dump(mode="json"),
+                    "initial_capital": plan.initial_capital,
+                },
+                data_start_ms=backtest.start_ms,
+                data_end_ms=backtest.end_ms,
+            )
         try:
-            result = run_backtest(handlers=plan.handlers, strategy=plan.strategy, config=backtest,
-                                  parts=builder.parts(recorder), progress=settings.progress, expert_name=self.name,
-                                  loaded=loaded)
+            result = run_backtest(
+                handlers=plan.handlers,
+                strategy=plan.strategy,
+                config=backtest,
+                parts=builder.parts(recorder),
+                progress=settings.progress,
+                expert_name=self.name,
+                loaded=loaded,
+            )
             if recorder is not None and run_uid is not None:
                 recorder.flush()
                 recorder.store.backtest_runs.finish(run_uid, dict(result.metrics))
@@ -539,11 +688,16 @@ class MetaExpert:
                 recorder.close()
         if settings.report:
             safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.name).strip("_") or "expert"
-            target = (Path(settings.output_dir) if settings.output_dir
-                      else Path("output") / f"{safe_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+            target = (
+                Path(settings.output_dir)
+                if settings.output_dir
+                else Path("output") / f"{safe_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+            )
             print_summary(result)
             write_json(result, target / "result.json")
-            html = write_html_report(result, target / "report.html", display_timezone=self.config.display_timezone)
+            html = write_html_report(
+                result, target / "report.html", display_timezone=self.config.display_timezone
+            )
             logger.info("report written to %s", html)
             result.parameters["report_path"] = str(html)
         return result
@@ -555,7 +709,9 @@ class MetaExpert:
 
         async def trade() -> Any:
             async with builder.trading(poll_interval=settings.poll_interval) as runtime:
-                return await runtime.run(max_steps=settings.max_steps, duration_seconds=settings.duration_seconds)
+                return await runtime.run(
+                    max_steps=settings.max_steps, duration_seconds=settings.duration_seconds
+                )
 
         return asyncio.run(trade())
 
@@ -572,12 +728,24 @@ class MetaExpert:
         config = self.config
         try:
             return ExchangeConfig(
-                exchange=config.exchange, market_type=config.market_type, contract_type=config.contract_type,
-                margin_mode=config.margin_mode if config.market_type is not MarketType.SPOT else None,
-                position_mode=config.position_mode, api_key=config.api_key, api_secret=config.api_secret,
-                api_passphrase=config.api_passphrase, subaccount=config.subaccount, base_url=config.base_url,
-                testnet=config.testnet, demo=config.demo, proxy=config.proxy, rate_limit_per_minute=config.rate_limit,
-                trade_mode=mode, order_queue_path=self._order_queue_path() if mode is TradeMode.LIVE else None,
+                exchange=config.exchange,
+                market_type=config.market_type,
+                contract_type=config.contract_type,
+                margin_mode=config.margin_mode
+                if config.market_type is not MarketType.SPOT
+                else None,
+                position_mode=config.position_mode,
+                api_key=config.api_key,
+                api_secret=config.api_secret,
+                api_passphrase=config.api_passphrase,
+                subaccount=config.subaccount,
+                base_url=config.base_url,
+                testnet=config.testnet,
+                demo=config.demo,
+                proxy=config.proxy,
+                rate_limit_per_minute=config.rate_limit,
+                trade_mode=mode,
+                order_queue_path=self._order_queue_path() if mode is TradeMode.LIVE else None,
             )
         except ValidationError as error:
             raise _config_error(error, "exchange settings") from None
@@ -593,19 +761,26 @@ class MetaExpert:
 
         try:
             return PersistenceConfig(
-                storage_url=config.storage_url or DEFAULT_DATABASE_URL, on_database_down=config.on_database_down,
+                storage_url=config.storage_url or DEFAULT_DATABASE_URL,
+                on_database_down=config.on_database_down,
                 upgrade_schema=config.upgrade_schema,
-                journal_directory=Path(config.journal_dir) if config.journal_dir else None)
+                journal_directory=Path(config.journal_dir) if config.journal_dir else None,
+            )
         except ValidationError as error:
             raise _config_error(error, "storage settings") from None
 
     def _recorder_identity(self, strategy: StrategyConfig | None) -> RecorderIdentity:
         config = self.config
-        configuration = config.model_dump(mode="json", exclude={"api_key", "api_secret", "api_passphrase"})
+        configuration = config.model_dump(
+            mode="json", exclude={"api_key", "api_secret", "api_passphrase"}
+        )
         if strategy is not None:
             configuration["strategy"] = strategy.model_dump(mode="json")
-        return RecorderIdentity(exchange=str(config.exchange), market_type=str(config.market_type),
-                                configuration=configuration)
+        return RecorderIdentity(
+            exchange=str(config.exchange),
+            market_type=str(config.market_type),
+            configuration=configuration,
+        )
 
     def _notification_config(self) -> Any | None:
         if not self.config.notification_urls and not self.config.notification_config:
@@ -613,8 +788,11 @@ class MetaExpert:
         from metaexpert.notify import NotificationConfig
 
         try:
-            return NotificationConfig(urls=self.config.notification_urls, config_file=self.config.notification_config,
-                                      title_prefix=f"MetaExpert {self.name}")
+            return NotificationConfig(
+                urls=self.config.notification_urls,
+                config_file=self.config.notification_config,
+                title_prefix=f"MetaExpert {self.name}",
+            )
         except (ValidationError, ValueError) as error:
             raise ConfigurationError(f"invalid notification settings: {error}") from None
 
@@ -623,15 +801,26 @@ class MetaExpert:
         SQLite file ``var/metaexpert.sqlite``), in a backtest only with an explicit storage_url.
         Upgrades the schema first, or with ``upgrade_schema=False`` checks it and raises
         ``SchemaOutOfDateError`` naming the exact upgrade command."""
-        return open_recorder(self._persistence_config(mode), expert_name=self.name, trade_mode=mode,
-                             identity=self._recorder_identity(strategy))
+        return open_recorder(
+            self._persistence_config(mode),
+            expert_name=self.name,
+            trade_mode=mode,
+            identity=self._recorder_identity(strategy),
+        )
 
     def compliance_gate(self) -> Any | None:
         """The compliance gate bound to this expert's venue, or None without compliance_config."""
         config = self.config
-        return make_compliance_gate(config.compliance_config, VenueSettings(
-            exchange=config.exchange, market_type=config.market_type, contract_type=config.contract_type,
-            margin_mode=None, position_mode=config.position_mode))
+        return make_compliance_gate(
+            config.compliance_config,
+            VenueSettings(
+                exchange=config.exchange,
+                market_type=config.market_type,
+                contract_type=config.contract_type,
+                margin_mode=None,
+                position_mode=config.position_mode,
+            ),
+        )
 
     def notifier(self) -> Any | None:
         """The Apprise notifier for this expert's alerts, or None when none is configured."""

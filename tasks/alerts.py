@@ -54,8 +54,10 @@ class AlertSettings(BaseModel):
     def _schemes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for url in value:
             if "://" not in url:
-                raise ValueError(f"alert URL without a scheme ({url.split('@')[-1][:40]!r}); "
-                                 "expected an Apprise URL such as json://host/path or tgram://token/chat")
+                raise ValueError(
+                    f"alert URL without a scheme ({url.split('@')[-1][:40]!r}); "
+                    "expected an Apprise URL such as json://host/path or tgram://token/chat"
+                )
         return value
 
     @property
@@ -63,7 +65,9 @@ class AlertSettings(BaseModel):
         return bool(self.urls) or self.config_file is not None
 
     @classmethod
-    def from_environment(cls, urls: str | list[str] | None = None, config_file: str | None = None) -> AlertSettings:
+    def from_environment(
+        cls, urls: str | list[str] | None = None, config_file: str | None = None
+    ) -> AlertSettings:
         """Explicit values win over ``METAEXPERT_ALERT_URLS`` / ``METAEXPERT_ALERT_CONFIG``."""
         chosen_urls = urls if urls else os.environ.get(URLS_VARIABLE, "")
         chosen_file = config_file or os.environ.get(CONFIG_VARIABLE) or None
@@ -73,12 +77,21 @@ class AlertSettings(BaseModel):
         """The Apprise notifier for these settings, or None when nothing is configured."""
         if not self.configured:
             return None
-        return AppriseNotifier(NotificationConfig(urls=list(self.urls), config_file=self.config_file,
-                                                  title_prefix=self.title_prefix))
+        return AppriseNotifier(
+            NotificationConfig(
+                urls=list(self.urls), config_file=self.config_file, title_prefix=self.title_prefix
+            )
+        )
 
 
-def deliver(settings: AlertSettings, title: str, body: str, *, level: str = "warning",
-            tags: tuple[str, ...] = ()) -> bool:
+def deliver(
+    settings: AlertSettings,
+    title: str,
+    body: str,
+    *,
+    level: str = "warning",
+    tags: tuple[str, ...] = (),
+) -> bool:
     """Send one alert now; False when nothing is configured or no target took it."""
     notifier = settings.notifier()
     if notifier is None:
@@ -90,10 +103,21 @@ class AlertNotDeliveredError(RuntimeError):
     """Every configured alert target refused the alert (retried by ``send_alert``)."""
 
 
-@task(name="send-alert", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE, persist_result=False,
-      task_run_name="alert {title}")
-def send_alert(title: str, body: str, level: str = "warning", urls: list[str] | None = None,
-               config_file: str | None = None) -> bool:
+@task(
+    name="send-alert",
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    task_run_name="alert {title}",
+)
+def send_alert(
+    title: str,
+    body: str,
+    level: str = "warning",
+    urls: list[str] | None = None,
+    config_file: str | None = None,
+) -> bool:
     """Deliver an alert; retried when configured targets all fail, a no-op when none is set."""
     settings = AlertSettings.from_environment(urls, config_file)
     if not settings.configured:
@@ -103,8 +127,13 @@ def send_alert(title: str, body: str, level: str = "warning", urls: list[str] | 
     return True
 
 
-def alert(title: str, body: str, level: str = "warning", urls: list[str] | None = None,
-          config_file: str | None = None) -> bool:
+def alert(
+    title: str,
+    body: str,
+    level: str = "warning",
+    urls: list[str] | None = None,
+    config_file: str | None = None,
+) -> bool:
     """Send an alert from a flow without ever failing it: ``send_alert`` retries, and a target
     still down after the retries is logged (run logs) instead of raised. True when delivered."""
     from prefect import get_run_logger
@@ -112,8 +141,11 @@ def alert(title: str, body: str, level: str = "warning", urls: list[str] | None 
     state = send_alert(title, body, level, urls, config_file, return_state=True)
     if state.is_completed():
         return bool(state.result())
-    get_run_logger().warning("alert %r not delivered after retries (%s); the flow goes on", title,
-                             str(state.message or state.name)[:300])
+    get_run_logger().warning(
+        "alert %r not delivered after retries (%s); the flow goes on",
+        title,
+        str(state.message or state.name)[:300],
+    )
     return False
 
 
@@ -132,11 +164,16 @@ def _describe_failure(flow: Any, flow_run: Any, state: Any) -> tuple[str, str]:
     kind = "crashed" if getattr(state, "is_crashed", lambda: False)() else "failed"
     message = str(getattr(state, "message", "") or "no message")[:1500]
     parameters = getattr(flow_run, "parameters", {}) or {}
-    shown = ", ".join(f"{key}={value!r}" for key, value in parameters.items()
-                      if not re.search(r"key|secret|password|token|passphrase", key, re.IGNORECASE))
+    shown = ", ".join(
+        f"{key}={value!r}"
+        for key, value in parameters.items()
+        if not re.search(r"key|secret|password|token|passphrase", key, re.IGNORECASE)
+    )
     link = run_link(flow_run)
-    return f"flow {name} {kind}", (f"run {run_name} {kind}: {message}\nparameters: {shown[:500]}"
-                                   + (f"\nrun: {link}" if link else ""))
+    return f"flow {name} {kind}", (
+        f"run {run_name} {kind}: {message}\nparameters: {shown[:500]}"
+        + (f"\nrun: {link}" if link else "")
+    )
 
 
 def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
@@ -153,5 +190,7 @@ def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
         logger.warning("failure alert could not be sent: %s", type(error).__name__)
 
 
-FAILURE_HOOKS: dict[str, list[Any]] = {"on_failure": [alert_on_flow_failure],
-                                       "on_crashed": [alert_on_flow_failure]}
+FAILURE_HOOKS: dict[str, list[Any]] = {
+    "on_failure": [alert_on_flow_failure],
+    "on_crashed": [alert_on_flow_failure],
+}

@@ -36,17 +36,30 @@ _NO_RESULTS = {"cache_policy": NO_CACHE, "persist_result": False}
     **_NO_RESULTS,
 )
 def fetch_candles(
-    client: Any, ccxt_symbol: str, timeframe: str, start_ms: int, end_ms: int, page_limit: int = 1000,
+    client: Any,
+    ccxt_symbol: str,
+    timeframe: str,
+    start_ms: int,
+    end_ms: int,
+    page_limit: int = 1000,
     concurrency: int = 1,
 ) -> pl.DataFrame:
     """Download candles opening in ``[start_ms, end_ms)``; recoverable exchange errors are retried."""
-    return download_candles(client, ccxt_symbol, timeframe, start_ms, end_ms, page_limit=page_limit,
-                            concurrency=concurrency)
+    return download_candles(
+        client,
+        ccxt_symbol,
+        timeframe,
+        start_ms,
+        end_ms,
+        page_limit=page_limit,
+        concurrency=concurrency,
+    )
 
 
 @task(name="detect-gaps", task_run_name="gaps {timeframe}", **_NO_RESULTS)
-def detect_gaps(frame: pl.DataFrame, timeframe: str, start_ms: int | None = None,
-                end_ms: int | None = None) -> GapReport:
+def detect_gaps(
+    frame: pl.DataFrame, timeframe: str, start_ms: int | None = None, end_ms: int | None = None
+) -> GapReport:
     """The gaps of ``frame`` over ``[start_ms, end_ms)`` (edges included when bounds are given)."""
     return gap_report(frame, timeframe, start_ms=start_ms, end_ms=end_ms)
 
@@ -61,15 +74,24 @@ def detect_gaps(frame: pl.DataFrame, timeframe: str, start_ms: int | None = None
     **_NO_RESULTS,
 )
 def repair_gaps(
-    frame: pl.DataFrame, client: Any, ccxt_symbol: str, timeframe: str,
-    start_ms: int | None = None, end_ms: int | None = None, page_limit: int = 1000,
+    frame: pl.DataFrame,
+    client: Any,
+    ccxt_symbol: str,
+    timeframe: str,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    page_limit: int = 1000,
 ) -> RepairResult:
     """Re-fetch each gap from the exchange; what it still lacks stays a reported gap."""
 
     def fetch(symbol: str, frame_timeframe: str, gap_start: int, gap_end: int) -> pl.DataFrame:
-        return download_candles(client, symbol, frame_timeframe, gap_start, gap_end, page_limit=page_limit)
+        return download_candles(
+            client, symbol, frame_timeframe, gap_start, gap_end, page_limit=page_limit
+        )
 
-    return repair_gaps_in_frame(frame, timeframe, fetch, symbol=ccxt_symbol, start_ms=start_ms, end_ms=end_ms)
+    return repair_gaps_in_frame(
+        frame, timeframe, fetch, symbol=ccxt_symbol, start_ms=start_ms, end_ms=end_ms
+    )
 
 
 @task(name="validate-candles", task_run_name="validate {label}", **_NO_RESULTS)
@@ -78,8 +100,18 @@ def validate_candles(frame: pl.DataFrame, timeframe: str, label: str) -> pl.Data
     return validate_candle_frame(frame, timeframe, label=label)
 
 
-@task(name="store-candles", task_run_name="store {exchange}/{market_type} {symbol} {timeframe}", **_NO_RESULTS)
-def store_candles(store_root: str, exchange: str, market_type: str, symbol: str, timeframe: str,
-                  frame: pl.DataFrame) -> int:
+@task(
+    name="store-candles",
+    task_run_name="store {exchange}/{market_type} {symbol} {timeframe}",
+    **_NO_RESULTS,
+)
+def store_candles(
+    store_root: str,
+    exchange: str,
+    market_type: str,
+    symbol: str,
+    timeframe: str,
+    frame: pl.DataFrame,
+) -> int:
     """Idempotent upsert into the Parquet store; returns the number of new bars."""
     return CandleStore(store_root).write(exchange, market_type, symbol, timeframe, frame)

@@ -35,7 +35,9 @@ def make_exchange_client(
     """
     exchange_id = str(exchange).strip().lower()
     if exchange_id not in SUPPORTED_EXCHANGES:
-        raise ConfigurationError(f"unsupported exchange {exchange!r}; expected one of {SUPPORTED_EXCHANGES}")
+        raise ConfigurationError(
+            f"unsupported exchange {exchange!r}; expected one of {SUPPORTED_EXCHANGES}"
+        )
     family = _market_family(market_type)
     client_options: dict[str, Any] = {"defaultType": family}
     if exchange_id == "binance":
@@ -45,8 +47,9 @@ def make_exchange_client(
             fetchMargins=False,
         )
     client_options.update(options or {})
-    client = getattr(ccxt, exchange_id)({"enableRateLimit": url_override is None,
-                                         "timeout": timeout_ms, "options": client_options})
+    client = getattr(ccxt, exchange_id)(
+        {"enableRateLimit": url_override is None, "timeout": timeout_ms, "options": client_options}
+    )
     if url_override:
         redirect_client(client, url_override)
     return client
@@ -56,13 +59,17 @@ def redirect_client(client: Any, url_override: str) -> None:
     """Point every REST URL of ``client`` at ``url_override``'s scheme and host, in place."""
     target = urlsplit(url_override)
     if target.scheme not in ("http", "https") or not target.netloc:
-        raise ConfigurationError(f"invalid url_override {url_override!r}: expected e.g. 'http://127.0.0.1:8080'")
+        raise ConfigurationError(
+            f"invalid url_override {url_override!r}: expected e.g. 'http://127.0.0.1:8080'"
+        )
     api = client.urls.get("api")
     if isinstance(api, str):
         client.urls["api"] = _rebase(api, target.scheme, target.netloc)
         return
-    client.urls["api"] = {key: _rebase(value, target.scheme, target.netloc) if isinstance(value, str) else value
-                          for key, value in api.items()}
+    client.urls["api"] = {
+        key: _rebase(value, target.scheme, target.netloc) if isinstance(value, str) else value
+        for key, value in api.items()
+    }
 
 
 def _rebase(url: str, scheme: str, netloc: str) -> str:
@@ -73,7 +80,9 @@ def _rebase(url: str, scheme: str, netloc: str) -> str:
 def _market_family(market_type: str) -> str:
     key = str(market_type).strip().lower()
     if key not in _MARKET_TYPES:
-        raise ConfigurationError(f"unsupported market type {market_type!r}; expected one of {sorted(_MARKET_TYPES)}")
+        raise ConfigurationError(
+            f"unsupported market type {market_type!r}; expected one of {sorted(_MARKET_TYPES)}"
+        )
     return _MARKET_TYPES[key]
 
 

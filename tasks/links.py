@@ -46,5 +46,7 @@ def where_to_find(path: str | Path) -> str:
     url = report_url(path)
     if url is not None:
         return f"[{Path(path).name}]({url})"
-    return (f"`{Path(path).resolve()}` (serve it over HTTP: `python -m deployments.report_server --root "
-            f"<folder>` and set {REPORT_URL_VARIABLE})")
+    return (
+        f"`{Path(path).resolve()}` (serve it over HTTP: `python -m deployments.report_server --root "
+        f"<folder>` and set {REPORT_URL_VARIABLE})"
+    )

@@ -26,13 +26,17 @@ def _join(value: Any) -> str:
 
 def ingest_run_name() -> str:
     p = _parameters()
-    return (f"ingest {p.get('exchange')}/{p.get('market_type')} {_join(p.get('symbols'))} "
-            f"{_join(p.get('timeframes'))} {p.get('start')}..{p.get('end')}")
+    return (
+        f"ingest {p.get('exchange')}/{p.get('market_type')} {_join(p.get('symbols'))} "
+        f"{_join(p.get('timeframes'))} {p.get('start')}..{p.get('end')}"
+    )
 
 
 def data_quality_run_name() -> str:
     p = _parameters()
-    scope = "/".join(str(part) for part in (p.get("exchange"), p.get("market_type")) if part) or "all"
+    scope = (
+        "/".join(str(part) for part in (p.get("exchange"), p.get("market_type")) if part) or "all"
+    )
     return f"data-quality {scope} {_join(p.get('symbols'))} {_join(p.get('timeframes'))}"
 
 

@@ -32,25 +32,42 @@ _EVALUATORS: dict[str, PassEvaluator] = {}
 _EVALUATORS_LOCK = threading.Lock()
 
 
-def _evaluator(expert_path: str, variable: str | None, backtest: dict[str, Any], span: tuple[int, int]) -> PassEvaluator:
+def _evaluator(
+    expert_path: str, variable: str | None, backtest: dict[str, Any], span: tuple[int, int]
+) -> PassEvaluator:
     """One evaluator per worker process and configuration: the expert is imported and candles read once."""
     key = json.dumps([expert_path, variable, backtest, span], sort_keys=True, default=str)
     with _EVALUATORS_LOCK:
         if key not in _EVALUATORS:
             _EVALUATORS[key] = PassEvaluator.from_reference(
-                ExpertReference(expert_path, variable), BacktestSettings.model_validate(backtest), span=span)
+                ExpertReference(expert_path, variable),
+                BacktestSettings.model_validate(backtest),
+                span=span,
+            )
         return _EVALUATORS[key]
 
 
-@task(name="optimization-pass", cache_policy=NO_CACHE, retries=0, log_prints=False,
-      task_run_name="pass {request.parameters}")
-def run_pass(expert_path: str, variable: str | None, backtest: dict[str, Any], span: tuple[int, int],
-             request: PassRequest) -> PassOutcome:
+@task(
+    name="optimization-pass",
+    cache_policy=NO_CACHE,
+    retries=0,
+    log_prints=False,
+    task_run_name="pass {request.parameters}",
+)
+def run_pass(
+    expert_path: str,
+    variable: str | None,
+    backtest: dict[str, Any],
+    span: tuple[int, int],
+    request: PassRequest,
+) -> PassOutcome:
     """One backtest of one parameter set; a failing expert comes back as ``outcome.error``."""
     return _evaluator(expert_path, variable, backtest, span).evaluate(request)
 
 
-def make_task_runner(name: str, *, max_workers: int | None = None, cluster_address: str | None = None) -> Any:
+def make_task_runner(
+    name: str, *, max_workers: int | None = None, cluster_address: str | None = None
+) -> Any:
     """The task runner for passes; Dask and Ray runners are imported only when chosen."""
     if name == "thread":
         from prefect.task_runners import ThreadPoolTaskRunner
@@ -64,14 +81,16 @@ def make_task_runner(name: str, *, max_workers: int | None = None, cluster_addre
         try:
             from prefect_dask import DaskTaskRunner
         except ImportError:
-            raise ConfigurationError("task_runner='dask' needs the prefect-dask package: pip install prefect-dask") from None
+            raise ConfigurationError(
+                "task_runner='dask' needs the prefect-dask package: pip install prefect-dask"
+            ) from None
         return DaskTaskRunner(address=cluster_address) if cluster_address else DaskTaskRunner()
     if name == "ray":
         try:
             from prefect_ray import RayTaskRunner
         except ImportError:
-            raise ConfigurationError("task_runner='ray' needs the prefect-ray package: pip install prefect-ray") from None
+            raise ConfigurationError(
+                "task_runner='ray' needs the prefect-ray package: pip install prefect-ray"
+            ) from None
         return RayTaskRunner(address=cluster_address) if cluster_address else RayTaskRunner()
     raise ConfigurationError(f"unknown task_runner {name!r}: use thread, process, dask or ray")
-
-

@@ -22,32 +22,55 @@ from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.order import Order
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER_FACTOR, retry_on_recoverable
 
-_POLICY: dict[str, Any] = {"retries": RETRIES, "retry_delay_seconds": RETRY_DELAYS,
-                           "retry_jitter_factor": RETRY_JITTER_FACTOR, "retry_condition_fn": retry_on_recoverable,
-                           "cache_policy": NO_CACHE, "persist_result": False}
+_POLICY: dict[str, Any] = {
+    "retries": RETRIES,
+    "retry_delay_seconds": RETRY_DELAYS,
+    "retry_jitter_factor": RETRY_JITTER_FACTOR,
+    "retry_condition_fn": retry_on_recoverable,
+    "cache_policy": NO_CACHE,
+    "persist_result": False,
+}
 
 
 def order_from_spec(spec: dict[str, Any]) -> Order:
     """An ``Order`` in CREATED state from a plain spec; ``client_order_id`` is required."""
     missing = {"symbol", "side", "quantity", "client_order_id"} - set(spec)
     if missing:
-        raise ConfigurationError(f"order spec lacks {sorted(missing)} (client_order_id makes retries safe)")
+        raise ConfigurationError(
+            f"order spec lacks {sorted(missing)} (client_order_id makes retries safe)"
+        )
     try:
-        return Order(symbol=str(spec["symbol"]), side=OrderSide(spec["side"]),
-                     order_type=OrderType(spec.get("order_type", "limit" if spec.get("price") else "market")),
-                     quantity=float(spec["quantity"]), price=spec.get("price"), stop_price=spec.get("stop_price"),
-                     time_in_force=TimeInForce(spec.get("time_in_force", "GTC")),
-                     position_side=PositionSide(spec["position_side"]) if spec.get("position_side") else None,
-                     reduce_only=bool(spec.get("reduce_only", False)),
-                     client_order_id=str(spec["client_order_id"]))
+        return Order(
+            symbol=str(spec["symbol"]),
+            side=OrderSide(spec["side"]),
+            order_type=OrderType(
+                spec.get("order_type", "limit" if spec.get("price") else "market")
+            ),
+            quantity=float(spec["quantity"]),
+            price=spec.get("price"),
+            stop_price=spec.get("stop_price"),
+            time_in_force=TimeInForce(spec.get("time_in_force", "GTC")),
+            position_side=PositionSide(spec["position_side"])
+            if spec.get("position_side")
+            else None,
+            reduce_only=bool(spec.get("reduce_only", False)),
+            client_order_id=str(spec["client_order_id"]),
+        )
     except ValueError as error:
         raise ConfigurationError(f"invalid order spec: {error}") from None
 
 
 def order_summary(order: Order) -> dict[str, Any]:
-    return {"client_order_id": order.client_order_id, "order_id": order.order_id, "symbol": order.symbol,
-            "side": str(order.side), "quantity": order.quantity, "status": str(order.status),
-            "filled_quantity": order.filled_quantity, "average_price": order.average_price}
+    return {
+        "client_order_id": order.client_order_id,
+        "order_id": order.order_id,
+        "symbol": order.symbol,
+        "side": str(order.side),
+        "quantity": order.quantity,
+        "status": str(order.status),
+        "filled_quantity": order.filled_quantity,
+        "average_price": order.average_price,
+    }
 
 
 def _gateway(config: Any, gateway_attempts: int | None) -> Any:
@@ -55,10 +78,14 @@ def _gateway(config: Any, gateway_attempts: int | None) -> Any:
 
     if gateway_attempts is None:
         return CcxtGateway(config)
-    return CcxtGateway(config, order_retry_policy=RetryPolicy(attempts=gateway_attempts, initial_delay=0.05))
+    return CcxtGateway(
+        config, order_retry_policy=RetryPolicy(attempts=gateway_attempts, initial_delay=0.05)
+    )
 
 
-async def place_order(config: Any, spec: dict[str, Any], *, gateway_attempts: int | None = None) -> dict[str, Any]:
+async def place_order(
+    config: Any, spec: dict[str, Any], *, gateway_attempts: int | None = None
+) -> dict[str, Any]:
     """Place the order unless the venue already has its client order id; return the venue's view."""
     from metaexpert.exchanges import OrderNotFoundError
 
@@ -66,7 +93,9 @@ async def place_order(config: Any, spec: dict[str, Any], *, gateway_attempts: in
     gateway = _gateway(config, gateway_attempts)
     try:
         try:
-            existing = await gateway.fetch_order(order.symbol, client_order_id=order.client_order_id)
+            existing = await gateway.fetch_order(
+                order.symbol, client_order_id=order.client_order_id
+            )
         except OrderNotFoundError:
             existing = None
         if existing is not None:
@@ -85,14 +114,18 @@ async def withdraw_order(config: Any, symbol: str, client_order_id: str) -> dict
         try:
             order = await gateway.fetch_order(symbol, client_order_id=client_order_id)
         except OrderNotFoundError:
-            raise ConfigurationError(f"the venue has no order {client_order_id} on {symbol}") from None
+            raise ConfigurationError(
+                f"the venue has no order {client_order_id} on {symbol}"
+            ) from None
         return order_summary(await gateway.cancel_order(order))
     finally:
         await gateway.close()
 
 
 @task(name="submit-order", task_run_name="submit {spec[client_order_id]}", **_POLICY)
-def submit_order(config: Any, spec: dict[str, Any], gateway_attempts: int | None = None) -> dict[str, Any]:
+def submit_order(
+    config: Any, spec: dict[str, Any], gateway_attempts: int | None = None
+) -> dict[str, Any]:
     """Submit one order (``spec``: symbol, side, quantity, client_order_id, optional price...)."""
     return asyncio.run(place_order(config, spec, gateway_attempts=gateway_attempts))
 

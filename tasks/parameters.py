@@ -33,5 +33,7 @@ def document_parameters(function: F) -> F:
     descriptions = parameter_descriptions(function)
     if descriptions:
         lines = [f"    {name}: {text}" for name, text in descriptions.items()]
-        function.__doc__ = (inspect.getdoc(function) or "").rstrip() + "\n\nArgs:\n" + "\n".join(lines) + "\n"
+        function.__doc__ = (
+            (inspect.getdoc(function) or "").rstrip() + "\n\nArgs:\n" + "\n".join(lines) + "\n"
+        )
     return function

@@ -44,8 +44,10 @@ def make_quality_context(docs_dir: str | Path) -> Any:
         site_name=DOCS_SITE,
         site_config={
             "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(Path(docs_dir).resolve())},
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(Path(docs_dir).resolve()),
+            },
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )
@@ -61,28 +63,44 @@ def expected_bars(frame: pl.DataFrame, timeframe: str) -> int:
     return int(numbers.max()) - int(numbers.min()) + 1  # type: ignore[operator]
 
 
-def candle_suite(name: str, timeframe: str, min_gap_free_fraction: float, expected: int | None = None) -> Any:
+def candle_suite(
+    name: str, timeframe: str, min_gap_free_fraction: float, expected: int | None = None
+) -> Any:
     """The expectation suite for one candle series of ``timeframe`` spanning ``expected`` grid bars."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     suite = gx.ExpectationSuite(name=name)
-    suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(
-        column_set=[*CANDLE_COLUMNS, *DERIVED_COLUMNS], exact_match=True))
+    suite.add_expectation(
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[*CANDLE_COLUMNS, *DERIVED_COLUMNS], exact_match=True
+        )
+    )
     suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=1))
     if expected:
         # the bars present, against the grid: at least the gap-free fraction of the expected bars
-        suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(
-            min_value=max(1, math.ceil(min_gap_free_fraction * expected - 1e-9)), max_value=expected))
+        suite.add_expectation(
+            gxe.ExpectTableRowCountToBeBetween(
+                min_value=max(1, math.ceil(min_gap_free_fraction * expected - 1e-9)),
+                max_value=expected,
+            )
+        )
     for column in CANDLE_COLUMNS:
         suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
     suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="timestamp"))
     suite.add_expectation(gxe.ExpectColumnValuesToBeIncreasing(column="timestamp", strictly=True))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="grid_offset_ms", min_value=0, max_value=0))
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(column="grid_offset_ms", min_value=0, max_value=0)
+    )
     for higher, lower in (("high", "open"), ("high", "close"), ("open", "low"), ("close", "low")):
-        suite.add_expectation(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=higher, column_B=lower, or_equal=True))
-    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="low", min_value=0, strict_min=True))
+        suite.add_expectation(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=higher, column_B=lower, or_equal=True
+            )
+        )
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(column="low", min_value=0, strict_min=True)
+    )
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0))
     suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column="step_bars", min_value=1))
     return suite
@@ -102,10 +120,15 @@ def quality_frame(frame: pl.DataFrame, timeframe: str) -> Any:
     ).to_pandas()
 
 
-@task(name="check-candle-quality", task_run_name="quality {series.symbol} {series.timeframe}",
-      cache_policy=NO_CACHE, persist_result=False)
-def check_stored_series(context: Any, store_root: str, series: StoredSeries,
-                        min_gap_free_fraction: float = 0.99) -> dict[str, Any]:
+@task(
+    name="check-candle-quality",
+    task_run_name="quality {series.symbol} {series.timeframe}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def check_stored_series(
+    context: Any, store_root: str, series: StoredSeries, min_gap_free_fraction: float = 0.99
+) -> dict[str, Any]:
     """Validate one stored series and add its page to the data docs; returns pass/fail details."""
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
@@ -113,27 +136,45 @@ def check_stored_series(context: Any, store_root: str, series: StoredSeries,
     key = f"{series.exchange}/{series.market_type}/{series.symbol}-{series.timeframe}"
     # validate=False: this task describes a bad file in the data docs instead of stopping on it.
     frame = CandleStore(store_root, read_only=True).read(
-        series.exchange, series.market_type, series.symbol, series.timeframe, validate=False)
+        series.exchange, series.market_type, series.symbol, series.timeframe, validate=False
+    )
     asset_name = key.replace("/", "__")
     source = context.data_sources.get("candle_store")
     batch = source.add_dataframe_asset(asset_name).add_batch_definition_whole_dataframe("all")
     expected = expected_bars(frame, series.timeframe)
-    suite = context.suites.add(candle_suite(f"candles-{asset_name}", series.timeframe, min_gap_free_fraction,
-                                            expected))
+    suite = context.suites.add(
+        candle_suite(f"candles-{asset_name}", series.timeframe, min_gap_free_fraction, expected)
+    )
     validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"validate-{asset_name}", data=batch, suite=suite))
-    checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name=f"checkpoint-{asset_name}", validation_definitions=[validation],
-        actions=[UpdateDataDocsAction(name="update_docs", site_names=[DOCS_SITE])],
-        result_format={"result_format": "SUMMARY"},
-    ))
+        gx.ValidationDefinition(name=f"validate-{asset_name}", data=batch, suite=suite)
+    )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=f"checkpoint-{asset_name}",
+            validation_definitions=[validation],
+            actions=[UpdateDataDocsAction(name="update_docs", site_names=[DOCS_SITE])],
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
     outcome = checkpoint.run(batch_parameters={"dataframe": quality_frame(frame, series.timeframe)})
     results = [result for run in outcome.run_results.values() for result in run.results]
     failed = [_describe(result) for result in results if not result.success]
-    gaps = int(frame.select((bar_number("timestamp", Timeframe.parse(series.timeframe)).diff() > 1).sum()).item() or 0)
-    return {"key": key, "passed": bool(outcome.success), "rows": frame.height, "gaps": gaps,
-            "expected_bars": expected, "missing_bars": max(0, expected - frame.height),
-            "evaluated": len(results), "failed": failed}
+    gaps = int(
+        frame.select(
+            (bar_number("timestamp", Timeframe.parse(series.timeframe)).diff() > 1).sum()
+        ).item()
+        or 0
+    )
+    return {
+        "key": key,
+        "passed": bool(outcome.success),
+        "rows": frame.height,
+        "gaps": gaps,
+        "expected_bars": expected,
+        "missing_bars": max(0, expected - frame.height),
+        "evaluated": len(results),
+        "failed": failed,
+    }
 
 
 def _describe(result: Any) -> str:

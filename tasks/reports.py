@@ -45,28 +45,60 @@ def _plain(value: Any) -> Any:
 
 
 @task(name="run-backtest", task_run_name="backtest {expert_file}", **_NO_RESULTS)
-def run_backtest(expert_file: str, symbols: list[str] | None, start: str, end: str, capital: float,
-                 parameters: dict[str, Any] | None, output_dir: str, data_dir: str | None = None,
-                 timeframe: str | None = None) -> dict[str, Any]:
+def run_backtest(
+    expert_file: str,
+    symbols: list[str] | None,
+    start: str,
+    end: str,
+    capital: float,
+    parameters: dict[str, Any] | None,
+    output_dir: str,
+    data_dir: str | None = None,
+    timeframe: str | None = None,
+) -> dict[str, Any]:
     """Run the expert's backtest, write the JSON and HTML reports; return metrics and paths."""
     from metaexpert.cli.loader import load_expert
 
     if capital <= 0:
         raise ConfigurationError(f"capital must be positive, got {capital}")
     expert = load_expert(expert_file).expert
-    result = expert.run("backtest", backtest_start=start, backtest_end=end, initial_capital=capital,
-                        data_dir=data_dir, output_dir=output_dir, symbol=list(symbols) if symbols else None,
-                        timeframe=timeframe, parameters=parameters or None, configure_logs=False)
+    result = expert.run(
+        "backtest",
+        backtest_start=start,
+        backtest_end=end,
+        initial_capital=capital,
+        data_dir=data_dir,
+        output_dir=output_dir,
+        symbol=list(symbols) if symbols else None,
+        timeframe=timeframe,
+        parameters=parameters or None,
+        configure_logs=False,
+    )
     metrics = {key: _plain(value) for key, value in dict(result.metrics).items()}
-    return {"expert": result.expert_name, "symbols": list(result.symbols), "timeframe": result.timeframe,
-            "start_ms": result.start_ms, "end_ms": result.end_ms, "initial_capital": result.initial_capital,
-            "final_equity": _plain(result.final_equity), "trades": len(result.closed_trades),
-            "metrics": metrics, "report_path": str(result.parameters.get("report_path", "")),
-            "json_path": str(Path(output_dir) / "result.json")}
+    return {
+        "expert": result.expert_name,
+        "symbols": list(result.symbols),
+        "timeframe": result.timeframe,
+        "start_ms": result.start_ms,
+        "end_ms": result.end_ms,
+        "initial_capital": result.initial_capital,
+        "final_equity": _plain(result.final_equity),
+        "trades": len(result.closed_trades),
+        "metrics": metrics,
+        "report_path": str(result.parameters.get("report_path", "")),
+        "json_path": str(Path(output_dir) / "result.json"),
+    }
 
 
-def _archived_report(database_url: str, archive_dir: str, start_ms: int, end_ms: int, display_timezone: str,
-                     expert: str | None, trade_mode: str) -> Any:
+def _archived_report(
+    database_url: str,
+    archive_dir: str,
+    start_ms: int,
+    end_ms: int,
+    display_timezone: str,
+    expert: str | None,
+    trade_mode: str,
+) -> Any:
     """The audit report of the rows archival moved out of the hot database (``Archiver`` files)."""
     import json
 
@@ -76,15 +108,22 @@ def _archived_report(database_url: str, archive_dir: str, start_ms: int, end_ms:
     database = Database(database_url)
     try:
         store = StateStore(database)
-        frame = Archiver(database, archive_dir).read_archive("audit_events", start_ms=start_ms, end_ms=end_ms)
+        frame = Archiver(database, archive_dir).read_archive(
+            "audit_events", start_ms=start_ms, end_ms=end_ms
+        )
         if expert is not None:
             info = store.experts.find(expert, trade_mode=trade_mode)
             frame = frame.filter(frame["expert_id"] == (info.expert_id if info is not None else -1))
         entries, orders = [], {}
         for row in frame.iter_rows(named=True):
-            entries.append({"timestamp_ms": row["timestamp_ms"], "kind": row["kind"],
-                            "client_order_id": row["client_order_id"],
-                            "payload": json.loads(row["payload"]) if row["payload"] else {}})
+            entries.append(
+                {
+                    "timestamp_ms": row["timestamp_ms"],
+                    "kind": row["kind"],
+                    "client_order_id": row["client_order_id"],
+                    "payload": json.loads(row["payload"]) if row["payload"] else {},
+                }
+            )
             coid = row["client_order_id"]
             if coid and coid not in orders and row["expert_id"] is not None:
                 order = store.orders.get(row["expert_id"], coid)
@@ -96,7 +135,9 @@ def _archived_report(database_url: str, archive_dir: str, start_ms: int, end_ms:
 
 
 @task(name="find-market-day", **_NO_RESULTS)
-def market_day_before(database_url: str, expert: str | None = None, trade_mode: str = "paper") -> int | None:
+def market_day_before(
+    database_url: str, expert: str | None = None, trade_mode: str = "paper"
+) -> int | None:
     """Start (UTC ms) of the last complete market day: the day before the expert's newest row.
 
     Sandbox and replayed experts trade in market time, months behind the wall clock, so the
@@ -109,7 +150,11 @@ def market_day_before(database_url: str, expert: str | None = None, trade_mode: 
         clocks = Archiver(database, ".").market_clocks()
         if expert is not None:
             info = StateStore(database).experts.find(expert, trade_mode=trade_mode)
-            clocks = {key: value for key, value in clocks.items() if info is not None and key == info.expert_id}
+            clocks = {
+                key: value
+                for key, value in clocks.items()
+                if info is not None and key == info.expert_id
+            }
     finally:
         database.dispose()
     if not clocks:
@@ -119,26 +164,42 @@ def market_day_before(database_url: str, expert: str | None = None, trade_mode: 
 
 
 @task(name="build-audit-report", task_run_name="audit {expert} {start_ms}", **_NO_RESULTS)
-def build_audit_report(database_url: str, start_ms: int, end_ms: int, output_dir: str,
-                       display_timezone: str = "UTC", expert: str | None = None,
-                       trade_mode: str = "paper", archive_dir: str | None = None) -> dict[str, Any]:
+def build_audit_report(
+    database_url: str,
+    start_ms: int,
+    end_ms: int,
+    output_dir: str,
+    display_timezone: str = "UTC",
+    expert: str | None = None,
+    trade_mode: str = "paper",
+    archive_dir: str | None = None,
+) -> dict[str, Any]:
     """The compliance package's audit report over the storage audit trail (the hot database
     plus, with ``archive_dir``, the rows archived from it), as CSV + Markdown."""
     from metaexpert.cli.audit import load_audit_report
     from metaexpert.compliance.audit import merge_reports
 
-    report = load_audit_report(database_url, start_ms, end_ms, display_timezone, expert=expert,
-                               trade_mode=trade_mode)
+    report = load_audit_report(
+        database_url, start_ms, end_ms, display_timezone, expert=expert, trade_mode=trade_mode
+    )
     if archive_dir is not None and Path(archive_dir).is_dir():
-        report = merge_reports(report, _archived_report(database_url, archive_dir, start_ms, end_ms,
-                                                        display_timezone, expert, trade_mode))
+        report = merge_reports(
+            report,
+            _archived_report(
+                database_url, archive_dir, start_ms, end_ms, display_timezone, expert, trade_mode
+            ),
+        )
     day = datetime.fromtimestamp(start_ms / 1000, UTC).strftime("%Y-%m-%d")
     stem = f"audit-{re.sub(r'[^A-Za-z0-9_.-]+', '_', expert or 'all')}-{day}"
     folder = Path(output_dir)
     csv_path = report.write_csv(folder / f"{stem}.csv")
     markdown_path = report.write_markdown(folder / f"{stem}.md")
-    return {"summary": report.summary(), "csv_path": str(csv_path), "markdown_path": str(markdown_path),
-            "markdown": Path(markdown_path).read_text()}
+    return {
+        "summary": report.summary(),
+        "csv_path": str(csv_path),
+        "markdown_path": str(markdown_path),
+        "markdown": Path(markdown_path).read_text(),
+    }
 
 
 @task(name="read-market-clocks", **_NO_RESULTS)
@@ -154,10 +215,20 @@ def read_market_clocks(database_url: str) -> dict[int | None, int]:
         database.dispose()
 
 
-@task(name="archive-table", task_run_name="archive {table} before {older_than_ms}", retries=2, retry_delay_seconds=[5, 30],
-      **_NO_RESULTS)
-def archive_table(database_url: str, directory: str, table: str, older_than_ms: int,
-                  experts: list[int | None] | None = None) -> dict[str, Any]:
+@task(
+    name="archive-table",
+    task_run_name="archive {table} before {older_than_ms}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    **_NO_RESULTS,
+)
+def archive_table(
+    database_url: str,
+    directory: str,
+    table: str,
+    older_than_ms: int,
+    experts: list[int | None] | None = None,
+) -> dict[str, Any]:
     """Move ``table``'s rows older than the cutoff (of ``experts`` only, if given) to verified
     Parquet files (``Archiver``)."""
     from metaexpert.storage import Archiver, Database
@@ -166,7 +237,8 @@ def archive_table(database_url: str, directory: str, table: str, older_than_ms: 
     try:
         database.check_schema()
         result = Archiver(database, directory).archive(
-            table, older_than_ms, experts=tuple(experts) if experts is not None else None)
+            table, older_than_ms, experts=tuple(experts) if experts is not None else None
+        )
         return {"table": table, "rows": result.row_count, "files": result.files}
     finally:
         database.dispose()

@@ -52,7 +52,9 @@ def expert_lock(expert_key: str, directory: str | Path | None = None) -> Iterato
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise EvaluationBusyError(f"another evaluation of {expert_key} is running (lock {path})") from None
+            raise EvaluationBusyError(
+                f"another evaluation of {expert_key} is running (lock {path})"
+            ) from None
         try:
             yield path
         finally:
@@ -87,18 +89,31 @@ def _mark_timers(handlers: Any, state: Any, before: dict[int, int]) -> None:
         state[TIMER_MARKS_KEY] = marks
 
 
-async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: float = 10_000.0,
-                        notifier: Any | None = None, on_circuit_state_change: Any | None = None) -> dict[str, Any]:
+async def evaluate_once(
+    expert: Any,
+    trade_mode: TradeMode,
+    *,
+    initial_capital: float = 10_000.0,
+    notifier: Any | None = None,
+    on_circuit_state_change: Any | None = None,
+) -> dict[str, Any]:
     """Start the runtime with persistence, run one step, commit, stop; return what happened."""
     from metaexpert.engine.run_settings import TradingRunSettings
 
     if trade_mode is TradeMode.BACKTEST:
-        raise ConfigurationError("evaluate runs paper or live mode; use the backtest flow for backtests")
+        raise ConfigurationError(
+            "evaluate runs paper or live mode; use the backtest flow for backtests"
+        )
     events: list[Any] = []
-    builder = expert.builder(trade_mode, TradingRunSettings(initial_capital=initial_capital, observers=[events.append]),
-                             notifier=notifier)
+    builder = expert.builder(
+        trade_mode,
+        TradingRunSettings(initial_capital=initial_capital, observers=[events.append]),
+        notifier=notifier,
+    )
     started = time.perf_counter()
-    async with builder.trading(gateway_options={"on_circuit_state_change": on_circuit_state_change}) as runtime:
+    async with builder.trading(
+        gateway_options={"on_circuit_state_change": on_circuit_state_change}
+    ) as runtime:
         recorder = runtime.persistence
         engine = await runtime.start()
         known = {order.client_order_id for order in engine.orders}
@@ -121,8 +136,14 @@ async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: 
             "trade_mode": trade_mode.value,
             "market_time_ms": engine.portfolio.now_ms,
             "orders": [_order_summary(order) for order in new_orders],
-            "rejected": [order.client_order_id for order in new_orders if order.status is OrderStatus.REJECTED],
-            "risk_events": [f"{event.rule}:{event.action}" for event in events if isinstance(event, RiskEvent)],
+            "rejected": [
+                order.client_order_id
+                for order in new_orders
+                if order.status is OrderStatus.REJECTED
+            ],
+            "risk_events": [
+                f"{event.rule}:{event.action}" for event in events if isinstance(event, RiskEvent)
+            ],
             "order_events": sum(isinstance(event, OrderEvent) for event in events),
             "skipped_bars": list(runtime.skipped_bars),  # missed bars a long pause kept from on_bar
             "equity": engine.portfolio.account.equity,
@@ -131,22 +152,47 @@ async def evaluate_once(expert: Any, trade_mode: TradeMode, *, initial_capital: 
 
 
 def _order_summary(order: Any) -> dict[str, Any]:
-    return {"client_order_id": order.client_order_id, "symbol": order.symbol, "side": str(order.side),
-            "type": str(order.order_type), "quantity": order.quantity, "price": order.price,
-            "status": str(order.status), "average_price": order.average_price}
+    return {
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": str(order.side),
+        "type": str(order.order_type),
+        "quantity": order.quantity,
+        "price": order.price,
+        "status": str(order.status),
+        "average_price": order.average_price,
+    }
 
 
-@task(name="evaluate-expert", cache_policy=NO_CACHE, persist_result=False,
-      task_run_name="evaluate {expert_file}")
-def evaluate_expert(expert_file: str, trade_mode: str = "paper", overrides: dict[str, Any] | None = None,
-                    initial_capital: float = 10_000.0, notifier: Any | None = None,
-                    on_circuit_state_change: Any | None = None) -> dict[str, Any]:
+@task(
+    name="evaluate-expert",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    task_run_name="evaluate {expert_file}",
+)
+def evaluate_expert(
+    expert_file: str,
+    trade_mode: str = "paper",
+    overrides: dict[str, Any] | None = None,
+    initial_capital: float = 10_000.0,
+    notifier: Any | None = None,
+    on_circuit_state_change: Any | None = None,
+) -> dict[str, Any]:
     """One evaluation step of ``expert_file`` (no task-level retry: exchange calls retry inside
     the gateway, and a half-done step is redone from the persisted cursor on the next tick)."""
     try:
         mode = TradeMode(trade_mode)
     except ValueError:
-        raise ConfigurationError(f"invalid trade_mode {trade_mode!r}: expected paper or live") from None
+        raise ConfigurationError(
+            f"invalid trade_mode {trade_mode!r}: expected paper or live"
+        ) from None
     expert = load_expert_file(expert_file, overrides)
-    return asyncio.run(evaluate_once(expert, mode, initial_capital=initial_capital, notifier=notifier,
-                                     on_circuit_state_change=on_circuit_state_change))
+    return asyncio.run(
+        evaluate_once(
+            expert,
+            mode,
+            initial_capital=initial_capital,
+            notifier=notifier,
+            on_circuit_state_change=on_circuit_state_change,
+        )
+    )

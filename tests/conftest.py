@@ -34,7 +34,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if stale:
         raise pytest.UsageError(
             "these modules changed after they were compiled, so Python would run the old code: "
-            + ", ".join(stale) + "; run `make build`"
+            + ", ".join(stale)
+            + "; run `make build`"
         )
 
 
@@ -65,18 +66,25 @@ def _candidate_files(root: Path) -> list[Path]:
     files = []
     basetemp = _state["basetemp"]
     if isinstance(basetemp, Path) and basetemp.is_dir():
-        files.extend(path for path in basetemp.rglob("*") if path.is_file() and not path.is_symlink())
+        files.extend(
+            path for path in basetemp.rglob("*") if path.is_file() and not path.is_symlink()
+        )
     for folder in ("logs", "output"):
         directory = root / folder
         if directory.is_dir():
-            files.extend(path for path in directory.rglob("*")
-                         if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= started)
+            files.extend(
+                path
+                for path in directory.rglob("*")
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= started
+            )
     return files
 
 
 def scan_for_secrets(files: list[Path], secrets: set[str]) -> list[tuple[Path, str]]:
     """(file, masked secret) for every file holding a secret in clear."""
-    values = sorted({value for value in secrets if len(value) >= MINIMUM_SCANNED_LENGTH}, key=len, reverse=True)
+    values = sorted(
+        {value for value in secrets if len(value) >= MINIMUM_SCANNED_LENGTH}, key=len, reverse=True
+    )
     if not values:
         return []
     pattern = re.compile(b"|".join(re.escape(value.encode()) for value in values))
@@ -98,7 +106,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _collect_registered()
     files = _candidate_files(Path(session.config.rootpath))
     hits = scan_for_secrets(files, _secrets)
-    _state["report"] = [f"{len(files)} files scanned for {len(_secrets)} secret values, {len(hits)} hits"]
+    _state["report"] = [
+        f"{len(files)} files scanned for {len(_secrets)} secret values, {len(hits)} hits"
+    ]
     _state["report"] += [f"secret {masked} found in {path}" for path, masked in hits]  # type: ignore[operator]
     _state["hits"] = bool(hits)
     if hits:

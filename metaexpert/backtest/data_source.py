@@ -51,20 +51,35 @@ class LoadedCandles:
 
 
 class CandleSource:
-    def __init__(self, data_dir: str | Path | None, *, cache_dir: str | Path | None = None,
-                 allow_download: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None,
+        *,
+        cache_dir: str | Path | None = None,
+        allow_download: bool = False,
+    ) -> None:
         self.stores = [CandleStore(Path(data_dir), read_only=True)] if data_dir else []
         self.cache = CandleStore(Path(cache_dir)) if cache_dir else None
         if self.cache is not None:
             self.stores.append(self.cache)
         self.allow_download = allow_download
 
-    def load(self, exchange: str, market_type: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> LoadedCandles:
+    def load(
+        self,
+        exchange: str,
+        market_type: str,
+        symbol: str,
+        timeframe: str,
+        start_ms: int,
+        end_ms: int,
+    ) -> LoadedCandles:
         candidates = [(exchange, market_type)]
         if market_type == "futures":
             if exchange != "binance":
                 candidates.append(("binance", "futures"))
-            candidates.append(("binance", "usdm"))  # Binance's own name for its USD-M perpetuals (shared data)
+            candidates.append(
+                ("binance", "usdm")
+            )  # Binance's own name for its USD-M perpetuals (shared data)
         if (exchange, market_type) != ("binance", "spot"):
             candidates.append(("binance", "spot"))
         target = Timeframe.parse(timeframe)
@@ -73,8 +88,14 @@ class CandleSource:
                 found = self._from_store(store, venue, market, symbol, target, start_ms, end_ms)
                 if found is not None:
                     if venue != exchange or market not in (market_type, "usdm"):
-                        logger.warning("no %s %s candles for %s; using %s %s candles as a price proxy",
-                                       exchange, market_type, symbol, venue, market)
+                        logger.warning(
+                            "no %s %s candles for %s; using %s %s candles as a price proxy",
+                            exchange,
+                            market_type,
+                            symbol,
+                            venue,
+                            market,
+                        )
                     return found
         if self.allow_download:
             return self._download(exchange, market_type, symbol, target, start_ms, end_ms)
@@ -84,8 +105,16 @@ class CandleSource:
             "with <exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet files, or allow downloading"
         )
 
-    def _from_store(self, store: CandleStore, exchange: str, market_type: str, symbol: str, target: Timeframe,
-                    start_ms: int, end_ms: int) -> LoadedCandles | None:
+    def _from_store(
+        self,
+        store: CandleStore,
+        exchange: str,
+        market_type: str,
+        symbol: str,
+        target: Timeframe,
+        start_ms: int,
+        end_ms: int,
+    ) -> LoadedCandles | None:
         # CandleStore.read validates what it reads (or trusts the file's validation stamp).
         if store.exists(exchange, market_type, symbol, str(target)):
             frame = store.read(exchange, market_type, symbol, str(target), start_ms, end_ms)
@@ -96,10 +125,21 @@ class CandleSource:
                 continue
             if store.exists(exchange, market_type, symbol, finer):
                 frame = store.read(exchange, market_type, symbol, finer, start_ms, end_ms)
-                return LoadedCandles(resample(frame, source, target), f"{store.root}/{exchange}/{market_type}/{symbol}-{finer} resampled to {target}")
+                return LoadedCandles(
+                    resample(frame, source, target),
+                    f"{store.root}/{exchange}/{market_type}/{symbol}-{finer} resampled to {target}",
+                )
         return None
 
-    def _download(self, exchange: str, market_type: str, symbol: str, target: Timeframe, start_ms: int, end_ms: int) -> LoadedCandles:
+    def _download(
+        self,
+        exchange: str,
+        market_type: str,
+        symbol: str,
+        target: Timeframe,
+        start_ms: int,
+        end_ms: int,
+    ) -> LoadedCandles:
         import ccxt  # imported lazily: only a download needs it
 
         if exchange == "binance" and market_type != "spot":
@@ -112,13 +152,19 @@ class CandleSource:
             if not market:
                 raise DataError(f"{exchange} has no market {symbol}")
             ccxt_symbol = market[0]["symbol"] if isinstance(market, list) else market["symbol"]
-            logger.info("downloading %s %s %s candles from %s", symbol, target, market_type, exchange)
+            logger.info(
+                "downloading %s %s %s candles from %s", symbol, target, market_type, exchange
+            )
             frame = download_candles(client, ccxt_symbol, str(target), start_ms, end_ms)
         except DataError:
             raise
         except Exception as error:
-            raise DataError(f"could not download {symbol} {target} candles from {exchange}: {error}") from error
-        frame = checked_candles(frame, target, label=f"{exchange}/{market_type} {symbol} {target} (downloaded)")
+            raise DataError(
+                f"could not download {symbol} {target} candles from {exchange}: {error}"
+            ) from error
+        frame = checked_candles(
+            frame, target, label=f"{exchange}/{market_type} {symbol} {target} (downloaded)"
+        )
         if self.cache is not None and frame.height:
             self.cache.write(exchange, market_type, symbol, str(target), frame)
         return LoadedCandles(frame, f"downloaded from {exchange}")
@@ -140,7 +186,15 @@ class FrameCandleSource(CandleSource):
         self._checked: dict[tuple[str, str], tuple[pl.DataFrame, str]] = {}
         self._unnamed_symbol: str | None = None
 
-    def load(self, exchange: str, market_type: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> LoadedCandles:
+    def load(
+        self,
+        exchange: str,
+        market_type: str,
+        symbol: str,
+        timeframe: str,
+        start_ms: int,
+        end_ms: int,
+    ) -> LoadedCandles:
         key = normalize_symbol(symbol)
         target = Timeframe.parse(timeframe)
         cached = self._checked.get((key, str(target)))
@@ -179,11 +233,18 @@ class FrameCandleSource(CandleSource):
                 f"{self.label}: candles without a 'symbol' column serve one symbol ({self._unnamed_symbol}); "
                 f"for {symbol} as well add a 'symbol' column or pass a dict {{symbol: frame}}"
             )
-        raise DataError(f"{self.label}: no candles for {symbol}; it holds {', '.join(held) or 'no symbol'}")
+        raise DataError(
+            f"{self.label}: no candles for {symbol}; it holds {', '.join(held) or 'no symbol'}"
+        )
 
 
-def candle_source_for(data: Any, *, data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-                      allow_download: bool = False) -> CandleSource:
+def candle_source_for(
+    data: Any,
+    *,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    allow_download: bool = False,
+) -> CandleSource:
     """The candle source for whatever ``expert.run(data=...)`` or ``backtest --data`` was given.
 
     ``None`` is the default store (``data_dir``); a ``CandleSource`` is used as it is; a folder
@@ -205,7 +266,9 @@ def candle_source_for(data: Any, *, data_dir: str | Path | None = None, cache_di
         frames: dict[str | None, pl.DataFrame] = {}
         for symbol, frame in data.items():
             if not isinstance(symbol, str):
-                raise ConfigurationError(f"data: dict keys must be symbols like 'BTCUSDT', got {symbol!r}")
+                raise ConfigurationError(
+                    f"data: dict keys must be symbols like 'BTCUSDT', got {symbol!r}"
+                )
             frames[normalize_symbol(symbol)] = _to_polars(frame, f"data[{symbol!r}]")
         return FrameCandleSource(frames, label="data")
     return FrameCandleSource(split_symbols(_to_polars(data, "data"), "data"), label="data frame")
@@ -220,7 +283,9 @@ def read_candle_file(path: Path) -> pl.DataFrame:
         elif suffix == ".csv":
             frame = pl.read_csv(path, try_parse_dates=True)
         else:
-            raise ConfigurationError(f"data file {path}: expected a .parquet or .csv file, or a store folder")
+            raise ConfigurationError(
+                f"data file {path}: expected a .parquet or .csv file, or a store folder"
+            )
     except (pl.exceptions.PolarsError, OSError) as error:
         raise DataError(f"cannot read candle file {path}: {error}") from None
     return _named_columns(frame, str(path))
@@ -246,8 +311,11 @@ def _from_pandas(frame: Any, label: str) -> pl.DataFrame:
     import pandas as pd  # only when the user passed a pandas frame
 
     if not any(str(column).lower() in _TIME_ALIASES for column in frame.columns) and isinstance(
-            frame.index, pd.DatetimeIndex):
-        frame = frame.rename_axis("timestamp").reset_index()  # a time index is the usual pandas layout
+        frame.index, pd.DatetimeIndex
+    ):
+        frame = frame.rename_axis(
+            "timestamp"
+        ).reset_index()  # a time index is the usual pandas layout
     try:
         return pl.from_pandas(frame)
     except Exception as error:  # noqa: BLE001 - pyarrow/pandas raise many types; the user needs the cause
@@ -272,9 +340,13 @@ def split_symbols(frame: pl.DataFrame, label: str) -> dict[str | None, pl.DataFr
     if _SYMBOL_COLUMN not in frame.columns:
         return {None: frame}
     if frame.get_column(_SYMBOL_COLUMN).null_count():
-        raise DataError(f"{label}: {frame.get_column(_SYMBOL_COLUMN).null_count()} row(s) have no symbol")
+        raise DataError(
+            f"{label}: {frame.get_column(_SYMBOL_COLUMN).null_count()} row(s) have no symbol"
+        )
     frames: dict[str | None, pl.DataFrame] = {}
-    for (name,), part in frame.partition_by(_SYMBOL_COLUMN, as_dict=True, maintain_order=True).items():
+    for (name,), part in frame.partition_by(
+        _SYMBOL_COLUMN, as_dict=True, maintain_order=True
+    ).items():
         symbol = normalize_symbol(str(name))
         if symbol in frames:
             raise DataError(f"{label}: symbols {name!r} and another spelling both mean {symbol}")
@@ -284,7 +356,11 @@ def split_symbols(frame: pl.DataFrame, label: str) -> dict[str | None, pl.DataFr
 
 def native_timeframe(frame: pl.DataFrame, fallback: Timeframe | None) -> Timeframe | None:
     """The timeframe of ``frame``: its smallest step between distinct timestamps, if that is a known one."""
-    if "timestamp" not in frame.columns or not frame.schema["timestamp"].is_integer() or frame.height < 2:
+    if (
+        "timestamp" not in frame.columns
+        or not frame.schema["timestamp"].is_integer()
+        or frame.height < 2
+    ):
         return fallback
     steps = frame.get_column("timestamp").unique().sort().diff().drop_nulls()
     step = steps.filter(steps > 0).min()

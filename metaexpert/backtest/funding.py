@@ -38,7 +38,10 @@ DEFAULT_INTERVAL_MS = 8 * 3_600_000
 #: The venue whose recorded funding rates stand in for a venue without any (as its candles do).
 PROXY_EXCHANGE = "binance"
 
-def funding_file(roots: Sequence[Path], exchange: str, symbol: str, *, inverse: bool) -> Path | None:
+
+def funding_file(
+    roots: Sequence[Path], exchange: str, symbol: str, *, inverse: bool
+) -> Path | None:
     """The first ``<SYMBOL>-funding.parquet`` found under ``roots``, or None."""
     for root in roots:
         for folder in INVERSE_FOLDERS if inverse else LINEAR_FOLDERS:
@@ -56,13 +59,18 @@ def read_funding_rates(path: Path, start_ms: int, end_ms: int) -> tuple[np.ndarr
         raise DataError(f"cannot read funding file {path}: {error}") from None
     missing = {"timestamp", "funding_rate"} - set(frame.columns)
     if missing:
-        raise DataError(f"funding file {path} lacks the column(s) {', '.join(sorted(missing))} "
-                        "(expected timestamp, funding_rate)")
+        raise DataError(
+            f"funding file {path} lacks the column(s) {', '.join(sorted(missing))} "
+            "(expected timestamp, funding_rate)"
+        )
     try:
-        frame = frame.select(pl.col("timestamp").cast(pl.Int64), pl.col("funding_rate").cast(pl.Float64))
+        frame = frame.select(
+            pl.col("timestamp").cast(pl.Int64), pl.col("funding_rate").cast(pl.Float64)
+        )
     except pl.exceptions.PolarsError as error:
-        raise DataError(f"funding file {path}: timestamp must be integer ms and funding_rate a number "
-                        f"({error})") from None
+        raise DataError(
+            f"funding file {path}: timestamp must be integer ms and funding_rate a number ({error})"
+        ) from None
     if frame.get_column("timestamp").null_count() or frame.get_column("funding_rate").null_count():
         raise DataError(f"funding file {path} has empty timestamps or rates")
     frame = frame.sort("timestamp")
@@ -74,14 +82,17 @@ def read_funding_rates(path: Path, start_ms: int, end_ms: int) -> tuple[np.ndarr
     bad = ~np.isfinite(rates) | (np.abs(rates) > MAX_ABS_RATE)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
-        raise DataError(f"funding file {path}: rate {rates[index]!r} at {int(times[index])} is not a funding rate "
-                        f"(expected a finite fraction within +-{MAX_ABS_RATE:g} per period)")
+        raise DataError(
+            f"funding file {path}: rate {rates[index]!r} at {int(times[index])} is not a funding rate "
+            f"(expected a finite fraction within +-{MAX_ABS_RATE:g} per period)"
+        )
     window = (times >= start_ms) & (times < end_ms)
     return times[window], rates[window]
 
 
-def mark_opens(roots: Sequence[Path], exchange: str, symbol: str, times: np.ndarray, *,
-               inverse: bool) -> np.ndarray | None:
+def mark_opens(
+    roots: Sequence[Path], exchange: str, symbol: str, times: np.ndarray, *, inverse: bool
+) -> np.ndarray | None:
     """The mark price at each funding time (the open of the mark candle opening then), NaN where
     there is none; None without a mark-price file."""
     for root in roots:
@@ -111,12 +122,15 @@ def coverage_gaps(times: np.ndarray, start_ms: int, end_ms: int, interval_ms: in
     if not gaps.size:
         return ""
     longest = int(gaps[np.argmax(np.diff(edges)[gaps])])
-    return (f"{gaps.size} stretch(es) of the run without recorded funding, the longest from {int(edges[longest])} "
-            f"to {int(edges[longest + 1])} (ms): no funding is booked there")
+    return (
+        f"{gaps.size} stretch(es) of the run without recorded funding, the longest from {int(edges[longest])} "
+        f"to {int(edges[longest + 1])} (ms): no funding is booked there"
+    )
 
 
-def load_funding_schedule(roots: Sequence[Path], exchange: str, symbol: str, start_ms: int, end_ms: int, *,
-                          inverse: bool) -> tuple[FundingSchedule, str]:
+def load_funding_schedule(
+    roots: Sequence[Path], exchange: str, symbol: str, start_ms: int, end_ms: int, *, inverse: bool
+) -> tuple[FundingSchedule, str]:
     """The recorded funding events of ``symbol`` during the run, and a warning when the file does
     not cover all of it; ``ConfigurationError`` without a file."""
     path = funding_file(roots, exchange, symbol, inverse=inverse)
@@ -128,29 +142,51 @@ def load_funding_schedule(roots: Sequence[Path], exchange: str, symbol: str, sta
         source = PROXY_EXCHANGE
     if path is None:
         folders = INVERSE_FOLDERS if inverse else LINEAR_FOLDERS
-        where = ", ".join(str(root / exchange / folder / f"{symbol}-funding.parquet")
-                          for root in roots for folder in folders) or "no data folder"
+        where = (
+            ", ".join(
+                str(root / exchange / folder / f"{symbol}-funding.parquet")
+                for root in roots
+                for folder in folders
+            )
+            or "no data folder"
+        )
         raise ConfigurationError(
             f"perpetual backtest of {symbol}: no recorded funding rates (looked for {where}); add the funding "
-            "history, or pass simulation={'funding': 'none'} to backtest without funding payments")
+            "history, or pass simulation={'funding': 'none'} to backtest without funding payments"
+        )
     times, rates = read_funding_rates(path, start_ms, end_ms)
     marks = mark_opens(roots, source, symbol, times, inverse=inverse)
     interval = int(np.median(np.diff(times))) if times.size > 1 else DEFAULT_INTERVAL_MS
     gaps = coverage_gaps(times, start_ms, end_ms, interval)
-    notes = [f"no {exchange} funding rates for {symbol}: {source} rates from {path} stand in"] if source != exchange else []
+    notes = (
+        [f"no {exchange} funding rates for {symbol}: {source} rates from {path} stand in"]
+        if source != exchange
+        else []
+    )
     if gaps:
         notes.append(f"{symbol}: {gaps} ({path})")
     warning = "; ".join(notes)
-    schedule = FundingSchedule(symbol, times.tolist(), rates.tolist(), marks.tolist() if marks is not None else None)
+    schedule = FundingSchedule(
+        symbol, times.tolist(), rates.tolist(), marks.tolist() if marks is not None else None
+    )
     return schedule, warning
 
 
-def attach_funding(feeds: Sequence[Feed], roots: Sequence[Path], exchange: str, start_ms: int, end_ms: int, *,
-                   inverse: bool) -> list[str]:
+def attach_funding(
+    feeds: Sequence[Feed],
+    roots: Sequence[Path],
+    exchange: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    inverse: bool,
+) -> list[str]:
     """Give every perpetual feed its recorded funding schedule; returns coverage warnings."""
     warnings: list[str] = []
     for feed in feeds:
-        schedule, warning = load_funding_schedule(roots, exchange, feed.symbol, start_ms, end_ms, inverse=inverse)
+        schedule, warning = load_funding_schedule(
+            roots, exchange, feed.symbol, start_ms, end_ms, inverse=inverse
+        )
         feed.funding = schedule
         if warning:
             warnings.append(warning)
@@ -159,13 +195,16 @@ def attach_funding(feeds: Sequence[Feed], roots: Sequence[Path], exchange: str, 
 
 def funding_payments(feeds: Sequence[Feed]) -> list[FundingPayment]:
     """Every funding payment the run booked, in time order (symbols in feed order at one time)."""
-    payments = [payment for feed in feeds if feed.funding is not None for payment in feed.funding.payments]
+    payments = [
+        payment for feed in feeds if feed.funding is not None for payment in feed.funding.payments
+    ]
     payments.sort(key=lambda payment: payment.timestamp)
     return payments
 
 
-def mark_candle_file(roots: Sequence[Path], exchange: str, symbol: str, timeframe: str, *,
-                     inverse: bool) -> Path | None:
+def mark_candle_file(
+    roots: Sequence[Path], exchange: str, symbol: str, timeframe: str, *, inverse: bool
+) -> Path | None:
     """``<SYMBOL>-mark-<timeframe>.parquet`` under ``roots``, or None."""
     for root in roots:
         for folder in INVERSE_FOLDERS if inverse else LINEAR_FOLDERS:
@@ -175,22 +214,31 @@ def mark_candle_file(roots: Sequence[Path], exchange: str, symbol: str, timefram
     return None
 
 
-def attach_marks(feeds: Sequence[Feed], roots: Sequence[Path], exchange: str, timeframe: str, *,
-                 inverse: bool) -> list[str]:
+def attach_marks(
+    feeds: Sequence[Feed], roots: Sequence[Path], exchange: str, timeframe: str, *, inverse: bool
+) -> list[str]:
     """Give every perpetual feed its mark-price candles, aligned bar for bar with its traded
     candles (NaN where a bar has no mark candle); returns notes for feeds left without."""
     notes: list[str] = []
     for feed in feeds:
         path = mark_candle_file(roots, exchange, feed.symbol, timeframe, inverse=inverse)
         if path is None:
-            found = [p.name for root in roots for folder in (INVERSE_FOLDERS if inverse else LINEAR_FOLDERS)
-                     for p in sorted((root / exchange / folder).glob(f"{feed.symbol}-mark-*.parquet"))]
+            found = [
+                p.name
+                for root in roots
+                for folder in (INVERSE_FOLDERS if inverse else LINEAR_FOLDERS)
+                for p in sorted((root / exchange / folder).glob(f"{feed.symbol}-mark-*.parquet"))
+            ]
             if found:
-                notes.append(f"{feed.symbol}: mark-price candles exist only as {', '.join(found)}, not {timeframe}: "
-                             "liquidations and unrealised PnL use the traded price")
+                notes.append(
+                    f"{feed.symbol}: mark-price candles exist only as {', '.join(found)}, not {timeframe}: "
+                    "liquidations and unrealised PnL use the traded price"
+                )
             continue
         try:
-            frame = pl.read_parquet(path, columns=["timestamp", "open", "high", "low", "close"]).sort("timestamp")
+            frame = pl.read_parquet(
+                path, columns=["timestamp", "open", "high", "low", "close"]
+            ).sort("timestamp")
         except (OSError, pl.exceptions.PolarsError) as error:
             raise DataError(f"cannot read mark-price file {path}: {error}") from None
         stamps = frame.get_column("timestamp").cast(pl.Int64).to_numpy()

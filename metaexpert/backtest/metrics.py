@@ -357,8 +357,12 @@ def funding_metrics(result: BacktestResult) -> dict[str, MetricValue]:
     amounts = [float(payment.amount) for payment in result.funding]
     received = sum((amount for amount in amounts if amount > 0), 0.0)
     paid = -sum((amount for amount in amounts if amount < 0), 0.0)
-    return {"funding_net": received - paid, "funding_paid": paid, "funding_received": received,
-            "funding_payments": len(amounts)}
+    return {
+        "funding_net": received - paid,
+        "funding_paid": paid,
+        "funding_received": received,
+        "funding_payments": len(amounts),
+    }
 
 
 def symbol_metrics(result: BacktestResult) -> dict[str, dict[str, MetricValue]]:
@@ -395,8 +399,12 @@ def symbol_metrics(result: BacktestResult) -> dict[str, dict[str, MetricValue]]:
             "funding": sum((float(trade.funding) for trade in trades), 0.0),
             "best_trade": max(pnls) if pnls else None,
             "worst_trade": min(pnls) if pnls else None,
-            "average_bars_held": float(np.mean([trade.bars_held for trade in trades])) if trades else None,
+            "average_bars_held": float(np.mean([trade.bars_held for trade in trades]))
+            if trades
+            else None,
             "time_in_market_pct": held / span * 100.0,
             "buy_and_hold_return_pct": buy_and_hold,
         }
-    return {symbol: {key: _clean(value) for key, value in row.items()} for symbol, row in table.items()}
+    return {
+        symbol: {key: _clean(value) for key, value in row.items()} for symbol, row in table.items()
+    }

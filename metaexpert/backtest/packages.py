@@ -89,9 +89,13 @@ class PackageManifest(BaseModel):
 
     format_version: int = FORMAT_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
-    version: str = Field(pattern=r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$", description="semantic version")
+    version: str = Field(
+        pattern=r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$", description="semantic version"
+    )
     owner: str = Field(min_length=1, max_length=200)
-    owner_key: str = Field(min_length=44, max_length=44, description="base64 Ed25519 public key of the owner")
+    owner_key: str = Field(
+        min_length=44, max_length=44, description="base64 Ed25519 public key of the owner"
+    )
     permission: Permission = Permission.PRIVATE
     created_at: str
     description: str = ""
@@ -103,7 +107,9 @@ class PackageManifest(BaseModel):
     @classmethod
     def _known_format(cls, value: int) -> int:
         if value > FORMAT_VERSION:
-            raise ValueError(f"package format {value} is newer than this MetaExpert understands ({FORMAT_VERSION})")
+            raise ValueError(
+                f"package format {value} is newer than this MetaExpert understands ({FORMAT_VERSION})"
+            )
         return value
 
     @property
@@ -177,21 +183,33 @@ def export_strategy(
     source = Path(expert_file)
     if not source.is_file() or source.suffix != ".py":
         raise ConfigurationError(f"expert file {source} must be an existing .py file")
-    secret_keys = [key for key in {**(parameters or {}), **(metrics or {})} if _SECRET_KEY.search(key)]
+    secret_keys = [
+        key for key in {**(parameters or {}), **(metrics or {})} if _SECRET_KEY.search(key)
+    ]
     if secret_keys:
-        raise ConfigurationError(f"refusing to package values that look like secrets: {sorted(secret_keys)}")
+        raise ConfigurationError(
+            f"refusing to package values that look like secrets: {sorted(secret_keys)}"
+        )
     files = {
         f"expert/{source.name}": source.read_bytes(),
-        "parameters.json": json.dumps(parameters or {}, indent=2, sort_keys=True, default=str).encode(),
+        "parameters.json": json.dumps(
+            parameters or {}, indent=2, sort_keys=True, default=str
+        ).encode(),
         "metrics.json": json.dumps(_json_safe(metrics or {}), indent=2, sort_keys=True).encode(),
     }
     try:
         manifest = PackageManifest(
-            name=name, version=version, owner=owner or key.name, owner_key=key.public_key,
+            name=name,
+            version=version,
+            owner=owner or key.name,
+            owner_key=key.public_key,
             permission=Permission(permission),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"), description=description,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            description=description,
             expert_file=f"expert/{source.name}",
-            data_range=DataRange.model_validate(data_range) if isinstance(data_range, dict) else data_range,
+            data_range=DataRange.model_validate(data_range)
+            if isinstance(data_range, dict)
+            else data_range,
             files={archive_name: sha256_bytes(data) for archive_name, data in files.items()},
         )
     except (ValidationError, ValueError) as error:
@@ -216,41 +234,60 @@ def read_package(path: str | Path) -> StrategyPackage:
         raise PackageError(f"package {source} does not exist")
     try:
         with zipfile.ZipFile(source) as archive:
-            contents = {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
+            contents = {
+                info.filename: archive.read(info)
+                for info in archive.infolist()
+                if not info.is_dir()
+            }
     except (zipfile.BadZipFile, OSError) as error:
-        raise PackageIntegrityError(f"package {source} is not a readable zip file: {error}") from None
+        raise PackageIntegrityError(
+            f"package {source} is not a readable zip file: {error}"
+        ) from None
     if MANIFEST not in contents:
         raise PackageIntegrityError(f"package {source} has no {MANIFEST}")
     manifest_bytes = contents.pop(MANIFEST)
     signature = contents.pop(SIGNATURE, None)
     manifest = _manifest(source, manifest_bytes)
     if signature is None:
-        raise PackageSignatureError(f"package {source} is not signed (no {SIGNATURE}); only signed packages "
-                                    "are imported: ask its owner to export it again")
+        raise PackageSignatureError(
+            f"package {source} is not signed (no {SIGNATURE}); only signed packages "
+            "are imported: ask its owner to export it again"
+        )
     try:
         verify(manifest.owner_key, signature.decode("ascii", errors="replace"), manifest_bytes)
     except SignatureError:
         raise PackageSignatureError(
             f"package {source}: the signature does not match its manifest and owner key "
             f"{manifest.owner_fingerprint}; the manifest (owner, permission or file hashes) was edited after "
-            "signing, or the package was signed with another key") from None
+            "signing, or the package was signed with another key"
+        ) from None
     for archive_name in [*contents, *manifest.files]:
         pure = PurePosixPath(archive_name)
         if pure.is_absolute() or ".." in pure.parts or "\\" in archive_name:
-            raise PackageIntegrityError(f"package {source} contains an unsafe path {archive_name!r}")
+            raise PackageIntegrityError(
+                f"package {source} contains an unsafe path {archive_name!r}"
+            )
     missing = sorted(set(manifest.files) - set(contents))
     if missing:
-        raise PackageIntegrityError(f"package {source} lacks files listed in its manifest: {missing}")
+        raise PackageIntegrityError(
+            f"package {source} lacks files listed in its manifest: {missing}"
+        )
     unexpected = sorted(set(contents) - set(manifest.files))
     if unexpected:
-        raise PackageIntegrityError(f"package {source} contains files not in its manifest: {unexpected}")
+        raise PackageIntegrityError(
+            f"package {source} contains files not in its manifest: {unexpected}"
+        )
     for archive_name, expected in manifest.files.items():
         actual = sha256_bytes(contents[archive_name])
         if actual != expected:
-            raise PackageIntegrityError(f"package {source}: {archive_name} has SHA-256 {actual[:16]}..., the manifest "
-                                        f"says {expected[:16]}...; the file was modified or corrupted")
+            raise PackageIntegrityError(
+                f"package {source}: {archive_name} has SHA-256 {actual[:16]}..., the manifest "
+                f"says {expected[:16]}...; the file was modified or corrupted"
+            )
     if manifest.expert_file not in contents:
-        raise PackageIntegrityError(f"package {source}: the expert file {manifest.expert_file} is missing")
+        raise PackageIntegrityError(
+            f"package {source}: the expert file {manifest.expert_file} is missing"
+        )
     return StrategyPackage(manifest, contents, manifest_bytes, signature)
 
 
@@ -259,8 +296,10 @@ def _manifest(source: Path, data: bytes) -> PackageManifest:
         return PackageManifest.model_validate_json(data)
     except ValidationError as error:
         if b'"format_version": 1' in data or b'"format_version":1' in data:
-            raise PackageSignatureError(f"package {source} uses format 1 (unsigned); only signed packages "
-                                        "are imported: ask its owner to export it again") from None
+            raise PackageSignatureError(
+                f"package {source} uses format 1 (unsigned); only signed packages "
+                "are imported: ask its owner to export it again"
+            ) from None
         raise PackageIntegrityError(f"package {source} has an invalid manifest: {error}") from None
 
 
@@ -273,7 +312,8 @@ def check_owner(manifest: PackageManifest, trusted: dict[str, str] | None) -> bo
         raise PackageSignatureError(
             f"{manifest.name} {manifest.version} claims owner {manifest.owner!r} but is signed by key "
             f"{manifest.owner_fingerprint}; your trusted key for {manifest.owner!r} is {fingerprint(known)}: "
-            "the package is not theirs")
+            "the package is not theirs"
+        )
     return True
 
 
@@ -285,19 +325,33 @@ def check_permission(manifest: PackageManifest, importer: OwnerKey | None, *, co
     """
     if importer is not None and importer.public_key == manifest.owner_key:
         return True
-    who = "without a key" if importer is None else f"with key {importer.name} ({importer.fingerprint})"
+    who = (
+        "without a key"
+        if importer is None
+        else f"with key {importer.name} ({importer.fingerprint})"
+    )
     label = f"{manifest.name} {manifest.version} (owner {manifest.owner}, key {manifest.owner_fingerprint})"
     if manifest.permission is Permission.PRIVATE:
-        raise PackagePermissionError(f"{label} is private: only the holder of its owner's key may import it; "
-                                     f"you import {who}")
+        raise PackagePermissionError(
+            f"{label} is private: only the holder of its owner's key may import it; "
+            f"you import {who}"
+        )
     if copy and manifest.permission is Permission.SHARED_READ_ONLY:
-        raise PackagePermissionError(f"{label} is shared read-only: importing {who} you may run it but not copy it")
+        raise PackagePermissionError(
+            f"{label} is shared read-only: importing {who} you may run it but not copy it"
+        )
     return False
 
 
-def import_strategy(path: str | Path, target_dir: str | Path, *, importer: OwnerKey | None = None,
-                    trusted: dict[str, str] | None = None, require_trusted_owner: bool = False,
-                    copy: bool = False) -> ImportedStrategy:
+def import_strategy(
+    path: str | Path,
+    target_dir: str | Path,
+    *,
+    importer: OwnerKey | None = None,
+    trusted: dict[str, str] | None = None,
+    require_trusted_owner: bool = False,
+    copy: bool = False,
+) -> ImportedStrategy:
     """Verify the signature and hashes, check the owner and permission, extract to ``target_dir/<name>-<version>/``.
 
     ``importer`` is the importing user's own key (needed for the owner's rights); ``trusted``
@@ -309,21 +363,34 @@ def import_strategy(path: str | Path, target_dir: str | Path, *, importer: Owner
     manifest = package.manifest
     owner_trusted = check_owner(manifest, trusted)
     if require_trusted_owner and not owner_trusted:
-        raise PackageSignatureError(f"{manifest.name} {manifest.version}: owner {manifest.owner!r} (key "
-                                    f"{manifest.owner_fingerprint}) is not in your trusted keys")
+        raise PackageSignatureError(
+            f"{manifest.name} {manifest.version}: owner {manifest.owner!r} (key "
+            f"{manifest.owner_fingerprint}) is not in your trusted keys"
+        )
     is_owner = check_permission(manifest, importer, copy=copy)
     directory = Path(target_dir) / f"{manifest.name}-{manifest.version}"
     if directory.exists() and any(directory.iterdir()):
-        raise PackageError(f"{directory} already exists and is not empty; remove it or choose another target")
-    signed = {MANIFEST: package.manifest_bytes, SIGNATURE: package.signature}  # kept verbatim: still verifiable
+        raise PackageError(
+            f"{directory} already exists and is not empty; remove it or choose another target"
+        )
+    signed = {
+        MANIFEST: package.manifest_bytes,
+        SIGNATURE: package.signature,
+    }  # kept verbatim: still verifiable
     for archive_name, data in {**signed, **package.files}.items():
         target = directory / archive_name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         if not copy:
             target.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    return ImportedStrategy(package, directory, directory / manifest.expert_file, editable=copy,
-                            owner_trusted=owner_trusted or is_owner, importer_is_owner=is_owner)
+    return ImportedStrategy(
+        package,
+        directory,
+        directory / manifest.expert_file,
+        editable=copy,
+        owner_trusted=owner_trusted or is_owner,
+        importer_is_owner=is_owner,
+    )
 
 
 def _json_safe(value: Any) -> Any:

@@ -36,10 +36,14 @@ class Feed:
     symbol: str
     series: BarSeries
     first: int  # index of the first bar inside the run
-    higher: list[tuple[BarSeries, np.ndarray]] = field(default_factory=list)  # (series, close times)
+    higher: list[tuple[BarSeries, np.ndarray]] = field(
+        default_factory=list
+    )  # (series, close times)
     higher_next: list[int] = field(default_factory=list)
     funding: FundingSchedule | None = None  # perpetuals: the recorded funding events to settle
-    marks: list[list[float]] | None = None  # perpetuals: mark open, high, low, close per bar (NaN: none)
+    marks: list[list[float]] | None = (
+        None  # perpetuals: mark open, high, low, close per bar (NaN: none)
+    )
 
 
 #: The middle generation's collection threshold during a replay (CPython's default is 10).
@@ -107,7 +111,9 @@ def replay_single(
     symbol = feed.symbol
     first = feed.first
     timestamps: list[int] = series._timestamps[first:].tolist()
-    closes: list[float] = series._close[first:].tolist()  # typed: indexed natively, no boxed index per bar
+    closes: list[float] = series._close[
+        first:
+    ].tolist()  # typed: indexed natively, no boxed index per bar
     opens, highs, lows, volumes = series._open, series._high, series._low, series._volume
     total = len(timestamps)
     timers = engine.handlers.timers
@@ -133,7 +139,9 @@ def replay_single(
     risk: Any = engine.risk  # a RiskManager, or any object with its methods
     # Rules that watch every bar are asked on every bar; rules that only watch the equity
     # (drawdown, daily loss) only when it reaches their floor, the peak moved or the day changed.
-    watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
+    watch_bars = (
+        risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
+    )
     watch_equity = risk is not None and engine._risk_on_bar and not watch_bars
     seen_peak = portfolio._peak_equity
     new_day = False
@@ -155,7 +163,9 @@ def replay_single(
                     portfolio.set_time(moment)
                     next_day = (moment // DAY_MS + 1) * DAY_MS
                     new_day = True  # the day's start equity moved
-                if moment >= next_funding and schedule is not None:  # held into a funding time: pay or receive
+                if (
+                    moment >= next_funding and schedule is not None
+                ):  # held into a funding time: pay or receive
                     portfolio._now_ms = moment
                     schedule.settle(portfolio, moment, float(opens[first + index]))
                     next_funding = schedule.next_ms
@@ -167,17 +177,36 @@ def replay_single(
                     portfolio._now_ms = moment
                     bar = first + index
                     if marked and not math.isnan(mark_close[bar]):
-                        broker.process_bar_marked(symbol, moment, float(opens[bar]), float(highs[bar]),
-                                                  float(lows[bar]), price, float(volumes[bar]), mark_open[bar],
-                                                  mark_high[bar], mark_low[bar], mark_close[bar])
+                        broker.process_bar_marked(
+                            symbol,
+                            moment,
+                            float(opens[bar]),
+                            float(highs[bar]),
+                            float(lows[bar]),
+                            price,
+                            float(volumes[bar]),
+                            mark_open[bar],
+                            mark_high[bar],
+                            mark_low[bar],
+                            mark_close[bar],
+                        )
                     else:
-                        broker.process_bar(symbol, moment, float(opens[bar]), float(highs[bar]), float(lows[bar]),
-                                           price, float(volumes[bar]))
+                        broker.process_bar(
+                            symbol,
+                            moment,
+                            float(opens[bar]),
+                            float(highs[bar]),
+                            float(lows[bar]),
+                            price,
+                            float(volumes[bar]),
+                        )
                 last_prices[symbol] = price
                 series.visible = first + index + 1
                 portfolio._now_ms = close_time = moment + tf_ms
                 if close_time >= next_day:
-                    new_day = True  # rules observed now see the next UTC day (their clock is the close)
+                    new_day = (
+                        True  # rules observed now see the next UTC day (their clock is the close)
+                    )
                 if ledger.revision != seen_revision:
                     seen_revision = ledger.revision
                     held = None
@@ -195,14 +224,16 @@ def replay_single(
                     else:  # one spot holding: Portfolio.revalue inlined
                         held.mark_price = price  # type: ignore[union-attr]
                         value = account.equity = account.balance + held.quantity * price  # type: ignore[union-attr]
-                        if value > portfolio._peak_equity:
-                            portfolio._peak_equity = value
+                        portfolio._peak_equity = max(portfolio._peak_equity, value)
                 if index >= warmup_bars:
                     if watch_bars:
                         engine.apply_risk_actions(risk.on_bar(series.last, portfolio))
                         engine._collect_risk_events()
-                    elif watch_equity and (account.equity <= risk.floor or new_day
-                                           or portfolio._peak_equity != seen_peak):
+                    elif watch_equity and (
+                        account.equity <= risk.floor
+                        or new_day
+                        or portfolio._peak_equity != seen_peak
+                    ):
                         seen_peak = portfolio._peak_equity
                         if new_day or account.equity <= risk.floor:
                             new_day = False
@@ -317,7 +348,9 @@ def replay(
     context = engine.context
     default_symbol = context.symbol if context is not None else ""
     risk: Any = engine.risk  # a RiskManager, or any object with its methods
-    watch_bars = risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
+    watch_bars = (
+        risk is not None and engine._risk_on_bar and bool(getattr(risk, "watches_every_bar", True))
+    )
     watch_equity = risk is not None and engine._risk_on_bar and not watch_bars
     seen_peak = portfolio._peak_equity
     new_day = False
@@ -353,21 +386,36 @@ def replay(
                         schedule = schedules[number]
                         if schedule is not None and moment >= schedule.next_ms:
                             schedule.settle(portfolio, moment, float(opens[number][bar]))
-                            next_funding = min((f.next_ms for f in schedules if f is not None), default=NEVER_MS)
+                            next_funding = min(
+                                (f.next_ms for f in schedules if f is not None), default=NEVER_MS
+                            )
                     price = closes[number][bar]
                     marks = mark_sets[number]
                     mark = marks[3][bar] if marks is not None else math.nan
                     has_mark = not math.isnan(mark)  # this bar has a mark candle
                     if has_mark:
                         mark_prices[symbol] = mark
-                    if (broker._open_count and broker._open.get(symbol)) or (derivative and holding):
+                    if (broker._open_count and broker._open.get(symbol)) or (
+                        derivative and holding
+                    ):
                         open_ = float(opens[number][bar])
                         high = float(highs[number][bar])
                         low = float(lows[number][bar])
                         volume = float(volumes[number][bar])
                         if marks is not None and has_mark:
-                            broker.process_bar_marked(symbol, moment, open_, high, low, price, volume, marks[0][bar],
-                                                      marks[1][bar], marks[2][bar], mark)
+                            broker.process_bar_marked(
+                                symbol,
+                                moment,
+                                open_,
+                                high,
+                                low,
+                                price,
+                                volume,
+                                marks[0][bar],
+                                marks[1][bar],
+                                marks[2][bar],
+                                mark,
+                            )
                         else:
                             broker.process_bar(symbol, moment, open_, high, low, price, volume)
                     last_prices[symbol] = price
@@ -376,7 +424,9 @@ def replay(
                 close_time = moment + tf_ms
                 portfolio._now_ms = close_time
                 if close_time >= next_day:
-                    new_day = True  # rules observed now see the next UTC day (their clock is the close)
+                    new_day = (
+                        True  # rules observed now see the next UTC day (their clock is the close)
+                    )
                 if ledger.revision != seen_revision:
                     seen_revision = ledger.revision
                     held = [position for position in positions.values() if position.quantity > 0]
@@ -392,11 +442,17 @@ def replay(
                         mark = position.mark_price = last_prices[position.symbol]
                         value += position.quantity * mark
                     value = account.equity = account.balance + value
-                    if value > portfolio._peak_equity:
-                        portfolio._peak_equity = value
+                    portfolio._peak_equity = max(portfolio._peak_equity, value)
                 active = index >= warmup_bars
-                if active and watch_equity and (account.equity <= risk.floor or new_day
-                                                or portfolio._peak_equity != seen_peak):
+                if (
+                    active
+                    and watch_equity
+                    and (
+                        account.equity <= risk.floor
+                        or new_day
+                        or portfolio._peak_equity != seen_peak
+                    )
+                ):
                     seen_peak = portfolio._peak_equity
                     if new_day or account.equity <= risk.floor:
                         new_day = False
@@ -409,7 +465,9 @@ def replay(
                     series = series_of[number]
                     # Higher-timeframe bars that closed now are visible to the base handlers,
                     # and their own handlers run after the base ones (as a venue would deliver them).
-                    newly_closed = _advance_higher(feeds[number], close_time) if any_higher else None
+                    newly_closed = (
+                        _advance_higher(feeds[number], close_time) if any_higher else None
+                    )
                     if not active:
                         continue
                     context.symbol = symbols[number]

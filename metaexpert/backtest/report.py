@@ -32,7 +32,9 @@ from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS, MINUTE_MS, WEEK_MS
 from metaexpert.observability.logging import flush_logs
 
-if TYPE_CHECKING:  # jinja2 and rich are imported where they are used: a backtest without a report skips them
+if (
+    TYPE_CHECKING
+):  # jinja2 and rich are imported where they are used: a backtest without a report skips them
     from rich.console import Console
     from rich.table import Table
 
@@ -199,11 +201,15 @@ def error_headline(result: BacktestResult) -> str | None:
     if not count and not stopped:
         return None
     bars = int(result.bars_processed)
-    parts = [f"{count:,} handler error{'s' if count != 1 else ''} in {bars:,} bar{'s' if bars != 1 else ''}"]
+    parts = [
+        f"{count:,} handler error{'s' if count != 1 else ''} in {bars:,} bar{'s' if bars != 1 else ''}"
+    ]
     if stopped:
         parts.append(str(result.parameters.get("stop_reason") or "the run was stopped by an error"))
-    return ("; ".join(parts) + ". The results are not those of the strategy as written: "
-            "fix the errors and run it again.")
+    return (
+        "; ".join(parts) + ". The results are not those of the strategy as written: "
+        "fix the errors and run it again."
+    )
 
 
 def print_summary(result: BacktestResult, console: Console | None = None) -> None:
@@ -216,7 +222,9 @@ def print_summary(result: BacktestResult, console: Console | None = None) -> Non
     console = console or Console()
     headline = error_headline(result)
     if headline is not None:
-        console.print(f"[bold red]This run had errors:[/] {escape(headline)}", markup=True, highlight=False)
+        console.print(
+            f"[bold red]This run had errors:[/] {escape(headline)}", markup=True, highlight=False
+        )
     # A clean run's list holds only what the data said (gaps, proxies): warnings, not errors.
     label = "[red]error:[/]" if headline is not None else "[yellow]warning:[/]"
     for error in result.errors:

@@ -56,11 +56,15 @@ class BacktestResult:
     risk_counts: dict[str, int] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    symbol_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # per symbol, see metrics.py
+    symbol_metrics: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # per symbol, see metrics.py
     bars_processed: int = 0
     wall_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
-    funding: list[Any] = field(default_factory=list)  # perpetuals: FundingPayment per settled leg, in time order
+    funding: list[Any] = field(
+        default_factory=list
+    )  # perpetuals: FundingPayment per settled leg, in time order
     #: handler errors of the run (every one counted; ``errors`` lists the distinct ones)
     error_count: int = 0
     #: the run was stopped by an error (``stop_on_error`` or ``max_consecutive_errors``)

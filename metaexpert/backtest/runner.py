@@ -125,7 +125,10 @@ def default_market_spec(symbol: str, config: BacktestConfig) -> MarketSpec:
 
 
 def _arrays(frame: pl.DataFrame) -> tuple[np.ndarray, ...]:
-    return tuple(frame.get_column(name).to_numpy() for name in ("timestamp", "open", "high", "low", "close", "volume"))
+    return tuple(
+        frame.get_column(name).to_numpy()
+        for name in ("timestamp", "open", "high", "low", "close", "volume")
+    )
 
 
 @dataclass(slots=True)
@@ -188,27 +191,47 @@ def run_backtest(
     many passes over one period read the files once.
     """
     wall_start = time.perf_counter()
-    data = loaded or load_backtest_data(handlers=handlers, strategy=strategy, config=config,
-                                        candle_source=candle_source)
+    data = loaded or load_backtest_data(
+        handlers=handlers, strategy=strategy, config=config, candle_source=candle_source
+    )
     if ALL_SYMBOLS in strategy.symbols:  # symbol='*': the universe the candle source listed
         strategy = strategy.model_copy(update={"symbols": [item.symbol for item in data.candles]})
-    run = build_run(data, handlers=handlers, strategy=strategy, config=config, parts=parts, state=state)
-    timeline, equity, exposure, processed = replay_run(run, data, handlers=handlers, strategy=strategy,
-                                                       config=config, progress=progress)
-    return finish_run(run, data, timeline, equity[:processed], exposure[:processed], processed,
-                      handlers=handlers, strategy=strategy, config=config, expert_name=expert_name,
-                      wall_start=wall_start)
+    run = build_run(
+        data, handlers=handlers, strategy=strategy, config=config, parts=parts, state=state
+    )
+    timeline, equity, exposure, processed = replay_run(
+        run, data, handlers=handlers, strategy=strategy, config=config, progress=progress
+    )
+    return finish_run(
+        run,
+        data,
+        timeline,
+        equity[:processed],
+        exposure[:processed],
+        processed,
+        handlers=handlers,
+        strategy=strategy,
+        config=config,
+        expert_name=expert_name,
+        wall_start=wall_start,
+    )
 
 
-def bar_timeframes_of(handlers: HandlerRegistry, strategy: StrategyConfig) -> tuple[Timeframe, list[Timeframe]]:
+def bar_timeframes_of(
+    handlers: HandlerRegistry, strategy: StrategyConfig
+) -> tuple[Timeframe, list[Timeframe]]:
     """The base timeframe (the finest one any handler needs) and every on_bar timeframe, finest first."""
     base_tf = Timeframe.parse(strategy.timeframe)
-    bar_timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {base_tf},
-                            key=lambda t: t.milliseconds)
+    bar_timeframes = sorted(
+        {Timeframe.parse(tf) for tf in handlers.bar_handlers} | {base_tf},
+        key=lambda t: t.milliseconds,
+    )
     base_tf = bar_timeframes[0]
     for timeframe in bar_timeframes:
         if not timeframe.is_multiple_of(base_tf):
-            raise ConfigurationError(f"on_bar timeframe {timeframe} is not a whole multiple of the base timeframe {base_tf}")
+            raise ConfigurationError(
+                f"on_bar timeframe {timeframe} is not a whole multiple of the base timeframe {base_tf}"
+            )
     return base_tf, bar_timeframes
 
 
@@ -228,30 +251,64 @@ def load_backtest_data(
     raise ``CandleValidationError`` here, before an engine exists or an order can be placed.
     """
     base_tf, bar_timeframes = bar_timeframes_of(handlers, strategy)
-    source = candle_source_for(data, data_dir=config.data_dir, cache_dir=config.cache_dir,
-                               allow_download=config.allow_download) if data is not None else (
-        candle_source or CandleSource(config.data_dir, cache_dir=config.cache_dir,
-                                      allow_download=config.allow_download))
+    source = (
+        candle_source_for(
+            data,
+            data_dir=config.data_dir,
+            cache_dir=config.cache_dir,
+            allow_download=config.allow_download,
+        )
+        if data is not None
+        else (
+            candle_source
+            or CandleSource(
+                config.data_dir, cache_dir=config.cache_dir, allow_download=config.allow_download
+            )
+        )
+    )
     result = BacktestData(base_tf, bar_timeframes, [])
     for symbol in expand_universe(strategy, source).symbols:
-        result.candles.append(_load_symbol(source, symbol, base_tf, strategy.lookback_bars, config, result.warnings))
+        result.candles.append(
+            _load_symbol(source, symbol, base_tf, strategy.lookback_bars, config, result.warnings)
+        )
     return result
 
 
-def _load_symbol(source: CandleSource, symbol: str, base_tf: Timeframe, lookback: int, config: BacktestConfig,
-                 warnings: list[str]) -> SymbolCandles:
+def _load_symbol(
+    source: CandleSource,
+    symbol: str,
+    base_tf: Timeframe,
+    lookback: int,
+    config: BacktestConfig,
+    warnings: list[str],
+) -> SymbolCandles:
     tf_ms = base_tf.milliseconds
     history_start = config.start_ms - lookback * tf_ms
     exchange, market_type = config.exchange.value, config.market_type.value
-    loaded = source.load(exchange, market_type, symbol, str(base_tf), min(history_start, config.start_ms), config.end_ms)
+    loaded = source.load(
+        exchange,
+        market_type,
+        symbol,
+        str(base_tf),
+        min(history_start, config.start_ms),
+        config.end_ms,
+    )
     frame = loaded.frame
     timestamps = frame.get_column("timestamp").to_numpy()
     first = int(np.searchsorted(timestamps, config.start_ms))
     if first < lookback:
         # gaps in the history window (exchange downtime): reach further back for the missing bars
-        wider = source.load(exchange, market_type, symbol, str(base_tf),
-                            history_start - 4 * (lookback - first) * tf_ms - DAY_MS, config.end_ms)
-        wider_first = int(np.searchsorted(wider.frame.get_column("timestamp").to_numpy(), config.start_ms))
+        wider = source.load(
+            exchange,
+            market_type,
+            symbol,
+            str(base_tf),
+            history_start - 4 * (lookback - first) * tf_ms - DAY_MS,
+            config.end_ms,
+        )
+        wider_first = int(
+            np.searchsorted(wider.frame.get_column("timestamp").to_numpy(), config.start_ms)
+        )
         if wider_first >= lookback:
             frame = wider.frame.slice(wider_first - lookback)
             timestamps = frame.get_column("timestamp").to_numpy()
@@ -272,8 +329,10 @@ def _load_symbol(source: CandleSource, symbol: str, base_tf: Timeframe, lookback
     gaps = np.flatnonzero(steps != tf_ms)
     if gaps.size:
         missing_bars = int(((steps[gaps] // tf_ms) - 1).sum())
-        message = (f"{symbol} {base_tf}: {gaps.size} data gaps ({missing_bars} missing bars) in the run; "
-                   "they are not bridged: orders are matched on the next bar that exists")
+        message = (
+            f"{symbol} {base_tf}: {gaps.size} data gaps ({missing_bars} missing bars) in the run; "
+            "they are not bridged: orders are matched on the next bar that exists"
+        )
         logger.warning(message)
         warnings.append(message)
     return SymbolCandles(symbol, frame, first, loaded.source)
@@ -291,7 +350,9 @@ def build_run(
     """Step 2: the portfolio with each symbol's bar series, the engine, the simulated broker."""
     base_tf = data.base_timeframe
     markets = {symbol: default_market_spec(symbol, config) for symbol in strategy.symbols}
-    inverse = config.contract_type is ContractType.INVERSE and config.market_type is not MarketType.SPOT
+    inverse = (
+        config.contract_type is ContractType.INVERSE and config.market_type is not MarketType.SPOT
+    )
     currency = markets[strategy.symbol].settlement_currency
     if inverse and len({m.settlement_currency for m in markets.values()}) > 1:
         raise ConfigurationError("an inverse backtest needs all symbols to settle in the same coin")
@@ -299,7 +360,9 @@ def build_run(
         currency=currency,
         initial_capital=config.initial_capital,
         markets=markets,
-        position_mode=config.position_mode if config.market_type is not MarketType.SPOT else PositionMode.ONEWAY,
+        position_mode=config.position_mode
+        if config.market_type is not MarketType.SPOT
+        else PositionMode.ONEWAY,
         margin_mode=config.margin_mode,
         trade_mode=TradeMode.BACKTEST,
         leverage=config.leverage,
@@ -314,17 +377,27 @@ def build_run(
     if config.market_type is MarketType.FUTURES:
         roots = [root for root in (config.data_dir, config.cache_dir) if root is not None]
         if config.simulation.funding is FundingMode.RECORDED:
-            data.warnings += attach_funding(feeds, roots, config.exchange.value, config.start_ms, config.end_ms,
-                                            inverse=inverse)
-        data.warnings += attach_marks(feeds, roots, config.exchange.value, str(base_tf), inverse=inverse)
+            data.warnings += attach_funding(
+                feeds, roots, config.exchange.value, config.start_ms, config.end_ms, inverse=inverse
+            )
+        data.warnings += attach_marks(
+            feeds, roots, config.exchange.value, str(base_tf), inverse=inverse
+        )
 
     parts = parts or RunParts()
     if config.stop_on_error and not parts.stop_on_error:
         parts = dataclasses.replace(parts, stop_on_error=True)
     risk = parts.risk
-    engine, broker = wire_engine(strategy=strategy, portfolio=portfolio, handlers=handlers, parts=parts,
-                                 trade_mode=TradeMode.BACKTEST, atomic_steps=False, state=state,
-                                 broker=lambda engine: simulated_broker(portfolio, engine, config.simulation))
+    engine, broker = wire_engine(
+        strategy=strategy,
+        portfolio=portfolio,
+        handlers=handlers,
+        parts=parts,
+        trade_mode=TradeMode.BACKTEST,
+        atomic_steps=False,
+        state=state,
+        broker=lambda engine: simulated_broker(portfolio, engine, config.simulation),
+    )
     assert isinstance(broker, SimulatedBroker)
     context = engine.context
     portfolio.set_time(config.start_ms)
@@ -332,21 +405,32 @@ def build_run(
     return _Run(portfolio, engine, broker, context, risk, feeds, prices)
 
 
-def _feed(portfolio: Portfolio, item: SymbolCandles, base_tf: Timeframe,
-          higher_timeframes: list[Timeframe]) -> tuple[Feed, PriceSeries]:
+def _feed(
+    portfolio: Portfolio,
+    item: SymbolCandles,
+    base_tf: Timeframe,
+    higher_timeframes: list[Timeframe],
+) -> tuple[Feed, PriceSeries]:
     """One symbol's replay feed: its base series plus each higher timeframe resampled from it."""
     symbol, frame, first = item.symbol, item.frame, item.first
     timestamps, open_, high, low, close, volume = _arrays(frame)
-    series = BarSeries(symbol, str(base_tf), timestamps, open_, high, low, close, volume, visible=first)
+    series = BarSeries(
+        symbol, str(base_tf), timestamps, open_, high, low, close, volume, visible=first
+    )
     portfolio.series[(symbol, str(base_tf))] = series
     feed = Feed(symbol, series, first)
     for timeframe in higher_timeframes:
         higher = resample_frame(frame, base_tf, timeframe)
         h_ts, h_open, h_high, h_low, h_close, h_volume = _arrays(higher)
-        closes = (np.array([timeframe.close_time(int(t)) for t in h_ts], dtype=np.int64) if timeframe.is_calendar
-                  else h_ts + timeframe.milliseconds)
+        closes = (
+            np.array([timeframe.close_time(int(t)) for t in h_ts], dtype=np.int64)
+            if timeframe.is_calendar
+            else h_ts + timeframe.milliseconds
+        )
         visible = int(np.searchsorted(closes, timestamps[first], side="right"))
-        hseries = BarSeries(symbol, str(timeframe), h_ts, h_open, h_high, h_low, h_close, h_volume, visible=visible)
+        hseries = BarSeries(
+            symbol, str(timeframe), h_ts, h_open, h_high, h_low, h_close, h_volume, visible=visible
+        )
         portfolio.series[(symbol, str(timeframe))] = hseries
         feed.higher.append((hseries, closes))
         feed.higher_next.append(visible)
@@ -356,8 +440,15 @@ def _feed(portfolio: Portfolio, item: SymbolCandles, base_tf: Timeframe,
     return feed, price
 
 
-def replay_run(run: _Run, data: BacktestData, *, handlers: HandlerRegistry, strategy: StrategyConfig,
-               config: BacktestConfig, progress: Progress | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def replay_run(
+    run: _Run,
+    data: BacktestData,
+    *,
+    handlers: HandlerRegistry,
+    strategy: StrategyConfig,
+    config: BacktestConfig,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Step 3: on_backtest_init, on_init, then every bar; returns (timeline, equity, exposure, bars processed)."""
     engine = run.engine
     timeline = timeline_of(run.feeds)
@@ -368,19 +459,41 @@ def replay_run(run: _Run, data: BacktestData, *, handlers: HandlerRegistry, stra
         raise ConfigurationError(
             f"warmup_bars={strategy.warmup_bars} skips every one of the {total} bars between "
             f"{ms_to_datetime(config.start_ms):%Y-%m-%d} and {ms_to_datetime(config.end_ms):%Y-%m-%d}: the handlers "
-            "would never run; lower warmup_bars (or use lookback_bars for history before the start)")
+            "would never run; lower warmup_bars (or use lookback_bars for history before the start)"
+        )
     engine.call(handlers.get("backtest_init"), name="on_backtest_init")
     engine.initialize()
     single = len(run.feeds) == 1 and not run.feeds[0].higher
     loop = replay_single if single else replay
-    processed = loop(engine, run.broker, run.portfolio, run.feeds, timeline, equity, exposure,
-                     data.base_timeframe.milliseconds, strategy.warmup_bars, progress)
+    processed = loop(
+        engine,
+        run.broker,
+        run.portfolio,
+        run.feeds,
+        timeline,
+        equity,
+        exposure,
+        data.base_timeframe.milliseconds,
+        strategy.warmup_bars,
+        progress,
+    )
     return timeline, equity, exposure, processed
 
 
-def finish_run(run: _Run, data: BacktestData, timeline: np.ndarray, equity: np.ndarray, exposure: np.ndarray,
-               processed: int, *, handlers: HandlerRegistry, strategy: StrategyConfig, config: BacktestConfig,
-               expert_name: str, wall_start: float) -> BacktestResult:
+def finish_run(
+    run: _Run,
+    data: BacktestData,
+    timeline: np.ndarray,
+    equity: np.ndarray,
+    exposure: np.ndarray,
+    processed: int,
+    *,
+    handlers: HandlerRegistry,
+    strategy: StrategyConfig,
+    config: BacktestConfig,
+    expert_name: str,
+    wall_start: float,
+) -> BacktestResult:
     """Step 4: optional close-out, on_deinit, the result with its metrics, the backtest hooks."""
     engine, portfolio, broker, context = run.engine, run.portfolio, run.broker, run.context
     tf_ms = data.base_timeframe.milliseconds
@@ -411,7 +524,9 @@ def finish_run(run: _Run, data: BacktestData, timeline: np.ndarray, equity: np.n
         orders=engine.orders,
         fees_paid=portfolio.account.fees_paid,
         prices={symbol: _until(series, last_ms) for symbol, series in run.prices.items()},
-        risk_counts=dict(sorted(({**engine.risk_counts, **(getattr(run.risk, "counts", {}) or {})}).items())),
+        risk_counts=dict(
+            sorted(({**engine.risk_counts, **(getattr(run.risk, "counts", {}) or {})}).items())
+        ),
         parameters={**strategy.parameters, "data_source": data.sources, "stop_reason": stop_reason},
         bars_processed=processed,
         wall_seconds=time.perf_counter() - wall_start,
@@ -436,7 +551,13 @@ def finish_run(run: _Run, data: BacktestData, timeline: np.ndarray, equity: np.n
 def _until(series: PriceSeries, last_ms: int) -> PriceSeries:
     """The candles of ``series`` up to and including the bar opened at ``last_ms``."""
     end = int(np.searchsorted(series.timestamps, last_ms, side="right"))
-    return PriceSeries(series.timestamps[:end], series.open[:end], series.high[:end], series.low[:end], series.close[:end])
+    return PriceSeries(
+        series.timestamps[:end],
+        series.open[:end],
+        series.high[:end],
+        series.low[:end],
+        series.close[:end],
+    )
 
 
 def resample_frame(frame: pl.DataFrame, source: Timeframe, target: Timeframe) -> pl.DataFrame:

@@ -93,7 +93,9 @@ def load_public_key(text: str) -> Ed25519PublicKey:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
         return Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, binascii.Error, UnicodeEncodeError) as error:
-        raise SignatureError(f"{text[:20]!r}... is not a base64 Ed25519 public key: {error}") from None
+        raise SignatureError(
+            f"{text[:20]!r}... is not a base64 Ed25519 public key: {error}"
+        ) from None
 
 
 def fingerprint(public_key: str) -> str:
@@ -112,12 +114,16 @@ def verify(public_key: str, signature: str, data: bytes) -> None:
         raw = base64.b64decode(signature.strip().encode("ascii"), validate=True)
         key.verify(raw, data)
     except (InvalidSignature, ValueError, binascii.Error, UnicodeEncodeError):
-        raise SignatureError(f"the signature does not match the data for key {fingerprint(public_key)}") from None
+        raise SignatureError(
+            f"the signature does not match the data for key {fingerprint(public_key)}"
+        ) from None
 
 
 def _check_name(name: str) -> str:
     if not _NAME.match(name or ""):
-        raise ConfigurationError(f"key name {name!r}: use letters, digits, '_', '.', '@' or '-' (at most 100)")
+        raise ConfigurationError(
+            f"key name {name!r}: use letters, digits, '_', '.', '@' or '-' (at most 100)"
+        )
     return name
 
 
@@ -126,24 +132,35 @@ def _passphrase() -> bytes | None:
     return value.encode() if value else None
 
 
-def generate_key(name: str, directory: Path | None = None, *, overwrite: bool = False) -> tuple[Path, Path]:
+def generate_key(
+    name: str, directory: Path | None = None, *, overwrite: bool = False
+) -> tuple[Path, Path]:
     """Create ``<name>.key`` (0600) and ``<name>.pub`` in ``directory``; an existing key is never replaced
     unless ``overwrite`` (losing a key loses the ownership of everything it signed)."""
     folder = directory or default_keys_dir()
     _check_name(name)
     private_path, public_path = folder / f"{name}.key", folder / f"{name}.pub"
     if private_path.exists() and not overwrite:
-        raise ConfigurationError(f"{private_path} already exists; keep it (it proves your ownership) or pass --force")
+        raise ConfigurationError(
+            f"{private_path} already exists; keep it (it proves your ownership) or pass --force"
+        )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Ed25519PrivateKey.generate()
     passphrase = _passphrase()
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
     descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
-    public_path.write_text(f"{_PUBLIC_PREFIX} {public_key_text(key.public_key())} {name}\n", encoding="ascii")
+    public_path.write_text(
+        f"{_PUBLIC_PREFIX} {public_key_text(key.public_key())} {name}\n", encoding="ascii"
+    )
     return private_path, public_path
 
 
@@ -152,16 +169,22 @@ def load_owner_key(path: Path, name: str | None = None) -> OwnerKey:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise KeyFileError(f"cannot read key {path}: {error.strerror or error} "
-                        "(create one with `metaexpert keys generate NAME`)") from None
+        raise KeyFileError(
+            f"cannot read key {path}: {error.strerror or error} "
+            "(create one with `metaexpert keys generate NAME`)"
+        ) from None
     try:
         key = serialization.load_pem_private_key(data, password=_passphrase())
     except TypeError:
         raise KeyFileError(f"key {path} is encrypted: set {PASSPHRASE_VARIABLE}") from None
     except ValueError as error:
-        raise KeyFileError(f"{path} is not a readable private key (wrong {PASSPHRASE_VARIABLE}?): {error}") from None
+        raise KeyFileError(
+            f"{path} is not a readable private key (wrong {PASSPHRASE_VARIABLE}?): {error}"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{path} holds a {type(key).__name__}; packages are signed with Ed25519 keys")
+        raise KeyFileError(
+            f"{path} holds a {type(key).__name__}; packages are signed with Ed25519 keys"
+        )
     return OwnerKey(_check_name(name or path.stem), key)
 
 
@@ -172,7 +195,9 @@ def read_public_key_file(path: Path) -> tuple[str, str]:
     except (OSError, UnicodeDecodeError) as error:
         raise KeyFileError(f"cannot read public key {path}: {error}") from None
     if len(parts) not in (2, 3) or parts[0] != _PUBLIC_PREFIX:
-        raise KeyFileError(f"{path} is not a MetaExpert public key file ('ed25519 <base64> <name>')")
+        raise KeyFileError(
+            f"{path} is not a MetaExpert public key file ('ed25519 <base64> <name>')"
+        )
     load_public_key(parts[1])
     return (parts[2] if len(parts) == 3 else path.stem), parts[1]
 
@@ -185,8 +210,10 @@ def trust_public_key(path: Path, directory: Path | None = None, *, name: str | N
     target = folder / f"{owner}.pub"
     known = trusted_keys(directory).get(owner)
     if known is not None and known != key:
-        raise ConfigurationError(f"{owner} is already trusted with key {fingerprint(known)}; this file has "
-                                 f"{fingerprint(key)} (remove {target} first if the owner really changed keys)")
+        raise ConfigurationError(
+            f"{owner} is already trusted with key {fingerprint(known)}; this file has "
+            f"{fingerprint(key)} (remove {target} first if the owner really changed keys)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     target.write_text(f"{_PUBLIC_PREFIX} {key} {owner}\n", encoding="ascii")
     return target

@@ -42,15 +42,18 @@ class UniverseSource:
             raise DataError(f"cannot read universe candle file {self.path}: {error}") from None
         missing = {"symbol", *_COLUMNS} - set(frame.columns)
         if missing:
-            raise DataError(f"universe candle file {self.path} lacks the column(s) {', '.join(sorted(missing))} "
-                            "(expected symbol, timestamp, open, high, low, close, volume)")
+            raise DataError(
+                f"universe candle file {self.path} lacks the column(s) {', '.join(sorted(missing))} "
+                "(expected symbol, timestamp, open, high, low, close, volume)"
+            )
         frame = frame.select(
             pl.col("symbol").cast(pl.String).str.replace_all(r"[/\-_:]", "").str.to_uppercase(),
             pl.col("timestamp").cast(pl.Int64),
             *(pl.col(name).cast(pl.Float64) for name in _COLUMNS[1:]),
         ).sort("symbol", "timestamp")
         self._frames: dict[str, pl.DataFrame] = {
-            str(key[0]): part.drop("symbol") for key, part in frame.partition_by("symbol", as_dict=True).items()
+            str(key[0]): part.drop("symbol")
+            for key, part in frame.partition_by("symbol", as_dict=True).items()
         }
         self.symbols: list[str] = sorted(self._frames)
         self.timeframe = self._infer_timeframe()
@@ -59,7 +62,11 @@ class UniverseSource:
         return f"UniverseSource({str(self.path)!r}: {len(self.symbols)} symbols, {self.timeframe})"
 
     def _infer_timeframe(self) -> Timeframe:
-        steps = [np.diff(part.get_column("timestamp").to_numpy()) for part in self._frames.values() if part.height > 1]
+        steps = [
+            np.diff(part.get_column("timestamp").to_numpy())
+            for part in self._frames.values()
+            if part.height > 1
+        ]
         if not steps:
             raise DataError(f"universe candle file {self.path} has no symbol with two candles")
         values, counts = np.unique(np.concatenate(steps), return_counts=True)
@@ -68,25 +75,42 @@ class UniverseSource:
             timeframe = Timeframe.parse(name)
             if timeframe.milliseconds == step:
                 return timeframe
-        raise DataError(f"universe candle file {self.path}: candles are {step} ms apart, not a known timeframe")
+        raise DataError(
+            f"universe candle file {self.path}: candles are {step} ms apart, not a known timeframe"
+        )
 
-    def load(self, exchange: str, market_type: str, symbol: str, timeframe: str, start_ms: int,
-             end_ms: int) -> LoadedCandles:
+    def load(
+        self,
+        exchange: str,
+        market_type: str,
+        symbol: str,
+        timeframe: str,
+        start_ms: int,
+        end_ms: int,
+    ) -> LoadedCandles:
         """``symbol``'s candles with ``start_ms <= timestamp < end_ms`` in ``timeframe``."""
         frame = self._frames.get(symbol.upper().replace("/", "").replace("-", ""))
         if frame is None:
-            raise DataError(f"{symbol} is not in the universe file {self.path} ({len(self.symbols)} symbols, "
-                            f"for example {', '.join(self.symbols[:5])})")
+            raise DataError(
+                f"{symbol} is not in the universe file {self.path} ({len(self.symbols)} symbols, "
+                f"for example {', '.join(self.symbols[:5])})"
+            )
         target = Timeframe.parse(timeframe)
         window = frame.filter((pl.col("timestamp") >= start_ms) & (pl.col("timestamp") < end_ms))
         label = f"{self.path}[{symbol}]"
         if target == self.timeframe:
             return LoadedCandles(window, label)
-        if target.milliseconds > self.timeframe.milliseconds and target.is_multiple_of(self.timeframe):
+        if target.milliseconds > self.timeframe.milliseconds and target.is_multiple_of(
+            self.timeframe
+        ):
             from metaexpert.data import resample
 
-            return LoadedCandles(resample(window, self.timeframe, target), f"{label} resampled to {target}")
-        raise DataError(f"universe file {self.path} holds {self.timeframe} candles; {target} cannot be built from them")
+            return LoadedCandles(
+                resample(window, self.timeframe, target), f"{label} resampled to {target}"
+            )
+        raise DataError(
+            f"universe file {self.path} holds {self.timeframe} candles; {target} cannot be built from them"
+        )
 
 
 def expand_universe(strategy: StrategyConfig, candle_source: Any | None) -> StrategyConfig:
@@ -97,7 +121,8 @@ def expand_universe(strategy: StrategyConfig, candle_source: Any | None) -> Stra
     if not universe:
         raise ConfigurationError(
             "symbol='*' means every symbol of the candle source, but this one does not list its symbols: "
-            "pass candle_source=UniverseSource(<long-format file>) or name the symbols")
+            "pass candle_source=UniverseSource(<long-format file>) or name the symbols"
+        )
     explicit = [symbol for symbol in strategy.symbols if symbol != ALL_SYMBOLS]
     symbols = explicit + [symbol for symbol in universe if symbol not in explicit]
     return strategy.model_copy(update={"symbols": symbols})

@@ -45,7 +45,9 @@ def load_audit_report(
         if expert is not None:
             info = store.experts.find(expert, trade_mode=trade_mode)
             if info is None:
-                raise ConfigurationError(f"no expert named {expert!r} in {trade_mode} mode in {database.redacted_url}")
+                raise ConfigurationError(
+                    f"no expert named {expert!r} in {trade_mode} mode in {database.redacted_url}"
+                )
             expert_id = info.expert_id
         entries = store.audit.list(expert_id, start_ms=start_ms, end_ms=end_ms)
         orders: dict[str, Any] = {}
@@ -61,28 +63,55 @@ def load_audit_report(
 
 
 def audit_report_command(
-    database_url: Annotated[str, typer.Option("--database-url", help="State database URL (sqlite:///... or postgresql+psycopg://...).")],
+    database_url: Annotated[
+        str,
+        typer.Option(
+            "--database-url", help="State database URL (sqlite:///... or postgresql+psycopg://...)."
+        ),
+    ],
     start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).")],
     end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC, included).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
-    report_format: Annotated[str, typer.Option("--format", help="csv, json, markdown or html.")] = "csv",
-    timezone: Annotated[str, typer.Option("--timezone", help="Display time zone (IANA name).")] = "UTC",
-    expert: Annotated[str | None, typer.Option("--expert", help="Only this expert (default: all).")] = None,
+    report_format: Annotated[
+        str, typer.Option("--format", help="csv, json, markdown or html.")
+    ] = "csv",
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="Display time zone (IANA name).")
+    ] = "UTC",
+    expert: Annotated[
+        str | None, typer.Option("--expert", help="Only this expert (default: all).")
+    ] = None,
     trade_mode: Annotated[str, typer.Option("--mode", help="The expert's trade mode.")] = "paper",
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Write an audit report (orders, fills, fees, risk and compliance decisions) for a period."""
     if report_format not in FORMATS:
-        raise typer.BadParameter(f"{report_format!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
+        raise typer.BadParameter(
+            f"{report_format!r} is not one of {', '.join(FORMATS)}", param_hint="--format"
+        )
     start = parse_date(start, "--start")
     end = parse_date(end, "--end")
     if end < start:
-        raise typer.BadParameter(f"--end ({end}) is before --start ({start})", param_hint="--start/--end")
+        raise typer.BadParameter(
+            f"--end ({end}) is before --start ({start})", param_hint="--start/--end"
+        )
     with reported_errors(debug=debug):
-        report = load_audit_report(database_url, parse_date_ms(start), parse_date_ms(end) + DAY_MS, timezone,
-                                   expert=expert, trade_mode=trade_mode)
-        writer = {"csv": report.write_csv, "json": report.write_json, "markdown": report.write_markdown,
-                  "html": report.write_html}[report_format]
+        report = load_audit_report(
+            database_url,
+            parse_date_ms(start),
+            parse_date_ms(end) + DAY_MS,
+            timezone,
+            expert=expert,
+            trade_mode=trade_mode,
+        )
+        writer = {
+            "csv": report.write_csv,
+            "json": report.write_json,
+            "markdown": report.write_markdown,
+            "html": report.write_html,
+        }[report_format]
         path = writer(output)
         summary = report.summary()
-        Console(highlight=False).print(f"audit report: {summary['rows']} rows, {summary['orders']} orders -> {path}")
+        Console(highlight=False).print(
+            f"audit report: {summary['rows']} rows, {summary['orders']} orders -> {path}"
+        )

@@ -88,8 +88,12 @@ def _accepts(function: Callable[..., Any]) -> Callable[[str], bool]:
     return lambda name: name in parameters
 
 
-def run_arguments(run: Callable[..., Any], request: BacktestRequest,
-                  progress: ProgressCallback | None, output_dir: Path) -> dict[str, Any]:
+def run_arguments(
+    run: Callable[..., Any],
+    request: BacktestRequest,
+    progress: ProgressCallback | None,
+    output_dir: Path,
+) -> dict[str, Any]:
     """The keyword arguments for ``expert.run(...)``; overrides it cannot take are errors."""
     accepts = _accepts(run)
     arguments: dict[str, Any] = {
@@ -112,7 +116,9 @@ def run_arguments(run: Callable[..., Any], request: BacktestRequest,
     )
     if request.data_file is not None:
         if not accepts("data"):
-            raise ConfigurationError("--data FILE cannot be applied: this expert's run() takes no 'data' argument")
+            raise ConfigurationError(
+                "--data FILE cannot be applied: this expert's run() takes no 'data' argument"
+            )
         arguments["data"] = str(request.data_file)
         arguments["data_dir"] = None
     for name, option, value in overrides:
@@ -151,8 +157,9 @@ def _progress_bar(console: Console) -> Progress:
     )
 
 
-def run_backtest(request: BacktestRequest, *, console: Console | None = None,
-                 expert_type: type | None = None) -> BacktestOutcome:
+def run_backtest(
+    request: BacktestRequest, *, console: Console | None = None, expert_type: type | None = None
+) -> BacktestOutcome:
     """Load ``request.file``, backtest its expert, print the summary and write the reports.
 
     Reusable by other commands (``demo``) and by tests; raises the project's errors
@@ -167,14 +174,18 @@ def run_backtest(request: BacktestRequest, *, console: Console | None = None,
 
     started = time.perf_counter()
     if request.show_progress:
-        with _progress_bar(error_console()) as bar, console_logs_to(bar.console):  # log lines above the bar
+        with (
+            _progress_bar(error_console()) as bar,
+            console_logs_to(bar.console),
+        ):  # log lines above the bar
             task = bar.add_task("backtest", total=None)
 
             def report_progress(done_bars: int, total_bars: int) -> None:
                 bar.update(task, completed=done_bars, total=max(total_bars, done_bars, 1))
 
-            result = loaded.expert.run(**run_arguments(loaded.expert.run, request,
-                                                       report_progress, output_dir))
+            result = loaded.expert.run(
+                **run_arguments(loaded.expert.run, request, report_progress, output_dir)
+            )
     else:
         result = loaded.expert.run(**run_arguments(loaded.expert.run, request, None, output_dir))
     flush_logs()  # what the run logged is printed before its summary
@@ -185,14 +196,23 @@ def run_backtest(request: BacktestRequest, *, console: Console | None = None,
     print_summary(result, console)
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path = write_json(result, output_dir / "result.json")
-    html_path = (write_html_report(result, output_dir / "report.html", display_timezone=zone)
-                 if request.html else None)
+    html_path = (
+        write_html_report(result, output_dir / "report.html", display_timezone=zone)
+        if request.html
+        else None
+    )
     if json_path is not None:
         console.print(f"JSON result: {escape(str(json_path))}", highlight=False)
     if html_path is not None:
         console.print(f"HTML report: {escape(str(html_path))}", highlight=False)
-    return BacktestOutcome(loaded=loaded, result=result, output_dir=output_dir,
-                           json_path=json_path, html_path=html_path, seconds=seconds)
+    return BacktestOutcome(
+        loaded=loaded,
+        result=result,
+        output_dir=output_dir,
+        json_path=json_path,
+        html_path=html_path,
+        seconds=seconds,
+    )
 
 
 def _check_timeframe(value: str | None) -> str | None:
@@ -201,8 +221,9 @@ def _check_timeframe(value: str | None) -> str | None:
     try:
         return str(Timeframe.parse(value))
     except (ValueError, MetaExpertError) as error:
-        raise typer.BadParameter(f"{value!r} is not a timeframe like 1m, 15m, 1h, 1d ({error})",
-                                 param_hint="--timeframe") from error
+        raise typer.BadParameter(
+            f"{value!r} is not a timeframe like 1m, 15m, 1h, 1d ({error})", param_hint="--timeframe"
+        ) from error
 
 
 def _check_data_file(value: Path | None) -> Path | None:
@@ -211,8 +232,9 @@ def _check_data_file(value: Path | None) -> Path | None:
         return None
     path = value.expanduser().resolve()
     if path.suffix.lower() not in (".csv", ".parquet"):
-        raise typer.BadParameter(f"{path} is neither a .csv nor a .parquet file nor a store folder",
-                                 param_hint="--data")
+        raise typer.BadParameter(
+            f"{path} is neither a .csv nor a .parquet file nor a store folder", param_hint="--data"
+        )
     return path
 
 
@@ -220,42 +242,81 @@ def _check_zone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
-        raise typer.BadParameter(f"{name!r} is not an IANA time zone such as Europe/Berlin",
-                                 param_hint="--timezone") from error
+        raise typer.BadParameter(
+            f"{name!r} is not an IANA time zone such as Europe/Berlin", param_hint="--timezone"
+        ) from error
 
 
 def backtest_command(
-    file: Annotated[Path, typer.Argument(help="The expert file (a .py defining one MetaExpert).",
-                                         show_default=False)],
-    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).",
-                                       show_default=False)],
-    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC).",
-                                     show_default=False)],
-    capital: Annotated[float, typer.Option("--capital",
-                                           help="Initial capital in the quote currency.")
-                       ] = 10_000.0,
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="Candles: a store folder (<exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet), "
-                       "or a CSV/Parquet file (one symbol, or several in a 'symbol' column). Default: "
-                       "$METAEXPERT_DATA_DIR, else fetch from the exchange.", show_default=False)] = None,
-    symbol: Annotated[str | None, typer.Option("--symbol", help="Override the expert's symbol.",
-                                               show_default=False)] = None,
-    timeframe: Annotated[str | None, typer.Option(
-        "--timeframe", help="Override the expert's base timeframe.", show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option(
-        "--output", help="Folder for result.json and report.html "
-                         "(default: output/<expert>-<timestamp>/).", show_default=False)] = None,
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="Strategy parameter override key=value (repeatable).",
-        show_default=False)] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(help="The expert file (a .py defining one MetaExpert).", show_default=False),
+    ],
+    start: Annotated[
+        str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).", show_default=False)
+    ],
+    end: Annotated[
+        str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC).", show_default=False)
+    ],
+    capital: Annotated[
+        float, typer.Option("--capital", help="Initial capital in the quote currency.")
+    ] = 10_000.0,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Candles: a store folder (<exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet), "
+            "or a CSV/Parquet file (one symbol, or several in a 'symbol' column). Default: "
+            "$METAEXPERT_DATA_DIR, else fetch from the exchange.",
+            show_default=False,
+        ),
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option("--symbol", help="Override the expert's symbol.", show_default=False),
+    ] = None,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(
+            "--timeframe", help="Override the expert's base timeframe.", show_default=False
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            help="Folder for result.json and report.html (default: output/<expert>-<timestamp>/).",
+            show_default=False,
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="Strategy parameter override key=value (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     no_html: Annotated[bool, typer.Option("--no-html", help="Skip the HTML report.")] = False,
-    timezone: Annotated[str | None, typer.Option(
-        "--timezone", help="Display time zone for the report (default: the expert's).",
-        show_default=False)] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress",
-                                              help="Hide the progress bar.")] = False,
-    stop_on_error: Annotated[bool, typer.Option(
-        "--stop-on-error", help="Stop at the first handler error (the exit code is 1 either way).")] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            help="Display time zone for the report (default: the expert's).",
+            show_default=False,
+        ),
+    ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Hide the progress bar.")
+    ] = False,
+    stop_on_error: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-error",
+            help="Stop at the first handler error (the exit code is 1 either way).",
+        ),
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
     """Backtest an expert file over recorded candles and write JSON + HTML reports."""
@@ -263,8 +324,9 @@ def backtest_command(
     end = parse_date(end, "--end")
     check_date_range(start, end)
     if not capital > 0 or capital == float("inf"):
-        raise typer.BadParameter(f"{capital} must be a positive amount, e.g. 10000",
-                                 param_hint="--capital")
+        raise typer.BadParameter(
+            f"{capital} must be a positive amount, e.g. 10000", param_hint="--capital"
+        )
     if timezone is not None:
         _check_zone(timezone)
     request = BacktestRequest(
@@ -272,7 +334,9 @@ def backtest_command(
         start=start,
         end=end,
         capital=capital,
-        data_dir=resolve_data_dir(data) if data is None or not data.expanduser().is_file() else None,
+        data_dir=resolve_data_dir(data)
+        if data is None or not data.expanduser().is_file()
+        else None,
         data_file=_check_data_file(data),
         symbol=symbol.strip().upper() if symbol else None,
         timeframe=_check_timeframe(timeframe),
@@ -286,7 +350,9 @@ def backtest_command(
     with reported_errors(debug=debug):
         outcome = run_backtest(request)
     result = outcome.result
-    exit_if_run_failed(error_count=int(getattr(result, "error_count", 0) or 0),
-                       stopped_by_error=bool(getattr(result, "stopped_by_error", False)),
-                       stop_reason=str(getattr(result, "parameters", {}).get("stop_reason", "")),
-                       errors=list(getattr(result, "errors", []) or []))
+    exit_if_run_failed(
+        error_count=int(getattr(result, "error_count", 0) or 0),
+        stopped_by_error=bool(getattr(result, "stopped_by_error", False)),
+        stop_reason=str(getattr(result, "parameters", {}).get("stop_reason", "")),
+        errors=list(getattr(result, "errors", []) or []),
+    )

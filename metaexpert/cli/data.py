@@ -32,7 +32,9 @@ from metaexpert.core.timeframe import DAY_MS, Timeframe
 
 __all__ = ["CheckedSeries", "check_path", "data_app", "download_series"]
 
-data_app = typer.Typer(help="Download candles into a store and check candle data.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Download candles into a store and check candle data.", no_args_is_help=True
+)
 
 _MARKET_FAMILIES = {"spot": "spot", "futures": "swap"}
 _BINANCE_TYPES = {"spot": ["spot"], "swap": ["linear"]}
@@ -46,18 +48,28 @@ def public_client(exchange: str, market_type: str, base_url: str | None = None) 
     from metaexpert.exchanges.venues.base import override_rest_urls
 
     if market_type not in _MARKET_FAMILIES:
-        raise ConfigurationError(f"--market-type {market_type!r}: expected one of {sorted(_MARKET_FAMILIES)}")
+        raise ConfigurationError(
+            f"--market-type {market_type!r}: expected one of {sorted(_MARKET_FAMILIES)}"
+        )
     family = _MARKET_FAMILIES[market_type]
     options: dict[str, Any] = {"defaultType": family}
     if exchange == "binance":
-        options.update(fetchMarkets={"types": _BINANCE_TYPES[family]}, fetchCurrencies=False, fetchMargins=False)
+        options.update(
+            fetchMarkets={"types": _BINANCE_TYPES[family]},
+            fetchCurrencies=False,
+            fetchMargins=False,
+        )
     client_type = getattr(ccxt, exchange, None)
     if client_type is None or exchange not in ("binance", "bybit", "okx"):
         raise ConfigurationError(f"--exchange {exchange!r}: expected binance, bybit or okx")
-    client = client_type({"enableRateLimit": base_url is None, "timeout": 10_000, "options": options})
+    client = client_type(
+        {"enableRateLimit": base_url is None, "timeout": 10_000, "options": options}
+    )
     if base_url:
         if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"--base-url {base_url!r}: expected e.g. http://127.0.0.1:8080")
+            raise ConfigurationError(
+                f"--base-url {base_url!r}: expected e.g. http://127.0.0.1:8080"
+            )
         client.urls["api"] = override_rest_urls(client.urls["api"], base_url.rstrip("/"))
     return client
 
@@ -77,9 +89,19 @@ class DownloadOutcome:
     gaps: Any  # GapReport
 
 
-def download_series(client: Any, store_root: Path, exchange: str, market_type: str, symbol: str, timeframe: str,
-                    start_ms: int, end_ms: int, *, page_limit: int = 1000,
-                    progress: Progress | None = None) -> DownloadOutcome:
+def download_series(
+    client: Any,
+    store_root: Path,
+    exchange: str,
+    market_type: str,
+    symbol: str,
+    timeframe: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    page_limit: int = 1000,
+    progress: Progress | None = None,
+) -> DownloadOutcome:
     """Download one series page by page, validate, upsert into the store, report its gaps."""
     import ccxt
 
@@ -90,23 +112,39 @@ def download_series(client: Any, store_root: Path, exchange: str, market_type: s
     native = normalize_symbol(symbol)
     task = None
     if progress is not None:
-        task = progress.add_task(f"{native} {timeframe}", total=max(1, expected_bars(timeframe, start_ms, end_ms)))
+        task = progress.add_task(
+            f"{native} {timeframe}", total=max(1, expected_bars(timeframe, start_ms, end_ms))
+        )
 
     def advance(rows: int) -> None:
         if progress is not None and task is not None:
             progress.advance(task, rows)
 
     try:
-        frame = download_candles(client, unified_symbol(native, market_type), timeframe, start_ms, end_ms,
-                                 page_limit=page_limit, on_page=advance)
+        frame = download_candles(
+            client,
+            unified_symbol(native, market_type),
+            timeframe,
+            start_ms,
+            end_ms,
+            page_limit=page_limit,
+            on_page=advance,
+        )
     except ccxt.BaseError as error:
-        raise DataError(f"download of {exchange} {market_type} {native} {timeframe} failed: "
-                        f"{type(error).__name__}: {error}") from None
+        raise DataError(
+            f"download of {exchange} {market_type} {native} {timeframe} failed: "
+            f"{type(error).__name__}: {error}"
+        ) from None
     if progress is not None and task is not None:
         progress.update(task, completed=progress.tasks[task].total)
     added = store.write(exchange, market_type, native, timeframe, frame)  # validates before writing
-    return DownloadOutcome(native, timeframe, frame.height, added,
-                           gap_report(frame, timeframe, start_ms=start_ms, end_ms=end_ms))
+    return DownloadOutcome(
+        native,
+        timeframe,
+        frame.height,
+        added,
+        gap_report(frame, timeframe, start_ms=start_ms, end_ms=end_ms),
+    )
 
 
 def _end_ms(end: str) -> int:
@@ -115,19 +153,45 @@ def _end_ms(end: str) -> int:
 
 @data_app.command("download")
 def download_command(
-    symbol: Annotated[list[str], typer.Option("--symbol", help="Exchange symbol, e.g. BTCUSDT (repeatable).",
-                                              show_default=False)],
-    timeframe: Annotated[list[str], typer.Option("--timeframe", help="Bar timeframe, e.g. 1h (repeatable).",
-                                                 show_default=False)],
-    start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).", show_default=False)],
-    end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC), included.", show_default=False)],
-    data: Annotated[Path, typer.Option("--data", help="Store folder to write into.")] = Path("data/candles"),
+    symbol: Annotated[
+        list[str],
+        typer.Option(
+            "--symbol", help="Exchange symbol, e.g. BTCUSDT (repeatable).", show_default=False
+        ),
+    ],
+    timeframe: Annotated[
+        list[str],
+        typer.Option(
+            "--timeframe", help="Bar timeframe, e.g. 1h (repeatable).", show_default=False
+        ),
+    ],
+    start: Annotated[
+        str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).", show_default=False)
+    ],
+    end: Annotated[
+        str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC), included.", show_default=False)
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Store folder to write into.")] = Path(
+        "data/candles"
+    ),
     exchange: Annotated[str, typer.Option("--exchange", help="binance, bybit or okx.")] = "binance",
-    market_type: Annotated[str, typer.Option("--market-type", help="spot or futures (linear perpetual).")] = "spot",
-    base_url: Annotated[str | None, typer.Option(
-        "--base-url", help="REST base URL override (a mirror or the local sandbox).", show_default=False)] = None,
-    page_limit: Annotated[int, typer.Option("--page-limit", min=1, max=1500, help="Candles per request.")] = 1000,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide the progress bars.")] = False,
+    market_type: Annotated[
+        str, typer.Option("--market-type", help="spot or futures (linear perpetual).")
+    ] = "spot",
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="REST base URL override (a mirror or the local sandbox).",
+            show_default=False,
+        ),
+    ] = None,
+    page_limit: Annotated[
+        int, typer.Option("--page-limit", min=1, max=1500, help="Candles per request.")
+    ] = 1000,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Hide the progress bars.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
     """Download candles through ccxt into a store folder (paged, validated, gaps reported)."""
@@ -145,25 +209,48 @@ def download_command(
         with bars:
             for name in symbol:
                 for tf in timeframes:
-                    outcomes.append(download_series(client, data, exchange.lower(), market_type.lower(), name, tf,
-                                                    start_ms, end_ms, page_limit=page_limit, progress=bars))
+                    outcomes.append(
+                        download_series(
+                            client,
+                            data,
+                            exchange.lower(),
+                            market_type.lower(),
+                            name,
+                            tf,
+                            start_ms,
+                            end_ms,
+                            page_limit=page_limit,
+                            progress=bars,
+                        )
+                    )
         for outcome in outcomes:
-            console.print(f"{outcome.symbol} {outcome.timeframe}: {outcome.rows} candles downloaded, "
-                          f"{outcome.added} new in {escape(str(data))}", highlight=False)
+            console.print(
+                f"{outcome.symbol} {outcome.timeframe}: {outcome.rows} candles downloaded, "
+                f"{outcome.added} new in {escape(str(data))}",
+                highlight=False,
+            )
             console.print(escape(str(outcome.gaps)), highlight=False)
 
 
 def _progress(console: Console, *, disable: bool) -> Progress:
-    return Progress(TextColumn("[bold]download[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False, disable=disable)
+    return Progress(
+        TextColumn("[bold]download[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=disable,
+    )
 
 
 def _timeframe(value: str) -> str:
     try:
         return str(Timeframe.parse(value))
     except (ValueError, MetaExpertError) as error:
-        raise typer.BadParameter(f"{value!r} is not a timeframe like 1m, 15m, 1h, 1d",
-                                 param_hint="--timeframe") from error
+        raise typer.BadParameter(
+            f"{value!r} is not a timeframe like 1m, 15m, 1h, 1d", param_hint="--timeframe"
+        ) from error
 
 
 # ------------------------------------------------------------------------------ check
@@ -189,10 +276,14 @@ def check_path(path: Path, timeframe: str | None = None) -> list[CheckedSeries]:
     if path.is_dir():
         files = CandleStore(path, read_only=True).files()
         if not files:
-            raise DataError(f"{path}: no candle files (<exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet)")
+            raise DataError(
+                f"{path}: no candle files (<exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet)"
+            )
         results: list[CheckedSeries] = []
         for exchange, market_type, symbol, series_tf, file in files:
-            results.extend(_check_file(file, f"{exchange}/{market_type}/{symbol}-{series_tf}", series_tf))
+            results.extend(
+                _check_file(file, f"{exchange}/{market_type}/{symbol}-{series_tf}", series_tf)
+            )
         return results
     if not path.is_file():
         raise ConfigurationError(f"{path}: no such file or folder")
@@ -205,14 +296,18 @@ def _check_file(path: Path, name: str, timeframe: str | None) -> list[CheckedSer
 
     try:
         frames = split_symbols(read_candle_file(path), str(path))
-    except DataError as error:  # unreadable or not a candle file: a finding, not the end of the check
+    except (
+        DataError
+    ) as error:  # unreadable or not a candle file: a finding, not the end of the check
         return [CheckedSeries(name, timeframe or "?", 0, str(error), None)]
     results: list[CheckedSeries] = []
     for symbol, raw in frames.items():
         label = name if symbol is None else f"{name} {symbol}"
         tf = Timeframe.parse(timeframe) if timeframe else _timeframe_of(path, raw, native_timeframe)
         try:
-            frame = checked_candles(raw, tf, label=f"{path}" + (f" ({symbol})" if symbol else ""), allow_empty=False)
+            frame = checked_candles(
+                raw, tf, label=f"{path}" + (f" ({symbol})" if symbol else ""), allow_empty=False
+            )
         except CandleValidationError as error:
             results.append(CheckedSeries(label, str(tf), raw.height, str(error), None))
             continue
@@ -230,18 +325,30 @@ def _timeframe_of(path: Path, frame: Any, infer: Any) -> Timeframe:
             pass
     found = infer(frame, None)
     if found is None:
-        raise ConfigurationError(f"{path}: cannot tell the timeframe from the file name or the timestamps; "
-                                 "pass --timeframe")
+        raise ConfigurationError(
+            f"{path}: cannot tell the timeframe from the file name or the timestamps; "
+            "pass --timeframe"
+        )
     return found
 
 
 @data_app.command("check")
 def check_command(
-    path: Annotated[Path, typer.Argument(help="A store folder, or a CSV/Parquet candle file.", show_default=False)],
-    timeframe: Annotated[str | None, typer.Option(
-        "--timeframe", help="Timeframe of a single file (default: from its name or timestamps).",
-        show_default=False)] = None,
-    fail_on_gaps: Annotated[bool, typer.Option("--fail-on-gaps", help="Exit 1 when any series has gaps.")] = False,
+    path: Annotated[
+        Path,
+        typer.Argument(help="A store folder, or a CSV/Parquet candle file.", show_default=False),
+    ],
+    timeframe: Annotated[
+        str | None,
+        typer.Option(
+            "--timeframe",
+            help="Timeframe of a single file (default: from its name or timestamps).",
+            show_default=False,
+        ),
+    ] = None,
+    fail_on_gaps: Annotated[
+        bool, typer.Option("--fail-on-gaps", help="Exit 1 when any series has gaps.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
     """Validate candle data (every check a backtest runs) and report its gaps; exit 1 on bad data."""
@@ -250,23 +357,36 @@ def check_command(
         results = check_path(path, _timeframe(timeframe) if timeframe else None)
         table = Table(title=f"candle check: {escape(str(path))}", title_justify="left")
         for column in ("series", "timeframe", "rows", "validation", "gaps", "missing bars"):
-            table.add_column(column, justify="right" if column in ("rows", "gaps", "missing bars") else "left",
-                             no_wrap=column == "series")
+            table.add_column(
+                column,
+                justify="right" if column in ("rows", "gaps", "missing bars") else "left",
+                no_wrap=column == "series",
+            )
         for item in results:
-            table.add_row(escape(item.name), item.timeframe, f"{item.rows:,}", "ok" if item.ok else "[red]FAILED[/]",
-                          "-" if item.gaps is None else str(len(item.gaps.gaps)),
-                          "-" if item.gaps is None else f"{item.gaps.missing_bars:,}")
+            table.add_row(
+                escape(item.name),
+                item.timeframe,
+                f"{item.rows:,}",
+                "ok" if item.ok else "[red]FAILED[/]",
+                "-" if item.gaps is None else str(len(item.gaps.gaps)),
+                "-" if item.gaps is None else f"{item.gaps.missing_bars:,}",
+            )
         console.print(table)
         for item in results:
             if item.problem:
                 console.print(escape(item.problem), highlight=False)
             elif item.gaps is not None and item.gaps.gaps:
                 largest = item.gaps.largest
-                console.print(f"{escape(item.name)}: {len(item.gaps.gaps)} gap(s), largest {escape(str(largest))}",
-                              highlight=False)
+                console.print(
+                    f"{escape(item.name)}: {len(item.gaps.gaps)} gap(s), largest {escape(str(largest))}",
+                    highlight=False,
+                )
     failed = [item for item in results if not item.ok]
     gappy = [item for item in results if item.gaps is not None and item.gaps.gaps]
     if failed or (fail_on_gaps and gappy):
-        error_console().print(f"[bold red]error:[/] {len(failed)} of {len(results)} series failed validation"
-                              + (f", {len(gappy)} have gaps" if fail_on_gaps and gappy else ""), markup=True)
+        error_console().print(
+            f"[bold red]error:[/] {len(failed)} of {len(results)} series failed validation"
+            + (f", {len(gappy)} have gaps" if fail_on_gaps and gappy else ""),
+            markup=True,
+        )
         raise typer.Exit(EXIT_FAILURE)

@@ -18,8 +18,7 @@ from metaexpert.cli.backtest import BacktestRequest, run_backtest
 from metaexpert.cli.errors import ExpertLoadError, reported_errors
 from metaexpert.cli.options import repository_root, resolve_data_dir
 
-__all__ = ["DEMO_CAPITAL", "DEMO_END", "DEMO_START", "demo_command", "demo_request",
-           "example_path"]
+__all__ = ["DEMO_CAPITAL", "DEMO_END", "DEMO_START", "demo_command", "demo_request", "example_path"]
 
 EXAMPLE_FILE = "ema_cross_binance_spot.py"
 DEMO_START = "2024-01-01"
@@ -53,13 +52,23 @@ def demo_request(data: Path | None = None, output: Path | None = None) -> Backte
 
 
 def demo_command(
-    data: Annotated[Path | None, typer.Option(
-        "--data", help="Folder of recorded candles (default: $METAEXPERT_DATA_DIR, then "
-                       "<repo>/../shared/data, else fetch from the exchange).",
-        show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option(
-        "--output", help="Folder for the reports (default: output/<expert>-<timestamp>/).",
-        show_default=False)] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Folder of recorded candles (default: $METAEXPERT_DATA_DIR, then "
+            "<repo>/../shared/data, else fetch from the exchange).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            help="Folder for the reports (default: output/<expert>-<timestamp>/).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
     """Backtest the EMA-cross example on BTCUSDT 1h, 2024, 10,000 USDT."""
@@ -67,8 +76,10 @@ def demo_command(
     with reported_errors(debug=debug):
         request = demo_request(data, output)
         source = str(request.data_dir) if request.data_dir else "the exchange (no local data)"
-        console.print(f"demo: {request.file.name} on BTCUSDT 1h, {DEMO_START} to {DEMO_END}, "
-                      f"{DEMO_CAPITAL:,.0f} USDT; candles from {escape(source)}")
+        console.print(
+            f"demo: {request.file.name} on BTCUSDT 1h, {DEMO_START} to {DEMO_END}, "
+            f"{DEMO_CAPITAL:,.0f} USDT; candles from {escape(source)}"
+        )
         outcome = run_backtest(request, console=console)
     if outcome.html_path is not None:
         location = outcome.html_path.resolve().as_uri()

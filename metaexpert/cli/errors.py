@@ -18,7 +18,13 @@ from metaexpert.observability.masking import mask_text
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
-__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "ExpertLoadError", "error_console", "reported_errors"]
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "ExpertLoadError",
+    "error_console",
+    "reported_errors",
+]
 
 
 def error_console() -> Console:
@@ -53,21 +59,29 @@ def reported_errors(*, debug: bool = False) -> Iterator[None]:
         if debug:
             raise
         kind = type(error).__name__
-        error_console().print(f"[bold red]error:[/] {escape(mask_text(_one_line(error)))} ({kind})",
-                              markup=True)
+        error_console().print(
+            f"[bold red]error:[/] {escape(mask_text(_one_line(error)))} ({kind})", markup=True
+        )
         raise typer.Exit(EXIT_FAILURE) from None
     except KeyboardInterrupt:
         if debug:
             raise
         error_console().print("[yellow]interrupted[/]", markup=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except Exception as error:  # a bug: keeps its traceback on the terminal, and reaches the error log
+    except (
+        Exception
+    ) as error:  # a bug: keeps its traceback on the terminal, and reaches the error log
         log_fatal(error, what="unexpected error")
         raise
 
 
-def exit_if_run_failed(*, error_count: int, stopped_by_error: bool, stop_reason: str = "",
-                       errors: list[str] | None = None) -> None:
+def exit_if_run_failed(
+    *,
+    error_count: int,
+    stopped_by_error: bool,
+    stop_reason: str = "",
+    errors: list[str] | None = None,
+) -> None:
     """Exit non-zero when a finished run had handler errors or was stopped by one.
 
     A strategy that raised on every bar, ``-p period=abc`` reaching a handler, or
@@ -77,9 +91,15 @@ def exit_if_run_failed(*, error_count: int, stopped_by_error: bool, stop_reason:
     if not error_count and not stopped_by_error:
         return
     console = error_console()
-    what = f"{error_count:,} handler error{'s' if error_count != 1 else ''}" if error_count else "an error"
+    what = (
+        f"{error_count:,} handler error{'s' if error_count != 1 else ''}"
+        if error_count
+        else "an error"
+    )
     stopped = f"; {stop_reason}" if stopped_by_error and stop_reason else ""
-    console.print(f"[bold red]error:[/] the run had {escape(mask_text(what + stopped))}", markup=True)
+    console.print(
+        f"[bold red]error:[/] the run had {escape(mask_text(what + stopped))}", markup=True
+    )
     for line in (errors or [])[:20]:
         console.print(f"  {escape(mask_text(line))}", markup=False)
     raise typer.Exit(EXIT_FAILURE)

@@ -26,7 +26,8 @@ def resolve_expert_type() -> type:
     return MetaExpert
 
 
-def load_expert(path: str | Path, *, expert_type: type | None = None,
-                overrides: dict[str, Any] | None = None) -> LoadedExpert:
+def load_expert(
+    path: str | Path, *, expert_type: type | None = None, overrides: dict[str, Any] | None = None
+) -> LoadedExpert:
     """Load the expert file ``path`` (see ``metaexpert.engine.loader.load_expert``)."""
     return _load_expert(path, expert_type=expert_type or resolve_expert_type(), overrides=overrides)

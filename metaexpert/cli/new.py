@@ -28,8 +28,22 @@ __all__ = ["new_command", "render_expert", "validate_expert_name", "write_expert
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names that would shadow a module the expert (or MetaExpert) imports.
-_RESERVED = frozenset({"metaexpert", "numpy", "polars", "pandas", "ccxt", "pydantic", "typer",
-                       "rich", "sqlalchemy", "plotly", "tests", "examples"})
+_RESERVED = frozenset(
+    {
+        "metaexpert",
+        "numpy",
+        "polars",
+        "pandas",
+        "ccxt",
+        "pydantic",
+        "typer",
+        "rich",
+        "sqlalchemy",
+        "plotly",
+        "tests",
+        "examples",
+    }
+)
 _SUPPORTED_MARKETS = (MarketType.SPOT, MarketType.FUTURES)
 
 
@@ -63,8 +77,13 @@ def _template() -> string.Template:
     return string.Template(source.read_text(encoding="utf-8"))
 
 
-def render_expert(name: str, *, exchange: str = "binance", market_type: str = "spot",
-                  now: dt.datetime | None = None) -> str:
+def render_expert(
+    name: str,
+    *,
+    exchange: str = "binance",
+    market_type: str = "spot",
+    now: dt.datetime | None = None,
+) -> str:
     """The source text of a new expert called ``name``."""
     module = validate_expert_name(name)
     try:
@@ -92,8 +111,14 @@ def render_expert(name: str, *, exchange: str = "binance", market_type: str = "s
     )
 
 
-def write_expert(name: str, directory: Path = Path("."), *, exchange: str = "binance",
-                 market_type: str = "spot", force: bool = False) -> Path:
+def write_expert(
+    name: str,
+    directory: Path = Path("."),
+    *,
+    exchange: str = "binance",
+    market_type: str = "spot",
+    force: bool = False,
+) -> Path:
     """Render the template into ``directory/NAME.py``; refuse to overwrite unless ``force``."""
     module = validate_expert_name(name)
     source = render_expert(module, exchange=exchange, market_type=market_type)
@@ -109,19 +134,27 @@ def write_expert(name: str, directory: Path = Path("."), *, exchange: str = "bin
 
 
 def new_command(
-    name: Annotated[str, typer.Argument(help="Expert name, e.g. ema_cross (writes ema_cross.py).",
-                                        show_default=False)],
-    directory: Annotated[Path, typer.Option("--directory", "-d",
-                                            help="Folder to write the file into.")] = Path("."),
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Expert name, e.g. ema_cross (writes ema_cross.py).", show_default=False
+        ),
+    ],
+    directory: Annotated[
+        Path, typer.Option("--directory", "-d", help="Folder to write the file into.")
+    ] = Path("."),
     exchange: Annotated[str, typer.Option("--exchange", help="binance | bybit | okx")] = "binance",
     market_type: Annotated[str, typer.Option("--market-type", help="spot | futures")] = "spot",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Create a new expert file from the annotated template."""
     with reported_errors():
-        target = write_expert(name, directory, exchange=exchange, market_type=market_type,
-                              force=force)
+        target = write_expert(
+            name, directory, exchange=exchange, market_type=market_type, force=force
+        )
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"created {escape(str(target))}")
-    console.print(f"backtest it: metaexpert backtest {escape(str(target))} "
-                  "--start 2024-01-01 --end 2024-12-31 --capital 10000")
+    console.print(
+        f"backtest it: metaexpert backtest {escape(str(target))} "
+        "--start 2024-01-01 --end 2024-12-31 --capital 10000"
+    )

@@ -41,16 +41,18 @@ def parse_date(value: str, option: str) -> str:
     try:
         dt.date.fromisoformat(text)
     except ValueError as error:
-        raise typer.BadParameter(f"{text!r} is not a valid date: {error}",
-                                 param_hint=option) from error
+        raise typer.BadParameter(
+            f"{text!r} is not a valid date: {error}", param_hint=option
+        ) from error
     return text
 
 
 def check_date_range(start: str, end: str) -> None:
     """The backtest must cover at least one day: ``start`` strictly before ``end``."""
     if dt.date.fromisoformat(start) >= dt.date.fromisoformat(end):
-        raise typer.BadParameter(f"--start ({start}) must be before --end ({end})",
-                                 param_hint="--start/--end")
+        raise typer.BadParameter(
+            f"--start ({start}) must be before --end ({end})", param_hint="--start/--end"
+        )
 
 
 def _literal(text: str) -> Any:
@@ -82,11 +84,14 @@ def parse_parameters(items: Iterable[str] | None) -> dict[str, Any]:
         key, separator, raw = item.partition("=")
         key = key.strip()
         if not separator:
-            raise typer.BadParameter(f"{item!r} must look like key=value, e.g. fast_period=10",
-                                     param_hint="--param")
+            raise typer.BadParameter(
+                f"{item!r} must look like key=value, e.g. fast_period=10", param_hint="--param"
+            )
         if not _KEY.match(key):
-            raise typer.BadParameter(f"{key!r} is not a valid parameter name "
-                                     "(letters, digits and underscores)", param_hint="--param")
+            raise typer.BadParameter(
+                f"{key!r} is not a valid parameter name (letters, digits and underscores)",
+                param_hint="--param",
+            )
         if key in parameters:
             raise typer.BadParameter(f"parameter {key!r} is given twice", param_hint="--param")
         parameters[key] = _literal(raw.strip())
@@ -123,8 +128,9 @@ def resolve_data_dir(option: Path | None, *, fallback: Path | None = None) -> Pa
     return None
 
 
-def default_output_dir(expert_name: str, *, now: dt.datetime | None = None,
-                       base: Path = Path("output")) -> Path:
+def default_output_dir(
+    expert_name: str, *, now: dt.datetime | None = None, base: Path = Path("output")
+) -> Path:
     """``output/<expert>-<UTC timestamp>/``: one folder per run, never overwritten."""
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     folder = base / f"{expert_name}-{moment.strftime('%Y%m%dT%H%M%SZ')}"

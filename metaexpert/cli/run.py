@@ -26,35 +26,72 @@ __all__ = ["run_command"]
 def run_command(
     file: Annotated[Path, typer.Argument(help="The expert file.")],
     mode: Annotated[str, typer.Option("--mode", help="paper or live.")] = "paper",
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many polls.")] = None,
-    duration: Annotated[float | None, typer.Option("--duration", min=1, help="Stop after this many seconds.")] = None,
-    poll_interval: Annotated[float, typer.Option("--poll-interval", min=0.05, help="Seconds between polls.")] = 1.0,
-    base_url: Annotated[str | None, typer.Option(
-        "--base-url", help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.")] = None,
-    sandbox_url: Annotated[str | None, typer.Option("--sandbox-url", hidden=True,
-                                                    help="Another name of --base-url.")] = None,
-    capital: Annotated[float, typer.Option("--capital", min=0.01, help="Paper-mode starting capital.")] = 10_000.0,
-    stop_on_error: Annotated[bool, typer.Option(
-        "--stop-on-error", help="Stop at the first handler error (the exit code is 1 either way).")] = False,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Stop after this many polls.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=1, help="Stop after this many seconds.")
+    ] = None,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.05, help="Seconds between polls.")
+    ] = 1.0,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.",
+        ),
+    ] = None,
+    sandbox_url: Annotated[
+        str | None, typer.Option("--sandbox-url", hidden=True, help="Another name of --base-url.")
+    ] = None,
+    capital: Annotated[
+        float, typer.Option("--capital", min=0.01, help="Paper-mode starting capital.")
+    ] = 10_000.0,
+    stop_on_error: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-error",
+            help="Stop at the first handler error (the exit code is 1 either way).",
+        ),
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run FILE in paper or live mode until --steps, --duration, Ctrl-C or ctx.stop()."""
     if mode not in ("paper", "live"):
-        raise typer.BadParameter("expected paper or live (backtests: metaexpert backtest)", param_hint="--mode")
+        raise typer.BadParameter(
+            "expected paper or live (backtests: metaexpert backtest)", param_hint="--mode"
+        )
     with reported_errors(debug=debug):
         url = one_base_url(base_url, sandbox_url)
         # Polling needs the REST URL only; the same check and form as stream's (no trailing slash).
-        loaded = load_expert(file, overrides={"base_url": sandbox_exchange_overrides(url)["base_url"]} if url else None)
+        loaded = load_expert(
+            file,
+            overrides={"base_url": sandbox_exchange_overrides(url)["base_url"]} if url else None,
+        )
         expert = loaded.expert
-        engine = expert.run(trade_mode=mode, initial_capital=capital, max_steps=steps, duration_seconds=duration,
-                            poll_interval=poll_interval, **({"stop_on_error": True} if stop_on_error else {}))
+        engine = expert.run(
+            trade_mode=mode,
+            initial_capital=capital,
+            max_steps=steps,
+            duration_seconds=duration,
+            poll_interval=poll_interval,
+            **({"stop_on_error": True} if stop_on_error else {}),
+        )
     console = Console(highlight=False)
     account = engine.portfolio.account
-    console.print(f"{escape(loaded.name)} ({mode}): {len(engine.orders)} orders, {len(engine.fills)} fills, "
-                  f"equity {account.equity:,.2f} {account.currency}")
+    console.print(
+        f"{escape(loaded.name)} ({mode}): {len(engine.orders)} orders, {len(engine.fills)} fills, "
+        f"equity {account.equity:,.2f} {account.currency}"
+    )
     for position in engine.portfolio.positions():
-        console.print(f"  open {position.side} {position.quantity:g} {position.symbol} at {position.entry_price:,.2f}")
+        console.print(
+            f"  open {position.side} {position.quantity:g} {position.symbol} at {position.entry_price:,.2f}"
+        )
     failures = getattr(engine, "failures", None)
-    exit_if_run_failed(error_count=failures.handler_errors if failures is not None else 0,
-                       stopped_by_error=bool(getattr(engine, "stopped_by_error", False)),
-                       stop_reason=str(getattr(engine, "stop_reason", "")), errors=list(engine.errors))
+    exit_if_run_failed(
+        error_count=failures.handler_errors if failures is not None else 0,
+        stopped_by_error=bool(getattr(engine, "stopped_by_error", False)),
+        stop_reason=str(getattr(engine, "stop_reason", "")),
+        errors=list(engine.errors),
+    )

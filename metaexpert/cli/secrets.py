@@ -29,11 +29,15 @@ from metaexpert.observability.masking import MASK, register_secret
 
 __all__ = ["masked_key", "secrets_app"]
 
-secrets_app = typer.Typer(help="Manage exchange API credentials (encrypted file, environment overrides).",
-                          no_args_is_help=True)
+secrets_app = typer.Typer(
+    help="Manage exchange API credentials (encrypted file, environment overrides).",
+    no_args_is_help=True,
+)
 
 FileOption = Annotated[Path | None, typer.Option("--file", help="Encrypted credentials file.")]
-ExchangeOption = Annotated[Exchange | None, typer.Option("--exchange", help="binance, bybit or okx (default: all).")]
+ExchangeOption = Annotated[
+    Exchange | None, typer.Option("--exchange", help="binance, bybit or okx (default: all).")
+]
 
 
 def masked_key(value: str) -> str:
@@ -68,8 +72,10 @@ def _read_values(exchange: Exchange, from_stdin: bool) -> tuple[str, str, str | 
         lines = [line.strip() for line in sys.stdin.read().splitlines()]
         lines = [line for line in lines if line]
         if len(lines) < 2:
-            raise ConfigurationError("stdin must hold the API key and the API secret on separate lines "
-                                     "(and the passphrase on a third line for okx)")
+            raise ConfigurationError(
+                "stdin must hold the API key and the API secret on separate lines "
+                "(and the passphrase on a third line for okx)"
+            )
         key, secret, passphrase = lines[0], lines[1], (lines[2] if len(lines) > 2 else None)
     else:
         key = typer.prompt("API key", hide_input=True).strip()
@@ -87,8 +93,13 @@ def _read_values(exchange: Exchange, from_stdin: bool) -> tuple[str, str, str | 
 def set_command(
     exchange: Annotated[Exchange, typer.Option("--exchange", help="binance, bybit or okx.")],
     file: FileOption = None,
-    subaccount: Annotated[str | None, typer.Option("--subaccount", help="Store under exchange:subaccount.")] = None,
-    stdin: Annotated[bool, typer.Option("--stdin", help="Read key, secret[, passphrase] from stdin, one per line.")] = False,
+    subaccount: Annotated[
+        str | None, typer.Option("--subaccount", help="Store under exchange:subaccount.")
+    ] = None,
+    stdin: Annotated[
+        bool,
+        typer.Option("--stdin", help="Read key, secret[, passphrase] from stdin, one per line."),
+    ] = False,
 ) -> None:
     """Store (or replace) one exchange's credentials in the encrypted file."""
     from metaexpert.exchanges.credentials import encrypt_credentials
@@ -96,9 +107,13 @@ def set_command(
     with reported_errors():
         from_stdin = stdin or not _interactive()
         key, secret, passphrase = _read_values(exchange, from_stdin)
-        path = encrypt_credentials(_path(file), exchange, key, secret, passphrase, subaccount=subaccount)
+        path = encrypt_credentials(
+            _path(file), exchange, key, secret, passphrase, subaccount=subaccount
+        )
     entry = f"{exchange}:{subaccount}" if subaccount else str(exchange)
-    Console(highlight=False).print(f"stored {escape(entry)} credentials (key {masked_key(key)}) in {escape(str(path))}")
+    Console(highlight=False).print(
+        f"stored {escape(entry)} credentials (key {masked_key(key)}) in {escape(str(path))}"
+    )
 
 
 def _exchanges(option: Exchange | None) -> list[Exchange]:
@@ -121,8 +136,10 @@ def show_command(exchange: ExchangeOption = None, file: FileOption = None) -> No
             key = found.api_key.get_secret_value()
             register_secret(key)
             passphrase = MASK if found.api_passphrase is not None else "none"
-            console.print(f"{name}: key {masked_key(key)}, secret {MASK}, passphrase {passphrase} "
-                          f"(from {escape(found.source)})")
+            console.print(
+                f"{name}: key {masked_key(key)}, secret {MASK}, passphrase {passphrase} "
+                f"(from {escape(found.source)})"
+            )
 
 
 @secrets_app.command("check")
@@ -162,12 +179,18 @@ def check_command(exchange: ExchangeOption = None, file: FileOption = None) -> N
         if name is Exchange.OKX and chosen.api_passphrase is None:
             problems.append(f"okx: credentials from {chosen.source} lack the API passphrase")
             continue
-        note = " (overrides the file)" if from_environment is not None and from_file is not None else ""
+        note = (
+            " (overrides the file)"
+            if from_environment is not None and from_file is not None
+            else ""
+        )
         console.print(f"{name}: ok, from {escape(chosen.source)}{escape(note)}")
     if problems:
         for problem in problems:
             Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(problem)}")
         raise typer.Exit(EXIT_FAILURE)
     if configured == 0:
-        Console(stderr=True, highlight=False).print("[bold red]error:[/] no exchange credentials are configured")
+        Console(stderr=True, highlight=False).print(
+            "[bold red]error:[/] no exchange credentials are configured"
+        )
         raise typer.Exit(EXIT_FAILURE)

@@ -28,8 +28,9 @@ __all__ = ["one_base_url", "run_stream", "sandbox_exchange_overrides", "stream_c
 def one_base_url(base_url: str | None, old_name_value: str | None) -> str | None:
     """``--base-url``, or its old name ``--sandbox-url`` (kept, hidden); both at once must agree."""
     if base_url and old_name_value and base_url != old_name_value:
-        raise ConfigurationError(f"--base-url {base_url} and --sandbox-url {old_name_value} differ; "
-                                 "give --base-url only")
+        raise ConfigurationError(
+            f"--base-url {base_url} and --sandbox-url {old_name_value} differ; give --base-url only"
+        )
     return base_url or old_name_value
 
 
@@ -38,17 +39,31 @@ def sandbox_exchange_overrides(sandbox_url: str) -> dict[str, Any]:
     base = sandbox_url.rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise ConfigurationError(f"--base-url must be http(s)://host:port, got {sandbox_url!r}")
-    ws = "ws" + base[len("http"):]
-    return {"base_url": base, "websocket_urls": {
-        "spot": f"{ws}/stream/ws", "margin": f"{ws}/stream/ws", "linear": f"{ws}/fstream/ws",
-        "ws-api": {"spot": f"{ws}/ws-api/v3", "linear": f"{ws}/ws-fapi/v1"}}}
+    ws = "ws" + base[len("http") :]
+    return {
+        "base_url": base,
+        "websocket_urls": {
+            "spot": f"{ws}/stream/ws",
+            "margin": f"{ws}/stream/ws",
+            "linear": f"{ws}/fstream/ws",
+            "ws-api": {"spot": f"{ws}/ws-api/v3", "linear": f"{ws}/ws-fapi/v1"},
+        },
+    }
 
 
-async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
-                     exchange_overrides: dict[str, Any] | None = None, config: Any | None = None,
-                     duration_seconds: float | None = None, stop_event: asyncio.Event | None = None,
-                     clock: Callable[[], int] | None = None, on_stale: Callable[[Any], Any] | None = None,
-                     on_started: Callable[[Any], Any] | None = None, initial_capital: float = 10_000.0) -> Any:
+async def run_stream(
+    expert: Any,
+    trade_mode: TradeMode = TradeMode.PAPER,
+    *,
+    exchange_overrides: dict[str, Any] | None = None,
+    config: Any | None = None,
+    duration_seconds: float | None = None,
+    stop_event: asyncio.Event | None = None,
+    clock: Callable[[], int] | None = None,
+    on_stale: Callable[[Any], Any] | None = None,
+    on_started: Callable[[Any], Any] | None = None,
+    initial_capital: float = 10_000.0,
+) -> Any:
     """Start ``expert`` (built by its ``RunBuilder``: the risk manager, compliance gate and recorder
     of every mode; an unreachable exchange is retried with backoff) and stream until stopped;
     returns the worker, or None when stopped before the exchange answered."""
@@ -60,19 +75,31 @@ async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
     builder = expert.builder(trade_mode, TradingRunSettings(initial_capital=initial_capital))
     if exchange_overrides:
         exchange = builder.plan.exchange
-        builder.plan.exchange = type(exchange).model_validate({**exchange.model_dump(), **exchange_overrides})
+        builder.plan.exchange = type(exchange).model_validate(
+            {**exchange.model_dump(), **exchange_overrides}
+        )
     async with builder.trading() as runtime:
-        engine = await start_with_backoff(runtime.start, config or StreamingConfig(), stop_event=stop_event)
+        engine = await start_with_backoff(
+            runtime.start, config or StreamingConfig(), stop_event=stop_event
+        )
         if engine is None:  # stopped while waiting for the exchange
             return None
-        options: dict[str, Any] = {"config": config, "on_stale": on_stale, "persistence": runtime.persistence}
+        options: dict[str, Any] = {
+            "config": config,
+            "on_stale": on_stale,
+            "persistence": runtime.persistence,
+        }
         if clock is not None:
             options["clock"] = clock
-        worker = StreamingWorker(engine, runtime.broker, runtime.gateway, list(runtime.strategy.symbols), **options)
+        worker = StreamingWorker(
+            engine, runtime.broker, runtime.gateway, list(runtime.strategy.symbols), **options
+        )
         if on_started is not None:
             on_started(worker)
         await worker.run(duration_seconds=duration_seconds, stop_event=stop_event)
-        engine.call(expert.handlers.get("deinit"), engine.stop_reason or "stream stopped", name="on_deinit")
+        engine.call(
+            expert.handlers.get("deinit"), engine.stop_reason or "stream stopped", name="on_deinit"
+        )
         if runtime.persistence is not None:
             runtime.persistence.commit_step_quietly()
         return worker
@@ -81,22 +108,41 @@ async def run_stream(expert: Any, trade_mode: TradeMode = TradeMode.PAPER, *,
 def stream_command(
     file: Annotated[Path, typer.Argument(help="The expert file (.py).")],
     mode: Annotated[str, typer.Option("--mode", help="paper or live.")] = "paper",
-    duration: Annotated[float | None, typer.Option("--duration", min=0.1, help="Stop after this many seconds.")] = None,
-    max_delay_ms: Annotated[int, typer.Option("--max-delay-ms", min=1, help="Flag updates older than this.")] = 2_000,
-    max_silence_ms: Annotated[int, typer.Option("--max-silence-ms", min=1, help="Flag streams silent this long.")] = 10_000,
-    base_url: Annotated[str | None, typer.Option(
-        "--base-url", help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.")] = None,
-    sandbox_url: Annotated[str | None, typer.Option("--sandbox-url", hidden=True,
-                                                    help="Old name of --base-url.")] = None,
-    clock: Annotated[str | None, typer.Option(
-        "--clock", help="Staleness clock: wall (live) or stream (replays); default stream with --base-url.")] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", min=0.1, help="Stop after this many seconds.")
+    ] = None,
+    max_delay_ms: Annotated[
+        int, typer.Option("--max-delay-ms", min=1, help="Flag updates older than this.")
+    ] = 2_000,
+    max_silence_ms: Annotated[
+        int, typer.Option("--max-silence-ms", min=1, help="Flag streams silent this long.")
+    ] = 10_000,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.",
+        ),
+    ] = None,
+    sandbox_url: Annotated[
+        str | None, typer.Option("--sandbox-url", hidden=True, help="Old name of --base-url.")
+    ] = None,
+    clock: Annotated[
+        str | None,
+        typer.Option(
+            "--clock",
+            help="Staleness clock: wall (live) or stream (replays); default stream with --base-url.",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Stream trades and order books to the expert's on_tick / on_book until interrupted."""
     from metaexpert.cli.loader import load_expert
     from metaexpert.engine.streaming import StalenessClock, StreamingConfig
 
-    console = Console(highlight=False, emoji=False, markup=False)  # plain text: "BTCUSDT:book:" stays as is
+    console = Console(
+        highlight=False, emoji=False, markup=False
+    )  # plain text: "BTCUSDT:book:" stays as is
     with reported_errors(debug=debug):
         try:
             trade_mode = TradeMode(mode)
@@ -108,20 +154,32 @@ def stream_command(
             staleness = StalenessClock(clock or ("stream" if url else "wall"))
         except ValueError:
             raise ConfigurationError(f"--clock must be wall or stream, got {clock!r}") from None
-        config = StreamingConfig(max_event_delay_ms=max_delay_ms, max_silence_ms=max_silence_ms,
-                                 staleness_clock=staleness)
+        config = StreamingConfig(
+            max_event_delay_ms=max_delay_ms,
+            max_silence_ms=max_silence_ms,
+            staleness_clock=staleness,
+        )
         overrides = sandbox_exchange_overrides(url) if url else None
 
         def stale(change: Any) -> None:
-            console.print(f"{change.stream}: {'STALE' if change.stale else 'fresh'} ({change.reason})")
+            console.print(
+                f"{change.stream}: {'STALE' if change.stale else 'fresh'} ({change.reason})"
+            )
 
         async def main() -> Any:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signal_number in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signal_number, stop.set)
-            return await run_stream(expert, trade_mode, exchange_overrides=overrides, config=config,
-                                    duration_seconds=duration, stop_event=stop, on_stale=stale)
+            return await run_stream(
+                expert,
+                trade_mode,
+                exchange_overrides=overrides,
+                config=config,
+                duration_seconds=duration,
+                stop_event=stop,
+                on_stale=stale,
+            )
 
         worker = asyncio.run(main())
         if worker is None:
@@ -129,6 +187,8 @@ def stream_command(
             return
         latency = worker.latency_percentiles()
         statistics = worker.statistics
-        console.print(f"ticks {statistics.ticks}, books {statistics.books}, stale events {statistics.stale_events}, "
-                      f"reconnects {worker.reconnects}; tick->on_tick p50 {latency['p50_us']:.1f} us, "
-                      f"p99 {latency['p99_us']:.1f} us")
+        console.print(
+            f"ticks {statistics.ticks}, books {statistics.books}, stale events {statistics.stale_events}, "
+            f"reconnects {worker.reconnects}; tick->on_tick p50 {latency['p50_us']:.1f} us, "
+            f"p99 {latency['p99_us']:.1f} us"
+        )

@@ -22,7 +22,10 @@ __all__ = ["supervise_command"]
 
 def supervise_command(
     config: Annotated[Path, typer.Argument(help="Supervisor configuration (YAML).")],
-    timeout: Annotated[float | None, typer.Option("--timeout", min=1, help="Stop every expert after this many seconds.")] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=1, help="Stop every expert after this many seconds."),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Run the experts listed in CONFIG, each in its own process with its limits, and report."""
@@ -34,7 +37,13 @@ def supervise_command(
     console = Console(highlight=False)
     for name, entry in report.experts.items():
         result = entry["result"] or {}
-        outcome = f"final equity {result['final_equity']:.2f}" if "final_equity" in result else escape(entry["reason"])
-        console.print(f"{escape(name)}: {entry['status']} ({outcome}; restarts {entry['restarts']}; log {escape(entry['log'])})")
+        outcome = (
+            f"final equity {result['final_equity']:.2f}"
+            if "final_equity" in result
+            else escape(entry["reason"])
+        )
+        console.print(
+            f"{escape(name)}: {entry['status']} ({outcome}; restarts {entry['restarts']}; log {escape(entry['log'])})"
+        )
     if not report.all_finished:
         raise typer.Exit(EXIT_FAILURE)

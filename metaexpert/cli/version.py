@@ -42,8 +42,9 @@ def version_lines(*, verbose: bool = False) -> list[str]:
 
 
 def version_command(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v",
-                                          help="Also show Python and key libraries.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show Python and key libraries.")
+    ] = False,
 ) -> None:
     """Show the MetaExpert version (--verbose: Python and key libraries too)."""
     console = Console(highlight=False, soft_wrap=True)

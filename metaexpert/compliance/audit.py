@@ -101,7 +101,8 @@ class AuditReport:
             raise DataError(
                 f"{target} holds {len(lost)} audit row(s) this report lacks (first at {lost[0]['time_utc']}, "
                 f"{lost[0]['category']} {lost[0]['client_order_id']}); not overwritten: were the rows archived? "
-                "read the archive too (archive_dir), or write the report elsewhere")
+                "read the archive too (archive_dir), or write the report elsewhere"
+            )
         with target.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
@@ -118,7 +119,9 @@ class AuditReport:
             if tuple(reader.fieldnames or ()) != COLUMNS:
                 return []
             existing = list(reader)
-        present = Counter(tuple(_csv_cell(value) for value in asdict(row).values()) for row in self.rows)
+        present = Counter(
+            tuple(_csv_cell(value) for value in asdict(row).values()) for row in self.rows
+        )
         lost = []
         for line in existing:
             key = tuple(line[column] for column in COLUMNS)
@@ -146,7 +149,10 @@ class AuditReport:
             "|" + "---|" * len(COLUMNS),
         ]
         for row in self.rows:
-            cells = ["" if value is None else str(value).replace("|", "\\|").replace("\n", " ") for value in asdict(row).values()]
+            cells = [
+                "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+                for value in asdict(row).values()
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         target.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return target
@@ -155,9 +161,12 @@ class AuditReport:
         from jinja2 import Environment, select_autoescape
 
         target = _prepare(path)
-        environment = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-        html = environment.from_string(_HTML).render(summary=self.summary(), columns=COLUMNS,
-                                                     rows=[asdict(row) for row in self.rows])
+        environment = Environment(
+            autoescape=select_autoescape(default=True, default_for_string=True)
+        )
+        html = environment.from_string(_HTML).render(
+            summary=self.summary(), columns=COLUMNS, rows=[asdict(row) for row in self.rows]
+        )
         target.write_text(html, encoding="utf-8")
         return target
 
@@ -176,11 +185,15 @@ def build_audit_report(
     quantity, price) fills in order facts the audit payload does not repeat.
     """
     if end_ms <= start_ms:
-        raise ConfigurationError(f"audit period is empty: end {_utc(end_ms)} is not after start {_utc(start_ms)}")
+        raise ConfigurationError(
+            f"audit period is empty: end {_utc(end_ms)} is not after start {_utc(start_ms)}"
+        )
     try:
         zone = ZoneInfo(display_timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(f"unknown display time zone {display_timezone!r} (use an IANA name such as 'Europe/Berlin')") from None
+        raise ConfigurationError(
+            f"unknown display time zone {display_timezone!r} (use an IANA name such as 'Europe/Berlin')"
+        ) from None
     orders = orders or {}
     rows = []
     for position, entry in enumerate(entries):
@@ -198,8 +211,10 @@ def merge_reports(first: AuditReport, *others: AuditReport) -> AuditReport:
     identical rows within one source (an intent and its status, say) all stay."""
     for other in others:
         if (other.start_ms, other.end_ms) != (first.start_ms, first.end_ms):
-            raise ConfigurationError(f"cannot merge audit reports of different periods: {_utc(first.start_ms)} "
-                                     f"and {_utc(other.start_ms)}")
+            raise ConfigurationError(
+                f"cannot merge audit reports of different periods: {_utc(first.start_ms)} "
+                f"and {_utc(other.start_ms)}"
+            )
     counts: Counter[AuditRow] = Counter()
     for report in (first, *others):
         counts |= Counter(report.rows)  # a row's count is its largest in any one source
@@ -213,22 +228,62 @@ def audit_entries_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
     for event in events:
         if isinstance(event, OrderEvent):
             order = event.order
-            entries.append({"timestamp_ms": event.timestamp, "kind": "order_status", "client_order_id": order.client_order_id,
-                            "payload": {"status": str(order.status), "reason": event.reason or order.reject_reason,
-                                        "symbol": order.symbol, "side": str(order.side), "order_type": str(order.order_type),
-                                        "quantity": order.quantity, "price": order.price,
-                                        "filled_quantity": order.filled_quantity, "average_price": order.average_price}})
+            entries.append(
+                {
+                    "timestamp_ms": event.timestamp,
+                    "kind": "order_status",
+                    "client_order_id": order.client_order_id,
+                    "payload": {
+                        "status": str(order.status),
+                        "reason": event.reason or order.reject_reason,
+                        "symbol": order.symbol,
+                        "side": str(order.side),
+                        "order_type": str(order.order_type),
+                        "quantity": order.quantity,
+                        "price": order.price,
+                        "filled_quantity": order.filled_quantity,
+                        "average_price": order.average_price,
+                    },
+                }
+            )
         elif isinstance(event, TradeEvent):
             trade = event.trade
-            entries.append({"timestamp_ms": event.timestamp, "kind": "fill", "client_order_id": trade.client_order_id,
-                            "payload": {"symbol": trade.symbol, "side": str(trade.side), "quantity": trade.quantity,
-                                        "price": trade.price, "fee": trade.fee, "fee_currency": trade.fee_currency,
-                                        "trade_id": trade.trade_id}})
+            entries.append(
+                {
+                    "timestamp_ms": event.timestamp,
+                    "kind": "fill",
+                    "client_order_id": trade.client_order_id,
+                    "payload": {
+                        "symbol": trade.symbol,
+                        "side": str(trade.side),
+                        "quantity": trade.quantity,
+                        "price": trade.price,
+                        "fee": trade.fee,
+                        "fee_currency": trade.fee_currency,
+                        "trade_id": trade.trade_id,
+                    },
+                }
+            )
         elif isinstance(event, RiskEvent):
-            kind = "compliance_decision" if event.rule.startswith(COMPLIANCE_PREFIX) else "risk_decision"
-            entries.append({"timestamp_ms": event.timestamp, "kind": kind, "client_order_id": None,
-                            "payload": {"rule": event.rule, "action": event.action, "symbol": event.symbol,
-                                        "reason": event.reason, "details": dict(event.details)}})
+            kind = (
+                "compliance_decision"
+                if event.rule.startswith(COMPLIANCE_PREFIX)
+                else "risk_decision"
+            )
+            entries.append(
+                {
+                    "timestamp_ms": event.timestamp,
+                    "kind": kind,
+                    "client_order_id": None,
+                    "payload": {
+                        "rule": event.rule,
+                        "action": event.action,
+                        "symbol": event.symbol,
+                        "reason": event.reason,
+                        "details": dict(event.details),
+                    },
+                }
+            )
     return entries
 
 
@@ -282,8 +337,15 @@ def _row(entry: Any, timestamp: int, zone: ZoneInfo, orders: Mapping[str, Any]) 
         category = "order"
     elif kind == "fill":
         category = "fill"
-    elif kind in ("risk_decision", "compliance_decision") or payload.get("domain") in ("risk", "compliance"):
-        compliance = kind == "compliance_decision" or payload.get("domain") == "compliance" or rule.startswith(COMPLIANCE_PREFIX)
+    elif kind in ("risk_decision", "compliance_decision") or payload.get("domain") in (
+        "risk",
+        "compliance",
+    ):
+        compliance = (
+            kind == "compliance_decision"
+            or payload.get("domain") == "compliance"
+            or rule.startswith(COMPLIANCE_PREFIX)
+        )
         category = "compliance_decision" if compliance else "risk_decision"
     elif kind in _CONFIGURATION_KINDS:
         category = "configuration_change"
@@ -295,7 +357,11 @@ def _row(entry: Any, timestamp: int, zone: ZoneInfo, orders: Mapping[str, Any]) 
         detail = _text(payload.get("reason"))
     else:
         detail = _text(payload.get("reason") or payload.get("message") or "")
-    price = fact("average_price") if kind == "order_status" and (payload.get("filled_quantity") or 0) > 0 else fact("price")
+    price = (
+        fact("average_price")
+        if kind == "order_status" and (payload.get("filled_quantity") or 0) > 0
+        else fact("price")
+    )
     return AuditRow(
         timestamp_ms=timestamp,
         time_utc=moment.isoformat(timespec="milliseconds"),

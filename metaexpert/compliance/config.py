@@ -28,7 +28,9 @@ def parse_trading_hours(text: str) -> tuple[time, time]:
     """``"13:30-20:00"`` -> (13:30, 20:00) in UTC; a window may wrap midnight ("22:00-02:00")."""
     match = _HOURS.match(text)
     if match is None:
-        raise ValueError(f"trading_hours {text!r} must look like 'HH:MM-HH:MM' (UTC), e.g. '13:30-20:00'")
+        raise ValueError(
+            f"trading_hours {text!r} must look like 'HH:MM-HH:MM' (UTC), e.g. '13:30-20:00'"
+        )
     start_hour, start_minute, end_hour, end_minute = (int(part) for part in match.groups())
     for hour, minute in ((start_hour, start_minute), (end_hour, end_minute)):
         if hour > 24 or minute > 59 or (hour == 24 and minute != 0):
@@ -50,7 +52,9 @@ class JurisdictionRules(BaseModel):
     restricted_symbols: list[str] = Field(default_factory=list)
     max_leverage: float | None = Field(default=None, gt=0)
     max_order_notional: float | None = Field(default=None, gt=0)
-    trading_hours: str | None = Field(default=None, description="UTC window 'HH:MM-HH:MM' when opening orders are allowed")
+    trading_hours: str | None = Field(
+        default=None, description="UTC window 'HH:MM-HH:MM' when opening orders are allowed"
+    )
 
     @field_validator("restricted_symbols")
     @classmethod
@@ -104,14 +108,17 @@ class ComplianceConfig(BaseModel):
     jurisdictions: dict[str, JurisdictionRules] = Field(default_factory=dict)
     verifier: VerifierConfig | None = None
     record_approvals: bool = Field(
-        default=True, description="emit an 'approved' decision event per checked order (audit trail)"
+        default=True,
+        description="emit an 'approved' decision event per checked order (audit trail)",
     )
 
     @model_validator(mode="after")
     def _known_jurisdiction(self) -> ComplianceConfig:
         if self.jurisdiction is not None and self.jurisdiction not in self.jurisdictions:
             known = ", ".join(sorted(self.jurisdictions)) or "none"
-            raise ValueError(f"jurisdiction {self.jurisdiction!r} has no rule set (configured: {known})")
+            raise ValueError(
+                f"jurisdiction {self.jurisdiction!r} has no rule set (configured: {known})"
+            )
         return self
 
     @property

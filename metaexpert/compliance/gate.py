@@ -31,8 +31,14 @@ class ComplianceGate:
         rules: list[ComplianceRule] | None = None,
         verifier: ExternalVerifier | None = None,
     ) -> None:
-        self.config = config if isinstance(config, ComplianceConfig) else ComplianceConfig.model_validate(config)
-        self.rules: list[ComplianceRule] = list(rules) if rules is not None else rules_for(self.config.active_rules)
+        self.config = (
+            config
+            if isinstance(config, ComplianceConfig)
+            else ComplianceConfig.model_validate(config)
+        )
+        self.rules: list[ComplianceRule] = (
+            list(rules) if rules is not None else rules_for(self.config.active_rules)
+        )
         if verifier is None and self.config.verifier is not None:
             verifier = ExternalVerifier(self.config.verifier)
         self.verifier = verifier
@@ -41,13 +47,22 @@ class ComplianceGate:
         self.checked = 0
         self.blocked = 0
 
-    def bind(self, *, exchange: Exchange | str, market_type: MarketType | str) -> BoundComplianceGate:
+    def bind(
+        self, *, exchange: Exchange | str, market_type: MarketType | str
+    ) -> BoundComplianceGate:
         return BoundComplianceGate(self, Exchange(exchange), MarketType(market_type))
 
     def check(
-        self, intent: OrderIntent, view: PortfolioView, *, exchange: Exchange | str, market_type: MarketType | str
+        self,
+        intent: OrderIntent,
+        view: PortfolioView,
+        *,
+        exchange: Exchange | str,
+        market_type: MarketType | str,
     ) -> RiskDecision:
-        context = OrderContext(Exchange(exchange), MarketType(market_type), self.config.jurisdiction)
+        context = OrderContext(
+            Exchange(exchange), MarketType(market_type), self.config.jurisdiction
+        )
         self.checked += 1
         checked: list[str] = []
         unverified = ""
@@ -58,7 +73,9 @@ class ComplianceGate:
             reason = rule.violation(intent, view, context)
             if reason is not None:
                 self.blocked += 1
-                decision = RiskDecision.block(RULE_PREFIX + rule.name, reason, intent.timestamp, intent.symbol)
+                decision = RiskDecision.block(
+                    RULE_PREFIX + rule.name, reason, intent.timestamp, intent.symbol
+                )
                 decision.events[0].details.update(_details(intent, context, checked))
                 return decision
             verdict = getattr(rule, "last_verdict", None)
@@ -66,13 +83,27 @@ class ComplianceGate:
                 unverified = verdict.reason
         decision = RiskDecision.allow(intent.quantity or 0.0)
         if unverified:
-            decision.events.append(RiskEvent(rule=RULE_PREFIX + "external_verification", action="allowed_unverified",
-                                             timestamp=intent.timestamp, symbol=intent.symbol, reason=unverified,
-                                             details=_details(intent, context, checked)))
+            decision.events.append(
+                RiskEvent(
+                    rule=RULE_PREFIX + "external_verification",
+                    action="allowed_unverified",
+                    timestamp=intent.timestamp,
+                    symbol=intent.symbol,
+                    reason=unverified,
+                    details=_details(intent, context, checked),
+                )
+            )
         elif self.config.record_approvals and checked:
-            decision.events.append(RiskEvent(rule=RULE_PREFIX + "gate", action="approved", timestamp=intent.timestamp,
-                                             symbol=intent.symbol, reason=f"passed {', '.join(checked)}",
-                                             details=_details(intent, context, checked)))
+            decision.events.append(
+                RiskEvent(
+                    rule=RULE_PREFIX + "gate",
+                    action="approved",
+                    timestamp=intent.timestamp,
+                    symbol=intent.symbol,
+                    reason=f"passed {', '.join(checked)}",
+                    details=_details(intent, context, checked),
+                )
+            )
         return decision
 
     def close(self) -> None:

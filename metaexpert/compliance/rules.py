@@ -39,7 +39,9 @@ class ComplianceRule(ABC):
         return self.applies_to_exits or (intent.opens_exposure and not intent.reduce_only)
 
     @abstractmethod
-    def violation(self, intent: OrderIntent, view: PortfolioView, context: OrderContext) -> str | None:
+    def violation(
+        self, intent: OrderIntent, view: PortfolioView, context: OrderContext
+    ) -> str | None:
         """The reason ``intent`` breaks this rule, or None when it complies."""
 
 
@@ -49,7 +51,9 @@ class RestrictedExchangeRule(ComplianceRule):
     def __init__(self, exchanges: Iterable[Exchange]) -> None:
         self.exchanges = frozenset(exchanges)
 
-    def violation(self, intent: OrderIntent, view: PortfolioView, context: OrderContext) -> str | None:
+    def violation(
+        self, intent: OrderIntent, view: PortfolioView, context: OrderContext
+    ) -> str | None:
         if context.exchange in self.exchanges:
             return f"trading on {context.exchange} is not permitted in jurisdiction {context.jurisdiction}"
         return None
@@ -61,7 +65,9 @@ class RestrictedMarketTypeRule(ComplianceRule):
     def __init__(self, market_types: Iterable[MarketType]) -> None:
         self.market_types = frozenset(market_types)
 
-    def violation(self, intent: OrderIntent, view: PortfolioView, context: OrderContext) -> str | None:
+    def violation(
+        self, intent: OrderIntent, view: PortfolioView, context: OrderContext
+    ) -> str | None:
         if context.market_type in self.market_types:
             return f"{context.market_type} trading is not permitted in jurisdiction {context.jurisdiction}"
         return None
@@ -73,9 +79,13 @@ class RestrictedSymbolRule(ComplianceRule):
     def __init__(self, symbols: Iterable[str]) -> None:
         self.symbols = frozenset(_normalise_symbol(symbol) for symbol in symbols)
 
-    def violation(self, intent: OrderIntent, view: PortfolioView, context: OrderContext) -> str | None:
+    def violation(
+        self, intent: OrderIntent, view: PortfolioView, context: OrderContext
+    ) -> str | None:
         if _normalise_symbol(intent.symbol) in self.symbols:
-            return f"{intent.symbol} is a restricted instrument in jurisdiction {context.jurisdiction}"
+            return (
+                f"{intent.symbol} is a restricted instrument in jurisdiction {context.jurisdiction}"
+            )
         return None
 
 
@@ -85,10 +95,14 @@ class MaxLeverageRule(ComplianceRule):
     def __init__(self, max_leverage: float) -> None:
         self.max_leverage = max_leverage
 
-    def violation(self, intent: OrderIntent, view: PortfolioView, context: OrderContext) -> str | None:
+    def violation(
+        self, intent: OrderIntent, view: PortfolioView, context: OrderContext
+    ) -> str | None:
         if intent.leverage > self.max_leverage + 1e-12:
-            return (f"leverage {intent.leverage:g}x exceeds the {self.max_leverage:g}x maximum of "
-                    f"jurisdiction {context.jurisdiction}")
+            return (
+                f"leverage {intent.leverage:g}x exceeds the {self.max_leverage:g}x maximum of "
+                f"jurisdiction {context.jurisdiction}"
+            )
         return None
 
 
@@ -98,7 +112,9 @@ class MaxOrderNotionalRule(ComplianceRule):
     def __init__(self, max_notional: float) -> None:
         self.max_notional = max_notional
 
-    def violation(self, intent: OrderIntent, view: PortfolioView, context: OrderContext) -> str | None:
+    def violation(
+        self, intent: OrderIntent, view: PortfolioView, context: OrderContext
+    ) -> str | None:
         quantity = intent.quantity or 0.0
         price = intent.price or intent.reference_price
         try:
@@ -106,8 +122,10 @@ class MaxOrderNotionalRule(ComplianceRule):
         except (KeyError, LookupError):
             notional = quantity * price
         if notional > self.max_notional:
-            return (f"order notional {notional:,.2f} exceeds the {self.max_notional:,.2f} maximum of "
-                    f"jurisdiction {context.jurisdiction}")
+            return (
+                f"order notional {notional:,.2f} exceeds the {self.max_notional:,.2f} maximum of "
+                f"jurisdiction {context.jurisdiction}"
+            )
         return None
 
 
@@ -120,15 +138,19 @@ class TradingHoursRule(ComplianceRule):
         self.window = window
         self.start, self.end = parse_trading_hours(window)
 
-    def violation(self, intent: OrderIntent, view: PortfolioView, context: OrderContext) -> str | None:
+    def violation(
+        self, intent: OrderIntent, view: PortfolioView, context: OrderContext
+    ) -> str | None:
         moment = datetime.fromtimestamp(intent.timestamp / 1000, tz=UTC).time()
         if self.start < self.end:
             inside = self.start <= moment < self.end
         else:  # wraps midnight, or 00:00-24:00
             inside = moment >= self.start or moment < self.end
         if not inside:
-            return (f"{moment:%H:%M} UTC is outside the trading hours {self.window} UTC of "
-                    f"jurisdiction {context.jurisdiction}")
+            return (
+                f"{moment:%H:%M} UTC is outside the trading hours {self.window} UTC of "
+                f"jurisdiction {context.jurisdiction}"
+            )
         return None
 
 

@@ -115,19 +115,27 @@ class ExternalVerifier:
 
         self.attempts += 1
         try:
-            response = self._client.post(self.config.url, json=payload, timeout=self.config.timeout_seconds)
+            response = self._client.post(
+                self.config.url, json=payload, timeout=self.config.timeout_seconds
+            )
         except httpx.TimeoutException:
-            raise _Retryable(f"compliance verifier timed out after {self.config.timeout_seconds:g} s") from None
+            raise _Retryable(
+                f"compliance verifier timed out after {self.config.timeout_seconds:g} s"
+            ) from None
         except httpx.TransportError as error:
             raise _Retryable(f"compliance verifier unreachable: {type(error).__name__}") from None
         if response.status_code >= 500:
             raise _Retryable(f"compliance verifier answered HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise VerifierUnavailable(f"compliance verifier refused the request with HTTP {response.status_code}")
+            raise VerifierUnavailable(
+                f"compliance verifier refused the request with HTTP {response.status_code}"
+            )
         try:
             body = response.json()
         except ValueError:
-            raise VerifierUnavailable("compliance verifier answered with a body that is not JSON") from None
+            raise VerifierUnavailable(
+                "compliance verifier answered with a body that is not JSON"
+            ) from None
         if not isinstance(body, dict) or not isinstance(body.get("allowed"), bool):
             raise VerifierUnavailable("compliance verifier answer lacks a boolean 'allowed' field")
         return Verdict(body["allowed"], str(body.get("reason") or ""), verified=True)
@@ -149,7 +157,9 @@ class ExternalVerificationRule(ComplianceRule):
         self.verifier = verifier
         self.last_verdict: Verdict | None = None
 
-    def violation(self, intent: OrderIntent, view: PortfolioView, context: OrderContext) -> str | None:
+    def violation(
+        self, intent: OrderIntent, view: PortfolioView, context: OrderContext
+    ) -> str | None:
         verdict = self.verifier.verify(intent, context)
         self.last_verdict = verdict
         if verdict.allowed:

@@ -18,7 +18,9 @@ def ms_to_datetime(timestamp_ms: int) -> datetime:
 
 def datetime_to_ms(moment: datetime) -> int:
     if moment.tzinfo is None:
-        raise ConfigurationError(f"naive datetime {moment!r}: MetaExpert needs aware (UTC) datetimes")
+        raise ConfigurationError(
+            f"naive datetime {moment!r}: MetaExpert needs aware (UTC) datetimes"
+        )
     return int(moment.timestamp() * 1000)
 
 

@@ -91,7 +91,9 @@ _CONDITIONAL: Final = frozenset(
         OrderType.TRAILING_STOP,
     }
 )
-_WITH_LIMIT_PRICE: Final = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT})
+_WITH_LIMIT_PRICE: Final = frozenset(
+    {OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT}
+)
 
 
 class TimeInForce(StrEnum):

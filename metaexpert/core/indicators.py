@@ -126,7 +126,9 @@ def stddev(values: np.ndarray, period: int) -> np.ndarray:
     return _rolling(values, period, "std")
 
 
-def bollinger(values: np.ndarray, period: int = 20, width: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bollinger(
+    values: np.ndarray, period: int = 20, width: float = 2.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lower, middle, upper) Bollinger bands."""
     middle = sma(values, period)
     deviation = stddev(values, period) * width
@@ -166,5 +168,9 @@ def realized_volatility(values: np.ndarray, period: int) -> np.ndarray:
     returns = log_returns(values)
     out = np.full(returns.shape[0], np.nan)
     if returns.shape[0] > period:
-        out[period:] = sliding_window_view(returns[1:], period).std(axis=1, ddof=1) if period > 1 else np.abs(returns[1:])
+        out[period:] = (
+            sliding_window_view(returns[1:], period).std(axis=1, ddof=1)
+            if period > 1
+            else np.abs(returns[1:])
+        )
     return out

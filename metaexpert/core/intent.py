@@ -99,8 +99,14 @@ class RiskDecision:
     events: list[RiskEvent] = field(default_factory=list)
 
     # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
-    def __init__(self, allowed: bool, quantity: float, rule: str = "", reason: str = "",
-                 events: list[RiskEvent] | None = None) -> None:
+    def __init__(
+        self,
+        allowed: bool,
+        quantity: float,
+        rule: str = "",
+        reason: str = "",
+        events: list[RiskEvent] | None = None,
+    ) -> None:
         self.allowed = allowed
         self.quantity = quantity
         self.rule = rule
@@ -113,7 +119,9 @@ class RiskDecision:
 
     @staticmethod
     def block(rule: str, reason: str, timestamp: int, symbol: str | None = None) -> RiskDecision:
-        event = RiskEvent(rule=rule, action="blocked", timestamp=timestamp, symbol=symbol, reason=reason)
+        event = RiskEvent(
+            rule=rule, action="blocked", timestamp=timestamp, symbol=symbol, reason=reason
+        )
         return RiskDecision(False, 0.0, rule, reason, [event])
 
 
@@ -135,9 +143,16 @@ class RiskAction:
     details: dict[str, Any] = field(default_factory=dict)
 
     # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
-    def __init__(self, kind: RiskActionKind | str, rule: str, reason: str, symbol: str | None = None,
-                 position_side: PositionSide | None = None, stop_price: float | None = None,
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        kind: RiskActionKind | str,
+        rule: str,
+        reason: str,
+        symbol: str | None = None,
+        position_side: PositionSide | None = None,
+        stop_price: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         self.kind = RiskActionKind(kind)
         self.rule = rule
         self.reason = reason
@@ -239,7 +254,22 @@ class OrderRequest:
 
 
 #: The option names ``ctx.buy``/``ctx.sell`` pass on to an ``OrderRequest``.
-ORDER_REQUEST_OPTIONS: Final = frozenset({
-    "price", "stop_price", "order_type", "position_side", "reduce_only", "time_in_force", "expire_at", "stop_loss",
-    "take_profit", "trailing_pct", "activation_price", "client_order_id", "tag", "comment", "oco_group",
-})
+ORDER_REQUEST_OPTIONS: Final = frozenset(
+    {
+        "price",
+        "stop_price",
+        "order_type",
+        "position_side",
+        "reduce_only",
+        "time_in_force",
+        "expire_at",
+        "stop_loss",
+        "take_profit",
+        "trailing_pct",
+        "activation_price",
+        "client_order_id",
+        "tag",
+        "comment",
+        "oco_group",
+    }
+)

@@ -163,7 +163,9 @@ class MarketSpec:
         return amount * price * self.contract_size
 
 
-def split_symbol(symbol: str, quotes: tuple[str, ...] = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "BTC", "ETH")) -> tuple[str, str]:
+def split_symbol(
+    symbol: str, quotes: tuple[str, ...] = ("USDT", "USDC", "BUSD", "FDUSD", "USD", "BTC", "ETH")
+) -> tuple[str, str]:
     """Split an exchange-native symbol (``BTCUSDT``, ``BTC/USDT``, ``BTC-USDT``) into base and quote."""
     text = symbol.upper().split(":")[0]
     for separator in ("/", "-", "_"):

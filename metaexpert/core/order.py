@@ -30,7 +30,9 @@ from metaexpert.core.enums import (
 from metaexpert.core.errors import InvalidTransitionError
 
 
-def position_leg(side: OrderSide, reduce_only: bool, position_side: PositionSide | None = None) -> PositionSide:
+def position_leg(
+    side: OrderSide, reduce_only: bool, position_side: PositionSide | None = None
+) -> PositionSide:
     """The position leg an order touches: ``position_side`` when given, else the leg a buy
     opens (long) or a reduce-only buy closes (short), and the mirror for sells.
 
@@ -115,7 +117,9 @@ def use_sequential_client_order_ids(prefix: str | None, next_number: int = 1) ->
     """
     global _client_id_prefix, _client_sequence, _next_client_number
     if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", prefix):
-        raise ValueError(f"client order id prefix must be 1-20 characters of [A-Za-z0-9_-], got {prefix!r}")
+        raise ValueError(
+            f"client order id prefix must be 1-20 characters of [A-Za-z0-9_-], got {prefix!r}"
+        )
     if next_number < 1:
         raise ValueError(f"next_number must be at least 1, got {next_number}")
     _client_id_prefix = prefix
@@ -298,7 +302,9 @@ class Order:
             raise ValueError(f"{self.order_type} order needs a positive limit price")
         if self.order_type.is_conditional and (self.stop_price is None or self.stop_price <= 0):
             raise ValueError(f"{self.order_type} order needs a positive stop price")
-        if self.order_type is OrderType.TRAILING_STOP and not (self.trailing_pct and 0 < self.trailing_pct < 100):
+        if self.order_type is OrderType.TRAILING_STOP and not (
+            self.trailing_pct and 0 < self.trailing_pct < 100
+        ):
             raise ValueError("trailing stop order needs trailing_pct between 0 and 100")
         if self.time_in_force is TimeInForce.GTD and self.expire_at is None:
             raise ValueError("GTD order needs expire_at")

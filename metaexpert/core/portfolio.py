@@ -58,4 +58,6 @@ class PortfolioView(Protocol):
 class Notifier(Protocol):
     """Where alerts go (Apprise in ``metaexpert.notify``); features depend on this only."""
 
-    def notify(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> bool: ...
+    def notify(
+        self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()
+    ) -> bool: ...

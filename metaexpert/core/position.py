@@ -36,7 +36,9 @@ class Position:
     maintenance_margin_rate: float = 0.005
     realized_pnl: float = 0.0
     fees: float = 0.0
-    funding: float = 0.0  # funding booked on what is still held (> 0 received); closes take their share
+    funding: float = (
+        0.0  # funding booked on what is still held (> 0 received); closes take their share
+    )
     opened_at: int = 0
     updated_at: int = 0
     mark_price: float = 0.0
@@ -87,7 +89,12 @@ class Position:
     @property
     def liquidation_price(self) -> float | None:
         """Isolated-margin liquidation price, or None where the position cannot be liquidated."""
-        if self.quantity <= 0 or self.leverage <= 1.0 and self.side is PositionSide.LONG and not self.inverse:
+        if (
+            self.quantity <= 0
+            or self.leverage <= 1.0
+            and self.side is PositionSide.LONG
+            and not self.inverse
+        ):
             return None
         inverse_leverage = 1.0 / self.leverage
         rate = self.maintenance_margin_rate
@@ -109,7 +116,11 @@ class Position:
         total = self.quantity + quantity
         if self.inverse:
             # Inverse contracts average entry harmonically (value is quantity / price).
-            self.entry_price = total / (self.quantity / self.entry_price + quantity / price) if self.quantity > 0 else price
+            self.entry_price = (
+                total / (self.quantity / self.entry_price + quantity / price)
+                if self.quantity > 0
+                else price
+            )
         else:
             self.entry_price = (self.entry_price * self.quantity + price * quantity) / total
         if self.quantity <= _EPSILON:
@@ -151,8 +162,14 @@ class PositionChange:
     closed_entry_price: float = 0.0
 
     # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
-    def __init__(self, position: Position, opened: float = 0.0, closed: float = 0.0, realized_pnl: float = 0.0,
-                 closed_entry_price: float = 0.0) -> None:
+    def __init__(
+        self,
+        position: Position,
+        opened: float = 0.0,
+        closed: float = 0.0,
+        realized_pnl: float = 0.0,
+        closed_entry_price: float = 0.0,
+    ) -> None:
         self.position = position
         self.opened = opened
         self.closed = closed
@@ -189,8 +206,11 @@ class PositionLedger:
             short = self.positions.get((symbol, PositionSide.SHORT))
             if short is not None and short.quantity > _EPSILON:
                 if found:  # both hedge legs: in the order they were first opened
-                    return [position for position in self.positions.values()
-                            if position.symbol == symbol and position.quantity > _EPSILON]
+                    return [
+                        position
+                        for position in self.positions.values()
+                        if position.symbol == symbol and position.quantity > _EPSILON
+                    ]
                 found.append(short)
             return found
         return [position for position in self.positions.values() if position.quantity > _EPSILON]
@@ -203,7 +223,9 @@ class PositionLedger:
             held -= short.quantity
         return held
 
-    def closable_quantity(self, symbol: str, side: OrderSide, position_side: PositionSide | None) -> float:
+    def closable_quantity(
+        self, symbol: str, side: OrderSide, position_side: PositionSide | None
+    ) -> float:
         """How much an order of ``side`` can reduce (reduce-only checks)."""
         if self.position_mode is PositionMode.HEDGE:
             if position_side is None or side is not position_side.closing_side:
@@ -211,10 +233,14 @@ class PositionLedger:
             position = self.get(symbol, position_side)
             return position.quantity if position else 0.0
         # One-way: the leg an order of ``side`` reduces (a sell reduces the long leg).
-        leg = self.positions.get((symbol, PositionSide.LONG if side is OrderSide.SELL else PositionSide.SHORT))
+        leg = self.positions.get(
+            (symbol, PositionSide.LONG if side is OrderSide.SELL else PositionSide.SHORT)
+        )
         if leg is None or leg.quantity <= _EPSILON:
             return 0.0
-        opposite = self.positions.get((symbol, PositionSide.SHORT if side is OrderSide.SELL else PositionSide.LONG))
+        opposite = self.positions.get(
+            (symbol, PositionSide.SHORT if side is OrderSide.SELL else PositionSide.LONG)
+        )
         if opposite is not None and opposite.quantity > _EPSILON:  # both legs open: net them
             net = leg.quantity - opposite.quantity
             return net if net > 0 else 0.0
@@ -262,7 +288,9 @@ class PositionLedger:
             else:
                 entry = leg.entry_price
                 pnl = leg.reduce(quantity, price, timestamp)
-                changes.append(PositionChange(leg, closed=quantity, realized_pnl=pnl, closed_entry_price=entry))
+                changes.append(
+                    PositionChange(leg, closed=quantity, realized_pnl=pnl, closed_entry_price=entry)
+                )
             return changes
 
         remaining = quantity
@@ -272,7 +300,9 @@ class PositionLedger:
             closing = min(remaining, existing.quantity)
             entry = existing.entry_price
             pnl = existing.reduce(closing, price, timestamp)
-            changes.append(PositionChange(existing, closed=closing, realized_pnl=pnl, closed_entry_price=entry))
+            changes.append(
+                PositionChange(existing, closed=closing, realized_pnl=pnl, closed_entry_price=entry)
+            )
             remaining -= closing
         if remaining > max(_EPSILON, quantity * 1e-9):
             same = PositionSide.LONG if side is OrderSide.BUY else PositionSide.SHORT

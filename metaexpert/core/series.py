@@ -20,20 +20,20 @@ from metaexpert.core.market import Bar
 
 class BarSeries:
     __slots__ = (
-        "symbol",
-        "timeframe",
-        "_timestamps",
-        "_open",
-        "_high",
-        "_low",
-        "_close",
-        "_volume",
-        "_known",
-        "visible",
         "_cache",
         "_cache_known",
-        "_sma",
+        "_close",
         "_ema",
+        "_high",
+        "_known",
+        "_low",
+        "_open",
+        "_sma",
+        "_timestamps",
+        "_volume",
+        "symbol",
+        "timeframe",
+        "visible",
     )
 
     def __init__(
@@ -52,7 +52,9 @@ class BarSeries:
         self.symbol = symbol
         self.timeframe = timeframe
         empty = np.empty(0)
-        self._timestamps = np.asarray(timestamps if timestamps is not None else np.empty(0, np.int64), dtype=np.int64)
+        self._timestamps = np.asarray(
+            timestamps if timestamps is not None else np.empty(0, np.int64), dtype=np.int64
+        )
         self._open = np.asarray(open_ if open_ is not None else empty, dtype=np.float64)
         self._high = np.asarray(high if high is not None else empty, dtype=np.float64)
         self._low = np.asarray(low if low is not None else empty, dtype=np.float64)
@@ -213,8 +215,13 @@ class BarSeries:
             return tuple([part[:visible] for part in computed])
         return computed[:visible]
 
-    def _as_floats(self, table: list[list[float] | None], kind: str, period: int,
-                   compute: Callable[[BarSeries], np.ndarray]) -> float:
+    def _as_floats(
+        self,
+        table: list[list[float] | None],
+        kind: str,
+        period: int,
+        compute: Callable[[BarSeries], np.ndarray],
+    ) -> float:
         """First read of an SMA/EMA: compute it, keep it as Python floats for the next reads
         (a numpy scalar would make comparisons return numpy bools, and
         ``state.get("above") is False`` would never match)."""
@@ -242,16 +249,24 @@ class BarSeries:
         return self._value(("rsi", period), lambda s: indicators.rsi(s.close, period))
 
     def atr(self, period: int = 14) -> float:
-        return self._value(("atr", period), lambda s: indicators.atr(s.high, s.low, s.close, period))
+        return self._value(
+            ("atr", period), lambda s: indicators.atr(s.high, s.low, s.close, period)
+        )
 
     def macd(self, fast: int = 12, slow: int = 26, signal: int = 9) -> tuple[float, float, float]:
         """(MACD line, signal line, histogram) at the last closed bar."""
-        return self._bands(("macd", fast, slow, signal), lambda s: indicators.macd(s.close, fast, slow, signal))
+        return self._bands(
+            ("macd", fast, slow, signal), lambda s: indicators.macd(s.close, fast, slow, signal)
+        )
 
     def bollinger(self, period: int = 20, width: float = 2.0) -> tuple[float, float, float]:
         """(lower, middle, upper) Bollinger bands at the last closed bar."""
-        return self._bands(("bollinger", period, width), lambda s: indicators.bollinger(s.close, period, width))
+        return self._bands(
+            ("bollinger", period, width), lambda s: indicators.bollinger(s.close, period, width)
+        )
 
     def volatility(self, period: int = 20) -> float:
         """Realised volatility (std of log returns per bar) over ``period`` bars."""
-        return self._value(("volatility", period), lambda s: indicators.realized_volatility(s.close, period))
+        return self._value(
+            ("volatility", period), lambda s: indicators.realized_volatility(s.close, period)
+        )

@@ -87,7 +87,9 @@ class Timeframe:
             return DAY_MS % other.milliseconds == 0
         if self.unit == "w" and other.unit != "w":
             return DAY_MS % other.milliseconds == 0
-        return self.milliseconds % other.milliseconds == 0 and self.milliseconds >= other.milliseconds
+        return (
+            self.milliseconds % other.milliseconds == 0 and self.milliseconds >= other.milliseconds
+        )
 
 
 def _month_start_ms(months_since_year_zero: int) -> int:

@@ -24,11 +24,15 @@ MAX_PAGES = 1_000_000
 
 def _check_range(timeframe: Timeframe, start_ms: int, end_ms: int, page_limit: int) -> None:
     if start_ms < 0 or end_ms <= start_ms:
-        raise ConfigurationError(f"invalid download range [{start_ms}, {end_ms}): end must be after start")
+        raise ConfigurationError(
+            f"invalid download range [{start_ms}, {end_ms}): end must be after start"
+        )
     if page_limit <= 0:
         raise ConfigurationError(f"page_limit must be positive, got {page_limit}")
     if timeframe.is_calendar:
-        raise ConfigurationError("monthly candles are not downloaded page by page; use 1d and resample")
+        raise ConfigurationError(
+            "monthly candles are not downloaded page by page; use 1d and resample"
+        )
 
 
 def _page_params(end_ms: int, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -46,8 +50,13 @@ def _next_since(rows: list[list[Any]], since: int, timeframe: Timeframe) -> int 
     return last + timeframe.milliseconds
 
 
-def _finish(pages: list[pl.DataFrame], start_ms: int, end_ms: int, timeframe: Timeframe,
-            complete_before_ms: int | None) -> pl.DataFrame:
+def _finish(
+    pages: list[pl.DataFrame],
+    start_ms: int,
+    end_ms: int,
+    timeframe: Timeframe,
+    complete_before_ms: int | None,
+) -> pl.DataFrame:
     if not pages:
         return empty_candles()
     frame = concat_candles(pages).filter(
@@ -99,8 +108,13 @@ def download_candles(
         for _ in range(MAX_PAGES):
             if since is None or since >= bounds[1]:
                 break
-            rows = client.fetch_ohlcv(ccxt_symbol, str(parsed), since=since, limit=page_limit,
-                                      params=_page_params(bounds[1], params))
+            rows = client.fetch_ohlcv(
+                ccxt_symbol,
+                str(parsed),
+                since=since,
+                limit=page_limit,
+                params=_page_params(bounds[1], params),
+            )
             pages.append(_to_frame(rows, ccxt_symbol))
             if on_page is not None:
                 on_page(len(rows))
@@ -110,7 +124,9 @@ def download_candles(
     if len(chunks) == 1:
         pages = one_chunk(chunks[0])
     else:
-        with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="download-candles") as pool:
+        with ThreadPoolExecutor(
+            max_workers=len(chunks), thread_name_prefix="download-candles"
+        ) as pool:
             pages = [page for chunk_pages in pool.map(one_chunk, chunks) for page in chunk_pages]
     now = (clock_ms or _wall_clock_ms)() if complete_only else None
     return _finish(pages, start_ms, end_ms, parsed, now)
@@ -141,14 +157,23 @@ async def download_candles_async(
         for _ in range(MAX_PAGES):
             if since is None or since >= bounds[1]:
                 break
-            rows = await client.fetch_ohlcv(ccxt_symbol, str(parsed), since=since, limit=page_limit,
-                                            params=_page_params(bounds[1], params))
+            rows = await client.fetch_ohlcv(
+                ccxt_symbol,
+                str(parsed),
+                since=since,
+                limit=page_limit,
+                params=_page_params(bounds[1], params),
+            )
             pages.append(_to_frame(rows, ccxt_symbol))
             since = _next_since(rows, since, parsed)
         return pages
 
-    chunk_pages = await asyncio.gather(*(one_chunk(bounds) for bounds in
-                                         _chunks(parsed, start_ms, end_ms, page_limit, concurrency)))
+    chunk_pages = await asyncio.gather(
+        *(
+            one_chunk(bounds)
+            for bounds in _chunks(parsed, start_ms, end_ms, page_limit, concurrency)
+        )
+    )
     now = (clock_ms or _wall_clock_ms)() if complete_only else None
     return _finish([page for pages in chunk_pages for page in pages], start_ms, end_ms, parsed, now)
 
@@ -162,8 +187,9 @@ def expected_bars(timeframe: str | Timeframe, start_ms: int, end_ms: int) -> int
     return max(0, -(-(end_ms - first) // parsed.milliseconds))
 
 
-def _chunks(timeframe: Timeframe, start_ms: int, end_ms: int, page_limit: int,
-            concurrency: int) -> list[tuple[int, int]]:
+def _chunks(
+    timeframe: Timeframe, start_ms: int, end_ms: int, page_limit: int, concurrency: int
+) -> list[tuple[int, int]]:
     """Split ``[start_ms, end_ms)`` into up to ``concurrency`` contiguous ranges of whole pages."""
     page_ms = page_limit * timeframe.milliseconds
     pages = -(-(end_ms - start_ms) // page_ms)
@@ -180,7 +206,9 @@ def _chunks(timeframe: Timeframe, start_ms: int, end_ms: int, page_limit: int,
 
 def _to_frame(rows: Any, symbol: str) -> pl.DataFrame:
     if not isinstance(rows, list):
-        raise DataError(f"fetch_ohlcv({symbol!r}) returned {type(rows).__name__}, expected a list of rows")
+        raise DataError(
+            f"fetch_ohlcv({symbol!r}) returned {type(rows).__name__}, expected a list of rows"
+        )
     return rows_to_candle_frame(rows)
 
 

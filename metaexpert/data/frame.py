@@ -56,7 +56,9 @@ def to_candle_frame(frame: pl.DataFrame) -> pl.DataFrame:
         )
     except pl.exceptions.PolarsError as error:
         raise DataError(f"candle columns cannot be cast to {CANDLE_DTYPES}: {error}") from None
-    if selected.get_column("timestamp").is_sorted():  # the usual case (a stored file): a check, not a sort
+    if selected.get_column(
+        "timestamp"
+    ).is_sorted():  # the usual case (a stored file): a check, not a sort
         return selected.rechunk()
     return selected.sort("timestamp", maintain_order=True)
 
@@ -93,7 +95,9 @@ def rows_to_candle_frame(rows: Sequence[Sequence[float | int | None]]) -> pl.Dat
         return empty_candles()
     widths = {len(row) for row in rows}
     if widths != {6}:
-        raise DataError(f"OHLCV rows must have 6 fields [timestamp, open, high, low, close, volume], got widths {sorted(widths)}")
+        raise DataError(
+            f"OHLCV rows must have 6 fields [timestamp, open, high, low, close, volume], got widths {sorted(widths)}"
+        )
     columns = list(zip(*rows, strict=True))
     data = {
         name: pl.Series(name, values, dtype=dtype, strict=False)

@@ -79,7 +79,9 @@ def find_gaps(
     """
     parsed = Timeframe.parse(timeframe)
     if "timestamp" not in frame.columns:
-        raise DataError(f"cannot find gaps: frame has no 'timestamp' column (columns: {frame.columns})")
+        raise DataError(
+            f"cannot find gaps: frame has no 'timestamp' column (columns: {frame.columns})"
+        )
     stamps = frame.get_column("timestamp")
     if start_ms is None and end_ms is None:
         return _interior_gaps(stamps, parsed)
@@ -135,7 +137,10 @@ def _interior_gaps(stamps: pl.Series, timeframe: Timeframe) -> list[Gap]:
     current = steps.get_column("current").to_list()
     missing = (steps.get_column("step") - 1).to_list()
     if timeframe.is_calendar:
-        return [Gap(timeframe.next_open(p), c, m) for p, c, m in zip(previous, current, missing, strict=True)]
+        return [
+            Gap(timeframe.next_open(p), c, m)
+            for p, c, m in zip(previous, current, missing, strict=True)
+        ]
     length = timeframe.milliseconds
     return [Gap(p + length, c, m) for p, c, m in zip(previous, current, missing, strict=True)]
 

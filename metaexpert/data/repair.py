@@ -34,7 +34,8 @@ class RepairResult:
         """Gaps found that are now completely filled."""
         left = [(gap.start_ms, gap.end_ms) for gap in self.gaps_left]
         return sum(
-            1 for gap in self.gaps_found
+            1
+            for gap in self.gaps_found
             if not any(start < gap.end_ms and end > gap.start_ms for start, end in left)
         )
 

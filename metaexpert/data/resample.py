@@ -45,8 +45,9 @@ def resample(
         pl.from_epoch("timestamp", time_unit="ms").cast(pl.Datetime("ms", "UTC")).alias("moment")
     )
     grouped = (
-        moments.group_by_dynamic("moment", every=every, period=every, closed="left", label="left",
-                                 start_by="window")
+        moments.group_by_dynamic(
+            "moment", every=every, period=every, closed="left", label="left", start_by="window"
+        )
         .agg(
             pl.col("open").first(),
             pl.col("high").max(),

@@ -53,6 +53,7 @@ def validate_candles(*args: Any, **kwargs: Any) -> Any:
 
     return validate(*args, **kwargs)
 
+
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_.]*$")
 _FILE = re.compile(r"^(?P<symbol>[A-Za-z0-9_.]+)-(?P<timeframe>\d+[mhdwM])\.parquet$")
@@ -90,14 +91,18 @@ def normalize_symbol(symbol: str) -> str:
         )
     text = text.replace("/", "").replace("-", "")
     if not _SYMBOL.match(text):
-        raise ConfigurationError(f"invalid symbol {symbol!r}: expected letters and digits, e.g. 'BTCUSDT'")
+        raise ConfigurationError(
+            f"invalid symbol {symbol!r}: expected letters and digits, e.g. 'BTCUSDT'"
+        )
     return text
 
 
 def _segment(kind: str, value: str) -> str:
     text = str(value).strip().lower()
     if not _SEGMENT.match(text):
-        raise ConfigurationError(f"invalid {kind} {value!r}: expected lowercase letters, digits, '_', '-' or '.'")
+        raise ConfigurationError(
+            f"invalid {kind} {value!r}: expected lowercase letters, digits, '_', '-' or '.'"
+        )
     return text
 
 
@@ -111,15 +116,21 @@ class CandleStore:
     def __repr__(self) -> str:
         return f"CandleStore({str(self.root)!r}, read_only={self.read_only})"
 
-    def path(self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe) -> Path:
+    def path(
+        self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe
+    ) -> Path:
         """Where the series lives (whether or not it exists yet)."""
         parsed = Timeframe.parse(timeframe)
         return (
-            self.root / _segment("exchange", exchange) / _segment("market type", market_type)
+            self.root
+            / _segment("exchange", exchange)
+            / _segment("market type", market_type)
             / f"{normalize_symbol(symbol)}-{parsed}.parquet"
         )
 
-    def exists(self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe) -> bool:
+    def exists(
+        self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe
+    ) -> bool:
         return self.path(exchange, market_type, symbol, timeframe).is_file()
 
     def read(
@@ -187,7 +198,9 @@ class CandleStore:
         path = self.path(exchange, market_type, symbol, parsed)
         label = f"{exchange}/{market_type} {normalize_symbol(symbol)} {parsed}"
         if not isinstance(frame, pl.DataFrame):
-            raise DataError(f"{label}: expected a polars DataFrame of candles, got {type(frame).__name__}")
+            raise DataError(
+                f"{label}: expected a polars DataFrame of candles, got {type(frame).__name__}"
+            )
         # Validated as given (unsorted or duplicated rows are refused, not repaired) before any disk access.
         incoming = checked_candles(frame, parsed, label=f"{label} (incoming)")
         if incoming.is_empty():
@@ -195,7 +208,9 @@ class CandleStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(path):
             if not path.is_file():
-                _atomic_write(incoming, path, parsed)  # already validated above; nothing to merge with
+                _atomic_write(
+                    incoming, path, parsed
+                )  # already validated above; nothing to merge with
                 return incoming.height
             existing = to_candle_frame(pl.read_parquet(path))
             if _already_stored(existing, incoming):
@@ -223,10 +238,14 @@ class CandleStore:
                 timeframe = str(Timeframe.parse(match["timeframe"]))
             except ConfigurationError:
                 continue
-            result.append((path.parent.parent.name, path.parent.name, match["symbol"], timeframe, path))
+            result.append(
+                (path.parent.parent.name, path.parent.name, match["symbol"], timeframe, path)
+            )
         return result
 
-    def available(self, exchange: str | None = None, market_type: str | None = None) -> list[StoredSeries]:
+    def available(
+        self, exchange: str | None = None, market_type: str | None = None
+    ) -> list[StoredSeries]:
         """Every candle series in the store (optionally for one exchange / market type), sorted."""
         result: list[StoredSeries] = []
         for path in sorted(self.root.glob("*/*/*.parquet")):
@@ -240,20 +259,34 @@ class CandleStore:
                 continue
             try:
                 Timeframe.parse(match["timeframe"])
-                stats = pl.scan_parquet(path).select(
-                    pl.col("timestamp").min().alias("first"),
-                    pl.col("timestamp").max().alias("last"),
-                    pl.len().alias("rows"),
-                ).collect().row(0, named=True)
+                stats = (
+                    pl.scan_parquet(path)
+                    .select(
+                        pl.col("timestamp").min().alias("first"),
+                        pl.col("timestamp").max().alias("last"),
+                        pl.len().alias("rows"),
+                    )
+                    .collect()
+                    .row(0, named=True)
+                )
             except (ConfigurationError, pl.exceptions.PolarsError):
                 continue  # not a candle file (e.g. a long-format multi-symbol file)
             result.append(
-                StoredSeries(series_exchange, series_market, match["symbol"], match["timeframe"],
-                             stats["first"], stats["last"], int(stats["rows"]))
+                StoredSeries(
+                    series_exchange,
+                    series_market,
+                    match["symbol"],
+                    match["timeframe"],
+                    stats["first"],
+                    stats["last"],
+                    int(stats["rows"]),
+                )
             )
         return result
 
-    def _missing_message(self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe) -> str:
+    def _missing_message(
+        self, exchange: str, market_type: str, symbol: str, timeframe: str | Timeframe
+    ) -> str:
         held = self.available(exchange, market_type)
         wanted = f"{exchange}/{market_type} {normalize_symbol(symbol)} {Timeframe.parse(timeframe)}"
         if not held:
@@ -286,7 +319,9 @@ def _locked(path: Path) -> Iterator[None]:
 
 def validation_stamp(timeframe: Timeframe, rows: int) -> str:
     """The metadata value that says: these ``rows`` passed schema ``SCHEMA_VERSION`` for ``timeframe``."""
-    return json.dumps({"schema": SCHEMA_VERSION, "timeframe": str(timeframe), "rows": rows}, sort_keys=True)
+    return json.dumps(
+        {"schema": SCHEMA_VERSION, "timeframe": str(timeframe), "rows": rows}, sort_keys=True
+    )
 
 
 def stamp_matches(path: Path, timeframe: Timeframe) -> bool:
@@ -300,8 +335,11 @@ def stamp_matches(path: Path, timeframe: Timeframe) -> bool:
         return False
     if not isinstance(recorded, dict):
         return False
-    return (recorded.get("schema") == SCHEMA_VERSION and recorded.get("timeframe") == str(timeframe)
-            and recorded.get("rows") == _row_count(path))
+    return (
+        recorded.get("schema") == SCHEMA_VERSION
+        and recorded.get("timeframe") == str(timeframe)
+        and recorded.get("rows") == _row_count(path)
+    )
 
 
 def _row_count(path: Path) -> int:
@@ -310,12 +348,17 @@ def _row_count(path: Path) -> int:
 
 def _atomic_write(frame: pl.DataFrame, path: Path, timeframe: Timeframe) -> None:
     """Write a validated frame with its validation stamp (callers validate first)."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".parquet.tmp", dir=path.parent)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}-", suffix=".parquet.tmp", dir=path.parent
+    )
     os.close(descriptor)
     try:
         frame.select(list(CANDLE_DTYPES)).write_parquet(
-            temporary, compression="zstd", statistics=True,
-            metadata={STAMP_KEY: validation_stamp(timeframe, frame.height)})
+            temporary,
+            compression="zstd",
+            statistics=True,
+            metadata={STAMP_KEY: validation_stamp(timeframe, frame.height)},
+        )
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -40,7 +40,7 @@ MAX_EPOCH_MS = 4_102_444_800_000
 
 _HINTS: dict[str, str] = {
     "timestamps_in_epoch_milliseconds": "timestamps must be UTC epoch milliseconds; values this large "
-                                        "are microseconds or nanoseconds (divide by 1,000 or 1,000,000)",
+    "are microseconds or nanoseconds (divide by 1,000 or 1,000,000)",
     "timestamps_strictly_increasing": "rows must be sorted by timestamp",
     "field_uniqueness": "each bar may appear once",
     "not_empty": "the data holds no candles",
@@ -163,7 +163,11 @@ class CandleValidationError(DataError):
 
 
 def validate_candles(
-    frame: pl.DataFrame, timeframe: str | Timeframe, *, label: str | None = None, allow_empty: bool = True
+    frame: pl.DataFrame,
+    timeframe: str | Timeframe,
+    *,
+    label: str | None = None,
+    allow_empty: bool = True,
 ) -> pl.DataFrame:
     """Return ``frame`` unchanged if it is a valid candle frame for ``timeframe``.
 
@@ -180,8 +184,12 @@ def validate_candles(
     if missing:
         # Row checks cannot run without their columns; report the layout alone, concisely.
         failure = CheckFailure(
-            check="column_in_dataframe", column=None, failed_rows=None,
-            examples=(f"missing column(s) {missing}; expected {list(CANDLE_COLUMNS)}, got {frame.columns}",),
+            check="column_in_dataframe",
+            column=None,
+            failed_rows=None,
+            examples=(
+                f"missing column(s) {missing}; expected {list(CANDLE_COLUMNS)}, got {frame.columns}",
+            ),
         )
         raise CandleValidationError(ValidationReport(name, frame.height, (failure,)))
     if not allow_empty and frame.is_empty():
@@ -195,14 +203,22 @@ def validate_candles(
     except SchemaErrors as errors:
         raise CandleValidationError(_report(frame, errors.failure_cases, name)) from None
     except SchemaError as error:  # raised instead of SchemaErrors for some schema-level faults
-        failure = CheckFailure(check=str(error.check or "schema"), column=None, failed_rows=None,
-                               examples=(str(error).splitlines()[0],))
+        failure = CheckFailure(
+            check=str(error.check or "schema"),
+            column=None,
+            failed_rows=None,
+            examples=(str(error).splitlines()[0],),
+        )
         raise CandleValidationError(ValidationReport(name, frame.height, (failure,))) from None
     return frame
 
 
 def checked_candles(
-    frame: pl.DataFrame, timeframe: str | Timeframe, *, label: str | None = None, allow_empty: bool = True
+    frame: pl.DataFrame,
+    timeframe: str | Timeframe,
+    *,
+    label: str | None = None,
+    allow_empty: bool = True,
 ) -> pl.DataFrame:
     """``frame`` as a canonical candle frame, after ``validate_candles`` accepted it as given.
 
@@ -227,22 +243,37 @@ def _layout_failures(frame: pl.DataFrame) -> tuple[CheckFailure, ...]:
     for name in CANDLE_COLUMNS:
         dtype = frame.schema[name]
         if isinstance(dtype, pl.Datetime):
-            advice = ("naive datetimes have no time zone: localize them to UTC (or give UTC epoch milliseconds)"
-                      if dtype.time_zone is None else "give UTC epoch milliseconds (Int64)")
+            advice = (
+                "naive datetimes have no time zone: localize them to UTC (or give UTC epoch milliseconds)"
+                if dtype.time_zone is None
+                else "give UTC epoch milliseconds (Int64)"
+            )
             failures.append(CheckFailure("dtype", name, None, (f"{name} is {dtype}; {advice}",)))
         elif dtype != CANDLE_DTYPES[name]:
             expected = "Int64 UTC epoch milliseconds" if name == "timestamp" else "Float64"
-            failures.append(CheckFailure("dtype", name, None, (f"{name} is {dtype}; expected {expected}",)))
+            failures.append(
+                CheckFailure("dtype", name, None, (f"{name} is {dtype}; expected {expected}",))
+            )
     extra = [name for name in frame.columns if name not in CANDLE_COLUMNS]
     if extra:
-        failures.append(CheckFailure("column_in_schema", None, None,
-                                     (f"unexpected column(s) {extra}; a candle frame has exactly {list(CANDLE_COLUMNS)}",)))
+        failures.append(
+            CheckFailure(
+                "column_in_schema",
+                None,
+                None,
+                (
+                    f"unexpected column(s) {extra}; a candle frame has exactly {list(CANDLE_COLUMNS)}",
+                ),
+            )
+        )
     return tuple(failures)
 
 
 def _report(frame: pl.DataFrame, failure_cases: pl.DataFrame, label: str) -> ValidationReport:
     failures: list[CheckFailure] = []
-    cases = failure_cases.with_columns(pl.col("column").cast(pl.String), pl.col("check").cast(pl.String))
+    cases = failure_cases.with_columns(
+        pl.col("column").cast(pl.String), pl.col("check").cast(pl.String)
+    )
     groups = cases.group_by(["schema_context", "column", "check"], maintain_order=True).agg(
         pl.col("index").drop_nulls().unique().sort().alias("indices"),
         pl.col("failure_case").cast(pl.String).alias("cases"),

@@ -120,16 +120,30 @@ class RunBuilder:
 
     def open_recorder(self) -> ExpertRecorder | None:
         plan = self.plan
-        return open_recorder(plan.persistence, expert_name=plan.expert_name, trade_mode=plan.trade_mode,
-                             identity=plan.recorder_identity)
+        return open_recorder(
+            plan.persistence,
+            expert_name=plan.expert_name,
+            trade_mode=plan.trade_mode,
+            identity=plan.recorder_identity,
+        )
 
-    def parts(self, recorder: ExpertRecorder | None, *,
-              observers: list[Callable[[Any], None]] | None = None) -> RunParts:
+    def parts(
+        self,
+        recorder: ExpertRecorder | None,
+        *,
+        observers: list[Callable[[Any], None]] | None = None,
+    ) -> RunParts:
         """What this run's engine gets (``wiring.wire_engine``), ``observers`` after the plan's."""
         plan = self.plan
-        return RunParts(risk=self.risk_manager(), compliance=self.compliance_gate(), recorder=recorder,
-                        notifier=self.notifier(), metrics=plan.metrics,
-                        observers=[*plan.observers, *(observers or [])], stop_on_error=plan.stop_on_error)
+        return RunParts(
+            risk=self.risk_manager(),
+            compliance=self.compliance_gate(),
+            recorder=recorder,
+            notifier=self.notifier(),
+            metrics=plan.metrics,
+            observers=[*plan.observers, *(observers or [])],
+            stop_on_error=plan.stop_on_error,
+        )
 
     # ------------------------------------------------------------------ paper and live
     def gateway(self, **options: Any) -> Any:
@@ -140,29 +154,52 @@ class RunBuilder:
             raise ConfigurationError(f"a {self.plan.trade_mode} run has no exchange settings")
         return CcxtGateway(self.plan.exchange, **options)
 
-    def trading_runtime(self, gateway: Any, recorder: ExpertRecorder | None, *, poll_interval: float = 1.0,
-                        observers: list[Callable[[Any], None]] | None = None) -> TradingRuntime:
+    def trading_runtime(
+        self,
+        gateway: Any,
+        recorder: ExpertRecorder | None,
+        *,
+        poll_interval: float = 1.0,
+        observers: list[Callable[[Any], None]] | None = None,
+    ) -> TradingRuntime:
         from metaexpert.engine.runtime import TradingRuntime
 
         plan = self.plan
         if plan.trade_mode is TradeMode.BACKTEST:
-            raise ConfigurationError("a backtest has no trading runtime; run it with trade_mode='backtest'")
+            raise ConfigurationError(
+                "a backtest has no trading runtime; run it with trade_mode='backtest'"
+            )
         return TradingRuntime(
-            handlers=plan.handlers, strategy=plan.strategy, gateway=gateway, trade_mode=plan.trade_mode,
-            parts=self.parts(recorder, observers=observers), initial_capital=plan.initial_capital,
-            leverage=plan.risk.leverage, margin_mode=plan.venue.margin_mode, position_mode=plan.venue.position_mode,
-            market_type=plan.venue.market_type, simulation=plan.simulation, poll_interval=poll_interval,
+            handlers=plan.handlers,
+            strategy=plan.strategy,
+            gateway=gateway,
+            trade_mode=plan.trade_mode,
+            parts=self.parts(recorder, observers=observers),
+            initial_capital=plan.initial_capital,
+            leverage=plan.risk.leverage,
+            margin_mode=plan.venue.margin_mode,
+            position_mode=plan.venue.position_mode,
+            market_type=plan.venue.market_type,
+            simulation=plan.simulation,
+            poll_interval=poll_interval,
         )
 
     @asynccontextmanager
-    async def trading(self, *, poll_interval: float = 1.0, observers: list[Callable[[Any], None]] | None = None,
-                      gateway_options: dict[str, Any] | None = None) -> AsyncIterator[TradingRuntime]:
+    async def trading(
+        self,
+        *,
+        poll_interval: float = 1.0,
+        observers: list[Callable[[Any], None]] | None = None,
+        gateway_options: dict[str, Any] | None = None,
+    ) -> AsyncIterator[TradingRuntime]:
         """The paper/live runtime with its recorder and gateway, both closed on the way out."""
         recorder = self.open_recorder()
         try:
             gateway = self.gateway(**(gateway_options or {}))
             try:
-                yield self.trading_runtime(gateway, recorder, poll_interval=poll_interval, observers=observers)
+                yield self.trading_runtime(
+                    gateway, recorder, poll_interval=poll_interval, observers=observers
+                )
             finally:
                 await gateway.close()
         finally:
@@ -183,15 +220,22 @@ def make_notifier(config: Any | None) -> Any | None:
         raise ConfigurationError(f"invalid notification settings: {error}") from None
 
 
-def make_compliance_gate(config: ComplianceConfig | None, venue: VenueSettings) -> BoundComplianceGate | None:
+def make_compliance_gate(
+    config: ComplianceConfig | None, venue: VenueSettings
+) -> BoundComplianceGate | None:
     """The compliance gate bound to ``venue``, or None without compliance settings."""
     if config is None:
         return None
     return ComplianceGate(config).bind(exchange=venue.exchange, market_type=venue.market_type)
 
 
-def open_recorder(config: PersistenceConfig | None, *, expert_name: str, trade_mode: TradeMode,
-                  identity: RecorderIdentity | None) -> ExpertRecorder | None:
+def open_recorder(
+    config: PersistenceConfig | None,
+    *,
+    expert_name: str,
+    trade_mode: TradeMode,
+    identity: RecorderIdentity | None,
+) -> ExpertRecorder | None:
     """Open the expert's recorder (upgrading or checking the schema), or None without storage."""
     if config is None:
         return None
@@ -201,6 +245,12 @@ def open_recorder(config: PersistenceConfig | None, *, expert_name: str, trade_m
         logger.error("storage: %s", error)
 
     identity = identity or RecorderIdentity("", "", {})
-    return ExpertRecorder.open(config, expert_name=expert_name, trade_mode=trade_mode, exchange=identity.exchange,
-                               market_type=identity.market_type, configuration=identity.configuration,
-                               on_error=on_storage_error)
+    return ExpertRecorder.open(
+        config,
+        expert_name=expert_name,
+        trade_mode=trade_mode,
+        exchange=identity.exchange,
+        market_type=identity.market_type,
+        configuration=identity.configuration,
+        on_error=on_storage_error,
+    )

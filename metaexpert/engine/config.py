@@ -32,8 +32,10 @@ class SimulationConfig(BaseModel):
     max_volume_participation: float | None = Field(default=None, gt=0, le=1)
     liquidation: bool = True
     maintenance_margin_rate: float | None = Field(default=None, ge=0, lt=1)
-    funding: FundingMode = Field(default=FundingMode.RECORDED, description="perpetuals: 'recorded' funding rates "
-                                 "(refused when none are found) or 'none'")
+    funding: FundingMode = Field(
+        default=FundingMode.RECORDED,
+        description="perpetuals: 'recorded' funding rates (refused when none are found) or 'none'",
+    )
 
 
 #: Upper bound of lookback_bars/warmup_bars: ten years of 5-minute bars. Larger values are
@@ -69,12 +71,16 @@ class StrategyConfig(BaseModel):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)):
-            message = f"must be a symbol such as 'BTCUSDT' or a list of them, not {type(value).__name__}"
+            message = (
+                f"must be a symbol such as 'BTCUSDT' or a list of them, not {type(value).__name__}"
+            )
             raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         symbols = []
         for item in value:
             if not isinstance(item, str):
-                message = f"a symbol is text such as 'BTCUSDT', not {type(item).__name__} {item!r:.40}"
+                message = (
+                    f"a symbol is text such as 'BTCUSDT', not {type(item).__name__} {item!r:.40}"
+                )
                 raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
             symbol = item.strip().upper().replace("/", "").replace("-", "").replace("_", "")
             if symbol == ALL_SYMBOLS:  # every symbol of the candle source (a portfolio universe)
@@ -101,7 +107,9 @@ class StrategyConfig(BaseModel):
     def _parameter_names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for name in value:
             if not isinstance(name, str) or not name.isidentifier():
-                raise ValueError(f"strategy parameter names are identifiers such as 'fast_period', not {name!r:.40}")
+                raise ValueError(
+                    f"strategy parameter names are identifiers such as 'fast_period', not {name!r:.40}"
+                )
         return value
 
     @property

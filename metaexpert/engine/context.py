@@ -27,8 +27,14 @@ _ORDER_OPTIONS = ORDER_REQUEST_OPTIONS | {"symbol", "stop_loss_pct", "take_profi
 
 
 class Context:
-    def __init__(self, engine: Engine, *, trade_mode: TradeMode, state: dict[str, Any] | None = None,
-                 log: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        trade_mode: TradeMode,
+        state: dict[str, Any] | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
         self._engine = engine
         self._portfolio = engine.portfolio
         self.mode = trade_mode
@@ -63,7 +69,9 @@ class Context:
     def price(self, symbol: str | None = None) -> float:
         return self._portfolio.last_price(symbol or self.symbol)
 
-    def position(self, symbol: str | None = None, side: PositionSide | str | None = None) -> Position | None:
+    def position(
+        self, symbol: str | None = None, side: PositionSide | str | None = None
+    ) -> Position | None:
         """The open position of ``symbol`` (in hedge mode, of ``side``), or None."""
         positions = self._portfolio.positions(symbol or self.symbol)
         if side is not None:
@@ -98,8 +106,10 @@ class Context:
             return self._engine.execute(OrderRequest(self.symbol, side, quantity))
         unknown = set(options) - _ORDER_OPTIONS
         if unknown:
-            raise ConfigurationError(f"ctx.{side.value}() got unknown option(s) {sorted(unknown)}; "
-                                     f"known: {', '.join(sorted(_ORDER_OPTIONS))}")
+            raise ConfigurationError(
+                f"ctx.{side.value}() got unknown option(s) {sorted(unknown)}; "
+                f"known: {', '.join(sorted(_ORDER_OPTIONS))}"
+            )
         symbol = options.pop("symbol", None) or self.symbol
         reference = options.get("price") or self._portfolio.last_price(symbol)
         stop_loss_pct = options.pop("stop_loss_pct", None)
@@ -109,16 +119,26 @@ class Context:
             options["stop_loss"] = reference * (1 - direction * stop_loss_pct / 100)
         if take_profit_pct is not None and reference:
             options["take_profit"] = reference * (1 + direction * take_profit_pct / 100)
-        for key, enum in (("order_type", OrderType), ("position_side", PositionSide), ("time_in_force", TimeInForce)):
+        for key, enum in (
+            ("order_type", OrderType),
+            ("position_side", PositionSide),
+            ("time_in_force", TimeInForce),
+        ):
             if isinstance(options.get(key), str):
                 options[key] = enum(options[key])
         return self._engine.execute(OrderRequest(symbol, side, quantity, **options))
 
-    def close(self, symbol: str | None = None, side: PositionSide | str | None = None, quantity: float | None = None,
-              tag: str = "close") -> list[Order]:
+    def close(
+        self,
+        symbol: str | None = None,
+        side: PositionSide | str | None = None,
+        quantity: float | None = None,
+        tag: str = "close",
+    ) -> list[Order]:
         """Close the position(s) of ``symbol`` (in hedge mode only ``side`` if given)."""
-        return self._engine.close_position(symbol or self.symbol, PositionSide(side) if side else None,
-                                           tag=tag, quantity=quantity)
+        return self._engine.close_position(
+            symbol or self.symbol, PositionSide(side) if side else None, tag=tag, quantity=quantity
+        )
 
     def close_all(self) -> list[Order]:
         orders: list[Order] = []
@@ -133,9 +153,17 @@ class Context:
         for order in self._portfolio.open_orders(symbol):
             self._engine.cancel(order)
 
-    def modify(self, order: Order | str, *, quantity: float | None = None, price: float | None = None,
-               stop_price: float | None = None) -> None:
-        self._engine.modify(self._resolve(order), quantity=quantity, price=price, stop_price=stop_price)
+    def modify(
+        self,
+        order: Order | str,
+        *,
+        quantity: float | None = None,
+        price: float | None = None,
+        stop_price: float | None = None,
+    ) -> None:
+        self._engine.modify(
+            self._resolve(order), quantity=quantity, price=price, stop_price=stop_price
+        )
 
     def set_leverage(self, leverage: float, symbol: str | None = None) -> None:
         symbol = symbol or self.symbol

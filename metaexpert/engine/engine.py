@@ -154,9 +154,13 @@ class Engine:
             except StopRun:
                 raise
             except Exception as error:  # noqa: BLE001 - every handler error goes to on_error
-                self.handle_error(error, source="handler", handler=_handler_label(handlers, handler, name))
+                self.handle_error(
+                    error, source="handler", handler=_handler_label(handlers, handler, name)
+                )
             else:
-                if failing:  # a handler that failed before works again: its consecutive count restarts
+                if (
+                    failing
+                ):  # a handler that failed before works again: its consecutive count restarts
                     self.failures.succeeded(_handler_label(handlers, handler, name))
         return result
 
@@ -178,7 +182,9 @@ class Engine:
                 raise
             except Exception as error:
                 self.handle_error(error, source="handler", handler="on_init")
-                raise InitializationError(f"on_init failed: {type(error).__name__}: {error}") from error
+                raise InitializationError(
+                    f"on_init failed: {type(error).__name__}: {error}"
+                ) from error
 
     def check_leverage(self) -> None:
         """Refuse, before the first bar, a leverage above a symbol's venue limit.
@@ -195,17 +201,26 @@ class Engine:
             if leverage == 1.0:
                 continue
             if not market.is_derivative:
-                raise ConfigurationError(f"leverage {leverage:g} on spot market {symbol}: spot trades at 1x")
+                raise ConfigurationError(
+                    f"leverage {leverage:g} on spot market {symbol}: spot trades at 1x"
+                )
             if validate is not None:
-                allowed = float(validate(leverage, market))  # raises ConfigurationError naming the limit
+                allowed = float(
+                    validate(leverage, market)
+                )  # raises ConfigurationError naming the limit
             elif leverage > market.max_leverage:
-                raise ConfigurationError(f"leverage {leverage:g} exceeds the maximum {market.max_leverage:g} "
-                                         f"of {symbol}")
+                raise ConfigurationError(
+                    f"leverage {leverage:g} exceeds the maximum {market.max_leverage:g} of {symbol}"
+                )
             else:
                 allowed = leverage
             if allowed != leverage:
-                logger.warning("leverage %gx of %s lowered to its venue maximum %gx (leverage_policy='clamp')",
-                               leverage, symbol, allowed)
+                logger.warning(
+                    "leverage %gx of %s lowered to its venue maximum %gx (leverage_policy='clamp')",
+                    leverage,
+                    symbol,
+                    allowed,
+                )
                 portfolio.leverage[symbol] = allowed
 
     def startup_line(self) -> str:
@@ -218,14 +233,20 @@ class Engine:
         for symbol, market in portfolio.markets.items():
             if market.is_derivative:
                 derivative = True
-                contract = market.contract_type.value if market.contract_type is not None else "linear"
-                markets.append(f"{symbol} {market.market_type.value} {contract} at "
-                               f"{portfolio.leverage.get(symbol, 1.0):g}x leverage (venue maximum "
-                               f"{market.max_leverage:g}x)")
+                contract = (
+                    market.contract_type.value if market.contract_type is not None else "linear"
+                )
+                markets.append(
+                    f"{symbol} {market.market_type.value} {contract} at "
+                    f"{portfolio.leverage.get(symbol, 1.0):g}x leverage (venue maximum "
+                    f"{market.max_leverage:g}x)"
+                )
             else:
                 markets.append(f"{symbol} spot")
-        line = (f"starting {portfolio.trade_mode.value} run of {self.strategy.strategy_name} on "
-                f"{self.strategy.timeframe} bars: {', '.join(markets)}")
+        line = (
+            f"starting {portfolio.trade_mode.value} run of {self.strategy.strategy_name} on "
+            f"{self.strategy.timeframe} bars: {', '.join(markets)}"
+        )
         if derivative:
             line += f"; margin mode {portfolio.margin_mode.value}, position mode {portfolio.position_mode.value}"
         return line
@@ -252,23 +273,31 @@ class Engine:
                     except StopRun:
                         raise
                     except Exception as handler_error:  # noqa: BLE001 - counted like any handler error
-                        self.failures.record(handler_error, source="handler", handler="on_error",
-                                             message=str(handler_error))
+                        self.failures.record(
+                            handler_error,
+                            source="handler",
+                            handler="on_error",
+                            message=str(handler_error),
+                        )
             finally:
                 self._in_error_handler = False
         reason = ""
         if self.stop_on_error:
             reason = f"stopped after an error in {handler or source}: {message}"
         elif source == "handler" and 0 < self.max_consecutive_errors <= consecutive:
-            reason = (f"stopped after {consecutive} consecutive errors in {handler}: {type(error).__name__}: "
-                      f"{message} (max_consecutive_errors={self.max_consecutive_errors})")
+            reason = (
+                f"stopped after {consecutive} consecutive errors in {handler}: {type(error).__name__}: "
+                f"{message} (max_consecutive_errors={self.max_consecutive_errors})"
+            )
         if reason:
             self.stopped_by_error = True
             self.stop(reason)  # so on_deinit and the result name why the run ended
             logger.error("%s", reason)
             raise StopRun(reason) from error
 
-    def alert(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> None:
+    def alert(
+        self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()
+    ) -> None:
         """Send an alert when a notifier is configured (paper and live mode)."""
         if self.notifier is not None:
             self.notifier.notify(title, body, level=level, tags=tags)
@@ -285,7 +314,11 @@ class Engine:
             self._collect_risk_events()
         handlers = self.handlers.bar_handlers.get(bar.timeframe)
         if handlers:
-            self.call(handlers, self.portfolio.bars(bar.symbol, bar.timeframe), name=f"on_bar[{bar.timeframe}]")
+            self.call(
+                handlers,
+                self.portfolio.bars(bar.symbol, bar.timeframe),
+                name=f"on_bar[{bar.timeframe}]",
+            )
 
     def on_tick(self, tick: Tick) -> None:
         self.portfolio.mark(tick.symbol, tick.price)
@@ -305,13 +338,19 @@ class Engine:
     def fire_timers(self, now_ms: int) -> None:
         for timer in self.handlers.timers:
             if timer.next_fire_ms == 0:
-                timer.next_fire_ms = timer.interval.next_open(now_ms - 1) if not timer.interval.is_boundary(now_ms) else now_ms
+                timer.next_fire_ms = (
+                    timer.interval.next_open(now_ms - 1)
+                    if not timer.interval.is_boundary(now_ms)
+                    else now_ms
+                )
             if now_ms >= timer.next_fire_ms:
                 timer.next_fire_ms = timer.interval.next_open(now_ms)
                 self.call([timer.handler], name=f"on_timer[{timer.interval}]")
 
     # ================================================================== orders
-    def place(self, symbol: str, side: OrderSide, quantity: float | None = None, **options: Any) -> Order:
+    def place(
+        self, symbol: str, side: OrderSide, quantity: float | None = None, **options: Any
+    ) -> Order:
         """``execute(OrderRequest(symbol, side, quantity, **options))``: the keyword form
         (options are the fields of ``OrderRequest``: price, stop_price, order_type, ...)."""
         return self.execute(OrderRequest(symbol, side, quantity, **options))
@@ -325,12 +364,22 @@ class Engine:
         decision = self._decide(intent, request.bypass_risk)
         quantity = spec.round_amount(intent.quantity or 0.0)
         if decision is not None and not decision.allowed:
-            return self._reject(request, intent, max(quantity, spec.amount_step or 1e-9),
-                                f"risk rule {decision.rule}: {decision.reason}")
+            return self._reject(
+                request,
+                intent,
+                max(quantity, spec.amount_step or 1e-9),
+                f"risk rule {decision.rule}: {decision.reason}",
+            )
         if quantity <= _EPSILON:
-            return self._reject(request, intent, spec.amount_step or 1e-9,
-                                f"quantity rounds to zero for {request.symbol} (step {spec.amount_step})")
-        return self._submit(self._order_for(request, intent, quantity), request, intent.opens_exposure)
+            return self._reject(
+                request,
+                intent,
+                spec.amount_step or 1e-9,
+                f"quantity rounds to zero for {request.symbol} (step {spec.amount_step})",
+            )
+        return self._submit(
+            self._order_for(request, intent, quantity), request, intent.opens_exposure
+        )
 
     def _intent_for(self, request: OrderRequest, derivative: bool) -> OrderIntent:
         """The order as risk and compliance see it: its type, the leg it touches, whether it
@@ -340,7 +389,9 @@ class Engine:
         ledger = portfolio.ledger
         hedge = ledger.position_mode is PositionMode.HEDGE and derivative
         # One-way positions have no legs to name; hedge-mode orders always touch one.
-        position_side = position_leg(side, request.reduce_only, request.position_side) if hedge else None
+        position_side = (
+            position_leg(side, request.reduce_only, request.position_side) if hedge else None
+        )
         closable = ledger.closable_quantity(symbol, side, position_side)
         if request.reduce_only:
             opens = False
@@ -373,7 +424,9 @@ class Engine:
             elif self.risk is not None:
                 intent.quantity = self.risk.size(intent, portfolio)
             else:
-                raise ConfigurationError("an order without a quantity needs a sizing rule (size_type/size_value)")
+                raise ConfigurationError(
+                    "an order without a quantity needs a sizing rule (size_type/size_value)"
+                )
         return intent
 
     def _decide(self, intent: OrderIntent, bypass_risk: bool) -> RiskDecision | None:
@@ -414,7 +467,9 @@ class Engine:
             created_at=self.portfolio.now_ms,
         )
 
-    def _reject(self, request: OrderRequest, intent: OrderIntent, quantity: float, reason: str) -> Order:
+    def _reject(
+        self, request: OrderRequest, intent: OrderIntent, quantity: float, reason: str
+    ) -> Order:
         """A refused request still becomes an order (REJECTED), so handlers and the audit see it."""
         order = self._order_for(request, intent, quantity)
         order.reject(reason, self.portfolio.now_ms)
@@ -424,8 +479,10 @@ class Engine:
 
     def _submit(self, order: Order, request: OrderRequest, opens: bool) -> Order:
         if opens and (request.stop_loss is not None or request.take_profit is not None):
-            self._order_brackets[order.client_order_id] = {"stop_loss": request.stop_loss,
-                                                           "take_profit": request.take_profit}
+            self._order_brackets[order.client_order_id] = {
+                "stop_loss": request.stop_loss,
+                "take_profit": request.take_profit,
+            }
         self.orders.append(order)
         assert self.broker is not None, "engine has no broker attached"
         if self.metrics is not None:
@@ -442,15 +499,32 @@ class Engine:
         assert self.broker is not None
         self.broker.modify(order, **changes)
 
-    def close_position(self, symbol: str, position_side: PositionSide | None = None, *, tag: str = "close", quantity: float | None = None) -> list[Order]:
+    def close_position(
+        self,
+        symbol: str,
+        position_side: PositionSide | None = None,
+        *,
+        tag: str = "close",
+        quantity: float | None = None,
+    ) -> list[Order]:
         """Close (all or ``quantity`` of) the open positions of ``symbol`` with market orders."""
         orders = []
         for position in self.portfolio.positions(symbol):
             if position_side is not None and position.side is not position_side:
                 continue
             size = position.quantity if quantity is None else min(quantity, position.quantity)
-            orders.append(self.execute(OrderRequest(symbol, position.side.closing_side, size,
-                                                    position_side=position.side, reduce_only=True, tag=tag)))
+            orders.append(
+                self.execute(
+                    OrderRequest(
+                        symbol,
+                        position.side.closing_side,
+                        size,
+                        position_side=position.side,
+                        reduce_only=True,
+                        tag=tag,
+                    )
+                )
+            )
         return orders
 
     # ================================================================== broker listener
@@ -463,10 +537,18 @@ class Engine:
             if why.startswith("risk rule "):  # _record_risk logged (and counts) the block itself
                 logger.debug("order %s rejected: %s", order.client_order_id, why)
             elif self._first_time(f"order rejected: {why}"):
-                logger.warning("order %s rejected: %s (repeats are counted at the end of the run)",
-                               order.client_order_id, why)
-            self.alert("Order rejected", f"{order.side} {order.quantity} {order.symbol} ({order.order_type}): "
-                       f"{reason or order.reject_reason}", level="warning", tags=("orders",))
+                logger.warning(
+                    "order %s rejected: %s (repeats are counted at the end of the run)",
+                    order.client_order_id,
+                    why,
+                )
+            self.alert(
+                "Order rejected",
+                f"{order.side} {order.quantity} {order.symbol} ({order.order_type}): "
+                f"{reason or order.reject_reason}",
+                level="warning",
+                tags=("orders",),
+            )
         if not self.observers and not self._order_handlers:
             return  # a backtest without listeners builds no event objects
         event = OrderEvent(order=order, timestamp=self.portfolio.now_ms, reason=reason)
@@ -490,9 +572,17 @@ class Engine:
         portfolio = self.portfolio
         spec = portfolio.markets[order.symbol]
         if fee is None:
-            fee, fee_currency = portfolio.fee_for(spec, quantity, price, liquidity is LiquidityRole.MAKER)
+            fee, fee_currency = portfolio.fee_for(
+                spec, quantity, price, liquidity is LiquidityRole.MAKER
+            )
         trade = order.apply_fill(
-            quantity, price, fee, fee_currency or spec.settlement_currency, timestamp, liquidity=liquidity, trade_id=trade_id
+            quantity,
+            price,
+            fee,
+            fee_currency or spec.settlement_currency,
+            timestamp,
+            liquidity=liquidity,
+            trade_id=trade_id,
         )
         changes = portfolio.apply_trade(trade, order.position_side)
         self.fills.append(trade)
@@ -521,13 +611,21 @@ class Engine:
         position = change.position
         key = (position.symbol, position.side)
         if change.opened > 0:
-            self._entry_fees[key] = self._entry_fees.get(key, 0.0) + fee * change.opened / fill_quantity
+            self._entry_fees[key] = (
+                self._entry_fees.get(key, 0.0) + fee * change.opened / fill_quantity
+            )
             # The leg held ``quantity - opened`` before this fill (zero when the fill opened it).
             action = "opened" if position.quantity - change.opened <= _EPSILON else "increased"
-            self._dispatch_position(position, timestamp, action, 0.0, change.opened, order.average_price)
+            self._dispatch_position(
+                position, timestamp, action, 0.0, change.opened, order.average_price
+            )
         if change.closed > 0:
             held_before = position.quantity + change.closed
-            entry_fee = self._entry_fees.get(key, 0.0) * change.closed / held_before if held_before > 0 else 0.0
+            entry_fee = (
+                self._entry_fees.get(key, 0.0) * change.closed / held_before
+                if held_before > 0
+                else 0.0
+            )
             self._entry_fees[key] = self._entry_fees.get(key, 0.0) - entry_fee
             exit_fee = fee * change.closed / fill_quantity
             funding = position.funding * change.closed / held_before if held_before > 0 else 0.0
@@ -562,9 +660,13 @@ class Engine:
             action = "closed" if not position.is_open else "reduced"
             if order.tag == "liquidation":
                 action = "liquidated"
-            self._dispatch_position(position, timestamp, action, change.realized_pnl, change.closed, exit_price)
+            self._dispatch_position(
+                position, timestamp, action, change.realized_pnl, change.closed, exit_price
+            )
 
-    def retain_fee_in_kind(self, symbol: str, coin_fee: float, price: float, timestamp: int) -> None:
+    def retain_fee_in_kind(
+        self, symbol: str, coin_fee: float, price: float, timestamp: int
+    ) -> None:
         """A spot buy whose fee the venue took in the coin bought (booked at its quote value): hold
         ``coin_fee`` less of the coin and give the cash back (it was paid in coin), then publish
         the position and account so that records and a restart see the net holding."""
@@ -576,10 +678,25 @@ class Engine:
             self._dispatch_position(position, timestamp, "reduced", 0.0, coin_fee, price)
         self._dispatch_account(timestamp)
 
-    def _dispatch_position(self, position: Position, timestamp: int, action: str, pnl: float, quantity: float, price: float) -> None:
+    def _dispatch_position(
+        self,
+        position: Position,
+        timestamp: int,
+        action: str,
+        pnl: float,
+        quantity: float,
+        price: float,
+    ) -> None:
         if not self.observers and not self._position_handlers:
             return
-        event = PositionEvent(position=position, timestamp=timestamp, action=action, realized_pnl=pnl, quantity=quantity, price=price)
+        event = PositionEvent(
+            position=position,
+            timestamp=timestamp,
+            action=action,
+            realized_pnl=pnl,
+            quantity=quantity,
+            price=price,
+        )
         if self.observers:
             self._publish(event)
         if self._position_handlers:
@@ -622,10 +739,21 @@ class Engine:
         remaining = (margin_before + realized if isolated else maintenance) - fee
         if remaining > 0:
             self.portfolio.charge(remaining)
-        self._record_risk(RiskEvent(rule="liquidation", action="forced_exit", timestamp=timestamp, symbol=position.symbol,
-                                    reason=f"{position.side} position liquidated at {price:.8g}"))
-        self.alert("Position liquidated", f"{position.symbol} {position.side} liquidated at {price:.8g}",
-                   level="failure", tags=("risk",))
+        self._record_risk(
+            RiskEvent(
+                rule="liquidation",
+                action="forced_exit",
+                timestamp=timestamp,
+                symbol=position.symbol,
+                reason=f"{position.side} position liquidated at {price:.8g}",
+            )
+        )
+        self.alert(
+            "Position liquidated",
+            f"{position.symbol} {position.side} liquidated at {price:.8g}",
+            level="failure",
+            tags=("risk",),
+        )
 
     # ================================================================== protective exits
     def _after_fill(self, order: Order, changes: list[PositionChange]) -> None:
@@ -639,14 +767,24 @@ class Engine:
 
     def _cancel_brackets(self, key: tuple[str, PositionSide], reason: str) -> None:
         for bracket in self._brackets.pop(key, []):
-            if bracket.status.is_open or bracket.status is OrderStatus.CREATED:  # live: create still in flight
-                self.broker.cancel(bracket, reason) if hasattr(self.broker, "_open") else self.broker.cancel(bracket)  # type: ignore[union-attr, call-arg]
+            if (
+                bracket.status.is_open or bracket.status is OrderStatus.CREATED
+            ):  # live: create still in flight
+                self.broker.cancel(bracket, reason) if hasattr(
+                    self.broker, "_open"
+                ) else self.broker.cancel(bracket)  # type: ignore[union-attr, call-arg]
 
     def _place_brackets(self, position: Position, order: Order) -> None:
-        explicit = self._order_brackets.pop(order.client_order_id, None) if order.status.is_terminal else self._order_brackets.get(order.client_order_id)
+        explicit = (
+            self._order_brackets.pop(order.client_order_id, None)
+            if order.status.is_terminal
+            else self._order_brackets.get(order.client_order_id)
+        )
         stop_loss = take_profit = trailing = activation = None
         if self.risk is not None:
-            levels = self.risk.protective_levels(position.symbol, position.side, position.entry_price, self.portfolio)
+            levels = self.risk.protective_levels(
+                position.symbol, position.side, position.entry_price, self.portfolio
+            )
             stop_loss, take_profit = levels.stop_loss, levels.take_profit
             trailing, activation = levels.trailing_pct, levels.trailing_activation_price
         if explicit:
@@ -661,12 +799,31 @@ class Engine:
         closing = position.side.closing_side
         placed: list[Order] = []
 
-        def protect(order_type: OrderType, stop_price: float, tag: str, trailing_pct: float | None = None,
-                    activation_price: float | None = None) -> None:
-            placed.append(self.execute(OrderRequest(
-                position.symbol, closing, position.quantity, stop_price=stop_price, order_type=order_type,
-                position_side=position.side, reduce_only=True, trailing_pct=trailing_pct,
-                activation_price=activation_price, tag=tag, oco_group=group, bypass_risk=True)))
+        def protect(
+            order_type: OrderType,
+            stop_price: float,
+            tag: str,
+            trailing_pct: float | None = None,
+            activation_price: float | None = None,
+        ) -> None:
+            placed.append(
+                self.execute(
+                    OrderRequest(
+                        position.symbol,
+                        closing,
+                        position.quantity,
+                        stop_price=stop_price,
+                        order_type=order_type,
+                        position_side=position.side,
+                        reduce_only=True,
+                        trailing_pct=trailing_pct,
+                        activation_price=activation_price,
+                        tag=tag,
+                        oco_group=group,
+                        bypass_risk=True,
+                    )
+                )
+            )
 
         if stop_loss is not None:
             protect(OrderType.STOP_MARKET, stop_loss, "stop_loss")
@@ -674,9 +831,15 @@ class Engine:
             protect(OrderType.TAKE_PROFIT, take_profit, "take_profit")
         if trailing is not None:
             reference = position.entry_price
-            initial = reference * (1 - trailing / 100) if position.side is PositionSide.LONG else reference * (1 + trailing / 100)
+            initial = (
+                reference * (1 - trailing / 100)
+                if position.side is PositionSide.LONG
+                else reference * (1 + trailing / 100)
+            )
             protect(OrderType.TRAILING_STOP, initial, "trailing_stop", trailing, activation)
-        self._brackets[key] = [o for o in placed if o.status.is_open or o.status is OrderStatus.CREATED]
+        self._brackets[key] = [
+            o for o in placed if o.status.is_open or o.status is OrderStatus.CREATED
+        ]
 
     def restore_position(self, position: Position) -> None:
         """Put a position recovered after a restart back in the books (its fees count as entry fees)."""
@@ -720,7 +883,11 @@ class Engine:
             return
         side = action.position_side or PositionSide.LONG
         key = (symbol, side)
-        stops = [o for o in self._brackets.get(key, []) if o.status.is_open and o.order_type is OrderType.STOP_MARKET]
+        stops = [
+            o
+            for o in self._brackets.get(key, [])
+            if o.status.is_open and o.order_type is OrderType.STOP_MARKET
+        ]
         if stops:
             for stop in stops:
                 self.modify(stop, stop_price=stop_price)
@@ -728,9 +895,19 @@ class Engine:
         position = self.portfolio.ledger.get(symbol, side)
         if position is None:
             return
-        order = self.execute(OrderRequest(symbol, side.closing_side, position.quantity, stop_price=stop_price,
-                                          order_type=OrderType.STOP_MARKET, position_side=side, reduce_only=True,
-                                          tag="stop_loss", bypass_risk=True))
+        order = self.execute(
+            OrderRequest(
+                symbol,
+                side.closing_side,
+                position.quantity,
+                stop_price=stop_price,
+                order_type=OrderType.STOP_MARKET,
+                position_side=side,
+                reduce_only=True,
+                tag="stop_loss",
+                bypass_risk=True,
+            )
+        )
         if order.status.is_open:
             self._brackets.setdefault(key, []).append(order)
 
@@ -745,15 +922,22 @@ class Engine:
         if event.action == "blocked":
             self.risk_counts[event.rule] = self.risk_counts.get(event.rule, 0) + 1
         if event.action != "blocked":
-            logger.info("risk %s %s %s: %s", event.rule, event.action, event.symbol or "", event.reason)
-        elif self._first_time(f"risk {event.rule} blocked an entry"):  # one line per rule, not per bar
-            logger.info("risk %s blocked %s: %s (repeats are counted at the end of the run)",
-                        event.rule, event.symbol or "", event.reason)
+            logger.info(
+                "risk %s %s %s: %s", event.rule, event.action, event.symbol or "", event.reason
+            )
+        elif self._first_time(
+            f"risk {event.rule} blocked an entry"
+        ):  # one line per rule, not per bar
+            logger.info(
+                "risk %s blocked %s: %s (repeats are counted at the end of the run)",
+                event.rule,
+                event.symbol or "",
+                event.reason,
+            )
         if self.observers:
             self._publish(event)
         if self._risk_handlers:
             self.call(self._risk_handlers, event, name="on_risk")
-
 
     def _first_time(self, key: str) -> bool:
         count = self.repeats.get(key, 0) + 1
@@ -770,18 +954,39 @@ class Engine:
 
     def _log_fill(self, trade: Any, order: Order) -> None:
         trade_logger.log(
-            TRADE, "fill %s %g %s at %s, fee %g %s (%s), order %s%s; %s UTC", trade.side.value, trade.quantity,
-            trade.symbol, f"{trade.price:,.8g}", trade.fee, trade.fee_currency, trade.liquidity.value,
-            order.client_order_id, f" [{order.tag}]" if order.tag else "",
-            f"{ms_to_datetime(trade.timestamp):%Y-%m-%d %H:%M:%S}", extra=self._trade_extra)
+            TRADE,
+            "fill %s %g %s at %s, fee %g %s (%s), order %s%s; %s UTC",
+            trade.side.value,
+            trade.quantity,
+            trade.symbol,
+            f"{trade.price:,.8g}",
+            trade.fee,
+            trade.fee_currency,
+            trade.liquidity.value,
+            order.client_order_id,
+            f" [{order.tag}]" if order.tag else "",
+            f"{ms_to_datetime(trade.timestamp):%Y-%m-%d %H:%M:%S}",
+            extra=self._trade_extra,
+        )
 
     def _log_round_trip(self, closed: ClosedTrade) -> None:
         trade_logger.log(
-            TRADE, "round trip %s %g %s: %s -> %s, pnl %+.2f %s (%+.2f%%), %d bars, exit %s; %s to %s UTC",
-            closed.side.value, closed.quantity, closed.symbol, f"{closed.entry_price:,.8g}",
-            f"{closed.exit_price:,.8g}", closed.pnl, self.portfolio.account.currency, closed.return_pct,
-            closed.bars_held, closed.exit_reason, f"{ms_to_datetime(closed.entry_time):%Y-%m-%d %H:%M}",
-            f"{ms_to_datetime(closed.exit_time):%Y-%m-%d %H:%M}", extra=self._trade_extra)
+            TRADE,
+            "round trip %s %g %s: %s -> %s, pnl %+.2f %s (%+.2f%%), %d bars, exit %s; %s to %s UTC",
+            closed.side.value,
+            closed.quantity,
+            closed.symbol,
+            f"{closed.entry_price:,.8g}",
+            f"{closed.exit_price:,.8g}",
+            closed.pnl,
+            self.portfolio.account.currency,
+            closed.return_pct,
+            closed.bars_held,
+            closed.exit_reason,
+            f"{ms_to_datetime(closed.entry_time):%Y-%m-%d %H:%M}",
+            f"{ms_to_datetime(closed.exit_time):%Y-%m-%d %H:%M}",
+            extra=self._trade_extra,
+        )
 
 
 def _handler_label(handlers: list[Handler], handler: Handler, name: str) -> str:

@@ -80,7 +80,9 @@ class FailureLog:
             self._failures[key] = failure
             self._log_first(failure, error)
         elif self._logger.isEnabledFor(logging.DEBUG):  # a repeat: only in a DEBUG log
-            self._logger.debug("error in %s %s again: %s: %s", source, handler, failure.kind, message)
+            self._logger.debug(
+                "error in %s %s again: %s: %s", source, handler, failure.kind, message
+            )
         failure.count += 1
         self.total += 1
         if source == "handler":
@@ -93,11 +95,24 @@ class FailureLog:
     def _log_first(self, failure: Failure, error: BaseException) -> None:
         where = f" ({failure.location})" if failure.location else ""
         if self.total == 0:
-            self._logger.error("error in %s %s: %s: %s%s", failure.source, failure.handler, failure.kind,
-                               failure.message, where, exc_info=error)
+            self._logger.error(
+                "error in %s %s: %s: %s%s",
+                failure.source,
+                failure.handler,
+                failure.kind,
+                failure.message,
+                where,
+                exc_info=error,
+            )
         else:
-            self._logger.error("error in %s %s: %s: %s%s; repeats are counted, not logged",
-                               failure.source, failure.handler, failure.kind, failure.message, where)
+            self._logger.error(
+                "error in %s %s: %s: %s%s; repeats are counted, not logged",
+                failure.source,
+                failure.handler,
+                failure.kind,
+                failure.message,
+                where,
+            )
 
     def succeeded(self, handler: str) -> None:
         """``handler`` ran without an error: its consecutive count starts again."""
@@ -115,5 +130,9 @@ class FailureLog:
         """Log one line per distinct failure with its count (at the end of a run)."""
         if not self.total:
             return
-        self._logger.error("%d handler errors in this run (%d distinct): %s", self.total, self.distinct,
-                           "; ".join(self.lines()))
+        self._logger.error(
+            "%d handler errors in this run (%d distinct): %s",
+            self.total,
+            self.distinct,
+            "; ".join(self.lines()),
+        )

@@ -47,8 +47,16 @@ class FundingPayment:
 
     __slots__ = ("amount", "mark_price", "quantity", "rate", "side", "symbol", "timestamp")
 
-    def __init__(self, timestamp: int, symbol: str, side: PositionSide, quantity: float, mark_price: float,
-                 rate: float, amount: float) -> None:
+    def __init__(
+        self,
+        timestamp: int,
+        symbol: str,
+        side: PositionSide,
+        quantity: float,
+        mark_price: float,
+        rate: float,
+        amount: float,
+    ) -> None:
         self.timestamp = timestamp
         self.symbol = symbol
         self.side = side
@@ -58,17 +66,27 @@ class FundingPayment:
         self.amount = amount
 
     def __repr__(self) -> str:
-        return (f"FundingPayment(timestamp={self.timestamp}, symbol={self.symbol!r}, side={self.side.value!r}, "
-                f"quantity={self.quantity!r}, mark_price={self.mark_price!r}, rate={self.rate!r}, "
-                f"amount={self.amount!r})")
+        return (
+            f"FundingPayment(timestamp={self.timestamp}, symbol={self.symbol!r}, side={self.side.value!r}, "
+            f"quantity={self.quantity!r}, mark_price={self.mark_price!r}, rate={self.rate!r}, "
+            f"amount={self.amount!r})"
+        )
 
     def to_dict(self) -> dict[str, object]:
-        return {"timestamp": self.timestamp, "symbol": self.symbol, "side": self.side.value,
-                "quantity": self.quantity, "mark_price": self.mark_price, "rate": self.rate, "amount": self.amount}
+        return {
+            "timestamp": self.timestamp,
+            "symbol": self.symbol,
+            "side": self.side.value,
+            "quantity": self.quantity,
+            "mark_price": self.mark_price,
+            "rate": self.rate,
+            "amount": self.amount,
+        }
 
 
-def settle_funding(portfolio: Portfolio, symbol: str, timestamp: int, rate: float,
-                   mark_price: float) -> list[FundingPayment]:
+def settle_funding(
+    portfolio: Portfolio, symbol: str, timestamp: int, rate: float, mark_price: float
+) -> list[FundingPayment]:
     """Book one funding event of ``symbol`` on every open leg; returns the payments made."""
     payments: list[FundingPayment] = []
     if mark_price <= 0:
@@ -76,11 +94,17 @@ def settle_funding(portfolio: Portfolio, symbol: str, timestamp: int, rate: floa
     for position in portfolio.ledger.positions.values():
         if position.symbol != symbol or position.quantity <= 0:
             continue
-        value = position.notional(mark_price)  # settlement currency: USDT (linear) or coins (inverse)
+        value = position.notional(
+            mark_price
+        )  # settlement currency: USDT (linear) or coins (inverse)
         amount = -value * rate * position.side.sign
         position.funding += amount
         portfolio.book_funding(amount)
-        payments.append(FundingPayment(timestamp, symbol, position.side, position.quantity, mark_price, rate, amount))
+        payments.append(
+            FundingPayment(
+                timestamp, symbol, position.side, position.quantity, mark_price, rate, amount
+            )
+        )
     return payments
 
 
@@ -92,9 +116,13 @@ class FundingSchedule:
     "not recorded": then the caller's price at that moment is used.
     """
 
-    def __init__(self, symbol: str, times: list[int], rates: list[float], marks: list[float] | None = None) -> None:
+    def __init__(
+        self, symbol: str, times: list[int], rates: list[float], marks: list[float] | None = None
+    ) -> None:
         if len(times) != len(rates) or (marks is not None and len(marks) != len(times)):
-            raise ValueError(f"funding schedule of {symbol}: times, rates and marks differ in length")
+            raise ValueError(
+                f"funding schedule of {symbol}: times, rates and marks differ in length"
+            )
         self.symbol = symbol
         self.times = times
         self.rates = rates
@@ -123,7 +151,9 @@ class FundingSchedule:
                 recorded = marks[cursor]
                 if recorded > 0:  # NaN compares False: not recorded
                     mark = recorded
-            self.payments.extend(settle_funding(portfolio, self.symbol, times[cursor], self.rates[cursor], mark))
+            self.payments.extend(
+                settle_funding(portfolio, self.symbol, times[cursor], self.rates[cursor], mark)
+            )
             cursor += 1
         self.cursor = cursor
         self.next_ms = times[cursor] if cursor < len(times) else NEVER_MS

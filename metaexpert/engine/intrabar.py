@@ -20,7 +20,9 @@ from __future__ import annotations
 from metaexpert.core.enums import IntrabarPath
 
 
-def bar_path(open_: float, high: float, low: float, close: float, mode: IntrabarPath) -> tuple[float, ...]:
+def bar_path(
+    open_: float, high: float, low: float, close: float, mode: IntrabarPath
+) -> tuple[float, ...]:
     if mode is IntrabarPath.OPEN_HIGH_LOW_CLOSE:
         return (open_, high, low, close)
     if mode is IntrabarPath.OPEN_LOW_HIGH_CLOSE:

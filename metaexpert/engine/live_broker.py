@@ -43,8 +43,16 @@ logger = logging.getLogger("metaexpert.engine.live")
 
 def shadow_of(order: Order) -> Order:
     """A fresh copy of a CREATED order for the gateway to mutate."""
-    return dataclasses.replace(order, trades=[], status_history=[], filled_quantity=0.0, average_price=0.0,
-                               fee=0.0, cost=0.0, status=OrderStatus.CREATED)
+    return dataclasses.replace(
+        order,
+        trades=[],
+        status_history=[],
+        filled_quantity=0.0,
+        average_price=0.0,
+        fee=0.0,
+        cost=0.0,
+        status=OrderStatus.CREATED,
+    )
 
 
 #: Order types the engine manages itself in live mode (see the module docstring).
@@ -52,8 +60,15 @@ ENGINE_MANAGED = frozenset({OrderType.TRAILING_STOP})
 
 
 class LiveBroker(Broker):
-    def __init__(self, gateway: Any, portfolio: Portfolio, listener: BrokerListener, *,
-                 on_error: Any | None = None, engine_managed: frozenset[OrderType] = ENGINE_MANAGED) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        portfolio: Portfolio,
+        listener: BrokerListener,
+        *,
+        on_error: Any | None = None,
+        engine_managed: frozenset[OrderType] = ENGINE_MANAGED,
+    ) -> None:
         self.gateway = gateway
         self.portfolio = portfolio
         self.listener = listener
@@ -69,7 +84,9 @@ class LiveBroker(Broker):
 
     @property
     def has_work(self) -> bool:
-        return any(o.status.is_open or o.status is OrderStatus.CREATED for o in self.orders.values())
+        return any(
+            o.status.is_open or o.status is OrderStatus.CREATED for o in self.orders.values()
+        )
 
     # ------------------------------------------------------------------ Broker
     def submit(self, order: Order) -> None:
@@ -77,7 +94,9 @@ class LiveBroker(Broker):
             self.local[order.client_order_id] = order
             self.portfolio.orders[order.client_order_id] = order
             order.submit(self.portfolio.now_ms)
-            self.listener.on_order_update(order, "engine-managed: evaluated on every price, not sent to the venue")
+            self.listener.on_order_update(
+                order, "engine-managed: evaluated on every price, not sent to the venue"
+            )
             return
         shadow = shadow_of(order)
         self.orders[order.client_order_id] = order
@@ -102,8 +121,14 @@ class LiveBroker(Broker):
             return
         self._spawn(self._cancel(order, shadow))
 
-    def modify(self, order: Order, *, quantity: float | None = None, price: float | None = None,
-               stop_price: float | None = None) -> None:
+    def modify(
+        self,
+        order: Order,
+        *,
+        quantity: float | None = None,
+        price: float | None = None,
+        stop_price: float | None = None,
+    ) -> None:
         if order.client_order_id in self.local:
             if quantity is not None:
                 order.quantity = quantity
@@ -125,11 +150,19 @@ class LiveBroker(Broker):
             protects_long = order.side is OrderSide.SELL
             water = self._water.get(client_id)
             if water is None and order.activation_price is None and order.stop_price:
-                water = order.stop_price / (1 - fraction) if protects_long else order.stop_price / (1 + fraction)
-            touch, water = trailing_touch((price,), 0.0, water, fraction, order.activation_price, protects_long)
+                water = (
+                    order.stop_price / (1 - fraction)
+                    if protects_long
+                    else order.stop_price / (1 + fraction)
+                )
+            touch, water = trailing_touch(
+                (price,), 0.0, water, fraction, order.activation_price, protects_long
+            )
             if water is not None:
                 self._water[client_id] = water
-                order.stop_price = water * (1 - fraction) if protects_long else water * (1 + fraction)
+                order.stop_price = (
+                    water * (1 - fraction) if protects_long else water * (1 + fraction)
+                )
             if touch is not None:
                 self._trigger(order)
 
@@ -140,12 +173,22 @@ class LiveBroker(Broker):
         self._water.pop(client_id, None)
         order.triggered = True
         execution = dataclasses.replace(
-            shadow_of(order), order_type=OrderType.MARKET, price=None, stop_price=None, trailing_pct=None,
-            activation_price=None, oco_group="", reduce_only=True, client_order_id=f"{client_id[:32]}-t", order_id="",
+            shadow_of(order),
+            order_type=OrderType.MARKET,
+            price=None,
+            stop_price=None,
+            trailing_pct=None,
+            activation_price=None,
+            oco_group="",
+            reduce_only=True,
+            client_order_id=f"{client_id[:32]}-t",
+            order_id="",
         )
         self.orders[client_id] = order
         self.shadows[client_id] = execution
-        self.listener.on_order_update(order, "triggered: reduce-only market order sent to the venue")
+        self.listener.on_order_update(
+            order, "triggered: reduce-only market order sent to the venue"
+        )
         self._spawn(self._create(order, execution))
 
     # ------------------------------------------------------------------ async work
@@ -184,10 +227,18 @@ class LiveBroker(Broker):
             self._report(error, "cancel_order")
         self.sync(order)
 
-    async def _modify(self, order: Order, shadow: Order, quantity: float | None, price: float | None,
-                      stop_price: float | None) -> None:
+    async def _modify(
+        self,
+        order: Order,
+        shadow: Order,
+        quantity: float | None,
+        price: float | None,
+        stop_price: float | None,
+    ) -> None:
         try:
-            await self.gateway.modify_order(shadow, quantity=quantity, price=price, stop_price=stop_price)
+            await self.gateway.modify_order(
+                shadow, quantity=quantity, price=price, stop_price=stop_price
+            )
             if quantity is not None:
                 order.quantity = quantity
             if price is not None:
@@ -257,19 +308,36 @@ class LiveBroker(Broker):
                 return
             order.submit(timestamp)
             self.listener.on_order_update(order)
-        for trade in shadow.trades[len(order.trades):]:
+        for trade in shadow.trades[len(order.trades) :]:
             coin_fee = self._base_coin_fee(order, trade.fee, trade.fee_currency)
             if coin_fee:
                 spec = self.portfolio.markets[order.symbol]
-                self.listener.on_execution(order, trade.quantity, trade.price, trade.timestamp, trade.liquidity,
-                                           fee=coin_fee * trade.price, fee_currency=spec.quote,
-                                           trade_id=trade.trade_id)
+                self.listener.on_execution(
+                    order,
+                    trade.quantity,
+                    trade.price,
+                    trade.timestamp,
+                    trade.liquidity,
+                    fee=coin_fee * trade.price,
+                    fee_currency=spec.quote,
+                    trade_id=trade.trade_id,
+                )
                 self._retain_coin_fee(order, coin_fee, trade.price, trade.timestamp)
                 continue
-            self.listener.on_execution(order, trade.quantity, trade.price, trade.timestamp, trade.liquidity,
-                                       fee=trade.fee if trade.fee_currency else None,
-                                       fee_currency=trade.fee_currency or None, trade_id=trade.trade_id)
-        if shadow.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED) and order.status.is_open:
+            self.listener.on_execution(
+                order,
+                trade.quantity,
+                trade.price,
+                trade.timestamp,
+                trade.liquidity,
+                fee=trade.fee if trade.fee_currency else None,
+                fee_currency=trade.fee_currency or None,
+                trade_id=trade.trade_id,
+            )
+        if (
+            shadow.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+            and order.status.is_open
+        ):
             order.transition(shadow.status, timestamp)
             self.listener.on_order_update(order, shadow.status.value)
         if order.status.is_terminal:
@@ -278,8 +346,14 @@ class LiveBroker(Broker):
     def _base_coin_fee(self, order: Order, fee: float, currency: str) -> float:
         """The fee of a spot buy fill when the venue charged it in the coin bought, else 0."""
         spec = self.portfolio.markets.get(order.symbol)
-        if (spec is None or spec.market_type is not MarketType.SPOT or order.side is not OrderSide.BUY
-                or fee <= 0 or not currency or currency.upper() != spec.base.upper()):
+        if (
+            spec is None
+            or spec.market_type is not MarketType.SPOT
+            or order.side is not OrderSide.BUY
+            or fee <= 0
+            or not currency
+            or currency.upper() != spec.base.upper()
+        ):
             return 0.0
         return fee
 

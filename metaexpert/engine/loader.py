@@ -29,7 +29,14 @@ from typing import Any
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.engine.handlers import HandlerRegistry
 
-__all__ = ["ExpertLoadError", "LoadedExpert", "find_expert", "is_expert", "load_expert", "load_module"]
+__all__ = [
+    "ExpertLoadError",
+    "LoadedExpert",
+    "find_expert",
+    "is_expert",
+    "load_expert",
+    "load_module",
+]
 
 
 class ExpertLoadError(ConfigurationError):
@@ -55,8 +62,11 @@ def is_expert(value: Any, expert_type: type | None = None) -> bool:
     """Whether ``value`` is an expert instance (see the module docstring)."""
     if expert_type is not None:
         return isinstance(value, expert_type)
-    return (not isinstance(value, type) and isinstance(getattr(value, "handlers", None), HandlerRegistry)
-            and callable(getattr(value, "run", None)))
+    return (
+        not isinstance(value, type)
+        and isinstance(getattr(value, "handlers", None), HandlerRegistry)
+        and callable(getattr(value, "run", None))
+    )
 
 
 def _module_name(path: Path) -> str:
@@ -101,13 +111,19 @@ def load_module(path: str | Path) -> ModuleType:
 
 
 def _innermost_line_in(file: Path, error: BaseException) -> str:
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if Path(frame.filename) == file]
+    frames = [
+        frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename) == file
+    ]
     return f" at line {frames[-1].lineno}" if frames else ""
 
 
-def find_expert(module: ModuleType, expert_type: type | None = None, *, path: Path | None = None,
-                variable: str | None = None) -> LoadedExpert:
+def find_expert(
+    module: ModuleType,
+    expert_type: type | None = None,
+    *,
+    path: Path | None = None,
+    variable: str | None = None,
+) -> LoadedExpert:
     """The expert named ``variable``, else the single expert instance defined at module level in ``module``."""
     file = path or Path(getattr(module, "__file__", module.__name__))
     kind = expert_type.__name__ if expert_type is not None else "MetaExpert"
@@ -116,7 +132,9 @@ def find_expert(module: ModuleType, expert_type: type | None = None, *, path: Pa
             raise ExpertLoadError(f"{file.name} has no variable {variable!r}")
         value = getattr(module, variable)
         if not is_expert(value, expert_type):
-            raise ExpertLoadError(f"{file.name}: {variable!r} is a {type(value).__name__}, not a {kind}")
+            raise ExpertLoadError(
+                f"{file.name}: {variable!r} is a {type(value).__name__}, not a {kind}"
+            )
         return LoadedExpert(path=file, module=module, variable=variable, expert=value)
     found: dict[int, tuple[str, Any]] = {}
     for name, value in vars(module).items():
@@ -125,7 +143,7 @@ def find_expert(module: ModuleType, expert_type: type | None = None, *, path: Pa
     if not found:
         raise ExpertLoadError(
             f"{file.name} defines no {kind} instance at module level; "
-            f"create one, e.g. expert = {kind}(exchange=\"binance\")"
+            f'create one, e.g. expert = {kind}(exchange="binance")'
         )
     if len(found) > 1:
         names = ", ".join(sorted(name for name, _ in found.values()))
@@ -137,8 +155,13 @@ def find_expert(module: ModuleType, expert_type: type | None = None, *, path: Pa
     return LoadedExpert(path=file, module=module, variable=name, expert=expert)
 
 
-def load_expert(path: str | Path, *, expert_type: type | None = None, variable: str | None = None,
-                overrides: dict[str, Any] | None = None) -> LoadedExpert:
+def load_expert(
+    path: str | Path,
+    *,
+    expert_type: type | None = None,
+    variable: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> LoadedExpert:
     """Load ``path`` and return its expert (see ``load_module``, ``find_expert``); ``overrides``
     change constructor settings, validated like the constructor (``MetaExpert.reconfigure``)."""
     module = load_module(path)
@@ -146,6 +169,8 @@ def load_expert(path: str | Path, *, expert_type: type | None = None, variable: 
     if overrides:
         reconfigure = getattr(loaded.expert, "reconfigure", None)
         if reconfigure is None:
-            raise ExpertLoadError(f"{loaded.path.name}: {type(loaded.expert).__name__} takes no setting overrides")
+            raise ExpertLoadError(
+                f"{loaded.path.name}: {type(loaded.expert).__name__} takes no setting overrides"
+            )
         reconfigure(**overrides)
     return loaded

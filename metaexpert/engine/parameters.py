@@ -54,13 +54,17 @@ def coerce_parameter(name: str, value: Any, declared: dict[str, Any]) -> Any:
         close = difflib.get_close_matches(name, list(declared), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         known = ", ".join(sorted(declared)) or "none"
-        raise ConfigurationError(f"unknown strategy parameter {name!r}{hint}; on_init declares: {known}")
+        raise ConfigurationError(
+            f"unknown strategy parameter {name!r}{hint}; on_init declares: {known}"
+        )
     default = declared[name]
     if default is None:
         return value
     expected = type(default)
-    problem = f"strategy parameter {name}: {value!r:.60} is not {_KIND.get(expected, expected.__name__)} " \
-              f"(on_init declares {name}={default!r:.60})"
+    problem = (
+        f"strategy parameter {name}: {value!r:.60} is not {_KIND.get(expected, expected.__name__)} "
+        f"(on_init declares {name}={default!r:.60})"
+    )
     if expected is bool:
         if isinstance(value, bool):
             return value
@@ -112,7 +116,22 @@ def coerce_parameter(name: str, value: Any, declared: dict[str, Any]) -> Any:
     return value
 
 
-_KIND: dict[type, str] = {bool: "true or false", int: "an integer", float: "a number", str: "text",
-                          list: "a list", tuple: "a list", dict: "a mapping"}
-_BOOLEAN_TEXT: dict[str, bool] = {"true": True, "yes": True, "on": True, "1": True,
-                                  "false": False, "no": False, "off": False, "0": False}
+_KIND: dict[type, str] = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "text",
+    list: "a list",
+    tuple: "a list",
+    dict: "a mapping",
+}
+_BOOLEAN_TEXT: dict[str, bool] = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}

@@ -88,17 +88,26 @@ class PersistenceConfig(BaseModel):
 
     storage_url: str = "sqlite:///var/metaexpert.sqlite"
     journal_directory: Path | None = Field(
-        default=None, description="write-ahead journal; default var/journal/<expert>-<mode>")
+        default=None, description="write-ahead journal; default var/journal/<expert>-<mode>"
+    )
     on_database_down: Literal["buffer", "stop"] = "buffer"
-    upgrade_schema: bool = Field(default=True, description="False: only check it and name the command")
+    upgrade_schema: bool = Field(
+        default=True, description="False: only check it and name the command"
+    )
     flush_interval_ms: int = Field(default=100, gt=0)
     fsync: Literal["always", "batch", "never"] = "batch"
     max_buffered_records: int = Field(default=100_000, ge=1_000)
-    sequential_client_ids: bool = Field(default=True, description="client ids <prefix><n>, continued on restart")
-    storage_settings: dict[str, Any] = Field(default_factory=dict, description="StorageSettings overrides")
+    sequential_client_ids: bool = Field(
+        default=True, description="client ids <prefix><n>, continued on restart"
+    )
+    storage_settings: dict[str, Any] = Field(
+        default_factory=dict, description="StorageSettings overrides"
+    )
 
 
-COMMIT_STREAM = "__step_commit__"  # a bar-cursor stream used as the end marker of each step's records
+COMMIT_STREAM = (
+    "__step_commit__"  # a bar-cursor stream used as the end marker of each step's records
+)
 
 
 def drop_torn_group(store: StateStore, directory: Path, *, fsync: str = "batch") -> int:
@@ -117,15 +126,20 @@ def drop_torn_group(store: StateStore, directory: Path, *, fsync: str = "batch")
             return 0
         last_marker = -1
         for index, (_, record) in enumerate(pending):
-            if record.kind is RecordKind.BAR_CURSOR and record.payload.get("stream") == COMMIT_STREAM:
+            if (
+                record.kind is RecordKind.BAR_CURSOR
+                and record.payload.get("stream") == COMMIT_STREAM
+            ):
                 last_marker = index
-        whole, torn = pending[: last_marker + 1], pending[last_marker + 1:]
+        whole, torn = pending[: last_marker + 1], pending[last_marker + 1 :]
         if whole:
             store.apply([record for _, record in whole])
         journal.mark_committed(pending[-1][0])
         if torn:
-            logger.warning("dropped %d journaled record(s) of a step cut short by a crash; the step is redone",
-                           len(torn))
+            logger.warning(
+                "dropped %d journaled record(s) of a step cut short by a crash; the step is redone",
+                len(torn),
+            )
         return len(torn)
     finally:
         journal.close()
@@ -176,11 +190,15 @@ def _client_id_prefix(store: Any, expert_id: int) -> str:
     from metaexpert.storage.models import ExpertRow
 
     def query(session: Any) -> tuple[str, int]:
-        row = session.execute(select(ExpertRow.name, ExpertRow.created_at_ms).where(ExpertRow.id == expert_id)).one()
+        row = session.execute(
+            select(ExpertRow.name, ExpertRow.created_at_ms).where(ExpertRow.id == expert_id)
+        ).one()
         return str(row[0]), int(row[1])
 
     name, created = store.database.read(query, what="read the expert's creation time")
-    digest = int.from_bytes(hashlib.blake2b(f"{name}:{created}:{expert_id}".encode(), digest_size=8).digest(), "big")
+    digest = int.from_bytes(
+        hashlib.blake2b(f"{name}:{created}:{expert_id}".encode(), digest_size=8).digest(), "big"
+    )
     tag = ""
     for _ in range(6):
         digest, digit = divmod(digest, 36)
@@ -191,9 +209,16 @@ def _client_id_prefix(store: Any, expert_id: int) -> str:
 class ExpertRecorder:
     """Records one expert's run and restores it after a restart (see module docstring)."""
 
-    def __init__(self, store: StateStore, expert_id: int, *, writer: BatchWriter | None = None,
-                 trade_mode: TradeMode = TradeMode.PAPER, client_id_prefix: str | None = None,
-                 owns_database: bool = False) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        expert_id: int,
+        *,
+        writer: BatchWriter | None = None,
+        trade_mode: TradeMode = TradeMode.PAPER,
+        client_id_prefix: str | None = None,
+        owns_database: bool = False,
+    ) -> None:
         self.store = store
         self.expert_id = expert_id
         self.writer = writer
@@ -213,9 +238,17 @@ class ExpertRecorder:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, config: PersistenceConfig, *, expert_name: str, trade_mode: TradeMode | str,
-             exchange: str = "", market_type: str = "", configuration: dict[str, Any] | None = None,
-             on_error: Callable[[BaseException], None] | None = None) -> ExpertRecorder:
+    def open(
+        cls,
+        config: PersistenceConfig,
+        *,
+        expert_name: str,
+        trade_mode: TradeMode | str,
+        exchange: str = "",
+        market_type: str = "",
+        configuration: dict[str, Any] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> ExpertRecorder:
         """Connect, upgrade (or check) the schema, register the expert, replay the journal
         and load what a restart needs. Raises ``ConfigurationError`` for a bad URL and the
         storage errors (``SchemaOutOfDateError`` names the upgrade command) otherwise."""
@@ -231,29 +264,56 @@ class ExpertRecorder:
             else:
                 database.check_schema()
             store = StateStore(database)
-            expert_id = store.experts.register(expert_name, trade_mode=mode.value, exchange=str(exchange),
-                                               market_type=str(market_type), configuration=configuration or {})
+            expert_id = store.experts.register(
+                expert_name,
+                trade_mode=mode.value,
+                exchange=str(exchange),
+                market_type=str(market_type),
+                configuration=configuration or {},
+            )
             writer: BatchWriter | None = None
             if mode is not TradeMode.BACKTEST or config.journal_directory is not None:
                 safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", expert_name).strip("_") or "expert"
-                journal = config.journal_directory or Path("var") / "journal" / f"{safe}-{mode.value}"
-                writer = BatchWriter(store, journal, flush_interval_ms=config.flush_interval_ms,
-                                     fsync=config.fsync, on_database_down=config.on_database_down,
-                                     max_buffered_records=config.max_buffered_records, on_error=on_error)
+                journal = (
+                    config.journal_directory or Path("var") / "journal" / f"{safe}-{mode.value}"
+                )
+                writer = BatchWriter(
+                    store,
+                    journal,
+                    flush_interval_ms=config.flush_interval_ms,
+                    fsync=config.fsync,
+                    on_database_down=config.on_database_down,
+                    max_buffered_records=config.max_buffered_records,
+                    on_error=on_error,
+                )
             else:
-                writer = BatchWriter(store, None, flush_interval_ms=config.flush_interval_ms,
-                                     on_database_down=config.on_database_down,
-                                     max_buffered_records=config.max_buffered_records, on_error=on_error)
+                writer = BatchWriter(
+                    store,
+                    None,
+                    flush_interval_ms=config.flush_interval_ms,
+                    on_database_down=config.on_database_down,
+                    max_buffered_records=config.max_buffered_records,
+                    on_error=on_error,
+                )
             if mode is not TradeMode.BACKTEST and writer.journal is not None:
                 drop_torn_group(store, writer.journal.directory, fsync=config.fsync)
             replayed = writer.start()
             if replayed:
                 logger.info("replayed %d journaled record(s) of %s", replayed, expert_name)
                 writer.flush()
-            prefix = (_client_id_prefix(store, expert_id)
-                      if config.sequential_client_ids and mode is not TradeMode.BACKTEST else None)
-            recorder = cls(store, expert_id, writer=writer, trade_mode=mode, client_id_prefix=prefix,
-                           owns_database=True)
+            prefix = (
+                _client_id_prefix(store, expert_id)
+                if config.sequential_client_ids and mode is not TradeMode.BACKTEST
+                else None
+            )
+            recorder = cls(
+                store,
+                expert_id,
+                writer=writer,
+                trade_mode=mode,
+                client_id_prefix=prefix,
+                owns_database=True,
+            )
             if mode is not TradeMode.BACKTEST:
                 recorder.load()
             return recorder
@@ -280,13 +340,16 @@ class ExpertRecorder:
 
         def query(session: Any) -> tuple[int, int, int]:
             local = client = bracket = 0
-            rows = session.execute(select(OrderRow.exchange_order_id, OrderRow.client_order_id, OrderRow.oco_group)
-                                   .where(OrderRow.expert_id == self.expert_id))
+            rows = session.execute(
+                select(
+                    OrderRow.exchange_order_id, OrderRow.client_order_id, OrderRow.oco_group
+                ).where(OrderRow.expert_id == self.expert_id)
+            )
             for order_id, client_id, group in rows:
                 if order_id and str(order_id).isdigit():
                     local = max(local, int(order_id))
-                if prefix and client_id.startswith(prefix) and client_id[len(prefix):].isdigit():
-                    client = max(client, int(client_id[len(prefix):]))
+                if prefix and client_id.startswith(prefix) and client_id[len(prefix) :].isdigit():
+                    client = max(client, int(client_id[len(prefix) :]))
                 if group and group.startswith("bracket-") and group[8:].isdigit():
                     bracket = max(bracket, int(group[8:]))
             return local, client, bracket
@@ -296,7 +359,9 @@ class ExpertRecorder:
     @property
     def has_history(self) -> bool:
         recovery = self.recovery
-        return bool(recovery.open_orders or recovery.positions or recovery.account or recovery.last_bar_ms)
+        return bool(
+            recovery.open_orders or recovery.positions or recovery.account or recovery.last_bar_ms
+        )
 
     def known_client_ids(self) -> set[str]:
         return {order.client_order_id for order in self.recovery.open_orders}
@@ -322,18 +387,31 @@ class ExpertRecorder:
         records = records_for_event(self.expert_id, event)
         if isinstance(event, OrderEvent):
             order = event.order
-            records.append(exchange_response_record(
-                self.expert_id, order.client_order_id,
-                {"source": "venue" if self.trade_mode is TradeMode.LIVE else "simulated_broker",
-                 "status": order.status.value, "exchange_order_id": order.order_id,
-                 "filled_quantity": order.filled_quantity, "average_price": order.average_price,
-                 "fee": order.fee, "reason": event.reason or order.reject_reason},
-                timestamp_ms=event.timestamp))
+            records.append(
+                exchange_response_record(
+                    self.expert_id,
+                    order.client_order_id,
+                    {
+                        "source": "venue"
+                        if self.trade_mode is TradeMode.LIVE
+                        else "simulated_broker",
+                        "status": order.status.value,
+                        "exchange_order_id": order.order_id,
+                        "filled_quantity": order.filled_quantity,
+                        "average_price": order.average_price,
+                        "fee": order.fee,
+                        "reason": event.reason or order.reject_reason,
+                    },
+                    timestamp_ms=event.timestamp,
+                )
+            )
         self._submit(records)
 
     def record_intent(self, order: Order) -> None:
         now = self._engine.portfolio.now_ms if self._engine is not None else order.created_at
-        self._submit([order_intent_record(self.expert_id, order, timestamp_ms=now, reason=order.tag)])
+        self._submit(
+            [order_intent_record(self.expert_id, order, timestamp_ms=now, reason=order.tag)]
+        )
 
     def bar_processed(self, bar: Bar) -> None:
         """The bar's handlers ran: a restart must not hand this bar to them again."""
@@ -352,14 +430,18 @@ class ExpertRecorder:
             return
         records = sorted(buffer.records, key=lambda record: record.kind is RecordKind.BAR_CURSOR)
         self._groups += 1
-        records.append(bar_cursor_record(self.expert_id, COMMIT_STREAM, self._groups))  # the group is whole
+        records.append(
+            bar_cursor_record(self.expert_id, COMMIT_STREAM, self._groups)
+        )  # the group is whole
         buffer.records = []
         try:
             self.writer.submit(records)
         except (WriterStoppedError, StorageError) as error:
             journal = self.writer.journal
             if journal is not None and self.writer.state is not WriterState.CLOSED:
-                for record in records:  # what this step did must survive: replayed on the next start
+                for (
+                    record
+                ) in records:  # what this step did must survive: replayed on the next start
                     journal.append(record)
             reason = f"persistence stopped: {error}"
             logger.error("%s; stopping the expert safely", reason)
@@ -398,7 +480,10 @@ class ExpertRecorder:
             portfolio.ledger.positions.clear()
         for position in recovery.positions:
             if position.symbol not in portfolio.markets:
-                logger.warning("recovered %s position is not traded by this expert any more; ignored", position.symbol)
+                logger.warning(
+                    "recovered %s position is not traded by this expert any more; ignored",
+                    position.symbol,
+                )
                 continue
             engine.restore_position(position)
         if not live:
@@ -407,8 +492,13 @@ class ExpertRecorder:
         self._restore_brackets(engine, recovery.open_orders)
         portfolio.revalue()
         if self.has_history:
-            logger.info("restored %d position(s), %d open order(s), %d state key(s) of expert %d",
-                        len(recovery.positions), len(recovery.open_orders), len(self.state), self.expert_id)
+            logger.info(
+                "restored %d position(s), %d open order(s), %d state key(s) of expert %d",
+                len(recovery.positions),
+                len(recovery.open_orders),
+                len(self.state),
+                self.expert_id,
+            )
 
     def _restore_brackets(self, engine: Engine, orders: list[Order]) -> None:
         """Protective exits of recovered positions are the engine's brackets again (so they
@@ -417,7 +507,9 @@ class ExpertRecorder:
         for order in orders:
             if not (order.reduce_only and order.oco_group and order.tag in _BRACKET_TAGS):
                 continue
-            engine.restore_bracket(order, position_leg(order.side, order.reduce_only, order.position_side))
+            engine.restore_bracket(
+                order, position_leg(order.side, order.reduce_only, order.position_side)
+            )
 
     def _rest_in_simulated_broker(self, engine: Engine, broker: Any, order: Order) -> None:
         if order.symbol not in engine.portfolio.markets:
@@ -440,11 +532,15 @@ class ExpertRecorder:
                 continue
             engine.orders.append(order)
             try:
-                venue = await gateway.fetch_order(order.symbol, client_order_id=order.client_order_id)
+                venue = await gateway.fetch_order(
+                    order.symbol, client_order_id=order.client_order_id
+                )
             except (PermanentError, RecoverableError) as error:
                 if order.status is OrderStatus.CREATED:
-                    logger.warning("recovered order %s is unknown at the venue: it never arrived; withdrawn",
-                                   order.client_order_id)
+                    logger.warning(
+                        "recovered order %s is unknown at the venue: it never arrived; withdrawn",
+                        order.client_order_id,
+                    )
                     order.cancel(engine.portfolio.now_ms)
                     engine.on_order_update(order, "not found at the venue after a restart")
                     continue
@@ -468,18 +564,34 @@ class ExpertRecorder:
             engine.on_order_update(order, "confirmed by the venue after a restart")
         increment = venue.filled_quantity - order.filled_quantity
         if increment > max(_EPSILON, order.quantity * 1e-9):
-            value = venue.average_price * venue.filled_quantity - order.average_price * order.filled_quantity
+            value = (
+                venue.average_price * venue.filled_quantity
+                - order.average_price * order.filled_quantity
+            )
             price = value / increment if value > 0 else venue.average_price
             fee = max(venue.fee - order.fee, 0.0)
             trade_id = f"{venue.order_id or order.order_id}-{len(order.trades) + 1}"
-            logger.warning("order %s filled %s at %s at the venue while the expert was down; booking it",
-                           order.client_order_id, increment, price)
-            engine.on_execution(order, min(increment, order.remaining_quantity), price, timestamp,
-                                LiquidityRole.MAKER if order.order_type.has_limit_price else LiquidityRole.TAKER,
-                                fee=fee if venue.fee_currency else None, fee_currency=venue.fee_currency or None,
-                                trade_id=trade_id)
+            logger.warning(
+                "order %s filled %s at %s at the venue while the expert was down; booking it",
+                order.client_order_id,
+                increment,
+                price,
+            )
+            engine.on_execution(
+                order,
+                min(increment, order.remaining_quantity),
+                price,
+                timestamp,
+                LiquidityRole.MAKER if order.order_type.has_limit_price else LiquidityRole.TAKER,
+                fee=fee if venue.fee_currency else None,
+                fee_currency=venue.fee_currency or None,
+                trade_id=trade_id,
+            )
             self.reconciled_fills += 1
-        if venue.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED) and order.status.is_open:
+        if (
+            venue.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+            and order.status.is_open
+        ):
             target = venue.status if order.can_transition(venue.status) else OrderStatus.CANCELLED
             order.transition(target, timestamp)
             engine.on_order_update(order, f"{target.value} at the venue while the expert was down")
@@ -487,7 +599,9 @@ class ExpertRecorder:
     def _adopt(self, broker: Any, order: Order, venue: Order | None) -> None:
         """Hand an open recovered order to the live broker (its shadow is the gateway's copy)."""
         if venue is None:
-            venue = dataclasses.replace(order, trades=list(order.trades), status_history=list(order.status_history))
+            venue = dataclasses.replace(
+                order, trades=list(order.trades), status_history=list(order.status_history)
+            )
         venue.trades = list(order.trades)  # the shadow's extra trades are what poll() will book
         broker.orders[order.client_order_id] = order
         broker.shadows[order.client_order_id] = venue
@@ -501,7 +615,9 @@ class ExpertRecorder:
         venue: dict[Any, Position] = getattr(self, "_venue_positions", {})
         ledger = engine.portfolio.ledger.positions
         derivative = engine.portfolio._derivative
-        keys = {key for key, p in venue.items() if p.quantity > _EPSILON} | {key for key, p in ledger.items() if p.quantity > _EPSILON}
+        keys = {key for key, p in venue.items() if p.quantity > _EPSILON} | {
+            key for key, p in ledger.items() if p.quantity > _EPSILON
+        }
         keys = {key for key in keys if derivative.get(key[0], False)}
         for key in sorted(keys, key=str):
             ours = ledger.get(key)
@@ -509,11 +625,20 @@ class ExpertRecorder:
             ours_quantity = ours.quantity if ours is not None else 0.0
             theirs_quantity = theirs.quantity if theirs is not None else 0.0
             if abs(ours_quantity - theirs_quantity) > max(1e-9, theirs_quantity * 1e-6):
-                reason = (f"{key[0]} {key[1]} position is {theirs_quantity} at the venue but {ours_quantity} "
-                          "in the recovered records; the venue's is kept")
+                reason = (
+                    f"{key[0]} {key[1]} position is {theirs_quantity} at the venue but {ours_quantity} "
+                    "in the recovered records; the venue's is kept"
+                )
                 logger.error(reason)
-                engine._record_risk(RiskEvent(rule="reconciliation", action="position_mismatch",
-                                              timestamp=engine.portfolio.now_ms, symbol=key[0], reason=reason))
+                engine._record_risk(
+                    RiskEvent(
+                        rule="reconciliation",
+                        action="position_mismatch",
+                        timestamp=engine.portfolio.now_ms,
+                        symbol=key[0],
+                        reason=reason,
+                    )
+                )
                 if theirs is not None and theirs_quantity > _EPSILON:
                     ledger[key] = theirs
                 else:
@@ -523,12 +648,21 @@ class ExpertRecorder:
     def report_unknown_order(self, engine: Engine, order: Order) -> None:
         """An open order at the venue this expert has no record of: event + log, never touched."""
         self.unknown_orders.append(order)
-        reason = (f"open order {order.client_order_id or order.order_id} ({order.side} {order.quantity} "
-                  f"{order.symbol}) at the venue is not in this expert's records; left untouched")
+        reason = (
+            f"open order {order.client_order_id or order.order_id} ({order.side} {order.quantity} "
+            f"{order.symbol}) at the venue is not in this expert's records; left untouched"
+        )
         logger.warning(reason)
-        engine._record_risk(RiskEvent(rule="reconciliation", action="unknown_order", timestamp=engine.portfolio.now_ms,
-                                      symbol=order.symbol, reason=reason,
-                                      details={"client_order_id": order.client_order_id, "order_id": order.order_id}))
+        engine._record_risk(
+            RiskEvent(
+                rule="reconciliation",
+                action="unknown_order",
+                timestamp=engine.portfolio.now_ms,
+                symbol=order.symbol,
+                reason=reason,
+                details={"client_order_id": order.client_order_id, "order_id": order.order_id},
+            )
+        )
 
     # ------------------------------------------------------------------ closing
     def flush(self, timeout: float | None = 30.0) -> None:

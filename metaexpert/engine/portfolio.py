@@ -86,7 +86,11 @@ class Portfolio:
         return self.ledger.open_positions(symbol)
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.orders.values() if o.status.is_open and (symbol is None or o.symbol == symbol)]
+        return [
+            o
+            for o in self.orders.values()
+            if o.status.is_open and (symbol is None or o.symbol == symbol)
+        ]
 
     def market(self, symbol: str) -> MarketSpec:
         try:
@@ -156,7 +160,9 @@ class Portfolio:
         return equity
 
     # ---------------------------------------------------------------- fills
-    def fee_for(self, spec: MarketSpec, quantity: float, price: float, maker: bool) -> tuple[float, str]:
+    def fee_for(
+        self, spec: MarketSpec, quantity: float, price: float, maker: bool
+    ) -> tuple[float, str]:
         rate = spec.maker_fee if maker else spec.taker_fee
         if spec.is_inverse:
             return quantity * spec.contract_size / price * rate, spec.settlement_currency

@@ -33,16 +33,27 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    initial_capital: float = Field(default=10_000.0, gt=0, allow_inf_nan=False,
-                                   description="paper/backtest starting capital (live: the venue's balance)")
-    symbol: str | list[str] | None = Field(default=None, description="override on_init's symbol (or symbols)")
+    initial_capital: float = Field(
+        default=10_000.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="paper/backtest starting capital (live: the venue's balance)",
+    )
+    symbol: str | list[str] | None = Field(
+        default=None, description="override on_init's symbol (or symbols)"
+    )
     timeframe: str | None = Field(default=None, description="override on_init's base timeframe")
-    parameters: dict[str, Any] | None = Field(default=None, description="override on_init's strategy parameters")
-    simulation: SimulationConfig = Field(default_factory=SimulationConfig,
-                                         description="simulated fills (backtest and paper)")
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="override on_init's strategy parameters"
+    )
+    simulation: SimulationConfig = Field(
+        default_factory=SimulationConfig, description="simulated fills (backtest and paper)"
+    )
     stop_on_error: bool = False
     configure_logs: bool = True
-    observers: list[Callable[[Any], None]] = Field(default_factory=list, description="receive every engine event")
+    observers: list[Callable[[Any], None]] = Field(
+        default_factory=list, description="receive every engine event"
+    )
 
     @field_validator("simulation", mode="before")
     @classmethod
@@ -75,9 +86,14 @@ class BacktestRunSettings(RunSettings):
     report: bool = True
     market_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     close_at_end: bool = False
-    candle_source: Any | None = Field(default=None, description="a CandleSource with candles already in memory")
-    data: Any | None = Field(default=None, description="the backtest's own candles: a polars or pandas frame, a dict "
-                             "symbol -> frame, a CSV or Parquet file, or a store folder")
+    candle_source: Any | None = Field(
+        default=None, description="a CandleSource with candles already in memory"
+    )
+    data: Any | None = Field(
+        default=None,
+        description="the backtest's own candles: a polars or pandas frame, a dict "
+        "symbol -> frame, a CSV or Parquet file, or a store folder",
+    )
 
     @field_validator("market_specs", mode="before")
     @classmethod
@@ -94,31 +110,46 @@ class TradingRunSettings(RunSettings):
 
 
 _SETTINGS: dict[TradeMode, type[RunSettings]] = {
-    TradeMode.BACKTEST: BacktestRunSettings, TradeMode.PAPER: TradingRunSettings, TradeMode.LIVE: TradingRunSettings,
+    TradeMode.BACKTEST: BacktestRunSettings,
+    TradeMode.PAPER: TradingRunSettings,
+    TradeMode.LIVE: TradingRunSettings,
 }
 
 
-def run_settings_for(mode: TradeMode, settings: RunSettings | None, options: dict[str, Any]) -> RunSettings:
+def run_settings_for(
+    mode: TradeMode, settings: RunSettings | None, options: dict[str, Any]
+) -> RunSettings:
     """``settings`` (or the mode's defaults) with the keyword ``options`` on top, validated.
 
     Raises ``ConfigurationError`` naming a setting that does not apply to ``mode`` (with the
     ones that do) or that has a wrong value."""
     kind = _SETTINGS[mode]
     if settings is not None and not isinstance(settings, kind):
-        raise ConfigurationError(f"a {mode} run takes {kind.__name__}, not {type(settings).__name__}")
+        raise ConfigurationError(
+            f"a {mode} run takes {kind.__name__}, not {type(settings).__name__}"
+        )
     unknown = sorted(set(options) - set(kind.model_fields))
     if unknown:
-        other = [name for name in unknown if any(name in k.model_fields for k in _SETTINGS.values())]
+        other = [
+            name for name in unknown if any(name in k.model_fields for k in _SETTINGS.values())
+        ]
         hint = f" ({', '.join(other)} apply to another mode)" if other else ""
-        raise ConfigurationError(f"run(trade_mode={str(mode)!r}) got unknown setting(s) {unknown}{hint}; "
-                                 f"a {mode} run takes: {', '.join(sorted(kind.model_fields))}")
+        raise ConfigurationError(
+            f"run(trade_mode={str(mode)!r}) got unknown setting(s) {unknown}{hint}; "
+            f"a {mode} run takes: {', '.join(sorted(kind.model_fields))}"
+        )
     # The fields themselves, not a dump: observers and candle sources are kept as they are.
-    given = {name: getattr(settings, name) for name in settings.model_fields_set} if settings is not None else {}
+    given = (
+        {name: getattr(settings, name) for name in settings.model_fields_set}
+        if settings is not None
+        else {}
+    )
     values = {**given, **options}
     try:
         return kind(**values)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in issue['loc']) or 'value'}: {issue['msg'].removeprefix('Value error, ')}"
-            for issue in error.errors())
+            for issue in error.errors()
+        )
         raise ConfigurationError(f"invalid {mode} run settings: {problems}") from None

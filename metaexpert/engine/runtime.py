@@ -58,7 +58,9 @@ class TradingRuntime:
         poll_interval: float = 1.0,
     ) -> None:
         if trade_mode is TradeMode.BACKTEST:
-            raise ValueError("TradingRuntime runs paper or live mode; backtests use metaexpert.backtest")
+            raise ValueError(
+                "TradingRuntime runs paper or live mode; backtests use metaexpert.backtest"
+            )
         self.handlers = handlers
         self.strategy = strategy
         self.gateway = gateway
@@ -67,20 +69,27 @@ class TradingRuntime:
         self.initial_capital = initial_capital
         self.leverage = leverage
         self.margin_mode = margin_mode
-        self.position_mode = position_mode if market_type is not MarketType.SPOT else PositionMode.ONEWAY
+        self.position_mode = (
+            position_mode if market_type is not MarketType.SPOT else PositionMode.ONEWAY
+        )
         self.market_type = market_type
         self.simulation = simulation or SimulationConfig()
         self.state = state
         self.poll_interval = poll_interval
         self.metrics = self.parts.metrics
-        self.persistence = self.parts.recorder  # an ExpertRecorder (engine.persistence): record + restore
+        self.persistence = (
+            self.parts.recorder
+        )  # an ExpertRecorder (engine.persistence): record + restore
         self.engine: Engine | None = None
         self.broker: SimulatedBroker | LiveBroker | None = None
         self.unknown_orders: list[Any] = []
         self.skipped_bars: list[dict[str, Any]] = []  # missed bars a long pause kept from on_bar
         self._next_close: dict[tuple[str, str], int] = {}
-        self._timeframes = sorted({Timeframe.parse(tf) for tf in handlers.bar_handlers} | {Timeframe.parse(strategy.timeframe)},
-                                  key=lambda t: t.milliseconds)
+        self._timeframes = sorted(
+            {Timeframe.parse(tf) for tf in handlers.bar_handlers}
+            | {Timeframe.parse(strategy.timeframe)},
+            key=lambda t: t.milliseconds,
+        )
         self.steps = 0
         self.shed_polls = 0
 
@@ -95,9 +104,15 @@ class TradingRuntime:
         if live:
             account = await gateway.fetch_balance(currency)
             capital = account.balance
-        portfolio = Portfolio(currency=currency, initial_capital=capital, markets=markets,
-                              position_mode=self.position_mode, trade_mode=self.trade_mode, leverage=self.leverage,
-                              **({"margin_mode": self.margin_mode} if self.margin_mode is not None else {}))
+        portfolio = Portfolio(
+            currency=currency,
+            initial_capital=capital,
+            markets=markets,
+            position_mode=self.position_mode,
+            trade_mode=self.trade_mode,
+            leverage=self.leverage,
+            **({"margin_mode": self.margin_mode} if self.margin_mode is not None else {}),
+        )
         portfolio.base_timeframe = str(self._timeframes[0])
 
         def broker_for(engine: Engine) -> SimulatedBroker | LiveBroker:
@@ -105,8 +120,15 @@ class TradingRuntime:
                 return LiveBroker(gateway, portfolio, engine, on_error=self._broker_error)
             return simulated_broker(portfolio, engine, self.simulation)
 
-        engine, made = wire_engine(strategy=self.strategy, portfolio=portfolio, handlers=self.handlers,
-                                   parts=self.parts, trade_mode=self.trade_mode, broker=broker_for, state=self.state)
+        engine, made = wire_engine(
+            strategy=self.strategy,
+            portfolio=portfolio,
+            handlers=self.handlers,
+            parts=self.parts,
+            trade_mode=self.trade_mode,
+            broker=broker_for,
+            state=self.state,
+        )
         broker: SimulatedBroker | LiveBroker = made  # type: ignore[assignment]
         persistence = self.persistence
         if live:
@@ -134,21 +156,31 @@ class TradingRuntime:
                         await gateway.set_margin_mode(symbol, self.margin_mode)
                     except PermanentError as error:
                         # e.g. Binance -4047: open orders (ours, after a restart) pin the margin mode.
-                        logger.warning("margin mode of %s left as the venue has it: %s", symbol, error)
+                        logger.warning(
+                            "margin mode of %s left as the venue has it: %s", symbol, error
+                        )
                 await gateway.set_leverage(symbol, self.leverage)
             for position in await gateway.fetch_positions(list(self.strategy.symbols)):
                 if position.quantity > 0:
                     portfolio.ledger.positions[(position.symbol, position.side)] = position
-                    logger.info("restored %s %s position of %s at %s from the venue",
-                                position.symbol, position.side, position.quantity, position.entry_price)
+                    logger.info(
+                        "restored %s %s position of %s at %s from the venue",
+                        position.symbol,
+                        position.side,
+                        position.quantity,
+                        position.entry_price,
+                    )
         known = self.persistence.known_client_ids() if self.persistence is not None else set()
         for symbol in self.strategy.symbols:
             for order in await gateway.fetch_open_orders(symbol):
                 if order.client_order_id in known:
                     continue  # ours, placed before a restart: reconciled after start
                 self.unknown_orders.append(order)
-                logger.warning("open order %s (%s) at the venue was not placed by this run",
-                               order.client_order_id, order.symbol)
+                logger.warning(
+                    "open order %s (%s) at the venue was not placed by this run",
+                    order.client_order_id,
+                    order.symbol,
+                )
         portfolio.revalue()
 
     async def _load_history(self, portfolio: Portfolio) -> None:
@@ -172,41 +204,75 @@ class TradingRuntime:
                 name, span = str(timeframe), timeframe.milliseconds
                 series = BarSeries(symbol, name)
                 portfolio.series[(symbol, name)] = series
-                window = [bar for bar in await self.gateway.fetch_ohlcv(symbol, name, limit=lookback + 2)
-                          if timeframe.close_time(bar.timestamp) <= now]
-                cursor = self.persistence.cursor(symbol, name) if self.persistence is not None else None
+                window = [
+                    bar
+                    for bar in await self.gateway.fetch_ohlcv(symbol, name, limit=lookback + 2)
+                    if timeframe.close_time(bar.timestamp) <= now
+                ]
+                cursor = (
+                    self.persistence.cursor(symbol, name) if self.persistence is not None else None
+                )
                 if cursor is None or not window or window[-1].timestamp <= cursor:
                     history = [bar for bar in window if cursor is None or bar.timestamp <= cursor]
                 elif window[0].timestamp <= cursor + span:
                     # Short pause: history up to the cursor; step() replays the missed bars in order.
-                    older = await self.gateway.fetch_ohlcv(symbol, name, since=cursor - lookback * span,
-                                                           limit=lookback + 1)
+                    older = await self.gateway.fetch_ohlcv(
+                        symbol, name, since=cursor - lookback * span, limit=lookback + 1
+                    )
                     history = [bar for bar in older if bar.timestamp <= cursor]
                 else:
                     history = window[:-1]
-                    self._skip(symbol, timeframe, cursor + span, window[-2].timestamp if len(window) > 1 else None,
-                               lookback)
+                    self._skip(
+                        symbol,
+                        timeframe,
+                        cursor + span,
+                        window[-2].timestamp if len(window) > 1 else None,
+                        lookback,
+                    )
                 for bar in history:
                     series.append(bar)
                 if timeframe == Timeframe.parse(self.strategy.timeframe) and len(series) < lookback:
                     raise InsufficientHistoryError(
                         f"{symbol} {name}: lookback_bars={lookback} needs {lookback} bars before "
                         f"{ms_to_datetime(now):%Y-%m-%d %H:%M} UTC but the exchange returned {len(series)} closed "
-                        f"bars (lower lookback_bars, or start once the symbol has more history); no order was placed")
-                last = series._timestamps[len(series) - 1] if len(series) else timeframe.floor(now) - span
+                        f"bars (lower lookback_bars, or start once the symbol has more history); no order was placed"
+                    )
+                last = (
+                    series._timestamps[len(series) - 1]
+                    if len(series)
+                    else timeframe.floor(now) - span
+                )
                 self._next_close[(symbol, name)] = timeframe.close_time(int(last) + span)
 
-    def _skip(self, symbol: str, timeframe: Timeframe, first_ms: int, last_ms: int | None, lookback: int) -> None:
+    def _skip(
+        self, symbol: str, timeframe: Timeframe, first_ms: int, last_ms: int | None, lookback: int
+    ) -> None:
         if last_ms is None or last_ms < first_ms:
             return
         bars = (last_ms - first_ms) // timeframe.milliseconds + 1
-        reason = (f"the pause outlasted the lookback window ({lookback} + 2 bars): these bars were loaded as history "
-                  f"without on_bar, only the newest closed bar is handed to the expert")
-        self.skipped_bars.append({"symbol": symbol, "timeframe": str(timeframe), "first_ms": first_ms,
-                                  "last_ms": last_ms, "bars": bars, "reason": reason})
-        logger.warning("%s %s: skipped %d bar(s) from %s to %s UTC: %s", symbol, timeframe, bars,
-                       f"{ms_to_datetime(first_ms):%Y-%m-%d %H:%M}", f"{ms_to_datetime(last_ms):%Y-%m-%d %H:%M}",
-                       reason)
+        reason = (
+            f"the pause outlasted the lookback window ({lookback} + 2 bars): these bars were loaded as history "
+            f"without on_bar, only the newest closed bar is handed to the expert"
+        )
+        self.skipped_bars.append(
+            {
+                "symbol": symbol,
+                "timeframe": str(timeframe),
+                "first_ms": first_ms,
+                "last_ms": last_ms,
+                "bars": bars,
+                "reason": reason,
+            }
+        )
+        logger.warning(
+            "%s %s: skipped %d bar(s) from %s to %s UTC: %s",
+            symbol,
+            timeframe,
+            bars,
+            f"{ms_to_datetime(first_ms):%Y-%m-%d %H:%M}",
+            f"{ms_to_datetime(last_ms):%Y-%m-%d %H:%M}",
+            reason,
+        )
 
     # ------------------------------------------------------------------ steps
     async def step(self) -> None:
@@ -231,14 +297,24 @@ class TradingRuntime:
                     continue
                 series = portfolio.series[key]
                 since = int(series._timestamps[len(series) - 1]) + 1 if len(series) else None
-                for bar in await self.gateway.fetch_ohlcv(symbol, str(timeframe), since=since,
-                                                           limit=max(10, self.strategy.lookback_bars + 3)):
-                    if timeframe.close_time(bar.timestamp) <= now and (not len(series) or bar.timestamp > series._timestamps[len(series) - 1]):
+                for bar in await self.gateway.fetch_ohlcv(
+                    symbol,
+                    str(timeframe),
+                    since=since,
+                    limit=max(10, self.strategy.lookback_bars + 3),
+                ):
+                    if timeframe.close_time(bar.timestamp) <= now and (
+                        not len(series) or bar.timestamp > series._timestamps[len(series) - 1]
+                    ):
                         series.append(bar)
                         engine.on_bar_closed(bar)
                         if self.persistence is not None:
                             self.persistence.bar_processed(bar)
-                last = int(series._timestamps[len(series) - 1]) if len(series) else timeframe.floor(now)
+                last = (
+                    int(series._timestamps[len(series) - 1])
+                    if len(series)
+                    else timeframe.floor(now)
+                )
                 self._next_close[key] = timeframe.close_time(last + timeframe.milliseconds)
         engine.fire_timers(now)
         if isinstance(broker, LiveBroker):
@@ -246,13 +322,20 @@ class TradingRuntime:
             await broker.poll()
             await broker.settle()
         if self.metrics is not None:
-            self.metrics.set_equity(portfolio.account.equity)  # marked to the latest prices every step
+            self.metrics.set_equity(
+                portfolio.account.equity
+            )  # marked to the latest prices every step
         if self.persistence is not None:
             self.persistence.commit_step()  # the step's records reach the journal together
         self.steps += 1
 
-    async def run(self, *, max_steps: int | None = None, duration_seconds: float | None = None,
-                  stop_event: asyncio.Event | None = None) -> Engine:
+    async def run(
+        self,
+        *,
+        max_steps: int | None = None,
+        duration_seconds: float | None = None,
+        stop_event: asyncio.Event | None = None,
+    ) -> Engine:
         if self.engine is None:
             await self.start()
         engine = self.engine
@@ -295,5 +378,11 @@ class TradingRuntime:
     def _broker_error(self, error: BaseException, operation: str) -> None:
         assert self.engine is not None
         self.engine.handle_error(error, source="broker", handler=operation)
-        self.engine._record_risk(RiskEvent(rule="exchange", action="error", timestamp=self.engine.portfolio.now_ms,
-                                           reason=f"{operation}: {error}"))
+        self.engine._record_risk(
+            RiskEvent(
+                rule="exchange",
+                action="error",
+                timestamp=self.engine.portfolio.now_ms,
+                reason=f"{operation}: {error}",
+            )
+        )

@@ -42,7 +42,11 @@ _NO_BAND = (math.inf, -math.inf)  # no bar is inside it: always take the full te
 
 def _matched_every_bar(order: Order) -> bool:
     """Market orders fill and IOC/FOK/GTD orders expire: never quiet while one is open."""
-    return order.order_type is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC or order.expire_at is not None
+    return (
+        order.order_type is OrderType.MARKET
+        or order.time_in_force is not TimeInForce.GTC
+        or order.expire_at is not None
+    )
 
 
 @dataclass(slots=True)
@@ -56,8 +60,16 @@ class _Event:
     water: float | None = None
 
     # Written out so that mypyc compiles it (see Order.__init__); same defaults as above.
-    def __init__(self, position: float, price: float, liquidity: LiquidityRole, order: Order | None = None,
-                 liquidated: Position | None = None, trigger_only: bool = False, water: float | None = None) -> None:
+    def __init__(
+        self,
+        position: float,
+        price: float,
+        liquidity: LiquidityRole,
+        order: Order | None = None,
+        liquidated: Position | None = None,
+        trigger_only: bool = False,
+        water: float | None = None,
+    ) -> None:
         self.position = position
         self.price = price
         self.liquidity = liquidity
@@ -80,7 +92,9 @@ class SimulatedBroker(Broker):
         liquidation: bool = True,
     ) -> None:
         if fill_market_on not in ("next_open", "close"):
-            raise ValueError(f"fill_market_on must be 'next_open' or 'close', got {fill_market_on!r}")
+            raise ValueError(
+                f"fill_market_on must be 'next_open' or 'close', got {fill_market_on!r}"
+            )
         self.portfolio = portfolio
         self.listener = listener
         self.intrabar_path = intrabar_path
@@ -90,7 +104,9 @@ class SimulatedBroker(Broker):
         self.liquidation = liquidation
         self._open: dict[str, list[Order]] = {}
         self._fresh: set[str] = set()
-        self._passive: set[str] = set()  # limit orders not marketable at the price they were placed at
+        self._passive: set[str] = (
+            set()
+        )  # limit orders not marketable at the price they were placed at
         self._created_at: dict[str, float] = {}
         self._water: dict[str, float] = {}
         self._matching_symbol: str | None = None
@@ -134,7 +150,9 @@ class SimulatedBroker(Broker):
         self._fresh.add(order.client_order_id)
         if self._matching_symbol == order.symbol:
             self._created_at[order.client_order_id] = self._cursor
-        elif order.order_type is OrderType.LIMIT and not self._marketable(order, self.portfolio.last_price(order.symbol)):
+        elif order.order_type is OrderType.LIMIT and not self._marketable(
+            order, self.portfolio.last_price(order.symbol)
+        ):
             # Placed between bars at a price it does not cross: it rests in the book, so a
             # gap through it at the next open still fills at the limit (maker).
             self._passive.add(order.client_order_id)
@@ -145,7 +163,12 @@ class SimulatedBroker(Broker):
             and self._matching_symbol != order.symbol
         ):
             price = self.portfolio.last_price(order.symbol)
-            self._execute(order, order.remaining_quantity, self._taker_price(order, price), LiquidityRole.TAKER)
+            self._execute(
+                order,
+                order.remaining_quantity,
+                self._taker_price(order, price),
+                LiquidityRole.TAKER,
+            )
 
     def restore(self, order: Order) -> None:
         """Rest an order that was accepted before a restart in the book again, as it was.
@@ -160,7 +183,8 @@ class SimulatedBroker(Broker):
         if order.created_at >= self.portfolio.now_ms:
             self._fresh.add(order.client_order_id)
             if order.order_type is OrderType.LIMIT and not self._marketable(
-                    order, self.portfolio.last_price(order.symbol)):
+                order, self.portfolio.last_price(order.symbol)
+            ):
                 self._passive.add(order.client_order_id)
 
     def cancel(self, order: Order, reason: str = "cancelled") -> None:
@@ -179,7 +203,9 @@ class SimulatedBroker(Broker):
         stop_price: float | None = None,
     ) -> None:
         if not order.status.is_open:
-            raise ValueError(f"order {order.client_order_id} is {order.status}, it cannot be modified")
+            raise ValueError(
+                f"order {order.client_order_id} is {order.status}, it cannot be modified"
+            )
         if quantity is not None:
             if quantity <= order.filled_quantity:
                 raise ValueError(
@@ -207,7 +233,11 @@ class SimulatedBroker(Broker):
         if order.quantity > spec.max_amount:
             return f"quantity {order.quantity} is above the maximum {spec.max_amount} for {order.symbol}"
         ledger = portfolio.ledger
-        if ledger.position_mode is PositionMode.HEDGE and spec.is_derivative and order.position_side is None:
+        if (
+            ledger.position_mode is PositionMode.HEDGE
+            and spec.is_derivative
+            and order.position_side is None
+        ):
             return "hedge mode needs a position side (long or short) on every order"
         closable = ledger.closable_quantity(order.symbol, order.side, order.position_side)
         if order.reduce_only and closable <= _EPSILON:
@@ -221,7 +251,11 @@ class SimulatedBroker(Broker):
                 f"hedge mode: a {order.side} on the {leg} side closes the {leg} position, "
                 f"which holds {closable:.8g}; {order.quantity:.8g} cannot be closed"
             )
-        if not spec.is_derivative and order.side is OrderSide.SELL and order.quantity > closable + _EPSILON:
+        if (
+            not spec.is_derivative
+            and order.side is OrderSide.SELL
+            and order.quantity > closable + _EPSILON
+        ):
             return (
                 f"insufficient {spec.base} balance: selling {order.quantity} but holding {closable} "
                 "(spot positions cannot be shorted)"
@@ -249,7 +283,9 @@ class SimulatedBroker(Broker):
         for order in self.open_orders():
             if order.reduce_only or order.order_type.is_conditional:
                 continue
-            closable = portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side)
+            closable = portfolio.ledger.closable_quantity(
+                order.symbol, order.side, order.position_side
+            )
             opening = order.remaining_quantity - closable
             if opening <= _EPSILON:
                 continue
@@ -273,8 +309,18 @@ class SimulatedBroker(Broker):
 
     # ------------------------------------------------------------------ matching
     def process_bar_marked(
-        self, symbol: str, timestamp: int, open_: float, high: float, low: float, close: float, volume: float,
-        mark_open: float, mark_high: float, mark_low: float, mark_close: float,
+        self,
+        symbol: str,
+        timestamp: int,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        mark_open: float,
+        mark_high: float,
+        mark_low: float,
+        mark_close: float,
     ) -> None:
         """``process_bar`` where the mark price's bar decides liquidations (orders still fill on trades)."""
         self._mark_path = bar_path(mark_open, mark_high, mark_low, mark_close, self.intrabar_path)
@@ -286,7 +332,14 @@ class SimulatedBroker(Broker):
             self._mark_path = None
 
     def process_bar(
-        self, symbol: str, timestamp: int, open_: float, high: float, low: float, close: float, volume: float
+        self,
+        symbol: str,
+        timestamp: int,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
     ) -> None:
         """Match open orders and liquidations of ``symbol`` against one bar."""
         orders = self._open.get(symbol)
@@ -307,7 +360,9 @@ class SimulatedBroker(Broker):
                     self._fresh.discard(order.client_order_id)
                     self._passive.discard(order.client_order_id)
             return
-        self._match(symbol, timestamp, bar_path(open_, high, low, close, self.intrabar_path), volume)
+        self._match(
+            symbol, timestamp, bar_path(open_, high, low, close, self.intrabar_path), volume
+        )
 
     def process_tick(self, symbol: str, timestamp: int, price: float) -> None:
         self._match(symbol, timestamp, (price,), 0.0)
@@ -392,9 +447,15 @@ class SimulatedBroker(Broker):
                 continue
             kind = order.order_type
             buy = order.side is OrderSide.BUY
-            if kind is OrderType.MARKET or order.time_in_force is not TimeInForce.GTC or order.expire_at is not None:
+            if (
+                kind is OrderType.MARKET
+                or order.time_in_force is not TimeInForce.GTC
+                or order.expire_at is not None
+            ):
                 return False
-            if kind is OrderType.STOP_MARKET or kind is OrderType.TAKE_PROFIT:  # resting brackets, first
+            if (
+                kind is OrderType.STOP_MARKET or kind is OrderType.TAKE_PROFIT
+            ):  # resting brackets, first
                 upward = buy if kind is OrderType.STOP_MARKET else not buy
                 if (high >= order.stop_price) if upward else (low <= order.stop_price):  # type: ignore[operator]
                     return False
@@ -408,7 +469,9 @@ class SimulatedBroker(Broker):
                 fraction = (order.trailing_pct or 0.0) / 100.0
                 if water is None:
                     activation = order.activation_price
-                    if activation is None or ((high >= activation) if not buy else (low <= activation)):
+                    if activation is None or (
+                        (high >= activation) if not buy else (low <= activation)
+                    ):
                         return False
                     continue
                 if buy:
@@ -429,7 +492,9 @@ class SimulatedBroker(Broker):
                 low, high = self._mark_low, self._mark_high
             for position in self.portfolio.ledger.open_positions(symbol):
                 level = self._liquidation_price(position)
-                if level is not None and ((high >= level) if position.side is PositionSide.SHORT else (low <= level)):
+                if level is not None and (
+                    (high >= level) if position.side is PositionSide.SHORT else (low <= level)
+                ):
                     return False
         water_marks = self._water
         for order, water in trailing:
@@ -438,14 +503,20 @@ class SimulatedBroker(Broker):
             self._bands.pop(symbol, None)
             fraction = (order.trailing_pct or 0.0) / 100.0
             water_marks[order.client_order_id] = water
-            order.stop_price = water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
+            order.stop_price = (
+                water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
+            )
         return True
 
     def _expire(self, orders: list[Order], timestamp: int) -> None:
         if all(order.expire_at is None for order in orders):
             return
         for order in list(orders):
-            if order.expire_at is not None and order.expire_at <= timestamp and order.status.is_open:
+            if (
+                order.expire_at is not None
+                and order.expire_at <= timestamp
+                and order.status.is_open
+            ):
                 order.expire(timestamp)
                 self._forget(order)
                 self.listener.on_order_update(order, "expired (GTD)")
@@ -468,7 +539,9 @@ class SimulatedBroker(Broker):
             level = self._liquidation_price(position)
             if level is None:
                 continue
-            touch = first_touch(marks, self._cursor, level, upward=position.side is PositionSide.SHORT)
+            touch = first_touch(
+                marks, self._cursor, level, upward=position.side is PositionSide.SHORT
+            )
             if touch is not None and (best is None or touch[0] < best.position):
                 best = _Event(touch[0], level, LiquidityRole.TAKER, liquidated=position)
         return best
@@ -511,13 +584,17 @@ class SimulatedBroker(Broker):
             return _Event(position, price, LiquidityRole.TAKER, order, trigger_only=True)
         return _Event(position, price if through else order.stop_price, LiquidityRole.TAKER, order)  # type: ignore[arg-type]
 
-    def _limit_event(self, order: Order, path: tuple[float, ...], start: float, buy: bool) -> _Event | None:
+    def _limit_event(
+        self, order: Order, path: tuple[float, ...], start: float, buy: bool
+    ) -> _Event | None:
         limit = order.price
         touch = first_touch(path, start, limit, upward=not buy)  # type: ignore[arg-type]
         fresh = order.client_order_id in self._fresh or order.client_order_id in self._created_at
         if touch is None:
             if fresh and order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
-                return _Event(start, 0.0, LiquidityRole.TAKER, order)  # nothing at the limit: cancel
+                return _Event(
+                    start, 0.0, LiquidityRole.TAKER, order
+                )  # nothing at the limit: cancel
             return None
         position, price, through = touch
         if through and fresh and position == start:
@@ -531,12 +608,18 @@ class SimulatedBroker(Broker):
 
     def _apply(self, event: _Event, timestamp: int) -> None:
         if event.liquidated is not None:
-            self._cancel_symbol_orders(event.liquidated.symbol, event.liquidated.side, "position liquidated")
+            self._cancel_symbol_orders(
+                event.liquidated.symbol, event.liquidated.side, "position liquidated"
+            )
             self.listener.on_liquidation(event.liquidated, event.price, timestamp)
             return
         order = event.order
         assert order is not None
-        if event.price == 0.0 and order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT, OrderType.TAKE_PROFIT_LIMIT):
+        if event.price == 0.0 and order.order_type in (
+            OrderType.LIMIT,
+            OrderType.STOP_LIMIT,
+            OrderType.TAKE_PROFIT_LIMIT,
+        ):
             self.cancel(order, f"{order.time_in_force}: not fillable at the limit price")
             return
         if event.trigger_only:
@@ -548,14 +631,19 @@ class SimulatedBroker(Broker):
         quantity = order.remaining_quantity
         reducing = order.reduce_only or self._closes_hedge_leg(order)
         if reducing:
-            closable = self.portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side)
+            closable = self.portfolio.ledger.closable_quantity(
+                order.symbol, order.side, order.position_side
+            )
             if closable <= _EPSILON:
                 self.cancel(order, "reduce-only order has no position left to reduce")
                 return
             quantity = min(quantity, closable)
         if event.liquidity is LiquidityRole.MAKER and self.participation and self._bar_volume > 0:
             quantity = min(quantity, self.participation * self._bar_volume)
-        if order.time_in_force is TimeInForce.FOK and quantity < order.remaining_quantity - _EPSILON:
+        if (
+            order.time_in_force is TimeInForce.FOK
+            and quantity < order.remaining_quantity - _EPSILON
+        ):
             self.cancel(order, "FOK: could not fill the whole quantity")
             return
         price = event.price
@@ -569,14 +657,22 @@ class SimulatedBroker(Broker):
         self._execute(order, quantity, price, event.liquidity)
         if order.status not in _OPEN_STATUSES:
             return
-        if reducing and self.portfolio.ledger.closable_quantity(order.symbol, order.side, order.position_side) <= _EPSILON:
+        if (
+            reducing
+            and self.portfolio.ledger.closable_quantity(
+                order.symbol, order.side, order.position_side
+            )
+            <= _EPSILON
+        ):
             # The position is gone: a reduce-only remainder can never fill. (A remainder left
             # by volume participation while the position is still open keeps resting.)
             self.cancel(order, "reduce-only remainder exceeds the position")
         if order.status.is_open and order.time_in_force is TimeInForce.IOC:
             self.cancel(order, "IOC: remainder cancelled")
 
-    def _spot_cash_shortfall(self, order: Order, quantity: float, price: float, liquidity: LiquidityRole) -> str:
+    def _spot_cash_shortfall(
+        self, order: Order, quantity: float, price: float, liquidity: LiquidityRole
+    ) -> str:
         """Why a spot buy cannot be paid for at its execution price ("" when it can).
 
         Orders are checked against the last price when placed, but a market order placed at
@@ -607,16 +703,22 @@ class SimulatedBroker(Broker):
             self.cancel(order, reason)
 
     def _taker_price(self, order: Order, price: float, quantity: float | None = None) -> float:
-        return self.slippage.adjust(order.side, price, quantity or order.remaining_quantity, self._bar_volume)
+        return self.slippage.adjust(
+            order.side, price, quantity or order.remaining_quantity, self._bar_volume
+        )
 
-    def _execute(self, order: Order, quantity: float, price: float, liquidity: LiquidityRole) -> None:
+    def _execute(
+        self, order: Order, quantity: float, price: float, liquidity: LiquidityRole
+    ) -> None:
         self.listener.on_execution(order, quantity, price, self.portfolio.now_ms, liquidity)
         if order.status.is_terminal:
             self._forget(order)
             if order.oco_group:
                 for sibling in list(self._open.get(order.symbol, ())):
                     if sibling.oco_group == order.oco_group and sibling.status.is_open:
-                        self.cancel(sibling, f"OCO: {order.order_type} {order.client_order_id} filled")
+                        self.cancel(
+                            sibling, f"OCO: {order.order_type} {order.client_order_id} filled"
+                        )
 
     def _commit_trailing(self, order: Order, path: tuple[float, ...]) -> None:
         start = self._created_at.get(order.client_order_id, 0.0)
@@ -631,7 +733,9 @@ class SimulatedBroker(Broker):
         if water is not None:
             self._water[order.client_order_id] = water
             fraction = (order.trailing_pct or 0.0) / 100.0
-            order.stop_price = water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
+            order.stop_price = (
+                water * (1 - fraction) if order.side is OrderSide.SELL else water * (1 + fraction)
+            )
 
     def _trailing_water(self, order: Order) -> float | None:
         """The trailing stop's water mark; before the first bar it is implied by the initial stop.
@@ -643,7 +747,11 @@ class SimulatedBroker(Broker):
         water = self._water.get(order.client_order_id)
         if water is None and order.activation_price is None and order.stop_price:
             fraction = (order.trailing_pct or 0.0) / 100.0
-            water = order.stop_price / (1 - fraction) if order.side is OrderSide.SELL else order.stop_price / (1 + fraction)
+            water = (
+                order.stop_price / (1 - fraction)
+                if order.side is OrderSide.SELL
+                else order.stop_price / (1 + fraction)
+            )
         return water
 
     def _cancel_symbol_orders(self, symbol: str, side: object, reason: str) -> None:

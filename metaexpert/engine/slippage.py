@@ -27,7 +27,11 @@ class FixedPercentSlippage(SlippageModel):
         self.fraction = percent / 100.0
 
     def adjust(self, side: OrderSide, price: float, quantity: float, bar_volume: float) -> float:
-        return price * (1.0 + self.fraction) if side is OrderSide.BUY else price * (1.0 - self.fraction)
+        return (
+            price * (1.0 + self.fraction)
+            if side is OrderSide.BUY
+            else price * (1.0 - self.fraction)
+        )
 
 
 class VolumeSlippage(SlippageModel):
@@ -37,7 +41,9 @@ class VolumeSlippage(SlippageModel):
     ``max_percent``; a bar without volume uses the cap (no liquidity to absorb the order).
     """
 
-    def __init__(self, base_percent: float = 0.0, impact_percent: float = 10.0, max_percent: float = 5.0) -> None:
+    def __init__(
+        self, base_percent: float = 0.0, impact_percent: float = 10.0, max_percent: float = 5.0
+    ) -> None:
         if min(base_percent, impact_percent, max_percent) < 0:
             raise ValueError("volume slippage parameters must be >= 0")
         self.base = base_percent / 100.0
@@ -50,7 +56,9 @@ class VolumeSlippage(SlippageModel):
         return price * (1.0 + fraction) if side is OrderSide.BUY else price * (1.0 - fraction)
 
 
-def slippage_from_settings(kind: str, percent: float, impact_percent: float, max_percent: float) -> SlippageModel:
+def slippage_from_settings(
+    kind: str, percent: float, impact_percent: float, max_percent: float
+) -> SlippageModel:
     if kind == "none" or (kind == "fixed" and percent == 0):
         return NoSlippage()
     if kind == "fixed":

@@ -68,18 +68,28 @@ class StreamingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_event_delay_ms: int | None = Field(default=2_000, gt=0, description="exchange time vs clock; None: off")
+    max_event_delay_ms: int | None = Field(
+        default=2_000, gt=0, description="exchange time vs clock; None: off"
+    )
     max_silence_ms: int = Field(default=10_000, gt=0, description="no update for this long: stale")
     book_depth: int | None = Field(default=20, gt=0)
-    latency_samples: int = Field(default=100_000, ge=100, description="latencies kept for percentiles")
+    latency_samples: int = Field(
+        default=100_000, ge=100, description="latencies kept for percentiles"
+    )
     reconnect_initial_delay: float = Field(default=0.5, gt=0)
     reconnect_maximum_delay: float = Field(default=30.0, gt=0)
     watch_books: bool = True
     watch_trades: bool = True
-    staleness_clock: StalenessClock = Field(default=StalenessClock.WALL,
-                                            description="wall (live) or stream (replays: the stream's own clock)")
-    start_retry_initial_delay: float = Field(default=1.0, gt=0, description="first wait after a failed start")
-    start_retry_maximum_delay: float = Field(default=60.0, gt=0, description="longest wait between starts")
+    staleness_clock: StalenessClock = Field(
+        default=StalenessClock.WALL,
+        description="wall (live) or stream (replays: the stream's own clock)",
+    )
+    start_retry_initial_delay: float = Field(
+        default=1.0, gt=0, description="first wait after a failed start"
+    )
+    start_retry_maximum_delay: float = Field(
+        default=60.0, gt=0, description="longest wait between starts"
+    )
     start_attempts: int | None = Field(default=None, ge=1, description="None: retry until stopped")
 
 
@@ -110,9 +120,18 @@ class StreamingWorker:
     committed after every update); ``clock`` returns UTC ms
     (injectable so a replay with its own clock can be judged for staleness)."""
 
-    def __init__(self, engine: Engine, broker: Any, gateway: Any, symbols: list[str], *,
-                 config: StreamingConfig | None = None, clock: Callable[[], int] = now_ms,
-                 on_stale: Callable[[StaleChange], Any] | None = None, persistence: Any | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        broker: Any,
+        gateway: Any,
+        symbols: list[str],
+        *,
+        config: StreamingConfig | None = None,
+        clock: Callable[[], int] = now_ms,
+        on_stale: Callable[[StaleChange], Any] | None = None,
+        persistence: Any | None = None,
+    ) -> None:
         if not symbols:
             raise ValueError("the streaming worker needs at least one symbol")
         self.engine = engine
@@ -121,11 +140,17 @@ class StreamingWorker:
         self.symbols = list(symbols)
         self.config = config or StreamingConfig()
         self._stream_clock_ms = 0
-        self.clock = self._newest_event if self.config.staleness_clock is StalenessClock.STREAM else clock
+        self.clock = (
+            self._newest_event if self.config.staleness_clock is StalenessClock.STREAM else clock
+        )
         self.on_stale = on_stale
-        self.persistence = persistence  # the run's ExpertRecorder: each update's records are one step
-        self.statistics = StreamStatistics(latencies_ns=deque(maxlen=self.config.latency_samples),
-                                           handler_ns=deque(maxlen=self.config.latency_samples))
+        self.persistence = (
+            persistence  # the run's ExpertRecorder: each update's records are one step
+        )
+        self.statistics = StreamStatistics(
+            latencies_ns=deque(maxlen=self.config.latency_samples),
+            handler_ns=deque(maxlen=self.config.latency_samples),
+        )
         self.stale: dict[str, bool] = {}
         self._last_update: dict[str, float] = {}
         self._last_sequence: dict[str, int] = {}
@@ -146,7 +171,9 @@ class StreamingWorker:
             self.engine.on_tick(tick)
             self.statistics.ticks += 1
             done = time.perf_counter_ns()
-            self.statistics.latencies_ns.append(done - received)  # includes earlier ticks of the batch
+            self.statistics.latencies_ns.append(
+                done - received
+            )  # includes earlier ticks of the batch
             self.statistics.handler_ns.append(done - dispatched)
 
     def handle_book(self, book: OrderBook) -> None:
@@ -157,8 +184,12 @@ class StreamingWorker:
             previous = self._last_sequence.get(key)
             if previous is not None and book.sequence < previous:
                 self.statistics.sequence_regressions += 1
-                logger.warning("%s sequence went back from %s to %s (resynchronised book)", key, previous,
-                               book.sequence)
+                logger.warning(
+                    "%s sequence went back from %s to %s (resynchronised book)",
+                    key,
+                    previous,
+                    book.sequence,
+                )
             self._last_sequence[key] = int(book.sequence)
         self.engine.on_book(book)
         self.statistics.books += 1
@@ -193,21 +224,36 @@ class StreamingWorker:
         now = time.monotonic()
         for stream, last in self._last_update.items():
             if now - last > limit:
-                self._set_stale(stream, True, f"no update for {now - last:.1f} s (tolerance {limit:.1f} s)")
+                self._set_stale(
+                    stream, True, f"no update for {now - last:.1f} s (tolerance {limit:.1f} s)"
+                )
 
     # ------------------------------------------------------------------ running
     def start(self) -> None:
         """Start the supervised subscriptions (inside a running event loop)."""
-        options = {"initial_delay": self.config.reconnect_initial_delay,
-                   "maximum_delay": self.config.reconnect_maximum_delay}
+        options = {
+            "initial_delay": self.config.reconnect_initial_delay,
+            "maximum_delay": self.config.reconnect_maximum_delay,
+        }
         for symbol in self.symbols:
             if self.config.watch_trades:
-                self._supervisors.append(self.gateway.start_stream(
-                    f"{symbol}:trades", lambda symbol=symbol: self.gateway.watch_trades(symbol),
-                    self._guarded(self.handle_trades), **options))
+                self._supervisors.append(
+                    self.gateway.start_stream(
+                        f"{symbol}:trades",
+                        lambda symbol=symbol: self.gateway.watch_trades(symbol),
+                        self._guarded(self.handle_trades),
+                        **options,
+                    )
+                )
             if self.config.watch_books:
-                self._supervisors.append(self.gateway.start_order_book_stream(
-                    symbol, self._guarded(self.handle_book), limit=self.config.book_depth, **options))
+                self._supervisors.append(
+                    self.gateway.start_order_book_stream(
+                        symbol,
+                        self._guarded(self.handle_book),
+                        limit=self.config.book_depth,
+                        **options,
+                    )
+                )
 
     def _guarded(self, handle: Callable[[Any], None]) -> Callable[[Any], Any]:
         async def run(update: Any) -> None:
@@ -223,8 +269,13 @@ class StreamingWorker:
 
         return run
 
-    async def run(self, *, duration_seconds: float | None = None, stop_event: asyncio.Event | None = None,
-                  watchdog_interval: float = 0.5) -> StreamStatistics:
+    async def run(
+        self,
+        *,
+        duration_seconds: float | None = None,
+        stop_event: asyncio.Event | None = None,
+        watchdog_interval: float = 0.5,
+    ) -> StreamStatistics:
         """Stream until ``duration_seconds``, ``stop_event`` or ``ctx.stop()``; the gateway is
         left open (its owner closes it)."""
         self.start()
@@ -252,15 +303,28 @@ class StreamingWorker:
         source = self.statistics.handler_ns if per_tick else self.statistics.latencies_ns
         samples = np.fromiter(source, dtype=np.int64)
         if samples.size == 0:
-            return {"count": 0, "p50_us": float("nan"), "p99_us": float("nan"), "max_us": float("nan")}
+            return {
+                "count": 0,
+                "p50_us": float("nan"),
+                "p99_us": float("nan"),
+                "max_us": float("nan"),
+            }
         p50, p99 = np.percentile(samples, [50, 99])
-        return {"count": int(samples.size), "p50_us": float(p50) / 1000, "p99_us": float(p99) / 1000,
-                "max_us": float(samples.max()) / 1000}
+        return {
+            "count": int(samples.size),
+            "p50_us": float(p50) / 1000,
+            "p99_us": float(p99) / 1000,
+            "max_us": float(samples.max()) / 1000,
+        }
 
 
-async def start_with_backoff(start: Callable[[], Awaitable[T]], config: StreamingConfig, *,
-                             stop_event: asyncio.Event | None = None,
-                             sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> T | None:
+async def start_with_backoff(
+    start: Callable[[], Awaitable[T]],
+    config: StreamingConfig,
+    *,
+    stop_event: asyncio.Event | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> T | None:
     """``await start()`` until it succeeds; a ``RecoverableError`` (exchange unreachable, rate
     limited, in maintenance) waits with exponential backoff and tries again. Returns None when
     ``stop_event`` is set while waiting; raises the last error after ``start_attempts``."""
@@ -273,8 +337,13 @@ async def start_with_backoff(start: Callable[[], Awaitable[T]], config: Streamin
         except RecoverableError as error:
             if config.start_attempts is not None and attempt >= config.start_attempts:
                 raise
-            logger.warning("start attempt %d failed (%s: %s); retrying in %.3g s", attempt,
-                           type(error).__name__, error, delay)
+            logger.warning(
+                "start attempt %d failed (%s: %s); retrying in %.3g s",
+                attempt,
+                type(error).__name__,
+                error,
+                delay,
+            )
         if stop_event is not None:
             try:
                 await asyncio.wait_for(stop_event.wait(), delay)

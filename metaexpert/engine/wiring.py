@@ -47,15 +47,21 @@ class RunParts:
     stop_on_error: bool = False
 
 
-def simulated_broker(portfolio: Portfolio, engine: Engine, simulation: SimulationConfig) -> SimulatedBroker:
+def simulated_broker(
+    portfolio: Portfolio, engine: Engine, simulation: SimulationConfig
+) -> SimulatedBroker:
     """The simulated broker of a backtest or a paper run: every fill setting applies in both."""
     return SimulatedBroker(
         portfolio,
         engine,
         intrabar_path=simulation.intrabar_path,
         fill_market_on=simulation.fill_market_on,
-        slippage=slippage_from_settings(simulation.slippage, simulation.slippage_pct,
-                                        simulation.slippage_impact_pct, simulation.slippage_max_pct),
+        slippage=slippage_from_settings(
+            simulation.slippage,
+            simulation.slippage_pct,
+            simulation.slippage_impact_pct,
+            simulation.slippage_max_pct,
+        ),
         max_volume_participation=simulation.max_volume_participation,
         liquidation=simulation.liquidation,
     )
@@ -75,9 +81,16 @@ def wire_engine(
     """Build the engine, attach ``broker(engine)``, the handlers' context, the observers and the
     recorder (``atomic_steps``: its records wait for ``commit_step``; a backtest writes at once).
     Returns the engine and the broker itself (the recorder may wrap ``engine.broker``)."""
-    engine = Engine(strategy=strategy, portfolio=portfolio, handlers=handlers, risk=parts.risk,
-                    stop_on_error=parts.stop_on_error, notifier=parts.notifier, compliance=parts.compliance,
-                    metrics=parts.metrics)
+    engine = Engine(
+        strategy=strategy,
+        portfolio=portfolio,
+        handlers=handlers,
+        risk=parts.risk,
+        stop_on_error=parts.stop_on_error,
+        notifier=parts.notifier,
+        compliance=parts.compliance,
+        metrics=parts.metrics,
+    )
     recorder = parts.recorder
     if state is None and recorder is not None and trade_mode is not TradeMode.BACKTEST:
         state = recorder.state  # ctx.state survives restarts of a paper or live expert

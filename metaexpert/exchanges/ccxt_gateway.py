@@ -189,10 +189,16 @@ def _same_order(order: Order, snapshot: dict[str, Any], market_symbol: str) -> b
     if symbol and symbol != market_symbol:
         return False
     amount = snapshot.get("amount")
-    if amount is not None and order.quantity > 0 and abs(float(amount) - order.quantity) > order.quantity * 1e-6:
+    if (
+        amount is not None
+        and order.quantity > 0
+        and abs(float(amount) - order.quantity) > order.quantity * 1e-6
+    ):
         return False
     created = snapshot.get("timestamp")
-    return not (created and order.created_at and int(created) < order.created_at - _ADOPTION_CLOCK_SKEW_MS)
+    return not (
+        created and order.created_at and int(created) < order.created_at - _ADOPTION_CLOCK_SKEW_MS
+    )
 
 
 def _not_shed_or_open(exc: BaseException) -> bool:
@@ -510,7 +516,9 @@ class CcxtGateway(ExchangeGateway):
     def order_from_venue(self, snapshot: dict[str, Any], symbol: str | None = None) -> Order:
         """A core order for a venue order snapshot (not tracked): the venue's rules, then the mapping."""
         fixed = self.venue.normalize_order(snapshot)
-        user_symbol = self.user_symbol(str(fixed["symbol"])) if fixed.get("symbol") else (symbol or "")
+        user_symbol = (
+            self.user_symbol(str(fixed["symbol"])) if fixed.get("symbol") else (symbol or "")
+        )
         return mapping.order_from_snapshot(fixed, user_symbol)
 
     def trade_from_venue(self, raw: dict[str, Any]) -> Trade | None:
@@ -527,7 +535,10 @@ class CcxtGateway(ExchangeGateway):
         inverse = bool(market.get("inverse")) if market else None
         contract_size = mapping.market_contract_size(market) if market else None
         return mapping.position_from_ccxt(
-            fixed, self.user_symbol(str(fixed.get("symbol"))), inverse=inverse, contract_size=contract_size
+            fixed,
+            self.user_symbol(str(fixed.get("symbol"))),
+            inverse=inverse,
+            contract_size=contract_size,
         )
 
     def account_from_venue(self, balance: dict[str, Any], currency: str) -> Account:
@@ -560,12 +571,14 @@ class CcxtGateway(ExchangeGateway):
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol) if symbol else None
-        snapshots = list(await self._retried(
-            "fetch_open_orders",
-            RequestPriority.ACCOUNT,
-            lambda: self.client.fetch_open_orders(market_symbol),
-            symbol=symbol,
-        ))
+        snapshots = list(
+            await self._retried(
+                "fetch_open_orders",
+                RequestPriority.ACCOUNT,
+                lambda: self.client.fetch_open_orders(market_symbol),
+                symbol=symbol,
+            )
+        )
         conditional = self.venue.conditional_listing_params(self.config)
         if conditional is not None:
             # Binance futures and OKX keep conditional (algo) orders in a list of their own.
@@ -632,7 +645,10 @@ class CcxtGateway(ExchangeGateway):
             _logger.warning(
                 "%s order %s: the venue's order with this client id is not this run's "
                 "(side %s amount %s at %s); it is not adopted",
-                self.exchange_name, order.client_order_id, snapshot.get("side"), snapshot.get("amount"),
+                self.exchange_name,
+                order.client_order_id,
+                snapshot.get("side"),
+                snapshot.get("amount"),
                 snapshot.get("timestamp"),
             )
             return None
@@ -754,11 +770,16 @@ class CcxtGateway(ExchangeGateway):
         market_symbol = self.ccxt_symbol(order.symbol)
         if order.is_terminal:
             return order
-        if self.order_queue is not None and self.order_queue.has_pending(OperationKind.CREATE, order.client_order_id):
+        if self.order_queue is not None and self.order_queue.has_pending(
+            OperationKind.CREATE, order.client_order_id
+        ):
             # Its create waits in the queue (it may or may not have reached the venue): the
             # cancel waits behind it, and a replayed create with a cancel queued is not sent.
             queue_id = self.order_queue.enqueue_cancel(
-                order.client_order_id, order.symbol, order.order_id, order_type=order.order_type.value
+                order.client_order_id,
+                order.symbol,
+                order.order_id,
+                order_type=order.order_type.value,
             )
             raise OrderQueuedError(
                 f"{self.exchange_name} cancel_order {order.symbol}: the create of {order.client_order_id} "
@@ -789,7 +810,10 @@ class CcxtGateway(ExchangeGateway):
             if self.order_queue is None or isinstance(exc, RequestShed):
                 raise
             queue_id = self.order_queue.enqueue_cancel(
-                order.client_order_id, order.symbol, order.order_id, error=redact(str(exc))[:500],
+                order.client_order_id,
+                order.symbol,
+                order.order_id,
+                error=redact(str(exc))[:500],
                 order_type=order.order_type.value,
             )
             raise OrderQueuedError(
@@ -913,7 +937,11 @@ class CcxtGateway(ExchangeGateway):
                 if order.can_transition(OrderStatus.CANCELLED):
                     order.cancel(now_ms())
                 return ReplayOutcome(
-                    operation.id, operation.kind, order.client_order_id, "cancelled_before_sent", order
+                    operation.id,
+                    operation.kind,
+                    order.client_order_id,
+                    "cancelled_before_sent",
+                    order,
                 )
             # Just looked up, and the queue held the operation past the acceptance window.
             snapshot = await self._submit(order, market_symbol, maybe_accepted=False)

@@ -137,7 +137,9 @@ class CircuitBreakers:
         *,
         on_state_change: StateChangeCallback | None = None,
     ) -> None:
-        template = orders or CircuitBreaker(f"{name}:{EndpointGroup.ORDERS}", on_state_change=on_state_change)
+        template = orders or CircuitBreaker(
+            f"{name}:{EndpointGroup.ORDERS}", on_state_change=on_state_change
+        )
         self.groups: dict[EndpointGroup, CircuitBreaker] = {EndpointGroup.ORDERS: template}
         for group in (EndpointGroup.ACCOUNT, EndpointGroup.MARKET_DATA):
             self.groups[group] = CircuitBreaker(

@@ -101,7 +101,10 @@ class ExchangeConfig(BaseModel):
         ``_API_SECRET`` / ``_API_PASSPHRASE``) or else the encrypted secrets file
         (``metaexpert secrets set``) when none are given, so every live path (facade, CLI,
         Prefect flow, supervisor) finds them the same way; the environment wins over the file."""
-        if not isinstance(values, dict) or str(values.get("trade_mode") or "").lower() != TradeMode.LIVE.value:
+        if (
+            not isinstance(values, dict)
+            or str(values.get("trade_mode") or "").lower() != TradeMode.LIVE.value
+        ):
             return values
         if _secret(values.get("api_key")) or not values.get("exchange"):
             return values
@@ -109,10 +112,14 @@ class ExchangeConfig(BaseModel):
             load_credentials,  # credentials imports this module
         )
 
-        found = load_credentials(str(values["exchange"]).strip().lower(), subaccount=values.get("subaccount"))
+        found = load_credentials(
+            str(values["exchange"]).strip().lower(), subaccount=values.get("subaccount")
+        )
         if found is None:
             return values
-        filled = {key: value for key, value in found.as_config_values().items() if value is not None}
+        filled = {
+            key: value for key, value in found.as_config_values().items() if value is not None
+        }
         return {**values, **filled}
 
     @field_validator("exchange", mode="before")

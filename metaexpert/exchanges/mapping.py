@@ -221,9 +221,20 @@ def order_from_snapshot(snapshot: dict[str, Any], user_symbol: str) -> Order:
     return apply_order_snapshot(order, snapshot)
 
 
-_LIMIT_KINDS = frozenset({"limit", "limit_maker", "stop", "stop_limit", "stop_loss_limit", "take_profit",
-                          "take_profit_limit"})
-_CONDITIONAL_KINDS = frozenset({"conditional", "trigger", "oco", "stop_loss", "take_profit_market", "stop_market"})
+_LIMIT_KINDS = frozenset(
+    {
+        "limit",
+        "limit_maker",
+        "stop",
+        "stop_limit",
+        "stop_loss_limit",
+        "take_profit",
+        "take_profit_limit",
+    }
+)
+_CONDITIONAL_KINDS = frozenset(
+    {"conditional", "trigger", "oco", "stop_loss", "take_profit_market", "stop_market"}
+)
 
 
 def _order_type_from_ccxt(snapshot: dict[str, Any]) -> tuple[OrderType, float | None]:
@@ -239,11 +250,20 @@ def _order_type_from_ccxt(snapshot: dict[str, Any]) -> tuple[OrderType, float | 
     loss = _float(snapshot.get("stopLossPrice"))
     profit = _float(snapshot.get("takeProfitPrice"))
     # ccxt names a Bybit conditional exit a target by ``takeProfitPrice`` equal to its trigger.
-    take_profit = "take_profit" in kind or "takeprofit" in kind or (
-        profit > 0 and not loss and (not trigger or trigger == profit))
-    conditional = bool(trigger) or "stop" in kind or "take_profit" in kind or (
-        kind in _CONDITIONAL_KINDS and (loss > 0 or profit > 0))
-    limit = kind in _LIMIT_KINDS or (kind not in {"market", *_CONDITIONAL_KINDS} and "limit" in kind)
+    take_profit = (
+        "take_profit" in kind
+        or "takeprofit" in kind
+        or (profit > 0 and not loss and (not trigger or trigger == profit))
+    )
+    conditional = (
+        bool(trigger)
+        or "stop" in kind
+        or "take_profit" in kind
+        or (kind in _CONDITIONAL_KINDS and (loss > 0 or profit > 0))
+    )
+    limit = kind in _LIMIT_KINDS or (
+        kind not in {"market", *_CONDITIONAL_KINDS} and "limit" in kind
+    )
     if conditional and kind in _CONDITIONAL_KINDS and kind != "take_profit_market":
         limit = _float(snapshot.get("price")) > 0
     if not conditional:
@@ -324,7 +344,11 @@ def market_contract_size(market: dict[str, Any]) -> float:
 
 
 def position_from_ccxt(
-    raw: dict[str, Any], user_symbol: str, *, inverse: bool | None = None, contract_size: float | None = None
+    raw: dict[str, Any],
+    user_symbol: str,
+    *,
+    inverse: bool | None = None,
+    contract_size: float | None = None,
 ) -> Position | None:
     """A core ``Position`` from a ccxt position, or None for a flat leg.
 
@@ -382,12 +406,28 @@ def account_from_balance(
     timestamp = int(balance.get("timestamp") or now_ms())
     if figures is None:
         wallet = _float(total.get(currency))
-        return Account(currency=currency, balance=wallet, equity=wallet, used_margin=_float(used.get(currency)),
-                       unrealized_pnl=0.0, timestamp=timestamp)
-    used_margin = figures.used_margin if figures.used_margin is not None else _float(used.get(currency))
-    account = Account(currency=currency, balance=figures.balance, equity=figures.equity, used_margin=used_margin,
-                      unrealized_pnl=figures.unrealized_pnl, timestamp=timestamp)
-    account.equity = figures.equity  # Account treats a zero equity as "same as balance"; keep the venue's
+        return Account(
+            currency=currency,
+            balance=wallet,
+            equity=wallet,
+            used_margin=_float(used.get(currency)),
+            unrealized_pnl=0.0,
+            timestamp=timestamp,
+        )
+    used_margin = (
+        figures.used_margin if figures.used_margin is not None else _float(used.get(currency))
+    )
+    account = Account(
+        currency=currency,
+        balance=figures.balance,
+        equity=figures.equity,
+        used_margin=used_margin,
+        unrealized_pnl=figures.unrealized_pnl,
+        timestamp=timestamp,
+    )
+    account.equity = (
+        figures.equity
+    )  # Account treats a zero equity as "same as balance"; keep the venue's
     return account
 
 

@@ -173,7 +173,12 @@ class OrderQueue:
         )
 
     def enqueue_cancel(
-        self, client_order_id: str, symbol: str, order_id: str = "", *, error: str = "",
+        self,
+        client_order_id: str,
+        symbol: str,
+        order_id: str = "",
+        *,
+        error: str = "",
         order_type: str = "",
     ) -> int:
         """``order_type`` lets a replay after a restart find a conditional order where the
@@ -182,8 +187,12 @@ class OrderQueue:
             OperationKind.CANCEL,
             client_order_id,
             symbol,
-            {"order_id": order_id, "client_order_id": client_order_id, "symbol": symbol,
-             "order_type": order_type},
+            {
+                "order_id": order_id,
+                "client_order_id": client_order_id,
+                "symbol": symbol,
+                "order_type": order_type,
+            },
             error=error,
         )
 

@@ -42,12 +42,16 @@ class SentAlert:
 
 
 class AppriseNotifier:
-    def __init__(self, config: NotificationConfig | None = None, *, history_size: int = 1000) -> None:
+    def __init__(
+        self, config: NotificationConfig | None = None, *, history_size: int = 1000
+    ) -> None:
         self.config = config or NotificationConfig()
         self._everything = apprise.Apprise()
         for url in self.config.urls:
             if not self._everything.add(url):
-                raise ValueError(f"Apprise does not understand the notification URL scheme of {url.split('://')[0]!r}://...")
+                raise ValueError(
+                    f"Apprise does not understand the notification URL scheme of {url.split('://')[0]!r}://..."
+                )
         self._routed = apprise.Apprise()
         if self.config.config_file is not None:
             source = apprise.AppriseConfig()
@@ -62,7 +66,9 @@ class AppriseNotifier:
     def configured(self) -> bool:
         return len(self._everything) > 0 or len(self._routed) > 0
 
-    def notify(self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()) -> bool:
+    def notify(
+        self, title: str, body: str, *, level: str = "info", tags: tuple[str, ...] = ()
+    ) -> bool:
         """Send an alert to every configured target; False if none took it."""
         level = level.lower() if level.lower() in _TYPES else "warning"
         if LEVELS.index(level) < self._minimum:
@@ -73,10 +79,16 @@ class AppriseNotifier:
             kind = _TYPES[level]
             with self._lock:
                 if len(self._everything):
-                    delivered = bool(self._everything.notify(body=body, title=full_title, notify_type=kind))
+                    delivered = bool(
+                        self._everything.notify(body=body, title=full_title, notify_type=kind)
+                    )
                 if len(self._routed):
-                    routed = self._routed.notify(body=body, title=full_title, notify_type=kind,
-                                                 tag=list(tags) if tags else apprise.common.MATCH_ALL_TAG)
+                    routed = self._routed.notify(
+                        body=body,
+                        title=full_title,
+                        notify_type=kind,
+                        tag=list(tags) if tags else apprise.common.MATCH_ALL_TAG,
+                    )
                     delivered = bool(routed) or delivered
             if not delivered:
                 self.failures += 1

@@ -31,13 +31,22 @@ class AlertRule(BaseModel):
 
 
 class AlertEvaluator:
-    def __init__(self, metrics: Any, notifier: Any, rules: list[AlertRule | dict[str, Any]], *,
-                 tags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        metrics: Any,
+        notifier: Any,
+        rules: list[AlertRule | dict[str, Any]],
+        *,
+        tags: tuple[str, ...] = (),
+    ) -> None:
         """``tags`` route alerts to tagged Apprise URLs only; empty sends them to every target."""
         self.metrics = metrics
         self.tags = tags
         self.notifier = notifier
-        self.rules = [rule if isinstance(rule, AlertRule) else AlertRule.model_validate(rule) for rule in rules]
+        self.rules = [
+            rule if isinstance(rule, AlertRule) else AlertRule.model_validate(rule)
+            for rule in rules
+        ]
         self.firing: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,7 +72,9 @@ class AlertEvaluator:
                 self.firing.add(rule.name)
                 expert = getattr(self.metrics, "expert", "expert")
                 title = f"{expert}: {rule.name}"
-                body = f"{rule.indicator} is {value:.4g}, at or above the threshold {rule.threshold:g}"
+                body = (
+                    f"{rule.indicator} is {value:.4g}, at or above the threshold {rule.threshold:g}"
+                )
                 if rule.indicator == "error_rate":
                     body += f" (errors in the last {rule.window_seconds:g} s)"
                 try:
@@ -80,8 +91,9 @@ class AlertEvaluator:
             raise ValueError(f"interval_seconds must be positive, got {interval_seconds}")
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, args=(interval_seconds,), name="alert-evaluator",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, args=(interval_seconds,), name="alert-evaluator", daemon=True
+            )
             self._thread.start()
         return self
 

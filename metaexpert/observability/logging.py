@@ -116,8 +116,9 @@ class ContextFilter(logging.Filter):
 # ------------------------------------------------------------------------- the TRADE level
 
 
-def log_trade(logger: logging.Logger | logging.LoggerAdapter, message: str, *args: Any,
-              **fields: Any) -> None:
+def log_trade(
+    logger: logging.Logger | logging.LoggerAdapter, message: str, *args: Any, **fields: Any
+) -> None:
     """Log ``message`` at the TRADE level with ``fields`` as structured extra fields.
 
     ``log_trade(log, "filled %s %s", "buy", 0.1, symbol="BTCUSDT", order_id="x1")``.
@@ -202,9 +203,7 @@ class LoggingConfig(BaseModel):
         if text == "WARN":
             text = "WARNING"
         if text not in _LEVELS:
-            raise ValueError(
-                f"log_level must be one of {', '.join(_LEVELS)} (got {value!r})"
-            )
+            raise ValueError(f"log_level must be one of {', '.join(_LEVELS)} (got {value!r})")
         return text
 
     @field_validator("display_timezone")
@@ -251,8 +250,10 @@ class DisplayTimeFormatter(logging.Formatter):
     """Human-readable lines with times in the display time zone and context fields appended."""
 
     def __init__(self, display_timezone: str, *, with_level: bool = True) -> None:
-        fmt = "%(asctime)s %(levelname)-8s %(name)s: %(message)s" if with_level else (
-            "%(asctime)s %(name)s: %(message)s"
+        fmt = (
+            "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+            if with_level
+            else ("%(asctime)s %(name)s: %(message)s")
         )
         super().__init__(fmt)
         self._zone = ZoneInfo(display_timezone)
@@ -274,8 +275,9 @@ class DisplayTimeFormatter(logging.Formatter):
 class UtcJsonFormatter(JsonFormatter):
     """One JSON object per line: UTC ISO time, epoch ms, level, logger, message, fields."""
 
-    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord,
-                   message_dict: dict[str, Any]) -> None:
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
         fields: dict[str, Any] = {}
         super().add_fields(fields, record, message_dict)
         for key in ("_metaexpert_masked", "taskName"):
@@ -349,11 +351,17 @@ class _DrainingQueueListener(logging.handlers.QueueListener):
 class LoggingHandle:
     """What ``configure_logging`` built; ``stop()`` drains the queue and closes the files."""
 
-    def __init__(self, config: LoggingConfig, logger: logging.Logger,
-                 queue_handler: NonBlockingQueueHandler,
-                 listener: logging.handlers.QueueListener,
-                 handlers: list[logging.Handler], files: dict[str, Path],
-                 previous_level: int, previous_propagate: bool) -> None:
+    def __init__(
+        self,
+        config: LoggingConfig,
+        logger: logging.Logger,
+        queue_handler: NonBlockingQueueHandler,
+        listener: logging.handlers.QueueListener,
+        handlers: list[logging.Handler],
+        files: dict[str, Path],
+        previous_level: int,
+        previous_propagate: bool,
+    ) -> None:
         self.config = config
         self.logger = logger
         self.queue_handler = queue_handler
@@ -471,8 +479,13 @@ def log_fatal(error: BaseException, *, what: str = "the run ended on an error") 
     if handle is None or handle.stopped:
         return
     logging.getLogger(f"{LOGGER_NAMESPACE}.fatal").critical(
-        "%s: %s: %s", what, type(error).__name__, error,
-        exc_info=(type(error), error, error.__traceback__), extra={FILES_ONLY: True})
+        "%s: %s: %s",
+        what,
+        type(error).__name__,
+        error,
+        exc_info=(type(error), error, error.__traceback__),
+        extra={FILES_ONLY: True},
+    )
     flush_logs()
 
 
@@ -546,8 +559,9 @@ def _stderr_console() -> Any:
     return Console(stderr=True, soft_wrap=True)
 
 
-def configure_logging(config: LoggingConfig | None = None, *,
-                      console_stream: TextIO | None = None) -> LoggingHandle:
+def configure_logging(
+    config: LoggingConfig | None = None, *, console_stream: TextIO | None = None
+) -> LoggingHandle:
     """Install console and rotating file logging on the ``metaexpert`` logger.
 
     Calling it again replaces the previous configuration (its queue is drained and its
@@ -588,14 +602,20 @@ def configure_logging(config: LoggingConfig | None = None, *,
                 path = config.resolve(file_name)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 handler = logging.handlers.RotatingFileHandler(
-                    path, maxBytes=config.rotation_max_bytes,
-                    backupCount=config.rotation_backup_count, encoding="utf-8", delay=True,
+                    path,
+                    maxBytes=config.rotation_max_bytes,
+                    backupCount=config.rotation_backup_count,
+                    encoding="utf-8",
+                    delay=True,
                 )
                 handler.setLevel(level)
                 if role_filter is not None:
                     handler.addFilter(role_filter)
-                handler.setFormatter(_json_formatter() if config.json_logging
-                                     else DisplayTimeFormatter(config.display_timezone))
+                handler.setFormatter(
+                    _json_formatter()
+                    if config.json_logging
+                    else DisplayTimeFormatter(config.display_timezone)
+                )
                 handlers.append(handler)
                 files[role] = path
         for handler in handlers:
@@ -614,8 +634,16 @@ def configure_logging(config: LoggingConfig | None = None, *,
             if name != LOGGER_NAMESPACE and not name.startswith(LOGGER_NAMESPACE + "."):
                 logging.getLogger(name).addHandler(queue_handler)
         listener.start()
-        _active_handle = LoggingHandle(config, logger, queue_handler, listener, handlers, files,
-                                       previous_level, previous_propagate)
+        _active_handle = LoggingHandle(
+            config,
+            logger,
+            queue_handler,
+            listener,
+            handlers,
+            files,
+            previous_level,
+            previous_propagate,
+        )
         return _active_handle
 
 
@@ -633,8 +661,12 @@ def _console_handler(config: LoggingConfig, stream: TextIO | None) -> logging.Ha
         else:
             console = _stderr_console()
         handler: logging.Handler = RichHandler(
-            console=console, show_time=False, show_path=False, markup=False,
-            rich_tracebacks=False, highlighter=None,
+            console=console,
+            show_time=False,
+            show_path=False,
+            markup=False,
+            rich_tracebacks=False,
+            highlighter=None,
         )
         handler.setFormatter(DisplayTimeFormatter(config.display_timezone, with_level=False))
     else:

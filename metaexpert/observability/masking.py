@@ -85,8 +85,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # 'apiKey': b'abc' is rare; unquoted dict values such as 'secret': None are harmless.
     # Authorization: Bearer xyz / Basic xyz
     (
-        re.compile(r"(?P<prefix>\bauthorization\s*[:=]\s*(?:bearer|basic|token)?\s*)[^\s,;'\"}]+",
-                   re.IGNORECASE),
+        re.compile(
+            r"(?P<prefix>\bauthorization\s*[:=]\s*(?:bearer|basic|token)?\s*)[^\s,;'\"}]+",
+            re.IGNORECASE,
+        ),
         r"\g<prefix>" + MASK,
     ),
     # Header or keyword style: X-MBX-APIKEY: abc, signature=abc, api_key=abc, secret: abc
@@ -210,8 +212,11 @@ def mask_value(value: Any, _depth: int = 0) -> Any:
         return mask_text(value.decode("utf-8", errors="replace"))
     if isinstance(value, Mapping):
         return {
-            key: (MASK if is_sensitive_key(key) and item not in (None, "") else
-                  mask_value(item, _depth + 1))
+            key: (
+                MASK
+                if is_sensitive_key(key) and item not in (None, "")
+                else mask_value(item, _depth + 1)
+            )
             for key, item in value.items()
         }
     if isinstance(value, list):

@@ -44,7 +44,7 @@ _ROUND_TRIP_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 def rejection_reason(text: str) -> str:
     """A low-cardinality label for a rejection: the risk/compliance rule, or where it failed."""
     if text.startswith("risk rule "):
-        return text[len("risk rule "):].split(": ", 1)[0] or "risk"
+        return text[len("risk rule ") :].split(": ", 1)[0] or "risk"
     if text.startswith("quantity rounds to zero"):
         return "quantity"
     return "exchange"
@@ -73,24 +73,62 @@ class ExpertMetrics:
         self.drawdown_pct = 0.0
         labels = ["expert"]
         registry = self.registry
-        self.handler_seconds = Histogram("metaexpert_handler_seconds", "Time spent in an expert's event handlers.",
-                                         labels + ["handler"], buckets=_LATENCY_BUCKETS, registry=registry)
+        self.handler_seconds = Histogram(
+            "metaexpert_handler_seconds",
+            "Time spent in an expert's event handlers.",
+            labels + ["handler"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.order_round_trip_seconds = Histogram(
-            "metaexpert_order_round_trip_seconds", "From order submission to the first exchange acknowledgement or fill.",
-            labels, buckets=_ROUND_TRIP_BUCKETS, registry=registry)
-        self.rate_limit_wait_seconds = Counter("metaexpert_rate_limit_wait_seconds",
-                                               "Seconds requests waited for the rate limiter.", labels, registry=registry)
-        self.rate_limit_waits = Counter("metaexpert_rate_limit_waits", "Requests that had to wait for the rate limiter.",
-                                        labels, registry=registry)
-        self.rejected = Counter("metaexpert_orders_rejected", "Rejected orders by reason (rule or exchange).",
-                                labels + ["reason"], registry=registry)
-        self.errors = Counter("metaexpert_errors", "Errors reported by the engine, by source.", labels + ["source"],
-                              registry=registry)
-        self.circuit_state = Gauge("metaexpert_circuit_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-                                   labels + ["exchange"], registry=registry)
-        self.equity = Gauge("metaexpert_equity", "Account equity in the settlement currency.", labels, registry=registry)
-        self.drawdown = Gauge("metaexpert_drawdown_percent", "Drawdown from the peak equity, percent.", labels,
-                              registry=registry)
+            "metaexpert_order_round_trip_seconds",
+            "From order submission to the first exchange acknowledgement or fill.",
+            labels,
+            buckets=_ROUND_TRIP_BUCKETS,
+            registry=registry,
+        )
+        self.rate_limit_wait_seconds = Counter(
+            "metaexpert_rate_limit_wait_seconds",
+            "Seconds requests waited for the rate limiter.",
+            labels,
+            registry=registry,
+        )
+        self.rate_limit_waits = Counter(
+            "metaexpert_rate_limit_waits",
+            "Requests that had to wait for the rate limiter.",
+            labels,
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "metaexpert_orders_rejected",
+            "Rejected orders by reason (rule or exchange).",
+            labels + ["reason"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "metaexpert_errors",
+            "Errors reported by the engine, by source.",
+            labels + ["source"],
+            registry=registry,
+        )
+        self.circuit_state = Gauge(
+            "metaexpert_circuit_breaker_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+            labels + ["exchange"],
+            registry=registry,
+        )
+        self.equity = Gauge(
+            "metaexpert_equity",
+            "Account equity in the settlement currency.",
+            labels,
+            registry=registry,
+        )
+        self.drawdown = Gauge(
+            "metaexpert_drawdown_percent",
+            "Drawdown from the peak equity, percent.",
+            labels,
+            registry=registry,
+        )
         registry.register(_StalenessCollector(self))
 
     # ------------------------------------------------------------------ engine hooks
@@ -127,7 +165,9 @@ class ExpertMetrics:
         order = event.order
         key = order.client_order_id
         if order.status is OrderStatus.REJECTED:
-            self.rejected.labels(self.expert, rejection_reason(event.reason or order.reject_reason)).inc()
+            self.rejected.labels(
+                self.expert, rejection_reason(event.reason or order.reject_reason)
+            ).inc()
         with self._lock:
             started = self._awaiting_ack.pop(key, None)
         if started is not None:
@@ -146,7 +186,9 @@ class ExpertMetrics:
 
     def set_circuit_state(self, exchange: str, state: str) -> None:
         if state not in CIRCUIT_STATES:
-            raise ValueError(f"unknown circuit state {state!r}; expected one of {', '.join(CIRCUIT_STATES)}")
+            raise ValueError(
+                f"unknown circuit state {state!r}; expected one of {', '.join(CIRCUIT_STATES)}"
+            )
         self.circuit_state.labels(self.expert, exchange).set(CIRCUIT_STATES[state])
 
     def set_equity(self, equity: float) -> None:
@@ -181,8 +223,11 @@ class _StalenessCollector(Collector):
         self.metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("metaexpert_data_staleness_seconds", "Seconds since the last bar or tick, per symbol.",
-                                   labels=["expert", "symbol"])
+        family = GaugeMetricFamily(
+            "metaexpert_data_staleness_seconds",
+            "Seconds since the last bar or tick, per symbol.",
+            labels=["expert", "symbol"],
+        )
         for symbol, seconds in sorted(self.metrics.staleness().items()):
             family.add_metric([self.metrics.expert, symbol], seconds)
         yield family
@@ -193,10 +238,18 @@ class SupervisorMetrics:
 
     def __init__(self, *, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.up = Gauge("metaexpert_supervised_expert_up", "1 while the expert's process runs.", ["expert"],
-                        registry=self.registry)
-        self.restarts = Counter("metaexpert_supervised_expert_restarts", "Restarts after a crash.", ["expert"],
-                                registry=self.registry)
+        self.up = Gauge(
+            "metaexpert_supervised_expert_up",
+            "1 while the expert's process runs.",
+            ["expert"],
+            registry=self.registry,
+        )
+        self.restarts = Counter(
+            "metaexpert_supervised_expert_restarts",
+            "Restarts after a crash.",
+            ["expert"],
+            registry=self.registry,
+        )
 
     def expert_up(self, expert: str, up: bool) -> None:
         self.up.labels(expert).set(1 if up else 0)
@@ -208,7 +261,9 @@ class SupervisorMetrics:
 class MetricsServer:
     """The text exposition over HTTP (``GET /metrics``) on a background thread."""
 
-    def __init__(self, registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.registry = registry
         self.host = host
         self.requested_port = port
@@ -227,7 +282,9 @@ class MetricsServer:
 
     def start(self) -> MetricsServer:
         if self._server is None:
-            self._server, self._thread = start_http_server(self.requested_port, addr=self.host, registry=self.registry)
+            self._server, self._thread = start_http_server(
+                self.requested_port, addr=self.host, registry=self.registry
+            )
         return self
 
     def stop(self) -> None:

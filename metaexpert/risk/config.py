@@ -55,7 +55,9 @@ class _Strict(BaseModel):
     """No unknown keys, no NaN or infinity, and no True/False where a number belongs
     (pydantic would read ``leverage=True`` as 1x)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -184,8 +186,17 @@ class RiskConfig(_Strict):
     trend_filter: TrendFilterConfig | None = None
     circuit_breaker: CircuitBreakerConfig | None = None
 
-    @field_validator("stop_loss_pct", "take_profit_pct", "trailing_stop_pct", "trailing_activation_pct",
-                     "breakeven_pct", "max_drawdown_pct", "max_spread_pct", "max_slippage_pct", mode="before")
+    @field_validator(
+        "stop_loss_pct",
+        "take_profit_pct",
+        "trailing_stop_pct",
+        "trailing_activation_pct",
+        "breakeven_pct",
+        "max_drawdown_pct",
+        "max_spread_pct",
+        "max_slippage_pct",
+        mode="before",
+    )
     @classmethod
     def _percent_text(cls, value: Any) -> Any:
         """``"20%"`` is 20.0: the explicit way to write a percentage (and 0.2 % as ``"0.2%"``)."""
@@ -206,7 +217,8 @@ class RiskConfig(_Strict):
             raise ValueError(
                 f"{value} is read as {value} %, not {value * 100:g} %: percentages are in percent here. "
                 f"Write max_drawdown_pct={value * 100:g} for {value * 100:g} %, or max_drawdown_pct='{value}%' "
-                f"if you mean {value} %")
+                f"if you mean {value} %"
+            )
         return value
 
     @field_validator("trade_hours")
@@ -225,7 +237,9 @@ class RiskConfig(_Strict):
         if isinstance(value, str):
             value = [part for part in re.split(r"[\s,]+", value) if part]
         if not isinstance(value, (list, tuple, set, frozenset)):
-            message = f"must name days such as ['mon', 'tue'] or 'mon,tue', not {type(value).__name__}"
+            message = (
+                f"must name days such as ['mon', 'tue'] or 'mon,tue', not {type(value).__name__}"
+            )
             raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
         days: list[str] = []
         for item in value:

@@ -111,8 +111,14 @@ class Archiver:
         self.directory = Path(directory)
 
     # ------------------------------------------------------------------ archive
-    def archive(self, table: str, older_than_ms: int, *, batch_rows: int = 50_000,
-                experts: tuple[int | None, ...] | None = None) -> ArchiveResult:
+    def archive(
+        self,
+        table: str,
+        older_than_ms: int,
+        *,
+        batch_rows: int = 50_000,
+        experts: tuple[int | None, ...] | None = None,
+    ) -> ArchiveResult:
         """Move rows of ``table`` with a timestamp before ``older_than_ms`` into Parquet files.
 
         Rows go in batches of at most ``batch_rows`` (oldest ids first) so memory stays
@@ -139,8 +145,13 @@ class Archiver:
                 return ArchiveResult(table, older_than_ms, batches)
             batches.append(batch)
 
-    def _archive_batch(self, model: type[Base], cutoff_ms: int, limit: int,
-                       experts: tuple[int | None, ...] | None = None) -> ArchiveBatch | None:
+    def _archive_batch(
+        self,
+        model: type[Base],
+        cutoff_ms: int,
+        limit: int,
+        experts: tuple[int | None, ...] | None = None,
+    ) -> ArchiveBatch | None:
         table = model.__tablename__
         rows = self.database.read(
             lambda session: _select_rows(session, model, cutoff_ms, limit, experts),
@@ -233,7 +244,9 @@ class Archiver:
             clocks: dict[int | None, int] = {}
             for model in ARCHIVABLE_TABLES.values():
                 column: Any = model
-                statement = select(column.expert_id, func.max(column.timestamp_ms)).group_by(column.expert_id)
+                statement = select(column.expert_id, func.max(column.timestamp_ms)).group_by(
+                    column.expert_id
+                )
                 for expert_id, newest in session.execute(statement):
                     if newest is not None:
                         clocks[expert_id] = max(int(newest), clocks.get(expert_id, int(newest)))
@@ -335,8 +348,9 @@ def _time_column(model: type[Base]) -> str:
     return "timestamp_ms"
 
 
-def _condition(session: Session, model: Any, cutoff_ms: int,
-               experts: tuple[int | None, ...] | None = None) -> list[Any]:
+def _condition(
+    session: Session, model: Any, cutoff_ms: int, experts: tuple[int | None, ...] | None = None
+) -> list[Any]:
     conditions = [model.timestamp_ms < cutoff_ms]
     if experts is not None:
         ids = [expert_id for expert_id in experts if expert_id is not None]
@@ -353,8 +367,13 @@ def _condition(session: Session, model: Any, cutoff_ms: int,
     return conditions
 
 
-def _select_rows(session: Session, model: Any, cutoff_ms: int, limit: int,
-                 experts: tuple[int | None, ...] | None = None) -> list[dict[str, Any]]:
+def _select_rows(
+    session: Session,
+    model: Any,
+    cutoff_ms: int,
+    limit: int,
+    experts: tuple[int | None, ...] | None = None,
+) -> list[dict[str, Any]]:
     table = model.__table__
     statement = (
         select(table)

@@ -125,7 +125,9 @@ class Database:
             echo=settings.echo_sql,
             pool_pre_ping=True,
             pool_size=settings.pool_size,
-            connect_args=postgres_connect_args(settings.connect_timeout_seconds, self._url.query.get("options")),
+            connect_args=postgres_connect_args(
+                settings.connect_timeout_seconds, self._url.query.get("options")
+            ),
         )
 
     def dispose(self) -> None:

@@ -13,11 +13,24 @@ from metaexpert.core.enums import TradeMode
 from metaexpert.core.errors import ConfigurationError
 
 #: ``expert.run`` keyword arguments a supervised expert may set (everything else is the supervisor's).
-RUN_OPTIONS = frozenset({
-    "backtest_start", "backtest_end", "initial_capital", "data_dir", "symbol", "timeframe", "parameters",
-    "simulation", "market_specs", "close_at_end", "stop_on_error", "max_steps", "duration_seconds",
-    "poll_interval",
-})
+RUN_OPTIONS = frozenset(
+    {
+        "backtest_start",
+        "backtest_end",
+        "initial_capital",
+        "data_dir",
+        "symbol",
+        "timeframe",
+        "parameters",
+        "simulation",
+        "market_specs",
+        "close_at_end",
+        "stop_on_error",
+        "max_steps",
+        "duration_seconds",
+        "poll_interval",
+    }
+)
 
 
 class ExpertProcessConfig(BaseModel):
@@ -28,10 +41,18 @@ class ExpertProcessConfig(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     file: Path
     trade_mode: TradeMode = TradeMode.BACKTEST
-    run: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for expert.run")
-    memory_limit_mb: int | None = Field(default=None, ge=256, description="RLIMIT_AS (address space) in MiB")
-    cpu_seconds: int | None = Field(default=None, ge=1, description="RLIMIT_CPU: CPU time before SIGXCPU")
-    requests_per_minute: int | None = Field(default=None, ge=1, description="this expert's exchange request budget")
+    run: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments for expert.run"
+    )
+    memory_limit_mb: int | None = Field(
+        default=None, ge=256, description="RLIMIT_AS (address space) in MiB"
+    )
+    cpu_seconds: int | None = Field(
+        default=None, ge=1, description="RLIMIT_CPU: CPU time before SIGXCPU"
+    )
+    requests_per_minute: int | None = Field(
+        default=None, ge=1, description="this expert's exchange request budget"
+    )
     restart_on_crash: bool = True
     environment: dict[str, str] = Field(default_factory=dict)
 
@@ -49,7 +70,9 @@ class ExpertProcessConfig(BaseModel):
     def _run_options(cls, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - RUN_OPTIONS)
         if unknown:
-            raise ValueError(f"unknown run option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(RUN_OPTIONS))}")
+            raise ValueError(
+                f"unknown run option(s) {', '.join(unknown)}; allowed: {', '.join(sorted(RUN_OPTIONS))}"
+            )
         return value
 
 
@@ -63,7 +86,10 @@ class SupervisorConfig(BaseModel):
     backoff_initial_seconds: float = Field(default=1.0, ge=0)
     backoff_max_seconds: float = Field(default=60.0, gt=0)
     account_requests_per_minute: int | None = Field(
-        default=None, ge=1, description="the exchange account's budget, shared by every expert on it")
+        default=None,
+        ge=1,
+        description="the exchange account's budget, shared by every expert on it",
+    )
     notification_urls: list[str] = Field(default_factory=list)
     run_dir: Path = Path("output/supervisor")
     metrics_port: int | None = Field(default=None, ge=0, le=65_535)
@@ -78,13 +104,21 @@ class SupervisorConfig(BaseModel):
         if duplicates:
             raise ValueError(f"expert names must be unique; repeated: {', '.join(duplicates)}")
         if self.account_requests_per_minute is not None:
-            budgets = [expert.requests_per_minute for expert in self.experts if expert.trade_mode is not TradeMode.BACKTEST]
+            budgets = [
+                expert.requests_per_minute
+                for expert in self.experts
+                if expert.trade_mode is not TradeMode.BACKTEST
+            ]
             if any(budget is None for budget in budgets):
-                raise ValueError("with account_requests_per_minute, every paper/live expert needs requests_per_minute")
+                raise ValueError(
+                    "with account_requests_per_minute, every paper/live expert needs requests_per_minute"
+                )
             total = sum(budget or 0 for budget in budgets)
             if total > self.account_requests_per_minute:
-                raise ValueError(f"the experts' requests_per_minute add up to {total}, above the account's "
-                                 f"{self.account_requests_per_minute}")
+                raise ValueError(
+                    f"the experts' requests_per_minute add up to {total}, above the account's "
+                    f"{self.account_requests_per_minute}"
+                )
         return self
 
     @classmethod
@@ -95,16 +129,29 @@ class SupervisorConfig(BaseModel):
         except FileNotFoundError:
             raise ConfigurationError(f"supervisor configuration {source} does not exist") from None
         except yaml.YAMLError as error:
-            raise ConfigurationError(f"supervisor configuration {source} is not valid YAML: {error}") from None
+            raise ConfigurationError(
+                f"supervisor configuration {source} is not valid YAML: {error}"
+            ) from None
         if not isinstance(data, dict):
-            raise ConfigurationError(f"supervisor configuration {source} must be a mapping with an 'experts' list")
+            raise ConfigurationError(
+                f"supervisor configuration {source} must be a mapping with an 'experts' list"
+            )
         base = source.resolve().parent
         for expert in data.get("experts") or []:
-            if isinstance(expert, dict) and "file" in expert and not Path(str(expert["file"])).is_absolute():
+            if (
+                isinstance(expert, dict)
+                and "file" in expert
+                and not Path(str(expert["file"])).is_absolute()
+            ):
                 expert["file"] = str(base / str(expert["file"]))
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in issue['loc']) or 'value'}: "
-                                 f"{issue['msg'].removeprefix('Value error, ')}" for issue in error.errors())
-            raise ConfigurationError(f"invalid supervisor configuration {source}: {problems}") from None
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in issue['loc']) or 'value'}: "
+                f"{issue['msg'].removeprefix('Value error, ')}"
+                for issue in error.errors()
+            )
+            raise ConfigurationError(
+                f"invalid supervisor configuration {source}: {problems}"
+            ) from None

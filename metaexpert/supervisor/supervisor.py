@@ -64,7 +64,13 @@ from metaexpert.supervisor.exits import EXIT_CONFIGURATION, EXIT_MEMORY, EXIT_OK
 
 logger = logging.getLogger("metaexpert.supervisor")
 
-RUNNING, WAITING, FINISHED, FAILED, STOPPED = "running", "waiting_restart", "finished", "failed", "stopped"
+RUNNING, WAITING, FINISHED, FAILED, STOPPED = (
+    "running",
+    "waiting_restart",
+    "finished",
+    "failed",
+    "stopped",
+)
 
 
 def describe_exit(returncode: int) -> tuple[str, bool]:
@@ -77,7 +83,11 @@ def describe_exit(returncode: int) -> tuple[str, bool]:
         return "configuration error (see the expert's log)", False
     if returncode < 0:
         number = -returncode
-        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+        name = (
+            signal.Signals(number).name
+            if number in signal.Signals._value2member_map_
+            else f"signal {number}"
+        )
         if number == signal.SIGXCPU:
             return "CPU time limit exceeded (SIGXCPU)", False
         if number == signal.SIGKILL:
@@ -146,8 +156,12 @@ class Supervisor:
         run_dir = Path(config.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.experts = [
-            ExpertProcess(expert, run_dir / f"{expert.name}.spec.json", run_dir / f"{expert.name}.result.json",
-                          run_dir / f"{expert.name}.log")
+            ExpertProcess(
+                expert,
+                run_dir / f"{expert.name}.spec.json",
+                run_dir / f"{expert.name}.result.json",
+                run_dir / f"{expert.name}.log",
+            )
             for expert in config.experts
         ]
 
@@ -164,7 +178,10 @@ class Supervisor:
         try:
             while not self.done:
                 if deadline is not None and self.clock() >= deadline:
-                    logger.warning("supervisor timeout after %.0f s: stopping the experts still running", timeout_seconds)
+                    logger.warning(
+                        "supervisor timeout after %.0f s: stopping the experts still running",
+                        timeout_seconds,
+                    )
                     break
                 time.sleep(self.config.poll_interval_seconds)
                 self.poll()
@@ -192,7 +209,11 @@ class Supervisor:
 
     def stop(self) -> None:
         """Terminate what still runs: SIGTERM, then SIGKILL after the grace period."""
-        running = [e for e in self.experts if e.status == RUNNING and e.process is not None and e.process.poll() is None]
+        running = [
+            e
+            for e in self.experts
+            if e.status == RUNNING and e.process is not None and e.process.poll() is None
+        ]
         for expert in running:
             expert.process.terminate()  # type: ignore[union-attr]
         deadline = time.monotonic() + self.config.stop_grace_seconds
@@ -212,11 +233,19 @@ class Supervisor:
                 expert.status, expert.reason = STOPPED, expert.reason or "stopped by the supervisor"
 
     def report(self) -> SupervisorReport:
-        return SupervisorReport({
-            expert.name: {"status": expert.status, "exit_code": expert.exit_code, "reason": expert.reason,
-                          "restarts": expert.restarts, "result": expert.result(), "log": str(expert.log_path)}
-            for expert in self.experts
-        })
+        return SupervisorReport(
+            {
+                expert.name: {
+                    "status": expert.status,
+                    "exit_code": expert.exit_code,
+                    "reason": expert.reason,
+                    "restarts": expert.restarts,
+                    "result": expert.result(),
+                    "log": str(expert.log_path),
+                }
+                for expert in self.experts
+            }
+        )
 
     # ------------------------------------------------------------------ internals
     def _spawn(self, expert: ExpertProcess) -> None:
@@ -229,12 +258,18 @@ class Supervisor:
         with expert.log_path.open("ab") as log:
             expert.process = subprocess.Popen(
                 [self.config.python, "-m", "metaexpert.supervisor.worker", str(expert.spec_path)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environment,
-                cwd=str(config.file.parent), start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=environment,
+                cwd=str(config.file.parent),
+                start_new_session=True,
             )
         expert.status, expert.exit_code = RUNNING, None
         self._set_up(expert, True)
-        logger.info("started expert %s (pid %s, %s)", expert.name, expert.process.pid, config.trade_mode)
+        logger.info(
+            "started expert %s (pid %s, %s)", expert.name, expert.process.pid, config.trade_mode
+        )
 
     def _ended(self, expert: ExpertProcess, code: int, now: float) -> None:
         reason, restartable = describe_exit(code)
@@ -247,7 +282,9 @@ class Supervisor:
             return
         config = self.config
         if restartable and expert.config.restart_on_crash and expert.restarts < config.max_restarts:
-            delay = min(config.backoff_initial_seconds * 2 ** expert.restarts, config.backoff_max_seconds)
+            delay = min(
+                config.backoff_initial_seconds * 2**expert.restarts, config.backoff_max_seconds
+            )
             expert.status, expert.next_start_at = WAITING, now + delay
             outcome = f"restart {expert.restarts + 1} of {config.max_restarts} in {delay:.1f} s"
         else:
@@ -256,7 +293,9 @@ class Supervisor:
                 outcome = f"not restarted: gave up after {expert.restarts} restarts"
             else:
                 outcome = "not restarted"
-        logger.error("expert %s stopped: %s (exit status %s); %s", expert.name, reason, code, outcome)
+        logger.error(
+            "expert %s stopped: %s (exit status %s); %s", expert.name, reason, code, outcome
+        )
         self._alert(expert, reason, code, outcome)
 
     def _alert(self, expert: ExpertProcess, reason: str, code: int, outcome: str) -> None:
@@ -264,8 +303,10 @@ class Supervisor:
             return
         from metaexpert.observability.masking import mask_text
 
-        body = (f"Expert {expert.name} ({expert.config.trade_mode}) stopped: {reason} (exit status {code}); "
-                f"{outcome}. The other experts keep running.\n{mask_text(expert.log_tail(300))}")
+        body = (
+            f"Expert {expert.name} ({expert.config.trade_mode}) stopped: {reason} (exit status {code}); "
+            f"{outcome}. The other experts keep running.\n{mask_text(expert.log_tail(300))}"
+        )
         try:
             # No tags: Apprise sends tagged alerts only to URLs carrying that tag, and a
             # death must reach every configured target.
@@ -278,13 +319,17 @@ class Supervisor:
             self.metrics.expert_up(expert.name, up)
 
 
-def supervise(config: SupervisorConfig, *, timeout_seconds: float | None = None) -> SupervisorReport:
+def supervise(
+    config: SupervisorConfig, *, timeout_seconds: float | None = None
+) -> SupervisorReport:
     """Build the notifier and metrics endpoint from ``config`` and run until every expert ends."""
     notifier = None
     if config.notification_urls:
         from metaexpert.notify import AppriseNotifier, NotificationConfig
 
-        notifier = AppriseNotifier(NotificationConfig(urls=config.notification_urls, title_prefix="MetaExpert supervisor"))
+        notifier = AppriseNotifier(
+            NotificationConfig(urls=config.notification_urls, title_prefix="MetaExpert supervisor")
+        )
     metrics = server = None
     if config.metrics_port is not None:
         from metaexpert.observability.metrics import MetricsServer, SupervisorMetrics
@@ -293,7 +338,9 @@ def supervise(config: SupervisorConfig, *, timeout_seconds: float | None = None)
         server = MetricsServer(metrics.registry, port=config.metrics_port)
         server.start()
     try:
-        return Supervisor(config, notifier=notifier, metrics=metrics).run(timeout_seconds=timeout_seconds)
+        return Supervisor(config, notifier=notifier, metrics=metrics).run(
+            timeout_seconds=timeout_seconds
+        )
     finally:
         if server is not None:
             server.stop()

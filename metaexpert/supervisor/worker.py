@@ -40,24 +40,40 @@ def apply_limits(memory_limit_mb: int | None, cpu_seconds: int | None) -> None:
 
 def _memory_guard(event: Any) -> None:
     if isinstance(getattr(event, "error", None), MemoryError):
-        raise MemoryLimitExceeded(f"MemoryError in {getattr(event, 'handler', '') or getattr(event, 'source', '?')}")
+        raise MemoryLimitExceeded(
+            f"MemoryError in {getattr(event, 'handler', '') or getattr(event, 'source', '?')}"
+        )
 
 
 def summarise(result: Any) -> dict[str, Any]:
     """What the supervisor reports: numbers that identify a run's outcome."""
     if hasattr(result, "final_equity"):  # a BacktestResult
-        return {"final_equity": float(result.final_equity), "closed_trades": len(result.closed_trades),
-                "orders": len(result.orders), "fills": len(result.fills), "fees_paid": float(result.fees_paid)}
+        return {
+            "final_equity": float(result.final_equity),
+            "closed_trades": len(result.closed_trades),
+            "orders": len(result.orders),
+            "fills": len(result.fills),
+            "fees_paid": float(result.fees_paid),
+        }
     portfolio = result.portfolio  # the engine of a paper/live run
-    return {"final_equity": float(portfolio.account.equity), "closed_trades": len(result.closed_trades),
-            "orders": len(result.orders), "fills": len(result.fills), "errors": len(result.errors)}
+    return {
+        "final_equity": float(portfolio.account.equity),
+        "closed_trades": len(result.closed_trades),
+        "orders": len(result.orders),
+        "fills": len(result.fills),
+        "errors": len(result.errors),
+    }
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     """Load the spec's expert file (the project's one loader) and run it through the facade."""
     from metaexpert.cli.loader import load_expert
 
-    overrides = {"rate_limit": int(spec["requests_per_minute"])} if spec.get("requests_per_minute") else None
+    overrides = (
+        {"rate_limit": int(spec["requests_per_minute"])}
+        if spec.get("requests_per_minute")
+        else None
+    )
     expert = load_expert(Path(spec["file"]), overrides=overrides).expert
     options: dict[str, Any] = {"configure_logs": False, "observers": [_memory_guard]}
     if str(spec["trade_mode"]) == "backtest":
@@ -79,12 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(spec)
     except (MemoryError, MemoryLimitExceeded) as error:
-        print(f"memory limit of {spec.get('memory_limit_mb')} MiB exceeded: {error}", file=sys.stderr)
+        print(
+            f"memory limit of {spec.get('memory_limit_mb')} MiB exceeded: {error}", file=sys.stderr
+        )
         return EXIT_MEMORY
     except MetaExpertError as error:  # configuration, a broken expert file (ExpertLoadError) ...
         from metaexpert.observability.masking import mask_text
 
-        print(f"configuration error: {type(error).__name__}: {mask_text(str(error))}", file=sys.stderr)
+        print(
+            f"configuration error: {type(error).__name__}: {mask_text(str(error))}", file=sys.stderr
+        )
         return EXIT_CONFIGURATION
     except Exception:  # noqa: BLE001 - the exit status carries the crash to the supervisor
         traceback.print_exc()

@@ -289,10 +289,17 @@ def test_html_report_with_computed_metrics_reuses_them(tmp_path: Path):
 
 
 def _failed_result():
-    return make_result([100, 100, 100], bars_processed=3, errors=["handler:on_bar: KeyError: 'close' (5 times)"], error_count=5,
-                       stopped_by_error=True,
-                       parameters={"stop_reason": "stopped after 5 consecutive errors in on_bar: KeyError: 'close' "
-                                                  "(max_consecutive_errors=5)"})
+    return make_result(
+        [100, 100, 100],
+        bars_processed=3,
+        errors=["handler:on_bar: KeyError: 'close' (5 times)"],
+        error_count=5,
+        stopped_by_error=True,
+        parameters={
+            "stop_reason": "stopped after 5 consecutive errors in on_bar: KeyError: 'close' "
+            "(max_consecutive_errors=5)"
+        },
+    )
 
 
 def test_print_summary_with_handler_errors_says_so_before_the_table():
@@ -300,7 +307,9 @@ def test_print_summary_with_handler_errors_says_so_before_the_table():
     print_summary(_failed_result(), console=console)
     text = console.export_text()
     first_line = text.splitlines()[0]
-    assert first_line.startswith("This run had errors: 5 handler errors in 3 bars; stopped after 5 consecutive errors")
+    assert first_line.startswith(
+        "This run had errors: 5 handler errors in 3 bars; stopped after 5 consecutive errors"
+    )
     assert text.index("KeyError: 'close' (5 times)") < text.index("Total return")
 
 
@@ -324,5 +333,7 @@ def test_html_report_with_handler_errors_shows_the_banner_before_the_metrics(tmp
     assert 'id="run-failed"' in html
     assert html.index('id="run-failed"') < html.index('id="metrics"')
     assert "5 handler errors" in html
-    clean = write_html_report(make_result([100, 101]), tmp_path / "clean.html").read_text(encoding="utf-8")
+    clean = write_html_report(make_result([100, 101]), tmp_path / "clean.html").read_text(
+        encoding="utf-8"
+    )
     assert 'id="run-failed"' not in clean

@@ -63,7 +63,11 @@ def test_compare_trades_with_identical_lists_reports_all_matching():
 
 def test_compare_trades_with_changed_size_reports_that_trade_first():
     left = [_trade(), _trade(entry_time=2_000), _trade(entry_time=3_000)]
-    right = [left[0], _trade(entry_time=2_000, size=2.0000001), _trade(entry_time=3_000, exit_time=1)]
+    right = [
+        left[0],
+        _trade(entry_time=2_000, size=2.0000001),
+        _trade(entry_time=3_000, exit_time=1),
+    ]
     comparison = compare_trades(left, right, names=("a", "b"))
     assert not comparison.equal
     assert comparison.matching == 1
@@ -72,7 +76,9 @@ def test_compare_trades_with_changed_size_reports_that_trade_first():
 
 
 def test_compare_trades_with_extra_trade_names_the_longer_side():
-    comparison = compare_trades([_trade()], [_trade(), _trade(entry_time=9)], names=("mine", "theirs"))
+    comparison = compare_trades(
+        [_trade()], [_trade(), _trade(entry_time=9)], names=("mine", "theirs")
+    )
     assert not comparison.equal
     assert comparison.matching == 1
     assert "exists only in theirs" in (comparison.first_mismatch or "")
@@ -80,7 +86,9 @@ def test_compare_trades_with_extra_trade_names_the_longer_side():
 
 def test_equity_difference_with_different_lengths_is_infinite():
     assert equity_difference(np.ones(3), np.ones(4)) == math.inf
-    assert equity_difference(np.array([100.0, 200.0]), np.array([100.0, 202.0])) == pytest.approx(2 / 202)
+    assert equity_difference(np.array([100.0, 200.0]), np.array([100.0, 202.0])) == pytest.approx(
+        2 / 202
+    )
 
 
 def test_tiny_run_with_both_frameworks_has_same_trade_times_prices_and_equity(tiny_case):
@@ -94,7 +102,9 @@ def test_tiny_run_with_both_frameworks_has_same_trade_times_prices_and_equity(ti
         assert ours.exit_price == pytest.approx(other.exit_price, rel=1e-12)
         # Both round 95 % of equity down to whole satoshis; allow a few satoshis (see the report).
         assert ours.size == pytest.approx(other.size, rel=1e-7)
-        assert ours.pnl == pytest.approx(other.pnl, rel=1e-6, abs=1e-6 * ours.size * ours.entry_price)
+        assert ours.pnl == pytest.approx(
+            other.pnl, rel=1e-6, abs=1e-6 * ours.size * ours.entry_price
+        )
     assert mine.final_equity == pytest.approx(theirs.final_equity, rel=1e-8)
     assert tiny_case.equity_gap is not None and tiny_case.equity_gap < 1e-8
     assert tiny_case.comparison.left_count == tiny_case.comparison.right_count == len(mine.trades)
@@ -119,7 +129,9 @@ def test_runner_with_missing_module_reports_missing_without_running():
 
 
 def test_runner_with_failing_module_reports_failure(tmp_path):
-    outcome = run_module("bench_backtest", quick=False, timeout=60, python=str(tmp_path / "no-python"))
+    outcome = run_module(
+        "bench_backtest", quick=False, timeout=60, python=str(tmp_path / "no-python")
+    )
     assert outcome.status == "failed"
     text = summary([outcome, Outcome("bench_data", "ok", 1.5)])
     assert "bench_backtest" in text and "failed" in text and "ok" in text

@@ -16,10 +16,22 @@ def store(tmp_path_factory: pytest.TempPathFactory):
 
 def test_plain_loop_and_metaexpert_with_same_strategy_make_identical_trades(store):
     root, start, end = store
-    plain = bench_scale.child_plain_loop({"file": str(root / "binance" / "spot" / "BTCUSDT-1m.parquet"),
-                                          "start_ms": start, "end_ms": end})
-    mine = bench_scale.child_metaexpert({"symbols": ["BTCUSDT"], "size_value": 95.0, "start_ms": start,
-                                         "end_ms": end, "data_dir": str(root)})
+    plain = bench_scale.child_plain_loop(
+        {
+            "file": str(root / "binance" / "spot" / "BTCUSDT-1m.parquet"),
+            "start_ms": start,
+            "end_ms": end,
+        }
+    )
+    mine = bench_scale.child_metaexpert(
+        {
+            "symbols": ["BTCUSDT"],
+            "size_value": 95.0,
+            "start_ms": start,
+            "end_ms": end,
+            "data_dir": str(root),
+        }
+    )
     assert plain["bars"] == mine["bars"] == 6_000
     assert plain["trades"] == mine["trades"] > 20
     assert plain["entries"] == mine["entries"]
@@ -28,16 +40,30 @@ def test_plain_loop_and_metaexpert_with_same_strategy_make_identical_trades(stor
 
 def test_metaexpert_child_with_two_symbols_counts_the_bars_of_both(store):
     root, start, end = store
-    both = bench_scale.child_metaexpert({"symbols": ["BTCUSDT", "ETHUSDT"], "size_value": 47.5, "start_ms": start,
-                                         "end_ms": end, "data_dir": str(root)})
+    both = bench_scale.child_metaexpert(
+        {
+            "symbols": ["BTCUSDT", "ETHUSDT"],
+            "size_value": 47.5,
+            "start_ms": start,
+            "end_ms": end,
+            "data_dir": str(root),
+        }
+    )
     assert both["bars"] == 12_000
     assert both["moments"] == 6_000
 
 
 def test_measure_with_child_process_reports_its_own_cpu_and_memory(store):
     root, start, end = store
-    row = bench_scale.measure("plain", "plain", {"file": str(root / "binance" / "spot" / "BTCUSDT-1m.parquet"),
-                                                  "start_ms": start, "end_ms": end})
+    row = bench_scale.measure(
+        "plain",
+        "plain",
+        {
+            "file": str(root / "binance" / "spot" / "BTCUSDT-1m.parquet"),
+            "start_ms": start,
+            "end_ms": end,
+        },
+    )
     assert row.bars == 6_000
     assert row.process_cpu > 0 and row.peak_mb > 10
     assert "plain" in bench_scale.table([row])

@@ -41,8 +41,13 @@ def synthetic_result(name: str = "fake", bars: int = 48) -> BacktestResult:
 class FakeExpert:
     """Duck-types ``MetaExpert.run`` for backtests; ``fail_with`` makes ``run`` raise."""
 
-    def __init__(self, *, fail_with: BaseException | None = None,
-                 display_timezone: str = "UTC", accept_overrides: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        fail_with: BaseException | None = None,
+        display_timezone: str = "UTC",
+        accept_overrides: bool = True,
+    ) -> None:
         self.fail_with = fail_with
         self.display_timezone = display_timezone
         self.calls: list[dict[str, Any]] = []
@@ -50,18 +55,35 @@ class FakeExpert:
         if not accept_overrides:
             self.run = self._run_without_overrides  # type: ignore[method-assign]
 
-    def run(self, trade_mode: str = "backtest", backtest_start: str | None = None,
-            backtest_end: str | None = None, initial_capital: float = 10_000,
-            data_dir: str | None = None, progress: Any = None, output_dir: str | None = None,
-            symbol: str | None = None, timeframe: str | None = None,
-            parameters: dict[str, Any] | None = None, report: bool = True) -> BacktestResult:
-        self.calls.append({
-            "trade_mode": trade_mode, "backtest_start": backtest_start,
-            "backtest_end": backtest_end, "initial_capital": initial_capital,
-            "data_dir": data_dir, "output_dir": output_dir, "symbol": symbol,
-            "timeframe": timeframe, "parameters": parameters,
-            "progress_is_callable": callable(progress), "report": report,
-        })
+    def run(
+        self,
+        trade_mode: str = "backtest",
+        backtest_start: str | None = None,
+        backtest_end: str | None = None,
+        initial_capital: float = 10_000,
+        data_dir: str | None = None,
+        progress: Any = None,
+        output_dir: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        report: bool = True,
+    ) -> BacktestResult:
+        self.calls.append(
+            {
+                "trade_mode": trade_mode,
+                "backtest_start": backtest_start,
+                "backtest_end": backtest_end,
+                "initial_capital": initial_capital,
+                "data_dir": data_dir,
+                "output_dir": output_dir,
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "parameters": parameters,
+                "progress_is_callable": callable(progress),
+                "report": report,
+            }
+        )
         if self.fail_with is not None:
             raise self.fail_with
         total = 48
@@ -73,8 +95,15 @@ class FakeExpert:
         result.parameters = dict(parameters or {})
         return result
 
-    def _run_without_overrides(self, trade_mode: str, backtest_start: str, backtest_end: str,
-                               initial_capital: float, data_dir: str | None = None,
-                               progress: Any = None) -> BacktestResult:
-        return self.__class__.run(self, trade_mode, backtest_start, backtest_end,
-                                  initial_capital, data_dir, progress)
+    def _run_without_overrides(
+        self,
+        trade_mode: str,
+        backtest_start: str,
+        backtest_end: str,
+        initial_capital: float,
+        data_dir: str | None = None,
+        progress: Any = None,
+    ) -> BacktestResult:
+        return self.__class__.run(
+            self, trade_mode, backtest_start, backtest_end, initial_capital, data_dir, progress
+        )

@@ -12,13 +12,14 @@ from metaexpert.observability.masking import clear_secrets, register_secret
 
 
 def _invoke(runner, path, *extra):
-    return runner.invoke(app, ["backtest", str(path), "--start", "2024-01-01",
-                               "--end", "2024-01-03", *extra])
+    return runner.invoke(
+        app, ["backtest", str(path), "--start", "2024-01-01", "--end", "2024-01-03", *extra]
+    )
 
 
-def test_backtest_with_fake_expert_writes_json_and_html(runner, fake_expert_type,
-                                                         write_expert_file, tmp_path,
-                                                         monkeypatch):
+def test_backtest_with_fake_expert_writes_json_and_html(
+    runner, fake_expert_type, write_expert_file, tmp_path, monkeypatch
+):
     calls = []
     original_run = fake_expert_type.run
 
@@ -33,11 +34,26 @@ def test_backtest_with_fake_expert_writes_json_and_html(runner, fake_expert_type
     data.mkdir()
     path = write_expert_file("expert = FakeExpert()\n")
     output = tmp_path / "out"
-    result = _invoke(runner, path, "--capital", "2500", "--data", str(data), "--output",
-                     str(output), "--symbol", "ethusdt", "--timeframe", "4h",
-                     "--param", "fast_period=8", "-p", "mode=aggressive")
+    result = _invoke(
+        runner,
+        path,
+        "--capital",
+        "2500",
+        "--data",
+        str(data),
+        "--output",
+        str(output),
+        "--symbol",
+        "ethusdt",
+        "--timeframe",
+        "4h",
+        "--param",
+        "fast_period=8",
+        "-p",
+        "mode=aggressive",
+    )
     assert result.exit_code == 0, result.output
-    (call, progress), = calls
+    ((call, progress),) = calls
     assert call["trade_mode"] == "backtest"
     assert call["report"] is False  # the CLI writes the reports, not the facade
     assert call["backtest_start"] == "2024-01-01" and call["backtest_end"] == "2024-01-03"
@@ -55,8 +71,9 @@ def test_backtest_with_fake_expert_writes_json_and_html(runner, fake_expert_type
     assert "HTML report:" in result.stdout and "JSON result:" in result.stdout
 
 
-def test_backtest_with_no_html_writes_only_json(runner, fake_expert_type, write_expert_file,
-                                                tmp_path):
+def test_backtest_with_no_html_writes_only_json(
+    runner, fake_expert_type, write_expert_file, tmp_path
+):
     path = write_expert_file("expert = FakeExpert()\n")
     output = tmp_path / "out"
     result = _invoke(runner, path, "--output", str(output), "--no-html", "--no-progress")
@@ -64,9 +81,9 @@ def test_backtest_with_no_html_writes_only_json(runner, fake_expert_type, write_
     assert sorted(p.name for p in output.iterdir()) == ["result.json"]
 
 
-def test_backtest_without_output_uses_timestamped_folder(runner, fake_expert_type,
-                                                         write_expert_file, tmp_path,
-                                                         monkeypatch):
+def test_backtest_without_output_uses_timestamped_folder(
+    runner, fake_expert_type, write_expert_file, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     path = write_expert_file("expert = FakeExpert()\n", name="trend_bot.py")
     result = _invoke(runner, path, "--no-progress")
@@ -76,13 +93,17 @@ def test_backtest_without_output_uses_timestamped_folder(runner, fake_expert_typ
     assert (folder / "result.json").is_file() and (folder / "report.html").is_file()
 
 
-@pytest.mark.parametrize("error", [
-    "DataError('no candles for BTCUSDT 1h in /data')",
-    "ConfigurationError('stop_loss_pct must be below 100')",
-    "InsufficientHistoryError('need 100 bars before 2024-01-01, found 12')",
-])
-def test_backtest_with_expected_error_exits_one_with_single_line(runner, fake_expert_type,
-                                                                 write_expert_file, error):
+@pytest.mark.parametrize(
+    "error",
+    [
+        "DataError('no candles for BTCUSDT 1h in /data')",
+        "ConfigurationError('stop_loss_pct must be below 100')",
+        "InsufficientHistoryError('need 100 bars before 2024-01-01, found 12')",
+    ],
+)
+def test_backtest_with_expected_error_exits_one_with_single_line(
+    runner, fake_expert_type, write_expert_file, error
+):
     path = write_expert_file(f"""
         from metaexpert.core.errors import ConfigurationError, DataError, InsufficientHistoryError
         expert = FakeExpert(fail_with={error})
@@ -120,8 +141,9 @@ def test_backtest_with_secret_in_error_masks_it(runner, fake_expert_type, write_
     assert "key *** invalid" in result.stderr
 
 
-def test_backtest_with_unsupported_override_exits_with_clear_error(runner, fake_expert_type,
-                                                                   write_expert_file):
+def test_backtest_with_unsupported_override_exits_with_clear_error(
+    runner, fake_expert_type, write_expert_file
+):
     path = write_expert_file("expert = FakeExpert(accept_overrides=False)\n")
     result = _invoke(runner, path, "--no-progress", "--symbol", "ETHUSDT")
     assert result.exit_code == 1
@@ -137,16 +159,20 @@ def test_backtest_with_no_expert_in_file_exits_one(runner, fake_expert_type, wri
     assert "defines no FakeExpert instance" in result.stderr
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--start", "2024-01-05"], "must be before"),
-    (["--start", "2024/01/01"], "not a date like"),
-    (["--capital", "0"], "positive amount"),
-    (["--timeframe", "7q"], "not a timeframe"),
-    (["--timezone", "Mars/Base"], "IANA time zone"),
-    (["--param", "novalue"], "key=value"),
-])
-def test_backtest_with_bad_option_exits_two_with_message(runner, fake_expert_type,
-                                                         write_expert_file, extra, message):
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--start", "2024-01-05"], "must be before"),
+        (["--start", "2024/01/01"], "not a date like"),
+        (["--capital", "0"], "positive amount"),
+        (["--timeframe", "7q"], "not a timeframe"),
+        (["--timezone", "Mars/Base"], "IANA time zone"),
+        (["--param", "novalue"], "key=value"),
+    ],
+)
+def test_backtest_with_bad_option_exits_two_with_message(
+    runner, fake_expert_type, write_expert_file, extra, message
+):
     path = write_expert_file("expert = FakeExpert()\n")
     result = _invoke(runner, path, *extra)
     assert result.exit_code == 2
@@ -159,8 +185,9 @@ def test_backtest_with_missing_file_exits_one(runner, fake_expert_type, tmp_path
     assert "expert file not found" in result.stderr
 
 
-def test_backtest_with_unwritable_output_exits_one_with_message(runner, fake_expert_type,
-                                                                write_expert_file, tmp_path):
+def test_backtest_with_unwritable_output_exits_one_with_message(
+    runner, fake_expert_type, write_expert_file, tmp_path
+):
     path = write_expert_file("expert = FakeExpert()\n")
     blocker = tmp_path / "occupied"
     blocker.write_text("a file where the output folder should go")

@@ -29,15 +29,32 @@ def generated_expert(tmp_path, monkeypatch):
 
 
 def _backtest(runner, expert, data, output):
-    return runner.invoke(app, ["backtest", str(expert), "--start", "2024-01-08", "--end", "2024-01-22",
-                               "--data", str(data), "--output", str(output), "--no-progress", "--no-html"])
+    return runner.invoke(
+        app,
+        [
+            "backtest",
+            str(expert),
+            "--start",
+            "2024-01-08",
+            "--end",
+            "2024-01-22",
+            "--data",
+            str(data),
+            "--output",
+            str(output),
+            "--no-progress",
+            "--no-html",
+        ],
+    )
 
 
 def _trades(output) -> list:
     return json.loads((output / "result.json").read_text())["closed_trades"]
 
 
-def test_backtest_with_csv_and_parquet_data_files_trades_as_store_folder(runner, generated_expert, tmp_path):
+def test_backtest_with_csv_and_parquet_data_files_trades_as_store_folder(
+    runner, generated_expert, tmp_path
+):
     frame = pl.read_parquet(CANDLES).filter(pl.col("timestamp").is_between(START_MS, END_MS))
     csv, parquet = tmp_path / "btc.csv", tmp_path / "btc.parquet"
     frame.write_csv(csv)
@@ -51,10 +68,13 @@ def test_backtest_with_csv_and_parquet_data_files_trades_as_store_folder(runner,
     assert outcomes["csv"] == outcomes["store"] == outcomes["parquet"]
 
 
-def test_backtest_with_bad_csv_exits_one_with_the_validation_report_and_writes_nothing(runner, generated_expert,
-                                                                                       tmp_path):
+def test_backtest_with_bad_csv_exits_one_with_the_validation_report_and_writes_nothing(
+    runner, generated_expert, tmp_path
+):
     frame = pl.read_parquet(CANDLES).filter(pl.col("timestamp").is_between(START_MS, END_MS))
-    bad = frame.with_columns(pl.when(pl.int_range(pl.len()) == 200).then(-1.0).otherwise(pl.col("low")).alias("low"))
+    bad = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 200).then(-1.0).otherwise(pl.col("low")).alias("low")
+    )
     csv = tmp_path / "bad.csv"
     bad.write_csv(csv)
     result = _backtest(runner, generated_expert, csv, tmp_path / "out")

@@ -21,8 +21,14 @@ FEBRUARY_2018_END_MS = 1_519_862_400_000  # 2018-03-01 00:00 UTC
 def sandbox():
     from metaexpert.sandbox import SandboxConfig, SandboxServer
 
-    config = SandboxConfig(data_dir=DATA_DIR, timeframe="1h", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"],
-                           start_time_ms=FEBRUARY_2018_END_MS, tick_replay=False)
+    config = SandboxConfig(
+        data_dir=DATA_DIR,
+        timeframe="1h",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=["BTCUSDT"],
+        start_time_ms=FEBRUARY_2018_END_MS,
+        tick_replay=False,
+    )
     with SandboxServer(config) as server:
         yield server
 
@@ -32,28 +38,83 @@ def _url(server) -> str:
 
 
 @pytest.mark.network
-def test_data_download_with_sandbox_stores_recorded_month_and_reports_its_gap(runner, sandbox, tmp_path):
-    result = runner.invoke(app, ["data", "download", "--symbol", "BTCUSDT", "--timeframe", "1h",
-                                 "--start", "2018-02-01", "--end", "2018-02-28", "--data", str(tmp_path),
-                                 "--base-url", _url(sandbox), "--page-limit", "100"])
+def test_data_download_with_sandbox_stores_recorded_month_and_reports_its_gap(
+    runner, sandbox, tmp_path
+):
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "download",
+            "--symbol",
+            "BTCUSDT",
+            "--timeframe",
+            "1h",
+            "--start",
+            "2018-02-01",
+            "--end",
+            "2018-02-28",
+            "--data",
+            str(tmp_path),
+            "--base-url",
+            _url(sandbox),
+            "--page-limit",
+            "100",
+        ],
+    )
     assert result.exit_code == 0, result.output
     stored = CandleStore(tmp_path).read("binance", "spot", "BTCUSDT", "1h")
-    recorded = CandleStore(DATA_DIR, read_only=True).read("binance", "spot", "BTCUSDT", "1h", 1_517_443_200_000,
-                                                          FEBRUARY_2018_END_MS)
+    recorded = CandleStore(DATA_DIR, read_only=True).read(
+        "binance", "spot", "BTCUSDT", "1h", 1_517_443_200_000, FEBRUARY_2018_END_MS
+    )
     assert stored.equals(recorded) and stored.height == 639
     assert "639 candles downloaded, 639 new" in result.output
     assert "2018-02-08 01:00 UTC -> 2018-02-09 10:00 UTC (33 bar(s) missing)" in result.output
-    again = runner.invoke(app, ["data", "download", "--symbol", "BTCUSDT", "--timeframe", "1h", "--start",
-                                "2018-02-01", "--end", "2018-02-28", "--data", str(tmp_path),
-                                "--base-url", _url(sandbox), "--no-progress"])
+    again = runner.invoke(
+        app,
+        [
+            "data",
+            "download",
+            "--symbol",
+            "BTCUSDT",
+            "--timeframe",
+            "1h",
+            "--start",
+            "2018-02-01",
+            "--end",
+            "2018-02-28",
+            "--data",
+            str(tmp_path),
+            "--base-url",
+            _url(sandbox),
+            "--no-progress",
+        ],
+    )
     assert again.exit_code == 0 and "639 candles downloaded, 0 new" in again.output
 
 
 @pytest.mark.network
 def test_data_download_with_unknown_symbol_exits_one_and_writes_nothing(runner, sandbox, tmp_path):
-    result = runner.invoke(app, ["data", "download", "--symbol", "SOLUSDT", "--timeframe", "1h", "--start",
-                                 "2018-02-20", "--end", "2018-02-21", "--data", str(tmp_path), "--base-url",
-                                 _url(sandbox), "--no-progress"])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "download",
+            "--symbol",
+            "SOLUSDT",
+            "--timeframe",
+            "1h",
+            "--start",
+            "2018-02-20",
+            "--end",
+            "2018-02-21",
+            "--data",
+            str(tmp_path),
+            "--base-url",
+            _url(sandbox),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 1
     assert "download of binance spot SOLUSDT 1h failed: BadSymbol" in result.output
     assert not list(tmp_path.rglob("*.parquet"))
@@ -61,8 +122,16 @@ def test_data_download_with_unknown_symbol_exits_one_and_writes_nothing(runner, 
 
 def _good(rows: int = 24) -> pl.DataFrame:
     start = 1_704_067_200_000
-    return pl.DataFrame({"timestamp": [start + i * 3_600_000 for i in range(rows)], "open": [100.0] * rows,
-                         "high": [101.0] * rows, "low": [99.0] * rows, "close": [100.5] * rows, "volume": [1.0] * rows})
+    return pl.DataFrame(
+        {
+            "timestamp": [start + i * 3_600_000 for i in range(rows)],
+            "open": [100.0] * rows,
+            "high": [101.0] * rows,
+            "low": [99.0] * rows,
+            "close": [100.5] * rows,
+            "volume": [1.0] * rows,
+        }
+    )
 
 
 def test_data_check_with_valid_store_reports_gaps_and_exits_zero(runner, tmp_path):
@@ -71,7 +140,10 @@ def test_data_check_with_valid_store_reports_gaps_and_exits_zero(runner, tmp_pat
     result = runner.invoke(app, ["data", "check", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "binance/spot/BTCUSDT-1h" in result.output
-    assert "1 gap(s), largest 2024-01-01 05:00 UTC -> 2024-01-01 06:00 UTC (1 bar(s) missing)" in result.output
+    assert (
+        "1 gap(s), largest 2024-01-01 05:00 UTC -> 2024-01-01 06:00 UTC (1 bar(s) missing)"
+        in result.output
+    )
     gaps_fail = runner.invoke(app, ["data", "check", str(tmp_path), "--fail-on-gaps"])
     assert gaps_fail.exit_code == 1 and "1 have gaps" in gaps_fail.output
 
@@ -81,8 +153,9 @@ def test_data_check_with_stamped_file_edited_afterwards_finds_the_bad_bar(runner
     store.write("binance", "spot", "BTCUSDT", "1h", _good())
     store.write("binance", "spot", "ETHUSDT", "1h", _good())
     path = store.path("binance", "spot", "ETHUSDT", "1h")
-    _good().with_columns(pl.when(pl.int_range(pl.len()) == 3).then(-1.0).otherwise(pl.col("low")).alias("low")) \
-        .write_parquet(path)
+    _good().with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(-1.0).otherwise(pl.col("low")).alias("low")
+    ).write_parquet(path)
     result = runner.invoke(app, ["data", "check", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert "greater_than(0) on column 'low': 1 row(s) failed" in result.output
@@ -112,8 +185,23 @@ def stored_result(runner, tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     expert = write_expert("tiny_cross", tmp_path / "experts")
     output = tmp_path / "run"
-    result = runner.invoke(app, ["backtest", str(expert), "--start", "2024-01-01", "--end", "2024-01-22", "--data",
-                                 str(DATA_DIR), "--output", str(output), "--no-progress", "--no-html"])
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(expert),
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-22",
+            "--data",
+            str(DATA_DIR),
+            "--output",
+            str(output),
+            "--no-progress",
+            "--no-html",
+        ],
+    )
     assert result.exit_code == 0, result.output
     yield output / "result.json"
     from metaexpert.observability.logging import active_logging_handle
@@ -127,8 +215,19 @@ def test_report_with_stored_result_renders_html_with_its_trades(runner, stored_r
     stored = json.loads(stored_result.read_text())
     assert stored["closed_trades"], "the stored run must have trades to render"
     target = stored_result.parent / "again.html"
-    result = runner.invoke(app, ["report", str(stored_result), "--output", str(target), "--timezone",
-                                 "Europe/Berlin", "--data", str(DATA_DIR)])
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            str(stored_result),
+            "--output",
+            str(target),
+            "--timezone",
+            "Europe/Berlin",
+            "--data",
+            str(DATA_DIR),
+        ],
+    )
     assert result.exit_code == 0, result.output
     html = target.read_text()
     assert "Europe/Berlin" in html and stored["expert_name"] in html
@@ -149,9 +248,28 @@ def test_report_with_file_that_is_not_a_result_exits_one(runner, tmp_path):
 
 @pytest.mark.network
 def test_data_download_with_sandbox_futures_writes_futures_folder(runner, sandbox, tmp_path):
-    result = runner.invoke(app, ["data", "download", "--symbol", "BTCUSDT", "--timeframe", "1h", "--start",
-                                 "2018-02-20", "--end", "2018-02-21", "--market-type", "futures", "--data",
-                                 str(tmp_path), "--base-url", _url(sandbox), "--no-progress"])
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "download",
+            "--symbol",
+            "BTCUSDT",
+            "--timeframe",
+            "1h",
+            "--start",
+            "2018-02-20",
+            "--end",
+            "2018-02-21",
+            "--market-type",
+            "futures",
+            "--data",
+            str(tmp_path),
+            "--base-url",
+            _url(sandbox),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (series,) = CandleStore(tmp_path).available()
     assert (series.market_type, series.rows) == ("futures", 48)
@@ -163,7 +281,10 @@ def test_data_check_with_unreadable_series_file_reports_it_and_exits_one(runner,
     broken.write_bytes(b"not parquet at all")
     result = runner.invoke(app, ["data", "check", str(tmp_path)])
     assert result.exit_code == 1, result.output
-    assert "cannot read candle file" in result.output and "1 of 2 series failed validation" in result.output
+    assert (
+        "cannot read candle file" in result.output
+        and "1 of 2 series failed validation" in result.output
+    )
 
 
 @pytest.fixture(scope="module")
@@ -172,24 +293,50 @@ def corrupt_sandbox(tmp_path_factory):
     from metaexpert.sandbox import SandboxConfig, SandboxServer
 
     root = tmp_path_factory.mktemp("corrupt")
-    recorded = pl.read_parquet(CANDLES).filter(pl.col("timestamp").is_between(1_517_443_200_000,
-                                                                                FEBRUARY_2018_END_MS - 1))
-    bad = recorded.with_columns(pl.when(pl.int_range(pl.len()) == 100).then(-1.0).otherwise(pl.col("low"))
-                                .alias("low"))
+    recorded = pl.read_parquet(CANDLES).filter(
+        pl.col("timestamp").is_between(1_517_443_200_000, FEBRUARY_2018_END_MS - 1)
+    )
+    bad = recorded.with_columns(
+        pl.when(pl.int_range(pl.len()) == 100).then(-1.0).otherwise(pl.col("low")).alias("low")
+    )
     (root / "binance" / "spot").mkdir(parents=True)
     bad.write_parquet(root / "binance" / "spot" / "BTCUSDT-1h.parquet")
-    config = SandboxConfig(data_dir=root, timeframe="1h", spot_symbols=["BTCUSDT"], futures_symbols=[],
-                           start_time_ms=FEBRUARY_2018_END_MS, tick_replay=False)
+    config = SandboxConfig(
+        data_dir=root,
+        timeframe="1h",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=[],
+        start_time_ms=FEBRUARY_2018_END_MS,
+        tick_replay=False,
+    )
     with SandboxServer(config) as server:
         yield server
 
 
 @pytest.mark.network
-def test_data_download_of_corrupt_exchange_candles_refuses_with_report_and_writes_nothing(runner, corrupt_sandbox,
-                                                                                         tmp_path):
-    result = runner.invoke(app, ["data", "download", "--symbol", "BTCUSDT", "--timeframe", "1h", "--start",
-                                 "2018-02-01", "--end", "2018-02-28", "--data", str(tmp_path), "--base-url",
-                                 _url(corrupt_sandbox), "--no-progress"])
+def test_data_download_of_corrupt_exchange_candles_refuses_with_report_and_writes_nothing(
+    runner, corrupt_sandbox, tmp_path
+):
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "download",
+            "--symbol",
+            "BTCUSDT",
+            "--timeframe",
+            "1h",
+            "--start",
+            "2018-02-01",
+            "--end",
+            "2018-02-28",
+            "--data",
+            str(tmp_path),
+            "--base-url",
+            _url(corrupt_sandbox),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "binance/spot BTCUSDT 1h (incoming)" in result.output
     assert "greater_than(0) on column 'low': 1 row(s) failed" in result.output
@@ -197,13 +344,17 @@ def test_data_download_of_corrupt_exchange_candles_refuses_with_report_and_write
 
 
 @pytest.mark.network
-def test_ingest_tasks_with_corrupt_exchange_candles_refuse_and_write_nothing(corrupt_sandbox, tmp_path):
+def test_ingest_tasks_with_corrupt_exchange_candles_refuse_and_write_nothing(
+    corrupt_sandbox, tmp_path
+):
     from metaexpert.data import CandleValidationError
     from tasks.candles import fetch_candles, store_candles
     from tasks.exchange_client import make_exchange_client
 
     client = make_exchange_client("binance", url_override=_url(corrupt_sandbox))
-    frame = fetch_candles.fn(client, "BTC/USDT", "1h", 1_517_443_200_000, FEBRUARY_2018_END_MS, page_limit=500)
+    frame = fetch_candles.fn(
+        client, "BTC/USDT", "1h", 1_517_443_200_000, FEBRUARY_2018_END_MS, page_limit=500
+    )
     with pytest.raises(CandleValidationError, match=r"greater_than\(0\) on column 'low'"):
         store_candles.fn(str(tmp_path), "binance", "spot", "BTCUSDT", "1h", frame)
     assert not list(tmp_path.rglob("*.parquet"))

@@ -17,7 +17,8 @@ def test_repository_root_with_installed_checkout_holds_the_package():
 
 
 def test_demo_with_fake_example_backtests_2024_and_prints_report(
-        runner, fake_expert_type, write_expert_file, tmp_path, monkeypatch):
+    runner, fake_expert_type, write_expert_file, tmp_path, monkeypatch
+):
     calls = []
     original_run = fake_expert_type.run
 

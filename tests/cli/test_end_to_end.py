@@ -12,8 +12,9 @@ from metaexpert.cli.app import app
 from metaexpert.cli.new import write_expert
 from metaexpert.cli.options import DATA_DIR_ENVIRONMENT_VARIABLE, repository_root
 
-DATA_DIR = Path(os.environ.get(DATA_DIR_ENVIRONMENT_VARIABLE)
-                or repository_root().parent / "shared" / "data")
+DATA_DIR = Path(
+    os.environ.get(DATA_DIR_ENVIRONMENT_VARIABLE) or repository_root().parent / "shared" / "data"
+)
 CANDLES = DATA_DIR / "binance" / "spot" / "BTCUSDT-1h.parquet"
 
 pytestmark = pytest.mark.skipif(not CANDLES.is_file(), reason=f"no recorded candles at {CANDLES}")
@@ -32,15 +33,33 @@ def generated_expert(tmp_path, monkeypatch):
         handle.stop()
 
 
-def test_backtest_with_generated_expert_on_real_candles_writes_reports(runner,
-                                                                       generated_expert,
-                                                                       tmp_path):
+def test_backtest_with_generated_expert_on_real_candles_writes_reports(
+    runner, generated_expert, tmp_path
+):
     output = tmp_path / "report"
-    result = runner.invoke(app, [
-        "backtest", str(generated_expert), "--start", "2024-01-01", "--end", "2024-01-22",
-        "--capital", "5000", "--data", str(DATA_DIR), "--output", str(output),
-        "--param", "fast_period=5", "--param", "slow_period=20", "--timezone", "Europe/Berlin",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(generated_expert),
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-22",
+            "--capital",
+            "5000",
+            "--data",
+            str(DATA_DIR),
+            "--output",
+            str(output),
+            "--param",
+            "fast_period=5",
+            "--param",
+            "slow_period=20",
+            "--timezone",
+            "Europe/Berlin",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((output / "result.json").read_text())
     assert report["symbols"] == ["BTCUSDT"] and report["timeframe"] == "1h"
@@ -54,25 +73,50 @@ def test_backtest_with_generated_expert_on_real_candles_writes_reports(runner,
     assert (tmp_path / "logs" / "expert.log").is_file()
 
 
-def test_backtest_with_unknown_symbol_on_real_facade_exits_one_line(runner, generated_expert,
-                                                                    tmp_path):
-    result = runner.invoke(app, [
-        "backtest", str(generated_expert), "--start", "2024-01-01", "--end", "2024-01-03",
-        "--data", str(DATA_DIR), "--symbol", "NOPEUSDT", "--no-progress",
-        "--output", str(tmp_path / "never"),
-    ])
+def test_backtest_with_unknown_symbol_on_real_facade_exits_one_line(
+    runner, generated_expert, tmp_path
+):
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(generated_expert),
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-03",
+            "--data",
+            str(DATA_DIR),
+            "--symbol",
+            "NOPEUSDT",
+            "--no-progress",
+            "--output",
+            str(tmp_path / "never"),
+        ],
+    )
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "no candles" in result.stderr and "(DataError)" in result.stderr
     assert not (tmp_path / "never").exists()
 
 
-def test_backtest_with_start_before_history_exits_with_insufficient_history(runner,
-                                                                            generated_expert):
-    result = runner.invoke(app, [
-        "backtest", str(generated_expert), "--start", "2017-08-17", "--end", "2017-08-20",
-        "--data", str(DATA_DIR), "--no-progress",
-    ])
+def test_backtest_with_start_before_history_exits_with_insufficient_history(
+    runner, generated_expert
+):
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(generated_expert),
+            "--start",
+            "2017-08-17",
+            "--end",
+            "2017-08-20",
+            "--data",
+            str(DATA_DIR),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 1
     assert "(InsufficientHistoryError)" in result.stderr
 
@@ -85,8 +129,9 @@ def test_demo_with_shared_data_backtests_the_example_year(runner, tmp_path, monk
         pytest.skip(f"the example expert is not there yet: {example_path()}")
     monkeypatch.chdir(tmp_path)
     try:
-        result = runner.invoke(app, ["demo", "--data", str(DATA_DIR),
-                                     "--output", str(tmp_path / "demo")])
+        result = runner.invoke(
+            app, ["demo", "--data", str(DATA_DIR), "--output", str(tmp_path / "demo")]
+        )
     finally:
         from metaexpert.observability.logging import active_logging_handle
 
@@ -103,13 +148,15 @@ def test_demo_with_shared_data_backtests_the_example_year(runner, tmp_path, monk
 
 @pytest.mark.parametrize("exchange", ["binance", "bybit", "okx"])
 @pytest.mark.parametrize("market_type", ["spot", "futures"])
-def test_generated_expert_with_real_facade_imports_and_registers_handlers(tmp_path, exchange,
-                                                                         market_type):
+def test_generated_expert_with_real_facade_imports_and_registers_handlers(
+    tmp_path, exchange, market_type
+):
     from metaexpert.cli.loader import load_expert
     from metaexpert.engine.handlers import EVENTS
 
-    path = write_expert(f"gen_{exchange}_{market_type}", tmp_path, exchange=exchange,
-                        market_type=market_type)
+    path = write_expert(
+        f"gen_{exchange}_{market_type}", tmp_path, exchange=exchange, market_type=market_type
+    )
     expert = load_expert(path).expert
     assert str(expert.config.exchange) == exchange
     assert str(expert.config.market_type) == market_type

@@ -19,7 +19,7 @@ from metaexpert.data import CandleStore
 HOUR = 3_600_000
 START = parse_date_ms("2024-01-01")
 
-EXPERT = textwrap.dedent('''
+EXPERT = textwrap.dedent("""
     from metaexpert import MetaExpert
 
     expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
@@ -31,7 +31,7 @@ EXPERT = textwrap.dedent('''
     @expert.on_bar("1h")
     def bar(ctx, bars):
         BODY
-''')
+""")
 
 
 @pytest.fixture
@@ -39,8 +39,12 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("METAEXPERT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     rows = [(START + i * HOUR, 100.0, 101.0, 99.0, 100.5, 10.0) for i in range(48)]
-    frame = pl.DataFrame(rows, schema=["timestamp", "open", "high", "low", "close", "volume"], orient="row")
-    frame = frame.with_columns(pl.col("timestamp").cast(pl.Int64), pl.exclude("timestamp").cast(pl.Float64))
+    frame = pl.DataFrame(
+        rows, schema=["timestamp", "open", "high", "low", "close", "volume"], orient="row"
+    )
+    frame = frame.with_columns(
+        pl.col("timestamp").cast(pl.Int64), pl.exclude("timestamp").cast(pl.Float64)
+    )
     CandleStore(tmp_path / "store").write("binance", "spot", "BTCUSDT", "1h", frame)
     return tmp_path / "store"
 
@@ -48,12 +52,29 @@ def store(tmp_path, monkeypatch):
 def _backtest(runner, tmp_path, store, body: str, *extra: str):
     path = tmp_path / "my_expert.py"
     path.write_text(EXPERT.replace("BODY", body))
-    return runner.invoke(app, ["backtest", str(path), "--start", "2024-01-01", "--end", "2024-01-02",
-                               "--data", str(store), "--output", str(tmp_path / "out"), "--no-progress",
-                               "--no-html", *extra])
+    return runner.invoke(
+        app,
+        [
+            "backtest",
+            str(path),
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+            "--data",
+            str(store),
+            "--output",
+            str(tmp_path / "out"),
+            "--no-progress",
+            "--no-html",
+            *extra,
+        ],
+    )
 
 
-def test_backtest_with_handler_failing_every_bar_exits_one_with_a_short_reason(runner, tmp_path, store):
+def test_backtest_with_handler_failing_every_bar_exits_one_with_a_short_reason(
+    runner, tmp_path, store
+):
     result = _backtest(runner, tmp_path, store, "return 1 / 0")
     assert result.exit_code == 1, result.output
     assert "stopped after 5 consecutive errors in on_bar: ZeroDivisionError" in result.output
@@ -62,46 +83,71 @@ def test_backtest_with_handler_failing_every_bar_exits_one_with_a_short_reason(r
 
 
 def test_backtest_with_stop_on_error_exits_one(runner, tmp_path, store):
-    result = _backtest(runner, tmp_path, store, "if len(bars) == 3:\n            raise RuntimeError('fatal')",
-                       "--stop-on-error")
+    result = _backtest(
+        runner,
+        tmp_path,
+        store,
+        "if len(bars) == 3:\n            raise RuntimeError('fatal')",
+        "--stop-on-error",
+    )
     assert result.exit_code == 1, result.output
     assert "stopped after an error in on_bar: fatal" in result.output
 
 
 def test_backtest_with_one_failing_bar_and_no_stop_still_exits_one(runner, tmp_path, store):
-    result = _backtest(runner, tmp_path, store, "if len(bars) == 3:\n            raise RuntimeError('once')")
+    result = _backtest(
+        runner, tmp_path, store, "if len(bars) == 3:\n            raise RuntimeError('once')"
+    )
     assert result.exit_code == 1, result.output
     assert "the run had 1 handler error" in result.output
 
 
 def test_backtest_with_clean_handler_exits_zero(runner, tmp_path, store):
-    result = _backtest(runner, tmp_path, store, "assert ctx.params.period == 21 and ctx.params.use_filter is True",
-                       "-p", "period=21", "-p", "use_filter=yes")
+    result = _backtest(
+        runner,
+        tmp_path,
+        store,
+        "assert ctx.params.period == 21 and ctx.params.use_filter is True",
+        "-p",
+        "period=21",
+        "-p",
+        "use_filter=yes",
+    )
     assert result.exit_code == 0, result.output
 
 
 def test_backtest_with_parameter_of_wrong_type_exits_one_naming_it(runner, tmp_path, store):
     result = _backtest(runner, tmp_path, store, "pass", "-p", "period=abc")
     assert result.exit_code == 1, result.output
-    assert "strategy parameter period: 'abc' is not an integer (on_init declares period=14)" in result.output
+    assert (
+        "strategy parameter period: 'abc' is not an integer (on_init declares period=14)"
+        in result.output
+    )
 
 
-def test_backtest_with_misspelt_parameter_exits_one_naming_the_declared_ones(runner, tmp_path, store):
+def test_backtest_with_misspelt_parameter_exits_one_naming_the_declared_ones(
+    runner, tmp_path, store
+):
     result = _backtest(runner, tmp_path, store, "pass", "-p", "perido=10")
     assert result.exit_code == 1, result.output
-    assert "unknown strategy parameter 'perido' (did you mean 'period'?); on_init declares: period, use_filter" \
+    assert (
+        "unknown strategy parameter 'perido' (did you mean 'period'?); on_init declares: period, use_filter"
         in " ".join(result.output.split())
+    )
 
 
 @pytest.mark.network
-def test_run_paper_with_handler_failing_every_tick_exits_one_after_the_consecutive_limit(tmp_path, monkeypatch):
+def test_run_paper_with_handler_failing_every_tick_exits_one_after_the_consecutive_limit(
+    tmp_path, monkeypatch
+):
     from typer.testing import CliRunner
 
     from metaexpert.sandbox import SandboxConfig, SandboxServer
 
     monkeypatch.chdir(tmp_path)
     expert_file = tmp_path / "broken_ticker.py"
-    expert_file.write_text(textwrap.dedent('''
+    expert_file.write_text(
+        textwrap.dedent("""
         from metaexpert import MetaExpert
 
         expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
@@ -113,10 +159,27 @@ def test_run_paper_with_handler_failing_every_tick_exits_one_after_the_consecuti
         @expert.on_tick
         def tick(ctx, tick):
             raise LookupError("no such indicator")
-    '''))
+    """)
+    )
     config = SandboxConfig(timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0)
     with SandboxServer(config) as sandbox:
-        result = CliRunner().invoke(app, ["run", str(expert_file), "--mode", "paper", "--steps", "10",
-                                          "--poll-interval", "0.05", "--base-url", sandbox.base_url])
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                str(expert_file),
+                "--mode",
+                "paper",
+                "--steps",
+                "10",
+                "--poll-interval",
+                "0.05",
+                "--base-url",
+                sandbox.base_url,
+            ],
+        )
     assert result.exit_code == 1, result.output
-    assert "stopped after 3 consecutive errors in on_tick: LookupError: no such indicator" in result.output
+    assert (
+        "stopped after 3 consecutive errors in on_tick: LookupError: no such indicator"
+        in result.output
+    )

@@ -108,11 +108,21 @@ def _prefect_task(path):
     return load_expert_file(str(path))
 
 
-ENTRY_POINTS = {"cli": _cli, "optimizer": _optimizer, "supervisor": _supervisor, "prefect": _prefect_task}
+ENTRY_POINTS = {
+    "cli": _cli,
+    "optimizer": _optimizer,
+    "supervisor": _supervisor,
+    "prefect": _prefect_task,
+}
 BROKEN = {
-    "syntax": ("from metaexpert import MetaExpert\nexpert = MetaExpert(\n", r"broken_\w+\.py line \d+: syntax error"),
-    "two": ("from metaexpert import MetaExpert\na = MetaExpert()\nb = MetaExpert()\n",
-            r"broken_\w+\.py defines 2 MetaExpert instances \(a, b\)"),
+    "syntax": (
+        "from metaexpert import MetaExpert\nexpert = MetaExpert(\n",
+        r"broken_\w+\.py line \d+: syntax error",
+    ),
+    "two": (
+        "from metaexpert import MetaExpert\na = MetaExpert()\nb = MetaExpert()\n",
+        r"broken_\w+\.py defines 2 MetaExpert instances \(a, b\)",
+    ),
     "none": ("x = 1\n", r"broken_\w+\.py defines no MetaExpert instance"),
     "raises": ("raise KeyError('oops')\n", r"importing broken_\w+\.py failed at line 1: KeyError"),
 }
@@ -120,7 +130,9 @@ BROKEN = {
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
 @pytest.mark.parametrize("problem", sorted(BROKEN))
-def test_load_with_broken_file_from_every_entry_point_raises_same_configuration_error(entry, problem, tmp_path):
+def test_load_with_broken_file_from_every_entry_point_raises_same_configuration_error(
+    entry, problem, tmp_path
+):
     from metaexpert.core.errors import ConfigurationError
 
     source, message = BROKEN[problem]

@@ -16,11 +16,28 @@ from metaexpert.risk.config import RiskConfig
 
 # Read from the settings models: tests/cli/test_new_template_settings.py checks each one.
 CONSTRUCTOR_PARAMETERS = set(ExpertConfig.model_fields)
-INIT_PARAMETERS = {"symbol", *(set(StrategyConfig.model_fields) - {"symbols", "parameters"}), *RiskConfig.model_fields}
+INIT_PARAMETERS = {
+    "symbol",
+    *(set(StrategyConfig.model_fields) - {"symbols", "parameters"}),
+    *RiskConfig.model_fields,
+}
 HANDLERS = {
-    "on_init", "on_deinit", "on_tick", "on_bar", "on_timer", "on_order", "on_position",
-    "on_transaction", "on_book", "on_error", "on_risk", "on_account", "on_backtest_init", "on_backtest",
-    "on_backtest_pass", "on_backtest_deinit",
+    "on_init",
+    "on_deinit",
+    "on_tick",
+    "on_bar",
+    "on_timer",
+    "on_order",
+    "on_position",
+    "on_transaction",
+    "on_book",
+    "on_error",
+    "on_risk",
+    "on_account",
+    "on_backtest_init",
+    "on_backtest",
+    "on_backtest_pass",
+    "on_backtest_deinit",
 }
 
 
@@ -53,7 +70,8 @@ def test_render_with_defaults_lists_every_parameter_and_handler():
     (constructor,) = [c for c in calls if getattr(c.func, "id", None) == "MetaExpert"]
     assert _keywords(constructor) == CONSTRUCTOR_PARAMETERS
     decorators = {
-        node.func.attr: node for node in calls
+        node.func.attr: node
+        for node in calls
         if isinstance(node.func, ast.Attribute) and node.func.attr.startswith("on_")
     }
     assert set(decorators) == HANDLERS
@@ -110,8 +128,19 @@ def test_render_with_options_market_raises_clear_error():
 
 
 def test_new_command_with_directory_writes_file(runner, tmp_path):
-    result = runner.invoke(app, ["new", "ema_bot", "--directory", str(tmp_path / "experts"),
-                                 "--exchange", "bybit", "--market-type", "futures"])
+    result = runner.invoke(
+        app,
+        [
+            "new",
+            "ema_bot",
+            "--directory",
+            str(tmp_path / "experts"),
+            "--exchange",
+            "bybit",
+            "--market-type",
+            "futures",
+        ],
+    )
     assert result.exit_code == 0, result.output
     target = tmp_path / "experts" / "ema_bot.py"
     assert target.is_file()

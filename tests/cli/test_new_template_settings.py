@@ -27,8 +27,13 @@ from tests.pure_build import project_env
 
 #: StrategyConfig field -> the on_init keyword that sets it.
 _STRATEGY_KEYWORDS = {"symbols": "symbol", "parameters": None}  # parameters: every other keyword
-_SECTIONS = ("1. EXPERT CORE CONFIGURATION", "2. STRATEGY INITIALIZATION", "3. EVENT HANDLERS",
-             "4. BACKTESTING EVENT HANDLERS", "5. ENTRY POINT")
+_SECTIONS = (
+    "1. EXPERT CORE CONFIGURATION",
+    "2. STRATEGY INITIALIZATION",
+    "3. EVENT HANDLERS",
+    "4. BACKTESTING EVENT HANDLERS",
+    "5. ENTRY POINT",
+)
 
 
 def _tree(market_type: str = "spot") -> tuple[str, ast.Module]:
@@ -37,8 +42,12 @@ def _tree(market_type: str = "spot") -> tuple[str, ast.Module]:
 
 
 def _call(tree: ast.Module, name: str) -> ast.Call:
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and (getattr(node.func, "id", None) == name or getattr(node.func, "attr", None) == name)]
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (getattr(node.func, "id", None) == name or getattr(node.func, "attr", None) == name)
+    ]
     assert len(calls) == 1, f"{name}(...) appears {len(calls)} times"
     return calls[0]
 
@@ -70,7 +79,8 @@ def test_template_constructor_with_every_expert_config_field_writes_each_once(ma
     written = _keywords(_call(tree, "MetaExpert"))
     assert set(written) == set(ExpertConfig.model_fields), (
         f"missing: {sorted(set(ExpertConfig.model_fields) - set(written))}, "
-        f"unknown: {sorted(set(written) - set(ExpertConfig.model_fields))}")
+        f"unknown: {sorted(set(written) - set(ExpertConfig.model_fields))}"
+    )
     for name, keyword in written.items():
         assert _comment(source, keyword).strip(), f"{name} has no comment"
 
@@ -79,9 +89,13 @@ def test_template_on_init_with_every_strategy_and_risk_field_writes_each():
     source, tree = _tree()
     written = _keywords(_call(tree, "on_init"))
     settings = init_settings()
-    assert settings <= set(written), f"on_init settings missing from the template: {sorted(settings - set(written))}"
+    assert settings <= set(written), (
+        f"on_init settings missing from the template: {sorted(settings - set(written))}"
+    )
     parameters = set(written) - settings
-    assert parameters == {"fast_period", "slow_period"}, "the strategy's own parameters are the rest"
+    assert parameters == {"fast_period", "slow_period"}, (
+        "the strategy's own parameters are the rest"
+    )
     for name, keyword in written.items():
         assert _comment(source, keyword).strip(), f"{name} has no comment"
 
@@ -89,7 +103,9 @@ def test_template_on_init_with_every_strategy_and_risk_field_writes_each():
 def test_template_nested_settings_with_example_dicts_validate_against_their_models():
     source, tree = _tree()
     written = _keywords(_call(tree, "on_init"))
-    nested = {name: _nested_model(field.annotation) for name, field in RiskConfig.model_fields.items()}
+    nested = {
+        name: _nested_model(field.annotation) for name, field in RiskConfig.model_fields.items()
+    }
     nested = {name: model for name, model in nested.items() if model is not None}
     assert nested, "RiskConfig has nested settings"
     for name, model in nested.items():
@@ -97,7 +113,9 @@ def test_template_nested_settings_with_example_dicts_validate_against_their_mode
         example = re.search(r"\{.*\}", comment)
         assert example, f"{name}: the comment shows no example dict"
         values = ast.literal_eval(example.group(0))
-        assert set(values) <= set(model.model_fields), f"{name}: unknown keys {set(values) - set(model.model_fields)}"
+        assert set(values) <= set(model.model_fields), (
+            f"{name}: unknown keys {set(values) - set(model.model_fields)}"
+        )
         required = {field for field, info in model.model_fields.items() if info.is_required()}
         assert required <= set(values), f"{name}: the example lacks {required - set(values)}"
         model.model_validate(values)
@@ -132,16 +150,31 @@ def test_template_parameter_space_with_names_declared_by_on_init():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(default_data_dir() is None, reason="the recorded candles (../shared/data) are not here")
-@pytest.mark.parametrize(("exchange", "market_type"), [("binance", "spot"), ("binance", "futures"), ("okx", "futures")])
-def test_template_generated_file_with_each_market_runs_its_own_backtest(exchange, market_type, tmp_path):
+@pytest.mark.skipif(
+    default_data_dir() is None, reason="the recorded candles (../shared/data) are not here"
+)
+@pytest.mark.parametrize(
+    ("exchange", "market_type"), [("binance", "spot"), ("binance", "futures"), ("okx", "futures")]
+)
+def test_template_generated_file_with_each_market_runs_its_own_backtest(
+    exchange, market_type, tmp_path
+):
     """``python NAME.py`` as generated: every setting as written, a backtest over 2024 that trades."""
     source = render_expert("generated", exchange=exchange, market_type=market_type)
     (tmp_path / "generated.py").write_text(source, encoding="utf-8")
-    completed = subprocess.run([sys.executable, "generated.py"], cwd=tmp_path, env=project_env(),
-                               capture_output=True, text=True, timeout=600, check=False)
+    completed = subprocess.run(
+        [sys.executable, "generated.py"],
+        cwd=tmp_path,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-3000:]
-    assert "Traceback" not in output and not re.search(r"^(ERROR|CRITICAL)\s", output, re.MULTILINE), output[-3000:]
+    assert "Traceback" not in output and not re.search(
+        r"^(ERROR|CRITICAL)\s", output, re.MULTILINE
+    ), output[-3000:]
     match = re.search(r"Closed trades\s*│\s*([\d,]+)", output)
     assert match and int(match.group(1).replace(",", "")) > 0, output[-3000:]

@@ -18,17 +18,38 @@ from metaexpert.cli.options import (
 
 
 def test_parse_parameters_with_mixed_values_types_them():
-    parsed = parse_parameters(["fast=10", "ratio=0.5", "use_filter=true", "off=False",
-                               "name=momentum", "levels=[1, 2]", "nothing=none", "text=a=b"])
-    assert parsed == {"fast": 10, "ratio": 0.5, "use_filter": True, "off": False,
-                      "name": "momentum", "levels": [1, 2], "nothing": None, "text": "a=b"}
+    parsed = parse_parameters(
+        [
+            "fast=10",
+            "ratio=0.5",
+            "use_filter=true",
+            "off=False",
+            "name=momentum",
+            "levels=[1, 2]",
+            "nothing=none",
+            "text=a=b",
+        ]
+    )
+    assert parsed == {
+        "fast": 10,
+        "ratio": 0.5,
+        "use_filter": True,
+        "off": False,
+        "name": "momentum",
+        "levels": [1, 2],
+        "nothing": None,
+        "text": "a=b",
+    }
 
 
-@pytest.mark.parametrize(("item", "message"), [
-    ("fast", "must look like key=value"),
-    ("1fast=2", "not a valid parameter name"),
-    ("=3", "not a valid parameter name"),
-])
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("fast", "must look like key=value"),
+        ("1fast=2", "not a valid parameter name"),
+        ("=3", "not a valid parameter name"),
+    ],
+)
 def test_parse_parameters_with_bad_item_raises_bad_parameter(item, message):
     with pytest.raises(typer.BadParameter, match=message):
         parse_parameters([item])

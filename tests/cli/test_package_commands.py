@@ -21,16 +21,35 @@ def folders(runner, tmp_path, monkeypatch):
         result = runner.invoke(app, ["keys", "generate", name, "--keys-dir", str(folder)])
         assert result.exit_code == 0, result.output
         assert "fingerprint: SHA256:" in result.output
-    assert (alice / "alice.key").stat().st_mode & 0o077 == 0, "the private key is readable by its owner only"
-    trusted = runner.invoke(app, ["keys", "trust", str(alice / "alice.pub"), "--keys-dir", str(bob)])
+    assert (alice / "alice.key").stat().st_mode & 0o077 == 0, (
+        "the private key is readable by its owner only"
+    )
+    trusted = runner.invoke(
+        app, ["keys", "trust", str(alice / "alice.pub"), "--keys-dir", str(bob)]
+    )
     assert trusted.exit_code == 0, trusted.output
     return {"alice": alice, "bob": bob, "root": tmp_path}
 
 
 def _export(runner, folders, permission: str) -> Path:
     output = folders["root"] / "packages"
-    result = runner.invoke(app, ["export", str(EXPERT), "--version", "1.0.0", "--owner", "alice", "--permission",
-                                 permission, "--keys-dir", str(folders["alice"]), "--output", str(output)])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            str(EXPERT),
+            "--version",
+            "1.0.0",
+            "--owner",
+            "alice",
+            "--permission",
+            permission,
+            "--keys-dir",
+            str(folders["alice"]),
+            "--output",
+            str(output),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return output / "cycle_timer-1.0.0.zip"
 
@@ -39,30 +58,98 @@ def test_import_of_private_package_as_owner_by_name_only_is_refused(runner, fold
     package = _export(runner, folders, "private")
     target = folders["root"] / "stolen"
     # The old way to claim ownership: type the owner's name.
-    typed = runner.invoke(app, ["import", str(package), "--user", "alice", "--copy", "--target", str(target)])
+    typed = runner.invoke(
+        app, ["import", str(package), "--user", "alice", "--copy", "--target", str(target)]
+    )
     assert typed.exit_code != 0
     # Bob holds only his own key: claiming alice with it fails (there is no alice.key in his folder).
-    claimed = runner.invoke(app, ["import", str(package), "--as", "alice", "--keys-dir", str(folders["bob"]),
-                                  "--copy", "--target", str(target)])
+    claimed = runner.invoke(
+        app,
+        [
+            "import",
+            str(package),
+            "--as",
+            "alice",
+            "--keys-dir",
+            str(folders["bob"]),
+            "--copy",
+            "--target",
+            str(target),
+        ],
+    )
     assert claimed.exit_code == 1 and "cannot read key" in claimed.output
-    own_key = runner.invoke(app, ["import", str(package), "--as", "bob", "--keys-dir", str(folders["bob"]),
-                                  "--copy", "--target", str(target)])
-    assert own_key.exit_code == 1 and "is private: only the holder of its owner's key" in own_key.output
+    own_key = runner.invoke(
+        app,
+        [
+            "import",
+            str(package),
+            "--as",
+            "bob",
+            "--keys-dir",
+            str(folders["bob"]),
+            "--copy",
+            "--target",
+            str(target),
+        ],
+    )
+    assert (
+        own_key.exit_code == 1
+        and "is private: only the holder of its owner's key" in own_key.output
+    )
     assert not target.exists()
-    owner = runner.invoke(app, ["import", str(package), "--as", "alice", "--keys-dir", str(folders["alice"]),
-                                "--copy", "--target", str(folders["root"] / "mine")])
+    owner = runner.invoke(
+        app,
+        [
+            "import",
+            str(package),
+            "--as",
+            "alice",
+            "--keys-dir",
+            str(folders["alice"]),
+            "--copy",
+            "--target",
+            str(folders["root"] / "mine"),
+        ],
+    )
     assert owner.exit_code == 0, owner.output
 
 
 def test_import_of_forged_package_claiming_a_trusted_owner_is_refused(runner, folders):
     mallory = folders["root"] / "mallory-keys"
-    assert runner.invoke(app, ["keys", "generate", "mallory", "--keys-dir", str(mallory)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["keys", "generate", "mallory", "--keys-dir", str(mallory)]).exit_code
+        == 0
+    )
     output = folders["root"] / "forged"
-    forged = runner.invoke(app, ["export", str(EXPERT), "--version", "1.0.0", "--owner", "alice", "--key",
-                                 str(mallory / "mallory.key"), "--permission", "copy_allowed", "--output", str(output)])
+    forged = runner.invoke(
+        app,
+        [
+            "export",
+            str(EXPERT),
+            "--version",
+            "1.0.0",
+            "--owner",
+            "alice",
+            "--key",
+            str(mallory / "mallory.key"),
+            "--permission",
+            "copy_allowed",
+            "--output",
+            str(output),
+        ],
+    )
     assert forged.exit_code == 0, forged.output
-    result = runner.invoke(app, ["import", str(output / "cycle_timer-1.0.0.zip"), "--keys-dir", str(folders["bob"]),
-                                 "--target", str(folders["root"] / "imported")])
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            str(output / "cycle_timer-1.0.0.zip"),
+            "--keys-dir",
+            str(folders["bob"]),
+            "--target",
+            str(folders["root"] / "imported"),
+        ],
+    )
     assert result.exit_code == 1
     assert "claims owner 'alice' but is signed by key" in result.output
     assert not (folders["root"] / "imported").exists()
@@ -77,15 +164,35 @@ def test_import_of_edited_package_is_refused(runner, folders):
             if info.filename == "manifest.json":
                 data = data.replace(b'"shared_read_only"', b'"copy_allowed"')
             out.writestr(info.filename, data)
-    result = runner.invoke(app, ["import", str(edited), "--keys-dir", str(folders["bob"]), "--copy",
-                                 "--target", str(folders["root"] / "imported")])
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            str(edited),
+            "--keys-dir",
+            str(folders["bob"]),
+            "--copy",
+            "--target",
+            str(folders["root"] / "imported"),
+        ],
+    )
     assert result.exit_code == 1 and "the signature does not match" in result.output
 
 
 def test_import_of_shared_package_by_trusting_colleague_runs_it_read_only(runner, folders):
     package = _export(runner, folders, "shared_read_only")
-    result = runner.invoke(app, ["import", str(package), "--keys-dir", str(folders["bob"]), "--require-trusted",
-                                 "--target", str(folders["root"] / "run")])
+    result = runner.invoke(
+        app,
+        [
+            "import",
+            str(package),
+            "--keys-dir",
+            str(folders["bob"]),
+            "--require-trusted",
+            "--target",
+            str(folders["root"] / "run"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "(read-only)" in result.output and "not in your keyring" not in result.output
     listed = runner.invoke(app, ["keys", "list", "--keys-dir", str(folders["bob"])])

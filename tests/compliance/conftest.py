@@ -39,7 +39,10 @@ def verifier_service():
                 self.send_response(503)
                 self.end_headers()
                 return
-            body = {"allowed": service.mode != "deny", "reason": "sanctioned counterparty" if service.mode == "deny" else ""}
+            body = {
+                "allowed": service.mode != "deny",
+                "reason": "sanctioned counterparty" if service.mode == "deny" else "",
+            }
             data = json.dumps(body).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -52,7 +55,9 @@ def verifier_service():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     service.url = f"http://127.0.0.1:{server.server_address[1]}/verify"
     try:
@@ -74,9 +79,18 @@ def closed_port_url() -> str:
 @pytest.fixture(scope="package")
 def sandbox():
     config = SandboxConfig(
-        timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"], speed=0.0,
-        accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000},
-                                futures_balances={"USDT": 100_000})],
+        timeframe="1m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=["BTCUSDT"],
+        speed=0.0,
+        accounts=[
+            AccountConfig(
+                api_key=KEY,
+                secret=SECRET,
+                spot_balances={"USDT": 100_000},
+                futures_balances={"USDT": 100_000},
+            )
+        ],
     )
     with SandboxServer(config) as server:
         yield server

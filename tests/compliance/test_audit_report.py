@@ -27,11 +27,19 @@ def paper_session(sandbox, tmp_path_factory):
     database = Database(url)
     database.upgrade()
     store = StateStore(database)
-    expert = MetaExpert(exchange="binance", market_type="spot", base_url=f"http://{sandbox.host}:{sandbox.port}",
-                        log_to_file=False, log_to_console=False, **RULES)
+    expert = MetaExpert(
+        exchange="binance",
+        market_type="spot",
+        base_url=f"http://{sandbox.host}:{sandbox.port}",
+        log_to_file=False,
+        log_to_console=False,
+        **RULES,
+    )
     expert._timeframe = "1m"
     _strategy(expert, [], [])
-    expert_id = store.experts.register("audited", trade_mode="paper", exchange="binance", market_type="spot")
+    expert_id = store.experts.register(
+        "audited", trade_mode="paper", exchange="binance", market_type="spot"
+    )
     events: list = []
 
     def record(event) -> None:
@@ -63,7 +71,11 @@ def test_audit_report_with_paper_day_lists_every_order_with_decisions(paper_sess
     assert [row.rule for row in blocked] == ["compliance:max_order_notional"]
     rejected = [row for row in report.rows if row.status == "rejected"]
     assert len(rejected) == 1 and "compliance:max_order_notional" in rejected[0].detail
-    assert rejected[0].symbol == "BTCUSDT" and rejected[0].side == "buy" and rejected[0].quantity == pytest.approx(0.01)
+    assert (
+        rejected[0].symbol == "BTCUSDT"
+        and rejected[0].side == "buy"
+        and rejected[0].quantity == pytest.approx(0.01)
+    )
     approvals = [row for row in report.rows if row.action == "approved"]
     assert len(approvals) == 1, "the allowed entry's compliance approval is in the trail"
     fills = [row for row in report.rows if row.category == "fill"]
@@ -72,10 +84,17 @@ def test_audit_report_with_paper_day_lists_every_order_with_decisions(paper_sess
     row = report.rows[0]
     utc = datetime.fromisoformat(row.time_utc)
     local = datetime.fromisoformat(row.time_local)
-    assert utc == local and utc.tzinfo == UTC and local.utcoffset().total_seconds() in (-4 * 3600, -5 * 3600)
+    assert (
+        utc == local
+        and utc.tzinfo == UTC
+        and local.utcoffset().total_seconds() in (-4 * 3600, -5 * 3600)
+    )
     assert [r.timestamp_ms for r in report.rows] == sorted(r.timestamp_ms for r in report.rows)
 
-    written = {fmt: getattr(report, f"write_{fmt}")(tmp_path / f"audit.{fmt}") for fmt in ("csv", "json", "markdown", "html")}
+    written = {
+        fmt: getattr(report, f"write_{fmt}")(tmp_path / f"audit.{fmt}")
+        for fmt in ("csv", "json", "markdown", "html")
+    }
     with written["csv"].open() as handle:
         assert len(list(csv.DictReader(handle))) == len(report.rows)
     document = json.loads(written["json"].read_text())
@@ -101,7 +120,9 @@ def test_audit_report_from_events_matches_database_report(paper_session):
     from_events = build_audit_report(audit_entries_from_events(events), start, end)
     from_database = load_audit_report(url, start, end)
     assert set(from_events.order_ids) == set(from_database.order_ids)
-    assert [r.action for r in from_events.rows if r.action] == [r.action for r in from_database.rows if r.action]
+    assert [r.action for r in from_events.rows if r.action] == [
+        r.action for r in from_database.rows if r.action
+    ]
 
 
 def test_audit_report_command_with_paper_day_writes_csv(paper_session, tmp_path):
@@ -109,8 +130,22 @@ def test_audit_report_command_with_paper_day_writes_csv(paper_session, tmp_path)
     start, _ = _day_of(engine)
     day = datetime.fromtimestamp(start / 1000, tz=UTC).strftime("%Y-%m-%d")
     target = tmp_path / "report.csv"
-    result = CliRunner().invoke(app, ["audit-report", "--database-url", url, "--start", day, "--end", day,
-                                      "--output", str(target), "--timezone", "Europe/Berlin"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "audit-report",
+            "--database-url",
+            url,
+            "--start",
+            day,
+            "--end",
+            day,
+            "--output",
+            str(target),
+            "--timezone",
+            "Europe/Berlin",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "3 orders" in result.output
     assert target.read_text().count("compliance:max_order_notional") >= 2
@@ -128,13 +163,30 @@ def test_audit_report_with_empty_period_raises():
 
 def test_audit_report_with_configuration_change_lists_it_in_both_zones():
     moment = int(datetime(2024, 7, 1, 22, 30, tzinfo=UTC).timestamp() * 1000)
-    entries = [{"timestamp_ms": moment, "kind": "configuration_change", "client_order_id": None,
-                "payload": {"changes": {"max_leverage": [3, 2]}}},
-               {"timestamp_ms": moment + 1, "kind": "risk_decision", "client_order_id": None,
-                "payload": {"domain": "risk", "rule": "max_drawdown", "action": "blocked", "reason": "halted"}}]
+    entries = [
+        {
+            "timestamp_ms": moment,
+            "kind": "configuration_change",
+            "client_order_id": None,
+            "payload": {"changes": {"max_leverage": [3, 2]}},
+        },
+        {
+            "timestamp_ms": moment + 1,
+            "kind": "risk_decision",
+            "client_order_id": None,
+            "payload": {
+                "domain": "risk",
+                "rule": "max_drawdown",
+                "action": "blocked",
+                "reason": "halted",
+            },
+        },
+    ]
     report = build_audit_report(entries, moment - 1, moment + DAY_MS, "Asia/Tokyo")
     change, decision = report.rows
     assert change.category == "configuration_change" and '"max_leverage": [3, 2]' in change.detail
-    assert change.time_utc.startswith("2024-07-01T22:30") and change.time_local.startswith("2024-07-02T07:30")
+    assert change.time_utc.startswith("2024-07-01T22:30") and change.time_local.startswith(
+        "2024-07-02T07:30"
+    )
     assert decision.category == "risk_decision" and decision.rule == "max_drawdown"
     assert report.summary()["blocked_by_rule"] == {"max_drawdown": 1}

@@ -17,14 +17,22 @@ from metaexpert.risk import RiskManager
 from tests.compliance.conftest import KEY, SECRET
 
 # 0.001 BTC is worth about 60-120 USDT in the recorded data; 0.01 BTC is worth 600-1,200.
-RULES = {"jurisdiction": "US", "compliance_config": {"jurisdictions": {"US": {"max_order_notional": 500}}}}
+RULES = {
+    "jurisdiction": "US",
+    "compliance_config": {"jurisdictions": {"US": {"max_order_notional": 500}}},
+}
 
 
 def _strategy(expert: MetaExpert, decisions: list, orders: list) -> None:
     bars_seen: list[int] = []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe=expert._timeframe, lookback_bars=5, size_type="fixed_base",
-                    size_value=0.001)
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe=expert._timeframe,
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=0.001,
+    )
     def init(ctx):
         pass
 
@@ -53,29 +61,50 @@ def _assert_blocked(decisions: list, rejected: list) -> None:
     assert ("compliance:gate", "approved") in decisions, "the allowed entry is recorded as approved"
     assert len(rejected) == 1
     assert rejected[0].quantity == pytest.approx(0.01)
-    assert rejected[0].reject_reason.startswith("risk rule compliance:max_order_notional: order notional")
+    assert rejected[0].reject_reason.startswith(
+        "risk rule compliance:max_order_notional: order notional"
+    )
 
 
 def test_jurisdiction_rule_with_backtest_blocks_large_order():
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False, **RULES)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False, **RULES
+    )
     expert._timeframe = "1h"
     decisions: list = []
     rejected: list = []
     _strategy(expert, decisions, rejected)
-    result = expert.run("backtest", backtest_start="2024-03-01", backtest_end="2024-03-02", report=False,
-                        configure_logs=False)
+    result = expert.run(
+        "backtest",
+        backtest_start="2024-03-01",
+        backtest_end="2024-03-02",
+        report=False,
+        configure_logs=False,
+    )
     _assert_blocked(decisions, rejected)
-    assert [o.status for o in result.orders if o.status is OrderStatus.FILLED] == [OrderStatus.FILLED] * 2
+    assert [o.status for o in result.orders if o.status is OrderStatus.FILLED] == [
+        OrderStatus.FILLED
+    ] * 2
 
 
-async def _drive(expert: MetaExpert, sandbox, mode: TradeMode, steps: int, observers: list | None = None) -> TradingRuntime:
+async def _drive(
+    expert: MetaExpert, sandbox, mode: TradeMode, steps: int, observers: list | None = None
+) -> TradingRuntime:
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(mode))
     runtime = TradingRuntime(
-        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
-        parts=RunParts(risk=RiskManager(risk), compliance=expert.compliance_gate(), observers=observers or []),
-        market_type=expert.config.market_type, position_mode=expert.config.position_mode,
-        margin_mode=expert.config.margin_mode if expert.config.market_type.value != "spot" else None,
+        handlers=expert.handlers,
+        strategy=strategy,
+        gateway=gateway,
+        trade_mode=mode,
+        parts=RunParts(
+            risk=RiskManager(risk), compliance=expert.compliance_gate(), observers=observers or []
+        ),
+        market_type=expert.config.market_type,
+        position_mode=expert.config.position_mode,
+        margin_mode=expert.config.margin_mode
+        if expert.config.market_type.value != "spot"
+        else None,
     )
     try:
         await runtime.start()
@@ -88,13 +117,20 @@ async def _drive(expert: MetaExpert, sandbox, mode: TradeMode, steps: int, obser
 
 
 @pytest.mark.network
-@pytest.mark.parametrize(("mode", "market_type"), [(TradeMode.PAPER, "spot"), (TradeMode.LIVE, "futures")])
+@pytest.mark.parametrize(
+    ("mode", "market_type"), [(TradeMode.PAPER, "spot"), (TradeMode.LIVE, "futures")]
+)
 def test_jurisdiction_rule_with_sandbox_blocks_large_order(sandbox, mode, market_type):
     settings = {"market_type": market_type, **RULES}
     if mode is TradeMode.LIVE:
         settings.update(api_key=KEY, api_secret=SECRET, contract_type="linear")
-    expert = MetaExpert(exchange="binance", base_url=f"http://{sandbox.host}:{sandbox.port}", log_to_file=False,
-                        log_to_console=False, **settings)
+    expert = MetaExpert(
+        exchange="binance",
+        base_url=f"http://{sandbox.host}:{sandbox.port}",
+        log_to_file=False,
+        log_to_console=False,
+        **settings,
+    )
     expert._timeframe = "1m"
     decisions: list = []
     rejected: list = []
@@ -103,7 +139,9 @@ def test_jurisdiction_rule_with_sandbox_blocks_large_order(sandbox, mode, market
     runtime = asyncio.run(_drive(expert, sandbox, mode, steps=5))
     _assert_blocked(decisions, rejected)
     venue_fills = len(sandbox.ledger()["fills"]) - fills_before
-    assert venue_fills == (2 if mode is TradeMode.LIVE else 0), "the blocked order never reached the venue"
+    assert venue_fills == (2 if mode is TradeMode.LIVE else 0), (
+        "the blocked order never reached the venue"
+    )
     assert runtime.engine.risk_counts.get("compliance:max_order_notional") == 1
 
 

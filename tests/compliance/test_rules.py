@@ -23,18 +23,39 @@ class View:
         return MarketSpec(symbol=symbol, base="BTC", quote="USDT")
 
 
-def _intent(quantity: float = 0.1, price: float = 50_000.0, *, timestamp: int = NOON, leverage: float = 1.0,
-            symbol: str = "BTCUSDT", opens: bool = True) -> OrderIntent:
-    return OrderIntent(symbol=symbol, side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=quantity,
-                       reference_price=price, timestamp=timestamp, leverage=leverage, opens_exposure=opens,
-                       reduce_only=not opens)
+def _intent(
+    quantity: float = 0.1,
+    price: float = 50_000.0,
+    *,
+    timestamp: int = NOON,
+    leverage: float = 1.0,
+    symbol: str = "BTCUSDT",
+    opens: bool = True,
+) -> OrderIntent:
+    return OrderIntent(
+        symbol=symbol,
+        side=OrderSide.BUY,
+        order_type=OrderType.MARKET,
+        quantity=quantity,
+        reference_price=price,
+        timestamp=timestamp,
+        leverage=leverage,
+        opens_exposure=opens,
+        reduce_only=not opens,
+    )
 
 
 def _gate(**rules) -> ComplianceGate:
     return ComplianceGate(ComplianceConfig(jurisdiction="X", jurisdictions={"X": rules}))
 
 
-def _check(gate: ComplianceGate, intent: OrderIntent, *, exchange: str = "binance", market_type: str = "spot"):
+def _check(
+    gate: ComplianceGate,
+    intent: OrderIntent,
+    *,
+    exchange: str = "binance",
+    market_type: str = "spot",
+):
     return gate.check(intent, View(), exchange=exchange, market_type=market_type)
 
 
@@ -42,7 +63,12 @@ def _check(gate: ComplianceGate, intent: OrderIntent, *, exchange: str = "binanc
     ("rules", "intent_kwargs", "venue", "rule_name"),
     [
         ({"restricted_exchanges": ["bybit"]}, {}, {"exchange": "bybit"}, "restricted_exchange"),
-        ({"restricted_market_types": ["futures"]}, {}, {"market_type": "futures"}, "restricted_market_type"),
+        (
+            {"restricted_market_types": ["futures"]},
+            {},
+            {"market_type": "futures"},
+            "restricted_market_type",
+        ),
         ({"restricted_symbols": ["btc/usdt"]}, {}, {}, "restricted_symbol"),
         ({"max_leverage": 2}, {"leverage": 5}, {}, "max_leverage"),
         ({"max_order_notional": 1_000}, {"quantity": 0.1}, {}, "max_order_notional"),
@@ -54,7 +80,9 @@ def test_rule_with_violating_order_blocks_with_rule_name(rules, intent_kwargs, v
     assert not decision.allowed
     assert decision.rule == f"compliance:{rule_name}"
     assert decision.reason
-    assert decision.events[0].action == "blocked" and decision.events[0].details["jurisdiction"] == "X"
+    assert (
+        decision.events[0].action == "blocked" and decision.events[0].details["jurisdiction"] == "X"
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,7 +99,9 @@ def test_rule_with_violating_order_blocks_with_rule_name(rules, intent_kwargs, v
 )
 def test_rule_with_compliant_order_allows_and_records_approval(rules, intent_kwargs, venue):
     decision = _check(_gate(**rules), _intent(**intent_kwargs), **venue)
-    assert decision.allowed and decision.quantity == pytest.approx(intent_kwargs.get("quantity", 0.1))
+    assert decision.allowed and decision.quantity == pytest.approx(
+        intent_kwargs.get("quantity", 0.1)
+    )
     assert [event.action for event in decision.events] == ["approved"]
 
 

@@ -48,12 +48,18 @@ def test_secrets_set_with_stdin_stores_encrypted_credentials(environment):
     assert found.api_key.get_secret_value() == KEY and found.api_secret.get_secret_value() == SECRET
 
 
-def test_secrets_set_with_prompts_reads_hidden_input_including_okx_passphrase(environment, monkeypatch):
+def test_secrets_set_with_prompts_reads_hidden_input_including_okx_passphrase(
+    environment, monkeypatch
+):
     monkeypatch.setattr("metaexpert.cli.secrets._interactive", lambda: True)
-    result = CliRunner().invoke(app, ["secrets", "set", "--exchange", "okx"], input=f"{KEY}\n{SECRET}\n{PASSPHRASE}\n")
+    result = CliRunner().invoke(
+        app, ["secrets", "set", "--exchange", "okx"], input=f"{KEY}\n{SECRET}\n{PASSPHRASE}\n"
+    )
     assert result.exit_code == 0, result.output
     assert "API key:" in result.output and "API passphrase:" in result.output
-    assert KEY not in result.output and PASSPHRASE not in result.output, "hidden input is not echoed"
+    assert KEY not in result.output and PASSPHRASE not in result.output, (
+        "hidden input is not echoed"
+    )
     assert load_credentials("okx").api_passphrase.get_secret_value() == PASSPHRASE
 
 
@@ -84,7 +90,9 @@ def test_secrets_check_with_environment_override_reports_it(environment, monkeyp
     monkeypatch.setenv("METAEXPERT_BINANCE_API_SECRET", "override-secret-" + "o" * 20)
     result = _run("check", "--exchange", "binance")
     assert result.exit_code == 0, result.output
-    assert "binance: ok, from environment" in result.output and "overrides the file" in result.output
+    assert (
+        "binance: ok, from environment" in result.output and "overrides the file" in result.output
+    )
 
 
 def test_secrets_check_with_wrong_key_fails_naming_the_variable(environment, monkeypatch):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from metaexpert.compliance import ComplianceConfig, ComplianceGate
@@ -11,9 +10,20 @@ from tests.compliance.test_rules import View, _intent
 pytestmark = pytest.mark.network
 
 
-def _gate(url: str, policy: str = "fail_closed", *, retries: int = 1, timeout: float = 0.3) -> ComplianceGate:
-    return ComplianceGate(ComplianceConfig(verifier={"url": url, "failure_policy": policy, "retries": retries,
-                                                     "timeout_seconds": timeout, "retry_wait_seconds": 0.01}))
+def _gate(
+    url: str, policy: str = "fail_closed", *, retries: int = 1, timeout: float = 0.3
+) -> ComplianceGate:
+    return ComplianceGate(
+        ComplianceConfig(
+            verifier={
+                "url": url,
+                "failure_policy": policy,
+                "retries": retries,
+                "timeout_seconds": timeout,
+                "retry_wait_seconds": 0.01,
+            }
+        )
+    )
 
 
 def _check(gate: ComplianceGate):
@@ -29,8 +39,14 @@ def test_verifier_with_allow_answer_allows_under_either_policy(verifier_service,
     assert decision.allowed
     assert [event.action for event in decision.events] == ["approved"]
     sent = verifier_service.requests[0]
-    assert sent["symbol"] == "BTCUSDT" and sent["exchange"] == "binance" and sent["notional"] == pytest.approx(5_000)
-    assert not any("key" in name.lower() or "secret" in name.lower() for name in sent), "no credentials in the payload"
+    assert (
+        sent["symbol"] == "BTCUSDT"
+        and sent["exchange"] == "binance"
+        and sent["notional"] == pytest.approx(5_000)
+    )
+    assert not any("key" in name.lower() or "secret" in name.lower() for name in sent), (
+        "no credentials in the payload"
+    )
 
 
 @pytest.mark.parametrize("policy", ["fail_closed", "fail_open"])

@@ -68,12 +68,16 @@ def test_indicator_with_bad_period_raises():
 
 def test_bar_series_indicator_with_hidden_future_bars_equals_visible_only_computation():
     stamps = np.arange(120, dtype=np.int64) * 3_600_000
-    series = BarSeries("BTCUSDT", "1h", stamps, _CLOSE, _HIGH, _LOW, _CLOSE, np.ones(120), visible=30)
+    series = BarSeries(
+        "BTCUSDT", "1h", stamps, _CLOSE, _HIGH, _LOW, _CLOSE, np.ones(120), visible=30
+    )
     for visible in (30, 31, 57, 120):
         series.visible = visible
         assert series.sma(10) == pytest.approx(indicators.sma(_CLOSE[:visible], 10)[-1], rel=1e-12)
         assert series.ema(10) == pytest.approx(indicators.ema(_CLOSE[:visible], 10)[-1], rel=1e-12)
-        assert series.atr(14) == pytest.approx(indicators.atr(_HIGH[:visible], _LOW[:visible], _CLOSE[:visible], 14)[-1], rel=1e-12)
+        assert series.atr(14) == pytest.approx(
+            indicators.atr(_HIGH[:visible], _LOW[:visible], _CLOSE[:visible], 14)[-1], rel=1e-12
+        )
         assert len(series.close) == visible and series.last.timestamp == stamps[visible - 1]
     with pytest.raises(IndexError, match="120 closed bars"):
         series[120]
@@ -82,7 +86,9 @@ def test_bar_series_indicator_with_hidden_future_bars_equals_visible_only_comput
 @pytest.mark.parametrize("name", ["sma", "ema", "rsi", "atr", "volatility"])
 def test_bar_series_indicator_with_cached_value_returns_python_float(name):
     stamps = np.arange(120, dtype=np.int64) * 3_600_000
-    series = BarSeries("BTCUSDT", "1h", stamps, _CLOSE, _HIGH, _LOW, _CLOSE, np.ones(120), visible=60)
+    series = BarSeries(
+        "BTCUSDT", "1h", stamps, _CLOSE, _HIGH, _LOW, _CLOSE, np.ones(120), visible=60
+    )
     method = getattr(series, name)
     first = method(10)
     series.visible = 61

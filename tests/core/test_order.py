@@ -25,11 +25,21 @@ _ILLEGAL = [
     for source, target in itertools.product(OrderStatus, OrderStatus)
     if target not in ALLOWED_TRANSITIONS[source]
 ]
-_LEGAL = [(source, target) for source, targets in ALLOWED_TRANSITIONS.items() for target in sorted(targets)]
+_LEGAL = [
+    (source, target)
+    for source, targets in ALLOWED_TRANSITIONS.items()
+    for target in sorted(targets)
+]
 
 
 def _order(**overrides) -> Order:
-    values = {"symbol": "BTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 2.0, "price": 100.0}
+    values = {
+        "symbol": "BTCUSDT",
+        "side": OrderSide.BUY,
+        "order_type": OrderType.LIMIT,
+        "quantity": 2.0,
+        "price": 100.0,
+    }
     values.update(overrides)
     return Order(**values)
 
@@ -74,7 +84,12 @@ def test_apply_fill_with_two_partial_fills_updates_average_fee_cost_and_status()
     first = order.apply_fill(0.5, 100.0, 0.05, "USDT", 10, liquidity=LiquidityRole.MAKER)
     assert order.status is OrderStatus.PARTIALLY_FILLED
     assert order.remaining_quantity == pytest.approx(1.5)
-    assert (first.quantity, first.price, first.fee, first.liquidity) == (0.5, 100.0, 0.05, LiquidityRole.MAKER)
+    assert (first.quantity, first.price, first.fee, first.liquidity) == (
+        0.5,
+        100.0,
+        0.05,
+        LiquidityRole.MAKER,
+    )
     second = order.apply_fill(1.5, 104.0, 0.312, "USDT", 20)
     assert order.status is OrderStatus.FILLED
     assert order.filled_quantity == 2.0
@@ -107,7 +122,12 @@ def test_apply_fill_with_order_not_open_raises_without_changing_it(status):
     filled, fee, cost, average = order.filled_quantity, order.fee, order.cost, order.average_price
     with pytest.raises(InvalidTransitionError):
         order.apply_fill(0.1, 100.0, 0.01, "USDT", 5)
-    assert (order.filled_quantity, order.fee, order.cost, order.average_price) == (filled, fee, cost, average)
+    assert (order.filled_quantity, order.fee, order.cost, order.average_price) == (
+        filled,
+        fee,
+        cost,
+        average,
+    )
     assert order.trades == [] and order.status is status
 
 
@@ -123,7 +143,10 @@ def test_apply_fill_with_non_positive_quantity_raises():
         ({"quantity": 0.0}, "quantity must be positive"),
         ({"price": None}, "needs a positive limit price"),
         ({"order_type": OrderType.STOP_MARKET, "price": None}, "needs a positive stop price"),
-        ({"order_type": OrderType.TRAILING_STOP, "price": None, "stop_price": 90.0}, "trailing_pct between 0 and 100"),
+        (
+            {"order_type": OrderType.TRAILING_STOP, "price": None, "stop_price": 90.0},
+            "trailing_pct between 0 and 100",
+        ),
         ({"time_in_force": TimeInForce.GTD}, "GTD order needs expire_at"),
     ],
 )

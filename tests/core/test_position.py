@@ -10,10 +10,25 @@ from metaexpert.core.position import Position, PositionLedger, liquidation_price
 M = 0.005  # maintenance margin rate used throughout
 
 
-def _position(side: str, *, leverage: float = 10.0, inverse: bool = False, quantity: float = 2.0,
-              entry: float = 100.0, contract_size: float = 1.0) -> Position:
-    return Position("BTCUSDT", PositionSide(side), quantity=quantity, entry_price=entry, leverage=leverage,
-                    inverse=inverse, contract_size=contract_size, maintenance_margin_rate=M)
+def _position(
+    side: str,
+    *,
+    leverage: float = 10.0,
+    inverse: bool = False,
+    quantity: float = 2.0,
+    entry: float = 100.0,
+    contract_size: float = 1.0,
+) -> Position:
+    return Position(
+        "BTCUSDT",
+        PositionSide(side),
+        quantity=quantity,
+        entry_price=entry,
+        leverage=leverage,
+        inverse=inverse,
+        contract_size=contract_size,
+        maintenance_margin_rate=M,
+    )
 
 
 # Hand-computed from the formulas in core/position.py's docstring, entry 100, 10x, m = 0.5%:
@@ -35,7 +50,9 @@ def test_liquidation_price_with_isolated_10x_matches_hand_computed_value(side, i
     price = position.liquidation_price
     assert price == pytest.approx(expected, rel=1e-12)
     # ... and it is where margin + unrealised PnL equals the maintenance margin.
-    assert position.initial_margin + position.pnl_at(price) == pytest.approx(position.maintenance_margin(price), rel=1e-9)
+    assert position.initial_margin + position.pnl_at(price) == pytest.approx(
+        position.maintenance_margin(price), rel=1e-9
+    )
 
 
 @pytest.mark.parametrize(("side", "inverse"), [("long", False), ("short", True)])
@@ -72,9 +89,13 @@ def test_liquidation_price_cross_with_single_long_solves_wallet_equation():
 
 def test_liquidation_price_cross_with_short_and_other_positions_counts_their_margin():
     position = _position("short", quantity=10.0)
-    price = liquidation_price_cross(position, 500.0, other_unrealized=-100.0, other_maintenance=20.0)
+    price = liquidation_price_cross(
+        position, 500.0, other_unrealized=-100.0, other_maintenance=20.0
+    )
     assert price == pytest.approx((10 * 100 + 380.0) / (10 * (1 + M)))
-    assert 500 - 100 + position.pnl_at(price) == pytest.approx(20 + position.maintenance_margin(price))
+    assert 500 - 100 + position.pnl_at(price) == pytest.approx(
+        20 + position.maintenance_margin(price)
+    )
 
 
 def test_liquidation_price_cross_with_wallet_covering_everything_is_none():
@@ -104,8 +125,12 @@ def test_reduce_with_more_than_held_raises():
 def test_ledger_with_oneway_opposite_fill_reduces_then_flips():
     ledger = PositionLedger(PositionMode.ONEWAY)
     template = Position("BTCUSDT", PositionSide.LONG)
-    ledger.apply_fill("BTCUSDT", OrderSide.BUY, 2.0, 100.0, 1, position_side=None, template=template)
-    changes = ledger.apply_fill("BTCUSDT", OrderSide.SELL, 3.0, 110.0, 2, position_side=None, template=template)
+    ledger.apply_fill(
+        "BTCUSDT", OrderSide.BUY, 2.0, 100.0, 1, position_side=None, template=template
+    )
+    changes = ledger.apply_fill(
+        "BTCUSDT", OrderSide.SELL, 3.0, 110.0, 2, position_side=None, template=template
+    )
     assert [(c.position.side, c.closed, c.opened) for c in changes] == [
         (PositionSide.LONG, 2.0, 0.0),
         (PositionSide.SHORT, 0.0, 1.0),
@@ -120,14 +145,26 @@ def test_ledger_with_oneway_opposite_fill_reduces_then_flips():
 def test_ledger_with_hedge_mode_keeps_long_and_short_independent():
     ledger = PositionLedger(PositionMode.HEDGE)
     template = Position("BTCUSDT", PositionSide.LONG)
-    ledger.apply_fill("BTCUSDT", OrderSide.BUY, 2.0, 100.0, 1, position_side=PositionSide.LONG, template=template)
-    ledger.apply_fill("BTCUSDT", OrderSide.SELL, 1.0, 105.0, 2, position_side=PositionSide.SHORT, template=template)
+    ledger.apply_fill(
+        "BTCUSDT", OrderSide.BUY, 2.0, 100.0, 1, position_side=PositionSide.LONG, template=template
+    )
+    ledger.apply_fill(
+        "BTCUSDT",
+        OrderSide.SELL,
+        1.0,
+        105.0,
+        2,
+        position_side=PositionSide.SHORT,
+        template=template,
+    )
     assert ledger.get("BTCUSDT", PositionSide.LONG).quantity == 2.0
     assert ledger.get("BTCUSDT", PositionSide.SHORT).quantity == 1.0
     assert ledger.closable_quantity("BTCUSDT", OrderSide.BUY, PositionSide.SHORT) == 1.0
     assert ledger.closable_quantity("BTCUSDT", OrderSide.SELL, PositionSide.LONG) == 2.0
     assert ledger.closable_quantity("BTCUSDT", OrderSide.BUY, PositionSide.LONG) == 0.0
-    changes = ledger.apply_fill("BTCUSDT", OrderSide.BUY, 1.0, 95.0, 3, position_side=PositionSide.SHORT, template=template)
+    changes = ledger.apply_fill(
+        "BTCUSDT", OrderSide.BUY, 1.0, 95.0, 3, position_side=PositionSide.SHORT, template=template
+    )
     assert changes[0].realized_pnl == pytest.approx(10.0)
     assert ledger.get("BTCUSDT", PositionSide.SHORT) is None
     assert ledger.get("BTCUSDT", PositionSide.LONG).quantity == 2.0
@@ -136,5 +173,12 @@ def test_ledger_with_hedge_mode_keeps_long_and_short_independent():
 def test_ledger_with_hedge_mode_and_no_position_side_raises():
     ledger = PositionLedger(PositionMode.HEDGE)
     with pytest.raises(ValueError, match="hedge mode needs a position side"):
-        ledger.apply_fill("BTCUSDT", OrderSide.BUY, 1.0, 100.0, 1, position_side=None,
-                          template=Position("BTCUSDT", PositionSide.LONG))
+        ledger.apply_fill(
+            "BTCUSDT",
+            OrderSide.BUY,
+            1.0,
+            100.0,
+            1,
+            position_side=None,
+            template=Position("BTCUSDT", PositionSide.LONG),
+        )

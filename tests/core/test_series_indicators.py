@@ -53,30 +53,56 @@ CASES: dict[str, tuple[Reading, Reading]] = {
     "macd": (lambda b: b.macd(), lambda b: indicators.macd(b.close)),
     "macd_5_13_4": (lambda b: b.macd(5, 13, 4), lambda b: indicators.macd(b.close, 5, 13, 4)),
     "bollinger": (lambda b: b.bollinger(), lambda b: indicators.bollinger(b.close)),
-    "bollinger_10_1.5": (lambda b: b.bollinger(10, 1.5), lambda b: indicators.bollinger(b.close, 10, 1.5)),
+    "bollinger_10_1.5": (
+        lambda b: b.bollinger(10, 1.5),
+        lambda b: indicators.bollinger(b.close, 10, 1.5),
+    ),
     "volatility": (lambda b: b.volatility(), lambda b: indicators.realized_volatility(b.close, 20)),
-    "indicator": (lambda b: b.indicator(("highest", 15), lambda s: indicators.highest(s.high, 15)),
-                  lambda b: indicators.highest(b.high, 15)),
-    "indicator_tuple": (lambda b: b.indicator(("channel", 15), lambda s: (indicators.lowest(s.low, 15),
-                                                                         indicators.highest(s.high, 15))),
-                        lambda b: (indicators.lowest(b.low, 15), indicators.highest(b.high, 15))),
-    "indicator_series": (lambda b: b.indicator_series(("stddev", 10), lambda s: indicators.stddev(s.close, 10)),
-                         lambda b: indicators.stddev(b.close, 10)),
+    "indicator": (
+        lambda b: b.indicator(("highest", 15), lambda s: indicators.highest(s.high, 15)),
+        lambda b: indicators.highest(b.high, 15),
+    ),
+    "indicator_tuple": (
+        lambda b: b.indicator(
+            ("channel", 15),
+            lambda s: (indicators.lowest(s.low, 15), indicators.highest(s.high, 15)),
+        ),
+        lambda b: (indicators.lowest(b.low, 15), indicators.highest(b.high, 15)),
+    ),
+    "indicator_series": (
+        lambda b: b.indicator_series(("stddev", 10), lambda s: indicators.stddev(s.close, 10)),
+        lambda b: indicators.stddev(b.close, 10),
+    ),
     "indicator_series_tuple": (
         lambda b: b.indicator_series(("bands", 10), lambda s: indicators.bollinger(s.close, 10)),
-        lambda b: indicators.bollinger(b.close, 10)),
+        lambda b: indicators.bollinger(b.close, 10),
+    ),
 }
 
 #: Public BarSeries members that are not indicators.
-_NOT_INDICATORS = {"append", "timestamps", "open", "high", "low", "close", "volume", "last", "last_close",
-                   "symbol", "timeframe", "visible"}
+_NOT_INDICATORS = {
+    "append",
+    "timestamps",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "last",
+    "last_close",
+    "symbol",
+    "timeframe",
+    "visible",
+}
 #: Visible bar counts read in turn: short of the warm-up, exactly at it, and later ones.
 VISIBLE = (5, 34, 120, 200, _N)
 
 
 def backtest_series(visible: int) -> BarSeries:
     """A series as a backtest builds it: all bars known up front, ``visible`` of them closed."""
-    return BarSeries("BTCUSDT", "1h", _TIMESTAMPS, _OPEN, _HIGH, _LOW, _CLOSE, _VOLUME, visible=visible)
+    return BarSeries(
+        "BTCUSDT", "1h", _TIMESTAMPS, _OPEN, _HIGH, _LOW, _CLOSE, _VOLUME, visible=visible
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -131,8 +157,12 @@ def test_bars_indicator_with_each_visible_length_returns_floats_equal_to_the_fun
             np.testing.assert_allclose(value, truth, rtol=1e-12, equal_nan=True)
             continue
         want = _expected_at_last(truth)
-        np.testing.assert_allclose(np.asarray(value, dtype=float), np.asarray(want, dtype=float),
-                                   rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(
+            np.asarray(value, dtype=float),
+            np.asarray(want, dtype=float),
+            rtol=1e-12,
+            equal_nan=True,
+        )
     assert len(series) == _N
 
 
@@ -144,8 +174,18 @@ def test_bars_tuple_indicator_with_appended_bars_unpacks_to_floats(name):
     from metaexpert.core.market import Bar
 
     for index in range(60):
-        series.append(Bar("BTCUSDT", "1h", int(_TIMESTAMPS[index]), float(_OPEN[index]), float(_HIGH[index]),
-                          float(_LOW[index]), float(_CLOSE[index]), float(_VOLUME[index])))
+        series.append(
+            Bar(
+                "BTCUSDT",
+                "1h",
+                int(_TIMESTAMPS[index]),
+                float(_OPEN[index]),
+                float(_HIGH[index]),
+                float(_LOW[index]),
+                float(_CLOSE[index]),
+                float(_VOLUME[index]),
+            )
+        )
         value = read(series)
         _assert_floats(value, name)
     want = _expected_at_last(expected(backtest_series(60)))
@@ -157,19 +197,34 @@ def test_bars_tuple_indicator_with_appended_bars_unpacks_to_floats(name):
 def test_bars_indicator_cases_with_every_public_method_are_complete():
     public = {name for name, _ in inspect.getmembers(BarSeries) if not name.startswith("_")}
     indicators_of_bars = public - _NOT_INDICATORS
-    covered = {name.split("_")[0] if not name.startswith("indicator") else
-               ("indicator_series" if name.startswith("indicator_series") else "indicator") for name in CASES}
-    assert indicators_of_bars <= covered, f"indicators without a case: {sorted(indicators_of_bars - covered)}"
+    covered = {
+        name.split("_")[0]
+        if not name.startswith("indicator")
+        else ("indicator_series" if name.startswith("indicator_series") else "indicator")
+        for name in CASES
+    }
+    assert indicators_of_bars <= covered, (
+        f"indicators without a case: {sorted(indicators_of_bars - covered)}"
+    )
 
 
 def test_bars_indicators_with_pure_python_build_equal_this_build(tmp_path):
     """The same readings from the sources without extension modules (METAEXPERT_COMPILE=0)."""
     env = pure_python_env(tmp_path)
-    script = ("import json; from tests.core.test_series_indicators import read_all; "
-              "from metaexpert._compiled import compiled_modules; "
-              "print(json.dumps({'compiled': compiled_modules(), 'readings': read_all()}))")
-    completed = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True,
-                               text=True, timeout=300, check=False)
+    script = (
+        "import json; from tests.core.test_series_indicators import read_all; "
+        "from metaexpert._compiled import compiled_modules; "
+        "print(json.dumps({'compiled': compiled_modules(), 'readings': read_all()}))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert completed.returncode == 0, completed.stderr
     pure = json.loads(completed.stdout)
     assert pure["compiled"] == []
@@ -182,4 +237,7 @@ def test_bars_build_under_test_is_compiled_when_required():
     if os.environ.get("METAEXPERT_REQUIRE_COMPILED") != "1":
         pytest.skip("METAEXPERT_REQUIRE_COMPILED is not set: this run may test the pure build only")
     assert "metaexpert.core.series" in compiled_modules()
-    assert Path(inspect.getfile(BarSeries)).suffix != ".py" or "metaexpert.core.series" in compiled_modules()
+    assert (
+        Path(inspect.getfile(BarSeries)).suffix != ".py"
+        or "metaexpert.core.series" in compiled_modules()
+    )

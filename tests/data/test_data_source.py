@@ -23,7 +23,9 @@ HOUR = 3_600_000
 
 
 def _slice(frame: pl.DataFrame, lookback_hours: int = 30) -> pl.DataFrame:
-    return frame.filter(pl.col("timestamp").is_between(START_MS - lookback_hours * HOUR, END_MS - 1))
+    return frame.filter(
+        pl.col("timestamp").is_between(START_MS - lookback_hours * HOUR, END_MS - 1)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +39,13 @@ def eth(shared_data) -> pl.DataFrame:
 
 
 def _expert(symbols: str | list[str] = "BTCUSDT") -> MetaExpert:
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False
+    )
 
-    @expert.on_init(symbol=symbols, timeframe="1h", lookback_bars=20, size_type="fixed_quote", size_value=100.0)
+    @expert.on_init(
+        symbol=symbols, timeframe="1h", lookback_bars=20, size_type="fixed_quote", size_value=100.0
+    )
     def init(ctx):
         pass
 
@@ -55,8 +61,14 @@ def _expert(symbols: str | list[str] = "BTCUSDT") -> MetaExpert:
 
 
 def _run(expert: MetaExpert, **options):
-    return expert.run("backtest", backtest_start="2024-02-01", backtest_end="2024-02-03", report=False,
-                      configure_logs=False, **options)
+    return expert.run(
+        "backtest",
+        backtest_start="2024-02-01",
+        backtest_end="2024-02-03",
+        report=False,
+        configure_logs=False,
+        **options,
+    )
 
 
 def _trades(result) -> list[tuple]:
@@ -68,7 +80,9 @@ def reference(btc, tmp_path_factory) -> list[tuple]:
     root = tmp_path_factory.mktemp("store")
     CandleStore(root).write("binance", "spot", "BTCUSDT", "1h", btc)
     result = _run(_expert(), data_dir=root)
-    assert len(result.fills) >= 4, "the reference run must trade for the comparison to mean anything"
+    assert len(result.fills) >= 4, (
+        "the reference run must trade for the comparison to mean anything"
+    )
     return _trades(result)
 
 
@@ -85,7 +99,9 @@ def test_run_with_pandas_frame_on_utc_datetime_index_trades_as_store_folder(btc,
     pandas = pytest.importorskip("pandas")
     frame = btc.to_pandas()
     frame.index = pandas.to_datetime(frame.pop("timestamp"), unit="ms", utc=True)
-    frame.columns = [name.capitalize() for name in frame.columns]  # "Open", "High" ... as many sources write
+    frame.columns = [
+        name.capitalize() for name in frame.columns
+    ]  # "Open", "High" ... as many sources write
     assert _trades(_run(_expert(), data=frame)) == reference
 
 
@@ -97,7 +113,9 @@ def test_run_with_csv_file_trades_as_store_folder(btc, reference, tmp_path):
 
 def test_run_with_csv_file_of_iso_utc_times_trades_as_store_folder(btc, reference, tmp_path):
     path = tmp_path / "btc-iso.csv"
-    btc.with_columns(pl.from_epoch("timestamp", time_unit="ms").dt.replace_time_zone("UTC")).write_csv(path)
+    btc.with_columns(
+        pl.from_epoch("timestamp", time_unit="ms").dt.replace_time_zone("UTC")
+    ).write_csv(path)
     assert _trades(_run(_expert(), data=str(path))) == reference
 
 
@@ -109,8 +127,12 @@ def test_run_with_finer_frame_resamples_to_the_expert_timeframe(shared_data, ref
 
 
 def test_run_with_long_format_parquet_of_two_symbols_trades_both(btc, eth, tmp_path):
-    long = pl.concat([btc.with_columns(pl.lit("BTC/USDT").alias("symbol")),
-                      eth.with_columns(pl.lit("ETH/USDT").alias("symbol"))])
+    long = pl.concat(
+        [
+            btc.with_columns(pl.lit("BTC/USDT").alias("symbol")),
+            eth.with_columns(pl.lit("ETH/USDT").alias("symbol")),
+        ]
+    )
     path = tmp_path / "long.parquet"
     long.write_parquet(path)
     from_file = _run(_expert(["BTCUSDT", "ETHUSDT"]), data=path)
@@ -125,11 +147,15 @@ def test_run_with_store_folder_as_data_trades_as_data_dir(btc, reference, tmp_pa
 
 
 def test_run_with_frame_with_negative_low_refuses_before_any_order(btc, tmp_path):
-    bad = btc.with_columns(pl.when(pl.int_range(pl.len()) == 40).then(-1.0).otherwise(pl.col("low")).alias("low"))
+    bad = btc.with_columns(
+        pl.when(pl.int_range(pl.len()) == 40).then(-1.0).otherwise(pl.col("low")).alias("low")
+    )
     events: list[object] = []
     with pytest.raises(CandleValidationError) as caught:
         _run(_expert(), data=bad, observers=[events.append], output_dir=tmp_path / "out")
-    assert "data frame (BTCUSDT)" in str(caught.value) and "greater_than(0) on column 'low'" in str(caught.value)
+    assert "data frame (BTCUSDT)" in str(caught.value) and "greater_than(0) on column 'low'" in str(
+        caught.value
+    )
     assert events == [] and not (tmp_path / "out").exists()
 
 
@@ -156,18 +182,31 @@ def test_candle_source_with_dict_missing_a_symbol_lists_what_it_holds(btc):
 
 
 def test_candle_source_with_coarser_frame_than_expert_needs_refuses(btc):
-    daily = pl.DataFrame({"timestamp": [START_MS + i * 86_400_000 for i in range(5)], "open": [1.0] * 5,
-                          "high": [2.0] * 5, "low": [0.5] * 5, "close": [1.5] * 5, "volume": [1.0] * 5})
+    daily = pl.DataFrame(
+        {
+            "timestamp": [START_MS + i * 86_400_000 for i in range(5)],
+            "open": [1.0] * 5,
+            "high": [2.0] * 5,
+            "low": [0.5] * 5,
+            "close": [1.5] * 5,
+            "volume": [1.0] * 5,
+        }
+    )
     source = FrameCandleSource({None: daily}, label="daily")
-    with pytest.raises(ConfigurationError, match="the candles are 1d bars; the expert needs 1h bars"):
+    with pytest.raises(
+        ConfigurationError, match="the candles are 1d bars; the expert needs 1h bars"
+    ):
         source.load("binance", "spot", "BTCUSDT", "1h", START_MS, END_MS)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (42, "got int"),
-    (Path("/nonexistent/candles.csv"), "no such file or folder"),
-    ({5: None}, "dict keys must be symbols"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (42, "got int"),
+        (Path("/nonexistent/candles.csv"), "no such file or folder"),
+        ({5: None}, "dict keys must be symbols"),
+    ],
+)
 def test_candle_source_for_with_unusable_data_raises_configuration_error(data, message):
     with pytest.raises(ConfigurationError, match=message):
         candle_source_for(data)
@@ -181,5 +220,8 @@ def test_candle_source_for_with_other_file_type_names_the_accepted_ones(tmp_path
 
 
 def test_run_with_data_in_paper_mode_raises_configuration_error(btc):
-    with pytest.raises(ConfigurationError, match=r"paper.*unknown setting\(s\) \[.data.\] \(data apply to another mode\)"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"paper.*unknown setting\(s\) \[.data.\] \(data apply to another mode\)",
+    ):
         _expert().run("paper", data=btc, configure_logs=False)

@@ -26,14 +26,31 @@ def loop_gaps(timestamps: list[int], step: int) -> list[tuple[int, int, int]]:
 
 def frame_of(timestamps: list[int]) -> pl.DataFrame:
     n = len(timestamps)
-    return pl.DataFrame({"timestamp": timestamps, "open": [1.0] * n, "high": [1.0] * n,
-                         "low": [1.0] * n, "close": [1.0] * n, "volume": [0.0] * n},
-                        schema_overrides={"timestamp": pl.Int64})
+    return pl.DataFrame(
+        {
+            "timestamp": timestamps,
+            "open": [1.0] * n,
+            "high": [1.0] * n,
+            "low": [1.0] * n,
+            "close": [1.0] * n,
+            "volume": [0.0] * n,
+        },
+        schema_overrides={"timestamp": pl.Int64},
+    )
 
 
-@pytest.mark.parametrize(("name", "timeframe", "expected_count"), [
-    ("BTCUSDT-1h", "1h", 28), ("BTCUSDT-5m", "5m", 2), ("BTCUSDT-1m", "1m", 0), ("ETHUSDT-1h", "1h", 1)])
-def test_find_gaps_with_real_binance_file_matches_loop_reference(shared_data, name, timeframe, expected_count):
+@pytest.mark.parametrize(
+    ("name", "timeframe", "expected_count"),
+    [
+        ("BTCUSDT-1h", "1h", 28),
+        ("BTCUSDT-5m", "5m", 2),
+        ("BTCUSDT-1m", "1m", 0),
+        ("ETHUSDT-1h", "1h", 1),
+    ],
+)
+def test_find_gaps_with_real_binance_file_matches_loop_reference(
+    shared_data, name, timeframe, expected_count
+):
     frame = pl.read_parquet(shared_data / "binance" / "spot" / f"{name}.parquet")
     step = Timeframe.parse(timeframe).milliseconds
     expected = loop_gaps(frame["timestamp"].to_list(), step)
@@ -45,14 +62,19 @@ def test_find_gaps_with_real_binance_file_matches_loop_reference(shared_data, na
 def test_find_gaps_with_btcusdt_5m_finds_the_missing_day_of_2023_12_31(btc_5m):
     gaps = find_gaps(btc_5m, "5m")
     assert Gap(1_703_980_800_000, 1_704_067_200_000, 288) in gaps
-    assert "2023-12-31 00:00 UTC -> 2024-01-01 00:00 UTC (288 bar(s) missing)" in [str(g) for g in gaps]
+    assert "2023-12-31 00:00 UTC -> 2024-01-01 00:00 UTC (288 bar(s) missing)" in [
+        str(g) for g in gaps
+    ]
 
 
 def test_find_gaps_with_bounds_reports_leading_and_trailing_missing_bars():
     frame = frame_of([T0 + 2 * HOUR, T0 + 3 * HOUR, T0 + 5 * HOUR])
     gaps = find_gaps(frame, "1h", start_ms=T0, end_ms=T0 + 8 * HOUR)
-    assert gaps == [Gap(T0, T0 + 2 * HOUR, 2), Gap(T0 + 4 * HOUR, T0 + 5 * HOUR, 1),
-                    Gap(T0 + 6 * HOUR, T0 + 8 * HOUR, 2)]
+    assert gaps == [
+        Gap(T0, T0 + 2 * HOUR, 2),
+        Gap(T0 + 4 * HOUR, T0 + 5 * HOUR, 1),
+        Gap(T0 + 6 * HOUR, T0 + 8 * HOUR, 2),
+    ]
 
 
 def test_find_gaps_with_bounds_ignores_rows_outside_the_range():
@@ -101,4 +123,6 @@ def test_gap_report_with_real_btcusdt_1h_totals_missing_bars(btc_1h):
 def test_find_gaps_with_random_deletions_matches_loop_reference(keep):
     timestamps = [T0 + i * 300_000 for i, kept in enumerate(keep) if kept]
     expected = loop_gaps(timestamps, 300_000)
-    assert [(g.start_ms, g.end_ms, g.missing) for g in find_gaps(frame_of(timestamps), "5m")] == expected
+    assert [
+        (g.start_ms, g.end_ms, g.missing) for g in find_gaps(frame_of(timestamps), "5m")
+    ] == expected

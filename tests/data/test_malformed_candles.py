@@ -25,21 +25,28 @@ BARS = 48
 
 
 def good(rows: int = BARS) -> pl.DataFrame:
-    return pl.DataFrame({
-        "timestamp": [T0 + i * HOUR for i in range(rows)],
-        "open": [100.0 + i % 5 for i in range(rows)],
-        "high": [106.0 + i % 5 for i in range(rows)],
-        "low": [95.0 + i % 5 for i in range(rows)],
-        "close": [101.0 + i % 5 for i in range(rows)],
-        "volume": [10.0] * rows,
-    })
+    return pl.DataFrame(
+        {
+            "timestamp": [T0 + i * HOUR for i in range(rows)],
+            "open": [100.0 + i % 5 for i in range(rows)],
+            "high": [106.0 + i % 5 for i in range(rows)],
+            "low": [95.0 + i % 5 for i in range(rows)],
+            "close": [101.0 + i % 5 for i in range(rows)],
+            "volume": [10.0] * rows,
+        }
+    )
 
 
 def _at(row: int, column: str, value: float) -> Callable[[], pl.DataFrame]:
     def build() -> pl.DataFrame:
         frame = good()
         return frame.with_columns(
-            pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column)).alias(column))
+            pl.when(pl.int_range(pl.len()) == row)
+            .then(pl.lit(value))
+            .otherwise(pl.col(column))
+            .alias(column)
+        )
+
     return build
 
 
@@ -63,9 +70,14 @@ CASES: dict[str, tuple[Callable[[], pl.DataFrame], str]] = {
     "unsorted_timestamps": (_unsorted, "timestamps_strictly_increasing"),
     "missing_column": (lambda: good().drop("volume"), "column_in_dataframe"),
     "wrong_dtype": (lambda: good().with_columns(pl.col("close").cast(pl.String)), "dtype"),
-    "microsecond_timestamps": (lambda: good().with_columns(pl.col("timestamp") * 1000),
-                               "timestamps_in_epoch_milliseconds"),
-    "naive_timestamps": (lambda: good().with_columns(pl.from_epoch("timestamp", time_unit="ms")), "naive"),
+    "microsecond_timestamps": (
+        lambda: good().with_columns(pl.col("timestamp") * 1000),
+        "timestamps_in_epoch_milliseconds",
+    ),
+    "naive_timestamps": (
+        lambda: good().with_columns(pl.from_epoch("timestamp", time_unit="ms")),
+        "naive",
+    ),
     "empty": (lambda: good().head(0), "not_empty"),
 }
 
@@ -78,10 +90,17 @@ def _raw_store(root: Path, frame: pl.DataFrame) -> Path:
 
 
 def _trading_expert(database: Path) -> tuple[MetaExpert, list[object]]:
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False,
-                        storage_url=f"sqlite:///{database}")
+    expert = MetaExpert(
+        exchange="binance",
+        market_type="spot",
+        log_to_file=False,
+        log_to_console=False,
+        storage_url=f"sqlite:///{database}",
+    )
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=0, size_type="fixed_base", size_value=0.01)
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1h", lookback_bars=0, size_type="fixed_base", size_value=0.01
+    )
     def init(ctx):
         pass
 
@@ -94,7 +113,9 @@ def _trading_expert(database: Path) -> tuple[MetaExpert, list[object]]:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_backtest_with_malformed_candles_refuses_before_any_order_and_writes_nothing(tmp_path, monkeypatch, case):
+def test_backtest_with_malformed_candles_refuses_before_any_order_and_writes_nothing(
+    tmp_path, monkeypatch, case
+):
     monkeypatch.setenv("METAEXPERT_CACHE_DIR", str(tmp_path / "cache"))
     build, check = CASES[case]
     path = _raw_store(tmp_path / "store", build())
@@ -102,8 +123,15 @@ def test_backtest_with_malformed_candles_refuses_before_any_order_and_writes_not
     expert, events = _trading_expert(database)
     output = tmp_path / "report"
     with pytest.raises(CandleValidationError) as caught:
-        expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-02", data_dir=tmp_path / "store",
-                   output_dir=output, configure_logs=False, observers=[events.append])
+        expert.run(
+            "backtest",
+            backtest_start="2024-01-01",
+            backtest_end="2024-01-02",
+            data_dir=tmp_path / "store",
+            output_dir=output,
+            configure_logs=False,
+            observers=[events.append],
+        )
     text = str(caught.value)
     assert str(path) in text, text
     assert check in text, text
@@ -137,7 +165,10 @@ def test_store_write_with_malformed_candles_keeps_existing_file_unchanged(tmp_pa
 
 
 def test_store_write_with_empty_frame_writes_nothing(tmp_path):
-    assert CandleStore(tmp_path / "store").write("binance", "spot", "BTCUSDT", "1h", good().head(0)) == 0
+    assert (
+        CandleStore(tmp_path / "store").write("binance", "spot", "BTCUSDT", "1h", good().head(0))
+        == 0
+    )
     assert not list((tmp_path / "store").rglob("*.parquet"))
 
 
@@ -165,6 +196,8 @@ def test_store_read_of_stamped_file_skips_validation_and_edited_file_is_checked_
 
 def test_store_read_with_validate_false_returns_bad_rows_for_quality_reports(tmp_path):
     path = _raw_store(tmp_path / "store", _at(3, "low", -1.0)())
-    frame = CandleStore(tmp_path / "store", read_only=True).read("binance", "spot", "BTCUSDT", "1h", validate=False)
+    frame = CandleStore(tmp_path / "store", read_only=True).read(
+        "binance", "spot", "BTCUSDT", "1h", validate=False
+    )
     assert frame.height == BARS and frame["low"].min() == -1.0
     assert path.is_file()

@@ -12,6 +12,7 @@ def source_fetch(source: pl.DataFrame, calls: list[tuple[str, str, int, int]]):
     def fetch(symbol: str, timeframe: str, start_ms: int, end_ms: int) -> pl.DataFrame:
         calls.append((symbol, timeframe, start_ms, end_ms))
         return source.filter((pl.col("timestamp") >= start_ms) & (pl.col("timestamp") < end_ms))
+
     return fetch
 
 
@@ -38,7 +39,9 @@ def test_repair_gaps_with_complete_source_restores_the_original_frame(window):
     assert len(result.gaps_found) == 3 and result.gaps_left == ()
     assert result.gaps_repaired == 3
     assert result.bars_recovered == 5 + 1 + 100
-    assert [(call[2], call[3]) for call in calls] == [(g.start_ms, g.end_ms) for g in result.gaps_found]
+    assert [(call[2], call[3]) for call in calls] == [
+        (g.start_ms, g.end_ms) for g in result.gaps_found
+    ]
     assert all(call[0] == "BTC/USDT" and call[1] == "1h" for call in calls)
 
 
@@ -62,18 +65,23 @@ def test_repair_gaps_with_partial_source_reports_the_remaining_bars(window):
 def test_repair_gaps_with_bounds_fills_leading_and_trailing_edges(window):
     inner = window.slice(5, 20)
     start, end = window["timestamp"][0], window["timestamp"][30]
-    result = repair_gaps(inner, "1h", source_fetch(window, []), symbol="X", start_ms=start, end_ms=end)
+    result = repair_gaps(
+        inner, "1h", source_fetch(window, []), symbol="X", start_ms=start, end_ms=end
+    )
     assert result.frame.equals(window.head(30))
     assert result.complete
 
 
 def test_repair_gaps_with_fetch_returning_off_range_rows_never_overwrites_existing_rows(window):
     holed = punch(window, (50, 52))
-    tampered = window.with_columns((pl.col("close") * 2).alias("close"),
-                                   pl.max_horizontal(pl.col("high"), pl.col("close") * 2).alias("high"))
+    tampered = window.with_columns(
+        (pl.col("close") * 2).alias("close"),
+        pl.max_horizontal(pl.col("high"), pl.col("close") * 2).alias("high"),
+    )
 
     def fetch(symbol, timeframe, start_ms, end_ms):
         return tampered  # the whole series, far beyond the gap
+
     result = repair_gaps(holed, "1h", fetch, symbol="X")
     kept = result.frame.join(holed, on="timestamp", suffix="_old")
     assert (kept["close"] == kept["close_old"]).all()
@@ -86,6 +94,7 @@ def test_repair_gaps_with_failing_fetch_propagates_the_error_unchanged(window):
 
     def fetch(*_):
         raise ExchangeDown("503")
+
     with pytest.raises(ExchangeDown):
         repair_gaps(punch(window, (3, 4)), "1h", fetch, symbol="X")
 

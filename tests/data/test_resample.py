@@ -13,7 +13,8 @@ def test_resample_with_real_1m_to_1h_equals_the_real_1h_file(btc_1m, btc_1h):
     reference = btc_1h.filter(pl.col("timestamp").is_in(hourly["timestamp"].implode()))
     assert hourly.height == reference.height == 2178
     assert hourly.select("timestamp", "open", "high", "low", "close").equals(
-        reference.select("timestamp", "open", "high", "low", "close"))
+        reference.select("timestamp", "open", "high", "low", "close")
+    )
     assert (hourly["volume"] - reference["volume"]).abs().max() < 1e-6
 
 
@@ -34,7 +35,10 @@ def test_resample_with_gap_inside_a_window_drops_only_that_bar(btc_1m):
 
 def test_resample_with_last_window_still_forming_leaves_it_out(btc_1m):
     partial = btc_1m.head(150)  # 2.5 hours
-    assert resample(partial, "1m", "1h")["timestamp"].to_list() == btc_1m["timestamp"].gather([0, 60]).to_list()
+    assert (
+        resample(partial, "1m", "1h")["timestamp"].to_list()
+        == btc_1m["timestamp"].gather([0, 60]).to_list()
+    )
 
 
 def test_resample_with_prefix_has_no_look_ahead(btc_1m):
@@ -45,9 +49,19 @@ def test_resample_with_prefix_has_no_look_ahead(btc_1m):
     assert prefix.equals(expected)
 
 
-@pytest.mark.parametrize(("source", "target"), [("1h", "90m"), ("5m", "1m"), ("1M", "1M"), ("7m", "1h")])
+@pytest.mark.parametrize(
+    ("source", "target"), [("1h", "90m"), ("5m", "1m"), ("1M", "1M"), ("7m", "1h")]
+)
 def test_resample_with_incompatible_timeframes_raises_configuration_error(source, target):
-    frame = pl.DataFrame(schema={"timestamp": pl.Int64, "open": pl.Float64, "high": pl.Float64,
-                                 "low": pl.Float64, "close": pl.Float64, "volume": pl.Float64})
+    frame = pl.DataFrame(
+        schema={
+            "timestamp": pl.Int64,
+            "open": pl.Float64,
+            "high": pl.Float64,
+            "low": pl.Float64,
+            "close": pl.Float64,
+            "volume": pl.Float64,
+        }
+    )
     with pytest.raises(ConfigurationError, match="cannot resample"):
         resample(frame, source, target)

@@ -16,7 +16,8 @@ def test_candle_store_with_shared_folder_reads_layout_and_lists_six_series(share
     store = CandleStore(shared_data, read_only=True)
     series = store.available()
     assert {(s.symbol, s.timeframe) for s in series} == {
-        (sym, tf) for sym in ("BTCUSDT", "ETHUSDT") for tf in ("1h", "5m", "1m")}
+        (sym, tf) for sym in ("BTCUSDT", "ETHUSDT") for tf in ("1h", "5m", "1m")
+    }
     btc = next(s for s in series if s.symbol == "BTCUSDT" and s.timeframe == "1h")
     assert (btc.exchange, btc.market_type, btc.rows) == ("binance", "spot", 74_464)
     assert btc.first_ms == 1_502_942_400_000
@@ -39,7 +40,9 @@ def test_candle_store_read_with_unknown_symbol_lists_what_the_store_has(shared_d
 
 def test_candle_store_write_with_read_only_store_refuses(shared_data, btc_1h):
     with pytest.raises(DataError, match="read-only"):
-        CandleStore(shared_data, read_only=True).write("binance", "spot", "BTCUSDT", "1h", btc_1h.head(2))
+        CandleStore(shared_data, read_only=True).write(
+            "binance", "spot", "BTCUSDT", "1h", btc_1h.head(2)
+        )
 
 
 def test_candle_store_write_twice_with_same_frame_adds_rows_once_and_keeps_file(store, btc_1h):
@@ -78,8 +81,10 @@ def test_candle_store_write_with_frame_off_the_series_grid_is_rejected(store, bt
     assert not store.exists("binance", "spot", "BTCUSDT", "1h")
 
 
-@pytest.mark.parametrize(("exchange", "symbol"), [("../etc", "BTCUSDT"), ("binance", "../../x"),
-                                                  ("binance", "BTC/USDT:USDT"), ("", "BTCUSDT")])
+@pytest.mark.parametrize(
+    ("exchange", "symbol"),
+    [("../etc", "BTCUSDT"), ("binance", "../../x"), ("binance", "BTC/USDT:USDT"), ("", "BTCUSDT")],
+)
 def test_candle_store_path_with_unsafe_names_raises_configuration_error(store, exchange, symbol):
     with pytest.raises(ConfigurationError):
         store.path(exchange, "spot", symbol, "1h")
@@ -89,6 +94,8 @@ def test_candle_store_available_with_filters_and_written_series(store, btc_1h, b
     store.write("binance", "spot", "BTCUSDT", "1h", btc_1h.head(24))
     store.write("binance", "futures", "BTCUSDT", "5m", btc_5m.head(12))
     assert [(s.market_type, s.timeframe, s.rows) for s in store.available()] == [
-        ("futures", "5m", 12), ("spot", "1h", 24)]
+        ("futures", "5m", 12),
+        ("spot", "1h", 24),
+    ]
     assert [s.market_type for s in store.available("binance", "futures")] == ["futures"]
     assert store.available("okx") == []

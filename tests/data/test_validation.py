@@ -11,14 +11,16 @@ T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 
 
 def good(rows: int = 4) -> pl.DataFrame:
-    return pl.DataFrame({
-        "timestamp": [T0 + i * HOUR for i in range(rows)],
-        "open": [100.0 + i for i in range(rows)],
-        "high": [110.0 + i for i in range(rows)],
-        "low": [90.0 + i for i in range(rows)],
-        "close": [105.0 + i for i in range(rows)],
-        "volume": [1.5] * rows,
-    })
+    return pl.DataFrame(
+        {
+            "timestamp": [T0 + i * HOUR for i in range(rows)],
+            "open": [100.0 + i for i in range(rows)],
+            "high": [110.0 + i for i in range(rows)],
+            "low": [90.0 + i for i in range(rows)],
+            "close": [105.0 + i for i in range(rows)],
+            "volume": [1.5] * rows,
+        }
+    )
 
 
 def failure(frame: pl.DataFrame, timeframe: str = "1h") -> CandleValidationError:
@@ -27,15 +29,19 @@ def failure(frame: pl.DataFrame, timeframe: str = "1h") -> CandleValidationError
     return caught.value
 
 
-@pytest.mark.parametrize(("name", "timeframe"), [("BTCUSDT-1h", "1h"), ("BTCUSDT-5m", "5m"),
-                                                  ("BTCUSDT-1m", "1m"), ("ETHUSDT-5m", "5m")])
+@pytest.mark.parametrize(
+    ("name", "timeframe"),
+    [("BTCUSDT-1h", "1h"), ("BTCUSDT-5m", "5m"), ("BTCUSDT-1m", "1m"), ("ETHUSDT-5m", "5m")],
+)
 def test_validate_candles_with_real_binance_files_returns_frame(shared_data, name, timeframe):
     frame = pl.read_parquet(shared_data / "binance" / "spot" / f"{name}.parquet")
     assert validate_candles(frame, timeframe) is frame
 
 
 def test_validate_candles_with_high_below_close_names_check_row_and_utc_time():
-    frame = good().with_columns(pl.when(pl.int_range(pl.len()) == 2).then(100.0).otherwise(pl.col("high")).alias("high"))
+    frame = good().with_columns(
+        pl.when(pl.int_range(pl.len()) == 2).then(100.0).otherwise(pl.col("high")).alias("high")
+    )
     error = failure(frame)
     text = str(error)
     assert "binance/spot BTCUSDT 1h" in text
@@ -49,7 +55,9 @@ def test_validate_candles_with_low_above_open_reports_low_check():
     frame = good().with_columns(pl.lit(101.5).alias("low"))
     error = failure(frame)
     checks = {f.check: f.failed_rows for f in error.report.failures}
-    assert checks == {"low_at_most_open_and_close": 2}  # rows 0 and 1 open at 100 and 101, below 101.5
+    assert checks == {
+        "low_at_most_open_and_close": 2
+    }  # rows 0 and 1 open at 100 and 101, below 101.5
 
 
 def test_validate_candles_with_duplicates_and_disorder_reports_both_checks():
@@ -60,7 +68,11 @@ def test_validate_candles_with_duplicates_and_disorder_reports_both_checks():
 
 
 def test_validate_candles_with_off_grid_timestamp_reports_grid_check_for_timeframe():
-    frame = good().with_columns((pl.col("timestamp") + pl.when(pl.int_range(pl.len()) == 3).then(60_000).otherwise(0)).alias("timestamp"))
+    frame = good().with_columns(
+        (
+            pl.col("timestamp") + pl.when(pl.int_range(pl.len()) == 3).then(60_000).otherwise(0)
+        ).alias("timestamp")
+    )
     error = failure(frame)
     assert [f.check for f in error.report.failures] == ["timestamps_on_1h_grid"]
     assert "2024-01-01 03:01 UTC" in str(error)
@@ -127,9 +139,13 @@ def test_candle_validation_error_with_pickle_round_trip_keeps_report():
 
 def test_validate_candles_with_microsecond_timestamps_reports_unit_instead_of_crashing():
     frame = good().with_columns(pl.col("timestamp") * 1000)
-    error = failure(frame)  # raised ValueError("year 56134 is out of range") while describing the rows
+    error = failure(
+        frame
+    )  # raised ValueError("year 56134 is out of range") while describing the rows
     assert [f.check for f in error.report.failures] == ["timestamps_in_epoch_milliseconds"]
-    assert "microseconds or nanoseconds" in str(error) and "timestamp=1704067200000000" in str(error)
+    assert "microseconds or nanoseconds" in str(error) and "timestamp=1704067200000000" in str(
+        error
+    )
 
 
 def test_validate_candles_with_naive_datetime_column_advises_utc():
@@ -140,8 +156,11 @@ def test_validate_candles_with_naive_datetime_column_advises_utc():
 def test_checked_candles_with_aware_datetimes_and_int_prices_widens_losslessly():
     from metaexpert.data import checked_candles
 
-    frame = good().with_columns(pl.from_epoch("timestamp", time_unit="ms").dt.replace_time_zone("UTC"),
-                                pl.lit(2, dtype=pl.Int32).alias("volume"), pl.col("open").cast(pl.Float32))
+    frame = good().with_columns(
+        pl.from_epoch("timestamp", time_unit="ms").dt.replace_time_zone("UTC"),
+        pl.lit(2, dtype=pl.Int32).alias("volume"),
+        pl.col("open").cast(pl.Float32),
+    )
     assert checked_candles(frame, "1h").equals(good().with_columns(pl.lit(2.0).alias("volume")))
 
 

@@ -22,8 +22,19 @@ def candle_frames(draw) -> pl.DataFrame:
         up = draw(st.floats(min_value=0, max_value=10))
         down = draw(st.floats(min_value=0, max_value=0.99))
         low = min(a, b) * (1 - down)
-        records.append((T0 + index * HOUR, a, max(a, b) + up, low, b, draw(st.floats(min_value=0, max_value=1e9))))
-    return pl.DataFrame(records, schema=["timestamp", "open", "high", "low", "close", "volume"], orient="row")
+        records.append(
+            (
+                T0 + index * HOUR,
+                a,
+                max(a, b) + up,
+                low,
+                b,
+                draw(st.floats(min_value=0, max_value=1e9)),
+            )
+        )
+    return pl.DataFrame(
+        records, schema=["timestamp", "open", "high", "low", "close", "volume"], orient="row"
+    )
 
 
 # corruption -> the check that must report it
@@ -52,11 +63,17 @@ def test_checked_candles_with_one_corrupted_cell_names_the_failed_check(frame, k
     if kind == "off_grid" or kind == "microseconds":
         value = value + row * HOUR if kind == "off_grid" else (T0 + row * HOUR) * 1000
     corrupted = frame.with_columns(
-        pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column)).alias(column))
+        pl.when(pl.int_range(pl.len()) == row)
+        .then(pl.lit(value))
+        .otherwise(pl.col(column))
+        .alias(column)
+    )
     try:
         checked_candles(corrupted, "1h")
     except CandleValidationError as error:
         assert check in str(error), str(error)
-        assert f"row {row}" in str(error) or error.report.failures[0].failed_rows is None, str(error)
+        assert f"row {row}" in str(error) or error.report.failures[0].failed_rows is None, str(
+            error
+        )
     else:
         raise AssertionError(f"{kind} at row {row} was accepted")

@@ -23,8 +23,12 @@ def candle_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..
     monkeypatch.setenv("METAEXPERT_CACHE_DIR", str(tmp_path / "cache"))
     root = tmp_path / "store"
 
-    def write(rows: Sequence[tuple[int, float, float, float, float, float]], *, symbol: str = "BTCUSDT",
-              timeframe: str = "1h") -> Path:
+    def write(
+        rows: Sequence[tuple[int, float, float, float, float, float]],
+        *,
+        symbol: str = "BTCUSDT",
+        timeframe: str = "1h",
+    ) -> Path:
         frame = pl.DataFrame(
             rows, schema=["timestamp", "open", "high", "low", "close", "volume"], orient="row"
         ).with_columns(pl.col("timestamp").cast(pl.Int64), pl.exclude("timestamp").cast(pl.Float64))

@@ -48,7 +48,9 @@ class Harness:
 
         return self.engine.place(self.spec.symbol, OrderSide(side), quantity, **options)
 
-    def bar(self, open_: float, high: float, low: float, close: float, volume: float = 1_000.0) -> int:
+    def bar(
+        self, open_: float, high: float, low: float, close: float, volume: float = 1_000.0
+    ) -> int:
         """Replay one bar: match at its open time, then mark the close; returns its open time."""
         timestamp = START_MS + self.bar_index * HOUR_MS
         self.bar_index += 1
@@ -111,7 +113,11 @@ def make_harness(
     if record_events:
         for event in ("order", "transaction", "position", "account"):
             handlers.add(event, _recorder(event, harness_events))
-    engine = Engine(strategy=StrategyConfig(symbols=[SYMBOL], timeframe="1h"), portfolio=portfolio, handlers=handlers)
+    engine = Engine(
+        strategy=StrategyConfig(symbols=[SYMBOL], timeframe="1h"),
+        portfolio=portfolio,
+        handlers=handlers,
+    )
     broker = SimulatedBroker(
         portfolio,
         engine,
@@ -140,7 +146,14 @@ def _snapshot(name: str, event: Any) -> Any:
         return (event.order.client_order_id, event.order.status, event.order.tag, event.reason)
     if name == "transaction":
         trade = event.trade
-        return (trade.client_order_id, trade.side, trade.quantity, trade.price, trade.fee, trade.liquidity)
+        return (
+            trade.client_order_id,
+            trade.side,
+            trade.quantity,
+            trade.price,
+            trade.fee,
+            trade.liquidity,
+        )
     if name == "position":
         return (event.position.side, event.action, event.quantity, event.price, event.realized_pnl)
     return (event.account.balance, event.account.equity)

@@ -41,15 +41,25 @@ def test_spot_partial_sell_with_two_exits_splits_entry_fee_by_quantity():
     assert first.quantity == 1.0 and second.quantity == 3.0
     assert first.fees == pytest.approx(entry.fee / 4 + 110 * 0.002)
     assert second.pnl == pytest.approx(3 * (90 - 100) - entry.fee * 3 / 4 - 3 * 90 * 0.002)
-    assert sum(t.pnl for t in harness.engine.closed_trades) == pytest.approx(harness.account.balance - 10_000)
+    assert sum(t.pnl for t in harness.engine.closed_trades) == pytest.approx(
+        harness.account.balance - 10_000
+    )
 
 
 def test_linear_futures_with_leverage_locks_margin_and_settles_pnl_in_wallet():
-    harness = make_harness(market_type="futures", contract_type="linear", leverage=5, maker_fee=0.0002, taker_fee=0.0005)
+    harness = make_harness(
+        market_type="futures",
+        contract_type="linear",
+        leverage=5,
+        maker_fee=0.0002,
+        taker_fee=0.0005,
+    )
     harness.place("buy", 2.0)
     harness.bar(100.0, 100.0, 100.0, 100.0)
     wallet = 10_000 - 2 * 100 * 0.0005
-    assert harness.account.balance == pytest.approx(wallet)  # futures: only the fee leaves the wallet
+    assert harness.account.balance == pytest.approx(
+        wallet
+    )  # futures: only the fee leaves the wallet
     assert harness.account.used_margin == pytest.approx(2 * 100 / 5)
     harness.bar(100.0, 111.0, 99.0, 110.0)
     assert harness.account.unrealized_pnl == pytest.approx(20.0)
@@ -64,8 +74,16 @@ def test_linear_futures_with_leverage_locks_margin_and_settles_pnl_in_wallet():
 
 
 def test_inverse_futures_with_contracts_settles_fees_and_pnl_in_coin():
-    harness = make_harness(market_type="futures", contract_type="inverse", leverage=2, capital=1.0,
-                           contract_size=100.0, maker_fee=0.0002, taker_fee=0.0005, last_price=20_000.0)
+    harness = make_harness(
+        market_type="futures",
+        contract_type="inverse",
+        leverage=2,
+        capital=1.0,
+        contract_size=100.0,
+        maker_fee=0.0002,
+        taker_fee=0.0005,
+        last_price=20_000.0,
+    )
     assert harness.portfolio.account.currency == "BTC"
     entry = harness.place("buy", 10.0)  # 10 contracts of 100 USD = 0.05 BTC at 20000
     harness.bar(20_000.0, 20_000.0, 20_000.0, 20_000.0)
@@ -91,7 +109,9 @@ def test_linear_futures_with_leverage_change_scales_used_margin(leverage):
     assert position.leverage == leverage
     assert harness.account.used_margin == pytest.approx(1_000 / leverage)
     expected_liquidation = None if leverage == 1.0 else 100 * (1 - 1 / leverage) / (1 - 0.005)
-    assert position.liquidation_price == (pytest.approx(expected_liquidation) if expected_liquidation else None)
+    assert position.liquidation_price == (
+        pytest.approx(expected_liquidation) if expected_liquidation else None
+    )
 
 
 def test_oneway_futures_with_opposite_order_reduces_then_flips():
@@ -105,14 +125,22 @@ def test_oneway_futures_with_opposite_order_reduces_then_flips():
     assert (short.side, short.quantity, short.entry_price) == (PositionSide.SHORT, 1.0, 110.0)
     assert harness.account.balance == pytest.approx(10_020.0)
     actions = [event for name, event in harness.events if name == "position"]
-    assert [(a[0], a[1], a[2]) for a in actions[-2:]] == [(PositionSide.LONG, "closed", 2.0), (PositionSide.SHORT, "opened", 1.0)]
+    assert [(a[0], a[1], a[2]) for a in actions[-2:]] == [
+        (PositionSide.LONG, "closed", 2.0),
+        (PositionSide.SHORT, "opened", 1.0),
+    ]
 
 
 def test_hedge_mode_with_long_and_short_keeps_legs_independent_and_closes_one():
-    harness = make_harness(market_type="futures", contract_type="linear", position_mode="hedge", taker_fee=0.0)
+    harness = make_harness(
+        market_type="futures", contract_type="linear", position_mode="hedge", taker_fee=0.0
+    )
     long_order = harness.place("buy", 2.0)
     short_order = harness.place("sell", 1.0)  # hedge: opens a short leg, does not reduce the long
-    assert (long_order.position_side, short_order.position_side) == (PositionSide.LONG, PositionSide.SHORT)
+    assert (long_order.position_side, short_order.position_side) == (
+        PositionSide.LONG,
+        PositionSide.SHORT,
+    )
     harness.bar(100.0, 100.0, 100.0, 100.0)
     legs = {p.side: p.quantity for p in harness.portfolio.positions()}
     assert legs == {PositionSide.LONG: 2.0, PositionSide.SHORT: 1.0}
@@ -133,7 +161,9 @@ def test_hedge_mode_with_reduce_only_sell_without_side_reduces_the_long_leg():
     reduce = harness.place("sell", 1.0, reduce_only=True)
     assert reduce.position_side is PositionSide.LONG
     harness.bar(100.0, 100.0, 100.0, 100.0)
-    assert [(p.side, p.quantity) for p in harness.portfolio.positions()] == [(PositionSide.LONG, 1.0)]
+    assert [(p.side, p.quantity) for p in harness.portfolio.positions()] == [
+        (PositionSide.LONG, 1.0)
+    ]
 
 
 def test_hedge_mode_with_order_missing_position_side_at_broker_is_rejected():

@@ -32,24 +32,92 @@ _ANY_VALUE = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0.2, 2.0, 20.0, 100.0, 1e308, -1.0, float("nan")]),
     st.text(max_size=12),
-    st.sampled_from(["", " ", "BTCUSDT", "btc/usdt", "1h", "7m", "5m", "spot", "futures", "linear", "hedge",
-                     "binance", "okx", "bybit", "isolated", "cross", "mon,tue", "08:00-20:00", "24:00-01:00",
-                     "percent_equity", "fixed_quote", "risk_based", "UTC", "Mars/Olympus", "abc", "ab", "\x00",
-                     "error", "clamp", "ema", "atr"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "BTCUSDT",
+            "btc/usdt",
+            "1h",
+            "7m",
+            "5m",
+            "spot",
+            "futures",
+            "linear",
+            "hedge",
+            "binance",
+            "okx",
+            "bybit",
+            "isolated",
+            "cross",
+            "mon,tue",
+            "08:00-20:00",
+            "24:00-01:00",
+            "percent_equity",
+            "fixed_quote",
+            "risk_based",
+            "UTC",
+            "Mars/Olympus",
+            "abc",
+            "ab",
+            "\x00",
+            "error",
+            "clamp",
+            "ema",
+            "atr",
+        ]
+    ),
     st.binary(max_size=8),
     st.lists(st.one_of(st.integers(), st.text(max_size=5)), max_size=3),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-    st.dictionaries(st.sampled_from(["jurisdiction", "rule_sets", "verifier", "period", "target_pct", "move_pct",
-                                     "window_minutes", "cooldown_minutes", "min_pct", "max_pct", "timeframe"]),
-                    st.one_of(st.none(), st.integers(), st.floats(), st.text(max_size=4), st.lists(st.integers())),
-                    max_size=3),
-    st.sampled_from([object(), {"target_pct": 1.0}, {"move_pct": 5, "window_minutes": 60, "cooldown_minutes": 60},
-                     {"min_pct": 1.0}, {"period": 50}, ["mon", 5], ("BTCUSDT", "ETHUSDT")]),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "jurisdiction",
+                "rule_sets",
+                "verifier",
+                "period",
+                "target_pct",
+                "move_pct",
+                "window_minutes",
+                "cooldown_minutes",
+                "min_pct",
+                "max_pct",
+                "timeframe",
+            ]
+        ),
+        st.one_of(
+            st.none(), st.integers(), st.floats(), st.text(max_size=4), st.lists(st.integers())
+        ),
+        max_size=3,
+    ),
+    st.sampled_from(
+        [
+            object(),
+            {"target_pct": 1.0},
+            {"move_pct": 5, "window_minutes": 60, "cooldown_minutes": 60},
+            {"min_pct": 1.0},
+            {"period": 50},
+            ["mon", 5],
+            ("BTCUSDT", "ETHUSDT"),
+        ]
+    ),
 )
 
 _CONSTRUCTOR_FIELDS = sorted(ExpertConfig.model_fields)
-_INIT_FIELDS = sorted({"symbol", "timeframe", "lookback_bars", "warmup_bars", "strategy_id", "strategy_name",
-                       "comment", "max_consecutive_errors"} | set(RiskConfig.model_fields))
+_INIT_FIELDS = sorted(
+    {
+        "symbol",
+        "timeframe",
+        "lookback_bars",
+        "warmup_bars",
+        "strategy_id",
+        "strategy_name",
+        "comment",
+        "max_consecutive_errors",
+    }
+    | set(RiskConfig.model_fields)
+)
 
 
 def _names_a_field(error: ConfigurationError, fields: list[str]) -> bool:
@@ -59,7 +127,9 @@ def _names_a_field(error: ConfigurationError, fields: list[str]) -> bool:
 
 @settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(_CONSTRUCTOR_FIELDS), _ANY_VALUE, min_size=1, max_size=3))
-def test_constructor_with_random_fields_rejects_only_with_configuration_error_naming_a_field(fields):
+def test_constructor_with_random_fields_rejects_only_with_configuration_error_naming_a_field(
+    fields,
+):
     try:
         MetaExpert(**{**_QUIET, **fields})
     except ConfigurationError as error:
@@ -71,9 +141,13 @@ def test_constructor_with_random_fields_rejects_only_with_configuration_error_na
 
 
 @settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(["spot", "futures"]),
-       st.dictionaries(st.sampled_from(_INIT_FIELDS), _ANY_VALUE, min_size=1, max_size=3))
-def test_on_init_with_random_fields_rejects_only_with_configuration_error_naming_a_field(market_type, fields):
+@given(
+    st.sampled_from(["spot", "futures"]),
+    st.dictionaries(st.sampled_from(_INIT_FIELDS), _ANY_VALUE, min_size=1, max_size=3),
+)
+def test_on_init_with_random_fields_rejects_only_with_configuration_error_naming_a_field(
+    market_type, fields
+):
     expert = MetaExpert(market_type=market_type, **_QUIET)
     options = {"symbol": "BTCUSDT", **fields}
     try:

@@ -119,7 +119,9 @@ def test_stop_limit_with_trigger_becomes_limit_and_fills_at_limit():
     assert order.order_type is OrderType.STOP_LIMIT
     harness.bar(100.0, 104.0, 99.0, 103.0)
     assert order.status is OrderStatus.SUBMITTED and not order.triggered
-    harness.bar(103.0, 108.0, 102.0, 107.0)  # path: 103 -> 102 -> 108: triggers at 105, fills at once
+    harness.bar(
+        103.0, 108.0, 102.0, 107.0
+    )  # path: 103 -> 102 -> 108: triggers at 105, fills at once
     assert order.triggered and order.status is OrderStatus.FILLED
     assert order.average_price == pytest.approx(105.0)
 
@@ -133,7 +135,9 @@ def test_stop_limit_with_trigger_becomes_limit_and_fills_at_limit():
         ("open_nearest_first", (100.0, 110.0, 94.0, 100.0), "stop_loss", 95.0),  # low is nearer
     ],
 )
-def test_bracket_with_stop_and_target_in_one_bar_first_on_path_wins_and_other_is_cancelled(path, bar, winner, price):
+def test_bracket_with_stop_and_target_in_one_bar_first_on_path_wins_and_other_is_cancelled(
+    path, bar, winner, price
+):
     harness = make_harness(intrabar_path=path)
     entry = harness.place("buy", 1.0, stop_loss=95.0, take_profit=105.0)
     harness.bar(100.0, 100.5, 99.5, 100.0)
@@ -146,7 +150,11 @@ def test_bracket_with_stop_and_target_in_one_bar_first_on_path_wins_and_other_is
     assert brackets[loser].status is OrderStatus.CANCELLED and brackets[loser].filled_quantity == 0
     assert harness.portfolio.positions() == []
     assert harness.engine.closed_trades[-1].exit_reason == winner
-    reasons = [event[3] for name, event in harness.events if name == "order" and event[0] == brackets[loser].client_order_id]
+    reasons = [
+        event[3]
+        for name, event in harness.events
+        if name == "order" and event[0] == brackets[loser].client_order_id
+    ]
     assert reasons[-1] == "position closed" or reasons[-1].startswith("OCO:")
 
 
@@ -159,7 +167,9 @@ def test_trailing_stop_with_rising_high_follows_it_and_triggers_at_callback():
     assert trailing.stop_price == pytest.approx(108.0)
     harness.bar(110.0, 125.0, 109.0, 124.0)  # 110 -> 109 -> 125 -> 124: water 125, stop 112.5
     assert trailing.stop_price == pytest.approx(112.5)
-    harness.bar(124.0, 124.5, 100.0, 101.0)  # 124 -> 124.5 -> 100: water 125 (124.5 < 125) -> fills at 112.5
+    harness.bar(
+        124.0, 124.5, 100.0, 101.0
+    )  # 124 -> 124.5 -> 100: water 125 (124.5 < 125) -> fills at 112.5
     assert trailing.status is OrderStatus.FILLED
     assert trailing.average_price == pytest.approx(112.5)
 
@@ -174,7 +184,9 @@ def test_trailing_stop_with_new_high_inside_trigger_bar_uses_that_high():
 
 
 def test_trailing_stop_protecting_short_follows_the_low():
-    harness = make_harness(market_type="futures", contract_type="linear", intrabar_path="open_low_high_close")
+    harness = make_harness(
+        market_type="futures", contract_type="linear", intrabar_path="open_low_high_close"
+    )
     harness.place("sell", 1.0)
     harness.bar(100.0, 100.0, 100.0, 100.0)
     trailing = harness.place("buy", 1.0, stop_price=110.0, trailing_pct=10.0, reduce_only=True)
@@ -193,7 +205,9 @@ def test_trailing_stop_with_gap_through_initial_stop_fills_at_open():
 def test_trailing_stop_with_activation_price_waits_until_reached():
     harness = make_harness(intrabar_path="open_high_low_close")
     _open_long(harness)
-    trailing = harness.place("sell", 1.0, stop_price=90.0, trailing_pct=5.0, activation_price=110.0, reduce_only=True)
+    trailing = harness.place(
+        "sell", 1.0, stop_price=90.0, trailing_pct=5.0, activation_price=110.0, reduce_only=True
+    )
     harness.bar(100.0, 105.0, 85.0, 90.0)  # never activated: no trigger even far below 90
     assert trailing.status is OrderStatus.SUBMITTED
     harness.bar(90.0, 120.0, 88.0, 101.0)  # 90 -> 120 -> 88: activates at 110, water 120, stop 114
@@ -214,7 +228,9 @@ def test_limit_order_with_volume_participation_fills_partially_over_bars():
     ]
     assert [t.quantity for t in order.trades] == [10.0, 10.0, 5.0]
     assert all(t.price == 95.0 and t.liquidity is LiquidityRole.MAKER for t in order.trades)
-    assert [t.fee for t in order.trades] == pytest.approx([10 * 95 * MAKER, 10 * 95 * MAKER, 5 * 95 * MAKER])
+    assert [t.fee for t in order.trades] == pytest.approx(
+        [10 * 95 * MAKER, 10 * 95 * MAKER, 5 * 95 * MAKER]
+    )
     assert order.fee == pytest.approx(25 * 95 * MAKER)
     assert harness.portfolio.positions()[0].quantity == 25.0
 
@@ -239,12 +255,18 @@ def test_fok_limit_with_price_not_available_is_cancelled_and_marketable_fills_wh
     filled = harness.place("buy", 3.0, price=102.0, time_in_force=TimeInForce.FOK)
     harness.bar(101.0, 103.0, 94.0, 101.0)
     assert missed.status is OrderStatus.CANCELLED and missed.filled_quantity == 0
-    assert (filled.status, filled.filled_quantity, filled.average_price) == (OrderStatus.FILLED, 3.0, 101.0)
+    assert (filled.status, filled.filled_quantity, filled.average_price) == (
+        OrderStatus.FILLED,
+        3.0,
+        101.0,
+    )
 
 
 def test_gtd_limit_with_expiry_reached_expires_before_matching():
     harness = make_harness()
-    order = harness.place("buy", 1.0, price=95.0, time_in_force=TimeInForce.GTD, expire_at=START_MS + HOUR_MS)
+    order = harness.place(
+        "buy", 1.0, price=95.0, time_in_force=TimeInForce.GTD, expire_at=START_MS + HOUR_MS
+    )
     harness.bar(100.0, 101.0, 96.0, 97.0)  # START_MS: still valid, not touched
     assert order.status is OrderStatus.SUBMITTED
     harness.bar(97.0, 98.0, 90.0, 92.0)  # opens at expire_at: expires, though it would have filled
@@ -272,7 +294,10 @@ def test_spot_sell_with_nothing_held_is_rejected_as_short_sale():
     harness = make_harness()
     order = harness.place("sell", 1.0)
     assert order.status is OrderStatus.REJECTED
-    assert order.reject_reason == "insufficient BTC balance: selling 1.0 but holding 0.0 (spot positions cannot be shorted)"
+    assert (
+        order.reject_reason
+        == "insufficient BTC balance: selling 1.0 but holding 0.0 (spot positions cannot be shorted)"
+    )
 
 
 def test_spot_buy_with_insufficient_cash_is_rejected_with_amounts():
@@ -283,7 +308,9 @@ def test_spot_buy_with_insufficient_cash_is_rejected_with_amounts():
 
 
 def test_futures_order_with_insufficient_margin_is_rejected_with_amounts():
-    harness = make_harness(market_type="futures", contract_type="linear", leverage=5, capital=100.0, taker_fee=0.0005)
+    harness = make_harness(
+        market_type="futures", contract_type="linear", leverage=5, capital=100.0, taker_fee=0.0005
+    )
     order = harness.place("buy", 6.0)  # 600 / 5 = 120 margin + 0.3 fee
     assert order.status is OrderStatus.REJECTED
     assert order.reject_reason == "insufficient margin: the order needs 120.3, 100 available"
@@ -294,7 +321,9 @@ def test_spot_buy_with_resting_take_profit_sell_is_not_blocked_by_it():
     _open_long(harness, quantity=5.0)  # cash 1000 - 500 - 1 = 499
     take_profit = harness.place("sell", 5.0, price=120.0)
     assert take_profit.status is OrderStatus.SUBMITTED
-    more = harness.place("buy", 4.0)  # needs 400.8 of the 499 cash; the sell closes, it needs no cash
+    more = harness.place(
+        "buy", 4.0
+    )  # needs 400.8 of the 499 cash; the sell closes, it needs no cash
     assert more.status is OrderStatus.SUBMITTED, more.reject_reason
 
 
@@ -307,7 +336,9 @@ def test_spot_buy_with_resting_buy_limit_counts_its_reserved_cash():
 
 
 def test_reduce_only_limit_with_volume_participation_keeps_resting_while_position_remains():
-    harness = make_harness(market_type="futures", contract_type="linear", max_volume_participation=0.1)
+    harness = make_harness(
+        market_type="futures", contract_type="linear", max_volume_participation=0.1
+    )
     _open_long(harness, quantity=25.0)
     order = harness.place("sell", 25.0, price=105.0, reduce_only=True)
     harness.bar(100.0, 106.0, 99.0, 104.0, volume=100.0)
@@ -322,7 +353,9 @@ def test_hedge_order_on_closing_side_without_that_leg_is_rejected_not_booked():
     harness = make_harness(market_type="futures", contract_type="linear", position_mode="hedge")
     from metaexpert.core.enums import PositionSide
 
-    order = harness.place("buy", 0.5, position_side=PositionSide.SHORT)  # would close a short that does not exist
+    order = harness.place(
+        "buy", 0.5, position_side=PositionSide.SHORT
+    )  # would close a short that does not exist
     assert order.status is OrderStatus.REJECTED
     assert order.reject_reason == (
         "hedge mode: a buy on the short side closes the short position, which holds 0; 0.5 cannot be closed"
@@ -338,7 +371,9 @@ def test_hedge_closing_orders_with_more_than_the_leg_fill_only_what_is_held():
     harness.place("sell", 2.0, position_side=PositionSide.SHORT)
     harness.bar(100.0, 100.0, 100.0, 100.0)
     first = harness.place("buy", 2.0, position_side=PositionSide.SHORT)
-    second = harness.place("buy", 1.0, position_side=PositionSide.SHORT)  # valid now, the leg is gone at fill
+    second = harness.place(
+        "buy", 1.0, position_side=PositionSide.SHORT
+    )  # valid now, the leg is gone at fill
     harness.bar(99.0, 99.0, 99.0, 99.0)
     assert first.status is OrderStatus.FILLED and first.filled_quantity == 2.0
     assert second.status is OrderStatus.CANCELLED and second.filled_quantity == 0.0
@@ -357,7 +392,11 @@ def test_orders_on_ticks_with_paper_feed_fill_at_next_tick_and_limit_price():
     limit = harness.place("buy", 1.0, price=95.0)
     stop = harness.place("buy", 1.0, stop_price=103.0)
     _tick(harness, 100.5, 1_000)
-    assert (market.status, market.average_price, market.trades[0].timestamp) == (OrderStatus.FILLED, 100.5, START_MS + 1_000)
+    assert (market.status, market.average_price, market.trades[0].timestamp) == (
+        OrderStatus.FILLED,
+        100.5,
+        START_MS + 1_000,
+    )
     assert limit.status is OrderStatus.SUBMITTED and stop.status is OrderStatus.SUBMITTED
     _tick(harness, 94.0, 2_000)  # trades through the resting limit: filled at its price
     assert (limit.average_price, limit.trades[0].liquidity) == (95.0, LiquidityRole.MAKER)
@@ -371,7 +410,10 @@ def test_spot_market_buy_with_gap_up_beyond_cash_is_rejected_at_execution():
     assert order.status is OrderStatus.SUBMITTED
     harness.bar(103.0, 104.0, 102.0, 103.0)  # 1019.7 + 2.04 fee does not fit at the open
     assert order.status is OrderStatus.REJECTED and order.filled_quantity == 0
-    assert order.reject_reason == "insufficient USDT balance at execution: the fill needs 1021.7394 at 103, 1000 available"
+    assert (
+        order.reject_reason
+        == "insufficient USDT balance at execution: the fill needs 1021.7394 at 103, 1000 available"
+    )
     assert harness.account.balance == 1_000.0 and harness.portfolio.positions() == []
 
 

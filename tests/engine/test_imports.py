@@ -39,14 +39,21 @@ print(json.dumps({{"constructor": after_constructor, "backtest": after_backtest,
 
 def _loaded(data_dir: Path) -> dict:
     program = _PROGRAM.format(heavy=HEAVY, data=str(data_dir))
-    completed = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True,
-                               timeout=300, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def test_import_and_backtest_only_expert_with_default_settings_load_no_ccxt_prefect_sqlalchemy_or_pandera(
-        candle_store):
+    candle_store,
+):
     rows = [(1_704_067_200_000 + i * 3_600_000, 100.0, 101.0, 99.0, 100.5, 5.0) for i in range(48)]
     loaded = _loaded(candle_store(rows))
     assert loaded["constructor"] == []

@@ -14,7 +14,13 @@ from tests.engine.harness import make_harness
 
 
 def _futures(**options):
-    values = {"market_type": "futures", "contract_type": "linear", "leverage": 10, "maker_fee": 0.0002, "taker_fee": 0.0005}
+    values = {
+        "market_type": "futures",
+        "contract_type": "linear",
+        "leverage": 10,
+        "maker_fee": 0.0002,
+        "taker_fee": 0.0005,
+    }
     values.update(options)
     return make_harness(**values)
 
@@ -33,7 +39,9 @@ def _enter(harness, side: str, quantity: float, price: float = 100.0):
         ("sell", 100 * 1.1 / 1.005, (100.0, 109.4, 99.0, 105.0), (105.0, 110.0, 104.0, 109.0)),
     ],
 )
-def test_isolated_position_with_bar_crossing_liquidation_price_loses_exactly_its_margin(side, liquidation, safe_bar, crossing_bar):
+def test_isolated_position_with_bar_crossing_liquidation_price_loses_exactly_its_margin(
+    side, liquidation, safe_bar, crossing_bar
+):
     harness = _futures()
     position = _enter(harness, side, 10.0)
     assert position.liquidation_price == pytest.approx(liquidation, rel=1e-12)
@@ -48,13 +56,23 @@ def test_isolated_position_with_bar_crossing_liquidation_price_loses_exactly_its
     liquidation_order = harness.engine.orders[-1]
     assert liquidation_order.tag == "liquidation" and liquidation_order.status is OrderStatus.FILLED
     assert liquidation_order.average_price == pytest.approx(liquidation)
-    assert ("position", (position.side, "liquidated", 10.0, pytest.approx(liquidation), pytest.approx(
-        (liquidation - 100.0) * 10 * (1 if side == "buy" else -1)))) in harness.events
+    assert (
+        "position",
+        (
+            position.side,
+            "liquidated",
+            10.0,
+            pytest.approx(liquidation),
+            pytest.approx((liquidation - 100.0) * 10 * (1 if side == "buy" else -1)),
+        ),
+    ) in harness.events
 
 
 def test_isolated_inverse_long_with_crossing_bar_loses_margin_in_coin():
     harness = _futures(contract_type="inverse", capital=2.0, contract_size=100.0, last_price=100.0)
-    position = _enter(harness, "buy", 10.0)  # 10 contracts of 100 USD = 10 BTC at 100: margin 1 BTC at 10x
+    position = _enter(
+        harness, "buy", 10.0
+    )  # 10 contracts of 100 USD = 10 BTC at 100: margin 1 BTC at 10x
     expected = 100 * 1.005 / 1.1
     assert position.liquidation_price == pytest.approx(expected)
     margin = position.initial_margin
@@ -119,6 +137,8 @@ def test_hedge_liquidation_of_long_leg_with_short_leg_bracket_keeps_the_short_br
     [long_stop] = harness.engine.brackets("BTCUSDT", PositionSide.LONG)
     [short_stop] = harness.engine.brackets("BTCUSDT", PositionSide.SHORT)
     harness.bar(95.0, 96.0, 85.0, 86.0)  # the long leg is liquidated at 90.45
-    assert [(p.side, p.quantity) for p in harness.portfolio.positions()] == [(PositionSide.SHORT, 1.0)]
+    assert [(p.side, p.quantity) for p in harness.portfolio.positions()] == [
+        (PositionSide.SHORT, 1.0)
+    ]
     assert long_stop.status is OrderStatus.CANCELLED
     assert short_stop.status is OrderStatus.SUBMITTED  # the other leg is still protected

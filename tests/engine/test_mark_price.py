@@ -24,15 +24,25 @@ BARS = 24
 
 def _frame(lows: dict[int, float] | None = None, *, volume: bool = True) -> pl.DataFrame:
     lows = lows or {}
-    rows = {"timestamp": [START + i * HOUR for i in range(BARS)], "open": [100.0] * BARS, "high": [101.0] * BARS,
-            "low": [lows.get(i, 99.0) for i in range(BARS)], "close": [100.0 + (i % 3) * 0.25 for i in range(BARS)]}
+    rows = {
+        "timestamp": [START + i * HOUR for i in range(BARS)],
+        "open": [100.0] * BARS,
+        "high": [101.0] * BARS,
+        "low": [lows.get(i, 99.0) for i in range(BARS)],
+        "close": [100.0 + (i % 3) * 0.25 for i in range(BARS)],
+    }
     if volume:
         rows["volume"] = [10.0] * BARS
     return pl.DataFrame(rows)
 
 
-def _store(root: Path, *, trade_lows: dict[int, float] | None = None, mark_lows: dict[int, float] | None = None,
-           mark_shift: float = 0.0) -> Path:
+def _store(
+    root: Path,
+    *,
+    trade_lows: dict[int, float] | None = None,
+    mark_lows: dict[int, float] | None = None,
+    mark_shift: float = 0.0,
+) -> Path:
     CandleStore(root).write("binance", "futures", "BTCUSDT", "1h", _frame(trade_lows))
     marks = _frame(mark_lows, volume=False).with_columns(pl.col("close") + mark_shift)
     marks.write_parquet(root / "binance" / "futures" / "BTCUSDT-mark-1h.parquet")
@@ -40,8 +50,13 @@ def _store(root: Path, *, trade_lows: dict[int, float] | None = None, mark_lows:
 
 
 def _run(root: Path):
-    expert = MetaExpert(exchange="binance", market_type="futures", contract_type="linear", log_to_file=False,
-                        log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance",
+        market_type="futures",
+        contract_type="linear",
+        log_to_file=False,
+        log_to_console=False,
+    )
 
     @expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=0, leverage=10)
     def init(ctx):
@@ -52,9 +67,16 @@ def _run(root: Path):
         if len(bars) == 1:
             ctx.buy(10.0)  # 1,000 of BTC at 100 on 100 of margin: liquidated near 90.45
 
-    return expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-01", report=False,
-                      configure_logs=False, data_dir=root, initial_capital=10_000.0,
-                      simulation={"taker_fee": 0.0, "maker_fee": 0.0, "funding": "none"})
+    return expert.run(
+        "backtest",
+        backtest_start="2024-01-01",
+        backtest_end="2024-01-01",
+        report=False,
+        configure_logs=False,
+        data_dir=root,
+        initial_capital=10_000.0,
+        simulation={"taker_fee": 0.0, "maker_fee": 0.0, "funding": "none"},
+    )
 
 
 def test_mark_price_below_liquidation_price_liquidates_though_trades_stayed_above(tmp_path):

@@ -53,14 +53,18 @@ def _four_hour(hourly: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def test_multi_timeframe_expert_with_real_data_never_sees_the_future(shared_data, hourly):
     expected_4h = _four_hour(hourly)
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False
+    )
     calls = {"1h": 0, "4h": 0}
 
     @expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=LOOKBACK)
     def init(ctx):
         pass
 
-    def check_visible(now: int, bars, length_ms: int, truth: dict[str, np.ndarray], lag: int = 0) -> None:
+    def check_visible(
+        now: int, bars, length_ms: int, truth: dict[str, np.ndarray], lag: int = 0
+    ) -> None:
         closes_at = truth["timestamp"] + length_ms
         count = int((closes_at <= now).sum()) - lag
         assert len(bars) == count, (now, len(bars), count)
@@ -77,7 +81,9 @@ def test_multi_timeframe_expert_with_real_data_never_sees_the_future(shared_data
         assert bars.sma(5) == pytest.approx(indicators.sma(history_close, 5)[-1], rel=1e-12)
         assert bars.ema(8) == pytest.approx(indicators.ema(history_close, 8)[-1], rel=1e-12)
         assert bars.rsi(6) == pytest.approx(indicators.rsi(history_close, 6)[-1], rel=1e-12)
-        assert bars.atr(6) == pytest.approx(indicators.atr(history_high, history_low, history_close, 6)[-1], rel=1e-12)
+        assert bars.atr(6) == pytest.approx(
+            indicators.atr(history_high, history_low, history_close, 6)[-1], rel=1e-12
+        )
 
     @expert.on_bar("1h")
     def hourly_bar(ctx, bars):
@@ -97,15 +103,24 @@ def test_multi_timeframe_expert_with_real_data_never_sees_the_future(shared_data
         check_visible(now, bars, FOUR_HOURS, expected_4h)
         check_visible(now, ctx.bars(timeframe="1h"), HOUR, hourly)
 
-    result = expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-10", report=False,
-                        configure_logs=False, data_dir=shared_data, stop_on_error=True)
+    result = expert.run(
+        "backtest",
+        backtest_start="2024-01-01",
+        backtest_end="2024-01-10",
+        report=False,
+        configure_logs=False,
+        data_dir=shared_data,
+        stop_on_error=True,
+    )
     assert result.errors == []  # a failed check inside a handler lands here (and stops the run)
     assert result.bars_processed == 240
     assert calls == {"1h": 240, "4h": 60}
 
 
 def test_higher_timeframe_bar_with_close_at_now_is_visible_to_base_handler(shared_data):
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False
+    )
     seen: list[tuple[int, int]] = []
 
     @expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=LOOKBACK)
@@ -120,7 +135,13 @@ def test_higher_timeframe_bar_with_close_at_now_is_visible_to_base_handler(share
     def four_hour_bar(ctx, bars):
         pass
 
-    expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-02", report=False,
-               configure_logs=False, data_dir=shared_data)
+    expert.run(
+        "backtest",
+        backtest_start="2024-01-01",
+        backtest_end="2024-01-02",
+        report=False,
+        configure_logs=False,
+        data_dir=shared_data,
+    )
     # At 04:00 the 00:00-04:00 bar is closed: a 1h handler running at 04:00 should see it.
     assert all(last + FOUR_HOURS == now // FOUR_HOURS * FOUR_HOURS for now, last in seen), seen[:5]

@@ -26,7 +26,9 @@ def universe(shared_data: Path) -> UniverseSource:
 
 
 def _expert(symbol: str | list[str], **options) -> MetaExpert:
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False
+    )
 
     @expert.on_init(symbol=symbol, timeframe="1h", lookback_bars=0, **options)
     def init(ctx):
@@ -49,18 +51,31 @@ def _expert(symbol: str | list[str], **options) -> MetaExpert:
 
 
 def _run(expert: MetaExpert, universe: UniverseSource, symbol=None, capital: float = 1e9):
-    return expert.run("backtest", backtest_start="2021-01-01", backtest_end="2021-02-28", report=False,
-                      configure_logs=False, candle_source=universe, initial_capital=capital, symbol=symbol,
-                      close_at_end=True,
-                      simulation={"taker_fee": 0.001, "maker_fee": 0.001})
+    return expert.run(
+        "backtest",
+        backtest_start="2021-01-01",
+        backtest_end="2021-02-28",
+        report=False,
+        configure_logs=False,
+        candle_source=universe,
+        initial_capital=capital,
+        symbol=symbol,
+        close_at_end=True,
+        simulation={"taker_fee": 0.001, "maker_fee": 0.001},
+    )
 
 
 def _trades(result, symbol: str):
-    return [(t.entry_time, t.exit_time, t.entry_price, t.exit_price, t.quantity, t.pnl, t.exit_reason)
-            for t in result.closed_trades if t.symbol == symbol]
+    return [
+        (t.entry_time, t.exit_time, t.entry_price, t.exit_price, t.quantity, t.pnl, t.exit_reason)
+        for t in result.closed_trades
+        if t.symbol == symbol
+    ]
 
 
-def test_multi_symbol_backtest_with_no_binding_limit_gives_each_symbol_its_single_symbol_trades(universe):
+def test_multi_symbol_backtest_with_no_binding_limit_gives_each_symbol_its_single_symbol_trades(
+    universe,
+):
     portfolio = _run(_expert(SYMBOLS), universe)
     assert portfolio.symbols == SYMBOLS
     for symbol in SYMBOLS:
@@ -69,7 +84,9 @@ def test_multi_symbol_backtest_with_no_binding_limit_gives_each_symbol_its_singl
         assert len(expected) > 5, symbol
         assert _trades(portfolio, symbol) == expected, symbol
         assert portfolio.symbol_metrics[symbol]["number_of_trades"] == len(expected)
-        assert portfolio.symbol_metrics[symbol]["net_trade_pnl"] == pytest.approx(alone.metrics["net_trade_pnl"])
+        assert portfolio.symbol_metrics[symbol]["net_trade_pnl"] == pytest.approx(
+            alone.metrics["net_trade_pnl"]
+        )
     assert portfolio.metrics["number_of_trades"] == sum(len(_trades(portfolio, s)) for s in SYMBOLS)
 
 
@@ -86,12 +103,18 @@ def test_multi_symbol_backtest_shares_one_cash_balance(universe):
     # 2,500 of cash for 1,000-notional entries on five symbols: alone each symbol always has the
     # cash for its entry; together entries are refused while the others hold the cash.
     result = _run(_expert(SYMBOLS), universe, capital=2_500.0)
-    refused = [(order.symbol, order.created_at) for order in result.orders
-               if order.reject_reason and order.reject_reason.startswith("insufficient USDT balance")]
+    refused = [
+        (order.symbol, order.created_at)
+        for order in result.orders
+        if order.reject_reason and order.reject_reason.startswith("insufficient USDT balance")
+    ]
     assert refused
     for symbol, moment in refused:  # two other symbols held (or were buying) the cash then
-        others = {t.symbol for t in result.closed_trades
-                  if t.symbol != symbol and t.entry_time <= moment <= t.exit_time}
+        others = {
+            t.symbol
+            for t in result.closed_trades
+            if t.symbol != symbol and t.entry_time <= moment <= t.exit_time
+        }
         assert len(others) >= 2, (symbol, moment)
     for symbol in SYMBOLS:
         alone = _run(_expert(symbol), universe, capital=2_500.0)
@@ -100,19 +123,34 @@ def test_multi_symbol_backtest_shares_one_cash_balance(universe):
 
 def test_universe_symbol_star_runs_every_symbol_of_the_file(universe):
     expert = _expert("*")
-    result = expert.run("backtest", backtest_start="2021-07-01", backtest_end="2021-07-03", report=False,
-                        configure_logs=False, candle_source=universe, initial_capital=1e9,
-                        simulation={"taker_fee": 0.001, "maker_fee": 0.001})
+    result = expert.run(
+        "backtest",
+        backtest_start="2021-07-01",
+        backtest_end="2021-07-03",
+        report=False,
+        configure_logs=False,
+        candle_source=universe,
+        initial_capital=1e9,
+        simulation={"taker_fee": 0.001, "maker_fee": 0.001},
+    )
     assert result.symbols == universe.symbols
     assert len(result.symbols) == 126
     assert set(result.symbol_metrics) == set(universe.symbols)
 
 
-def test_universe_symbol_star_without_a_listing_candle_source_raises_configuration_error(candle_store):
+def test_universe_symbol_star_without_a_listing_candle_source_raises_configuration_error(
+    candle_store,
+):
     root = candle_store([(1_704_067_200_000, 100.0, 101.0, 99.0, 100.5, 5.0)])
     with pytest.raises(ConfigurationError, match=r"symbol='\*' means every symbol"):
-        _expert("*").run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-02", report=False,
-                         configure_logs=False, data_dir=root)
+        _expert("*").run(
+            "backtest",
+            backtest_start="2024-01-01",
+            backtest_end="2024-01-02",
+            report=False,
+            configure_logs=False,
+            data_dir=root,
+        )
 
 
 def test_universe_source_with_unknown_symbol_raises_data_error_naming_the_file(universe):
@@ -121,6 +159,8 @@ def test_universe_source_with_unknown_symbol_raises_data_error_naming_the_file(u
 
 
 def test_universe_source_with_4h_request_resamples_its_1h_candles(universe):
-    loaded = universe.load("binance", "spot", "BTCUSDT", "4h", 1_609_459_200_000, 1_609_459_200_000 + 86_400_000)
+    loaded = universe.load(
+        "binance", "spot", "BTCUSDT", "4h", 1_609_459_200_000, 1_609_459_200_000 + 86_400_000
+    )
     assert loaded.frame.height == 6
     assert "resampled to 4h" in loaded.source

@@ -25,10 +25,25 @@ PATHS = ("open_nearest_first", "open_high_low_close", "open_low_high_close")
 MARKETS = (
     {"market_type": "spot"},
     {"market_type": "futures", "contract_type": "linear", "leverage": 3.0},
-    {"market_type": "futures", "contract_type": "linear", "leverage": 3.0, "position_mode": "hedge"},
+    {
+        "market_type": "futures",
+        "contract_type": "linear",
+        "leverage": 3.0,
+        "position_mode": "hedge",
+    },
 )
-ACTIONS = ("market_buy", "market_sell", "limit_buy", "limit_sell", "stop_buy", "stop_sell",
-           "trailing", "reduce", "close", "cancel")
+ACTIONS = (
+    "market_buy",
+    "market_sell",
+    "limit_buy",
+    "limit_sell",
+    "stop_buy",
+    "stop_sell",
+    "trailing",
+    "reduce",
+    "close",
+    "cancel",
+)
 _SETTINGS = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow]}
 
 
@@ -43,14 +58,25 @@ def bars(draw, count: tuple[int, int] = (3, 20), start: float = 100.0):
         up, down = draw(st.floats(0.0, 0.04)), draw(st.floats(0.0, 0.04))
         open_ = close * (1 + gap)
         close = open_ * (1 + move)
-        result.append((open_, max(open_, close) * (1 + up), min(open_, close) * (1 - down), close,
-                       draw(st.floats(1.0, 1_000.0))))
+        result.append(
+            (
+                open_,
+                max(open_, close) * (1 + up),
+                min(open_, close) * (1 - down),
+                close,
+                draw(st.floats(1.0, 1_000.0)),
+            )
+        )
     return result
 
 
 actions = st.lists(
-    st.tuples(st.sampled_from(ACTIONS), st.sampled_from((0.5, 1.0, 2.0, 3.0)), st.floats(-0.08, 0.08),
-              st.sampled_from((PositionSide.LONG, PositionSide.SHORT))),
+    st.tuples(
+        st.sampled_from(ACTIONS),
+        st.sampled_from((0.5, 1.0, 2.0, 3.0)),
+        st.floats(-0.08, 0.08),
+        st.sampled_from((PositionSide.LONG, PositionSide.SHORT)),
+    ),
     max_size=3,
 )
 
@@ -73,11 +99,21 @@ def _act(harness, kind: str, quantity: float, offset: float, leg: PositionSide) 
         harness.place("sell", quantity, stop_price=price * (1 - abs(offset) - 1e-4), **side_options)
     elif kind == "trailing":
         pct = 1 + abs(offset) * 100
-        harness.place("sell", quantity, stop_price=price * (1 - pct / 100), trailing_pct=pct, reduce_only=True,
-                      **({"position_side": PositionSide.LONG} if hedge else {}))
+        harness.place(
+            "sell",
+            quantity,
+            stop_price=price * (1 - pct / 100),
+            trailing_pct=pct,
+            reduce_only=True,
+            **({"position_side": PositionSide.LONG} if hedge else {}),
+        )
     elif kind == "reduce":
-        harness.place("sell" if leg is PositionSide.LONG else "buy", quantity, reduce_only=True,
-                      **({"position_side": leg} if hedge else {}))
+        harness.place(
+            "sell" if leg is PositionSide.LONG else "buy",
+            quantity,
+            reduce_only=True,
+            **({"position_side": leg} if hedge else {}),
+        )
     elif kind == "close":
         harness.engine.close_position(SYMBOL, leg if hedge else None)
     elif kind == "cancel":
@@ -102,7 +138,9 @@ def _check_books(harness, capital: float) -> None:
     for trade in fills:
         per_order[trade.client_order_id] += trade.quantity
     for order in harness.engine.orders:
-        assert per_order.get(order.client_order_id, 0.0) == pytest.approx(order.filled_quantity, abs=1e-9)
+        assert per_order.get(order.client_order_id, 0.0) == pytest.approx(
+            order.filled_quantity, abs=1e-9
+        )
         assert order.filled_quantity <= order.quantity * (1 + 1e-9)
         assert [s for s, _ in order.status_history].count(OrderStatus.FILLED) <= 1
         if order.status is OrderStatus.FILLED:
@@ -110,7 +148,11 @@ def _check_books(harness, capital: float) -> None:
     # positions from the ledger == the sum of fills
     if portfolio.position_mode is PositionMode.HEDGE:
         for leg in PositionSide:
-            booked = sum(t.quantity * (1 if t.side is leg.opening_side else -1) for t in fills if t.position_side is leg)
+            booked = sum(
+                t.quantity * (1 if t.side is leg.opening_side else -1)
+                for t in fills
+                if t.position_side is leg
+            )
             held = portfolio.ledger.get(SYMBOL, leg)
             assert (held.quantity if held else 0.0) == pytest.approx(booked, abs=1e-9)
     else:
@@ -130,13 +172,26 @@ def _check_books(harness, capital: float) -> None:
 
 
 @settings(max_examples=120, **_SETTINGS)
-@given(market=st.sampled_from(MARKETS), path=st.sampled_from(PATHS), replay=bars(),
-       plan=st.lists(actions, min_size=20, max_size=20), participation=st.sampled_from((None, 0.5)))
-def test_engine_with_random_paths_and_actions_keeps_books_consistent(market, path, replay, plan, participation):
+@given(
+    market=st.sampled_from(MARKETS),
+    path=st.sampled_from(PATHS),
+    replay=bars(),
+    plan=st.lists(actions, min_size=20, max_size=20),
+    participation=st.sampled_from((None, 0.5)),
+)
+def test_engine_with_random_paths_and_actions_keeps_books_consistent(
+    market, path, replay, plan, participation
+):
     """120 scenarios: spot / one-way / hedge x 3 intrabar paths x random bars and actions."""
     capital = 1_000.0
-    harness = make_harness(capital=capital, intrabar_path=path, record_events=False, liquidation=False,
-                           max_volume_participation=participation, **market)
+    harness = make_harness(
+        capital=capital,
+        intrabar_path=path,
+        record_events=False,
+        liquidation=False,
+        max_volume_participation=participation,
+        **market,
+    )
     for bar, step in zip(replay, plan, strict=False):
         for action in step:
             _act(harness, *action)
@@ -146,12 +201,24 @@ def test_engine_with_random_paths_and_actions_keeps_books_consistent(market, pat
 
 
 @settings(max_examples=60, **_SETTINGS)
-@given(replay=bars(count=(5, 15)), plan=st.lists(actions, min_size=15, max_size=15),
-       leverage=st.sampled_from((5.0, 20.0)), margin=st.sampled_from(("isolated", "cross")))
-def test_engine_with_liquidations_keeps_equity_identity_and_never_leaves_negative_isolated_wallet(replay, plan, leverage, margin):
+@given(
+    replay=bars(count=(5, 15)),
+    plan=st.lists(actions, min_size=15, max_size=15),
+    leverage=st.sampled_from((5.0, 20.0)),
+    margin=st.sampled_from(("isolated", "cross")),
+)
+def test_engine_with_liquidations_keeps_equity_identity_and_never_leaves_negative_isolated_wallet(
+    replay, plan, leverage, margin
+):
     """60 scenarios: leveraged one-way futures where liquidations do happen."""
-    harness = make_harness(market_type="futures", contract_type="linear", leverage=leverage, margin_mode=margin,
-                           capital=1_000.0, record_events=False)
+    harness = make_harness(
+        market_type="futures",
+        contract_type="linear",
+        leverage=leverage,
+        margin_mode=margin,
+        capital=1_000.0,
+        record_events=False,
+    )
     for bar, step in zip(replay, plan, strict=False):
         for action in step:
             _act(harness, *action)
@@ -159,7 +226,8 @@ def test_engine_with_liquidations_keeps_equity_identity_and_never_leaves_negativ
         price = harness.portfolio.last_price(SYMBOL)
         positions = harness.portfolio.positions()
         assert harness.account.equity == pytest.approx(
-            harness.account.balance + sum(p.pnl_at(price) for p in positions), rel=1e-9, abs=1e-9)
+            harness.account.balance + sum(p.pnl_at(price) for p in positions), rel=1e-9, abs=1e-9
+        )
         for position in positions:
             liquidation = position.liquidation_price
             if margin == "isolated" and liquidation is not None:
@@ -173,7 +241,9 @@ def test_engine_with_liquidations_keeps_equity_identity_and_never_leaves_negativ
 
 def _path(bar: tuple[float, float, float, float], mode: str) -> list[float]:
     open_, high, low, close = bar
-    if mode == "open_high_low_close" or (mode == "open_nearest_first" and high - open_ <= open_ - low):
+    if mode == "open_high_low_close" or (
+        mode == "open_nearest_first" and high - open_ <= open_ - low
+    ):
         return [open_, high, low, close]
     return [open_, low, high, close]
 
@@ -184,14 +254,24 @@ def _single_bar(draw_bar):
 
 
 @settings(max_examples=200, **_SETTINGS)
-@given(replay=bars(count=(1, 1)), path=st.sampled_from(PATHS), stop=st.floats(85.0, 99.0),
-       target=st.floats(101.0, 115.0), use_stop=st.booleans(), use_target=st.booleans())
-def test_protective_orders_with_random_bar_trigger_at_the_documented_price(replay, path, stop, target, use_stop, use_target):
+@given(
+    replay=bars(count=(1, 1)),
+    path=st.sampled_from(PATHS),
+    stop=st.floats(85.0, 99.0),
+    target=st.floats(101.0, 115.0),
+    use_stop=st.booleans(),
+    use_target=st.booleans(),
+)
+def test_protective_orders_with_random_bar_trigger_at_the_documented_price(
+    replay, path, stop, target, use_stop, use_target
+):
     """200 scenarios: stop-loss, take-profit or both (OCO) on a long from 100, one random bar."""
     if not (use_stop or use_target):
         use_stop = True
     harness = make_harness(intrabar_path=path, record_events=False)
-    harness.place("buy", 1.0, stop_loss=stop if use_stop else None, take_profit=target if use_target else None)
+    harness.place(
+        "buy", 1.0, stop_loss=stop if use_stop else None, take_profit=target if use_target else None
+    )
     harness.bar(100.0, 100.0, 100.0, 100.0)
     bar = _single_bar(replay[0])
     # expected: walk the documented path; the first level reached wins; gapped levels fill at the open
@@ -211,14 +291,20 @@ def test_protective_orders_with_random_bar_trigger_at_the_documented_price(repla
                 break
     brackets = {o.tag: o for o in harness.broker.open_orders()}
     harness.bar(*bar)
-    filled = [(tag, order.average_price) for tag, order in brackets.items() if order.status is OrderStatus.FILLED]
+    filled = [
+        (tag, order.average_price)
+        for tag, order in brackets.items()
+        if order.status is OrderStatus.FILLED
+    ]
     if expected is None:
         assert filled == [] and all(o.status is OrderStatus.SUBMITTED for o in brackets.values())
         assert harness.portfolio.positions()[0].quantity == 1.0
     else:
         assert len(filled) == 1 and filled[0][0] == expected[0]
         assert filled[0][1] == pytest.approx(expected[1], rel=1e-12)
-        assert all(o.status is OrderStatus.CANCELLED for tag, o in brackets.items() if tag != expected[0])
+        assert all(
+            o.status is OrderStatus.CANCELLED for tag, o in brackets.items() if tag != expected[0]
+        )
         assert harness.portfolio.positions() == []
 
 
@@ -230,7 +316,9 @@ def test_trailing_stop_with_random_bars_triggers_where_the_high_water_rule_says(
     harness = make_harness(intrabar_path=path, record_events=False)
     harness.place("buy", 1.0)
     harness.bar(100.0, 100.0, 100.0, 100.0)
-    trailing = harness.place("sell", 1.0, stop_price=100 * (1 - fraction), trailing_pct=pct, reduce_only=True)
+    trailing = harness.place(
+        "sell", 1.0, stop_price=100 * (1 - fraction), trailing_pct=pct, reduce_only=True
+    )
     water, expected = 100.0, None
     for index, raw in enumerate(replay):
         points = _path(_single_bar(raw), path)
@@ -258,22 +346,29 @@ def test_trailing_stop_with_random_bars_triggers_where_the_high_water_rule_says(
 
 
 def _replay(market, path, replay, plan, *, band: bool):
-    harness = make_harness(capital=1_000.0, intrabar_path=path, record_events=False, liquidation=False, **market)
+    harness = make_harness(
+        capital=1_000.0, intrabar_path=path, record_events=False, liquidation=False, **market
+    )
     if not band:  # every bar through the full quiet-bar test and matching
         harness.broker._quiet_band = lambda symbol: _NO_BAND
     for bar, step in zip(replay, plan, strict=False):
         for action in step:
             _act(harness, *action)
         harness.bar(*bar)
-    fills = [(t.order_id, t.side, t.quantity, t.price, t.timestamp)
-             for t in harness.engine.fills]
-    orders = [(o.order_id, o.status, o.stop_price, o.filled_quantity) for o in harness.engine.orders]
+    fills = [(t.order_id, t.side, t.quantity, t.price, t.timestamp) for t in harness.engine.fills]
+    orders = [
+        (o.order_id, o.status, o.stop_price, o.filled_quantity) for o in harness.engine.orders
+    ]
     return fills, orders, harness.account.balance
 
 
 @settings(max_examples=150, **_SETTINGS)
-@given(market=st.sampled_from(MARKETS), path=st.sampled_from(PATHS), replay=bars(count=(5, 25), start=100.0),
-       plan=st.lists(actions, min_size=25, max_size=25))
+@given(
+    market=st.sampled_from(MARKETS),
+    path=st.sampled_from(PATHS),
+    replay=bars(count=(5, 25), start=100.0),
+    plan=st.lists(actions, min_size=25, max_size=25),
+)
 def test_quiet_band_with_random_resting_orders_changes_no_fill(market, path, replay, plan):
     """150 scenarios: the cached quiet band only skips work; fills, stops and cash are identical without it."""
     with_band = _replay(market, path, replay, plan, band=True)

@@ -48,8 +48,16 @@ def _store(root) -> None:
     open_ = np.concatenate(([100.0], close[:-1]))
     high = np.maximum(open_, close) * 1.002
     low = np.minimum(open_, close) * 0.998
-    frame = pl.DataFrame({"timestamp": START + np.arange(BARS, dtype=np.int64) * HOUR, "open": open_, "high": high,
-                          "low": low, "close": close, "volume": np.full(BARS, 50.0)})
+    frame = pl.DataFrame(
+        {
+            "timestamp": START + np.arange(BARS, dtype=np.int64) * HOUR,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": np.full(BARS, 50.0),
+        }
+    )
     CandleStore(root).write("binance", "spot", "BTCUSDT", "1h", frame)
 
 
@@ -68,13 +76,20 @@ def _handlers() -> HandlerRegistry:
 
 
 def _run(root, manager: type, **risk: Any):
-    config = BacktestConfig(start_ms=START, end_ms=START + BARS * HOUR, initial_capital=10_000.0, data_dir=root,
-                            simulation=SimulationConfig(taker_fee=0.001, maker_fee=0.001))
+    config = BacktestConfig(
+        start_ms=START,
+        end_ms=START + BARS * HOUR,
+        initial_capital=10_000.0,
+        data_dir=root,
+        simulation=SimulationConfig(taker_fee=0.001, maker_fee=0.001),
+    )
     strategy = StrategyConfig(symbols="BTCUSDT", timeframe="1h", lookback_bars=0)
     risk_config = RiskConfig(size_type="percent_equity", size_value=90.0, **risk)
     events: list[RiskEvent] = []
-    parts = RunParts(risk=manager(risk_config),
-                     observers=[lambda event: events.append(event) if isinstance(event, RiskEvent) else None])
+    parts = RunParts(
+        risk=manager(risk_config),
+        observers=[lambda event: events.append(event) if isinstance(event, RiskEvent) else None],
+    )
     result = run_backtest(handlers=_handlers(), strategy=strategy, config=config, parts=parts)
     return result, [(e.rule, e.action, e.timestamp, e.reason) for e in events]
 
@@ -91,20 +106,33 @@ def _count_observations(monkeypatch: pytest.MonkeyPatch, rule: type) -> list[int
     return calls
 
 
-@pytest.mark.parametrize("risk", [
-    {"max_drawdown_pct": 8.0},
-    {"max_drawdown_pct": 8.0, "flatten_on_max_drawdown": True},
-    {"daily_loss_limit": 150.0},
-    {"max_drawdown_pct": 12.0, "daily_loss_limit": 120.0, "stop_loss_pct": 1.5, "trailing_stop_pct": 2.0},
-])
-def test_replay_with_equity_halts_gives_the_same_trades_events_and_equity_as_every_bar(tmp_path, risk):
+@pytest.mark.parametrize(
+    "risk",
+    [
+        {"max_drawdown_pct": 8.0},
+        {"max_drawdown_pct": 8.0, "flatten_on_max_drawdown": True},
+        {"daily_loss_limit": 150.0},
+        {
+            "max_drawdown_pct": 12.0,
+            "daily_loss_limit": 120.0,
+            "stop_loss_pct": 1.5,
+            "trailing_stop_pct": 2.0,
+        },
+    ],
+)
+def test_replay_with_equity_halts_gives_the_same_trades_events_and_equity_as_every_bar(
+    tmp_path, risk
+):
     _store(tmp_path)
     fast, fast_events = _run(tmp_path, RiskManager, **risk)
     slow, slow_events = _run(tmp_path, EveryBarRiskManager, **risk)
-    assert any(action == "halted" for _, action, _, _ in slow_events)  # the halt does fire in this data
+    assert any(
+        action == "halted" for _, action, _, _ in slow_events
+    )  # the halt does fire in this data
     assert fast_events == slow_events
-    assert [(t.entry_time, t.exit_time, t.quantity, t.pnl, t.exit_reason) for t in fast.closed_trades] == \
-        [(t.entry_time, t.exit_time, t.quantity, t.pnl, t.exit_reason) for t in slow.closed_trades]
+    assert [
+        (t.entry_time, t.exit_time, t.quantity, t.pnl, t.exit_reason) for t in fast.closed_trades
+    ] == [(t.entry_time, t.exit_time, t.quantity, t.pnl, t.exit_reason) for t in slow.closed_trades]
     assert np.array_equal(fast.equity, slow.equity)
     assert fast.risk_counts == slow.risk_counts
 
@@ -120,7 +148,9 @@ def test_replay_with_drawdown_limit_observes_it_on_few_bars_not_every_bar(tmp_pa
     assert len(calls) < BARS // 2
 
 
-def test_replay_with_daily_loss_limit_observes_at_day_starts_and_decisions_only(tmp_path, monkeypatch):
+def test_replay_with_daily_loss_limit_observes_at_day_starts_and_decisions_only(
+    tmp_path, monkeypatch
+):
     _store(tmp_path)
     calls = _count_observations(monkeypatch, DailyLossHalt)
     result, _ = _run(tmp_path, RiskManager, daily_loss_limit=5_000.0)

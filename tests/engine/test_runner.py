@@ -23,12 +23,23 @@ def _rows(first_ms: int, count: int, price: float = 100.0):
     for index in range(count):
         open_ = price + (index % 5)
         close = price + ((index + 1) % 5)
-        rows.append((first_ms + index * HOUR, open_, max(open_, close) + 0.5, min(open_, close) - 0.5, close, 10.0))
+        rows.append(
+            (
+                first_ms + index * HOUR,
+                open_,
+                max(open_, close) + 0.5,
+                min(open_, close) - 0.5,
+                close,
+                10.0,
+            )
+        )
     return rows
 
 
 def _expert(**init_options) -> MetaExpert:
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False
+    )
     options = {"symbol": "BTCUSDT", "timeframe": "1h", "lookback_bars": 0}
     options.update(init_options)
 
@@ -40,8 +51,15 @@ def _expert(**init_options) -> MetaExpert:
 
 
 def _run(expert: MetaExpert, root, end: str = "2024-01-03", **options):
-    return expert.run("backtest", backtest_start="2024-01-01", backtest_end=end, report=False,
-                      configure_logs=False, data_dir=root, **options)
+    return expert.run(
+        "backtest",
+        backtest_start="2024-01-01",
+        backtest_end=end,
+        report=False,
+        configure_logs=False,
+        data_dir=root,
+        **options,
+    )
 
 
 def test_timer_with_4h_interval_fires_on_simulated_utc_boundaries(candle_store):
@@ -59,7 +77,9 @@ def test_timer_with_4h_interval_fires_on_simulated_utc_boundaries(candle_store):
 
     result = _run(expert, root)
     assert result.bars_processed == 48
-    assert [t for kind, t in fired if kind == "4h"] == [START + hours * HOUR for hours in range(4, 49, 4)]
+    assert [t for kind, t in fired if kind == "4h"] == [
+        START + hours * HOUR for hours in range(4, 49, 4)
+    ]
     assert [t for kind, t in fired if kind == "1d"] == [START + 24 * HOUR, START + 48 * HOUR]
 
 
@@ -78,7 +98,11 @@ def test_warmup_bars_with_five_skips_handlers_and_timers_for_first_five_bars(can
         timers.append(ctx.now_ms)
 
     _run(expert, root, end="2024-01-02")
-    assert seen[0] == (START + 6 * HOUR, START + 5 * HOUR, 6)  # the warm-up bars are visible history
+    assert seen[0] == (
+        START + 6 * HOUR,
+        START + 5 * HOUR,
+        6,
+    )  # the warm-up bars are visible history
     assert len(seen) == 24 - 5
     assert timers[0] == START + 6 * HOUR and len(timers) == 19
 
@@ -86,7 +110,9 @@ def test_warmup_bars_with_five_skips_handlers_and_timers_for_first_five_bars(can
 def test_lookback_with_too_little_history_raises_naming_missing_bars(candle_store):
     root = candle_store(_rows(START - 10 * HOUR, 34))
     expert = _expert(lookback_bars=50)
-    with pytest.raises(InsufficientHistoryError, match=r"lookback_bars=50 .* the data has 10; 40 bars are missing"):
+    with pytest.raises(
+        InsufficientHistoryError, match=r"lookback_bars=50 .* the data has 10; 40 bars are missing"
+    ):
         _run(expert, root, end="2024-01-02")
 
 
@@ -122,7 +148,10 @@ def test_handler_exception_with_default_settings_reaches_on_error_and_run_contin
 
     result = _run(expert, root, end="2024-01-02")
     assert result.bars_processed == 24 and len(calls) == 24
-    assert errors == [("ValueError", "boom 3", START + 3 * HOUR), ("ValueError", "boom 7", START + 7 * HOUR)]
+    assert errors == [
+        ("ValueError", "boom 3", START + 3 * HOUR),
+        ("ValueError", "boom 7", START + 7 * HOUR),
+    ]
     assert sum("boom" in line for line in result.errors) == 2
 
 
@@ -153,7 +182,9 @@ def test_handler_exception_with_stop_on_error_stops_the_run_after_on_error(candl
     assert result.parameters["stop_reason"] == reasons[0]
 
 
-def test_handler_reading_undeclared_parameter_with_stop_on_error_names_the_declared_ones(candle_store):
+def test_handler_reading_undeclared_parameter_with_stop_on_error_names_the_declared_ones(
+    candle_store,
+):
     root = candle_store(_rows(START, 6))
     expert = _expert(fast=5, slow=20)
 
@@ -164,8 +195,12 @@ def test_handler_reading_undeclared_parameter_with_stop_on_error_names_the_decla
 
     result = _run(expert, root, end="2024-01-02", stop_on_error=True)
     assert result.bars_processed == 1
-    assert result.errors == ["handler:on_bar: AttributeError: no strategy parameter 'fats'; have: fast, slow"]
-    assert result.parameters["stop_reason"].endswith("no strategy parameter 'fats'; have: fast, slow")
+    assert result.errors == [
+        "handler:on_bar: AttributeError: no strategy parameter 'fats'; have: fast, slow"
+    ]
+    assert result.parameters["stop_reason"].endswith(
+        "no strategy parameter 'fats'; have: fast, slow"
+    )
 
 
 def test_parameters_with_item_assignment_mirror_identifier_keys_as_attributes():
@@ -178,7 +213,9 @@ def test_parameters_with_item_assignment_mirror_identifier_keys_as_attributes():
     assert not hasattr(params, "not an identifier")
 
 
-def test_replay_with_default_collector_freezes_the_heap_and_restores_the_collector_after(candle_store):
+def test_replay_with_default_collector_freezes_the_heap_and_restores_the_collector_after(
+    candle_store,
+):
     import gc
 
     root = candle_store(_rows(START, 6))
@@ -236,11 +273,18 @@ def test_fill_events_through_facade_arrive_in_exchange_order(candle_store):
 
 
 def test_backtest_with_two_symbols_delivers_each_its_bars_and_trades_both(shared_data):
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False
+    )
     seen: dict[str, list[int]] = {"BTCUSDT": [], "ETHUSDT": []}
 
-    @expert.on_init(symbol=["BTCUSDT", "ETHUSDT"], timeframe="1h", lookback_bars=10, size_type="fixed_quote",
-                    size_value=100)
+    @expert.on_init(
+        symbol=["BTCUSDT", "ETHUSDT"],
+        timeframe="1h",
+        lookback_bars=10,
+        size_type="fixed_quote",
+        size_value=100,
+    )
     def init(ctx):
         pass
 
@@ -251,10 +295,19 @@ def test_backtest_with_two_symbols_delivers_each_its_bars_and_trades_both(shared
         if len(seen[bars.symbol]) == 24 and ctx.position(bars.symbol) is None:
             ctx.buy(symbol=bars.symbol)
 
-    result = expert.run("backtest", backtest_start="2024-01-01", backtest_end="2024-01-07", data_dir=shared_data,
-                        report=False, configure_logs=False)
+    result = expert.run(
+        "backtest",
+        backtest_start="2024-01-01",
+        backtest_end="2024-01-07",
+        data_dir=shared_data,
+        report=False,
+        configure_logs=False,
+    )
 
     assert len(seen["BTCUSDT"]) == len(seen["ETHUSDT"]) == 7 * 24
     assert sorted({fill.symbol for fill in result.fills}) == ["BTCUSDT", "ETHUSDT"]
-    assert {symbol: len(series.timestamps) for symbol, series in result.prices.items()} == {"BTCUSDT": 168, "ETHUSDT": 168}
+    assert {symbol: len(series.timestamps) for symbol, series in result.prices.items()} == {
+        "BTCUSDT": 168,
+        "ETHUSDT": 168,
+    }
     assert result.equity.shape == (168,)

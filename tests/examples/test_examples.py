@@ -39,10 +39,14 @@ from tests.pure_build import PROJECT_ROOT, project_env, pure_python_env
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(default_data_dir() is None, reason="the recorded candles (../shared/data) are not here"),
+    pytest.mark.skipif(
+        default_data_dir() is None, reason="the recorded candles (../shared/data) are not here"
+    ),
 ]
 
-_EXAMPLE_CASES = [(path.name, command) for path in example_files() for command in example_commands(path)]
+_EXAMPLE_CASES = [
+    (path.name, command) for path in example_files() for command in example_commands(path)
+]
 _as_built: dict[str, Outcome] = {}
 
 
@@ -61,7 +65,9 @@ def as_built(command: str, folder: Path) -> Outcome:
 
 def assert_user_sees_success(outcome: Outcome) -> None:
     assert outcome.returncode == 0, outcome.describe()
-    assert not outcome.error_lines(), "\n".join(outcome.error_lines()[:10]) + "\n" + outcome.describe()
+    assert not outcome.error_lines(), (
+        "\n".join(outcome.error_lines()[:10]) + "\n" + outcome.describe()
+    )
     if is_trading_command(outcome.command):
         trades = outcome.trades()
         assert trades is not None, f"the command reports no trades at all\n{outcome.describe()}"
@@ -71,17 +77,33 @@ def assert_user_sees_success(outcome: Outcome) -> None:
 def test_examples_with_the_build_under_test_are_compiled_when_required():
     """``make test`` runs the examples on the mypyc build; a subprocess imports it too."""
     completed = subprocess.run(
-        [sys.executable, "-c", "from metaexpert._compiled import compiled_modules; print(len(compiled_modules()))"],
-        env=project_env(), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True)
+        [
+            sys.executable,
+            "-c",
+            "from metaexpert._compiled import compiled_modules; print(len(compiled_modules()))",
+        ],
+        env=project_env(),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     compiled = int(completed.stdout.strip())
     if os.environ.get("METAEXPERT_REQUIRE_COMPILED") == "1":
         assert compiled == len(COMPILED_MODULES)
     elif compiled == 0:
-        pytest.skip("this tree has no compiled modules (run `make build`); the examples ran interpreted")
+        pytest.skip(
+            "this tree has no compiled modules (run `make build`); the examples ran interpreted"
+        )
 
 
-@pytest.mark.parametrize(("example", "command"), _EXAMPLE_CASES, ids=[c for _e, c in _EXAMPLE_CASES])
-def test_example_with_each_documented_command_trades_without_errors(example, command, as_built_folder):
+@pytest.mark.parametrize(
+    ("example", "command"), _EXAMPLE_CASES, ids=[c for _e, c in _EXAMPLE_CASES]
+)
+def test_example_with_each_documented_command_trades_without_errors(
+    example, command, as_built_folder
+):
     assert_user_sees_success(as_built(command, as_built_folder))
 
 
@@ -91,7 +113,9 @@ def test_example_with_pure_python_build_makes_identical_trades(example, as_built
     command = example_commands(Path(PROJECT_ROOT / "examples" / example))[-1]
     compiled = as_built(command, as_built_folder)
     assert_user_sees_success(compiled)
-    pure = run_command(command, working_folder(tmp_path / "run"), pure_python_env(tmp_path / "pure"))
+    pure = run_command(
+        command, working_folder(tmp_path / "run"), pure_python_env(tmp_path / "pure")
+    )
     assert_user_sees_success(pure)
     assert pure.trade_record() == compiled.trade_record()
 
@@ -101,13 +125,16 @@ def test_examples_with_a_docstring_each_document_how_to_run_them():
         commands = example_commands(path)
         assert commands[0] == f"python examples/{path.name}"
         source = path.read_text(encoding="utf-8")
-        assert 'if __name__ == "__main__":' in source, f"{path.name} cannot be run as `python {path}`"
+        assert 'if __name__ == "__main__":' in source, (
+            f"{path.name} cannot be run as `python {path}`"
+        )
 
 
 # ----------------------------------------------------------------------------- README
 def _make_target_is_current(target: str) -> bool:
-    completed = subprocess.run(["make", "-q", target], cwd=PROJECT_ROOT, capture_output=True, timeout=60,
-                               check=False)
+    completed = subprocess.run(
+        ["make", "-q", target], cwd=PROJECT_ROOT, capture_output=True, timeout=60, check=False
+    )
     return completed.returncode == 0
 
 
@@ -164,14 +191,19 @@ def _run_make(words: list[str], command: str, env: dict[str, str]) -> list[Outco
     if target == "test":
         return []  # the command that runs this very suite
     if not _make_target_is_current("build"):
-        pytest.skip(f"`{command}` would install and compile first (no current `make build` in this tree)")
+        pytest.skip(
+            f"`{command}` would install and compile first (no current `make build` in this tree)"
+        )
     outcome = run_command(command.split("#", 1)[0], PROJECT_ROOT, env)
     outcome.command = command
     return [outcome]
 
 
-@pytest.mark.parametrize("index", range(len(_readme_shell_blocks())),
-                         ids=[f"README-line-{block.line}" for block in _readme_shell_blocks()])
+@pytest.mark.parametrize(
+    "index",
+    range(len(_readme_shell_blocks())),
+    ids=[f"README-line-{block.line}" for block in _readme_shell_blocks()],
+)
 def test_readme_shell_block_with_commands_as_written_succeeds(index, tmp_path):
     block = _readme_shell_blocks()[index]
     outcomes = run_readme_block(block, working_folder(tmp_path))
@@ -181,7 +213,11 @@ def test_readme_shell_block_with_commands_as_written_succeeds(index, tmp_path):
 
 def test_readme_python_expert_with_its_own_backtest_trades(tmp_path):
     """The expert shown in the README, saved as a file and run with ``python``."""
-    blocks = [block for block in readme_blocks() if block.language == "python" and "MetaExpert(" in block.text]
+    blocks = [
+        block
+        for block in readme_blocks()
+        if block.language == "python" and "MetaExpert(" in block.text
+    ]
     assert blocks, "the README shows no expert"
     for number, block in enumerate(blocks):
         folder = working_folder(tmp_path / f"expert-{number}")
@@ -194,6 +230,8 @@ def test_demo_with_the_recorded_candles_prints_no_warning(as_built_folder):
     ours (the demo expert once filled it with weekend-rejection warnings)."""
     outcome = as_built("metaexpert demo", as_built_folder)
     assert_user_sees_success(outcome)
-    warnings = [line for line in outcome.output.splitlines() if re.search(r"\bWARNING\b|Warning:", line)]
+    warnings = [
+        line for line in outcome.output.splitlines() if re.search(r"\bWARNING\b|Warning:", line)
+    ]
     assert not warnings, "\n".join(warnings[:10])
     assert "open the report:" in outcome.output

@@ -21,7 +21,9 @@ from tests.pure_build import PROJECT_ROOT
 
 _OPTION = re.compile(r"^-{1,2}[A-Za-z][A-Za-z0-9-]*")
 #: ``metaexpert`` as a command, not as a module (``from metaexpert import``, ``metaexpert.cli``).
-_MENTION = re.compile(r"(?<![\w./-])(?<!from )(?<!import )metaexpert((?:[ \t]+[^\s`#|]+|[ \t]+\|)+)")
+_MENTION = re.compile(
+    r"(?<![\w./-])(?<!from )(?<!import )metaexpert((?:[ \t]+[^\s`#|]+|[ \t]+\|)+)"
+)
 _COMMAND_WORD = re.compile(r"^[a-z][a-z-]*$")
 
 
@@ -82,7 +84,9 @@ def mentions(text: str) -> list[tuple[tuple[str, ...], list[str], str]]:
     return found
 
 
-def _resolve(words: list[str], tree: dict, current: tuple[str, ...] | None) -> tuple[tuple[str, ...] | None, list]:
+def _resolve(
+    words: list[str], tree: dict, current: tuple[str, ...] | None
+) -> tuple[tuple[str, ...] | None, list]:
     """The longest command path the words start with (an alternative may name a sibling)."""
     for base in ([current[:-1]] if current else []) + [()]:
         path = base
@@ -103,13 +107,17 @@ def _check(text: str, where: str) -> list[str]:
     problems = []
     for path, options, mention in mentions(text):
         if path not in tree:
-            problems.append(f"{where}: `{mention}` names the command {' '.join(path)!r}, which does not exist")
+            problems.append(
+                f"{where}: `{mention}` names the command {' '.join(path)!r}, which does not exist"
+            )
             continue
         known = options_of(tree[path])
         for option in options:
             if option not in known:
-                problems.append(f"{where}: `{mention}`: metaexpert {' '.join(path)} has no option {option} "
-                                f"(it has {', '.join(sorted(known))})")
+                problems.append(
+                    f"{where}: `{mention}`: metaexpert {' '.join(path)} has no option {option} "
+                    f"(it has {', '.join(sorted(known))})"
+                )
     return problems
 
 
@@ -123,8 +131,14 @@ def test_readme_with_every_command_of_the_app_names_it():
     named = {path for path, _options, _mention in mentions(text)}
     # A group counts as named when one of its commands is (``metaexpert secrets set``), and a
     # group's command when the group is (``metaexpert secrets`` leads to its own --help).
-    missing = [" ".join(path) for path in command_tree() if path
-               and not any(other[:len(path)] == path or path[:len(other)] == other for other in named if other)]
+    missing = [
+        " ".join(path)
+        for path in command_tree()
+        if path
+        and not any(
+            other[: len(path)] == path or path[: len(other)] == other for other in named if other
+        )
+    ]
     assert not missing, f"commands the README never names: {missing}"
 
 
@@ -132,14 +146,18 @@ def test_readme_with_every_make_target_named_exists():
     makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
     named = set(re.findall(r"`?make ([a-z][a-z-]*)", README.read_text(encoding="utf-8")))
-    assert named and named <= targets, f"README names make targets that do not exist: {sorted(named - targets)}"
+    assert named and named <= targets, (
+        f"README names make targets that do not exist: {sorted(named - targets)}"
+    )
 
 
 @pytest.mark.parametrize("path", sorted(p for p in command_tree() if p), ids=lambda p: " ".join(p))
 def test_help_with_every_option_and_command_it_names_exists(path):
     tree = command_tree()
     command = tree[path]
-    texts = [command.help or ""] + [getattr(parameter, "help", None) or "" for parameter in command.params]
+    texts = [command.help or ""] + [
+        getattr(parameter, "help", None) or "" for parameter in command.params
+    ]
     text = "\n".join(texts)
     problems = _check(text, f"metaexpert {' '.join(path)} --help")
     # Options named on their own (``until --steps, --duration``) belong to this command or to
@@ -148,7 +166,9 @@ def test_help_with_every_option_and_command_it_names_exists(path):
     known = set().union(options_of(command), *(options_of(other) for other in named_commands))
     for option in set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text)):
         if option not in known:
-            problems.append(f"metaexpert {' '.join(path)} --help names {option}, which it does not have")
+            problems.append(
+                f"metaexpert {' '.join(path)} --help names {option}, which it does not have"
+            )
     assert not problems, "\n".join(problems)
 
 
@@ -163,10 +183,12 @@ def test_cli_module_docstrings_with_every_named_command_and_option_exist():
 
 
 def test_mentions_with_alternatives_and_wrapped_lines_resolve_each_command():
-    text = ("metaexpert secrets keygen | set --exchange binance | show\n"
-            "metaexpert run FILE [--steps N | --duration S]\n"
-            "metaexpert backtest FILE --start D\n    [--no-html]\n"
-            "metaexpert frobnicate --now\n")
+    text = (
+        "metaexpert secrets keygen | set --exchange binance | show\n"
+        "metaexpert run FILE [--steps N | --duration S]\n"
+        "metaexpert backtest FILE --start D\n    [--no-html]\n"
+        "metaexpert frobnicate --now\n"
+    )
     found = mentions(text)
     assert (("secrets", "keygen"), []) in [(p, o) for p, o, _m in found]
     assert (("secrets", "set"), ["--exchange"]) in [(p, o) for p, o, _m in found]

@@ -29,7 +29,9 @@ EXAMPLES_DIR = PROJECT_ROOT / "examples"
 README = PROJECT_ROOT / "README.md"
 
 #: A log record at ERROR or CRITICAL (console or file format), or a traceback.
-_ERROR_LINE = re.compile(r"^\s*(ERROR|CRITICAL)\b|\b(ERROR|CRITICAL)\s+\d{4}-\d\d-\d\d|Traceback \(most recent call last\)")
+_ERROR_LINE = re.compile(
+    r"^\s*(ERROR|CRITICAL)\b|\b(ERROR|CRITICAL)\s+\d{4}-\d\d-\d\d|Traceback \(most recent call last\)"
+)
 _FILLS = re.compile(r"\b(\d+) orders, (\d+) fills\b")
 _PRINTED_TRADES = re.compile(r"^out-of-sample trades: (\d+)", re.MULTILINE)
 #: Commands whose purpose is to trade: their outcome must show trades.
@@ -68,8 +70,11 @@ class Outcome:
         or the printed per-window lines of a walk-forward."""
         if self.results:
             return [result["closed_trades"] for result in self.results]
-        return [line for line in self.output.splitlines()
-                if line.startswith(("window", "out-of-sample trades", "stitched"))]
+        return [
+            line
+            for line in self.output.splitlines()
+            if line.startswith(("window", "out-of-sample trades", "stitched"))
+        ]
 
     def describe(self) -> str:
         tail = "\n".join(self.output.splitlines()[-40:])
@@ -87,17 +92,28 @@ def working_folder(path: Path) -> Path:
 
 def _written_results(cwd: Path, since: float) -> list[dict[str, Any]]:
     found = []
-    for path in sorted((cwd / "output").glob("**/result.json")) if (cwd / "output").is_dir() else []:
+    for path in (
+        sorted((cwd / "output").glob("**/result.json")) if (cwd / "output").is_dir() else []
+    ):
         if path.stat().st_mtime >= since:
             found.append(json.loads(path.read_text(encoding="utf-8")))
     return found
 
 
-def run_command(command: str, cwd: Path, env: dict[str, str], timeout: float = COMMAND_TIMEOUT) -> Outcome:
+def run_command(
+    command: str, cwd: Path, env: dict[str, str], timeout: float = COMMAND_TIMEOUT
+) -> Outcome:
     """Run ``command`` through bash in ``cwd``, as typed at a prompt."""
     started = time.time() - 1.0  # file times have a coarse resolution on some file systems
-    completed = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True,
-                               timeout=timeout, check=False)
+    completed = subprocess.run(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     output = completed.stdout + completed.stderr
     return Outcome(command, completed.returncode, output, _written_results(cwd, started))
 
@@ -110,8 +126,14 @@ class Background:
         text = command.rstrip().removesuffix("&").strip()
         self.log = cwd / f"background-{abs(hash(command))}.log"
         self._log_file = self.log.open("w")
-        self.process = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=cwd, env=env, stdout=self._log_file,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            ["bash", "-c", f"exec {text}"],
+            cwd=cwd,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.port = _option_value(text, "--port")
 
     def wait_ready(self, timeout: float = 120.0) -> None:
@@ -129,7 +151,9 @@ class Background:
             elif "listening" in self.output():
                 return
             time.sleep(0.2)
-        raise AssertionError(f"`{self.command}` did not become ready in {timeout:.0f} s:\n{self.output()}")
+        raise AssertionError(
+            f"`{self.command}` did not become ready in {timeout:.0f} s:\n{self.output()}"
+        )
 
     def output(self) -> str:
         if not self._log_file.closed:
@@ -138,7 +162,9 @@ class Background:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # the session this process leads, nothing else
+            os.killpg(
+                self.process.pid, signal.SIGTERM
+            )  # the session this process leads, nothing else
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -171,7 +197,11 @@ def example_commands(path: Path) -> list[str]:
     commands = []
     for line in docstring.splitlines():
         text = line.split("#", 1)[0].strip()
-        if text.startswith(("python ", "metaexpert ")) and relative in text and text not in commands:
+        if (
+            text.startswith(("python ", "metaexpert "))
+            and relative in text
+            and text not in commands
+        ):
             commands.append(text)
     default = f"python {relative}"
     if default not in commands:

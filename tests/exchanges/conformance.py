@@ -85,7 +85,13 @@ def market(
         "expiryDatetime": None,
         "strike": None,
         "optionType": None,
-        "precision": {"amount": amount_step, "price": price_step, "cost": None, "base": 1e-08, "quote": 1e-08},
+        "precision": {
+            "amount": amount_step,
+            "price": price_step,
+            "cost": None,
+            "base": 1e-08,
+            "quote": 1e-08,
+        },
         "limits": {
             "leverage": {"min": 1, "max": max_leverage},
             "amount": {"min": amount_step, "max": None},
@@ -95,9 +101,21 @@ def market(
         "marginModes": {"cross": None, "isolated": None},
         "created": None,
         # Binance checks a spot order's type against the symbol's ``orderTypes`` (exchangeInfo).
-        "info": {"orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
-                                "TAKE_PROFIT_LIMIT", "STOP", "STOP_MARKET", "TAKE_PROFIT_MARKET",
-                                "TRAILING_STOP_MARKET"]},
+        "info": {
+            "orderTypes": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_LIMIT",
+                "STOP",
+                "STOP_MARKET",
+                "TAKE_PROFIT_MARKET",
+                "TRAILING_STOP_MARKET",
+            ]
+        },
     }
 
 
@@ -107,7 +125,14 @@ BINANCE_MARKETS = [
     market("SOL/USDT", "SOLUSDT"),
     market("BTC/USDT:USDT", "BTCUSDT", max_leverage=125),
     market("LTC/USDT:USDT", "LTCUSDT", max_leverage=75),
-    market("BTC/USD:BTC", "BTCUSD_PERP", contract_size=100, amount_step=1, price_step=0.1, max_leverage=125),
+    market(
+        "BTC/USD:BTC",
+        "BTCUSD_PERP",
+        contract_size=100,
+        amount_step=1,
+        price_step=0.1,
+        max_leverage=125,
+    ),
     market("BCH/USD:BCH-241227", "BCHUSD_241227", contract_size=10, amount_step=1, max_leverage=75),
 ]
 BYBIT_MARKETS = [
@@ -120,15 +145,38 @@ BYBIT_MARKETS = [
     market("ADA/USDT:USDT", "ADAUSDT", amount_step=1, price_step=0.0001, max_leverage=75),
     market("BTC/USDT:USDT", "BTCUSDT", price_step=0.1, max_leverage=100),
     market("LTC/USDT:USDT", "LTCUSDT", amount_step=0.1, max_leverage=50),
-    market("BTC/USD:BTC", "BTCUSD", contract_size=1, amount_step=1, price_step=0.5, max_leverage=100),
+    market(
+        "BTC/USD:BTC", "BTCUSD", contract_size=1, amount_step=1, price_step=0.5, max_leverage=100
+    ),
 ]
 OKX_MARKETS = [
     market("BTC/USDT", "BTC-USDT", amount_step=0.00000001, price_step=0.1),
     market("LTC/USDT", "LTC-USDT", amount_step=0.000001),
-    market("BTC/USDT:USDT", "BTC-USDT-SWAP", contract_size=0.01, amount_step=0.01, price_step=0.1, max_leverage=100),
+    market(
+        "BTC/USDT:USDT",
+        "BTC-USDT-SWAP",
+        contract_size=0.01,
+        amount_step=0.01,
+        price_step=0.1,
+        max_leverage=100,
+    ),
     market("LTC/USDT:USDT", "LTC-USDT-SWAP", contract_size=1, amount_step=0.01, max_leverage=75),
-    market("ADA/USDT:USDT", "ADA-USDT-SWAP", contract_size=100, amount_step=0.1, price_step=0.0001, max_leverage=75),
-    market("BTC/USD:BTC", "BTC-USD-SWAP", contract_size=100, amount_step=1, price_step=0.1, max_leverage=125),
+    market(
+        "ADA/USDT:USDT",
+        "ADA-USDT-SWAP",
+        contract_size=100,
+        amount_step=0.1,
+        price_step=0.0001,
+        max_leverage=75,
+    ),
+    market(
+        "BTC/USD:BTC",
+        "BTC-USD-SWAP",
+        contract_size=100,
+        amount_step=1,
+        price_step=0.1,
+        max_leverage=125,
+    ),
 ]
 MARKETS = {"binance": BINANCE_MARKETS, "bybit": BYBIT_MARKETS, "okx": OKX_MARKETS}
 
@@ -158,7 +206,9 @@ class RecordedVenue:
 
 
 @asynccontextmanager
-async def recorded_gateway(exchange: str, **config: Any) -> AsyncIterator[tuple[CcxtGateway, RecordedVenue]]:
+async def recorded_gateway(
+    exchange: str, **config: Any
+) -> AsyncIterator[tuple[CcxtGateway, RecordedVenue]]:
     """A real ``CcxtGateway`` whose ccxt client talks to a ``RecordedVenue`` on 127.0.0.1."""
     venue = RecordedVenue()
     await venue.server.start()

@@ -72,7 +72,9 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
         that fire is the number injected: a count the test controls, whatever the load."""
         kind = FAULT_KINDS[sum(injected.values()) % len(FAULT_KINDS)]
         extra = {"latency_seconds": 0.6} if kind in ("latency", "timeout_after_accept") else {}
-        sandbox.inject(Fault(kind=kind, count=1, path="/api/v3/order", retry_after_seconds=0, **extra))
+        sandbox.inject(
+            Fault(kind=kind, count=1, path="/api/v3/order", retry_after_seconds=0, **extra)
+        )
         injected[kind] += 1
 
     created: list[Order] = []

@@ -39,7 +39,11 @@ FAULTS_PER_STEP = 24
 @pytest.fixture
 def sandbox():
     config = SandboxConfig(
-        timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"], speed=0.0, tick_replay=False,
+        timeframe="1m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=["BTCUSDT"],
+        speed=0.0,
+        tick_replay=False,
         accounts=[AccountConfig(api_key=KEY, secret=SECRET, futures_balances={"USDT": 10_000_000})],
     )
     with SandboxServer(config) as server:
@@ -48,13 +52,32 @@ def sandbox():
 
 @pytest.mark.timeout(600)
 def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, tmp_path) -> None:
-    expert = MetaExpert(exchange="binance", base_url=f"http://{sandbox.host}:{sandbox.port}", market_type="futures",
-                        contract_type="linear", margin_mode="isolated", position_mode="oneway", api_key=KEY,
-                        api_secret=SECRET, rate_limit=100_000, log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance",
+        base_url=f"http://{sandbox.host}:{sandbox.port}",
+        market_type="futures",
+        contract_type="linear",
+        margin_mode="isolated",
+        position_mode="oneway",
+        api_key=KEY,
+        api_secret=SECRET,
+        rate_limit=100_000,
+        log_to_file=False,
+        log_to_console=False,
+    )
     state = {"bars": 0}
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.001,
-                    stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2, max_open_positions=1)
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1m",
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=0.001,
+        stop_loss_pct=5.0,
+        take_profit_pct=10.0,
+        leverage=2,
+        max_open_positions=1,
+    )
     def init(ctx):
         pass
 
@@ -68,7 +91,9 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
                 ctx.close()
             return
         far = round(bars.last_close * 0.5, 1)
-        state["resting"] = [ctx.buy(0.003, price=far).client_order_id for _ in range(RESTING_PER_BAR)]
+        state["resting"] = [
+            ctx.buy(0.003, price=far).client_order_id for _ in range(RESTING_PER_BAR)
+        ]
         if ctx.position() is None:
             ctx.buy()
         else:
@@ -81,20 +106,32 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
         for _ in range(FAULTS_PER_STEP):
             number = sum(injected.values())
             kind = FAULT_KINDS[number % len(FAULT_KINDS)]
-            sandbox.inject(Fault(kind=kind, count=1, path=ORDER_PATHS[number % 2], retry_after_seconds=0))
+            sandbox.inject(
+                Fault(kind=kind, count=1, path=ORDER_PATHS[number % 2], retry_after_seconds=0)
+            )
             injected[kind] += 1
 
     async def drive() -> TradingRuntime:
         strategy, risk = expert.strategy_config(expert._init_options)
-        gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE), retry_policy=quick, order_retry_policy=quick,
-                              order_queue_path=tmp_path / "queue.sqlite",
-                              circuit_breaker=CircuitBreaker("binance", failure_threshold=50, reset_timeout=0.05),
-                              client_options={"recvWindow": 200})
+        gateway = CcxtGateway(
+            expert.exchange_config(TradeMode.LIVE),
+            retry_policy=quick,
+            order_retry_policy=quick,
+            order_queue_path=tmp_path / "queue.sqlite",
+            circuit_breaker=CircuitBreaker("binance", failure_threshold=50, reset_timeout=0.05),
+            client_options={"recvWindow": 200},
+        )
         gateway.client.enableRateLimit = False
         runtime = TradingRuntime(
-            handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=TradeMode.LIVE,
-            parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage, market_type=expert.config.market_type,
-            position_mode=expert.config.position_mode, margin_mode=expert.config.margin_mode,
+            handlers=expert.handlers,
+            strategy=strategy,
+            gateway=gateway,
+            trade_mode=TradeMode.LIVE,
+            parts=RunParts(risk=RiskManager(risk)),
+            leverage=risk.leverage,
+            market_type=expert.config.market_type,
+            position_mode=expert.config.position_mode,
+            margin_mode=expert.config.margin_mode,
         )
         try:
             await runtime.start()
@@ -109,9 +146,14 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
                 await asyncio.sleep(0.02)
                 engine = runtime.engine
                 pending = gateway.order_queue.count() if gateway.order_queue is not None else 0
-                if (state["bars"] > TRADING_BARS + 1 and pending == 0
-                        and not any(o.status.is_open or o.status is OrderStatus.CREATED for o in engine.orders)
-                        and engine.portfolio.positions() == []):
+                if (
+                    state["bars"] > TRADING_BARS + 1
+                    and pending == 0
+                    and not any(
+                        o.status.is_open or o.status is OrderStatus.CREATED for o in engine.orders
+                    )
+                    and engine.portfolio.positions() == []
+                ):
                     break
         finally:
             await gateway.close()
@@ -126,17 +168,26 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
     ours = [order for order in engine.orders]
     cancels = sum(1 for order in ours if order.status is OrderStatus.CANCELLED)
     operations = len(ours) + cancels
-    lost = [o.client_order_id for o in ours
-            if o.status is OrderStatus.CREATED or (per_client_id[o.client_order_id] == 0
-                                                   and o.status is not OrderStatus.REJECTED)]
+    lost = [
+        o.client_order_id
+        for o in ours
+        if o.status is OrderStatus.CREATED
+        or (per_client_id[o.client_order_id] == 0 and o.status is not OrderStatus.REJECTED)
+    ]
     duplicated = [cid for cid, count in per_client_id.items() if count > 1]
     left_open = [order for order in venue_orders if order["status"] in ("NEW", "PARTIALLY_FILLED")]
-    protective_left = [order for order in left_open if "STOP" in str(order.get("type", "")).upper()
-                       or "TAKE_PROFIT" in str(order.get("type", "")).upper()]
+    protective_left = [
+        order
+        for order in left_open
+        if "STOP" in str(order.get("type", "")).upper()
+        or "TAKE_PROFIT" in str(order.get("type", "")).upper()
+    ]
     account = ledger["accounts"][KEY]
     venue_positions = [p for p in account.get("positions", []) if p.get("amount")]
     statuses = Counter(str(order.status) for order in ours)
-    reasons = Counter(order.reject_reason[:60] for order in ours if order.status is OrderStatus.REJECTED)
+    reasons = Counter(
+        order.reject_reason[:60] for order in ours if order.status is OrderStatus.REJECTED
+    )
     print(
         f"\nlive runtime chaos: {operations} order operations ({len(ours)} orders, {cancels} cancels) over "
         f"{runtime.steps} steps; faults injected {sum(injected.values())} {dict(injected)}, fired "

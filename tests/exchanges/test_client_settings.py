@@ -89,8 +89,14 @@ def test_metaexpert_with_demo_true_reaches_the_exchange_settings() -> None:
     from metaexpert import MetaExpert
     from metaexpert.core.enums import TradeMode
 
-    expert = MetaExpert(exchange="bybit", market_type="futures", contract_type="linear", demo=True,
-                        log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="bybit",
+        market_type="futures",
+        contract_type="linear",
+        demo=True,
+        log_to_file=False,
+        log_to_console=False,
+    )
     assert expert.exchange_config(TradeMode.PAPER).demo is True
 
 
@@ -98,7 +104,16 @@ def test_metaexpert_live_exchange_settings_carry_the_durable_queue_path(tmp_path
     from metaexpert import MetaExpert
     from metaexpert.core.enums import TradeMode
 
-    expert = MetaExpert(exchange="binance", api_key="k" * 24, api_secret="s" * 24, journal_dir=str(tmp_path),
-                        log_to_file=False, log_to_console=False)
-    assert expert.exchange_config(TradeMode.LIVE).order_queue_path == tmp_path / "orders-binance-spot.sqlite"
+    expert = MetaExpert(
+        exchange="binance",
+        api_key="k" * 24,
+        api_secret="s" * 24,
+        journal_dir=str(tmp_path),
+        log_to_file=False,
+        log_to_console=False,
+    )
+    assert (
+        expert.exchange_config(TradeMode.LIVE).order_queue_path
+        == tmp_path / "orders-binance-spot.sqlite"
+    )
     assert expert.exchange_config(TradeMode.PAPER).order_queue_path is None

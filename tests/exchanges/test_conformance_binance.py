@@ -32,15 +32,30 @@ def approx(value: float) -> Any:
 async def test_binance_spot_create_order_with_recorded_ack_is_submitted_with_venue_id() -> None:
     async with recorded_gateway("binance", **SPOT) as (gateway, venue):
         venue.play(E["binance.createOrder.spot_iceberg"])
-        order = Order(symbol="SOLUSDT", side=OrderSide.BUY, order_type=OrderType.LIMIT, quantity=0.05, price=241.0)
+        order = Order(
+            symbol="SOLUSDT",
+            side=OrderSide.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=0.05,
+            price=241.0,
+        )
         await gateway.create_order(order)
         assert (order.status, order.order_id, order.filled_quantity, order.remaining_quantity) == (
-            OrderStatus.SUBMITTED, "9780331417", 0.0, approx(0.05))
+            OrderStatus.SUBMITTED,
+            "9780331417",
+            0.0,
+            approx(0.05),
+        )
         request = venue.requests[-1]
         assert request.path == "/api/v3/order" and request.method == "POST"
         sent = request.parameters
         assert (sent["symbol"], sent["side"], sent["type"], sent["quantity"], sent["price"]) == (
-            "SOLUSDT", "BUY", "LIMIT", "0.05", "241")
+            "SOLUSDT",
+            "BUY",
+            "LIMIT",
+            "0.05",
+            "241",
+        )
         assert sent["newClientOrderId"] == order.client_order_id and sent["timeInForce"] == "GTC"
 
 
@@ -48,9 +63,20 @@ async def test_binance_spot_fetch_order_with_recorded_market_sell_is_filled_at_a
     async with recorded_gateway("binance", **SPOT) as (gateway, venue):
         venue.play(E["binance.fetchOrder.spot_closed"])
         order = await gateway.fetch_order("LTCUSDT", order_id="3397148653")
-        assert (order.side, order.order_type, order.status) == (OrderSide.SELL, OrderType.MARKET, OrderStatus.FILLED)
-        assert (order.quantity, order.filled_quantity, order.remaining_quantity) == (approx(0.1), approx(0.1), 0.0)
-        assert order.average_price == approx(90.8) and order.client_order_id == "x-R4BD3S825806ed40c861260428a48c"
+        assert (order.side, order.order_type, order.status) == (
+            OrderSide.SELL,
+            OrderType.MARKET,
+            OrderStatus.FILLED,
+        )
+        assert (order.quantity, order.filled_quantity, order.remaining_quantity) == (
+            approx(0.1),
+            approx(0.1),
+            0.0,
+        )
+        assert (
+            order.average_price == approx(90.8)
+            and order.client_order_id == "x-R4BD3S825806ed40c861260428a48c"
+        )
         assert venue.requests[-1].query["orderId"] == "3397148653"
 
 
@@ -58,18 +84,32 @@ async def test_binance_spot_fetch_open_orders_with_limit_maker_maps_open_limit()
     async with recorded_gateway("binance", **SPOT) as (gateway, venue):
         venue.play(E["binance.fetchOpenOrders.spot"])
         (order,) = await gateway.fetch_open_orders("LTCUSDT")
-        assert (order.side, order.order_type, order.status) == (OrderSide.BUY, OrderType.LIMIT, OrderStatus.SUBMITTED)
-        assert (order.quantity, order.price, order.filled_quantity) == (approx(0.2), approx(50.0), 0.0)
+        assert (order.side, order.order_type, order.status) == (
+            OrderSide.BUY,
+            OrderType.LIMIT,
+            OrderStatus.SUBMITTED,
+        )
+        assert (order.quantity, order.price, order.filled_quantity) == (
+            approx(0.2),
+            approx(50.0),
+            0.0,
+        )
         assert order.order_id == "3811057334"
 
 
 async def test_binance_portfolio_margin_open_orders_map_buy_limit() -> None:
     async with recorded_gateway("binance", **USDM) as (gateway, venue):
         venue.play(E["binance.fetchOpenOrders.portfolio_margin"])
-        raw = await gateway.client.fetch_open_orders("LTC/USDT:USDT", None, 1, {"portfolioMargin": True})
+        raw = await gateway.client.fetch_open_orders(
+            "LTC/USDT:USDT", None, 1, {"portfolioMargin": True}
+        )
         order = gateway.order_from_venue(raw[0])
         assert (order.side, order.order_type, order.quantity, order.price) == (
-            OrderSide.BUY, OrderType.LIMIT, approx(0.41), approx(50.0))
+            OrderSide.BUY,
+            OrderType.LIMIT,
+            approx(0.41),
+            approx(50.0),
+        )
         assert order.status is OrderStatus.SUBMITTED and order.position_side is None
 
 
@@ -79,7 +119,12 @@ async def test_binance_usdm_fetch_open_order_with_post_only_limit_is_open() -> N
         raw = await gateway.client.fetch_open_order("664082074", "LTC/USDT:USDT")
         order = gateway.order_from_venue(raw)
         assert (order.side, order.order_type, order.quantity, order.price, order.status) == (
-            OrderSide.BUY, OrderType.LIMIT, approx(0.2), approx(50.0), OrderStatus.SUBMITTED)
+            OrderSide.BUY,
+            OrderType.LIMIT,
+            approx(0.2),
+            approx(50.0),
+            OrderStatus.SUBMITTED,
+        )
         assert venue.paths() == ["/fapi/v1/openOrder"]
 
 
@@ -87,20 +132,48 @@ async def test_binance_usdm_create_orders_batch_maps_open_sell_limit() -> None:
     async with recorded_gateway("binance", **USDM) as (gateway, venue):
         venue.play(E["binance.createOrders.swap"])
         raw = await gateway.client.create_orders(
-            [{"symbol": "BTC/USDT:USDT", "type": "limit", "side": "sell", "amount": 0.2, "price": 110001}])
+            [
+                {
+                    "symbol": "BTC/USDT:USDT",
+                    "type": "limit",
+                    "side": "sell",
+                    "amount": 0.2,
+                    "price": 110001,
+                }
+            ]
+        )
         order = gateway.order_from_venue(raw[0])
         assert (order.side, order.order_type, order.quantity, order.price, order.status) == (
-            OrderSide.SELL, OrderType.LIMIT, approx(0.2), approx(110001.0), OrderStatus.SUBMITTED)
+            OrderSide.SELL,
+            OrderType.LIMIT,
+            approx(0.2),
+            approx(110001.0),
+            OrderStatus.SUBMITTED,
+        )
         assert order.order_id == "4087922044" and order.reduce_only is False
 
 
 async def test_binance_usdm_edit_orders_maps_new_price_and_quantity() -> None:
     async with recorded_gateway("binance", **USDM) as (gateway, venue):
         venue.play(E["binance.editOrders.swap"])
-        raw = await gateway.client.edit_orders([{"id": "4087922044", "symbol": "BTC/USDT:USDT", "type": "limit",
-                                                  "side": "buy", "amount": 0.1, "price": 666666}])
+        raw = await gateway.client.edit_orders(
+            [
+                {
+                    "id": "4087922044",
+                    "symbol": "BTC/USDT:USDT",
+                    "type": "limit",
+                    "side": "buy",
+                    "amount": 0.1,
+                    "price": 666666,
+                }
+            ]
+        )
         order = gateway.order_from_venue(raw[0])
-        assert (order.quantity, order.price, order.status) == (approx(0.1), approx(666666.0), OrderStatus.SUBMITTED)
+        assert (order.quantity, order.price, order.status) == (
+            approx(0.1),
+            approx(666666.0),
+            OrderStatus.SUBMITTED,
+        )
 
 
 async def test_binance_portfolio_margin_filled_market_order_keeps_hedge_leg() -> None:
@@ -109,7 +182,11 @@ async def test_binance_portfolio_margin_filled_market_order_keeps_hedge_leg() ->
         raw = await gateway.client.fetch_orders("BTC/USDT:USDT", None, 1, {"portfolioMargin": True})
         order = gateway.order_from_venue(raw[0])
         assert (order.status, order.order_type, order.filled_quantity, order.average_price) == (
-            OrderStatus.FILLED, OrderType.MARKET, approx(0.01), approx(47279.4))
+            OrderStatus.FILLED,
+            OrderType.MARKET,
+            approx(0.01),
+            approx(47279.4),
+        )
         assert order.position_side is PositionSide.LONG
 
 
@@ -119,19 +196,35 @@ async def test_binance_spot_cancelled_order_history_maps_cancelled_without_fill(
         raw = await gateway.client.fetch_orders("LTC/USDT", None, 1)
         order = gateway.order_from_venue(raw[0])
         assert (order.status, order.filled_quantity, order.quantity, order.price) == (
-            OrderStatus.CANCELLED, 0.0, approx(0.1), approx(50.0))
+            OrderStatus.CANCELLED,
+            0.0,
+            approx(0.1),
+            approx(50.0),
+        )
 
 
 # ------------------------------------------------------------------------- trades
 @pytest.mark.parametrize(
     ("entry_id", "market", "args", "expected"),
     [
-        ("binance.fetchMyTrades.spot", SPOT, ("LTC/USDT", None, 1),
-         ("309520010", "3784695242", OrderSide.SELL, 0.2, 69.63, 0.013926, "USDT")),
-        ("binance.fetchMyTrades.swap", USDM, ("BTC/USDT:USDT", None, 1),
-         ("272536245", "3524852987", OrderSide.BUY, 0.01, 36567.1, 0.1462684, "USDT")),
-        ("binance.fetchMyTrades.spot_portfolio_margin", SPOT, ("LTC/USDT", None, 1, {"portfolioMargin": True}),
-         ("320530367", "3949667670", OrderSide.SELL, 0.173, 69.39, 0.01200447, "USDT")),
+        (
+            "binance.fetchMyTrades.spot",
+            SPOT,
+            ("LTC/USDT", None, 1),
+            ("309520010", "3784695242", OrderSide.SELL, 0.2, 69.63, 0.013926, "USDT"),
+        ),
+        (
+            "binance.fetchMyTrades.swap",
+            USDM,
+            ("BTC/USDT:USDT", None, 1),
+            ("272536245", "3524852987", OrderSide.BUY, 0.01, 36567.1, 0.1462684, "USDT"),
+        ),
+        (
+            "binance.fetchMyTrades.spot_portfolio_margin",
+            SPOT,
+            ("LTC/USDT", None, 1, {"portfolioMargin": True}),
+            ("320530367", "3949667670", OrderSide.SELL, 0.173, 69.39, 0.01200447, "USDT"),
+        ),
     ],
 )
 async def test_binance_my_trades_map_side_amount_price_and_fee(
@@ -142,9 +235,23 @@ async def test_binance_my_trades_map_side_amount_price_and_fee(
         (raw,) = await gateway.client.fetch_my_trades(*args)
         trade = gateway.trade_from_venue(raw)
         assert trade is not None
-        assert (trade.trade_id, trade.order_id, trade.side, trade.quantity, trade.price, trade.fee,
-                trade.fee_currency) == (expected[0], expected[1], expected[2], approx(expected[3]),
-                                        approx(expected[4]), approx(expected[5]), expected[6])
+        assert (
+            trade.trade_id,
+            trade.order_id,
+            trade.side,
+            trade.quantity,
+            trade.price,
+            trade.fee,
+            trade.fee_currency,
+        ) == (
+            expected[0],
+            expected[1],
+            expected[2],
+            approx(expected[3]),
+            approx(expected[4]),
+            approx(expected[5]),
+            expected[6],
+        )
 
 
 # ---------------------------------------------------------------------- positions
@@ -152,10 +259,18 @@ async def test_binance_usdm_positions_map_one_way_long_with_venue_pnl() -> None:
     async with recorded_gateway("binance", **USDM) as (gateway, venue):
         venue.play(E["binance.fetchPositions.linear"])
         (position,) = await gateway.fetch_positions()
-        assert (position.symbol, position.side, position.quantity, position.contract_size, position.inverse) == (
-            "BTCUSDT", PositionSide.LONG, approx(0.009), 1.0, False)
+        assert (
+            position.symbol,
+            position.side,
+            position.quantity,
+            position.contract_size,
+            position.inverse,
+        ) == ("BTCUSDT", PositionSide.LONG, approx(0.009), 1.0, False)
         assert (position.entry_price, position.mark_price, position.margin_mode) == (
-            approx(67445.9), approx(67502.68519858), MarginMode.CROSS)
+            approx(67445.9),
+            approx(67502.68519858),
+            MarginMode.CROSS,
+        )
         assert position.unrealized_pnl == pytest.approx(0.51106678, rel=1e-6)
         assert gateway.market_spec("BTCUSDT").settle == "USDT"
 
@@ -175,7 +290,10 @@ async def test_binance_usdm_account_endpoint_positions_map_contracts_and_side() 
         position = gateway.position_from_venue(raw[0])
         assert position is not None
         assert (position.side, position.quantity, position.margin_mode) == (
-            PositionSide.LONG, approx(0.009), MarginMode.CROSS)
+            PositionSide.LONG,
+            approx(0.009),
+            MarginMode.CROSS,
+        )
 
 
 async def test_binance_coinm_short_with_recorded_payload_is_inverse_with_coin_pnl() -> None:
@@ -186,7 +304,11 @@ async def test_binance_coinm_short_with_recorded_payload_is_inverse_with_coin_pn
         assert len(positions) == 1  # the flat BCHUSD_241227 leg is no position
         (position,) = positions
         assert (position.side, position.quantity, position.contract_size, position.inverse) == (
-            PositionSide.SHORT, approx(3.0), 100.0, True)
+            PositionSide.SHORT,
+            approx(3.0),
+            100.0,
+            True,
+        )
         assert (position.leverage, position.margin_mode) == (20.0, MarginMode.CROSS)
         assert position.unrealized_pnl == pytest.approx(0.00004318, rel=1e-3)
         assert position.notional() == pytest.approx(0.00439662, rel=1e-5)
@@ -210,7 +332,11 @@ async def test_binance_usdm_flat_account_maps_wallet_as_equity() -> None:
         venue.play(E["binance.fetchBalance.linear_swap"])
         account = await gateway.fetch_balance("USDT")
         assert (account.balance, account.equity, account.unrealized_pnl, account.used_margin) == (
-            approx(31.022612), approx(31.022612), 0.0, 0.0)
+            approx(31.022612),
+            approx(31.022612),
+            0.0,
+            0.0,
+        )
 
 
 async def test_binance_spot_balance_maps_coin_total() -> None:
@@ -218,7 +344,11 @@ async def test_binance_spot_balance_maps_coin_total() -> None:
         venue.play(E["binance.fetchBalance.spot"])
         account = await gateway.fetch_balance("LTC")
         assert (account.currency, account.balance, account.equity, account.used_margin) == (
-            "LTC", approx(0.919741), approx(0.919741), 0.0)
+            "LTC",
+            approx(0.919741),
+            approx(0.919741),
+            0.0,
+        )
         assert account.timestamp == 1701856395927
 
 
@@ -229,15 +359,27 @@ async def test_binance_ohlcv_book_trades_and_ticker_map_recorded_values() -> Non
         bars = await gateway.fetch_ohlcv("BTCUSDT", "1h", since=1706628191000, limit=3)
         assert [bar.timestamp for bar in bars] == [1706630400000, 1706634000000, 1706637600000]
         assert (bars[0].open, bars[0].high, bars[0].low, bars[0].close, bars[0].volume) == (
-            approx(43519.34), approx(43936.0), approx(43171.0), approx(43488.71), approx(20.55495))
+            approx(43519.34),
+            approx(43936.0),
+            approx(43171.0),
+            approx(43488.71),
+            approx(20.55495),
+        )
         venue.play(E["binance.fetchOrderBook.spot"])
         book = await gateway.fetch_order_book("BTCUSDT", limit=5)
-        assert book.bids[0] == (approx(42574.3), approx(0.0107)) and book.asks[0] == (approx(42574.31), approx(0.0087))
+        assert book.bids[0] == (approx(42574.3), approx(0.0107)) and book.asks[0] == (
+            approx(42574.31),
+            approx(0.0087),
+        )
         assert book.sequence == 25445101
         venue.play(E["binance.fetchTicker.spot"])
         tick = await gateway.fetch_ticker("BTCUSDT")
         assert (tick.price, tick.bid, tick.ask, tick.timestamp) == (
-            approx(73369.84), approx(73369.83), approx(73369.84), 1710328245391)
+            approx(73369.84),
+            approx(73369.83),
+            approx(73369.84),
+            1710328245391,
+        )
         venue.play(E["binance.fetchTrades.spot"])
         (public,) = await gateway.client.fetch_trades("BTC/USDT", None, 1)
         assert public["side"] == "buy" and public["amount"] == approx(0.00109)

@@ -116,7 +116,10 @@ def test_live_config_without_keys_takes_them_from_the_secrets_file_environment_w
     encrypt_credentials(path, "okx", "file-key-000000", "file-secret-0000", "file-passphrase")
     config = ExchangeConfig.parse(exchange="okx", market_type="futures", trade_mode="live")
     assert config.api_key is not None and config.api_key.get_secret_value() == "file-key-000000"
-    assert config.api_passphrase is not None and config.api_passphrase.get_secret_value() == "file-passphrase"
+    assert (
+        config.api_passphrase is not None
+        and config.api_passphrase.get_secret_value() == "file-passphrase"
+    )
     monkeypatch.setenv("METAEXPERT_OKX_API_KEY", KEY)
     monkeypatch.setenv("METAEXPERT_OKX_API_SECRET", SECRET)
     monkeypatch.setenv("METAEXPERT_OKX_API_PASSPHRASE", "env-passphrase")

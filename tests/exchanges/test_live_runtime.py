@@ -27,27 +27,52 @@ pytestmark = pytest.mark.network
 @pytest.fixture(scope="module")
 def sandbox():
     config = SandboxConfig(
-        timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"], speed=0.0, tick_replay=False,
-        accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000},
-                                futures_balances={"USDT": 100_000})],
+        timeframe="1m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=["BTCUSDT"],
+        speed=0.0,
+        tick_replay=False,
+        accounts=[
+            AccountConfig(
+                api_key=KEY,
+                secret=SECRET,
+                spot_balances={"USDT": 100_000},
+                futures_balances={"USDT": 100_000},
+            )
+        ],
     )
     with SandboxServer(config) as server:
         yield server
 
 
 def _expert(sandbox, **settings) -> MetaExpert:
-    return MetaExpert(exchange="binance", base_url=f"http://{sandbox.host}:{sandbox.port}",
-                      log_to_file=False, log_to_console=False, api_key=KEY, api_secret=SECRET, **settings)
+    return MetaExpert(
+        exchange="binance",
+        base_url=f"http://{sandbox.host}:{sandbox.port}",
+        log_to_file=False,
+        log_to_console=False,
+        api_key=KEY,
+        api_secret=SECRET,
+        **settings,
+    )
 
 
-async def _drive(expert: MetaExpert, sandbox, steps: int, until=None, **gateway_options) -> TradingRuntime:
+async def _drive(
+    expert: MetaExpert, sandbox, steps: int, until=None, **gateway_options
+) -> TradingRuntime:
     """Run ``steps`` sandbox bars (or, with ``until``, up to ``steps`` until it holds)."""
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE), **gateway_options)
     runtime = TradingRuntime(
-        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=TradeMode.LIVE,
-        parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage, market_type=expert.config.market_type,
-        position_mode=expert.config.position_mode, margin_mode=None,
+        handlers=expert.handlers,
+        strategy=strategy,
+        gateway=gateway,
+        trade_mode=TradeMode.LIVE,
+        parts=RunParts(risk=RiskManager(risk)),
+        leverage=risk.leverage,
+        market_type=expert.config.market_type,
+        position_mode=expert.config.position_mode,
+        margin_mode=None,
     )
     try:
         await runtime.start()
@@ -65,7 +90,11 @@ def _btc(sandbox) -> float:
     account = sandbox.ledger()["accounts"][KEY]
     balances = account.get("spot_balances") or account.get("balances") or {}
     entry = balances.get("BTC", 0.0)
-    return float(entry.get("free", 0.0) + entry.get("locked", 0.0)) if isinstance(entry, dict) else float(entry)
+    return (
+        float(entry.get("free", 0.0) + entry.get("locked", 0.0))
+        if isinstance(entry, dict)
+        else float(entry)
+    )
 
 
 def test_live_spot_close_after_buy_with_fee_in_base_coin_sells_the_net_amount(sandbox):
@@ -74,7 +103,9 @@ def test_live_spot_close_after_buy_with_fee_in_base_coin_sells_the_net_amount(sa
     expert = _expert(sandbox, market_type="spot")
     bars = []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01
+    )
     def init(ctx):
         pass
 
@@ -90,7 +121,11 @@ def test_live_spot_close_after_buy_with_fee_in_base_coin_sells_the_net_amount(sa
     engine = runtime.engine
     buy, sell = engine.orders
     assert (buy.side, buy.status, sell.side, sell.status) == (
-        OrderSide.BUY, OrderStatus.FILLED, OrderSide.SELL, OrderStatus.FILLED)
+        OrderSide.BUY,
+        OrderStatus.FILLED,
+        OrderSide.SELL,
+        OrderStatus.FILLED,
+    )
     coin_fee = 0.01 * 0.001  # the sandbox's 0.1% taker fee, taken in BTC
     # The engine books the fee at its quote value (its accounts are in USDT) ...
     assert (buy.fee_currency, buy.fee) == ("USDT", pytest.approx(coin_fee * buy.average_price))
@@ -102,7 +137,9 @@ def test_live_spot_close_after_buy_with_fee_in_base_coin_sells_the_net_amount(sa
     assert engine.errors == []
 
 
-def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_fills_once(sandbox, tmp_path):
+def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_fills_once(
+    sandbox, tmp_path
+):
     """Issue 15: after five 429s an order stayed ``created`` for ever: nothing replayed the queue."""
     from metaexpert.exchanges import RetryPolicy
     from metaexpert.sandbox import Fault
@@ -110,7 +147,9 @@ def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_f
     expert = _expert(sandbox, market_type="spot")
     bars = []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.002)
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.002
+    )
     def init(ctx):
         pass
 
@@ -118,8 +157,15 @@ def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_f
     def bar(ctx, series):
         bars.append(series.last.timestamp)
         if len(bars) == 1:
-            sandbox.inject(Fault(kind="rate_limit", count=5, path="/api/v3/order", method="POST",
-                                 retry_after_seconds=0))
+            sandbox.inject(
+                Fault(
+                    kind="rate_limit",
+                    count=5,
+                    path="/api/v3/order",
+                    method="POST",
+                    retry_after_seconds=0,
+                )
+            )
             ctx.buy()
 
     before = len(sandbox.ledger()["orders"])
@@ -128,14 +174,25 @@ def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_f
     def filled(runtime) -> bool:  # the queue waits out the venue's acceptance window (0.1 s) first
         return bool(runtime.engine.orders) and runtime.engine.orders[0].status is OrderStatus.FILLED
 
-    runtime = asyncio.run(_drive(
-        expert, sandbox, steps=200, until=filled, order_queue_path=tmp_path / "queue.sqlite", retry_policy=quick,
-        order_retry_policy=quick,
-        client_options={"recvWindow": 100},
-    ))
+    runtime = asyncio.run(
+        _drive(
+            expert,
+            sandbox,
+            steps=200,
+            until=filled,
+            order_queue_path=tmp_path / "queue.sqlite",
+            retry_policy=quick,
+            order_retry_policy=quick,
+            client_options={"recvWindow": 100},
+        )
+    )
     (buy,) = runtime.engine.orders
     assert buy.status is OrderStatus.FILLED and buy.filled_quantity == pytest.approx(0.002)
-    placed = [o for o in sandbox.ledger()["orders"][before:] if o["client_order_id"] == buy.client_order_id]
+    placed = [
+        o
+        for o in sandbox.ledger()["orders"][before:]
+        if o["client_order_id"] == buy.client_order_id
+    ]
     assert len(placed) == 1  # journalled, replayed once the venue answered, placed once
 
 
@@ -148,19 +205,31 @@ def test_bounded_run_with_market_data_shed_ends_with_one_line_per_skipped_poll(s
 
     expert = _expert(sandbox, market_type="spot")
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.001)
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.001
+    )
     def init(ctx):
         pass
 
-    limiter = PriorityRateLimiter(600, clock=lambda: 0.0)  # frozen clock: a drained budget never refills
+    limiter = PriorityRateLimiter(
+        600, clock=lambda: 0.0
+    )  # frozen clock: a drained budget never refills
 
     async def run() -> TradingRuntime:
         strategy, risk = expert.strategy_config(expert._init_options)
         gateway = CcxtGateway(expert.exchange_config(TradeMode.PAPER), rate_limiter=limiter)
-        runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway,
-                                 trade_mode=TradeMode.PAPER, parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage,
-                                 market_type=expert.config.market_type, position_mode=expert.config.position_mode,
-                                 margin_mode=None, poll_interval=0.0)
+        runtime = TradingRuntime(
+            handlers=expert.handlers,
+            strategy=strategy,
+            gateway=gateway,
+            trade_mode=TradeMode.PAPER,
+            parts=RunParts(risk=RiskManager(risk)),
+            leverage=risk.leverage,
+            market_type=expert.config.market_type,
+            position_mode=expert.config.position_mode,
+            margin_mode=None,
+            poll_interval=0.0,
+        )
         try:
             await runtime.start()
             # Spend the budget down to just under the share reserved for orders.
@@ -173,7 +242,9 @@ def test_bounded_run_with_market_data_shed_ends_with_one_line_per_skipped_poll(s
 
     with caplog.at_level(logging.INFO):
         runtime = asyncio.run(run())
-    skipped = [record for record in caplog.records if "market data poll skipped" in record.getMessage()]
+    skipped = [
+        record for record in caplog.records if "market data poll skipped" in record.getMessage()
+    ]
     assert runtime.shed_polls == 5 and len(skipped) == 5
     assert "(5 so far)" in skipped[-1].getMessage()
     assert not any(record.exc_info for record in caplog.records)
@@ -183,12 +254,25 @@ def test_bounded_run_with_market_data_shed_ends_with_one_line_per_skipped_poll(s
 def test_live_futures_close_cancels_the_venue_stop_and_target_of_the_position(sandbox):
     """Issue 15: after the position was closed its stop was still live at the venue and still
     ``submitted`` in the engine (brackets still being created were not counted as the position's)."""
-    expert = _expert(sandbox, market_type="futures", contract_type="linear", margin_mode="isolated",
-                     position_mode="oneway")
+    expert = _expert(
+        sandbox,
+        market_type="futures",
+        contract_type="linear",
+        margin_mode="isolated",
+        position_mode="oneway",
+    )
     bars = []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.002,
-                    stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2)
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1m",
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=0.002,
+        stop_loss_pct=5.0,
+        take_profit_pct=10.0,
+        leverage=2,
+    )
     def init(ctx):
         pass
 

@@ -76,11 +76,18 @@ def test_market_spec_from_ccxt_with_decimal_precision_converts_steps() -> None:
     assert spec.max_leverage == 125 and spec.min_amount == 1 and spec.taker_fee == 0.0005
 
 
-@pytest.mark.parametrize(("side", "direction", "expected"), [
-    ("Sell", 1, OrderType.TAKE_PROFIT), ("Sell", 2, OrderType.STOP_MARKET),
-    ("Buy", 2, OrderType.TAKE_PROFIT), ("Buy", 1, OrderType.STOP_MARKET),
-])
-def test_bybit_conditional_exit_read_back_with_trigger_direction_keeps_target_or_stop(side, direction, expected):
+@pytest.mark.parametrize(
+    ("side", "direction", "expected"),
+    [
+        ("Sell", 1, OrderType.TAKE_PROFIT),
+        ("Sell", 2, OrderType.STOP_MARKET),
+        ("Buy", 2, OrderType.TAKE_PROFIT),
+        ("Buy", 1, OrderType.STOP_MARKET),
+    ],
+)
+def test_bybit_conditional_exit_read_back_with_trigger_direction_keeps_target_or_stop(
+    side, direction, expected
+):
     """A Bybit target is a reduce-only conditional order whose trigger lies beyond the price in the
     position's favour; ccxt names it by ``takeProfitPrice`` = ``triggerPrice``. Read back at restart,
     every target became a stop (the trigger price alone made it a stop)."""
@@ -90,9 +97,23 @@ def test_bybit_conditional_exit_read_back_with_trigger_direction_keeps_target_or
 
     client = ccxt.bybit()
     client.markets_by_id = {}
-    row = {"orderId": "1", "orderLinkId": "me-1", "symbol": "BTCUSDT", "side": side, "orderType": "Market",
-           "orderStatus": "Untriggered", "qty": "0.01", "price": "0", "triggerPrice": "115949.6",
-           "triggerDirection": direction, "reduceOnly": True, "takeProfit": "0", "stopLoss": "0",
-           "cumExecQty": "0", "createdTime": "1747759320000", "updatedTime": "1747759320000"}
+    row = {
+        "orderId": "1",
+        "orderLinkId": "me-1",
+        "symbol": "BTCUSDT",
+        "side": side,
+        "orderType": "Market",
+        "orderStatus": "Untriggered",
+        "qty": "0.01",
+        "price": "0",
+        "triggerPrice": "115949.6",
+        "triggerDirection": direction,
+        "reduceOnly": True,
+        "takeProfit": "0",
+        "stopLoss": "0",
+        "cumExecQty": "0",
+        "createdTime": "1747759320000",
+        "updatedTime": "1747759320000",
+    }
     order = order_from_snapshot(client.parse_order(row), "BTCUSDT")
     assert (order.order_type, order.stop_price) == (expected, 115949.6)

@@ -16,8 +16,11 @@ from tests.exchanges.conftest import ledger_orders, sandbox_gateway
 
 
 def _prefix(tmp_path, name: str) -> str:
-    recorder = ExpertRecorder.open(PersistenceConfig(storage_url=f"sqlite:///{tmp_path / name}"),
-                                   expert_name="trend", trade_mode=TradeMode.LIVE)
+    recorder = ExpertRecorder.open(
+        PersistenceConfig(storage_url=f"sqlite:///{tmp_path / name}"),
+        expert_name="trend",
+        trade_mode=TradeMode.LIVE,
+    )
     try:
         assert recorder.client_id_prefix is not None
         return recorder.client_id_prefix
@@ -35,18 +38,30 @@ def test_client_id_prefix_with_two_databases_differs_and_survives_restart(tmp_pa
 
 @pytest.mark.asyncio
 @pytest.mark.network
-async def test_replayed_create_with_client_id_of_another_run_does_not_adopt_its_fill(sandbox, tmp_path) -> None:
+async def test_replayed_create_with_client_id_of_another_run_does_not_adopt_its_fill(
+    sandbox, tmp_path
+) -> None:
     other_run = sandbox_gateway(sandbox, "spot")
     this_run = sandbox_gateway(sandbox, "spot", order_queue_path=tmp_path / "orders.sqlite")
     try:
         await other_run.load_markets()
         await this_run.load_markets()
-        theirs = Order(symbol="BTCUSDT", side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=0.002,
-                       client_order_id="me1x1")
+        theirs = Order(
+            symbol="BTCUSDT",
+            side=OrderSide.BUY,
+            order_type=OrderType.MARKET,
+            quantity=0.002,
+            client_order_id="me1x1",
+        )
         await other_run.create_order(theirs)
         assert theirs.filled_quantity == pytest.approx(0.002)
-        ours = Order(symbol="BTCUSDT", side=OrderSide.SELL, order_type=OrderType.MARKET, quantity=0.001,
-                     client_order_id="me1x1")
+        ours = Order(
+            symbol="BTCUSDT",
+            side=OrderSide.SELL,
+            order_type=OrderType.MARKET,
+            quantity=0.001,
+            client_order_id="me1x1",
+        )
         assert this_run.order_queue is not None
         this_run.order_queue.enqueue_create(ours)  # journalled: it never reached the venue
         (outcome,) = await this_run.replay_queue()
@@ -54,7 +69,10 @@ async def test_replayed_create_with_client_id_of_another_run_does_not_adopt_its_
         # Binance lets a client id be reused once its order is closed: our sell is placed
         # as our own order and only its own fill is booked, never their 0.002 buy.
         assert outcome.order is not None
-        assert (outcome.order.side, outcome.order.filled_quantity) == (OrderSide.SELL, pytest.approx(0.001))
+        assert (outcome.order.side, outcome.order.filled_quantity) == (
+            OrderSide.SELL,
+            pytest.approx(0.001),
+        )
         placed = ledger_orders(sandbox, "me1x1")
         assert sorted(order["side"] for order in placed) == ["BUY", "SELL"]
     finally:

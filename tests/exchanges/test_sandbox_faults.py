@@ -204,13 +204,19 @@ async def test_queue_with_venue_down_journals_then_submits_once_back(sandbox, tm
         assert (await gateway.fetch_ticker("BTCUSDT")).price > 0
         assert gateway.circuits[EndpointGroup.MARKET_DATA].state is CircuitState.CLOSED
         with pytest.raises(OrderQueuedError):
-            await gateway.create_order(market_order())  # the order breaker fails fast into the queue
+            await gateway.create_order(
+                market_order()
+            )  # the order breaker fails fast into the queue
         sandbox.clear_faults()
         import asyncio
 
         await asyncio.sleep(1.05)
         outcomes = await gateway.replay_queue()
-        assert sorted(outcome.result for outcome in outcomes) == ["submitted", "submitted", "submitted"]
+        assert sorted(outcome.result for outcome in outcomes) == [
+            "submitted",
+            "submitted",
+            "submitted",
+        ]
         assert breaker.state is CircuitState.CLOSED
         for order in (first, second):
             assert len(ledger_orders(sandbox, order.client_order_id)) == 1

@@ -30,10 +30,16 @@ def _exact(value: float):
 
 
 def _sandbox(venue: str) -> SandboxServer:
-    account = AccountConfig(api_key=KEY, secret=SECRET, passphrase=PASSPHRASE,
-                            spot_balances={"USDT": 100_000.0}, futures_balances={"USDT": 100_000.0})
-    return SandboxServer(SandboxConfig(venue=venue, timeframe="1m", speed=0.0, tick_replay=False,
-                                       accounts=[account]))
+    account = AccountConfig(
+        api_key=KEY,
+        secret=SECRET,
+        passphrase=PASSPHRASE,
+        spot_balances={"USDT": 100_000.0},
+        futures_balances={"USDT": 100_000.0},
+    )
+    return SandboxServer(
+        SandboxConfig(venue=venue, timeframe="1m", speed=0.0, tick_replay=False, accounts=[account])
+    )
 
 
 @pytest.fixture(params=["bybit", "okx"])
@@ -46,24 +52,44 @@ def _expert(venue: str, sandbox: SandboxServer, **settings) -> MetaExpert:
     # The OKX sandbox is a demo-trading account: ccxt's sandbox mode (testnet) sends the
     # ``x-simulated-trading: 1`` header OKX demands for it.
     extra = {"api_passphrase": PASSPHRASE, "testnet": True} if venue == "okx" else {}
-    return MetaExpert(exchange=venue, base_url=f"http://{sandbox.host}:{sandbox.port}", log_to_file=False,
-                      log_to_console=False, api_key=KEY, api_secret=SECRET, **extra, **settings)
+    return MetaExpert(
+        exchange=venue,
+        base_url=f"http://{sandbox.host}:{sandbox.port}",
+        log_to_file=False,
+        log_to_console=False,
+        api_key=KEY,
+        api_secret=SECRET,
+        **extra,
+        **settings,
+    )
 
 
-async def _drive(expert: MetaExpert, sandbox: SandboxServer, steps: int, mode: TradeMode = TradeMode.LIVE):
+async def _drive(
+    expert: MetaExpert, sandbox: SandboxServer, steps: int, mode: TradeMode = TradeMode.LIVE
+):
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(mode))
     runtime = TradingRuntime(
-        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
-        parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage, market_type=expert.config.market_type,
-        position_mode=expert.config.position_mode, margin_mode=None,
+        handlers=expert.handlers,
+        strategy=strategy,
+        gateway=gateway,
+        trade_mode=mode,
+        parts=RunParts(risk=RiskManager(risk)),
+        leverage=risk.leverage,
+        market_type=expert.config.market_type,
+        position_mode=expert.config.position_mode,
+        margin_mode=None,
     )
     try:
         await runtime.start()
         for _ in range(steps):
             sandbox.advance(1)
             await runtime.step()
-        venue = (await gateway.fetch_balance("USDT"), await gateway.fetch_positions(), await gateway.fetch_open_orders())
+        venue = (
+            await gateway.fetch_balance("USDT"),
+            await gateway.fetch_positions(),
+            await gateway.fetch_open_orders(),
+        )
     finally:
         await gateway.close()
     return runtime, venue
@@ -71,16 +97,30 @@ async def _drive(expert: MetaExpert, sandbox: SandboxServer, steps: int, mode: T
 
 def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venue):
     name, sandbox = venue
-    expert = _expert(name, sandbox, market_type="futures", contract_type="linear", margin_mode="isolated",
-                     position_mode="oneway")
+    expert = _expert(
+        name,
+        sandbox,
+        market_type="futures",
+        contract_type="linear",
+        margin_mode="isolated",
+        position_mode="oneway",
+    )
     bars = []
     # Derivative quantities are in the venue's contracts (metaexpert/exchanges/mapping.py): 0.01 BTC is
     # 0.01 Bybit linear contracts (1 BTC each) and 1 OKX BTC-USDT-SWAP contract (ctVal 0.01 BTC).
     size = {"bybit": 1.0, "okx": 0.01}[name]
     contracts = 0.01 / size
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=contracts,
-                    stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2)
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1m",
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=contracts,
+        stop_loss_pct=5.0,
+        take_profit_pct=10.0,
+        leverage=2,
+    )
     def init(ctx):
         pass
 
@@ -98,13 +138,23 @@ def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venu
     assert engine.errors == []
     buy, stop, target, close = engine.orders
     assert [(o.tag, o.side, o.status) for o in engine.orders] == [
-        ("", OrderSide.BUY, OrderStatus.FILLED), ("stop_loss", OrderSide.SELL, OrderStatus.CANCELLED),
-        ("take_profit", OrderSide.SELL, OrderStatus.CANCELLED), ("close", OrderSide.SELL, OrderStatus.FILLED)]
+        ("", OrderSide.BUY, OrderStatus.FILLED),
+        ("stop_loss", OrderSide.SELL, OrderStatus.CANCELLED),
+        ("take_profit", OrderSide.SELL, OrderStatus.CANCELLED),
+        ("close", OrderSide.SELL, OrderStatus.FILLED),
+    ]
     # The stop and the target were placed at the venue (as conditional orders) and cancelled there.
     venue_orders = {o["client_order_id"]: o for o in ledger["orders"]}
     assert [venue_orders[o.client_order_id]["status"] for o in engine.orders] == [
-        "FILLED", "CANCELED", "CANCELED", "FILLED"]
-    assert [venue_orders[o.client_order_id]["kind"] for o in (stop, target)] == ["STOP_MARKET", "TAKE_PROFIT_MARKET"]
+        "FILLED",
+        "CANCELED",
+        "CANCELED",
+        "FILLED",
+    ]
+    assert [venue_orders[o.client_order_id]["kind"] for o in (stop, target)] == [
+        "STOP_MARKET",
+        "TAKE_PROFIT_MARKET",
+    ]
     assert venue_orders[stop.client_order_id]["stop_price"] == pytest.approx(stop.stop_price)
     # Nothing left: no position, no open order (plain or conditional) in the engine or at the venue.
     (venue_account,) = ledger["accounts"].values()
@@ -112,7 +162,9 @@ def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venu
     assert all(not market["positions"] for market in venue_account["markets"].values())
     # The fills the venue booked are the engine's: base quantity, prices, fees.
     fills = ledger["fills"]
-    assert [f["quantity"] for f in fills] == pytest.approx([buy.filled_quantity, close.filled_quantity])
+    assert [f["quantity"] for f in fills] == pytest.approx(
+        [buy.filled_quantity, close.filled_quantity]
+    )
     assert [f["quantity"] * size for f in fills] == pytest.approx([0.01, 0.01])  # BTC
     assert [f["price"] for f in fills] == pytest.approx([buy.average_price, close.average_price])
     assert sum(f["commission"] for f in fills) == pytest.approx(buy.fee + close.fee)
@@ -131,7 +183,9 @@ def test_live_spot_with_fee_in_base_coin_sells_the_net_amount_and_matches_the_sa
     expert = _expert(name, sandbox, market_type="spot")
     bars = []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01
+    )
     def init(ctx):
         pass
 
@@ -150,14 +204,25 @@ def test_live_spot_with_fee_in_base_coin_sells_the_net_amount_and_matches_the_sa
     buy, sell = engine.orders
     assert (buy.status, sell.status) == (OrderStatus.FILLED, OrderStatus.FILLED)
     buy_fill, sell_fill = ledger["fills"]
-    assert (buy_fill["commission_asset"], buy_fill["commission"]) == ("BTC", pytest.approx(0.01 * 0.001))
-    assert sell.filled_quantity == pytest.approx(sell_fill["quantity"]) == pytest.approx(0.01 - 0.01 * 0.001)
+    assert (buy_fill["commission_asset"], buy_fill["commission"]) == (
+        "BTC",
+        pytest.approx(0.01 * 0.001),
+    )
+    assert (
+        sell.filled_quantity
+        == pytest.approx(sell_fill["quantity"])
+        == pytest.approx(0.01 - 0.01 * 0.001)
+    )
     (venue_account,) = ledger["accounts"].values()
     balances = venue_account["spot_balances"]
     assert balances["BTC"]["free"] + balances["BTC"]["locked"] == pytest.approx(0.0, abs=1e-12)
     usdt = balances["USDT"]["free"] + balances["USDT"]["locked"]
-    assert usdt == _exact(100_000 - buy_fill["price"] * 0.01
-                                 + sell_fill["price"] * sell_fill["quantity"] - sell_fill["commission"])
+    assert usdt == _exact(
+        100_000
+        - buy_fill["price"] * 0.01
+        + sell_fill["price"] * sell_fill["quantity"]
+        - sell_fill["commission"]
+    )
     assert positions == [] and open_orders == [] and engine.portfolio.positions() == []
     assert account.balance == _exact(usdt) and account.equity == _exact(usdt)
     assert engine.portfolio.account.balance == _exact(usdt)
@@ -168,12 +233,21 @@ def test_live_spot_with_fee_in_base_coin_sells_the_net_amount_and_matches_the_sa
 def test_paper_run_with_sandbox_market_data_trades_without_touching_the_venue(venue, market_type):
     """Paper mode: candles and prices from the Bybit/OKX sandbox, fills simulated by the engine."""
     name, sandbox = venue
-    settings = {"contract_type": "linear", "margin_mode": "isolated"} if market_type == "futures" else {}
+    settings = (
+        {"contract_type": "linear", "margin_mode": "isolated"} if market_type == "futures" else {}
+    )
     expert = _expert(name, sandbox, market_type=market_type, **settings)
     bars, prices = [], []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01,
-                    stop_loss_pct=5.0, take_profit_pct=10.0)
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1m",
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=0.01,
+        stop_loss_pct=5.0,
+        take_profit_pct=10.0,
+    )
     def init(ctx):
         pass
 
@@ -190,16 +264,25 @@ def test_paper_run_with_sandbox_market_data_trades_without_touching_the_venue(ve
     runtime, _ = asyncio.run(_drive(expert, sandbox, steps=5, mode=TradeMode.PAPER))
     engine = runtime.engine
     assert engine.errors == []
-    assert len(bars) == 5 and all(seen == venue_price for seen, venue_price in prices)  # the sandbox's replay
+    assert len(bars) == 5 and all(
+        seen == venue_price for seen, venue_price in prices
+    )  # the sandbox's replay
     buy, _stop, _target, close = engine.orders
     assert [(o.tag, o.status) for o in engine.orders] == [
-        ("", OrderStatus.FILLED), ("stop_loss", OrderStatus.CANCELLED), ("take_profit", OrderStatus.CANCELLED),
-        ("close", OrderStatus.FILLED)]
-    assert {buy.average_price, close.average_price} <= {seen for seen, _ in prices}  # filled at replayed prices
+        ("", OrderStatus.FILLED),
+        ("stop_loss", OrderStatus.CANCELLED),
+        ("take_profit", OrderStatus.CANCELLED),
+        ("close", OrderStatus.FILLED),
+    ]
+    assert {buy.average_price, close.average_price} <= {
+        seen for seen, _ in prices
+    }  # filled at replayed prices
     assert len(sandbox.ledger()["orders"]) == orders_before  # simulated: nothing reached the venue
     assert engine.portfolio.positions() == []
     size = engine.portfolio.market("BTCUSDT").contract_size
-    assert size == (0.01 if (name, market_type) == ("okx", "futures") else 1.0)  # the venue's contract terms
+    assert size == (
+        0.01 if (name, market_type) == ("okx", "futures") else 1.0
+    )  # the venue's contract terms
     pnl = (close.average_price - buy.average_price) * 0.01 * size
     account = engine.portfolio.account
     assert account.balance == pytest.approx(runtime.initial_capital + pnl - buy.fee - close.fee)
@@ -216,7 +299,11 @@ async def _run_built(expert: MetaExpert, sandbox: SandboxServer, steps: int):
             sandbox.advance(1)
             await runtime.step()
         gateway = runtime.gateway
-        venue = (await gateway.fetch_balance("USDT"), await gateway.fetch_positions(), await gateway.fetch_open_orders())
+        venue = (
+            await gateway.fetch_balance("USDT"),
+            await gateway.fetch_positions(),
+            await gateway.fetch_open_orders(),
+        )
     return runtime, venue
 
 
@@ -227,13 +314,28 @@ def test_live_swap_restarted_mid_trade_restores_the_position_and_its_venue_brack
     size = {"bybit": 1.0, "okx": 0.01}[name]
 
     def build(action):
-        expert = _expert(name, sandbox, market_type="futures", contract_type="linear", margin_mode="isolated",
-                         position_mode="oneway", storage_url=f"sqlite:///{tmp_path / 'state.db'}",
-                         journal_dir=str(tmp_path / "journal"))
+        expert = _expert(
+            name,
+            sandbox,
+            market_type="futures",
+            contract_type="linear",
+            margin_mode="isolated",
+            position_mode="oneway",
+            storage_url=f"sqlite:///{tmp_path / 'state.db'}",
+            journal_dir=str(tmp_path / "journal"),
+        )
         bars = []
 
-        @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base",
-                        size_value=0.01 / size, stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2)
+        @expert.on_init(
+            symbol="BTCUSDT",
+            timeframe="1m",
+            lookback_bars=5,
+            size_type="fixed_base",
+            size_value=0.01 / size,
+            stop_loss_pct=5.0,
+            take_profit_pct=10.0,
+            leverage=2,
+        )
         def init(ctx):
             pass
 
@@ -242,43 +344,77 @@ def test_live_swap_restarted_mid_trade_restores_the_position_and_its_venue_brack
             bars.append(series.last.timestamp)
             if len(bars) == 1:
                 getattr(ctx, action)()
+
         return expert
 
     first, _ = asyncio.run(_run_built(build("buy"), sandbox, steps=2))
-    bracket = {o.client_order_id: o for o in first.engine.orders if o.tag in ("stop_loss", "take_profit")}
-    runtime, (account, positions, open_orders) = asyncio.run(_run_built(build("close"), sandbox, steps=2))
+    bracket = {
+        o.client_order_id: o for o in first.engine.orders if o.tag in ("stop_loss", "take_profit")
+    }
+    runtime, (account, positions, open_orders) = asyncio.run(
+        _run_built(build("close"), sandbox, steps=2)
+    )
     engine = runtime.engine
     ledger = sandbox.ledger()
     assert engine.errors == []
-    restored = {o.client_order_id: o for o in engine.orders if o.tag in ("stop_loss", "take_profit")}
+    restored = {
+        o.client_order_id: o for o in engine.orders if o.tag in ("stop_loss", "take_profit")
+    }
     assert restored.keys() == bracket.keys()  # the same venue orders, by client id
     assert all(o.status is OrderStatus.CANCELLED for o in restored.values())
     assert [restored[c].order_type for c in bracket] == [bracket[c].order_type for c in bracket]
-    assert [restored[c].stop_price for c in bracket] == pytest.approx([bracket[c].stop_price for c in bracket])
+    assert [restored[c].stop_price for c in bracket] == pytest.approx(
+        [bracket[c].stop_price for c in bracket]
+    )
     (close,) = [o for o in engine.orders if o.tag == "close"]
-    assert close.status is OrderStatus.FILLED and close.filled_quantity == pytest.approx(0.01 / size)
+    assert close.status is OrderStatus.FILLED and close.filled_quantity == pytest.approx(
+        0.01 / size
+    )
     statuses = {o["client_order_id"]: o["status"] for o in ledger["orders"]}
-    assert [statuses[c] for c in bracket] == ["CANCELED", "CANCELED"] and statuses[close.client_order_id] == "FILLED"
+    assert [statuses[c] for c in bracket] == ["CANCELED", "CANCELED"] and statuses[
+        close.client_order_id
+    ] == "FILLED"
     assert len(ledger["orders"]) == 4  # entry, stop, target, close: nothing placed twice
     assert positions == [] and open_orders == [] and engine.portfolio.positions() == []
     (venue_account,) = ledger["accounts"].values()
     wallet = venue_account["futures_wallet"]["USDT"]
-    assert wallet == _exact(100_000 + sum(f["realized_pnl"] - f["commission"] for f in ledger["fills"]))
+    assert wallet == _exact(
+        100_000 + sum(f["realized_pnl"] - f["commission"] for f in ledger["fills"])
+    )
     assert account.balance == _exact(wallet) and account.equity == _exact(wallet)
     assert engine.portfolio.account.equity == _exact(wallet)
 
 
 def test_live_bybit_inverse_with_venue_bracket_settles_in_btc_and_matches_the_sandbox_ledger():
     """Bybit inverse (BTCUSD, 1 USD per contract, settled in BTC): PnL and fees in BTC, exactly."""
-    account = AccountConfig(api_key=KEY, secret=SECRET, passphrase=PASSPHRASE, spot_balances={"BTC": 1.0})
-    with SandboxServer(SandboxConfig(venue="bybit", timeframe="1m", speed=0.0, tick_replay=False,
-                                     accounts=[account])) as sandbox:
-        expert = _expert("bybit", sandbox, market_type="futures", contract_type="inverse", margin_mode="isolated",
-                         position_mode="oneway")
+    account = AccountConfig(
+        api_key=KEY, secret=SECRET, passphrase=PASSPHRASE, spot_balances={"BTC": 1.0}
+    )
+    with SandboxServer(
+        SandboxConfig(
+            venue="bybit", timeframe="1m", speed=0.0, tick_replay=False, accounts=[account]
+        )
+    ) as sandbox:
+        expert = _expert(
+            "bybit",
+            sandbox,
+            market_type="futures",
+            contract_type="inverse",
+            margin_mode="isolated",
+            position_mode="oneway",
+        )
         bars = []
 
-        @expert.on_init(symbol="BTCUSD", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=100,
-                        stop_loss_pct=5.0, take_profit_pct=10.0, leverage=2)
+        @expert.on_init(
+            symbol="BTCUSD",
+            timeframe="1m",
+            lookback_bars=5,
+            size_type="fixed_base",
+            size_value=100,
+            stop_loss_pct=5.0,
+            take_profit_pct=10.0,
+            leverage=2,
+        )
         def init(ctx):
             pass
 
@@ -294,15 +430,26 @@ def test_live_bybit_inverse_with_venue_bracket_settles_in_btc_and_matches_the_sa
             strategy, risk = expert.strategy_config(expert._init_options)
             gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE))
             runtime = TradingRuntime(
-                handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=TradeMode.LIVE,
-                parts=RunParts(risk=RiskManager(risk)), leverage=risk.leverage, market_type=expert.config.market_type,
-                position_mode=expert.config.position_mode, margin_mode=None)
+                handlers=expert.handlers,
+                strategy=strategy,
+                gateway=gateway,
+                trade_mode=TradeMode.LIVE,
+                parts=RunParts(risk=RiskManager(risk)),
+                leverage=risk.leverage,
+                market_type=expert.config.market_type,
+                position_mode=expert.config.position_mode,
+                margin_mode=None,
+            )
             try:
                 await runtime.start()
                 for _ in range(5):
                     sandbox.advance(1)
                     await runtime.step()
-                return runtime, await gateway.fetch_balance("BTC"), await gateway.fetch_open_orders()
+                return (
+                    runtime,
+                    await gateway.fetch_balance("BTC"),
+                    await gateway.fetch_open_orders(),
+                )
             finally:
                 await gateway.close()
 
@@ -311,19 +458,34 @@ def test_live_bybit_inverse_with_venue_bracket_settles_in_btc_and_matches_the_sa
     engine = runtime.engine
     assert engine.errors == []
     assert [(o.tag, o.status) for o in engine.orders] == [
-        ("", OrderStatus.FILLED), ("stop_loss", OrderStatus.CANCELLED), ("take_profit", OrderStatus.CANCELLED),
-        ("close", OrderStatus.FILLED)]
+        ("", OrderStatus.FILLED),
+        ("stop_loss", OrderStatus.CANCELLED),
+        ("take_profit", OrderStatus.CANCELLED),
+        ("close", OrderStatus.FILLED),
+    ]
     statuses = {o["client_order_id"]: o["status"] for o in ledger["orders"]}
-    assert [statuses[o.client_order_id] for o in engine.orders] == ["FILLED", "CANCELED", "CANCELED", "FILLED"]
+    assert [statuses[o.client_order_id] for o in engine.orders] == [
+        "FILLED",
+        "CANCELED",
+        "CANCELED",
+        "FILLED",
+    ]
     buy, close = engine.orders[0], engine.orders[3]
     realised = 100 * (1 / buy.average_price - 1 / close.average_price)  # USD contracts, BTC PnL
-    assert sum(f["realized_pnl"] for f in ledger["fills"]) == pytest.approx(realised, rel=0, abs=1e-15)
+    assert sum(f["realized_pnl"] for f in ledger["fills"]) == pytest.approx(
+        realised, rel=0, abs=1e-15
+    )
     assert [f["commission_asset"] for f in ledger["fills"]] == ["BTC", "BTC"]
     (venue_account,) = ledger["accounts"].values()
     wallet = venue_account["markets"]["inverse"]["wallet"]["BTC"]
     assert wallet == _exact(1.0 + realised - sum(f["commission"] for f in ledger["fills"]))
     assert open_orders == [] and engine.portfolio.positions() == []
     assert engine.portfolio.account.currency == "BTC"
-    assert engine.portfolio.account.balance == _exact(wallet) and engine.portfolio.account.equity == _exact(wallet)
+    assert engine.portfolio.account.balance == _exact(
+        wallet
+    ) and engine.portfolio.account.equity == _exact(wallet)
     # The venue reports balances to 8 places (1 satoshi), and the sandbox settles PnL unrounded.
-    assert balance.balance == pytest.approx(wallet, rel=0, abs=1e-8) and balance.equity == balance.balance
+    assert (
+        balance.balance == pytest.approx(wallet, rel=0, abs=1e-8)
+        and balance.equity == balance.balance
+    )

@@ -86,7 +86,9 @@ def test_okx_order_params_with_a_stop_carry_the_client_id_as_algo_client_id() ->
     """OKX's algo service keeps ``algoClOrdId``; a stop sent with ``clOrdId`` could not be looked up
     by its client id (every poll of it answered 51603 "Order does not exist")."""
     config = ExchangeConfig.parse(exchange="okx", market_type="futures")
-    stop = okx.order_params(_order(order_type=OrderType.STOP_MARKET, stop_price=90_000.0, reduce_only=True), config)
+    stop = okx.order_params(
+        _order(order_type=OrderType.STOP_MARKET, stop_price=90_000.0, reduce_only=True), config
+    )
     assert stop["algoClOrdId"] == stop["clOrdId"] == "me-test-1"
     assert "algoClOrdId" not in okx.order_params(_order(), config)
 
@@ -97,9 +99,22 @@ def test_okx_algo_order_read_back_with_only_algo_client_id_keeps_the_client_id()
     import ccxt
 
     client = ccxt.okx()
-    row = {"instType": "SWAP", "instId": "BTC-USDT-SWAP", "algoId": "7", "clOrdId": "", "algoClOrdId": "me-stop-1",
-           "ordType": "conditional", "side": "sell", "posSide": "net", "sz": "1", "slTriggerPx": "100138.3",
-           "slOrdPx": "-1", "state": "live", "reduceOnly": "true", "cTime": "1747759320000"}
+    row = {
+        "instType": "SWAP",
+        "instId": "BTC-USDT-SWAP",
+        "algoId": "7",
+        "clOrdId": "",
+        "algoClOrdId": "me-stop-1",
+        "ordType": "conditional",
+        "side": "sell",
+        "posSide": "net",
+        "sz": "1",
+        "slTriggerPx": "100138.3",
+        "slOrdPx": "-1",
+        "state": "live",
+        "reduceOnly": "true",
+        "cTime": "1747759320000",
+    }
     snapshot = client.parse_order(row)
     assert snapshot["clientOrderId"] is None  # what ccxt gives
     assert okx.normalize_order(snapshot)["clientOrderId"] == "me-stop-1"

@@ -21,7 +21,7 @@ def alert_inbox():
     inbox = AlertInbox()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             inbox.received.append(json.loads(self.rfile.read(length) or b"{}"))
             inbox.paths.append(self.path)

@@ -29,7 +29,9 @@ def test_notifier_with_level_below_minimum_sends_nothing(alert_inbox):
 
 
 def test_notifier_with_unreachable_endpoint_returns_false_without_raising():
-    notifier = AppriseNotifier(NotificationConfig(urls=["json://127.0.0.1:9/nothing-listens"], timeout_seconds=2))
+    notifier = AppriseNotifier(
+        NotificationConfig(urls=["json://127.0.0.1:9/nothing-listens"], timeout_seconds=2)
+    )
 
     assert notifier.notify("order rejected", "insufficient margin", level="warning") is False
     assert notifier.failures == 1
@@ -62,5 +64,8 @@ def test_apprise_notifier_satisfies_core_notifier_protocol():
 def test_notifier_with_plain_url_and_tagged_alert_still_delivers(alert_inbox):
     notifier = AppriseNotifier(NotificationConfig(urls=[alert_inbox.url]))
 
-    assert notifier.notify("Order rejected", "insufficient margin", level="warning", tags=("orders",)) is True
+    assert (
+        notifier.notify("Order rejected", "insufficient margin", level="warning", tags=("orders",))
+        is True
+    )
     assert [p["title"] for p in alert_inbox.received] == ["MetaExpert: Order rejected"]

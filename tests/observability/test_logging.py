@@ -77,8 +77,14 @@ def test_trade_records_with_mixed_levels_reach_only_trade_and_main_files(tmp_pat
 def test_error_file_with_all_levels_gets_only_error_and_above(tmp_path):
     handle = configure_logging(_config(tmp_path))
     log = get_logger()
-    for level in (logging.DEBUG, logging.INFO, TRADE, logging.WARNING, logging.ERROR,
-                  logging.CRITICAL):
+    for level in (
+        logging.DEBUG,
+        logging.INFO,
+        TRADE,
+        logging.WARNING,
+        logging.ERROR,
+        logging.CRITICAL,
+    ):
         log.log(level, "level %s", logging.getLevelName(level))
     handle.stop()
     errors = _lines(tmp_path / "errors.log")
@@ -97,13 +103,15 @@ def test_main_file_with_warning_level_drops_info_and_trade(tmp_path):
 
 
 def test_json_lines_with_context_and_extra_parse_and_carry_fields(tmp_path):
-    handle = configure_logging(_config(tmp_path, json_logging=True,
-                                       display_timezone="Asia/Tokyo"))
+    handle = configure_logging(_config(tmp_path, json_logging=True, display_timezone="Asia/Tokyo"))
     log = get_logger("engine", strategy_id=1001)
     with log_context(expert="ema_cross", run_id="run-7"):
         with log_context(symbol="BTCUSDT"):
-            assert current_log_context() == {"expert": "ema_cross", "run_id": "run-7",
-                                             "symbol": "BTCUSDT"}
+            assert current_log_context() == {
+                "expert": "ema_cross",
+                "run_id": "run-7",
+                "symbol": "BTCUSDT",
+            }
             log.trade("filled", extra={"order_id": "abc-1", "price": 42000.5})
         log.info("outside the inner block")
     log.info("outside every block")
@@ -135,8 +143,7 @@ def test_text_lines_with_display_timezone_show_that_offset(tmp_path):
 
 
 def test_rotation_with_small_size_limit_creates_backups(tmp_path):
-    handle = configure_logging(_config(tmp_path, rotation_max_bytes=2048,
-                                       rotation_backup_count=3))
+    handle = configure_logging(_config(tmp_path, rotation_max_bytes=2048, rotation_backup_count=3))
     log = get_logger()
     for index in range(200):
         log.info("line %04d %s", index, "x" * 60)
@@ -173,8 +180,13 @@ def test_secret_with_every_output_path_never_appears(tmp_path):
     outputs = [console.getvalue()] + [p.read_text() for p in tmp_path.glob("*.log*")]
     joined = "\n".join(outputs)
     assert "request failed" in joined and "PermissionError" in joined
-    for leaked in (secret, other, "unregistered-key-value", "deadbeefcafe0123",
-                   "plain-secret-in-extra"):
+    for leaked in (
+        secret,
+        other,
+        "unregistered-key-value",
+        "deadbeefcafe0123",
+        "plain-secret-in-extra",
+    ):
         assert leaked not in joined
     assert "symbol=BTCUSDT" in joined and "'Accept': 'json'" in joined
     errors = (tmp_path / "errors.log").read_text()
@@ -305,8 +317,11 @@ def test_bound_logger_with_call_extra_merges_fields(tmp_path):
     handle.stop()
     (record,) = map(json.loads, _lines(tmp_path / "expert.log"))
     assert record["logger"] == "metaexpert.risk"
-    assert (record["expert"], record["symbol"], record["rule"]) == ("bot", "ETHUSDT",
-                                                                    "max_drawdown")
+    assert (record["expert"], record["symbol"], record["rule"]) == (
+        "bot",
+        "ETHUSDT",
+        "max_drawdown",
+    )
 
 
 def test_process_exit_with_queued_records_writes_them(tmp_path):
@@ -318,8 +333,9 @@ def test_process_exit_with_queued_records_writes_them(tmp_path):
         "for i in range(2000):\n"
         "    log.info('record %d', i)\n"
     )
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                               timeout=60, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert completed.returncode == 0, completed.stderr
     lines = _lines(tmp_path / "expert.log")
     assert len(lines) == 2000 and lines[-1].endswith("record 1999")
@@ -329,8 +345,10 @@ def test_captured_third_party_logger_with_secret_reaches_files_masked(tmp_path):
     register_secret("ccxt-leaky-api-key-55")
     handle = configure_logging(_config(tmp_path))
     third_party = logging.getLogger("ccxt.base.exchange")
-    third_party.warning("binance POST https://api.binance.com/order?signature=abc123def "
-                        "headers {'X-MBX-APIKEY': 'ccxt-leaky-api-key-55'}")
+    third_party.warning(
+        "binance POST https://api.binance.com/order?signature=abc123def "
+        "headers {'X-MBX-APIKEY': 'ccxt-leaky-api-key-55'}"
+    )
     handle.stop()
     assert third_party.handlers == [] and logging.getLogger("ccxt").handlers == []
     text = (tmp_path / "expert.log").read_text()

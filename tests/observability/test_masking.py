@@ -63,11 +63,19 @@ def test_mask_text_with_ordinary_text_leaves_it_intact():
 
 def test_mask_value_with_nested_mapping_masks_sensitive_keys_without_mutating():
     register_secret("registered-value-1")
-    original = {"apiKey": "AK", "nested": {"secret": "S", "note": "has registered-value-1"},
-                "list": ["registered-value-1", 3], "empty_secret": None}
+    original = {
+        "apiKey": "AK",
+        "nested": {"secret": "S", "note": "has registered-value-1"},
+        "list": ["registered-value-1", 3],
+        "empty_secret": None,
+    }
     masked = mask_value(original)
-    assert masked == {"apiKey": MASK, "nested": {"secret": MASK, "note": f"has {MASK}"},
-                      "list": [MASK, 3], "empty_secret": None}
+    assert masked == {
+        "apiKey": MASK,
+        "nested": {"secret": MASK, "note": f"has {MASK}"},
+        "list": [MASK, 3],
+        "empty_secret": None,
+    }
     assert original["apiKey"] == "AK"
 
 
@@ -95,8 +103,15 @@ def test_secret_masker_with_args_and_exception_masks_record():
     except RuntimeError:
         import sys
 
-        record = logging.LogRecord("metaexpert", logging.ERROR, __file__, 1,
-                                   "value %s", ("filter-secret-xyz",), sys.exc_info())
+        record = logging.LogRecord(
+            "metaexpert",
+            logging.ERROR,
+            __file__,
+            1,
+            "value %s",
+            ("filter-secret-xyz",),
+            sys.exc_info(),
+        )
     record.api_key = "extra-field-key"
     assert SecretMasker().filter(record)
     formatted = logging.Formatter().format(record)

@@ -43,19 +43,34 @@ def _stop_logging():
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("METAEXPERT_CACHE_DIR", str(tmp_path / "cache"))
-    rows = [(START + i * HOUR, 100.0 + i % 7, 108.0, 99.0, 100.0 + (i * 3) % 7, 10.0) for i in range(24 * 7)]
-    frame = pl.DataFrame(rows, schema=["timestamp", "open", "high", "low", "close", "volume"], orient="row")
-    frame = frame.with_columns(pl.col("timestamp").cast(pl.Int64), pl.exclude("timestamp").cast(pl.Float64))
+    rows = [
+        (START + i * HOUR, 100.0 + i % 7, 108.0, 99.0, 100.0 + (i * 3) % 7, 10.0)
+        for i in range(24 * 7)
+    ]
+    frame = pl.DataFrame(
+        rows, schema=["timestamp", "open", "high", "low", "close", "volume"], orient="row"
+    )
+    frame = frame.with_columns(
+        pl.col("timestamp").cast(pl.Int64), pl.exclude("timestamp").cast(pl.Float64)
+    )
     CandleStore(tmp_path / "store").write("binance", "spot", "BTCUSDT", "1h", frame)
     return tmp_path / "store"
 
 
 def _flip_expert(log_dir, **init) -> MetaExpert:
     """Buys when flat and sells when long: a fill on every bar, a round trip every two."""
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_console=False, log_dir=str(log_dir))
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_console=False, log_dir=str(log_dir)
+    )
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=0, size_type="fixed_quote", size_value=100,
-                    **init)
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1h",
+        lookback_bars=0,
+        size_type="fixed_quote",
+        size_value=100,
+        **init,
+    )
     def init(ctx):
         pass
 
@@ -70,7 +85,9 @@ def _flip_expert(log_dir, **init) -> MetaExpert:
 
 
 def _run(expert, store, end="2024-01-07"):
-    result = expert.run("backtest", backtest_start="2024-01-01", backtest_end=end, report=False, data_dir=store)
+    result = expert.run(
+        "backtest", backtest_start="2024-01-01", backtest_end=end, report=False, data_dir=store
+    )
     active_logging_handle().stop()  # drain the queue, close the files
     return result
 
@@ -126,9 +143,22 @@ def test_cli_backtest_with_data_error_after_start_writes_it_to_the_error_log(tmp
         "from metaexpert import MetaExpert\n"
         "expert = MetaExpert(exchange='binance', market_type='spot', log_to_console=False)\n"
         "@expert.on_init(symbol='BTCUSDT', timeframe='1h', lookback_bars=0)\n"
-        "def init(ctx):\n    pass\n")
-    result = CliRunner().invoke(app, ["backtest", str(expert_file), "--start", "2024-01-01", "--end", "2024-01-02",
-                                      "--data", str(tmp_path / "empty"), "--no-progress"])
+        "def init(ctx):\n    pass\n"
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "backtest",
+            str(expert_file),
+            "--start",
+            "2024-01-01",
+            "--end",
+            "2024-01-02",
+            "--data",
+            str(tmp_path / "empty"),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 1
     errors = (tmp_path / "logs" / "errors.log").read_text(encoding="utf-8")
     assert "CRITICAL" in errors and "the run ended on an error" in errors
@@ -139,7 +169,9 @@ def test_log_lines_with_a_live_progress_bar_print_through_its_console_above_the_
     console = Console(file=output, force_terminal=True, width=100, color_system=None)
     with Progress(console=console, auto_refresh=False) as bar, console_logs_to(bar.console):
         task = bar.add_task("backtest", total=10)
-        configure_logging(LoggingConfig(log_dir=tmp_path, log_to_file=False))  # as the facade does in run()
+        configure_logging(
+            LoggingConfig(log_dir=tmp_path, log_to_file=False)
+        )  # as the facade does in run()
         for step in range(10):
             get_logger("engine").warning("weekend block %d", step)
             bar.update(task, completed=step + 1)
@@ -166,11 +198,22 @@ def test_expert_script_with_uncaught_run_error_writes_it_to_the_error_log(tmp_pa
         "def init(ctx):\n    pass\n"
         "if __name__ == '__main__':\n"
         "    expert.run('backtest', backtest_start='2024-01-01', backtest_end='2024-01-02',\n"
-        f"               data_dir={str(tmp_path / 'empty')!r})\n")
+        f"               data_dir={str(tmp_path / 'empty')!r})\n"
+    )
     root = Path(__file__).resolve().parents[2]
-    completed = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
-                               timeout=120, env={"PYTHONPATH": str(root), "METAEXPERT_CACHE_DIR": str(tmp_path / "c"),
-                                                 "PATH": "/usr/bin:/bin"})
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={
+            "PYTHONPATH": str(root),
+            "METAEXPERT_CACHE_DIR": str(tmp_path / "c"),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
     assert completed.returncode == 1
     assert "Traceback" in completed.stderr  # the usual traceback on the terminal
     errors = (tmp_path / "logs" / "errors.log").read_text(encoding="utf-8")

@@ -29,33 +29,62 @@ KEY, SECRET = "persist-key-" + "c" * 52, "persist-secret-" + "d" * 49
 def sandbox():
     """A fresh sandbox per test: venue orders and positions of one test never leak into another."""
     config = SandboxConfig(
-        timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"], speed=0.0,
-        accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000},
-                                futures_balances={"USDT": 100_000})],
+        timeframe="1m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=["BTCUSDT"],
+        speed=0.0,
+        accounts=[
+            AccountConfig(
+                api_key=KEY,
+                secret=SECRET,
+                spot_balances={"USDT": 100_000},
+                futures_balances={"USDT": 100_000},
+            )
+        ],
     )
     with SandboxServer(config) as server:
         yield server
 
 
 def make_expert(sandbox: Any, **settings: Any) -> MetaExpert:
-    return MetaExpert(exchange="binance", base_url=f"http://{sandbox.host}:{sandbox.port}",
-                      log_to_file=False, log_to_console=False, **settings)
+    return MetaExpert(
+        exchange="binance",
+        base_url=f"http://{sandbox.host}:{sandbox.port}",
+        log_to_file=False,
+        log_to_console=False,
+        **settings,
+    )
 
 
-def open_recorder(url: str, directory: Path, mode: TradeMode, name: str = "persisted", **options: Any) -> ExpertRecorder:
-    config = PersistenceConfig(storage_url=url, journal_directory=directory / f"journal-{name}-{mode.value}",
-                               flush_interval_ms=20, **options)
+def open_recorder(
+    url: str, directory: Path, mode: TradeMode, name: str = "persisted", **options: Any
+) -> ExpertRecorder:
+    config = PersistenceConfig(
+        storage_url=url,
+        journal_directory=directory / f"journal-{name}-{mode.value}",
+        flush_interval_ms=20,
+        **options,
+    )
     return ExpertRecorder.open(config, expert_name=name, trade_mode=mode, exchange="binance")
 
 
-def make_runtime(expert: MetaExpert, mode: TradeMode, recorder: ExpertRecorder | None) -> TradingRuntime:
+def make_runtime(
+    expert: MetaExpert, mode: TradeMode, recorder: ExpertRecorder | None
+) -> TradingRuntime:
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(mode))
     return TradingRuntime(
-        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode,
+        handlers=expert.handlers,
+        strategy=strategy,
+        gateway=gateway,
+        trade_mode=mode,
         parts=RunParts(risk=RiskManager(risk), recorder=recorder),
-        leverage=risk.leverage, market_type=expert.config.market_type, position_mode=expert.config.position_mode,
-        margin_mode=expert.config.margin_mode if expert.config.market_type.value != "spot" else None,
+        leverage=risk.leverage,
+        market_type=expert.config.market_type,
+        position_mode=expert.config.position_mode,
+        margin_mode=expert.config.margin_mode
+        if expert.config.market_type.value != "spot"
+        else None,
         poll_interval=0.0,
     )
 

@@ -29,7 +29,14 @@ from metaexpert.engine.wiring import RunParts
 from metaexpert.risk import RiskConfig, RiskManager
 
 SYMBOL, TIMEFRAME = "BTCUSDT", "1h"
-DATA_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance" / "spot" / "BTCUSDT-1h.parquet"
+DATA_FILE = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "data"
+    / "binance"
+    / "spot"
+    / "BTCUSDT-1h.parquet"
+)
 FIRST_BAR_MS = 1_709_251_200_000  # 2024-03-01 00:00 UTC
 LOOKBACK = 20
 STEP_MS = Timeframe.parse(TIMEFRAME).milliseconds
@@ -47,16 +54,27 @@ class ReplayGateway:
         return None
 
     def market_spec(self, symbol: str) -> MarketSpec:
-        return MarketSpec(symbol=symbol, base="BTC", quote="USDT", amount_step=0.00001, price_step=0.01,
-                          min_notional=5.0)
+        return MarketSpec(
+            symbol=symbol,
+            base="BTC",
+            quote="USDT",
+            amount_step=0.00001,
+            price_step=0.01,
+            min_notional=5.0,
+        )
 
     async def fetch_ticker(self, symbol: str) -> Tick:
         bar = self.by_time[Timeframe.parse(TIMEFRAME).floor(self.now)]
         return Tick(symbol, self.now, bar.open)
 
-    async def fetch_ohlcv(self, symbol: str, timeframe: str, *, since: int | None = None,
-                          limit: int | None = None) -> list[Bar]:
-        visible = [bar for bar in self.bars if bar.timestamp <= self.now and (since is None or bar.timestamp >= since)]
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str, *, since: int | None = None, limit: int | None = None
+    ) -> list[Bar]:
+        visible = [
+            bar
+            for bar in self.bars
+            if bar.timestamp <= self.now and (since is None or bar.timestamp >= since)
+        ]
         if limit is None:
             return visible
         return visible[:limit] if since is not None else visible[-limit:]
@@ -66,10 +84,26 @@ class ReplayGateway:
 
 
 def load_bars(count: int) -> list[Bar]:
-    frame = (pl.scan_parquet(DATA_FILE).filter(pl.col("timestamp") >= FIRST_BAR_MS)
-             .sort("timestamp").head(count).collect())
-    return [Bar(SYMBOL, TIMEFRAME, int(row["timestamp"]), row["open"], row["high"], row["low"], row["close"],
-                row["volume"]) for row in frame.iter_rows(named=True)]
+    frame = (
+        pl.scan_parquet(DATA_FILE)
+        .filter(pl.col("timestamp") >= FIRST_BAR_MS)
+        .sort("timestamp")
+        .head(count)
+        .collect()
+    )
+    return [
+        Bar(
+            SYMBOL,
+            TIMEFRAME,
+            int(row["timestamp"]),
+            row["open"],
+            row["high"],
+            row["low"],
+            row["close"],
+            row["volume"],
+        )
+        for row in frame.iter_rows(named=True)
+    ]
 
 
 def build_handlers() -> HandlerRegistry:
@@ -105,21 +139,38 @@ def run(url: str, journal: str, steps: int, pause_seconds: float, marker: str = 
     recorder = ExpertRecorder.open(
         # Commits need not wait for the disk: the test kills processes, never the machine
         # (the journal and SQLite's WAL live in the page cache, which survives SIGKILL).
-        PersistenceConfig(storage_url=url, journal_directory=Path(journal),
-                          storage_settings={"sqlite_synchronous": "NORMAL"} if url.startswith("sqlite") else {}),
-        expert_name="crash-test", trade_mode=TradeMode.PAPER, exchange="binance")
+        PersistenceConfig(
+            storage_url=url,
+            journal_directory=Path(journal),
+            storage_settings={"sqlite_synchronous": "NORMAL"} if url.startswith("sqlite") else {},
+        ),
+        expert_name="crash-test",
+        trade_mode=TradeMode.PAPER,
+        exchange="binance",
+    )
     cursor = recorder.cursor(SYMBOL, TIMEFRAME)
     gateway = ReplayGateway(bars, start_now if cursor is None else cursor + STEP_MS)
     strategy = StrategyConfig(symbols=SYMBOL, timeframe=TIMEFRAME, lookback_bars=LOOKBACK)
-    risk = RiskConfig(size_type="fixed_base", size_value=0.01, stop_loss_pct=1.0, take_profit_pct=1.5)
-    runtime = TradingRuntime(handlers=build_handlers(), strategy=strategy, gateway=gateway,
-                             trade_mode=TradeMode.PAPER, parts=RunParts(risk=RiskManager(risk), recorder=recorder),
-                             initial_capital=100_000.0, market_type=MarketType.SPOT, poll_interval=0.0)
+    risk = RiskConfig(
+        size_type="fixed_base", size_value=0.01, stop_loss_pct=1.0, take_profit_pct=1.5
+    )
+    runtime = TradingRuntime(
+        handlers=build_handlers(),
+        strategy=strategy,
+        gateway=gateway,
+        trade_mode=TradeMode.PAPER,
+        parts=RunParts(risk=RiskManager(risk), recorder=recorder),
+        initial_capital=100_000.0,
+        market_type=MarketType.SPOT,
+        poll_interval=0.0,
+    )
 
     async def trade() -> None:
         await runtime.start()
         if marker:
-            Path(marker).touch()  # recovered and trading: the parent may now aim its kill at the steps
+            Path(
+                marker
+            ).touch()  # recovered and trading: the parent may now aim its kill at the steps
         while gateway.now < end_now:
             gateway.now += STEP_MS
             await runtime.step()

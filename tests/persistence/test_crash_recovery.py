@@ -42,14 +42,18 @@ def _context() -> Any:
     return context
 
 
-def _run_child(context: Any, url: str, journal: Path, *, kill_after: float | None,
-               after_recovery: bool = False) -> bool:
+def _run_child(
+    context: Any, url: str, journal: Path, *, kill_after: float | None, after_recovery: bool = False
+) -> bool:
     """Run the child; kill it with SIGKILL ``kill_after`` seconds after it started (or, with
     ``after_recovery``, after it recovered and began trading). True if it completed."""
     marker = journal.parent / f"{journal.name}.trading"
     marker.unlink(missing_ok=True)
-    process = context.Process(target=crash_child.main, daemon=True,
-                              args=(url, str(journal), STEPS, PAUSE_SECONDS, str(marker) if after_recovery else ""))
+    process = context.Process(
+        target=crash_child.main,
+        daemon=True,
+        args=(url, str(journal), STEPS, PAUSE_SECONDS, str(marker) if after_recovery else ""),
+    )
     process.start()
     if after_recovery:
         deadline = time.monotonic() + 60
@@ -75,20 +79,53 @@ def _own_number(client_order_id: str) -> str:
 def _snapshot(url: str) -> dict[str, Any]:
     database = Database(url)
     try:
+
         def query(session: Any) -> dict[str, Any]:
             orders = sorted(
-                (_own_number(row.client_order_id), row.exchange_order_id, row.side, row.order_type, row.tag, row.status,
-                 round(row.quantity, 10), row.price, row.stop_price, round(row.filled_quantity, 10),
-                 round(row.average_price, 8), round(row.fee, 10), row.oco_group, row.created_at_ms)
-                for row in session.scalars(select(OrderRow)))
+                (
+                    _own_number(row.client_order_id),
+                    row.exchange_order_id,
+                    row.side,
+                    row.order_type,
+                    row.tag,
+                    row.status,
+                    round(row.quantity, 10),
+                    row.price,
+                    row.stop_price,
+                    round(row.filled_quantity, 10),
+                    round(row.average_price, 8),
+                    round(row.fee, 10),
+                    row.oco_group,
+                    row.created_at_ms,
+                )
+                for row in session.scalars(select(OrderRow))
+            )
             fills = sorted(
-                (row.trade_id, _own_number(row.client_order_id), row.side, round(row.quantity, 10), round(row.price, 8),
-                 round(row.fee, 10), row.timestamp_ms, row.liquidity)
-                for row in session.scalars(select(TradeRow)))
+                (
+                    row.trade_id,
+                    _own_number(row.client_order_id),
+                    row.side,
+                    round(row.quantity, 10),
+                    round(row.price, 8),
+                    round(row.fee, 10),
+                    row.timestamp_ms,
+                    row.liquidity,
+                )
+                for row in session.scalars(select(TradeRow))
+            )
             snapshots = [
-                (row.timestamp_ms, row.action, row.symbol, row.side, round(row.quantity, 10),
-                 round(row.entry_price, 8))
-                for row in session.scalars(select(PositionSnapshotRow).order_by(PositionSnapshotRow.id))]
+                (
+                    row.timestamp_ms,
+                    row.action,
+                    row.symbol,
+                    row.side,
+                    round(row.quantity, 10),
+                    round(row.entry_price, 8),
+                )
+                for row in session.scalars(
+                    select(PositionSnapshotRow).order_by(PositionSnapshotRow.id)
+                )
+            ]
             return {"orders": orders, "fills": fills, "position_snapshots": sorted(snapshots)}
 
         data = database.read(query)
@@ -116,13 +153,16 @@ def _bars_done(url: str) -> int:
         database.dispose()
 
 
-def _crash_and_compare(tmp_path: Path, reference_url: str, crashed_url: str,
-                       kill_window: tuple[float, float]) -> None:
+def _crash_and_compare(
+    tmp_path: Path, reference_url: str, crashed_url: str, kill_window: tuple[float, float]
+) -> None:
     context = _context()
     assert crash_child.DATA_FILE.is_file(), f"recorded candles missing: {crash_child.DATA_FILE}"
     assert _run_child(context, reference_url, tmp_path / "journal-reference", kill_after=None)
     reference = _snapshot(reference_url)
-    assert len(reference["fills"]) > 30 and len(reference["orders"]) > 60, "the expert must trade a lot"
+    assert len(reference["fills"]) > 30 and len(reference["orders"]) > 60, (
+        "the expert must trade a lot"
+    )
 
     schedule = random.Random(SEED)
     kills = cycles = 0
@@ -138,35 +178,48 @@ def _crash_and_compare(tmp_path: Path, reference_url: str, crashed_url: str,
         after_recovery = cycles % 2 == 0
         window = (0.0, 0.2) if after_recovery else kill_window
         kill_after = schedule.uniform(*window) if kills < MINIMUM_KILLS else None
-        completed = _run_child(context, crashed_url, journal, kill_after=kill_after, after_recovery=after_recovery)
+        completed = _run_child(
+            context, crashed_url, journal, kill_after=kill_after, after_recovery=after_recovery
+        )
         if not completed:
             kills += 1
             progress.add(_bars_done(crashed_url))
     crashed = _snapshot(crashed_url)
     elapsed = time.monotonic() - started
-    print(f"\ncrash test: {kills} SIGKILLs, {cycles} starts, {elapsed:.1f} s; reference "
-          f"{len(reference['orders'])} orders, {len(reference['fills'])} fills, "
-          f"{len(reference['position_snapshots'])} position snapshots")
+    print(
+        f"\ncrash test: {kills} SIGKILLs, {cycles} starts, {elapsed:.1f} s; reference "
+        f"{len(reference['orders'])} orders, {len(reference['fills'])} fills, "
+        f"{len(reference['position_snapshots'])} position snapshots"
+    )
     assert kills >= MINIMUM_KILLS
     inside = {bars for bars in progress if 0 < bars < STEPS}
     print(f"crash test: kills landed after {sorted(progress)} committed bars")
-    assert len(inside) >= 3, f"kills must land all through the run, not only at its ends: {progress}"
+    assert len(inside) >= 3, (
+        f"kills must land all through the run, not only at its ends: {progress}"
+    )
     for part in ("orders", "fills", "positions", "position_snapshots"):
         missing = sorted(set(reference[part]) - set(crashed[part]))
         extra = sorted(set(crashed[part]) - set(reference[part]))
         assert crashed[part] == reference[part], (
             f"{part} differ after {kills} kills: only in the uninterrupted run {missing[:6]}, "
-            f"only in the crashed run {extra[:6]}")
+            f"only in the crashed run {extra[:6]}"
+        )
     print("crash test: orders, fills and positions identical to the uninterrupted run")
 
 
 def test_paper_run_with_random_sigkills_ends_like_uninterrupted_run_on_sqlite(tmp_path):
-    _crash_and_compare(tmp_path, f"sqlite:///{tmp_path / 'reference.sqlite'}",
-                       f"sqlite:///{tmp_path / 'crashed.sqlite'}", kill_window=(0.2, 0.9))
+    _crash_and_compare(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'reference.sqlite'}",
+        f"sqlite:///{tmp_path / 'crashed.sqlite'}",
+        kill_window=(0.2, 0.9),
+    )
 
 
 @pytest.mark.postgres
-def test_paper_run_with_random_sigkills_ends_like_uninterrupted_run_on_postgresql(tmp_path, request):
+def test_paper_run_with_random_sigkills_ends_like_uninterrupted_run_on_postgresql(
+    tmp_path, request
+):
     from tests.storage.conftest import _postgres_schema_url
 
     reference = _postgres_schema_url(request)

@@ -20,15 +20,21 @@ from tests.storage.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.network, pytest.mark.postgres]
 
-FAST = {"retry_attempts": 2, "retry_initial_wait_seconds": 0.01, "retry_max_wait_seconds": 0.05,
-        "connect_timeout_seconds": 1}
+FAST = {
+    "retry_attempts": 2,
+    "retry_initial_wait_seconds": 0.01,
+    "retry_max_wait_seconds": 0.05,
+    "connect_timeout_seconds": 1,
+}
 
 
 def _busy_expert(sandbox):
     """Buys on odd bars and sells on even ones: every step produces records."""
     expert = make_expert(sandbox, market_type="spot")
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01
+    )
     def init(ctx):
         pass
 
@@ -59,9 +65,13 @@ def _wait_for(condition, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_database_down_with_buffer_policy_keeps_trading_and_flushes_later(sandbox, tmp_path, proxied_url):
+def test_database_down_with_buffer_policy_keeps_trading_and_flushes_later(
+    sandbox, tmp_path, proxied_url
+):
     proxy, url = proxied_url
-    recorder = open_recorder(url, tmp_path, TradeMode.PAPER, on_database_down="buffer", storage_settings=FAST)
+    recorder = open_recorder(
+        url, tmp_path, TradeMode.PAPER, on_database_down="buffer", storage_settings=FAST
+    )
     runtime = make_runtime(_busy_expert(sandbox), TradeMode.PAPER, recorder)
 
     async def scenario():
@@ -74,7 +84,9 @@ def test_database_down_with_buffer_policy_keeps_trading_and_flushes_later(sandbo
             sandbox.advance(1)
             await runtime.step()
             await asyncio.sleep(0.05)
-        assert _wait_for(lambda: recorder.writer.state is WriterState.BUFFERING), recorder.writer.statistics()
+        assert _wait_for(lambda: recorder.writer.state is WriterState.BUFFERING), (
+            recorder.writer.statistics()
+        )
         assert not runtime.engine.stopped
         await runtime.gateway.close()
 
@@ -95,7 +107,9 @@ def test_database_down_with_buffer_policy_keeps_trading_and_flushes_later(sandbo
 
 def test_database_down_with_stop_policy_stops_the_expert_safely(sandbox, tmp_path, proxied_url):
     proxy, url = proxied_url
-    recorder = open_recorder(url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST)
+    recorder = open_recorder(
+        url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
+    )
     runtime = make_runtime(_busy_expert(sandbox), TradeMode.PAPER, recorder)
     steps_after_outage = 0
 
@@ -125,7 +139,9 @@ def test_database_down_with_stop_policy_stops_the_expert_safely(sandbox, tmp_pat
     recorder.close()
     proxy.start()
     # The records of the outage wait in the journal: the next start writes them.
-    again = open_recorder(url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST)
+    again = open_recorder(
+        url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
+    )
     assert again.writer.journal.directory == journal
     stored = {t.trade_id for t in again.store.trades.list(again.expert_id)}
     assert stored == {t.trade_id for t in runtime.engine.fills}

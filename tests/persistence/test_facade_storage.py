@@ -14,9 +14,17 @@ needs_data = pytest.mark.skipif(default_data_dir() is None, reason="shared marke
 
 
 def _backtest_expert(**settings):
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False, **settings)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False, **settings
+    )
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1h", size_type="fixed_base", size_value=0.01, strategy_name="facade")
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1h",
+        size_type="fixed_base",
+        size_value=0.01,
+        strategy_name="facade",
+    )
     def init(ctx):
         pass
 
@@ -31,7 +39,12 @@ def _backtest_expert(**settings):
 def test_backtest_with_storage_url_records_run_and_every_fill(tmp_path):
     url = f"sqlite:///{tmp_path / 'runs.sqlite'}"
     result = _backtest_expert(storage_url=url).run(
-        "backtest", backtest_start="2024-03-01", backtest_end="2024-03-02", report=False, configure_logs=False)
+        "backtest",
+        backtest_start="2024-03-01",
+        backtest_end="2024-03-02",
+        report=False,
+        configure_logs=False,
+    )
     assert len(result.fills) > 10
     store = StateStore(Database(url))
     runs = store.backtest_runs.list("facade")
@@ -47,13 +60,20 @@ def test_backtest_with_storage_url_records_run_and_every_fill(tmp_path):
 @needs_data
 def test_backtest_without_storage_url_writes_no_database(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _backtest_expert().run("backtest", backtest_start="2024-03-01", backtest_end="2024-03-01", report=False,
-                           configure_logs=False)
+    _backtest_expert().run(
+        "backtest",
+        backtest_start="2024-03-01",
+        backtest_end="2024-03-01",
+        report=False,
+        configure_logs=False,
+    )
     assert not (tmp_path / "var").exists(), "backtests record only with an explicit storage_url"
 
 
 def test_recorder_with_upgrade_disabled_on_empty_database_names_the_command(tmp_path):
-    expert = _backtest_expert(storage_url=f"sqlite:///{tmp_path / 'empty.sqlite'}", upgrade_schema=False)
+    expert = _backtest_expert(
+        storage_url=f"sqlite:///{tmp_path / 'empty.sqlite'}", upgrade_schema=False
+    )
     with pytest.raises(SchemaOutOfDateError, match="python -m metaexpert.storage upgrade"):
         expert.open_recorder(TradeMode.PAPER)
 

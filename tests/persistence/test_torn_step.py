@@ -24,10 +24,17 @@ def test_drop_torn_group_with_half_written_last_step_keeps_whole_steps_only(tmp_
     torn = Order("BTCUSDT", OrderSide.BUY, OrderType.MARKET, 0.01, client_order_id="torn-1")
     journal = WriteAheadJournal(tmp_path / "journal")
     journal.open()
-    for record in (order_record(eid, whole), state_set_record(eid, "step", 1),
-                   bar_cursor_record(eid, "BTCUSDT:1h", 1_000), bar_cursor_record(eid, COMMIT_STREAM, 1)):
+    for record in (
+        order_record(eid, whole),
+        state_set_record(eid, "step", 1),
+        bar_cursor_record(eid, "BTCUSDT:1h", 1_000),
+        bar_cursor_record(eid, COMMIT_STREAM, 1),
+    ):
         journal.append(record)
-    for record in (order_record(eid, torn), state_set_record(eid, "step", 2)):  # killed before the cursor
+    for record in (
+        order_record(eid, torn),
+        state_set_record(eid, "step", 2),
+    ):  # killed before the cursor
         journal.append(record)
     journal.close()
 

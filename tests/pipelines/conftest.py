@@ -37,9 +37,13 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         with (
             temporary_settings(updates={PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(storage)}),
             prefect_test_harness(server_startup_timeout=120),
-            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                                        # tasks called on their own (retry tests) log outside a flow
-                                        PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}),
+            temporary_settings(
+                updates={
+                    PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                    # tasks called on their own (retry tests) log outside a flow
+                    PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore",
+                }
+            ),
         ):
             yield
     finally:
@@ -68,8 +72,14 @@ class RecordedExchange:
     retry policy; ``corrupt`` transforms every page before it is returned.
     """
 
-    def __init__(self, candles: dict[str, pl.DataFrame], *, failures: list[Exception] | None = None,
-                 corrupt=None, hide_once: set[int] | None = None) -> None:
+    def __init__(
+        self,
+        candles: dict[str, pl.DataFrame],
+        *,
+        failures: list[Exception] | None = None,
+        corrupt=None,
+        hide_once: set[int] | None = None,
+    ) -> None:
         self.candles = candles
         self.failures = list(failures or [])
         self.corrupt = corrupt
@@ -95,6 +105,7 @@ class RecordedExchange:
 def recorded_exchange(btc_1h: pl.DataFrame):
     def build(**options) -> RecordedExchange:
         return RecordedExchange({"BTC/USDT 1h": btc_1h}, **options)
+
     return build
 
 
@@ -106,8 +117,14 @@ def sandbox_1h(shared_data: Path):
     """A loopback Binance replaying the recorded 1h candles, its clock at 2018-03-01 00:00 UTC."""
     from metaexpert.sandbox import SandboxConfig, SandboxServer
 
-    config = SandboxConfig(data_dir=shared_data, timeframe="1h", spot_symbols=["BTCUSDT", "ETHUSDT"],
-                           futures_symbols=["BTCUSDT"], start_time_ms=FEBRUARY_2018_END_MS, tick_replay=False)
+    config = SandboxConfig(
+        data_dir=shared_data,
+        timeframe="1h",
+        spot_symbols=["BTCUSDT", "ETHUSDT"],
+        futures_symbols=["BTCUSDT"],
+        start_time_ms=FEBRUARY_2018_END_MS,
+        tick_replay=False,
+    )
     with SandboxServer(config) as server:
         yield server
 
@@ -117,8 +134,14 @@ def sandbox_1m(shared_data: Path):
     """A loopback Binance replaying the recorded 1m candles, its clock at 2025-06-04 00:00 UTC."""
     from metaexpert.sandbox import SandboxConfig, SandboxServer
 
-    config = SandboxConfig(data_dir=shared_data, timeframe="1m", spot_symbols=["BTCUSDT", "ETHUSDT"],
-                           futures_symbols=["BTCUSDT"], start_time_ms=1_748_995_200_000, tick_replay=False)
+    config = SandboxConfig(
+        data_dir=shared_data,
+        timeframe="1m",
+        spot_symbols=["BTCUSDT", "ETHUSDT"],
+        futures_symbols=["BTCUSDT"],
+        start_time_ms=1_748_995_200_000,
+        tick_replay=False,
+    )
     with SandboxServer(config) as server:
         yield server
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TIMER_EXPERT = '''
+TIMER_EXPERT = """
 from metaexpert import MetaExpert
 
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
@@ -27,9 +27,9 @@ def every_five_minutes(ctx):
     ctx.state["timer_fired"] = fired
     if fired == 2:  # the first tick after the one it started on
         ctx.buy()
-'''
+"""
 
-BAR_EXPERT = '''
+BAR_EXPERT = """
 from metaexpert import MetaExpert
 
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
@@ -46,7 +46,7 @@ def bar(ctx, bars):
         ctx.buy()
     elif len(bars) >= 24 and bars.last_close < bars.sma(24) and ctx.positions():
         ctx.close()
-'''
+"""
 
 
 def write_expert(folder: Path, name: str, source: str) -> str:

@@ -39,7 +39,9 @@ def _free_port() -> int:
 def _prefect_database() -> str:
     import psycopg
 
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+    with psycopg.connect(
+        "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+    ) as connection:
         connection.execute("DROP DATABASE IF EXISTS compose_prefect WITH (FORCE)")
         connection.execute("CREATE DATABASE compose_prefect")
     return "postgresql+asyncpg://postgres@127.0.0.1:5432/compose_prefect"
@@ -49,7 +51,9 @@ def _healthy(test: list[str], container_port: int, local_port: int, env: dict[st
     assert test[0] == "CMD"
     argv = [sys.executable if part == "python" else part for part in test[1:]]
     argv = [part.replace(f":{container_port}/", f":{local_port}/") for part in argv]
-    return subprocess.run(argv, env=env, capture_output=True, timeout=30, check=False).returncode == 0
+    return (
+        subprocess.run(argv, env=env, capture_output=True, timeout=30, check=False).returncode == 0
+    )
 
 
 def _wait_healthy(name, process, service, local_port, env, timeout_s: float = 240) -> None:
@@ -63,28 +67,44 @@ def _wait_healthy(name, process, service, local_port, env, timeout_s: float = 24
     pytest.fail(f"{name} not healthy within {timeout_s} s")
 
 
-def test_compose_services_with_local_environment_start_and_pass_their_health_checks(shared_data, tmp_path):
-    if shutil.which("pg_isready") is None or subprocess.run(["pg_isready", "-h", "127.0.0.1"],
-                                                            check=False).returncode != 0:
+def test_compose_services_with_local_environment_start_and_pass_their_health_checks(
+    shared_data, tmp_path
+):
+    if (
+        shutil.which("pg_isready") is None
+        or subprocess.run(["pg_isready", "-h", "127.0.0.1"], check=False).returncode != 0
+    ):
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
     services = yaml.safe_load(COMPOSE.read_text())["services"]
-    assert {"postgres", "prefect-server", "worker", "report-server", "sandbox", "stream"} <= set(services)
+    assert {"postgres", "prefect-server", "worker", "report-server", "sandbox", "stream"} <= set(
+        services
+    )
     ports = {name: _free_port() for name in CONTAINER_PORTS}
     local = {
-        "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path / "home"),
-        "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "SERVER_HOST": "127.0.0.1", "SERVER_PORT": str(ports["prefect-server"]),
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "SERVER_HOST": "127.0.0.1",
+        "SERVER_PORT": str(ports["prefect-server"]),
         "PREFECT_API_DATABASE_CONNECTION_URL": _prefect_database(),
         "PREFECT_API_URL": f"http://127.0.0.1:{ports['prefect-server']}/api",
         "PREFECT_UI_API_URL": f"http://127.0.0.1:{ports['prefect-server']}/api",
         "PREFECT_UI_URL": f"http://127.0.0.1:{ports['prefect-server']}",
-        "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1", "PREFECT_WORKER_WEBSERVER_PORT": str(ports["worker"]),
-        "METAEXPERT_HOME": str(ROOT), "METAEXPERT_DATA_DIR": str(shared_data),
+        "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
+        "PREFECT_WORKER_WEBSERVER_PORT": str(ports["worker"]),
+        "METAEXPERT_HOME": str(ROOT),
+        "METAEXPERT_DATA_DIR": str(shared_data),
         "METAEXPERT_STORAGE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-        "METAEXPERT_REPORT_ROOT": str(tmp_path / "output"), "METAEXPERT_REPORT_URL": "",
-        "METAEXPERT_ALERT_URLS": "", "METAEXPERT_ALERT_WEBHOOK": "",
-        "REPORT_HOST": "127.0.0.1", "REPORT_PORT": str(ports["report-server"]),
-        "SANDBOX_HOST": "127.0.0.1", "SANDBOX_PORT": str(ports["sandbox"]),
+        "METAEXPERT_REPORT_ROOT": str(tmp_path / "output"),
+        "METAEXPERT_REPORT_URL": "",
+        "METAEXPERT_ALERT_URLS": "",
+        "METAEXPERT_ALERT_WEBHOOK": "",
+        "REPORT_HOST": "127.0.0.1",
+        "REPORT_PORT": str(ports["report-server"]),
+        "SANDBOX_HOST": "127.0.0.1",
+        "SANDBOX_PORT": str(ports["sandbox"]),
         "SANDBOX_URL": f"http://127.0.0.1:{ports['sandbox']}",
     }
     processes: dict[str, subprocess.Popen] = {}
@@ -94,8 +114,9 @@ def test_compose_services_with_local_environment_start_and_pass_their_health_che
             env = {key: str(value) for key, value in (service.get("environment") or {}).items()}
             env.update(local)
             argv = shlex.split(service["command"].replace("$$", "$"))
-            processes[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                               stderr=subprocess.STDOUT, text=True)
+            processes[name] = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
             if name in CONTAINER_PORTS:
                 _wait_healthy(name, processes[name], service, ports[name], env)
         time.sleep(8)  # the streaming worker has no health endpoint: it must still be running

@@ -20,7 +20,7 @@ START_MS = 1_748_995_200_000  # 2025-06-04 00:00 UTC
 DATA_START_MS = 1_747_699_200_000  # 2025-05-20 00:00 UTC, the first recorded 1m bar
 MINUTE = 60_000
 
-PAUSED_EXPERT = '''
+PAUSED_EXPERT = """
 from metaexpert import MetaExpert
 
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
@@ -38,18 +38,32 @@ def bar(ctx, bars):
     seen.append([int(bars.last.timestamp), len(bars)])
     ctx.state["seen"] = seen
     ctx.buy()
-'''
+"""
 
 
 def _sandbox(shared_data, start_ms: int) -> SandboxServer:
-    return SandboxServer(SandboxConfig(data_dir=shared_data, timeframe="1m", spot_symbols=["BTCUSDT"],
-                                       futures_symbols=[], speed=0.0, start_time_ms=start_ms, tick_replay=False))
+    return SandboxServer(
+        SandboxConfig(
+            data_dir=shared_data,
+            timeframe="1m",
+            spot_symbols=["BTCUSDT"],
+            futures_symbols=[],
+            speed=0.0,
+            start_time_ms=start_ms,
+            tick_replay=False,
+        )
+    )
 
 
 def _run(server, folder, expert_file):
-    return evaluate(expert_file, trade_mode="paper", storage_url=f"sqlite:///{folder / 'state.sqlite'}",
-                    base_url=sandbox_url(server), lock_directory=str(folder / "locks"),
-                    settings={"journal_dir": str(folder / "journal")})
+    return evaluate(
+        expert_file,
+        trade_mode="paper",
+        storage_url=f"sqlite:///{folder / 'state.sqlite'}",
+        base_url=sandbox_url(server),
+        lock_directory=str(folder / "locks"),
+        settings={"journal_dir": str(folder / "journal")},
+    )
 
 
 def _seen(folder) -> list[list[int]]:
@@ -82,9 +96,13 @@ def paused(prefect_harness, shared_data, tmp_path_factory):
 
 def test_evaluate_with_pause_longer_than_lookback_trades_on_the_bars_after_it(paused):
     summaries = paused["summaries"]
-    assert [s["market_time_ms"] for s in summaries] == [START_MS + m * MINUTE + 59_999 for m in (0, 1, 2, 32, 33)]
+    assert [s["market_time_ms"] for s in summaries] == [
+        START_MS + m * MINUTE + 59_999 for m in (0, 1, 2, 32, 33)
+    ]
     # one order per handled bar: at a run in market minute m the newest closed bar is m - 1
-    assert [len(s["orders"]) for s in summaries] == [0, 1, 1, 1, 1], [s["orders"] for s in summaries]
+    assert [len(s["orders"]) for s in summaries] == [0, 1, 1, 1, 1], [
+        s["orders"] for s in summaries
+    ]
     assert all(not s["rejected"] for s in summaries)
 
 
@@ -100,12 +118,18 @@ def test_evaluate_with_pause_reports_the_bars_it_skipped(paused):
     gap = skipped[0]
     assert (gap["symbol"], gap["timeframe"]) == ("BTCUSDT", "1m")
     # bars 2..30 were never handed to on_bar (the pause outlasted the lookback window); 31 was
-    assert (gap["first_ms"], gap["last_ms"], gap["bars"]) == (START_MS + 2 * MINUTE, START_MS + 30 * MINUTE, 29)
+    assert (gap["first_ms"], gap["last_ms"], gap["bars"]) == (
+        START_MS + 2 * MINUTE,
+        START_MS + 30 * MINUTE,
+        29,
+    )
     assert "lookback" in gap["reason"]
     assert all(not s["skipped_bars"] for i, s in enumerate(paused["summaries"]) if i != 3)
 
 
-def test_evaluate_with_short_pause_handles_every_missed_bar_in_order(prefect_harness, shared_data, tmp_path):
+def test_evaluate_with_short_pause_handles_every_missed_bar_in_order(
+    prefect_harness, shared_data, tmp_path
+):
     expert_file = write_expert(tmp_path, "short_pause", PAUSED_EXPERT.replace("LOOKBACK", "5"))
     with _sandbox(shared_data, START_MS) as server:
         first = _run(server, tmp_path, expert_file)
@@ -116,10 +140,14 @@ def test_evaluate_with_short_pause_handles_every_missed_bar_in_order(prefect_har
     assert [stamp for stamp, _ in _seen(tmp_path)] == [START_MS + m * MINUTE for m in (0, 1, 2, 3)]
 
 
-def test_evaluate_with_too_little_history_fails_before_the_first_order(prefect_harness, shared_data, tmp_path):
+def test_evaluate_with_too_little_history_fails_before_the_first_order(
+    prefect_harness, shared_data, tmp_path
+):
     expert_file = write_expert(tmp_path, "hungry", PAUSED_EXPERT.replace("LOOKBACK", "30"))
     with _sandbox(shared_data, DATA_START_MS + 10 * MINUTE) as server:
         orders_before = len(server.ledger()["orders"])
-        with pytest.raises(InsufficientHistoryError, match=r"BTCUSDT 1m: lookback_bars=30 needs 30 bars"):
+        with pytest.raises(
+            InsufficientHistoryError, match=r"BTCUSDT 1m: lookback_bars=30 needs 30 bars"
+        ):
             _run(server, tmp_path, expert_file)
         assert len(server.ledger()["orders"]) == orders_before

@@ -18,28 +18,47 @@ def synthetic_dir(tmp_path_factory) -> Path:
     return root
 
 
-def test_optimize_flow_with_thread_runner_finds_optimum_and_writes_report(prefect_harness, synthetic_dir, tmp_path):
+def test_optimize_flow_with_thread_runner_finds_optimum_and_writes_report(
+    prefect_harness, synthetic_dir, tmp_path
+):
     from flows.optimize import optimize
 
-    summary = optimize(expert_path=str(EXPERTS / "cycle_timer.py"), start="2024-01-01", end="2024-01-20",
-                       method="grid", space={"phase": [12, 24, 36], "hold": [12, 24]},
-                       fitness={"name": "total_return", "min_trades": 3},
-                       backtest={"data_dir": str(synthetic_dir)}, task_runner="thread", max_workers=2,
-                       report_path=str(tmp_path / "report.html"), database_url=f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    summary = optimize(
+        expert_path=str(EXPERTS / "cycle_timer.py"),
+        start="2024-01-01",
+        end="2024-01-20",
+        method="grid",
+        space={"phase": [12, 24, 36], "hold": [12, 24]},
+        fitness={"name": "total_return", "min_trades": 3},
+        backtest={"data_dir": str(synthetic_dir)},
+        task_runner="thread",
+        max_workers=2,
+        report_path=str(tmp_path / "report.html"),
+        database_url=f"sqlite:///{tmp_path / 'runs.sqlite'}",
+    )
     assert summary["passes"] == 6 and summary["failed_passes"] == 0
     assert summary["best_parameters"] == {"phase": 36, "hold": 24}
     assert Path(summary["report_path"]).is_file()
     assert summary["optimization_id"]
 
 
-def test_optimize_flow_walk_forward_returns_in_and_out_of_sample_per_window(prefect_harness, synthetic_dir):
+def test_optimize_flow_walk_forward_returns_in_and_out_of_sample_per_window(
+    prefect_harness, synthetic_dir
+):
     from flows.optimize import optimize
 
-    summary = optimize(expert_path=str(EXPERTS / "cycle_timer.py"), start="2024-01-01",
-                       end="2024-02-29", method="tpe", trials=4, seed=1, space={"phase": [12, 36], "hold": [24]},
-                       fitness={"name": "total_return", "min_trades": 3},
-                       walk_forward_windows={"mode": "rolling", "in_sample_days": 20, "out_of_sample_days": 20},
-                       backtest={"data_dir": str(synthetic_dir)})
+    summary = optimize(
+        expert_path=str(EXPERTS / "cycle_timer.py"),
+        start="2024-01-01",
+        end="2024-02-29",
+        method="tpe",
+        trials=4,
+        seed=1,
+        space={"phase": [12, 36], "hold": [24]},
+        fitness={"name": "total_return", "min_trades": 3},
+        walk_forward_windows={"mode": "rolling", "in_sample_days": 20, "out_of_sample_days": 20},
+        backtest={"data_dir": str(synthetic_dir)},
+    )
     assert summary["mode"] == "walk_forward"
     assert len(summary["windows"]) == 2
     for window in summary["windows"]:
@@ -65,29 +84,50 @@ def test_pass_task_called_directly_returns_outcome(synthetic_dir):
     from metaexpert.backtest.optimization import PassRequest
     from tasks.optimization import run_pass
 
-    outcome = run_pass.fn(str(EXPERTS / "cycle_timer.py"), None, {"data_dir": str(synthetic_dir)},
-                          (START_MS, START_MS + PERIOD * 10 * HOUR_MS),
-                          PassRequest({"phase": 36, "hold": 24}, START_MS, START_MS + PERIOD * 10 * HOUR_MS))
+    outcome = run_pass.fn(
+        str(EXPERTS / "cycle_timer.py"),
+        None,
+        {"data_dir": str(synthetic_dir)},
+        (START_MS, START_MS + PERIOD * 10 * HOUR_MS),
+        PassRequest({"phase": 36, "hold": 24}, START_MS, START_MS + PERIOD * 10 * HOUR_MS),
+    )
     assert outcome.error is None and outcome.metrics["number_of_trades"] == 10
 
 
 @pytest.mark.slow
 def test_optimize_flow_with_dask_cluster_by_address_finds_the_same_best_parameters(
-        prefect_harness, synthetic_dir, monkeypatch):
+    prefect_harness, synthetic_dir, monkeypatch
+):
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("prefect_dask")
     from prefect.settings import PREFECT_API_URL
 
     from flows.optimize import optimize
 
-    arguments = {"expert_path": str(EXPERTS / "cycle_timer.py"), "start": "2024-01-01", "end": "2024-01-20",
-                 "method": "grid", "space": {"phase": [12, 24, 36], "hold": [12, 24]},
-                 "fitness": {"name": "total_return", "min_trades": 3}, "backtest": {"data_dir": str(synthetic_dir)}}
+    arguments = {
+        "expert_path": str(EXPERTS / "cycle_timer.py"),
+        "start": "2024-01-01",
+        "end": "2024-01-20",
+        "method": "grid",
+        "space": {"phase": [12, 24, 36], "hold": [12, 24]},
+        "fitness": {"name": "total_return", "min_trades": 3},
+        "backtest": {"data_dir": str(synthetic_dir)},
+    }
     local = optimize(**arguments, task_runner="thread", max_workers=2)
-    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))  # the Dask workers report to this server
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", scheduler_port=0,
-                                  dashboard_address=None, processes=True) as cluster:
-        remote = optimize(**arguments, task_runner="dask", cluster_address=cluster.scheduler_address)
+    monkeypatch.setenv(
+        "PREFECT_API_URL", str(PREFECT_API_URL.value())
+    )  # the Dask workers report to this server
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address=None,
+        processes=True,
+    ) as cluster:
+        remote = optimize(
+            **arguments, task_runner="dask", cluster_address=cluster.scheduler_address
+        )
         with distributed.Client(cluster.scheduler_address) as client:
             ran_on = client.run(lambda: __import__("os").getpid())
     assert len(ran_on) == 2

@@ -39,17 +39,36 @@ def test_data_quality_run_with_filters_gets_a_readable_name(prefect_harness, btc
 
     store = CandleStore(tmp_path / "store")
     store.write("binance", "spot", "BTCUSDT", "1h", btc_1h.head(100))
-    state = data_quality(str(store.root), str(tmp_path / "docs"), exchange="binance", market_type="spot",
-                         symbols=["BTCUSDT"], timeframes=["1h"], return_state=True)
+    state = data_quality(
+        str(store.root),
+        str(tmp_path / "docs"),
+        exchange="binance",
+        market_type="spot",
+        symbols=["BTCUSDT"],
+        timeframes=["1h"],
+        return_state=True,
+    )
     assert _flow_run(state.state_details.flow_run_id).name == "data-quality binance/spot BTCUSDT 1h"
 
 
 def test_ingest_run_gets_a_name_with_series_and_dates(prefect_harness, recorded_exchange, tmp_path):
     from flows.ingest import ingest
 
-    state = ingest("binance", "spot", ["BTCUSDT"], ["1h"], "2018-02-01", "2018-02-03", str(tmp_path),
-                   client=recorded_exchange(), return_state=True)
-    assert _flow_run(state.state_details.flow_run_id).name == "ingest binance/spot BTCUSDT 1h 2018-02-01..2018-02-03"
+    state = ingest(
+        "binance",
+        "spot",
+        ["BTCUSDT"],
+        ["1h"],
+        "2018-02-01",
+        "2018-02-03",
+        str(tmp_path),
+        client=recorded_exchange(),
+        return_state=True,
+    )
+    assert (
+        _flow_run(state.state_details.flow_run_id).name
+        == "ingest binance/spot BTCUSDT 1h 2018-02-01..2018-02-03"
+    )
 
 
 def test_library_logger_inside_a_flow_run_reaches_the_run_logs(prefect_harness, caplog):
@@ -82,11 +101,15 @@ def test_flow_parameters_of_the_run_form_all_have_descriptions():
         properties = item.parameters.properties
         missing = [name for name, schema in properties.items() if not schema.get("description")]
         assert not missing, f"{item.name}: no description for {missing}"
-    assert backtest.parameters.properties["capital"]["exclusiveMinimum"] == 0  # constraints reach the form too
+    assert (
+        backtest.parameters.properties["capital"]["exclusiveMinimum"] == 0
+    )  # constraints reach the form too
 
 
 def test_rounded_with_nested_floats_keeps_four_decimals_and_leaves_the_rest():
     from tasks.reports import rounded
 
-    assert rounded({"sharpe": 1.234567891234, "rows": [{"x": 0.000012345678}, "text", 7]}) == \
-        {"sharpe": 1.2346, "rows": [{"x": 0.0}, "text", 7]}
+    assert rounded({"sharpe": 1.234567891234, "rows": [{"x": 0.000012345678}, "text", 7]}) == {
+        "sharpe": 1.2346,
+        "rows": [{"x": 0.0}, "text", 7],
+    }

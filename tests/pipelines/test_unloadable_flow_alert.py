@@ -16,7 +16,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_deployment_with_missing_entrypoint_crashes_and_the_automation_alerts(prefect_harness, alert_inbox, tmp_path):
+def test_deployment_with_missing_entrypoint_crashes_and_the_automation_alerts(
+    prefect_harness, alert_inbox, tmp_path
+):
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -33,17 +35,43 @@ def test_deployment_with_missing_entrypoint_crashes_and_the_automation_alerts(pr
 
     async def register() -> None:
         async with get_client() as client:
-            await client.create_work_pool(WorkPoolCreate(name="broken-pool", type="process"), overwrite=True)
+            await client.create_work_pool(
+                WorkPoolCreate(name="broken-pool", type="process"), overwrite=True
+            )
             flow_id = await client.create_flow(vanished)
             await client.create_deployment(
-                flow_id=flow_id, name="gone", entrypoint="flows/no_such_flow.py:gone", work_pool_name="broken-pool",
-                pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}])
+                flow_id=flow_id,
+                name="gone",
+                entrypoint="flows/no_such_flow.py:gone",
+                work_pool_name="broken-pool",
+                pull_steps=[
+                    {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
+                ],
+            )
 
     asyncio.run(register())
     run = run_deployment("vanished/gone", timeout=0)
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    subprocess.run([str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool", "broken-pool",
-                    "--run-once"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("prefect")),
+            "worker",
+            "start",
+            "--pool",
+            "broken-pool",
+            "--run-once",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
 
     async def state() -> str:
         async with get_client() as client:

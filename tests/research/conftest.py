@@ -23,10 +23,16 @@ def sine_candles(bars: int, *, start_ms: int = START_MS) -> pl.DataFrame:
     phase = (stamps // HOUR_MS) % PERIOD
     close = 100.0 + 10.0 * np.sin(2 * math.pi * phase / PERIOD)
     previous = np.concatenate(([close[0]], close[:-1]))
-    return pl.DataFrame({
-        "timestamp": stamps, "open": previous, "high": np.maximum(previous, close) + 0.05,
-        "low": np.minimum(previous, close) - 0.05, "close": close, "volume": np.full(bars, 1_000.0),
-    })
+    return pl.DataFrame(
+        {
+            "timestamp": stamps,
+            "open": previous,
+            "high": np.maximum(previous, close) + 0.05,
+            "low": np.minimum(previous, close) - 0.05,
+            "close": close,
+            "volume": np.full(bars, 1_000.0),
+        }
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,33 @@ import pytest
 
 from metaexpert.backtest.optimization import Fitness, fitness_from
 
-BASE = {"number_of_trades": 10, "winning_trades": 6, "sharpe_ratio": 1.5, "sortino_ratio": 2.0, "calmar_ratio": 3.0,
-        "profit_factor": 1.8, "expectancy": 12.5, "total_return_pct": 30.0, "max_drawdown_pct": 10.0, "fitness": 7.0}
+BASE = {
+    "number_of_trades": 10,
+    "winning_trades": 6,
+    "sharpe_ratio": 1.5,
+    "sortino_ratio": 2.0,
+    "calmar_ratio": 3.0,
+    "profit_factor": 1.8,
+    "expectancy": 12.5,
+    "total_return_pct": 30.0,
+    "max_drawdown_pct": 10.0,
+    "fitness": 7.0,
+}
 
 
-@pytest.mark.parametrize("name, expected", [("sharpe", 1.5), ("sortino", 2.0), ("calmar", 3.0), ("profit_factor", 1.8),
-                                            ("expectancy", 12.5), ("return_over_max_drawdown", 3.0),
-                                            ("total_return", 30.0), ("expert", 7.0)])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("sharpe", 1.5),
+        ("sortino", 2.0),
+        ("calmar", 3.0),
+        ("profit_factor", 1.8),
+        ("expectancy", 12.5),
+        ("return_over_max_drawdown", 3.0),
+        ("total_return", 30.0),
+        ("expert", 7.0),
+    ],
+)
 def test_builtin_fitness_with_enough_trades_returns_its_metric(name, expected):
     assert Fitness(name=name).score(BASE) == pytest.approx(expected)
 

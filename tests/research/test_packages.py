@@ -34,11 +34,24 @@ def bob() -> OwnerKey:
 
 
 def export(tmp_path, permission="private", key=None, **extra):
-    return export_strategy(EXPERT, tmp_path / "out", name="cycle_timer", version="1.2.0", key=key or KEYS["alice"], owner="alice",
-                           permission=permission, parameters={"phase": 36, "hold": 24},
-                           metrics={"sharpe_ratio": 2.5, "profit_factor": float("inf")},
-                           data_range={"start": "2024-01-01", "end": "2024-03-01", "symbol": "BTCUSDT", "timeframe": "1h"},
-                           **extra)
+    return export_strategy(
+        EXPERT,
+        tmp_path / "out",
+        name="cycle_timer",
+        version="1.2.0",
+        key=key or KEYS["alice"],
+        owner="alice",
+        permission=permission,
+        parameters={"phase": 36, "hold": 24},
+        metrics={"sharpe_ratio": 2.5, "profit_factor": float("inf")},
+        data_range={
+            "start": "2024-01-01",
+            "end": "2024-03-01",
+            "symbol": "BTCUSDT",
+            "timeframe": "1h",
+        },
+        **extra,
+    )
 
 
 def test_export_with_metadata_writes_manifest_with_hash_of_every_file(tmp_path):
@@ -47,9 +60,16 @@ def test_export_with_metadata_writes_manifest_with_hash_of_every_file(tmp_path):
     with zipfile.ZipFile(path) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         names = set(archive.namelist())
-    assert manifest["version"] == "1.2.0" and manifest["owner"] == "alice" and manifest["permission"] == "private"
-    assert set(manifest["files"]) == names - {"manifest.json", "manifest.sig"} == {"expert/cycle_timer.py",
-                                                                                  "parameters.json", "metrics.json"}
+    assert (
+        manifest["version"] == "1.2.0"
+        and manifest["owner"] == "alice"
+        and manifest["permission"] == "private"
+    )
+    assert (
+        set(manifest["files"])
+        == names - {"manifest.json", "manifest.sig"}
+        == {"expert/cycle_timer.py", "parameters.json", "metrics.json"}
+    )
     package = read_package(path)
     assert package.parameters == {"phase": 36, "hold": 24}
     assert package.metrics["profit_factor"] is None  # non-finite numbers stored as null
@@ -78,14 +98,20 @@ def test_import_with_extra_unlisted_file_raises_integrity_error(tmp_path):
         read_package(path)
 
 
-def test_import_of_private_package_by_other_key_holder_raises_permission_error(tmp_path, bob, alice):
+def test_import_of_private_package_by_other_key_holder_raises_permission_error(
+    tmp_path, bob, alice
+):
     path = export(tmp_path, permission="private")
     with pytest.raises(PackagePermissionError, match="private"):
         import_strategy(path, tmp_path / "imported", importer=bob)
     with pytest.raises(PackagePermissionError, match="without a key"):
         import_strategy(path, tmp_path / "imported")
     imported = import_strategy(path, tmp_path / "mine", importer=alice, copy=True)
-    assert imported.editable and imported.importer_is_owner and imported.expert_path.read_text() == EXPERT.read_text()
+    assert (
+        imported.editable
+        and imported.importer_is_owner
+        and imported.expert_path.read_text() == EXPERT.read_text()
+    )
 
 
 def test_shared_read_only_package_imports_read_only_but_refuses_copy(tmp_path, bob):
@@ -100,23 +126,37 @@ def test_shared_read_only_package_imports_read_only_but_refuses_copy(tmp_path, b
 
 
 def test_copy_allowed_package_gives_editable_copy_to_anyone(tmp_path):
-    imported = import_strategy(export(tmp_path, permission="copy_allowed"), tmp_path / "copy", copy=True)
+    imported = import_strategy(
+        export(tmp_path, permission="copy_allowed"), tmp_path / "copy", copy=True
+    )
     assert imported.expert_path.stat().st_mode & 0o200
     assert imported.directory.name == "cycle_timer-1.2.0"
 
 
-@pytest.mark.parametrize("field, value, message", [("version", "v1", "version"), ("permission", "public", "public"),
-                                                   ("name", "../evil", "name")])
-def test_export_with_invalid_manifest_field_raises_configuration_error(tmp_path, alice, field, value, message):
-    options = {"name": "cycle_timer", "version": "1.0.0", "owner": "alice", "permission": "private", field: value,
-               "key": alice}
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("version", "v1", "version"), ("permission", "public", "public"), ("name", "../evil", "name")],
+)
+def test_export_with_invalid_manifest_field_raises_configuration_error(
+    tmp_path, alice, field, value, message
+):
+    options = {
+        "name": "cycle_timer",
+        "version": "1.0.0",
+        "owner": "alice",
+        "permission": "private",
+        field: value,
+        "key": alice,
+    }
     with pytest.raises(ConfigurationError, match=message):
         export_strategy(EXPERT, tmp_path, **options)
 
 
 def test_export_with_secret_looking_parameter_is_refused(tmp_path, alice):
     with pytest.raises(ConfigurationError, match="secrets"):
-        export_strategy(EXPERT, tmp_path, name="x", version="1.0.0", key=alice, parameters={"api_key": "k"})
+        export_strategy(
+            EXPERT, tmp_path, name="x", version="1.0.0", key=alice, parameters={"api_key": "k"}
+        )
 
 
 def _rewrite(path: Path, target: Path, change) -> Path:
@@ -167,7 +207,9 @@ def test_import_with_unsigned_package_raises_signature_error(tmp_path):
 
 
 def test_imported_package_keeps_the_signed_manifest_verifiable(tmp_path, alice):
-    imported = import_strategy(export(tmp_path, permission="private"), tmp_path / "mine", importer=alice)
+    imported = import_strategy(
+        export(tmp_path, permission="private"), tmp_path / "mine", importer=alice
+    )
     assert (imported.directory / "manifest.sig").is_file()
     repacked = tmp_path / "repacked.zip"
     with zipfile.ZipFile(repacked, "w") as out:

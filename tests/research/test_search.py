@@ -20,8 +20,14 @@ FITNESS = {"name": "total_return", "min_trades": 5}
 def run(cycle_expert_file, synthetic_data_dir):
     def search(**options):
         options.setdefault("fitness", FITNESS)
-        return optimize(cycle_expert_file, start=START_MS, end=END_MS,
-                        backtest={"data_dir": str(synthetic_data_dir)}, **options)
+        return optimize(
+            cycle_expert_file,
+            start=START_MS,
+            end=END_MS,
+            backtest={"data_dir": str(synthetic_data_dir)},
+            **options,
+        )
+
     return search
 
 
@@ -60,8 +66,13 @@ def test_search_with_same_seed_gives_same_passes(run, method):
 def test_search_with_constraint_never_runs_infeasible_sets(run):
     from metaexpert.backtest.optimization import IntegerRange, ParameterSpace
 
-    space = ParameterSpace({"phase": IntegerRange(low=0, high=42, step=6), "hold": IntegerRange(low=6, high=42, step=6)},
-                           ["hold >= phase"])
+    space = ParameterSpace(
+        {
+            "phase": IntegerRange(low=0, high=42, step=6),
+            "hold": IntegerRange(low=6, high=42, step=6),
+        },
+        ["hold >= phase"],
+    )
     for method in ("grid", "random", "tpe"):
         result = run(method=method, trials=10, seed=1, space=space)
         assert result.passes
@@ -69,7 +80,11 @@ def test_search_with_constraint_never_runs_infeasible_sets(run):
 
 
 def test_search_with_too_few_trades_guard_refuses_every_pass(run):
-    result = run(method="grid", space={"phase": [36], "hold": [24]}, fitness={"name": "sharpe", "min_trades": 1000})
+    result = run(
+        method="grid",
+        space={"phase": [36], "hold": [24]},
+        fitness={"name": "sharpe", "min_trades": 1000},
+    )
     assert result.best is None
     assert result.passes[0].score is None
 
@@ -77,7 +92,9 @@ def test_search_with_too_few_trades_guard_refuses_every_pass(run):
 def test_optimize_without_declared_space_raises_configuration_error(synthetic_data_dir):
     from metaexpert import MetaExpert
 
-    expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
+    expert = MetaExpert(
+        exchange="binance", market_type="spot", log_to_file=False, log_to_console=False
+    )
 
     @expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=0)
     def init(ctx):

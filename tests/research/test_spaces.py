@@ -6,11 +6,20 @@ from metaexpert.core.errors import ConfigurationError
 
 
 def test_grid_with_steps_and_constraint_lists_only_feasible_sets():
-    space = ParameterSpace({"fast": IntegerRange(low=5, high=15, step=5), "slow": IntegerRange(low=10, high=20, step=10)},
-                           ["fast < slow"])
+    space = ParameterSpace(
+        {
+            "fast": IntegerRange(low=5, high=15, step=5),
+            "slow": IntegerRange(low=10, high=20, step=10),
+        },
+        ["fast < slow"],
+    )
     assert space.grid_size() == 6
     assert list(space.grid()) == [
-        {"fast": 5, "slow": 10}, {"fast": 5, "slow": 20}, {"fast": 10, "slow": 20}, {"fast": 15, "slow": 20}]
+        {"fast": 5, "slow": 10},
+        {"fast": 5, "slow": 20},
+        {"fast": 10, "slow": 20},
+        {"fast": 15, "slow": 20},
+    ]
 
 
 def test_float_range_with_step_gives_exact_grid_values():
@@ -23,8 +32,14 @@ def test_float_range_without_step_in_grid_raises_clear_error():
 
 
 def test_sampling_with_same_seed_is_reproducible_and_in_range():
-    space = ParameterSpace({"a": IntegerRange(low=1, high=1000, log=True), "b": FloatRange(low=0.01, high=10, log=True),
-                            "c": Choice(choices=("x", "y")), "d": IntegerRange(low=0, high=100, step=10)})
+    space = ParameterSpace(
+        {
+            "a": IntegerRange(low=1, high=1000, log=True),
+            "b": FloatRange(low=0.01, high=10, log=True),
+            "c": Choice(choices=("x", "y")),
+            "d": IntegerRange(low=0, high=100, step=10),
+        }
+    )
     first = [space.sample(np.random.default_rng(7)) for _ in range(3)]
     second = [space.sample(np.random.default_rng(7)) for _ in range(3)]
     assert first == second
@@ -40,11 +55,14 @@ def test_log_scale_sampling_with_wide_range_favours_small_values():
     assert np.median(draws) < 500  # a uniform draw would have a median near 5000
 
 
-@pytest.mark.parametrize("definition, message", [
-    ({"low": 5, "high": 1}, "high"),
-    ({"low": 0, "high": 10, "log": True}, "low > 0"),
-    ({"low": 1, "high": 10, "step": 2, "log": True}, "step"),
-])
+@pytest.mark.parametrize(
+    "definition, message",
+    [
+        ({"low": 5, "high": 1}, "high"),
+        ({"low": 0, "high": 10, "log": True}, "low > 0"),
+        ({"low": 1, "high": 10, "step": 2, "log": True}, "step"),
+    ],
+)
 def test_integer_range_with_bad_bounds_raises_configuration_error(definition, message):
     with pytest.raises(ConfigurationError, match=message):
         ParameterSpace({"x": {"kind": "integer", **definition}})
@@ -61,12 +79,16 @@ def test_expression_constraint_with_function_call_is_refused():
 
 
 def test_expression_constraint_with_arithmetic_and_boolean_operators_evaluates():
-    space = ParameterSpace({"a": [1, 2, 3], "b": [2, 4, 6]}, ["a * 2 <= b and not a == 3", lambda p: p["b"] != 4])
+    space = ParameterSpace(
+        {"a": [1, 2, 3], "b": [2, 4, 6]}, ["a * 2 <= b and not a == 3", lambda p: p["b"] != 4]
+    )
     assert list(space.grid()) == [{"a": 1, "b": 2}, {"a": 1, "b": 6}, {"a": 2, "b": 6}]
 
 
 def test_space_description_with_expression_constraints_round_trips():
-    space = ParameterSpace({"a": IntegerRange(low=1, high=4), "b": FloatRange(low=0.1, high=0.3, step=0.1)}, ["a > 1"])
+    space = ParameterSpace(
+        {"a": IntegerRange(low=1, high=4), "b": FloatRange(low=0.1, high=0.3, step=0.1)}, ["a > 1"]
+    )
     rebuilt = ParameterSpace.from_description(space.describe())
     assert list(rebuilt.grid()) == list(space.grid())
 

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.network
 KEY, SECRET = "wired-key-" + "e" * 54, "wired-secret-" + "f" * 51
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
-EXPERT = textwrap.dedent('''
+EXPERT = textwrap.dedent("""
     import os
 
     from metaexpert import MetaExpert
@@ -54,7 +54,7 @@ EXPERT = textwrap.dedent('''
     def bar(ctx, bars):
         if not ctx.positions():
             ctx.buy()
-''')
+""")
 
 
 class RecordingContext(Context):
@@ -69,8 +69,14 @@ class RecordingContext(Context):
 def sandbox():
     if not (DATA / "binance" / "spot").is_dir():
         pytest.skip(f"recorded market data not found at {DATA}")
-    config = SandboxConfig(data_dir=DATA, timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=[], speed=0.0,
-                           accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000})])
+    config = SandboxConfig(
+        data_dir=DATA,
+        timeframe="1m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=[],
+        speed=0.0,
+        accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000})],
+    )
     with SandboxServer(config) as server:
         yield server
 
@@ -106,26 +112,51 @@ def _assert_same_parts(engine: Any, expert_file: Path, tmp_path: Path) -> None:
     assert isinstance(gate, BoundComplianceGate)
     assert gate.gate.config == expert.config.compliance_config
     assert (str(gate.exchange), str(gate.market_type)) == ("binance", "spot")
-    recorders = [observer.__self__ for observer in engine.observers
-                 if isinstance(getattr(observer, "__self__", None), ExpertRecorder)]
+    recorders = [
+        observer.__self__
+        for observer in engine.observers
+        if isinstance(getattr(observer, "__self__", None), ExpertRecorder)
+    ]
     assert len(recorders) == 1, "one recorder observes the engine"
-    assert recorders[0].store.database.settings.database_url == f"sqlite:///{tmp_path / 'state.sqlite'}"
+    assert (
+        recorders[0].store.database.settings.database_url
+        == f"sqlite:///{tmp_path / 'state.sqlite'}"
+    )
 
 
-def test_every_run_path_with_one_expert_file_wires_same_risk_compliance_and_recorder(expert_file, tmp_path,
-                                                                                      sandbox):
+def test_every_run_path_with_one_expert_file_wires_same_risk_compliance_and_recorder(
+    expert_file, tmp_path, sandbox
+):
     from metaexpert.cli.stream import run_stream, sandbox_exchange_overrides
     from metaexpert.supervisor import worker
     from tasks.trading import evaluate_expert
 
     # backtest through the facade
-    load_expert(expert_file).expert.run("backtest", backtest_start="2025-06-01", backtest_end="2025-06-01",
-                                        report=False, configure_logs=False)
+    load_expert(expert_file).expert.run(
+        "backtest",
+        backtest_start="2025-06-01",
+        backtest_end="2025-06-01",
+        report=False,
+        configure_logs=False,
+    )
     _assert_same_parts(_wired(TradeMode.BACKTEST), expert_file, tmp_path)
 
     # paper through the CLI
-    result = CliRunner().invoke(app, ["run", str(expert_file), "--mode", "paper", "--steps", "1",
-                                      "--poll-interval", "0.05", "--base-url", sandbox.base_url])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(expert_file),
+            "--mode",
+            "paper",
+            "--steps",
+            "1",
+            "--poll-interval",
+            "0.05",
+            "--base-url",
+            sandbox.base_url,
+        ],
+    )
     assert result.exit_code == 0, result.output
     _assert_same_parts(_wired(TradeMode.PAPER), expert_file, tmp_path)
 
@@ -134,8 +165,14 @@ def test_every_run_path_with_one_expert_file_wires_same_risk_compliance_and_reco
     _assert_same_parts(_wired(TradeMode.LIVE), expert_file, tmp_path)
 
     # the streaming worker
-    asyncio.run(run_stream(load_expert(expert_file).expert, TradeMode.PAPER, duration_seconds=0.2,
-                           exchange_overrides=sandbox_exchange_overrides(sandbox.base_url)))
+    asyncio.run(
+        run_stream(
+            load_expert(expert_file).expert,
+            TradeMode.PAPER,
+            duration_seconds=0.2,
+            exchange_overrides=sandbox_exchange_overrides(sandbox.base_url),
+        )
+    )
     _assert_same_parts(_wired(TradeMode.PAPER), expert_file, tmp_path)
 
     # one Prefect evaluation (the task's function, as the flow runs it)
@@ -144,7 +181,12 @@ def test_every_run_path_with_one_expert_file_wires_same_risk_compliance_and_reco
     _assert_same_parts(_wired(TradeMode.PAPER), expert_file, tmp_path)
 
     # a supervised run (the worker process's run, in this process)
-    outcome = worker.run({"file": str(expert_file), "trade_mode": "backtest",
-                          "run": {"backtest_start": "2025-06-01", "backtest_end": "2025-06-01"}})
+    outcome = worker.run(
+        {
+            "file": str(expert_file),
+            "trade_mode": "backtest",
+            "run": {"backtest_start": "2025-06-01", "backtest_end": "2025-06-01"},
+        }
+    )
     assert outcome["orders"] > 0
     _assert_same_parts(_wired(TradeMode.BACKTEST), expert_file, tmp_path)

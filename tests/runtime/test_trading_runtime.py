@@ -7,6 +7,7 @@ run is deterministic.
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -27,27 +28,53 @@ pytestmark = pytest.mark.network
 @pytest.fixture(scope="module")
 def sandbox():
     config = SandboxConfig(
-        timeframe="1m", spot_symbols=["BTCUSDT"], futures_symbols=["BTCUSDT"], speed=0.0,
-        accounts=[AccountConfig(api_key=KEY, secret=SECRET, spot_balances={"USDT": 100_000},
-                                futures_balances={"USDT": 100_000}),
-                  AccountConfig(api_key=ONEWAY_KEY, secret=ONEWAY_SECRET, futures_balances={"USDT": 100_000})],
+        timeframe="1m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=["BTCUSDT"],
+        speed=0.0,
+        accounts=[
+            AccountConfig(
+                api_key=KEY,
+                secret=SECRET,
+                spot_balances={"USDT": 100_000},
+                futures_balances={"USDT": 100_000},
+            ),
+            AccountConfig(
+                api_key=ONEWAY_KEY, secret=ONEWAY_SECRET, futures_balances={"USDT": 100_000}
+            ),
+        ],
     )
     with SandboxServer(config) as server:
         yield server
 
 
 def _expert(sandbox, **settings) -> MetaExpert:
-    return MetaExpert(exchange="binance", base_url=f"http://{sandbox.host}:{sandbox.port}",
-                      log_to_file=False, log_to_console=False, **settings)
+    return MetaExpert(
+        exchange="binance",
+        base_url=f"http://{sandbox.host}:{sandbox.port}",
+        log_to_file=False,
+        log_to_console=False,
+        **settings,
+    )
 
 
-async def _drive(expert: MetaExpert, sandbox, mode: TradeMode, steps: int, simulation=None) -> TradingRuntime:
+async def _drive(
+    expert: MetaExpert, sandbox, mode: TradeMode, steps: int, simulation=None
+) -> TradingRuntime:
     strategy, risk = expert.strategy_config(expert._init_options)
     gateway = CcxtGateway(expert.exchange_config(mode))
     runtime = TradingRuntime(
-        handlers=expert.handlers, strategy=strategy, gateway=gateway, trade_mode=mode, parts=RunParts(risk=RiskManager(risk)),
-        leverage=risk.leverage, market_type=expert.config.market_type, position_mode=expert.config.position_mode,
-        margin_mode=expert.config.margin_mode if expert.config.market_type.value != "spot" else None,
+        handlers=expert.handlers,
+        strategy=strategy,
+        gateway=gateway,
+        trade_mode=mode,
+        parts=RunParts(risk=RiskManager(risk)),
+        leverage=risk.leverage,
+        market_type=expert.config.market_type,
+        position_mode=expert.config.position_mode,
+        margin_mode=expert.config.margin_mode
+        if expert.config.market_type.value != "spot"
+        else None,
         simulation=simulation,
     )
     try:
@@ -64,7 +91,9 @@ def test_paper_mode_with_spot_expert_fills_on_simulated_broker_without_keys(sand
     expert = _expert(sandbox, market_type="spot")
     actions = []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01
+    )
     def init(ctx):
         pass
 
@@ -80,7 +109,9 @@ def test_paper_mode_with_spot_expert_fills_on_simulated_broker_without_keys(sand
     runtime = asyncio.run(_drive(expert, sandbox, TradeMode.PAPER, steps=5))
     engine = runtime.engine
     assert len(actions) >= 4, "a bar must be delivered after each closed sandbox bar"
-    assert all(b > a for a, b in zip(actions, actions[1:])), "bars arrive in time order, once each"
+    assert all(b > a for a, b in itertools.pairwise(actions)), (
+        "bars arrive in time order, once each"
+    )
     statuses = [o.status for o in engine.orders]
     assert statuses == [OrderStatus.FILLED, OrderStatus.FILLED]
     assert engine.portfolio.positions() == []
@@ -89,12 +120,25 @@ def test_paper_mode_with_spot_expert_fills_on_simulated_broker_without_keys(sand
 
 
 def test_live_mode_with_hedge_futures_expert_matches_sandbox_ledger(sandbox):
-    expert = _expert(sandbox, market_type="futures", contract_type="linear", position_mode="hedge",
-                     margin_mode="isolated", api_key=KEY, api_secret=SECRET)
+    expert = _expert(
+        sandbox,
+        market_type="futures",
+        contract_type="linear",
+        position_mode="hedge",
+        margin_mode="isolated",
+        api_key=KEY,
+        api_secret=SECRET,
+    )
     events = []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01,
-                    leverage=2)
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1m",
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=0.01,
+        leverage=2,
+    )
     def init(ctx):
         pass
 
@@ -122,7 +166,11 @@ def test_live_mode_with_hedge_futures_expert_matches_sandbox_ledger(sandbox):
     positions = {(p.side.value, round(p.quantity, 8)) for p in engine.portfolio.positions()}
     assert positions == {("long", 0.01), ("short", 0.01)}
     account = next(a for key, a in sandbox.ledger()["accounts"].items() if key == KEY)
-    venue = {(p["position_side"].lower(), round(abs(p["amount"]), 8)) for p in account["positions"] if p["amount"]}
+    venue = {
+        (p["position_side"].lower(), round(abs(p["amount"]), 8))
+        for p in account["positions"]
+        if p["amount"]
+    }
     assert positions == venue, "engine positions must equal the sandbox's own ledger"
     resting = next(o for o in engine.orders if o.price is not None)
     assert resting.status is OrderStatus.CANCELLED
@@ -131,12 +179,25 @@ def test_live_mode_with_hedge_futures_expert_matches_sandbox_ledger(sandbox):
 
 
 def test_live_mode_with_trailing_stop_manages_it_in_engine_and_exits_once_at_venue(sandbox):
-    expert = _expert(sandbox, market_type="futures", contract_type="linear", position_mode="oneway",
-                     margin_mode="isolated", api_key=ONEWAY_KEY, api_secret=ONEWAY_SECRET)
+    expert = _expert(
+        sandbox,
+        market_type="futures",
+        contract_type="linear",
+        position_mode="oneway",
+        margin_mode="isolated",
+        api_key=ONEWAY_KEY,
+        api_secret=ONEWAY_SECRET,
+    )
     state = {}
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01,
-                    trailing_stop_pct=1.0)
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1m",
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=0.01,
+        trailing_stop_pct=1.0,
+    )
     def init(ctx):
         pass
 
@@ -148,9 +209,15 @@ def test_live_mode_with_trailing_stop_manages_it_in_engine_and_exits_once_at_ven
     async def scenario():
         strategy, risk = expert.strategy_config(expert._init_options)
         gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE))
-        runtime = TradingRuntime(handlers=expert.handlers, strategy=strategy, gateway=gateway,
-                                 trade_mode=TradeMode.LIVE, parts=RunParts(risk=RiskManager(risk)), market_type=expert.config.market_type,
-                                 margin_mode=expert.config.margin_mode)
+        runtime = TradingRuntime(
+            handlers=expert.handlers,
+            strategy=strategy,
+            gateway=gateway,
+            trade_mode=TradeMode.LIVE,
+            parts=RunParts(risk=RiskManager(risk)),
+            market_type=expert.config.market_type,
+            margin_mode=expert.config.margin_mode,
+        )
         try:
             await runtime.start()
             sandbox.advance(1)
@@ -160,7 +227,9 @@ def test_live_mode_with_trailing_stop_manages_it_in_engine_and_exits_once_at_ven
             for factor in (1.02, 1.03, 1.025):  # up 3%: the stop trails to 1% below the high
                 sandbox.set_price("BTCUSDT", round(entry * factor, 1))
                 await runtime.step()
-            sandbox.set_price("BTCUSDT", round(entry * 1.015, 1))  # down 1.5% from the high: breached
+            sandbox.set_price(
+                "BTCUSDT", round(entry * 1.015, 1)
+            )  # down 1.5% from the high: breached
             await runtime.step()
             await runtime.step()
         finally:
@@ -187,7 +256,9 @@ def test_paper_mode_with_fill_on_close_and_participation_uses_both_simulation_se
     expert = _expert(sandbox, market_type="spot")
     fills_at_placement = []
 
-    @expert.on_init(symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01)
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01
+    )
     def init(ctx):
         pass
 
@@ -199,5 +270,7 @@ def test_paper_mode_with_fill_on_close_and_participation_uses_both_simulation_se
 
     simulation = SimulationConfig(fill_market_on="close", max_volume_participation=0.25)
     runtime = asyncio.run(_drive(expert, sandbox, TradeMode.PAPER, steps=1, simulation=simulation))
-    assert fills_at_placement == [pytest.approx(0.01)], "fill_market_on='close' fills a market order at once"
+    assert fills_at_placement == [pytest.approx(0.01)], (
+        "fill_market_on='close' fills a market order at once"
+    )
     assert runtime.broker.participation == 0.25

@@ -17,15 +17,23 @@ pytestmark = [pytest.mark.postgres]
 
 
 def _database(postgres_url: str) -> Database:
-    return Database(settings=StorageSettings(database_url=postgres_url, connect_timeout_seconds=1,
-                                             retry_attempts=1, retry_initial_wait_seconds=0.0))
+    return Database(
+        settings=StorageSettings(
+            database_url=postgres_url,
+            connect_timeout_seconds=1,
+            retry_attempts=1,
+            retry_initial_wait_seconds=0.0,
+        )
+    )
 
 
 def test_postgres_statement_that_hangs_fails_as_unavailable(postgres_url) -> None:
     database = _database(postgres_url)
     try:
         with pytest.raises(StorageUnavailableError, match="statement timeout"):
-            database.read(lambda session: session.execute(text("SELECT pg_sleep(30)")).all(), what="hang")
+            database.read(
+                lambda session: session.execute(text("SELECT pg_sleep(30)")).all(), what="hang"
+            )
     finally:
         database.dispose()
 
@@ -38,8 +46,11 @@ def test_postgres_connections_probe_a_silent_peer(postgres_url) -> None:
             parameters = raw.driver_connection.info.get_parameters()
         finally:
             raw.close()
-        assert (parameters["keepalives"], parameters["keepalives_idle"], parameters["keepalives_count"]) == (
-            "1", "1", "3")
+        assert (
+            parameters["keepalives"],
+            parameters["keepalives_idle"],
+            parameters["keepalives_count"],
+        ) == ("1", "1", "3")
         assert parameters["tcp_user_timeout"] == "2000" and parameters["connect_timeout"] == "1"
     finally:
         database.dispose()

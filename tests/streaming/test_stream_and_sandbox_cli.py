@@ -20,14 +20,33 @@ pytestmark = pytest.mark.network
 
 
 @pytest.mark.parametrize("option", ["--base-url", "--sandbox-url"])
-def test_stream_command_with_sandbox_and_duration_prints_latency_summary(tick_sandbox, tmp_path, monkeypatch,  # noqa: F811
-                                                                        option):
-    monkeypatch.chdir(tmp_path)  # the stream records its run (var/metaexpert.sqlite) like every paper run
-    expert_file = write_expert(tmp_path, "streamer", TIMER_EXPERT.replace('timeframe="1m"', 'timeframe="5m"'))
-    result = CliRunner().invoke(app, ["stream", expert_file, "--duration", "1.5", option,
-                                      f"http://{tick_sandbox.host}:{tick_sandbox.port}"])
+def test_stream_command_with_sandbox_and_duration_prints_latency_summary(
+    tick_sandbox,
+    tmp_path,
+    monkeypatch,
+    option,
+):
+    monkeypatch.chdir(
+        tmp_path
+    )  # the stream records its run (var/metaexpert.sqlite) like every paper run
+    expert_file = write_expert(
+        tmp_path, "streamer", TIMER_EXPERT.replace('timeframe="1m"', 'timeframe="5m"')
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "stream",
+            expert_file,
+            "--duration",
+            "1.5",
+            option,
+            f"http://{tick_sandbox.host}:{tick_sandbox.port}",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    assert re.search(r"ticks \d+, books \d+, stale events \d+, reconnects \d+; tick->on_tick p50", result.output)
+    assert re.search(
+        r"ticks \d+, books \d+, stale events \d+, reconnects \d+; tick->on_tick p50", result.output
+    )
     assert (tmp_path / "var" / "metaexpert.sqlite").is_file(), "the streamed run is recorded"
 
 
@@ -41,8 +60,20 @@ def test_stream_command_with_bad_mode_exits_with_clear_message(tmp_path):
 def test_sandbox_command_with_free_port_serves_status_until_terminated():
     if not (DATA / "binance" / "spot").is_dir():
         pytest.skip("recorded market data not found")
-    command = [str(Path(sys.executable).with_name("metaexpert")), "sandbox", "--port", "0", "--data-dir", str(DATA),
-               "--timeframe", "1h", "--symbol", "BTCUSDT", "--speed", "0"]
+    command = [
+        str(Path(sys.executable).with_name("metaexpert")),
+        "sandbox",
+        "--port",
+        "0",
+        "--data-dir",
+        str(DATA),
+        "--timeframe",
+        "1h",
+        "--symbol",
+        "BTCUSDT",
+        "--speed",
+        "0",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = ""
@@ -52,7 +83,9 @@ def test_sandbox_command_with_free_port_serves_status_until_terminated():
                 break
         match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
         assert match, line
-        with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/sandbox/status", timeout=10) as answer:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{match.group(1)}/sandbox/status", timeout=10
+        ) as answer:
             status = json.loads(answer.read())
         assert status
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-TREND_EXPERT = '''
+TREND_EXPERT = """
 from metaexpert import MetaExpert
 
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
@@ -31,9 +31,9 @@ def bar(ctx, bars):
         ctx.buy()
     elif fast < slow and ctx.positions():
         ctx.close()
-'''
+"""
 
-MEMORY_HOG_EXPERT = '''
+MEMORY_HOG_EXPERT = """
 from metaexpert import MetaExpert
 
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
@@ -48,21 +48,25 @@ def init(ctx):
 @expert.on_bar(timeframe="1h")
 def bar(ctx, bars):
     hoard.append(bytearray(8 * 1024 ** 3))  # 8 GiB: far past the process's address-space limit
-'''
+"""
 
-CRASHING_EXPERT = '''
+CRASHING_EXPERT = """
 import os
 from metaexpert import MetaExpert
 
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
 os._exit(3)  # dies at import, before any trading: a crash the supervisor should retry
-'''
+"""
 
 
 @pytest.fixture
 def expert_files(tmp_path: Path) -> dict[str, Path]:
     files = {}
-    for name, body in (("trend", TREND_EXPERT), ("hog", MEMORY_HOG_EXPERT), ("crash", CRASHING_EXPERT)):
+    for name, body in (
+        ("trend", TREND_EXPERT),
+        ("hog", MEMORY_HOG_EXPERT),
+        ("crash", CRASHING_EXPERT),
+    ):
         path = tmp_path / "experts" / f"{name}_expert.py"
         path.parent.mkdir(exist_ok=True)
         path.write_text(textwrap.dedent(body), encoding="utf-8")
@@ -93,7 +97,9 @@ def alert_inbox():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     inbox.url = f"json://127.0.0.1:{server.server_address[1]}/alerts"
     try:
@@ -103,7 +109,7 @@ def alert_inbox():
         server.server_close()
 
 
-SPINNING_EXPERT = '''
+SPINNING_EXPERT = """
 from metaexpert import MetaExpert
 
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
@@ -118,7 +124,7 @@ def init(ctx):
 def bar(ctx, bars):
     while True:  # a runaway loop: only the CPU-time limit ends it
         pass
-'''
+"""
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ def test_supervise_command_with_yaml_runs_experts_and_reports_each(expert_files,
     config.write_text(f"""
 experts:
   - name: trend-a
-    file: {expert_files['trend'].relative_to(tmp_path)}
+    file: {expert_files["trend"].relative_to(tmp_path)}
     memory_limit_mb: 4096
     run: {{backtest_start: "2024-05-01", backtest_end: "2024-05-06"}}
   - name: broken
-    file: {expert_files['crash']}
+    file: {expert_files["crash"]}
     restart_on_crash: false
-run_dir: {tmp_path / 'run'}
+run_dir: {tmp_path / "run"}
 """)
     result = CliRunner().invoke(app, ["supervise", str(config), "--timeout", "60"])
     assert result.exit_code == 1, result.output  # one expert did not finish

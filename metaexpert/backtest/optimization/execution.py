@@ -45,8 +45,12 @@ class BacktestSettings(BaseModel):
     data_dir: str | None = None
     simulation: dict[str, Any] = Field(default_factory=dict)
     market_specs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    close_at_end: bool = Field(default=True, description="close positions at a period's end (comparable windows)")
-    quiet: bool = Field(default=True, description="silence per-pass engine warnings (rejected orders etc.)")
+    close_at_end: bool = Field(
+        default=True, description="close positions at a period's end (comparable windows)"
+    )
+    quiet: bool = Field(
+        default=True, description="silence per-pass engine warnings (rejected orders etc.)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,14 +121,30 @@ class MemoryCandleSource(CandleSource):
     exactly: ``start_ms <= timestamp < end_ms``, so a pass never sees a bar past its end.
     """
 
-    def __init__(self, data_dir: str | Path | None, *, cache_dir: str | Path | None = None,
-                 allow_download: bool = False, span: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path | None,
+        *,
+        cache_dir: str | Path | None = None,
+        allow_download: bool = False,
+        span: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__(data_dir, cache_dir=cache_dir, allow_download=allow_download)
         self.span = span
-        self._memory: dict[tuple[str, str, str, str], tuple[int, int, LoadedCandles, np.ndarray]] = {}
+        self._memory: dict[
+            tuple[str, str, str, str], tuple[int, int, LoadedCandles, np.ndarray]
+        ] = {}
         self.disk_reads = 0
 
-    def load(self, exchange: str, market_type: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> LoadedCandles:
+    def load(
+        self,
+        exchange: str,
+        market_type: str,
+        symbol: str,
+        timeframe: str,
+        start_ms: int,
+        end_ms: int,
+    ) -> LoadedCandles:
         key = (exchange, market_type, symbol, str(timeframe))
         held = self._memory.get(key)
         if held is None or start_ms < held[0] or end_ms > held[1]:
@@ -151,8 +171,14 @@ def ms_to_utc(epoch_ms: int) -> datetime:
 class PassEvaluator:
     """Runs passes of one expert in this process, reusing candles between passes."""
 
-    def __init__(self, expert: Any, settings: BacktestSettings | None = None, *,
-                 reference: ExpertReference | None = None, span: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        expert: Any,
+        settings: BacktestSettings | None = None,
+        *,
+        reference: ExpertReference | None = None,
+        span: tuple[int, int] | None = None,
+    ) -> None:
         self.expert = expert
         self.settings = settings or BacktestSettings()
         self.reference = reference
@@ -163,8 +189,13 @@ class PassEvaluator:
         self.candles = MemoryCandleSource(data_dir, span=span)
 
     @classmethod
-    def from_reference(cls, reference: ExpertReference, settings: BacktestSettings | None = None, *,
-                       span: tuple[int, int] | None = None) -> PassEvaluator:
+    def from_reference(
+        cls,
+        reference: ExpertReference,
+        settings: BacktestSettings | None = None,
+        *,
+        span: tuple[int, int] | None = None,
+    ) -> PassEvaluator:
         return cls(reference.load(), settings, reference=reference, span=span)
 
     def evaluate(self, request: PassRequest) -> PassOutcome:
@@ -174,20 +205,40 @@ class PassEvaluator:
         try:
             with _quiet(settings.quiet):
                 result = self.expert.run(
-                    trade_mode="backtest", backtest_start=ms_to_utc(request.start_ms),
-                    backtest_end=ms_to_utc(request.end_ms), initial_capital=settings.initial_capital,
+                    trade_mode="backtest",
+                    backtest_start=ms_to_utc(request.start_ms),
+                    backtest_end=ms_to_utc(request.end_ms),
+                    initial_capital=settings.initial_capital,
                     data_dir=self.candles.stores[0].root if self.candles.stores else None,
-                    parameters=dict(request.parameters), report=False, configure_logs=False,
-                    simulation=dict(settings.simulation) or None, market_specs=settings.market_specs or None,
-                    close_at_end=settings.close_at_end, candle_source=self.candles,
+                    parameters=dict(request.parameters),
+                    report=False,
+                    configure_logs=False,
+                    simulation=dict(settings.simulation) or None,
+                    market_specs=settings.market_specs or None,
+                    close_at_end=settings.close_at_end,
+                    candle_source=self.candles,
                 )
         except Exception as error:  # noqa: BLE001 - one failing pass must not end a sweep; the error is kept
             logger.debug("pass %s failed:\n%s", request.parameters, traceback.format_exc())
-            return PassOutcome(dict(request.parameters), request.start_ms, request.end_ms,
-                               error=f"{type(error).__name__}: {error}", wall_seconds=time.perf_counter() - started)
-        metrics = {key: value for key, value in result.metrics.items() if isinstance(value, int | float | str | None)}
-        outcome = PassOutcome(dict(request.parameters), request.start_ms, request.end_ms, metrics=metrics,
-                              wall_seconds=time.perf_counter() - started)
+            return PassOutcome(
+                dict(request.parameters),
+                request.start_ms,
+                request.end_ms,
+                error=f"{type(error).__name__}: {error}",
+                wall_seconds=time.perf_counter() - started,
+            )
+        metrics = {
+            key: value
+            for key, value in result.metrics.items()
+            if isinstance(value, int | float | str | None)
+        }
+        outcome = PassOutcome(
+            dict(request.parameters),
+            request.start_ms,
+            request.end_ms,
+            metrics=metrics,
+            wall_seconds=time.perf_counter() - started,
+        )
         if request.keep_equity:
             outcome.equity_timestamps = np.asarray(result.equity_timestamps, dtype=np.int64).copy()
             outcome.equity = np.asarray(result.equity, dtype=np.float64).copy()
@@ -235,7 +286,9 @@ def _worker_context() -> Any:
     forks workers from it (cheap, and no polars thread pool is ever forked); else ``spawn``."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["metaexpert.expert", "metaexpert.backtest.optimization.execution"])
+        context.set_forkserver_preload(
+            ["metaexpert.expert", "metaexpert.backtest.optimization.execution"]
+        )
         return context
     return multiprocessing.get_context("spawn")
 
@@ -243,7 +296,9 @@ def _worker_context() -> Any:
 _WORKER_EVALUATOR: PassEvaluator | None = None
 
 
-def _install_worker(reference: ExpertReference, settings: BacktestSettings, span: tuple[int, int] | None) -> None:
+def _install_worker(
+    reference: ExpertReference, settings: BacktestSettings, span: tuple[int, int] | None
+) -> None:
     global _WORKER_EVALUATOR
     _WORKER_EVALUATOR = PassEvaluator.from_reference(reference, settings, span=span)
 
@@ -272,8 +327,10 @@ class LocalExecutor:
             if reference is None:
                 path = expert_source_file(evaluator.expert)
                 if path is None:
-                    raise ConfigurationError("parallel passes need the expert's file: pass expert_file= "
-                                             "(the expert was not defined in a file)")
+                    raise ConfigurationError(
+                        "parallel passes need the expert's file: pass expert_file= "
+                        "(the expert was not defined in a file)"
+                    )
                 reference = ExpertReference(path)
             self.reference = reference
 
@@ -295,7 +352,8 @@ class LocalExecutor:
             return [self.evaluator.evaluate(request) for request in requests]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=_worker_context(),
+                max_workers=self.workers,
+                mp_context=_worker_context(),
                 initializer=_install_worker,
                 initargs=(self.reference, self.evaluator.settings, self.evaluator.candles.span),
             )

@@ -15,8 +15,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FitnessName = Literal["sharpe", "sortino", "calmar", "profit_factor", "return_over_max_drawdown", "expectancy",
-                      "total_return", "expert"]
+FitnessName = Literal[
+    "sharpe",
+    "sortino",
+    "calmar",
+    "profit_factor",
+    "return_over_max_drawdown",
+    "expectancy",
+    "total_return",
+    "expert",
+]
 
 #: The metric behind each built-in fitness.
 FITNESS_METRICS: dict[str, str] = {
@@ -52,7 +60,11 @@ class Fitness(BaseModel):
         if trades < self.min_trades:
             return None
         drawdown = metrics.get("max_drawdown_pct")
-        if self.max_drawdown_pct is not None and drawdown is not None and abs(float(drawdown)) > self.max_drawdown_pct:
+        if (
+            self.max_drawdown_pct is not None
+            and drawdown is not None
+            and abs(float(drawdown)) > self.max_drawdown_pct
+        ):
             return None
         if self.name == "return_over_max_drawdown":
             total = metrics.get("total_return_pct")

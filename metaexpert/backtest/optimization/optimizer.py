@@ -55,7 +55,9 @@ def resolve_space(expert: Any, space: ParameterSpace | Mapping[str, Any] | None)
         return ParameterSpace(space)
     declared = getattr(expert, "declared_parameter_space", None)
     if declared is None:
-        raise ConfigurationError("no parameter space: declare one with expert.parameter_space(...) or pass space=")
+        raise ConfigurationError(
+            "no parameter space: declare one with expert.parameter_space(...) or pass space="
+        )
     return declared
 
 
@@ -68,7 +70,9 @@ def _settings(model: type, value: Any, what: str) -> Any:
         raise ConfigurationError(f"invalid {what}: {error}") from None
 
 
-def _expert_and_reference(expert: Any, expert_file: str | Path | None, variable: str | None) -> tuple[Any, ExpertReference | None]:
+def _expert_and_reference(
+    expert: Any, expert_file: str | Path | None, variable: str | None
+) -> tuple[Any, ExpertReference | None]:
     if isinstance(expert, str | Path):
         reference = ExpertReference(str(Path(expert).resolve()), variable)
         return reference.load(), reference
@@ -102,14 +106,33 @@ def optimize(
     expert, reference = _expert_and_reference(expert, expert_file, variable)
     start_ms, end_ms = period_ms(start, end)
     chosen_space = resolve_space(expert, space)
-    search_settings = _settings(SearchSettings, {"method": method, "trials": trials, "seed": seed,
-                                                 "batch_size": batch_size or max(workers, 1) * 2}, "search settings")
+    search_settings = _settings(
+        SearchSettings,
+        {
+            "method": method,
+            "trials": trials,
+            "seed": seed,
+            "batch_size": batch_size or max(workers, 1) * 2,
+        },
+        "search settings",
+    )
     scoring = _fitness(fitness)
-    evaluator = PassEvaluator(expert, _settings(BacktestSettings, backtest, "backtest settings"), reference=reference,
-                              span=(start_ms, end_ms))
+    evaluator = PassEvaluator(
+        expert,
+        _settings(BacktestSettings, backtest, "backtest settings"),
+        reference=reference,
+        span=(start_ms, end_ms),
+    )
     with LocalExecutor(evaluator, workers) as executor:
-        result = search(chosen_space, executor.map, start_ms=start_ms, end_ms=end_ms, fitness=scoring,
-                        settings=search_settings, on_pass=on_pass)
+        result = search(
+            chosen_space,
+            executor.map,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            fitness=scoring,
+            settings=search_settings,
+            on_pass=on_pass,
+        )
     if database_url:
         from metaexpert.backtest.optimization.persistence import store_search
 
@@ -140,15 +163,33 @@ def optimize_walk_forward(
     expert, reference = _expert_and_reference(expert, expert_file, variable)
     start_ms, end_ms = period_ms(start, end)
     chosen_space = resolve_space(expert, space)
-    search_settings = _settings(SearchSettings, {"method": method, "trials": trials, "seed": seed,
-                                                 "batch_size": batch_size or max(workers, 1) * 2}, "search settings")
+    search_settings = _settings(
+        SearchSettings,
+        {
+            "method": method,
+            "trials": trials,
+            "seed": seed,
+            "batch_size": batch_size or max(workers, 1) * 2,
+        },
+        "search settings",
+    )
     window_settings = _settings(WalkForwardSettings, windows, "walk-forward settings")
     backtest_settings = _settings(BacktestSettings, backtest, "backtest settings")
-    evaluator = PassEvaluator(expert, backtest_settings, reference=reference, span=(start_ms, end_ms))
+    evaluator = PassEvaluator(
+        expert, backtest_settings, reference=reference, span=(start_ms, end_ms)
+    )
     with LocalExecutor(evaluator, workers) as executor:
-        result = walk_forward(chosen_space, executor.map, start=start_ms, end=end_ms, settings=window_settings,
-                              fitness=_fitness(fitness), search_settings=search_settings,
-                              initial_capital=backtest_settings.initial_capital, on_window=on_window)
+        result = walk_forward(
+            chosen_space,
+            executor.map,
+            start=start_ms,
+            end=end_ms,
+            settings=window_settings,
+            fitness=_fitness(fitness),
+            search_settings=search_settings,
+            initial_capital=backtest_settings.initial_capital,
+            on_window=on_window,
+        )
     if database_url:
         from metaexpert.backtest.optimization.persistence import store_walk_forward
 

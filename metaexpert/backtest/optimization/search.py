@@ -36,7 +36,9 @@ class SearchSettings(BaseModel):
     method: SearchMethod = "tpe"
     trials: int = Field(default=50, ge=1, description="passes to run (random, tpe)")
     seed: int = 0
-    batch_size: int = Field(default=4, ge=1, description="TPE passes asked per round (run in parallel)")
+    batch_size: int = Field(
+        default=4, ge=1, description="TPE passes asked per round (run in parallel)"
+    )
     max_grid_size: int = Field(default=100_000, ge=1)
 
 
@@ -52,10 +54,22 @@ class ScoredPass:
     outcome: PassOutcome | None = None
 
     def as_row(self) -> dict[str, Any]:
-        return {"pass": self.number, **self.parameters, "fitness": self.score,
-                **{key: self.metrics.get(key) for key in ("total_return_pct", "max_drawdown_pct", "sharpe_ratio",
-                                                             "profit_factor", "number_of_trades")},
-                "error": self.error}
+        return {
+            "pass": self.number,
+            **self.parameters,
+            "fitness": self.score,
+            **{
+                key: self.metrics.get(key)
+                for key in (
+                    "total_return_pct",
+                    "max_drawdown_pct",
+                    "sharpe_ratio",
+                    "profit_factor",
+                    "number_of_trades",
+                )
+            },
+            "error": self.error,
+        }
 
 
 @dataclass(slots=True)
@@ -72,7 +86,9 @@ class SearchResult:
 
     def ranked(self) -> list[ScoredPass]:
         """Scored passes by descending fitness (ties: the earlier pass first), then refused ones."""
-        scored = sorted((p for p in self.passes if p.score is not None), key=lambda p: (-p.score, p.number))
+        scored = sorted(
+            (p for p in self.passes if p.score is not None), key=lambda p: (-p.score, p.number)
+        )
         return scored + [p for p in self.passes if p.score is None]
 
     @property
@@ -88,8 +104,14 @@ def parameter_key(parameters: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 class _Scorer:
     """Runs batches, scores them, and never runs the same parameter set twice."""
 
-    def __init__(self, evaluate: BatchEvaluator, fitness: Fitness, start_ms: int, end_ms: int,
-                 on_pass: Callable[[ScoredPass], None] | None) -> None:
+    def __init__(
+        self,
+        evaluate: BatchEvaluator,
+        fitness: Fitness,
+        start_ms: int,
+        end_ms: int,
+        on_pass: Callable[[ScoredPass], None] | None,
+    ) -> None:
         self.evaluate = evaluate
         self.fitness = fitness
         self.start_ms = start_ms
@@ -115,17 +137,26 @@ class _Scorer:
         return [self.seen[parameter_key(p)] for p in batch]
 
 
-def search(space: ParameterSpace, evaluate: BatchEvaluator, *, start_ms: int, end_ms: int,
-           fitness: Fitness, settings: SearchSettings | None = None,
-           on_pass: Callable[[ScoredPass], None] | None = None) -> SearchResult:
+def search(
+    space: ParameterSpace,
+    evaluate: BatchEvaluator,
+    *,
+    start_ms: int,
+    end_ms: int,
+    fitness: Fitness,
+    settings: SearchSettings | None = None,
+    on_pass: Callable[[ScoredPass], None] | None = None,
+) -> SearchResult:
     """Search ``space`` over ``[start_ms, end_ms)`` and return every scored pass."""
     settings = settings or SearchSettings()
     scorer = _Scorer(evaluate, fitness, start_ms, end_ms, on_pass)
     if settings.method == "grid":
         size = space.grid_size()
         if size > settings.max_grid_size:
-            raise ConfigurationError(f"the grid has {size} combinations, more than max_grid_size="
-                                     f"{settings.max_grid_size}; coarsen the steps or use random/tpe search")
+            raise ConfigurationError(
+                f"the grid has {size} combinations, more than max_grid_size="
+                f"{settings.max_grid_size}; coarsen the steps or use random/tpe search"
+            )
         candidates = list(space.grid())
         if not candidates:
             raise ConfigurationError("no combination of the grid satisfies the constraints")
@@ -136,7 +167,9 @@ def search(space: ParameterSpace, evaluate: BatchEvaluator, *, start_ms: int, en
         _tree_parzen(space, scorer, settings)
     else:  # pragma: no cover - the Literal type refuses it first
         raise ConfigurationError(f"unknown search method {settings.method!r}")
-    return SearchResult(settings.method, start_ms, end_ms, fitness, space, scorer.passes, settings.seed)
+    return SearchResult(
+        settings.method, start_ms, end_ms, fitness, space, scorer.passes, settings.seed
+    )
 
 
 def _random(space: ParameterSpace, scorer: _Scorer, settings: SearchSettings) -> None:
@@ -154,10 +187,16 @@ def _random(space: ParameterSpace, scorer: _Scorer, settings: SearchSettings) ->
         keys.add(key)
         candidates.append(values)
     if not candidates:
-        raise ConfigurationError(f"random search found no feasible parameter set in {attempts} draws; "
-                                 "check the constraints")
+        raise ConfigurationError(
+            f"random search found no feasible parameter set in {attempts} draws; "
+            "check the constraints"
+        )
     if len(candidates) < settings.trials:
-        logger.info("random search: only %d distinct feasible sets found (asked for %d)", len(candidates), settings.trials)
+        logger.info(
+            "random search: only %d distinct feasible sets found (asked for %d)",
+            len(candidates),
+            settings.trials,
+        )
     scorer.run(candidates)
 
 
@@ -165,7 +204,9 @@ def _tree_parzen(space: ParameterSpace, scorer: _Scorer, settings: SearchSetting
     import optuna  # imported lazily: only TPE needs it
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 4)))
+    sampler = optuna.samplers.TPESampler(
+        seed=settings.seed, n_startup_trials=min(10, max(2, settings.trials // 4))
+    )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     evaluated = 0
     attempts = 0
@@ -200,4 +241,6 @@ def _tree_parzen(space: ParameterSpace, scorer: _Scorer, settings: SearchSetting
                 study.tell(trial, scored.score)
         evaluated += len(batch)
     if evaluated == 0:
-        raise ConfigurationError(f"TPE found no feasible parameter set in {attempts} suggestions; check the constraints")
+        raise ConfigurationError(
+            f"TPE found no feasible parameter set in {attempts} suggestions; check the constraints"
+        )

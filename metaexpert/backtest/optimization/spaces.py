@@ -67,8 +67,12 @@ class IntegerRange(BaseModel):
         return float(self.high - self.low)
 
     def contains(self, value: Any) -> bool:
-        return isinstance(value, int | np.integer) and not isinstance(value, bool) and self.low <= value <= self.high \
+        return (
+            isinstance(value, int | np.integer)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
             and (value - self.low) % self.step == 0
+        )
 
 
 class FloatRange(BaseModel):
@@ -96,7 +100,8 @@ class FloatRange(BaseModel):
     def values(self) -> list[float]:
         if self.step is None:
             raise ConfigurationError(
-                f"a grid needs discrete values: give FloatRange({self.low}, {self.high}) a step= or use random/tpe search")
+                f"a grid needs discrete values: give FloatRange({self.low}, {self.high}) a step= or use random/tpe search"
+            )
         count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         return [round(self.low + index * self.step, 12) for index in range(count)]
 
@@ -115,7 +120,11 @@ class FloatRange(BaseModel):
         return self.high - self.low
 
     def contains(self, value: Any) -> bool:
-        return isinstance(value, int | float) and not isinstance(value, bool) and self.low - 1e-12 <= value <= self.high + 1e-12
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and self.low - 1e-12 <= value <= self.high + 1e-12
+        )
 
 
 class Choice(BaseModel):
@@ -141,7 +150,11 @@ class Choice(BaseModel):
         return trial.suggest_categorical(name, list(self.choices))
 
     def width(self) -> float | None:
-        numeric = [value for value in self.choices if isinstance(value, int | float) and not isinstance(value, bool)]
+        numeric = [
+            value
+            for value in self.choices
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
         return float(max(numeric) - min(numeric)) if len(numeric) == len(self.choices) else None
 
     def contains(self, value: Any) -> bool:
@@ -161,17 +174,33 @@ def parameter_from(value: Any) -> Parameter:
         kinds = {"integer": IntegerRange, "float": FloatRange, "choice": Choice}
         kind = value.get("kind")
         if kind not in kinds:
-            raise ConfigurationError(f"parameter definition needs kind integer, float or choice, got {dict(value)}")
+            raise ConfigurationError(
+                f"parameter definition needs kind integer, float or choice, got {dict(value)}"
+            )
         return kinds[kind].model_validate(dict(value))
     raise ConfigurationError(
-        f"cannot use {value!r} as a parameter range: use IntegerRange, FloatRange, Choice or a list of choices")
+        f"cannot use {value!r} as a parameter range: use IntegerRange, FloatRange, Choice or a list of choices"
+    )
 
 
 # ---------------------------------------------------------------------------- constraints
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
-_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-            ast.Eq: operator.eq, ast.NotEq: operator.ne}
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_COMPARE = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
 
 
 class ExpressionConstraint:
@@ -182,18 +211,35 @@ class ExpressionConstraint:
         try:
             self._tree = ast.parse(text, mode="eval").body
         except SyntaxError as error:
-            raise ConfigurationError(f"constraint {text!r} is not a valid expression: {error.msg}") from None
+            raise ConfigurationError(
+                f"constraint {text!r} is not a valid expression: {error.msg}"
+            ) from None
         self.names = {node.id for node in ast.walk(self._tree) if isinstance(node, ast.Name)}
         self._check(self._tree)
 
     def _check(self, node: ast.AST) -> None:
-        allowed = (ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.BinOp, ast.Compare,
-                   ast.Name, ast.Load, ast.Constant, *_BINARY, *_COMPARE)
+        allowed = (
+            ast.BoolOp,
+            ast.And,
+            ast.Or,
+            ast.UnaryOp,
+            ast.Not,
+            ast.USub,
+            ast.UAdd,
+            ast.BinOp,
+            ast.Compare,
+            ast.Name,
+            ast.Load,
+            ast.Constant,
+            *_BINARY,
+            *_COMPARE,
+        )
         for child in ast.walk(node):
             if not isinstance(child, allowed):
                 raise ConfigurationError(
                     f"constraint {self.text!r} uses {type(child).__name__}; only arithmetic, comparisons, "
-                    "and/or/not, parameter names and numbers are allowed")
+                    "and/or/not, parameter names and numbers are allowed"
+                )
 
     def __call__(self, parameters: dict[str, Any]) -> bool:
         return bool(self._evaluate(self._tree, parameters))
@@ -203,16 +249,24 @@ class ExpressionConstraint:
             return node.value
         if isinstance(node, ast.Name):
             if node.id not in values:
-                raise ConfigurationError(f"constraint {self.text!r} names {node.id!r}, which is not a parameter")
+                raise ConfigurationError(
+                    f"constraint {self.text!r} names {node.id!r}, which is not a parameter"
+                )
             return values[node.id]
         if isinstance(node, ast.BoolOp):
             results = (self._evaluate(value, values) for value in node.values)
             return all(results) if isinstance(node.op, ast.And) else any(results)
         if isinstance(node, ast.UnaryOp):
             operand = self._evaluate(node.operand, values)
-            return (not operand) if isinstance(node.op, ast.Not) else (-operand if isinstance(node.op, ast.USub) else operand)
+            return (
+                (not operand)
+                if isinstance(node.op, ast.Not)
+                else (-operand if isinstance(node.op, ast.USub) else operand)
+            )
         if isinstance(node, ast.BinOp):
-            return _BINARY[type(node.op)](self._evaluate(node.left, values), self._evaluate(node.right, values))
+            return _BINARY[type(node.op)](
+                self._evaluate(node.left, values), self._evaluate(node.right, values)
+            )
         if isinstance(node, ast.Compare):
             left = self._evaluate(node.left, values)
             for comparison, right_node in zip(node.ops, node.comparators, strict=True):
@@ -221,7 +275,9 @@ class ExpressionConstraint:
                     return False
                 left = right
             return True
-        raise ConfigurationError(f"constraint {self.text!r}: unsupported element {type(node).__name__}")
+        raise ConfigurationError(
+            f"constraint {self.text!r}: unsupported element {type(node).__name__}"
+        )
 
     def __repr__(self) -> str:
         return f"ExpressionConstraint({self.text!r})"
@@ -230,7 +286,11 @@ class ExpressionConstraint:
 class ParameterSpace:
     """Named parameter ranges plus constraints; the single input of every search method."""
 
-    def __init__(self, parameters: Mapping[str, Any], constraints: list[Constraint] | tuple[Constraint, ...] = ()) -> None:
+    def __init__(
+        self,
+        parameters: Mapping[str, Any],
+        constraints: list[Constraint] | tuple[Constraint, ...] = (),
+    ) -> None:
         if not parameters:
             raise ConfigurationError("a parameter space needs at least one parameter")
         self.parameters: dict[str, Parameter] = {}
@@ -248,12 +308,15 @@ class ParameterSpace:
                 unknown = expression.names - set(self.parameters)
                 if unknown:
                     raise ConfigurationError(
-                        f"constraint {constraint!r} names {sorted(unknown)}, not in the space {sorted(self.parameters)}")
+                        f"constraint {constraint!r} names {sorted(unknown)}, not in the space {sorted(self.parameters)}"
+                    )
                 self.constraints.append(expression)
             elif callable(constraint):
                 self.constraints.append(constraint)
             else:
-                raise ConfigurationError(f"a constraint must be a callable or an expression string, got {constraint!r}")
+                raise ConfigurationError(
+                    f"a constraint must be a callable or an expression string, got {constraint!r}"
+                )
 
     @property
     def names(self) -> list[str]:
@@ -290,17 +353,26 @@ class ParameterSpace:
             raise ConfigurationError(f"parameter set {values} lacks {sorted(missing)}")
         for name, parameter in self.parameters.items():
             if not parameter.contains(values[name]):
-                raise ConfigurationError(f"parameter {name}={values[name]!r} lies outside its range {parameter!r}")
+                raise ConfigurationError(
+                    f"parameter {name}={values[name]!r} lies outside its range {parameter!r}"
+                )
         if not self.is_feasible(values):
             raise ConfigurationError(f"parameter set {values} breaks a constraint of the space")
 
     def describe(self) -> dict[str, Any]:
         """JSON form: ranges as dicts, expression constraints as text (callables as their name)."""
         return {
-            "parameters": {name: parameter.model_dump() for name, parameter in self.parameters.items()},
-            "constraints": [c.text for c in self.constraints if isinstance(c, ExpressionConstraint)],
-            "callable_constraints": [getattr(c, "__name__", repr(c)) for c in self.constraints
-                                     if not isinstance(c, ExpressionConstraint)],
+            "parameters": {
+                name: parameter.model_dump() for name, parameter in self.parameters.items()
+            },
+            "constraints": [
+                c.text for c in self.constraints if isinstance(c, ExpressionConstraint)
+            ],
+            "callable_constraints": [
+                getattr(c, "__name__", repr(c))
+                for c in self.constraints
+                if not isinstance(c, ExpressionConstraint)
+            ],
         }
 
     @classmethod

@@ -65,9 +65,15 @@ class WalkForwardSettings(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> WalkForwardSettings:
-        if self.step_days is not None and self.mode == "rolling" and self.step_days > self.out_of_sample_days:
-            raise ValueError(f"step_days ({self.step_days}) > out_of_sample_days ({self.out_of_sample_days}) "
-                             "would leave periods untested")
+        if (
+            self.step_days is not None
+            and self.mode == "rolling"
+            and self.step_days > self.out_of_sample_days
+        ):
+            raise ValueError(
+                f"step_days ({self.step_days}) > out_of_sample_days ({self.out_of_sample_days}) "
+                "would leave periods untested"
+            )
         return self
 
 
@@ -89,7 +95,9 @@ def build_windows(start: int | str, end: int | str, settings: WalkForwardSetting
     if settings.mode == "split":
         cut = start_ms + int((end_ms - start_ms) * settings.train_fraction) // DAY_MS * DAY_MS
         if cut <= start_ms or cut >= end_ms:
-            raise ConfigurationError("the period is too short to split into whole training and test days")
+            raise ConfigurationError(
+                "the period is too short to split into whole training and test days"
+            )
         return [Window(0, start_ms, cut, cut, end_ms)]
     in_ms = settings.in_sample_days * DAY_MS
     out_ms = settings.out_of_sample_days * DAY_MS
@@ -98,12 +106,16 @@ def build_windows(start: int | str, end: int | str, settings: WalkForwardSetting
     out_start = start_ms + in_ms
     while out_start < end_ms:
         in_start = start_ms if settings.mode == "anchored" else out_start - in_ms
-        windows.append(Window(len(windows), in_start, out_start, out_start, min(out_start + out_ms, end_ms)))
+        windows.append(
+            Window(len(windows), in_start, out_start, out_start, min(out_start + out_ms, end_ms))
+        )
         out_start += step_ms
     if not windows:
         days = (end_ms - start_ms) / DAY_MS
-        raise ConfigurationError(f"the period has {days:.0f} days, not enough for one {settings.in_sample_days}-day "
-                                 "in-sample window plus an out-of-sample one")
+        raise ConfigurationError(
+            f"the period has {days:.0f} days, not enough for one {settings.in_sample_days}-day "
+            "in-sample window plus an out-of-sample one"
+        )
     return windows
 
 
@@ -136,23 +148,47 @@ class WalkForwardResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def walk_forward(space: ParameterSpace, evaluate: BatchEvaluator, *, start: int | str, end: int | str,
-                 settings: WalkForwardSettings, fitness: Fitness, search_settings: SearchSettings,
-                 initial_capital: float, on_window: Callable[[WindowResult], None] | None = None) -> WalkForwardResult:
+def walk_forward(
+    space: ParameterSpace,
+    evaluate: BatchEvaluator,
+    *,
+    start: int | str,
+    end: int | str,
+    settings: WalkForwardSettings,
+    fitness: Fitness,
+    search_settings: SearchSettings,
+    initial_capital: float,
+    on_window: Callable[[WindowResult], None] | None = None,
+) -> WalkForwardResult:
     """Optimise every in-sample window, run its best parameters out of sample, stitch and summarise."""
     windows = build_windows(start, end, settings)
     result = WalkForwardResult(settings, fitness, search_settings, initial_capital)
     for window in windows:
-        found = search(space, evaluate, start_ms=window.in_start_ms, end_ms=window.in_end_ms, fitness=fitness,
-                       settings=search_settings)
+        found = search(
+            space,
+            evaluate,
+            start_ms=window.in_start_ms,
+            end_ms=window.in_end_ms,
+            fitness=fitness,
+            settings=search_settings,
+        )
         best = found.best
         out: PassOutcome | None = None
         out_score = None
         if best is None:
-            logger.warning("window %d: no in-sample pass met the fitness guards (%s); out-of-sample skipped",
-                           window.index, fitness.describe())
+            logger.warning(
+                "window %d: no in-sample pass met the fitness guards (%s); out-of-sample skipped",
+                window.index,
+                fitness.describe(),
+            )
         else:
-            out = evaluate([PassRequest(best.parameters, window.out_start_ms, window.out_end_ms, keep_equity=True)])[0]
+            out = evaluate(
+                [
+                    PassRequest(
+                        best.parameters, window.out_start_ms, window.out_end_ms, keep_equity=True
+                    )
+                ]
+            )[0]
             out_score = None if out.failed else fitness.score(out.metrics)
         window_result = WindowResult(window, found, best, out, out_score)
         result.windows.append(window_result)
@@ -163,16 +199,26 @@ def walk_forward(space: ParameterSpace, evaluate: BatchEvaluator, *, start: int 
     return result
 
 
-def stitch_equity(windows: list[WindowResult], initial_capital: float) -> tuple[np.ndarray, np.ndarray]:
+def stitch_equity(
+    windows: list[WindowResult], initial_capital: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Chain out-of-sample curves: each window's returns compound on the previous window's end."""
     stamps: list[np.ndarray] = []
     values: list[np.ndarray] = []
     capital = initial_capital
-    usable = [item.out_of_sample for item in windows if item.out_of_sample is not None and not item.out_of_sample.failed
-              and item.out_of_sample.equity is not None and item.out_of_sample.equity.size]
+    usable = [
+        item.out_of_sample
+        for item in windows
+        if item.out_of_sample is not None
+        and not item.out_of_sample.failed
+        and item.out_of_sample.equity is not None
+        and item.out_of_sample.equity.size
+    ]
     for position, out in enumerate(usable):
         keep = np.ones(out.equity.size, dtype=bool)
-        if position + 1 < len(usable):  # overlapping windows (step < out-of-sample length): next window takes over
+        if position + 1 < len(
+            usable
+        ):  # overlapping windows (step < out-of-sample length): next window takes over
             keep = out.equity_timestamps < usable[position + 1].start_ms
         if not keep.any():
             continue
@@ -205,8 +251,12 @@ def robustness_summary(result: WalkForwardResult, space: ParameterSpace) -> dict
         if item.best is None or item.out_of_sample is None or item.out_of_sample.failed:
             continue
         tested += 1
-        in_annual = _annualised(item.in_sample_metrics, (window.in_end_ms - window.in_start_ms) / DAY_MS)
-        out_annual = _annualised(item.out_of_sample_metrics, (window.out_end_ms - window.out_start_ms) / DAY_MS)
+        in_annual = _annualised(
+            item.in_sample_metrics, (window.in_end_ms - window.in_start_ms) / DAY_MS
+        )
+        out_annual = _annualised(
+            item.out_of_sample_metrics, (window.out_end_ms - window.out_start_ms) / DAY_MS
+        )
         if in_annual is not None and out_annual is not None:
             in_returns.append(in_annual)
             out_returns.append(out_annual)
@@ -216,26 +266,35 @@ def robustness_summary(result: WalkForwardResult, space: ParameterSpace) -> dict
             profitable += 1
     mean_in = float(np.mean(in_returns)) if in_returns else None
     mean_out = float(np.mean(out_returns)) if out_returns else None
-    efficiency = mean_out / mean_in if mean_in is not None and mean_out is not None and mean_in > 0 else None
+    efficiency = (
+        mean_out / mean_in if mean_in is not None and mean_out is not None and mean_in > 0 else None
+    )
     equity = result.equity
     total_out = float((equity[-1] / result.initial_capital - 1.0) * 100.0) if equity.size else None
-    depth = float(np.max(np.abs(drawdown_pct(result.initial_capital, equity)))) if equity.size else None
+    depth = (
+        float(np.max(np.abs(drawdown_pct(result.initial_capital, equity)))) if equity.size else None
+    )
     return {
         "windows": len(result.windows),
         "windows_tested": tested,
         "profitable_out_of_sample_windows": profitable,
         "walk_forward_efficiency": _finite(efficiency),
-        "median_window_efficiency": _finite(float(np.median(efficiencies))) if efficiencies else None,
+        "median_window_efficiency": _finite(float(np.median(efficiencies)))
+        if efficiencies
+        else None,
         "mean_in_sample_annualized_return_pct": _finite(mean_in),
         "mean_out_of_sample_annualized_return_pct": _finite(mean_out),
         "out_of_sample_total_return_pct": _finite(total_out),
         "out_of_sample_max_drawdown_pct": _finite(depth),
-        "parameter_stability": parameter_stability([item.best.parameters for item in result.windows if item.best],
-                                                   space),
+        "parameter_stability": parameter_stability(
+            [item.best.parameters for item in result.windows if item.best], space
+        ),
     }
 
 
-def parameter_stability(chosen: list[dict[str, Any]], space: ParameterSpace) -> dict[str, dict[str, Any]]:
+def parameter_stability(
+    chosen: list[dict[str, Any]], space: ParameterSpace
+) -> dict[str, dict[str, Any]]:
     """Per parameter: the values chosen per window, the most frequent one and how steady the choice was."""
     stability: dict[str, dict[str, Any]] = {}
     for name, parameter in space.parameters.items():
@@ -244,8 +303,11 @@ def parameter_stability(chosen: list[dict[str, Any]], space: ParameterSpace) -> 
             continue
         counts = Counter(map(repr, values))
         mode_repr, mode_count = counts.most_common(1)[0]
-        entry: dict[str, Any] = {"values": values, "mode": next(v for v in values if repr(v) == mode_repr),
-                                 "mode_share": mode_count / len(values)}
+        entry: dict[str, Any] = {
+            "values": values,
+            "mode": next(v for v in values if repr(v) == mode_repr),
+            "mode_share": mode_count / len(values),
+        }
         width = parameter.width()
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
         if numeric and width:

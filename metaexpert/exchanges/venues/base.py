@@ -61,7 +61,9 @@ class VenueModule(Protocol):
     # Conditional (algo) orders: where the venue keeps them apart from plain orders.
     def conditional_params(self, order: Order, config: Any) -> dict[str, Any]: ...
     def conditional_listing_params(self, config: Any) -> dict[str, Any] | None: ...
-    async def fetch_order(self, client: Any, order_id: str | None, symbol: str, params: dict[str, Any]) -> Any: ...
+    async def fetch_order(
+        self, client: Any, order_id: str | None, symbol: str, params: dict[str, Any]
+    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,8 @@ def find_entry(entries: Any, key: str, currency: str) -> dict[str, Any] | None:
     return None
 
 
-async def fetch_order_directly(client: Any, order_id: str | None, symbol: str, params: dict[str, Any]) -> Any:
+async def fetch_order_directly(
+    client: Any, order_id: str | None, symbol: str, params: dict[str, Any]
+) -> Any:
     """``fetch_order`` where the venue answers one order by id or client order id."""
     return await client.fetch_order(order_id, symbol, params)

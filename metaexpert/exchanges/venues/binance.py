@@ -84,7 +84,9 @@ def order_params(order: Order, config: Any) -> dict[str, Any]:
     if config.market_type is MarketType.SPOT:
         return params
     if config.hedged:
-        params["positionSide"] = position_leg(order.side, order.reduce_only, order.position_side).value.upper()
+        params["positionSide"] = position_leg(
+            order.side, order.reduce_only, order.position_side
+        ).value.upper()
     elif order.reduce_only:
         params["reduceOnly"] = True
     return params

@@ -91,7 +91,11 @@ def ccxt_symbol(symbol: str, market_type: MarketType, contract_type: ContractTyp
 
 def _position_index(order: Order) -> int:
     """Bybit's hedge-mode ``positionIdx``: 1 for the long leg, 2 for the short leg."""
-    return 1 if position_leg(order.side, order.reduce_only, order.position_side) is PositionSide.LONG else 2
+    return (
+        1
+        if position_leg(order.side, order.reduce_only, order.position_side) is PositionSide.LONG
+        else 2
+    )
 
 
 def order_params(order: Order, config: Any) -> dict[str, Any]:
@@ -152,7 +156,9 @@ def account_figures(info: Any, currency: str) -> AccountFigures | None:
         return None
     wallet = number(coin.get("walletBalance"))
     equity = number(coin.get("equity")) if coin.get("equity") not in (None, "") else wallet
-    return AccountFigures(balance=wallet, equity=equity, unrealized_pnl=number(coin.get("unrealisedPnl")))
+    return AccountFigures(
+        balance=wallet, equity=equity, unrealized_pnl=number(coin.get("unrealisedPnl"))
+    )
 
 
 _CANCELLED_AFTER_FILL = frozenset({"PartiallyFilledCanceled", "PartiallyFilledCancelled"})
@@ -164,7 +170,10 @@ def normalize_order(snapshot: dict[str, Any]) -> dict[str, Any]:
     fixed = dict(snapshot)
     if status in _CANCELLED_AFTER_FILL:
         fixed["status"] = "canceled"
-    if str(info.get("marketUnit") or "") == "quoteCoin" and str(fixed.get("status")) in {"closed", "canceled"}:
+    if str(info.get("marketUnit") or "") == "quoteCoin" and str(fixed.get("status")) in {
+        "closed",
+        "canceled",
+    }:
         fixed["amount"] = fixed.get("filled")
         fixed["remaining"] = 0.0
     if not fixed.get("fee") and number(info.get("cumExecFee")):
@@ -217,7 +226,9 @@ def conditional_listing_params(config: Any) -> dict[str, Any] | None:
     return {"trigger": True} if config.market_type is MarketType.SPOT else None
 
 
-async def fetch_order(client: Any, order_id: str | None, symbol: str, params: dict[str, Any]) -> Any:
+async def fetch_order(
+    client: Any, order_id: str | None, symbol: str, params: dict[str, Any]
+) -> Any:
     """Open orders first, then the order history, by ``orderLinkId`` or ``orderId``."""
     query = dict(params)
     link = query.get("orderLinkId")
@@ -225,6 +236,10 @@ async def fetch_order(client: Any, order_id: str | None, symbol: str, params: di
         query["orderId"] = order_id
     for listing in (client.fetch_open_orders, client.fetch_canceled_and_closed_orders):
         for snapshot in await listing(symbol, None, None, dict(query)):
-            if (link and snapshot.get("clientOrderId") == link) or (order_id and snapshot.get("id") == order_id):
+            if (link and snapshot.get("clientOrderId") == link) or (
+                order_id and snapshot.get("id") == order_id
+            ):
                 return snapshot
-    raise ccxt.OrderNotFound(f"bybit order {order_id or link} not found among open orders or order history")
+    raise ccxt.OrderNotFound(
+        f"bybit order {order_id or link} not found among open orders or order history"
+    )

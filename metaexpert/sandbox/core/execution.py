@@ -24,6 +24,7 @@ FEE_PLACES = 8
 def charged_fee(value: float) -> float:
     return round(value, FEE_PLACES)
 
+
 if TYPE_CHECKING:
     from metaexpert.sandbox.core.exchange import SandboxExchange
 
@@ -137,7 +138,9 @@ class ExecutionMixin(_Base):
         position.update_time = time
         spec = self.markets[market]
         fee_rate = spec.maker_fee if is_maker else spec.taker_fee
-        commission = charged_fee(self.margin.notional(market, order.symbol, quantity, price) * fee_rate)
+        commission = charged_fee(
+            self.margin.notional(market, order.symbol, quantity, price) * fee_rate
+        )
         asset = self.margin.settle_asset(market, order.symbol)
         account.wallet[asset] = account.wallet.get(asset, 0.0) + realized - commission
         fill = self._record_fill(

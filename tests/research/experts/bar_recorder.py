@@ -13,8 +13,16 @@ expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, l
 expert.seen_passes = []
 
 
-@expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=24, size_type="percent_equity", size_value=50.0,
-                strategy_name="bar_recorder", phase=0, hold=12)
+@expert.on_init(
+    symbol="BTCUSDT",
+    timeframe="1h",
+    lookback_bars=24,
+    size_type="percent_equity",
+    size_value=50.0,
+    strategy_name="bar_recorder",
+    phase=0,
+    hold=12,
+)
 def init(ctx):
     ctx.state["seen"] = []
     ctx.state["entered_ms"] = None
@@ -35,8 +43,16 @@ def bar(ctx, bars):
 @expert.on_backtest_pass()
 def record(ctx, result):
     seen = ctx.state["seen"]
-    expert.seen_passes.append({"first": min(s[0] for s in seen), "last": max(s[0] for s in seen),
-                               "newest_visible": max(s[1] for s in seen), "parameters": dict(result.parameters)})
+    expert.seen_passes.append(
+        {
+            "first": min(s[0] for s in seen),
+            "last": max(s[0] for s in seen),
+            "newest_visible": max(s[1] for s in seen),
+            "parameters": dict(result.parameters),
+        }
+    )
 
 
-expert.parameter_space(phase=IntegerRange(low=12, high=36, step=24), hold=IntegerRange(low=12, high=24, step=12))
+expert.parameter_space(
+    phase=IntegerRange(low=12, high=36, step=24), hold=IntegerRange(low=12, high=24, step=12)
+)

@@ -14,8 +14,16 @@ PERIOD = 48
 expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, log_to_console=False)
 
 
-@expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=0, size_type="percent_equity", size_value=95.0,
-                strategy_name="cycle_timer", phase=0, hold=6)
+@expert.on_init(
+    symbol="BTCUSDT",
+    timeframe="1h",
+    lookback_bars=0,
+    size_type="percent_equity",
+    size_value=95.0,
+    strategy_name="cycle_timer",
+    phase=0,
+    hold=6,
+)
 def init(ctx):
     ctx.state["entered_ms"] = None
 
@@ -28,9 +36,14 @@ def bar(ctx, bars):
         if (stamp // HOUR_MS) % PERIOD == ctx.params.phase:
             ctx.buy()
             ctx.state["entered_ms"] = stamp
-    elif ctx.state.get("entered_ms") is not None and stamp - ctx.state["entered_ms"] >= ctx.params.hold * HOUR_MS:
+    elif (
+        ctx.state.get("entered_ms") is not None
+        and stamp - ctx.state["entered_ms"] >= ctx.params.hold * HOUR_MS
+    ):
         ctx.close(tag="hold_elapsed")
         ctx.state["entered_ms"] = None
 
 
-expert.parameter_space(phase=IntegerRange(low=0, high=42, step=6), hold=IntegerRange(low=6, high=42, step=6))
+expert.parameter_space(
+    phase=IntegerRange(low=0, high=42, step=6), hold=IntegerRange(low=6, high=42, step=6)
+)

@@ -6,7 +6,14 @@ expert = MetaExpert(exchange="binance", market_type="spot", log_to_file=False, l
 expert.pass_calls = []
 
 
-@expert.on_init(symbol="BTCUSDT", timeframe="1h", lookback_bars=0, strategy_name="scored_by_handler", target=3, explode=0)
+@expert.on_init(
+    symbol="BTCUSDT",
+    timeframe="1h",
+    lookback_bars=0,
+    strategy_name="scored_by_handler",
+    target=3,
+    explode=0,
+)
 def init(ctx):
     if ctx.params.explode:
         raise RuntimeError("this parameter set is broken on purpose")

@@ -178,7 +178,9 @@ def test_option_with_underlying_fall_gains_a_put_premium_in_coin_and_closes() ->
         assert client.fetch_positions([symbol])[0]["unrealizedPnl"] == pytest.approx(gain, abs=1e-8)
         client.create_order(symbol, "market", "sell", 10, params={"reduceOnly": True})
         assert client.fetch_positions([symbol]) == []
-        fees = sum(round(10 * 0.01 * price * 0.0003, 8) for price in (entry, later))  # charged to 1e-8 BTC
+        fees = sum(
+            round(10 * 0.01 * price * 0.0003, 8) for price in (entry, later)
+        )  # charged to 1e-8 BTC
         assert client.fetch_balance()["BTC"]["total"] == pytest.approx(1.0 + gain - fees, abs=1e-8)
 
 
@@ -187,14 +189,20 @@ def test_instruments_with_a_type_the_sandbox_does_not_list_answer_an_empty_list(
 ) -> None:
     """OKX answers a valid ``instType`` it has nothing of with an empty list; the gateway's
     futures client asks for SWAP and FUTURES, and ``load_markets`` failed on "instType error"."""
-    assert okx.publicGetPublicInstruments({"instType": "FUTURES"}) == {"code": "0", "msg": "", "data": []}
+    assert okx.publicGetPublicInstruments({"instType": "FUTURES"}) == {
+        "code": "0",
+        "msg": "",
+        "data": [],
+    }
     with pytest.raises(ccxt.BadRequest, match="instType"):
         okx.publicGetPublicInstruments({"instType": "SWAPS"})
     okx.options["fetchMarkets"] = {"types": ["swap", "future"]}
     assert SWAP in okx.load_markets(reload=True)
 
 
-def test_client_without_demo_mode_is_refused_with_okx_environment_error(sandbox: SandboxServer) -> None:
+def test_client_without_demo_mode_is_refused_with_okx_environment_error(
+    sandbox: SandboxServer,
+) -> None:
     """A live (non-demo) ccxt client asks ``asset/currencies`` first on ``load_markets``: it met a
     "does not serve" 404 instead of OKX's 50101 for a demo key used without the demo header."""
     client = ccxt.okx({"apiKey": KEY, "secret": SECRET, "password": PASSPHRASE, "timeout": 5_000})

@@ -46,7 +46,10 @@ class MarketAndAccountRoutes(_Base):
 
     async def instruments(self, request: web.Request) -> web.Response:
         _, params = await self._request(request, private=False)
-        if params.get("instType") in INSTRUMENT_TYPES and params["instType"] not in self.exchange.markets:
+        if (
+            params.get("instType") in INSTRUMENT_TYPES
+            and params["instType"] not in self.exchange.markets
+        ):
             return ok([])  # a valid type this sandbox lists nothing of (OKX answers the same way)
         market = self.market_of({"instType": params.get("instType")})
         spec = self.exchange.markets[market]
@@ -163,7 +166,10 @@ class MarketAndAccountRoutes(_Base):
 
     async def tickers(self, request: web.Request) -> web.Response:
         _, params = await self._request(request, private=False)
-        if params.get("instType") in INSTRUMENT_TYPES and params["instType"] not in self.exchange.markets:
+        if (
+            params.get("instType") in INSTRUMENT_TYPES
+            and params["instType"] not in self.exchange.markets
+        ):
             return ok([])  # a valid type this sandbox lists nothing of (OKX answers the same way)
         market = self.market_of({"instType": params.get("instType")})
         return ok([self._ticker(market, inst) for inst in self.exchange.symbols[market]])
@@ -249,10 +255,32 @@ class MarketAndAccountRoutes(_Base):
         """``asset/currencies`` (funding account, private): ccxt asks for it on ``load_markets`` unless
         in demo mode, so a client without the demo header meets the real 50101 here, not a 404."""
         await self._request(request, private=True)
-        coins = sorted({a for spec in self.exchange.markets.values() for r in spec.rules.values()
-                        for a in (r.base_asset, r.quote_asset)})
-        return ok([{"ccy": c, "name": c, "chain": f"{c}-{c}", "canDep": True, "canWd": True, "canInternal": True,
-                    "minWd": "0", "minFee": "0", "maxFee": "0", "wdTickSz": "8", "mainNet": True} for c in coins])
+        coins = sorted(
+            {
+                a
+                for spec in self.exchange.markets.values()
+                for r in spec.rules.values()
+                for a in (r.base_asset, r.quote_asset)
+            }
+        )
+        return ok(
+            [
+                {
+                    "ccy": c,
+                    "name": c,
+                    "chain": f"{c}-{c}",
+                    "canDep": True,
+                    "canWd": True,
+                    "canInternal": True,
+                    "minWd": "0",
+                    "minFee": "0",
+                    "maxFee": "0",
+                    "wdTickSz": "8",
+                    "mainNet": True,
+                }
+                for c in coins
+            ]
+        )
 
     async def balance(self, request: web.Request) -> web.Response:
         api_key, params = await self._request(request, private=True)
