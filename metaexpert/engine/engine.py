@@ -767,12 +767,14 @@ class Engine:
 
     def _cancel_brackets(self, key: tuple[str, PositionSide], reason: str) -> None:
         for bracket in self._brackets.pop(key, []):
-            if (
-                bracket.status.is_open or bracket.status is OrderStatus.CREATED
-            ):  # live: create still in flight
-                self.broker.cancel(bracket, reason) if hasattr(
-                    self.broker, "_open"
-                ) else self.broker.cancel(bracket)  # type: ignore[union-attr, call-arg]
+            # CREATED: live, the create is still in flight
+            if bracket.status.is_open or bracket.status is OrderStatus.CREATED:
+                broker = self.broker
+                assert broker is not None
+                if hasattr(broker, "_open"):  # the simulated broker records why
+                    broker.cancel(bracket, reason)  # type: ignore[call-arg]
+                else:
+                    broker.cancel(bracket)
 
     def _place_brackets(self, position: Position, order: Order) -> None:
         explicit = (

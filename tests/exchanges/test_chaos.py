@@ -107,7 +107,9 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
                 )
             created.append(order)
             operations["create"] += 1
-            if operations["create"] % 2 == 0:
+            # At most one fault waits at a time: on a loaded machine the breaker can open, and
+            # faults piling up behind it would fail every probe and keep it open for good.
+            if not sandbox.app.faults.active():
                 inject_next_fault()
             try:
                 await gateway.create_order(order)
@@ -125,6 +127,11 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
     await asyncio.gather(*(worker() for _ in range(workers)))
     chaos_seconds = time.perf_counter() - started
     faults_fired = Counter(entry["kind"] for entry in sandbox.fault_history())
+    pending = Counter(
+        str(rule["kind"])
+        for rule in sandbox.app.faults.active()
+        for _ in range(int(rule["remaining"] or 0))
+    )
     sandbox.clear_faults()
     await asyncio.sleep(1.0)  # let the acceptance window of the last lost requests pass
     for _ in range(20):
@@ -158,7 +165,9 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
         f"final statuses {dict(statuses)}"
     )
     assert total_operations >= 2000
-    assert faults_fired == injected  # every injected fault fired, kind by kind
+    assert (
+        faults_fired + pending == injected
+    )  # every injected fault fired (or is the one still waiting)
     assert fault_total >= 0.2 * total_operations
     assert lost == [] and duplicated == [] and not_cancelled == []
     assert all(order.status is not OrderStatus.CREATED for order in created)
