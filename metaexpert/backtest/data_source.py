@@ -159,8 +159,12 @@ class CandleSource:
         except DataError:
             raise
         except Exception as error:
+            searched = ", ".join(str(store.root) for store in self.stores) or "no data folder given"
             raise DataError(
-                f"could not download {symbol} {target} candles from {exchange}: {error}"
+                f"no local {exchange} {market_type} {symbol} {target} candles (searched: {searched}) and "
+                f"the download failed: {error}. Point the run at recorded candles: METAEXPERT_DATA_DIR=DIR, "
+                "--data DIR|FILE, or data_dir=/data= in expert.run (the repository's ../shared/data is "
+                "found by itself when it sits beside the project)"
             ) from error
         frame = checked_candles(
             frame, target, label=f"{exchange}/{market_type} {symbol} {target} (downloaded)"
