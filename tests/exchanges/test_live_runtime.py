@@ -18,6 +18,7 @@ from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+from tests.runtime.driving import drive
 
 KEY, SECRET = "live-runtime-key-" + "a" * 47, "live-runtime-secret-" + "b" * 44
 
@@ -60,29 +61,8 @@ def _expert(sandbox, **settings) -> MetaExpert:
 async def _drive(
     expert: MetaExpert, sandbox, steps: int, until=None, **gateway_options
 ) -> TradingRuntime:
-    """Run ``steps`` sandbox bars (or, with ``until``, up to ``steps`` until it holds)."""
-    strategy, risk = expert.strategy_config(expert._init_options)
-    gateway = CcxtGateway(expert.exchange_config(TradeMode.LIVE), **gateway_options)
-    runtime = TradingRuntime(
-        handlers=expert.handlers,
-        strategy=strategy,
-        gateway=gateway,
-        trade_mode=TradeMode.LIVE,
-        parts=RunParts(risk=RiskManager(risk)),
-        leverage=risk.leverage,
-        market_type=expert.config.market_type,
-        position_mode=expert.config.position_mode,
-        margin_mode=None,
-    )
-    try:
-        await runtime.start()
-        for _ in range(steps):
-            sandbox.advance(1)
-            await runtime.step()
-            if until is not None and until(runtime):
-                break
-    finally:
-        await gateway.close()
+    """Run ``steps`` sandbox bars in live mode (or, with ``until``, up to ``steps`` until it holds)."""
+    runtime, _ = await drive(expert, sandbox, TradeMode.LIVE, steps, until=until, **gateway_options)
     return runtime
 
 

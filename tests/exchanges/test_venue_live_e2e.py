@@ -18,6 +18,7 @@ from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+from tests.runtime.driving import drive
 
 KEY, SECRET, PASSPHRASE = "venue-e2e-key-0001", "venue-e2e-secret-0001", "venue-e2e-pass"
 
@@ -64,35 +65,19 @@ def _expert(venue: str, sandbox: SandboxServer, **settings) -> MetaExpert:
     )
 
 
+async def _venue_state(gateway):
+    return (
+        await gateway.fetch_balance("USDT"),
+        await gateway.fetch_positions(),
+        await gateway.fetch_open_orders(),
+    )
+
+
 async def _drive(
     expert: MetaExpert, sandbox: SandboxServer, steps: int, mode: TradeMode = TradeMode.LIVE
 ):
-    strategy, risk = expert.strategy_config(expert._init_options)
-    gateway = CcxtGateway(expert.exchange_config(mode))
-    runtime = TradingRuntime(
-        handlers=expert.handlers,
-        strategy=strategy,
-        gateway=gateway,
-        trade_mode=mode,
-        parts=RunParts(risk=RiskManager(risk)),
-        leverage=risk.leverage,
-        market_type=expert.config.market_type,
-        position_mode=expert.config.position_mode,
-        margin_mode=None,
-    )
-    try:
-        await runtime.start()
-        for _ in range(steps):
-            sandbox.advance(1)
-            await runtime.step()
-        venue = (
-            await gateway.fetch_balance("USDT"),
-            await gateway.fetch_positions(),
-            await gateway.fetch_open_orders(),
-        )
-    finally:
-        await gateway.close()
-    return runtime, venue
+    """``steps`` sandbox bars; returns the runtime and the venue's (balance, positions, open orders)."""
+    return await drive(expert, sandbox, mode, steps, after=_venue_state)
 
 
 def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venue):

@@ -18,6 +18,7 @@ from metaexpert.engine.wiring import RunParts
 from metaexpert.exchanges import CcxtGateway
 from metaexpert.risk import RiskManager
 from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+from tests.runtime.driving import drive
 
 KEY, SECRET = "runtime-key-" + "a" * 52, "runtime-secret-" + "b" * 49
 ONEWAY_KEY, ONEWAY_SECRET = "runtime-oneway-" + "c" * 49, "runtime-oneway-secret-" + "d" * 42
@@ -61,29 +62,7 @@ def _expert(sandbox, **settings) -> MetaExpert:
 async def _drive(
     expert: MetaExpert, sandbox, mode: TradeMode, steps: int, simulation=None
 ) -> TradingRuntime:
-    strategy, risk = expert.strategy_config(expert._init_options)
-    gateway = CcxtGateway(expert.exchange_config(mode))
-    runtime = TradingRuntime(
-        handlers=expert.handlers,
-        strategy=strategy,
-        gateway=gateway,
-        trade_mode=mode,
-        parts=RunParts(risk=RiskManager(risk)),
-        leverage=risk.leverage,
-        market_type=expert.config.market_type,
-        position_mode=expert.config.position_mode,
-        margin_mode=expert.config.margin_mode
-        if expert.config.market_type.value != "spot"
-        else None,
-        simulation=simulation,
-    )
-    try:
-        await runtime.start()
-        for _ in range(steps):
-            sandbox.advance(1)
-            await runtime.step()
-    finally:
-        await gateway.close()
+    runtime, _ = await drive(expert, sandbox, mode, steps, simulation=simulation)
     return runtime
 
 
