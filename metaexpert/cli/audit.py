@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from metaexpert.cli.errors import reported_errors
-from metaexpert.cli.options import parse_date
+from metaexpert.cli.options import DebugOption, parse_date
 from metaexpert.compliance import AuditReport, build_audit_report
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.errors import ConfigurationError
@@ -82,7 +82,7 @@ def audit_report_command(
         str | None, typer.Option("--expert", help="Only this expert (default: all).")
     ] = None,
     trade_mode: Annotated[str, typer.Option("--mode", help="The expert's trade mode.")] = "paper",
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Write an audit report (orders, fills, fees, risk and compliance decisions) for a period."""
     if report_format not in FORMATS:

@@ -31,6 +31,7 @@ from rich.progress import (
 from metaexpert.cli.errors import error_console, exit_if_run_failed, reported_errors
 from metaexpert.cli.loader import LoadedExpert, load_expert
 from metaexpert.cli.options import (
+    DebugOption,
     check_date_range,
     default_output_dir,
     parse_date,
@@ -317,7 +318,7 @@ def backtest_command(
             help="Stop at the first handler error (the exit code is 1 either way).",
         ),
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Backtest an expert file over recorded candles and write JSON + HTML reports."""
     start = parse_date(start, "--start")

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from metaexpert.cli.errors import EXIT_FAILURE, error_console, reported_errors
-from metaexpert.cli.options import check_date_range, parse_date
+from metaexpert.cli.options import DebugOption, check_date_range, parse_date
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.errors import ConfigurationError, DataError, MetaExpertError
 from metaexpert.core.market import split_symbol
@@ -192,7 +192,7 @@ def download_command(
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Hide the progress bars.")
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Download candles through ccxt into a store folder (paged, validated, gaps reported)."""
     start = parse_date(start, "--start")
@@ -349,7 +349,7 @@ def check_command(
     fail_on_gaps: Annotated[
         bool, typer.Option("--fail-on-gaps", help="Exit 1 when any series has gaps.")
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Validate candle data (every check a backtest runs) and report its gaps; exit 1 on bad data."""
     console = Console(highlight=False, soft_wrap=True)

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from metaexpert.cli.backtest import BacktestRequest, run_backtest
 from metaexpert.cli.errors import ExpertLoadError, reported_errors
-from metaexpert.cli.options import repository_root, resolve_data_dir
+from metaexpert.cli.options import DebugOption, repository_root, resolve_data_dir
 
 __all__ = ["DEMO_CAPITAL", "DEMO_END", "DEMO_START", "demo_command", "demo_request", "example_path"]
 
@@ -69,7 +69,7 @@ def demo_command(
             show_default=False,
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Backtest the EMA-cross example on BTCUSDT 1h, 2024, 10,000 USDT."""
     console = Console(highlight=False, soft_wrap=True)

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from metaexpert.cli.errors import reported_errors
+from metaexpert.cli.options import DebugOption
 
 __all__ = ["optimize_command"]
 
@@ -78,7 +79,7 @@ def optimize_command(
     output: Annotated[Path, typer.Option("--output", help="HTML report path.")] = Path(
         "output/optimization.html"
     ),
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Optimise an expert's parameters over recorded candles and write an HTML report."""
     from metaexpert.backtest.optimization import (

@@ -12,11 +12,23 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 import metaexpert
+
+# Options several commands share, declared once (Typer reads them from the annotation).
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765."
+    ),
+]
+SandboxUrlOption = Annotated[
+    str | None, typer.Option("--sandbox-url", hidden=True, help="Old name of --base-url.")
+]
 
 __all__ = [
     "DATA_DIR_ENVIRONMENT_VARIABLE",

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from metaexpert.cli.errors import reported_errors
+from metaexpert.cli.options import DebugOption
 
 __all__ = ["export_command", "import_command", "keys_app"]
 
@@ -52,7 +53,7 @@ def keys_generate_command(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing key (you lose its packages).")
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Create an Ed25519 key pair: NAME.key (private, 0600) and NAME.pub (share it)."""
     from metaexpert.backtest.signing import fingerprint, generate_key, read_public_key_file
@@ -79,7 +80,7 @@ def keys_trust_command(
         ),
     ] = None,
     keys_dir: KeysDirOption = None,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Add a public key to the keyring: packages claiming that owner must carry this key."""
     from metaexpert.backtest.signing import fingerprint, read_public_key_file, trust_public_key
@@ -93,9 +94,7 @@ def keys_trust_command(
 
 
 @keys_app.command("list")
-def keys_list_command(
-    keys_dir: KeysDirOption = None, debug: Annotated[bool, typer.Option("--debug")] = False
-) -> None:
+def keys_list_command(keys_dir: KeysDirOption = None, debug: DebugOption = False) -> None:
     """Owner names and key fingerprints in the keyring (your own keys and trusted ones)."""
     from metaexpert.backtest.signing import fingerprint, trusted_keys
 
@@ -145,7 +144,7 @@ def export_command(
         "output/packages"
     ),
     keys_dir: KeysDirOption = None,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Export an expert file with its parameters and metrics as a package signed with the owner's key."""
     from metaexpert.backtest.packages import export_strategy
@@ -200,7 +199,7 @@ def import_command(
         ),
     ] = False,
     keys_dir: KeysDirOption = None,
-    debug: Annotated[bool, typer.Option("--debug")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Verify a package's signature, hashes, owner and permission, then extract it."""
     from metaexpert.backtest.packages import import_strategy

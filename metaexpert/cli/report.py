@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from metaexpert.backtest.result import BacktestResult, PriceSeries
 from metaexpert.cli.errors import reported_errors
+from metaexpert.cli.options import DebugOption
 
 __all__ = ["render_report", "report_command"]
 
@@ -97,7 +98,7 @@ def report_command(
     market_type: Annotated[
         str, typer.Option("--market-type", help="Market folder of the store (with --data).")
     ] = "spot",
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Render the HTML report again from a stored backtest result (result.json)."""
     with reported_errors(debug=debug):

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from metaexpert.cli.errors import exit_if_run_failed, reported_errors
 from metaexpert.cli.loader import load_expert
+from metaexpert.cli.options import BaseUrlOption, DebugOption, SandboxUrlOption
 from metaexpert.cli.stream import one_base_url, sandbox_exchange_overrides
 
 __all__ = ["run_command"]
@@ -35,16 +36,8 @@ def run_command(
     poll_interval: Annotated[
         float, typer.Option("--poll-interval", min=0.05, help="Seconds between polls.")
     ] = 1.0,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.",
-        ),
-    ] = None,
-    sandbox_url: Annotated[
-        str | None, typer.Option("--sandbox-url", hidden=True, help="Another name of --base-url.")
-    ] = None,
+    base_url: BaseUrlOption = None,
+    sandbox_url: SandboxUrlOption = None,
     capital: Annotated[
         float, typer.Option("--capital", min=0.01, help="Paper-mode starting capital.")
     ] = 10_000.0,
@@ -55,7 +48,7 @@ def run_command(
             help="Stop at the first handler error (the exit code is 1 either way).",
         ),
     ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Run FILE in paper or live mode until --steps, --duration, Ctrl-C or ctx.stop()."""
     if mode not in ("paper", "live"):

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from metaexpert.cli.errors import reported_errors
+from metaexpert.cli.options import DebugOption
 from metaexpert.core.errors import ConfigurationError
 
 __all__ = ["parse_venues", "sandbox_command"]
@@ -133,7 +134,7 @@ def sandbox_command(
     api_secret: Annotated[
         str | None, typer.Option("--api-secret", help="Its secret (with --api-key).")
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Serve loopback exchanges (REST + websockets) until interrupted."""
     from metaexpert.sandbox import AccountConfig, SandboxConfig, describe, run_sandboxes

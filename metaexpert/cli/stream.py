@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from metaexpert.cli.errors import reported_errors
+from metaexpert.cli.options import BaseUrlOption, DebugOption, SandboxUrlOption
 from metaexpert.core.enums import TradeMode
 from metaexpert.core.errors import ConfigurationError
 
@@ -117,16 +118,8 @@ def stream_command(
     max_silence_ms: Annotated[
         int, typer.Option("--max-silence-ms", min=1, help="Flag streams silent this long.")
     ] = 10_000,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="The local sandbox (REST and websockets), e.g. http://127.0.0.1:8765.",
-        ),
-    ] = None,
-    sandbox_url: Annotated[
-        str | None, typer.Option("--sandbox-url", hidden=True, help="Old name of --base-url.")
-    ] = None,
+    base_url: BaseUrlOption = None,
+    sandbox_url: SandboxUrlOption = None,
     clock: Annotated[
         str | None,
         typer.Option(
@@ -134,7 +127,7 @@ def stream_command(
             help="Staleness clock: wall (live) or stream (replays); default stream with --base-url.",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Stream trades and order books to the expert's on_tick / on_book until interrupted."""
     from metaexpert.cli.loader import load_expert

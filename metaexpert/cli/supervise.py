@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from metaexpert.cli.errors import EXIT_FAILURE, reported_errors
+from metaexpert.cli.options import DebugOption
 
 __all__ = ["supervise_command"]
 
@@ -26,7 +27,7 @@ def supervise_command(
         float | None,
         typer.Option("--timeout", min=1, help="Stop every expert after this many seconds."),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Run the experts listed in CONFIG, each in its own process with its limits, and report."""
     from metaexpert.supervisor import SupervisorConfig, supervise
