@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +62,7 @@ from metaexpert.engine.assembly import (
     open_recorder,
 )
 from metaexpert.engine.config import StrategyConfig
+from metaexpert.engine.failures import RunFailure
 from metaexpert.engine.handlers import Handler, HandlerRegistry
 from metaexpert.engine.parameters import coerce_parameter
 from metaexpert.engine.run_settings import (
@@ -70,7 +72,7 @@ from metaexpert.engine.run_settings import (
     run_settings_for,
 )
 from metaexpert.observability.logging import LoggingConfig, configure_logging
-from metaexpert.observability.masking import MINIMUM_SECRET_LENGTH, register_secret
+from metaexpert.observability.masking import MINIMUM_SECRET_LENGTH, mask_text, register_secret
 from metaexpert.risk import RiskConfig
 
 logger = logging.getLogger("metaexpert.expert")
@@ -315,6 +317,19 @@ def default_data_dir() -> Path | None:
     return shared if shared.is_dir() else None
 
 
+def _exit_if_script_run_failed(outcome: Any) -> None:
+    """``python expert.py`` exits 1, as ``metaexpert run``/``backtest`` do, when the run it
+    started had handler errors or was stopped by one (it used to exit 0 and look like a run
+    that made no trades). Only for ``run()`` called by the script itself (``__main__``): a
+    program or an optimiser that calls ``run()`` gets the result and decides."""
+    failure = RunFailure.of(outcome)
+    if not failure.failed:
+        return
+    lines = [f"error: {failure.headline()}", *(f"  {line}" for line in failure.errors[:20])]
+    print(mask_text("\n".join(lines)), file=sys.stderr)
+    raise SystemExit(1)
+
+
 class MetaExpert:
     """A trading expert: configuration, event handlers, and ``run`` in any mode."""
 
@@ -539,11 +554,15 @@ class MetaExpert:
         chosen = run_settings_for(mode, settings, options)
         plan = self.plan(mode, chosen)
         if isinstance(chosen, BacktestRunSettings):
-            return self._run_backtest(plan, chosen)
-        assert isinstance(chosen, TradingRunSettings)
-        if chosen.configure_logs:
-            self._configure_logging()
-        return self._run_trading(plan, chosen)
+            outcome = self._run_backtest(plan, chosen)
+        else:
+            assert isinstance(chosen, TradingRunSettings)
+            if chosen.configure_logs:
+                self._configure_logging()
+            outcome = self._run_trading(plan, chosen)
+        if sys._getframe(1).f_globals.get("__name__") == "__main__":
+            _exit_if_script_run_failed(outcome)
+        return outcome
 
     def plan(self, trade_mode: str | TradeMode, settings: RunSettings | None = None) -> RunPlan:
         """What a ``trade_mode`` run of this expert is made of, validated (``RunBuilder(plan)`` builds it)."""

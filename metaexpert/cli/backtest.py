@@ -351,9 +351,4 @@ def backtest_command(
     with reported_errors(debug=debug):
         outcome = run_backtest(request)
     result = outcome.result
-    exit_if_run_failed(
-        error_count=int(getattr(result, "error_count", 0) or 0),
-        stopped_by_error=bool(getattr(result, "stopped_by_error", False)),
-        stop_reason=str(getattr(result, "parameters", {}).get("stop_reason", "")),
-        errors=list(getattr(result, "errors", []) or []),
-    )
+    exit_if_run_failed(result)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from metaexpert.core.errors import MetaExpertError
+from metaexpert.engine.failures import RunFailure
 from metaexpert.engine.loader import ExpertLoadError
 from metaexpert.observability.logging import log_fatal
 from metaexpert.observability.masking import mask_text
@@ -75,31 +76,19 @@ def reported_errors(*, debug: bool = False) -> Iterator[None]:
         raise
 
 
-def exit_if_run_failed(
-    *,
-    error_count: int,
-    stopped_by_error: bool,
-    stop_reason: str = "",
-    errors: list[str] | None = None,
-) -> None:
-    """Exit non-zero when a finished run had handler errors or was stopped by one.
+def exit_if_run_failed(outcome: object) -> None:
+    """Exit non-zero when a finished run (a backtest result or a paper/live engine) had
+    handler errors or was stopped by one.
 
     A strategy that raised on every bar, ``-p period=abc`` reaching a handler, or
     ``stop_on_error=True`` used to end with exit code 0 and look like a run that made no
     trades. The distinct errors (with their counts) are repeated on standard error.
     """
-    if not error_count and not stopped_by_error:
+    failure = RunFailure.of(outcome)
+    if not failure.failed:
         return
     console = error_console()
-    what = (
-        f"{error_count:,} handler error{'s' if error_count != 1 else ''}"
-        if error_count
-        else "an error"
-    )
-    stopped = f"; {stop_reason}" if stopped_by_error and stop_reason else ""
-    console.print(
-        f"[bold red]error:[/] the run had {escape(mask_text(what + stopped))}", markup=True
-    )
-    for line in (errors or [])[:20]:
+    console.print(f"[bold red]error:[/] {escape(mask_text(failure.headline()))}", markup=True)
+    for line in failure.errors[:20]:
         console.print(f"  {escape(mask_text(line))}", markup=False)
     raise typer.Exit(EXIT_FAILURE)

@@ -81,10 +81,4 @@ def run_command(
         console.print(
             f"  open {position.side} {position.quantity:g} {position.symbol} at {position.entry_price:,.2f}"
         )
-    failures = getattr(engine, "failures", None)
-    exit_if_run_failed(
-        error_count=failures.handler_errors if failures is not None else 0,
-        stopped_by_error=bool(getattr(engine, "stopped_by_error", False)),
-        stop_reason=str(getattr(engine, "stop_reason", "")),
-        errors=list(engine.errors),
-    )
+    exit_if_run_failed(engine)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from metaexpert.core.enums import RiskEventAction
 from metaexpert.core.errors import ConfigurationError, DataError
 from metaexpert.core.events import OrderEvent, RiskEvent, TradeEvent
 
@@ -81,7 +82,7 @@ class AuditReport:
         for row in self.rows:
             if row.category == "fill" and row.fee:
                 fees[row.fee_currency or "?"] = fees.get(row.fee_currency or "?", 0.0) + row.fee
-        blocked = Counter(row.rule for row in self.rows if row.action == "blocked")
+        blocked = Counter(row.rule for row in self.rows if row.action == RiskEventAction.BLOCKED)
         return {
             "period_start_utc": _utc(self.start_ms),
             "period_end_utc": _utc(self.end_ms),

@@ -15,7 +15,7 @@ from typing import Any
 from metaexpert.compliance.config import ComplianceConfig
 from metaexpert.compliance.rules import ComplianceRule, OrderContext, rules_for
 from metaexpert.compliance.verifier import ExternalVerificationRule, ExternalVerifier
-from metaexpert.core.enums import Exchange, MarketType
+from metaexpert.core.enums import Exchange, MarketType, RiskEventAction
 from metaexpert.core.events import RiskEvent
 from metaexpert.core.intent import OrderIntent, RiskDecision
 from metaexpert.core.portfolio import PortfolioView
@@ -86,7 +86,7 @@ class ComplianceGate:
             decision.events.append(
                 RiskEvent(
                     rule=RULE_PREFIX + "external_verification",
-                    action="allowed_unverified",
+                    action=RiskEventAction.ALLOWED_UNVERIFIED,
                     timestamp=intent.timestamp,
                     symbol=intent.symbol,
                     reason=unverified,
@@ -97,7 +97,7 @@ class ComplianceGate:
             decision.events.append(
                 RiskEvent(
                     rule=RULE_PREFIX + "gate",
-                    action="approved",
+                    action=RiskEventAction.APPROVED,
                     timestamp=intent.timestamp,
                     symbol=intent.symbol,
                     reason=f"passed {', '.join(checked)}",

@@ -158,6 +158,28 @@ class RiskActionKind(StrEnum):
     CANCEL_ENTRIES = "cancel_entries"  # resting orders that add exposure
 
 
+class RiskEventAction(StrEnum):
+    """What a risk or compliance rule decided (``core.events.RiskEvent.action``); the value is
+    what the audit trail, the database and the reports store."""
+
+    BLOCKED = "blocked"
+    RESIZED = "resized"
+    FORCED_EXIT = "forced_exit"
+    HALTED = "halted"
+    RESUMED = "resumed"
+    MOVE_STOP = "move_stop"
+    BREAKER_OPENED = "breaker_opened"
+    BREAKER_EXTENDED = "breaker_extended"
+    BREAKER_CLOSED = "breaker_closed"
+    VOLATILITY_ALERT = "volatility_alert"
+    VOLATILITY_NORMAL = "volatility_normal"
+    APPROVED = "approved"  # compliance: the strategy is approved
+    ALLOWED_UNVERIFIED = "allowed_unverified"  # compliance: allowed without a verified approval
+    POSITION_MISMATCH = "position_mismatch"  # recovery: venue and database disagree
+    UNKNOWN_ORDER = "unknown_order"  # recovery: an order at the venue that no run placed
+    ERROR = "error"  # the runtime: an error the rules must know about
+
+
 class IntrabarPath(StrEnum):
     """Order in which a simulated bar visits its prices.
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metaexpert.core.account import Account
+from metaexpert.core.enums import RiskEventAction
 from metaexpert.core.order import Order, Trade
 from metaexpert.core.position import Position
 
@@ -54,11 +55,16 @@ class RiskEvent:
     """A risk or compliance rule took a decision (blocked, resized, forced exit, halt, resume)."""
 
     rule: str
-    action: str
+    action: RiskEventAction
     timestamp: int
     symbol: str | None = None
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.action = RiskEventAction(
+            self.action
+        )  # a stored value ("blocked") reads back as the enum
 
 
 @dataclass(slots=True)

@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from metaexpert.core.enums import OrderSide, OrderType, PositionSide, RiskActionKind, TimeInForce
+from metaexpert.core.enums import (
+    OrderSide,
+    OrderType,
+    PositionSide,
+    RiskActionKind,
+    RiskEventAction,
+    TimeInForce,
+)
 from metaexpert.core.events import RiskEvent
 
 
@@ -120,7 +127,11 @@ class RiskDecision:
     @staticmethod
     def block(rule: str, reason: str, timestamp: int, symbol: str | None = None) -> RiskDecision:
         event = RiskEvent(
-            rule=rule, action="blocked", timestamp=timestamp, symbol=symbol, reason=reason
+            rule=rule,
+            action=RiskEventAction.BLOCKED,
+            timestamp=timestamp,
+            symbol=symbol,
+            reason=reason,
         )
         return RiskDecision(False, 0.0, rule, reason, [event])
 

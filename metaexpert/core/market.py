@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from metaexpert.core.enums import ContractType, MarketType
+from metaexpert.core.errors import DataError
 
 # Steps that are a power of ten (1e-8, 0.001, 1) mapped to their exact reciprocal: for them
 # ``steps / reciprocal`` is the float nearest to the decimal ``steps * 10**-k``, which is
@@ -30,7 +31,7 @@ class Bar:
 
     def __post_init__(self) -> None:
         if not (self.low <= min(self.open, self.close) and max(self.open, self.close) <= self.high):
-            raise ValueError(
+            raise DataError(
                 f"malformed bar {self.symbol} {self.timeframe} at {self.timestamp}: "
                 f"open={self.open} high={self.high} low={self.low} close={self.close}"
             )

@@ -25,6 +25,7 @@ from metaexpert.core.enums import (
     PositionMode,
     PositionSide,
     RiskActionKind,
+    RiskEventAction,
     TradeMode,
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
@@ -742,7 +743,7 @@ class Engine:
         self._record_risk(
             RiskEvent(
                 rule="liquidation",
-                action="forced_exit",
+                action=RiskEventAction.FORCED_EXIT,
                 timestamp=timestamp,
                 symbol=position.symbol,
                 reason=f"{position.side} position liquidated at {price:.8g}",
@@ -921,9 +922,9 @@ class Engine:
             self._record_risk(event)
 
     def _record_risk(self, event: RiskEvent) -> None:
-        if event.action == "blocked":
+        if event.action is RiskEventAction.BLOCKED:
             self.risk_counts[event.rule] = self.risk_counts.get(event.rule, 0) + 1
-        if event.action != "blocked":
+        if event.action is not RiskEventAction.BLOCKED:
             logger.info(
                 "risk %s %s %s: %s", event.rule, event.action, event.symbol or "", event.reason
             )

@@ -136,3 +136,47 @@ class FailureLog:
             self.distinct,
             "; ".join(self.lines()),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunFailure:
+    """How a finished run ended on errors, read the same way from a backtest result and from
+    a paper/live engine; the CLI and a script that calls ``expert.run()`` both exit non-zero on it."""
+
+    error_count: int
+    stopped_by_error: bool
+    stop_reason: str
+    errors: tuple[str, ...]
+
+    @classmethod
+    def of(cls, outcome: object) -> RunFailure:
+        """From a ``BacktestResult`` (``error_count``, ``parameters['stop_reason']``) or an
+        ``Engine`` (``failures.handler_errors``, ``stop_reason``)."""
+        failures = getattr(outcome, "failures", None)
+        if isinstance(failures, FailureLog):
+            count = failures.handler_errors
+            reason = str(getattr(outcome, "stop_reason", "") or "")
+        else:
+            count = int(getattr(outcome, "error_count", 0) or 0)
+            parameters = getattr(outcome, "parameters", None)
+            reason = str(parameters.get("stop_reason", "")) if isinstance(parameters, dict) else ""
+        return cls(
+            error_count=count,
+            stopped_by_error=bool(getattr(outcome, "stopped_by_error", False)),
+            stop_reason=reason,
+            errors=tuple(getattr(outcome, "errors", None) or ()),
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.error_count > 0 or self.stopped_by_error
+
+    def headline(self) -> str:
+        """``the run had 3 handler errors; stopped after 5 consecutive errors in on_bar``."""
+        what = (
+            f"{self.error_count:,} handler error{'s' if self.error_count != 1 else ''}"
+            if self.error_count
+            else "an error"
+        )
+        stopped = f"; {self.stop_reason}" if self.stopped_by_error and self.stop_reason else ""
+        return f"the run had {what}{stopped}"

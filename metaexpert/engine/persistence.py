@@ -47,6 +47,7 @@ from metaexpert.core import order as order_module
 from metaexpert.core.enums import (
     LiquidityRole,
     OrderStatus,
+    RiskEventAction,
     TradeMode,
 )
 from metaexpert.core.errors import ConfigurationError, PermanentError, RecoverableError
@@ -633,7 +634,7 @@ class ExpertRecorder:
                 engine._record_risk(
                     RiskEvent(
                         rule="reconciliation",
-                        action="position_mismatch",
+                        action=RiskEventAction.POSITION_MISMATCH,
                         timestamp=engine.portfolio.now_ms,
                         symbol=key[0],
                         reason=reason,
@@ -656,7 +657,7 @@ class ExpertRecorder:
         engine._record_risk(
             RiskEvent(
                 rule="reconciliation",
-                action="unknown_order",
+                action=RiskEventAction.UNKNOWN_ORDER,
                 timestamp=engine.portfolio.now_ms,
                 symbol=order.symbol,
                 reason=reason,

@@ -17,12 +17,17 @@ import asyncio
 import logging
 from typing import Any
 
+import polars as pl
+
 from metaexpert.core.clock import ms_to_datetime
-from metaexpert.core.enums import MarketType, PositionMode, TradeMode
-from metaexpert.core.errors import InsufficientHistoryError, PermanentError
+from metaexpert.core.enums import MarketType, PositionMode, RiskEventAction, TradeMode
+from metaexpert.core.errors import DataError, InsufficientHistoryError, PermanentError
 from metaexpert.core.events import RiskEvent
+from metaexpert.core.market import Bar
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import Timeframe
+from metaexpert.data.frame import CANDLE_DTYPES
+from metaexpert.data.store import validate_candles
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
 from metaexpert.engine.engine import Engine, StopRun
 from metaexpert.engine.handlers import HandlerRegistry
@@ -206,7 +211,7 @@ class TradingRuntime:
                 portfolio.series[(symbol, name)] = series
                 window = [
                     bar
-                    for bar in await self.gateway.fetch_ohlcv(symbol, name, limit=lookback + 2)
+                    for bar in await self._venue_bars(symbol, name, limit=lookback + 2)
                     if timeframe.close_time(bar.timestamp) <= now
                 ]
                 cursor = (
@@ -216,7 +221,7 @@ class TradingRuntime:
                     history = [bar for bar in window if cursor is None or bar.timestamp <= cursor]
                 elif window[0].timestamp <= cursor + span:
                     # Short pause: history up to the cursor; step() replays the missed bars in order.
-                    older = await self.gateway.fetch_ohlcv(
+                    older = await self._venue_bars(
                         symbol, name, since=cursor - lookback * span, limit=lookback + 1
                     )
                     history = [bar for bar in older if bar.timestamp <= cursor]
@@ -243,6 +248,29 @@ class TradingRuntime:
                     else timeframe.floor(now) - span
                 )
                 self._next_close[(symbol, name)] = timeframe.close_time(int(last) + span)
+
+    async def _venue_bars(self, symbol: str, timeframe: str, **window: Any) -> list[Bar]:
+        """Candles from the venue, validated as a backtest validates a file (pandera: prices
+        finite and positive, high/low around open/close, volume >= 0, on the timeframe's grid,
+        strictly increasing): warm-up history and every new bar, before the expert sees them.
+        A malformed candle is a ``DataError`` naming the venue, symbol and check."""
+        bars = await self.gateway.fetch_ohlcv(symbol, timeframe, **window)
+        if bars:
+            frame = pl.DataFrame(
+                {
+                    "timestamp": [bar.timestamp for bar in bars],
+                    **{
+                        column: [float(getattr(bar, column)) for bar in bars]
+                        for column in ("open", "high", "low", "close", "volume")
+                    },
+                },
+                schema=CANDLE_DTYPES,
+            )
+            config = getattr(self.gateway, "config", None)
+            exchange = getattr(config, "exchange", "the venue")
+            venue = f"{exchange}/{self.market_type} {symbol} {timeframe} from the venue"
+            validate_candles(frame, timeframe, label=venue)
+        return bars
 
     def _skip(
         self, symbol: str, timeframe: Timeframe, first_ms: int, last_ms: int | None, lookback: int
@@ -297,12 +325,20 @@ class TradingRuntime:
                     continue
                 series = portfolio.series[key]
                 since = int(series._timestamps[len(series) - 1]) + 1 if len(series) else None
-                for bar in await self.gateway.fetch_ohlcv(
-                    symbol,
-                    str(timeframe),
-                    since=since,
-                    limit=max(10, self.strategy.lookback_bars + 3),
-                ):
+                try:
+                    fresh = await self._venue_bars(
+                        symbol,
+                        str(timeframe),
+                        since=since,
+                        limit=max(10, self.strategy.lookback_bars + 3),
+                    )
+                except DataError as error:
+                    # Never trade on a malformed candle; the next poll asks for these bars again.
+                    engine.failures.record(
+                        error, source="market data", handler="fetch_ohlcv", message=str(error)
+                    )
+                    continue
+                for bar in fresh:
                     if timeframe.close_time(bar.timestamp) <= now and (
                         not len(series) or bar.timestamp > series._timestamps[len(series) - 1]
                     ):
@@ -381,7 +417,7 @@ class TradingRuntime:
         self.engine._record_risk(
             RiskEvent(
                 rule="exchange",
-                action="error",
+                action=RiskEventAction.ERROR,
                 timestamp=self.engine.portfolio.now_ms,
                 reason=f"{operation}: {error}",
             )

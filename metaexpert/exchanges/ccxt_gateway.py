@@ -243,6 +243,9 @@ class CcxtGateway(ExchangeGateway):
         self._symbols: dict[str, str] = {}  # user symbol -> ccxt symbol
         self._user_symbols: dict[str, str] = {}  # ccxt symbol -> user symbol
         self._orders: dict[str, Order] = {}  # client order id -> the order we track
+        self._prune_at = (
+            _TRACKED_ORDERS_LIMIT  # tracked orders before the next sweep of finished ones
+        )
         self._streams: list[tuple[StreamSupervisor[Any], asyncio.Task[None]]] = []
         self._markets_loaded = False
 
@@ -549,11 +552,15 @@ class CcxtGateway(ExchangeGateway):
     def _remember(self, order: Order) -> None:
         """Track ``order`` by client id; finished orders are forgotten once the map grows large."""
         self._orders[order.client_order_id] = order
-        if len(self._orders) > _TRACKED_ORDERS_LIMIT:
+        if len(self._orders) > self._prune_at:
             for client_order_id in [
                 cid for cid, tracked in self._orders.items() if tracked.is_terminal
             ]:
                 del self._orders[client_order_id]
+            # Open orders stay; the next sweep waits until the map has doubled again, so that
+            # thousands of open orders cost one sweep per doubling, not one per order (the
+            # sweep on every call made a replay of 10,000 queued creates quadratic).
+            self._prune_at = max(_TRACKED_ORDERS_LIMIT, 2 * len(self._orders))
 
     def _track(self, snapshot: dict[str, Any], fallback_symbol: str | None = None) -> Order:
         client_order_id = snapshot.get("clientOrderId")

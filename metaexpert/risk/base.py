@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from metaexpert.core.enums import OrderSide, OrderType, PositionMode, PositionSide
+from metaexpert.core.enums import OrderSide, OrderType, PositionMode, PositionSide, RiskEventAction
 from metaexpert.core.intent import OrderIntent, RiskAction
 from metaexpert.core.market import Bar, MarketSpec, Tick
 from metaexpert.core.order import Order
@@ -46,7 +46,7 @@ class RiskJournal(Protocol):
     def record(
         self,
         rule: str,
-        action: str,
+        action: RiskEventAction,
         timestamp: int,
         *,
         symbol: str | None = None,

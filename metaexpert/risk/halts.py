@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from metaexpert.core.enums import RiskEventAction
 from metaexpert.core.intent import OrderIntent, RiskAction
 from metaexpert.core.portfolio import PortfolioView
 from metaexpert.core.timeframe import DAY_MS
@@ -68,7 +69,7 @@ class MaxDrawdownHalt(RiskRule):
         now = view.now_ms
         journal.record(
             self.name,
-            "halted",
+            RiskEventAction.HALTED,
             now,
             reason=self._reason,
             alert=True,
@@ -81,7 +82,7 @@ class MaxDrawdownHalt(RiskRule):
             journal.act(RiskAction("flatten_all", self.name, self._reason))
             journal.record(
                 self.name,
-                "forced_exit",
+                RiskEventAction.FORCED_EXIT,
                 now,
                 reason="flatten_on_max_drawdown: closing every position",
             )
@@ -125,7 +126,11 @@ class DailyLossHalt(RiskRule):
         if self.halted_day is not None and day != self.halted_day:
             self.halted_day = None
             journal.record(
-                self.name, "resumed", now, reason="new UTC day: daily loss limit reset", alert=True
+                self.name,
+                RiskEventAction.RESUMED,
+                now,
+                reason="new UTC day: daily loss limit reset",
+                alert=True,
             )
         self.loss = view.day_start_equity - view.account.equity
         if self.halted_day is None and self.loss >= self.limit:
@@ -136,7 +141,7 @@ class DailyLossHalt(RiskRule):
             )
             journal.record(
                 self.name,
-                "halted",
+                RiskEventAction.HALTED,
                 now,
                 reason=self._reason,
                 alert=True,

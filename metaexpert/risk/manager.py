@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
 
-from metaexpert.core.enums import PositionMode, PositionSide
+from metaexpert.core.enums import PositionMode, PositionSide, RiskEventAction
 from metaexpert.core.events import RiskEvent
 from metaexpert.core.intent import OrderIntent, RiskAction, RiskDecision
 from metaexpert.core.market import Bar, MarketSpec, Tick
@@ -86,7 +86,7 @@ class RiskManager:
     def record(
         self,
         rule: str,
-        action: str,
+        action: RiskEventAction,
         timestamp: int,
         *,
         symbol: str | None = None,
@@ -324,7 +324,7 @@ class RiskManager:
         self._counts[rule] += 1
         event = RiskEvent(
             rule=rule,
-            action="blocked",
+            action=RiskEventAction.BLOCKED,
             timestamp=intent.timestamp,
             symbol=intent.symbol,
             reason=reason,
@@ -345,7 +345,7 @@ class RiskManager:
         self._publish(
             RiskEvent(
                 rule=rule,
-                action="resized",
+                action=RiskEventAction.RESIZED,
                 timestamp=intent.timestamp,
                 symbol=intent.symbol,
                 reason=reason,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from metaexpert.core.enums import PositionSide
+from metaexpert.core.enums import PositionSide, RiskActionKind, RiskEventAction
 from metaexpert.core.intent import RiskAction
 from metaexpert.core.market import Bar, MarketSpec, Tick
 from metaexpert.core.portfolio import PortfolioView
@@ -120,7 +120,7 @@ class BreakevenStop(RiskRule):
             )
             journal.act(
                 RiskAction(
-                    "move_stop",
+                    RiskActionKind.MOVE_STOP,
                     self.name,
                     reason,
                     symbol=symbol,
@@ -130,7 +130,7 @@ class BreakevenStop(RiskRule):
             )
             journal.record(
                 self.name,
-                "move_stop",
+                RiskEventAction.MOVE_STOP,
                 view.now_ms,
                 symbol=symbol,
                 reason=reason,

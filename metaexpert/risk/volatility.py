@@ -12,6 +12,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from metaexpert.core.enums import RiskEventAction
 from metaexpert.core.intent import OrderIntent, RiskAction
 from metaexpert.core.market import Bar, Tick
 from metaexpert.core.portfolio import PortfolioView
@@ -77,7 +78,7 @@ class VolatilityFilter(RiskRule):
         if outside == self._outside.get(bar.symbol, False):
             return
         self._outside[bar.symbol] = outside
-        action = "volatility_alert" if outside else "volatility_normal"
+        action = RiskEventAction.VOLATILITY_ALERT if outside else RiskEventAction.VOLATILITY_NORMAL
         where = "left" if outside else "returned to"
         journal.record(
             self.name,
@@ -155,7 +156,7 @@ class CircuitBreaker(RiskRule):
                 del self.open_until[symbol]
                 journal.record(
                     self.name,
-                    "breaker_closed",
+                    RiskEventAction.BREAKER_CLOSED,
                     now,
                     symbol=symbol,
                     alert=True,
@@ -183,7 +184,7 @@ class CircuitBreaker(RiskRule):
         self._reasons[symbol] = reason
         journal.record(
             self.name,
-            "breaker_extended" if reopened else "breaker_opened",
+            RiskEventAction.BREAKER_EXTENDED if reopened else RiskEventAction.BREAKER_OPENED,
             now,
             symbol=symbol,
             reason=reason,

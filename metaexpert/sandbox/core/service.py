@@ -186,6 +186,9 @@ class VenueApp(ABC):
             return self.respond(error)
         except web.HTTPException:
             raise
+        except ConnectionError:  # the client went away mid-request (its timeout): nobody to answer
+            logger.debug("client left during %s %s", request.method, request.path)
+            raise
         except Exception:  # a bug in the sandbox must still answer like the venue does
             logger.exception("sandbox handler failed on %s %s", request.method, request.path)
             return self.respond(self.internal_error())
