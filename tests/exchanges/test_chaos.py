@@ -1,10 +1,12 @@
 """Chaos: thousands of order operations under every fault kind lose and duplicate nothing.
 
 Faults are injected one at a time by the test (the seven kinds in turn, the next one as soon as
-the last has fired), and the run goes on until 2,100 operations are made and 30 faults of each
-kind have fired: both are counts the test controls, so the assertions never depend on how fast
-the machine is (a fraction of probabilistic faults did, and so did a fraction of operations:
-with the breaker open, creates are queued without reaching the venue, more of them under load).
+the last has fired), and the run goes on until 2,100 operations are made, 30 faults of each
+kind have fired and faults are at least 20% of the operations: counts the test controls, so
+the assertions never depend on how fast the machine is (a fraction of probabilistic faults
+did, and so did a fixed number of operations: with the breaker open, creates are queued
+without reaching the venue, more of them under load; workers now wait 0.1 s after a queued
+create, as a strategy waits for its next bar).
 
 The sandbox's ledger is the source of truth: every order the gateway was asked to create
 must exist there exactly once (after the durable queue has replayed what the faults
@@ -95,7 +97,8 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
         # the breaker is open creates are queued without reaching the venue (more of them on a
         # loaded machine), so the run goes on until enough faults have fired, whatever the load.
         total = operations["create"] + operations["cancel"]
-        enough = total >= operations_wanted and faults_consumed() >= faults_wanted
+        faults = faults_consumed()
+        enough = total >= operations_wanted and faults >= max(faults_wanted, 0.2 * total)
         return enough or operations["create"] >= 4 * operations_wanted
 
     async def worker() -> None:
@@ -179,7 +182,7 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
     assert (
         faults_fired + pending == injected
     )  # every injected fault fired (or is the one still waiting)
-    assert fault_total >= faults_wanted
+    assert fault_total >= max(faults_wanted, 0.2 * total_operations)
     assert all(faults_fired[kind] >= faults_wanted // len(FAULT_KINDS) for kind in FAULT_KINDS)
     assert lost == [] and duplicated == [] and not_cancelled == []
     assert all(order.status is not OrderStatus.CREATED for order in created)
