@@ -53,6 +53,7 @@ from metaexpert.core.enums import (
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.timeframe import DAY_MS
 from metaexpert.engine.assembly import (
+    MonitoringPlan,
     RecorderIdentity,
     RunBuilder,
     RunPlan,
@@ -71,6 +72,7 @@ from metaexpert.engine.run_settings import (
     TradingRunSettings,
     run_settings_for,
 )
+from metaexpert.observability.alerts import AlertRule
 from metaexpert.observability.logging import LoggingConfig, configure_logging
 from metaexpert.observability.masking import MINIMUM_SECRET_LENGTH, mask_text, register_secret
 from metaexpert.risk import RiskConfig
@@ -141,6 +143,20 @@ class ExpertConfig(BaseModel):
     jurisdiction: StrictStr | None = Field(
         default=None, description="active jurisdiction in compliance_config"
     )
+    metrics_port: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=65_535,
+        description="paper/live: Prometheus metrics at http://127.0.0.1:<port>/metrics (0: a free port)",
+    )
+    alert_rules: list[AlertRule] = Field(
+        default_factory=list,
+        description="paper/live: alerts on error_rate, staleness or drawdown, "
+        "sent to the notification targets",
+    )
+    alert_interval_seconds: float = Field(
+        default=15.0, gt=0, le=3_600, description="how often the alert rules are checked"
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -206,6 +222,11 @@ class ExpertConfig(BaseModel):
                 )
         elif self.contract_type is None:
             self.contract_type = ContractType.LINEAR
+        if self.alert_rules and not (self.notification_urls or self.notification_config):
+            raise ValueError(
+                "alert_rules need a target: give notification_urls (Apprise URLs) or "
+                "notification_config"
+            )
         if self.jurisdiction is not None:
             if self.compliance_config is None:
                 raise ValueError(
@@ -317,6 +338,20 @@ def default_data_dir() -> Path | None:
     return shared if shared.is_dir() else None
 
 
+def _default_name(handler: Handler) -> str:
+    """The expert's name without ``strategy_name``: its file's stem (``sma_cross.py`` ->
+    ``sma_cross``), the same for ``python sma_cross.py``, ``metaexpert run sma_cross.py`` and an
+    import; it names the run in logs, metrics, reports and the database. (The CLI loader runs a
+    file under a private module name, which used to become the name:
+    ``metaexpert_user_sma_cross_e03808b36b``.)"""
+    source = getattr(getattr(handler, "__code__", None), "co_filename", "")
+    stem = Path(source).stem if source and not source.startswith("<") else ""
+    if stem and stem != "__init__":
+        return stem
+    module = getattr(handler, "__module__", "") or ""
+    return module.rsplit(".", 1)[-1] if module and module != "__main__" else "expert"
+
+
 def _exit_if_script_run_failed(outcome: Any) -> None:
     """``python expert.py`` exits 1, as ``metaexpert run``/``backtest`` do, when the run it
     started had handler errors or was stopped by one (it used to exit 0 and look like a run
@@ -371,11 +406,7 @@ class MetaExpert:
             _check_handler("on_init", handler)
             self.handlers.add("init", handler)
             if options.get("strategy_name") is None:
-                self.name = (
-                    handler.__module__.rsplit(".", 1)[-1]
-                    if handler.__module__ != "__main__"
-                    else "expert"
-                )
+                self.name = _default_name(handler)
             else:
                 self.name = str(options["strategy_name"])
             return handler
@@ -595,7 +626,24 @@ class MetaExpert:
             initial_capital=settings.initial_capital,
             stop_on_error=settings.stop_on_error,
             observers=list(settings.observers),
+            **(self._monitoring() if trading else {}),
         )
+
+    def _monitoring(self) -> dict[str, Any]:
+        """The run's metrics and where they go, when ``metrics_port`` or ``alert_rules`` ask."""
+        config = self.config
+        if config.metrics_port is None and not config.alert_rules:
+            return {}
+        from metaexpert.observability.metrics import ExpertMetrics
+
+        return {
+            "metrics": ExpertMetrics(self.name),
+            "monitoring": MonitoringPlan(
+                metrics_port=config.metrics_port,
+                alert_rules=tuple(config.alert_rules),
+                alert_interval_seconds=config.alert_interval_seconds,
+            ),
+        }
 
     def builder(
         self,

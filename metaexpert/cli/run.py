@@ -48,6 +48,15 @@ def run_command(
             help="Stop at the first handler error (the exit code is 1 either way).",
         ),
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65_535,
+            help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: a free port).",
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Run FILE in paper or live mode until --steps, --duration, Ctrl-C or ctx.stop()."""
@@ -58,10 +67,12 @@ def run_command(
     with reported_errors(debug=debug):
         url = one_base_url(base_url, sandbox_url)
         # Polling needs the REST URL only; the same check and form as stream's (no trailing slash).
-        loaded = load_expert(
-            file,
-            overrides={"base_url": sandbox_exchange_overrides(url)["base_url"]} if url else None,
-        )
+        overrides: dict[str, object] = {}
+        if url:
+            overrides["base_url"] = sandbox_exchange_overrides(url)["base_url"]
+        if metrics_port is not None:
+            overrides["metrics_port"] = metrics_port
+        loaded = load_expert(file, overrides=overrides or None)
         expert = loaded.expert
         engine = expert.run(
             trade_mode=mode,

@@ -13,7 +13,11 @@ process:
 - ``parts(recorder)``: all of them as ``RunParts`` for ``wiring.wire_engine``;
 - ``gateway(...)``: the ccxt gateway of a paper/live run (the one place it is constructed);
 - ``trading_runtime(gateway, recorder)`` and the ``trading()`` context manager: the paper
-  or live ``TradingRuntime`` with the gateway and the recorder closed afterwards.
+  or live ``TradingRuntime`` with the gateway and the recorder closed afterwards;
+- monitoring (``MonitoringPlan``, from the constructor's ``metrics_port`` and ``alert_rules``):
+  the run's ``ExpertMetrics`` are fed by the engine, the runtime and the gateway (rate-limit
+  waits, circuit-breaker states); ``trading()`` serves them at ``/metrics`` and checks the
+  alert rules on a thread, both stopped on the way out.
 
 A backtest takes ``parts(...)`` to ``metaexpert.backtest.run_backtest``, which wires its
 engine through the same ``wire_engine``.
@@ -22,8 +26,8 @@ engine through the same ``wire_engine``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +99,17 @@ class RunPlan:
     stop_on_error: bool = False
     observers: list[Callable[[Any], None]] = field(default_factory=list)
     metrics: Any | None = None  # ExpertMetrics, when the run exports metrics
+    monitoring: MonitoringPlan | None = None  # where metrics are served, which alerts are checked
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringPlan:
+    """``metrics_port`` (0: any free port; None: metrics are not served) and the alert rules
+    (``observability.alerts.AlertRule``) checked every ``alert_interval_seconds``."""
+
+    metrics_port: int | None = None
+    alert_rules: tuple[Any, ...] = ()
+    alert_interval_seconds: float = 15.0
 
 
 class RunBuilder:
@@ -104,6 +119,7 @@ class RunBuilder:
         self.plan = plan
         self._notifier = notifier
         self._notifier_made = notifier is not None
+        self.metrics_server: Any | None = None  # the MetricsServer while trading() runs
 
     # ------------------------------------------------------------------ parts
     def notifier(self) -> Any | None:
@@ -152,6 +168,13 @@ class RunBuilder:
 
         if self.plan.exchange is None:
             raise ConfigurationError(f"a {self.plan.trade_mode} run has no exchange settings")
+        metrics = self.plan.metrics
+        if metrics is not None:
+            options.setdefault(
+                "on_circuit_state_change",
+                lambda name, _old, new: metrics.set_circuit_state(name, str(new)),
+            )
+            options.setdefault("on_rate_limit_wait", metrics.rate_limit_waited)
         return CcxtGateway(self.plan.exchange, **options)
 
     def trading_runtime(
@@ -192,19 +215,51 @@ class RunBuilder:
         observers: list[Callable[[Any], None]] | None = None,
         gateway_options: dict[str, Any] | None = None,
     ) -> AsyncIterator[TradingRuntime]:
-        """The paper/live runtime with its recorder and gateway, both closed on the way out."""
+        """The paper/live runtime with its recorder and gateway, both closed on the way out
+        (and its metrics endpoint and alert checks, when the plan has monitoring)."""
         recorder = self.open_recorder()
         try:
-            gateway = self.gateway(**(gateway_options or {}))
-            try:
-                yield self.trading_runtime(
-                    gateway, recorder, poll_interval=poll_interval, observers=observers
-                )
-            finally:
-                await gateway.close()
+            with self._monitoring():
+                gateway = self.gateway(**(gateway_options or {}))
+                try:
+                    yield self.trading_runtime(
+                        gateway, recorder, poll_interval=poll_interval, observers=observers
+                    )
+                finally:
+                    await gateway.close()
         finally:
             if recorder is not None:
                 recorder.close()
+
+    @contextmanager
+    def _monitoring(self) -> Iterator[None]:
+        """Serve the run's metrics and check its alert rules while the run lasts."""
+        plan, monitoring = self.plan, self.plan.monitoring
+        if plan.metrics is None or monitoring is None:
+            yield
+            return
+        from metaexpert.observability.alerts import AlertEvaluator
+        from metaexpert.observability.metrics import MetricsServer
+
+        with ExitStack() as stack:
+            if monitoring.metrics_port is not None:
+                server = MetricsServer(plan.metrics.registry, port=monitoring.metrics_port)
+                try:
+                    server.start()
+                except OSError as error:
+                    raise ConfigurationError(
+                        f"metrics_port={monitoring.metrics_port}: cannot serve metrics ({error})"
+                    ) from None
+                stack.callback(server.stop)
+                self.metrics_server = server
+                stack.callback(setattr, self, "metrics_server", None)
+                logger.info("metrics of %s at %s", plan.expert_name, server.url)
+            notifier = self.notifier()
+            if monitoring.alert_rules and notifier is not None:
+                evaluator = AlertEvaluator(plan.metrics, notifier, list(monitoring.alert_rules))
+                evaluator.start(monitoring.alert_interval_seconds)
+                stack.callback(evaluator.stop)
+            yield
 
 
 # ---------------------------------------------------------------------- one function per part

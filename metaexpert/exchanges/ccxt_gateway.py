@@ -221,6 +221,7 @@ class CcxtGateway(ExchangeGateway):
         circuit_breaker: CircuitBreaker | None = None,
         on_circuit_state_change: StateChangeCallback | None = None,
         rate_limiter: PriorityRateLimiter | None = None,
+        on_rate_limit_wait: Callable[[float], None] | None = None,
         order_queue_path: str | Path | None = None,
         on_stream_state_change: Callable[[StreamStateChange], Any] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -235,6 +236,8 @@ class CcxtGateway(ExchangeGateway):
             str(config.exchange), circuit_breaker, on_state_change=on_circuit_state_change
         )
         self.rate_limiter = rate_limiter or PriorityRateLimiter(config.rate_limit_per_minute)
+        if on_rate_limit_wait is not None:
+            self.rate_limiter.on_wait = on_rate_limit_wait
         queue_path = order_queue_path if order_queue_path is not None else config.order_queue_path
         self.order_queue = OrderQueue(queue_path) if queue_path is not None else None
         self._sleep = sleep

@@ -72,6 +72,8 @@ class PriorityRateLimiter:
             served={priority: 0 for priority in RequestPriority},
             shed={priority: 0 for priority in RequestPriority},
         )
+        #: called with the seconds of each wait (the run's metrics count them)
+        self.on_wait: Callable[[float], None] | None = None
 
     @property
     def tokens(self) -> float:
@@ -117,4 +119,6 @@ class PriorityRateLimiter:
                     retry_after=wait,
                 )
             self.statistics.waited_seconds += wait
+            if self.on_wait is not None:
+                self.on_wait(wait)
             await self._sleep(wait)

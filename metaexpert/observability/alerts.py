@@ -71,7 +71,9 @@ class AlertEvaluator:
                     continue
                 self.firing.add(rule.name)
                 expert = getattr(self.metrics, "expert", "expert")
-                title = f"{expert}: {rule.name}"
+                # A run's notifier already names the expert in its title prefix.
+                prefix = str(getattr(getattr(self.notifier, "config", None), "title_prefix", ""))
+                title = rule.name if expert in prefix.split() else f"{expert}: {rule.name}"
                 body = (
                     f"{rule.indicator} is {value:.4g}, at or above the threshold {rule.threshold:g}"
                 )

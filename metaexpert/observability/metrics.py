@@ -66,7 +66,8 @@ class ExpertMetrics:
         self._clock = clock
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._last_data: dict[str, float] = {}
+        self._last_data: dict[str, float] = {}  # symbol -> wall-clock time the data last advanced
+        self._exchange_time: dict[str, int] = {}  # symbol -> the newest exchange time seen
         self._awaiting_ack: dict[str, float] = {}
         self._errors: deque[float] = deque(maxlen=10_000)
         self._peak_equity = 0.0
@@ -175,10 +176,20 @@ class ExpertMetrics:
 
     # ------------------------------------------------------------------ runtime / gateway hooks
     def data_received(self, symbol: str, timestamp_ms: int | None = None) -> None:
-        """Market data for ``symbol`` arrived (staleness counts from its exchange time, else now)."""
-        seen = timestamp_ms / 1000 if timestamp_ms is not None else self._clock()
+        """Market data for ``symbol`` arrived with the exchange time ``timestamp_ms``.
+
+        Staleness is the wall-clock time since the exchange time last moved forward: a frozen
+        feed (the same ticker again and again) grows stale, while a replay (the sandbox's
+        recorded 2025 prices, whose exchange time is months behind the wall clock) is fresh as
+        long as it advances. Comparing the exchange time itself with the wall clock flagged every
+        replayed stream as stale at once (48 million seconds)."""
+        now = self._clock()
         with self._lock:
-            self._last_data[symbol] = max(seen, self._last_data.get(symbol, 0.0))
+            previous = self._exchange_time.get(symbol)
+            if timestamp_ms is None or previous is None or timestamp_ms > previous:
+                self._last_data[symbol] = now
+            if timestamp_ms is not None and (previous is None or timestamp_ms > previous):
+                self._exchange_time[symbol] = timestamp_ms
 
     def rate_limit_waited(self, seconds: float) -> None:
         self.rate_limit_waits.labels(self.expert).inc()
