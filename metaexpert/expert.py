@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     SecretStr,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -154,7 +155,7 @@ class ExpertConfig(BaseModel):
         description="paper/live: alerts on error_rate, staleness or drawdown, "
         "sent to the notification targets",
     )
-    alert_interval_seconds: float = Field(
+    alert_interval_seconds: StrictFloat | StrictInt = Field(
         default=15.0, gt=0, le=3_600, description="how often the alert rules are checked"
     )
 
