@@ -90,7 +90,13 @@ def evaluate(
     try:
         with expert_lock(key, lock_directory):
             summary = evaluate_expert(
-                expert_file, trade_mode, overrides, initial_capital, notifier, circuit_changed
+                expert_file,
+                trade_mode,
+                overrides,
+                initial_capital,
+                notifier,
+                circuit_changed,
+                as_tasks=True,
             )
     except EvaluationBusyError as busy:
         logger.warning("%s", busy)

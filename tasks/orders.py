@@ -12,6 +12,7 @@ task parameters.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prefect import task
@@ -134,3 +135,19 @@ def submit_order(
 def cancel_order(config: Any, symbol: str, client_order_id: str) -> dict[str, Any]:
     """Cancel one order by client order id (retried; cancelling twice is harmless)."""
     return asyncio.run(withdraw_order(config, symbol, client_order_id))
+
+
+@task(
+    name="submit-order",
+    task_run_name="submit {client_order_id}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+async def submit_engine_order(
+    client_order_id: str, symbol: str, send: Callable[[], Awaitable[Any]]
+) -> str:
+    """One order of an evaluation step, sent to the venue (``send``: the live broker's create,
+    which the gateway retries, journals and looks up by client order id before any resubmit;
+    so this task has no retries of its own, which could only send it twice)."""
+    await send()
+    return client_order_id

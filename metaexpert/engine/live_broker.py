@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from metaexpert.core.clock import now_ms
@@ -71,6 +72,11 @@ class LiveBroker(Broker):
     ) -> None:
         self.gateway = gateway
         self.portfolio = portfolio
+        self._deferred: list[tuple[Order, Order]] = []  # creates waiting for settle()
+        #: wraps each venue create: ``submission(client_order_id, symbol, send)``; None sends directly
+        self.submission: (
+            Callable[[str, str, Callable[[], Awaitable[Any]]], Awaitable[Any]] | None
+        ) = None
         self.listener = listener
         self.on_error = on_error
         self.orders: dict[str, Order] = {}
@@ -103,7 +109,7 @@ class LiveBroker(Broker):
         self.shadows[order.client_order_id] = shadow
         self.portfolio.orders[order.client_order_id] = order
         self._creating.add(order.client_order_id)
-        self._spawn(self._create(order, shadow))
+        self._send(order, shadow)
 
     def cancel(self, order: Order, reason: str = "cancelled") -> None:
         if self.local.pop(order.client_order_id, None) is not None:
@@ -189,16 +195,48 @@ class LiveBroker(Broker):
         self.listener.on_order_update(
             order, "triggered: reduce-only market order sent to the venue"
         )
-        self._spawn(self._create(order, execution))
+        self._send(order, execution)
 
     # ------------------------------------------------------------------ async work
+    def _send(self, order: Order, shadow: Order) -> None:
+        """Create ``order`` at the venue in the background; through ``submission`` when set
+        (a Prefect evaluation makes each order a task run named by its client order id)."""
+        if self.submission is None:
+            self._spawn(self._create(order, shadow))
+        else:  # started by settle(), inside the caller's step that waits for the answers
+            self._deferred.append((order, shadow))
+
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._report_crash)
+
+    def _report_crash(self, task: asyncio.Task[Any]) -> None:
+        """A background request that raised past its own handling (``settle`` gathers them
+        with ``return_exceptions``): reported like any broker error, never swallowed."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            logger.error(
+                "broker request failed: %s: %s", type(error).__name__, error, exc_info=error
+            )
+            if isinstance(error, Exception):
+                self._report(error, "broker request")
 
     async def settle(self) -> None:
         """Wait until every request sent so far has been answered."""
+        submission, deferred = self.submission, self._deferred
+        while deferred and submission is not None:
+            order, shadow = deferred.pop(0)
+            self._spawn(
+                submission(
+                    order.client_order_id,
+                    order.symbol,
+                    lambda order=order, shadow=shadow: self._create(order, shadow),
+                )
+            )
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -23,7 +24,7 @@ from metaexpert.core.clock import ms_to_datetime
 from metaexpert.core.enums import MarketType, PositionMode, RiskEventAction, TradeMode
 from metaexpert.core.errors import DataError, InsufficientHistoryError, PermanentError
 from metaexpert.core.events import RiskEvent
-from metaexpert.core.market import Bar
+from metaexpert.core.market import Bar, Tick
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import Timeframe
 from metaexpert.data.frame import CANDLE_DTYPES
@@ -38,6 +39,16 @@ from metaexpert.engine.wiring import RunParts, simulated_broker, wire_engine
 from metaexpert.exchanges.errors import RequestShed
 
 logger = logging.getLogger("metaexpert.runtime")
+
+
+@dataclass(slots=True)
+class MarketPoll:
+    """What one poll fetched from the venue, before the expert saw any of it."""
+
+    now_ms: int
+    ticks: list[Tick]
+    bars: list[Bar] = field(default_factory=list)  # closed bars, per series oldest first
+    next_close: dict[tuple[str, str], int] = field(default_factory=dict)  # of the series polled
 
 
 class TradingRuntime:
@@ -304,32 +315,39 @@ class TradingRuntime:
 
     # ------------------------------------------------------------------ steps
     async def step(self) -> None:
-        engine, portfolio, broker = self.engine, self.engine.portfolio, self.broker  # type: ignore[union-attr]
-        assert engine is not None and broker is not None
+        """One poll: ``poll_market`` (tickers and newly closed bars from the venue), ``dispatch``
+        (the expert's handlers, the risk checks, orders to the broker), ``settle`` (the venue's
+        answers, then the step is committed). A Prefect evaluation runs the three as named tasks."""
+        market = await self.poll_market()
+        self.dispatch(market)
+        await self.settle()
+
+    async def poll_market(self) -> MarketPoll:
+        """Fetch the tickers and the bars that closed since the last poll; nothing is handed to
+        the expert yet. A malformed candle is counted as an error and asked for again next poll."""
+        engine, portfolio = self.engine, self.engine.portfolio  # type: ignore[union-attr]
+        assert engine is not None
         now = portfolio.now_ms
+        ticks: list[Tick] = []
         for symbol in self.strategy.symbols:
             tick = await self.gateway.fetch_ticker(symbol)
             if self.metrics is not None:
                 self.metrics.data_received(symbol, tick.timestamp)
             now = max(now, tick.timestamp)
-            portfolio.set_time(now)
-            if isinstance(broker, SimulatedBroker):
-                broker.process_tick(symbol, now, tick.price)
-            else:
-                broker.on_price(symbol, tick.price, now)
-            engine.on_tick(tick)
+            ticks.append(tick)
+        market = MarketPoll(now_ms=now, ticks=ticks)
         for timeframe in self._timeframes:
             for symbol in self.strategy.symbols:
                 key = (symbol, str(timeframe))
                 if now < self._next_close[key]:
                     continue
                 series = portfolio.series[key]
-                since = int(series._timestamps[len(series) - 1]) + 1 if len(series) else None
+                last = int(series._timestamps[len(series) - 1]) if len(series) else None
                 try:
                     fresh = await self._venue_bars(
                         symbol,
                         str(timeframe),
-                        since=since,
+                        since=last + 1 if last is not None else None,
                         limit=max(10, self.strategy.lookback_bars + 3),
                     )
                 except DataError as error:
@@ -340,26 +358,48 @@ class TradingRuntime:
                     continue
                 for bar in fresh:
                     if timeframe.close_time(bar.timestamp) <= now and (
-                        not len(series) or bar.timestamp > series._timestamps[len(series) - 1]
+                        last is None or bar.timestamp > last
                     ):
-                        series.append(bar)
-                        engine.on_bar_closed(bar)
-                        if self.persistence is not None:
-                            self.persistence.bar_processed(bar)
-                last = (
-                    int(series._timestamps[len(series) - 1])
-                    if len(series)
-                    else timeframe.floor(now)
-                )
-                self._next_close[key] = timeframe.close_time(last + timeframe.milliseconds)
-        engine.fire_timers(now)
+                        market.bars.append(bar)
+                        last = bar.timestamp
+                newest = last if last is not None else timeframe.floor(now)
+                market.next_close[key] = timeframe.close_time(newest + timeframe.milliseconds)
+        return market
+
+    def dispatch(self, market: MarketPoll) -> None:
+        """Hand a poll to the expert: each ticker (after the broker saw its price), each closed
+        bar in order, then the timers that are due; orders go to the broker as they are made."""
+        engine, portfolio, broker = self.engine, self.engine.portfolio, self.broker  # type: ignore[union-attr]
+        assert engine is not None and broker is not None
+        now = portfolio.now_ms
+        for tick in market.ticks:
+            now = max(now, tick.timestamp)
+            portfolio.set_time(now)
+            if isinstance(broker, SimulatedBroker):
+                broker.process_tick(tick.symbol, now, tick.price)
+            else:
+                broker.on_price(tick.symbol, tick.price, now)
+            engine.on_tick(tick)
+        for bar in market.bars:
+            portfolio.series[(bar.symbol, bar.timeframe)].append(bar)
+            engine.on_bar_closed(bar)
+            if self.persistence is not None:
+                self.persistence.bar_processed(bar)
+        self._next_close.update(market.next_close)
+        engine.fire_timers(market.now_ms)
+
+    async def settle(self) -> None:
+        """Wait for the venue's answers to this step's orders and poll the open ones (live), mark
+        the equity, and commit the step's records together."""
+        engine, broker = self.engine, self.broker
+        assert engine is not None and broker is not None
         if isinstance(broker, LiveBroker):
             await broker.settle()
             await broker.poll()
             await broker.settle()
         if self.metrics is not None:
             self.metrics.set_equity(
-                portfolio.account.equity
+                engine.portfolio.account.equity
             )  # marked to the latest prices every step
         if self.persistence is not None:
             self.persistence.commit_step()  # the step's records reach the journal together

@@ -94,6 +94,28 @@ def test_evaluate_with_timer_expert_places_one_order_at_the_second_five_minute_t
     )
 
 
+def test_evaluate_with_an_order_shows_each_step_and_the_order_as_named_task_runs(evaluated):
+    """The UI shows what an evaluation did: one task run per step, one per order sent."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    client_order_id = evaluated["summaries"][2]["orders"][0]["client_order_id"]
+
+    async def task_runs() -> list[tuple[str, str, str]]:
+        async with get_client() as client:
+            runs = await client.read_task_runs()
+            return [(run.name, run.task_key, str(run.state_type)) for run in runs]
+
+    runs = asyncio.run(task_runs())
+    names = {name.rsplit("-", 1)[0] for name, _, _ in runs}
+    for step in ("restore-state", "fetch-bars", "run-handlers", "submit-orders", "record"):
+        assert step in names, (step, sorted(names))
+    submitted = [run for run in runs if run[0] == f"submit {client_order_id}"]
+    assert len(submitted) == 1 and submitted[0][2].endswith("COMPLETED"), runs
+    assert any(name.startswith("load ") for name, _, _ in runs)
+
+
 def test_compliance_report_with_evaluated_day_lists_the_order_and_its_fill(evaluated, tmp_path):
     outcome = compliance_report(
         database_url=evaluated["database_url"],

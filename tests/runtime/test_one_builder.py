@@ -175,8 +175,8 @@ def test_every_run_path_with_one_expert_file_wires_same_risk_compliance_and_reco
     )
     _assert_same_parts(_wired(TradeMode.PAPER), expert_file, tmp_path)
 
-    # one Prefect evaluation (the task's function, as the flow runs it)
-    summary = evaluate_expert.fn(str(expert_file), trade_mode="paper")
+    # one Prefect evaluation (its steps as plain coroutines, as the flow runs them as tasks)
+    summary = evaluate_expert(str(expert_file), trade_mode="paper")
     assert summary["expert"] == "wired"
     _assert_same_parts(_wired(TradeMode.PAPER), expert_file, tmp_path)
 
