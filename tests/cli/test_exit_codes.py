@@ -185,29 +185,29 @@ def test_run_paper_with_handler_failing_every_tick_exits_one_after_the_consecuti
     )
 
 
-def _script(tmp_path, store, body: str) -> str:
+def _run_script(tmp_path, store, body: str):
     """The expert file as a user runs it: ``python my_expert.py`` with ``expert.run()`` at the end."""
+    import subprocess
+    import sys
+
     run = (
         "\nexpert.run('backtest', backtest_start='2024-01-01', backtest_end='2024-01-02', "
         f"data={str(store)!r}, report=False)\n"
     )
     path = tmp_path / "my_expert.py"
     path.write_text(EXPERT.replace("BODY", body) + run)
-    return str(path)
-
-
-def test_python_expert_script_with_failing_handler_exits_one_with_the_reason(tmp_path, store):
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, _script(tmp_path, store, "return 1 / 0")],
+    return subprocess.run(
+        [sys.executable, str(path)],
         check=False,
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
     )
+
+
+def test_python_expert_script_with_failing_handler_exits_one_with_the_reason(tmp_path, store):
+    done = _run_script(tmp_path, store, "return 1 / 0")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "error: the run had 5 handler errors; stopped after 5 consecutive errors" in done.stderr
     assert "handler:on_bar: ZeroDivisionError: division by zero (5 times)" in done.stderr
@@ -215,16 +215,6 @@ def test_python_expert_script_with_failing_handler_exits_one_with_the_reason(tmp
 
 
 def test_python_expert_script_with_clean_handler_exits_zero(tmp_path, store):
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, _script(tmp_path, store, "pass")],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    done = _run_script(tmp_path, store, "pass")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "error:" not in done.stderr
