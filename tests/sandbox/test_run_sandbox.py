@@ -22,12 +22,12 @@ run_sandbox(host="127.0.0.1", port=0, speed=1200.0, tick_replay=True,
 
 
 def _status(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/status", timeout=5) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/sandbox/status", timeout=30) as response:
         return json.loads(response.read())
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(240)
 def test_run_sandbox_with_speed_replays_bars_it_reports_and_stops_on_sigterm() -> None:
     """Asserts on what the replay reports having sent, never on how fast the machine is."""
     process = subprocess.Popen(
@@ -38,10 +38,10 @@ def test_run_sandbox_with_speed_replays_bars_it_reports_and_stops_on_sigterm() -
         assert line.strip().isdigit(), process.stderr.read() if process.stderr else line
         port = int(line)
         first = _status(port)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a bound for a failure, not a speed
         second = first
         while second["bars_sent"] - first["bars_sent"] < 10 or second["tick_events_sent"] == 0:
-            assert time.monotonic() < deadline, f"the replay sent nothing in 60 s: {second}"
+            assert time.monotonic() < deadline, f"the replay sent nothing in 120 s: {second}"
             time.sleep(0.1)
             second = _status(port)
         steps = (
@@ -68,7 +68,7 @@ def test_server_with_admin_token_rejects_admin_calls_without_it() -> None:
             urllib.request.urlopen(request, timeout=5)
         assert caught.value.code == 403
         request.add_header("X-Sandbox-Token", "let-me-in")
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             assert "accounts" in json.loads(response.read())
         assert sandbox.advance(2) == 4  # two symbols, two bars each
 

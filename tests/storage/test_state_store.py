@@ -22,6 +22,7 @@ from metaexpert.core import (
     TimeInForce,
     TradeEvent,
 )
+from metaexpert.core.enums import RiskEventAction
 from metaexpert.storage import BatchWriter, ExpertState, StateStore, order_record, state_set_record
 from metaexpert.storage.records import order_payload
 
@@ -263,7 +264,7 @@ def test_risk_event_with_details_records_decision_and_audit_event(
         expert_id,
         RiskEvent(
             "max_drawdown",
-            "halt",
+            RiskEventAction.HALTED,
             50,
             symbol="BTCUSDT",
             reason="drawdown 12%",
@@ -275,7 +276,7 @@ def test_risk_event_with_details_records_decision_and_audit_event(
     )
     decisions = store.decisions.list(expert_id)
     assert [(d.domain, d.rule, d.action) for d in decisions] == [
-        ("risk", "max_drawdown", "halt"),
+        ("risk", "max_drawdown", "halted"),
         ("compliance", "wash_trading", "blocked"),
     ]
     assert decisions[0].details == {"drawdown": 0.12, "limit": "Infinity"}
