@@ -30,10 +30,12 @@ from metaexpert.data.frame import CANDLE_DTYPES
 from metaexpert.data.store import validate_candles
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
 from metaexpert.engine.engine import Engine, StopRun
+from metaexpert.engine.funding import FundingMode, FundingPayment
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.live_broker import LiveBroker
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
+from metaexpert.engine.venue_funding import VenueFunding
 from metaexpert.engine.wiring import RunParts, simulated_broker, wire_engine
 from metaexpert.exchanges.errors import RequestShed
 
@@ -97,6 +99,12 @@ class TradingRuntime:
         )
         self.steps = 0
         self.shed_polls = 0
+        self.funding: VenueFunding | None = None  # perpetuals: see engine/venue_funding.py
+
+    @property
+    def funding_payments(self) -> list[FundingPayment]:
+        """Every funding payment of the run so far (as ``BacktestResult.funding``)."""
+        return self.funding.payments if self.funding is not None else []
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Engine:
@@ -139,6 +147,11 @@ class TradingRuntime:
         if live:
             await self._prepare_venue(portfolio)
         self.engine, self.broker = engine, broker
+        if self.market_type is MarketType.FUTURES and (
+            live or self.simulation.funding is not FundingMode.NONE
+        ):
+            self.funding = VenueFunding(gateway, self.strategy.symbols, self.trade_mode, currency)
+            await self.funding.start()
         await self._load_history(portfolio)
         if persistence is not None:
             persistence.restore(engine, broker, live=live)
@@ -313,6 +326,8 @@ class TradingRuntime:
                 self.metrics.data_received(symbol, tick.timestamp)
             now = max(now, tick.timestamp)
             portfolio.set_time(now)
+            if self.funding is not None:  # what is held at a funding time pays, before fills
+                await self.funding.before_fills(portfolio, symbol, now, tick.price)
             if isinstance(broker, SimulatedBroker):
                 broker.process_tick(symbol, now, tick.price)
             else:
@@ -357,6 +372,8 @@ class TradingRuntime:
             await broker.settle()
             await broker.poll()
             await broker.settle()
+            if self.funding is not None:  # the venue booked funding: read its wallet back
+                await self.funding.after_sync(portfolio)
         if self.metrics is not None:
             self.metrics.set_equity(
                 portfolio.account.equity

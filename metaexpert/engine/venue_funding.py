@@ -1,0 +1,187 @@
+"""Perpetual funding in paper and live runs, from the venue, by the backtest's rule.
+
+A backtest books funding from recorded rates (``metaexpert.backtest.funding``) through
+``FundingSchedule.settle``. A paper or live run learns the rates from the venue instead,
+through the gateway (ccxt ``fetchFundingRate`` for the coming funding time, the venue's
+``nextFundingTime``; ``fetchFundingRateHistory`` for the rate and mark it settled at), and
+what happens at each funding time depends on who keeps the wallet:
+
+- paper: nobody at the venue holds the run's positions, so the engine books the payment
+  itself, on the first poll at or after the funding time and before that poll's fills (what
+  is held at the funding time pays; a fill after it does not). The venue's settled rate and
+  mark go into the run's ``FundingSchedule`` and are settled by the same code as in a
+  backtest (``FundingSchedule.settle`` -> ``settle_funding``): long pays a positive rate,
+  ``quantity * contract size * mark * rate`` (inverse: ``/ mark``, in coins), into the wallet
+  and onto the position (its closed trade carries it). When the venue's history does not
+  list the funding time yet, the rate it announced before is used and a warning says so; the
+  mark is then the traded price at that poll.
+- live: the venue books funding into the wallet itself. The engine books nothing by the
+  rule; after the poll that reaches the funding time has synced the orders, it reads the
+  wallet back (``fetch_balance``) and books the difference between the venue's wallet and its
+  own as that funding time's payment, split over the open legs in proportion to what the rule
+  says each owes. The engine's wallet is then the venue's: funding is booked once. A fill the
+  venue made but the poll has not reported yet would be counted as funding; the log line gives
+  the rule's figure beside the venue's so a gap shows.
+
+Every settled leg is a ``FundingPayment`` in ``payments`` (as ``BacktestResult.funding``) and
+one INFO log line. ``simulation={"funding": "none"}`` turns paper funding off as in backtests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from metaexpert.core.enums import TradeMode
+from metaexpert.core.funding import FundingRate
+from metaexpert.core.position import Position
+from metaexpert.engine.funding import (
+    FundingPayment,
+    FundingSchedule,
+    book_funding,
+    funding_due,
+)
+from metaexpert.engine.portfolio import Portfolio
+
+logger = logging.getLogger("metaexpert.funding")
+
+#: The usual funding interval, for a venue whose announcement has not moved on yet.
+DEFAULT_INTERVAL_MS = 8 * 3_600_000
+#: Venues stamp the end of a period at its last millisecond (Binance ``closeTime``: the bar
+#: ending at 08:00 closes at 07:59:59.999, and a ticker polled then says so): a poll stamped
+#: one millisecond before the funding time has reached it.
+LAST_MS = 1
+
+
+class VenueFunding:
+    """The funding of one paper or live run on perpetuals; see the module docstring."""
+
+    def __init__(
+        self, gateway: Any, symbols: Sequence[str], trade_mode: TradeMode, currency: str
+    ) -> None:
+        self.gateway = gateway
+        self.live = trade_mode is TradeMode.LIVE
+        self.currency = currency
+        self.symbols = list(symbols)
+        self.schedules = {symbol: FundingSchedule(symbol, [], [], []) for symbol in symbols}
+        self.announced: dict[str, FundingRate] = {}
+        self.payments: list[FundingPayment] = []
+        self.enabled = True
+        self._due: list[tuple[Position, FundingPayment]] = []  # live: read back after the sync
+        self._due_times: list[tuple[str, int]] = []
+
+    async def start(self) -> None:
+        for symbol in self.symbols:
+            await self._announce(symbol)
+
+    async def _announce(self, symbol: str, after: int | None = None) -> None:
+        """Ask the venue for the coming funding time of ``symbol`` (later than ``after``)."""
+        try:
+            announced = await self.gateway.fetch_funding_rate(symbol)
+        except NotImplementedError:
+            self.enabled = False
+            logger.warning("the venue serves no funding rates: this run books no funding")
+            return
+        except Exception as error:  # noqa: BLE001 - asked again at the next poll
+            logger.warning("funding rate of %s not available (asked again): %s", symbol, error)
+            self.announced.pop(symbol, None)
+            return
+        if after is not None and announced.funding_time <= after:
+            # The venue has not moved its announcement on yet: the next time is one interval on.
+            announced = FundingRate(
+                symbol, after + DEFAULT_INTERVAL_MS, announced.rate, announced.mark_price
+            )
+        self.announced[symbol] = announced
+
+    async def _settled(self, symbol: str, funding_time: int) -> FundingRate:
+        """The rate (and mark) the venue settled ``funding_time`` at, else the announced one."""
+        try:
+            for record in await self.gateway.fetch_funding_rate_history(
+                symbol, since=funding_time, limit=10
+            ):
+                if record.funding_time == funding_time:
+                    return record
+        except Exception as error:  # noqa: BLE001 - the announced rate stands in
+            logger.warning("funding history of %s not available: %s", symbol, error)
+        announced = self.announced[symbol]
+        logger.warning(
+            "%s: the venue lists no settled rate for the funding time %d yet: its announced rate "
+            "%r is booked, at the traded price",
+            symbol,
+            funding_time,
+            announced.rate,
+        )
+        return FundingRate(symbol, funding_time, announced.rate)
+
+    async def before_fills(
+        self, portfolio: Portfolio, symbol: str, now_ms: int, price: float
+    ) -> None:
+        """On every poll, before its fills: settle (paper) or note (live) a funding time passed."""
+        if not self.enabled:
+            return
+        if symbol not in self.announced:
+            await self._announce(symbol)
+        announced = self.announced.get(symbol)
+        if announced is None or now_ms + LAST_MS < announced.funding_time:
+            return
+        funding_time = announced.funding_time
+        settled = await self._settled(symbol, funding_time)
+        mark = settled.mark_price if settled.mark_price > 0 else math.nan
+        if self.live:
+            due = funding_due(
+                portfolio, symbol, funding_time, settled.rate, mark if mark > 0 else price
+            )
+            self._due += due
+            self._due_times.append((symbol, funding_time))
+        else:
+            schedule = self.schedules[symbol]
+            schedule.add(funding_time, settled.rate, mark)
+            booked = len(schedule.payments)
+            # the backtest's code path
+            schedule.settle(portfolio, max(now_ms, funding_time), price)
+            for payment in schedule.payments[booked:]:
+                self._record(payment, "paper")
+        await self._announce(symbol, after=funding_time)
+
+    async def after_sync(self, portfolio: Portfolio) -> None:
+        """Live, once the poll synced the orders: book what the venue's wallet says funding was."""
+        if not self._due_times:
+            return
+        due, self._due = self._due, []
+        self._due_times = []
+        venue = await self.gateway.fetch_balance(self.currency)
+        delta = venue.balance - portfolio.account.balance
+        if not due:
+            if delta:
+                logger.info(
+                    "funding time passed with no open position; the venue's wallet differs from "
+                    "the engine's by %r %s (not booked as funding)",
+                    delta,
+                    self.currency,
+                )
+            return
+        expected = sum(payment.amount for _, payment in due)
+        for position, payment in due:
+            share = delta * payment.amount / expected if expected else delta / len(due)
+            rule = payment.amount
+            payment.amount = share
+            book_funding(portfolio, position, payment)
+            self._record(
+                payment, f"live, read back from the venue's wallet; the rule says {rule!r}"
+            )
+
+    def _record(self, payment: FundingPayment, how: str) -> None:
+        self.payments.append(payment)
+        logger.info(
+            "funding %s %s %s at mark %s, rate %s: %+.10g %s (%s)",
+            payment.symbol,
+            payment.side.value,
+            payment.quantity,
+            payment.mark_price,
+            payment.rate,
+            payment.amount,
+            self.currency,
+            how,
+        )
