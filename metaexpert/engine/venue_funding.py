@@ -7,8 +7,9 @@ through the gateway (ccxt ``fetchFundingRate`` for the coming funding time, the 
 what happens at each funding time depends on who keeps the wallet:
 
 - paper: nobody at the venue holds the run's positions, so the engine books the payment
-  itself, on the first poll at or after the funding time and before that poll's fills (what
-  is held at the funding time pays; a fill after it does not). The venue's settled rate and
+  itself, on the first poll that reaches the funding time (a venue clock at the last
+  millisecond before it counts: ``LAST_MS``) and before that poll's fills (what is held at the
+  funding time pays; a fill after it does not). The venue's settled rate and
   mark go into the run's ``FundingSchedule`` and are settled by the same code as in a
   backtest (``FundingSchedule.settle`` -> ``settle_funding``): long pays a positive rate,
   ``quantity * contract size * mark * rate`` (inverse: ``/ mark``, in coins), into the wallet
@@ -19,9 +20,11 @@ what happens at each funding time depends on who keeps the wallet:
   rule; after the poll that reaches the funding time has synced the orders, it reads the
   wallet back (``fetch_balance``) and books the difference between the venue's wallet and its
   own as that funding time's payment, split over the open legs in proportion to what the rule
-  says each owes. The engine's wallet is then the venue's: funding is booked once. A fill the
-  venue made but the poll has not reported yet would be counted as funding; the log line gives
-  the rule's figure beside the venue's so a gap shows.
+  says each owes: the engine's wallet is then the venue's, and funding is booked once. When the
+  difference is not the funding (beyond ``READ_BACK_TOLERANCE`` of the rule's figure: a fee the
+  engine estimated otherwise than the venue charged, a fill the poll has not reported), the
+  rule's figure from the venue's own rate and mark is booked instead and a warning names the
+  rest; the engine's wallet is not forced to the venue's.
 
 Every settled leg is a ``FundingPayment`` in ``payments`` (as ``BacktestResult.funding``) and
 one INFO log line. ``simulation={"funding": "none"}`` turns paper funding off as in backtests.
@@ -53,6 +56,9 @@ DEFAULT_INTERVAL_MS = 8 * 3_600_000
 #: ending at 08:00 closes at 07:59:59.999, and a ticker polled then says so): a poll stamped
 #: one millisecond before the funding time has reached it.
 LAST_MS = 1
+#: Live: the venue's wallet change is taken as the funding when within this fraction of what
+#: the rule says (its mark may differ a little from the one its history lists).
+READ_BACK_TOLERANCE = 0.02
 
 
 class VenueFunding:
@@ -163,6 +169,22 @@ class VenueFunding:
                 )
             return
         expected = sum(payment.amount for _, payment in due)
+        if abs(delta - expected) > READ_BACK_TOLERANCE * abs(expected) + 1e-9:
+            # More moved than funding (a fee the engine estimated otherwise, a fill not reported
+            # yet): book the rule's figure, the venue's own rate and mark, and say what is left.
+            logger.warning(
+                "the venue's wallet moved by %r %s over the funding time, the rule says %r: the "
+                "rule's figure is booked as funding, %r is unexplained (fees or fills the engine "
+                "sees otherwise)",
+                delta,
+                self.currency,
+                expected,
+                delta - expected,
+            )
+            for position, payment in due:
+                book_funding(portfolio, position, payment)
+                self._record(payment, "live, by the rule: the venue's wallet differs")
+            return
         for position, payment in due:
             share = delta * payment.amount / expected if expected else delta / len(due)
             rule = payment.amount

@@ -117,6 +117,13 @@ def test_paper_long_with_funding_time_passed_pays_quantity_times_venue_mark_time
     venue = _venue_rate(sandbox)
     assert venue["rate"] == RATE
     expected = -(QUANTITY * venue["mark"] * venue["rate"])
+    # The poll that reached the funding time moved the wallet by the funding only (the fill was
+    # hours before; paper fees come from the market spec, so the run's start is not the baseline).
+    # (The venue's clock says 07:59:59.999 once the 07:00 bar closed: that poll reached 08:00.)
+    before = [wallet for time, wallet in wallets if time + 1 < FUNDING_TIME][-1]
+    after = [wallet for time, wallet in wallets if time + 1 >= FUNDING_TIME]
+    assert after[0] - before == pytest.approx(expected, rel=1e-9)
+    assert after == [after[0]] * 4
     (payment,) = runtime.funding_payments  # booked once, though two more polls followed
     assert (payment.timestamp, payment.side, payment.quantity, payment.rate) == (
         FUNDING_TIME,
@@ -127,13 +134,6 @@ def test_paper_long_with_funding_time_passed_pays_quantity_times_venue_mark_time
     assert payment.mark_price == venue["mark"]
     assert payment.amount == pytest.approx(expected, rel=1e-12)
     assert portfolio.funding == payment.amount
-    # The poll that reached the funding time moved the wallet by the funding only (the fill was
-    # hours before; paper fees come from the market spec, so the run's start is not the baseline).
-    # (The venue's clock says 07:59:59.999 once the 07:00 bar closed: that poll reached 08:00.)
-    before = [wallet for time, wallet in wallets if time + 1 < FUNDING_TIME][-1]
-    after = [wallet for time, wallet in wallets if time + 1 >= FUNDING_TIME]
-    assert after[0] - before == pytest.approx(expected, rel=1e-9)
-    assert after == [after[0]] * 4
     assert position.funding == payment.amount
 
 
@@ -216,8 +216,21 @@ def test_live_long_with_funding_time_passed_reads_venue_funding_back_once(live_s
     portfolio = runtime.engine.portfolio
     (venue_payment,) = [p for p in sandbox.ledger()["funding"] if p["api_key"] == KEY]
     assert venue_payment["time"] == FUNDING_TIME and venue_payment["payment"] < 0
+    assert portfolio.account.balance == pytest.approx(wallet, rel=1e-12)  # read back, once
+    assert portfolio.funding == pytest.approx(venue_payment["payment"], rel=1e-9)
     (payment,) = runtime.funding_payments
     assert payment.amount == pytest.approx(venue_payment["payment"], rel=1e-9)
-    assert portfolio.funding == pytest.approx(venue_payment["payment"], rel=1e-9)
-    assert portfolio.account.balance == pytest.approx(wallet, rel=1e-12)  # not booked twice
     assert runtime.engine.errors == []
+
+
+def test_live_long_with_venue_fees_unlike_engine_books_venue_rate_by_rule_not_fee_gap(sandbox):
+    """The venue charges no fee, the engine estimates its market's 0.05 %: the wallet gap is more
+    than funding, so the rule's figure (the venue's rate and mark) is booked, not the gap."""
+    expert = _long_expert(
+        base_url=f"http://{sandbox.host}:{sandbox.port}", api_key=KEY, api_secret=SECRET
+    )
+    runtime, _ = asyncio.run(drive(expert, sandbox, TradeMode.LIVE, 8))
+    (venue_payment,) = [p for p in sandbox.ledger()["funding"] if p["api_key"] == KEY]
+    (payment,) = runtime.funding_payments
+    assert payment.amount == pytest.approx(venue_payment["payment"], rel=1e-9)
+    assert runtime.engine.portfolio.funding == payment.amount
