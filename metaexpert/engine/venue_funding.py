@@ -8,8 +8,9 @@ what happens at each funding time depends on who keeps the wallet:
 
 - paper: nobody at the venue holds the run's positions, so the engine books the payment
   itself, on the first poll that reaches the funding time (a venue clock at the last
-  millisecond before it counts: ``LAST_MS``) and before that poll's fills (what is held at the
-  funding time pays; a fill after it does not). The venue's settled rate and
+  millisecond before it counts: ``LAST_MS``) and finds the venue announcing the next one (its
+  clock is the judge), before that poll's fills (what is held at the funding time pays; a
+  fill after it does not). The venue's settled rate and
   mark go into the run's ``FundingSchedule`` and are settled by the same code as in a
   backtest (``FundingSchedule.settle`` -> ``settle_funding``): long pays a positive rate,
   ``quantity * contract size * mark * rate`` (inverse: ``/ mark``, in coins), into the wallet
@@ -50,8 +51,6 @@ from metaexpert.engine.portfolio import Portfolio
 
 logger = logging.getLogger("metaexpert.funding")
 
-#: The usual funding interval, for a venue whose announcement has not moved on yet.
-DEFAULT_INTERVAL_MS = 8 * 3_600_000
 #: Venues stamp the end of a period at its last millisecond (Binance ``closeTime``: the bar
 #: ending at 08:00 closes at 07:59:59.999, and a ticker polled then says so): a poll stamped
 #: one millisecond before the funding time has reached it.
@@ -80,26 +79,20 @@ class VenueFunding:
 
     async def start(self) -> None:
         for symbol in self.symbols:
-            await self._announce(symbol)
+            announced = await self._announcement(symbol)
+            if announced is not None:
+                self.announced[symbol] = announced
 
-    async def _announce(self, symbol: str, after: int | None = None) -> None:
-        """Ask the venue for the coming funding time of ``symbol`` (later than ``after``)."""
+    async def _announcement(self, symbol: str) -> FundingRate | None:
+        """The venue's coming funding time and rate of ``symbol`` (None: asked again later)."""
         try:
-            announced = await self.gateway.fetch_funding_rate(symbol)
+            return await self.gateway.fetch_funding_rate(symbol)  # type: ignore[no-any-return]
         except NotImplementedError:
             self.enabled = False
             logger.warning("the venue serves no funding rates: this run books no funding")
-            return
         except Exception as error:  # noqa: BLE001 - asked again at the next poll
             logger.warning("funding rate of %s not available (asked again): %s", symbol, error)
-            self.announced.pop(symbol, None)
-            return
-        if after is not None and announced.funding_time <= after:
-            # The venue has not moved its announcement on yet: the next time is one interval on.
-            announced = FundingRate(
-                symbol, after + DEFAULT_INTERVAL_MS, announced.rate, announced.mark_price
-            )
-        self.announced[symbol] = announced
+        return None
 
     async def _settled(self, symbol: str, funding_time: int) -> FundingRate:
         """The rate (and mark) the venue settled ``funding_time`` at, else the announced one."""
@@ -127,10 +120,18 @@ class VenueFunding:
         """On every poll, before its fills: settle (paper) or note (live) a funding time passed."""
         if not self.enabled:
             return
-        if symbol not in self.announced:
-            await self._announce(symbol)
         announced = self.announced.get(symbol)
-        if announced is None or now_ms + LAST_MS < announced.funding_time:
+        if announced is None:
+            fresh = await self._announcement(symbol)
+            if fresh is not None:
+                self.announced[symbol] = fresh
+            return
+        if now_ms + LAST_MS < announced.funding_time:
+            return
+        # The venue's own clock decides: the funding time has passed once it announces a later one
+        # (a venue whose tickers carry no time leaves the runtime on the wall clock).
+        fresh = await self._announcement(symbol)
+        if fresh is None or fresh.funding_time <= announced.funding_time:
             return
         funding_time = announced.funding_time
         settled = await self._settled(symbol, funding_time)
@@ -149,7 +150,7 @@ class VenueFunding:
             schedule.settle(portfolio, max(now_ms, funding_time), price)
             for payment in schedule.payments[booked:]:
                 self._record(payment, "paper")
-        await self._announce(symbol, after=funding_time)
+        self.announced[symbol] = fresh
 
     async def after_sync(self, portfolio: Portfolio) -> None:
         """Live, once the poll synced the orders: book what the venue's wallet says funding was."""
