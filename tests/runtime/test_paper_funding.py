@@ -234,3 +234,40 @@ def test_live_long_with_venue_fees_unlike_engine_books_venue_rate_by_rule_not_fe
     (payment,) = runtime.funding_payments
     assert payment.amount == pytest.approx(venue_payment["payment"], rel=1e-9)
     assert runtime.engine.portfolio.funding == payment.amount
+
+
+def test_paper_inverse_long_with_funding_time_passed_pays_coins_on_contract_value():
+    """COIN-M BTCUSD_PERP (100 USD contracts, BTC-settled): pays contracts * 100 / mark * rate BTC."""
+    config = _config(inverse_symbols=["BTCUSDT"]).model_copy(update={"futures_symbols": []})
+    with SandboxServer(config) as sandbox:
+        expert = MetaExpert(
+            exchange="binance",
+            market_type="futures",
+            contract_type="inverse",
+            position_mode="oneway",
+            base_url=f"http://{sandbox.host}:{sandbox.port}",
+            log_to_file=False,
+            log_to_console=False,
+        )
+        bought = []
+
+        @expert.on_init(symbol="BTCUSD", timeframe="1h", lookback_bars=3)
+        def init(ctx):
+            pass
+
+        @expert.on_bar("1h")
+        def bar(ctx, bars):
+            if not bought:
+                bought.append(ctx.buy(10))
+
+        runtime, _ = asyncio.run(drive(expert, sandbox, TradeMode.PAPER, 8, simulation=ZERO_FEES))
+        (venue,) = [
+            r
+            for r in sandbox.ledger()["funding_rates"]
+            if r["time"] == FUNDING_TIME and r["market"] == "coinm"
+        ]
+    (payment,) = runtime.funding_payments
+    assert (payment.timestamp, payment.quantity, payment.rate) == (FUNDING_TIME, 10, RATE)
+    assert payment.mark_price == venue["mark"]
+    assert payment.amount == pytest.approx(-10 * 100 / venue["mark"] * RATE, rel=1e-12)
+    assert runtime.engine.portfolio.account.currency == "BTC"

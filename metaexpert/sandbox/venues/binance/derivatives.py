@@ -83,7 +83,16 @@ class DerivativeRoutes:
 
     # ------------------------------------------------------------------ market data
     async def premium_index(self, market: BinanceMarket, request: web.Request) -> web.Response:
+        """GET premiumIndex: mark, index, the announced funding rate and ``nextFundingTime``.
+        COIN-M answers a list even for one symbol, as Binance's ``/dapi`` does (ccxt reads [0])."""
         params = await read_params(request)
+        if market.name == COINM:
+            return json_response(
+                [
+                    payloads.premium_index(self.exchange, symbol, market.name)
+                    for symbol in self.app.symbols_param(market, params)
+                ]
+            )
         return self.app.one_or_all(
             market, params, lambda s: payloads.premium_index(self.exchange, s, market.name)
         )
