@@ -9,6 +9,9 @@ passed its close), fires timers, and (live) refreshes the state of open orders.
 - live: orders go to the venue through ``LiveBroker``; on start the runtime sets
   leverage, margin mode and position mode, loads the balance and the venue's open
   positions, and reports open orders it did not place.
+
+On perpetuals, funding comes from the venue (``engine/venue_funding.py``): paper books it by
+the backtest's rule at each funding time, live reads back what the venue booked.
 """
 
 from __future__ import annotations
