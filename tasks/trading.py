@@ -130,7 +130,7 @@ async def fetch_bars(runtime: Any) -> Any:
 async def run_handlers(runtime: Any, expert: Any, market: Any) -> dict[str, Any]:
     """on_tick, on_bar for each new bar, due timers; risk checks; orders to the broker."""
     before = {id(timer): timer.next_fire_ms for timer in expert.handlers.timers}
-    runtime.dispatch(market)
+    await runtime.dispatch(market)
     _mark_timers(expert.handlers, runtime.persistence.state, before)
     return {"ticks": len(market.ticks), "bars": len(market.bars)}
 

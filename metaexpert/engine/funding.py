@@ -24,10 +24,12 @@ candles exist, else the traded price at that moment (the open of the bar at that
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Final
 
 from metaexpert.core.enums import PositionSide
+from metaexpert.core.position import Position
 from metaexpert.engine.portfolio import Portfolio
 
 
@@ -84,13 +86,14 @@ class FundingPayment:
         }
 
 
-def settle_funding(
+def funding_due(
     portfolio: Portfolio, symbol: str, timestamp: int, rate: float, mark_price: float
-) -> list[FundingPayment]:
-    """Book one funding event of ``symbol`` on every open leg; returns the payments made."""
-    payments: list[FundingPayment] = []
+) -> list[tuple[Position, FundingPayment]]:
+    """The rule: what every open leg of ``symbol`` pays (< 0) or receives at one funding event,
+    ``-position value at the mark * rate * side`` (long pays a positive rate). Books nothing."""
+    due: list[tuple[Position, FundingPayment]] = []
     if mark_price <= 0:
-        return payments
+        return due
     for position in portfolio.ledger.positions.values():
         if position.symbol != symbol or position.quantity <= 0:
             continue
@@ -98,13 +101,31 @@ def settle_funding(
             mark_price
         )  # settlement currency: USDT (linear) or coins (inverse)
         amount = -value * rate * position.side.sign
-        position.funding += amount
-        portfolio.book_funding(amount)
-        payments.append(
-            FundingPayment(
-                timestamp, symbol, position.side, position.quantity, mark_price, rate, amount
+        due.append(
+            (
+                position,
+                FundingPayment(
+                    timestamp, symbol, position.side, position.quantity, mark_price, rate, amount
+                ),
             )
         )
+    return due
+
+
+def book_funding(portfolio: Portfolio, position: Position, payment: FundingPayment) -> None:
+    """Book one leg's funding: into the wallet at once, and onto the position for its trade."""
+    position.funding += payment.amount
+    portfolio.book_funding(payment.amount)
+
+
+def settle_funding(
+    portfolio: Portfolio, symbol: str, timestamp: int, rate: float, mark_price: float
+) -> list[FundingPayment]:
+    """Book one funding event of ``symbol`` on every open leg; returns the payments made."""
+    payments: list[FundingPayment] = []
+    for position, payment in funding_due(portfolio, symbol, timestamp, rate, mark_price):
+        book_funding(portfolio, position, payment)
+        payments.append(payment)
     return payments
 
 
@@ -130,6 +151,19 @@ class FundingSchedule:
         self.cursor = 0
         self.payments: list[FundingPayment] = []
         self.next_ms = times[0] if times else NEVER_MS
+
+    def add(self, timestamp: int, rate: float, mark: float = math.nan) -> None:
+        """Append an event learnt as the run goes (paper mode: from the venue), after the others;
+        ``mark`` NaN or 0: the caller's price at settlement is used."""
+        if self.times and timestamp <= self.times[-1]:
+            return  # known already
+        if self.marks is None:
+            self.marks = [math.nan] * len(self.times)
+        self.times.append(timestamp)
+        self.rates.append(rate)
+        self.marks.append(mark)
+        if self.cursor == len(self.times) - 1:
+            self.next_ms = timestamp
 
     def skip_until(self, timestamp: int) -> None:
         """Forget the events before ``timestamp`` (before the run starts nothing is held)."""

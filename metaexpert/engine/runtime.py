@@ -9,6 +9,9 @@ passed its close), fires timers, and (live) refreshes the state of open orders.
 - live: orders go to the venue through ``LiveBroker``; on start the runtime sets
   leverage, margin mode and position mode, loads the balance and the venue's open
   positions, and reports open orders it did not place.
+
+On perpetuals, funding comes from the venue (``engine/venue_funding.py``): paper books it by
+the backtest's rule at each funding time, live reads back what the venue booked.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from metaexpert.data.frame import CANDLE_DTYPES
 from metaexpert.data.store import validate_candles
 from metaexpert.engine.config import SimulationConfig, StrategyConfig
 from metaexpert.engine.engine import Engine, StopRun
+from metaexpert.engine.funding import FundingMode, FundingPayment
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.live_broker import LiveBroker
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
+from metaexpert.engine.venue_funding import VenueFunding
 from metaexpert.engine.wiring import RunParts, simulated_broker, wire_engine
 from metaexpert.exchanges.errors import RequestShed
 
@@ -108,6 +113,12 @@ class TradingRuntime:
         )
         self.steps = 0
         self.shed_polls = 0
+        self.funding: VenueFunding | None = None  # perpetuals: see engine/venue_funding.py
+
+    @property
+    def funding_payments(self) -> list[FundingPayment]:
+        """Every funding payment of the run so far (as ``BacktestResult.funding``)."""
+        return self.funding.payments if self.funding is not None else []
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Engine:
@@ -150,6 +161,11 @@ class TradingRuntime:
         if live:
             await self._prepare_venue(portfolio)
         self.engine, self.broker = engine, broker
+        if self.market_type is MarketType.FUTURES and (
+            live or self.simulation.funding is not FundingMode.NONE
+        ):
+            self.funding = VenueFunding(gateway, self.strategy.symbols, self.trade_mode, currency)
+            await self.funding.start()
         await self._load_history(portfolio)
         if persistence is not None:
             persistence.restore(engine, broker, live=live)
@@ -319,7 +335,7 @@ class TradingRuntime:
         (the expert's handlers, the risk checks, orders to the broker), ``settle`` (the venue's
         answers, then the step is committed). A Prefect evaluation runs the three as named tasks."""
         market = await self.poll_market()
-        self.dispatch(market)
+        await self.dispatch(market)
         await self.settle()
 
     async def poll_market(self) -> MarketPoll:
@@ -366,15 +382,18 @@ class TradingRuntime:
                 market.next_close[key] = timeframe.close_time(newest + timeframe.milliseconds)
         return market
 
-    def dispatch(self, market: MarketPoll) -> None:
-        """Hand a poll to the expert: each ticker (after the broker saw its price), each closed
-        bar in order, then the timers that are due; orders go to the broker as they are made."""
+    async def dispatch(self, market: MarketPoll) -> None:
+        """Hand a poll to the expert: each ticker (after funding due at its time was booked and
+        the broker saw its price), each closed bar in order, then the timers that are due;
+        orders go to the broker as they are made."""
         engine, portfolio, broker = self.engine, self.engine.portfolio, self.broker  # type: ignore[union-attr]
         assert engine is not None and broker is not None
         now = portfolio.now_ms
         for tick in market.ticks:
             now = max(now, tick.timestamp)
             portfolio.set_time(now)
+            if self.funding is not None:  # what is held at a funding time pays, before fills
+                await self.funding.before_fills(portfolio, tick.symbol, now, tick.price)
             if isinstance(broker, SimulatedBroker):
                 broker.process_tick(tick.symbol, now, tick.price)
             else:
@@ -397,6 +416,8 @@ class TradingRuntime:
             await broker.settle()
             await broker.poll()
             await broker.settle()
+            if self.funding is not None:  # the venue booked funding: read its wallet back
+                await self.funding.after_sync(engine.portfolio)
         if self.metrics is not None:
             self.metrics.set_equity(
                 engine.portfolio.account.equity

@@ -39,6 +39,7 @@ from metaexpert.core.errors import (
     PermanentError,
     RecoverableError,
 )
+from metaexpert.core.funding import FundingRate
 from metaexpert.core.market import Bar, MarketSpec, OrderBook, Tick
 from metaexpert.core.order import Order, Trade
 from metaexpert.core.position import Position
@@ -476,6 +477,31 @@ class CcxtGateway(ExchangeGateway):
             symbol=symbol,
         )
         return mapping.order_book_from_ccxt(book, symbol)
+
+    async def fetch_funding_rate(self, symbol: str) -> FundingRate:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        raw = await self._retried(
+            "fetch_funding_rate",
+            RequestPriority.MARKET_DATA,
+            lambda: self.client.fetch_funding_rate(market_symbol),
+            symbol=symbol,
+        )
+        return mapping.funding_rate_from_ccxt(raw, symbol, history=False)
+
+    async def fetch_funding_rate_history(
+        self, symbol: str, *, since: int | None = None, limit: int | None = None
+    ) -> list[FundingRate]:
+        await self.load_markets()
+        market_symbol = self.ccxt_symbol(symbol)
+        rows = await self._retried(
+            "fetch_funding_rate_history",
+            RequestPriority.MARKET_DATA,
+            lambda: self.client.fetch_funding_rate_history(market_symbol, since, limit),
+            symbol=symbol,
+        )
+        rates = [mapping.funding_rate_from_ccxt(row, symbol, history=True) for row in rows]
+        return sorted(rates, key=lambda rate: rate.funding_time)
 
     # ------------------------------------------------------------------ account
     async def fetch_balance(self, currency: str | None = None) -> Account:

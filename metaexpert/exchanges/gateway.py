@@ -15,6 +15,7 @@ from typing import Self
 
 from metaexpert.core.account import Account
 from metaexpert.core.enums import MarginMode
+from metaexpert.core.funding import FundingRate
 from metaexpert.core.market import Bar, MarketSpec, OrderBook, Tick
 from metaexpert.core.order import Order
 from metaexpert.core.position import Position
@@ -49,6 +50,16 @@ class ExchangeGateway(abc.ABC):
 
     @abc.abstractmethod
     async def fetch_order_book(self, symbol: str, *, limit: int | None = None) -> OrderBook: ...
+
+    async def fetch_funding_rate(self, symbol: str) -> FundingRate:
+        """The rate the venue announces for the coming funding time of perpetual ``symbol``."""
+        raise NotImplementedError(f"{type(self).__name__} serves no funding rates")
+
+    async def fetch_funding_rate_history(
+        self, symbol: str, *, since: int | None = None, limit: int | None = None
+    ) -> list[FundingRate]:
+        """The rates the venue settled at past funding times (oldest first), from ``since``."""
+        raise NotImplementedError(f"{type(self).__name__} serves no funding rates")
 
     # ------------------------------------------------------------------ account
     @abc.abstractmethod

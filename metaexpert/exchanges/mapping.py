@@ -32,6 +32,7 @@ from metaexpert.core.enums import (
     TimeInForce,
 )
 from metaexpert.core.errors import DataError
+from metaexpert.core.funding import FundingRate
 from metaexpert.core.market import Bar, MarketSpec, OrderBook, Tick
 from metaexpert.core.order import Order, Trade
 from metaexpert.core.position import Position
@@ -326,6 +327,26 @@ def tick_from_trade(trade: dict[str, Any], symbol: str) -> Tick:
         price=_float(trade.get("price")),
         quantity=_float(trade.get("amount")),
         is_buyer_maker=(taker_side == "sell") if taker_side else None,
+    )
+
+
+def funding_rate_from_ccxt(raw: dict[str, Any], symbol: str, *, history: bool) -> FundingRate:
+    """A ccxt funding-rate structure (``history``: a ``fetchFundingRateHistory`` row, whose
+    ``timestamp`` is the funding time; else ``fetchFundingRate``, whose ``fundingTimestamp``
+    is the coming funding time) as a core ``FundingRate``. The mark price comes from ccxt's
+    field, else the venue's own (Binance history rows carry ``markPrice`` only in ``info``)."""
+    info = raw.get("info") or {}
+    rate = raw.get("fundingRate")
+    stamp = raw.get("timestamp") if history else raw.get("fundingTimestamp")
+    if rate is None or stamp is None:
+        raise DataError(f"funding rate of {symbol} without a rate or a funding time: {raw!r}")
+    mark = raw.get("markPrice") or (info.get("markPrice") if isinstance(info, dict) else None)
+    return FundingRate(
+        symbol=symbol,
+        funding_time=int(stamp),
+        rate=float(rate),
+        mark_price=_float(mark),
+        timestamp=int(raw.get("timestamp") or 0),
     )
 
 

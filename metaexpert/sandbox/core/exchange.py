@@ -123,7 +123,10 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
         # symbol -> orders that may still fill; pruned lazily so a long replay stays O(open orders)
         self._resting: dict[str, dict[int, SandboxOrder]] = {}
         self.fills: dict[str, list[Fill]] = {market.name: [] for market in markets}
-        self.funding: list[dict[str, object]] = []
+        self.funding: list[dict[str, object]] = []  # payments: one per position and funding time
+        # every funding event of every perpetual (market, symbol, time, rate, mark), held or not,
+        # as a venue's funding-rate history lists them
+        self.funding_rates: list[dict[str, object]] = []
         self.price_override: dict[str, float] = {}
         self.trade_price: dict[tuple[str, str], float] = {}
         # (order id, bar time) -> volume already filled from that bar, for fill_volume_fraction

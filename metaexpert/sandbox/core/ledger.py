@@ -75,4 +75,5 @@ def ledger(exchange: SandboxExchange) -> dict[str, object]:
         ],
         "fills": [fill.to_ledger() for market in exchange.fills for fill in exchange.fills[market]],
         "funding": list(exchange.funding),
+        "funding_rates": list(exchange.funding_rates),
     }

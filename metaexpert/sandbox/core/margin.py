@@ -294,6 +294,16 @@ class MarginBook:
         for market, accounts in exchange.margin_accounts.items():
             if exchange.markets[market].kind is MarketKind.OPTION:
                 continue  # options pay no funding
+            for symbol in exchange.symbols[market]:
+                exchange.funding_rates.append(
+                    {
+                        "market": market,
+                        "symbol": symbol,
+                        "time": boundary,
+                        "rate": rate,
+                        "mark": exchange.price(symbol, market),
+                    }
+                )
             for account in accounts.values():
                 for position in account.open_positions():
                     mark = self.mark(position)

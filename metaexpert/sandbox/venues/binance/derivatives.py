@@ -83,25 +83,41 @@ class DerivativeRoutes:
 
     # ------------------------------------------------------------------ market data
     async def premium_index(self, market: BinanceMarket, request: web.Request) -> web.Response:
+        """GET premiumIndex: mark, index, the announced funding rate and ``nextFundingTime``.
+        COIN-M answers a list even for one symbol, as Binance's ``/dapi`` does (ccxt reads [0])."""
         params = await read_params(request)
+        if market.name == COINM:
+            return json_response(
+                [
+                    payloads.premium_index(self.exchange, symbol, market.name)
+                    for symbol in self.app.symbols_param(market, params)
+                ]
+            )
         return self.app.one_or_all(
             market, params, lambda s: payloads.premium_index(self.exchange, s, market.name)
         )
 
     async def funding_history(self, market: BinanceMarket, request: web.Request) -> web.Response:
+        """GET fundingRate: the settled rates of every funding time (held or not), oldest first,
+        with the mark price each settled at; ``startTime``/``endTime``/``limit`` as on Binance."""
         params = await read_params(request)
         symbols = self.app.symbols_param(market, params)
-        seen: dict[tuple[str, int], dict[str, object]] = {}
-        for record in self.exchange.funding:
-            if record["symbol"] in symbols and record.get("market", market.name) == market.name:
-                key = (str(record["symbol"]), int(record["time"]))
-                seen[key] = {
-                    "symbol": record["symbol"],
-                    "fundingTime": record["time"],
-                    "fundingRate": fmt(float(record["rate"])),
-                    "markPrice": fmt(self.exchange.price(key[0])),
-                }
-        return json_response(list(seen.values()))
+        start = int(params.get("startTime") or 0)
+        end = int(params.get("endTime") or 2**62)
+        limit = min(int(params.get("limit") or 100), 1000)
+        rows = [
+            {
+                "symbol": record["symbol"],
+                "fundingTime": record["time"],
+                "fundingRate": fmt(float(str(record["rate"]))),
+                "markPrice": fmt(float(str(record["mark"]))),
+            }
+            for record in self.exchange.funding_rates
+            if record["symbol"] in symbols
+            and record["market"] == market.name
+            and start <= int(str(record["time"])) <= end
+        ]
+        return json_response(rows[:limit])
 
     # ------------------------------------------------------------------ orders
     async def modify_order(self, market: BinanceMarket, request: web.Request) -> web.Response:

@@ -267,8 +267,8 @@ class BybitApp(VenueApp):
         category = self.category(params)
         symbol = self.symbol(category, params)
         seen: dict[int, Json] = {}
-        for record in self.exchange.funding:
-            if record["symbol"] == symbol and record.get("market") == category:
+        for record in self.exchange.funding_rates:
+            if record["symbol"] == symbol and record["market"] == category:
                 seen[int(str(record["time"]))] = {
                     "symbol": symbol,
                     "fundingRate": fmt(float(str(record["rate"]))),
