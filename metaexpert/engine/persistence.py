@@ -12,7 +12,9 @@
 - on a restart it loads the ``RecoveryState`` and restores positions, the account,
   open orders and state into a fresh engine; in live mode it reconciles the recovered
   orders with the venue (fills and cancels that happened while the process was down
-  are booked once, through the engine's normal execution path).
+  are booked once, through the engine's normal execution path); a live restart without
+  records (a lost database) adopts the stop and target its expert sent for a venue position
+  (``adopt_venue_brackets``, matched by the expert's client id prefix).
 
 Steps are atomic units: the runtime calls ``commit_step()`` after each step and the
 records of one step (events, state changes, bar cursor) are handed to the writer in one
@@ -47,6 +49,7 @@ from metaexpert.core import order as order_module
 from metaexpert.core.enums import (
     LiquidityRole,
     OrderStatus,
+    OrderType,
     RiskEventAction,
     TradeMode,
 )
@@ -80,6 +83,22 @@ logger = logging.getLogger("metaexpert.persistence")
 
 _EPSILON = 1e-12
 _BRACKET_TAGS = frozenset({"stop_loss", "take_profit", "trailing_stop"})
+# Venue orders a restart without records may adopt as brackets: their kind (one of each per
+# position) and the tag the engine gives the brackets it places.
+_BRACKET_KINDS = {
+    OrderType.STOP_MARKET: "stop",
+    OrderType.STOP_LIMIT: "stop",
+    OrderType.TRAILING_STOP: "stop",
+    OrderType.TAKE_PROFIT: "target",
+    OrderType.TAKE_PROFIT_LIMIT: "target",
+}
+_BRACKET_TAG = {
+    OrderType.STOP_MARKET: "stop_loss",
+    OrderType.STOP_LIMIT: "stop_loss",
+    OrderType.TRAILING_STOP: "trailing_stop",
+    OrderType.TAKE_PROFIT: "take_profit",
+    OrderType.TAKE_PROFIT_LIMIT: "take_profit",
+}
 
 
 class PersistenceConfig(BaseModel):
@@ -179,13 +198,33 @@ class _RecordingBroker:
         return getattr(self._inner, name)
 
 
-def _client_id_prefix(store: Any, expert_id: int) -> str:
-    """``me<tag><expert id>x``: ``tag`` (6 base-36 characters of a hash of the expert row's name
-    and creation time) tells apart databases that number their experts alike, so two runs with
-    their own databases on one venue account never both send ``me1x1``; the row is stored, so
-    a restart keeps its prefix and continues its own numbering."""
+def _base36(digest: int, digits: int) -> str:
+    text = ""
+    for _ in range(digits):
+        digest, digit = divmod(digest, 36)
+        text += "0123456789abcdefghijklmnopqrstuvwxyz"[digit]
+    return text
+
+
+def _hash(text: str) -> int:
     import hashlib
 
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def expert_client_id_prefix(expert_name: str) -> str:
+    """``me<name tag>``: 4 base-36 characters of a hash of the expert's name, the part of every
+    client id of this expert that survives the loss of its database (see ``_client_id_prefix``)."""
+    return f"me{_base36(_hash(expert_name), 4)}"
+
+
+def _client_id_prefix(store: Any, expert_id: int) -> str:
+    """``me<name tag><tag><expert id>x``: ``name tag`` (``expert_client_id_prefix``) names the
+    expert, so a run restarted without its database recognises its own protective orders at the
+    venue; ``tag`` (6 base-36 characters of a hash of the expert row's name and creation time)
+    tells apart databases that number their experts alike, so two runs with their own databases
+    on one venue account never both send ``me1x1``; the row is stored, so a restart keeps its
+    prefix and continues its own numbering."""
     from sqlalchemy import select
 
     from metaexpert.storage.models import ExpertRow
@@ -197,14 +236,8 @@ def _client_id_prefix(store: Any, expert_id: int) -> str:
         return str(row[0]), int(row[1])
 
     name, created = store.database.read(query, what="read the expert's creation time")
-    digest = int.from_bytes(
-        hashlib.blake2b(f"{name}:{created}:{expert_id}".encode(), digest_size=8).digest(), "big"
-    )
-    tag = ""
-    for _ in range(6):
-        digest, digit = divmod(digest, 36)
-        tag += "0123456789abcdefghijklmnopqrstuvwxyz"[digit]
-    return f"me{tag}{expert_id}x"
+    tag = _base36(_hash(f"{name}:{created}:{expert_id}"), 6)
+    return f"{expert_client_id_prefix(name)}{tag}{expert_id}x"
 
 
 class ExpertRecorder:
@@ -645,6 +678,78 @@ class ExpertRecorder:
                 else:
                     ledger.pop(key, None)
         engine.portfolio.revalue()
+
+    @property
+    def expert_prefix(self) -> str | None:
+        """The start of every client id this expert sends, whatever database it runs with."""
+        return self.client_id_prefix[:6] if self.client_id_prefix is not None else None
+
+    def adopt_venue_brackets(self, engine: Engine, broker: Any, orders: list[Order]) -> list[Order]:
+        """Live, after ``reconcile``: venue orders this expert sent that protect a position it
+        holds become that position's brackets again; returns the orders that are not adopted.
+
+        A restart without the database (a new machine, a lost SQLite file) takes the position
+        from the venue, but its stop and target were unknown orders: the engine believed the
+        position unprotected and left both live at the venue when it closed. An order is
+        adopted when its client id carries this expert's prefix (``expert_client_id_prefix``;
+        another expert's orders are never touched), it is an open stop, trailing stop or
+        take-profit, it closes (reduce-only, or the closing side of a hedge-mode leg) a
+        position in the books, and that position has no bracket of its kind yet. Adopted
+        orders are polled by the live broker and cancelled when the position closes."""
+        prefix = self.expert_prefix
+        if prefix is None:
+            return list(orders)
+        ledger = engine.portfolio.ledger
+        kinds: dict[tuple[str, Any], set[str]] = {}
+        left: list[Order] = []
+        for venue in orders:
+            kind = _BRACKET_KINDS.get(venue.order_type)
+            leg = position_leg(venue.side, True, venue.position_side)
+            position = ledger.get(venue.symbol, leg)
+            closes = venue.reduce_only or (
+                venue.position_side is not None and venue.side is leg.closing_side
+            )
+            key = (venue.symbol, leg)
+            taken = kinds.setdefault(
+                key, {_BRACKET_KINDS.get(o.order_type, "") for o in engine.brackets(*key)}
+            )
+            if (
+                kind is None
+                or not venue.client_order_id.startswith(prefix)
+                or not venue.status.is_open
+                or not closes
+                or venue.side is not leg.closing_side
+                or position is None
+                or not position.is_open
+                or kind in taken
+            ):
+                left.append(venue)
+                continue
+            taken.add(kind)
+            order = dataclasses.replace(
+                venue,
+                reduce_only=True,
+                position_side=venue.position_side,
+                tag=venue.tag or _BRACKET_TAG[venue.order_type],
+                oco_group=venue.oco_group or f"bracket-{self._highest_bracket + len(kinds)}",
+                trades=list(venue.trades),
+                status_history=list(venue.status_history),
+            )
+            engine.orders.append(order)
+            self._adopt(broker, order, venue)
+            engine.restore_bracket(order, leg)
+            logger.warning(
+                "adopted %s %s (%s at %s) at the venue as the bracket of the %s %s position",
+                order.tag,
+                order.client_order_id,
+                order.side,
+                order.stop_price,
+                venue.symbol,
+                leg,
+            )
+            engine.on_order_update(order, "adopted from the venue after a restart")
+        engine.reserve_bracket_numbers(self._highest_bracket + len(kinds))
+        return left
 
     def report_unknown_order(self, engine: Engine, order: Order) -> None:
         """An open order at the venue this expert has no record of: event + log, never touched."""

@@ -8,7 +8,8 @@ passed its close), fires timers, and (live) refreshes the state of open orders.
   no private endpoints). Market orders fill at the next tick's price.
 - live: orders go to the venue through ``LiveBroker``; on start the runtime sets
   leverage, margin mode and position mode, loads the balance and the venue's open
-  positions, and reports open orders it did not place.
+  positions, adopts the stop and target it sent for a venue position (a restart without its
+  database) and reports the other open orders it did not place.
 
 On perpetuals, funding comes from the venue (``engine/venue_funding.py``): paper books it by
 the backtest's rule at each funding time, live reads back what the venue booked.
@@ -169,12 +170,16 @@ class TradingRuntime:
         await self._load_history(portfolio)
         if persistence is not None:
             persistence.restore(engine, broker, live=live)
-            for order in self.unknown_orders:
-                persistence.report_unknown_order(engine, order)
         engine.initialize()
         if persistence is not None:
             if live:
                 await persistence.reconcile(self.gateway, engine, broker)
+                # Our stop and target of a venue position (a restart without the database).
+                self.unknown_orders = persistence.adopt_venue_brackets(
+                    engine, broker, self.unknown_orders
+                )
+            for order in self.unknown_orders:
+                persistence.report_unknown_order(engine, order)
             persistence.commit_step()
         return engine
 

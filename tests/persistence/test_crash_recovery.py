@@ -72,8 +72,9 @@ def _run_child(
 
 
 def _own_number(client_order_id: str) -> str:
-    """The run's own order number: each database has its own client id prefix (``me<tag><id>x``)."""
-    return re.sub(r"^me[0-9a-z]{6}\d+x", "", client_order_id)
+    """The run's own order number: each database has its own client id prefix
+    (``me<name tag><tag><id>x``)."""
+    return re.sub(r"^me[0-9a-z]{10}\d+x", "", client_order_id)
 
 
 def _snapshot(url: str) -> dict[str, Any]:
