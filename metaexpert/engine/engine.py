@@ -569,7 +569,11 @@ class Engine:
         fee: float | None = None,
         fee_currency: str | None = None,
         trade_id: str | None = None,
+        fee_in_base: float = 0.0,
     ) -> None:
+        """Book one execution. ``fee_in_base``: the part of a spot buy's fee the venue kept in
+        the coin bought (``fee`` is its quote value); the holding is reduced by it before the
+        protective orders are placed, so they are sized at the coin really held."""
         portfolio = self.portfolio
         spec = portfolio.markets[order.symbol]
         if fee is None:
@@ -598,7 +602,10 @@ class Engine:
                 self.call(self._transaction_handlers, event, name="on_transaction")
         for change in changes:
             self._book_change(change, trade.fee, quantity, order, timestamp)
-        self._dispatch_account(timestamp)
+        if fee_in_base > 0:
+            self.retain_fee_in_kind(order.symbol, fee_in_base, price, timestamp)  # + account
+        else:
+            self._dispatch_account(timestamp)
         self._after_fill(order, changes)
 
     def _book_change(
