@@ -98,3 +98,58 @@ def test_live_spot_brackets_with_buy_fee_in_base_coin_are_placed_at_net_quantity
     assert engine.portfolio.positions() == []
     assert _btc(sandbox) < 0.00001 + 1e-12  # no dust beyond one amount step
     assert engine.errors == []
+
+
+def test_live_spot_target_with_venue_stop_holding_the_coin_cancels_the_stop_and_sells_net(sandbox):
+    """The engine-kept target triggers on a price above it: the venue stop that locks the coin is
+    cancelled first, then one market sell of the net coin; nothing is refused, no dust is left."""
+    expert = MetaExpert(
+        exchange="binance",
+        market_type="spot",
+        base_url=f"http://{sandbox.host}:{sandbox.port}",
+        log_to_file=False,
+        log_to_console=False,
+        api_key=KEY,
+        api_secret=SECRET,
+    )
+    bars: list[int] = []
+
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.01
+    )
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        if len(bars) == 1:
+            ctx.buy(stop_loss_pct=20, take_profit_pct=0.5)
+
+    async def run():
+        builder = expert.builder(TradeMode.LIVE, None)
+        gateway = builder.gateway()
+        runtime = builder.trading_runtime(gateway, None)
+        try:
+            await runtime.start()
+            for _ in range(2):
+                sandbox.advance(1)
+                await runtime.step()
+            sandbox.set_price("BTCUSDT", sandbox.price("BTCUSDT") * 1.05)  # above the target
+            await runtime.step()
+            await runtime.step()
+        finally:
+            await gateway.close()
+        return runtime
+
+    engine = asyncio.run(run()).engine
+    net = 0.01 - 0.01 * 0.001
+    tagged = {o.tag: o for o in engine.orders}
+    rejected = [(o.tag, o.reject_reason) for o in engine.orders if o.status is OrderStatus.REJECTED]
+    assert rejected == []
+    assert tagged["stop_loss"].status is OrderStatus.CANCELLED
+    target = tagged["take_profit"]
+    assert target.status is OrderStatus.FILLED and target.filled_quantity == pytest.approx(net)
+    assert engine.portfolio.positions() == []
+    assert _btc(sandbox) < 0.00001 + 1e-12
+    assert engine.errors == []
