@@ -26,6 +26,7 @@ from metaexpert.core.enums import (
     PositionSide,
     RiskActionKind,
     RiskEventAction,
+    SizeType,
     TradeMode,
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
@@ -50,6 +51,7 @@ from metaexpert.engine.handlers import Handler, HandlerRegistry
 from metaexpert.engine.parameters import missing_parameter_message
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.observability.logging import FILES_ONLY, TRADE
+from metaexpert.risk.sizing import base_to_quantity
 
 logger = logging.getLogger("metaexpert.engine")
 #: Every fill and every round trip, at the TRADE level: the trades log receives exactly these.
@@ -175,6 +177,7 @@ class Engine:
         on_init handlers. A failing on_init ends the run (like a MetaTrader EA whose OnInit
         fails): trading without its setup would be unsafe."""
         self.check_leverage()
+        self.check_sizing()
         logger.info("%s", self.startup_line())
         for handler in self.handlers.get("init"):
             try:
@@ -223,6 +226,16 @@ class Engine:
                     allowed,
                 )
                 portfolio.leverage[symbol] = allowed
+
+    def check_sizing(self) -> None:
+        """Refuse, before the first bar, ``size_type=fixed_base`` on an inverse contract (a
+        base-coin amount is no fixed number of contracts worth a fixed quote amount each): the
+        error names the setting instead of recurring at every entry."""
+        config = getattr(self.risk, "config", None)
+        if config is None or getattr(config, "size_type", None) is not SizeType.FIXED_BASE:
+            return
+        for symbol, market in self.portfolio.markets.items():
+            base_to_quantity(config.size_value, market, symbol)  # raises ConfigurationError
 
     def startup_line(self) -> str:
         """What this run trades with, defaults included: market and contract type, margin mode,
