@@ -31,8 +31,10 @@ class BrokerListener(Protocol):
         fee: float | None = None,
         fee_currency: str | None = None,
         trade_id: str | None = None,
+        fee_in_base: float = 0.0,
     ) -> None:
-        """``order`` was (partly) executed; ``fee`` None lets the engine apply the market's fee."""
+        """``order`` was (partly) executed; ``fee`` None lets the engine apply the market's fee.
+        ``fee_in_base``: the coin a spot buy's venue kept as its fee (``fee`` is its quote value)."""
 
     def on_liquidation(self, position: Position, price: float, timestamp: int) -> None:
         """The venue liquidated ``position`` at ``price``."""

@@ -26,6 +26,7 @@ from metaexpert.core.enums import (
     PositionSide,
     RiskActionKind,
     RiskEventAction,
+    SizeType,
     TradeMode,
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
@@ -50,6 +51,7 @@ from metaexpert.engine.handlers import Handler, HandlerRegistry
 from metaexpert.engine.parameters import missing_parameter_message
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.observability.logging import FILES_ONLY, TRADE
+from metaexpert.risk.sizing import base_to_quantity
 
 logger = logging.getLogger("metaexpert.engine")
 #: Every fill and every round trip, at the TRADE level: the trades log receives exactly these.
@@ -175,6 +177,7 @@ class Engine:
         on_init handlers. A failing on_init ends the run (like a MetaTrader EA whose OnInit
         fails): trading without its setup would be unsafe."""
         self.check_leverage()
+        self.check_sizing()
         logger.info("%s", self.startup_line())
         for handler in self.handlers.get("init"):
             try:
@@ -223,6 +226,16 @@ class Engine:
                     allowed,
                 )
                 portfolio.leverage[symbol] = allowed
+
+    def check_sizing(self) -> None:
+        """Refuse, before the first bar, ``size_type=fixed_base`` on an inverse contract (a
+        base-coin amount is no fixed number of contracts worth a fixed quote amount each): the
+        error names the setting instead of recurring at every entry."""
+        config = getattr(self.risk, "config", None)
+        if config is None or getattr(config, "size_type", None) is not SizeType.FIXED_BASE:
+            return
+        for symbol, market in self.portfolio.markets.items():
+            base_to_quantity(config.size_value, market, symbol)  # raises ConfigurationError
 
     def startup_line(self) -> str:
         """What this run trades with, defaults included: market and contract type, margin mode,
@@ -569,7 +582,11 @@ class Engine:
         fee: float | None = None,
         fee_currency: str | None = None,
         trade_id: str | None = None,
+        fee_in_base: float = 0.0,
     ) -> None:
+        """Book one execution. ``fee_in_base``: the part of a spot buy's fee the venue kept in
+        the coin bought (``fee`` is its quote value); the holding is reduced by it before the
+        protective orders are placed, so they are sized at the coin really held."""
         portfolio = self.portfolio
         spec = portfolio.markets[order.symbol]
         if fee is None:
@@ -598,7 +615,10 @@ class Engine:
                 self.call(self._transaction_handlers, event, name="on_transaction")
         for change in changes:
             self._book_change(change, trade.fee, quantity, order, timestamp)
-        self._dispatch_account(timestamp)
+        if fee_in_base > 0:
+            self.retain_fee_in_kind(order.symbol, fee_in_base, price, timestamp)  # + account
+        else:
+            self._dispatch_account(timestamp)
         self._after_fill(order, changes)
 
     def _book_change(

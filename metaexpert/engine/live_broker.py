@@ -20,7 +20,9 @@ stays CREATED here until the venue knows it.
 A spot buy whose fee the venue takes in the base coin (Bybit, OKX; Binance without BNB)
 leaves less coin than was bought: the fill is booked with its fee valued in the quote
 coin, the cash paid back that value (the venue took coin, not cash), and the held amount
-reduced by the coin fee, so ``ctx.close()`` sells what is really held, not the gross.
+reduced by the coin fee (``fee_in_base``) before the engine places the protective orders, so
+the stop, the target and ``ctx.close()`` are sized at what is really held, not the gross (a
+stop for the gross was refused for "insufficient balance": the position stood unprotected).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from metaexpert.core.clock import now_ms
-from metaexpert.core.enums import MarketType, OrderSide, OrderStatus, OrderType, PositionSide
+from metaexpert.core.enums import MarketType, OrderSide, OrderStatus, OrderType
 from metaexpert.core.errors import PermanentError, RecoverableError
 from metaexpert.core.order import Order
 from metaexpert.engine.broker import Broker, BrokerListener
@@ -96,7 +98,7 @@ class LiveBroker(Broker):
 
     # ------------------------------------------------------------------ Broker
     def submit(self, order: Order) -> None:
-        if order.order_type in self.engine_managed:
+        if order.order_type in self.engine_managed or self._shares_held_coin(order):
             self.local[order.client_order_id] = order
             self.portfolio.orders[order.client_order_id] = order
             order.submit(self.portfolio.now_ms)
@@ -146,11 +148,58 @@ class LiveBroker(Broker):
         shadow = self.shadows[order.client_order_id]
         self._spawn(self._modify(order, shadow, quantity, price, stop_price))
 
+    # ------------------------------------------------------------------ spot coin locks
+    def _is_spot(self, symbol: str) -> bool:
+        spec = self.portfolio.markets.get(symbol)
+        return spec is not None and spec.market_type is MarketType.SPOT
+
+    def _shares_held_coin(self, order: Order) -> bool:
+        """A spot protective order whose bracket sibling already holds the coin at the venue.
+
+        A spot venue locks the coin of every resting sell, and there is no unified OCO: the
+        target placed after the stop was refused for "insufficient balance". It is kept here
+        and evaluated on every price instead (the venue stop is cancelled when it triggers)."""
+        if not order.oco_group or not order.reduce_only or not self._is_spot(order.symbol):
+            return False
+        return any(
+            other.oco_group == order.oco_group
+            and (other.status.is_open or other.status is OrderStatus.CREATED)
+            for other in self.orders.values()
+        )
+
+    async def _free_coin(self, order: Order) -> None:
+        """Before a spot market sell that closes: cancel, and wait for, the venue's protective
+        sells of that symbol, which lock the very coin it sells (a close was refused for
+        "insufficient balance" while the stop and target stood)."""
+        if not order.reduce_only or not self._is_spot(order.symbol):
+            return
+        for client_id, other in list(self.orders.items()):
+            shadow = self.shadows.get(client_id)
+            if (
+                other is order
+                or shadow is None
+                or other.symbol != order.symbol
+                or other.side is not order.side
+                or not other.reduce_only
+                or not other.status.is_open
+            ):
+                continue
+            try:
+                await self.gateway.cancel_order(shadow)
+            except (PermanentError, RecoverableError) as error:
+                self._report(error, "cancel_order")
+            self.sync(other)
+
     # ------------------------------------------------------------------ engine-managed
     def on_price(self, symbol: str, price: float, timestamp: int) -> None:
-        """Move engine-managed trailing stops of ``symbol`` and trigger those breached."""
+        """Move engine-managed trailing stops of ``symbol`` and trigger those breached (and
+        the spot stops and targets kept here, see ``_shares_held_coin``)."""
         for client_id, order in list(self.local.items()):
             if order.symbol != symbol or not order.status.is_open:
+                continue
+            if order.order_type is not OrderType.TRAILING_STOP:
+                if order.stop_price and _touched(order, price):
+                    self._trigger(order)
                 continue
             fraction = (order.trailing_pct or 0.0) / 100.0
             protects_long = order.side is OrderSide.SELL
@@ -242,6 +291,8 @@ class LiveBroker(Broker):
 
     async def _create(self, order: Order, shadow: Order) -> None:
         try:
+            if shadow.order_type is OrderType.MARKET:
+                await self._free_coin(order)
             await self.gateway.create_order(shadow)
         except PermanentError as error:
             if shadow.status is OrderStatus.CREATED:
@@ -359,8 +410,8 @@ class LiveBroker(Broker):
                     fee=coin_fee * trade.price,
                     fee_currency=spec.quote,
                     trade_id=trade.trade_id,
+                    fee_in_base=coin_fee,  # held less before the brackets are sized
                 )
-                self._retain_coin_fee(order, coin_fee, trade.price, trade.timestamp)
                 continue
             self.listener.on_execution(
                 order,
@@ -395,16 +446,14 @@ class LiveBroker(Broker):
             return 0.0
         return fee
 
-    def _retain_coin_fee(self, order: Order, coin_fee: float, price: float, timestamp: int) -> None:
-        """The venue kept ``coin_fee`` of the coin bought: the engine holds that much less."""
-        retain = getattr(self.listener, "retain_fee_in_kind", None)
-        if retain is not None:
-            retain(order.symbol, coin_fee, price, timestamp)
-            return
-        position = self.portfolio.ledger.get(order.symbol, PositionSide.LONG)
-        if position is not None:
-            position.quantity = max(position.quantity - coin_fee, 0.0)
-        self.portfolio.charge(-coin_fee * price)
-
     def _forget(self, order: Order) -> None:
         self.portfolio.orders.pop(order.client_order_id, None)
+
+
+def _touched(order: Order, price: float) -> bool:
+    """Whether ``price`` reaches the trigger of a stop or a target kept by the engine."""
+    stop = order.stop_price or 0.0
+    sells = order.side is OrderSide.SELL
+    if order.order_type in (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT):
+        return price >= stop if sells else price <= stop
+    return price <= stop if sells else price >= stop

@@ -155,6 +155,9 @@ class RiskConfig(_Strict):
 
     Percentages are in percent (2.0 means 2 %). ``daily_loss_limit`` is an amount in the
     settlement currency, measured from the equity at the start of the UTC day.
+    ``size_type=fixed_base``: ``size_value`` coins of the base asset in every market (on a
+    linear contract of 0.01 BTC, 0.01 is 1 contract); refused on inverse contracts, whose
+    contracts are worth a fixed quote amount: use ``fixed_quote`` there.
     """
 
     size_type: SizeType = SizeType.PERCENT_EQUITY

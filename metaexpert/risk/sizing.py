@@ -4,8 +4,10 @@ All arithmetic goes through ``MarketSpec.notional`` so that spot, linear and inv
 contracts size the same way: a quote-currency budget divided by the quote value of one
 unit (a coin, or one inverse contract of ``contract_size`` USD). Equity is in the
 settlement currency, so for inverse contracts it is converted to quote at the price.
-The result is rounded DOWN to the amount step (never more than allowed) and is 0.0 when
-it falls below the market's minimum amount or notional.
+``fixed_base`` is a base-coin amount in every market (converted to contracts of
+``contract_size`` coins on linear contracts, refused on inverse ones). The result is
+rounded DOWN to the amount step (never more than allowed) and is 0.0 when it falls below
+the market's minimum amount or notional.
 """
 
 from __future__ import annotations
@@ -57,6 +59,26 @@ def equity_in_quote(view: PortfolioView, market: MarketSpec, price: float) -> fl
     return equity * price if market.is_inverse else equity
 
 
+def base_to_quantity(base: float, market: MarketSpec, symbol: str) -> float:
+    """The order quantity of ``base`` coins of exposure: the coins themselves on spot, contracts
+    of ``contract_size`` coins on linear contracts (OKX BTC-USDT-SWAP: 0.01 BTC is 1 contract;
+    ``size_value`` was taken as contracts, 100 times the exposure asked for there).
+
+    Inverse contracts are worth a fixed amount of quote each (Binance COIN-M: 100 USD), so a
+    base-coin amount would be a different number of contracts at every price: refused, with
+    ``fixed_quote`` (the USD value, i.e. ``contracts * contract_size``) named instead."""
+    if market.is_inverse:
+        raise ConfigurationError(
+            f"size_type=fixed_base on the inverse contract {symbol}: size_value is a base-coin "
+            f"amount, and an inverse contract is worth a fixed {market.contract_size:g} "
+            f"{market.quote}; use size_type=fixed_quote with size_value in {market.quote} "
+            "(contracts times the contract size)"
+        )
+    if market.is_derivative and market.contract_size > 0 and market.contract_size != 1.0:
+        return base / market.contract_size
+    return base
+
+
 def raw_size(
     config: RiskConfig,
     intent: OrderIntent,
@@ -72,7 +94,7 @@ def raw_size(
     size_type = config.size_type
     value = config.size_value
     if size_type is SizeType.FIXED_BASE:
-        return value
+        return base_to_quantity(value, market, intent.symbol)
     if size_type is SizeType.FIXED_QUOTE:
         return value / unit_value
     equity = view.account.equity

@@ -91,17 +91,17 @@ def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venu
         position_mode="oneway",
     )
     bars = []
-    # Derivative quantities are in the venue's contracts (metaexpert/exchanges/mapping.py): 0.01 BTC is
-    # 0.01 Bybit linear contracts (1 BTC each) and 1 OKX BTC-USDT-SWAP contract (ctVal 0.01 BTC).
+    # Derivative quantities are in the venue's contracts (metaexpert/exchanges/mapping.py), but
+    # fixed_base is base coin: 0.01 BTC is 0.01 Bybit linear contracts (1 BTC each) and 1 OKX
+    # BTC-USDT-SWAP contract (ctVal 0.01 BTC).
     size = {"bybit": 1.0, "okx": 0.01}[name]
-    contracts = 0.01 / size
 
     @expert.on_init(
         symbol="BTCUSDT",
         timeframe="1m",
         lookback_bars=5,
         size_type="fixed_base",
-        size_value=contracts,
+        size_value=0.01,
         stop_loss_pct=5.0,
         take_profit_pct=10.0,
         leverage=2,
@@ -268,7 +268,9 @@ def test_paper_run_with_sandbox_market_data_trades_without_touching_the_venue(ve
     assert size == (
         0.01 if (name, market_type) == ("okx", "futures") else 1.0
     )  # the venue's contract terms
-    pnl = (close.average_price - buy.average_price) * 0.01 * size
+    # fixed_base 0.01 is 0.01 BTC of exposure: 1 OKX contract of 0.01 BTC (it was 0.01 contracts)
+    assert buy.quantity * size == pytest.approx(0.01)
+    pnl = (close.average_price - buy.average_price) * buy.quantity * size
     account = engine.portfolio.account
     assert account.balance == pytest.approx(runtime.initial_capital + pnl - buy.fee - close.fee)
     assert buy.fee > 0 and account.equity == pytest.approx(account.balance)
@@ -316,7 +318,7 @@ def test_live_swap_restarted_mid_trade_restores_the_position_and_its_venue_brack
             timeframe="1m",
             lookback_bars=5,
             size_type="fixed_base",
-            size_value=0.01 / size,
+            size_value=0.01,  # base coin: 1 OKX contract of 0.01 BTC
             stop_loss_pct=5.0,
             take_profit_pct=10.0,
             leverage=2,
@@ -394,7 +396,7 @@ def test_live_bybit_inverse_with_venue_bracket_settles_in_btc_and_matches_the_sa
             symbol="BTCUSD",
             timeframe="1m",
             lookback_bars=5,
-            size_type="fixed_base",
+            size_type="fixed_quote",  # 100 USD: 100 contracts of 1 USD (fixed_base is refused)
             size_value=100,
             stop_loss_pct=5.0,
             take_profit_pct=10.0,

@@ -185,3 +185,18 @@ def test_sizing_with_explicit_quantity_rounds_down_and_reports_resize() -> None:
     assert decision.allowed and decision.quantity == 1.23
     assert [event.action for event in decision.events] == ["resized"]
     assert events == decision.events
+
+
+# Issue 15: fixed_base counted contracts, so on OKX BTC-USDT-SWAP (ctVal 0.01 BTC) size_value=0.01
+# meant 0.01 contracts (0.0001 BTC, rounded to nothing) instead of 0.01 BTC = 1 contract.
+def test_sizing_with_fixed_base_on_linear_contract_size_counts_base_coin() -> None:
+    market = linear_market(contract_size=0.01, amount_step=1.0, min_amount=1.0, min_notional=0.0)
+    view = FakePortfolio({"BTCUSDT": market}, capital=100_000)
+    assert manager(size_type="fixed_base", size_value=0.01).size(entry(), view) == 1.0
+    assert manager(size_type="fixed_base", size_value=0.05).size(entry(), view) == 5.0
+
+
+def test_sizing_with_fixed_base_on_inverse_contract_raises_naming_fixed_quote() -> None:
+    view = FakePortfolio({"BTCUSD": inverse_market()}, capital=1.0)
+    with pytest.raises(ConfigurationError, match="fixed_base.*inverse.*fixed_quote"):
+        manager(size_type="fixed_base", size_value=0.01).size(entry("BTCUSD"), view)

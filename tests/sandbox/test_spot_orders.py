@@ -153,3 +153,17 @@ def test_market_buy_with_cost_uses_quote_order_quantity(
     assert order["filled"] == pytest.approx(int(100.0 / price / 0.0001) * 0.0001)
     ledger = sandbox.ledger()
     assert ledger["fills"][-1]["symbol"] == "ETHUSDT"
+
+
+def test_take_profit_market_with_trigger_only_rests_then_sells_above_it(
+    spot: ccxt.binance, sandbox: SandboxServer
+) -> None:
+    """Spot TAKE_PROFIT is a market order on trigger: it needs no price (issue 15: the sandbox
+    asked for one, -1102, as USD-M's limit TAKE_PROFIT does, so a spot target was refused)."""
+    price = sandbox.price("BTCUSDT")
+    trigger = round(price * 1.05, 2)
+    order = spot.create_order("BTC/USDT", "market", "sell", 0.1, None, {"takeProfitPrice": trigger})
+    assert order["status"] == "open" and order["triggerPrice"] == trigger
+    sandbox.set_price("BTCUSDT", round(price * 1.06, 2))
+    done = spot.fetch_order(order["id"], "BTC/USDT")
+    assert done["status"] == "closed" and done["filled"] == 0.1

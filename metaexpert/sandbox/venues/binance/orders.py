@@ -40,6 +40,9 @@ PRICED_TYPES = {
     "STOP",
     "TAKE_PROFIT",
 }
+#: Spot's TAKE_PROFIT is a market order on trigger (USD-M's TAKE_PROFIT is the limit one): a
+#: spot target sent without a price was refused with -1102 "Mandatory parameter 'price'".
+SPOT_PRICED_TYPES = {"LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
 
 
 def required(params: dict[str, str], name: str) -> str:
@@ -82,9 +85,9 @@ def parse_spot_order(market: str, api_key: str, params: dict[str, str]) -> Order
     order_type = required(params, "type").upper()
     if order_type not in SPOT_TYPES:
         raise BinanceError(-1116, "Invalid orderType.")
-    if order_type in PRICED_TYPES and not params.get("price"):
+    if order_type in SPOT_PRICED_TYPES and not params.get("price"):
         raise missing_parameter("price")
-    price = decimal(params["price"], "price") if order_type in PRICED_TYPES else None
+    price = decimal(params["price"], "price") if order_type in SPOT_PRICED_TYPES else None
     stop_price = 0.0
     if order_type in ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"):
         stop_price = float(decimal(required(params, "stopPrice"), "stopPrice"))
