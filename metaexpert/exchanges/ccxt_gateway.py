@@ -6,6 +6,10 @@ cause named, secrets scrubbed). Reads are retried with backoff; order submission
 own loop because a failed submission may have succeeded: before resubmitting, the order
 is looked up by its client order id. When the venue stays down the operation goes to the
 durable ``OrderQueue`` and ``replay_queue`` sends it later, with the same guarantee.
+
+The class is split by concern: the queue replay lives in ``replay.py``, the websocket streams
+in ``gateway_streams.py`` (mixins of ``CcxtGateway``); this module keeps the request path,
+reference and market data, the account, the venue's answers and the orders.
 """
 
 from __future__ import annotations
@@ -15,9 +19,7 @@ import email.utils
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import ccxt
@@ -30,13 +32,11 @@ from metaexpert.core.enums import (
     MarginMode,
     MarketType,
     OrderStatus,
-    OrderType,
     PositionSide,
 )
 from metaexpert.core.errors import (
     ConfigurationError,
     MetaExpertError,
-    PermanentError,
     RecoverableError,
 )
 from metaexpert.core.funding import FundingRate
@@ -65,14 +65,15 @@ from metaexpert.exchanges.errors import (
     translate_error,
 )
 from metaexpert.exchanges.gateway import ExchangeGateway
+from metaexpert.exchanges.gateway_streams import StreamingMixin
 from metaexpert.exchanges.order_queue import (
     OperationKind,
     OrderQueue,
-    order_from_payload,
     order_to_payload,
 )
 from metaexpert.exchanges.rate_limit import PriorityRateLimiter, RequestPriority
 from metaexpert.exchanges.redaction import RedactingFilter, redact, register_secrets
+from metaexpert.exchanges.replay import QueueReplayMixin
 from metaexpert.exchanges.retry import RetryPolicy, retrying
 from metaexpert.exchanges.streams import StreamStateChange, StreamSupervisor
 from metaexpert.exchanges.venues import venue_for
@@ -152,19 +153,6 @@ def _install_redaction(client: Any) -> None:
             logger.addFilter(_redacting_filter)
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayOutcome:
-    """What ``replay_queue`` did with one journalled operation."""
-
-    operation_id: int
-    kind: OperationKind
-    client_order_id: str
-    # submitted | already_at_venue | cancelled_before_sent | cancelled | already_gone | failed | retry_later
-    result: str
-    order: Order | None = None
-    error: str = ""
-
-
 _GROUP_OF = {
     RequestPriority.ORDER: EndpointGroup.ORDERS,
     RequestPriority.CANCEL: EndpointGroup.ORDERS,
@@ -206,7 +194,7 @@ def _not_shed_or_open(exc: BaseException) -> bool:
     return not isinstance(exc, (RequestShed, CircuitOpenError))
 
 
-class CcxtGateway(ExchangeGateway):
+class CcxtGateway(QueueReplayMixin, StreamingMixin, ExchangeGateway):
     """The gateway for one exchange account and market type.
 
     ``order_queue_path``: SQLite journal for order operations that could not be sent (default:
@@ -912,148 +900,6 @@ class CcxtGateway(ExchangeGateway):
             self._orders[order.client_order_id] = order
         return self._apply(order, snapshot)
 
-    # ----------------------------------------------------------- durable queue
-    async def replay_queue(self) -> list[ReplayOutcome]:
-        """Send journalled operations whose time has come; idempotent by client order id."""
-        if self.order_queue is None:
-            return []
-        await self.load_markets()
-        outcomes: list[ReplayOutcome] = []
-        for operation in self.order_queue.pending(due_at=now_ms()):
-            if operation.kind is OperationKind.CREATE:
-                outcomes.append(await self._replay_create(operation))
-            else:
-                outcomes.append(await self._replay_cancel(operation))
-            if outcomes[-1].result == "retry_later" and self.circuit.state != "closed":
-                break  # the venue is still down: keep the rest for the next round
-        return outcomes
-
-    def _reschedule(self, operation: Any, error: MetaExpertError) -> ReplayOutcome:
-        delay = min(
-            self.retry_policy.initial_delay * 2**operation.attempts, self.retry_policy.maximum_delay
-        )
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after:
-            delay = max(delay, float(retry_after))
-        assert self.order_queue is not None
-        self.order_queue.reschedule(
-            operation.id, redact(str(error))[:500], now_ms() + int(delay * 1000)
-        )
-        return ReplayOutcome(
-            operation.id,
-            operation.kind,
-            operation.client_order_id,
-            "retry_later",
-            error=redact(str(error)),
-        )
-
-    async def _replay_create(self, operation: Any) -> ReplayOutcome:
-        assert self.order_queue is not None
-        tracked = self._orders.get(operation.client_order_id)
-        order = (
-            tracked
-            if tracked is not None and tracked.status is OrderStatus.CREATED
-            else order_from_payload(operation.payload)
-        )
-        try:
-            market_symbol = self.ccxt_symbol(order.symbol)
-            existing = await self._lookup_by_client_id(order, market_symbol)
-            if existing is not None:
-                self._apply(order, existing)
-                self._remember(order)
-                self.order_queue.mark_done(operation.id)
-                return ReplayOutcome(
-                    operation.id, operation.kind, order.client_order_id, "already_at_venue", order
-                )
-            if self.order_queue.has_pending(OperationKind.CANCEL, order.client_order_id):
-                # Cancelled while its create waited, and the venue never got it: not sent at all.
-                self.order_queue.mark_done(operation.id)
-                if order.can_transition(OrderStatus.SUBMITTED):
-                    order.submit(now_ms())
-                if order.can_transition(OrderStatus.CANCELLED):
-                    order.cancel(now_ms())
-                return ReplayOutcome(
-                    operation.id,
-                    operation.kind,
-                    order.client_order_id,
-                    "cancelled_before_sent",
-                    order,
-                )
-            # Just looked up, and the queue held the operation past the acceptance window.
-            snapshot = await self._submit(order, market_symbol, maybe_accepted=False)
-        except PermanentError as exc:
-            if order.can_transition(OrderStatus.REJECTED):
-                order.reject(str(exc), now_ms())
-            self.order_queue.mark_failed(operation.id, redact(str(exc))[:500])
-            return ReplayOutcome(
-                operation.id,
-                operation.kind,
-                order.client_order_id,
-                "failed",
-                order,
-                redact(str(exc)),
-            )
-        except MetaExpertError as exc:
-            return self._reschedule(operation, exc)
-        self._apply(order, snapshot)
-        self._remember(order)
-        self.order_queue.mark_done(operation.id)
-        return ReplayOutcome(
-            operation.id, operation.kind, order.client_order_id, "submitted", order
-        )
-
-    async def _replay_cancel(self, operation: Any) -> ReplayOutcome:
-        assert self.order_queue is not None
-        payload = operation.payload
-        market_symbol = self.ccxt_symbol(payload["symbol"])
-        tracked = self._orders.get(operation.client_order_id)
-        kind: Any = tracked
-        if kind is None and payload.get("order_type"):
-            # After a restart nothing is tracked: the journalled type still says where to look.
-            kind = SimpleNamespace(order_type=OrderType(payload["order_type"]))
-        params = self._order_params(kind, operation.client_order_id)
-        result = "cancelled"
-        try:
-            try:
-                snapshot = await self._request(
-                    "cancel_order",
-                    RequestPriority.CANCEL,
-                    lambda: self.client.cancel_order(None, market_symbol, params),
-                    symbol=payload["symbol"],
-                )
-            except OrderNotFoundError:
-                # Gone already (filled, or the first cancel did land): take the venue's word.
-                result = "already_gone"
-                snapshot = await self._retried(
-                    "fetch_order",
-                    RequestPriority.CANCEL,
-                    lambda: self.venue.fetch_order(self.client, None, market_symbol, params),
-                    symbol=payload["symbol"],
-                )
-        except OrderNotFoundError:
-            snapshot = None  # the venue never had it: nothing left to cancel
-        except PermanentError as exc:
-            self.order_queue.mark_failed(operation.id, redact(str(exc))[:500])
-            return ReplayOutcome(
-                operation.id,
-                operation.kind,
-                operation.client_order_id,
-                "failed",
-                tracked,
-                redact(str(exc)),
-            )
-        except MetaExpertError as exc:
-            return self._reschedule(operation, exc)
-        self.order_queue.mark_done(operation.id)
-        if tracked is not None:
-            update = dict(snapshot or {})
-            update.setdefault("status", "canceled")
-            update.setdefault("filled", tracked.filled_quantity)
-            self._apply(tracked, update)
-        return ReplayOutcome(
-            operation.id, operation.kind, operation.client_order_id, result, tracked
-        )
-
     # ----------------------------------------------------------------- settings
     def _require_derivatives(self, what: str) -> None:
         if self.config.market_type is MarketType.SPOT:
@@ -1137,104 +983,6 @@ class CcxtGateway(ExchangeGateway):
             lambda: self.client.set_position_mode(wanted, market_symbol, params),
             symbol,
         )
-
-    # ------------------------------------------------------------------ streams
-    async def _stream(
-        self, operation: str, call: Callable[[], Awaitable[T]], symbol: str | None
-    ) -> T:
-        try:
-            return await call()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - translated below
-            error = translate_error(
-                exc, exchange=self.exchange_name, operation=operation, symbol=symbol
-            )
-        raise error
-
-    async def watch_ticker(self, symbol: str) -> Tick:
-        await self.load_markets()
-        market_symbol = self.ccxt_symbol(symbol)
-        ticker = await self._stream(
-            "watch_ticker", lambda: self.client.watch_ticker(market_symbol), symbol
-        )
-        return mapping.tick_from_ticker(ticker, symbol)
-
-    async def watch_trades(self, symbol: str) -> list[Tick]:
-        await self.load_markets()
-        market_symbol = self.ccxt_symbol(symbol)
-        trades = await self._stream(
-            "watch_trades", lambda: self.client.watch_trades(market_symbol), symbol
-        )
-        return [mapping.tick_from_trade(trade, symbol) for trade in trades]
-
-    async def watch_order_book(self, symbol: str, *, limit: int | None = None) -> OrderBook:
-        await self.load_markets()
-        market_symbol = self.ccxt_symbol(symbol)
-        book = await self._stream(
-            "watch_order_book", lambda: self.client.watch_order_book(market_symbol, limit), symbol
-        )
-        return mapping.order_book_from_ccxt(book, symbol)
-
-    async def watch_ohlcv(self, symbol: str, timeframe: str) -> list[Bar]:
-        await self.load_markets()
-        market_symbol = self.ccxt_symbol(symbol)
-        rows = await self._stream(
-            "watch_ohlcv", lambda: self.client.watch_ohlcv(market_symbol, timeframe), symbol
-        )
-        return [mapping.bar_from_ccxt(row, symbol, timeframe) for row in rows]
-
-    async def watch_orders(self, symbol: str | None = None) -> list[Order]:
-        await self.load_markets()
-        market_symbol = self.ccxt_symbol(symbol) if symbol else None
-        snapshots = await self._stream(
-            "watch_orders", lambda: self.client.watch_orders(market_symbol), symbol
-        )
-        return [self._track(snapshot, symbol) for snapshot in snapshots]
-
-    def start_stream(
-        self,
-        name: str,
-        watch: Callable[[], Awaitable[T]],
-        on_update: Callable[[T], Any],
-        **supervisor_options: Any,
-    ) -> StreamSupervisor[T]:
-        """Supervise ``watch`` in a background task (reconnect with backoff, degraded flag)."""
-        supervisor: StreamSupervisor[T] = StreamSupervisor(
-            name,
-            watch,
-            on_update,
-            on_state_change=self._on_stream_state_change,
-            sleep=self._sleep,
-            **supervisor_options,
-        )
-        task = asyncio.get_running_loop().create_task(supervisor.run(), name=f"stream:{name}")
-        self._streams.append((supervisor, task))
-        return supervisor
-
-    def start_order_book_stream(
-        self,
-        symbol: str,
-        on_book: Callable[[OrderBook], Any],
-        *,
-        limit: int | None = None,
-        **supervisor_options: Any,
-    ) -> StreamSupervisor[OrderBook]:
-        """Keep ``symbol``'s order book flowing to ``on_book``; see ``stream_degraded``."""
-        return self.start_stream(
-            f"{self.exchange_name}:{symbol}:order_book",
-            lambda: self.watch_order_book(symbol, limit=limit),
-            on_book,
-            **supervisor_options,
-        )
-
-    @property
-    def stream_degraded(self) -> bool:
-        return any(supervisor.degraded or task.done() for supervisor, task in self._streams)
-
-    @property
-    def streams(self) -> list[StreamSupervisor[Any]]:
-        return [supervisor for supervisor, _ in self._streams]
 
     async def close(self) -> None:
         for _, task in self._streams:
