@@ -80,7 +80,10 @@ def test_paper_run_with_metrics_port_serves_equity_handler_times_and_gateway_sta
                 await runtime.step()
             gateway = runtime.gateway
             limiter = gateway.rate_limiter
-            limiter._tokens = -limiter.borrow_limit  # the order budget is spent: the next waits
+            # The order budget is spent, 5 requests beyond its debt limit: the next order waits
+            # about 0.3 s, however long the refill had not run before (it refills first).
+            limiter._refill()
+            limiter._tokens = -limiter.borrow_limit - 5
             await limiter.acquire(RequestPriority.ORDER)
             orders = gateway.circuits[EndpointGroup.ORDERS]
             for _ in range(orders.failure_threshold):
