@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml setup.py
 	@echo "install: creating $(VENV) and installing the package with its tools (a few minutes, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
-	METAEXPERT_COMPILE=0 $(BIN)/pip install -qq -e '.[pipelines,research,dev,dask]'
+	METAEXPERT_COMPILE=0 $(BIN)/pip install -qq -e '.[pipelines,research,dev,dask,ray]'
 	touch $(STAMP)
 
 # The editable install above is pure Python; this compiles the hot modules in place, and

@@ -28,6 +28,7 @@ MODULES: tuple[str, ...] = (
     "bench_storage",
     "backtest_report",
     "bench_optimize",
+    "bench_sweeps",
     "bench_pipelines",
 )
 PACKAGE = "bench"

@@ -111,17 +111,51 @@ def default_market_spec(symbol: str, config: BacktestConfig) -> MarketSpec:
         "taker_fee": 0.0005 if derivative else 0.001,
         "contract_size": 100.0 if inverse and base == "BTC" else (10.0 if inverse else 1.0),
     }
-    if simulation.maker_fee is not None:
-        values["maker_fee"] = simulation.maker_fee
-    if simulation.taker_fee is not None:
-        values["taker_fee"] = simulation.taker_fee
-    if simulation.maintenance_margin_rate is not None:
-        values["maintenance_margin_rate"] = simulation.maintenance_margin_rate
-    values.update(config.market_specs.get(symbol, {}))
-    try:
-        return MarketSpec(**values)
-    except TypeError as error:
-        raise ConfigurationError(f"invalid market spec override for {symbol}: {error}") from None
+    values.update(simulation.market_overrides())
+    values.update(checked_spec_override(symbol, config.market_specs.get(symbol, {})))
+    return MarketSpec(**values)
+
+
+_SPEC_ENUMS: dict[str, type[MarketType] | type[ContractType]] = {
+    "market_type": MarketType,
+    "contract_type": ContractType,
+}
+_SPEC_TEXT = ("symbol", "base", "quote", "settle")
+
+
+def checked_spec_override(symbol: str, override: dict[str, Any]) -> dict[str, Any]:
+    """``market_specs[symbol]`` typed as ``MarketSpec`` holds it, or an error naming the field.
+
+    Enum fields take their text values (``"inverse"``, as a JSON or YAML file spells them);
+    numbers take numeric text; steps, sizes, fees and limits must not be negative."""
+    known = [spec_field.name for spec_field in dataclasses.fields(MarketSpec)]
+    checked: dict[str, Any] = {}
+    for name, value in override.items():
+        where = f"market_specs[{symbol!r}].{name}"
+        if name not in known:
+            raise ConfigurationError(f"{where}: unknown field; known fields: {', '.join(known)}")
+        if name in _SPEC_ENUMS:
+            enum = _SPEC_ENUMS[name]
+            try:
+                checked[name] = None if value is None and name == "contract_type" else enum(value)
+            except ValueError:
+                allowed = ", ".join(repr(member.value) for member in enum)
+                raise ConfigurationError(f"{where}: {value!r} is not one of {allowed}") from None
+        elif name in _SPEC_TEXT:
+            if not isinstance(value, str) and not (value is None and name == "settle"):
+                raise ConfigurationError(f"{where}: expected text, got {value!r}")
+            checked[name] = value
+        else:
+            try:
+                if isinstance(value, bool):
+                    raise ValueError
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"{where}: expected a number, got {value!r}") from None
+            if not number >= 0:
+                raise ConfigurationError(f"{where}: must be a number >= 0, got {value!r}")
+            checked[name] = number
+    return checked
 
 
 def _arrays(frame: pl.DataFrame) -> tuple[np.ndarray, ...]:

@@ -37,6 +37,15 @@ class SimulationConfig(BaseModel):
         description="perpetuals: 'recorded' funding rates (refused when none are found) or 'none'",
     )
 
+    def market_overrides(self) -> dict[str, float]:
+        """The ``MarketSpec`` fields this simulation sets (fees, maintenance margin rate)."""
+        chosen = {
+            "maker_fee": self.maker_fee,
+            "taker_fee": self.taker_fee,
+            "maintenance_margin_rate": self.maintenance_margin_rate,
+        }
+        return {name: value for name, value in chosen.items() if value is not None}
+
 
 #: Upper bound of lookback_bars/warmup_bars: ten years of 5-minute bars. Larger values are
 #: typing mistakes (``10**400`` used to pass and overflow later).

@@ -18,6 +18,7 @@ the backtest's rule at each funding time, live reads back what the venue booked.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,8 +127,13 @@ class TradingRuntime:
         gateway = self.gateway
         await gateway.load_markets()
         markets = {symbol: gateway.market_spec(symbol) for symbol in self.strategy.symbols}
-        currency = markets[self.strategy.symbol].settlement_currency
         live = self.trade_mode is TradeMode.LIVE
+        if not live:  # paper fills with the simulation's fees where it sets them, as a backtest
+            overrides = self.simulation.market_overrides()
+            markets = {
+                name: dataclasses.replace(spec, **overrides) for name, spec in markets.items()
+            }
+        currency = markets[self.strategy.symbol].settlement_currency
         capital = self.initial_capital
         if live:
             account = await gateway.fetch_balance(currency)

@@ -77,3 +77,35 @@ def test_backtest_fixed_base_with_inverse_contract_fails_before_the_first_bar(fu
     with pytest.raises(ConfigurationError, match="fixed_base.*inverse.*fixed_quote"):
         _run(futures_store, calls, {"contract_type": ContractType.INVERSE, "contract_size": 100.0})
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ({"contract_type": "sideways"}, "contract_type"),
+        ({"market_type": "swapz"}, "market_type"),
+        ({"maker_fee": "cheap"}, "maker_fee"),
+        ({"contract_size": -1.0}, "contract_size"),
+        ({"amount_step": True}, "amount_step"),
+        ({"contract_sise": 100.0}, "contract_sise"),
+        ({"settle": 5}, "settle"),
+    ],
+)
+def test_backtest_market_spec_override_with_bad_field_raises_error_naming_it(
+    futures_store, override, field
+):
+    calls: list[str] = []
+    with pytest.raises(ConfigurationError, match=rf"market_specs\['BTCUSDT'\]\.{field}"):
+        _run(futures_store, calls, override)
+    assert calls == []
+
+
+def test_backtest_market_spec_override_with_enum_names_as_text_reads_them_as_the_enums(
+    futures_store,
+):
+    # the spelling a JSON or YAML configuration gives: text, not the enum
+    calls: list[str] = []
+    with pytest.raises(ConfigurationError, match="fixed_base.*inverse.*fixed_quote"):
+        _run(futures_store, calls, {"contract_type": "inverse", "contract_size": 100.0})
+    result = _run(futures_store, [], {"contract_type": "linear", "maker_fee": "0.0001"})
+    assert result.orders[0].quantity == pytest.approx(0.1)

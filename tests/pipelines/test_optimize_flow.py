@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,18 @@ def test_pass_task_called_directly_returns_outcome(synthetic_dir):
     assert outcome.error is None and outcome.metrics["number_of_trades"] == 10
 
 
+def _sweep_arguments(synthetic_dir: Path) -> dict:
+    return {
+        "expert_path": str(EXPERTS / "cycle_timer.py"),
+        "start": "2024-01-01",
+        "end": "2024-01-20",
+        "method": "grid",
+        "space": {"phase": [12, 24, 36], "hold": [12, 24]},
+        "fitness": {"name": "total_return", "min_trades": 3},
+        "backtest": {"data_dir": str(synthetic_dir)},
+    }
+
+
 @pytest.mark.slow
 def test_optimize_flow_with_dask_cluster_by_address_finds_the_same_best_parameters(
     prefect_harness, synthetic_dir, monkeypatch
@@ -104,15 +117,7 @@ def test_optimize_flow_with_dask_cluster_by_address_finds_the_same_best_paramete
 
     from flows.optimize import optimize
 
-    arguments = {
-        "expert_path": str(EXPERTS / "cycle_timer.py"),
-        "start": "2024-01-01",
-        "end": "2024-01-20",
-        "method": "grid",
-        "space": {"phase": [12, 24, 36], "hold": [12, 24]},
-        "fitness": {"name": "total_return", "min_trades": 3},
-        "backtest": {"data_dir": str(synthetic_dir)},
-    }
+    arguments = _sweep_arguments(synthetic_dir)
     local = optimize(**arguments, task_runner="thread", max_workers=2)
     monkeypatch.setenv(
         "PREFECT_API_URL", str(PREFECT_API_URL.value())
@@ -131,6 +136,29 @@ def test_optimize_flow_with_dask_cluster_by_address_finds_the_same_best_paramete
         with distributed.Client(cluster.scheduler_address) as client:
             ran_on = client.run(lambda: __import__("os").getpid())
     assert len(ran_on) == 2
+    assert remote["passes"] == local["passes"] == 6 and remote["failed_passes"] == 0
+    assert remote["best_parameters"] == local["best_parameters"] == {"phase": 36, "hold": 24}
+    assert remote["top"] == local["top"]
+
+
+@pytest.mark.slow
+def test_optimize_flow_with_ray_cluster_by_address_finds_the_same_best_parameters(
+    prefect_harness, synthetic_dir, monkeypatch
+):
+    pytest.importorskip("prefect_ray")
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.optimize import optimize
+    from tests.pipelines.ray_cluster import ray_head
+
+    arguments = _sweep_arguments(synthetic_dir)
+    local = optimize(**arguments, task_runner="thread", max_workers=2)
+    monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
+    with ray_head() as head:
+        remote = optimize(**arguments, task_runner="ray", cluster_address=head.address)
+        ran_on = head.completed_runs_by_pid("optimization-pass")
+    # every pass ran in one of the cluster's worker processes, none in this one
+    assert sum(ran_on.values()) == 6 and os.getpid() not in ran_on
     assert remote["passes"] == local["passes"] == 6 and remote["failed_passes"] == 0
     assert remote["best_parameters"] == local["best_parameters"] == {"phase": 36, "hold": 24}
     assert remote["top"] == local["top"]

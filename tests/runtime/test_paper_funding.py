@@ -271,3 +271,26 @@ def test_paper_inverse_long_with_funding_time_passed_pays_coins_on_contract_valu
     assert payment.mark_price == venue["mark"]
     assert payment.amount == pytest.approx(-10 * 100 / venue["mark"] * RATE, rel=1e-12)
     assert runtime.engine.portfolio.account.currency == "BTC"
+
+
+@pytest.mark.parametrize("taker_fee", [0.0, 0.0012])
+def test_paper_fill_with_simulation_taker_fee_charges_it_instead_of_the_venue_fee(
+    live_sandbox, taker_fee
+):
+    # The venue announces its own taker fee; a paper run's simulation settings set the fee its
+    # simulated fills pay, as in a backtest (they used to be ignored: the venue's fee was paid).
+    expert = _long_expert(base_url=f"http://{live_sandbox.host}:{live_sandbox.port}")
+    runtime, _ = asyncio.run(
+        drive(
+            expert,
+            live_sandbox,
+            TradeMode.PAPER,
+            8,
+            until=lambda runtime: bool(runtime.engine.portfolio.positions()),
+            simulation={"taker_fee": taker_fee},
+        )
+    )
+    venue_fee = runtime.gateway.market_spec("BTCUSDT").taker_fee
+    assert venue_fee not in (0.0, taker_fee)
+    (fill,) = runtime.engine.fills
+    assert fill.fee == pytest.approx(QUANTITY * fill.price * taker_fee, abs=1e-12)
