@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,7 @@ def default_market_spec(symbol: str, config: BacktestConfig) -> MarketSpec:
     return MarketSpec(**values)
 
 
-_SPEC_ENUMS: dict[str, type[MarketType] | type[ContractType]] = {
+_SPEC_ENUMS: dict[str, type[MarketType | ContractType]] = {
     "market_type": MarketType,
     "contract_type": ContractType,
 }
@@ -147,11 +148,11 @@ def checked_spec_override(symbol: str, override: dict[str, Any]) -> dict[str, An
             checked[name] = value
         else:
             try:
-                if isinstance(value, bool):
-                    raise ValueError
-                number = float(value)
+                number = math.nan if isinstance(value, bool) else float(value)
             except (TypeError, ValueError):
-                raise ConfigurationError(f"{where}: expected a number, got {value!r}") from None
+                number = math.nan
+            if math.isnan(number):
+                raise ConfigurationError(f"{where}: expected a number, got {value!r}")
             if not number >= 0:
                 raise ConfigurationError(f"{where}: must be a number >= 0, got {value!r}")
             checked[name] = number

@@ -72,13 +72,17 @@ class RayHead:
 
 
 def _ready(address: str, env: dict[str, str], ray: str) -> bool:
-    probe = subprocess.run(
-        [ray, "status", "--address", address],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    try:
+        probe = subprocess.run(
+            [ray, "status", "--address", address],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
     return probe.returncode == 0
 
 
