@@ -6,6 +6,11 @@
    the flow-run call to its return with the order filled at the sandbox (live mode, real
    Prefect run, local server; the server start is excluded). A served deployment adds the
    scheduler's polling delay on top (target < 2 s).
+3. Cron fire -> order through a real worker: ``prefect server start`` (with its scheduler) and
+   ``prefect worker start`` on a process pool, the evaluate deployment registered by ``prefect
+   deploy`` with a ``* * * * *`` cron, live mode against the sandbox. Per run: the delay from
+   the cron time (the run's expected start) to the flow running, and to the end of its
+   ``submit-order`` task (the order accepted at the sandbox), read from the server's records.
 """
 
 from __future__ import annotations
@@ -151,6 +156,120 @@ def bench_evaluate(runs: int) -> list[float]:
     return durations
 
 
+CRON_DEPLOYMENT = """\
+name: metaexpert-bench
+prefect-version: 3.0.0
+pull:
+  - prefect.deployments.steps.set_working_directory:
+      directory: "{root}"
+deployments:
+  - name: cron-evaluate
+    entrypoint: flows/evaluate.py:evaluate
+    work_pool: {{name: bench}}
+    concurrency_limit: 1
+    parameters: {parameters}
+    schedules:
+      - cron: "* * * * *"
+        timezone: UTC
+"""
+
+
+async def _cron_runs(api_url: str) -> list[dict[str, float | str]]:
+    """Each finished run of the cron deployment: its state and delays after the cron time."""
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterName,
+    )
+
+    async with PrefectClient(api=api_url) as client:
+        runs = [run for run in await client.read_flow_runs() if run.state and run.state.is_final()]
+        measured = []
+        for run in sorted(runs, key=lambda item: item.expected_start_time):
+            submits = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+                task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="submit ")),
+            )
+            fire = run.expected_start_time
+            ends = [task.end_time for task in submits if task.end_time is not None]
+            measured.append(
+                {
+                    "state": run.state.type.value,
+                    "to_running_s": (run.start_time - fire).total_seconds()
+                    if run.start_time
+                    else -1,
+                    "to_order_s": (max(ends) - fire).total_seconds() if ends else -1,
+                }
+            )
+        return measured
+
+
+def bench_cron_worker(runs: int) -> list[dict[str, float | str]]:
+    import json
+
+    from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
+    from tests.pipelines.experts import TIMER_EXPERT, write_expert
+    from tests.pipelines.prefect_stack import prefect, prefect_server, prefect_worker, tail
+
+    key, secret = "bench-key-" + "c" * 54, "bench-secret-" + "d" * 51
+    buyer = TIMER_EXPERT.replace("if fired == 2:", "if True:").replace(
+        "log_to_console=False)",
+        'log_to_console=False,\n    api_key=os.environ["SANDBOX_KEY"], '
+        'api_secret=os.environ["SANDBOX_SECRET"])',
+    )
+    config = SandboxConfig(
+        data_dir=DATA,
+        timeframe="1m",
+        spot_symbols=["BTCUSDT"],
+        futures_symbols=[],
+        speed=0.0,
+        start_time_ms=1_748_995_200_000,
+        tick_replay=False,
+        accounts=[AccountConfig(api_key=key, secret=secret, spot_balances={"USDT": 1_000_000})],
+    )
+    with (
+        tempfile.TemporaryDirectory() as name,
+        SandboxServer(config) as sandbox,
+        prefect_server(Path(name)) as env,
+    ):
+        folder = Path(name)
+        expert_file = write_expert(folder, "cron_buyer", "import os\n" + buyer)
+        parameters = {
+            "expert_file": str(expert_file),
+            "trade_mode": "live",
+            "storage_url": f"sqlite:///{folder}/state.sqlite",
+            "base_url": f"http://{sandbox.host}:{sandbox.port}",
+            "lock_directory": f"{folder}/locks",
+            "settings": {"journal_dir": f"{folder}/journal"},
+        }
+        deployment = folder / "prefect.yaml"
+        deployment.write_text(CRON_DEPLOYMENT.format(root=ROOT, parameters=json.dumps(parameters)))
+        prefect("work-pool", "create", "bench", "--type", "process", env=env)
+        prefect("--no-prompt", "deploy", "--all", "--prefect-file", str(deployment), env=env)
+        worker_env = {**env, "SANDBOX_KEY": key, "SANDBOX_SECRET": secret}
+        log = folder / "worker.log"
+        sandbox.advance(5)  # the 5-minute timer fires on the first run
+        with prefect_worker("bench", env=worker_env, folder=folder, log=log) as worker:
+            deadline = time.monotonic() + 60 * runs + 240
+            measured: list[dict[str, float | str]] = []
+            while len(measured) < runs:
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{len(measured)} of {runs} cron runs finished:\n{tail(log)}"
+                    )
+                time.sleep(2)
+                finished = asyncio.run(_cron_runs(env["PREFECT_API_URL"]))
+                if len(finished) > len(measured):
+                    sandbox.advance(5)  # the next minute's run: a new 5-minute timer tick
+                    measured = finished
+        failed = [run for run in measured if run["state"] != "COMPLETED" or run["to_order_s"] < 0]
+        if failed:
+            raise RuntimeError(f"cron runs without an order: {failed}\n{tail(log)}")
+        return measured[:runs]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter replay and fewer flow runs")
@@ -180,6 +299,13 @@ def main(argv: list[str] | None = None) -> None:
         f"median (warm) {statistics.median(warm):.3f} s, max (warm) {max(warm):.3f} s "
         f"({'OK' if max(warm) < 2.0 else 'ABOVE'} target < 2 s)"
     )
+    cron = bench_cron_worker(2 if arguments.quick else 4)
+    for index, run in enumerate(cron, 1):
+        print(
+            f"cron fire->order through prefect worker, run {index}: flow running after "
+            f"{run['to_running_s']:.2f} s, order accepted at the sandbox after {run['to_order_s']:.2f} s"
+        )
+    print(f"  load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

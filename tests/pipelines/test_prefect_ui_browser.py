@@ -21,27 +21,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import pytest
 
 from deployments.report_server import ReportServer
 from tests.pipelines.browser import Chromium, find_chromium
+from tests.pipelines.prefect_stack import prefect, prefect_server, prefect_worker, tail
 
 pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"
 SCREENSHOTS = ROOT / "output" / "ui-test"
-PREFECT = Path(sys.executable).with_name("prefect")
 POOL = "metaexpert"
 
 EXPERT_FILE = "examples/timer_rebalance_binance_spot.py"
@@ -63,68 +56,6 @@ def chromium_binary() -> str:
             pytest.fail(f"{reason}; CI must run the browser test")
         pytest.skip(reason)
     return binary
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process started with ``start_new_session`` and what it started (by its group)."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-
-
-@contextmanager
-def _started(command: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> Iterator:
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            yield process
-        finally:
-            _stop(process)
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
-
-
-def _wait_healthy(api_url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"prefect server exited:\n{_tail(log)}"
-        try:
-            with urllib.request.urlopen(f"{api_url}/health", timeout=5) as answer:
-                if json.load(answer) is True:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"prefect server not healthy within 150 s:\n{_tail(log)}")
-
-
-def _prefect(*arguments: str, env: dict[str, str]) -> None:
-    completed = subprocess.run(
-        [str(PREFECT), *arguments],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
 
 def _click(
@@ -170,43 +101,16 @@ def _fill(browser: Chromium, label: str, value: str, *, nullable: bool = False) 
 def test_prefect_ui_with_backtest_run_from_the_form_opens_a_report_with_the_equity_chart(
     chromium_binary, shared_data, tmp_path
 ):
-    port = _free_port()
-    ui_url = f"http://127.0.0.1:{port}"
-    api_url = f"{ui_url}/api"
     reports = tmp_path / "reports"
     output_dir = reports / "ui-backtest"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("PREFECT_") and key.lower() not in {"http_proxy", "https_proxy"}
-    }
-    env.update(
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_API_URL=api_url,
-        PREFECT_UI_API_URL=api_url,
-        PREFECT_UI_URL=ui_url,
-        PREFECT_UI_ENABLED="true",
-        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        METAEXPERT_HOME=str(ROOT),
-        PYTHONPATH=str(ROOT),
-        NO_PROXY="127.0.0.1,localhost",
-    )
-    server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
+    worker_log = tmp_path / "worker.log"
 
     with ExitStack() as stack:
-        server = stack.enter_context(
-            _started(
-                [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                cwd=tmp_path,
-                log=server_log,
-            )
-        )
-        _wait_healthy(api_url, server, server_log)
-        _prefect("work-pool", "create", POOL, "--type", "process", env=env)
-        _prefect(
+        env = stack.enter_context(prefect_server(tmp_path))
+        ui_url = env["PREFECT_UI_URL"]
+        prefect("work-pool", "create", POOL, "--type", "process", env=env)
+        prefect(
             "--no-prompt", "deploy", "--name", "backtest", "--prefect-file", str(PREFECT_FILE),
             env=env,
         )  # fmt: skip
@@ -217,12 +121,7 @@ def test_prefect_ui_with_backtest_run_from_the_form_opens_a_report_with_the_equi
             "METAEXPERT_REPORT_ROOT": str(reports),
         }
         worker = stack.enter_context(
-            _started(
-                [str(PREFECT), "worker", "start", "--pool", POOL],
-                env=worker_env,
-                cwd=tmp_path,
-                log=worker_log,
-            )
+            prefect_worker(POOL, env=worker_env, folder=tmp_path, log=worker_log)
         )
         browser = stack.enter_context(Chromium(chromium_binary, tmp_path / "chromium"))
 
@@ -277,7 +176,7 @@ def test_prefect_ui_with_backtest_run_from_the_form_opens_a_report_with_the_equi
                 timeout=240,
             )
             browser.screenshot(SCREENSHOTS / "2-flow-run.png")
-            assert state == "Completed", f"{browser.text()[:4000]}\nworker:\n{_tail(worker_log)}"
+            assert state == "Completed", f"{browser.text()[:4000]}\nworker:\n{tail(worker_log)}"
             run_text = browser.text()
             # the flow names its run after the typed parameters
             assert f"backtest {EXPERT_FILE} {START}..{END}" in run_text
@@ -324,4 +223,4 @@ def test_prefect_ui_with_backtest_run_from_the_form_opens_a_report_with_the_equi
         finally:
             with suppress(Exception):  # a dead browser must not hide the failure itself
                 browser.screenshot(SCREENSHOTS / "last.png")
-        assert worker.poll() is None, f"the worker exited:\n{_tail(worker_log)}"
+        assert worker.poll() is None, f"the worker exited:\n{tail(worker_log)}"
