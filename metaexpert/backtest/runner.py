@@ -190,6 +190,16 @@ class BacktestData:
         return {item.symbol: item.source for item in self.candles}
 
 
+def in_base_bars(count: int, strategy: StrategyConfig, base_tf: Timeframe) -> int:
+    """``count`` bars of the expert's timeframe (``lookback_bars``, ``warmup_bars``) as bars of
+    the base timeframe the replay steps in, which a finer on_bar or on_timer makes finer:
+    ``lookback_bars=50`` of a 1h expert with a 15m timer is 200 bars of 15m (50 hours)."""
+    declared = Timeframe.parse(strategy.timeframe)
+    if count == 0 or declared == base_tf or declared.is_calendar:
+        return count
+    return count * (declared.milliseconds // base_tf.milliseconds)
+
+
 @dataclass(slots=True)
 class _Run:
     """Step 2's product: the engine wired to its portfolio, broker and feeds, ready to replay."""
@@ -255,18 +265,30 @@ def run_backtest(
 def bar_timeframes_of(
     handlers: HandlerRegistry, strategy: StrategyConfig
 ) -> tuple[Timeframe, list[Timeframe]]:
-    """The base timeframe (the finest one any handler needs) and every on_bar timeframe, finest first."""
-    base_tf = Timeframe.parse(strategy.timeframe)
-    bar_timeframes = sorted(
-        {Timeframe.parse(tf) for tf in handlers.bar_handlers} | {base_tf},
-        key=lambda t: t.milliseconds,
-    )
+    """The base timeframe (the finest one any handler needs) and every on_bar timeframe, finest first.
+
+    Timers count as handlers here: a 15-minute timer next to 1h bars makes 15m the base, so
+    the replay steps every 15 minutes and the timer fires at its own times (the 1h handlers
+    still get 1h bars, built from the 15m ones), instead of once per hour at the bar close."""
+    declared = Timeframe.parse(strategy.timeframe)
+    bars = {Timeframe.parse(tf) for tf in handlers.bar_handlers} | {declared}
+    timers = {timer.interval for timer in handlers.timers}
+    bar_timeframes = sorted(bars | timers, key=lambda t: t.milliseconds)
     base_tf = bar_timeframes[0]
     for timeframe in bar_timeframes:
         if not timeframe.is_multiple_of(base_tf):
+            kind = "on_bar timeframe" if timeframe in bars else "on_timer interval"
             raise ConfigurationError(
-                f"on_bar timeframe {timeframe} is not a whole multiple of the base timeframe {base_tf}"
+                f"{kind} {timeframe} is not a whole multiple of the base timeframe {base_tf}"
+                + (" (the finest on_timer interval)" if base_tf in timers - bars else "")
             )
+    if base_tf not in bars:
+        logger.info(
+            "timer every %s: the backtest replays %s bars (on_bar handlers get their own "
+            "timeframes built from them)",
+            base_tf,
+            base_tf,
+        )
     return base_tf, bar_timeframes
 
 
@@ -304,7 +326,15 @@ def load_backtest_data(
     result = BacktestData(base_tf, bar_timeframes, [])
     for symbol in expand_universe(strategy, source).symbols:
         result.candles.append(
-            _load_symbol(source, symbol, base_tf, strategy.lookback_bars, config, result.warnings)
+            _load_symbol(
+                source,
+                symbol,
+                base_tf,
+                in_base_bars(strategy.lookback_bars, strategy, base_tf),
+                config,
+                result.warnings,
+                strategy.lookback_bars,
+            )
         )
     return result
 
@@ -316,7 +346,10 @@ def _load_symbol(
     lookback: int,
     config: BacktestConfig,
     warnings: list[str],
+    declared_lookback: int | None = None,
 ) -> SymbolCandles:
+    """``lookback`` base bars before the start; ``declared_lookback`` is the expert's
+    ``lookback_bars`` when the base timeframe is finer than the expert's (for the error)."""
     tf_ms = base_tf.milliseconds
     history_start = config.start_ms - lookback * tf_ms
     exchange, market_type = config.exchange.value, config.market_type.value
@@ -351,7 +384,7 @@ def _load_symbol(
     if first < lookback:
         missing = lookback - first
         raise InsufficientHistoryError(
-            f"{symbol} {base_tf}: lookback_bars={lookback} needs {lookback} bars before "
+            f"{symbol} {base_tf}: lookback_bars={declared_lookback or lookback} needs {lookback} bars before "
             f"{ms_to_datetime(config.start_ms):%Y-%m-%d %H:%M} UTC but the data has {first}; "
             f"{missing} bars are missing (start later, lower lookback_bars, or add older data)"
         )
@@ -490,9 +523,11 @@ def replay_run(
     total = int(timeline.shape[0])
     equity = np.empty(total, dtype=np.float64)
     exposure = np.zeros(total, dtype=bool)
-    if total and strategy.warmup_bars >= total:
+    warmup = in_base_bars(strategy.warmup_bars, strategy, data.base_timeframe)
+    if total and warmup >= total:
         raise ConfigurationError(
-            f"warmup_bars={strategy.warmup_bars} skips every one of the {total} bars between "
+            f"warmup_bars={strategy.warmup_bars} skips every one of the {total} bars "
+            f"({data.base_timeframe}) between "
             f"{ms_to_datetime(config.start_ms):%Y-%m-%d} and {ms_to_datetime(config.end_ms):%Y-%m-%d}: the handlers "
             "would never run; lower warmup_bars (or use lookback_bars for history before the start)"
         )
@@ -509,7 +544,7 @@ def replay_run(
         equity,
         exposure,
         data.base_timeframe.milliseconds,
-        strategy.warmup_bars,
+        warmup,
         progress,
     )
     return timeline, equity, exposure, processed

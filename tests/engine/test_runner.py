@@ -11,7 +11,7 @@ import pytest
 from metaexpert import MetaExpert
 from metaexpert.core.clock import parse_date_ms
 from metaexpert.core.enums import OrderStatus
-from metaexpert.core.errors import InsufficientHistoryError
+from metaexpert.core.errors import ConfigurationError, InsufficientHistoryError
 
 HOUR = 3_600_000
 START = parse_date_ms("2024-01-01")
@@ -311,3 +311,54 @@ def test_backtest_with_two_symbols_delivers_each_its_bars_and_trades_both(shared
         "ETHUSDT": 168,
     }
     assert result.equity.shape == (168,)
+
+
+def test_timer_finer_than_the_bars_fires_at_its_own_times_and_trades_at_its_own_prices(
+    shared_data,
+):
+    # A 1h expert with a 15-minute timer: the replay steps in 15m bars (built from the recorded
+    # 5m candles), the timer fires every 15 minutes and the 1h handler still gets 1h bars with
+    # its lookback in hours. It used to fire once an hour, at the 1h bar's close.
+    import polars as pl
+
+    expert = _expert(lookback_bars=3)
+    fired: list[int] = []
+    hourly: list[tuple[int, int, int]] = []
+
+    @expert.on_timer("15m")
+    def quarter(ctx):
+        fired.append(ctx.now_ms)
+        if len(fired) == 1:
+            ctx.buy(0.01)
+
+    @expert.on_bar
+    def bar(ctx, bars):
+        hourly.append((ctx.now_ms, bars.last.timestamp, len(bars)))
+
+    result = _run(expert, shared_data, end="2024-01-01")
+    quarter_ms = HOUR // 4
+    assert fired == [START + k * quarter_ms for k in range(1, 97)]
+    assert [now for now, _, _ in hourly] == [START + k * HOUR for k in range(1, 25)]
+    assert [stamp for _, stamp, _ in hourly] == [START + k * HOUR for k in range(24)]
+    assert hourly[0][2] == 4  # three hours of lookback, then the first bar of the run
+    (fill,) = result.fills
+    # the buy at 00:15 fills at the next 15m bar's open, the recorded 5m open at 00:15
+    five = pl.read_parquet(shared_data / "binance/spot/BTCUSDT-5m.parquet")
+    opens = dict(zip(five["timestamp"].to_list(), five["open"].to_list(), strict=True))
+    assert (fill.timestamp, fill.price) == (START + quarter_ms, opens[START + quarter_ms])
+
+
+def test_timer_not_a_multiple_of_the_finest_timer_raises_naming_the_timer(candle_store):
+    root = candle_store(_rows(START, 48))
+    expert = _expert()
+
+    @expert.on_timer("10m")
+    def ten(ctx):
+        pass
+
+    @expert.on_timer("15m")
+    def fifteen(ctx):
+        pass
+
+    with pytest.raises(ConfigurationError, match="on_timer interval 15m .* base timeframe 10m"):
+        _run(expert, root)
