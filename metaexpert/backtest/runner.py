@@ -263,7 +263,7 @@ def run_backtest(
 
 
 def bar_timeframes_of(
-    handlers: HandlerRegistry, strategy: StrategyConfig
+    handlers: HandlerRegistry, strategy: StrategyConfig, *, timers: bool = True
 ) -> tuple[Timeframe, list[Timeframe]]:
     """The base timeframe (the finest one any handler needs) and every on_bar timeframe, finest first.
 
@@ -272,15 +272,15 @@ def bar_timeframes_of(
     still get 1h bars, built from the 15m ones), instead of once per hour at the bar close."""
     declared = Timeframe.parse(strategy.timeframe)
     bars = {Timeframe.parse(tf) for tf in handlers.bar_handlers} | {declared}
-    timers = {timer.interval for timer in handlers.timers}
-    bar_timeframes = sorted(bars | timers, key=lambda t: t.milliseconds)
+    intervals = {timer.interval for timer in handlers.timers} if timers else set()
+    bar_timeframes = sorted(bars | intervals, key=lambda t: t.milliseconds)
     base_tf = bar_timeframes[0]
     for timeframe in bar_timeframes:
         if not timeframe.is_multiple_of(base_tf):
             kind = "on_bar timeframe" if timeframe in bars else "on_timer interval"
             raise ConfigurationError(
                 f"{kind} {timeframe} is not a whole multiple of the base timeframe {base_tf}"
-                + (" (the finest on_timer interval)" if base_tf in timers - bars else "")
+                + (" (the finest on_timer interval)" if base_tf in intervals - bars else "")
             )
     if base_tf not in bars:
         logger.info(
@@ -323,8 +323,36 @@ def load_backtest_data(
             )
         )
     )
+    symbols = expand_universe(strategy, source).symbols
+    try:
+        return _load_candles(source, symbols, base_tf, bar_timeframes, strategy, config)
+    except (ConfigurationError, DataError) as error:
+        from metaexpert.data.validation import CandleValidationError  # pandera: only when asked
+
+        bars_base, bars_only = bar_timeframes_of(handlers, strategy, timers=False)
+        if bars_base == base_tf or isinstance(error, CandleValidationError):
+            raise
+        # no candles as fine as the timer: it fires at the bar closes, and the result says so
+        notice = (
+            f"on_timer every {base_tf} fires only at the {bars_base} bar closes: no {base_tf} "
+            f"candles to replay ({error})"
+        )
+        logger.warning("%s", notice)
+        result = _load_candles(source, symbols, bars_base, bars_only, strategy, config)
+        result.warnings.insert(0, notice)
+        return result
+
+
+def _load_candles(
+    source: CandleSource,
+    symbols: list[str],
+    base_tf: Timeframe,
+    bar_timeframes: list[Timeframe],
+    strategy: StrategyConfig,
+    config: BacktestConfig,
+) -> BacktestData:
     result = BacktestData(base_tf, bar_timeframes, [])
-    for symbol in expand_universe(strategy, source).symbols:
+    for symbol in symbols:
         result.candles.append(
             _load_symbol(
                 source,

@@ -26,7 +26,6 @@ from metaexpert.core.enums import (
     PositionSide,
     RiskActionKind,
     RiskEventAction,
-    SizeType,
     TradeMode,
 )
 from metaexpert.core.errors import ConfigurationError, MetaExpertError
@@ -50,8 +49,8 @@ from metaexpert.engine.failures import FailureLog
 from metaexpert.engine.handlers import Handler, HandlerRegistry
 from metaexpert.engine.parameters import missing_parameter_message
 from metaexpert.engine.portfolio import Portfolio
+from metaexpert.engine.startup import check_leverage, check_sizing, startup_line
 from metaexpert.observability.logging import FILES_ONLY, TRADE
-from metaexpert.risk.sizing import base_to_quantity
 
 logger = logging.getLogger("metaexpert.engine")
 #: Every fill and every round trip, at the TRADE level: the trades log receives exactly these.
@@ -191,79 +190,16 @@ class Engine:
                 ) from error
 
     def check_leverage(self) -> None:
-        """Refuse, before the first bar, a leverage above a symbol's venue limit.
-
-        ``leverage=1000`` used to be accepted and then every entry was blocked by the risk
-        rule at run time (1,299 log lines, 0 trades, exit 0). The limit is the market spec's
-        (the runner's in a backtest, the markets ccxt loaded in paper and live mode);
-        ``leverage_policy='clamp'`` lowers it to the limit instead, with a warning.
-        """
-        validate = getattr(self.risk, "validate_leverage", None) if self.risk is not None else None
-        portfolio = self.portfolio
-        for symbol, market in portfolio.markets.items():
-            leverage = portfolio.leverage.get(symbol, 1.0)
-            if leverage == 1.0:
-                continue
-            if not market.is_derivative:
-                raise ConfigurationError(
-                    f"leverage {leverage:g} on spot market {symbol}: spot trades at 1x"
-                )
-            if validate is not None:
-                allowed = float(
-                    validate(leverage, market)
-                )  # raises ConfigurationError naming the limit
-            elif leverage > market.max_leverage:
-                raise ConfigurationError(
-                    f"leverage {leverage:g} exceeds the maximum {market.max_leverage:g} of {symbol}"
-                )
-            else:
-                allowed = leverage
-            if allowed != leverage:
-                logger.warning(
-                    "leverage %gx of %s lowered to its venue maximum %gx (leverage_policy='clamp')",
-                    leverage,
-                    symbol,
-                    allowed,
-                )
-                portfolio.leverage[symbol] = allowed
+        """Refuse, before the first bar, a leverage above a symbol's venue limit (``startup``)."""
+        check_leverage(self.portfolio, self.risk)
 
     def check_sizing(self) -> None:
-        """Refuse, before the first bar, ``size_type=fixed_base`` on an inverse contract (a
-        base-coin amount is no fixed number of contracts worth a fixed quote amount each): the
-        error names the setting instead of recurring at every entry."""
-        config = getattr(self.risk, "config", None)
-        if config is None or getattr(config, "size_type", None) is not SizeType.FIXED_BASE:
-            return
-        for symbol, market in self.portfolio.markets.items():
-            base_to_quantity(config.size_value, market, symbol)  # raises ConfigurationError
+        """Refuse, before the first bar, a sizing the markets cannot take (``startup``)."""
+        check_sizing(self.portfolio, self.risk)
 
     def startup_line(self) -> str:
-        """What this run trades with, defaults included: market and contract type, margin mode,
-        leverage against the venue's limit, position mode (futures without contract_type mean
-        linear, without leverage 1x, without margin mode isolated: now said, not silent)."""
-        portfolio = self.portfolio
-        markets = []
-        derivative = False
-        for symbol, market in portfolio.markets.items():
-            if market.is_derivative:
-                derivative = True
-                contract = (
-                    market.contract_type.value if market.contract_type is not None else "linear"
-                )
-                markets.append(
-                    f"{symbol} {market.market_type.value} {contract} at "
-                    f"{portfolio.leverage.get(symbol, 1.0):g}x leverage (venue maximum "
-                    f"{market.max_leverage:g}x)"
-                )
-            else:
-                markets.append(f"{symbol} spot")
-        line = (
-            f"starting {portfolio.trade_mode.value} run of {self.strategy.strategy_name} on "
-            f"{self.strategy.timeframe} bars: {', '.join(markets)}"
-        )
-        if derivative:
-            line += f"; margin mode {portfolio.margin_mode.value}, position mode {portfolio.position_mode.value}"
-        return line
+        """What this run trades with, defaults included (``startup.startup_line``)."""
+        return startup_line(self.portfolio, self.strategy)
 
     def handle_error(self, error: BaseException, *, source: str, handler: str = "") -> None:
         """Count and report ``error``, call on_error, and stop the run when it must stop.

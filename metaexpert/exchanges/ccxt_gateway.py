@@ -15,7 +15,6 @@ reference and market data, the account, the venue's answers and the orders.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -74,7 +73,7 @@ from metaexpert.exchanges.order_queue import (
 from metaexpert.exchanges.rate_limit import PriorityRateLimiter, RequestPriority
 from metaexpert.exchanges.redaction import RedactingFilter, redact, register_secrets
 from metaexpert.exchanges.replay import QueueReplayMixin
-from metaexpert.exchanges.retry import RetryPolicy, retrying
+from metaexpert.exchanges.retry import RetryPolicy, parse_retry_after, retrying
 from metaexpert.exchanges.streams import StreamStateChange, StreamSupervisor
 from metaexpert.exchanges.venues import venue_for
 
@@ -85,26 +84,6 @@ _TRACKED_ORDERS_LIMIT = 5_000
 
 
 # ------------------------------------------------------------------ ccxt subclass
-def _parse_retry_after(headers: Any) -> float | None:
-    if not isinstance(headers, dict):
-        return None
-    value = None
-    for key, item in headers.items():
-        if str(key).lower() == "retry-after":
-            value = item
-            break
-    if value is None:
-        return None
-    text = str(value).strip()
-    if text.replace(".", "", 1).isdigit():
-        return float(text)  # delay-seconds form
-    try:
-        moment = email.utils.parsedate_to_datetime(text)  # HTTP-date form
-    except (TypeError, ValueError):
-        return None
-    return max(moment.timestamp() - time.time(), 0.0)
-
-
 class _RetryAfterMixin:
     """Attach the venue's ``Retry-After`` (seconds) to the ccxt exception it raises.
 
@@ -119,7 +98,7 @@ class _RetryAfterMixin:
             if isinstance(code, int) and code >= 400:
                 self.handle_http_status_code(code, reason, url, method, body)  # type: ignore[attr-defined]
         except ccxt.BaseError as exc:
-            exc.retry_after_seconds = _parse_retry_after(headers)  # type: ignore[attr-defined]
+            exc.retry_after_seconds = parse_retry_after(headers)  # type: ignore[attr-defined]
             raise
         return result
 

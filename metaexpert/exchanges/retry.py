@@ -9,8 +9,10 @@ computed backoff if it is longer.
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import (
@@ -104,3 +106,24 @@ async def call_with_retry(
         with attempt:
             return await operation()
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """A ``Retry-After`` header in seconds (delay-seconds or HTTP-date form), or None."""
+    if not isinstance(headers, dict):
+        return None
+    value = None
+    for key, item in headers.items():
+        if str(key).lower() == "retry-after":
+            value = item
+            break
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.replace(".", "", 1).isdigit():
+        return float(text)  # delay-seconds form
+    try:
+        moment = email.utils.parsedate_to_datetime(text)  # HTTP-date form
+    except (TypeError, ValueError):
+        return None
+    return max(moment.timestamp() - time.time(), 0.0)

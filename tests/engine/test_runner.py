@@ -362,3 +362,19 @@ def test_timer_not_a_multiple_of_the_finest_timer_raises_naming_the_timer(candle
 
     with pytest.raises(ConfigurationError, match="on_timer interval 15m .* base timeframe 10m"):
         _run(expert, root)
+
+
+def test_timer_finer_than_the_only_candles_fires_at_bar_closes_and_the_result_says_so(
+    candle_store,
+):
+    root = candle_store(_rows(START, 48))  # 1h candles only: no 15m bars can be built
+    expert = _expert()
+    fired: list[int] = []
+
+    @expert.on_timer("15m")
+    def quarter(ctx):
+        fired.append(ctx.now_ms)
+
+    result = _run(expert, root)
+    assert fired == [START + k * HOUR for k in range(1, 49)]
+    assert result.errors[0].startswith("on_timer every 15m fires only at the 1h bar closes")

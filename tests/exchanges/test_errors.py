@@ -122,11 +122,11 @@ def test_parse_retry_after_with_seconds_and_http_date_returns_seconds() -> None:
     from datetime import UTC, datetime, timedelta
     from email.utils import format_datetime
 
-    from metaexpert.exchanges.ccxt_gateway import _parse_retry_after
+    from metaexpert.exchanges.retry import parse_retry_after
 
-    assert _parse_retry_after({"Retry-After": "3"}) == 3.0
-    assert _parse_retry_after({"retry-after": "1.5"}) == 1.5
+    assert parse_retry_after({"Retry-After": "3"}) == 3.0
+    assert parse_retry_after({"retry-after": "1.5"}) == 1.5
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= _parse_retry_after({"Retry-After": later}) <= 31
-    assert _parse_retry_after({"Retry-After": "soon"}) is None
-    assert _parse_retry_after({}) is None
+    assert 25 <= parse_retry_after({"Retry-After": later}) <= 31
+    assert parse_retry_after({"Retry-After": "soon"}) is None
+    assert parse_retry_after({}) is None
