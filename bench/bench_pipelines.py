@@ -104,24 +104,17 @@ def bench_streaming(replay_ms: int) -> dict[str, float]:
     }
 
 
-def bench_evaluate(runs: int) -> list[float]:
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
+def _buyer_and_sandbox(key: str, secret: str) -> tuple[str, Any]:
+    """The timer expert that buys at every 5-minute timer tick, with its live keys from the
+    environment, and the 1m spot sandbox it trades on (stepped by hand)."""
+    from metaexpert.sandbox import AccountConfig, SandboxConfig
+    from tests.pipelines.experts import TIMER_EXPERT
 
-    from flows.evaluate import evaluate
-    from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
-    from tests.pipelines.experts import TIMER_EXPERT, write_expert
-
-    key, secret = "bench-key-" + "e" * 54, "bench-secret-" + "f" * 51
-    os.environ.update(
-        SANDBOX_KEY=key, SANDBOX_SECRET=secret, PREFECT_SERVER_ANALYTICS_ENABLED="false"
-    )
     buyer = TIMER_EXPERT.replace("if fired == 2:", "if True:").replace(
         "log_to_console=False)",
         'log_to_console=False,\n    api_key=os.environ["SANDBOX_KEY"], '
         'api_secret=os.environ["SANDBOX_SECRET"])',
     )
-    durations = []
     config = SandboxConfig(
         data_dir=DATA,
         timeframe="1m",
@@ -132,13 +125,30 @@ def bench_evaluate(runs: int) -> list[float]:
         tick_replay=False,
         accounts=[AccountConfig(api_key=key, secret=secret, spot_balances={"USDT": 1_000_000})],
     )
+    return "import os\n" + buyer, config
+
+
+def bench_evaluate(runs: int) -> list[float]:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.evaluate import evaluate
+    from metaexpert.sandbox import SandboxServer
+    from tests.pipelines.experts import write_expert
+
+    key, secret = "bench-key-" + "e" * 54, "bench-secret-" + "f" * 51
+    os.environ.update(
+        SANDBOX_KEY=key, SANDBOX_SECRET=secret, PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
+    buyer, config = _buyer_and_sandbox(key, secret)
+    durations = []
     with (
         tempfile.TemporaryDirectory() as folder,
         SandboxServer(config) as sandbox,
         prefect_test_harness(server_startup_timeout=120),
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
-        expert_file = write_expert(Path(folder), "bench_buyer", "import os\n" + buyer)
+        expert_file = write_expert(Path(folder), "bench_buyer", buyer)
         for _ in range(runs):
             sandbox.advance(5)  # a new 5-minute tick: the timer fires and buys
             started = time.perf_counter()
@@ -209,33 +219,19 @@ async def _cron_runs(api_url: str) -> list[dict[str, float | str]]:
 def bench_cron_worker(runs: int) -> list[dict[str, float | str]]:
     import json
 
-    from metaexpert.sandbox import AccountConfig, SandboxConfig, SandboxServer
-    from tests.pipelines.experts import TIMER_EXPERT, write_expert
+    from metaexpert.sandbox import SandboxServer
+    from tests.pipelines.experts import write_expert
     from tests.pipelines.prefect_stack import prefect, prefect_server, prefect_worker, tail
 
     key, secret = "bench-key-" + "c" * 54, "bench-secret-" + "d" * 51
-    buyer = TIMER_EXPERT.replace("if fired == 2:", "if True:").replace(
-        "log_to_console=False)",
-        'log_to_console=False,\n    api_key=os.environ["SANDBOX_KEY"], '
-        'api_secret=os.environ["SANDBOX_SECRET"])',
-    )
-    config = SandboxConfig(
-        data_dir=DATA,
-        timeframe="1m",
-        spot_symbols=["BTCUSDT"],
-        futures_symbols=[],
-        speed=0.0,
-        start_time_ms=1_748_995_200_000,
-        tick_replay=False,
-        accounts=[AccountConfig(api_key=key, secret=secret, spot_balances={"USDT": 1_000_000})],
-    )
+    buyer, config = _buyer_and_sandbox(key, secret)
     with (
         tempfile.TemporaryDirectory() as name,
         SandboxServer(config) as sandbox,
         prefect_server(Path(name)) as env,
     ):
         folder = Path(name)
-        expert_file = write_expert(folder, "cron_buyer", "import os\n" + buyer)
+        expert_file = write_expert(folder, "cron_buyer", buyer)
         parameters = {
             "expert_file": str(expert_file),
             "trade_mode": "live",

@@ -46,21 +46,14 @@ def _sweep(trials: int, start: str, end: str, **runner: Any) -> tuple[float, dic
 
 
 def _on_dask(run: Callable[..., tuple[float, dict[str, Any]]]) -> tuple[float, dict[str, Any]]:
-    import distributed
+    from tests.pipelines.clusters import dask_cluster
 
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        scheduler_port=0,
-        dashboard_address=None,
-        processes=True,
-    ) as cluster:
+    with dask_cluster() as cluster:
         return run(task_runner="dask", cluster_address=cluster.scheduler_address)
 
 
 def _on_ray(run: Callable[..., tuple[float, dict[str, Any]]]) -> tuple[float, dict[str, Any]]:
-    from tests.pipelines.ray_cluster import ray_head
+    from tests.pipelines.clusters import ray_head
 
     with ray_head() as head:
         return run(task_runner="ray", cluster_address=head.address)

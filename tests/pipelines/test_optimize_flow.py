@@ -116,20 +116,14 @@ def test_optimize_flow_with_dask_cluster_by_address_finds_the_same_best_paramete
     from prefect.settings import PREFECT_API_URL
 
     from flows.optimize import optimize
+    from tests.pipelines.clusters import dask_cluster
 
     arguments = _sweep_arguments(synthetic_dir)
     local = optimize(**arguments, task_runner="thread", max_workers=2)
     monkeypatch.setenv(
         "PREFECT_API_URL", str(PREFECT_API_URL.value())
     )  # the Dask workers report to this server
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        scheduler_port=0,
-        dashboard_address=None,
-        processes=True,
-    ) as cluster:
+    with dask_cluster() as cluster:
         remote = optimize(
             **arguments, task_runner="dask", cluster_address=cluster.scheduler_address
         )
@@ -149,7 +143,7 @@ def test_optimize_flow_with_ray_cluster_by_address_finds_the_same_best_parameter
     from prefect.settings import PREFECT_API_URL
 
     from flows.optimize import optimize
-    from tests.pipelines.ray_cluster import ray_head
+    from tests.pipelines.clusters import ray_head
 
     arguments = _sweep_arguments(synthetic_dir)
     local = optimize(**arguments, task_runner="thread", max_workers=2)

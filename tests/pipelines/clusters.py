@@ -1,4 +1,8 @@
-"""A one-node Ray cluster on loopback for the optimize flow's ``task_runner="ray"`` test and bench.
+"""Loopback clusters for the optimize flow's ``task_runner="dask"`` and ``"ray"`` test and bench.
+
+``dask_cluster()``: a ``dask.distributed`` LocalCluster of 2 worker processes on 127.0.0.1.
+
+``ray_head()``: a one-node Ray cluster.
 
 ``ray start --head --block`` runs as a child process group on free 127.0.0.1 ports and is
 stopped with it (``ray stop`` would stop every Ray instance of this user on the machine).
@@ -23,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 READY_TIMEOUT_S = 180.0  # a failure bound, not a speed target
 _PORT_OPTIONS = (
@@ -46,6 +51,20 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def dask_cluster() -> Any:
+    """A LocalCluster of 2 single-thread worker processes on 127.0.0.1 (a context manager)."""
+    import distributed
+
+    return distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        scheduler_port=0,
+        dashboard_address=None,
+        processes=True,
+    )
 
 
 @dataclass(frozen=True)
