@@ -113,6 +113,7 @@ _CCXT_ORDER_TYPE = {
     OrderType.STOP_LIMIT: "limit",
     OrderType.TAKE_PROFIT: "market",
     OrderType.TAKE_PROFIT_LIMIT: "limit",
+    OrderType.TRAILING_STOP: "market",
 }
 
 
@@ -123,6 +124,15 @@ def ccxt_order_arguments(order: Order) -> tuple[str, str, float, float | None, d
         params["stopLossPrice"] = order.stop_price
     elif order.order_type in (OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT):
         params["takeProfitPrice"] = order.stop_price
+    elif order.order_type is OrderType.TRAILING_STOP:
+        # ccxt's unified trailing parameters (Binance USD-M/COIN-M: TRAILING_STOP_MARKET with
+        # callbackRate; a venue without them answers NotSupported, a permanent error)
+        percent = float(order.trailing_pct or 0.0)
+        params["trailingPercent"] = (
+            int(percent) if percent.is_integer() else percent
+        )  # "5", not "5.0"
+        if order.activation_price:
+            params["trailingTriggerPrice"] = order.activation_price
     if order.order_type.has_limit_price:
         params["timeInForce"] = str(order.time_in_force)
         if order.time_in_force is TimeInForce.GTD and order.expire_at is not None:

@@ -134,6 +134,14 @@ BINANCE_MARKETS = [
         max_leverage=125,
     ),
     market("BCH/USD:BCH-241227", "BCHUSD_241227", contract_size=10, amount_step=1, max_leverage=75),
+    market(
+        "ETH/USD:ETH",
+        "ETHUSD_PERP",
+        contract_size=10,
+        amount_step=1,
+        price_step=0.01,
+        max_leverage=125,
+    ),
 ]
 BYBIT_MARKETS = [
     market("BTC/USDT", "BTCUSDT", amount_step=0.000001),

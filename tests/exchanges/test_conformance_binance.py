@@ -14,7 +14,7 @@ import pytest
 
 from metaexpert.core.enums import MarginMode, OrderSide, OrderStatus, OrderType, PositionSide
 from metaexpert.core.order import Order
-from tests.exchanges.conformance import entries, recorded_gateway
+from tests.exchanges.conformance import FIXTURES, entries, recorded_gateway
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.network]
 
@@ -395,3 +395,59 @@ async def test_binance_usdm_ohlcv_and_book_map_recorded_values() -> None:
         book = await gateway.fetch_order_book("BTCUSDT", limit=5)
         assert len(book.bids) == 5 and book.bids[0] == (approx(42651.1), approx(470.672))
         assert book.timestamp == 1706803917258
+
+
+# ----------------------------------------------------------- requests vs recorded
+def _recorded_request(request_id: str) -> tuple[str, dict[str, str]]:
+    """The path and the parameters ccxt recorded, without the keys it skips itself."""
+    import json
+    from urllib.parse import parse_qsl, urlsplit
+
+    data = json.loads((FIXTURES / "binance_requests.json").read_text())
+    (entry,) = [item for item in data["entries"] if item["id"] == request_id]
+    parameters = dict(parse_qsl(entry["output"]))
+    return urlsplit(entry["url"]).path, {
+        key: value for key, value in parameters.items() if key not in data["skipKeys"]
+    }
+
+
+ORDER_ACK = {"orderId": 1, "algoId": 1, "status": "NEW", "algoStatus": "NEW", "updateTime": 1}
+
+
+@pytest.mark.parametrize(
+    ("request_id", "market", "order"),
+    [
+        ("spot_limit", SPOT, {"symbol": "LTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 0.2, "price": 50}),
+        ("spot_limit_odd_amount", SPOT, {"symbol": "BTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 0.0007856509959147719, "price": 55000}),
+        ("spot_stop_limit", SPOT, {"symbol": "LTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.STOP_LIMIT, "quantity": 0.2, "price": 50, "stop_price": 100}),
+        ("swap_market", USDM, {"symbol": "LTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.MARKET, "quantity": 0.1}),
+        ("swap_limit", USDM, {"symbol": "LTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 0.1, "price": 55}),
+        ("swap_limit_reduce_only", USDM, {"symbol": "LTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.LIMIT, "quantity": 0.2, "price": 60, "reduce_only": True}),
+        ("swap_stop_limit_algo", USDM, {"symbol": "LTCUSDT", "side": OrderSide.BUY, "order_type": OrderType.STOP_LIMIT, "quantity": 0.21, "price": 51, "stop_price": 101}),
+        ("swap_stop_loss_algo", USDM, {"symbol": "LTCUSDT", "side": OrderSide.SELL, "order_type": OrderType.STOP_LIMIT, "quantity": 0.21, "price": 50, "stop_price": 51}),
+        ("swap_take_profit_algo", USDM, {"symbol": "LTCUSDT", "side": OrderSide.SELL, "order_type": OrderType.TAKE_PROFIT_LIMIT, "quantity": 0.21, "price": 104, "stop_price": 108}),
+        ("swap_trailing_algo", USDM, {"symbol": "BTCUSDT", "side": OrderSide.SELL, "order_type": OrderType.TRAILING_STOP, "quantity": 0.11, "stop_price": 60000, "trailing_pct": 5.0, "reduce_only": True}),
+        ("inverse_stop_market_algo", COINM, {"symbol": "ETHUSD_PERP", "side": OrderSide.SELL, "order_type": OrderType.STOP_MARKET, "quantity": 1, "stop_price": 1000}),
+    ],
+)  # fmt: skip
+async def test_binance_gateway_order_request_carries_the_recorded_fields(
+    request_id: str, market: dict[str, Any], order: dict[str, Any]
+) -> None:
+    # ccxt recorded what Binance accepted for each of these orders; the gateway, asked for the
+    # same order in its own terms, must send the same endpoint and the same fields.
+    path, recorded = _recorded_request(f"binance.createOrder.{request_id}")
+    async with recorded_gateway("binance", **market) as (gateway, venue):
+        venue.play({"httpResponse": ORDER_ACK})
+        placed = Order(**order)
+        try:
+            await gateway.create_order(placed)
+        except Exception:  # noqa: BLE001, S110 - the minimal ack may not parse; the request is what counts
+            pass
+        creates = [request for request in venue.requests if request.method == "POST"]
+        assert creates, venue.paths()
+        sent = creates[0]
+        assert sent.path == path
+        assert {key: sent.parameters.get(key) for key in recorded} == recorded
+        # the client id (ccxt leaves it out of the comparison): clientAlgoId on the algo endpoints
+        client_key = "clientAlgoId" if path.endswith("/algoOrder") else "newClientOrderId"
+        assert sent.parameters.get(client_key) == placed.client_order_id
