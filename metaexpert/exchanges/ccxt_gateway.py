@@ -28,9 +28,11 @@ from metaexpert.core.account import Account
 from metaexpert.core.clock import now_ms
 from metaexpert.core.enums import (
     ContractType,
+    Exchange,
     MarginMode,
     MarketType,
     OrderStatus,
+    OrderType,
     PositionSide,
 )
 from metaexpert.core.errors import (
@@ -661,6 +663,14 @@ class CcxtGateway(QueueReplayMixin, StreamingMixin, ExchangeGateway):
     def _order_arguments(
         self, order: Order
     ) -> tuple[str, str, float, float | None, dict[str, Any]]:
+        if order.order_type is OrderType.TRAILING_STOP and not (
+            self.config.exchange is Exchange.BINANCE
+            and self.config.market_type is MarketType.FUTURES
+        ):  # ccxt would send another venue's (or Binance spot's) trailing stop as a plain order
+            raise ConfigurationError(
+                f"trailing stops are placed at the venue only on Binance futures; on "
+                f"{self.config.exchange} {self.config.market_type} the engine keeps them"
+            )
         order_type, side, amount, price, params = mapping.ccxt_order_arguments(order)
         params.update(self.venue.order_params(order, self.config))
         return order_type, side, amount, price, params

@@ -119,7 +119,8 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
             order_retry_policy=quick,
             order_queue_path=tmp_path / "queue.sqlite",
             circuit_breaker=CircuitBreaker("binance", failure_threshold=50, reset_timeout=0.05),
-            client_options={"recvWindow": 200},
+            # 1 s: a request delayed past the window is refused (-1021); 200 ms failed once under load
+            client_options={"recvWindow": 1000},
         )
         gateway.client.enableRateLimit = False
         runtime = TradingRuntime(

@@ -451,3 +451,26 @@ async def test_binance_gateway_order_request_carries_the_recorded_fields(
         # the client id (ccxt leaves it out of the comparison): clientAlgoId on the algo endpoints
         client_key = "clientAlgoId" if path.endswith("/algoOrder") else "newClientOrderId"
         assert sent.parameters.get(client_key) == placed.client_order_id
+
+
+@pytest.mark.parametrize(
+    ("exchange", "market"), [("binance", SPOT), ("bybit", USDM), ("okx", USDM)]
+)
+async def test_trailing_stop_where_ccxt_has_no_venue_trailing_order_is_refused_before_sending(
+    exchange: str, market: dict[str, Any]
+) -> None:
+    from metaexpert.core.errors import ConfigurationError
+
+    async with recorded_gateway(exchange, **market) as (gateway, venue):
+        venue.play({"httpResponse": ORDER_ACK})
+        order = Order(
+            symbol="BTCUSDT" if exchange != "okx" else "BTC-USDT-SWAP",
+            side=OrderSide.SELL,
+            order_type=OrderType.TRAILING_STOP,
+            quantity=0.01,
+            stop_price=60000,
+            trailing_pct=5.0,
+        )
+        with pytest.raises(ConfigurationError, match="trailing stops are placed at the venue only"):
+            await gateway.create_order(order)
+        assert [r for r in venue.requests if r.method == "POST"] == []
