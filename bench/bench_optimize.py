@@ -17,6 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXPERT = ROOT / "examples" / "walk_forward_ema.py"
 TARGET_SECONDS = 30.0
+#: The seeded search both this bench and ``bench_sweeps`` (through the Prefect flow) run.
+SEARCH: dict = {"method": "random", "seed": 7, "fitness": {"name": "sharpe", "min_trades": 5}}
 
 
 def run(workers: int, trials: int, start: str, end: str) -> tuple[float, list]:
@@ -27,11 +29,9 @@ def run(workers: int, trials: int, start: str, end: str) -> tuple[float, list]:
         EXPERT,
         start=start,
         end=end,
-        method="random",
         trials=trials,
-        seed=7,
-        fitness={"name": "sharpe", "min_trades": 5},
         workers=workers,
+        **SEARCH,
     )
     elapsed = time.perf_counter() - started
     failed = [p for p in result.passes if p.error]

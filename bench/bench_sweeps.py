@@ -17,11 +17,9 @@ import argparse
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-EXPERT = ROOT / "examples" / "walk_forward_ema.py"
+from bench.bench_optimize import EXPERT, SEARCH
 
 
 def _sweep(trials: int, start: str, end: str, **runner: Any) -> tuple[float, dict[str, Any]]:
@@ -32,11 +30,9 @@ def _sweep(trials: int, start: str, end: str, **runner: Any) -> tuple[float, dic
         expert_path=str(EXPERT),
         start=start,
         end=end,
-        method="random",
         trials=trials,
-        seed=7,
-        fitness={"name": "sharpe", "min_trades": 5},
         batch_size=trials,
+        **SEARCH,
         **runner,
     )
     elapsed = time.perf_counter() - started
