@@ -6,6 +6,10 @@ Crashed or Failed without them, and sent nothing. This automation reacts on the 
 every flow run entering Crashed, or Failed from a run whose flow never started, and posts an
 alert with the run's UI link to a webhook (the same JSON shape as Apprise ``json://``), so
 nothing fails silently. ``python -m deployments.automations http://alerts.example/hook``.
+
+A crash inside a running flow would reach both this automation and the flow's ``on_crashed``
+hook; the hook sees the automation (``tasks.alerts.crash_automation_alerts``) and stays quiet,
+so each crashed run is alerted once.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import argparse
 import contextlib
 from typing import Any
 
-AUTOMATION_NAME = "metaexpert-flow-run-did-not-run"
+from tasks.alerts import CRASH_AUTOMATION_NAME as AUTOMATION_NAME
+
 BLOCK_NAME = "metaexpert-alerts-webhook"
 
 

@@ -176,12 +176,38 @@ def _describe_failure(flow: Any, flow_run: Any, state: Any) -> tuple[str, str]:
     )
 
 
+#: The server-side automation of ``deployments/automations.py``: it alerts on every crashed run.
+CRASH_AUTOMATION_NAME = "metaexpert-flow-run-did-not-run"
+
+
+def crash_automation_alerts() -> bool:
+    """Whether the server's crash automation exists and is enabled (then it sends the alert of
+    a crashed run, and the hook does not send a second one). Unknown counts as no."""
+    try:
+        from prefect.client.orchestration import get_client
+
+        # the sync client: a hook of an async flow runs inside an event loop
+        with get_client(sync_client=True) as client:
+            found = client.read_automations_by_name(CRASH_AUTOMATION_NAME)
+        return any(automation.enabled for automation in found)
+    except Exception:  # noqa: BLE001 - not there (ValueError/ObjectNotFound) or server unreachable
+        return False
+
+
 def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
     """Prefect ``on_failure`` / ``on_crashed`` hook: one failure alert per failed flow run.
 
-    Hooks must never raise (Prefect would log the hook error instead of the flow's), so
-    delivery problems are logged and swallowed."""
+    A crash is left to the server's crash automation when it is installed: both would
+    otherwise alert on the same run. Hooks must never raise (Prefect would log the hook error
+    instead of the flow's), so delivery problems are logged and swallowed."""
     try:
+        if getattr(state, "is_crashed", lambda: False)() and crash_automation_alerts():
+            logger.info(
+                "crash of %s: alerted by the server automation %s",
+                getattr(flow_run, "name", "?"),
+                CRASH_AUTOMATION_NAME,
+            )
+            return
         title, body = _describe_failure(flow, flow_run, state)
         settings = AlertSettings.from_environment()
         if settings.configured and not deliver(settings, title, body, level="failure", tags=()):

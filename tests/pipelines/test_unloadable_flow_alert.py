@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -86,3 +87,36 @@ def test_deployment_with_missing_entrypoint_crashes_and_the_automation_alerts(
     (alert,) = alert_inbox.received
     # the harness server has no PREFECT_UI_URL, so the link is the id (compose sets the UI address)
     assert "crashed" in alert["title"] and f"flow run id {run.id}" in alert["message"], alert
+
+
+def test_crash_hook_with_the_crash_automation_installed_leaves_the_alert_to_it(
+    prefect_harness, alert_inbox, monkeypatch
+):
+    # A crash inside a running flow reaches both the flow's on_crashed hook and the server's
+    # crash automation: one alert, not two. Failures (no automation for them) still alert.
+    from types import SimpleNamespace
+
+    from prefect.automations import Automation
+    from prefect.states import Crashed, Failed
+
+    from deployments.automations import AUTOMATION_NAME, ensure_failure_automation
+    from tasks.alerts import alert_on_flow_failure
+
+    monkeypatch.setenv("METAEXPERT_ALERT_URLS", alert_inbox.url)
+    flow = SimpleNamespace(name="evaluate")
+    run = SimpleNamespace(id="0f1e", name="evaluate ema", parameters={})
+    with contextlib.suppress(Exception):
+        Automation.read(name=AUTOMATION_NAME).delete()
+
+    alert_on_flow_failure(flow, run, Crashed(message="worker lost"))
+    assert [alert["title"] for alert in alert_inbox.received] == [
+        "MetaExpert pipelines: flow evaluate crashed"
+    ]
+
+    alert_inbox.received.clear()
+    ensure_failure_automation(alert_inbox.url.replace("json://", "http://"))
+    alert_on_flow_failure(flow, run, Crashed(message="worker lost"))
+    alert_on_flow_failure(flow, run, Failed(message="boom"))
+    assert [alert["title"] for alert in alert_inbox.received] == [
+        "MetaExpert pipelines: flow evaluate failed"
+    ]
