@@ -11,6 +11,7 @@ the closed trades of every ``result.json`` the command wrote, the fills a paper 
 from __future__ import annotations
 
 import ast
+import fcntl
 import json
 import os
 import re
@@ -18,10 +19,11 @@ import shlex
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tests.pure_build import PROJECT_ROOT
 
@@ -124,6 +126,8 @@ class Background:
     def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
         self.command = command
         text = command.rstrip().removesuffix("&").strip()
+        self.port = _option_value(text, "--port")
+        self._port_lock = _hold_documented_port(self.port) if self.port is not None else None
         self.log = cwd / f"background-{abs(hash(command))}.log"
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
@@ -134,7 +138,6 @@ class Background:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.port = _option_value(text, "--port")
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Until the port accepts connections (the process printing its address would do too)."""
@@ -171,6 +174,41 @@ class Background:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=20)
         self._log_file.close()
+        if self._port_lock is not None:
+            self._port_lock.close()  # closing the file releases the lock
+
+
+PORT_WAIT_S = 600.0  # a failure bound: another suite's README block holds the port meanwhile
+
+
+def _hold_documented_port(port: str) -> TextIO:
+    """The README's commands name a fixed port (``--port 8765``); two test runs on one machine
+    would start two servers on it, and the second run's client would talk to the first's.
+    A lock file per port makes them take turns; a port held by anything else must come free."""
+    lock = Path(tempfile.gettempdir()) / f"metaexpert-readme-port-{port}.lock"
+    handle = lock.open("w")
+    deadline = time.monotonic() + PORT_WAIT_S
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                handle.close()
+                raise AssertionError(
+                    f"port {port}: another test run held it for {PORT_WAIT_S:.0f} s"
+                ) from None
+            time.sleep(0.5)
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+            try:
+                probe.bind(("127.0.0.1", int(port)))
+                return handle
+            except OSError:
+                time.sleep(0.5)
+    handle.close()
+    raise AssertionError(f"port {port} that the README names is taken by another process")
 
 
 def _option_value(command: str, option: str) -> str | None:

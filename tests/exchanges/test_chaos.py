@@ -120,9 +120,10 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
                 )
             created.append(order)
             operations["create"] += 1
-            # At most one fault waits at a time: on a loaded machine the breaker can open, and
-            # faults piling up behind it would fail every probe and keep it open for good.
-            if not sandbox.app.faults.active():
+            # At most two faults wait at a time: on a loaded machine the breaker can open, and
+            # faults piling up behind it would fail every probe and keep it open for good. (With
+            # one, four workers on a loaded machine made 19.9% of operations fault: too few.)
+            if len(sandbox.app.faults.active()) < 2:
                 inject_next_fault()
             try:
                 await gateway.create_order(order)
