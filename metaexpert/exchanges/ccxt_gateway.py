@@ -431,7 +431,7 @@ class CcxtGateway(QueueReplayMixin, StreamingMixin, ExchangeGateway):
         ticker = await self._retried(
             "fetch_ticker",
             RequestPriority.MARKET_DATA,
-            lambda: self.client.fetch_ticker(market_symbol),
+            lambda: self.venue.fetch_ticker(self.client, market_symbol),
             symbol=symbol,
         )
         return mapping.tick_from_ticker(ticker, symbol)

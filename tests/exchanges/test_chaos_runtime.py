@@ -34,9 +34,6 @@ PASSPHRASE = "chaos-runtime-pass"
 FAULT_KINDS = ("rate_limit", "unavailable", "drop_after_accept", "drop_connection")
 #: Per venue: the order endpoints faults are injected on (POST, substrings of the path), the
 #: expert's extra settings and the size of a resting buy (OKX counts contracts of 0.01 BTC).
-#: Bybit is not here yet: its tickers carry no time, so against the replaying sandbox the
-#: engine's clock becomes the wall clock, and a create retried after a dropped answer (110072,
-#: duplicate orderLinkId) finds the venue's order stamped in market time, "not this run's".
 VENUES = {
     "binance": (("/fapi/v1/order", "/fapi/v1/algoOrder"), {}, 0.003),
     "okx": (
@@ -44,6 +41,10 @@ VENUES = {
         {"api_passphrase": PASSPHRASE, "testnet": True},
         1.0,
     ),
+    # Bybit's REST tickers carry no time: the engine's clock comes from the answer's ``time``
+    # (before, the wall clock stood in, and a create retried after a dropped answer found the
+    # venue's order stamped in replayed time, "not this run's").
+    "bybit": (("/v5/order/create", "/v5/order/cancel"), {}, 0.003),
 }
 RESTING_PER_BAR = 40
 TRADING_BARS = 26

@@ -403,6 +403,8 @@ async def test_bybit_ohlcv_book_trades_and_ticker_map_recorded_values() -> None:
             approx(51444.3),
             approx(51444.4),
         )
+        # The rows carry no time; the answer's ``time`` is the venue's (not the local clock).
+        assert tick.timestamp == 1707905549267
         venue.play(E["bybit.fetchTrades.swap"])
         (public,) = await gateway.client.fetch_trades("BTC/USDT:USDT", None, 1)
         assert (public["side"], public["amount"]) == ("buy", approx(0.972))

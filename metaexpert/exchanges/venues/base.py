@@ -64,6 +64,7 @@ class VenueModule(Protocol):
     async def fetch_order(
         self, client: Any, order_id: str | None, symbol: str, params: dict[str, Any]
     ) -> Any: ...
+    async def fetch_ticker(self, client: Any, symbol: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,3 +247,9 @@ async def fetch_order_directly(
 ) -> Any:
     """``fetch_order`` where the venue answers one order by id or client order id."""
     return await client.fetch_order(order_id, symbol, params)
+
+
+async def fetch_ticker_directly(client: Any, symbol: str) -> dict[str, Any]:
+    """``fetch_ticker`` where ccxt's ticker carries the venue's time."""
+    ticker: dict[str, Any] = await client.fetch_ticker(symbol)
+    return ticker

@@ -30,6 +30,7 @@ from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
     apply_common_settings,
     fetch_order_directly,
+    fetch_ticker_directly,
     find_entry,
     keep_order,
     keep_position,
@@ -132,6 +133,7 @@ normalize_order = keep_order
 normalize_position = keep_position
 normalize_trade = keep_trade
 fetch_order = fetch_order_directly
+fetch_ticker = fetch_ticker_directly
 
 
 def account_figures(info: Any, currency: str) -> AccountFigures | None:

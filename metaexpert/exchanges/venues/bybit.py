@@ -29,7 +29,12 @@ Differences handled here:
 * an order's ``cumExecFee`` names no currency: spot fees are charged in the coin received
   (base on a buy: the recorded 0.001614 BTC buy paid 0.000001614 BTC), derivative fees in
   the settlement coin;
-* a classic account's ``tradeMode`` 0/1 names the position's margin mode (cross/isolated).
+* a classic account's ``tradeMode`` 0/1 names the position's margin mode (cross/isolated);
+* a REST ticker carries no time: ``/v5/market/tickers`` states it once for the whole answer
+  (``time``), which ccxt's ``fetchTicker`` drops, so the local clock stood in for the venue's
+  (against a replaying sandbox, hours apart). The ticker is read with ccxt's own request and
+  parser and stamped with that ``time``; websocket tickers carry ``ts`` and are left as ccxt
+  parses them.
 """
 
 from __future__ import annotations
@@ -243,3 +248,23 @@ async def fetch_order(
     raise ccxt.OrderNotFound(
         f"bybit order {order_id or link} not found among open orders or order history"
     )
+
+
+async def fetch_ticker(client: Any, symbol: str) -> dict[str, Any]:
+    """ccxt's ``fetchTicker`` request and parser, stamped with the answer's ``time``."""
+    if client.markets is None:
+        await client.load_markets()
+    market = client.market(symbol)
+    category, params = client.get_bybit_type("fetchTicker", market, {})
+    response = await client.publicGetV5MarketTickers(
+        {**params, "symbol": market["id"], "category": category}
+    )
+    result = response.get("result") if isinstance(response, dict) else None
+    rows = result.get("list") if isinstance(result, dict) else None
+    raw = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else {}
+    ticker: dict[str, Any] = client.parse_ticker(raw, market)
+    stamp = response.get("time") if isinstance(response, dict) else None
+    if ticker.get("timestamp") is None and stamp is not None:
+        ticker["timestamp"] = int(stamp)
+        ticker["datetime"] = client.iso8601(int(stamp))
+    return ticker

@@ -31,6 +31,7 @@ from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
     apply_common_settings,
     fetch_order_directly,
+    fetch_ticker_directly,
     find_entry,
     keep_position,
     keep_trade,
@@ -147,6 +148,7 @@ def normalize_order(snapshot: dict[str, Any]) -> dict[str, Any]:
 normalize_position = keep_position
 normalize_trade = keep_trade
 fetch_order = fetch_order_directly
+fetch_ticker = fetch_ticker_directly
 
 
 def account_figures(info: Any, currency: str) -> AccountFigures | None:

@@ -34,9 +34,12 @@ from metaexpert.sandbox.venues.bybit.markets import CATEGORIES, INTERVALS, SPOT,
 Json = dict[str, Any]
 
 
-def ok(result: object) -> web.Response:
+def ok(result: object, *, time_ms: int | None = None) -> web.Response:
+    """A v5 answer; ``time`` is the server's clock, or ``time_ms`` (the replayed market's now,
+    for market data whose rows carry no time of their own)."""
+    stamp = server_time_ms() if time_ms is None else time_ms
     return json_response(
-        {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": server_time_ms()}
+        {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": stamp}
     )
 
 
@@ -233,7 +236,8 @@ class BybitApp(VenueApp):
             {
                 "category": category,
                 "list": [payloads.ticker(self.exchange, category, s) for s in names],
-            }
+            },
+            time_ms=self.exchange.now,  # rows have no time; the replay's clock, as ``ts`` in streams
         )
 
     async def kline(self, request: web.Request) -> web.Response:
