@@ -60,6 +60,9 @@ def shadow_of(order: Order) -> Order:
 
 #: Order types the engine manages itself in live mode (see the module docstring).
 ENGINE_MANAGED = frozenset({OrderType.TRAILING_STOP})
+#: ``ReplayResult`` values of operations still journalled after a replay round (the values, as
+#: importing ``exchanges.replay`` would import ccxt into every backtest).
+_UNSETTLED = frozenset({"retry_later", "waiting_for_create"})
 
 
 class LiveBroker(Broker):
@@ -351,7 +354,7 @@ class LiveBroker(Broker):
             return 0
         settled = 0
         for outcome in outcomes:
-            if outcome.result != "retry_later":
+            if outcome.result not in _UNSETTLED:
                 settled += 1
             order = self.orders.get(outcome.client_order_id)
             if order is not None:

@@ -19,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from metaexpert.exchanges.ccxt_gateway import CcxtGateway, ReplayOutcome
+    from metaexpert.exchanges.ccxt_gateway import CcxtGateway
     from metaexpert.exchanges.circuit import CircuitBreaker, CircuitState
     from metaexpert.exchanges.config import ExchangeConfig
     from metaexpert.exchanges.credentials import (
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from metaexpert.exchanges.order_queue import OperationKind, OperationState, OrderQueue
     from metaexpert.exchanges.rate_limit import PriorityRateLimiter, RequestPriority
     from metaexpert.exchanges.redaction import RedactingFilter, redact, register_secret
+    from metaexpert.exchanges.replay import ReplayOutcome, ReplayResult
     from metaexpert.exchanges.retry import RetryPolicy, call_with_retry
     from metaexpert.exchanges.streams import StreamStateChange, StreamSupervisor
 
@@ -80,7 +81,8 @@ _SOURCES: dict[str, str] = {
     "PriorityRateLimiter": "rate_limit",
     "RateLimitedError": "errors",
     "RedactingFilter": "redaction",
-    "ReplayOutcome": "ccxt_gateway",
+    "ReplayOutcome": "replay",
+    "ReplayResult": "replay",
     "RequestPriority": "rate_limit",
     "RequestShed": "errors",
     "RetryPolicy": "retry",
@@ -123,6 +125,7 @@ __all__ = [
     "RateLimitedError",
     "RedactingFilter",
     "ReplayOutcome",
+    "ReplayResult",
     "RequestPriority",
     "RequestShed",
     "RetryPolicy",

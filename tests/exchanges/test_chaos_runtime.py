@@ -1,6 +1,7 @@
-"""Chaos through the live runtime: an expert trades linear perpetuals on the Binance USD-M and
-the OKX v5 SWAP sandboxes while a quarter of its order requests fail, and at
-the end nothing is lost, nothing duplicated, no stop left behind.
+"""Chaos through the live runtime: an expert trades linear perpetuals on the Binance USD-M, OKX
+v5 SWAP and Bybit v5 linear sandboxes while a quarter of its order requests fail, and at the
+end nothing is lost, nothing duplicated, no stop left behind. On Binance a second run faults
+creates only (its cancels are DELETEs), so journalled creates back off behind due cancels.
 
 Each bar the expert rests 40 limit buys far below the market and cancels the previous bar's,
 and alternately opens a position (the engine protects it with a stop-loss and a take-profit at
@@ -46,15 +47,25 @@ VENUES = {
     # venue's order stamped in replayed time, "not this run's").
     "bybit": (("/v5/order/create", "/v5/order/cancel"), {}, 0.003),
 }
+#: Runs: a venue and the HTTP method faults are limited to (None: every request on the paths).
+#: On Binance cancels are DELETEs, so faults on POST alone hit creates only: their replays back
+#: off while the cancels behind them come due (2 protective orders were left at the venue).
+RUNS = {
+    "binance": ("binance", None),
+    "okx": ("okx", None),
+    "bybit": ("bybit", None),
+    "binance-creates-only": ("binance", "POST"),
+}
 RESTING_PER_BAR = 40
 TRADING_BARS = 26
 FAULTS_PER_STEP = 24
 
 
-@pytest.fixture(params=list(VENUES))
+@pytest.fixture(params=list(RUNS))
 def sandbox(request):
+    venue, fault_method = RUNS[request.param]
     config = SandboxConfig(
-        venue=request.param,
+        venue=venue,
         timeframe="1m",
         spot_symbols=["BTCUSDT"],
         futures_symbols=["BTCUSDT"],
@@ -70,12 +81,12 @@ def sandbox(request):
         ],
     )
     with SandboxServer(config) as server:
-        yield request.param, server
+        yield venue, fault_method, server
 
 
 @pytest.mark.timeout(600)
 def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, tmp_path) -> None:
-    venue, sandbox = sandbox
+    venue, fault_method, sandbox = sandbox
     order_paths, venue_settings, resting_quantity = VENUES[venue]
     expert = MetaExpert(
         exchange=venue,
@@ -137,6 +148,7 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
                     kind=kind,
                     count=1,
                     path=order_paths[number % 2],
+                    method=fault_method,
                     retry_after_seconds=0,
                 )
             )
@@ -200,12 +212,22 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
     ours = [order for order in engine.orders]
     cancels = sum(1 for order in ours if order.status is OrderStatus.CANCELLED)
     operations = len(ours) + cancels
+    # Lost: still unsent, or held filled or open by the engine but never at the venue. A create
+    # cancelled while it waited in the journal is never sent (a bracket whose position closed).
     lost = [
         o.client_order_id
         for o in ours
         if o.status is OrderStatus.CREATED
-        or (per_client_id[o.client_order_id] == 0 and o.status is not OrderStatus.REJECTED)
+        or (
+            per_client_id[o.client_order_id] == 0
+            and o.status not in (OrderStatus.REJECTED, OrderStatus.CANCELLED)
+        )
     ]
+    unsent = sum(
+        1
+        for o in ours
+        if o.status is OrderStatus.CANCELLED and not per_client_id[o.client_order_id]
+    )
     duplicated = [cid for cid, count in per_client_id.items() if count > 1]
     left_open = [order for order in venue_orders if order["status"] in ("NEW", "PARTIALLY_FILLED")]
     protective_left = [
@@ -221,16 +243,19 @@ def test_live_runtime_chaos_loses_duplicates_and_leaves_behind_nothing(sandbox, 
         order.reject_reason[:60] for order in ours if order.status is OrderStatus.REJECTED
     )
     print(
-        f"\nlive runtime chaos on {venue}: {operations} order operations ({len(ours)} orders, {cancels} cancels) over "
+        f"\nlive runtime chaos on {venue} (faults on {fault_method or 'every method'}): {operations} order operations ({len(ours)} orders, {cancels} cancels) over "
         f"{runtime.steps} steps; faults injected {sum(injected.values())} {dict(injected)}, fired "
-        f"{sum(fired.values())}; venue orders {len(venue_orders)}; lost {len(lost)}, duplicated {len(duplicated)}, "
+        f"{sum(fired.values())}; venue orders {len(venue_orders)} ({unsent} cancelled unsent); lost {len(lost)}, duplicated {len(duplicated)}, "
         f"open at the venue {len(left_open)} (protective {len(protective_left)}); engine statuses {dict(statuses)}; "
         f"rejections {dict(reasons)}; first in full: "
         f"{next((o.reject_reason for o in ours if o.status is OrderStatus.REJECTED), '-')}"
     )
     assert operations >= 2000
-    assert fired == injected  # every injected fault fired
-    assert sum(injected.values()) >= 0.2 * operations
+    if fault_method is None:
+        assert fired == injected  # every injected fault fired
+        assert sum(injected.values()) >= 0.2 * operations
+    else:  # the algo path sees a create per protective order only: its faults wait longer
+        assert sum(fired.values()) >= 0.25 * len(ours)
     assert lost == [] and duplicated == []
     assert protective_left == [] and left_open == [] and venue_positions == []
     assert engine.portfolio.positions() == []

@@ -255,3 +255,49 @@ async def test_queue_with_cancel_during_outage_cancels_once_back(sandbox, tmp_pa
     finally:
         sandbox.clear_faults()
         await gateway.close()
+
+
+async def test_queue_with_cancel_due_before_its_create_waits_and_sends_neither(
+    sandbox, tmp_path
+) -> None:
+    # Red before: the cancel, due while its create was rescheduled, found nothing at the venue
+    # and was settled; the create went out next round and left a live order this run held
+    # cancelled (the live chaos run with faults on creates only left 2 stops at the venue).
+    gateway = sandbox_gateway(
+        sandbox,
+        "spot",
+        client_options=SHORT_RECV_WINDOW,
+        order_queue_path=tmp_path / "orders.sqlite",
+        order_retry_policy=ONE_ATTEMPT,
+    )
+    try:
+        await gateway.load_markets()
+        sandbox.inject(Fault(kind="unavailable", count=None, path="/api/v3/order", method="POST"))
+        resting = Order(
+            symbol="BTCUSDT",
+            side=OrderSide.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=0.001,
+            price=round(sandbox.price("BTCUSDT") * 0.5, 2),
+        )
+        with pytest.raises(OrderQueuedError):
+            await gateway.create_order(resting)
+        queue = gateway.order_queue
+        assert queue is not None
+        (create,) = queue.pending()
+        queue.reschedule(create.id, "backing off", create.next_attempt_at + 3_600_000)
+        with pytest.raises(OrderQueuedError):
+            await gateway.cancel_order(resting)  # journalled behind the create
+        outcomes = await gateway.replay_queue()
+        assert [outcome.result for outcome in outcomes] == ["waiting_for_create"]
+        assert queue.count() == 2 and resting.status is OrderStatus.CREATED
+        sandbox.clear_faults()
+        queue.reschedule(create.id, "", 0)
+        outcomes = await gateway.replay_queue()
+        assert [outcome.result for outcome in outcomes] == ["cancelled_before_sent", "already_gone"]
+        assert resting.status is OrderStatus.CANCELLED and queue.count() == 0
+        assert ledger_orders(sandbox, resting.client_order_id) == []
+        assert await gateway.replay_queue() == []
+    finally:
+        sandbox.clear_faults()
+        await gateway.close()
