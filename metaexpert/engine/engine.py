@@ -96,6 +96,9 @@ class Engine:
         self.closed_trades: list[ClosedTrade] = []
         self.fills: list = []
         self.orders: list[Order] = []
+        # Paper and live: the funding legs booked so far (the runtime's list; what ``run`` returns
+        # is this engine). A backtest gives them as ``BacktestResult.funding``.
+        self.funding_payments: list[Any] = []
         #: every failure reported to ``handle_error``: distinct ones with counts (see ``failures.py``)
         self.failures = FailureLog(logger)
         self.max_consecutive_errors: int = strategy.max_consecutive_errors or 0

@@ -172,6 +172,7 @@ class TradingRuntime:
             live or self.simulation.funding is not FundingMode.NONE
         ):
             self.funding = VenueFunding(gateway, self.strategy.symbols, self.trade_mode, currency)
+            engine.funding_payments = self.funding.payments
             await self.funding.start()
         await self._load_history(portfolio)
         if persistence is not None:

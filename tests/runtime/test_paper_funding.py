@@ -125,6 +125,8 @@ def test_paper_long_with_funding_time_passed_pays_quantity_times_venue_mark_time
     assert after[0] - before == pytest.approx(expected, rel=1e-9)
     assert after == [after[0]] * 4
     (payment,) = runtime.funding_payments  # booked once, though two more polls followed
+    # What ``expert.run("paper")`` returns (the engine) lists them too (it had no list before).
+    assert runtime.engine.funding_payments == [payment]
     assert (payment.timestamp, payment.side, payment.quantity, payment.rate) == (
         FUNDING_TIME,
         PositionSide.LONG,
