@@ -16,6 +16,7 @@ from metaexpert.core.enums import TradeMode
 from metaexpert.engine.engine import StopRun
 from metaexpert.storage import WriterState
 from tests.persistence.conftest import make_expert, make_runtime, open_recorder
+from tests.storage.packet_drop import packets_dropped, require_packet_drop
 from tests.storage.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.network, pytest.mark.postgres]
@@ -139,6 +140,55 @@ def test_database_down_with_stop_policy_stops_the_expert_safely(sandbox, tmp_pat
     recorder.close()
     proxy.start()
     # The records of the outage wait in the journal: the next start writes them.
+    again = open_recorder(
+        url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
+    )
+    assert again.writer.journal.directory == journal
+    stored = {t.trade_id for t in again.store.trades.list(again.expert_id)}
+    assert stored == {t.trade_id for t in runtime.engine.fills}
+    again.close()
+
+
+def test_database_partition_with_packets_dropped_stops_the_expert(sandbox, tmp_path, proxied_url):
+    # Issue 15: with packets dropped (not refused) nothing was logged, ``on_database_down="stop"``
+    # never fired, and the run traded 14 more bars. The partition is real: iptables drops every
+    # packet of the proxy's port while the expert keeps stepping; the steps are paced (0.25 s)
+    # so that the writer's time, not the test's speed, decides. 120 s is a hang, not a pace.
+    require_packet_drop()
+    proxy, url = proxied_url
+    recorder = open_recorder(
+        url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
+    )
+    runtime = make_runtime(_busy_expert(sandbox), TradeMode.PAPER, recorder)
+    steps = {"before": 0, "after": 0}
+    detected_after: list[float] = []
+
+    async def scenario():
+        await runtime.start()
+        sandbox.advance(1)
+        await runtime.step()
+        recorder.flush(10)
+        with packets_dropped(proxy.port):
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < 120:
+                    sandbox.advance(1)
+                    await runtime.step()
+                    steps["after"] += 1
+                    await asyncio.sleep(0.25)
+            except StopRun:
+                detected_after.append(time.monotonic() - started)
+            finally:
+                await runtime.gateway.close()
+
+    asyncio.run(scenario())
+    print(f"\npartition detected after {detected_after} s and {steps['after']} steps")
+    assert runtime.engine.stopped and "persistence stopped" in runtime.engine.stop_reason
+    assert recorder.writer.state is WriterState.STOPPED
+    assert detected_after, "the expert traded on through the partition"
+    journal = recorder.writer.journal.directory
+    recorder.close()
+    # Healed: the records of the partition wait in the journal, and the next start writes them.
     again = open_recorder(
         url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
     )
