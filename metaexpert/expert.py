@@ -241,11 +241,22 @@ class ExpertConfig(BaseModel):
     def check_for_mode(self, trade_mode: TradeMode) -> None:
         """Checks that depend on how the expert runs (keys are needed only live)."""
         if trade_mode is TradeMode.LIVE:
+            passphrase = self.api_passphrase
             if self.api_key is None or self.api_secret is None:
-                raise ConfigurationError(
-                    f"live trading on {self.exchange} needs api_key and api_secret"
-                )
-            if self.exchange is Exchange.OKX and self.api_passphrase is None:
+                # The environment or ``metaexpert secrets set``: the gateway's settings take the
+                # keys from there (this check used to refuse them before it could).
+                from metaexpert.exchanges.credentials import load_credentials
+
+                found = load_credentials(self.exchange, subaccount=self.subaccount)
+                if found is None:
+                    variable = f"METAEXPERT_{self.exchange.value.upper()}_API"
+                    raise ConfigurationError(
+                        f"live trading on {self.exchange} needs api_key and api_secret: give "
+                        f"them to MetaExpert, set {variable}_KEY and {variable}_SECRET, or save "
+                        f"them with `metaexpert secrets set --exchange {self.exchange}`"
+                    )
+                passphrase = passphrase or found.api_passphrase
+            if self.exchange is Exchange.OKX and passphrase is None:
                 raise ConfigurationError(
                     "live trading on OKX needs api_passphrase (OKX API keys have a passphrase)"
                 )
