@@ -22,8 +22,16 @@ from metaexpert.data import CandleValidationError, normalize_symbol
 from metaexpert.data.frame import format_utc
 from metaexpert.data.validation import ValidationReport
 from tasks.alerts import FAILURE_HOOKS, alert
-from tasks.candles import detect_gaps, fetch_candles, repair_gaps, store_candles, validate_candles
-from tasks.exchange_client import ccxt_symbol, make_exchange_client
+from tasks.candles import (
+    detect_gaps,
+    fetch_candles,
+    fetch_funding_rates,
+    repair_gaps,
+    store_candles,
+    store_funding_rates,
+    validate_candles,
+)
+from tasks.exchange_client import ccxt_symbol, is_perpetual_market, make_exchange_client
 from tasks.naming import ingest_run_name
 
 
@@ -83,6 +91,7 @@ def ingest(
     download_concurrency: int = 1,
     client: Any = None,
     alert_urls: list[str] | None = None,
+    funding: bool = False,
 ) -> dict[str, Any]:
     """Ingest ``symbols`` x ``timeframes`` for bars opening in ``[start, end)`` into ``store_root``.
 
@@ -92,12 +101,18 @@ def ingest(
     replaces the client altogether (anything with ccxt's ``fetch_ohlcv``). Gaps the exchange
     could not fill raise an alert to ``alert_urls`` (or ``METAEXPERT_ALERT_URLS``).
     ``download_concurrency`` > 1 downloads each series in that many parallel chunks (for a
-    local mirror or the sandbox; keep 1 against a real exchange's rate limits). Returns a summary:
+    local mirror or the sandbox; keep 1 against a real exchange's rate limits). ``funding``
+    (futures only) also ingests each symbol's funding rates (``fetchFundingRateHistory``) into
+    ``<SYMBOL>-funding.parquet``, where perpetual backtests read them. Returns a summary:
     rows fetched/added and gaps found/repaired/left per series, plus totals.
     """
     start_ms, end_ms = _date_ms(start), _date_ms(end)
     if end_ms <= start_ms:
         raise ConfigurationError(f"ingest: end {end!r} must be after start {start!r}")
+    if funding and not is_perpetual_market(market_type):
+        raise ConfigurationError(
+            f"ingest: funding=True needs a perpetual market type (futures), not {market_type!r}"
+        )
     symbol_list = [normalize_symbol(symbol) for symbol in _as_list(symbols, "symbol")]
     timeframe_list = [str(Timeframe.parse(tf)) for tf in _as_list(timeframes, "timeframe")]
     logger = get_run_logger()
@@ -110,8 +125,13 @@ def ingest(
 
     prepared: list[dict[str, Any]] = []
     rejected: list[ValidationReport] = []
+    funding_frames: dict[str, Any] = {}
     for symbol in symbol_list:
         unified = ccxt_symbol(symbol, market_type)
+        if funding:  # fetched (and validated) with the candles, written only if all are good
+            funding_frames[symbol] = fetch_funding_rates.with_options(retry_delay_seconds=delays)(
+                exchange_client, unified, start_ms, end_ms, page_limit
+            )
         for timeframe in timeframe_list:
             label = f"{exchange}/{market_type} {symbol} {timeframe}"
             frame = fetch(
@@ -182,6 +202,14 @@ def ingest(
             store_root, exchange, market_type, item["symbol"], item["timeframe"], frame
         )
         series.append(item)
+    funding_series = [
+        {
+            "symbol": symbol,
+            "rates_fetched": frame.height,
+            "rates_added": store_funding_rates(store_root, exchange, market_type, symbol, frame),
+        }
+        for symbol, frame in funding_frames.items()
+    ]
 
     summary = {
         "exchange": exchange,
@@ -195,6 +223,7 @@ def ingest(
         "gaps_found": sum(item["gaps_found"] for item in series),
         "gaps_repaired": sum(item["gaps_repaired"] for item in series),
         "gaps_left": sum(item["gaps_left"] for item in series),
+        "funding": funding_series,
     }
     _publish(summary)
     left = [

@@ -1,4 +1,5 @@
-"""Prefect tasks over ``metaexpert.data``: fetch, detect gaps, repair, validate, store.
+"""Prefect tasks over ``metaexpert.data``: fetch, detect gaps, repair, validate, store (candles
+and perpetuals' funding rates).
 
 Thin wrappers: the behaviour lives in the library; here live the retry and caching policy.
 Frames are large and clients are not hashable, so no task caches or persists results.
@@ -6,6 +7,7 @@ Frames are large and clients are not hashable, so no task caches or persists res
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -21,6 +23,7 @@ from metaexpert.data import (
 )
 from metaexpert.data import repair_gaps as repair_gaps_in_frame
 from metaexpert.data import validate_candles as validate_candle_frame
+from metaexpert.data.funding import download_funding_rates, write_funding
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER_FACTOR, retry_on_recoverable
 
 _NO_RESULTS = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -115,3 +118,27 @@ def store_candles(
 ) -> int:
     """Idempotent upsert into the Parquet store; returns the number of new bars."""
     return CandleStore(store_root).write(exchange, market_type, symbol, timeframe, frame)
+
+
+@task(
+    name="fetch-funding-rates",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER_FACTOR,
+    retry_condition_fn=retry_on_recoverable,
+    task_run_name="fetch funding {ccxt_symbol}",
+    **_NO_RESULTS,
+)
+def fetch_funding_rates(
+    client: Any, ccxt_symbol: str, start_ms: int, end_ms: int, page_limit: int = 1000
+) -> pl.DataFrame:
+    """Download (and validate) a perpetual's funding events in ``[start_ms, end_ms)``."""
+    return download_funding_rates(client, ccxt_symbol, start_ms, end_ms, page_limit=page_limit)
+
+
+@task(name="store-funding-rates", task_run_name="store funding {exchange} {symbol}", **_NO_RESULTS)
+def store_funding_rates(
+    store_root: str, exchange: str, market_type: str, symbol: str, frame: pl.DataFrame
+) -> int:
+    """Merge into ``<SYMBOL>-funding.parquet`` beside the candles; returns the new rates."""
+    return write_funding(Path(store_root), exchange, market_type, symbol, frame)

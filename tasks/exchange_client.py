@@ -86,12 +86,17 @@ def _market_family(market_type: str) -> str:
     return _MARKET_TYPES[key]
 
 
+def is_perpetual_market(market_type: str) -> bool:
+    """Whether ``market_type`` names the linear perpetuals (``futures``, ``usdm``, ``swap``)."""
+    return _market_family(market_type) == "swap"
+
+
 def ccxt_symbol(symbol: str, market_type: str = "spot") -> str:
     """The ccxt unified symbol of an exchange-native one: ``BTCUSDT`` -> ``BTC/USDT`` (spot)
     or ``BTC/USDT:USDT`` (linear perpetual). Already-unified symbols pass through."""
     if "/" in symbol:
         return symbol
     base, quote = split_symbol(symbol)
-    if _market_family(market_type) == "swap":
+    if is_perpetual_market(market_type):
         return f"{base}/{quote}:{quote}"
     return f"{base}/{quote}"

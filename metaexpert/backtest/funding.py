@@ -24,13 +24,12 @@ import polars as pl
 
 from metaexpert.backtest.replay import Feed
 from metaexpert.core.errors import ConfigurationError, DataError
+from metaexpert.data.funding import read_funding
 from metaexpert.engine.funding import FundingPayment, FundingSchedule
 
 #: Folders a perpetual's files may sit in, per contract type, in the order they are tried.
 LINEAR_FOLDERS = ("futures", "usdm")
 INVERSE_FOLDERS = ("futures", "coinm")
-#: A funding rate beyond this fraction per period is a broken file, not a market (venues cap at 0.3-3 %).
-MAX_ABS_RATE = 0.05
 #: The usual funding interval (8 h), for files too short to tell their own.
 DEFAULT_INTERVAL_MS = 8 * 3_600_000
 
@@ -52,40 +51,11 @@ def funding_file(
 
 
 def read_funding_rates(path: Path, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
-    """(times, rates) of the funding events in ``[start_ms, end_ms)``, validated."""
-    try:
-        frame = pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as error:
-        raise DataError(f"cannot read funding file {path}: {error}") from None
-    missing = {"timestamp", "funding_rate"} - set(frame.columns)
-    if missing:
-        raise DataError(
-            f"funding file {path} lacks the column(s) {', '.join(sorted(missing))} "
-            "(expected timestamp, funding_rate)"
-        )
-    try:
-        frame = frame.select(
-            pl.col("timestamp").cast(pl.Int64), pl.col("funding_rate").cast(pl.Float64)
-        )
-    except pl.exceptions.PolarsError as error:
-        raise DataError(
-            f"funding file {path}: timestamp must be integer ms and funding_rate a number ({error})"
-        ) from None
-    if frame.get_column("timestamp").null_count() or frame.get_column("funding_rate").null_count():
-        raise DataError(f"funding file {path} has empty timestamps or rates")
-    frame = frame.sort("timestamp")
+    """(times, rates) of the funding events in ``[start_ms, end_ms)``, validated
+    (``metaexpert.data.funding.checked_funding``: the rules downloads are stored under)."""
+    frame = read_funding(path)
     times = frame.get_column("timestamp").to_numpy()
     rates = frame.get_column("funding_rate").to_numpy()
-    if times.size > 1 and not (np.diff(times) > 0).all():
-        duplicate = int(times[1:][np.diff(times) == 0][0])
-        raise DataError(f"funding file {path} has two rates for the funding time {duplicate}")
-    bad = ~np.isfinite(rates) | (np.abs(rates) > MAX_ABS_RATE)
-    if bad.any():
-        index = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"funding file {path}: rate {rates[index]!r} at {int(times[index])} is not a funding rate "
-            f"(expected a finite fraction within +-{MAX_ABS_RATE:g} per period)"
-        )
     window = (times >= start_ms) & (times < end_ms)
     return times[window], rates[window]
 

@@ -1,12 +1,15 @@
 """``metaexpert data``: fill a candle store from an exchange and check candle data.
 
     metaexpert data download --symbol BTCUSDT --timeframe 1h --start 2024-01-01 --end 2024-01-31 --data data/candles
+    metaexpert data funding --symbol BTCUSDT --start 2024-01-01 --end 2024-01-31 --data data/candles
     metaexpert data check data/candles            # every series: validation and gaps
     metaexpert data check my-candles.csv --timeframe 1h
 
 ``download`` pages through ccxt's ``fetch_ohlcv`` (``until`` always sent), shows a progress
 bar per series, validates the candles as the store does, writes them idempotently and prints
 the gaps the exchange left (``--base-url`` points ccxt at a mirror or the local sandbox).
+``funding`` does the same for a linear perpetual's funding rates (``fetchFundingRateHistory``),
+into the file perpetual backtests book funding from.
 ``check`` validates every file exactly as a backtest would (ignoring validation stamps) and
 reports gaps; it exits 1 when any file fails validation (or, with ``--fail-on-gaps``, has gaps).
 """
@@ -33,7 +36,8 @@ from metaexpert.core.timeframe import DAY_MS, Timeframe
 __all__ = ["CheckedSeries", "check_path", "data_app", "download_series"]
 
 data_app = typer.Typer(
-    help="Download candles into a store and check candle data.", no_args_is_help=True
+    help="Download candles and funding rates into a store and check candle data.",
+    no_args_is_help=True,
 )
 
 _MARKET_FAMILIES = {"spot": "spot", "futures": "swap"}
@@ -151,47 +155,52 @@ def _end_ms(end: str) -> int:
     return parse_date_ms(end) + DAY_MS  # the end day is included, as in `backtest --end`
 
 
+SymbolsOption = Annotated[
+    list[str],
+    typer.Option(
+        "--symbol", help="Exchange symbol, e.g. BTCUSDT (repeatable).", show_default=False
+    ),
+]
+StartOption = Annotated[
+    str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).", show_default=False)
+]
+EndOption = Annotated[
+    str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC), included.", show_default=False)
+]
+DataOption = Annotated[Path, typer.Option("--data", help="Store folder to write into.")]
+ExchangeOption = Annotated[str, typer.Option("--exchange", help="binance, bybit or okx.")]
+RestUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help="REST base URL override (a mirror or the local sandbox).",
+        show_default=False,
+    ),
+]
+NoProgressOption = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bars.")]
+
+
 @data_app.command("download")
 def download_command(
-    symbol: Annotated[
-        list[str],
-        typer.Option(
-            "--symbol", help="Exchange symbol, e.g. BTCUSDT (repeatable).", show_default=False
-        ),
-    ],
+    symbol: SymbolsOption,
     timeframe: Annotated[
         list[str],
         typer.Option(
             "--timeframe", help="Bar timeframe, e.g. 1h (repeatable).", show_default=False
         ),
     ],
-    start: Annotated[
-        str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).", show_default=False)
-    ],
-    end: Annotated[
-        str, typer.Option("--end", help="Last day, YYYY-MM-DD (UTC), included.", show_default=False)
-    ],
-    data: Annotated[Path, typer.Option("--data", help="Store folder to write into.")] = Path(
-        "data/candles"
-    ),
-    exchange: Annotated[str, typer.Option("--exchange", help="binance, bybit or okx.")] = "binance",
+    start: StartOption,
+    end: EndOption,
+    data: DataOption = Path("data/candles"),
+    exchange: ExchangeOption = "binance",
     market_type: Annotated[
         str, typer.Option("--market-type", help="spot or futures (linear perpetual).")
     ] = "spot",
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="REST base URL override (a mirror or the local sandbox).",
-            show_default=False,
-        ),
-    ] = None,
+    base_url: RestUrlOption = None,
     page_limit: Annotated[
         int, typer.Option("--page-limit", min=1, max=1500, help="Candles per request.")
     ] = 1000,
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="Hide the progress bars.")
-    ] = False,
+    no_progress: NoProgressOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Download candles through ccxt into a store folder (paged, validated, gaps reported)."""
@@ -230,6 +239,55 @@ def download_command(
                 highlight=False,
             )
             console.print(escape(str(outcome.gaps)), highlight=False)
+
+
+@data_app.command("funding")
+def funding_command(
+    symbol: SymbolsOption,
+    start: StartOption,
+    end: EndOption,
+    data: DataOption = Path("data/candles"),
+    exchange: ExchangeOption = "binance",
+    base_url: RestUrlOption = None,
+    page_limit: Annotated[
+        int, typer.Option("--page-limit", min=1, max=1000, help="Funding events per request.")
+    ] = 1000,
+    debug: DebugOption = False,
+) -> None:
+    """Download a linear perpetual's funding rates through ccxt into the store (validated,
+    merged) into DATA/EXCHANGE/futures/SYMBOL-funding.parquet, where perpetual backtests read them."""
+    import ccxt
+
+    from metaexpert.data.funding import download_funding_rates, funding_path, write_funding
+    from metaexpert.data.store import normalize_symbol
+
+    start = parse_date(start, "--start")
+    end = parse_date(end, "--end")
+    if end < start:
+        check_date_range(start, end)
+    console = Console(highlight=False, soft_wrap=True)
+    with reported_errors(debug=debug):
+        client = public_client(exchange.lower(), "futures", base_url)
+        start_ms, end_ms = parse_date_ms(start), _end_ms(end)
+        for name in symbol:
+            native = normalize_symbol(name)
+            try:
+                frame = download_funding_rates(
+                    client,
+                    unified_symbol(native, "futures"),
+                    start_ms,
+                    end_ms,
+                    page_limit=page_limit,
+                )
+            except ccxt.BaseError as error:
+                raise DataError(
+                    f"funding download of {exchange} {native} failed: {type(error).__name__}: {error}"
+                ) from None
+            added = write_funding(data, exchange, "futures", native, frame)
+            path = funding_path(data, exchange, "futures", native)
+            console.print(
+                f"{native} funding: {frame.height} rates downloaded, {added} new in {escape(str(path))}"
+            )
 
 
 def _progress(console: Console, *, disable: bool) -> Progress:

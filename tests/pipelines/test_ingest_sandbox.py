@@ -9,7 +9,10 @@ import polars as pl
 import pytest
 
 from flows.ingest import ingest
+from metaexpert.core.clock import parse_date_ms
+from metaexpert.core.errors import ConfigurationError
 from metaexpert.data import CandleStore
+from metaexpert.data.funding import funding_path
 from tests.pipelines.conftest import sandbox_url
 
 pytestmark = pytest.mark.network
@@ -178,3 +181,56 @@ def test_download_candles_async_with_async_ccxt_client_matches_recorded(sandbox_
     assert frame.equals(
         recorded(shared_data, "BTCUSDT", "1h", 1_519_171_200_000, 1_519_862_400_000)
     )
+
+
+def test_ingest_with_funding_stores_the_sandbox_funding_rates_beside_the_candles(
+    prefect_harness, shared_data, tmp_path
+):
+    # Issue 18: funding rates were not ingested at all (only the recorded files had any).
+    from metaexpert.sandbox import SandboxConfig, SandboxServer
+
+    config = SandboxConfig(
+        data_dir=shared_data,
+        timeframe="1h",
+        spot_symbols=[],
+        futures_symbols=["BTCUSDT"],
+        speed=0.0,
+        start_time_ms=parse_date_ms("2024-03-01"),
+        tick_replay=False,
+        funding_rate=0.0002,
+    )
+    with SandboxServer(config) as sandbox:
+        sandbox.advance(50)  # two days and two hours: 6 funding times passed
+        summary = ingest(
+            "binance",
+            "futures",
+            ["BTCUSDT"],
+            ["1h"],
+            "2024-03-01",
+            "2024-03-03",
+            str(tmp_path),
+            url_override=sandbox_url(sandbox),
+            funding=True,
+        )
+        venue = [
+            (r["time"], r["rate"])
+            for r in sandbox.ledger()["funding_rates"]
+            if parse_date_ms("2024-03-01") <= r["time"] < parse_date_ms("2024-03-03")
+        ]
+    assert len(venue) >= 5
+    (entry,) = summary["funding"]
+    assert entry == {"symbol": "BTCUSDT", "rates_fetched": len(venue), "rates_added": len(venue)}
+    stored = pl.read_parquet(funding_path(tmp_path, "binance", "futures", "BTCUSDT"))
+    assert list(zip(stored["timestamp"], stored["funding_rate"], strict=True)) == venue
+    assert summary["rows_added"] == 48
+    with pytest.raises(ConfigurationError, match="funding=True needs a perpetual"):
+        ingest.fn(
+            "binance",
+            "spot",
+            ["BTCUSDT"],
+            ["1h"],
+            "2024-03-01",
+            "2024-03-03",
+            str(tmp_path),
+            funding=True,
+        )
