@@ -30,6 +30,7 @@ MODULES: tuple[str, ...] = (
     "bench_optimize",
     "bench_sweeps",
     "bench_pipelines",
+    "bench_soak",
 )
 PACKAGE = "bench"
 

@@ -78,9 +78,10 @@ class ExchangeConfig(BaseModel):
     api_passphrase: SecretStr | None = None
     subaccount: str | None = None
     base_url: str | None = Field(default=None, description="REST base URL override (local sandbox)")
-    websocket_urls: dict[str, Any] | None = Field(
+    websocket_urls: dict[str, Any] | str | None = Field(
         default=None,
-        description="entries merged into ccxt's urls['api']['ws'] (a local sandbox's websocket URLs)",
+        description="entries merged into ccxt's urls['api']['ws'] (a local sandbox's websocket "
+        "URLs), or one URL where the venue has one (OKX: ws://host:port/ws/v5)",
     )
     testnet: bool = False
     demo: bool = False
@@ -135,7 +136,7 @@ class ExchangeConfig(BaseModel):
 
     @field_validator("websocket_urls")
     @classmethod
-    def _websocket_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _websocket_shape(cls, value: dict[str, Any] | str | None) -> dict[str, Any] | str | None:
         def check(item: Any, where: str) -> None:
             if isinstance(item, dict):
                 for key, inner in item.items():

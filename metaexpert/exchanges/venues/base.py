@@ -195,7 +195,12 @@ def apply_common_settings(client: Any, config: Any) -> None:
         client.urls["api"] = override_rest_urls(api, config.base_url)
         api = client.urls["api"]
     if config.websocket_urls and isinstance(api, dict):
-        api["ws"] = merge_websocket_urls(api.get("ws"), config.websocket_urls)
+        overrides = config.websocket_urls
+        api["ws"] = (
+            overrides
+            if isinstance(overrides, str)  # one URL for every stream (OKX's /ws/v5)
+            else merge_websocket_urls(api.get("ws"), overrides)
+        )
     if config.proxy:
         if config.proxy.startswith("socks"):
             client.socksProxy = config.proxy

@@ -119,10 +119,16 @@ class OkxStreams:
             error = self._check(connection, arg)
             if error:
                 return [{"event": "error", "code": "60018", "msg": error, "connId": conn_id}]
+            # ``connection.streams`` names them too, as on the other venues (``subscriptions()``).
+            topic = ":".join(
+                str(arg[key]) for key in ("channel", "instId", "instType") if arg.get(key)
+            )
             if op == "subscribe":
                 self.args[connection].append(dict(arg))
+                connection.streams.add(topic)
             else:
                 self.args[connection] = [a for a in self.args[connection] if a != arg]
+                connection.streams.discard(topic)
             answers.append({"event": op, "arg": arg, "connId": conn_id})
         return answers
 
