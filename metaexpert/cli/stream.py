@@ -35,21 +35,15 @@ def one_base_url(base_url: str | None, old_name_value: str | None) -> str | None
     return base_url or old_name_value
 
 
-def sandbox_exchange_overrides(sandbox_url: str) -> dict[str, Any]:
-    """REST base and websocket URLs of a local sandbox (its Binance path layout)."""
+def sandbox_exchange_overrides(sandbox_url: str, exchange: str = "binance") -> dict[str, Any]:
+    """REST base and websocket URLs of a local sandbox of ``exchange`` (each venue's path layout:
+    Binance ``/stream/ws``, Bybit ``/v5/public/<category>``, OKX ``/ws/v5``)."""
+    from metaexpert.sandbox.venues import client_urls
+
     base = sandbox_url.rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise ConfigurationError(f"--base-url must be http(s)://host:port, got {sandbox_url!r}")
-    ws = "ws" + base[len("http") :]
-    return {
-        "base_url": base,
-        "websocket_urls": {
-            "spot": f"{ws}/stream/ws",
-            "margin": f"{ws}/stream/ws",
-            "linear": f"{ws}/fstream/ws",
-            "ws-api": {"spot": f"{ws}/ws-api/v3", "linear": f"{ws}/ws-fapi/v1"},
-        },
-    }
+    return {"base_url": base, "websocket_urls": client_urls(str(exchange), base)["ws"]}
 
 
 async def run_stream(
@@ -152,7 +146,7 @@ def stream_command(
             max_silence_ms=max_silence_ms,
             staleness_clock=staleness,
         )
-        overrides = sandbox_exchange_overrides(url) if url else None
+        overrides = sandbox_exchange_overrides(url, expert.config.exchange.value) if url else None
 
         def stale(change: Any) -> None:
             console.print(

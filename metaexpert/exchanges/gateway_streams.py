@@ -60,10 +60,11 @@ class StreamingMixin:
     ) -> OrderBook:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
+        depth = self.venue.order_book_depth(limit, self.config)  # Bybit streams fixed depths
         book = await self._stream(
-            "watch_order_book", lambda: self.client.watch_order_book(market_symbol, limit), symbol
+            "watch_order_book", lambda: self.client.watch_order_book(market_symbol, depth), symbol
         )
-        return mapping.order_book_from_ccxt(book, symbol)
+        return mapping.order_book_from_ccxt(book, symbol, depth=limit)
 
     async def watch_ohlcv(self: CcxtGateway, symbol: str, timeframe: str) -> list[Bar]:
         await self.load_markets()

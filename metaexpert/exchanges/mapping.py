@@ -360,12 +360,17 @@ def funding_rate_from_ccxt(raw: dict[str, Any], symbol: str, *, history: bool) -
     )
 
 
-def order_book_from_ccxt(book: dict[str, Any], symbol: str) -> OrderBook:
+def order_book_from_ccxt(
+    book: dict[str, Any], symbol: str, *, depth: int | None = None
+) -> OrderBook:
+    """A ccxt order book as a core ``OrderBook``, cut to ``depth`` levels a side when given."""
+    bids = (book.get("bids") or [])[:depth]
+    asks = (book.get("asks") or [])[:depth]
     return OrderBook(
         symbol=symbol,
         timestamp=int(book.get("timestamp") or now_ms()),
-        bids=[(float(level[0]), float(level[1])) for level in book.get("bids") or []],
-        asks=[(float(level[0]), float(level[1])) for level in book.get("asks") or []],
+        bids=[(float(level[0]), float(level[1])) for level in bids],
+        asks=[(float(level[0]), float(level[1])) for level in asks],
         sequence=book.get("nonce"),
     )
 

@@ -118,3 +118,27 @@ def test_okx_algo_order_read_back_with_only_algo_client_id_keeps_the_client_id()
     snapshot = client.parse_order(row)
     assert snapshot["clientOrderId"] is None  # what ccxt gives
     assert okx.normalize_order(snapshot)["clientOrderId"] == "me-stop-1"
+
+
+def test_order_book_depth_with_bybit_rounds_up_to_a_streamed_depth_and_others_keep_it() -> None:
+    # Issue 16: the streaming worker's depth 20 made ccxt refuse Bybit's book stream
+    # ("for swap markets limit can be one of: [1,50,200,1000]").
+    from types import SimpleNamespace
+
+    from metaexpert.core.enums import MarketType
+    from metaexpert.exchanges.venues import venue_for
+
+    linear = SimpleNamespace(market_type=MarketType.FUTURES)
+    spot = SimpleNamespace(market_type=MarketType.SPOT)
+    bybit = venue_for("bybit")
+    assert [bybit.order_book_depth(n, linear) for n in (1, 20, 50, 500, 5000)] == [
+        1,
+        50,
+        50,
+        1000,
+        1000,
+    ]
+    assert [bybit.order_book_depth(n, spot) for n in (20, 500)] == [50, 200]
+    assert bybit.order_book_depth(None, linear) is None
+    assert venue_for("binance").order_book_depth(20, linear) == 20
+    assert venue_for("okx").order_book_depth(20, linear) == 20

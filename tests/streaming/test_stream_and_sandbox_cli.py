@@ -14,7 +14,11 @@ from typer.testing import CliRunner
 
 from metaexpert.cli.app import app
 from tests.pipelines.experts import TIMER_EXPERT, write_expert
-from tests.streaming.test_streaming_worker import DATA, tick_sandbox  # noqa: F401 - shared fixture
+from tests.streaming.test_streaming_worker import (  # noqa: F401 - shared fixture
+    ALIGNED_START_MS,
+    DATA,
+    tick_sandbox,
+)
 
 pytestmark = pytest.mark.network
 
@@ -92,3 +96,40 @@ def test_sandbox_command_with_free_port_serves_status_until_terminated():
         process.terminate()
         process.wait(timeout=15)
     assert process.returncode == 0
+
+
+@pytest.mark.parametrize("venue", ["bybit", "okx"])
+def test_stream_command_with_bybit_or_okx_sandbox_streams_ticks_in_the_venue_layout(
+    tmp_path, monkeypatch, venue
+):
+    if not (DATA / "binance" / "usdm" / "ticks").is_dir():
+        pytest.skip("tick recordings not found")
+    # Issue 16: the stream command knew only the Binance sandbox's websocket paths.
+    from metaexpert.sandbox import SandboxConfig, SandboxServer
+
+    monkeypatch.chdir(tmp_path)
+    settings = 'exchange="okx", testnet=True' if venue == "okx" else 'exchange="bybit"'
+    expert_file = write_expert(
+        tmp_path,
+        f"{venue}_streamer",
+        TIMER_EXPERT.replace('exchange="binance"', settings)
+        .replace('market_type="spot"', 'market_type="futures", contract_type="linear"')
+        .replace('timeframe="1m"', 'timeframe="5m"'),
+    )
+    config = SandboxConfig(
+        venue=venue,
+        data_dir=DATA,
+        futures_symbols=["BTCUSDT"],
+        spot_symbols=[],
+        timeframe="5m",
+        start_time_ms=ALIGNED_START_MS,
+        speed=60.0,
+        tick_replay=True,
+    )
+    with SandboxServer(config) as sandbox:
+        result = CliRunner().invoke(
+            app, ["stream", expert_file, "--duration", "3", "--base-url", sandbox.base_url]
+        )
+    assert result.exit_code == 0, result.output
+    found = re.search(r"ticks (\d+), books \d+, stale events \d+, reconnects 0", result.output)
+    assert found and int(found.group(1)) >= 1, result.output

@@ -65,6 +65,7 @@ class VenueModule(Protocol):
         self, client: Any, order_id: str | None, symbol: str, params: dict[str, Any]
     ) -> Any: ...
     async def fetch_ticker(self, client: Any, symbol: str) -> dict[str, Any]: ...
+    def order_book_depth(self, limit: int | None, config: Any) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +253,11 @@ async def fetch_order_directly(
 ) -> Any:
     """``fetch_order`` where the venue answers one order by id or client order id."""
     return await client.fetch_order(order_id, symbol, params)
+
+
+def any_order_book_depth(limit: int | None, config: Any) -> int | None:
+    """The depth as asked: the venue streams any (Binance diff depth, OKX ``books``)."""
+    return limit
 
 
 async def fetch_ticker_directly(client: Any, symbol: str) -> dict[str, Any]:

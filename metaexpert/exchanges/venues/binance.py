@@ -28,6 +28,7 @@ from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSi
 from metaexpert.core.order import Order, position_leg
 from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
+    any_order_book_depth,
     apply_common_settings,
     fetch_order_directly,
     fetch_ticker_directly,
@@ -134,6 +135,7 @@ normalize_position = keep_position
 normalize_trade = keep_trade
 fetch_order = fetch_order_directly
 fetch_ticker = fetch_ticker_directly
+order_book_depth = any_order_book_depth
 
 
 def account_figures(info: Any, currency: str) -> AccountFigures | None:

@@ -30,6 +30,9 @@ Differences handled here:
   (base on a buy: the recorded 0.001614 BTC buy paid 0.000001614 BTC), derivative fees in
   the settlement coin;
 * a classic account's ``tradeMode`` 0/1 names the position's margin mode (cross/isolated);
+* order-book streams come in fixed depths (spot 1, 50, 200; derivatives 1, 50, 200, 1000;
+  ccxt refuses any other ``limit``): a depth asked for is rounded up to the next one, and the
+  book is cut back to it;
 * a REST ticker carries no time: ``/v5/market/tickers`` states it once for the whole answer
   (``time``), which ccxt's ``fetchTicker`` drops, so the local clock stood in for the venue's
   (against a replaying sandbox, hours apart). The ticker is read with ccxt's own request and
@@ -268,3 +271,15 @@ async def fetch_ticker(client: Any, symbol: str) -> dict[str, Any]:
         ticker["timestamp"] = int(stamp)
         ticker["datetime"] = client.iso8601(int(stamp))
     return ticker
+
+
+_BOOK_DEPTHS = {MarketType.SPOT: (1, 50, 200)}
+_DERIVATIVE_BOOK_DEPTHS = (1, 50, 200, 1000)
+
+
+def order_book_depth(limit: int | None, config: Any) -> int | None:
+    """The smallest depth Bybit streams that holds ``limit`` levels (the largest beyond it)."""
+    if limit is None:
+        return None
+    depths = _BOOK_DEPTHS.get(config.market_type, _DERIVATIVE_BOOK_DEPTHS)
+    return next((depth for depth in depths if depth >= limit), depths[-1])

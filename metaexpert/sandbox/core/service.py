@@ -133,8 +133,9 @@ class VenueApp(ABC):
     @abstractmethod
     def not_served_error(self, request: web.Request) -> VenueError: ...
 
+    @staticmethod
     @abstractmethod
-    def urls(self, http: str, ws: str) -> dict[str, Any]: ...
+    def urls(http: str, ws: str) -> dict[str, Any]: ...
 
     def on_event(self, event: Event) -> None:
         """A user-data event of the core (orders, fills, balances, positions)."""

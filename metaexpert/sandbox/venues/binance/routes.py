@@ -184,7 +184,8 @@ class SandboxApp(VenueApp):
             status=404,
         )
 
-    def urls(self, http: str, ws: str) -> dict[str, Any]:
+    @staticmethod
+    def urls(http: str, ws: str) -> dict[str, Any]:
         return {
             "public": f"{http}/api/v3",
             "private": f"{http}/api/v3",

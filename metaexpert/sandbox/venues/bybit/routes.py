@@ -64,6 +64,9 @@ class BybitApp(VenueApp):
     def on_bars(self, produced: Any) -> None:
         self.streams.on_bars(produced)
 
+    def on_ticks(self, data_market: str, symbol: str, recording: Any, events: Any) -> None:
+        self.streams.on_ticks(data_market, symbol, recording, events)
+
     def routes(self) -> list[Route]:
         public = [
             ("/v5/market/time", self.market_time),
@@ -132,7 +135,8 @@ class BybitApp(VenueApp):
             status=404,
         )
 
-    def urls(self, http: str, ws: str) -> dict[str, Any]:
+    @staticmethod
+    def urls(http: str, ws: str) -> dict[str, Any]:
         private = f"{ws}/v5/private"
         return {
             "spot": http,

@@ -1,7 +1,8 @@
 """Bybit v5 websocket streams as ccxt.pro ``bybit`` uses them.
 
 Public ``/v5/public/{spot,linear,inverse}``: ``tickers.<symbol>``, ``kline.<interval>.<symbol>``
-and ``orderbook.<depth>.<symbol>``, each a ``snapshot`` after every replayed bar. Private
+and ``orderbook.<depth>.<symbol>``, each a ``snapshot`` after every replayed bar, and
+``publicTrade.<symbol>`` with the recorded trades as they replay (``tick_replay``). Private
 ``/v5/private`` after ``{"op": "auth", "args": [key, expires, hex HMAC("GET/realtime" + expires)]}``:
 ``order``, ``execution``, ``position`` and ``wallet`` in the REST row shapes (``orders.py``,
 ``payloads.py``) with their ``category``. Requests are answered like Bybit
@@ -139,7 +140,7 @@ class BybitStreams:
             return f"error:invalid symbol :[{topic}]"
         if parts[0] == "kline" and (len(parts) != 3 or parts[1] not in INTERVALS):
             return f"error:invalid interval :[{topic}]"
-        if parts[0] not in ("tickers", "kline", "orderbook"):
+        if parts[0] not in ("tickers", "kline", "orderbook", "publicTrade"):
             return f"error:handler not found,topic:{topic}"
         return ""
 
@@ -184,6 +185,23 @@ class BybitStreams:
                             self.app.replay.synthetic_update_id,
                         )
                         self._public(category, topic, book)
+
+    def on_ticks(self, data_market: str, candle: str, recording: Any, events: list[Any]) -> None:
+        """Recorded trades as ``publicTrade.<symbol>`` on each category replaying them."""
+        exchange, hub = self.app.exchange, self.app.hub
+        for category, market in exchange.markets.items():
+            if market.data_market != data_market or candle not in market.rules:
+                continue
+            topic = f"publicTrade.{candle}"
+            if not hub.subscribed(f"public:{category}", topic):
+                continue
+            rows = [
+                _public_trade(recording.trade_row(event.index), candle)
+                for event in events
+                if event.kind == "trade"
+            ]
+            if rows:
+                self._public(category, topic, rows)
 
     def on_event(self, event: Event) -> None:
         hub = self.app.hub
@@ -269,4 +287,17 @@ def _kline(kline: Kline, interval: str, now: int) -> dict[str, object]:
         "turnover": row[6],
         "confirm": kline.close_time < now,
         "timestamp": now,
+    }
+
+
+def _public_trade(row: dict[str, object], symbol: str) -> dict[str, object]:
+    """One recorded trade as a Bybit v5 ``publicTrade`` row (``S``: the taker's side)."""
+    return {
+        "T": int(str(row["trade_time_ms"])),
+        "s": symbol,
+        "S": "Sell" if row["is_buyer_maker"] else "Buy",
+        "v": f"{float(str(row['qty'])):g}",
+        "p": f"{float(str(row['price'])):g}",
+        "i": str(row["trade_id"]),
+        "BT": False,
     }

@@ -55,6 +55,9 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
     def on_bars(self, produced: Any) -> None:
         self.streams.on_bars(produced)
 
+    def on_ticks(self, data_market: str, symbol: str, recording: Any, events: Any) -> None:
+        self.streams.on_ticks(data_market, symbol, recording, events)
+
     def routes(self) -> list[Route]:
         v = "/api/v5"
         get = {
@@ -119,7 +122,8 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
             status=404,
         )
 
-    def urls(self, http: str, ws: str) -> dict[str, Any]:
+    @staticmethod
+    def urls(http: str, ws: str) -> dict[str, Any]:
         return {"rest": http, "ws": f"{ws}/ws/v5"}
 
     # ------------------------------------------------------------------ helpers

@@ -1,6 +1,7 @@
 """OKX v5 websocket streams as ccxt.pro ``okx`` uses them (``/ws/v5/{public,private,business}``).
 
-Public: ``tickers`` and ``books5`` per instId, candles (``candle1m``, ``candle1H``...) on the
+Public: ``tickers``, ``books5``, ``books`` (a full snapshot each bar) and ``trades`` (the
+recorded trades, with ``tick_replay``) per instId, candles (``candle1m``, ``candle1H``...) on the
 business socket, each pushed after every replayed bar. Private, after ``{"op": "login", "args":
 [{apiKey, passphrase, timestamp (s), sign = base64 HMAC(timestamp + "GET/users/self/verify")}]}``:
 ``orders`` (instType), ``orders-algo`` (business), ``positions`` and ``account`` in the REST row
@@ -32,7 +33,7 @@ from metaexpert.sandbox.venues.okx.markets import BARS, SWAP
 if TYPE_CHECKING:
     from metaexpert.sandbox.venues.okx.routes import OkxApp
 
-PUBLIC_CHANNELS = {"tickers", "books5"}
+PUBLIC_CHANNELS = {"tickers", "books5", "books", "trades"}
 PRIVATE_CHANNELS = {"orders", "orders-algo", "positions", "account"}
 Json = dict[str, Any]
 
@@ -166,7 +167,14 @@ class OkxStreams:
         return "" if channel in PUBLIC_CHANNELS else f"channel:{channel} doesn't exist"
 
     # ------------------------------------------------------------------ publishing
-    def _send(self, match: Any, arg: Json, data: list[Any], api_key: str | None = None) -> None:
+    def _send(
+        self,
+        match: Any,
+        arg: Json,
+        data: list[Any],
+        api_key: str | None = None,
+        action: str | None = None,
+    ) -> None:
         """Push to every matching subscription, echoing its own arg as OKX does; a private
         subscription to one instId gets only that instrument's rows."""
         for connection, subscribed in self.args.items():
@@ -184,7 +192,10 @@ class OkxStreams:
                     ]
                     if not rows:
                         break
-                connection.push(json.dumps({"arg": {**arg, **wanted, "uid": "1"}, "data": rows}))
+                message: Json = {"arg": {**arg, **wanted, "uid": "1"}, "data": rows}
+                if action is not None:
+                    message["action"] = action
+                connection.push(json.dumps(message))
                 break
 
     def on_bars(self, produced: list[tuple[str, Kline]]) -> None:
@@ -201,10 +212,14 @@ class OkxStreams:
                     if target != inst:
                         continue
                     arg = {"channel": channel, "instId": inst}
+                    action = None
                     if channel == "tickers":
                         data: list[Any] = [self.app._ticker(market, inst)]
                     elif channel == "books5":
                         data = [self._book(market, inst)]
+                    elif channel == "books":  # a full snapshot every bar (no prevSeqId chain)
+                        data = [{**self._book(market, inst), "prevSeqId": -1}]
+                        action = "snapshot"
                     elif str(channel).startswith("candle"):
                         bar = str(channel)[len("candle") :]
                         latest = exchange.series_of(inst).klines(
@@ -233,6 +248,31 @@ class OkxStreams:
                         lambda a, c=channel, i=inst: a.get("channel") == c and a.get("instId") == i,
                         arg,
                         data,
+                        action=action,
+                    )
+
+    def on_ticks(self, data_market: str, candle: str, recording: Any, events: list[Any]) -> None:
+        """Recorded trades on the ``trades`` channel of each instrument replaying them."""
+        if not self.args:
+            return
+        exchange = self.app.exchange
+        for market, spec in exchange.markets.items():
+            if spec.data_market != data_market:
+                continue
+            for inst in exchange.symbols.get(market, {}):
+                if exchange.candle_of(inst) != candle:
+                    continue
+                size = spec.contract_size.get(inst, 1.0)
+                rows = [
+                    _trade_row(recording.trade_row(event.index), inst, size)
+                    for event in events
+                    if event.kind == "trade"
+                ]
+                if rows:
+                    self._send(
+                        lambda a, i=inst: a.get("channel") == "trades" and a.get("instId") == i,
+                        {"channel": "trades", "instId": inst},
+                        rows,
                     )
 
     def _book(self, market: str, inst: str) -> Json:
@@ -288,3 +328,16 @@ class OkxStreams:
                     rows,
                     api_key,
                 )
+
+
+def _trade_row(row: dict[str, Any], inst: str, contract_size: float) -> Json:
+    """One recorded trade as an OKX ``trades`` row (``sz`` in contracts; ``side``: the taker's)."""
+    return {
+        "instId": inst,
+        "tradeId": str(row["trade_id"]),
+        "px": fmt(float(row["price"])),
+        "sz": fmt(float(row["qty"]) / contract_size),
+        "side": "sell" if row["is_buyer_maker"] else "buy",
+        "ts": str(int(row["trade_time_ms"])),
+        "count": "1",
+    }
