@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from metaexpert.core.enums import ContractType, MarketType, OrderSide, OrderType, PositionSide
@@ -123,11 +125,6 @@ def test_okx_algo_order_read_back_with_only_algo_client_id_keeps_the_client_id()
 def test_order_book_depth_with_bybit_rounds_up_to_a_streamed_depth_and_others_keep_it() -> None:
     # Issue 16: the streaming worker's depth 20 made ccxt refuse Bybit's book stream
     # ("for swap markets limit can be one of: [1,50,200,1000]").
-    from types import SimpleNamespace
-
-    from metaexpert.core.enums import MarketType
-    from metaexpert.exchanges.venues import venue_for
-
     linear = SimpleNamespace(market_type=MarketType.FUTURES)
     spot = SimpleNamespace(market_type=MarketType.SPOT)
     bybit = venue_for("bybit")
