@@ -476,3 +476,90 @@ def test_live_bybit_inverse_with_venue_bracket_settles_in_btc_and_matches_the_sa
         balance.balance == pytest.approx(wallet, rel=0, abs=1e-8)
         and balance.equity == balance.balance
     )
+
+
+def test_live_swap_with_stop_modified_and_limit_partially_filled_matches_the_sandbox_ledger(
+    venue, request
+):
+    """Issue 16: an expert protects at the venue, moves its stop there, gets a resting buy
+    partially filled (the sandbox fills at most a share of each bar's volume) and cancels the
+    rest, then closes; the venue's ledger and the engine agree on every order and the wallet."""
+    name, sandbox = venue
+    if name == "okx":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="found, not fixed: an OKX stop lives in the algo book, and the gateway "
+                "amends it through amend-order (51603 'Order does not exist'); amend-algos needs "
+                "the algo order type in ccxt's editOrder and a sandbox route",
+            )
+        )
+    with SandboxServer(sandbox.config.model_copy(update={"fill_volume_fraction": 0.01})) as limited:
+        expert = _expert(
+            name,
+            limited,
+            market_type="futures",
+            contract_type="linear",
+            margin_mode="isolated",
+            position_mode="oneway",
+        )
+        size = {"bybit": 1.0, "okx": 0.01}[name]  # BTC per contract
+        state: dict = {"bars": 0}
+
+        @expert.on_init(
+            symbol="BTCUSDT",
+            timeframe="1m",
+            lookback_bars=5,
+            size_type="fixed_base",
+            size_value=0.01,
+            stop_loss_pct=5.0,
+            take_profit_pct=10.0,
+            leverage=2,
+        )
+        def init(ctx):
+            pass
+
+        @expert.on_bar(timeframe="1m")
+        def bar(ctx, series):
+            state["bars"] += 1
+            if state["bars"] == 1:
+                ctx.buy()
+            elif state["bars"] == 2:
+                (stop,) = [o for o in ctx.open_orders() if o.tag == "stop_loss"]
+                state["stop"] = stop
+                ctx.modify(stop, stop_price=round(stop.stop_price * 1.01, 1))
+            elif state["bars"] == 3:
+                # Resting 5 USDT below the last close (the ask), far more than a bar's share of volume (1 to 20 BTC
+                # a minute here, 1% of it per bar): touched bars fill it in parts.
+                quantity = 0.5 / size  # contracts
+                state["limit"] = ctx.buy(quantity, price=round(series.last_close - 5.0, 1))
+            elif state["bars"] == 7:
+                ctx.cancel(state["limit"])
+            elif state["bars"] == 8:
+                ctx.close()
+
+        runtime, (account, positions, open_orders) = asyncio.run(_drive(expert, limited, steps=10))
+        ledger = limited.ledger()
+    engine = runtime.engine
+    assert engine.errors == []
+    venue_orders = {o["client_order_id"]: o for o in ledger["orders"]}
+    stop, limit = state["stop"], state["limit"]
+    moved = venue_orders[stop.client_order_id]
+    assert moved["stop_price"] == pytest.approx(stop.stop_price)  # the venue holds the new trigger
+    assert stop.status is OrderStatus.CANCELLED and moved["status"] == "CANCELED"
+    assert limit.status is OrderStatus.CANCELLED
+    assert 0 < limit.filled_quantity < limit.quantity  # partially filled, then cancelled
+    assert venue_orders[limit.client_order_id]["executed_quantity"] == pytest.approx(
+        limit.filled_quantity
+    )
+    for order in engine.orders:  # every order as the venue has it
+        assert venue_orders[order.client_order_id]["status"] in ("FILLED", "CANCELED")
+    assert positions == [] and open_orders == [] and engine.portfolio.positions() == []
+    (venue_account,) = ledger["accounts"].values()
+    assert all(not market["positions"] for market in venue_account["markets"].values())
+    wallet = venue_account["futures_wallet"]["USDT"]
+    assert wallet == _exact(
+        100_000 + sum(f["realized_pnl"] - f["commission"] for f in ledger["fills"])
+    )
+    assert account.balance == _exact(wallet) and account.equity == _exact(wallet)
+    assert engine.portfolio.account.equity == _exact(wallet)
