@@ -866,6 +866,7 @@ class CcxtGateway(QueueReplayMixin, StreamingMixin, ExchangeGateway):
         if stop_price is not None:
             key = "takeProfitPrice" if "takeProfitPrice" in params else "stopLossPrice"
             params[key] = stop_price
+        order_type, params = self.venue.amend_arguments(order, order_type, params)
         new_quantity = quantity if quantity is not None else order.quantity
         new_price = price if price is not None else order.price
         snapshot = await self._retried(

@@ -66,6 +66,9 @@ class VenueModule(Protocol):
     ) -> Any: ...
     async def fetch_ticker(self, client: Any, symbol: str) -> dict[str, Any]: ...
     def order_book_depth(self, limit: int | None, config: Any) -> int | None: ...
+    def amend_arguments(
+        self, order: Order, order_type: str, params: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +256,13 @@ async def fetch_order_directly(
 ) -> Any:
     """``fetch_order`` where the venue answers one order by id or client order id."""
     return await client.fetch_order(order_id, symbol, params)
+
+
+def amend_in_place(
+    order: Order, order_type: str, params: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """``editOrder``'s type and params: those the order was created with."""
+    return order_type, params
 
 
 def any_order_book_depth(limit: int | None, config: Any) -> int | None:

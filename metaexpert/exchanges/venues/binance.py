@@ -28,6 +28,7 @@ from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSi
 from metaexpert.core.order import Order, position_leg
 from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
+    amend_in_place,
     any_order_book_depth,
     apply_common_settings,
     fetch_order_directly,
@@ -136,6 +137,7 @@ normalize_trade = keep_trade
 fetch_order = fetch_order_directly
 fetch_ticker = fetch_ticker_directly
 order_book_depth = any_order_book_depth
+amend_arguments = amend_in_place
 
 
 def account_figures(info: Any, currency: str) -> AccountFigures | None:

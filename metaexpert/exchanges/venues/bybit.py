@@ -51,6 +51,7 @@ from metaexpert.core.enums import ContractType, Exchange, MarketType, PositionSi
 from metaexpert.core.order import Order, position_leg
 from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
+    amend_in_place,
     apply_common_settings,
     find_entry,
     message_contains,
@@ -283,3 +284,6 @@ def order_book_depth(limit: int | None, config: Any) -> int | None:
         return None
     depths = _BOOK_DEPTHS.get(config.market_type, _DERIVATIVE_BOOK_DEPTHS)
     return next((depth for depth in depths if depth >= limit), depths[-1])
+
+
+amend_arguments = amend_in_place

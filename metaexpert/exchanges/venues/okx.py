@@ -153,6 +153,23 @@ fetch_ticker = fetch_ticker_directly
 order_book_depth = any_order_book_depth
 
 
+def amend_arguments(
+    order: Order, order_type: str, params: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A stop or target lives in the algo book: ccxt amends it there (``amend-algos``) when the
+    type is ``conditional``, with the new order price of the leg (-1: at market). As a plain
+    order it was sent to ``amend-order``, which answered 51603 "Order does not exist"."""
+    if not order.order_type.is_conditional:
+        return order_type, params
+    leg_price = order.price if order.order_type.has_limit_price and order.price else -1
+    fixed = dict(params)
+    if "stopLossPrice" in fixed:
+        fixed["newSlOrdPx"] = leg_price
+    if "takeProfitPrice" in fixed:
+        fixed["newTpOrdPx"] = leg_price
+    return "conditional", fixed
+
+
 def account_figures(info: Any, currency: str) -> AccountFigures | None:
     """Trading account: the currency's ``cashBal``, ``eq`` and ``upl``."""
     if not isinstance(info, dict):

@@ -3,7 +3,8 @@
 ``instType`` / ``instId`` pick the core market; the account is unified (OKX's trading account:
 spot balances are the wallet SWAP positions settle into). Plain orders go through
 ``trade/order`` and ``trade/batch-orders`` (ccxt's default), conditional, trigger and trailing
-orders through the algo service (``trade/order-algo``, ``orders-algo-pending``, ``cancel-algos``).
+orders through the algo service (``trade/order-algo``, ``orders-algo-pending``, ``cancel-algos``,
+``amend-algos``).
 Private requests need the passphrase and the ``x-simulated-trading: 1`` header (``auth.py``).
 Point ccxt ``okx`` at it with ``set_sandbox_mode(True)`` and ``urls['api']['rest']``.
 """
@@ -90,6 +91,7 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
             "trade/amend-order": self.amend,
             "trade/order-algo": self.place_algo,
             "trade/cancel-algos": self.cancel_algos,
+            "trade/amend-algos": self.amend_algos,
             "account/set-leverage": self.set_leverage,
             "account/set-position-mode": self.set_position_mode,
         }
@@ -311,6 +313,38 @@ class OkxApp(MarketAndAccountRoutes, VenueApp):
                 }
             )
         return ok(rows)
+
+    async def amend_algos(self, request: web.Request) -> web.Response:
+        """A pending algo order's size or trigger (``newSz``, ``newSlTriggerPx``/``newTpTriggerPx``)."""
+        api_key, params = await self._request(request, private=True)
+        order = self._find(api_key, params, algo=True)
+        quantity = wire._decimal(params["newSz"], "newSz") if params.get("newSz") else None
+        trigger_key = next(
+            (
+                key
+                for key in ("newSlTriggerPx", "newTpTriggerPx", "newTriggerPx")
+                if params.get(key)
+            ),
+            None,
+        )
+        trigger = float(wire._decimal(params[trigger_key], trigger_key)) if trigger_key else None
+        if quantity is None and trigger is None:
+            raise parameter("newSz")
+        try:
+            self.exchange.amend(order, None, quantity, None, trigger)
+        except Reject as reject:
+            raise from_reject(reject, row=self._row(params)) from reject
+        return ok(
+            [
+                {
+                    "algoId": str(order.order_id),
+                    "algoClOrdId": order.client_order_id,
+                    "reqId": str(params.get("reqId") or ""),
+                    "sCode": "0",
+                    "sMsg": "",
+                }
+            ]
+        )
 
     async def amend(self, request: web.Request) -> web.Response:
         api_key, params = await self._request(request, private=True)
