@@ -27,16 +27,17 @@ from metaexpert.data.funding import download_funding_rates, write_funding
 from tasks.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER_FACTOR, retry_on_recoverable
 
 _NO_RESULTS = {"cache_policy": NO_CACHE, "persist_result": False}
+#: Downloads retry what the exchange may answer later (429, 5xx, timeouts), nothing else.
+_RETRIED = {
+    "retries": RETRIES,
+    "retry_delay_seconds": RETRY_DELAYS,
+    "retry_jitter_factor": RETRY_JITTER_FACTOR,
+    "retry_condition_fn": retry_on_recoverable,
+}
 
 
 @task(
-    name="fetch-candles",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER_FACTOR,
-    retry_condition_fn=retry_on_recoverable,
-    task_run_name="fetch {ccxt_symbol} {timeframe}",
-    **_NO_RESULTS,
+    name="fetch-candles", task_run_name="fetch {ccxt_symbol} {timeframe}", **_RETRIED, **_NO_RESULTS
 )
 def fetch_candles(
     client: Any,
@@ -122,11 +123,8 @@ def store_candles(
 
 @task(
     name="fetch-funding-rates",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER_FACTOR,
-    retry_condition_fn=retry_on_recoverable,
     task_run_name="fetch funding {ccxt_symbol}",
+    **_RETRIED,
     **_NO_RESULTS,
 )
 def fetch_funding_rates(

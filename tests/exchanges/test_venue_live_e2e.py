@@ -65,6 +65,34 @@ def _expert(venue: str, sandbox: SandboxServer, **settings) -> MetaExpert:
     )
 
 
+def _protected_swap_expert(venue: str, sandbox: SandboxServer) -> MetaExpert:
+    """A linear swap expert (isolated, one-way) buying 0.01 BTC protected at the venue by a
+    stop 5% and a target 10% away; each test adds its own ``on_bar``."""
+    expert = _expert(
+        venue,
+        sandbox,
+        market_type="futures",
+        contract_type="linear",
+        margin_mode="isolated",
+        position_mode="oneway",
+    )
+
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1m",
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=0.01,
+        stop_loss_pct=5.0,
+        take_profit_pct=10.0,
+        leverage=2,
+    )
+    def init(ctx):
+        pass
+
+    return expert
+
+
 async def _venue_state(gateway):
     return (
         await gateway.fetch_balance("USDT"),
@@ -82,32 +110,12 @@ async def _drive(
 
 def test_live_swap_with_venue_bracket_closes_and_matches_the_sandbox_ledger(venue):
     name, sandbox = venue
-    expert = _expert(
-        name,
-        sandbox,
-        market_type="futures",
-        contract_type="linear",
-        margin_mode="isolated",
-        position_mode="oneway",
-    )
+    expert = _protected_swap_expert(name, sandbox)
     bars = []
     # Derivative quantities are in the venue's contracts (metaexpert/exchanges/mapping.py), but
     # fixed_base is base coin: 0.01 BTC is 0.01 Bybit linear contracts (1 BTC each) and 1 OKX
     # BTC-USDT-SWAP contract (ctVal 0.01 BTC).
     size = {"bybit": 1.0, "okx": 0.01}[name]
-
-    @expert.on_init(
-        symbol="BTCUSDT",
-        timeframe="1m",
-        lookback_bars=5,
-        size_type="fixed_base",
-        size_value=0.01,
-        stop_loss_pct=5.0,
-        take_profit_pct=10.0,
-        leverage=2,
-    )
-    def init(ctx):
-        pass
 
     @expert.on_bar(timeframe="1m")
     def bar(ctx, series):
@@ -499,29 +507,9 @@ def test_live_swap_with_stop_modified_and_limit_partially_filled_matches_the_san
             )
         )
     with SandboxServer(sandbox.config.model_copy(update={"fill_volume_fraction": 0.01})) as limited:
-        expert = _expert(
-            name,
-            limited,
-            market_type="futures",
-            contract_type="linear",
-            margin_mode="isolated",
-            position_mode="oneway",
-        )
+        expert = _protected_swap_expert(name, limited)
         size = {"bybit": 1.0, "okx": 0.01}[name]  # BTC per contract
         state: dict = {"bars": 0}
-
-        @expert.on_init(
-            symbol="BTCUSDT",
-            timeframe="1m",
-            lookback_bars=5,
-            size_type="fixed_base",
-            size_value=0.01,
-            stop_loss_pct=5.0,
-            take_profit_pct=10.0,
-            leverage=2,
-        )
-        def init(ctx):
-            pass
 
         @expert.on_bar(timeframe="1m")
         def bar(ctx, series):

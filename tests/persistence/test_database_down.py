@@ -57,6 +57,17 @@ def proxied_url(postgres_url):
         proxy.stop()
 
 
+def _assert_next_start_writes_the_journal(recorder, runtime, url, tmp_path) -> None:
+    """The records of the outage wait in the journal: the next start writes them."""
+    again = open_recorder(
+        url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
+    )
+    assert again.writer.journal.directory == recorder.writer.journal.directory
+    stored = {t.trade_id for t in again.store.trades.list(again.expert_id)}
+    assert stored == {t.trade_id for t in runtime.engine.fills}
+    again.close()
+
+
 def _wait_for(condition, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -136,17 +147,9 @@ def test_database_down_with_stop_policy_stops_the_expert_safely(sandbox, tmp_pat
     assert runtime.engine.stopped and "persistence stopped" in runtime.engine.stop_reason
     assert recorder.writer.state is WriterState.STOPPED
     assert steps_after_outage < 40, "the expert must stop, not trade on without records"
-    journal = recorder.writer.journal.directory
     recorder.close()
     proxy.start()
-    # The records of the outage wait in the journal: the next start writes them.
-    again = open_recorder(
-        url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
-    )
-    assert again.writer.journal.directory == journal
-    stored = {t.trade_id for t in again.store.trades.list(again.expert_id)}
-    assert stored == {t.trade_id for t in runtime.engine.fills}
-    again.close()
+    _assert_next_start_writes_the_journal(recorder, runtime, url, tmp_path)
 
 
 def test_database_partition_with_packets_dropped_stops_the_expert(sandbox, tmp_path, proxied_url):
@@ -186,13 +189,5 @@ def test_database_partition_with_packets_dropped_stops_the_expert(sandbox, tmp_p
     assert runtime.engine.stopped and "persistence stopped" in runtime.engine.stop_reason
     assert recorder.writer.state is WriterState.STOPPED
     assert detected_after, "the expert traded on through the partition"
-    journal = recorder.writer.journal.directory
     recorder.close()
-    # Healed: the records of the partition wait in the journal, and the next start writes them.
-    again = open_recorder(
-        url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
-    )
-    assert again.writer.journal.directory == journal
-    stored = {t.trade_id for t in again.store.trades.list(again.expert_id)}
-    assert stored == {t.trade_id for t in runtime.engine.fills}
-    again.close()
+    _assert_next_start_writes_the_journal(recorder, runtime, url, tmp_path)  # healed
