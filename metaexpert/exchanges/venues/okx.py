@@ -14,7 +14,8 @@ Differences handled here:
   ``upl`` and ``eq`` (= cash + unrealised); ccxt's ``total`` is ``eq``;
 * conditional orders (stop-loss, take-profit, trigger) are algo orders: created through
   ``order-algo``, looked up, cancelled (``cancel-algos``) and listed
-  (``orders-algo-pending``) when ``trigger=True`` is passed, by ``algoClOrdId``;
+  (``orders-algo-pending``) when ``trigger=True`` is passed, by ``algoClOrdId``, and amended
+  in the algo book (``amend-algos``: ccxt's editOrder with the type ``conditional``);
 * ``sCode`` 50001 (service temporarily unavailable), 50004 (endpoint timeout) and 50013
   (system busy) are transient.
 OKX options are coin-margined (``BTC-USD-261225-100000-C`` -> ``BTC/USD:BTC-...``).
