@@ -502,9 +502,9 @@ def test_live_swap_with_stop_modified_and_limit_partially_filled_matches_the_san
         request.applymarker(
             pytest.mark.xfail(
                 strict=True,
-                reason="found, not fixed: after the partial fill the account the gateway reads "
-                "at the end (99999.13 USDT) is not the sandbox's wallet (99997.89, equal to its "
-                "fills; nothing locked): the OKX balance row or its mapping is off",
+                reason="found, not fixed: after the partial fill (0.07 contracts of 0.01 BTC) "
+                "and its own bracket, the engine's wallet ends at 99999.13 USDT while the venue's "
+                "(and the gateway's reading of it) is 99997.89, equal to its fills",
             )
         )
     with SandboxServer(sandbox.config.model_copy(update={"fill_volume_fraction": 0.01})) as limited:
