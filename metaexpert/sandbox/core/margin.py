@@ -173,10 +173,13 @@ class MarginBook:
                 denominator = value / position.entry_price - margin
                 price = value * (1.0 - mmr) / denominator if denominator > 0 else 0.0
             return max(price, 0.0)
+        # linear: the loss per unit of price is the base amount, contracts x contract size (OKX
+        # SWAP: 0.01 BTC a contract; counting contracts as coins put the price at the entry)
+        base = size * self.contract_size(position.market, position.symbol)
         if long:
-            price = (position.entry_price * size - margin) / (size * (1.0 - mmr))
+            price = (position.entry_price * base - margin) / (base * (1.0 - mmr))
         else:
-            price = (position.entry_price * size + margin) / (size * (1.0 + mmr))
+            price = (position.entry_price * base + margin) / (base * (1.0 + mmr))
         return max(price, 0.0)
 
     def unified_coins(self, api_key: str) -> dict[str, dict[str, float]]:

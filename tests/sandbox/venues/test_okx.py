@@ -68,6 +68,22 @@ def test_swap_long_with_price_rise_books_pnl_of_contract_value(
     assert okx.fetch_balance()["USDT"]["total"] == pytest.approx(100_000 + gain - fees, rel=1e-9)
 
 
+def test_isolated_swap_long_at_2x_with_contracts_of_001_btc_liquidates_near_half_the_entry(
+    okx: ccxt.okx, sandbox: SandboxServer
+) -> None:
+    # Red before: the linear liquidation price counted contracts as coins, so a 2x long of
+    # 0.01 BTC contracts sat at its entry and the sandbox liquidated it on the first dip.
+    okx.set_margin_mode("isolated", SWAP, params={"lever": 2})
+    okx.set_leverage(2, SWAP, params={"mgnMode": "isolated"})
+    okx.create_order(SWAP, "market", "buy", 3, params={"tdMode": "isolated"})
+    (position,) = okx.fetch_positions([SWAP])
+    entry, liquidation = position["entryPrice"], position["liquidationPrice"]
+    assert 0.45 * entry < liquidation < 0.55 * entry
+    sandbox.set_price("BTCUSDT", round(entry * 0.9, 1))  # 10% down: no liquidation at 2x
+    sandbox.advance(1)
+    assert okx.fetch_positions([SWAP])[0]["contracts"] == 3
+
+
 def test_stop_loss_algo_with_price_drop_fires_and_closes_position(
     okx: ccxt.okx, sandbox: SandboxServer
 ) -> None:
