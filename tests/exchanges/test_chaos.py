@@ -59,7 +59,10 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
     gateway = sandbox_gateway(
         sandbox,
         "spot",
-        config_overrides={"timeout_ms": 400, "rate_limit_per_minute": 100_000},
+        # 1.5 s: on a loaded machine plain requests took over 400 ms (the old timeout), so the
+        # breaker opened by itself and 7,965 of 8,400 creates were queued unsent: 209 faults
+        # fired for 8,630 operations. Latency faults stay beyond the timeout.
+        config_overrides={"timeout_ms": 1500, "rate_limit_per_minute": 100_000},
         client_options={"recvWindow": 900},
         retry_policy=RetryPolicy(attempts=8, initial_delay=0.01, maximum_delay=0.1, jitter=0.02),
         circuit_breaker=CircuitBreaker("binance", failure_threshold=25, reset_timeout=0.3),
@@ -76,7 +79,7 @@ async def test_chaos_with_every_fault_kind_loses_and_duplicates_no_order(
         the next order request (the injecting worker sends one right after), so the number
         that fire is the number injected: a count the test controls, whatever the load."""
         kind = FAULT_KINDS[sum(injected.values()) % len(FAULT_KINDS)]
-        extra = {"latency_seconds": 0.6} if kind in ("latency", "timeout_after_accept") else {}
+        extra = {"latency_seconds": 1.7} if kind in ("latency", "timeout_after_accept") else {}
         sandbox.inject(
             Fault(kind=kind, count=1, path="/api/v3/order", retry_after_seconds=0, **extra)
         )
