@@ -35,7 +35,6 @@ BURST = 2  # 503s in a row, fewer than the REST retries (4 attempts)
 class VenueFigures:
     venue: str
     seconds: float = 0.0
-    samples: int = 0
     drops: int = 0
     recoveries: list[float] = field(default_factory=list)  # seconds from cut to connected
     stream_updates: int = 0
@@ -132,7 +131,6 @@ async def _soak(
             while True:
                 connected = await asyncio.to_thread(_connected, servers[venue])
                 figure = figures[venue]
-                figure.samples += 1
                 cut = cut_at[venue]
                 if connected and cut is not None:
                     figure.recoveries.append(time.monotonic() - cut)

@@ -58,6 +58,33 @@ def _expert(sandbox, **settings) -> MetaExpert:
     )
 
 
+def _protected_futures_expert(sandbox) -> MetaExpert:
+    """A USD-M expert (isolated, one-way) buying 0.002 BTC protected at the venue by a stop 5%
+    and a target 10% away; each test adds its own ``on_bar``."""
+    expert = _expert(
+        sandbox,
+        market_type="futures",
+        contract_type="linear",
+        margin_mode="isolated",
+        position_mode="oneway",
+    )
+
+    @expert.on_init(
+        symbol="BTCUSDT",
+        timeframe="1m",
+        lookback_bars=5,
+        size_type="fixed_base",
+        size_value=0.002,
+        stop_loss_pct=5.0,
+        take_profit_pct=10.0,
+        leverage=2,
+    )
+    def init(ctx):
+        pass
+
+    return expert
+
+
 async def _drive(
     expert: MetaExpert, sandbox, steps: int, until=None, **gateway_options
 ) -> TradingRuntime:
@@ -234,27 +261,8 @@ def test_bounded_run_with_market_data_shed_ends_with_one_line_per_skipped_poll(s
 def test_live_futures_close_cancels_the_venue_stop_and_target_of_the_position(sandbox):
     """Issue 15: after the position was closed its stop was still live at the venue and still
     ``submitted`` in the engine (brackets still being created were not counted as the position's)."""
-    expert = _expert(
-        sandbox,
-        market_type="futures",
-        contract_type="linear",
-        margin_mode="isolated",
-        position_mode="oneway",
-    )
+    expert = _protected_futures_expert(sandbox)
     bars = []
-
-    @expert.on_init(
-        symbol="BTCUSDT",
-        timeframe="1m",
-        lookback_bars=5,
-        size_type="fixed_base",
-        size_value=0.002,
-        stop_loss_pct=5.0,
-        take_profit_pct=10.0,
-        leverage=2,
-    )
-    def init(ctx):
-        pass
 
     @expert.on_bar(timeframe="1m")
     def bar(ctx, series):
@@ -282,27 +290,8 @@ def test_live_futures_close_cancels_the_venue_stop_and_target_of_the_position(sa
 def test_live_futures_stop_moved_by_the_expert_is_moved_at_the_venue(sandbox):
     """Issue 16: moving a protective stop (``ctx.modify``) on Binance USD-M, where stops live on
     the algo API; the venue's order keeps its client id and gets the new trigger."""
-    expert = _expert(
-        sandbox,
-        market_type="futures",
-        contract_type="linear",
-        margin_mode="isolated",
-        position_mode="oneway",
-    )
+    expert = _protected_futures_expert(sandbox)
     state: dict = {"bars": 0}
-
-    @expert.on_init(
-        symbol="BTCUSDT",
-        timeframe="1m",
-        lookback_bars=5,
-        size_type="fixed_base",
-        size_value=0.002,
-        stop_loss_pct=5.0,
-        take_profit_pct=10.0,
-        leverage=2,
-    )
-    def init(ctx):
-        pass
 
     @expert.on_bar(timeframe="1m")
     def bar(ctx, series):
