@@ -100,9 +100,17 @@ class CandleSource:
         if self.allow_download:
             return self._download(exchange, market_type, symbol, target, start_ms, end_ms)
         where = ", ".join(str(store.root) for store in self.stores) or "no data folder"
+        options = (
+            " An options backtest needs the option's own recorded candles (its premiums, in the "
+            "settle coin): they are never derived from the underlying's prices; pass them with "
+            "data= (a frame or file) or store them under options/."
+            if market_type == "options"
+            else ""
+        )
         raise DataError(
             f"no candles for {exchange} {market_type} {symbol} {timeframe} in {where}; pass --data DIR "
-            "with <exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet files, or allow downloading"
+            "with <exchange>/<market_type>/<SYMBOL>-<timeframe>.parquet files, or allow downloading."
+            + options
         )
 
     def _from_store(

@@ -51,7 +51,7 @@ from metaexpert.core.errors import ConfigurationError, DataError, InsufficientHi
 from metaexpert.core.market import MarketSpec, split_symbol
 from metaexpert.core.series import BarSeries
 from metaexpert.core.timeframe import DAY_MS, Timeframe
-from metaexpert.engine.config import SimulationConfig, StrategyConfig
+from metaexpert.engine.config import SimulationConfig, StrategyConfig, pair_of
 from metaexpert.engine.context import Context
 from metaexpert.engine.engine import Engine
 from metaexpert.engine.funding import FundingMode
@@ -96,9 +96,17 @@ class BacktestConfig(BaseModel):
         return self
 
 
+#: The quote of an option symbol that names none (``BTC-26DEC25-100000-C``), as each venue lists them.
+_OPTION_QUOTES = {Exchange.BINANCE: "USDT", Exchange.BYBIT: "USDC", Exchange.OKX: "USD"}
+
+
 def default_market_spec(symbol: str, config: BacktestConfig) -> MarketSpec:
     """A market description for a backtest: exchange-typical fees, overridable per symbol."""
-    base, quote = split_symbol(symbol)
+    pair = pair_of(symbol)
+    if config.market_type is MarketType.OPTIONS and "-" not in pair:
+        base, quote = pair, _OPTION_QUOTES.get(config.exchange, "USDT")  # BTC-26DEC25-100000-C
+    else:
+        base, quote = split_symbol(pair)
     simulation = config.simulation
     derivative = config.market_type is not MarketType.SPOT
     inverse = config.contract_type is ContractType.INVERSE
@@ -112,6 +120,12 @@ def default_market_spec(symbol: str, config: BacktestConfig) -> MarketSpec:
         "taker_fee": 0.0005 if derivative else 0.001,
         "contract_size": 100.0 if inverse and base == "BTC" else (10.0 if inverse else 1.0),
     }
+    if config.market_type is MarketType.OPTIONS:
+        # Premium-linear as at the venue (exchanges/mapping.py books_inverse): a coin-settled
+        # option (OKX BTC-USD, 0.01 BTC a contract) is quoted and settled in the base coin.
+        values["contract_type"] = ContractType.LINEAR
+        values["contract_size"] = 0.01 if inverse and base == "BTC" else 1.0
+        values["settle"] = base if inverse else quote
     values.update(simulation.market_overrides())
     values.update(checked_spec_override(symbol, config.market_specs.get(symbol, {})))
     return MarketSpec(**values)

@@ -50,7 +50,39 @@ class SimulationConfig(BaseModel):
 #: Upper bound of lookback_bars/warmup_bars: ten years of 5-minute bars. Larger values are
 #: typing mistakes (``10**400`` used to pass and overflow later).
 MAX_BARS = 1_100_000
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}$")
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,30}(-[A-Z0-9]{1,12}){0,4}$")
+_EXPIRY = re.compile(r"^(\d{6}|\d{8}|\d{1,2}[A-Z]{3}\d{2})$")
+
+
+def engine_symbol(text: str) -> str:
+    """The engine's key for a user symbol: a pair loses its separators (``btc/usdt``,
+    ``BTC-USDT``, ``BTC-USDT-SWAP`` are ``BTCUSDT``); a dated contract keeps its expiry apart
+    (``BTCUSDT_261225`` is ``BTCUSDT-261225``) and an option keeps every part
+    (``BTC-26DEC25-100000-C``), because the venue modules read expiry, strike and kind from them
+    (collapsed, ``BTC26DEC25100000C`` named no market on any venue)."""
+    parts = [part for part in re.split(r"[-_]", text.strip().upper().replace("/", "")) if part]
+    if len(parts) >= 4 and parts[-1] in {"C", "P"}:
+        return "-".join(parts)
+    if len(parts) >= 2 and parts[-1] in {"SWAP", "PERP"}:
+        parts = parts[:-1]
+    if len(parts) >= 2 and _EXPIRY.match(parts[-1]):
+        return "".join(parts[:-1]) + "-" + parts[-1]
+    return "".join(parts)
+
+
+def pair_of(symbol: str) -> str:
+    """The pair an engine symbol trades, without expiry, strike and kind: ``BTCUSD-261225`` is
+    ``BTCUSD``, ``BTC-USD-261225-100000-C`` is ``BTC-USD``, ``BTC-26DEC25-100000-C`` is ``BTC``
+    (its quote is the venue's). Split whole, ``BTCUSD-261225`` read as base BTCUSD quoted in
+    261225 (an inverse contract of 10 USD where COIN-M's are 100)."""
+    parts = symbol.split("-")
+    if len(parts) >= 4 and parts[-1] in {"C", "P"}:
+        return "-".join(parts[:-3])
+    if len(parts) == 2 and _EXPIRY.match(parts[1]):
+        return parts[0]
+    return symbol
+
+
 #: ``symbol="*"``: every symbol the candle source lists (a portfolio universe, backtest/universe.py)
 ALL_SYMBOLS = "*"
 
@@ -91,7 +123,7 @@ class StrategyConfig(BaseModel):
                     f"a symbol is text such as 'BTCUSDT', not {type(item).__name__} {item!r:.40}"
                 )
                 raise ValueError(message)  # noqa: TRY004 - pydantic reports only ValueError
-            symbol = item.strip().upper().replace("/", "").replace("-", "").replace("_", "")
+            symbol = engine_symbol(item)
             if symbol == ALL_SYMBOLS:  # every symbol of the candle source (a portfolio universe)
                 symbols.append(symbol)
                 continue

@@ -192,7 +192,9 @@ class TradingRuntime:
 
     async def _prepare_venue(self, portfolio: Portfolio) -> None:
         gateway = self.gateway
-        if self.market_type is not MarketType.SPOT:
+        # Options have no position mode, margin mode or leverage to set (a buyer pays the full
+        # premium; Bybit answers set-leverage on an option with 10001 "symbol invalid").
+        if self.market_type is MarketType.FUTURES:
             await gateway.set_position_mode(self.position_mode is PositionMode.HEDGE)
             for symbol in self.strategy.symbols:
                 if self.margin_mode is not None:
@@ -204,6 +206,7 @@ class TradingRuntime:
                             "margin mode of %s left as the venue has it: %s", symbol, error
                         )
                 await gateway.set_leverage(symbol, self.leverage)
+        if self.market_type is not MarketType.SPOT:
             for position in await gateway.fetch_positions(list(self.strategy.symbols)):
                 if position.quantity > 0:
                     portfolio.ledger.positions[(position.symbol, position.side)] = position

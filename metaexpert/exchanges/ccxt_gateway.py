@@ -416,6 +416,12 @@ class CcxtGateway(QueueReplayMixin, StreamingMixin, ExchangeGateway):
     ) -> list[Bar]:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
+        if not self.venue.OPTION_CANDLES and self.client.markets[market_symbol].get("option"):
+            raise ConfigurationError(
+                f"{self.config.exchange} serves no candles for options ({symbol}): an options "
+                "expert needs its option's bars; on this venue trade options through okx or "
+                "binance, or backtest them on recorded option candles"
+            )
         params = {"until": until} if until is not None else {}
         rows = await self._retried(
             "fetch_ohlcv",
@@ -533,7 +539,7 @@ class CcxtGateway(QueueReplayMixin, StreamingMixin, ExchangeGateway):
         """A core position for a ccxt position: inverse and contract size from its market."""
         fixed = self.venue.normalize_position(raw)
         market = (self.client.markets or {}).get(str(fixed.get("symbol")))
-        inverse = bool(market.get("inverse")) if market else None
+        inverse = mapping.books_inverse(market) if market else None
         contract_size = mapping.market_contract_size(market) if market else None
         return mapping.position_from_ccxt(
             fixed,

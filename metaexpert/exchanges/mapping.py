@@ -62,6 +62,17 @@ def _step(value: Any, precision_mode: int) -> float:
     return 10.0 ** (-int(number))
 
 
+def books_inverse(market: dict[str, Any]) -> bool:
+    """Whether a ccxt market is booked as inverse (PnL in 1/price, contracts worth fixed USD).
+
+    An option's premium is a price per unit of the underlying, in the settle coin (OKX BTC-USD
+    options: BTC per BTC, 0.01 BTC a contract), so its PnL is linear in the premium (contracts x
+    size x change) even where ccxt calls the market inverse. Booked as inverse, 0.01 read as USD
+    per contract: fixed_base sizing was refused, and a restored position was valued at 0.0227
+    BTC of PnL where the venue said 0.0002."""
+    return bool(market.get("inverse")) and not market.get("option")
+
+
 def market_spec_from_ccxt(
     market: dict[str, Any],
     user_symbol: str,
@@ -73,11 +84,10 @@ def market_spec_from_ccxt(
     if market.get("spot"):
         market_type, contract_type = MarketType.SPOT, None
     elif market.get("option"):
-        market_type = MarketType.OPTIONS
-        contract_type = ContractType.INVERSE if market.get("inverse") else ContractType.LINEAR
+        market_type, contract_type = MarketType.OPTIONS, ContractType.LINEAR  # books_inverse
     else:
         market_type = MarketType.FUTURES
-        contract_type = ContractType.INVERSE if market.get("inverse") else ContractType.LINEAR
+        contract_type = ContractType.INVERSE if books_inverse(market) else ContractType.LINEAR
     limits = market.get("limits") or {}
     amount_limits = limits.get("amount") or {}
     cost_limits = limits.get("cost") or {}

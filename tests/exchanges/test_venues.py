@@ -9,6 +9,7 @@ import pytest
 from metaexpert.core.enums import ContractType, MarketType, OrderSide, OrderType, PositionSide
 from metaexpert.core.errors import ConfigurationError
 from metaexpert.core.order import Order
+from metaexpert.engine.config import StrategyConfig
 from metaexpert.exchanges import ExchangeConfig
 from metaexpert.exchanges.venues import binance, bybit, okx, venue_for
 
@@ -16,30 +17,46 @@ SPOT, FUTURES, OPTIONS = MarketType.SPOT, MarketType.FUTURES, MarketType.OPTIONS
 LINEAR, INVERSE = ContractType.LINEAR, ContractType.INVERSE
 
 
+USER_SYMBOLS = [
+    (binance, "BTCUSDT", SPOT, None, "BTC/USDT"),
+    (binance, "BTCUSDT", FUTURES, LINEAR, "BTC/USDT:USDT"),
+    (binance, "BTCUSD_PERP", FUTURES, INVERSE, "BTC/USD:BTC"),
+    (binance, "BTCUSDT", FUTURES, INVERSE, "BTC/USD:BTC"),
+    (binance, "BTCUSDT_261225", FUTURES, LINEAR, "BTC/USDT:USDT-261225"),
+    (binance, "BTCUSD_261225", FUTURES, INVERSE, "BTC/USD:BTC-261225"),
+    (binance, "BTC-261225-100000-C", OPTIONS, LINEAR, "BTC/USDT:USDT-261225-100000-C"),
+    (bybit, "ETHUSDT", FUTURES, LINEAR, "ETH/USDT:USDT"),
+    (bybit, "BTCUSD", FUTURES, INVERSE, "BTC/USD:BTC"),
+    (bybit, "BTC-26DEC25-100000-P", OPTIONS, LINEAR, "BTC/USDC:USDC-251226-100000-P"),
+    (okx, "BTC-USDT", SPOT, None, "BTC/USDT"),
+    (okx, "BTC-USDT-SWAP", FUTURES, LINEAR, "BTC/USDT:USDT"),
+    (okx, "BTC-USD-SWAP", FUTURES, INVERSE, "BTC/USD:BTC"),
+    (okx, "BTC-USD-261225", FUTURES, INVERSE, "BTC/USD:BTC-261225"),
+    (okx, "BTC-USD-261225-100000-C", OPTIONS, INVERSE, "BTC/USD:BTC-261225-100000-C"),
+]
+
+
 @pytest.mark.parametrize(
-    ("venue", "symbol", "market_type", "contract_type", "expected"),
-    [
-        (binance, "BTCUSDT", SPOT, None, "BTC/USDT"),
-        (binance, "BTCUSDT", FUTURES, LINEAR, "BTC/USDT:USDT"),
-        (binance, "BTCUSD_PERP", FUTURES, INVERSE, "BTC/USD:BTC"),
-        (binance, "BTCUSDT", FUTURES, INVERSE, "BTC/USD:BTC"),
-        (binance, "BTCUSDT_261225", FUTURES, LINEAR, "BTC/USDT:USDT-261225"),
-        (binance, "BTCUSD_261225", FUTURES, INVERSE, "BTC/USD:BTC-261225"),
-        (binance, "BTC-261225-100000-C", OPTIONS, LINEAR, "BTC/USDT:USDT-261225-100000-C"),
-        (bybit, "ETHUSDT", FUTURES, LINEAR, "ETH/USDT:USDT"),
-        (bybit, "BTCUSD", FUTURES, INVERSE, "BTC/USD:BTC"),
-        (bybit, "BTC-26DEC25-100000-P", OPTIONS, LINEAR, "BTC/USDC:USDC-251226-100000-P"),
-        (okx, "BTC-USDT", SPOT, None, "BTC/USDT"),
-        (okx, "BTC-USDT-SWAP", FUTURES, LINEAR, "BTC/USDT:USDT"),
-        (okx, "BTC-USD-SWAP", FUTURES, INVERSE, "BTC/USD:BTC"),
-        (okx, "BTC-USD-261225", FUTURES, INVERSE, "BTC/USD:BTC-261225"),
-        (okx, "BTC-USD-261225-100000-C", OPTIONS, INVERSE, "BTC/USD:BTC-261225-100000-C"),
-    ],
+    ("venue", "symbol", "market_type", "contract_type", "expected"), USER_SYMBOLS
 )
 def test_ccxt_symbol_with_user_symbol_maps_to_unified(
     venue, symbol, market_type, contract_type, expected
 ) -> None:
     assert venue.ccxt_symbol(symbol, market_type, contract_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("venue", "symbol", "market_type", "contract_type", "expected"), USER_SYMBOLS
+)
+def test_ccxt_symbol_with_symbol_declared_in_on_init_maps_to_the_same_market(
+    venue, symbol, market_type, contract_type, expected
+) -> None:
+    """What the expert declares reaches the venue module through the strategy settings. Red
+    before for every dated and option symbol: the settings dropped the dashes
+    (``BTCUSDT_261225`` became ``BTCUSDT261225``, ``BTC-26DEC25-100000-P`` became
+    ``BTC26DEC25100000P``), which no venue module could read."""
+    (declared,) = StrategyConfig(symbols=symbol.lower()).symbols
+    assert venue.ccxt_symbol(declared, market_type, contract_type) == expected
 
 
 def test_ccxt_symbol_with_unreadable_symbol_raises_configuration_error() -> None:

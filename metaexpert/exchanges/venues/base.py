@@ -29,6 +29,7 @@ class VenueModule(Protocol):
     EXCHANGE: Exchange
     DEFAULT_MAX_LEVERAGE: float
     SIDED_SETTINGS: bool
+    OPTION_CANDLES: bool
 
     def client_class_name(self, config: Any) -> str: ...
     def client_options(self, config: Any) -> dict[str, Any]: ...

@@ -46,6 +46,8 @@ from metaexpert.exchanges.venues.base import (
 EXCHANGE = Exchange.BINANCE
 SIDED_SETTINGS = False
 DEFAULT_MAX_LEVERAGE = 125.0
+#: Whether the venue serves candles of option markets (eapi/v1/klines serves option candles).
+OPTION_CANDLES = True
 
 
 def client_class_name(config: Any) -> str:

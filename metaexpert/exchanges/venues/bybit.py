@@ -63,6 +63,9 @@ from metaexpert.exchanges.venues.base import (
 EXCHANGE = Exchange.BYBIT
 SIDED_SETTINGS = False
 DEFAULT_MAX_LEVERAGE = 100.0
+#: Whether the venue serves candles of option markets (v5 market/kline takes spot, linear and
+#: inverse only; ccxt sends an option as linear and Bybit answers 10001 'symbol invalid').
+OPTION_CANDLES = False
 
 
 def client_class_name(config: Any) -> str:

@@ -45,6 +45,8 @@ from metaexpert.exchanges.venues.base import (
 
 EXCHANGE = Exchange.OKX
 DEFAULT_MAX_LEVERAGE = 125.0
+#: Whether the venue serves candles of option markets (market/candles serves option instIds).
+OPTION_CANDLES = True
 # Isolated leverage (and so the margin-mode switch) is set per position side in hedge mode.
 SIDED_SETTINGS = True
 

@@ -18,6 +18,7 @@ received (buying 0.01 BTC credits 0.01 minus the fee), sells in the quote coin.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from decimal import Decimal
@@ -194,6 +195,24 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
             return self.trade_price[(market, symbol)]
         series = self.series_of(symbol)
         return float(series.closes[series.cursor])
+
+    def klines_of(self, symbol: str, klines: list[Kline]) -> list[Kline]:
+        """``symbol``'s candles from its series' klines: an option's are its premium path over
+        the underlying's (they were the underlying's prices, 105,000 for a 0.094 BTC premium)."""
+        option = self._options.get(symbol)
+        if option is None:
+            return klines
+        volatility = self.config.option_volatility
+        result = []
+        for kline in klines:
+            path = BarPrices(kline.open, kline.high, kline.low, kline.close, kline.close_time)
+            values = premium_path(option, path, volatility)
+            result.append(
+                dataclasses.replace(
+                    kline, open=values.open, high=values.high, low=values.low, close=values.close
+                )
+            )
+        return result
 
     def bid_ask(self, symbol: str, market: str | None = None) -> tuple[float, float]:
         price = self.price(symbol, market)

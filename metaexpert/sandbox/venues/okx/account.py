@@ -189,8 +189,10 @@ class MarketAndAccountRoutes(_Base):
             raise parameter("limit")
         after = int(str(params["after"])) - 1 if params.get("after") else None
         before = int(str(params["before"])) + 1 if params.get("before") else None
-        series = self.exchange.series_of(str(params["instId"]))
+        inst = str(params["instId"])
+        series = self.exchange.series_of(inst)
         klines = series.klines(Timeframe.parse(BARS[bar]), before, after, limit)
+        klines = self.exchange.klines_of(inst, klines)
         size = self.exchange.markets[self.market_of(params)].contract_size.get(
             str(params["instId"]), 1.0
         )
