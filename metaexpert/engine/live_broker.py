@@ -85,6 +85,7 @@ class LiveBroker(Broker):
         self.listener = listener
         self.on_error = on_error
         self.orders: dict[str, Order] = {}
+        self.unsynced_symbols: set[str] = set()  # see poll()
         self.shadows: dict[str, Order] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.engine_managed = engine_managed
@@ -362,23 +363,33 @@ class LiveBroker(Broker):
         return settled
 
     async def poll(self) -> None:
-        """Replay the durable queue, refresh every open order from the venue, report what changed."""
+        """Replay the durable queue, refresh every open order from the venue, report what changed.
+
+        ``unsynced_symbols`` names the symbols with an order this poll could not bring up to date
+        (its lookup failed, or it waits in the durable queue): a fill of theirs may be unbooked."""
         await self.replay_queue()
+        unsynced: set[str] = set()
+        queue = getattr(self.gateway, "order_queue", None)
+        if queue is not None:
+            unsynced.update(operation.symbol for operation in queue.pending())
         for client_id, order in list(self.orders.items()):
             if order.status.is_terminal:
                 self.orders.pop(client_id, None)
                 continue
             shadow = self.shadows.get(client_id)
             if shadow is None:
+                unsynced.add(order.symbol)
                 continue
             try:
                 await self.gateway.fetch_order(order.symbol, client_order_id=shadow.client_order_id)
             except (PermanentError, RecoverableError) as error:
+                unsynced.add(order.symbol)
                 if order.status is OrderStatus.CREATED:
                     continue  # the venue may not know it yet (journalled)
                 self._report(error, "fetch_order")
                 continue
             self.sync(order)
+        self.unsynced_symbols = unsynced
 
     def _report(self, error: BaseException, operation: str) -> None:
         if self.on_error is not None:

@@ -9,7 +9,8 @@ passed its close), fires timers, and (live) refreshes the state of open orders.
 - live: orders go to the venue through ``LiveBroker``; on start the runtime sets
   leverage, margin mode and position mode, loads the balance and the venue's open
   positions, adopts the stop and target it sent for a venue position (a restart without its
-  database) and reports the other open orders it did not place.
+  database) and reports the other open orders it did not place; while it trades, the venue's
+  positions are checked against the engine's (``engine/venue_positions.py``).
 
 On perpetuals, funding comes from the venue (``engine/venue_funding.py``): paper books it by
 the backtest's rule at each funding time, live reads back what the venue booked.
@@ -42,6 +43,7 @@ from metaexpert.engine.live_broker import LiveBroker
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
 from metaexpert.engine.venue_funding import VenueFunding
+from metaexpert.engine.venue_positions import VenuePositionCheck
 from metaexpert.engine.wiring import RunParts, simulated_broker, wire_engine
 from metaexpert.exchanges.errors import RequestShed
 
@@ -116,6 +118,7 @@ class TradingRuntime:
         self.steps = 0
         self.shed_polls = 0
         self.funding: VenueFunding | None = None  # perpetuals: see engine/venue_funding.py
+        self.position_check: VenuePositionCheck | None = None  # live derivatives
 
     @property
     def funding_payments(self) -> list[FundingPayment]:
@@ -167,6 +170,10 @@ class TradingRuntime:
         persistence = self.persistence
         if live:
             await self._prepare_venue(portfolio)
+            if self.market_type is not MarketType.SPOT:
+                self.position_check = VenuePositionCheck(
+                    gateway, list(self.strategy.symbols), currency
+                )
         self.engine, self.broker = engine, broker
         if self.market_type is MarketType.FUTURES and (
             live or self.simulation.funding is not FundingMode.NONE
@@ -433,6 +440,8 @@ class TradingRuntime:
             await broker.settle()
             if self.funding is not None:  # the venue booked funding: read its wallet back
                 await self.funding.after_sync(engine.portfolio)
+            if self.position_check is not None:  # a liquidation or a close by hand at the venue
+                await self.position_check.check(engine, broker.unsynced_symbols)
         if self.metrics is not None:
             self.metrics.set_equity(
                 engine.portfolio.account.equity

@@ -65,9 +65,12 @@ def _expert(venue: str, sandbox: SandboxServer, **settings) -> MetaExpert:
     )
 
 
-def _protected_swap_expert(venue: str, sandbox: SandboxServer) -> MetaExpert:
+def _protected_swap_expert(
+    venue: str, sandbox: SandboxServer, *, leverage: int = 2, protected: bool = True
+) -> MetaExpert:
     """A linear swap expert (isolated, one-way) buying 0.01 BTC protected at the venue by a
-    stop 5% and a target 10% away; each test adds its own ``on_bar``."""
+    stop 5% and a target 10% away (unless not ``protected``); each test adds its ``on_bar``."""
+    protection = {"stop_loss_pct": 5.0, "take_profit_pct": 10.0} if protected else {}
     expert = _expert(
         venue,
         sandbox,
@@ -83,9 +86,8 @@ def _protected_swap_expert(venue: str, sandbox: SandboxServer) -> MetaExpert:
         lookback_bars=5,
         size_type="fixed_base",
         size_value=0.01,
-        stop_loss_pct=5.0,
-        take_profit_pct=10.0,
-        leverage=2,
+        leverage=leverage,
+        **protection,
     )
     def init(ctx):
         pass
@@ -547,3 +549,85 @@ def test_live_swap_with_stop_modified_and_limit_partially_filled_matches_the_san
     )
     assert account.balance == _exact(wallet) and account.equity == _exact(wallet)
     assert engine.portfolio.account.equity == _exact(wallet)
+
+
+def test_live_swap_closed_at_the_venue_by_hand_is_dropped_with_its_bracket(venue, caplog):
+    """Issue 15: a position closed at the venue outside the run (here by another client on the
+    same account, as a user closing it on the venue's website; a liquidation looks the same) is
+    noticed while the run trades: the engine drops the leg, cancels its stop and target at the
+    venue and takes the venue's wallet. Red before: the engine kept the position (and its
+    bracket at the venue) until the next start."""
+    from metaexpert.sandbox import make_ccxt_client
+
+    name, sandbox = venue
+    expert = _protected_swap_expert(name, sandbox)
+    size = {"bybit": 1.0, "okx": 0.01}[name]
+    state = {"bars": 0}
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        state["bars"] += 1
+        if state["bars"] == 1:
+            ctx.buy()
+        elif state["bars"] == 2:
+            other = make_ccxt_client(name, sandbox, KEY, SECRET, timeout=5_000)
+            other.load_markets()
+            params = {"reduceOnly": True, **({"marginMode": "isolated"} if name == "okx" else {})}
+            other.create_order("BTC/USDT:USDT", "market", "sell", 0.01 / size, params=params)
+
+    with caplog.at_level("WARNING", logger="metaexpert.runtime"):
+        runtime, (account, positions, open_orders) = asyncio.run(_drive(expert, sandbox, steps=5))
+    engine = runtime.engine
+    ledger = sandbox.ledger()
+    assert positions == [] and engine.portfolio.positions() == []
+    assert runtime.position_check is not None and runtime.position_check.changes == 1
+    assert "changed at the venue outside this run" in caplog.text
+    bracket = [o for o in engine.orders if o.tag in ("stop_loss", "take_profit")]
+    assert len(bracket) == 2 and all(o.status is OrderStatus.CANCELLED for o in bracket)
+    statuses = {o["client_order_id"]: o["status"] for o in ledger["orders"]}
+    assert [statuses[o.client_order_id] for o in bracket] == ["CANCELED", "CANCELED"]
+    assert open_orders == []
+    (venue_account,) = ledger["accounts"].values()
+    wallet = venue_account["futures_wallet"]["USDT"]
+    assert account.balance == _exact(wallet)
+    assert engine.portfolio.account.balance == _exact(wallet)
+    assert engine.portfolio.account.equity == _exact(wallet)
+    assert engine.errors == []
+
+
+def test_live_swap_liquidated_at_the_venue_is_dropped_and_the_wallet_taken_from_the_venue(venue):
+    """A 10x isolated long of 0.01 BTC on a 200 USDT account, liquidated at the venue (the
+    price forced 25% down): the engine, which does not model the venue's liquidation in live
+    mode, drops the leg within two checks and its wallet is the venue's (the margin lost). Red
+    before: the engine kept the long and valued it at the forced price for the rest of the run."""
+    name, sandbox = venue
+    account = sandbox.config.accounts[0].model_copy(
+        update={"spot_balances": {"USDT": 200.0}, "futures_balances": {"USDT": 200.0}}
+    )
+    small = sandbox.config.model_copy(update={"accounts": [account]})
+    state = {"bars": 0}
+    with SandboxServer(small) as poor:
+        expert = _protected_swap_expert(name, poor, leverage=10, protected=False)
+
+        @expert.on_bar(timeframe="1m")
+        def bar(ctx, series):
+            state["bars"] += 1
+            if state["bars"] == 1:
+                ctx.buy()
+            elif state["bars"] == 2:
+                poor.set_price("BTCUSDT", round(series.last_close * 0.75, 1))
+
+        runtime, (balance, positions, _) = asyncio.run(_drive(expert, poor, steps=5))
+        ledger = poor.ledger()
+    engine = runtime.engine
+    (liquidation,) = [o for o in ledger["orders"] if o["client_order_id"].startswith("autoclose")]
+    assert liquidation["status"] == "FILLED"
+    (venue_account,) = ledger["accounts"].values()
+    wallet = venue_account["futures_wallet"]["USDT"]
+    assert wallet < 200 - 80  # most of the 105 USDT margin is lost at the venue
+    assert positions == [] and engine.portfolio.positions() == []
+    assert runtime.position_check.changes == 1
+    # The venue reports its wallet to 8 places; the engine takes what the venue reports.
+    assert balance.balance == pytest.approx(wallet, abs=1e-8)
+    assert engine.portfolio.account.balance == balance.balance
+    assert engine.portfolio.account.equity == balance.balance
