@@ -329,19 +329,29 @@ class LiveBroker(Broker):
         stop_price: float | None,
     ) -> None:
         try:
-            await self.gateway.modify_order(
+            venue = await self.gateway.modify_order(
                 shadow, quantity=quantity, price=price, stop_price=stop_price
             )
-            if quantity is not None:
-                order.quantity = quantity
-            if price is not None:
-                order.price = price
-            if stop_price is not None:
-                order.stop_price = stop_price
-            self.listener.on_order_update(order, "modified")
+            self._follow(order, shadow, venue)
+            if venue.status.is_open or venue.status is OrderStatus.CREATED:
+                if quantity is not None:
+                    order.quantity = quantity
+                if price is not None:
+                    order.price = price
+                if stop_price is not None:
+                    order.stop_price = stop_price
+                self.listener.on_order_update(order, "modified")
         except (PermanentError, RecoverableError) as error:
+            self._follow(order, shadow, getattr(error, "replacement", None))
             self._report(error, "modify_order")
         self.sync(order)
+
+    def _follow(self, order: Order, shadow: Order, venue: Order | None) -> None:
+        """A venue that moves an order by cancel and replace (``exchanges/modify.py``) answers
+        with a new order: it becomes ``order``'s venue copy (polled, cancelled, OCO'd from now on)."""
+        if venue is None or venue is shadow or venue.client_order_id == shadow.client_order_id:
+            return
+        self.shadows[order.client_order_id] = venue
 
     async def replay_queue(self) -> int:
         """Send what the gateway's durable queue holds and is due; returns how many were settled."""

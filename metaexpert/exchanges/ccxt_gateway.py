@@ -67,6 +67,7 @@ from metaexpert.exchanges.errors import (
 )
 from metaexpert.exchanges.gateway import ExchangeGateway
 from metaexpert.exchanges.gateway_streams import StreamingMixin
+from metaexpert.exchanges.modify import ModifyMixin
 from metaexpert.exchanges.order_queue import (
     OperationKind,
     OrderQueue,
@@ -175,7 +176,7 @@ def _not_shed_or_open(exc: BaseException) -> bool:
     return not isinstance(exc, (RequestShed, CircuitOpenError))
 
 
-class CcxtGateway(QueueReplayMixin, StreamingMixin, ExchangeGateway):
+class CcxtGateway(ModifyMixin, QueueReplayMixin, StreamingMixin, ExchangeGateway):
     """The gateway for one exchange account and market type.
 
     ``order_queue_path``: SQLite journal for order operations that could not be sent (default:
@@ -845,55 +846,6 @@ class CcxtGateway(QueueReplayMixin, StreamingMixin, ExchangeGateway):
             snapshot = dict(snapshot or {})
             snapshot["status"] = "canceled"
             snapshot.setdefault("filled", order.filled_quantity)
-        return self._apply(order, snapshot)
-
-    async def modify_order(
-        self,
-        order: Order,
-        *,
-        quantity: float | None = None,
-        price: float | None = None,
-        stop_price: float | None = None,
-    ) -> Order:
-        if not order.is_open:
-            raise ConfigurationError(
-                f"order {order.client_order_id} is {order.status}: only open orders can be modified"
-            )
-        if quantity is not None and quantity <= 0:
-            raise ConfigurationError(f"modified quantity must be positive, got {quantity}")
-        if price is not None and price <= 0:
-            raise ConfigurationError(f"modified price must be positive, got {price}")
-        await self.load_markets()
-        market_symbol = self.ccxt_symbol(order.symbol)
-        order_type, side, _, _, params = self._order_arguments(order)
-        params.pop("newClientOrderId", None)
-        params.pop("orderLinkId", None)
-        params.pop("clOrdId", None)
-        if stop_price is not None:
-            key = "takeProfitPrice" if "takeProfitPrice" in params else "stopLossPrice"
-            params[key] = stop_price
-        order_type, params = self.venue.amend_arguments(order, order_type, params)
-        new_quantity = quantity if quantity is not None else order.quantity
-        new_price = price if price is not None else order.price
-        snapshot = await self._retried(
-            "modify_order",
-            RequestPriority.ORDER,
-            lambda: self.client.edit_order(
-                order.order_id, market_symbol, order_type, side, new_quantity, new_price, params
-            ),
-            symbol=order.symbol,
-        )
-        order.quantity = new_quantity
-        if price is not None:
-            order.price = price
-        if stop_price is not None:
-            order.stop_price = stop_price
-        new_client_id = snapshot.get("clientOrderId")
-        if new_client_id and new_client_id != order.client_order_id:
-            # Binance spot modifies by cancel-replace: a new order with its own client id.
-            self._orders.pop(order.client_order_id, None)
-            order.client_order_id = str(new_client_id)
-            self._orders[order.client_order_id] = order
         return self._apply(order, snapshot)
 
     # ----------------------------------------------------------------- settings

@@ -281,15 +281,11 @@ def test_live_futures_close_cancels_the_venue_stop_and_target_of_the_position(sa
     assert engine.portfolio.positions() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found, not fixed: Binance USD-M's algo API has no amend, and ccxt's editOrder asks "
-    "for a price ('require a price argument for swap orders'); a moved stop needs a cancel and "
-    "a new order, with the live broker's shadow order re-keyed to the new client id",
-)
 def test_live_futures_stop_moved_by_the_expert_is_moved_at_the_venue(sandbox):
     """Issue 16: moving a protective stop (``ctx.modify``) on Binance USD-M, where stops live on
-    the algo API; the venue's order keeps its client id and gets the new trigger."""
+    the algo API, which has no amend: the stop is cancelled and placed again at the new trigger
+    under a new client id of this run (``exchanges/modify.py``), and that order is the one the
+    close cancels. Red before: ccxt's editOrder asked for a price, the stop stayed where it was."""
     expert = _protected_futures_expert(sandbox)
     state: dict = {"bars": 0}
 
@@ -309,7 +305,56 @@ def test_live_futures_stop_moved_by_the_expert_is_moved_at_the_venue(sandbox):
     assert runtime.engine.errors == []
     stop = state["stop"]
     assert stop.stop_price == pytest.approx(round(state["was"] * 1.01, 1))
-    venue = {o["client_order_id"]: o for o in sandbox.ledger()["orders"]}
-    assert venue[stop.client_order_id]["stop_price"] == pytest.approx(stop.stop_price)
-    assert venue[stop.client_order_id]["status"] == "CANCELED"  # then the close cancelled it
+    assert stop.status is OrderStatus.CANCELLED
+    orders = sandbox.ledger()["orders"]  # this test's: from its entry on (the sandbox is shared)
+    entry = runtime.engine.orders[0].client_order_id
+    orders = orders[[o["client_order_id"] for o in orders].index(entry) :]
+    first, moved = [o for o in orders if o["kind"] == "STOP_MARKET"]  # the original, the moved
+    assert first["client_order_id"] == stop.client_order_id
+    assert (first["stop_price"], first["status"]) == (pytest.approx(state["was"]), "CANCELED")
+    assert moved["stop_price"] == pytest.approx(stop.stop_price)
+    assert moved["status"] == "CANCELED"  # the close cancelled the moved stop, not the old one
+    # A new id of this run, made as every one of its ids (core/order.py new_client_order_id).
+    assert moved["client_order_id"] != stop.client_order_id
+    assert moved["client_order_id"][:3] == stop.client_order_id[:3] == "me-"
+    assert not [o for o in orders if o["status"] in ("NEW", "PARTIALLY_FILLED")]
+    assert runtime.engine.portfolio.positions() == []
+
+
+def test_live_futures_stop_moved_past_the_market_is_refused_and_placed_again_at_its_old_trigger(
+    sandbox,
+):
+    """A long's stop moved above the market: Binance refuses it (-2021 "Order would immediately
+    trigger") after the old stop was cancelled. The old trigger is placed again, so the position
+    is never left without its stop; the refusal is the run's error, and the close cancels the
+    restored stop."""
+    expert = _protected_futures_expert(sandbox)
+    state: dict = {"bars": 0}
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        state["bars"] += 1
+        if state["bars"] == 1:
+            ctx.buy()
+        elif state["bars"] == 2:
+            (stop,) = [o for o in ctx.open_orders() if o.tag == "stop_loss"]
+            state["stop"], state["was"] = stop, stop.stop_price
+            ctx.modify(stop, stop_price=round(series.last_close * 1.05, 1))
+        elif state["bars"] == 3:
+            state["held"] = [(o.tag, o.stop_price) for o in ctx.open_orders()]
+            ctx.close()
+
+    runtime = asyncio.run(_drive(expert, sandbox, steps=5))
+    stop = state["stop"]
+    assert len(runtime.engine.errors) == 1 and "-2021" in str(runtime.engine.errors[0])
+    assert stop.stop_price == pytest.approx(state["was"])  # not moved in the engine either
+    assert ("stop_loss", pytest.approx(state["was"])) in state["held"]
+    orders = sandbox.ledger()["orders"]
+    entry = runtime.engine.orders[0].client_order_id
+    orders = orders[[o["client_order_id"] for o in orders].index(entry) :]
+    first, restored = [o for o in orders if o["kind"] == "STOP_MARKET"]
+    assert first["client_order_id"] == stop.client_order_id and first["status"] == "CANCELED"
+    assert restored["stop_price"] == pytest.approx(state["was"])
+    assert restored["status"] == "CANCELED"  # cancelled by the close, as the position's stop
+    assert not [o for o in orders if o["status"] in ("NEW", "PARTIALLY_FILLED")]
     assert runtime.engine.portfolio.positions() == []

@@ -70,6 +70,7 @@ class VenueModule(Protocol):
     def amend_arguments(
         self, order: Order, order_type: str, params: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]: ...
+    def modify_by_replace(self, order: Order, config: Any) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +265,11 @@ def amend_in_place(
 ) -> tuple[str, dict[str, Any]]:
     """``editOrder``'s type and params: those the order was created with."""
     return order_type, params
+
+
+def amends_everything(order: Order, config: Any) -> bool:
+    """The venue amends every order in place (``modify_by_replace`` is never needed)."""
+    return False
 
 
 def any_order_book_depth(limit: int | None, config: Any) -> int | None:

@@ -142,6 +142,12 @@ order_book_depth = any_order_book_depth
 amend_arguments = amend_in_place
 
 
+def modify_by_replace(order: Order, config: Any) -> bool:
+    """USD-M and COIN-M conditional orders live on the algo API, which has no amend: they are
+    moved by cancel and replace (``exchanges/modify.py``)."""
+    return config.market_type is MarketType.FUTURES and order.order_type.is_conditional
+
+
 def account_figures(info: Any, currency: str) -> AccountFigures | None:
     """USD-M / COIN-M: the asset's ``walletBalance``, ``marginBalance`` and ``unrealizedProfit``."""
     if not isinstance(info, dict):

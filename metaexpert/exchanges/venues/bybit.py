@@ -52,6 +52,7 @@ from metaexpert.core.order import Order, position_leg
 from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
     amend_in_place,
+    amends_everything,
     apply_common_settings,
     find_entry,
     message_contains,
@@ -290,3 +291,4 @@ def order_book_depth(limit: int | None, config: Any) -> int | None:
 
 
 amend_arguments = amend_in_place
+modify_by_replace = amends_everything

@@ -30,6 +30,7 @@ from metaexpert.core.enums import ContractType, Exchange, MarginMode, MarketType
 from metaexpert.core.order import Order, position_leg
 from metaexpert.exchanges.mapping import AccountFigures
 from metaexpert.exchanges.venues.base import (
+    amends_everything,
     any_order_book_depth,
     apply_common_settings,
     fetch_order_directly,
@@ -154,6 +155,9 @@ normalize_trade = keep_trade
 fetch_order = fetch_order_directly
 fetch_ticker = fetch_ticker_directly
 order_book_depth = any_order_book_depth
+
+
+modify_by_replace = amends_everything
 
 
 def amend_arguments(
