@@ -253,3 +253,24 @@ def test_option_call_with_underlying_rise_opens_and_closes_at_black_scholes_prem
         assert client.fetch_balance()["USDC"]["total"] == pytest.approx(
             100_000 + 0.5 * (higher - entry) - fees, rel=1e-9
         )
+
+
+def test_set_margin_mode_isolated_applies_to_the_whole_unified_account(
+    bybit: ccxt.bybit, sandbox: SandboxServer
+) -> None:
+    """A unified account has one margin mode (``/v5/account/set-margin-mode``); the sandbox
+    answered 10001 "does not serve", so an expert asking for isolated margin on Bybit ran cross
+    with a warning. Isolated: a 10x long's liquidation price comes from its own margin."""
+    bybit.set_margin_mode("isolated", LINEAR)
+    assert bybit.privateGetV5AccountInfo()["result"]["marginMode"] == "ISOLATED_MARGIN"
+    with pytest.raises(ccxt.BaseError, match="110026"):
+        bybit.set_margin_mode("isolated", LINEAR)
+    bybit.set_leverage(10, LINEAR)
+    bybit.create_order(LINEAR, "market", "buy", 0.01)
+    (position,) = _open(bybit, LINEAR)
+    entry = position["entryPrice"]
+    # Isolated margin is 1/10 of the notional: liquidated about 10% below the entry (the 0.5%
+    # maintenance margin moves it a little closer), not backed by the 100,000 USDT wallet.
+    assert 0.89 * entry < position["liquidationPrice"] < 0.91 * entry
+    with pytest.raises(ccxt.BaseError, match="110024"):
+        bybit.set_margin_mode("cross", LINEAR)

@@ -23,7 +23,7 @@ from metaexpert.core.timeframe import Timeframe
 from metaexpert.sandbox.config import SandboxConfig
 from metaexpert.sandbox.core.faults import Fault
 from metaexpert.sandbox.core.model import MarketSpec, SandboxOrder, fmt
-from metaexpert.sandbox.core.rejects import Reject
+from metaexpert.sandbox.core.rejects import Reject, RejectReason
 from metaexpert.sandbox.core.service import Route, VenueApp, json_response
 from metaexpert.sandbox.venues.bybit import orders as wire
 from metaexpert.sandbox.venues.bybit import payloads
@@ -96,6 +96,7 @@ class BybitApp(VenueApp):
             ("/v5/order/cancel-all", self.cancel_all),
             ("/v5/position/set-leverage", self.set_leverage),
             ("/v5/position/switch-mode", self.switch_mode),
+            ("/v5/account/set-margin-mode", self.set_margin_mode),
         ]
         return [
             *(("GET", path, handler) for path, handler in public + private_get),
@@ -327,12 +328,51 @@ class BybitApp(VenueApp):
             }
         )
 
+    def _derivative_accounts(self, api_key: str) -> list[tuple[str, Any]]:
+        return [
+            (category, self.exchange.margin_accounts[category][api_key])
+            for category in ("linear", "inverse")
+            if category in self.exchange.margin_accounts
+        ]
+
+    def _margin_mode(self, api_key: str) -> str:
+        """A unified account's one margin mode (REGULAR_MARGIN is cross)."""
+        isolated = any(
+            mode == "ISOLATED"
+            for _, account in self._derivative_accounts(api_key)
+            for mode in account.margin_type.values()
+        )
+        return "ISOLATED_MARGIN" if isolated else "REGULAR_MARGIN"
+
+    async def set_margin_mode(self, request: web.Request) -> web.Response:
+        """Unified accounts set cross or isolated margin for the whole account (every linear
+        and inverse symbol), not per symbol; refused while a position or an order is open."""
+        api_key, params = await self._request(request, private=True)
+        wanted = str(params.get("setMarginMode") or "")
+        if not wanted:
+            raise missing("setMarginMode")
+        margin_type = {"ISOLATED_MARGIN": "ISOLATED", "REGULAR_MARGIN": "CROSSED"}.get(wanted)
+        if margin_type is None:
+            raise invalid("setMarginMode", wanted)  # PORTFOLIO_MARGIN is not modelled
+        if self._margin_mode(str(api_key)) == wanted:
+            raise BybitError(110026, "Cross/isolated margin mode is not modified")
+        for category, _ in self._derivative_accounts(str(api_key)):
+            for symbol in self.exchange.symbols[category]:
+                try:
+                    self.exchange.margin.set_margin_type(
+                        category, str(api_key), symbol, margin_type
+                    )
+                except Reject as reject:
+                    if reject.reason is not RejectReason.MARGIN_MODE_UNCHANGED:
+                        raise
+        return ok({"reasons": []})
+
     async def account_info(self, request: web.Request) -> web.Response:
-        await self._request(request, private=True)
+        api_key, _ = await self._request(request, private=True)
         return ok(
             {
                 "unifiedMarginStatus": 5,
-                "marginMode": "REGULAR_MARGIN",
+                "marginMode": self._margin_mode(str(api_key)),
                 "isMasterTrader": False,
                 "spotHedgingStatus": "OFF",
                 "updatedTime": str(self.exchange.now),
