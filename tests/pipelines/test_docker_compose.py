@@ -56,7 +56,7 @@ def test_docker_compose_file_with_required_services_uses_asyncpg_and_environment
     )  # offline out of the box
     # the image: pipelines extra installed, mypyc build compiled (gcc in python:3.11) unless chosen pure
     dockerfile = (ROOT / services["worker"]["build"]["dockerfile"]).read_text()
-    assert '".[pipelines,dask]"' in dockerfile and "FROM python:3.11\n" in dockerfile
+    assert '".[pipelines,dask,ray]"' in dockerfile and "FROM python:3.11\n" in dockerfile
     assert any(
         volume.endswith(":/data:ro") for volume in services["worker"]["volumes"]
     )  # the data mounted
