@@ -38,6 +38,7 @@ from metaexpert.core.enums import (
 from metaexpert.core.errors import (
     ConfigurationError,
     MetaExpertError,
+    PermanentError,
     RecoverableError,
 )
 from metaexpert.core.funding import FundingRate
@@ -843,6 +844,15 @@ class CcxtGateway(ModifyMixin, QueueReplayMixin, StreamingMixin, ExchangeGateway
                 queue_id=queue_id,
             ) from None
         if not snapshot or not snapshot.get("status"):
+            # Bybit and OKX answer a cancel with the order's ids only; what filled before the
+            # cancel arrived is read back, or it was never booked (a resting spot buy held
+            # 0.0459 BTC more at the venue than in the engine, left there after the close).
+            try:
+                final = await self._lookup_by_client_id(order, market_symbol)
+            except (PermanentError, RecoverableError):
+                final = None
+            if final and final.get("status"):
+                return self._apply(order, final)
             snapshot = dict(snapshot or {})
             snapshot["status"] = "canceled"
             snapshot.setdefault("filled", order.filled_quantity)

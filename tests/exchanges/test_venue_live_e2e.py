@@ -631,3 +631,60 @@ def test_live_swap_liquidated_at_the_venue_is_dropped_and_the_wallet_taken_from_
     assert balance.balance == pytest.approx(wallet, abs=1e-8)
     assert engine.portfolio.account.balance == balance.balance
     assert engine.portfolio.account.equity == balance.balance
+
+
+def test_live_spot_limit_moved_partially_filled_and_cancelled_matches_the_sandbox_ledger(venue):
+    """Issue 16, spot on the unified accounts: a resting buy limit is moved (amended at the
+    venue), partly filled by the bars' volume, the rest cancelled, and the coin bought sold
+    again; the venue's orders, coin and USDT equal the engine's."""
+    name, sandbox = venue
+    with SandboxServer(sandbox.config.model_copy(update={"fill_volume_fraction": 0.01})) as limited:
+        expert = _expert(name, limited, market_type="spot")
+        state: dict = {"bars": 0}
+
+        @expert.on_init(
+            symbol="BTCUSDT",
+            timeframe="1m",
+            lookback_bars=5,
+            size_type="fixed_base",
+            size_value=0.01,
+        )
+        def init(ctx):
+            pass
+
+        @expert.on_bar(timeframe="1m")
+        def bar(ctx, series):
+            state["bars"] += 1
+            if state["bars"] == 1:  # far below the market: rests
+                state["limit"] = ctx.buy(0.5, price=round(series.last_close * 0.9, 1))
+            elif state["bars"] == 2:  # moved to 5 USDT below the last close: touched bars fill it
+                ctx.modify(state["limit"], price=round(series.last_close - 5.0, 1))
+            elif state["bars"] == 6:
+                ctx.cancel(state["limit"])
+            elif state["bars"] == 7:
+                ctx.close()
+
+        runtime, (account, _, open_orders) = asyncio.run(_drive(expert, limited, steps=8))
+        ledger = limited.ledger()
+    engine = runtime.engine
+    assert engine.errors == []
+    limit = state["limit"]
+    venue_orders = {o["client_order_id"]: o for o in ledger["orders"]}
+    assert limit.status is OrderStatus.CANCELLED and 0 < limit.filled_quantity < limit.quantity
+    moved = venue_orders[limit.client_order_id]
+    assert moved["price"] == pytest.approx(limit.price)  # the venue holds the moved price
+    assert moved["executed_quantity"] == pytest.approx(limit.filled_quantity)
+    (close,) = [o for o in engine.orders if o.tag == "close"]
+    assert close.status is OrderStatus.FILLED
+    (venue_account,) = ledger["accounts"].values()
+    balances = venue_account["spot_balances"]
+    # The close sells the coin net of the buys' fees (taken in BTC) rounded down to the amount
+    # step: dust below one step stays, at the venue and in the engine alike.
+    dust = balances["BTC"]["free"] + balances["BTC"]["locked"]
+    assert 0 <= dust < 1e-6
+    assert sum(p.quantity for p in engine.portfolio.positions()) == pytest.approx(dust, abs=1e-12)
+    usdt = balances["USDT"]["free"] + balances["USDT"]["locked"]
+    assert open_orders == []
+    # The venue reports balances to 8 places; the engine books the fills unrounded.
+    assert account.balance == pytest.approx(usdt, abs=1e-8)
+    assert engine.portfolio.account.balance == pytest.approx(usdt, abs=1e-8)
