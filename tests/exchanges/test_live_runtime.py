@@ -358,3 +358,78 @@ def test_live_futures_stop_moved_past_the_market_is_refused_and_placed_again_at_
     assert restored["status"] == "CANCELED"  # cancelled by the close, as the position's stop
     assert not [o for o in orders if o["status"] in ("NEW", "PARTIALLY_FILLED")]
     assert runtime.engine.portfolio.positions() == []
+
+
+def test_live_coin_m_with_bracket_moved_and_closed_settles_in_btc_and_matches_the_sandbox_ledger():
+    """Issue 16: COIN-M (``BTCUSD_PERP``, 100 USD contracts settled in BTC) through the runtime:
+    1,000 USD of exposure is 10 contracts, the stop and target go to the venue, the stop is moved
+    (cancel and replace, as on USD-M), the close cancels the bracket, and the BTC wallet, the
+    gateway's account and the engine's agree with the sandbox's ledger."""
+    account = AccountConfig(api_key=KEY, secret=SECRET, coin_balances={"BTC": 1.0})
+    config = SandboxConfig(
+        timeframe="1m",
+        inverse_symbols=["BTCUSDT"],
+        speed=0.0,
+        tick_replay=False,
+        accounts=[account],
+    )
+    state: dict = {"bars": 0}
+    with SandboxServer(config) as coinm:
+        expert = _expert(
+            coinm,
+            market_type="futures",
+            contract_type="inverse",
+            margin_mode="isolated",
+            position_mode="oneway",
+        )
+
+        @expert.on_init(
+            symbol="BTCUSD_PERP",
+            timeframe="1m",
+            lookback_bars=5,
+            size_type="fixed_quote",
+            size_value=1_000,
+            stop_loss_pct=5.0,
+            take_profit_pct=10.0,
+            leverage=2,
+        )
+        def init(ctx):
+            pass
+
+        @expert.on_bar(timeframe="1m")
+        def bar(ctx, series):
+            state["bars"] += 1
+            if state["bars"] == 1:
+                ctx.buy()
+            elif state["bars"] == 2:
+                (stop,) = [o for o in ctx.open_orders() if o.tag == "stop_loss"]
+                state["stop"] = stop
+                ctx.modify(stop, stop_price=round(stop.stop_price * 1.01, 1))
+            elif state["bars"] == 4:
+                ctx.close()
+
+        async def venue_state(gateway):
+            return await gateway.fetch_balance("BTC"), await gateway.fetch_open_orders()
+
+        runtime, (balance, open_orders) = asyncio.run(
+            drive(expert, coinm, TradeMode.LIVE, 6, after=venue_state)
+        )
+        ledger = coinm.ledger()
+    engine = runtime.engine
+    assert engine.errors == []
+    buy = engine.orders[0]
+    (close,) = [o for o in engine.orders if o.tag == "close"]
+    assert buy.quantity == 10 and close.filled_quantity == 10  # 100 USD contracts
+    stops = [o for o in ledger["orders"] if o["kind"] == "STOP_MARKET"]
+    assert [o["status"] for o in stops] == ["CANCELED", "CANCELED"]  # the original, the moved
+    assert stops[1]["stop_price"] == pytest.approx(state["stop"].stop_price)
+    assert open_orders == [] and engine.portfolio.positions() == []
+    fills = ledger["fills"]
+    realised = 10 * 100 * (1 / buy.average_price - 1 / close.average_price)
+    assert sum(f["realized_pnl"] for f in fills) == pytest.approx(realised, rel=0, abs=1e-12)
+    assert {f["commission_asset"] for f in fills} == {"BTC"}
+    assert engine.portfolio.account.currency == "BTC"
+    assert balance.balance == pytest.approx(engine.portfolio.account.balance, abs=1e-8)
+    assert engine.portfolio.account.balance == pytest.approx(
+        1.0 + realised - sum(f["commission"] for f in fills), abs=1e-8
+    )
