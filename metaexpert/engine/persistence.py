@@ -59,6 +59,7 @@ from metaexpert.core.market import Bar
 from metaexpert.core.order import Order, position_leg
 from metaexpert.core.position import Position
 from metaexpert.engine.engine import Engine, StopRun
+from metaexpert.engine.venue_positions import quantities_differ, take_venue_leg
 from metaexpert.storage import (
     BatchWriter,
     Database,
@@ -658,25 +659,12 @@ class ExpertRecorder:
             theirs = venue.get(key)
             ours_quantity = ours.quantity if ours is not None else 0.0
             theirs_quantity = theirs.quantity if theirs is not None else 0.0
-            if abs(ours_quantity - theirs_quantity) > max(1e-9, theirs_quantity * 1e-6):
+            if quantities_differ(ours_quantity, theirs_quantity):
                 reason = (
                     f"{key[0]} {key[1]} position is {theirs_quantity} at the venue but {ours_quantity} "
                     "in the recovered records; the venue's is kept"
                 )
-                logger.error(reason)
-                engine._record_risk(
-                    RiskEvent(
-                        rule="reconciliation",
-                        action=RiskEventAction.POSITION_MISMATCH,
-                        timestamp=engine.portfolio.now_ms,
-                        symbol=key[0],
-                        reason=reason,
-                    )
-                )
-                if theirs is not None and theirs_quantity > _EPSILON:
-                    ledger[key] = theirs
-                else:
-                    ledger.pop(key, None)
+                take_venue_leg(engine, key, theirs, reason)
         engine.portfolio.revalue()
 
     @property

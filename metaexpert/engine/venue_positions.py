@@ -42,6 +42,31 @@ def quantities_differ(ours: float, theirs: float) -> bool:
     return abs(ours - theirs) > max(1e-9, abs(theirs) * 1e-6)
 
 
+def take_venue_leg(
+    engine: Engine, key: tuple[str, PositionSide], theirs: Position | None, reason: str
+) -> bool:
+    """The venue wins: ``key``'s leg becomes the venue's (``theirs``), or is dropped when the
+    venue holds none; the reason is logged and recorded as a ``position_mismatch`` risk event.
+    Returns whether the leg is still held. Used while trading (below) and at a restart
+    (``engine/persistence.py``)."""
+    logger.error(reason)
+    engine._record_risk(
+        RiskEvent(
+            rule="reconciliation",
+            action=RiskEventAction.POSITION_MISMATCH,
+            timestamp=engine.portfolio.now_ms,
+            symbol=key[0],
+            reason=reason,
+        )
+    )
+    ledger = engine.portfolio.ledger.positions
+    if theirs is not None and theirs.quantity > _EPSILON:
+        ledger[key] = theirs
+        return True
+    ledger.pop(key, None)
+    return False
+
+
 class VenuePositionCheck:
     """Compares the venue's derivative positions with the engine's during a live run."""
 
@@ -96,7 +121,14 @@ class VenuePositionCheck:
                 self._noted[key] = theirs  # perhaps a fill of ours not booked yet: look again
                 continue
             del self._noted[key]
-            self._take_venue_leg(engine, key, venue.get(key), ours, theirs)
+            self.changes += 1
+            reason = (
+                f"{key[0]} {key[1]} position changed at the venue outside this run (a "
+                f"liquidation, or a trade not made by this expert): {theirs} at the venue, "
+                f"{ours} in the engine; the venue's is kept"
+            )
+            if not take_venue_leg(engine, key, venue.get(key), reason):
+                engine._cancel_brackets(key, "its position was closed at the venue")
             changed = True
         if changed:
             try:
@@ -115,35 +147,3 @@ class VenuePositionCheck:
                 delta,
             )
         portfolio.revalue()
-
-    def _take_venue_leg(
-        self,
-        engine: Engine,
-        key: tuple[str, PositionSide],
-        theirs: Position | None,
-        ours_quantity: float,
-        theirs_quantity: float,
-    ) -> None:
-        symbol, side = key
-        reason = (
-            f"{symbol} {side} position changed at the venue outside this run (a liquidation, "
-            f"or a trade not made by this expert): {theirs_quantity} at the venue, "
-            f"{ours_quantity} in the engine; the venue's is kept"
-        )
-        logger.error(reason)
-        self.changes += 1
-        engine._record_risk(
-            RiskEvent(
-                rule="reconciliation",
-                action=RiskEventAction.POSITION_MISMATCH,
-                timestamp=engine.portfolio.now_ms,
-                symbol=symbol,
-                reason=reason,
-            )
-        )
-        ledger = engine.portfolio.ledger.positions
-        if theirs is not None:
-            ledger[key] = theirs
-            return
-        ledger.pop(key, None)
-        engine._cancel_brackets(key, "its position was closed at the venue")
