@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from metaexpert.storage.deadline import ServerWatchdog, install_server_deadline
 from metaexpert.storage.errors import SchemaOutOfDateError
 from metaexpert.storage.retry import call_with_retries
 from metaexpert.storage.settings import StorageSettings
@@ -91,6 +92,7 @@ class Database:
         self._url = parse_database_url(settings.database_url)
         self.redacted_url = redact_url(self._url)
         self.backend = "sqlite" if is_sqlite(self._url) else "postgresql"
+        self.watchdog: ServerWatchdog | None = None
         self.engine = self._create_engine()
         self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
 
@@ -120,19 +122,28 @@ class Database:
             engine = create_engine(self._url, echo=settings.echo_sql, **options)
             _install_sqlite_behaviour(engine, settings, in_memory=database_file is None)
             return engine
-        return create_engine(
+        engine = create_engine(
             self._url,
             echo=settings.echo_sql,
-            pool_pre_ping=True,
             pool_size=settings.pool_size,
             connect_args=postgres_connect_args(
                 settings.connect_timeout_seconds, self._url.query.get("options")
             ),
         )
+        # The liveness check on checkout (in place of pool_pre_ping) and a client-side
+        # deadline on every answer: a stopped server process is not seen otherwise.
+        self.watchdog = install_server_deadline(
+            engine,
+            redacted_url=self.redacted_url,
+            connect_timeout_seconds=settings.connect_timeout_seconds,
+        )
+        return engine
 
     def dispose(self) -> None:
         """Close every pooled connection (call before a process exits or forks)."""
         self.engine.dispose()
+        if self.watchdog is not None:
+            self.watchdog.close()
 
     # ------------------------------------------------------------ transactions
     @contextmanager

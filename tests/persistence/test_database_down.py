@@ -17,6 +17,7 @@ from metaexpert.engine.engine import StopRun
 from metaexpert.storage import WriterState
 from tests.persistence.conftest import make_expert, make_runtime, open_recorder
 from tests.storage.packet_drop import packets_dropped, require_packet_drop
+from tests.storage.private_postgres import private_server
 from tests.storage.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.network, pytest.mark.postgres]
@@ -191,3 +192,40 @@ def test_database_partition_with_packets_dropped_stops_the_expert(sandbox, tmp_p
     assert detected_after, "the expert traded on through the partition"
     recorder.close()
     _assert_next_start_writes_the_journal(recorder, runtime, url, tmp_path)  # healed
+
+
+def test_database_server_stopped_with_sigstop_stops_the_expert(sandbox, tmp_path):
+    # Issue 15: a PostgreSQL whose processes stop (not a dropped network) kept TCP alive, so
+    # the writer waited forever: nothing logged, ``on_database_down="stop"`` never fired.
+    # The server is a private one, every process of it SIGSTOPped; paced steps as above.
+    with private_server() as server:
+        recorder = open_recorder(
+            server.url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
+        )
+        runtime = make_runtime(_busy_expert(sandbox), TradeMode.PAPER, recorder)
+        detected_after: list[float] = []
+
+        async def scenario():
+            await runtime.start()
+            sandbox.advance(1)
+            await runtime.step()
+            recorder.flush(10)
+            with server.frozen():
+                started = time.monotonic()
+                try:
+                    while time.monotonic() - started < 120:
+                        sandbox.advance(1)
+                        await runtime.step()
+                        await asyncio.sleep(0.25)
+                except StopRun:
+                    detected_after.append(time.monotonic() - started)
+                finally:
+                    await runtime.gateway.close()
+
+        asyncio.run(scenario())
+        print(f"\nstopped server detected after {detected_after} s")
+        assert detected_after, "the expert traded on while the database answered nothing"
+        assert runtime.engine.stopped and "persistence stopped" in runtime.engine.stop_reason
+        assert recorder.writer.state is WriterState.STOPPED
+        recorder.close()
+        _assert_next_start_writes_the_journal(recorder, runtime, server.url, tmp_path)  # resumed
