@@ -150,8 +150,11 @@ class Context:
         self._engine.cancel(self._resolve(order))
 
     def cancel_all(self, symbol: str | None = None) -> None:
-        for order in self._portfolio.open_orders(symbol):
-            self._engine.cancel(order)
+        """Cancel every order of ``symbol`` (all symbols by default) that is not done yet,
+        those whose create has not been answered included."""
+        for order in list(self._portfolio.orders.values()):
+            if not order.status.is_terminal and (symbol is None or order.symbol == symbol):
+                self._engine.cancel(order)
 
     def modify(
         self,

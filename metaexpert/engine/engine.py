@@ -444,8 +444,10 @@ class Engine:
         return order
 
     def cancel(self, order: Order) -> None:
+        """Cancel an order that is not done yet: open, or still ``created`` (in live mode its
+        create may wait in the durable queue: the broker drops it there or cancels it after)."""
         assert self.broker is not None
-        if order.status.is_open:
+        if not order.status.is_terminal:
             self.broker.cancel(order)
 
     def modify(self, order: Order, **changes: Any) -> None:

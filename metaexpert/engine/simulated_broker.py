@@ -188,7 +188,7 @@ class SimulatedBroker(Broker):
                 self._passive.add(order.client_order_id)
 
     def cancel(self, order: Order, reason: str = "cancelled") -> None:
-        if not order.status.is_open and order.status.value != "created":
+        if order.status.is_terminal:
             return
         order.cancel(self.portfolio.now_ms)
         self._forget(order)

@@ -203,6 +203,70 @@ def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_f
     assert len(placed) == 1  # journalled, replayed once the venue answered, placed once
 
 
+def test_live_order_journalled_then_cancelled_by_the_expert_is_never_left_at_the_venue(
+    sandbox, tmp_path
+):
+    """Found by the loaded series (chaos run, Bybit): ``ctx.cancel`` of an order whose create
+    waited in the durable queue did nothing (the engine cancelled open orders only, and a
+    journalled create is still ``created``); the replay then placed it, and 12 resting buys
+    stood at the venue at the end of the run."""
+    from metaexpert.exchanges import RetryPolicy
+    from metaexpert.sandbox import Fault
+
+    expert = _expert(sandbox, market_type="spot")
+    bars, resting = [], []
+
+    @expert.on_init(
+        symbol="BTCUSDT", timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=0.002
+    )
+    def init(ctx):
+        pass
+
+    @expert.on_bar(timeframe="1m")
+    def bar(ctx, series):
+        bars.append(series.last.timestamp)
+        if len(bars) == 1:
+            sandbox.inject(
+                Fault(
+                    kind="rate_limit",
+                    count=5,
+                    path="/api/v3/order",
+                    method="POST",
+                    retry_after_seconds=0,
+                )
+            )
+            order = ctx.buy(0.002, price=round(series.last_close * 0.5, 2))
+            resting.append(order)
+        elif len(bars) == 2:
+            assert resting[0].status is OrderStatus.CREATED  # still in the durable queue
+            ctx.cancel(resting[0].client_order_id)
+
+    quick = RetryPolicy(attempts=2, initial_delay=0.0, maximum_delay=0.001, jitter=0.0)
+
+    def settled(runtime) -> bool:
+        queue = runtime.gateway.order_queue
+        return len(bars) > 2 and resting[0].status.is_terminal and queue.count() == 0
+
+    runtime = asyncio.run(
+        _drive(
+            expert,
+            sandbox,
+            steps=200,
+            until=settled,
+            order_queue_path=tmp_path / "queue.sqlite",
+            retry_policy=quick,
+            order_retry_policy=quick,
+            client_options={"recvWindow": 100},
+        )
+    )
+    (order,) = runtime.engine.orders
+    assert order.status is OrderStatus.CANCELLED
+    at_venue = [
+        o for o in sandbox.ledger()["orders"] if o["client_order_id"] == order.client_order_id
+    ]
+    assert all(o["status"] == "CANCELED" for o in at_venue)  # never sent, or sent and cancelled
+
+
 def test_bounded_run_with_market_data_shed_ends_with_one_line_per_skipped_poll(sandbox, caplog):
     """Issue 15: a shed market-data poll logged a traceback each time and ``max_steps`` never returned
     (the failed step was never counted)."""
