@@ -224,6 +224,9 @@ class Order:
     reject_reason: str = ""
     tag: str = ""
     comment: str = ""
+    # Live: kept and triggered by the engine, never sent to the venue (live_broker.py); stored,
+    # so that a restart hands it back to the engine instead of looking for it at the venue.
+    engine_managed: bool = False
     trades: list[Trade] = field(default_factory=list)
     status_history: list[tuple[OrderStatus, int]] = field(default_factory=list)
 
@@ -259,6 +262,7 @@ class Order:
         reject_reason: str = "",
         tag: str = "",
         comment: str = "",
+        engine_managed: bool = False,
         trades: list[Trade] | None = None,
         status_history: list[tuple[OrderStatus, int]] | None = None,
     ) -> None:
@@ -289,6 +293,7 @@ class Order:
         self.reject_reason = reject_reason
         self.tag = tag
         self.comment = comment
+        self.engine_managed = engine_managed
         self.trades = [] if trades is None else trades
         self.status_history = [] if status_history is None else status_history
         self.__post_init__()

@@ -103,8 +103,8 @@ class LiveBroker(Broker):
     # ------------------------------------------------------------------ Broker
     def submit(self, order: Order) -> None:
         if order.order_type in self.engine_managed or self._shares_held_coin(order):
-            self.local[order.client_order_id] = order
-            self.portfolio.orders[order.client_order_id] = order
+            order.engine_managed = True
+            self.keep(order)
             order.submit(self.portfolio.now_ms)
             self.listener.on_order_update(
                 order, "engine-managed: evaluated on every price, not sent to the venue"
@@ -116,6 +116,11 @@ class LiveBroker(Broker):
         self.portfolio.orders[order.client_order_id] = order
         self._creating.add(order.client_order_id)
         self._send(order, shadow)
+
+    def keep(self, order: Order) -> None:
+        """Hold an engine-managed order here (a new one, or one recovered after a restart)."""
+        self.local[order.client_order_id] = order
+        self.portfolio.orders[order.client_order_id] = order
 
     def cancel(self, order: Order, reason: str = "cancelled") -> None:
         if self.local.pop(order.client_order_id, None) is not None:

@@ -561,9 +561,17 @@ class ExpertRecorder:
 
         A fill the venue made while the process was down is booked once through
         ``engine.on_execution``; a cancel or expiry is applied; an order still open is
-        handed to the live broker, which polls it by client order id from then on."""
-        for order in self.recovery.open_orders:
-            if order.symbol not in engine.portfolio.markets:
+        handed to the live broker, which polls it by client order id from then on. An order
+        the engine kept itself (``engine_managed``) was never at the venue: it goes back to the
+        broker first, so that a venue fill booked below (a stop that filled while the process
+        was down) cancels it like any bracket sibling."""
+        recovered = [o for o in self.recovery.open_orders if o.symbol in engine.portfolio.markets]
+        for order in recovered:
+            if order.engine_managed:
+                engine.orders.append(order)
+                broker.keep(order)
+        for order in recovered:
+            if order.engine_managed:
                 continue
             engine.orders.append(order)
             try:

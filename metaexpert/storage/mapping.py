@@ -76,6 +76,7 @@ def order_from_row(
         reject_reason=row.reject_reason,
         tag=row.tag,
         comment=row.comment,
+        engine_managed=row.engine_managed,
         trades=[
             trade_from_row(trade) for trade in sorted(trades, key=lambda t: (t.timestamp_ms, t.id))
         ],

@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -112,6 +113,7 @@ class OrderRow(Base):
     reject_reason: Mapped[str] = mapped_column(Text, default="")
     tag: Mapped[str] = mapped_column(String(200), default="")
     comment: Mapped[str] = mapped_column(Text, default="")
+    engine_managed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class OrderStatusHistoryRow(Base):

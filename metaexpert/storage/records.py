@@ -125,6 +125,7 @@ def order_payload(order: Order) -> dict[str, Any]:
         "reject_reason": scrub_text(order.reject_reason),
         "tag": order.tag,
         "comment": order.comment,
+        "engine_managed": order.engine_managed,
         "status_history": [
             [status.value, int(timestamp)] for status, timestamp in order.status_history
         ],

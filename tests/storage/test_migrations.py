@@ -31,8 +31,20 @@ def test_migrated_schema_with_models_has_no_differences(database: Database) -> N
     assert differences == []
 
 
-def test_downgrade_one_step_with_head_schema_removes_bar_cursors(fresh_database: Database) -> None:
+def test_downgrade_one_step_with_head_schema_removes_the_engine_managed_column(
+    fresh_database: Database,
+) -> None:
     fresh_database.downgrade()
+    assert fresh_database.current_revision() == "0002_bar_cursors"
+    columns = {column["name"] for column in inspect(fresh_database.engine).get_columns("orders")}
+    assert "engine_managed" not in columns
+    fresh_database.upgrade()
+    columns = {column["name"] for column in inspect(fresh_database.engine).get_columns("orders")}
+    assert "engine_managed" in columns
+
+
+def test_downgrade_two_steps_with_head_schema_removes_bar_cursors(fresh_database: Database) -> None:
+    fresh_database.downgrade("0001_initial_schema")
     assert fresh_database.current_revision() == "0001_initial_schema"
     assert "bar_cursors" not in _tables(fresh_database)
     indexes = {index["name"] for index in inspect(fresh_database.engine).get_indexes("trades")}
@@ -59,7 +71,7 @@ def test_check_schema_with_empty_database_names_the_upgrade_command(
 
 def test_check_schema_with_older_revision_names_both_revisions(fresh_database: Database) -> None:
     fresh_database.downgrade()
-    with pytest.raises(SchemaOutOfDateError, match="0001_initial_schema.*0002_bar_cursors"):
+    with pytest.raises(SchemaOutOfDateError, match="0002_bar_cursors.*0003_engine_managed_orders"):
         fresh_database.check_schema()
 
 
@@ -79,4 +91,4 @@ def test_command_line_upgrade_with_url_reaches_head(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "revision 0002_bar_cursors" in result.stdout
+    assert "revision 0003_engine_managed_orders" in result.stdout

@@ -390,6 +390,9 @@ class SandboxExchange(PlacementMixin, ExecutionMixin):
                 order.symbol, order.position_side
             )
             child.quantity = abs(position.amount)
+        # The coin a spot algo order locked is the coin its child sells.
+        child.locked_asset, child.locked_amount = order.locked_asset, order.locked_amount
+        order.locked_asset, order.locked_amount = None, 0.0
         order.algo_status = "FINISHED"
         order.actual_order_id = child.order_id
         self.listener(AlgoEvent(order))

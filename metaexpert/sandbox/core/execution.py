@@ -198,14 +198,16 @@ class ExecutionMixin(_Base):
 
     def finish(self, order: SandboxOrder, status: str, time: int | None = None) -> None:
         order.update_time = self.now if time is None else time
-        if order.is_algo:
-            order.algo_status = status
-            self.listener(AlgoEvent(order))
-            return
-        order.status = status
+        # A spot algo order locks its coin like a plain one: a cancelled stop must free it (it
+        # stayed locked, and the close that followed was refused for "insufficient balance").
         if order.locked_asset is not None:
             account = self.spot_accounts[order.api_key]
             account.unlock(order.locked_asset, order.locked_amount)
             order.locked_asset, order.locked_amount = None, 0.0
             self.listener(BalanceEvent(order.market, account, order.update_time))
+        if order.is_algo:
+            order.algo_status = status
+            self.listener(AlgoEvent(order))
+            return
+        order.status = status
         self.listener(OrderEvent(order, status))
