@@ -144,13 +144,40 @@ def test_live_spot_close_after_buy_with_fee_in_base_coin_sells_the_net_amount(sa
     assert engine.errors == []
 
 
+def _refuse_the_next_creates(sandbox) -> None:
+    """Five 429s on the spot order endpoint: with two attempts per request, the create is
+    journalled in the durable queue."""
+    from metaexpert.sandbox import Fault
+
+    sandbox.inject(
+        Fault(
+            kind="rate_limit", count=5, path="/api/v3/order", method="POST", retry_after_seconds=0
+        )
+    )
+
+
+async def _drive_with_queue(expert, sandbox, tmp_path, until) -> TradingRuntime:
+    """Up to 200 bars until ``until`` holds, with the durable queue and two attempts a request
+    (the queue waits out the venue's acceptance window, 0.1 s, before it replays)."""
+    from metaexpert.exchanges import RetryPolicy
+
+    quick = RetryPolicy(attempts=2, initial_delay=0.0, maximum_delay=0.001, jitter=0.0)
+    return await _drive(
+        expert,
+        sandbox,
+        steps=200,
+        until=until,
+        order_queue_path=tmp_path / "queue.sqlite",
+        retry_policy=quick,
+        order_retry_policy=quick,
+        client_options={"recvWindow": 100},
+    )
+
+
 def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_fills_once(
     sandbox, tmp_path
 ):
     """Issue 15: after five 429s an order stayed ``created`` for ever: nothing replayed the queue."""
-    from metaexpert.exchanges import RetryPolicy
-    from metaexpert.sandbox import Fault
-
     expert = _expert(sandbox, market_type="spot")
     bars = []
 
@@ -164,35 +191,15 @@ def test_live_order_journalled_during_429_burst_is_replayed_by_the_runtime_and_f
     def bar(ctx, series):
         bars.append(series.last.timestamp)
         if len(bars) == 1:
-            sandbox.inject(
-                Fault(
-                    kind="rate_limit",
-                    count=5,
-                    path="/api/v3/order",
-                    method="POST",
-                    retry_after_seconds=0,
-                )
-            )
+            _refuse_the_next_creates(sandbox)
             ctx.buy()
 
     before = len(sandbox.ledger()["orders"])
-    quick = RetryPolicy(attempts=2, initial_delay=0.0, maximum_delay=0.001, jitter=0.0)
 
-    def filled(runtime) -> bool:  # the queue waits out the venue's acceptance window (0.1 s) first
+    def filled(runtime) -> bool:
         return bool(runtime.engine.orders) and runtime.engine.orders[0].status is OrderStatus.FILLED
 
-    runtime = asyncio.run(
-        _drive(
-            expert,
-            sandbox,
-            steps=200,
-            until=filled,
-            order_queue_path=tmp_path / "queue.sqlite",
-            retry_policy=quick,
-            order_retry_policy=quick,
-            client_options={"recvWindow": 100},
-        )
-    )
+    runtime = asyncio.run(_drive_with_queue(expert, sandbox, tmp_path, until=filled))
     (buy,) = runtime.engine.orders
     assert buy.status is OrderStatus.FILLED and buy.filled_quantity == pytest.approx(0.002)
     placed = [
@@ -210,9 +217,6 @@ def test_live_order_journalled_then_cancelled_by_the_expert_is_never_left_at_the
     waited in the durable queue did nothing (the engine cancelled open orders only, and a
     journalled create is still ``created``); the replay then placed it, and 12 resting buys
     stood at the venue at the end of the run."""
-    from metaexpert.exchanges import RetryPolicy
-    from metaexpert.sandbox import Fault
-
     expert = _expert(sandbox, market_type="spot")
     bars, resting = [], []
 
@@ -226,39 +230,18 @@ def test_live_order_journalled_then_cancelled_by_the_expert_is_never_left_at_the
     def bar(ctx, series):
         bars.append(series.last.timestamp)
         if len(bars) == 1:
-            sandbox.inject(
-                Fault(
-                    kind="rate_limit",
-                    count=5,
-                    path="/api/v3/order",
-                    method="POST",
-                    retry_after_seconds=0,
-                )
-            )
+            _refuse_the_next_creates(sandbox)
             order = ctx.buy(0.002, price=round(series.last_close * 0.5, 2))
             resting.append(order)
         elif len(bars) == 2:
             assert resting[0].status is OrderStatus.CREATED  # still in the durable queue
             ctx.cancel(resting[0].client_order_id)
 
-    quick = RetryPolicy(attempts=2, initial_delay=0.0, maximum_delay=0.001, jitter=0.0)
-
     def settled(runtime) -> bool:
         queue = runtime.gateway.order_queue
         return len(bars) > 2 and resting[0].status.is_terminal and queue.count() == 0
 
-    runtime = asyncio.run(
-        _drive(
-            expert,
-            sandbox,
-            steps=200,
-            until=settled,
-            order_queue_path=tmp_path / "queue.sqlite",
-            retry_policy=quick,
-            order_retry_policy=quick,
-            client_options={"recvWindow": 100},
-        )
-    )
+    runtime = asyncio.run(_drive_with_queue(expert, sandbox, tmp_path, until=settled))
     (order,) = runtime.engine.orders
     assert order.status is OrderStatus.CANCELLED
     at_venue = [

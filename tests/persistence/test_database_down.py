@@ -78,6 +78,36 @@ def _wait_for(condition, timeout: float = 10.0) -> bool:
     return False
 
 
+def _step_until_stopped(runtime, sandbox, recorder, outage) -> tuple[float | None, int]:
+    """One step, then steps paced 0.25 s apart inside ``outage()`` until the expert stops
+    (``StopRun``) or 120 s pass (a hang, not a pace): the writer's time decides, not the test's
+    speed. Returns the seconds into the outage at which it stopped (None: never) and the steps."""
+    stopped_after: float | None = None
+    steps = 0
+
+    async def scenario():
+        nonlocal stopped_after, steps
+        await runtime.start()
+        sandbox.advance(1)
+        await runtime.step()
+        recorder.flush(10)
+        with outage():
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < 120:
+                    sandbox.advance(1)
+                    await runtime.step()
+                    steps += 1
+                    await asyncio.sleep(0.25)
+            except StopRun:
+                stopped_after = time.monotonic() - started
+            finally:
+                await runtime.gateway.close()
+
+    asyncio.run(scenario())
+    return stopped_after, steps
+
+
 def test_database_down_with_buffer_policy_keeps_trading_and_flushes_later(
     sandbox, tmp_path, proxied_url
 ):
@@ -164,32 +194,13 @@ def test_database_partition_with_packets_dropped_stops_the_expert(sandbox, tmp_p
         url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
     )
     runtime = make_runtime(_busy_expert(sandbox), TradeMode.PAPER, recorder)
-    steps = {"before": 0, "after": 0}
-    detected_after: list[float] = []
-
-    async def scenario():
-        await runtime.start()
-        sandbox.advance(1)
-        await runtime.step()
-        recorder.flush(10)
-        with packets_dropped(proxy.port):
-            started = time.monotonic()
-            try:
-                while time.monotonic() - started < 120:
-                    sandbox.advance(1)
-                    await runtime.step()
-                    steps["after"] += 1
-                    await asyncio.sleep(0.25)
-            except StopRun:
-                detected_after.append(time.monotonic() - started)
-            finally:
-                await runtime.gateway.close()
-
-    asyncio.run(scenario())
-    print(f"\npartition detected after {detected_after} s and {steps['after']} steps")
+    detected_after, steps = _step_until_stopped(
+        runtime, sandbox, recorder, lambda: packets_dropped(proxy.port)
+    )
+    print(f"\npartition detected after {detected_after} s and {steps} steps")
     assert runtime.engine.stopped and "persistence stopped" in runtime.engine.stop_reason
     assert recorder.writer.state is WriterState.STOPPED
-    assert detected_after, "the expert traded on through the partition"
+    assert detected_after is not None, "the expert traded on through the partition"
     recorder.close()
     _assert_next_start_writes_the_journal(recorder, runtime, url, tmp_path)  # healed
 
@@ -203,28 +214,9 @@ def test_database_server_stopped_with_sigstop_stops_the_expert(sandbox, tmp_path
             server.url, tmp_path, TradeMode.PAPER, on_database_down="stop", storage_settings=FAST
         )
         runtime = make_runtime(_busy_expert(sandbox), TradeMode.PAPER, recorder)
-        detected_after: list[float] = []
-
-        async def scenario():
-            await runtime.start()
-            sandbox.advance(1)
-            await runtime.step()
-            recorder.flush(10)
-            with server.frozen():
-                started = time.monotonic()
-                try:
-                    while time.monotonic() - started < 120:
-                        sandbox.advance(1)
-                        await runtime.step()
-                        await asyncio.sleep(0.25)
-                except StopRun:
-                    detected_after.append(time.monotonic() - started)
-                finally:
-                    await runtime.gateway.close()
-
-        asyncio.run(scenario())
+        detected_after, _steps = _step_until_stopped(runtime, sandbox, recorder, server.frozen)
         print(f"\nstopped server detected after {detected_after} s")
-        assert detected_after, "the expert traded on while the database answered nothing"
+        assert detected_after is not None, "the expert traded on while the database was stopped"
         assert runtime.engine.stopped and "persistence stopped" in runtime.engine.stop_reason
         assert recorder.writer.state is WriterState.STOPPED
         recorder.close()
