@@ -315,19 +315,30 @@ class PositionLedger:
 def liquidation_price_cross(
     position: Position, wallet_balance: float, other_unrealized: float, other_maintenance: float
 ) -> float | None:
-    """Cross-margin liquidation price of one linear position, the others held constant.
+    """Cross-margin liquidation price of one position, the others of its wallet held constant.
 
-    Solves ``wallet + other_upnl + pnl(p) = other_mm + mm(p)`` for a linear contract.
+    Solves ``free + pnl(p) = mm(p)`` with ``free = wallet + other_upnl - other_mm``, all in the
+    settlement currency. With ``Q`` = contracts x contract size and ``s`` = +1 long / -1 short:
+        linear   free + s*Q*(p - entry) = m*Q*p       ->  p = (s*Q*entry - free) / (Q*(s - m))
+        inverse  free + s*Q*(1/entry - 1/p) = m*Q/p   ->  p = Q*(s + m) / (free + s*Q/entry)
+    With ``free`` equal to the position's own initial margin both reduce to the isolated formulas
+    of the module docstring. None where no price liquidates (the wallet covers every loss).
     """
-    if position.quantity <= 0 or position.inverse:
+    if position.quantity <= 0:
         return None
     q = position.quantity * position.contract_size
     s = position.side.sign
     m = position.maintenance_margin_rate
     free = wallet_balance + other_unrealized - other_maintenance
-    # free + s*q*(p - entry) = m*q*p  ->  p*(s*q - m*q) = s*q*entry - free
-    denominator = q * (s - m)
-    if abs(denominator) < _EPSILON:
-        return None
-    price = (s * q * position.entry_price - free) / denominator
+    if position.inverse:
+        denominator = free + s * q / position.entry_price
+        if abs(denominator) < _EPSILON:
+            return None
+        # a short whose free coin covers the whole contract value gives a negative price: None
+        price = q * (s + m) / denominator
+    else:
+        denominator = q * (s - m)
+        if abs(denominator) < _EPSILON:
+            return None
+        price = (s * q * position.entry_price - free) / denominator
     return price if price > 0 and math.isfinite(price) else None

@@ -548,7 +548,7 @@ class SimulatedBroker(Broker):
 
     def _liquidation_price(self, position: Position) -> float | None:
         portfolio = self.portfolio
-        if position.margin_mode is MarginMode.CROSS and not position.inverse:
+        if position.margin_mode is MarginMode.CROSS:  # one wallet: one settlement currency a run
             others = [p for p in portfolio.ledger.open_positions() if p is not position]
             other_pnl = sum(p.unrealized_pnl for p in others)
             other_mm = sum(p.maintenance_margin() for p in others)

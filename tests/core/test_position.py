@@ -102,6 +102,30 @@ def test_liquidation_price_cross_with_wallet_covering_everything_is_none():
     assert liquidation_price_cross(_position("long", quantity=1.0), 1_000_000.0, 0.0, 0.0) is None
 
 
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_liquidation_price_cross_with_inverse_contract_solves_the_coin_wallet_equation(side):
+    position = _position(side, inverse=True, quantity=10.0, entry=100.0, contract_size=100.0)
+    wallet = 3.0  # BTC; the contracts are worth 1000 USD = 10 BTC at the entry
+    price = liquidation_price_cross(position, wallet, other_unrealized=-0.5, other_maintenance=0.1)
+    sign = 1 if side == "long" else -1
+    assert price == pytest.approx(1000 * (sign + M) / (2.4 + sign * 10))
+    assert 3.0 - 0.5 + position.pnl_at(price) == pytest.approx(
+        0.1 + position.maintenance_margin(price)
+    )
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_liquidation_price_cross_with_inverse_wallet_of_its_own_margin_is_the_isolated_price(side):
+    position = _position(side, inverse=True, contract_size=100.0)
+    cross = liquidation_price_cross(position, position.initial_margin, 0.0, 0.0)
+    assert cross == pytest.approx(position.liquidation_price, rel=1e-12)
+
+
+def test_liquidation_price_cross_with_inverse_short_covered_in_coin_is_none():
+    position = _position("short", inverse=True, quantity=10.0, contract_size=100.0)
+    assert liquidation_price_cross(position, 10.0, 0.0, 0.0) is None  # 10 BTC back 1000 USD
+
+
 def test_pnl_at_with_linear_and_inverse_contracts_uses_the_right_currency():
     linear = _position("short", quantity=3.0)
     assert linear.pnl_at(90.0) == pytest.approx(30.0)

@@ -121,6 +121,26 @@ def test_cross_position_with_large_wallet_survives_where_isolated_is_liquidated(
     assert cross.account.equity == pytest.approx(10_000 - 0.5 - 140.0)
 
 
+def test_cross_inverse_long_with_coin_wallet_survives_the_isolated_price_then_is_liquidated():
+    harness = _futures(
+        contract_type="inverse", margin_mode="cross", capital=2.0, contract_size=100.0,
+        last_price=100.0,
+    )  # fmt: skip
+    position = _enter(harness, "buy", 10.0)  # 1000 USD = 10 BTC at 100, 1 BTC margin at 10x
+    wallet = harness.account.balance
+    assert wallet == pytest.approx(2.0 - 10 * 0.0005)
+    isolated = 100 * 1.005 / 1.1  # 91.36: where the old engine liquidated a cross position
+    # wallet + 1000 * (1/100 - 1/p) = 0.005 * 1000 / p  ->  p = 1000 * 1.005 / (wallet + 10)
+    expected = 1000 * 1.005 / (wallet + 10)
+    assert expected == pytest.approx(83.7849, rel=1e-5) and expected < isolated
+    harness.bar(95.0, 96.0, 88.0, 89.0)
+    assert harness.portfolio.positions() == [position]
+    harness.bar(89.0, 90.0, 83.0, 84.0)
+    assert harness.portfolio.positions() == []
+    assert harness.engine.orders[-1].average_price == pytest.approx(expected)
+    assert harness.account.balance == pytest.approx(0.0, abs=1e-9)
+
+
 def test_liquidation_with_liquidation_disabled_keeps_position():
     harness = _futures(liquidation=False)
     _enter(harness, "buy", 10.0)
