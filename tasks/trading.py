@@ -108,6 +108,13 @@ async def restore_state(runtime: Any, expert: Any) -> dict[str, Any]:
     database, the warm-up history from the venue; arm the timers of this cron tick."""
     recorder = runtime.persistence
     engine = await runtime.start()
+    if runtime.polled_bars is not None:
+        raise ConfigurationError(
+            f"{', '.join(sorted(runtime.polled_bars.symbols))}: the venue serves no candles, and "
+            "bars built from polled prices need one process polling all along; an evaluation "
+            "polls once a cron tick, so on_bar would never run: use `metaexpert run --mode "
+            "live|paper` or the supervisor"
+        )
     for (symbol, timeframe), series in engine.portfolio.series.items():
         # First run of this expert: the loaded history counts as seen, so the next run's
         # newly closed bars reach on_bar (instead of being loaded again as history).

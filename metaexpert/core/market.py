@@ -39,7 +39,8 @@ class Bar:
 
 @dataclass(slots=True)
 class Tick:
-    """A trade print or a best bid/ask update. ``price`` is the last trade price."""
+    """A trade print or a best bid/ask update. ``price`` is the last trade price; ``mark_price``
+    the venue's mark price where its ticker gives one (derivatives and options)."""
 
     symbol: str
     timestamp: int
@@ -48,6 +49,7 @@ class Tick:
     bid: float | None = None
     ask: float | None = None
     is_buyer_maker: bool | None = None
+    mark_price: float | None = None
 
 
 @dataclass(slots=True)

@@ -13,7 +13,9 @@ passed its close), fires timers, and (live) refreshes the state of open orders.
   positions are checked against the engine's (``engine/venue_positions.py``).
 
 On perpetuals, funding comes from the venue (``engine/venue_funding.py``): paper books it by
-the backtest's rule at each funding time, live reads back what the venue booked.
+the backtest's rule at each funding time, live reads back what the venue booked. A market whose
+venue serves no candles (Bybit options) gets its bars from the polled mark price
+(``engine/polled_bars.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from metaexpert.engine.engine import Engine, StopRun
 from metaexpert.engine.funding import FundingMode, FundingPayment
 from metaexpert.engine.handlers import HandlerRegistry
 from metaexpert.engine.live_broker import LiveBroker
+from metaexpert.engine.polled_bars import PolledBars
 from metaexpert.engine.portfolio import Portfolio
 from metaexpert.engine.simulated_broker import SimulatedBroker
 from metaexpert.engine.venue_funding import VenueFunding
@@ -119,6 +122,7 @@ class TradingRuntime:
         self.shed_polls = 0
         self.funding: VenueFunding | None = None  # perpetuals: see engine/venue_funding.py
         self.position_check: VenuePositionCheck | None = None  # live derivatives
+        self.polled_bars: PolledBars | None = None  # symbols whose venue serves no candles
 
     @property
     def funding_payments(self) -> list[FundingPayment]:
@@ -249,6 +253,9 @@ class TradingRuntime:
         Fewer closed bars than ``lookback_bars`` for the strategy's timeframe is an
         ``InsufficientHistoryError`` before the first order, as in backtests."""
         lookback = self.strategy.lookback_bars
+        polled = [s for s in self.strategy.symbols if not self.gateway.serves_candles(s)]
+        if polled:
+            self.polled_bars = PolledBars(polled, self._timeframes)
         for symbol in self.strategy.symbols:
             ticker = await self.gateway.fetch_ticker(symbol)
             now = ticker.timestamp
@@ -258,6 +265,17 @@ class TradingRuntime:
                 name, span = str(timeframe), timeframe.milliseconds
                 series = BarSeries(symbol, name)
                 portfolio.series[(symbol, name)] = series
+                if symbol in polled:
+                    logger.warning(
+                        "%s %s: the venue serves no candles; bars are built from the polled mark "
+                        "price, and on_bar starts once lookback_bars=%d bars were built (after "
+                        "%s UTC)",
+                        symbol,
+                        name,
+                        lookback,
+                        f"{ms_to_datetime(timeframe.floor(now) + (lookback + 2) * span):%Y-%m-%d %H:%M}",
+                    )
+                    continue
                 window = [
                     bar
                     for bar in await self._venue_bars(symbol, name, limit=lookback + 2)
@@ -374,10 +392,15 @@ class TradingRuntime:
             now = max(now, tick.timestamp)
             ticks.append(tick)
         market = MarketPoll(now_ms=now, ticks=ticks)
+        polled = self.polled_bars
+        if polled is not None:
+            for tick in ticks:
+                if tick.symbol in polled.symbols:
+                    market.bars.extend(polled.sample(tick))
         for timeframe in self._timeframes:
             for symbol in self.strategy.symbols:
                 key = (symbol, str(timeframe))
-                if now < self._next_close[key]:
+                if polled is not None and symbol in polled.symbols or now < self._next_close[key]:
                     continue
                 series = portfolio.series[key]
                 last = int(series._timestamps[len(series) - 1]) if len(series) else None
@@ -421,8 +444,16 @@ class TradingRuntime:
             else:
                 broker.on_price(tick.symbol, tick.price, now)
             engine.on_tick(tick)
+        polled = self.polled_bars
         for bar in market.bars:
-            portfolio.series[(bar.symbol, bar.timeframe)].append(bar)
+            series = portfolio.series[(bar.symbol, bar.timeframe)]
+            series.append(bar)
+            if (
+                polled is not None
+                and bar.symbol in polled.symbols
+                and len(series) <= self.strategy.lookback_bars
+            ):
+                continue  # a built bar is history until the lookback window is full
             engine.on_bar_closed(bar)
             if self.persistence is not None:
                 self.persistence.bar_processed(bar)

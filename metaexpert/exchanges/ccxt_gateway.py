@@ -407,6 +407,11 @@ class CcxtGateway(ModifyMixin, QueueReplayMixin, StreamingMixin, ExchangeGateway
         )
 
     # --------------------------------------------------------------- market data
+    def serves_candles(self, symbol: str) -> bool:
+        return self.venue.OPTION_CANDLES or not self.client.markets[self.ccxt_symbol(symbol)].get(
+            "option"
+        )
+
     async def fetch_ohlcv(
         self,
         symbol: str,
@@ -418,11 +423,11 @@ class CcxtGateway(ModifyMixin, QueueReplayMixin, StreamingMixin, ExchangeGateway
     ) -> list[Bar]:
         await self.load_markets()
         market_symbol = self.ccxt_symbol(symbol)
-        if not self.venue.OPTION_CANDLES and self.client.markets[market_symbol].get("option"):
+        if not self.serves_candles(symbol):
             raise ConfigurationError(
-                f"{self.config.exchange} serves no candles for options ({symbol}): an options "
-                "expert needs its option's bars; on this venue trade options through okx or "
-                "binance, or backtest them on recorded option candles"
+                f"{self.config.exchange} serves no candles for options ({symbol}): paper and "
+                "live runs build the option's bars from its polled mark price "
+                "(engine/polled_bars.py); a backtest needs recorded option candles"
             )
         params = {"until": until} if until is not None else {}
         rows = await self._retried(

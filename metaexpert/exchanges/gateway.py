@@ -45,6 +45,11 @@ class ExchangeGateway(abc.ABC):
         until: int | None = None,
     ) -> list[Bar]: ...
 
+    def serves_candles(self, symbol: str) -> bool:
+        """False where the venue has no candles of ``symbol`` (the runtime builds its bars from
+        polled prices instead, ``engine/polled_bars.py``); needs ``load_markets`` first."""
+        return True
+
     @abc.abstractmethod
     async def fetch_ticker(self, symbol: str) -> Tick: ...
 

@@ -336,6 +336,7 @@ def tick_from_ticker(ticker: dict[str, Any], symbol: str) -> Tick:
         quantity=_float(ticker.get("baseVolume")),
         bid=float(bid) if bid is not None else None,
         ask=float(ask) if ask is not None else None,
+        mark_price=_float(ticker.get("markPrice")) or None,
     )
 
 

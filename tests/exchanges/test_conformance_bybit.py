@@ -403,6 +403,7 @@ async def test_bybit_ohlcv_book_trades_and_ticker_map_recorded_values() -> None:
             approx(51444.3),
             approx(51444.4),
         )
+        assert tick.mark_price == approx(51444.40)  # what bars of an option are built from
         # The rows carry no time; the answer's ``time`` is the venue's (not the local clock).
         assert tick.timestamp == 1707905549267
         venue.play(E["bybit.fetchTrades.swap"])

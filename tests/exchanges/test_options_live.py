@@ -1,6 +1,6 @@
 """Options through the runtime (issue 15, item 4): an expert with ``market_type="options"``
 trades an OKX option in live and paper mode on the loopback sandbox, and a venue that serves no
-option candles (Bybit v5) is refused at start with a reason.
+option candles (Bybit v5) trades on bars built from the mark price it polls.
 
 OKX's BTC-USD options are coin-settled: the premium is BTC per BTC of underlying, a contract is
 0.01 BTC, fees and PnL are in BTC. Before this, the user's option symbol lost its dashes
@@ -71,6 +71,12 @@ def _option_expert(sandbox: SandboxServer, symbol: str, action: list[str]) -> Me
         **extra,
     )
     expert.seen = []  # type: ignore[attr-defined]
+    expert.lengths = []  # type: ignore[attr-defined]  # bars in the series at each on_bar
+    expert.marks = []  # type: ignore[attr-defined]  # the mark price of each polled ticker
+
+    @expert.on_tick
+    def tick(ctx, tick):
+        expert.marks.append(tick.mark_price)  # type: ignore[attr-defined]
 
     @expert.on_init(
         symbol=symbol, timeframe="1m", lookback_bars=5, size_type="fixed_base", size_value=1
@@ -81,6 +87,7 @@ def _option_expert(sandbox: SandboxServer, symbol: str, action: list[str]) -> Me
     @expert.on_bar(timeframe="1m")
     def bar(ctx, series):
         expert.seen.append((series.last.close, sandbox.price(symbol)))  # type: ignore[attr-defined]
+        expert.lengths.append(len(series))  # type: ignore[attr-defined]
         step = len(expert.seen) - 1  # type: ignore[attr-defined]
         if step < len(action) and action[step]:
             getattr(ctx, action[step])()
@@ -166,13 +173,56 @@ def test_paper_okx_option_trades_on_premiums_without_touching_the_venue():
     )
 
 
-def test_live_bybit_option_expert_is_refused_at_start_naming_the_missing_candles():
+def test_live_bybit_option_with_bars_from_the_polled_mark_price_buys_and_closes_at_the_venue():
+    """Bybit v5 serves no option candles: the runtime builds the option's bars from the mark
+    price it polls, keeps them as history until lookback_bars are built, then trades. Red before:
+    the run was refused at start ("bybit serves no candles for options")."""
     with _sandbox("bybit") as sandbox:
         symbol = _middle_put(sandbox)
-        expert = _option_expert(sandbox, symbol, ["buy"])
-        with pytest.raises(ConfigurationError, match=r"bybit serves no candles for options"):
-            asyncio.run(drive(expert, sandbox, TradeMode.LIVE, 1))
+        expert = _option_expert(sandbox, symbol, ["buy", "", "close"])
+        runtime, (account, positions) = asyncio.run(
+            drive(expert, sandbox, TradeMode.LIVE, 10, after=_venue_state_usdc)
+        )
+        ledger = sandbox.ledger()
+    engine = runtime.engine
+    assert engine.errors == []
+    # Warm-up: 5 built bars are history; the first on_bar sees the 6th, then one bar a poll.
+    assert expert.lengths == list(range(6, 6 + len(expert.lengths))) and len(expert.lengths) >= 3
+    series = engine.portfolio.bars(symbol, "1m")
+    assert set(series.timestamps[1:] - series.timestamps[:-1]) == {60_000}
+    assert set(series.volume) == {0.0}
+    # One poll a bar (the start's poll opened the first): bar i is the mark price of poll i + 1.
+    marks = expert.marks  # one a step, the start's poll is not handed to on_tick
+    assert list(series.close) == pytest.approx(marks[: len(series)], rel=1e-12)
+    assert all(
+        0 < mark < 50_000 for mark in marks
+    )  # a premium in USDC, not the ~105,000 underlying
+    buy, close = engine.orders
+    assert (buy.status, close.status) == (OrderStatus.FILLED, OrderStatus.FILLED)
+    assert (buy.side, close.side) == (OrderSide.BUY, OrderSide.SELL)
+    assert close.filled_quantity == buy.filled_quantity > 0
+    assert positions == [] and engine.portfolio.positions() == []
+    assert [f["side"] for f in ledger["fills"]] == ["BUY", "SELL"]
+    assert engine.portfolio.account.currency == "USDC"
+    assert engine.portfolio.account.equity == pytest.approx(account.equity, abs=1e-6)
+
+
+def test_evaluate_once_with_bybit_option_is_refused_before_any_order():
+    """A cron evaluation polls once: bars built from polled prices would never fill the lookback
+    window, so the expert would never trade; it is refused with the reason instead."""
+    from tasks.trading import evaluate_once
+
+    with _sandbox("bybit") as sandbox:
+        expert = _option_expert(sandbox, _middle_put(sandbox), ["buy"])
+        with pytest.raises(
+            ConfigurationError, match=r"the venue serves no candles.*metaexpert run"
+        ):
+            asyncio.run(evaluate_once(expert, TradeMode.PAPER))
         assert sandbox.ledger()["orders"] == []
+
+
+async def _venue_state_usdc(gateway):
+    return await gateway.fetch_balance("USDC"), await gateway.fetch_positions()
 
 
 def _option_backtest_expert(**venue) -> tuple[MetaExpert, list[int]]:

@@ -63,6 +63,9 @@ class ReplayGateway:
             min_notional=5.0,
         )
 
+    def serves_candles(self, symbol: str) -> bool:
+        return True
+
     async def fetch_ticker(self, symbol: str) -> Tick:
         bar = self.by_time[Timeframe.parse(TIMEFRAME).floor(self.now)]
         return Tick(symbol, self.now, bar.open)

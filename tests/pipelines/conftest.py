@@ -9,10 +9,12 @@ optimize, compliance, archive) reuse ``prefect_harness``.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
+import psycopg
 import pytest
 
 from tests.notify.conftest import alert_inbox  # noqa: F401 - the loopback json:// endpoint, shared
@@ -51,6 +53,30 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             os.environ.pop("PREFECT_SERVER_ANALYTICS_ENABLED", None)
         else:
             os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = previous
+
+
+@pytest.fixture
+def prefect_database(tmp_path: Path) -> Iterator[str | None]:
+    """A fresh PostgreSQL database for a real Prefect server (asyncpg URL), dropped afterwards;
+    None (the server's own sqlite file) where PostgreSQL is not reachable, except in CI."""
+    from tests.storage.conftest import POSTGRES_SERVER
+
+    try:
+        admin = psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        if os.environ.get("METAEXPERT_REQUIRE_POSTGRES") == "1":
+            raise
+        yield None
+        return
+    name = f"prefect_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,10 @@
 UI and its scheduler, which the test harness leaves out) and ``prefect worker start`` processes.
 
 Each process runs in its own session and is stopped by its process group, so what it started
-(the worker's flow-run processes) stops with it. The server gets its own PREFECT_HOME and
-sqlite database under ``folder``; every wait is a failure bound, not a speed check.
+(the worker's flow-run processes) stops with it. The server gets its own PREFECT_HOME under
+``folder`` and a sqlite database there, or the database it is given (PostgreSQL through
+asyncpg, as Prefect recommends where writers compete: one sqlite file serialises the API, the
+scheduler and the event services). Every wait is a failure bound, not a speed check.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def stack_env(folder: Path, port: int) -> dict[str, str]:
+def stack_env(folder: Path, port: int, database_url: str | None = None) -> dict[str, str]:
     """This environment without its Prefect settings, pointed at a server on ``port``."""
     ui_url = f"http://127.0.0.1:{port}"
     api_url = f"{ui_url}/api"
@@ -46,7 +48,9 @@ def stack_env(folder: Path, port: int) -> dict[str, str]:
         PREFECT_UI_API_URL=api_url,
         PREFECT_UI_URL=ui_url,
         PREFECT_UI_ENABLED="true",
-        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
+        PREFECT_API_DATABASE_CONNECTION_URL=(
+            database_url or f"sqlite+aiosqlite:///{folder / 'prefect.db'}"
+        ),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         METAEXPERT_HOME=str(ROOT),
         PYTHONPATH=str(ROOT),
@@ -117,10 +121,11 @@ def prefect(*arguments: str, env: dict[str, str]) -> None:
 
 
 @contextmanager
-def prefect_server(folder: Path) -> Iterator[dict[str, str]]:
-    """A healthy ``prefect server start`` on a free port; yields the environment that reaches it."""
+def prefect_server(folder: Path, database_url: str | None = None) -> Iterator[dict[str, str]]:
+    """A healthy ``prefect server start`` on a free port (its log in ``folder/server.log``);
+    yields the environment that reaches it."""
     port = free_port()
-    env = stack_env(folder, port)
+    env = stack_env(folder, port, database_url)
     log = folder / "server.log"
     command = [str(PREFECT), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with started(command, env=env, cwd=folder, log=log) as server:

@@ -7,7 +7,9 @@ documented parameters, what is typed there reaches the run, the run completes th
 its link artifact points to the report server, and the report there draws the equity chart.
 
 Pieces, all real and on 127.0.0.1: ``prefect server start`` (the test harness turns the UI off)
-with its own PREFECT_HOME and sqlite database; the ``backtest`` deployment of
+with its own PREFECT_HOME and a fresh PostgreSQL database (sqlite where PostgreSQL is not
+reachable outside CI; on sqlite a loaded run once showed the UI's "Oops. Something went wrong."
+twice after Submit and no run); the ``backtest`` deployment of
 ``deployments/prefect.yaml`` registered by ``prefect deploy`` for a ``process`` work pool; a
 ``prefect worker start`` process; the report server (``deployments/report_server.py``) in a
 thread. Chromium is driven over the DevTools Protocol (``tests/pipelines/browser.py``); every wait
@@ -99,7 +101,7 @@ def _fill(browser: Chromium, label: str, value: str, *, nullable: bool = False) 
 
 
 def test_prefect_ui_with_backtest_run_from_the_form_opens_a_report_with_the_equity_chart(
-    chromium_binary, shared_data, tmp_path
+    chromium_binary, shared_data, prefect_database, tmp_path
 ):
     reports = tmp_path / "reports"
     output_dir = reports / "ui-backtest"
@@ -107,7 +109,7 @@ def test_prefect_ui_with_backtest_run_from_the_form_opens_a_report_with_the_equi
     worker_log = tmp_path / "worker.log"
 
     with ExitStack() as stack:
-        env = stack.enter_context(prefect_server(tmp_path))
+        env = stack.enter_context(prefect_server(tmp_path, prefect_database))
         ui_url = env["PREFECT_UI_URL"]
         prefect("work-pool", "create", POOL, "--type", "process", env=env)
         prefect(
@@ -165,6 +167,7 @@ def test_prefect_ui_with_backtest_run_from_the_form_opens_a_report_with_the_equi
                 """(() => { const a = document.querySelector("a[href*='/runs/flow-run/']");
                     if (!a) return false; a.click(); return true; })()""",
                 what="the new flow run in the deployment's runs",
+                timeout=180,
             )
             browser.wait_for("location.pathname.startsWith('/runs/flow-run/')", what="run page")
             state = browser.wait_for(
@@ -220,6 +223,9 @@ def test_prefect_ui_with_backtest_run_from_the_form_opens_a_report_with_the_equi
             assert "timer_rebalance_binance_spot backtest" in report_text
             assert "initial capital 12,345.00 USDT" in report_text  # the capital typed in the form
             assert f"{START} 00:00:00 to 2024-01-08 00:00:00" in report_text  # END included
+        except AssertionError as failure:  # what the server and the worker said, with the page
+            logs = f"server log:\n{tail(tmp_path / 'server.log')}\nworker log:\n{tail(worker_log)}"
+            raise AssertionError(f"{failure}\n{logs}") from failure
         finally:
             with suppress(Exception):  # a dead browser must not hide the failure itself
                 browser.screenshot(SCREENSHOTS / "last.png")
