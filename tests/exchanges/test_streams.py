@@ -18,6 +18,7 @@ def test_stream_supervisor_with_failures_marks_degraded_and_recovers() -> None:
         1,
         ExchangeUnavailableError("socket closed"),
         ExchangeUnavailableError("refused"),
+        ExchangeUnavailableError("refused again"),
         2,
         3,
     ]
@@ -50,8 +51,10 @@ def test_stream_supervisor_with_failures_marks_degraded_and_recovers() -> None:
     assert received == [1, 2, 3]
     assert [change.degraded for change in changes] == [True, False]
     assert "socket closed" in changes[0].reason
-    assert supervisor.reconnects == 2 and not supervisor.degraded
-    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0  # exponential with jitter
+    assert supervisor.reconnects == 3 and not supervisor.degraded
+    # A healthy stream that broke reconnects at once; failing again, it backs off exponentially
+    # with jitter (the first reconnect used to wait initial_delay: 78 ms of the soak's recovery).
+    assert sleeps[0] == 0.0 and 0.5 <= sleeps[1] <= 1.0 and 1.0 <= sleeps[2] <= 2.0
 
 
 def test_stream_supervisor_with_permanent_error_stops_degraded() -> None:
